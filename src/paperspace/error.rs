@@ -1,0 +1,212 @@
+//! The one error type of every Paperspace call, and its classification.
+//!
+//! Callers branch on [`ApiError::class`]: a transient error is worth trying
+//! again (after [`ApiError::retry_after`] when the API said so), a permanent one
+//! is not. The API key is never part of any of these values.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Whether an error is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Connect errors, timeouts, 5xx, 408, 429, a garbled answer: retry later.
+    Transient,
+    /// 400, 401, 403, 404, 422 and other 4xx, or bad arguments: retrying cannot help.
+    Permanent,
+}
+
+/// Which call failed: method and route template, e.g. `POST /machines/:machineId/start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    pub method: &'static str,
+    /// The route template, not the filled-in path, so it is safe to log and to aggregate.
+    pub route: &'static str,
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.route)
+    }
+}
+
+/// How many characters of an unexpected body an error quotes.
+pub const BODY_PREFIX_CHARS: usize = 120;
+
+/// A failed Paperspace call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// The request never got an answer: DNS, refused connection, reset.
+    #[error("{call}: could not reach Paperspace at {base_url}: {detail}")]
+    Connect {
+        call: Call,
+        base_url: String,
+        detail: String,
+    },
+
+    /// No answer within the client's request timeout.
+    #[error("{call}: no answer within {}s (request timeout)", after.as_secs_f64())]
+    Timeout { call: Call, after: Duration },
+
+    /// The API answered with a non-2xx status and (usually) its own message.
+    #[error("{call}: Paperspace answered {status}: {message}")]
+    Status {
+        call: Call,
+        status: u16,
+        /// The API's own message, or a short prefix of the body when it had none.
+        message: String,
+        /// From a `Retry-After` header (429 and 503 usually).
+        retry_after: Option<Duration>,
+    },
+
+    /// The answer could not be read as the JSON the route returns: an empty
+    /// body, truncated JSON, an HTML error page behind a 2xx.
+    #[error("{call}: Paperspace answered {status} with a body that is not the expected JSON ({detail}); it began {prefix:?}")]
+    Malformed {
+        call: Call,
+        status: u16,
+        detail: String,
+        /// At most [`BODY_PREFIX_CHARS`] characters of what came back.
+        prefix: String,
+    },
+
+    /// Arguments refused before any request was sent.
+    #[error("invalid `{field}`: {message}")]
+    Invalid { field: &'static str, message: String },
+
+    /// The operation does not exist on this backend.
+    #[error("{operation} is not supported by the {backend} Paperspace API: {hint}")]
+    Unsupported {
+        operation: &'static str,
+        backend: &'static str,
+        hint: &'static str,
+    },
+}
+
+impl ApiError {
+    /// Transient or permanent; see [`ErrorClass`].
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ApiError::Connect { .. } | ApiError::Timeout { .. } | ApiError::Malformed { .. } => {
+                ErrorClass::Transient
+            }
+            ApiError::Status { status, .. } => classify_status(*status),
+            ApiError::Invalid { .. } | ApiError::Unsupported { .. } => ErrorClass::Permanent,
+        }
+    }
+
+    /// True for [`ErrorClass::Transient`].
+    pub fn is_transient(&self) -> bool {
+        self.class() == ErrorClass::Transient
+    }
+
+    /// The delay the API asked for, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } | ApiError::Malformed { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// True when Paperspace said the thing does not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404) && matches!(self, ApiError::Status { .. })
+    }
+
+    /// True when the request may have reached Paperspace and been acted on
+    /// although no answer says so (a timeout, a dropped connection, a garbled
+    /// answer). A non-idempotent call must check before it asks again.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            ApiError::Timeout { .. } | ApiError::Malformed { .. } => true,
+            // A refused connection never reached the server; a reset might have.
+            ApiError::Connect { detail, .. } => !detail.contains("refused"),
+            ApiError::Status { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// The class of an HTTP status.
+pub fn classify_status(status: u16) -> ErrorClass {
+    match status {
+        408 | 429 => ErrorClass::Transient,
+        500..=599 => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+/// The first [`BODY_PREFIX_CHARS`] characters of a body, on one line, for an error message.
+pub fn body_prefix(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(BODY_PREFIX_CHARS)
+        .collect();
+    if text.chars().count() > BODY_PREFIX_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALL: Call = Call {
+        method: "POST",
+        route: "/machines/:machineId/start",
+    };
+
+    fn status(code: u16) -> ApiError {
+        ApiError::Status {
+            call: CALL,
+            status: code,
+            message: "m".into(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn statuses_classify() {
+        for code in [400, 401, 403, 404, 405, 409, 422] {
+            assert_eq!(status(code).class(), ErrorClass::Permanent, "{code}");
+        }
+        for code in [408, 429, 500, 502, 503, 504] {
+            assert_eq!(status(code).class(), ErrorClass::Transient, "{code}");
+        }
+        assert!(status(404).is_not_found());
+        assert!(!status(400).is_not_found());
+    }
+
+    #[test]
+    fn body_prefix_is_short_and_one_line() {
+        let html = format!("<html>\n<body>{}</body></html>", "x".repeat(500));
+        let p = body_prefix(html.as_bytes());
+        assert!(p.starts_with("<html> <body>"));
+        assert_eq!(p.chars().count(), BODY_PREFIX_CHARS + 1);
+        assert_eq!(body_prefix(b""), "");
+    }
+
+    #[test]
+    fn messages_name_the_call() {
+        let e = ApiError::Timeout {
+            call: CALL,
+            after: Duration::from_millis(1500),
+        };
+        assert_eq!(
+            e.to_string(),
+            "POST /machines/:machineId/start: no answer within 1.5s (request timeout)"
+        );
+        assert!(e.is_ambiguous());
+    }
+}

@@ -1,0 +1,1 @@
+//! The legacy API client (work in progress).

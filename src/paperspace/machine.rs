@@ -1,0 +1,200 @@
+//! Machines, their states and events, in Machinist's own vocabulary.
+//!
+//! These types are what the rest of the daemon sees, whichever Paperspace API
+//! produced them: each backend maps its wire format into them, so a machine
+//! id, a state or a time reads the same from the legacy and the v1 API.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The lifecycle state of a machine, as both Paperspace APIs spell it.
+///
+/// An unknown string is kept as [`MachineState::Unknown`] rather than
+/// rejected, so that a state Paperspace adds later does not break a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MachineState {
+    Off,
+    Starting,
+    Stopping,
+    Restarting,
+    ServiceReady,
+    Ready,
+    Upgrading,
+    Provisioning,
+    /// A state string this version of Machinist does not know.
+    Unknown(String),
+}
+
+impl MachineState {
+    /// The eight states both APIs document.
+    pub const KNOWN: [MachineState; 8] = [
+        MachineState::Off,
+        MachineState::Starting,
+        MachineState::Stopping,
+        MachineState::Restarting,
+        MachineState::ServiceReady,
+        MachineState::Ready,
+        MachineState::Upgrading,
+        MachineState::Provisioning,
+    ];
+
+    /// The wire spelling (all lowercase).
+    pub fn as_str(&self) -> &str {
+        match self {
+            MachineState::Off => "off",
+            MachineState::Starting => "starting",
+            MachineState::Stopping => "stopping",
+            MachineState::Restarting => "restarting",
+            MachineState::ServiceReady => "serviceready",
+            MachineState::Ready => "ready",
+            MachineState::Upgrading => "upgrading",
+            MachineState::Provisioning => "provisioning",
+            MachineState::Unknown(s) => s,
+        }
+    }
+
+    /// Parses a wire string; never fails.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "off" => MachineState::Off,
+            "starting" => MachineState::Starting,
+            "stopping" => MachineState::Stopping,
+            "restarting" => MachineState::Restarting,
+            "serviceready" => MachineState::ServiceReady,
+            "ready" => MachineState::Ready,
+            "upgrading" => MachineState::Upgrading,
+            "provisioning" => MachineState::Provisioning,
+            other => MachineState::Unknown(other.to_string()),
+        }
+    }
+
+    /// True while the machine is up and billed by the hour.
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self,
+            MachineState::Ready
+                | MachineState::ServiceReady
+                | MachineState::Starting
+                | MachineState::Restarting
+                | MachineState::Stopping
+                | MachineState::Upgrading
+        )
+    }
+}
+
+impl fmt::Display for MachineState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for MachineState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for MachineState {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Ok(MachineState::parse(&s))
+    }
+}
+
+/// A Paperspace machine as Machinist knows it.
+///
+/// Most fields are optional because Paperspace leaves them null while a
+/// machine is provisioning, and because the two APIs do not carry the same set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Paperspace's id, e.g. `psclbvqpc`.
+    pub id: String,
+    pub name: String,
+    pub state: MachineState,
+    /// e.g. `P4000`, `C5`. Legacy answers carry it only in `usageRate`; see [`Machine::machine_type`].
+    pub machine_type: Option<String>,
+    /// e.g. `LinuxHeadless`, `WindowsDesktop`.
+    pub agent_type: Option<String>,
+    pub os: Option<String>,
+    /// Display name, e.g. `Europe (AMS1)`.
+    pub region: Option<String>,
+    pub cpus: Option<u32>,
+    pub ram_bytes: Option<u64>,
+    pub gpu: Option<String>,
+    pub storage_total_bytes: Option<u64>,
+    pub storage_used_bytes: Option<u64>,
+    /// The billing plan, e.g. `P4000 hourly`.
+    pub usage_rate: Option<String>,
+    pub public_ip: Option<String>,
+    pub private_ip: Option<String>,
+    pub network_id: Option<String>,
+    pub dynamic_public_ip: Option<bool>,
+    pub auto_shutdown_timeout_hours: Option<f64>,
+    pub auto_shutdown_force: Option<bool>,
+    pub auto_snapshot_enabled: Option<bool>,
+    pub auto_snapshot_frequency: Option<String>,
+    pub auto_snapshot_save_count: Option<u32>,
+    pub user_id: Option<String>,
+    pub team_id: Option<String>,
+    pub script_id: Option<String>,
+    pub updates_pending: Option<bool>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// Recent operations on the machine; only `show` fills this in.
+    #[serde(default)]
+    pub events: Vec<MachineEvent>,
+}
+
+impl Machine {
+    /// A machine with only its id, name and state known.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, state: MachineState) -> Self {
+        Machine {
+            id: id.into(),
+            name: name.into(),
+            state,
+            machine_type: None,
+            agent_type: None,
+            os: None,
+            region: None,
+            cpus: None,
+            ram_bytes: None,
+            gpu: None,
+            storage_total_bytes: None,
+            storage_used_bytes: None,
+            usage_rate: None,
+            public_ip: None,
+            private_ip: None,
+            network_id: None,
+            dynamic_public_ip: None,
+            auto_shutdown_timeout_hours: None,
+            auto_shutdown_force: None,
+            auto_snapshot_enabled: None,
+            auto_snapshot_frequency: None,
+            auto_snapshot_save_count: None,
+            user_id: None,
+            team_id: None,
+            script_id: None,
+            updates_pending: None,
+            created_at: None,
+            last_run_at: None,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// One asynchronous operation on a machine (`start`, `stop`, `create`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineEvent {
+    /// The event's id (`handle` in the legacy API); absent in some answers.
+    pub id: Option<String>,
+    /// What was done: `start`, `stop`, `restart`, `create`, `snapshot-create`, …
+    pub name: String,
+    /// `new`, `in progress`, `done`, `error` or `cancelled`.
+    pub state: String,
+    /// The failure message when `state` is `error`.
+    pub error: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,123 @@
+//! Talking to Paperspace.
+//!
+//! The daemon depends only on the [`MachineApi`] trait; [`legacy::LegacyClient`]
+//! implements it for `api.paperspace.io` (header `x-api-key`), and the current
+//! v1 API plugs in beside it. [`wait::wait_for`] waits for a machine state on
+//! top of any implementation.
+
+pub mod account;
+pub mod api_key;
+pub mod error;
+pub mod legacy;
+pub mod machine;
+pub mod request;
+pub mod wait;
+
+use async_trait::async_trait;
+
+pub use account::{Availability, BillingMonth, Template, Utilization};
+pub use api_key::ApiKey;
+pub use error::{ApiError, Call, ErrorClass};
+pub use machine::{Machine, MachineEvent, MachineState};
+pub use request::{
+    BillingType, CreateMachine, FilterField, MachineFilter, MachinePage, PageRequest, PublicIpType,
+    TemplateFilter, UpdateMachine,
+};
+pub use wait::{WaitError, WaitOptions, WaitTarget, wait_for};
+
+/// Which Paperspace API a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `https://api.paperspace.io`, header `x-api-key`; retired for new users.
+    Legacy,
+    /// `https://api.paperspace.com/v1`, `Authorization: Bearer`.
+    V1,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Legacy => "legacy",
+            Backend::V1 => "v1",
+        }
+    }
+}
+
+/// Every machine operation Machinist performs, whichever API carries it.
+///
+/// Methods take and return Machinist's own types; each implementation maps
+/// them to its wire format and classifies failures into [`ApiError`].
+#[async_trait]
+pub trait MachineApi: Send + Sync + std::fmt::Debug {
+    /// Which API this is.
+    fn backend(&self) -> Backend;
+
+    /// Creates a machine. Not idempotent at Paperspace: after an ambiguous
+    /// failure look the machine up by name before asking again.
+    async fn create(&self, request: &CreateMachine) -> Result<Machine, ApiError>;
+
+    /// Starts a machine; a no-op for one that is already running.
+    async fn start(&self, machine_id: &str) -> Result<(), ApiError>;
+
+    /// Stops a machine; a no-op for one that is already off.
+    async fn stop(&self, machine_id: &str) -> Result<(), ApiError>;
+
+    async fn restart(&self, machine_id: &str) -> Result<(), ApiError>;
+
+    /// Destroys a machine, releasing its static public IP if asked.
+    async fn destroy(&self, machine_id: &str, release_public_ip: bool) -> Result<(), ApiError>;
+
+    async fn update(&self, machine_id: &str, changes: &UpdateMachine) -> Result<(), ApiError>;
+
+    /// One page of machines matching `filter`.
+    async fn list_page(
+        &self,
+        filter: &MachineFilter,
+        page: &PageRequest,
+    ) -> Result<MachinePage, ApiError>;
+
+    /// Every machine matching `filter`, following pages to the end.
+    async fn list_all(&self, filter: &MachineFilter) -> Result<Vec<Machine>, ApiError> {
+        let mut all = Vec::new();
+        let mut page = PageRequest::default();
+        loop {
+            let got = self.list_page(filter, &page).await?;
+            all.extend(got.machines);
+            match got.next {
+                // A server that hands back the same cursor would loop forever.
+                Some(next) if page.cursor.as_deref() != Some(next.as_str()) => {
+                    page.cursor = Some(next)
+                }
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// One machine, with its recent events.
+    async fn show(&self, machine_id: &str) -> Result<Machine, ApiError>;
+
+    /// Grants or revokes a user's access to a machine.
+    async fn set_access(
+        &self,
+        machine_id: &str,
+        user_id: &str,
+        enable: bool,
+    ) -> Result<(), ApiError>;
+
+    /// What a machine used in one billing month.
+    async fn utilization(
+        &self,
+        machine_id: &str,
+        month: BillingMonth,
+    ) -> Result<Utilization, ApiError>;
+
+    /// Whether `machine_type` can be created in `region`.
+    async fn availability(
+        &self,
+        region: &str,
+        machine_type: &str,
+    ) -> Result<Availability, ApiError>;
+
+    /// Templates machines can be created from.
+    async fn templates(&self, filter: &TemplateFilter) -> Result<Vec<Template>, ApiError>;
+}
