@@ -7,10 +7,12 @@
 
 pub mod account;
 pub mod api_key;
+pub mod call_log;
 pub mod error;
 pub mod legacy;
 pub mod machine;
 pub mod request;
+pub mod transport;
 pub mod wait;
 
 use async_trait::async_trait;

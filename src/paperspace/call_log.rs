@@ -1,0 +1,78 @@
+//! A record of every HTTP call a client makes, for whoever asked for one.
+//!
+//! A job's history needs each Paperspace call it caused (method, route,
+//! status, latency, error). Threading a recorder through every trait method
+//! would burden every backend, so the clients report to a task-local log that
+//! the caller opens around the work with [`record_calls`]; outside such a
+//! scope, reporting is a no-op.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One HTTP call to Paperspace. Holds no secret: routes are templates and
+/// errors are [`super::ApiError`] texts, which never contain the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiCallRecord {
+    pub method: String,
+    /// Route template, e.g. `POST /machines/:machineId/start` has route `/machines/:machineId/start`.
+    pub route: String,
+    /// The machine the call was about, when it names one.
+    pub machine_id: Option<String>,
+    /// HTTP status, `None` when no answer came.
+    pub status: Option<u16>,
+    pub latency: Duration,
+    /// The error text when the call failed.
+    pub error: Option<String>,
+}
+
+tokio::task_local! {
+    static CALL_LOG: Arc<Mutex<Vec<ApiCallRecord>>>;
+}
+
+/// Runs `work` and returns what it returned along with every call it made.
+pub async fn record_calls<F: Future>(work: F) -> (F::Output, Vec<ApiCallRecord>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let out = CALL_LOG.scope(log.clone(), work).await;
+    let calls = std::mem::take(&mut *log.lock().expect("call log lock poisoned"));
+    (out, calls)
+}
+
+/// Reports one call to the enclosing [`record_calls`] scope, if any.
+pub fn report(record: ApiCallRecord) {
+    let _ = CALL_LOG.try_with(|log| {
+        log.lock().expect("call log lock poisoned").push(record);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(route: &str) -> ApiCallRecord {
+        ApiCallRecord {
+            method: "GET".into(),
+            route: route.into(),
+            machine_id: None,
+            status: Some(200),
+            latency: Duration::from_millis(3),
+            error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn records_inside_scope_only() {
+        report(rec("/outside"));
+        let (value, calls) = record_calls(async {
+            report(rec("/a"));
+            report(rec("/b"));
+            7
+        })
+        .await;
+        assert_eq!(value, 7);
+        let routes: Vec<_> = calls.iter().map(|c| c.route.as_str()).collect();
+        assert_eq!(routes, ["/a", "/b"]);
+    }
+}

@@ -1,1 +1,0 @@
-//! The legacy API client (work in progress).
