@@ -21,9 +21,14 @@
 //! - [`walkthrough`]: the scripted walk through every operation that
 //!   `machinist demo` runs against an in-process simulator.
 //! - [`cli`]: the `machinist` command line; `main.rs` only calls into it.
+//! - [`config`]: typed settings, layered from defaults, a TOML file and the environment, validated once.
 
 pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod job;
+pub mod store;
+pub mod worker;
 pub mod paperspace;
 pub mod sim;
 pub mod walkthrough;

@@ -1,0 +1,533 @@
+//! Typed settings, layered from defaults, a TOML file and the environment,
+//! validated once.
+//!
+//! # Layers
+//!
+//! Later layers win:
+//!
+//! 1. the built-in defaults ([`Config::default`]); every setting has one, so
+//!    no file and an empty file are both valid;
+//! 2. the TOML file: the one given to [`Config::load`] (it must exist), else
+//!    [`DEFAULT_PATH`] if it exists, else none;
+//! 3. environment variables `MACHINIST_<SECTION>_<KEY>`, e.g.
+//!    `MACHINIST_WORKERS_COUNT=4` or `MACHINIST_RATE_LIMIT_PER_SECOND=2.5`,
+//!    each parsed as its setting's type. A variable that starts with a
+//!    section's prefix but names no key of it (`MACHINIST_WORKERS_CONUT`) is
+//!    an error, so a typo in a unit file is not silently ignored; other
+//!    `MACHINIST_*` variables (`MACHINIST_ADMIN_TOKEN`) are not settings and
+//!    are left alone.
+//!
+//! Then two values are derived: an empty `store.path` becomes
+//! `$STATE_DIRECTORY/machinist.db` (systemd's `StateDirectory=`) or
+//! `./machinist.db`, and an empty `paperspace.base_url` becomes the backend's
+//! own ([`Backend::default_base_url`]).
+//!
+//! # Validation
+//!
+//! [`Config::load`] reports every problem at once in [`ConfigErrors`]: TOML
+//! syntax (file and line), unknown sections and keys, values of the wrong
+//! type (a bad duration), bad environment values (naming the variable), and
+//! out-of-range values, each with where it came from ([`Origin`]), the key and
+//! why. What needs the secrets too (an API key for a real backend, an admin
+//! token for a non-loopback listen address) is checked by
+//! [`Config::secrets_for_serve`], which `serve` and `check-config` call.
+//!
+//! # Secrets
+//!
+//! The API key and the admin token never live in [`Config`]: it holds only
+//! the paths of the files they may come from. [`Config::secrets`] reads them
+//! into [`Secrets`], whose types ([`ApiKey`](crate::paperspace::ApiKey), [`AdminToken`]) print as a mask.
+//! [`Config::to_toml_masked`] prints the effective configuration with each
+//! secret as `"****"`.
+
+mod duration;
+mod error;
+mod layer;
+mod secrets;
+mod sources;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::paperspace::WaitTarget;
+
+pub use error::{ConfigError, ConfigErrors, Origin};
+pub use secrets::{AdminToken, BadAdminToken, Secrets};
+pub use sources::{DEFAULT_PATH, Env, Sources};
+
+/// Machinist's whole configuration.
+///
+/// Build one with [`Config::load`] (or [`Config::load_from`] in tests), or
+/// start from [`Config::default`] and change fields. It also remembers where
+/// each value came from ([`Config::origin`]); that is not a setting, and two
+/// configs with the same settings compare equal whatever their sources.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Which Paperspace API to speak and how.
+    pub paperspace: PaperspaceConfig,
+    /// The SQLite database that holds jobs, schedules and history.
+    pub store: StoreConfig,
+    /// The workers that run jobs, and their retry policy.
+    pub workers: WorkersConfig,
+    /// Default timeouts of waits for a machine state.
+    pub wait: WaitConfig,
+    /// The client-side rate limit on Paperspace calls.
+    pub rate_limit: RateLimitConfig,
+    /// The HTTP admin API.
+    pub http: HttpConfig,
+    /// How long history is kept.
+    pub retention: RetentionConfig,
+    /// Logging.
+    pub log: LogConfig,
+    #[serde(skip)]
+    provenance: Provenance,
+}
+
+/// `[paperspace]`: which API the daemon speaks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaperspaceConfig {
+    /// `sim` runs against an in-process simulated account (no key, no cost),
+    /// so a fresh install can be tried safely; `legacy` and `v1` are real.
+    pub backend: Backend,
+    /// The API's base URL; empty means the backend's own
+    /// ([`Backend::default_base_url`]). For a proxy or a test server. Ignored
+    /// by `sim`. [`Config::load`] fills in the default.
+    pub base_url: String,
+    /// A file holding the API key (systemd `LoadCredential=` or a 0600 file).
+    /// Empty: the `PAPERSPACE_API_KEY` variable, then the credential
+    /// `paperspace-api-key` in `$CREDENTIALS_DIRECTORY`.
+    pub api_key_file: PathBuf,
+    /// How long one API call may take before it counts as a (transient) timeout.
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
+    /// How long the simulated account takes for a state change (`sim` only);
+    /// long enough to watch a wait happen, short enough for a demo.
+    #[serde(with = "duration")]
+    pub sim_transition: Duration,
+}
+
+/// Which Paperspace API to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// An in-process simulated account: no key, no cost.
+    #[default]
+    Sim,
+    /// `api.paperspace.io`, authenticated with `x-api-key`.
+    Legacy,
+    /// `api.paperspace.com/v1`, authenticated with a Bearer token.
+    V1,
+}
+
+impl Backend {
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sim => "sim",
+            Backend::Legacy => "legacy",
+            Backend::V1 => "v1",
+        }
+    }
+
+    /// The real API's base URL; `None` for the simulator.
+    pub fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            Backend::Sim => None,
+            Backend::Legacy => Some("https://api.paperspace.io"),
+            Backend::V1 => Some("https://api.paperspace.com/v1"),
+        }
+    }
+
+    /// Whether this backend calls Paperspace and so needs an API key.
+    pub fn needs_api_key(self) -> bool {
+        self != Backend::Sim
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PaperspaceConfig {
+    /// The base URL to use: the configured one, else the backend's default;
+    /// `None` for the simulator.
+    pub fn base_url(&self) -> Option<&str> {
+        match self.backend {
+            Backend::Sim => None,
+            backend if self.base_url.is_empty() => backend.default_base_url(),
+            _ => Some(&self.base_url),
+        }
+    }
+
+    /// The configured key file, if any.
+    pub fn api_key_file(&self) -> Option<&Path> {
+        non_empty_path(&self.api_key_file)
+    }
+}
+
+impl Default for PaperspaceConfig {
+    fn default() -> Self {
+        PaperspaceConfig {
+            backend: Backend::Sim,
+            base_url: String::new(),
+            api_key_file: PathBuf::new(),
+            request_timeout: Duration::from_secs(30),
+            sim_transition: Duration::from_secs(3),
+        }
+    }
+}
+
+/// `[store]`: the SQLite database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The database file. Empty means `$STATE_DIRECTORY/machinist.db` when
+    /// systemd sets `STATE_DIRECTORY`, else `./machinist.db`;
+    /// [`Config::load`] fills that in.
+    pub path: PathBuf,
+    /// SQLite's `PRAGMA synchronous`: `full` survives power loss, `normal`
+    /// (with WAL) may lose the last commits on power loss but not on a crash.
+    pub synchronous: Synchronous,
+    /// How long a connection waits for a lock before SQLite reports busy.
+    #[serde(with = "duration")]
+    pub busy_timeout: Duration,
+}
+
+/// SQLite's `PRAGMA synchronous` level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Every commit is on disk before it returns.
+    #[default]
+    Full,
+    /// Faster; with WAL, durable across crashes but not power loss.
+    Normal,
+}
+
+impl Synchronous {
+    /// The value for `PRAGMA synchronous = …`.
+    pub fn as_pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::new(),
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[workers]`: how jobs are run and retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// How many jobs run at once (waits do not hold a worker), 1 to 256.
+    pub count: usize,
+    /// Attempts per job unless the job says otherwise, 1 to 100; bounds the
+    /// retries of a transient failure.
+    pub max_attempts: u32,
+    /// A running job's lease; renewed at a third of it. A lease that runs
+    /// out (the process died) puts the job back in the queue. At least 1s.
+    #[serde(with = "duration")]
+    pub lease: Duration,
+    /// The first retry delay; doubled per attempt, with jitter.
+    #[serde(with = "duration")]
+    pub backoff_base: Duration,
+    /// The cap on the retry delay; at least `backoff_base`.
+    #[serde(with = "duration")]
+    pub backoff_max: Duration,
+    /// How often a waiting job polls its machine.
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            count: 8,
+            max_attempts: 5,
+            lease: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(5 * 60),
+            poll_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[wait]`: how long a wait for each target state may take unless a job
+/// says otherwise; a machine stuck past it fails its job with a message
+/// naming the state it was stuck in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WaitConfig {
+    /// For `ready` (after start or restart).
+    #[serde(with = "duration")]
+    pub ready: Duration,
+    /// For `serviceready`.
+    #[serde(with = "duration")]
+    pub serviceready: Duration,
+    /// For `off` (after stop).
+    #[serde(with = "duration")]
+    pub off: Duration,
+    /// For `gone` (after destroy).
+    #[serde(with = "duration")]
+    pub gone: Duration,
+}
+
+impl WaitConfig {
+    /// The default timeout of a wait for `target`.
+    pub fn timeout_for(&self, target: WaitTarget) -> Duration {
+        match target {
+            WaitTarget::Ready => self.ready,
+            WaitTarget::ServiceReady => self.serviceready,
+            WaitTarget::Off => self.off,
+            WaitTarget::Gone => self.gone,
+        }
+    }
+}
+
+impl Default for WaitConfig {
+    fn default() -> Self {
+        WaitConfig {
+            ready: Duration::from_secs(15 * 60),
+            serviceready: Duration::from_secs(15 * 60),
+            off: Duration::from_secs(10 * 60),
+            gone: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// `[rate_limit]`: a token bucket shared by every Paperspace call, so that
+/// a burst of jobs does not get the account throttled (429).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Tokens added per second: the sustained call rate, above 0 and at most 1000.
+    pub per_second: f64,
+    /// The bucket's size: how many calls may go at once after a quiet spell; at least 1.
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_second: 5.0,
+            burst: 10,
+        }
+    }
+}
+
+/// `[http]`: the admin API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Where the admin API listens. Loopback by default; any other address
+    /// needs an admin token.
+    pub listen: SocketAddr,
+    /// A file holding the admin bearer token. Empty: the
+    /// `MACHINIST_ADMIN_TOKEN` variable, then the credential `admin-token`
+    /// in `$CREDENTIALS_DIRECTORY`.
+    pub admin_token_file: PathBuf,
+    /// How long one admin request may take before it is answered with a timeout.
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
+    /// The largest request body accepted, 1 KiB to 16 MiB; requests are small JSON.
+    pub max_body_bytes: usize,
+}
+
+impl HttpConfig {
+    /// The configured token file, if any.
+    pub fn admin_token_file(&self) -> Option<&Path> {
+        non_empty_path(&self.admin_token_file)
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7420)),
+            admin_token_file: PathBuf::new(),
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[retention]`: what is pruned, so the database does not grow forever.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Finished jobs (and their events) older than this are deleted.
+    #[serde(with = "duration")]
+    pub finished_jobs: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            finished_jobs: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter (`info`, `machinist=debug,warn`); `RUST_LOG`, when
+    /// set, wins over it.
+    pub level: String,
+    /// `text` for people, `json` for a log collector.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_string(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Where each value came from, and which file was read. Not a setting: it
+/// compares equal always, so that configs compare by their settings alone.
+#[derive(Clone, Default)]
+struct Provenance {
+    file: Option<PathBuf>,
+    origins: BTreeMap<String, Origin>,
+}
+
+impl PartialEq for Provenance {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for Provenance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Provenance")
+            .field("file", &self.file)
+            .field("set", &self.origins.len())
+            .finish()
+    }
+}
+
+impl Config {
+    /// Loads the configuration of the real process: `explicit` if given (it
+    /// must exist), else [`DEFAULT_PATH`] if it exists, else the defaults;
+    /// then the `MACHINIST_*` variables of the process environment.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigErrors> {
+        Config::load_from(Sources::process(explicit.map(Path::to_path_buf)))
+    }
+
+    /// Loads from the given sources; the process environment is not read.
+    pub fn load_from(sources: Sources) -> Result<Config, ConfigErrors> {
+        layer::load(&sources)
+    }
+
+    /// Checks the settings alone (ranges, cross-field rules), reporting every
+    /// problem. [`Config::load`] already did this; it is for a config built
+    /// or changed in code.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        validate::check(self, &Default::default()).into_result(())
+    }
+
+    /// The file the settings were read from, if any.
+    pub fn file(&self) -> Option<&Path> {
+        self.provenance.file.as_deref()
+    }
+
+    /// Where the value of `key` (`workers.count`) came from.
+    pub fn origin(&self, key: &str) -> Origin {
+        self.provenance
+            .origins
+            .get(key)
+            .cloned()
+            .unwrap_or(Origin::Default)
+    }
+
+    /// Reads the secrets: for each, the configured file, else its
+    /// environment variable, else its systemd credential. Problems with a
+    /// file (unreadable, empty, not a valid key) are errors naming the file,
+    /// never its content; a file readable by group or others is a warning
+    /// in [`Secrets::warnings`] for the caller to log.
+    pub fn secrets(&self, env: &Env) -> Result<Secrets, ConfigErrors> {
+        secrets::resolve(self, env)
+    }
+
+    /// Checks what `serve` needs beyond valid settings: an API key for a real
+    /// backend, an admin token when listening beyond loopback.
+    pub fn validate_for_serve(&self, secrets: &Secrets) -> Result<(), ConfigErrors> {
+        secrets::check_for_serve(self, secrets).into_result(())
+    }
+
+    /// [`Config::secrets`] and [`Config::validate_for_serve`] in one, with the
+    /// problems of both reported together: what `serve` and `check-config` call.
+    pub fn secrets_for_serve(&self, env: &Env) -> Result<Secrets, ConfigErrors> {
+        secrets::resolve_for_serve(self, env)
+    }
+
+    /// The effective configuration as TOML, with `paperspace.api_key` and
+    /// `http.admin_token` shown as `"****"` when set and left out when not.
+    /// The output is for people (`check-config`); it does not load back as
+    /// is, since secrets never go in the config file.
+    pub fn to_toml_masked(&self, secrets: &Secrets) -> String {
+        let mut table = match toml::Table::try_from(self) {
+            Ok(table) => table,
+            // Only a non-UTF-8 path set in code can get here.
+            Err(e) => return format!("# the configuration cannot be printed as TOML: {e}\n"),
+        };
+        let mask = |table: &mut toml::Table, section: &str, key: &str, set: bool| {
+            if let (true, Some(toml::Value::Table(section))) = (set, table.get_mut(section)) {
+                section.insert(key.to_string(), toml::Value::String("****".to_string()));
+            }
+        };
+        mask(
+            &mut table,
+            "paperspace",
+            "api_key",
+            secrets.api_key.is_some(),
+        );
+        mask(
+            &mut table,
+            "http",
+            "admin_token",
+            secrets.admin_token.is_some(),
+        );
+        toml::to_string(&table)
+            .unwrap_or_else(|e| format!("# the configuration cannot be printed as TOML: {e}\n"))
+    }
+}
+
+fn non_empty_path(path: &Path) -> Option<&Path> {
+    (!path.as_os_str().is_empty()).then_some(path)
+}

@@ -1,0 +1,353 @@
+//! The secrets: the Paperspace API key and the admin token, read from a file,
+//! the environment or a systemd credential, and never printed.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+use subtle::ConstantTimeEq;
+
+use super::Config;
+use super::error::{ConfigError, ConfigErrors, Origin};
+use super::sources::Env;
+use crate::paperspace::ApiKey;
+use crate::paperspace::api_key::BadApiKey;
+
+/// The variable that may hold the Paperspace API key.
+pub const API_KEY_VAR: &str = "PAPERSPACE_API_KEY";
+/// The variable that may hold the admin token.
+pub const ADMIN_TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
+/// An admin token shorter than this gets a warning.
+const SHORT_TOKEN: usize = 16;
+
+/// The secrets the daemon runs with.
+///
+/// Its `Debug` shows whether each is set, never its value.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// The Paperspace API key; needed by the `legacy` and `v1` backends.
+    pub api_key: Option<ApiKey>,
+    /// The bearer token of the admin API; needed to listen beyond loopback.
+    pub admin_token: Option<AdminToken>,
+    /// Things the caller should log, such as a key file readable by others.
+    /// They name files and variables, never a secret.
+    pub warnings: Vec<String>,
+}
+
+/// The admin API's bearer token.
+///
+/// No `Display`, a masked `Debug`, no `PartialEq` (which would not be
+/// constant-time): compare a presented token with [`AdminToken::matches`].
+#[derive(Clone)]
+pub struct AdminToken(String);
+
+/// A token that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadAdminToken {
+    #[error("the admin token is empty")]
+    Empty,
+    #[error(
+        "the admin token contains characters that cannot go in an HTTP header (a space or control character?)"
+    )]
+    NotHeaderSafe,
+}
+
+impl AdminToken {
+    /// Checks and wraps a token; surrounding whitespace (a file's trailing
+    /// newline) is trimmed, since HTTP trims it from a header value too.
+    pub fn new(token: impl Into<String>) -> Result<Self, BadAdminToken> {
+        let token = token.into();
+        let trimmed = token.trim();
+        if trimmed.is_empty() {
+            return Err(BadAdminToken::Empty);
+        }
+        if !trimmed.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+            return Err(BadAdminToken::NotHeaderSafe);
+        }
+        Ok(AdminToken(trimmed.to_string()))
+    }
+
+    /// The token itself; for a client that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `candidate` (the presented bearer token) is this token.
+    ///
+    /// The time taken depends only on the lengths, never on where the
+    /// bytes differ: the comparison of contents is constant-time, and an
+    /// unequal length answers at once (revealing the length only).
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        self.0.as_bytes().ct_eq(candidate).into()
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(****)")
+    }
+}
+
+/// Where one secret may come from.
+struct Spec<'a> {
+    /// For messages: "Paperspace API key".
+    what: &'static str,
+    /// The setting naming its file.
+    file_key: &'static str,
+    file: Option<&'a Path>,
+    var: &'static str,
+    /// Its name in `$CREDENTIALS_DIRECTORY`.
+    credential: &'static str,
+}
+
+/// What reading all secrets gave, including which failed.
+struct Resolved {
+    secrets: Secrets,
+    errors: ConfigErrors,
+    api_key_failed: bool,
+    admin_token_failed: bool,
+}
+
+pub(super) fn resolve(config: &Config, env: &Env) -> Result<Secrets, ConfigErrors> {
+    let r = resolve_all(config, env);
+    r.errors.into_result(r.secrets)
+}
+
+pub(super) fn resolve_for_serve(config: &Config, env: &Env) -> Result<Secrets, ConfigErrors> {
+    let mut r = resolve_all(config, env);
+    for error in check_for_serve(config, &r.secrets) {
+        let already = match error.key.as_deref() {
+            Some("paperspace.backend") => r.api_key_failed,
+            Some("http.listen") => r.admin_token_failed,
+            _ => false,
+        };
+        if !already {
+            r.errors.push(error);
+        }
+    }
+    r.errors.into_result(r.secrets)
+}
+
+pub(super) fn check_for_serve(config: &Config, secrets: &Secrets) -> ConfigErrors {
+    let mut errors = ConfigErrors::default();
+    let backend = config.paperspace.backend;
+    if backend.needs_api_key() && secrets.api_key.is_none() {
+        errors.push(ConfigError::new(
+            config.origin("paperspace.backend"),
+            Some("paperspace.backend"),
+            format!(
+                "the {backend} backend needs an API key: set paperspace.api_key_file, \
+                 {API_KEY_VAR} or the systemd credential `paperspace-api-key`"
+            ),
+        ));
+    }
+    let listen = config.http.listen;
+    if !listen.ip().is_loopback() && secrets.admin_token.is_none() {
+        errors.push(ConfigError::new(
+            config.origin("http.listen"),
+            Some("http.listen"),
+            format!(
+                "{listen} is not a loopback address, so the admin API needs a token: \
+                 set http.admin_token_file, {ADMIN_TOKEN_VAR} or the systemd credential `admin-token`"
+            ),
+        ));
+    }
+    errors
+}
+
+fn resolve_all(config: &Config, env: &Env) -> Resolved {
+    let mut errors = ConfigErrors::default();
+    let mut warnings = Vec::new();
+
+    let api_key_spec = Spec {
+        what: "Paperspace API key",
+        file_key: "paperspace.api_key_file",
+        file: config.paperspace.api_key_file(),
+        var: API_KEY_VAR,
+        credential: "paperspace-api-key",
+    };
+    let before = errors.len();
+    let api_key =
+        find(&api_key_spec, env, &mut warnings, &mut errors).and_then(|(text, origin)| {
+            ApiKey::new(text)
+                .map_err(|e| {
+                    let why = match e {
+                        BadApiKey::Empty => "is empty",
+                        BadApiKey::NotHeaderSafe => NOT_HEADER_SAFE,
+                    };
+                    errors.push(secret_error(origin, &api_key_spec, why));
+                })
+                .ok()
+        });
+    let api_key_failed = errors.len() > before;
+
+    let token_spec = Spec {
+        what: "admin token",
+        file_key: "http.admin_token_file",
+        file: config.http.admin_token_file(),
+        var: ADMIN_TOKEN_VAR,
+        credential: "admin-token",
+    };
+    let before = errors.len();
+    let admin_token =
+        find(&token_spec, env, &mut warnings, &mut errors).and_then(|(text, origin)| {
+            match AdminToken::new(text) {
+                Ok(token) => {
+                    if token.0.len() < SHORT_TOKEN {
+                        warnings.push(format!(
+                        "the admin token from {origin} is shorter than {SHORT_TOKEN} characters; \
+                         use a long random one (e.g. `openssl rand -hex 32`)"
+                    ));
+                    }
+                    Some(token)
+                }
+                Err(e) => {
+                    let why = match e {
+                        BadAdminToken::Empty => "is empty",
+                        BadAdminToken::NotHeaderSafe => NOT_HEADER_SAFE,
+                    };
+                    errors.push(secret_error(origin, &token_spec, why));
+                    None
+                }
+            }
+        });
+    let admin_token_failed = errors.len() > before;
+
+    Resolved {
+        secrets: Secrets {
+            api_key,
+            admin_token,
+            warnings,
+        },
+        errors,
+        api_key_failed,
+        admin_token_failed,
+    }
+}
+
+const NOT_HEADER_SAFE: &str =
+    "contains characters that cannot go in an HTTP header (a space or control character?)";
+
+/// An error about a secret, naming where it came from, never its content.
+fn secret_error(origin: Origin, spec: &Spec<'_>, why: &str) -> ConfigError {
+    let key = matches!(origin, Origin::File { .. } if spec.file.is_some()).then_some(spec.file_key);
+    ConfigError::new(origin, key, format!("the {} {why}", spec.what))
+}
+
+/// The secret's text and where it came from: the configured file, else the
+/// variable, else the systemd credential; `None` if none is there.
+fn find(
+    spec: &Spec<'_>,
+    env: &Env,
+    warnings: &mut Vec<String>,
+    errors: &mut ConfigErrors,
+) -> Option<(String, Origin)> {
+    if let Some(path) = spec.file {
+        if env.get_non_empty(spec.var).is_some() {
+            warnings.push(format!(
+                "{} is set but not used: {} takes precedence",
+                spec.var, spec.file_key
+            ));
+        }
+        return read_secret_file(path, spec, warnings, errors);
+    }
+    if let Some(value) = env.get_non_empty(spec.var) {
+        return Some((value.to_string(), Origin::env(spec.var)));
+    }
+    let dir = env.get_non_empty("CREDENTIALS_DIRECTORY")?;
+    let path = Path::new(dir).join(spec.credential);
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        _ => read_secret_file(&path, spec, warnings, errors),
+    }
+}
+
+/// Reads a key or token file. Errors name the file, never what is in it.
+fn read_secret_file(
+    path: &Path,
+    spec: &Spec<'_>,
+    warnings: &mut Vec<String>,
+    errors: &mut ConfigErrors,
+) -> Option<(String, Origin)> {
+    let origin = Origin::file(path);
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let why = match e.kind() {
+                io::ErrorKind::NotFound => "no such file".to_string(),
+                _ => e.to_string(),
+            };
+            let message = format!("cannot read the {} file: {why}", spec.what);
+            let key = spec.file.is_some().then_some(spec.file_key);
+            errors.push(ConfigError::new(origin, key, message));
+            return None;
+        }
+    };
+    warn_if_readable_by_others(path, spec, warnings);
+    let Ok(mut text) = String::from_utf8(bytes) else {
+        errors.push(secret_error(origin, spec, "file is not UTF-8 text"));
+        return None;
+    };
+    while text.ends_with('\n') || text.ends_with('\r') {
+        text.pop();
+    }
+    if text.trim().is_empty() {
+        errors.push(secret_error(origin, spec, "file is empty"));
+        return None;
+    }
+    Some((text, origin))
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path, spec: &Spec<'_>, warnings: &mut Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o044 != 0 {
+            warnings.push(format!(
+                "the {} file {} is readable by group or others (mode {mode:04o}); make it 0600",
+                spec.what,
+                path.display()
+            ));
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_: &Path, _: &Spec<'_>, _: &mut Vec<String>) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_token_is_masked_and_trimmed() {
+        let token = AdminToken::new("s3cret-token-value\n").unwrap();
+        assert_eq!(token.expose(), "s3cret-token-value");
+        assert_eq!(format!("{token:?}"), "AdminToken(****)");
+        assert!(!format!("{:?}", Some(token.clone())).contains("s3cret"));
+    }
+
+    #[test]
+    fn admin_token_rejects_empty_and_unsafe() {
+        assert_eq!(AdminToken::new(" \n").unwrap_err(), BadAdminToken::Empty);
+        assert_eq!(
+            AdminToken::new("a b").unwrap_err(),
+            BadAdminToken::NotHeaderSafe
+        );
+        assert_eq!(
+            AdminToken::new("a\u{7f}").unwrap_err(),
+            BadAdminToken::NotHeaderSafe
+        );
+    }
+
+    #[test]
+    fn matches_only_the_exact_token() {
+        let token = AdminToken::new("abcdef0123456789").unwrap();
+        assert!(token.matches(b"abcdef0123456789"));
+        assert!(!token.matches(b"abcdef0123456788"));
+        assert!(!token.matches(b"abcdef012345678"));
+        assert!(!token.matches(b"abcdef01234567890"));
+        assert!(!token.matches(b""));
+    }
+}

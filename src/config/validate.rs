@@ -1,0 +1,164 @@
+//! Range and cross-field checks on a whole [`Config`], all at once.
+
+use std::collections::BTreeSet;
+use std::fmt::Display;
+use std::time::Duration;
+
+use super::Config;
+use super::duration::human;
+use super::error::{ConfigError, ConfigErrors};
+
+/// No duration setting may exceed this (3650 days): past it, time arithmetic
+/// elsewhere (SQLite timestamps, `chrono`) risks overflow, and no wait,
+/// lease or retention needs more.
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(3650 * 24 * 3600);
+
+/// The lower bound of a duration setting.
+#[derive(Clone, Copy)]
+enum Min {
+    /// Zero is allowed.
+    Zero,
+    /// Must be more than zero.
+    Positive,
+    /// Must be at least this.
+    AtLeast(Duration),
+}
+
+/// Checks `config`; keys in `skip` had a rejected value (already reported)
+/// and are not checked again, nor is any rule that involves them.
+pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
+    let mut c = Checker {
+        config,
+        skip,
+        errors: ConfigErrors::default(),
+    };
+    // In the order of the example file, so that errors read top to bottom.
+    let p = &config.paperspace;
+    if !p.base_url.is_empty() {
+        match reqwest::Url::parse(&p.base_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+            Ok(_) => c.fail("paperspace.base_url", "must be an http:// or https:// URL"),
+            Err(e) => c.fail("paperspace.base_url", format!("not a URL: {e}")),
+        }
+    }
+    c.duration(
+        "paperspace.request_timeout",
+        p.request_timeout,
+        Min::Positive,
+    );
+    c.duration("paperspace.sim_transition", p.sim_transition, Min::Zero);
+
+    c.duration(
+        "store.busy_timeout",
+        config.store.busy_timeout,
+        Min::Positive,
+    );
+
+    let w = &config.workers;
+    c.between("workers.count", w.count, 1, 256);
+    c.between("workers.max_attempts", w.max_attempts, 1, 100);
+    c.duration(
+        "workers.lease",
+        w.lease,
+        Min::AtLeast(Duration::from_secs(1)),
+    );
+    c.duration("workers.backoff_base", w.backoff_base, Min::Positive);
+    c.duration("workers.backoff_max", w.backoff_max, Min::Positive);
+    let (base, max) = ("workers.backoff_base", "workers.backoff_max");
+    if w.backoff_base > w.backoff_max && !c.skipped(base) && !c.skipped(max) {
+        // Blame whichever of the two the later layer set.
+        let (key, rule) = if config.origin(max).rank() >= config.origin(base).rank() {
+            (max, "at least workers.backoff_base")
+        } else {
+            (base, "at most workers.backoff_max")
+        };
+        let message = format!(
+            "must be {rule} (backoff_base is {}, backoff_max is {})",
+            human(w.backoff_base),
+            human(w.backoff_max)
+        );
+        c.fail(key, message);
+    }
+    c.duration("workers.poll_interval", w.poll_interval, Min::Positive);
+
+    let wait = &config.wait;
+    c.duration("wait.ready", wait.ready, Min::Positive);
+    c.duration("wait.serviceready", wait.serviceready, Min::Positive);
+    c.duration("wait.off", wait.off, Min::Positive);
+    c.duration("wait.gone", wait.gone, Min::Positive);
+
+    let per_second = config.rate_limit.per_second;
+    if !(per_second > 0.0 && per_second <= 1000.0) {
+        c.fail(
+            "rate_limit.per_second",
+            format!("must be more than 0 and at most 1000 (got {per_second})"),
+        );
+    }
+    if config.rate_limit.burst < 1 {
+        c.fail("rate_limit.burst", "must be at least 1 (got 0)");
+    }
+
+    let http = &config.http;
+    c.duration("http.request_timeout", http.request_timeout, Min::Positive);
+    c.between("http.max_body_bytes", http.max_body_bytes, 1024, 16 << 20);
+
+    let retention = &config.retention;
+    c.duration(
+        "retention.finished_jobs",
+        retention.finished_jobs,
+        Min::Positive,
+    );
+
+    let level = config.log.level.trim();
+    if level.is_empty() {
+        c.fail("log.level", "must not be empty (e.g. `info`)");
+    } else if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(level) {
+        c.fail("log.level", format!("not a tracing filter: {e}"));
+    }
+    c.errors
+}
+
+struct Checker<'a> {
+    config: &'a Config,
+    skip: &'a BTreeSet<String>,
+    errors: ConfigErrors,
+}
+
+impl Checker<'_> {
+    fn skipped(&self, key: &str) -> bool {
+        self.skip.contains(key)
+    }
+
+    fn fail(&mut self, key: &str, message: impl Into<String>) {
+        if !self.skipped(key) {
+            let origin = self.config.origin(key);
+            self.errors
+                .push(ConfigError::new(origin, Some(key), message));
+        }
+    }
+
+    fn between<T: PartialOrd + Display>(&mut self, key: &str, value: T, lo: T, hi: T) {
+        if value < lo || value > hi {
+            self.fail(key, format!("must be between {lo} and {hi} (got {value})"));
+        }
+    }
+
+    fn duration(&mut self, key: &str, value: Duration, min: Min) {
+        match min {
+            Min::Positive if value.is_zero() => self.fail(key, "must be more than 0s"),
+            Min::AtLeast(min) if value < min => self.fail(
+                key,
+                format!("must be at least {} (got {})", human(min), human(value)),
+            ),
+            _ if value > MAX_DURATION => self.fail(
+                key,
+                format!(
+                    "must be at most {} (got {})",
+                    human(MAX_DURATION),
+                    human(value)
+                ),
+            ),
+            _ => {}
+        }
+    }
+}
