@@ -1,0 +1,95 @@
+//! Jobs: one machine operation on one target, with its state, attempts,
+//! checkpoint, result and history.
+//!
+//! - [`state`]: the job states and which component moves jobs between them.
+//! - [`operation`]: the job kinds and their validated arguments.
+//! - [`checkpoint`]: the persisted phase of a state-changing job.
+//! - [`backoff`]: the delay before a retry.
+//! - [`outcome`]: what one step of a job came to.
+//! - [`submission`]: a request to run a job, checked into a [`NewJob`].
+
+pub mod backoff;
+pub mod checkpoint;
+pub mod event;
+pub mod operation;
+pub mod outcome;
+pub mod state;
+pub mod submission;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use backoff::Backoff;
+pub use checkpoint::Checkpoint;
+pub use event::{EventKind, JobEvent, NewEvent};
+pub use operation::{JobKind, Operation, SpecError};
+pub use outcome::Outcome;
+pub use state::JobState;
+pub use submission::{JobDefaults, JobRequest, NewJob};
+
+use crate::paperspace::WaitTarget;
+
+/// A job's id: increasing in submission order.
+pub type JobId = i64;
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub kind: JobKind,
+    /// The machine it acts on; for a create, filled in once Paperspace names it.
+    pub machine_id: Option<String>,
+    /// Validated arguments, see [`Operation::parse`].
+    pub args: Value,
+    pub state: JobState,
+    /// Higher runs first among due jobs (machine order permitting).
+    pub priority: i32,
+    /// Tries so far; a claim from `queued` counts one.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// When the job is next due (start, retry or next poll).
+    pub run_at: DateTime<Utc>,
+    /// The state to wait for after the request, `None` for no wait.
+    pub wait: Option<WaitTarget>,
+    /// How long that wait may last.
+    #[serde(with = "duration_secs", rename = "wait_timeout_seconds")]
+    pub wait_timeout: Duration,
+    pub checkpoint: Option<Checkpoint>,
+    /// What the operation returned (a machine, utilization, …) once it succeeded.
+    pub result: Option<Value>,
+    /// The most recent error, kept after a retry succeeds for the history's sake.
+    pub last_error: Option<String>,
+    /// A caller's key that makes a repeated submission return this job.
+    pub idempotency_key: Option<String>,
+    /// The worker holding the job while it runs.
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    /// The typed operation; stored arguments were validated on submission.
+    pub fn operation(&self) -> Result<Operation, SpecError> {
+        Operation::parse(self.kind, &self.args)
+    }
+}
+
+/// Durations travel as whole seconds in JSON.
+pub mod duration_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?))
+    }
+}

@@ -1,0 +1,402 @@
+//! Job kinds and their typed, validated arguments.
+//!
+//! A job arrives as a kind name and a JSON `args` object (over HTTP, from the
+//! CLI, from a schedule). [`Operation::parse`] turns that into one typed
+//! value, or a [`SpecError`] that names the offending field. Argument names
+//! are Machinist's own (`name`, `disk_size_gb`, …) whatever backend runs the job.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::paperspace::{BillingMonth, CreateMachine, UpdateMachine, WaitTarget};
+
+/// A request that cannot become a job, and the field to blame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    /// Dotted path of the field, e.g. `args.disk_size_gb` or `machine_id`.
+    pub field: String,
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        SpecError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Create,
+    Start,
+    Stop,
+    Restart,
+    Destroy,
+    Update,
+    SetAccess,
+    Show,
+    /// List every machine into the machines table.
+    Refresh,
+    Utilization,
+    Availability,
+    /// Wait for a machine to reach a state, sending nothing.
+    Wait,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 12] = [
+        JobKind::Create,
+        JobKind::Start,
+        JobKind::Stop,
+        JobKind::Restart,
+        JobKind::Destroy,
+        JobKind::Update,
+        JobKind::SetAccess,
+        JobKind::Show,
+        JobKind::Refresh,
+        JobKind::Utilization,
+        JobKind::Availability,
+        JobKind::Wait,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Create => "create",
+            JobKind::Start => "start",
+            JobKind::Stop => "stop",
+            JobKind::Restart => "restart",
+            JobKind::Destroy => "destroy",
+            JobKind::Update => "update",
+            JobKind::SetAccess => "set_access",
+            JobKind::Show => "show",
+            JobKind::Refresh => "refresh",
+            JobKind::Utilization => "utilization",
+            JobKind::Availability => "availability",
+            JobKind::Wait => "wait",
+        }
+    }
+
+    /// True when the job acts on one existing machine (`machine_id` required).
+    pub fn needs_machine(self) -> bool {
+        !matches!(
+            self,
+            JobKind::Create | JobKind::Refresh | JobKind::Availability
+        )
+    }
+
+    /// The waits that make sense after this kind, the default first.
+    /// Empty: the kind takes no wait.
+    pub fn waits(self) -> &'static [WaitTarget] {
+        use WaitTarget::*;
+        match self {
+            JobKind::Create => &[Ready, ServiceReady, Off],
+            JobKind::Start | JobKind::Restart => &[Ready, ServiceReady],
+            JobKind::Stop => &[Off],
+            JobKind::Destroy => &[Gone],
+            JobKind::Wait => &[Ready, ServiceReady, Off, Gone],
+            _ => &[],
+        }
+    }
+
+    /// True for kinds that change a machine's state at Paperspace: a restart
+    /// of the daemon must not send their request twice.
+    pub fn changes_state(self) -> bool {
+        matches!(
+            self,
+            JobKind::Create | JobKind::Start | JobKind::Stop | JobKind::Restart | JobKind::Destroy
+        )
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobKind {
+    type Err = SpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
+                SpecError::new(
+                    "kind",
+                    format!("unknown job kind `{s}`; use one of {}", names.join(", ")),
+                )
+            })
+    }
+}
+
+/// Arguments of a destroy.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestroyArgs {
+    /// Release the machine's static public IP with it.
+    #[serde(default)]
+    pub release_public_ip: bool,
+}
+
+/// Arguments of a set-access.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetAccessArgs {
+    pub user_id: String,
+    /// `true` grants access, `false` revokes it.
+    pub enable: bool,
+}
+
+/// Arguments of a utilization pull.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UtilizationArgs {
+    /// `YYYY-MM`.
+    pub month: BillingMonth,
+}
+
+/// Arguments of an availability check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityArgs {
+    pub region: String,
+    pub machine_type: String,
+}
+
+/// Arguments for kinds that take none; present so unknown fields are refused.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+/// A job's operation with its typed arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    Create(CreateMachine),
+    Start,
+    Stop,
+    Restart,
+    Destroy(DestroyArgs),
+    Update(UpdateMachine),
+    SetAccess(SetAccessArgs),
+    Show,
+    Refresh,
+    Utilization(UtilizationArgs),
+    Availability(AvailabilityArgs),
+    Wait,
+}
+
+/// Deserializes `args`, naming the failing field as `args.<path>`.
+fn args<T: DeserializeOwned>(args: &Value) -> Result<T, SpecError> {
+    let value = if args.is_null() {
+        Value::Object(Default::default())
+    } else {
+        args.clone()
+    };
+    if !value.is_object() {
+        return Err(SpecError::new("args", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde names an unknown field in its message; lift it into the path.
+        let field = match (path.as_str(), unknown_field(&inner)) {
+            (".", Some(name)) => format!("args.{name}"),
+            (".", None) => "args".to_string(),
+            (p, _) => format!("args.{p}"),
+        };
+        SpecError::new(field, inner)
+    })
+}
+
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), SpecError> {
+    if value.trim().is_empty() {
+        Err(SpecError::new(field, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Paperspace ids go into URLs: letters, digits, `-` and `_`, at most 64.
+pub fn check_id(field: &str, id: &str) -> Result<(), SpecError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError::new(
+            field,
+            "must be a Paperspace id: letters, digits, `-` and `_`, at most 64",
+        ))
+    }
+}
+
+impl Operation {
+    /// Checks `args` for `kind` and types them.
+    pub fn parse(kind: JobKind, raw: &Value) -> Result<Operation, SpecError> {
+        let op = match kind {
+            JobKind::Create => {
+                let create: CreateMachine = args(raw)?;
+                non_empty("args.name", &create.name)?;
+                if create.name.len() > 128 {
+                    return Err(SpecError::new("args.name", "at most 128 characters"));
+                }
+                non_empty("args.region", &create.region)?;
+                non_empty("args.machine_type", &create.machine_type)?;
+                check_id("args.template_id", &create.template_id)?;
+                if !(1..=16_384).contains(&create.disk_size_gb) {
+                    return Err(SpecError::new(
+                        "args.disk_size_gb",
+                        "must be between 1 and 16384 (GB)",
+                    ));
+                }
+                Operation::Create(create)
+            }
+            JobKind::Start => args::<NoArgs>(raw).map(|_| Operation::Start)?,
+            JobKind::Stop => args::<NoArgs>(raw).map(|_| Operation::Stop)?,
+            JobKind::Restart => args::<NoArgs>(raw).map(|_| Operation::Restart)?,
+            JobKind::Destroy => Operation::Destroy(args(raw)?),
+            JobKind::Update => {
+                let update: UpdateMachine = args(raw)?;
+                if update.is_empty() {
+                    return Err(SpecError::new(
+                        "args",
+                        "an update needs at least one setting to change",
+                    ));
+                }
+                if let Some(name) = &update.name {
+                    non_empty("args.name", name)?;
+                }
+                if let Some(hours) = update.auto_shutdown_timeout_hours
+                    && !(hours.is_finite() && (0.0..=8760.0).contains(&hours))
+                {
+                    return Err(SpecError::new(
+                        "args.auto_shutdown_timeout_hours",
+                        "must be between 0 and 8760",
+                    ));
+                }
+                Operation::Update(update)
+            }
+            JobKind::SetAccess => {
+                let access: SetAccessArgs = args(raw)?;
+                check_id("args.user_id", &access.user_id)?;
+                Operation::SetAccess(access)
+            }
+            JobKind::Show => args::<NoArgs>(raw).map(|_| Operation::Show)?,
+            JobKind::Refresh => args::<NoArgs>(raw).map(|_| Operation::Refresh)?,
+            JobKind::Utilization => Operation::Utilization(args(raw)?),
+            JobKind::Availability => {
+                let a: AvailabilityArgs = args(raw)?;
+                non_empty("args.region", &a.region)?;
+                non_empty("args.machine_type", &a.machine_type)?;
+                Operation::Availability(a)
+            }
+            JobKind::Wait => args::<NoArgs>(raw).map(|_| Operation::Wait)?,
+        };
+        Ok(op)
+    }
+
+    pub fn kind(&self) -> JobKind {
+        match self {
+            Operation::Create(_) => JobKind::Create,
+            Operation::Start => JobKind::Start,
+            Operation::Stop => JobKind::Stop,
+            Operation::Restart => JobKind::Restart,
+            Operation::Destroy(_) => JobKind::Destroy,
+            Operation::Update(_) => JobKind::Update,
+            Operation::SetAccess(_) => JobKind::SetAccess,
+            Operation::Show => JobKind::Show,
+            Operation::Refresh => JobKind::Refresh,
+            Operation::Utilization(_) => JobKind::Utilization,
+            Operation::Availability(_) => JobKind::Availability,
+            Operation::Wait => JobKind::Wait,
+        }
+    }
+
+    /// The arguments as stored in the job row.
+    pub fn args_json(&self) -> Value {
+        let to = |v: Result<Value, serde_json::Error>| v.expect("job arguments serialize");
+        match self {
+            Operation::Create(a) => to(serde_json::to_value(a)),
+            Operation::Destroy(a) => to(serde_json::to_value(a)),
+            Operation::Update(a) => to(serde_json::to_value(a)),
+            Operation::SetAccess(a) => to(serde_json::to_value(a)),
+            Operation::Utilization(a) => to(serde_json::to_value(a)),
+            Operation::Availability(a) => to(serde_json::to_value(a)),
+            _ => Value::Object(Default::default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_kind_parses_its_args() {
+        let cases = [
+            (
+                JobKind::Create,
+                json!({"name":"a","region":"Europe (AMS1)","machine_type":"P4000","disk_size_gb":100,"template_id":"t1"}),
+            ),
+            (JobKind::Start, json!({})),
+            (JobKind::Stop, Value::Null),
+            (JobKind::Restart, json!({})),
+            (JobKind::Destroy, json!({"release_public_ip": true})),
+            (JobKind::Update, json!({"name": "b"})),
+            (JobKind::SetAccess, json!({"user_id":"u1","enable":false})),
+            (JobKind::Show, json!({})),
+            (JobKind::Refresh, json!({})),
+            (JobKind::Utilization, json!({"month":"2026-03"})),
+            (
+                JobKind::Availability,
+                json!({"region":"Europe (AMS1)","machine_type":"P4000"}),
+            ),
+            (JobKind::Wait, json!({})),
+        ];
+        for (kind, raw) in cases {
+            let op = Operation::parse(kind, &raw).unwrap_or_else(|e| panic!("{kind}: {e}"));
+            assert_eq!(op.kind(), kind);
+            // What is stored parses back to the same operation.
+            assert_eq!(Operation::parse(kind, &op.args_json()).unwrap(), op);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = |kind, raw: Value| Operation::parse(kind, &raw).unwrap_err();
+        assert_eq!(
+            err(JobKind::Create, json!({"name":"a","region":"r","machine_type":"P4000","disk_size_gb":"big","template_id":"t1"})).field,
+            "args.disk_size_gb"
+        );
+        assert_eq!(
+            err(JobKind::Create, json!({"name":"a","region":"r","machine_type":"P4000","template_id":"t1"})).field,
+            "args"
+        );
+        assert_eq!(err(JobKind::Start, json!({"force": true})).field, "args.force");
+        assert_eq!(err(JobKind::Utilization, json!({"month":"2026-13"})).field, "args.month");
+        assert_eq!(err(JobKind::Update, json!({})).field, "args");
+        assert_eq!(err(JobKind::SetAccess, json!({"user_id":"../x","enable":true})).field, "args.user_id");
+        assert_eq!(err(JobKind::Start, json!([1])).field, "args");
+        assert_eq!("reboot".parse::<JobKind>().unwrap_err().field, "kind");
+    }
+}

@@ -1,0 +1,298 @@
+//! A request to run a job, as it comes over HTTP or from the CLI, and the
+//! checks that turn it into a [`NewJob`] — or a [`SpecError`] naming the
+//! field, with nothing written.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::operation::{JobKind, Operation, SpecError, check_id};
+use crate::paperspace::WaitTarget;
+
+/// Longest a job may be delayed or wait: a week.
+const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A job submission. Unknown fields are refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// One of the [`JobKind`] names.
+    pub kind: String,
+    /// Required by kinds that act on one machine; refused by the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
+    /// The kind's arguments; `{}` or absent for kinds without.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub args: Value,
+    /// Run no earlier than this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_at: Option<DateTime<Utc>>,
+    /// Run no earlier than this many seconds from now (instead of `run_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_seconds: Option<u64>,
+    /// -1000..=1000; higher runs first. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// 1..=100; default from the configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// `none`, `ready`, `serviceready`, `off` (or `gone` for destroy and wait);
+    /// default: the kind's natural end state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<String>,
+    /// How long the wait may last; default per target state from the configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_timeout_seconds: Option<u64>,
+    /// Submitting the same key again returns the job it made the first time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// Defaults that come from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDefaults {
+    pub max_attempts: u32,
+    pub wait_ready: Duration,
+    pub wait_serviceready: Duration,
+    pub wait_off: Duration,
+    pub wait_gone: Duration,
+}
+
+impl Default for JobDefaults {
+    fn default() -> Self {
+        JobDefaults {
+            max_attempts: 5,
+            wait_ready: Duration::from_secs(15 * 60),
+            wait_serviceready: Duration::from_secs(15 * 60),
+            wait_off: Duration::from_secs(10 * 60),
+            wait_gone: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+impl JobDefaults {
+    /// The default timeout of a wait for `target`.
+    pub fn wait_timeout(&self, target: WaitTarget) -> Duration {
+        match target {
+            WaitTarget::Ready => self.wait_ready,
+            WaitTarget::ServiceReady => self.wait_serviceready,
+            WaitTarget::Off => self.wait_off,
+            WaitTarget::Gone => self.wait_gone,
+        }
+    }
+}
+
+/// A checked job, ready to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub operation: Operation,
+    pub machine_id: Option<String>,
+    pub priority: i32,
+    pub max_attempts: u32,
+    pub run_at: DateTime<Utc>,
+    pub wait: Option<WaitTarget>,
+    pub wait_timeout: Duration,
+    pub idempotency_key: Option<String>,
+}
+
+impl NewJob {
+    /// A job with default settings, due now; for code that builds jobs itself.
+    pub fn new(
+        operation: Operation,
+        machine_id: Option<String>,
+        defaults: &JobDefaults,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let wait = default_wait(&operation);
+        NewJob {
+            machine_id,
+            priority: 0,
+            max_attempts: defaults.max_attempts,
+            run_at: now,
+            wait,
+            wait_timeout: wait.map_or(Duration::ZERO, |t| defaults.wait_timeout(t)),
+            idempotency_key: None,
+            operation,
+        }
+    }
+}
+
+/// The natural end state of an operation, if it has one.
+fn default_wait(operation: &Operation) -> Option<WaitTarget> {
+    match operation {
+        Operation::Create(c) if c.start_on_create == Some(false) => Some(WaitTarget::Off),
+        other => other.kind().waits().first().copied(),
+    }
+}
+
+impl JobRequest {
+    /// Checks every field; the first problem found is returned.
+    pub fn validate(self, defaults: &JobDefaults, now: DateTime<Utc>) -> Result<NewJob, SpecError> {
+        let kind: JobKind = self.kind.parse()?;
+        let machine_id = match (kind.needs_machine(), self.machine_id) {
+            (true, None) => {
+                return Err(SpecError::new(
+                    "machine_id",
+                    format!("{kind} jobs need the id of the machine to act on"),
+                ));
+            }
+            (true, Some(id)) => {
+                check_id("machine_id", &id)?;
+                Some(id)
+            }
+            (false, None) => None,
+            (false, Some(_)) => {
+                return Err(SpecError::new(
+                    "machine_id",
+                    format!("{kind} jobs act on no existing machine; leave machine_id out"),
+                ));
+            }
+        };
+        let operation = Operation::parse(kind, &self.args)?;
+
+        let run_at = match (self.run_at, self.delay_seconds) {
+            (Some(_), Some(_)) => {
+                return Err(SpecError::new(
+                    "delay_seconds",
+                    "give run_at or delay_seconds, not both",
+                ));
+            }
+            (Some(at), None) => {
+                if at - now > chrono::Duration::from_std(MAX_DELAY).expect("a week fits") {
+                    return Err(SpecError::new("run_at", "at most 7 days ahead"));
+                }
+                at.max(now)
+            }
+            (None, Some(secs)) => {
+                if secs > MAX_DELAY.as_secs() {
+                    return Err(SpecError::new("delay_seconds", "at most 604800 (7 days)"));
+                }
+                now + chrono::Duration::seconds(secs as i64)
+            }
+            (None, None) => now,
+        };
+
+        let priority = self.priority.unwrap_or(0);
+        if !(-1000..=1000).contains(&priority) {
+            return Err(SpecError::new("priority", "must be between -1000 and 1000"));
+        }
+        let max_attempts = self.max_attempts.unwrap_or(defaults.max_attempts);
+        if !(1..=100).contains(&max_attempts) {
+            return Err(SpecError::new("max_attempts", "must be between 1 and 100"));
+        }
+
+        let allowed = kind.waits();
+        let wait = match self.wait.as_deref() {
+            None => default_wait(&operation),
+            Some("none") if kind != JobKind::Wait => None,
+            Some(s) => {
+                let target = WaitTarget::parse(s).filter(|t| allowed.contains(t));
+                if target.is_none() {
+                    let mut names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+                    if kind != JobKind::Wait {
+                        names.push("none");
+                    }
+                    let message = if allowed.is_empty() {
+                        format!("{kind} jobs do not wait; leave wait out")
+                    } else {
+                        format!("`{s}` is not a wait for {kind} jobs; use one of {}", names.join(", "))
+                    };
+                    return Err(SpecError::new("wait", message));
+                }
+                target
+            }
+        };
+        let wait_timeout = match (wait, self.wait_timeout_seconds) {
+            (None, Some(_)) => {
+                return Err(SpecError::new(
+                    "wait_timeout_seconds",
+                    "this job does not wait; leave wait_timeout_seconds out",
+                ));
+            }
+            (None, None) => Duration::ZERO,
+            (Some(_), Some(secs)) => {
+                if secs == 0 || secs > MAX_DELAY.as_secs() {
+                    return Err(SpecError::new(
+                        "wait_timeout_seconds",
+                        "must be between 1 and 604800 (7 days)",
+                    ));
+                }
+                Duration::from_secs(secs)
+            }
+            (Some(target), None) => defaults.wait_timeout(target),
+        };
+
+        if let Some(key) = &self.idempotency_key
+            && (key.is_empty() || key.len() > 200 || key.chars().any(char::is_control))
+        {
+            return Err(SpecError::new(
+                "idempotency_key",
+                "must be 1 to 200 characters without control characters",
+            ));
+        }
+
+        Ok(NewJob {
+            operation,
+            machine_id,
+            priority,
+            max_attempts,
+            run_at,
+            wait,
+            wait_timeout,
+            idempotency_key: self.idempotency_key,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        "2026-03-02T09:00:00Z".parse().unwrap()
+    }
+
+    fn req(v: Value) -> Result<NewJob, SpecError> {
+        let r: JobRequest = serde_json::from_value(v).unwrap();
+        r.validate(&JobDefaults::default(), now())
+    }
+
+    #[test]
+    fn defaults_follow_the_kind() {
+        let start = req(json!({"kind":"start","machine_id":"ps1"})).unwrap();
+        assert_eq!(start.wait, Some(WaitTarget::Ready));
+        assert_eq!(start.wait_timeout, Duration::from_secs(900));
+        assert_eq!(start.run_at, now());
+        let stop = req(json!({"kind":"stop","machine_id":"ps1","wait":"none"})).unwrap();
+        assert_eq!(stop.wait, None);
+        let show = req(json!({"kind":"show","machine_id":"ps1"})).unwrap();
+        assert_eq!(show.wait, None);
+        let create = req(json!({"kind":"create","args":{"name":"a","region":"r","machine_type":"C5","disk_size_gb":50,"template_id":"t1","start_on_create":false}})).unwrap();
+        assert_eq!(create.wait, Some(WaitTarget::Off));
+        let delayed = req(json!({"kind":"refresh","delay_seconds":60})).unwrap();
+        assert_eq!(delayed.run_at, now() + chrono::Duration::seconds(60));
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let field = |v: Value| req(v).unwrap_err().field;
+        assert_eq!(field(json!({"kind":"start"})), "machine_id");
+        assert_eq!(field(json!({"kind":"refresh","machine_id":"ps1"})), "machine_id");
+        assert_eq!(field(json!({"kind":"start","machine_id":"ps/1"})), "machine_id");
+        assert_eq!(field(json!({"kind":"teleport","machine_id":"ps1"})), "kind");
+        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","wait":"off"})), "wait");
+        assert_eq!(field(json!({"kind":"show","machine_id":"ps1","wait":"ready"})), "wait");
+        assert_eq!(field(json!({"kind":"wait","machine_id":"ps1","wait":"none"})), "wait");
+        assert_eq!(field(json!({"kind":"show","machine_id":"ps1","wait_timeout_seconds":5})), "wait_timeout_seconds");
+        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","wait_timeout_seconds":0})), "wait_timeout_seconds");
+        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","priority":5000})), "priority");
+        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","max_attempts":0})), "max_attempts");
+        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","delay_seconds":1,"run_at":"2026-03-02T10:00:00Z"})), "delay_seconds");
+        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","run_at":"2027-03-02T10:00:00Z"})), "run_at");
+        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","idempotency_key":""})), "idempotency_key");
+        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","args":{"x":1}})), "args.x");
+    }
+}

@@ -1,0 +1,576 @@
+//! Persistence: jobs, their history, and the last known state of machines,
+//! in SQLite.
+//!
+//! Writes go through one writer task ([`writer`]) that group-commits
+//! whatever is waiting, so every acknowledged write is on disk. Reads use a
+//! small pool of their own connections, which WAL mode lets run beside the
+//! writer. Migrations in `migrations/sqlite/` are embedded in the binary and
+//! applied when the store opens.
+
+pub mod rows;
+mod writer;
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::job::{Checkpoint, Job, JobEvent, JobId, JobKind, JobState, NewEvent, NewJob};
+use crate::paperspace::Machine;
+use rows::{EventRow, JobRow, from_ms, to_ms};
+use writer::{Command, Writer};
+
+/// The embedded SQLite migrations.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How durable a commit is (SQLite `PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fsync on every commit: nothing acknowledged is lost on power failure.
+    #[default]
+    Full,
+    /// fsync at checkpoints: survives a crash of the process, may lose the
+    /// last commits on power failure; much faster.
+    Normal,
+}
+
+/// Where and how to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub path: PathBuf,
+    pub durability: Durability,
+    /// How long a reader waits for a lock before failing.
+    pub busy_timeout: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StoreOptions {
+            path: path.into(),
+            durability: Durability::Full,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A failed store operation.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("could not open the database {path}: {detail}")]
+    Open { path: PathBuf, detail: String },
+    #[error(
+        "another machinist daemon is using the database {path}; stop it, or give this one its own `store.path`"
+    )]
+    Locked { path: PathBuf },
+    #[error("could not apply the database migrations: {0}")]
+    Migrate(Arc<str>),
+    #[error("database error: {0}")]
+    Db(Arc<str>),
+    /// A batch could not be committed; nothing in it was written.
+    #[error("could not write to the database: {0}")]
+    Write(Arc<str>),
+    #[error("job {job_id} in the database cannot be read ({detail})")]
+    Corrupt { job_id: JobId, detail: String },
+    #[error("the database writer has stopped (the daemon is shutting down)")]
+    Closed,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Db(e.to_string().into())
+    }
+}
+
+/// What a submit did.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub job: Job,
+    /// False when the idempotency key matched an existing job, which is returned.
+    pub created: bool,
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone)]
+pub enum CancelResult {
+    Cancelled(Box<Job>),
+    AlreadyFinished(Box<Job>),
+    NotFound,
+}
+
+/// What a retry did.
+#[derive(Debug, Clone)]
+pub enum RetryResult {
+    Queued(Box<Job>),
+    /// Only failed jobs can be retried.
+    NotFailed(Box<Job>),
+    NotFound,
+}
+
+/// A worker's report on a job it holds: the new state and everything that
+/// goes with it, written in one transaction — or not at all, when the worker
+/// no longer holds the job (it was cancelled or its lease was taken back).
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub job_id: JobId,
+    /// The lease holder; the write only applies while it still holds the job.
+    pub owner: Arc<str>,
+    /// The new state; `Running` records a checkpoint mid-step and keeps the lease.
+    pub to: JobState,
+    /// When the job is next due (retries and polls).
+    pub run_at: Option<DateTime<Utc>>,
+    /// Replaces the stored checkpoint (`None` clears it).
+    pub checkpoint: Option<Checkpoint>,
+    /// Sets the job's machine (a create learns it).
+    pub machine_id: Option<String>,
+    pub result: Option<Value>,
+    /// Sets `last_error`.
+    pub error: Option<String>,
+    /// History rows: the state change, API calls, notes.
+    pub events: Vec<NewEvent>,
+    /// Machines seen on the way, for the machines table.
+    pub seen: Vec<Machine>,
+    /// `seen` is the whole account: machines missing from it are gone.
+    pub seen_complete: bool,
+    /// Machines found to no longer exist.
+    pub gone: Vec<String>,
+}
+
+/// Filters of a job listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub state: Option<JobState>,
+    pub kind: Option<JobKind>,
+    pub machine_id: Option<String>,
+}
+
+/// A machine as last seen by the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnownMachine {
+    pub machine: Machine,
+    /// When a job last saw it.
+    pub seen_at: DateTime<Utc>,
+    /// When Paperspace said it no longer exists.
+    pub gone_at: Option<DateTime<Utc>>,
+}
+
+/// Room for this many writes to wait for the writer; beyond it, callers wait
+/// (admission control: latency stays bounded when submitters outrun the disk).
+const WRITE_QUEUE: usize = 4096;
+
+/// The handle every component uses. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    /// Commands for the writer task.
+    writer: mpsc::Sender<Command>,
+    /// Read-only connections.
+    reader: SqlitePool,
+    /// Notified when a job may have become claimable.
+    wake: Arc<Notify>,
+    /// Held for the store's life: one daemon per database file.
+    _lock: Arc<File>,
+    path: Arc<Path>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn connect_options(opts: &StoreOptions) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(&opts.path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match opts.durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        })
+        .busy_timeout(opts.busy_timeout)
+        .foreign_keys(true)
+        // A few MiB of page cache was measured faster than a large one.
+        .pragma("cache_size", "-4096")
+        .disable_statement_logging()
+}
+
+/// Creates the file with owner-only permissions before SQLite does, so the
+/// database (and the WAL files SQLite derives from it) are never world-readable.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let open_err = |e: std::io::Error| StoreError::Open {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(open_err)?;
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map(drop).map_err(open_err)
+}
+
+fn lock_file(path: &Path) -> Result<File, StoreError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&lock_path).map_err(|e| StoreError::Open {
+        path: PathBuf::from(&lock_path),
+        detail: e.to_string(),
+    })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Open {
+            path: PathBuf::from(lock_path),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+/// Applies pending migrations and returns the versions applied.
+pub async fn migrate(opts: &StoreOptions) -> Result<Vec<i64>, StoreError> {
+    create_private(&opts.path)?;
+    let mut conn = SqliteConnection::connect_with(&connect_options(opts))
+        .await
+        .map_err(|e| StoreError::Open {
+            path: opts.path.clone(),
+            detail: e.to_string(),
+        })?;
+    let applied = run_migrations(&mut conn).await?;
+    conn.close().await?;
+    Ok(applied)
+}
+
+async fn run_migrations(conn: &mut SqliteConnection) -> Result<Vec<i64>, StoreError> {
+    let before: Vec<(i64,)> =
+        sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    MIGRATOR
+        .run(&mut *conn)
+        .await
+        .map_err(|e| StoreError::Migrate(e.to_string().into()))?;
+    Ok(MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !before.iter().any(|(b,)| b == v))
+        .collect())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, applies migrations and starts
+    /// the writer. Fails if another daemon holds the file.
+    pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
+        create_private(&opts.path)?;
+        let lock = lock_file(&opts.path)?;
+        let connect = connect_options(opts);
+        let mut conn = SqliteConnection::connect_with(&connect)
+            .await
+            .map_err(|e| StoreError::Open {
+                path: opts.path.clone(),
+                detail: e.to_string(),
+            })?;
+        let applied = run_migrations(&mut conn).await?;
+        if !applied.is_empty() {
+            tracing::info!(versions = ?applied, "applied database migrations");
+        }
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(60))
+            .connect_with(connect.clone().read_only(true))
+            .await?;
+        let wake = Arc::new(Notify::new());
+        let writer = Writer::new(conn, wake.clone()).await?;
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        tokio::spawn(writer.run(rx));
+        Ok(Store {
+            writer: tx,
+            reader,
+            wake,
+            _lock: Arc::new(lock),
+            path: opts.path.clone().into(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Notified whenever a job may have become claimable.
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    async fn send<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores a new job (or returns the one its idempotency key already made).
+    pub async fn submit(&self, job: NewJob, now: DateTime<Utc>) -> Result<Submitted, StoreError> {
+        self.send(|reply| Command::Submit {
+            job: Box::new(job),
+            now,
+            reply,
+        })
+        .await
+    }
+
+    /// Takes up to `limit` due jobs for `owner`, leased until `lease_until`.
+    pub async fn claim(
+        &self,
+        owner: &Arc<str>,
+        limit: usize,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.send(|reply| Command::Claim {
+            owner: owner.clone(),
+            limit,
+            now,
+            lease_until,
+            reply,
+        })
+        .await
+    }
+
+    /// Records a worker's report; false when the worker no longer held the job.
+    pub async fn transition(
+        &self,
+        transition: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.send(|reply| Command::Transition {
+            transition: Box::new(transition),
+            now,
+            reply,
+        })
+        .await
+    }
+
+    /// Extends the leases `owner` holds on `ids`.
+    pub async fn renew(
+        &self,
+        owner: &Arc<str>,
+        ids: Vec<JobId>,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.send(|reply| Command::Renew {
+            owner: owner.clone(),
+            ids,
+            until,
+            reply,
+        })
+        .await
+    }
+
+    /// Returns jobs whose lease ran out to the queue (or fails those on their
+    /// last attempt). With `orphans_of_others_than`, also every job leased by
+    /// another owner: right at start-up, when this daemon holds the file lock,
+    /// those owners are known to be dead.
+    pub async fn rescue(
+        &self,
+        now: DateTime<Utc>,
+        orphans_of_others_than: Option<&Arc<str>>,
+    ) -> Result<Vec<JobId>, StoreError> {
+        self.send(|reply| Command::Rescue {
+            now,
+            orphans_of_others_than: orphans_of_others_than.cloned(),
+            reply,
+        })
+        .await
+    }
+
+    /// Puts `owner`'s unfinished jobs back in the queue (graceful shutdown).
+    pub async fn release(
+        &self,
+        owner: &Arc<str>,
+        ids: Vec<JobId>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.send(|reply| Command::Release {
+            owner: owner.clone(),
+            ids,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn cancel(&self, id: JobId, now: DateTime<Utc>) -> Result<CancelResult, StoreError> {
+        self.send(|reply| Command::Cancel { id, now, reply }).await
+    }
+
+    pub async fn retry(&self, id: JobId, now: DateTime<Utc>) -> Result<RetryResult, StoreError> {
+        self.send(|reply| Command::Retry { id, now, reply }).await
+    }
+
+    /// Records machines as seen now; with `complete`, machines missing from
+    /// the list are marked gone.
+    pub async fn see_machines(
+        &self,
+        machines: Vec<Machine>,
+        complete: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.send(|reply| Command::SeeMachines {
+            machines,
+            gone: Vec::new(),
+            complete,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    /// Deletes finished jobs (and their history) that finished before the cutoff.
+    pub async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.send(|reply| Command::Prune {
+            finished_before,
+            reply,
+        })
+        .await
+    }
+
+    /// One job.
+    pub async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let row: Option<JobRow> = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(Job::try_from).transpose()
+    }
+
+    /// Jobs newest first, below the cursor `before` (a job id).
+    pub async fn jobs(
+        &self,
+        filter: &JobFilter,
+        before: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT * FROM jobs WHERE id < ? AND (? IS NULL OR state = ?) \
+             AND (? IS NULL OR kind = ?) AND (? IS NULL OR machine_id = ?) \
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.kind.map(JobKind::as_str))
+        .bind(filter.kind.map(JobKind::as_str))
+        .bind(&filter.machine_id)
+        .bind(&filter.machine_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(Job::try_from).collect()
+    }
+
+    /// A job's history, oldest first.
+    pub async fn events(&self, job_id: JobId) -> Result<Vec<JobEvent>, StoreError> {
+        let rows: Vec<EventRow> =
+            sqlx::query_as("SELECT * FROM job_events WHERE job_id = ? ORDER BY id")
+                .bind(job_id)
+                .fetch_all(&self.reader)
+                .await?;
+        rows.into_iter().map(JobEvent::try_from).collect()
+    }
+
+    /// Every job's history, newest first, below the cursor `before` (an event id).
+    pub async fn history(
+        &self,
+        machine_id: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobEvent>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT e.* FROM job_events e WHERE e.id < ? AND (? IS NULL OR e.job_id IN \
+             (SELECT id FROM jobs WHERE machine_id = ?)) ORDER BY e.id DESC LIMIT ?",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(machine_id)
+        .bind(machine_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(JobEvent::try_from).collect()
+    }
+
+    /// The earliest time after `now` at which a queued or waiting job falls due.
+    pub async fn next_due_after(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let (next,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MIN(run_at) FROM jobs WHERE state IN ('queued', 'waiting') AND run_at > ?",
+        )
+        .bind(to_ms(now))
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(next.map(from_ms))
+    }
+
+    /// Jobs per state, for status and metrics.
+    pub async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, n)| Some((s.parse().ok()?, n as u64)))
+            .collect())
+    }
+
+    /// Every machine the daemon has seen.
+    pub async fn machines(&self) -> Result<Vec<KnownMachine>, StoreError> {
+        let rows: Vec<(String, i64, Option<i64>)> =
+            sqlx::query_as("SELECT data, seen_at, gone_at FROM machines ORDER BY name, id")
+                .fetch_all(&self.reader)
+                .await?;
+        rows.into_iter()
+            .map(|(data, seen, gone)| {
+                let machine: Machine =
+                    serde_json::from_str(&data).map_err(|e| StoreError::Db(e.to_string().into()))?;
+                Ok(KnownMachine {
+                    machine,
+                    seen_at: from_ms(seen),
+                    gone_at: gone.map(from_ms),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,730 @@
+//! The one task that writes to SQLite.
+//!
+//! SQLite has one writer at a time and a durable commit costs an fsync, so
+//! every write goes through this task: it takes whatever commands are waiting
+//! (submits, claims, transitions, cancels, …), applies them in order in ONE
+//! transaction, commits, and only then answers each caller. A caller's answer
+//! therefore always means "this is on disk" (group commit), and the cost of
+//! the fsync is shared by everyone who asked during it.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, QueryBuilder, Sqlite};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::rows::{JobRow, to_ms};
+use super::{CancelResult, RetryResult, StoreError, Submitted, Transition};
+use crate::job::{Job, JobId, JobState, NewEvent, NewJob};
+use crate::paperspace::Machine;
+
+/// Most commands applied in one transaction; bounds a transaction's size
+/// and how long a caller at the back of the line waits.
+const MAX_BATCH: usize = 512;
+
+/// Most rows in one multi-row INSERT (SQLite binds at most 32766 parameters).
+const EVENT_CHUNK: usize = 400;
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A write, with the channel its answer goes back on.
+pub enum Command {
+    Submit {
+        job: Box<NewJob>,
+        now: DateTime<Utc>,
+        reply: Reply<Submitted>,
+    },
+    Claim {
+        owner: Arc<str>,
+        limit: usize,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        reply: Reply<Vec<Job>>,
+    },
+    Transition {
+        transition: Box<Transition>,
+        now: DateTime<Utc>,
+        reply: Reply<bool>,
+    },
+    Renew {
+        owner: Arc<str>,
+        ids: Vec<JobId>,
+        until: DateTime<Utc>,
+        reply: Reply<()>,
+    },
+    Rescue {
+        now: DateTime<Utc>,
+        /// Also take back jobs leased by anyone but this owner (start-up of
+        /// the only daemon on the file).
+        orphans_of_others_than: Option<Arc<str>>,
+        reply: Reply<Vec<JobId>>,
+    },
+    Release {
+        owner: Arc<str>,
+        ids: Vec<JobId>,
+        now: DateTime<Utc>,
+        reply: Reply<usize>,
+    },
+    Cancel {
+        id: JobId,
+        now: DateTime<Utc>,
+        reply: Reply<CancelResult>,
+    },
+    Retry {
+        id: JobId,
+        now: DateTime<Utc>,
+        reply: Reply<RetryResult>,
+    },
+    SeeMachines {
+        machines: Vec<Machine>,
+        gone: Vec<String>,
+        /// The list is the whole account: machines not in it are gone.
+        complete: bool,
+        now: DateTime<Utc>,
+        reply: Reply<()>,
+    },
+    Prune {
+        finished_before: DateTime<Utc>,
+        reply: Reply<u64>,
+    },
+}
+
+/// An answer computed inside the transaction, sent once the commit is known.
+type Pending = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+fn pending<T: Send + 'static>(reply: Reply<T>, value: T) -> Pending {
+    Box::new(move |committed| {
+        let _ = reply.send(committed.map(|()| value));
+    })
+}
+
+/// State the writer carries between batches.
+pub struct Writer {
+    /// The only connection that writes.
+    conn: SqliteConnection,
+    /// Told after any commit that may have made a job due.
+    wake: Arc<Notify>,
+    /// The next job id; assigned here so that one batch can insert many jobs
+    /// without reading ids back.
+    next_id: JobId,
+}
+
+/// What one batch did, beyond the answers.
+struct BatchEffects {
+    /// Some job may have become claimable.
+    wake: bool,
+    /// Answers to send after the commit.
+    pending: Vec<Pending>,
+    /// History rows to insert before the commit.
+    events: Vec<(JobId, i64, NewEvent)>,
+}
+
+impl Writer {
+    pub async fn new(mut conn: SqliteConnection, wake: Arc<Notify>) -> Result<Self, StoreError> {
+        // Never reuse an id, even one whose job was pruned.
+        let (max_id,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MAX(m) FROM (SELECT MAX(id) AS m FROM jobs \
+             UNION ALL SELECT seq FROM sqlite_sequence WHERE name = 'jobs')",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        Ok(Writer {
+            conn,
+            wake,
+            next_id: max_id.unwrap_or(0) + 1,
+        })
+    }
+
+    /// Applies commands until every sender is gone.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let first_id = self.next_id;
+            let mut effects = BatchEffects {
+                wake: false,
+                pending: Vec::with_capacity(batch.len()),
+                events: Vec::new(),
+            };
+            let outcome = self.apply(batch.drain(..), &mut effects).await;
+            let outcome = match outcome {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    self.next_id = first_id;
+                    tracing::error!(error = %e, "a database write failed; the batch was rolled back");
+                    Err(StoreError::Write(e.to_string().into()))
+                }
+            };
+            let ok = outcome.is_ok();
+            for answer in effects.pending {
+                answer(outcome.clone());
+            }
+            if ok && effects.wake {
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    async fn apply(
+        &mut self,
+        commands: impl Iterator<Item = Command>,
+        fx: &mut BatchEffects,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.conn.begin().await?;
+        for command in commands {
+            match command {
+                Command::Submit { job, now, reply } => {
+                    let submitted = submit(&mut tx, &mut self.next_id, *job, now, fx).await?;
+                    fx.wake |= submitted.created;
+                    fx.pending.push(pending(reply, submitted));
+                }
+                Command::Claim {
+                    owner,
+                    limit,
+                    now,
+                    lease_until,
+                    reply,
+                } => {
+                    let jobs = claim(&mut tx, &owner, limit, now, lease_until, fx).await?;
+                    fx.pending.push(pending(reply, jobs));
+                }
+                Command::Transition {
+                    transition,
+                    now,
+                    reply,
+                } => {
+                    let applied = transition_job(&mut tx, *transition, now, fx).await?;
+                    fx.pending.push(pending(reply, applied));
+                }
+                Command::Renew {
+                    owner,
+                    ids,
+                    until,
+                    reply,
+                } => {
+                    sqlx::query(
+                        "UPDATE jobs SET lease_expires_at = ? WHERE state = 'running' \
+                         AND lease_owner = ? AND id IN (SELECT value FROM json_each(?))",
+                    )
+                    .bind(to_ms(until))
+                    .bind(&*owner)
+                    .bind(Value::from(ids).to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    fx.pending.push(pending(reply, ()));
+                }
+                Command::Rescue {
+                    now,
+                    orphans_of_others_than,
+                    reply,
+                } => {
+                    let ids = rescue(&mut tx, now, orphans_of_others_than.as_deref(), fx).await?;
+                    fx.wake |= !ids.is_empty();
+                    fx.pending.push(pending(reply, ids));
+                }
+                Command::Release {
+                    owner,
+                    ids,
+                    now,
+                    reply,
+                } => {
+                    let released = release(&mut tx, &owner, &ids, now, fx).await?;
+                    fx.pending.push(pending(reply, released));
+                }
+                Command::Cancel { id, now, reply } => {
+                    let result = cancel(&mut tx, id, now, fx).await?;
+                    fx.wake |= matches!(result, CancelResult::Cancelled(_));
+                    fx.pending.push(pending(reply, result));
+                }
+                Command::Retry { id, now, reply } => {
+                    let result = retry(&mut tx, id, now, fx).await?;
+                    fx.wake |= matches!(result, RetryResult::Queued(_));
+                    fx.pending.push(pending(reply, result));
+                }
+                Command::SeeMachines {
+                    machines,
+                    gone,
+                    complete,
+                    now,
+                    reply,
+                } => {
+                    see_machines(&mut tx, &machines, &gone, complete, now).await?;
+                    fx.pending.push(pending(reply, ()));
+                }
+                Command::Prune {
+                    finished_before,
+                    reply,
+                } => {
+                    let cutoff = to_ms(finished_before);
+                    sqlx::query(
+                        "DELETE FROM job_events WHERE job_id IN \
+                         (SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?)",
+                    )
+                    .bind(cutoff)
+                    .execute(&mut *tx)
+                    .await?;
+                    let deleted = sqlx::query(
+                        "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?",
+                    )
+                    .bind(cutoff)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    fx.pending.push(pending(reply, deleted));
+                }
+            }
+        }
+        insert_events(&mut tx, &fx.events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+type Tx<'c> = sqlx::Transaction<'c, Sqlite>;
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("stored JSON serializes")
+}
+
+async fn submit(
+    tx: &mut Tx<'_>,
+    next_id: &mut JobId,
+    job: NewJob,
+    now: DateTime<Utc>,
+    fx: &mut BatchEffects,
+) -> Result<Submitted, StoreError> {
+    if let Some(key) = &job.idempotency_key {
+        let existing: Option<JobRow> =
+            sqlx::query_as("SELECT * FROM jobs WHERE idempotency_key = ?")
+                .bind(key)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if let Some(row) = existing {
+            return Ok(Submitted {
+                job: row.try_into()?,
+                created: false,
+            });
+        }
+    }
+    let id = *next_id;
+    *next_id += 1;
+    let stored = Job {
+        id,
+        kind: job.operation.kind(),
+        machine_id: job.machine_id,
+        args: job.operation.args_json(),
+        state: JobState::Queued,
+        priority: job.priority,
+        attempt: 0,
+        max_attempts: job.max_attempts,
+        run_at: job.run_at,
+        wait: job.wait,
+        wait_timeout: job.wait_timeout,
+        checkpoint: None,
+        result: None,
+        last_error: None,
+        idempotency_key: job.idempotency_key,
+        lease_owner: None,
+        lease_expires_at: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+    };
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, max_attempts, \
+         run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(stored.kind.as_str())
+    .bind(&stored.machine_id)
+    .bind(stored.args.to_string())
+    .bind(stored.priority)
+    .bind(stored.max_attempts as i64)
+    .bind(to_ms(stored.run_at))
+    .bind(stored.wait.map(|w| w.as_str()))
+    .bind(stored.wait_timeout.as_millis() as i64)
+    .bind(&stored.idempotency_key)
+    .bind(to_ms(now))
+    .bind(to_ms(now))
+    .execute(&mut **tx)
+    .await?;
+    let message = if stored.run_at > now {
+        format!("submitted; due at {}", stored.run_at.to_rfc3339())
+    } else {
+        "submitted".to_string()
+    };
+    fx.events.push((
+        id,
+        to_ms(now),
+        NewEvent::state(None, JobState::Queued, message),
+    ));
+    Ok(Submitted {
+        job: stored,
+        created: true,
+    })
+}
+
+async fn claim(
+    tx: &mut Tx<'_>,
+    owner: &str,
+    limit: usize,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    fx: &mut BatchEffects,
+) -> Result<Vec<Job>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    // Due, and first in its machine's line: no earlier unfinished job for the
+    // same machine, so one machine never has two jobs at once and its jobs
+    // run in submission order.
+    let picked: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT j.id, j.state FROM jobs j \
+         WHERE j.state IN ('queued', 'waiting') AND j.run_at <= ?1 \
+         AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
+             WHERE p.machine_id = j.machine_id AND p.id < j.id \
+             AND p.state IN ('queued', 'running', 'waiting'))) \
+         ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2",
+    )
+    .bind(to_ms(now))
+    .bind(limit as i64)
+    .fetch_all(&mut **tx)
+    .await?;
+    if picked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
+    let rows: Vec<JobRow> = sqlx::query_as(
+        "UPDATE jobs SET state = 'running', attempt = attempt + (state = 'queued'), \
+         lease_owner = ?, lease_expires_at = ?, updated_at = ? \
+         WHERE id IN (SELECT value FROM json_each(?)) RETURNING *",
+    )
+    .bind(owner)
+    .bind(to_ms(lease_until))
+    .bind(to_ms(now))
+    .bind(Value::from(ids).to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut jobs = rows
+        .into_iter()
+        .map(Job::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+    for (id, state) in &picked {
+        // A poll of a wait is recorded by its API call, not as a state change.
+        if state == "waiting" {
+            continue;
+        }
+        let Some(job) = jobs.iter().find(|j| j.id == *id) else {
+            continue;
+        };
+        fx.events.push((
+            job.id,
+            to_ms(now),
+            NewEvent::state(
+                Some(JobState::Queued),
+                JobState::Running,
+                format!("attempt {} of {}", job.attempt, job.max_attempts),
+            ),
+        ));
+    }
+    Ok(jobs)
+}
+
+async fn transition_job(
+    tx: &mut Tx<'_>,
+    t: Transition,
+    now: DateTime<Utc>,
+    fx: &mut BatchEffects,
+) -> Result<bool, StoreError> {
+    let still_running = t.to == JobState::Running;
+    let updated = sqlx::query(
+        "UPDATE jobs SET state = ?, run_at = COALESCE(?, run_at), checkpoint = ?, \
+         machine_id = COALESCE(?, machine_id), result = COALESCE(?, result), \
+         last_error = COALESCE(?, last_error), \
+         lease_owner = CASE WHEN ? THEN lease_owner END, \
+         lease_expires_at = CASE WHEN ? THEN lease_expires_at END, \
+         updated_at = ?, finished_at = ? \
+         WHERE id = ? AND state = 'running' AND lease_owner = ?",
+    )
+    .bind(t.to.as_str())
+    .bind(t.run_at.map(to_ms))
+    .bind(t.checkpoint.as_ref().map(json_text))
+    .bind(&t.machine_id)
+    .bind(t.result.as_ref().map(Value::to_string))
+    .bind(&t.error)
+    .bind(still_running)
+    .bind(still_running)
+    .bind(to_ms(now))
+    .bind(t.to.is_final().then(|| to_ms(now)))
+    .bind(t.job_id)
+    .bind(&*t.owner)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        // Cancelled or rescued meanwhile: the worker's news is stale.
+        return Ok(false);
+    }
+    let at = to_ms(now);
+    fx.events
+        .extend(t.events.into_iter().map(|event| (t.job_id, at, event)));
+    if !t.seen.is_empty() || !t.gone.is_empty() || t.seen_complete {
+        see_machines(tx, &t.seen, &t.gone, t.seen_complete, now).await?;
+    }
+    fx.wake |= !still_running;
+    Ok(true)
+}
+
+async fn rescue(
+    tx: &mut Tx<'_>,
+    now: DateTime<Utc>,
+    others_than: Option<&str>,
+    fx: &mut BatchEffects,
+) -> Result<Vec<JobId>, StoreError> {
+    let rows: Vec<(i64, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, attempt, max_attempts, lease_owner FROM jobs WHERE state = 'running' \
+         AND (lease_expires_at < ? OR (? IS NOT NULL AND lease_owner IS NOT ?))",
+    )
+    .bind(to_ms(now))
+    .bind(others_than)
+    .bind(others_than)
+    .fetch_all(&mut **tx)
+    .await?;
+    let at = to_ms(now);
+    let mut ids = Vec::with_capacity(rows.len());
+    for (id, attempt, max_attempts, owner) in rows {
+        let owner = owner.unwrap_or_else(|| "?".into());
+        if attempt >= max_attempts {
+            let error = format!(
+                "the worker ({owner}) stopped during the last of {max_attempts} attempts"
+            );
+            sqlx::query(
+                "UPDATE jobs SET state = 'failed', last_error = ?, lease_owner = NULL, \
+                 lease_expires_at = NULL, updated_at = ?, finished_at = ? WHERE id = ?",
+            )
+            .bind(&error)
+            .bind(at)
+            .bind(at)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            fx.events.push((
+                id,
+                at,
+                NewEvent::state(Some(JobState::Running), JobState::Failed, error),
+            ));
+        } else {
+            sqlx::query(
+                "UPDATE jobs SET state = 'queued', run_at = ?, lease_owner = NULL, \
+                 lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+            )
+            .bind(at)
+            .bind(at)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            fx.events.push((
+                id,
+                at,
+                NewEvent::state(
+                    Some(JobState::Running),
+                    JobState::Queued,
+                    format!("the worker ({owner}) went away; back in the queue, resuming from its checkpoint"),
+                ),
+            ));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+async fn release(
+    tx: &mut Tx<'_>,
+    owner: &str,
+    ids: &[JobId],
+    now: DateTime<Utc>,
+    fx: &mut BatchEffects,
+) -> Result<usize, StoreError> {
+    let at = to_ms(now);
+    // The interrupted attempt does not count against the job.
+    let released: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE jobs SET state = 'queued', run_at = ?, attempt = MAX(attempt - 1, 0), \
+         lease_owner = NULL, lease_expires_at = NULL, updated_at = ? \
+         WHERE state = 'running' AND lease_owner = ? AND id IN (SELECT value FROM json_each(?)) \
+         RETURNING id",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(owner)
+    .bind(Value::from(ids.to_vec()).to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id,) in &released {
+        fx.events.push((
+            *id,
+            at,
+            NewEvent::state(
+                Some(JobState::Running),
+                JobState::Queued,
+                "released at shutdown; resumes from its checkpoint",
+            ),
+        ));
+    }
+    Ok(released.len())
+}
+
+async fn fetch_job(tx: &mut Tx<'_>, id: JobId) -> Result<Option<Job>, StoreError> {
+    let row: Option<JobRow> = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(Job::try_from).transpose()
+}
+
+async fn cancel(
+    tx: &mut Tx<'_>,
+    id: JobId,
+    now: DateTime<Utc>,
+    fx: &mut BatchEffects,
+) -> Result<CancelResult, StoreError> {
+    let Some(job) = fetch_job(tx, id).await? else {
+        return Ok(CancelResult::NotFound);
+    };
+    if job.state.is_final() {
+        return Ok(CancelResult::AlreadyFinished(Box::new(job)));
+    }
+    let at = to_ms(now);
+    sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, \
+         updated_at = ?, finished_at = ? WHERE id = ?",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    let note = if job.state == JobState::Running {
+        "cancelled by request; a Paperspace call in flight may still complete"
+    } else {
+        "cancelled by request"
+    };
+    fx.events.push((
+        id,
+        at,
+        NewEvent::state(Some(job.state), JobState::Cancelled, note),
+    ));
+    let job = fetch_job(tx, id).await?.expect("the row was just updated");
+    Ok(CancelResult::Cancelled(Box::new(job)))
+}
+
+async fn retry(
+    tx: &mut Tx<'_>,
+    id: JobId,
+    now: DateTime<Utc>,
+    fx: &mut BatchEffects,
+) -> Result<RetryResult, StoreError> {
+    let Some(job) = fetch_job(tx, id).await? else {
+        return Ok(RetryResult::NotFound);
+    };
+    if job.state != JobState::Failed {
+        return Ok(RetryResult::NotFailed(Box::new(job)));
+    }
+    let at = to_ms(now);
+    sqlx::query(
+        "UPDATE jobs SET state = 'queued', attempt = 0, run_at = ?, updated_at = ?, \
+         finished_at = NULL WHERE id = ?",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    fx.events.push((
+        id,
+        at,
+        NewEvent::state(
+            Some(JobState::Failed),
+            JobState::Queued,
+            "retried by request; attempts start over",
+        ),
+    ));
+    let job = fetch_job(tx, id).await?.expect("the row was just updated");
+    Ok(RetryResult::Queued(Box::new(job)))
+}
+
+async fn see_machines(
+    tx: &mut Tx<'_>,
+    machines: &[Machine],
+    gone: &[String],
+    complete: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let at = to_ms(now);
+    for m in machines {
+        sqlx::query(
+            "INSERT INTO machines (id, name, state, data, seen_at, gone_at) VALUES (?, ?, ?, ?, ?, NULL) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, \
+             data = excluded.data, seen_at = excluded.seen_at, gone_at = NULL",
+        )
+        .bind(&m.id)
+        .bind(&m.name)
+        .bind(m.state.as_str())
+        .bind(json_text(m))
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let mark_gone = |sql: &'static str, ids: String| {
+        sqlx::query(sql).bind(at).bind(at).bind(ids)
+    };
+    if !gone.is_empty() {
+        mark_gone(
+            "UPDATE machines SET gone_at = ?, seen_at = ? WHERE gone_at IS NULL \
+             AND id IN (SELECT value FROM json_each(?))",
+            Value::from(gone.to_vec()).to_string(),
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
+    if complete {
+        let present: Vec<&str> = machines.iter().map(|m| m.id.as_str()).collect();
+        mark_gone(
+            "UPDATE machines SET gone_at = ?, seen_at = ? WHERE gone_at IS NULL \
+             AND id NOT IN (SELECT value FROM json_each(?))",
+            json_text(&present),
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_events(
+    tx: &mut Tx<'_>,
+    events: &[(JobId, i64, NewEvent)],
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(EVENT_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO job_events (job_id, at, kind, from_state, to_state, message, \
+             method, route, status, latency_ms, error) ",
+        );
+        q.push_values(chunk, |mut row, (job_id, at, e)| {
+            row.push_bind(*job_id)
+                .push_bind(*at)
+                .push_bind(e.kind.as_str())
+                .push_bind(e.from_state.map(JobState::as_str))
+                .push_bind(e.to_state.map(JobState::as_str))
+                .push_bind(e.message.clone())
+                .push_bind(e.method.clone())
+                .push_bind(e.route.clone())
+                .push_bind(e.status.map(i64::from))
+                .push_bind(e.latency_ms.map(|l| l as i64))
+                .push_bind(e.error.clone());
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
