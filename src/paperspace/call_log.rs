@@ -32,12 +32,36 @@ tokio::task_local! {
     static CALL_LOG: Arc<Mutex<Vec<ApiCallRecord>>>;
 }
 
+/// A log that collects the calls made inside its [`CallLog::scope`]; the
+/// calls so far can be taken at any time (a job writes them with each
+/// checkpoint, not only at the end).
+#[derive(Debug, Clone, Default)]
+pub struct CallLog {
+    /// Shared with the task-local slot while a scope runs.
+    calls: Arc<Mutex<Vec<ApiCallRecord>>>,
+}
+
+impl CallLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `work` with this log collecting its calls.
+    pub async fn scope<F: Future>(&self, work: F) -> F::Output {
+        CALL_LOG.scope(self.calls.clone(), work).await
+    }
+
+    /// The calls recorded since the last take.
+    pub fn take(&self) -> Vec<ApiCallRecord> {
+        std::mem::take(&mut *self.calls.lock().expect("call log lock poisoned"))
+    }
+}
+
 /// Runs `work` and returns what it returned along with every call it made.
 pub async fn record_calls<F: Future>(work: F) -> (F::Output, Vec<ApiCallRecord>) {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let out = CALL_LOG.scope(log.clone(), work).await;
-    let calls = std::mem::take(&mut *log.lock().expect("call log lock poisoned"));
-    (out, calls)
+    let log = CallLog::new();
+    let out = log.scope(work).await;
+    (out, log.take())
 }
 
 /// Reports one call to the enclosing [`record_calls`] scope, if any.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod legacy;
 pub mod machine;
 pub mod request;
+pub mod throttle;
 pub mod transport;
 pub mod wait;
 

@@ -1,0 +1,221 @@
+//! One rate limit for every Paperspace call the daemon makes.
+//!
+//! A fleet-wide schedule can fire hundreds of jobs at once; Paperspace
+//! throttles bursts. [`Throttled`] wraps any [`MachineApi`] so that all calls
+//! share one token bucket, and a 429 pauses every caller (not just the job
+//! that got it) for the `Retry-After` the API asked for.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::{
+    ApiError, Availability, Backend, BillingMonth, CreateMachine, Machine, MachineApi,
+    MachineFilter, MachinePage, PageRequest, Template, TemplateFilter, UpdateMachine, Utilization,
+};
+
+/// How long everyone pauses after a 429 that named no `Retry-After`.
+pub const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(5);
+
+/// A token bucket: `rate` calls per second on average, bursts up to `burst`.
+#[derive(Debug)]
+pub struct TokenBucket {
+    /// Tokens added per second.
+    rate: f64,
+    /// Most tokens the bucket holds.
+    burst: f64,
+    state: Mutex<BucketState>,
+}
+
+#[derive(Debug)]
+struct BucketState {
+    tokens: f64,
+    refilled_at: Instant,
+    /// No token is handed out before this instant (after a 429).
+    paused_until: Option<Instant>,
+}
+
+impl TokenBucket {
+    /// `rate` > 0 calls per second, `burst` ≥ 1; starts full.
+    pub fn new(rate: f64, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        TokenBucket {
+            rate: rate.max(1e-3),
+            burst,
+            state: Mutex::new(BucketState {
+                tokens: burst,
+                refilled_at: Instant::now(),
+                paused_until: None,
+            }),
+        }
+    }
+
+    /// Waits for a token.
+    pub async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut s = self.state.lock().expect("bucket lock poisoned");
+                let now = Instant::now();
+                let elapsed = now.saturating_duration_since(s.refilled_at).as_secs_f64();
+                s.tokens = (s.tokens + elapsed * self.rate).min(self.burst);
+                s.refilled_at = now;
+                match s.paused_until {
+                    Some(until) if until > now => until - now,
+                    _ if s.tokens >= 1.0 => {
+                        s.tokens -= 1.0;
+                        return;
+                    }
+                    _ => Duration::from_secs_f64((1.0 - s.tokens) / self.rate),
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Holds every caller back for `pause` and empties the bucket, so that
+    /// calls resume at the steady rate rather than in a burst.
+    pub fn pause(&self, pause: Duration) {
+        let mut s = self.state.lock().expect("bucket lock poisoned");
+        let until = Instant::now() + pause;
+        s.paused_until = Some(s.paused_until.map_or(until, |u| u.max(until)));
+        s.tokens = 0.0;
+    }
+}
+
+/// A [`MachineApi`] whose calls wait for the shared bucket.
+#[derive(Debug)]
+pub struct Throttled<A> {
+    inner: A,
+    bucket: TokenBucket,
+}
+
+impl<A: MachineApi> Throttled<A> {
+    pub fn new(inner: A, bucket: TokenBucket) -> Self {
+        Throttled { inner, bucket }
+    }
+
+    async fn call<T, F>(&self, call: F) -> Result<T, ApiError>
+    where
+        F: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        self.bucket.acquire().await;
+        let result = call.await;
+        if let Err(e) = &result
+            && e.status() == Some(429)
+        {
+            let pause = e.retry_after().unwrap_or(DEFAULT_THROTTLE_PAUSE);
+            tracing::warn!(
+                pause_ms = pause.as_millis() as u64,
+                "Paperspace is throttling (429); pausing every call"
+            );
+            self.bucket.pause(pause);
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl<A: MachineApi> MachineApi for Throttled<A> {
+    fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+
+    async fn create(&self, request: &CreateMachine) -> Result<Machine, ApiError> {
+        self.call(self.inner.create(request)).await
+    }
+
+    async fn start(&self, machine_id: &str) -> Result<(), ApiError> {
+        self.call(self.inner.start(machine_id)).await
+    }
+
+    async fn stop(&self, machine_id: &str) -> Result<(), ApiError> {
+        self.call(self.inner.stop(machine_id)).await
+    }
+
+    async fn restart(&self, machine_id: &str) -> Result<(), ApiError> {
+        self.call(self.inner.restart(machine_id)).await
+    }
+
+    async fn destroy(&self, machine_id: &str, release_public_ip: bool) -> Result<(), ApiError> {
+        self.call(self.inner.destroy(machine_id, release_public_ip))
+            .await
+    }
+
+    async fn update(&self, machine_id: &str, changes: &UpdateMachine) -> Result<(), ApiError> {
+        self.call(self.inner.update(machine_id, changes)).await
+    }
+
+    async fn list_page(
+        &self,
+        filter: &MachineFilter,
+        page: &PageRequest,
+    ) -> Result<MachinePage, ApiError> {
+        self.call(self.inner.list_page(filter, page)).await
+    }
+
+    async fn show(&self, machine_id: &str) -> Result<Machine, ApiError> {
+        self.call(self.inner.show(machine_id)).await
+    }
+
+    async fn set_access(
+        &self,
+        machine_id: &str,
+        user_id: &str,
+        enable: bool,
+    ) -> Result<(), ApiError> {
+        self.call(self.inner.set_access(machine_id, user_id, enable))
+            .await
+    }
+
+    async fn utilization(
+        &self,
+        machine_id: &str,
+        month: BillingMonth,
+    ) -> Result<Utilization, ApiError> {
+        self.call(self.inner.utilization(machine_id, month)).await
+    }
+
+    async fn availability(
+        &self,
+        region: &str,
+        machine_type: &str,
+    ) -> Result<Availability, ApiError> {
+        self.call(self.inner.availability(region, machine_type))
+            .await
+    }
+
+    async fn templates(&self, filter: &TemplateFilter) -> Result<Vec<Template>, ApiError> {
+        self.call(self.inner.templates(filter)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn bucket_spends_the_burst_then_keeps_the_rate() {
+        let bucket = TokenBucket::new(2.0, 3);
+        let start = Instant::now();
+        for _ in 0..3 {
+            bucket.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "the burst is free");
+        for _ in 0..4 {
+            bucket.acquire().await;
+        }
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(1990) && took <= Duration::from_millis(2010), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_everyone_back() {
+        let bucket = TokenBucket::new(100.0, 10);
+        bucket.pause(Duration::from_secs(7));
+        let start = Instant::now();
+        bucket.acquire().await;
+        assert!(start.elapsed() >= Duration::from_secs(7));
+    }
+}

@@ -1,0 +1,382 @@
+//! Workers: claiming due jobs, running their steps, keeping their leases,
+//! and stopping gracefully.
+//!
+//! One dispatcher claims as many due jobs as there are free worker slots and
+//! runs each in its own task; with nothing due it sleeps until the next
+//! job's `run_at` or until the store says something changed, so an idle daemon
+//! uses no CPU and a submitted job starts at once. A lease keeper renews the
+//! leases of running jobs and takes back expired ones.
+
+pub mod step;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::clock::SharedClock;
+use crate::job::{Backoff, Checkpoint, Job, JobId, JobState, NewEvent, Outcome};
+use crate::paperspace::MachineApi;
+use crate::paperspace::call_log::CallLog;
+use crate::store::{Store, Transition};
+use step::{Abandoned, Step, StepReport};
+
+/// How workers behave.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Jobs running at once.
+    pub count: usize,
+    /// A running job's lease; renewed every third of it.
+    pub lease: Duration,
+    /// Time between polls of a waiting job.
+    pub poll_interval: Duration,
+    pub backoff: Backoff,
+    /// At shutdown, how long running steps may take to finish before their
+    /// jobs are released back to the queue.
+    pub grace: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            count: 8,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(5),
+            backoff: Backoff {
+                base: Duration::from_secs(1),
+                max: Duration::from_secs(300),
+            },
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Longest the dispatcher sleeps with nothing due; a safety net only, since
+/// every change that makes a job due also wakes it.
+const IDLE_CHECK: Duration = Duration::from_secs(300);
+
+/// Shared by the dispatcher and the job tasks.
+struct Shared {
+    store: Store,
+    api: Arc<dyn MachineApi>,
+    clock: SharedClock,
+    settings: WorkerSettings,
+    /// This process's lease owner name.
+    owner: Arc<str>,
+    /// Jobs whose lease this process holds, for renewal and release.
+    running: Mutex<HashSet<JobId>>,
+}
+
+/// A running set of workers.
+pub struct Workers {
+    shared: Arc<Shared>,
+}
+
+impl Workers {
+    /// `owner` names this process in leases (host, pid and a random part).
+    pub fn new(
+        store: Store,
+        api: Arc<dyn MachineApi>,
+        clock: SharedClock,
+        settings: WorkerSettings,
+        owner: Arc<str>,
+    ) -> Self {
+        Workers {
+            shared: Arc::new(Shared {
+                store,
+                api,
+                clock,
+                settings,
+                owner,
+                running: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains as the settings say.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let shared = self.shared;
+        // This daemon holds the database's file lock, so jobs leased by any
+        // other owner belong to a process that is gone.
+        match shared
+            .store
+            .rescue(shared.clock.now(), Some(&shared.owner))
+            .await
+        {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::info!(jobs = ?ids, "resumed jobs left running by a previous process")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "could not take back jobs of a previous process"),
+        }
+        let keeper = tokio::spawn(keep_leases(shared.clone(), shutdown.clone()));
+        let mut tasks = JoinSet::new();
+        dispatch(&shared, &mut tasks, &shutdown).await;
+
+        // Stop claiming; let running steps finish within the grace period.
+        let drained = tokio::time::timeout(shared.settings.grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        keeper.abort();
+        let left: Vec<JobId> = shared
+            .running
+            .lock()
+            .expect("running set poisoned")
+            .drain()
+            .collect();
+        if !left.is_empty() {
+            match shared
+                .store
+                .release(&shared.owner, left.clone(), shared.clock.now())
+                .await
+            {
+                Ok(n) => tracing::info!(released = n, "released unfinished jobs to the queue"),
+                Err(e) => tracing::error!(error = %e, jobs = ?left, "could not release jobs; their leases will run out"),
+            }
+        }
+    }
+}
+
+async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &CancellationToken) {
+    let slots = Arc::new(Semaphore::new(shared.settings.count.max(1)));
+    let wake = shared.store.wake();
+    loop {
+        // Register interest before looking, so a wake-up between the claim
+        // and the sleep is not lost.
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if shutdown.is_cancelled() {
+            return;
+        }
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = done
+                && e.is_panic()
+            {
+                tracing::error!(error = %e, "a job task panicked");
+            }
+        }
+        let free = slots.available_permits();
+        if free == 0 {
+            tokio::select! {
+                permit = slots.clone().acquire_owned() => drop(permit),
+                _ = shutdown.cancelled() => return,
+            }
+            continue;
+        }
+        let now = shared.clock.now();
+        let lease_until = now + chrono::Duration::from_std(shared.settings.lease).unwrap_or_default();
+        let jobs = match shared
+            .store
+            .claim(&shared.owner, free, now, lease_until)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(error = %e, "could not claim jobs; trying again in a second");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        };
+        let claimed = jobs.len();
+        for job in jobs {
+            let permit = slots
+                .clone()
+                .try_acquire_owned()
+                .expect("claimed no more jobs than free slots");
+            shared
+                .running
+                .lock()
+                .expect("running set poisoned")
+                .insert(job.id);
+            let span = tracing::info_span!(
+                "job",
+                id = job.id,
+                kind = %job.kind,
+                machine = job.machine_id.as_deref().unwrap_or("-")
+            );
+            let shared = shared.clone();
+            tasks.spawn(
+                async move {
+                    execute(&shared, job).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+        if claimed < free {
+            // Nothing more is due now: sleep until the next job falls due or
+            // something changes.
+            let sleep = match shared.store.next_due_after(now).await {
+                Ok(Some(at)) => (at - shared.clock.now()).to_std().unwrap_or_default(),
+                Ok(None) => IDLE_CHECK,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not read the next due time");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(sleep.min(IDLE_CHECK)) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+async fn keep_leases(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let every = (shared.settings.lease / 3).max(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let now = shared.clock.now();
+        let ids: Vec<JobId> = shared
+            .running
+            .lock()
+            .expect("running set poisoned")
+            .iter()
+            .copied()
+            .collect();
+        if !ids.is_empty() {
+            let until = now + chrono::Duration::from_std(shared.settings.lease).unwrap_or_default();
+            if let Err(e) = shared.store.renew(&shared.owner, ids, until).await {
+                tracing::error!(error = %e, "could not renew job leases");
+            }
+        }
+        if let Err(e) = shared.store.rescue(now, None).await {
+            tracing::error!(error = %e, "could not take back expired leases");
+        }
+    }
+}
+
+/// Runs one step of `job` and records what came of it.
+async fn execute(shared: &Arc<Shared>, job: Job) {
+    let calls = CallLog::new();
+    let now = shared.clock.now();
+    let step = Step::new(
+        &job,
+        shared.api.as_ref(),
+        &shared.store,
+        &shared.owner,
+        &shared.settings,
+        &calls,
+        now,
+    );
+    let report = calls.scope(step.run()).await;
+    let transition = match report {
+        Ok(report) => Some(transition_for(&job, &shared.owner, report, &calls)),
+        Err(Abandoned::LostLease) => {
+            tracing::info!("the job was cancelled or taken back while it ran; nothing was sent");
+            None
+        }
+        Err(Abandoned::Store(e)) => {
+            tracing::error!(error = %e, "could not checkpoint the job; its lease will run out and it will resume");
+            None
+        }
+    };
+    if let Some(transition) = transition {
+        let to = transition.to;
+        match shared.store.transition(transition, shared.clock.now()).await {
+            Ok(true) => tracing::debug!(state = %to, "job step recorded"),
+            Ok(false) => {
+                tracing::info!("the job was cancelled or taken back while it ran; its result is dropped")
+            }
+            Err(e) => tracing::error!(error = %e, "could not record the job's step; it will resume from its last checkpoint"),
+        }
+    }
+    shared
+        .running
+        .lock()
+        .expect("running set poisoned")
+        .remove(&job.id);
+}
+
+/// Turns a step's outcome into the state change and history rows to write.
+fn transition_for(job: &Job, owner: &Arc<str>, report: StepReport, calls: &CallLog) -> Transition {
+    let mut events: Vec<NewEvent> = calls.take().iter().map(NewEvent::api_call).collect();
+    events.extend(report.notes);
+    let mut t = Transition {
+        job_id: job.id,
+        owner: owner.clone(),
+        to: JobState::Running,
+        run_at: None,
+        checkpoint: job.checkpoint.clone(),
+        machine_id: report.machine_id,
+        result: None,
+        error: None,
+        events,
+        seen: report.seen,
+        seen_complete: report.seen_complete,
+        gone: report.gone,
+    };
+    let was_waiting = matches!(job.checkpoint, Some(Checkpoint::Waiting { .. }));
+    match report.outcome {
+        Outcome::Succeeded { result, note } => {
+            t.to = JobState::Succeeded;
+            t.result = Some(result);
+            t.events
+                .push(NewEvent::state(Some(JobState::Running), JobState::Succeeded, note));
+        }
+        Outcome::Wait {
+            checkpoint,
+            next_poll,
+            machine_id,
+            note,
+        } => {
+            t.to = JobState::Waiting;
+            t.run_at = Some(next_poll);
+            t.checkpoint = Some(checkpoint);
+            if machine_id.is_some() {
+                t.machine_id = machine_id;
+            }
+            // Each poll is recorded by its API call; only entering the wait is a state change.
+            if !was_waiting {
+                t.events
+                    .push(NewEvent::state(Some(JobState::Running), JobState::Waiting, note));
+            }
+        }
+        Outcome::Retry {
+            error,
+            at,
+            checkpoint,
+        } => {
+            t.to = JobState::Queued;
+            t.run_at = Some(at);
+            t.checkpoint = checkpoint;
+            t.events.push(NewEvent::state(
+                Some(JobState::Running),
+                JobState::Queued,
+                format!(
+                    "attempt {} of {} failed; retrying at {}: {error}",
+                    job.attempt,
+                    job.max_attempts,
+                    at.to_rfc3339()
+                ),
+            ));
+            t.error = Some(error);
+        }
+        Outcome::Failed { error } => {
+            t.to = JobState::Failed;
+            t.events.push(NewEvent::state(
+                Some(JobState::Running),
+                JobState::Failed,
+                error.clone(),
+            ));
+            t.error = Some(error);
+        }
+    }
+    t
+}
