@@ -1,0 +1,1229 @@
+//! The simulated account as a pure state machine over time.
+//!
+//! Every operation takes the current instant `now` from the caller and first
+//! settles whatever transitions fell due by then, so nothing changes between
+//! calls: with a manual clock a test decides exactly when a machine becomes
+//! `ready`, and with the real clock it simply happens on the next request. No
+//! background task exists.
+//!
+//! This module knows nothing of HTTP or of either API's wire format; the
+//! legacy routes (and later the v1 routes) validate JSON types, call in here
+//! with typed requests, and render the [`SimMachine`]s they get back.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use super::Timings;
+use super::catalog::{self, MachineType, Template};
+use crate::paperspace::{BillingMonth, MachineState};
+
+/// How a machine is billed; legacy only, shown in `usageRate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingType {
+    Hourly,
+    Monthly,
+}
+
+impl BillingType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingType::Hourly => "hourly",
+            BillingType::Monthly => "monthly",
+        }
+    }
+}
+
+/// How often automatic snapshots are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotFrequency {
+    Hour,
+    Day,
+    Week,
+}
+
+impl SnapshotFrequency {
+    /// The legacy spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotFrequency::Hour => "hour",
+            SnapshotFrequency::Day => "day",
+            SnapshotFrequency::Week => "week",
+        }
+    }
+
+    /// Parses the legacy spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hour" => Some(SnapshotFrequency::Hour),
+            "day" => Some(SnapshotFrequency::Day),
+            "week" => Some(SnapshotFrequency::Week),
+            _ => None,
+        }
+    }
+}
+
+/// Which public address a new machine gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicIp {
+    /// Private address only.
+    None,
+    /// A static address kept until released.
+    Static,
+    /// An address assigned at each start and released at each stop.
+    Dynamic,
+}
+
+/// The operation a [`AccountError::WrongState`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    Stop,
+    Restart,
+    Destroy,
+    Update,
+    SetAccess,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Restart => "restart",
+            Op::Destroy => "destroy",
+            Op::Update => "update",
+            Op::SetAccess => "change access to",
+        })
+    }
+}
+
+/// A request field that failed a semantic check; each API maps it to its own
+/// parameter name (`size` in legacy, `diskSize` in v1, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Name,
+    Region,
+    MachineType,
+    DiskSize,
+    Template,
+    User,
+    Team,
+    PublicIp,
+    ShutdownTimeout,
+    SnapshotSaveCount,
+}
+
+/// Why the account refused an operation.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AccountError {
+    /// A value of the right type but not acceptable.
+    #[error("{problem}")]
+    Invalid {
+        /// Which request field, so the API can name it in its own spelling.
+        field: Field,
+        /// What is wrong with it, without the field's name.
+        problem: String,
+    },
+    #[error("templateId not found")]
+    TemplateNotFound(String),
+    #[error("machine {0} not found")]
+    MachineNotFound(String),
+    #[error("User not found")]
+    UserNotFound(String),
+    /// The machine is in a state that does not allow the operation.
+    #[error("Cannot {op} machine {machine_id} while it is {situation}")]
+    WrongState {
+        /// What was refused.
+        op: Op,
+        /// Which machine, so the message can name it.
+        machine_id: String,
+        /// Its state (`provisioning`, …) or `being destroyed (state ready)`.
+        situation: String,
+    },
+    #[error("{machine_type} machines are not available in {region} right now")]
+    Unavailable {
+        /// The region asked for.
+        region: String,
+        /// The type asked for.
+        machine_type: String,
+    },
+}
+
+fn invalid(field: Field, problem: impl Into<String>) -> AccountError {
+    AccountError::Invalid {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// What a machine becomes when its pending transition completes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A new state (`ready`, `off`).
+    State(MachineState),
+    /// Removed from the account (the end of a destroy).
+    Gone,
+}
+
+/// A transition under way.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// What the machine becomes.
+    pub target: Target,
+    /// When it becomes it (unless the machine is stuck).
+    pub due: DateTime<Utc>,
+    /// Index into [`SimMachine::events`] of the event this transition completes.
+    event: usize,
+}
+
+/// Progress of a machine event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventState {
+    InProgress,
+    Done,
+    /// Superseded by a later operation (e.g. a stop while starting).
+    Cancelled,
+}
+
+impl EventState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventState::InProgress => "in progress",
+            EventState::Done => "done",
+            EventState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One operation on a machine, as `show` reports it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Unique id (`handle` in legacy).
+    pub handle: String,
+    /// `create`, `start`, `stop`, `restart` or `deactivate` (destroy, named as v1 names it).
+    pub name: &'static str,
+    /// Whether it has finished.
+    pub state: EventState,
+    /// When it was asked for.
+    pub created_at: DateTime<Utc>,
+    /// Last change of `state`.
+    pub modified_at: DateTime<Utc>,
+    /// When it finished; `None` while in progress.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A span of time the machine was running (billed by the hour).
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    /// When it left `off`/`provisioning`.
+    pub from: DateTime<Utc>,
+    /// When it reached `off` or was removed; `None` while still running.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// One machine and its whole history.
+#[derive(Debug, Clone)]
+pub struct SimMachine {
+    /// e.g. `psq3kz0a1`.
+    pub id: String,
+    /// Free text; not unique, like Paperspace.
+    pub name: String,
+    /// Hardware and hourly rate.
+    pub machine_type: &'static MachineType,
+    /// Canonical region name.
+    pub region: &'static str,
+    /// OS, agent type and disk use.
+    pub template: &'static Template,
+    /// Disk size; decides the storage rate.
+    pub size_gb: u32,
+    /// Shown in `usageRate`.
+    pub billing_type: BillingType,
+    /// The current (settled) state.
+    pub state: MachineState,
+    /// The transition under way, if any.
+    pub pending: Option<Pending>,
+    /// A stuck machine never completes its pending transition (fault injection).
+    pub stuck: bool,
+    /// Set by destroy; the machine stays visible until its removal is due.
+    pub destroying: bool,
+    /// When it was removed; from then on it is invisible to the API.
+    pub gone_at: Option<DateTime<Utc>>,
+    /// Creation instant; storage is billed from here.
+    pub created_at: DateTime<Utc>,
+    /// Running spans, oldest first, for utilization.
+    pub runs: Vec<Run>,
+    /// Idle hours before an automatic shutdown (`None`: never).
+    pub shutdown_timeout_hours: Option<f64>,
+    /// Whether that shutdown ignores open sessions.
+    pub shutdown_timeout_forces: bool,
+    /// Whether automatic snapshots are on.
+    pub perform_auto_snapshot: bool,
+    /// Their cadence.
+    pub auto_snapshot_frequency: Option<SnapshotFrequency>,
+    /// How many are kept.
+    pub auto_snapshot_save_count: Option<f64>,
+    /// A static public address, kept across stops.
+    pub static_ip: Option<String>,
+    /// Whether an address is assigned at each start instead.
+    pub dynamic_public_ip: bool,
+    /// The dynamic address while running.
+    pub dynamic_ip: Option<String>,
+    /// Always assigned; shown once provisioned.
+    pub private_ip: String,
+    /// As given at create.
+    pub network_id: Option<String>,
+    /// The assigned user (the owner unless one was named).
+    pub user_id: String,
+    /// The team.
+    pub team_id: String,
+    /// Startup script, as given at create.
+    pub script_id: Option<String>,
+    /// When it last became ready (reported as `dtLastRun` when a script is set).
+    pub last_ready_at: Option<DateTime<Utc>>,
+    /// Users granted access besides the assigned user.
+    pub accessors: BTreeSet<String>,
+    /// Operations, oldest first.
+    pub events: Vec<Event>,
+}
+
+impl SimMachine {
+    /// Visible to the API: not yet removed.
+    pub fn is_visible(&self) -> bool {
+        self.gone_at.is_none()
+    }
+
+    /// The public address right now, static or dynamic.
+    pub fn public_ip(&self) -> Option<&str> {
+        self.static_ip.as_deref().or(self.dynamic_ip.as_deref())
+    }
+
+    /// Hourly rate in cents.
+    pub fn hourly_cents(&self) -> u32 {
+        self.machine_type.hourly_cents
+    }
+
+    /// Monthly storage rate in cents.
+    pub fn storage_monthly_cents(&self) -> u32 {
+        catalog::storage_monthly_cents(self.size_gb)
+    }
+
+    fn situation(&self) -> String {
+        if self.destroying {
+            format!("being destroyed (state {})", self.state)
+        } else {
+            self.state.to_string()
+        }
+    }
+
+    fn refuse(&self, op: Op) -> AccountError {
+        AccountError::WrongState {
+            op,
+            machine_id: self.id.clone(),
+            situation: self.situation(),
+        }
+    }
+
+    /// Completes the pending transition if it is due and not stuck.
+    fn settle(&mut self, now: DateTime<Utc>, rng: &mut StdRng) {
+        if self.stuck {
+            return;
+        }
+        let Some(pending) = self.pending.take_if(|p| p.due <= now) else {
+            return;
+        };
+        let at = pending.due;
+        match pending.target {
+            Target::State(state) => self.set_state(state, at, rng),
+            Target::Gone => {
+                self.close_run(at);
+                self.dynamic_ip = None;
+                self.gone_at = Some(at);
+            }
+        }
+        let event = &mut self.events[pending.event];
+        event.state = EventState::Done;
+        event.modified_at = at;
+        event.finished_at = Some(at);
+    }
+
+    /// Moves to `state` at `at`, opening or closing a running span.
+    fn set_state(&mut self, state: MachineState, at: DateTime<Utc>, rng: &mut StdRng) {
+        let was_running = self.state.is_running();
+        let running = state.is_running();
+        if !was_running && running {
+            self.runs.push(Run { from: at, to: None });
+            if self.dynamic_public_ip {
+                self.dynamic_ip = Some(public_address(rng));
+            }
+        } else if was_running && !running {
+            self.close_run(at);
+            self.dynamic_ip = None;
+        }
+        if state == MachineState::Ready {
+            self.last_ready_at = Some(at);
+        }
+        self.state = state;
+    }
+
+    fn close_run(&mut self, at: DateTime<Utc>) {
+        if let Some(run) = self.runs.last_mut().filter(|r| r.to.is_none()) {
+            run.to = Some(at);
+        }
+    }
+
+    /// Drops the pending transition, marking its event cancelled.
+    fn cancel_pending(&mut self, now: DateTime<Utc>) {
+        if let Some(pending) = self.pending.take() {
+            let event = &mut self.events[pending.event];
+            event.state = EventState::Cancelled;
+            event.modified_at = now;
+            event.finished_at = Some(now);
+        }
+    }
+
+    /// Records a new in-progress event and the transition that completes it.
+    fn begin(
+        &mut self,
+        name: &'static str,
+        target: Target,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+        rng: &mut StdRng,
+    ) {
+        self.events.push(Event {
+            handle: event_handle(rng),
+            name,
+            state: EventState::InProgress,
+            created_at: now,
+            modified_at: now,
+            finished_at: None,
+        });
+        self.pending = Some(Pending {
+            target,
+            due,
+            event: self.events.len() - 1,
+        });
+    }
+
+    /// Milliseconds of running and of existing within `[from, to)`, up to `now`.
+    fn usage_millis(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> (i64, i64) {
+        let to = to.min(now);
+        let overlap = |a: DateTime<Utc>, b: DateTime<Utc>| {
+            let (a, b) = (a.max(from), b.min(to));
+            (b - a).num_milliseconds().max(0)
+        };
+        let running = self
+            .runs
+            .iter()
+            .map(|r| overlap(r.from, r.to.unwrap_or(now)))
+            .sum();
+        let existing = overlap(self.created_at, self.gone_at.unwrap_or(now));
+        (running, existing)
+    }
+}
+
+/// Whether a start/stop request changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A transition began.
+    Began,
+    /// The machine was already there or on its way (documented no-op).
+    AlreadyThere,
+}
+
+/// A machine to create, already type-checked by the API layer.
+#[derive(Debug, Clone)]
+pub struct NewMachine {
+    /// Display name; must not be empty.
+    pub name: String,
+    /// Must be one of [`catalog::REGIONS`].
+    pub region: String,
+    /// Must be a catalog type available in the region.
+    pub machine_type: String,
+    /// Disk in GB: a whole number in `1..=2000`.
+    pub size_gb: f64,
+    /// Legacy billing plan.
+    pub billing_type: BillingType,
+    /// Must name a template that fits the type.
+    pub template_id: String,
+    /// Which public address to assign.
+    pub public_ip: PublicIp,
+    /// `false` leaves the machine `off` after provisioning.
+    pub start_on_create: bool,
+    /// Stored and shown.
+    pub network_id: Option<String>,
+    /// Must be the account's team if given.
+    pub team_id: Option<String>,
+    /// Must be a team user if given; the owner otherwise.
+    pub user_id: Option<String>,
+    /// Stored and shown.
+    pub script_id: Option<String>,
+}
+
+/// Changes to a machine's settings; `None` leaves a setting alone.
+#[derive(Debug, Clone, Default)]
+pub struct MachineChanges {
+    /// New display name.
+    pub name: Option<String>,
+    /// `Some(None)` disables the automatic shutdown.
+    pub shutdown_timeout_hours: Option<Option<f64>>,
+    /// New force flag.
+    pub shutdown_timeout_forces: Option<bool>,
+    /// New snapshot switch.
+    pub perform_auto_snapshot: Option<bool>,
+    /// `Some(None)` clears the cadence.
+    pub auto_snapshot_frequency: Option<Option<SnapshotFrequency>>,
+    /// `Some(None)` clears the count.
+    pub auto_snapshot_save_count: Option<Option<f64>>,
+    /// `true` switches to a dynamic address (releasing a static one).
+    pub dynamic_public_ip: Option<bool>,
+    /// `true` assigns a static address (ending dynamic); `false` releases it.
+    pub assign_public_ip: Option<bool>,
+}
+
+/// What one machine used in one billing month.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    /// Milliseconds running within the month.
+    pub running_millis: i64,
+    /// Milliseconds existing (storage billed) within the month.
+    pub storage_millis: i64,
+    /// Hourly rate in cents.
+    pub hourly_cents: u32,
+    /// Monthly storage rate in cents.
+    pub storage_monthly_cents: u32,
+}
+
+/// Every machine and user of the simulated account.
+#[derive(Debug)]
+pub struct Account {
+    /// How long each transition takes.
+    timings: Timings,
+    /// Seeded, so ids, addresses and handles repeat from run to run.
+    rng: StdRng,
+    /// Every machine ever created, in creation order (removed ones too).
+    machines: Vec<SimMachine>,
+}
+
+/// The seeded fleet: name, type, region, template, disk GB, running?
+const FLEET: [(&str, &str, &str, &str, u32, bool); 6] = [
+    ("dev-ny-1", "C5", "East Coast (NY2)", "tkni3aa4", 50, true),
+    ("dev-ny-2", "C4", "East Coast (NY2)", "t0nspur5", 50, false),
+    (
+        "gpu-train-1",
+        "P5000",
+        "West Coast (CA1)",
+        "tqqsxr6b",
+        250,
+        true,
+    ),
+    (
+        "gpu-train-2",
+        "V100",
+        "West Coast (CA1)",
+        "tqqsxr6b",
+        500,
+        false,
+    ),
+    (
+        "render-ams-1",
+        "P4000",
+        "Europe (AMS1)",
+        "tvimtol9",
+        100,
+        false,
+    ),
+    (
+        "render-ams-2",
+        "P6000",
+        "Europe (AMS1)",
+        "twnlo3zj",
+        250,
+        true,
+    ),
+];
+
+impl Account {
+    /// A new account at `now`, with the seeded fleet if asked.
+    pub fn new(timings: Timings, seed: u64, seed_machines: bool, now: DateTime<Utc>) -> Self {
+        let mut account = Account {
+            timings,
+            rng: StdRng::seed_from_u64(seed),
+            machines: Vec::new(),
+        };
+        if seed_machines {
+            for (i, (name, ty, region, template, size, running)) in FLEET.into_iter().enumerate() {
+                account.seed_machine(i as i64, name, ty, region, template, size, running, now);
+            }
+        }
+        account
+    }
+
+    /// Adds one machine of the fleet with a plausible past: created some
+    /// weeks ago, and either running for a few hours or stopped after a day's work.
+    #[allow(clippy::too_many_arguments)]
+    fn seed_machine(
+        &mut self,
+        i: i64,
+        name: &str,
+        ty: &str,
+        region: &'static str,
+        template: &str,
+        size_gb: u32,
+        running: bool,
+        now: DateTime<Utc>,
+    ) {
+        let created = now - Duration::days(20 + 3 * i) - Duration::minutes(17 * i);
+        let mut m = self.blank_machine(
+            name.to_string(),
+            catalog::machine_type(ty).expect("fleet type in catalog"),
+            region,
+            catalog::template(template).expect("fleet template in catalog"),
+            size_gb,
+            created,
+        );
+        let rng = &mut self.rng;
+        let provisioned = created + Duration::minutes(3);
+        m.events
+            .push(done_event("create", created, provisioned, rng));
+        m.set_state(MachineState::Off, provisioned, rng);
+        let (start, stop) = if running {
+            (
+                now - Duration::hours(2 + i) - Duration::minutes(5 * i),
+                None,
+            )
+        } else {
+            let start = now - Duration::hours(30 + i);
+            (start, Some(start + Duration::hours(8)))
+        };
+        m.events.push(done_event(
+            "start",
+            start,
+            start + Duration::seconds(40),
+            rng,
+        ));
+        m.set_state(MachineState::Ready, start, rng);
+        if let Some(stop) = stop {
+            m.events
+                .push(done_event("stop", stop, stop + Duration::seconds(20), rng));
+            m.set_state(MachineState::Off, stop, rng);
+        }
+        self.machines.push(m);
+    }
+
+    fn blank_machine(
+        &mut self,
+        name: String,
+        machine_type: &'static MachineType,
+        region: &'static str,
+        template: &'static Template,
+        size_gb: u32,
+        now: DateTime<Utc>,
+    ) -> SimMachine {
+        let id = self.fresh_id();
+        let private_ip = format!(
+            "10.64.{}.{}",
+            self.rng.random_range(0..=255u8),
+            self.rng.random_range(2..=254u8)
+        );
+        SimMachine {
+            id,
+            name,
+            machine_type,
+            region,
+            template,
+            size_gb,
+            billing_type: BillingType::Hourly,
+            state: MachineState::Provisioning,
+            pending: None,
+            stuck: false,
+            destroying: false,
+            gone_at: None,
+            created_at: now,
+            runs: Vec::new(),
+            shutdown_timeout_hours: Some(24.0),
+            shutdown_timeout_forces: false,
+            perform_auto_snapshot: false,
+            auto_snapshot_frequency: None,
+            auto_snapshot_save_count: None,
+            static_ip: None,
+            dynamic_public_ip: false,
+            dynamic_ip: None,
+            private_ip,
+            network_id: None,
+            user_id: catalog::USER_IDS[0].to_string(),
+            team_id: catalog::TEAM_ID.to_string(),
+            script_id: None,
+            last_ready_at: None,
+            accessors: BTreeSet::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// `ps` and seven lowercase letters or digits, unique in the account.
+    fn fresh_id(&mut self) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        loop {
+            let tail: String = (0..7)
+                .map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char)
+                .collect();
+            let id = format!("ps{tail}");
+            if !self.machines.iter().any(|m| m.id == id) {
+                return id;
+            }
+        }
+    }
+
+    /// Completes every transition due by `now`.
+    pub fn settle(&mut self, now: DateTime<Utc>) {
+        for m in &mut self.machines {
+            m.settle(now, &mut self.rng);
+        }
+    }
+
+    /// Every machine ever created, removed ones included, oldest first.
+    pub fn all_machines(&mut self, now: DateTime<Utc>) -> &[SimMachine] {
+        self.settle(now);
+        &self.machines
+    }
+
+    /// The machines the API can see, oldest first.
+    pub fn machines(&mut self, now: DateTime<Utc>) -> impl Iterator<Item = &SimMachine> {
+        self.settle(now);
+        self.machines.iter().filter(|m| m.is_visible())
+    }
+
+    /// One visible machine.
+    pub fn machine(&mut self, id: &str, now: DateTime<Utc>) -> Result<&SimMachine, AccountError> {
+        self.settle(now);
+        self.machines
+            .iter()
+            .find(|m| m.id == id && m.is_visible())
+            .ok_or_else(|| AccountError::MachineNotFound(id.to_string()))
+    }
+
+    /// A visible machine and the RNG, for an operation.
+    fn live(
+        &mut self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(&mut SimMachine, &mut StdRng), AccountError> {
+        self.settle(now);
+        let m = self
+            .machines
+            .iter_mut()
+            .find(|m| m.id == id && m.is_visible())
+            .ok_or_else(|| AccountError::MachineNotFound(id.to_string()))?;
+        Ok((m, &mut self.rng))
+    }
+
+    /// Creates a machine; it is `provisioning` until `timings.provision` has passed.
+    pub fn create(
+        &mut self,
+        req: NewMachine,
+        now: DateTime<Utc>,
+    ) -> Result<&SimMachine, AccountError> {
+        self.settle(now);
+        let name = req.name.trim();
+        if name.is_empty() {
+            return Err(invalid(Field::Name, "must not be empty"));
+        }
+        let region = catalog::region(&req.region).ok_or_else(|| {
+            invalid(
+                Field::Region,
+                format!(
+                    "unknown region `{}`; expected one of {}",
+                    req.region,
+                    catalog::REGIONS.join(", ")
+                ),
+            )
+        })?;
+        let machine_type = catalog::machine_type(&req.machine_type).ok_or_else(|| {
+            invalid(
+                Field::MachineType,
+                format!("unknown machine type `{}`", req.machine_type),
+            )
+        })?;
+        let size = req.size_gb;
+        if !(size.fract() == 0.0 && size >= 1.0 && size <= f64::from(catalog::MAX_DISK_GB)) {
+            return Err(invalid(
+                Field::DiskSize,
+                format!(
+                    "must be a whole number of GB from 1 to {}, not {size}",
+                    catalog::MAX_DISK_GB
+                ),
+            ));
+        }
+        let template = catalog::template(&req.template_id)
+            .ok_or_else(|| AccountError::TemplateNotFound(req.template_id.clone()))?;
+        if !catalog::template_fits(template, machine_type) {
+            return Err(invalid(
+                Field::Template,
+                format!(
+                    "template {} ({}) cannot be used with machine type {}",
+                    template.id, template.label, machine_type.name
+                ),
+            ));
+        }
+        if let Some(user) = &req.user_id
+            && !catalog::is_user(user)
+        {
+            return Err(invalid(
+                Field::User,
+                format!("user {user} is not on this team"),
+            ));
+        }
+        if let Some(team) = &req.team_id
+            && team != catalog::TEAM_ID
+        {
+            return Err(invalid(Field::Team, format!("team {team} not found")));
+        }
+        if !catalog::is_available(region, machine_type.name) {
+            return Err(AccountError::Unavailable {
+                region: region.to_string(),
+                machine_type: machine_type.name.to_string(),
+            });
+        }
+
+        let mut m = self.blank_machine(
+            name.to_string(),
+            machine_type,
+            region,
+            template,
+            size as u32,
+            now,
+        );
+        m.billing_type = req.billing_type;
+        m.network_id = req.network_id;
+        m.script_id = req.script_id;
+        if let Some(user) = req.user_id {
+            m.user_id = user;
+        }
+        match req.public_ip {
+            PublicIp::None => {}
+            PublicIp::Static => m.static_ip = Some(public_address(&mut self.rng)),
+            PublicIp::Dynamic => m.dynamic_public_ip = true,
+        }
+        let end = if req.start_on_create {
+            MachineState::Ready
+        } else {
+            MachineState::Off
+        };
+        let due = now + self.timings.provision;
+        m.begin("create", Target::State(end), due, now, &mut self.rng);
+        self.machines.push(m);
+        Ok(self.machines.last().expect("just pushed"))
+    }
+
+    /// Starts a machine: `off` → `starting` → `ready`. A no-op for one that is
+    /// running or on its way up.
+    pub fn start(&mut self, id: &str, now: DateTime<Utc>) -> Result<Outcome, AccountError> {
+        let due = now + self.timings.start;
+        let (m, rng) = self.live(id, now)?;
+        if m.destroying {
+            return Err(m.refuse(Op::Start));
+        }
+        match m.state {
+            MachineState::Ready
+            | MachineState::ServiceReady
+            | MachineState::Starting
+            | MachineState::Restarting => Ok(Outcome::AlreadyThere),
+            MachineState::Off => {
+                m.set_state(MachineState::Starting, now, rng);
+                m.begin("start", Target::State(MachineState::Ready), due, now, rng);
+                Ok(Outcome::Began)
+            }
+            _ => Err(m.refuse(Op::Start)),
+        }
+    }
+
+    /// Stops a machine: → `stopping` → `off`. A no-op for one that is off or
+    /// stopping; a start or restart under way is cancelled.
+    pub fn stop(&mut self, id: &str, now: DateTime<Utc>) -> Result<Outcome, AccountError> {
+        let due = now + self.timings.stop;
+        let (m, rng) = self.live(id, now)?;
+        if m.destroying {
+            return Err(m.refuse(Op::Stop));
+        }
+        match m.state {
+            MachineState::Off | MachineState::Stopping => Ok(Outcome::AlreadyThere),
+            MachineState::Ready
+            | MachineState::ServiceReady
+            | MachineState::Starting
+            | MachineState::Restarting => {
+                m.cancel_pending(now);
+                m.set_state(MachineState::Stopping, now, rng);
+                m.begin("stop", Target::State(MachineState::Off), due, now, rng);
+                Ok(Outcome::Began)
+            }
+            _ => Err(m.refuse(Op::Stop)),
+        }
+    }
+
+    /// Restarts a running machine: → `restarting` → `ready`. A no-op while
+    /// already restarting.
+    pub fn restart(&mut self, id: &str, now: DateTime<Utc>) -> Result<Outcome, AccountError> {
+        let due = now + self.timings.restart;
+        let (m, rng) = self.live(id, now)?;
+        if m.destroying {
+            return Err(m.refuse(Op::Restart));
+        }
+        match m.state {
+            MachineState::Restarting => Ok(Outcome::AlreadyThere),
+            MachineState::Ready | MachineState::ServiceReady => {
+                m.set_state(MachineState::Restarting, now, rng);
+                m.begin("restart", Target::State(MachineState::Ready), due, now, rng);
+                Ok(Outcome::Began)
+            }
+            _ => Err(m.refuse(Op::Restart)),
+        }
+    }
+
+    /// Destroys a machine: it stays visible in its current state for
+    /// `timings.destroy`, then is gone. A transition under way is cancelled.
+    pub fn destroy(&mut self, id: &str, now: DateTime<Utc>) -> Result<(), AccountError> {
+        let due = now + self.timings.destroy;
+        let (m, rng) = self.live(id, now)?;
+        if m.destroying {
+            return Err(m.refuse(Op::Destroy));
+        }
+        m.cancel_pending(now);
+        m.destroying = true;
+        m.begin("deactivate", Target::Gone, due, now, rng);
+        Ok(())
+    }
+
+    /// Changes a machine's settings; every change is checked before any is applied.
+    pub fn update(
+        &mut self,
+        id: &str,
+        changes: MachineChanges,
+        now: DateTime<Utc>,
+    ) -> Result<(), AccountError> {
+        let (m, rng) = self.live(id, now)?;
+        if m.destroying {
+            return Err(m.refuse(Op::Update));
+        }
+        let name = match &changes.name {
+            Some(name) if name.trim().is_empty() => {
+                return Err(invalid(Field::Name, "must not be empty"));
+            }
+            Some(name) => Some(name.trim().to_string()),
+            None => None,
+        };
+        if let Some(Some(hours)) = changes.shutdown_timeout_hours
+            && !(hours.is_finite() && hours >= 0.0)
+        {
+            return Err(invalid(
+                Field::ShutdownTimeout,
+                format!("must be a number of hours ≥ 0, not {hours}"),
+            ));
+        }
+        if let Some(Some(count)) = changes.auto_snapshot_save_count
+            && !(count.fract() == 0.0 && count >= 0.0)
+        {
+            return Err(invalid(
+                Field::SnapshotSaveCount,
+                format!("must be a whole number ≥ 0, not {count}"),
+            ));
+        }
+        if changes.dynamic_public_ip == Some(true) && changes.assign_public_ip == Some(true) {
+            return Err(invalid(
+                Field::PublicIp,
+                "a machine cannot have both a static and a dynamic public IP",
+            ));
+        }
+
+        if let Some(name) = name {
+            m.name = name;
+        }
+        if let Some(hours) = changes.shutdown_timeout_hours {
+            m.shutdown_timeout_hours = hours;
+        }
+        if let Some(forces) = changes.shutdown_timeout_forces {
+            m.shutdown_timeout_forces = forces;
+        }
+        if let Some(on) = changes.perform_auto_snapshot {
+            m.perform_auto_snapshot = on;
+        }
+        if let Some(freq) = changes.auto_snapshot_frequency {
+            m.auto_snapshot_frequency = freq;
+        }
+        if let Some(count) = changes.auto_snapshot_save_count {
+            m.auto_snapshot_save_count = count;
+        }
+        match changes.dynamic_public_ip {
+            Some(true) if !m.dynamic_public_ip => {
+                m.static_ip = None;
+                m.dynamic_public_ip = true;
+                if m.state.is_running() {
+                    m.dynamic_ip = Some(public_address(rng));
+                }
+            }
+            Some(false) => {
+                m.dynamic_public_ip = false;
+                m.dynamic_ip = None;
+            }
+            _ => {}
+        }
+        match changes.assign_public_ip {
+            Some(true) if m.static_ip.is_none() => {
+                m.dynamic_public_ip = false;
+                m.dynamic_ip = None;
+                m.static_ip = Some(public_address(rng));
+            }
+            Some(false) => m.static_ip = None,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Grants or revokes a team user's access to a machine.
+    pub fn set_access(
+        &mut self,
+        id: &str,
+        user_id: &str,
+        enable: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), AccountError> {
+        let (m, _) = self.live(id, now)?;
+        if m.destroying {
+            return Err(m.refuse(Op::SetAccess));
+        }
+        if !catalog::is_user(user_id) {
+            return Err(AccountError::UserNotFound(user_id.to_string()));
+        }
+        if enable {
+            m.accessors.insert(user_id.to_string());
+        } else {
+            m.accessors.remove(user_id);
+        }
+        Ok(())
+    }
+
+    /// What a visible machine used in `month`, up to `now`.
+    pub fn utilization(
+        &mut self,
+        id: &str,
+        month: BillingMonth,
+        now: DateTime<Utc>,
+    ) -> Result<Usage, AccountError> {
+        let m = self.machine(id, now)?;
+        let (running_millis, storage_millis) = m.usage_millis(month.start(), month.end(), now);
+        Ok(Usage {
+            running_millis,
+            storage_millis,
+            hourly_cents: m.hourly_cents(),
+            storage_monthly_cents: m.storage_monthly_cents(),
+        })
+    }
+
+    /// Whether a type can be created in a region; both must be known.
+    pub fn availability(&self, region: &str, machine_type: &str) -> Result<bool, AccountError> {
+        let region = catalog::region(region).ok_or_else(|| {
+            invalid(
+                Field::Region,
+                format!(
+                    "unknown region `{region}`; expected one of {}",
+                    catalog::REGIONS.join(", ")
+                ),
+            )
+        })?;
+        let ty = catalog::machine_type(machine_type).ok_or_else(|| {
+            invalid(
+                Field::MachineType,
+                format!("unknown machine type `{machine_type}`"),
+            )
+        })?;
+        Ok(catalog::is_available(region, ty.name))
+    }
+
+    /// Marks a machine stuck (its transition never completes) or frees it (a
+    /// transition already overdue completes now). `false` if there is no
+    /// such visible machine.
+    pub fn set_stuck(&mut self, id: &str, stuck: bool, now: DateTime<Utc>) -> bool {
+        self.settle(now);
+        let Some(m) = self
+            .machines
+            .iter_mut()
+            .find(|m| m.id == id && m.is_visible())
+        else {
+            return false;
+        };
+        m.stuck = stuck;
+        if !stuck {
+            // Completing at the old due time would bill the stuck stretch wrongly.
+            if let Some(p) = m.pending.as_mut() {
+                p.due = p.due.max(now);
+            }
+            m.settle(now, &mut self.rng);
+        }
+        true
+    }
+}
+
+fn done_event(
+    name: &'static str,
+    at: DateTime<Utc>,
+    finished: DateTime<Utc>,
+    rng: &mut StdRng,
+) -> Event {
+    Event {
+        handle: event_handle(rng),
+        name,
+        state: EventState::Done,
+        created_at: at,
+        modified_at: finished,
+        finished_at: Some(finished),
+    }
+}
+
+/// A UUID-shaped handle, like the real events carry.
+fn event_handle(rng: &mut StdRng) -> String {
+    let mut b = [0u8; 16];
+    rng.fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// An address from a documentation-free public-looking range.
+fn public_address(rng: &mut StdRng) -> String {
+    format!(
+        "184.105.{}.{}",
+        rng.random_range(0..=255u8),
+        rng.random_range(2..=254u8)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn timings() -> Timings {
+        Timings::uniform(std::time::Duration::from_secs(10))
+    }
+
+    fn new_machine() -> NewMachine {
+        NewMachine {
+            name: "m".into(),
+            region: "East Coast (NY2)".into(),
+            machine_type: "P4000".into(),
+            size_gb: 50.0,
+            billing_type: BillingType::Hourly,
+            template_id: "tkni3aa4".into(),
+            public_ip: PublicIp::None,
+            start_on_create: true,
+            network_id: None,
+            team_id: None,
+            user_id: None,
+            script_id: None,
+        }
+    }
+
+    #[test]
+    fn same_seed_same_ids() {
+        let now = at("2026-03-01T00:00:00Z");
+        let a = Account::new(timings(), 7, true, now);
+        let b = Account::new(timings(), 7, true, now);
+        let c = Account::new(timings(), 8, true, now);
+        let ids = |acc: &Account| {
+            acc.machines
+                .iter()
+                .map(|m| m.id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&a), ids(&b));
+        assert_ne!(ids(&a), ids(&c));
+        assert_eq!(ids(&a).len(), 6);
+    }
+
+    #[test]
+    fn transitions_settle_lazily_at_their_due_time() {
+        let t0 = at("2026-03-31T23:59:50Z");
+        let mut acc = Account::new(timings(), 1, false, t0);
+        let id = acc.create(new_machine(), t0).unwrap().id.clone();
+        assert_eq!(
+            acc.machine(&id, t0 + Duration::seconds(9)).unwrap().state,
+            MachineState::Provisioning
+        );
+        // Settled only now, but ready since 00:00:00 sharp, so April has all the running time.
+        let later = at("2026-04-01T01:00:00Z");
+        assert_eq!(acc.machine(&id, later).unwrap().state, MachineState::Ready);
+        let march = acc
+            .utilization(&id, "2026-03".parse().unwrap(), later)
+            .unwrap();
+        let april = acc
+            .utilization(&id, "2026-04".parse().unwrap(), later)
+            .unwrap();
+        assert_eq!(march.running_millis, 0);
+        assert_eq!(march.storage_millis, 10_000);
+        assert_eq!(april.running_millis, 3_600_000);
+        assert_eq!(april.storage_millis, 3_600_000);
+    }
+
+    #[test]
+    fn stuck_machine_completes_when_freed() {
+        let t0 = at("2026-03-01T00:00:00Z");
+        let mut acc = Account::new(timings(), 1, false, t0);
+        let id = acc.create(new_machine(), t0).unwrap().id.clone();
+        assert!(acc.set_stuck(&id, true, t0));
+        let t1 = t0 + Duration::minutes(5);
+        assert_eq!(
+            acc.machine(&id, t1).unwrap().state,
+            MachineState::Provisioning
+        );
+        assert!(acc.set_stuck(&id, false, t1));
+        let m = acc.machine(&id, t1).unwrap();
+        assert_eq!(m.state, MachineState::Ready);
+        assert_eq!(m.runs[0].from, t1);
+        assert!(!acc.set_stuck("nope", true, t1));
+    }
+
+    #[test]
+    fn stop_while_starting_cancels_the_start() {
+        let t0 = at("2026-03-01T00:00:00Z");
+        let mut req = new_machine();
+        req.start_on_create = false;
+        let mut acc = Account::new(timings(), 1, false, t0);
+        let id = acc.create(req, t0).unwrap().id.clone();
+        let t1 = t0 + Duration::seconds(10);
+        assert_eq!(acc.start(&id, t1).unwrap(), Outcome::Began);
+        assert_eq!(
+            acc.stop(&id, t1 + Duration::seconds(1)).unwrap(),
+            Outcome::Began
+        );
+        let m = acc.machine(&id, t1 + Duration::seconds(30)).unwrap();
+        assert_eq!(m.state, MachineState::Off);
+        let states: Vec<_> = m.events.iter().map(|e| (e.name, e.state)).collect();
+        assert_eq!(
+            states,
+            [
+                ("create", EventState::Done),
+                ("start", EventState::Cancelled),
+                ("stop", EventState::Done)
+            ]
+        );
+    }
+}

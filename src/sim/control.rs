@@ -1,0 +1,151 @@
+//! The simulator's own control routes under `/_sim`: call counts, faults,
+//! stuck machines and an internal view of every machine.
+//!
+//! They need no API key and are never faulted or counted. Bodies are JSON;
+//! errors are `{"error": "<message>"}` with a 400 or 404.
+//!
+//! | route | body / answer |
+//! |---|---|
+//! | `GET /_sim/calls` | `{"total":N,"calls":[{"method","route","machine_id","count"}]}` |
+//! | `DELETE /_sim/calls` | 204; counts start again from zero |
+//! | `GET /_sim/faults` | the standing [`FaultSpec`] |
+//! | `PUT /_sim/faults` | a [`FaultSpec`] (missing fields are 0) → 200 with it; 400 if a rate is outside 0..=1 |
+//! | `DELETE /_sim/faults` | 204; clears the standing rates and every pending one-shot fault |
+//! | `GET /_sim/faults/oneshot` | the pending [`OneShotFault`]s, oldest first |
+//! | `POST /_sim/faults/oneshot` | a [`OneShotFault`], e.g. `{"kind":"error","status":502,"route":"POST /machines/createSingleMachinePublic","count":1,"after_apply":true}` → 201 with it; 400 on a bad kind, status, count or route |
+//! | `POST /_sim/machines/{id}/stuck` | `{"stuck":bool}` → 200 `{"id","stuck"}`; 404 for an unknown (or removed) machine |
+//! | `GET /_sim/machines` | every machine ever created: `[{"id","name","state","machine_type","region","stuck","pending_state","pending_due","destroyed","gone","dt_created"}]` |
+//!
+//! `destroyed` is true from the destroy request on; `gone` once the machine
+//! has disappeared from the API. `pending_state` is the state the pending
+//! transition leads to (`"gone"` for a destroy), `pending_due` its due time.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::account::Target;
+use super::faults::{FaultSpec, OneShotFault};
+use super::{Simulator, legacy_routes};
+
+/// The control routes, to be nested under `/_sim`.
+pub fn router(sim: Simulator) -> Router {
+    Router::new()
+        .route("/calls", get(calls).delete(reset_calls))
+        .route("/faults", get(faults).put(set_faults).delete(clear_faults))
+        .route("/faults/oneshot", get(oneshots).post(add_oneshot))
+        .route("/machines", get(machines))
+        .route("/machines/{id}/stuck", post(stuck))
+        .with_state(sim)
+}
+
+/// A control-route error: `{"error": message}`.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Parses a JSON body; the error is the 400 message.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("bad request body: {e}"))
+}
+
+async fn calls(State(sim): State<Simulator>) -> Response {
+    let (total, calls) = sim.call_log();
+    Json(json!({ "total": total, "calls": calls })).into_response()
+}
+
+async fn reset_calls(State(sim): State<Simulator>) -> StatusCode {
+    sim.reset_calls();
+    StatusCode::NO_CONTENT
+}
+
+async fn faults(State(sim): State<Simulator>) -> Json<FaultSpec> {
+    Json(sim.faults())
+}
+
+async fn set_faults(State(sim): State<Simulator>, body: Bytes) -> Response {
+    let spec: FaultSpec = match parse(&body) {
+        Ok(spec) => spec,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, problem),
+    };
+    if let Err(problem) = spec.validate() {
+        return error(StatusCode::BAD_REQUEST, problem);
+    }
+    sim.set_faults(spec.clone());
+    Json(spec).into_response()
+}
+
+async fn clear_faults(State(sim): State<Simulator>) -> StatusCode {
+    sim.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+async fn oneshots(State(sim): State<Simulator>) -> Json<Vec<OneShotFault>> {
+    Json(sim.pending_oneshots())
+}
+
+async fn add_oneshot(State(sim): State<Simulator>, body: Bytes) -> Response {
+    let fault: OneShotFault = match parse(&body) {
+        Ok(fault) => fault,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, problem),
+    };
+    if let Err(problem) = fault.validate(&legacy_routes::route_keys()) {
+        return error(StatusCode::BAD_REQUEST, problem);
+    }
+    sim.inject(fault.clone());
+    (StatusCode::CREATED, Json(fault)).into_response()
+}
+
+/// Body of `POST /_sim/machines/{id}/stuck`.
+#[derive(Debug, Deserialize)]
+struct StuckBody {
+    /// `true` freezes the machine's pending transition; `false` lets it complete.
+    stuck: bool,
+}
+
+async fn stuck(State(sim): State<Simulator>, Path(id): Path<String>, body: Bytes) -> Response {
+    let StuckBody { stuck } = match parse(&body) {
+        Ok(b) => b,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, problem),
+    };
+    if sim.set_stuck(&id, stuck) {
+        Json(json!({ "id": id, "stuck": stuck })).into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, format!("no machine {id}"))
+    }
+}
+
+async fn machines(State(sim): State<Simulator>) -> Response {
+    let view = sim.with_account(|acc, now| {
+        acc.all_machines(now)
+            .iter()
+            .map(|m| {
+                let pending = m.pending.as_ref();
+                json!({
+                    "id": m.id,
+                    "name": m.name,
+                    "state": m.state.as_str(),
+                    "machine_type": m.machine_type.name,
+                    "region": m.region,
+                    "stuck": m.stuck,
+                    "pending_state": pending.map(|p| match &p.target {
+                        Target::State(s) => s.as_str().to_string(),
+                        Target::Gone => "gone".to_string(),
+                    }),
+                    "pending_due": pending.map(|p| p.due.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                    "destroyed": m.destroying,
+                    "gone": !m.is_visible(),
+                    "dt_created": m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    Json(view).into_response()
+}
