@@ -159,7 +159,13 @@ async fn every_operation_uses_the_documented_route_method_and_params() {
         ));
 
     let created = api
-        .create(&CreateMachine::new("train-1", "Europe (AMS1)", "P4000", 100, "tkni3aa4"))
+        .create(&CreateMachine::new(
+            "train-1",
+            "Europe (AMS1)",
+            "P4000",
+            100,
+            "tkni3aa4",
+        ))
         .await
         .unwrap();
     assert_eq!(created.id, "ps123abc");
@@ -187,7 +193,12 @@ async fn every_operation_uses_the_documented_route_method_and_params() {
     let usage = api.utilization("ps123abc", month).await.unwrap();
     assert_eq!((usage.seconds_used, usage.hourly_rate), (7200, 0.51));
     assert_eq!(usage.storage_monthly_rate, 7.0);
-    assert!(api.availability("Europe (AMS1)", "P4000").await.unwrap().available);
+    assert!(
+        api.availability("Europe (AMS1)", "P4000")
+            .await
+            .unwrap()
+            .available
+    );
     let templates = api.templates(&TemplateFilter::default()).await.unwrap();
     assert_eq!(templates[0].id, "tkni3aa4");
 
@@ -242,7 +253,11 @@ async fn every_operation_uses_the_documented_route_method_and_params() {
     };
     assert_eq!(
         q(6),
-        pairs(&[("region", "Europe (AMS1)"), ("limit", "1000"), ("skip", "0")])
+        pairs(&[
+            ("region", "Europe (AMS1)"),
+            ("limit", "1000"),
+            ("skip", "0")
+        ])
     );
     assert_eq!(q(7), pairs(&[("machineId", "ps123abc")]));
     assert_eq!(
@@ -266,7 +281,13 @@ async fn create_accepts_any_2xx() {
     for status in [200, 201, 202] {
         up.then(reply(status, MACHINE));
         let m = api
-            .create(&CreateMachine::new("train-1", "Europe (AMS1)", "P4000", 100, "t1"))
+            .create(&CreateMachine::new(
+                "train-1",
+                "Europe (AMS1)",
+                "P4000",
+                100,
+                "t1",
+            ))
             .await
             .unwrap();
         assert_eq!(m.id, "ps123abc", "status {status}");
@@ -278,11 +299,31 @@ async fn permanent_statuses_carry_the_api_message_in_both_shapes() {
     let up = Upstream::start().await;
     let api = up.client();
     let cases = [
-        (400, r#"{"error":{"name":"Error","status":400,"message":"templateId not found"}}"#, "templateId not found"),
-        (401, r#"{"status":401,"message":"Invalid API token"}"#, "Invalid API token"),
-        (403, r#"{"error":{"name":"Error","status":403,"message":"Forbidden"}}"#, "Forbidden"),
-        (404, r#"{"error":{"name":"Error","status":404,"message":"Machine not found"}}"#, "Machine not found"),
-        (422, r#"{"status":422,"message":"incompatible parameters"}"#, "incompatible parameters"),
+        (
+            400,
+            r#"{"error":{"name":"Error","status":400,"message":"templateId not found"}}"#,
+            "templateId not found",
+        ),
+        (
+            401,
+            r#"{"status":401,"message":"Invalid API token"}"#,
+            "Invalid API token",
+        ),
+        (
+            403,
+            r#"{"error":{"name":"Error","status":403,"message":"Forbidden"}}"#,
+            "Forbidden",
+        ),
+        (
+            404,
+            r#"{"error":{"name":"Error","status":404,"message":"Machine not found"}}"#,
+            "Machine not found",
+        ),
+        (
+            422,
+            r#"{"status":422,"message":"incompatible parameters"}"#,
+            "incompatible parameters",
+        ),
     ];
     for (status, body, message) in cases {
         up.then(reply(status, body));
@@ -304,7 +345,10 @@ async fn server_errors_and_throttling_are_transient() {
     let up = Upstream::start().await;
     let api = up.client();
     for status in [500, 502, 503, 504] {
-        up.then(reply(status, r#"{"error":{"name":"Error","status":500,"message":"boom"}}"#));
+        up.then(reply(
+            status,
+            r#"{"error":{"name":"Error","status":500,"message":"boom"}}"#,
+        ));
         let err = api.start("ps1").await.unwrap_err();
         assert_eq!(err.class(), ErrorClass::Transient, "{status}");
         assert!(err.is_ambiguous(), "a 5xx may have been acted on");
@@ -328,7 +372,10 @@ async fn server_errors_and_throttling_are_transient() {
     up.then(dated);
     let err = api.start("ps1").await.unwrap_err();
     let wait = err.retry_after().expect("an HTTP-date Retry-After");
-    assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60), "{wait:?}");
+    assert!(
+        wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
     assert!(err.to_string().contains("empty body"), "{err}");
 }
 
@@ -357,9 +404,17 @@ async fn empty_truncated_and_wrong_bodies_on_success_are_malformed() {
         .then(reply(200, "<html>maintenance</html>"))
         .then(reply(200, r#"{"machines":[]}"#));
     let empty = api.show("ps1").await.unwrap_err();
-    assert!(matches!(&empty, ApiError::Malformed { detail, .. } if detail == "empty body"), "{empty}");
+    assert!(
+        matches!(&empty, ApiError::Malformed { detail, .. } if detail == "empty body"),
+        "{empty}"
+    );
     let truncated = api.show("ps1").await.unwrap_err();
-    assert!(truncated.to_string().contains(r#"{\"id\":\"ps1\",\"name\":\"tr"#), "{truncated}");
+    assert!(
+        truncated
+            .to_string()
+            .contains(r#"{\"id\":\"ps1\",\"name\":\"tr"#),
+        "{truncated}"
+    );
     let html = api.show("ps1").await.unwrap_err();
     assert!(html.to_string().contains("<html>maintenance"), "{html}");
     let wrong = api.list_all(&MachineFilter::all()).await.unwrap_err();
@@ -437,7 +492,9 @@ async fn bad_arguments_are_refused_before_any_request() {
     let errs = [
         api.start("ps1/../../users").await.unwrap_err(),
         api.show("").await.unwrap_err(),
-        api.update("ps1", &UpdateMachine::default()).await.unwrap_err(),
+        api.update("ps1", &UpdateMachine::default())
+            .await
+            .unwrap_err(),
         api.create(&CreateMachine::new("", "Europe (AMS1)", "P4000", 100, "t1"))
             .await
             .unwrap_err(),

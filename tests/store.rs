@@ -58,28 +58,73 @@ fn finish(id: i64, owner: &Arc<str>, to: JobState) -> Transition {
 async fn jobs_of_one_machine_run_one_at_a_time_in_order() {
     let (store, _dir) = open().await;
     let me: Arc<str> = "w1".into();
-    let a1 = store.submit(job("start", Some("psA")), t0()).await.unwrap().job;
-    let a2 = store.submit(job("stop", Some("psA")), t0()).await.unwrap().job;
-    let b1 = store.submit(job("start", Some("psB")), t0()).await.unwrap().job;
+    let a1 = store
+        .submit(job("start", Some("psA")), t0())
+        .await
+        .unwrap()
+        .job;
+    let a2 = store
+        .submit(job("stop", Some("psA")), t0())
+        .await
+        .unwrap()
+        .job;
+    let b1 = store
+        .submit(job("start", Some("psB")), t0())
+        .await
+        .unwrap()
+        .job;
     let free = store.submit(job("refresh", None), t0()).await.unwrap().job;
 
     let claimed = store.claim(&me, 10, t0(), t0() + secs(30)).await.unwrap();
     let ids: Vec<_> = claimed.iter().map(|j| j.id).collect();
     assert_eq!(ids, [a1.id, b1.id, free.id], "a2 waits behind a1");
-    assert!(claimed.iter().all(|j| j.state == JobState::Running && j.attempt == 1));
-    assert!(store.claim(&me, 10, t0(), t0() + secs(30)).await.unwrap().is_empty());
+    assert!(
+        claimed
+            .iter()
+            .all(|j| j.state == JobState::Running && j.attempt == 1)
+    );
+    assert!(
+        store
+            .claim(&me, 10, t0(), t0() + secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // a1 goes to waiting: still first in psA's line, so a2 stays blocked.
     let mut wait = finish(a1.id, &me, JobState::Waiting);
     wait.run_at = Some(t0() + secs(5));
     assert!(store.transition(wait, t0()).await.unwrap());
-    assert!(store.claim(&me, 10, t0() + secs(1), t0() + secs(30)).await.unwrap().is_empty());
-    assert_eq!(store.next_due_after(t0()).await.unwrap(), Some(t0() + secs(5)));
+    assert!(
+        store
+            .claim(&me, 10, t0() + secs(1), t0() + secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.next_due_after(t0()).await.unwrap(),
+        Some(t0() + secs(5))
+    );
     // The poll is due: a1 again, not a2; a poll is not a new attempt.
-    let polled = store.claim(&me, 10, t0() + secs(5), t0() + secs(35)).await.unwrap();
-    assert_eq!(polled.iter().map(|j| (j.id, j.attempt)).collect::<Vec<_>>(), [(a1.id, 1)]);
-    assert!(store.transition(finish(a1.id, &me, JobState::Succeeded), t0() + secs(6)).await.unwrap());
-    let next = store.claim(&me, 10, t0() + secs(6), t0() + secs(36)).await.unwrap();
+    let polled = store
+        .claim(&me, 10, t0() + secs(5), t0() + secs(35))
+        .await
+        .unwrap();
+    assert_eq!(
+        polled.iter().map(|j| (j.id, j.attempt)).collect::<Vec<_>>(),
+        [(a1.id, 1)]
+    );
+    assert!(
+        store
+            .transition(finish(a1.id, &me, JobState::Succeeded), t0() + secs(6))
+            .await
+            .unwrap()
+    );
+    let next = store
+        .claim(&me, 10, t0() + secs(6), t0() + secs(36))
+        .await
+        .unwrap();
     assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), [a2.id]);
 
     let done = store.job(a1.id).await.unwrap().unwrap();
@@ -91,7 +136,12 @@ async fn jobs_of_one_machine_run_one_at_a_time_in_order() {
     let states: Vec<_> = events.iter().filter_map(|e| e.event.to_state).collect();
     assert_eq!(
         states,
-        [JobState::Queued, JobState::Running, JobState::Waiting, JobState::Succeeded]
+        [
+            JobState::Queued,
+            JobState::Running,
+            JobState::Waiting,
+            JobState::Succeeded
+        ]
     );
 }
 
@@ -99,7 +149,11 @@ async fn jobs_of_one_machine_run_one_at_a_time_in_order() {
 async fn priority_and_run_at_decide_among_machines() {
     let (store, _dir) = open().await;
     let me: Arc<str> = "w1".into();
-    let low = store.submit(job("show", Some("ps1")), t0()).await.unwrap().job;
+    let low = store
+        .submit(job("show", Some("ps1")), t0())
+        .await
+        .unwrap()
+        .job;
     let mut urgent = job("show", Some("ps2"));
     urgent.priority = 10;
     let urgent = store.submit(urgent, t0()).await.unwrap().job;
@@ -110,7 +164,10 @@ async fn priority_and_run_at_decide_among_machines() {
     assert_eq!(got[0].id, urgent.id);
     let got = store.claim(&me, 5, t0(), t0() + secs(30)).await.unwrap();
     assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), [low.id]);
-    let got = store.claim(&me, 5, t0() + secs(60), t0() + secs(90)).await.unwrap();
+    let got = store
+        .claim(&me, 5, t0() + secs(60), t0() + secs(90))
+        .await
+        .unwrap();
     assert_eq!(got[0].id, later.id);
 }
 
@@ -131,29 +188,63 @@ async fn idempotency_key_returns_the_first_job() {
 async fn a_stale_worker_cannot_overwrite_a_cancelled_job() {
     let (store, _dir) = open().await;
     let me: Arc<str> = "w1".into();
-    let j = store.submit(job("start", Some("ps1")), t0()).await.unwrap().job;
+    let j = store
+        .submit(job("start", Some("ps1")), t0())
+        .await
+        .unwrap()
+        .job;
     store.claim(&me, 1, t0(), t0() + secs(30)).await.unwrap();
     match store.cancel(j.id, t0()).await.unwrap() {
         CancelResult::Cancelled(job) => assert_eq!(job.state, JobState::Cancelled),
         other => panic!("{other:?}"),
     }
-    assert!(!store.transition(finish(j.id, &me, JobState::Succeeded), t0()).await.unwrap());
-    assert_eq!(store.job(j.id).await.unwrap().unwrap().state, JobState::Cancelled);
-    assert!(matches!(store.cancel(j.id, t0()).await.unwrap(), CancelResult::AlreadyFinished(_)));
-    assert!(matches!(store.cancel(999, t0()).await.unwrap(), CancelResult::NotFound));
+    assert!(
+        !store
+            .transition(finish(j.id, &me, JobState::Succeeded), t0())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.job(j.id).await.unwrap().unwrap().state,
+        JobState::Cancelled
+    );
+    assert!(matches!(
+        store.cancel(j.id, t0()).await.unwrap(),
+        CancelResult::AlreadyFinished(_)
+    ));
+    assert!(matches!(
+        store.cancel(999, t0()).await.unwrap(),
+        CancelResult::NotFound
+    ));
     // Another worker's report is refused too.
-    let j2 = store.submit(job("stop", Some("ps1")), t0()).await.unwrap().job;
+    let j2 = store
+        .submit(job("stop", Some("ps1")), t0())
+        .await
+        .unwrap()
+        .job;
     store.claim(&me, 1, t0(), t0() + secs(30)).await.unwrap();
     let other: Arc<str> = "w2".into();
-    assert!(!store.transition(finish(j2.id, &other, JobState::Succeeded), t0()).await.unwrap());
+    assert!(
+        !store
+            .transition(finish(j2.id, &other, JobState::Succeeded), t0())
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
 async fn retry_requeues_only_failed_jobs() {
     let (store, _dir) = open().await;
     let me: Arc<str> = "w1".into();
-    let j = store.submit(job("show", Some("ps1")), t0()).await.unwrap().job;
-    assert!(matches!(store.retry(j.id, t0()).await.unwrap(), RetryResult::NotFailed(_)));
+    let j = store
+        .submit(job("show", Some("ps1")), t0())
+        .await
+        .unwrap()
+        .job;
+    assert!(matches!(
+        store.retry(j.id, t0()).await.unwrap(),
+        RetryResult::NotFailed(_)
+    ));
     store.claim(&me, 1, t0(), t0() + secs(30)).await.unwrap();
     let mut fail = finish(j.id, &me, JobState::Failed);
     fail.error = Some("Machine not found".into());
@@ -172,14 +263,33 @@ async fn retry_requeues_only_failed_jobs() {
 async fn expired_leases_go_back_to_the_queue_and_last_attempts_fail() {
     let (store, _dir) = open().await;
     let dead: Arc<str> = "dead-worker".into();
-    let a = store.submit(job("start", Some("ps1")), t0()).await.unwrap().job;
+    let a = store
+        .submit(job("start", Some("ps1")), t0())
+        .await
+        .unwrap()
+        .job;
     let mut once = job("stop", Some("ps2"));
     once.max_attempts = 1;
     let b = store.submit(once, t0()).await.unwrap().job;
     store.claim(&dead, 10, t0(), t0() + secs(30)).await.unwrap();
-    assert!(store.rescue(t0() + secs(29), None).await.unwrap().is_empty());
-    store.renew(&dead, vec![a.id, b.id], t0() + secs(60)).await.unwrap();
-    assert!(store.rescue(t0() + secs(59), None).await.unwrap().is_empty());
+    assert!(
+        store
+            .rescue(t0() + secs(29), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .renew(&dead, vec![a.id, b.id], t0() + secs(60))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .rescue(t0() + secs(59), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let rescued = store.rescue(t0() + secs(61), None).await.unwrap();
     assert_eq!(rescued, [a.id, b.id]);
     let a = store.job(a.id).await.unwrap().unwrap();
@@ -190,7 +300,10 @@ async fn expired_leases_go_back_to_the_queue_and_last_attempts_fail() {
 
     // At start-up, jobs of any other owner are taken back at once.
     let me: Arc<str> = "new-daemon".into();
-    store.claim(&dead, 10, t0() + secs(61), t0() + secs(300)).await.unwrap();
+    store
+        .claim(&dead, 10, t0() + secs(61), t0() + secs(300))
+        .await
+        .unwrap();
     let rescued = store.rescue(t0() + secs(62), Some(&me)).await.unwrap();
     assert_eq!(rescued, [a.id]);
 }
@@ -199,7 +312,11 @@ async fn expired_leases_go_back_to_the_queue_and_last_attempts_fail() {
 async fn release_returns_jobs_without_spending_an_attempt() {
     let (store, _dir) = open().await;
     let me: Arc<str> = "w1".into();
-    let j = store.submit(job("start", Some("ps1")), t0()).await.unwrap().job;
+    let j = store
+        .submit(job("start", Some("ps1")), t0())
+        .await
+        .unwrap()
+        .job;
     store.claim(&me, 1, t0(), t0() + secs(30)).await.unwrap();
     assert_eq!(store.release(&me, vec![j.id], t0()).await.unwrap(), 1);
     let j = store.job(j.id).await.unwrap().unwrap();
@@ -212,27 +329,64 @@ async fn listing_pages_newest_first_and_prune_removes_old_finished_jobs() {
     let me: Arc<str> = "w1".into();
     let mut ids = vec![];
     for i in 0..5 {
-        ids.push(store.submit(job("show", Some(&format!("ps{i}"))), t0()).await.unwrap().job.id);
+        ids.push(
+            store
+                .submit(job("show", Some(&format!("ps{i}"))), t0())
+                .await
+                .unwrap()
+                .job
+                .id,
+        );
     }
     let page1 = store.jobs(&JobFilter::default(), None, 2).await.unwrap();
-    assert_eq!(page1.iter().map(|j| j.id).collect::<Vec<_>>(), [ids[4], ids[3]]);
-    let page2 = store.jobs(&JobFilter::default(), Some(ids[3]), 2).await.unwrap();
-    assert_eq!(page2.iter().map(|j| j.id).collect::<Vec<_>>(), [ids[2], ids[1]]);
+    assert_eq!(
+        page1.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [ids[4], ids[3]]
+    );
+    let page2 = store
+        .jobs(&JobFilter::default(), Some(ids[3]), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        page2.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [ids[2], ids[1]]
+    );
     let filtered = store
-        .jobs(&JobFilter { machine_id: Some("ps2".into()), ..Default::default() }, None, 10)
+        .jobs(
+            &JobFilter {
+                machine_id: Some("ps2".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(filtered.len(), 1);
 
     for j in store.claim(&me, 2, t0(), t0() + secs(30)).await.unwrap() {
-        store.transition(finish(j.id, &me, JobState::Succeeded), t0()).await.unwrap();
+        store
+            .transition(finish(j.id, &me, JobState::Succeeded), t0())
+            .await
+            .unwrap();
     }
     assert_eq!(store.prune(t0() - secs(1)).await.unwrap(), 0);
     assert_eq!(store.prune(t0() + secs(1)).await.unwrap(), 2);
-    assert_eq!(store.jobs(&JobFilter::default(), None, 10).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .jobs(&JobFilter::default(), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
     assert!(store.events(ids[0]).await.unwrap().is_empty());
     // Ids are never reused after pruning.
-    let fresh = store.submit(job("show", Some("ps9")), t0()).await.unwrap().job;
+    let fresh = store
+        .submit(job("show", Some("ps9")), t0())
+        .await
+        .unwrap()
+        .job;
     assert_eq!(fresh.id, ids[4] + 1);
 }
 
@@ -260,8 +414,14 @@ async fn seen_machines_are_kept_and_missing_ones_marked_gone() {
     let (store, _dir) = open().await;
     let a = Machine::new("psA", "a", MachineState::Ready);
     let b = Machine::new("psB", "b", MachineState::Off);
-    store.see_machines(vec![a.clone(), b], true, t0()).await.unwrap();
-    store.see_machines(vec![a], true, t0() + secs(5)).await.unwrap();
+    store
+        .see_machines(vec![a.clone(), b], true, t0())
+        .await
+        .unwrap();
+    store
+        .see_machines(vec![a], true, t0() + secs(5))
+        .await
+        .unwrap();
     let known = store.machines().await.unwrap();
     assert_eq!(known.len(), 2);
     assert_eq!(known[0].gone_at, None);

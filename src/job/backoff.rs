@@ -44,12 +44,24 @@ mod tests {
         };
         for _ in 0..200 {
             let d1 = b.delay(1, None);
-            assert!(d1 >= Duration::from_millis(500) && d1 <= Duration::from_secs(1), "{d1:?}");
+            assert!(
+                d1 >= Duration::from_millis(500) && d1 <= Duration::from_secs(1),
+                "{d1:?}"
+            );
             let d4 = b.delay(4, None);
-            assert!(d4 >= Duration::from_secs(4) && d4 <= Duration::from_secs(8), "{d4:?}");
+            assert!(
+                d4 >= Duration::from_secs(4) && d4 <= Duration::from_secs(8),
+                "{d4:?}"
+            );
             let d30 = b.delay(30, None);
-            assert!(d30 >= Duration::from_secs(30) && d30 <= Duration::from_secs(60), "{d30:?}");
-            assert_eq!(b.delay(u32::MAX, None).max(Duration::from_secs(60)), Duration::from_secs(60));
+            assert!(
+                d30 >= Duration::from_secs(30) && d30 <= Duration::from_secs(60),
+                "{d30:?}"
+            );
+            assert_eq!(
+                b.delay(u32::MAX, None).max(Duration::from_secs(60)),
+                Duration::from_secs(60)
+            );
             assert!(b.delay(1, Some(Duration::from_secs(120))) == Duration::from_secs(120));
         }
     }

@@ -389,13 +389,26 @@ mod tests {
             "args.disk_size_gb"
         );
         assert_eq!(
-            err(JobKind::Create, json!({"name":"a","region":"r","machine_type":"P4000","template_id":"t1"})).field,
+            err(
+                JobKind::Create,
+                json!({"name":"a","region":"r","machine_type":"P4000","template_id":"t1"})
+            )
+            .field,
             "args"
         );
-        assert_eq!(err(JobKind::Start, json!({"force": true})).field, "args.force");
-        assert_eq!(err(JobKind::Utilization, json!({"month":"2026-13"})).field, "args.month");
+        assert_eq!(
+            err(JobKind::Start, json!({"force": true})).field,
+            "args.force"
+        );
+        assert_eq!(
+            err(JobKind::Utilization, json!({"month":"2026-13"})).field,
+            "args.month"
+        );
         assert_eq!(err(JobKind::Update, json!({})).field, "args");
-        assert_eq!(err(JobKind::SetAccess, json!({"user_id":"../x","enable":true})).field, "args.user_id");
+        assert_eq!(
+            err(JobKind::SetAccess, json!({"user_id":"../x","enable":true})).field,
+            "args.user_id"
+        );
         assert_eq!(err(JobKind::Start, json!([1])).field, "args");
         assert_eq!("reboot".parse::<JobKind>().unwrap_err().field, "kind");
     }

@@ -91,7 +91,9 @@ impl fmt::Display for JobState {
 
 /// A string that names no job state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a job state; use one of queued, running, waiting, succeeded, failed, cancelled")]
+#[error(
+    "`{0}` is not a job state; use one of queued, running, waiting, succeeded, failed, cancelled"
+)]
 pub struct UnknownJobState(pub String);
 
 impl FromStr for JobState {

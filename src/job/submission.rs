@@ -197,7 +197,10 @@ impl JobRequest {
                     let message = if allowed.is_empty() {
                         format!("{kind} jobs do not wait; leave wait out")
                     } else {
-                        format!("`{s}` is not a wait for {kind} jobs; use one of {}", names.join(", "))
+                        format!(
+                            "`{s}` is not a wait for {kind} jobs; use one of {}",
+                            names.join(", ")
+                        )
                     };
                     return Err(SpecError::new("wait", message));
                 }
@@ -280,19 +283,60 @@ mod tests {
     fn each_bad_field_is_named() {
         let field = |v: Value| req(v).unwrap_err().field;
         assert_eq!(field(json!({"kind":"start"})), "machine_id");
-        assert_eq!(field(json!({"kind":"refresh","machine_id":"ps1"})), "machine_id");
-        assert_eq!(field(json!({"kind":"start","machine_id":"ps/1"})), "machine_id");
+        assert_eq!(
+            field(json!({"kind":"refresh","machine_id":"ps1"})),
+            "machine_id"
+        );
+        assert_eq!(
+            field(json!({"kind":"start","machine_id":"ps/1"})),
+            "machine_id"
+        );
         assert_eq!(field(json!({"kind":"teleport","machine_id":"ps1"})), "kind");
-        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","wait":"off"})), "wait");
-        assert_eq!(field(json!({"kind":"show","machine_id":"ps1","wait":"ready"})), "wait");
-        assert_eq!(field(json!({"kind":"wait","machine_id":"ps1","wait":"none"})), "wait");
-        assert_eq!(field(json!({"kind":"show","machine_id":"ps1","wait_timeout_seconds":5})), "wait_timeout_seconds");
-        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","wait_timeout_seconds":0})), "wait_timeout_seconds");
-        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","priority":5000})), "priority");
-        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","max_attempts":0})), "max_attempts");
-        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","delay_seconds":1,"run_at":"2026-03-02T10:00:00Z"})), "delay_seconds");
-        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","run_at":"2027-03-02T10:00:00Z"})), "run_at");
-        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","idempotency_key":""})), "idempotency_key");
-        assert_eq!(field(json!({"kind":"start","machine_id":"ps1","args":{"x":1}})), "args.x");
+        assert_eq!(
+            field(json!({"kind":"start","machine_id":"ps1","wait":"off"})),
+            "wait"
+        );
+        assert_eq!(
+            field(json!({"kind":"show","machine_id":"ps1","wait":"ready"})),
+            "wait"
+        );
+        assert_eq!(
+            field(json!({"kind":"wait","machine_id":"ps1","wait":"none"})),
+            "wait"
+        );
+        assert_eq!(
+            field(json!({"kind":"show","machine_id":"ps1","wait_timeout_seconds":5})),
+            "wait_timeout_seconds"
+        );
+        assert_eq!(
+            field(json!({"kind":"start","machine_id":"ps1","wait_timeout_seconds":0})),
+            "wait_timeout_seconds"
+        );
+        assert_eq!(
+            field(json!({"kind":"start","machine_id":"ps1","priority":5000})),
+            "priority"
+        );
+        assert_eq!(
+            field(json!({"kind":"start","machine_id":"ps1","max_attempts":0})),
+            "max_attempts"
+        );
+        assert_eq!(
+            field(
+                json!({"kind":"start","machine_id":"ps1","delay_seconds":1,"run_at":"2026-03-02T10:00:00Z"})
+            ),
+            "delay_seconds"
+        );
+        assert_eq!(
+            field(json!({"kind":"start","machine_id":"ps1","run_at":"2027-03-02T10:00:00Z"})),
+            "run_at"
+        );
+        assert_eq!(
+            field(json!({"kind":"start","machine_id":"ps1","idempotency_key":""})),
+            "idempotency_key"
+        );
+        assert_eq!(
+            field(json!({"kind":"start","machine_id":"ps1","args":{"x":1}})),
+            "args.x"
+        );
     }
 }

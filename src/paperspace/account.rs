@@ -140,7 +140,8 @@ impl Utilization {
     /// What the month cost: hours run times the hourly rate, plus storage
     /// prorated over the month's length.
     pub fn cost(&self) -> f64 {
-        let month_secs = (self.billing_month.end() - self.billing_month.start()).num_seconds() as f64;
+        let month_secs =
+            (self.billing_month.end() - self.billing_month.start()).num_seconds() as f64;
         self.seconds_used as f64 / 3600.0 * self.hourly_rate
             + self.storage_seconds_used as f64 / month_secs * self.storage_monthly_rate
     }
@@ -178,9 +179,32 @@ mod tests {
         let m: BillingMonth = "2026-03".parse().unwrap();
         assert_eq!(m.to_string(), "2026-03");
         assert_eq!(m.previous().to_string(), "2026-02");
-        assert_eq!("2026-01".parse::<BillingMonth>().unwrap().previous().to_string(), "2025-12");
-        assert_eq!("2026-12".parse::<BillingMonth>().unwrap().next().to_string(), "2027-01");
-        for bad in ["2026-13", "2026-00", "2026-3", "26-03", "2026/03", "", "abcd-ef", "2026-03-01"] {
+        assert_eq!(
+            "2026-01"
+                .parse::<BillingMonth>()
+                .unwrap()
+                .previous()
+                .to_string(),
+            "2025-12"
+        );
+        assert_eq!(
+            "2026-12"
+                .parse::<BillingMonth>()
+                .unwrap()
+                .next()
+                .to_string(),
+            "2027-01"
+        );
+        for bad in [
+            "2026-13",
+            "2026-00",
+            "2026-3",
+            "26-03",
+            "2026/03",
+            "",
+            "abcd-ef",
+            "2026-03-01",
+        ] {
             let err = bad.parse::<BillingMonth>().unwrap_err();
             assert!(err.to_string().contains("YYYY-MM"), "{bad}: {err}");
         }

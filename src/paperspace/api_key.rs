@@ -13,9 +13,13 @@ pub struct ApiKey(String);
 /// A key that cannot be sent in an HTTP header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadApiKey {
-    #[error("the Paperspace API key is empty; set PAPERSPACE_API_KEY or point the config at a key file")]
+    #[error(
+        "the Paperspace API key is empty; set PAPERSPACE_API_KEY or point the config at a key file"
+    )]
     Empty,
-    #[error("the Paperspace API key contains characters that cannot go in an HTTP header (a stray newline or control character?)")]
+    #[error(
+        "the Paperspace API key contains characters that cannot go in an HTTP header (a stray newline or control character?)"
+    )]
     NotHeaderSafe,
 }
 

@@ -61,7 +61,9 @@ pub enum ApiError {
 
     /// The answer could not be read as the JSON the route returns: an empty
     /// body, truncated JSON, an HTML error page behind a 2xx.
-    #[error("{call}: Paperspace answered {status} with a body that is not the expected JSON ({detail}); it began {prefix:?}")]
+    #[error(
+        "{call}: Paperspace answered {status} with a body that is not the expected JSON ({detail}); it began {prefix:?}"
+    )]
     Malformed {
         call: Call,
         status: u16,
@@ -72,7 +74,10 @@ pub enum ApiError {
 
     /// Arguments refused before any request was sent.
     #[error("invalid `{field}`: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
 
     /// The operation does not exist on this backend.
     #[error("{operation} is not supported by the {backend} Paperspace API: {hint}")]

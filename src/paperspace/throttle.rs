@@ -207,7 +207,10 @@ mod tests {
             bucket.acquire().await;
         }
         let took = start.elapsed();
-        assert!(took >= Duration::from_millis(1990) && took <= Duration::from_millis(2010), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(1990) && took <= Duration::from_millis(2010),
+            "{took:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

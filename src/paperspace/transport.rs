@@ -144,7 +144,10 @@ pub fn error_message(body: &[u8]) -> String {
     if body.iter().all(u8::is_ascii_whitespace) {
         "empty body".to_string()
     } else {
-        format!("no error message in the body; it began {:?}", body_prefix(body))
+        format!(
+            "no error message in the body; it began {:?}",
+            body_prefix(body)
+        )
     }
 }
 
@@ -154,7 +157,9 @@ pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> 
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -167,8 +172,14 @@ mod tests {
     fn error_message_reads_every_shape() {
         let wrapped = br#"{"error":{"name":"Error","status":404,"message":"Machine not found"}}"#;
         assert_eq!(error_message(wrapped), "Machine not found");
-        assert_eq!(error_message(br#"{"status":401,"message":"Invalid API token"}"#), "Invalid API token");
-        assert_eq!(error_message(br#"{"code":"NOT_FOUND","message":"nope"}"#), "nope");
+        assert_eq!(
+            error_message(br#"{"status":401,"message":"Invalid API token"}"#),
+            "Invalid API token"
+        );
+        assert_eq!(
+            error_message(br#"{"code":"NOT_FOUND","message":"nope"}"#),
+            "nope"
+        );
         assert_eq!(error_message(br#"{"error":"plain"}"#), "plain");
         assert_eq!(error_message(b""), "empty body");
         let html = error_message(b"<html><body>502 Bad Gateway</body></html>");
@@ -184,9 +195,15 @@ mod tests {
         assert_eq!(retry_after(&h, now), None);
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Thu, 01 Jan 2026 00:00:30 GMT"));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Thu, 01 Jan 2026 00:00:30 GMT"),
+        );
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(30)));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 31 Dec 2025 23:00:00 GMT"));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 31 Dec 2025 23:00:00 GMT"),
+        );
         assert_eq!(retry_after(&h, now), Some(Duration::ZERO));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);

@@ -157,9 +157,8 @@ pub async fn wait_for(
             }
             Err(e) if e.is_not_found() => {
                 if target == WaitTarget::Gone {
-                    return Ok(last_seen.unwrap_or_else(|| {
-                        Machine::new(machine_id, "", MachineState::Off)
-                    }));
+                    return Ok(last_seen
+                        .unwrap_or_else(|| Machine::new(machine_id, "", MachineState::Off)));
                 }
                 return Err(WaitError::Gone {
                     machine_id: machine_id.to_string(),
@@ -212,7 +211,10 @@ mod tests {
         assert!(WaitTarget::ServiceReady.is_reached_by(&MachineState::Ready));
         assert!(!WaitTarget::Ready.is_reached_by(&MachineState::ServiceReady));
         assert!(WaitTarget::Off.is_reached_by(&MachineState::Off));
-        assert_eq!(WaitTarget::parse("ServiceReady"), Some(WaitTarget::ServiceReady));
+        assert_eq!(
+            WaitTarget::parse("ServiceReady"),
+            Some(WaitTarget::ServiceReady)
+        );
         assert_eq!(WaitTarget::parse("up"), None);
     }
 

@@ -563,8 +563,8 @@ impl Store {
                 .await?;
         rows.into_iter()
             .map(|(data, seen, gone)| {
-                let machine: Machine =
-                    serde_json::from_str(&data).map_err(|e| StoreError::Db(e.to_string().into()))?;
+                let machine: Machine = serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Db(e.to_string().into()))?;
                 Ok(KnownMachine {
                     machine,
                     seen_at: from_ms(seen),

@@ -56,9 +56,7 @@ impl TryFrom<JobRow> for Job {
             job_id: id,
             detail: format!("{what}: {detail}"),
         };
-        fn json<T: serde::de::DeserializeOwned>(
-            text: Option<String>,
-        ) -> Result<Option<T>, String> {
+        fn json<T: serde::de::DeserializeOwned>(text: Option<String>) -> Result<Option<T>, String> {
             text.map(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
                 .transpose()
         }

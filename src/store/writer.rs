@@ -498,9 +498,8 @@ async fn rescue(
     for (id, attempt, max_attempts, owner) in rows {
         let owner = owner.unwrap_or_else(|| "?".into());
         if attempt >= max_attempts {
-            let error = format!(
-                "the worker ({owner}) stopped during the last of {max_attempts} attempts"
-            );
+            let error =
+                format!("the worker ({owner}) stopped during the last of {max_attempts} attempts");
             sqlx::query(
                 "UPDATE jobs SET state = 'failed', last_error = ?, lease_owner = NULL, \
                  lease_expires_at = NULL, updated_at = ?, finished_at = ? WHERE id = ?",
@@ -677,9 +676,7 @@ async fn see_machines(
         .execute(&mut **tx)
         .await?;
     }
-    let mark_gone = |sql: &'static str, ids: String| {
-        sqlx::query(sql).bind(at).bind(at).bind(ids)
-    };
+    let mark_gone = |sql: &'static str, ids: String| sqlx::query(sql).bind(at).bind(at).bind(ids);
     if !gone.is_empty() {
         mark_gone(
             "UPDATE machines SET gone_at = ?, seen_at = ? WHERE gone_at IS NULL \

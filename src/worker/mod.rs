@@ -140,7 +140,9 @@ impl Workers {
                 .await
             {
                 Ok(n) => tracing::info!(released = n, "released unfinished jobs to the queue"),
-                Err(e) => tracing::error!(error = %e, jobs = ?left, "could not release jobs; their leases will run out"),
+                Err(e) => {
+                    tracing::error!(error = %e, jobs = ?left, "could not release jobs; their leases will run out")
+                }
             }
         }
     }
@@ -174,7 +176,8 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &Canc
             continue;
         }
         let now = shared.clock.now();
-        let lease_until = now + chrono::Duration::from_std(shared.settings.lease).unwrap_or_default();
+        let lease_until =
+            now + chrono::Duration::from_std(shared.settings.lease).unwrap_or_default();
         let jobs = match shared
             .store
             .claim(&shared.owner, free, now, lease_until)
@@ -289,12 +292,20 @@ async fn execute(shared: &Arc<Shared>, job: Job) {
     };
     if let Some(transition) = transition {
         let to = transition.to;
-        match shared.store.transition(transition, shared.clock.now()).await {
+        match shared
+            .store
+            .transition(transition, shared.clock.now())
+            .await
+        {
             Ok(true) => tracing::debug!(state = %to, "job step recorded"),
             Ok(false) => {
-                tracing::info!("the job was cancelled or taken back while it ran; its result is dropped")
+                tracing::info!(
+                    "the job was cancelled or taken back while it ran; its result is dropped"
+                )
             }
-            Err(e) => tracing::error!(error = %e, "could not record the job's step; it will resume from its last checkpoint"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not record the job's step; it will resume from its last checkpoint")
+            }
         }
     }
     shared
@@ -327,8 +338,11 @@ fn transition_for(job: &Job, owner: &Arc<str>, report: StepReport, calls: &CallL
         Outcome::Succeeded { result, note } => {
             t.to = JobState::Succeeded;
             t.result = Some(result);
-            t.events
-                .push(NewEvent::state(Some(JobState::Running), JobState::Succeeded, note));
+            t.events.push(NewEvent::state(
+                Some(JobState::Running),
+                JobState::Succeeded,
+                note,
+            ));
         }
         Outcome::Wait {
             checkpoint,
@@ -344,8 +358,11 @@ fn transition_for(job: &Job, owner: &Arc<str>, report: StepReport, calls: &CallL
             }
             // Each poll is recorded by its API call; only entering the wait is a state change.
             if !was_waiting {
-                t.events
-                    .push(NewEvent::state(Some(JobState::Running), JobState::Waiting, note));
+                t.events.push(NewEvent::state(
+                    Some(JobState::Running),
+                    JobState::Waiting,
+                    note,
+                ));
             }
         }
         Outcome::Retry {

@@ -16,8 +16,7 @@ use crate::job::{Checkpoint, Job, JobState, NewEvent, Operation, Outcome};
 use crate::paperspace::call_log::CallLog;
 use crate::paperspace::wait::humanize;
 use crate::paperspace::{
-    ApiError, FilterField, Machine, MachineApi, MachineFilter, MachineState, WaitError,
-    WaitTarget,
+    ApiError, FilterField, Machine, MachineApi, MachineFilter, MachineState, WaitError, WaitTarget,
 };
 use crate::store::{Store, StoreError, Transition};
 
@@ -93,8 +92,14 @@ impl Change {
 
     /// After a crash with the request possibly sent: did it arrive?
     fn took_effect(self, machine: &Machine, since: DateTime<Utc>) -> bool {
+        // Paperspace names a destroy's event `deactivate`.
+        let names: &[&str] = match self {
+            Change::Destroy { .. } => &["destroy", "deactivate"],
+            _ => &[self.name()],
+        };
         let event_after = machine.events.iter().any(|e| {
-            e.name == self.name() && e.created_at.is_some_and(|at| at >= since - EVENT_SLACK)
+            names.contains(&e.name.as_str())
+                && e.created_at.is_some_and(|at| at >= since - EVENT_SLACK)
         });
         event_after
             || match self {
@@ -280,7 +285,11 @@ impl<'a> Step<'a> {
                             "{} in {}: {}",
                             av.machine_type,
                             av.region,
-                            if av.available { "available" } else { "not available" }
+                            if av.available {
+                                "available"
+                            } else {
+                                "not available"
+                            }
                         ),
                         result: serde_json::to_value(&av).unwrap_or(Value::Null),
                     },
@@ -326,12 +335,7 @@ impl<'a> Step<'a> {
     /// state-changing request leaves.
     async fn checkpoint_sending(&mut self, what: &str) -> Result<Checkpoint, Abandoned> {
         let checkpoint = Checkpoint::Sending { since: self.now };
-        let mut events: Vec<NewEvent> = self
-            .calls
-            .take()
-            .iter()
-            .map(NewEvent::api_call)
-            .collect();
+        let mut events: Vec<NewEvent> = self.calls.take().iter().map(NewEvent::api_call).collect();
         events.append(&mut self.report.notes);
         events.push(NewEvent::note(format!("sending {what}")));
         let written = self
@@ -590,8 +594,10 @@ impl<'a> Step<'a> {
             let filter = MachineFilter::all().with(FilterField::Name, request.name.clone());
             match self.api.list_all(&filter).await {
                 Ok(found) => {
-                    let found: Vec<Machine> =
-                        found.into_iter().filter(|m| m.name == request.name).collect();
+                    let found: Vec<Machine> = found
+                        .into_iter()
+                        .filter(|m| m.name == request.name)
+                        .collect();
                     match found.as_slice() {
                         [] => self.note(format!(
                             "no machine named {:?} exists; the create sent at {} did not take effect",

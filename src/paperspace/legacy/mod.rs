@@ -183,7 +183,14 @@ impl LegacyClient {
     async fn post(&self, call: Call, machine_id: &str, body: Value) -> Result<Answer, ApiError> {
         let path = call.route.replace(":machineId", machine_id);
         let request = self.request(call, &path).json(&body);
-        transport::send(request, call, &self.base_url, self.timeout, Some(machine_id)).await
+        transport::send(
+            request,
+            call,
+            &self.base_url,
+            self.timeout,
+            Some(machine_id),
+        )
+        .await
     }
 
     /// A machine state change with the Node client's body `{machineId}`.
@@ -271,7 +278,9 @@ impl MachineApi for LegacyClient {
             });
         }
         let call = routes::CREATE;
-        let request = self.request(call, call.route).json(&wire::create_body(request));
+        let request = self
+            .request(call, call.route)
+            .json(&wire::create_body(request));
         let answer = transport::send(request, call, &self.base_url, self.timeout, None).await?;
         let machine: wire::WireMachine = answer.json()?;
         Ok(machine.into())
@@ -320,7 +329,9 @@ impl MachineApi for LegacyClient {
             None => 0,
             Some(c) => c.parse().map_err(|_| ApiError::Invalid {
                 field: "cursor",
-                message: format!("`{c}` is not a legacy page cursor (a number of machines to skip)"),
+                message: format!(
+                    "`{c}` is not a legacy page cursor (a number of machines to skip)"
+                ),
             })?,
         };
         let limit = page.limit.unwrap_or(DEFAULT_PAGE_SIZE);
@@ -349,7 +360,9 @@ impl MachineApi for LegacyClient {
         check_id("machine_id", machine_id)?;
         check_id("user_id", user_id)?;
         let body = json!({ "machineId": machine_id, "userId": user_id, "enableAccess": enable });
-        self.post(routes::SET_ACCESS, machine_id, body).await.map(drop)
+        self.post(routes::SET_ACCESS, machine_id, body)
+            .await
+            .map(drop)
     }
 
     async fn utilization(

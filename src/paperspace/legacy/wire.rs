@@ -314,7 +314,11 @@ pub fn create_body(req: &CreateMachine) -> Value {
     put(&mut body, "networkId", req.network_id.clone());
     put(&mut body, "teamId", req.team_id.clone());
     put(&mut body, "userId", req.user_id.clone());
-    put(&mut body, "notificationEmail", req.notification_email.clone());
+    put(
+        &mut body,
+        "notificationEmail",
+        req.notification_email.clone(),
+    );
     put(&mut body, "scriptId", req.script_id.clone());
     put(&mut body, "takeInitialSnapshot", req.take_initial_snapshot);
     put(
@@ -340,8 +344,16 @@ pub fn update_body(machine_id: &str, changes: &UpdateMachine) -> Value {
         "shutdownTimeoutInHours",
         changes.auto_shutdown_timeout_hours,
     );
-    put(&mut body, "shutdownTimeoutForces", changes.auto_shutdown_force);
-    put(&mut body, "performAutoSnapshot", changes.auto_snapshot_enabled);
+    put(
+        &mut body,
+        "shutdownTimeoutForces",
+        changes.auto_shutdown_force,
+    );
+    put(
+        &mut body,
+        "performAutoSnapshot",
+        changes.auto_snapshot_enabled,
+    );
     put(
         &mut body,
         "autoSnapshotFrequency",
@@ -406,7 +418,10 @@ mod tests {
         assert_eq!(m.events.len(), 1);
         assert_eq!(m.events[0].name, "start");
         assert_eq!(m.events[0].error, None);
-        assert_eq!(m.created_at.unwrap().to_rfc3339(), "2016-11-18T05:18:29.533+00:00");
+        assert_eq!(
+            m.created_at.unwrap().to_rfc3339(),
+            "2016-11-18T05:18:29.533+00:00"
+        );
     }
 
     #[test]
