@@ -1,32 +1,75 @@
 //! The `machinist` command line.
 //!
-//! Each subcommand parses its flags here and calls into the library; errors
-//! reach the user as one line on stderr and a non-zero exit code.
+//! Each subcommand parses its flags here and calls into the library. Errors
+//! reach the user as lines on stderr; exit code 1 for a failure, 2 for bad
+//! usage or bad configuration (nothing was started).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
-/// Machinist automates Paperspace machines.
+use crate::config::{Config, ConfigErrors, Env, LogFormat};
+
+/// Machinist automates Paperspace machines: a durable job queue, workers
+/// with retries and checkpointed waits, and an admin API.
 #[derive(Debug, Parser)]
 #[command(name = "machinist", version, about, long_about = None)]
 pub struct Cli {
+    /// Configuration file (default: /etc/machinist/machinist.toml if present).
+    #[arg(long, global = true, env = "MACHINIST_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on stderr (default from the configuration: text).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: the job queue, its workers and the admin API.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Validate the configuration and print it, secrets masked.
+    CheckConfig,
+    /// Submit, list, show, cancel and retry jobs on a running daemon.
+    Jobs(crate::cli::jobs::JobsArgs),
     /// Serve a simulated Paperspace account over HTTP (no API key, no cost).
     Sim(crate::sim::SimArgs),
-    /// Start a simulated account in-process and walk through every machine
-    /// operation with Machinist's own client, printing what happens.
-    Demo(crate::walkthrough::DemoArgs),
+    /// Run the daemon on a temp database against an in-process simulated
+    /// account and watch a few jobs go through.
+    Demo(crate::demo::DemoArgs),
+}
+
+pub mod jobs;
+
+/// A command's failure and the exit code it deserves.
+enum Failure {
+    /// Bad configuration: exit 2, one line per problem.
+    Config(ConfigErrors),
+    /// Anything else: exit 1.
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
 }
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,28 +80,96 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Sim(args) => crate::sim::run(args).await,
-            Command::Demo(args) => crate::walkthrough::run(args).await,
-        }
-    });
+    let result = runtime.block_on(dispatch(cli));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Ok(code) => code,
+        Err(Failure::Config(errors)) => {
+            eprintln!("error: the configuration is not valid:");
+            for error in errors.errors() {
+                eprintln!("  {error}");
+            }
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
+fn load_config(cli: &Cli) -> Result<Config, Failure> {
+    Config::load(cli.config.as_deref()).map_err(Failure::Config)
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
+    let format = cli.log_format.map(|f| match f {
+        LogFormatArg::Text => LogFormat::Text,
+        LogFormatArg::Json => LogFormat::Json,
+    });
+    match &cli.command {
+        Command::Serve => {
+            let config = load_config(&cli)?;
+            init_logging(&config.log.level, format.unwrap_or(config.log.format));
+            // Report every problem, secrets included, before anything starts.
+            config
+                .secrets_for_serve(&Env::process())
+                .map_err(Failure::Config)?;
+            crate::daemon::serve(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let config = load_config(&cli)?;
+            init_logging(&config.log.level, format.unwrap_or(config.log.format));
+            let options = crate::daemon::DaemonSettings::from_config(&config, None).store;
+            let applied = crate::store::migrate(&options)
+                .await
+                .map_err(anyhow::Error::from)?;
+            if applied.is_empty() {
+                println!("{}: up to date", options.path.display());
+            } else {
+                println!("{}: applied migrations {applied:?}", options.path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig => {
+            let config = load_config(&cli)?;
+            let secrets = config.secrets(&Env::process()).map_err(Failure::Config)?;
+            let serve_errors = config.validate_for_serve(&secrets).err();
+            print!("{}", config.to_toml_masked(&secrets));
+            for warning in &secrets.warnings {
+                eprintln!("warning: {warning}");
+            }
+            match serve_errors {
+                Some(errors) => Err(Failure::Config(errors)),
+                None => Ok(ExitCode::SUCCESS),
+            }
+        }
+        Command::Jobs(_) | Command::Sim(_) | Command::Demo(_) => {
+            init_logging("warn", format.unwrap_or(LogFormat::Text));
+            let code = match cli.command {
+                Command::Jobs(args) => jobs::run(args.with_config(cli.config.clone())).await?,
+                Command::Sim(args) => crate::sim::run(args).await.map(|()| ExitCode::SUCCESS)?,
+                Command::Demo(args) => crate::demo::run(args).await.map(|()| ExitCode::SUCCESS)?,
+                _ => unreachable!("matched above"),
+            };
+            Ok(code)
+        }
+    }
+}
+
 /// Logs go to stderr so that stdout stays for the command's own output
 /// (`machinist sim` promises its address as the first stdout line).
-fn init_logging() {
+/// `RUST_LOG` overrides the configured level.
+fn init_logging(level: &str, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }

@@ -1,10 +1,12 @@
 //! # Machinist
 //!
-//! Machinist automates Paperspace machines: it runs machine operations
-//! (create, start, stop, restart, destroy, update, set access, show, list,
-//! utilization, availability, wait for a state) against the Paperspace API,
-//! with classified errors and bounded waits, and ships a simulated Paperspace
-//! account so that all of it can be tried and tested without an API key.
+//! Machinist automates Paperspace machines. A durable job queue in SQLite
+//! holds machine operations (create, start, stop, restart, destroy, update,
+//! set access, show, refresh, utilization, availability, wait for a state);
+//! workers run them against the Paperspace API with classified retries and
+//! wait-for-state checkpoints that survive a restart; an authenticated HTTP
+//! admin API (and the CLI over it) submits and follows jobs. A simulated
+//! Paperspace account lets all of it run without an API key.
 //!
 //! ## Map of the modules
 //!
@@ -13,22 +15,41 @@
 //!   ([`paperspace::Machine`], [`paperspace::MachineState`], …), the one error
 //!   type [`paperspace::ApiError`] with its transient/permanent
 //!   classification, the legacy client [`paperspace::legacy::LegacyClient`],
-//!   and [`paperspace::wait_for`].
+//!   [`paperspace::wait_for`], and the shared rate limit
+//!   [`paperspace::throttle`].
+//! - [`job`]: what a job is: kinds and validated arguments, states and who
+//!   moves jobs between them, checkpoints, outcomes, backoff, history events.
+//! - [`store`]: SQLite persistence of jobs, history and known machines, with
+//!   one group-committing writer.
+//! - [`worker`]: the dispatcher that claims due jobs, the steps that run
+//!   them, lease renewal and rescue, graceful shutdown.
+//! - [`http`]: the authenticated admin API (jobs, history, health) with its
+//!   one JSON error shape.
+//! - [`admin_client`]: the typed client of that API, used by `machinist jobs`.
+//! - [`daemon`]: store, workers and admin API started together
+//!   (`machinist serve`), and the Paperspace API the configuration asks for.
+//! - [`config`]: typed settings, layered from defaults, a TOML file and the
+//!   environment, validated once; secrets kept apart and masked.
 //! - [`sim`]: the simulated Paperspace account served over HTTP
 //!   (`machinist sim`): machines that change state over time, utilization,
 //!   validation like the real API, injectable faults and call counts.
 //! - [`clock`]: the injected source of time, so that tests move time by hand.
-//! - [`walkthrough`]: the scripted walk through every operation that
-//!   `machinist demo` runs against an in-process simulator.
+//! - [`demo`]: `machinist demo`, the daemon on a temp database against an
+//!   in-process simulator, with jobs going through.
+//! - [`walkthrough`]: the scripted walk through every operation with the
+//!   client alone (`machinist demo --client`).
 //! - [`cli`]: the `machinist` command line; `main.rs` only calls into it.
-//! - [`config`]: typed settings, layered from defaults, a TOML file and the environment, validated once.
 
+pub mod admin_client;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod http;
 pub mod job;
-pub mod store;
-pub mod worker;
 pub mod paperspace;
 pub mod sim;
+pub mod store;
 pub mod walkthrough;
+pub mod worker;

@@ -1,7 +1,6 @@
-//! `machinist demo`: a scripted walk through every machine operation.
+//! `machinist demo --client`: a scripted walk through every machine operation.
 //!
-//! Starts a simulated Paperspace account in-process (or uses one given by
-//! `--base-url`), then drives it with Machinist's own legacy client: templates,
+//! Starts a simulated Paperspace account in-process, then drives it with Machinist's own legacy client: templates,
 //! availability, create, show, update, set access, stop, start, restart,
 //! utilization, list and destroy, waiting for each state change and printing
 //! one line per step. No API key and no money involved.
@@ -20,22 +19,6 @@ use crate::paperspace::{
 };
 use crate::sim::{self, SimConfig, Timings};
 
-/// Flags of `machinist demo`.
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
-    /// How long each simulated state change takes, in milliseconds.
-    #[arg(long, default_value_t = 1500)]
-    pub transition_ms: u64,
-
-    /// Walk an already running simulator (`machinist sim`) instead of starting one.
-    #[arg(long)]
-    pub base_url: Option<String>,
-
-    /// The simulator's API key (only with --base-url).
-    #[arg(long, env = "MACHINIST_SIM_API_KEY", default_value = sim::DEFAULT_API_KEY, hide_env_values = true)]
-    pub api_key: String,
-}
-
 /// Prints steps with the time since the walk began.
 struct Narrator {
     /// When the walk began.
@@ -51,32 +34,26 @@ impl Narrator {
     }
 }
 
-/// Runs `machinist demo`.
-pub async fn run(args: DemoArgs) -> Result<()> {
-    // Keep the in-process simulator alive for the whole walk.
-    let (_sim, base_url, key) = match &args.base_url {
-        Some(url) => (None, url.clone(), args.api_key.clone()),
-        None => {
-            let config = SimConfig {
-                timings: Timings::uniform(Duration::from_millis(args.transition_ms)),
-                ..SimConfig::default()
-            };
-            let key = config.api_key.clone();
-            let handle = sim::spawn(config, Arc::new(SystemClock))
-                .await
-                .context("could not start the simulated account")?;
-            let url = handle.url.clone();
-            (Some(handle), url, key)
-        }
+/// Runs `machinist demo --client` against an in-process simulator.
+pub async fn run(transition: Duration) -> Result<()> {
+    let config = SimConfig {
+        timings: Timings::uniform(transition),
+        ..SimConfig::default()
     };
+    let key = config.api_key.clone();
+    // Kept alive for the whole walk.
+    let handle = sim::spawn(config, Arc::new(SystemClock))
+        .await
+        .context("could not start the simulated account")?;
     let mut config = LegacyConfig::new(ApiKey::new(key)?);
-    config.base_url = base_url.clone();
+    config.base_url = handle.url.clone();
     config.request_timeout = Duration::from_secs(10);
     let api = LegacyClient::new(config)?;
     println!(
-        "Simulated Paperspace account at {base_url} (legacy API); walking every machine operation.\n"
+        "Simulated Paperspace account at {} (legacy API); walking every machine operation.\n",
+        handle.url
     );
-    walk(&api, Duration::from_millis(args.transition_ms)).await?;
+    walk(&api, transition).await?;
     println!("\nEvery operation answered as expected.");
     Ok(())
 }

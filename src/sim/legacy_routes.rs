@@ -179,7 +179,25 @@ async fn gate(
             params.str("machineId").ok().flatten().map(str::to_string)
         });
     sim.record_call(&route, machine_id);
+    // A real server finishes what it received even if the client hangs up
+    // (a daemon killed mid-request): run the rest apart from this connection.
+    let answer = tokio::spawn(answer(sim, route, parts, bytes, next));
+    answer.await.unwrap_or_else(|e| {
+        wrapped_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("simulator task failed: {e}"),
+        )
+    })
+}
 
+/// Everything after counting: latency, auth, faults and the handler.
+async fn answer(
+    sim: Simulator,
+    route: String,
+    parts: axum::http::request::Parts,
+    bytes: Result<axum::body::Bytes, axum::Error>,
+    next: Next,
+) -> Response {
     let latency = sim.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

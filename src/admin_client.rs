@@ -1,0 +1,369 @@
+//! A typed client of the admin API ([`crate::http`]), used by `machinist jobs`.
+//!
+//! Every method answers the typed value or a [`ClientError`]: the server's
+//! own error (its `code`, `message` and `field`), a daemon that cannot be
+//! reached (with a hint to start it), or an answer that is not Machinist's.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::config::AdminToken;
+use crate::http::{ErrorBody, HistoryPage, JobPage};
+use crate::job::{Job, JobEvent, JobId, JobRequest};
+use crate::store::JobFilter;
+
+/// How long one call may take: longer than the server's own default timeout
+/// (30 s), so its JSON timeout answer arrives before the client gives up.
+const CALL_TIMEOUT: Duration = Duration::from_secs(45);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The daemon answered with an error in the API's shape.
+    #[error("{message}{}", field_suffix(field))]
+    Api {
+        status: u16,
+        /// Machine-readable: `not_found`, `conflict`, `invalid_job`, …
+        code: String,
+        message: String,
+        /// The offending input, if one is to blame.
+        field: Option<String>,
+    },
+    /// Nothing answered at the address.
+    #[error("cannot reach the machinist daemon at {url}: {reason}; is `machinist serve` running?")]
+    Unreachable { url: String, reason: String },
+    /// Something answered, but not as the admin API would.
+    #[error(
+        "unexpected answer from {url} (HTTP {status}): {detail}; is that the machinist daemon?"
+    )]
+    BadResponse {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    /// The base URL cannot be used.
+    #[error("invalid daemon URL `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+}
+
+fn field_suffix(field: &Option<String>) -> String {
+    field
+        .as_deref()
+        .map(|f| format!(" (field: {f})"))
+        .unwrap_or_default()
+}
+
+impl ClientError {
+    /// The server's error code, if the server answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of a server error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } | ClientError::BadResponse { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
+    /// True when the daemon could not be reached or did not answer in time:
+    /// worth trying again later.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::Unreachable { .. })
+    }
+}
+
+/// The admin API client. Cheap to clone.
+#[derive(Clone)]
+pub struct AdminClient {
+    /// Without a trailing slash: `http://127.0.0.1:7420`.
+    base: String,
+    http: reqwest::Client,
+    token: Option<AdminToken>,
+}
+
+impl fmt::Debug for AdminClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminClient")
+            .field("base", &self.base)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl AdminClient {
+    /// A client of the daemon at `base_url` (`http://127.0.0.1:7420`),
+    /// sending `token` as `Authorization: Bearer` when given.
+    pub fn new(base_url: &str, token: Option<AdminToken>) -> Result<Self, ClientError> {
+        let bad = |reason: &str| ClientError::BadUrl {
+            url: base_url.to_string(),
+            reason: reason.to_string(),
+        };
+        let url = reqwest::Url::parse(base_url).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("use an http:// or https:// URL"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("leave out the query and fragment"));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("machinist/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| bad(&e.to_string()))?;
+        Ok(AdminClient {
+            base: url.as_str().trim_end_matches('/').to_string(),
+            http,
+            token,
+        })
+    }
+
+    /// The daemon's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /healthz`.
+    pub async fn health(&self) -> Result<(), ClientError> {
+        let _: Value = self.call(Method::GET, "/healthz", None).await?.1;
+        Ok(())
+    }
+
+    /// `POST /v1/jobs`: the job, and whether it was created (false: the
+    /// idempotency key matched an existing job, which is returned).
+    pub async fn submit(&self, request: &JobRequest) -> Result<(Job, bool), ClientError> {
+        let body = serde_json::to_vec(request).map_err(|e| ClientError::BadUrl {
+            url: self.base.clone(),
+            reason: format!("the request cannot be encoded: {e}"),
+        })?;
+        let (status, job) = self.call(Method::POST, "/v1/jobs", Some(body)).await?;
+        Ok((job, status == StatusCode::CREATED))
+    }
+
+    /// `GET /v1/jobs`: one page, newest first.
+    pub async fn list(
+        &self,
+        filter: &JobFilter,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<JobPage, ClientError> {
+        let limit = limit.map(|l| l.to_string());
+        let query = encode_query(&[
+            ("state", filter.state.map(|s| s.as_str())),
+            ("kind", filter.kind.map(|k| k.as_str())),
+            ("machine_id", filter.machine_id.as_deref()),
+            ("limit", limit.as_deref()),
+            ("cursor", cursor),
+        ]);
+        Ok(self
+            .call(Method::GET, &format!("/v1/jobs{query}"), None)
+            .await?
+            .1)
+    }
+
+    /// `GET /v1/jobs/{id}`: the job and its events, oldest first.
+    pub async fn show(&self, id: JobId) -> Result<(Job, Vec<JobEvent>), ClientError> {
+        let path = format!("/v1/jobs/{id}");
+        let (status, mut value): (_, Value) = self.call(Method::GET, &path, None).await?;
+        let events = value
+            .as_object_mut()
+            .and_then(|o| o.remove("events"))
+            .unwrap_or(Value::Array(Vec::new()));
+        let url = self.url(&path);
+        let bad = |e: serde_json::Error| ClientError::BadResponse {
+            url: url.clone(),
+            status: status.as_u16(),
+            detail: e.to_string(),
+        };
+        let job = serde_json::from_value(value).map_err(bad)?;
+        let events = serde_json::from_value(events).map_err(bad)?;
+        Ok((job, events))
+    }
+
+    /// `POST /v1/jobs/{id}/cancel`: the cancelled job.
+    pub async fn cancel(&self, id: JobId) -> Result<Job, ClientError> {
+        let path = format!("/v1/jobs/{id}/cancel");
+        Ok(self.call(Method::POST, &path, None).await?.1)
+    }
+
+    /// `POST /v1/jobs/{id}/retry`: the re-queued job.
+    pub async fn retry(&self, id: JobId) -> Result<Job, ClientError> {
+        let path = format!("/v1/jobs/{id}/retry");
+        Ok(self.call(Method::POST, &path, None).await?.1)
+    }
+
+    /// `GET /v1/history`: one page of events, newest first.
+    pub async fn history(
+        &self,
+        machine_id: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<HistoryPage, ClientError> {
+        let limit = limit.map(|l| l.to_string());
+        let query = encode_query(&[
+            ("machine_id", machine_id),
+            ("limit", limit.as_deref()),
+            ("cursor", cursor),
+        ]);
+        Ok(self
+            .call(Method::GET, &format!("/v1/history{query}"), None)
+            .await?
+            .1)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, T), ClientError> {
+        let url = self.url(path);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(token) = &self.token {
+            // reqwest marks the header sensitive: it is never logged.
+            request = request.bearer_auth(token.expose());
+        }
+        if let Some(body) = json {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let bad = |detail: String| ClientError::BadResponse {
+            url: url.clone(),
+            status: status.as_u16(),
+            detail,
+        };
+        if status.is_success() {
+            let value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+            return Ok((status, value));
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ClientError::Api {
+                status: status.as_u16(),
+                code: body.error.code,
+                message: body.error.message,
+                field: body.error.field,
+            }),
+            Err(_) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let snippet: String = text.trim().chars().take(200).collect();
+                Err(bad(if snippet.is_empty() {
+                    "an empty error body".to_string()
+                } else {
+                    snippet
+                }))
+            }
+        }
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> ClientError {
+        ClientError::Unreachable {
+            url: self.base.clone(),
+            reason: describe(e),
+        }
+    }
+}
+
+/// `?k=v&…` of the parameters that are set, or nothing.
+fn encode_query(pairs: &[(&str, Option<&str>)]) -> String {
+    let set: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (*k, v)))
+        .collect();
+    if set.is_empty() {
+        return String::new();
+    }
+    // Encoding string pairs cannot fail.
+    format!("?{}", serde_urlencoded::to_string(&set).unwrap_or_default())
+}
+
+/// Why a request got no answer, in a few words ("connection refused").
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {}s", CALL_TIMEOUT.as_secs());
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut innermost = e.to_string();
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+                std::io::ErrorKind::ConnectionReset => "connection reset".to_string(),
+                std::io::ErrorKind::TimedOut => "connection timed out".to_string(),
+                _ => io.to_string(),
+            };
+        }
+        innermost = err.to_string();
+        source = err.source();
+    }
+    innermost
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_errors_print_their_field() {
+        let e = ClientError::Api {
+            status: 422,
+            code: "invalid_job".into(),
+            message: "start jobs need the id of the machine to act on".into(),
+            field: Some("machine_id".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "start jobs need the id of the machine to act on (field: machine_id)"
+        );
+        assert_eq!(e.code(), Some("invalid_job"));
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(AdminClient::new("ftp://x", None).is_err());
+        assert!(AdminClient::new("not a url", None).is_err());
+        let c = AdminClient::new("http://127.0.0.1:7420/", None).unwrap();
+        assert_eq!(c.base_url(), "http://127.0.0.1:7420");
+    }
+
+    #[test]
+    fn token_is_not_in_debug() {
+        let c = AdminClient::new(
+            "http://127.0.0.1:1",
+            Some(AdminToken::new("super-secret-token").unwrap()),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn query_leaves_out_unset() {
+        assert_eq!(encode_query(&[("a", None)]), "");
+        assert_eq!(
+            encode_query(&[("a", Some("x y")), ("b", None), ("c", Some("j5"))]),
+            "?a=x+y&c=j5"
+        );
+    }
+}

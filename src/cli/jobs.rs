@@ -1,0 +1,706 @@
+//! `machinist jobs`: submit, list, show, cancel and retry jobs through the
+//! daemon's admin API.
+//!
+//! The daemon is found at `--url`, else `$MACHINIST_URL`, else `http://` +
+//! the config's `http.listen` (the config read as the daemon reads it: the
+//! top-level `--config` or `$MACHINIST_CONFIG`, else the default path). The admin token never goes on the command
+//! line: it comes from `$MACHINIST_ADMIN_TOKEN`, else from where the daemon
+//! reads it (`http.admin_token_file` or the systemd credential).
+//!
+//! Output is for people (tables, aligned fields); `--json` prints the API's
+//! JSON for scripts. A server error prints one line `error: <message>
+//! (field: <field>)` and exits 1; a usage error exits 2.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::admin_client::AdminClient;
+use crate::config::{AdminToken, Config, Env};
+use crate::job::{EventKind, Job, JobEvent, JobId, JobKind, JobRequest, JobState};
+use crate::store::JobFilter;
+
+/// The variable that holds the admin token for the CLI.
+const TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
+/// How often `--wait` asks for news.
+const POLL: Duration = Duration::from_millis(500);
+/// How long `--wait` keeps trying while the daemon cannot be reached
+/// (a restart of the daemon takes a few seconds).
+const UNREACHABLE_GRACE: Duration = Duration::from_secs(60);
+
+/// Manage jobs through the daemon's admin API.
+#[derive(Debug, clap::Args)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    command: JobsCommand,
+    /// The daemon's admin API. Default: `http://` + `http.listen` of the config.
+    #[arg(long, env = "MACHINIST_URL", global = true, value_name = "URL")]
+    url: Option<String>,
+    /// The config file to take the default URL and the token file from: the
+    /// top-level `--config`, handed over with [`JobsArgs::with_config`];
+    /// `$MACHINIST_CONFIG` when not handed over.
+    #[arg(skip)]
+    config: Option<PathBuf>,
+}
+
+impl JobsArgs {
+    /// Sets the config file (the top-level `--config`) to read the daemon's
+    /// address and the token file from.
+    pub fn with_config(mut self, config: Option<PathBuf>) -> Self {
+        self.config = config;
+        self
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum JobsCommand {
+    /// Submit a job, e.g. `machinist jobs submit start ps123abc --wait`.
+    Submit(SubmitArgs),
+    /// List jobs, newest first.
+    List(ListArgs),
+    /// Show a job with its history.
+    Show {
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        id: JobId,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a queued, running or waiting job.
+    Cancel {
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        id: JobId,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a failed job again.
+    Retry {
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        id: JobId,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SubmitArgs {
+    /// create, start, stop, restart, destroy, update, set_access, show,
+    /// refresh, utilization, availability or wait.
+    kind: String,
+    /// The machine to act on (not for create, refresh, availability).
+    machine_id: Option<String>,
+    /// The arguments as one JSON object, e.g. '{"month":"2026-03"}'.
+    #[arg(long, value_name = "JSON")]
+    args: Option<String>,
+    /// One argument; the value is read as JSON when it parses (numbers,
+    /// true/false, quoted strings), else as a string: `--arg disk_size_gb=100
+    /// --arg name=train`. Overrides the same key in --args.
+    #[arg(long = "arg", value_name = "KEY=VALUE")]
+    arg: Vec<String>,
+    /// The state to wait for after the request: none, ready, serviceready,
+    /// off or gone. Default: the kind's natural end state.
+    #[arg(long, value_name = "STATE")]
+    wait_for: Option<String>,
+    /// How long that wait may last, in seconds.
+    #[arg(long, value_name = "SECS")]
+    wait_timeout: Option<u64>,
+    /// Run no earlier than this many seconds from now.
+    #[arg(long, value_name = "SECS", conflicts_with = "run_at")]
+    delay: Option<u64>,
+    /// Run no earlier than this instant (RFC 3339, e.g. 2026-03-02T09:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    run_at: Option<DateTime<Utc>>,
+    /// -1000..=1000; higher runs first.
+    #[arg(long, allow_negative_numbers = true)]
+    priority: Option<i32>,
+    /// Attempts before the job fails, 1..=100.
+    #[arg(long, value_name = "N")]
+    max_attempts: Option<u32>,
+    /// Submitting the same key again returns the first job instead of a new one.
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
+    /// Follow the job to its end, printing its history as it happens; exit
+    /// 0 if it succeeded, 1 if it failed or was cancelled.
+    #[arg(long)]
+    wait: bool,
+    /// Print the API's JSON (with --wait: the finished job with its events).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    /// queued, running, waiting, succeeded, failed or cancelled.
+    #[arg(long)]
+    state: Option<String>,
+    /// A job kind (start, stop, …).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only jobs of this machine.
+    #[arg(long = "machine", value_name = "MACHINE_ID")]
+    machine: Option<String>,
+    /// Jobs per page, 1..=500 (default 50).
+    #[arg(long, value_name = "N")]
+    limit: Option<u32>,
+    /// Continue after a previous page (its `next cursor`).
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Print the API's JSON page.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `machinist jobs …`. Errors are printed here, as one line; the exit
+/// code is 0 on success and 1 on any failure (a failed or cancelled job
+/// under `--wait` included).
+pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
+    match run_inner(args).await {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn run_inner(args: JobsArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config.clone().or_else(|| {
+        std::env::var_os("MACHINIST_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let client = connect(args.url.as_deref(), config.as_deref())?;
+    match args.command {
+        JobsCommand::Submit(submit) => run_submit(&client, submit).await,
+        JobsCommand::List(list) => run_list(&client, list).await,
+        JobsCommand::Show { id, json } => {
+            let (job, events) = client.show(id).await?;
+            if json {
+                print_json(&detail_json(&job, &events))?;
+            } else {
+                print_job(&job);
+                print_events(&events);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JobsCommand::Cancel { id, json } => {
+            let job = client.cancel(id).await?;
+            finish_action(&job, json, "cancelled")
+        }
+        JobsCommand::Retry { id, json } => {
+            let job = client.retry(id).await?;
+            finish_action(&job, json, "queued again")
+        }
+    }
+}
+
+/// The client: the URL from the flag, the variable or the config; the token
+/// from the variable or the config's sources.
+fn connect(
+    url: Option<&str>,
+    config_path: Option<&std::path::Path>,
+) -> anyhow::Result<AdminClient> {
+    let env = Env::process();
+    let env_token = env.get(TOKEN_VAR).filter(|t| !t.is_empty());
+    let mut config: Option<Config> = None;
+    let mut load_config = || -> anyhow::Result<Config> {
+        if let Some(c) = &config {
+            return Ok(c.clone());
+        }
+        let loaded = Config::load(config_path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the configuration (for the daemon's address and admin token): {e}"
+            )
+        })?;
+        config = Some(loaded.clone());
+        Ok(loaded)
+    };
+    let url = match url.filter(|u| !u.is_empty()) {
+        Some(url) => url.to_string(),
+        None => format!("http://{}", connectable(load_config()?.http.listen)),
+    };
+    let token = match env_token {
+        Some(text) => Some(AdminToken::new(text).map_err(|e| anyhow::anyhow!("{TOKEN_VAR}: {e}"))?),
+        None => token_from_config(&load_config()?, &env)?,
+    };
+    Ok(AdminClient::new(&url, token)?)
+}
+
+/// The token from where the daemon reads it (the configured file, else the
+/// systemd credential), resolving only the token: an unreadable Paperspace
+/// key file is not this command's concern.
+fn token_from_config(config: &Config, env: &Env) -> anyhow::Result<Option<AdminToken>> {
+    let mut only_token = config.clone();
+    only_token.paperspace.api_key_file = PathBuf::new();
+    let env: Env = env
+        .iter()
+        .filter(|(k, _)| *k != "PAPERSPACE_API_KEY")
+        .collect();
+    match only_token.secrets(&env) {
+        Ok(secrets) => Ok(secrets.admin_token),
+        // Say so and stop, rather than send no token and get a bare 401.
+        Err(errors) => bail!("cannot read the admin token: {errors}"),
+    }
+}
+
+/// A listen address made connectable: 0.0.0.0 and [::] mean "this host".
+fn connectable(listen: SocketAddr) -> SocketAddr {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
+async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let request = JobRequest {
+        kind: args.kind,
+        machine_id: args.machine_id,
+        args: build_args(args.args.as_deref(), &args.arg)?,
+        run_at: args.run_at,
+        delay_seconds: args.delay,
+        priority: args.priority,
+        max_attempts: args.max_attempts,
+        wait: args.wait_for,
+        wait_timeout_seconds: args.wait_timeout,
+        idempotency_key: args.idempotency_key,
+    };
+    let (job, created) = client.submit(&request).await?;
+    if !args.wait {
+        if args.json {
+            print_json(&job)?;
+        } else {
+            let how = if created {
+                "submitted"
+            } else {
+                "already submitted with this idempotency key"
+            };
+            println!("job {} {how}: {} ({})", job.id, describe(&job), job.state);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.json {
+        let how = if created {
+            "submitted"
+        } else {
+            "exists (idempotency key)"
+        };
+        println!("job {} {how}: {}", job.id, describe(&job));
+        eprintln!(
+            "following job {}; Ctrl-C stops following, not the job",
+            job.id
+        );
+    }
+    follow(client, job.id, args.json).await
+}
+
+/// Builds `args` from `--args JSON` and `--arg k=v` pairs.
+fn build_args(json: Option<&str>, pairs: &[String]) -> anyhow::Result<Value> {
+    let mut object = match json {
+        None => Map::new(),
+        Some(text) => match serde_json::from_str::<Value>(text)
+            .with_context(|| "--args is not valid JSON".to_string())?
+        {
+            Value::Object(map) => map,
+            _ => bail!("--args must be a JSON object, such as '{{\"month\":\"2026-03\"}}'"),
+        },
+    };
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("--arg `{pair}` is not KEY=VALUE");
+        };
+        if key.is_empty() {
+            bail!("--arg `{pair}` has no key");
+        }
+        let value = serde_json::from_str::<Value>(value)
+            .unwrap_or_else(|_| Value::String(value.to_string()));
+        object.insert(key.to_string(), value);
+    }
+    Ok(if object.is_empty() && json.is_none() {
+        Value::Null
+    } else {
+        Value::Object(object)
+    })
+}
+
+/// Follows a job to its end, printing each new event once.
+async fn follow(client: &AdminClient, id: JobId, json: bool) -> anyhow::Result<ExitCode> {
+    let mut last_event = 0_i64;
+    let mut unreachable_since: Option<Instant> = None;
+    loop {
+        let (job, events) = match client.show(id).await {
+            Ok(answer) => {
+                if unreachable_since.take().is_some() && !json {
+                    eprintln!("reached the daemon again");
+                }
+                answer
+            }
+            Err(e) if e.is_unreachable() => {
+                let since = *unreachable_since.get_or_insert_with(|| {
+                    eprintln!("{e}; still trying");
+                    Instant::now()
+                });
+                if since.elapsed() > UNREACHABLE_GRACE {
+                    return Err(e.into());
+                }
+                tokio::time::sleep(POLL * 2).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !json {
+            for event in events.iter().filter(|e| e.id > last_event) {
+                println!("{}", event_line(event));
+            }
+        }
+        last_event = events.iter().map(|e| e.id).max().unwrap_or(last_event);
+        if job.state.is_final() {
+            if json {
+                print_json(&detail_json(&job, &events))?;
+            }
+            return Ok(match job.state {
+                JobState::Succeeded => {
+                    if !json {
+                        println!("job {id} succeeded");
+                        if let Some(result) = &job.result {
+                            // The whole result is in `show` and `--json`.
+                            println!("result: {}", truncate(&compact(result), 160));
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                JobState::Failed => {
+                    eprintln!(
+                        "error: job {id} failed: {}",
+                        job.last_error.as_deref().unwrap_or("no error recorded")
+                    );
+                    ExitCode::FAILURE
+                }
+                _ => {
+                    eprintln!("error: job {id} was cancelled");
+                    ExitCode::FAILURE
+                }
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn run_list(client: &AdminClient, args: ListArgs) -> anyhow::Result<ExitCode> {
+    // Filters are checked by the server, which names the bad one; parse
+    // here only what must be typed to travel.
+    let state = match &args.state {
+        Some(s) => Some(
+            s.parse::<JobState>()
+                .map_err(|e| anyhow::anyhow!("{e} (field: state)"))?,
+        ),
+        None => None,
+    };
+    let kind = match &args.kind {
+        Some(k) => Some(
+            k.parse::<JobKind>()
+                .map_err(|e| anyhow::anyhow!("{} (field: kind)", e.message))?,
+        ),
+        None => None,
+    };
+    let filter = JobFilter {
+        state,
+        kind,
+        machine_id: args.machine.clone(),
+    };
+    let page = client
+        .list(&filter, args.cursor.as_deref(), args.limit)
+        .await?;
+    if args.json {
+        print_json(&page)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if page.jobs.is_empty() {
+        println!("no jobs");
+    } else {
+        print_table(&page.jobs);
+    }
+    if let Some(cursor) = &page.next_cursor {
+        let mut hint = String::from("machinist jobs list");
+        if let Some(s) = &args.state {
+            hint.push_str(&format!(" --state {s}"));
+        }
+        if let Some(k) = &args.kind {
+            hint.push_str(&format!(" --kind {k}"));
+        }
+        if let Some(m) = &args.machine {
+            hint.push_str(&format!(" --machine {m}"));
+        }
+        if let Some(l) = args.limit {
+            hint.push_str(&format!(" --limit {l}"));
+        }
+        println!("more: {hint} --cursor {cursor}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(jobs: &[Job]) {
+    let header = [
+        "ID",
+        "KIND",
+        "MACHINE",
+        "STATE",
+        "ATTEMPT",
+        "RUN AT/UPDATED",
+        "LAST ERROR",
+    ];
+    let rows: Vec<[String; 7]> = jobs
+        .iter()
+        .map(|job| {
+            let when = if matches!(job.state, JobState::Queued | JobState::Waiting) {
+                job.run_at
+            } else {
+                job.updated_at
+            };
+            [
+                job.id.to_string(),
+                job.kind.to_string(),
+                job.machine_id.clone().unwrap_or_else(|| "-".to_string()),
+                job.state.to_string(),
+                format!("{}/{}", job.attempt, job.max_attempts),
+                time(when),
+                job.last_error
+                    .as_deref()
+                    .map(|e| truncate(&one_line(e), 50))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(&header.map(str::to_string));
+    for row in &rows {
+        line(row);
+    }
+}
+
+fn finish_action(job: &Job, json: bool, what: &str) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(job)?;
+    } else {
+        println!("job {} {what}", job.id);
+        print_job(job);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// "start ps123abc", "create", …
+fn describe(job: &Job) -> String {
+    match &job.machine_id {
+        Some(m) => format!("{} {m}", job.kind),
+        None => job.kind.to_string(),
+    }
+}
+
+fn print_job(job: &Job) {
+    let mut fields: Vec<(&str, String)> = vec![
+        ("job", format!("{}: {}", job.id, describe(job))),
+        ("state", job.state.to_string()),
+        (
+            "attempt",
+            format!("{} of {}", job.attempt, job.max_attempts),
+        ),
+        ("priority", job.priority.to_string()),
+        ("run at", time(job.run_at)),
+    ];
+    if let Some(wait) = job.wait {
+        fields.push((
+            "wait",
+            format!(
+                "{wait} (timeout {})",
+                humantime::format_duration(job.wait_timeout)
+            ),
+        ));
+    }
+    if !job.args.is_null() && job.args.as_object().is_none_or(|o| !o.is_empty()) {
+        fields.push(("args", compact(&job.args)));
+    }
+    if let Some(key) = &job.idempotency_key {
+        fields.push(("idempotency key", key.clone()));
+    }
+    if let Some(checkpoint) = &job.checkpoint
+        && let Ok(value) = serde_json::to_value(checkpoint)
+    {
+        fields.push(("checkpoint", compact(&value)));
+    }
+    if let Some(result) = &job.result {
+        fields.push(("result", compact(result)));
+    }
+    if let Some(error) = &job.last_error {
+        fields.push(("last error", one_line(error)));
+    }
+    if let Some(owner) = &job.lease_owner {
+        let until = job.lease_expires_at.map(time).unwrap_or_default();
+        fields.push(("lease", format!("{owner} until {until}")));
+    }
+    fields.push(("created", time(job.created_at)));
+    fields.push(("updated", time(job.updated_at)));
+    if let Some(finished) = job.finished_at {
+        fields.push(("finished", time(finished)));
+    }
+    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, value) in fields {
+        println!("{key:<width$}  {value}");
+    }
+}
+
+fn print_events(events: &[JobEvent]) {
+    if events.is_empty() {
+        return;
+    }
+    println!();
+    println!("events:");
+    for event in events {
+        println!("  {}", event_line(event));
+    }
+}
+
+/// `time  state/api_call/note  message`.
+fn event_line(event: &JobEvent) -> String {
+    let e = &event.event;
+    let text = match (e.kind, e.from_state, e.to_state) {
+        (EventKind::State, Some(from), Some(to)) => format!("{from} → {to}: {}", e.message),
+        (EventKind::State, None, Some(to)) => format!("{to}: {}", e.message),
+        _ => e.message.clone(),
+    };
+    let text = match (&e.error, e.kind) {
+        (Some(error), EventKind::ApiCall) => format!("{text} ({})", one_line(error)),
+        _ => text,
+    };
+    format!(
+        "{}  {:<8}  {}",
+        time(event.at),
+        e.kind.as_str(),
+        one_line(&text)
+    )
+}
+
+fn detail_json(job: &Job, events: &[JobEvent]) -> Value {
+    let mut value = serde_json::to_value(job).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert(
+            "events".to_string(),
+            serde_json::to_value(events).unwrap_or(Value::Null),
+        );
+    }
+    value
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn compact(value: &Value) -> String {
+    // Sorted keys read better and print the same every time.
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), sorted(v)))
+                    .collect::<BTreeMap<_, _>>()
+                    .into_iter()
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut cut: String = s.chars().take(max - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn args_from_pairs_and_json() {
+        let pairs = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(build_args(None, &[]).unwrap(), Value::Null);
+        assert_eq!(
+            build_args(
+                None,
+                &pairs(&["disk_size_gb=100", "name=train", "enable=true", "id=\"7\""])
+            )
+            .unwrap(),
+            json!({"disk_size_gb": 100, "name": "train", "enable": true, "id": "7"})
+        );
+        assert_eq!(
+            build_args(
+                Some(r#"{"month":"2026-02","x":1}"#),
+                &pairs(&["month=2026-03"])
+            )
+            .unwrap(),
+            json!({"month": "2026-03", "x": 1})
+        );
+        assert!(build_args(Some("[1]"), &[]).is_err());
+        assert!(build_args(None, &pairs(&["novalue"])).is_err());
+        assert!(build_args(None, &pairs(&["=x"])).is_err());
+    }
+
+    #[test]
+    fn unspecified_listen_becomes_loopback() {
+        assert_eq!(
+            connectable("0.0.0.0:7420".parse().unwrap()).to_string(),
+            "127.0.0.1:7420"
+        );
+        assert_eq!(
+            connectable("[::]:7420".parse().unwrap()).to_string(),
+            "[::1]:7420"
+        );
+        assert_eq!(
+            connectable("10.0.0.5:80".parse().unwrap()).to_string(),
+            "10.0.0.5:80"
+        );
+    }
+}

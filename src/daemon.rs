@@ -1,0 +1,354 @@
+//! The daemon: the store, the workers and the admin HTTP API, started
+//! together and stopped gracefully.
+//!
+//! [`Daemon::start`] is what `machinist serve` and the integration tests run:
+//! tests give it a temp database, a listener on port 0, a simulator and a
+//! clock of their own; `serve` builds the same from the configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{AdminToken, Backend as ConfiguredBackend, Config, Env};
+use crate::http::{HttpLimits, HttpState};
+use crate::job::{Backoff, JobDefaults};
+use crate::paperspace::legacy::{LegacyClient, LegacyConfig};
+use crate::paperspace::throttle::{Throttled, TokenBucket};
+use crate::paperspace::{ApiKey, MachineApi};
+use crate::sim::{self, SimConfig, SimHandle, Timings};
+use crate::store::{Durability, Store, StoreError, StoreOptions};
+use crate::worker::{WorkerSettings, Workers};
+
+/// Everything the daemon needs besides the Paperspace API and the clock.
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    pub store: StoreOptions,
+    pub workers: WorkerSettings,
+    pub defaults: JobDefaults,
+    /// Where the admin API listens; port 0 picks a free one.
+    pub listen: SocketAddr,
+    pub http: HttpLimits,
+    /// `None` disables auth, which is only allowed on a loopback address.
+    pub admin_token: Option<AdminToken>,
+    /// Finished jobs older than this are pruned.
+    pub retention: Duration,
+}
+
+impl DaemonSettings {
+    /// Defaults around a database path: loopback port 0, no token.
+    pub fn new(db_path: impl Into<PathBuf>) -> Self {
+        DaemonSettings {
+            store: StoreOptions::new(db_path),
+            workers: WorkerSettings::default(),
+            defaults: JobDefaults::default(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: HttpLimits::default(),
+            admin_token: None,
+            retention: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+
+    /// The settings a configuration asks for.
+    pub fn from_config(config: &Config, admin_token: Option<AdminToken>) -> Self {
+        DaemonSettings {
+            store: StoreOptions {
+                path: config.store.path.clone(),
+                durability: match config.store.synchronous {
+                    crate::config::Synchronous::Full => Durability::Full,
+                    crate::config::Synchronous::Normal => Durability::Normal,
+                },
+                busy_timeout: config.store.busy_timeout,
+            },
+            workers: WorkerSettings {
+                count: config.workers.count,
+                lease: config.workers.lease,
+                poll_interval: config.workers.poll_interval,
+                backoff: Backoff {
+                    base: config.workers.backoff_base,
+                    max: config.workers.backoff_max,
+                },
+                grace: Duration::from_secs(10),
+            },
+            defaults: JobDefaults {
+                max_attempts: config.workers.max_attempts,
+                wait_ready: config.wait.ready,
+                wait_serviceready: config.wait.serviceready,
+                wait_off: config.wait.off,
+                wait_gone: config.wait.gone,
+            },
+            listen: config.http.listen,
+            http: HttpLimits {
+                max_body_bytes: config.http.max_body_bytes,
+                request_timeout: config.http.request_timeout,
+                ..HttpLimits::default()
+            },
+            admin_token,
+            retention: config.retention.finished_jobs,
+        }
+    }
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "refusing to serve the admin API on {0} without an admin token: set MACHINIST_ADMIN_TOKEN or http.admin_token_file, or listen on a loopback address"
+    )]
+    NoTokenOffLoopback(SocketAddr),
+}
+
+/// A running daemon.
+pub struct Daemon {
+    addr: SocketAddr,
+    store: Store,
+    /// Cancelled to stop everything.
+    shutdown: CancellationToken,
+    workers: JoinHandle<()>,
+    http: JoinHandle<()>,
+    pruner: JoinHandle<()>,
+}
+
+/// A lease owner name unique to this process: host, pid and a random part.
+fn owner_name() -> Arc<str> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string());
+    let nonce: u32 = rand::random();
+    format!("{host}:{}:{nonce:08x}", std::process::id()).into()
+}
+
+impl Daemon {
+    /// Opens the store (applying migrations), binds the admin API and starts
+    /// the workers.
+    pub async fn start(
+        settings: DaemonSettings,
+        api: Arc<dyn MachineApi>,
+        clock: SharedClock,
+    ) -> Result<Daemon, DaemonError> {
+        if settings.admin_token.is_none() && !settings.listen.ip().is_loopback() {
+            return Err(DaemonError::NoTokenOffLoopback(settings.listen));
+        }
+        let store = Store::open(&settings.store).await?;
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                addr: settings.listen,
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| DaemonError::Listen {
+                addr: settings.listen,
+                source,
+            })?;
+        let shutdown = CancellationToken::new();
+
+        let owner = owner_name();
+        tracing::info!(owner = %owner, db = %settings.store.path.display(), "starting workers");
+        let workers = Workers::new(
+            store.clone(),
+            api,
+            clock.clone(),
+            settings.workers.clone(),
+            owner,
+        );
+        let workers = tokio::spawn(workers.run(shutdown.clone()));
+
+        let router = crate::http::router(
+            HttpState {
+                store: store.clone(),
+                clock: clock.clone(),
+                defaults: settings.defaults.clone(),
+                token: settings.admin_token.clone(),
+            },
+            &settings.http,
+        );
+        let http_stop = shutdown.clone();
+        let http = tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { http_stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the admin API stopped");
+            }
+        });
+
+        let pruner = tokio::spawn(prune_loop(
+            store.clone(),
+            clock,
+            settings.retention,
+            shutdown.clone(),
+        ));
+        Ok(Daemon {
+            addr,
+            store,
+            shutdown,
+            workers,
+            http,
+            pruner,
+        })
+    }
+
+    /// Where the admin API listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR:PORT` of the admin API.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Makes the workers look for due jobs now (after a test moved its clock).
+    pub fn nudge(&self) {
+        self.store.wake().notify_one();
+    }
+
+    /// A token that stops the daemon when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops claiming, lets running steps finish within the grace period,
+    /// releases the rest, and stops the admin API.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+
+    /// Waits until the daemon has stopped (after its shutdown token was cancelled).
+    pub async fn wait(self) {
+        let _ = self.workers.await;
+        let _ = self.http.await;
+        let _ = self.pruner.await;
+    }
+}
+
+async fn prune_loop(
+    store: Store,
+    clock: SharedClock,
+    retention: Duration,
+    shutdown: CancellationToken,
+) {
+    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
+    loop {
+        match store.prune(clock.now() - retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "pruned finished jobs past their retention"),
+            Err(e) => tracing::warn!(error = %e, "could not prune old jobs"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// The Paperspace API the configuration asks for, rate limited; with the
+/// `sim` backend, also the in-process simulator (keep it alive).
+pub async fn paperspace_api(
+    config: &Config,
+    api_key: Option<ApiKey>,
+) -> anyhow::Result<(Arc<dyn MachineApi>, Option<SimHandle>)> {
+    let bucket = TokenBucket::new(config.rate_limit.per_second, config.rate_limit.burst);
+    let (base_url, key, sim) = match config.paperspace.backend {
+        ConfiguredBackend::Sim => {
+            let sim_config = SimConfig {
+                timings: Timings::uniform(config.paperspace.sim_transition),
+                ..SimConfig::default()
+            };
+            let key = ApiKey::new(sim_config.api_key.clone())?;
+            let handle = sim::spawn(sim_config, Arc::new(SystemClock))
+                .await
+                .context("could not start the simulated Paperspace account")?;
+            tracing::warn!(
+                url = %handle.url,
+                "paperspace.backend = \"sim\": jobs run against a simulated account in this process; \
+                 set paperspace.backend and an API key to manage real machines"
+            );
+            (handle.url.clone(), key, Some(handle))
+        }
+        ConfiguredBackend::Legacy => {
+            let key = api_key.context(
+                "the legacy backend needs a Paperspace API key: set PAPERSPACE_API_KEY or paperspace.api_key_file",
+            )?;
+            let url = config
+                .paperspace
+                .base_url()
+                .unwrap_or(crate::paperspace::legacy::DEFAULT_BASE_URL)
+                .to_string();
+            (url, key, None)
+        }
+        ConfiguredBackend::V1 => anyhow::bail!(
+            "paperspace.backend = \"v1\" is not available in this version yet; use \"legacy\" or \"sim\""
+        ),
+    };
+    let mut legacy = LegacyConfig::new(key);
+    legacy.base_url = base_url;
+    legacy.request_timeout = config.paperspace.request_timeout;
+    let client = LegacyClient::new(legacy)?;
+    Ok((Arc::new(Throttled::new(client, bucket)), sim))
+}
+
+/// `machinist serve`: runs the daemon until SIGTERM or SIGINT.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let secrets = config
+        .secrets_for_serve(&Env::process())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for warning in &secrets.warnings {
+        tracing::warn!("{warning}");
+    }
+    let (api, _sim) = paperspace_api(&config, secrets.api_key.clone()).await?;
+    let settings = DaemonSettings::from_config(&config, secrets.admin_token.clone());
+    let daemon = Daemon::start(settings, api, Arc::new(SystemClock)).await?;
+    tracing::info!(url = %daemon.url(), "machinist is serving the admin API");
+    let token = daemon.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new jobs are claimed; running steps get a grace period");
+        token.cancel();
+    });
+    daemon.wait().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

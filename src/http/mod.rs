@@ -1,0 +1,271 @@
+//! The authenticated HTTP admin API (axum).
+//!
+//! [`router`] builds the whole API, ready for `axum::serve`:
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `GET /healthz` | `{"status":"ok"}`; the only route without auth |
+//! | `POST /v1/jobs` | body [`JobRequest`](crate::job::JobRequest); 201 + the job, or 200 + the existing job when its `idempotency_key` matched |
+//! | `GET /v1/jobs?state=&kind=&machine_id=&limit=&cursor=` | [`JobPage`]: `{"jobs":[…],"next_cursor":"j41"\|null}`, newest first |
+//! | `GET /v1/jobs/{id}` | [`JobDetail`]: the job's fields plus `"events":[…]`, oldest first |
+//! | `POST /v1/jobs/{id}/cancel` | 200 + the cancelled job; 409 if it already finished |
+//! | `POST /v1/jobs/{id}/retry` | 200 + the re-queued job; 409 unless it failed |
+//! | `GET /v1/history?machine_id=&limit=&cursor=` | [`HistoryPage`]: `{"events":[…],"next_cursor":"e17"\|null}`, newest first |
+//!
+//! # Errors
+//!
+//! One JSON shape, `{"error":{"code","message","field"}}` ([`error`]):
+//!
+//! - 400 `bad_request`: malformed JSON, a wrong type, an unknown or missing
+//!   field (named by its JSON path), an unknown, repeated or empty query
+//!   parameter, a bad `state`/`kind`/`machine_id` filter, `limit` outside
+//!   1..=500, a cursor this listing did not make, a non-numeric job id;
+//! - 401 `unauthorized` (with `WWW-Authenticate: Bearer`), see [`auth`];
+//! - 404 `not_found`: an unknown job or route; 405 `method_not_allowed`;
+//! - 409 `conflict`: cancel of a finished job, retry of a job that did not fail;
+//! - 413 `payload_too_large`; 415 `unsupported_media_type` (`POST /v1/jobs`
+//!   needs `Content-Type: application/json`);
+//! - 422 `invalid_job`: well-formed JSON that is not a valid job (unknown
+//!   kind, missing `machine_id`, bad `wait`, bad `args.*`, …), with the
+//!   [`SpecError`](crate::job::SpecError)'s field;
+//! - 503 `unavailable`: the store failed, or the daemon stayed too busy to
+//!   take the request within the timeout; 503 `timeout`: the request took
+//!   longer than the timeout (a submit may then still have happened: resend
+//!   it with the same `idempotency_key`);
+//! - 500 `internal`: only a bug (a panic, caught and logged).
+//!
+//! Nothing is written when a request is refused.
+//!
+//! # Paging
+//!
+//! Cursors are opaque strings ("ids below X"): ids only grow, so a page
+//! walk neither skips nor repeats while new jobs arrive (they appear above
+//! the first page). A page of `limit` items is followed by a cursor only if
+//! more items exist.
+//!
+//! # Limits
+//!
+//! [`HttpLimits`]: the body size, a per-request timeout, and a cap on
+//! requests handled at once (the rest wait, up to the timeout), so that a
+//! flood of admin requests cannot starve the workers of the database.
+
+pub mod auth;
+pub mod error;
+pub mod jobs;
+pub mod params;
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::clock::SharedClock;
+use crate::config::{AdminToken, HttpConfig};
+use crate::job::JobDefaults;
+use crate::store::Store;
+
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use jobs::{HistoryPage, JobDetail, JobPage};
+
+/// The health route, the only one open without a token.
+pub const HEALTH_PATH: &str = "/healthz";
+
+/// What the handlers need.
+#[derive(Clone)]
+pub struct HttpState {
+    pub store: Store,
+    pub clock: SharedClock,
+    /// Defaults for fields a submission leaves out.
+    pub defaults: JobDefaults,
+    /// The admin token; `None` lets every request in (loopback only).
+    pub token: Option<AdminToken>,
+}
+
+/// Protection against large, slow or many requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Larger request bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// A request not answered within this (queueing included) gets a 503.
+    pub request_timeout: Duration,
+    /// Requests handled at once; more wait for a turn.
+    pub max_concurrent: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_concurrent: 64,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// The configured body limit and timeout, with the default concurrency.
+    pub fn from_config(http: &HttpConfig) -> Self {
+        HttpLimits {
+            max_body_bytes: http.max_body_bytes,
+            request_timeout: http.request_timeout,
+            ..HttpLimits::default()
+        }
+    }
+}
+
+/// The handlers' state: the caller's plus what the router adds.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    http: HttpState,
+    max_body_bytes: usize,
+}
+
+/// The admission gate: a timeout around a concurrency cap.
+#[derive(Clone)]
+struct Gate {
+    permits: Arc<Semaphore>,
+    max: usize,
+    timeout: Duration,
+}
+
+/// The whole admin API, ready for `axum::serve`.
+pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
+    let token = state.token.clone();
+    let app = AppState {
+        http: state,
+        max_body_bytes: limits.max_body_bytes,
+    };
+    let max = limits.max_concurrent.max(1);
+    let gate = Gate {
+        permits: Arc::new(Semaphore::new(max)),
+        max,
+        timeout: limits.request_timeout,
+    };
+    Router::new()
+        .route(HEALTH_PATH, get(health))
+        .route("/v1/jobs", get(jobs::list).post(jobs::submit))
+        .route("/v1/jobs/{id}", get(jobs::show))
+        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/v1/jobs/{id}/retry", post(jobs::retry))
+        .route("/v1/history", get(jobs::history))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+        // Innermost first: the body limit, then the gate, then auth (so an
+        // unauthenticated flood takes no turn), then the JSON safety net and
+        // the panic catcher around everything.
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(gate, admit))
+        .layer(middleware::from_fn_with_state(token, auth::require_token))
+        .layer(middleware::from_fn(json_errors))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}", shorten_path(uri.path())))
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::method_not_allowed(format!(
+        "{method} is not allowed on {}",
+        shorten_path(uri.path())
+    ))
+}
+
+fn shorten_path(path: &str) -> String {
+    const MAX: usize = 80;
+    if path.chars().count() <= MAX {
+        path.to_string()
+    } else {
+        let mut cut: String = path.chars().take(MAX).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// Waits for a turn (at most until the deadline), then runs the request
+/// within what is left of the timeout.
+async fn admit(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let deadline = tokio::time::Instant::now() + gate.timeout;
+    let permit = match tokio::time::timeout_at(deadline, gate.permits.acquire()).await {
+        Ok(Ok(permit)) => permit,
+        Ok(Err(_closed)) => {
+            return ApiError::unavailable("the admin API is shutting down").into_response();
+        }
+        Err(_) => {
+            return ApiError::unavailable(format!(
+                "the daemon is busy ({} admin requests in progress); try again shortly",
+                gate.max
+            ))
+            .into_response();
+        }
+    };
+    let response = tokio::time::timeout_at(deadline, next.run(request)).await;
+    drop(permit);
+    response.unwrap_or_else(|_| ApiError::timeout(gate.timeout).into_response())
+}
+
+/// Logs each request (method, path, status, time: never headers or bodies)
+/// and turns any error response that is not yet JSON (a rejection from axum
+/// or a layer) into the one error shape.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = shorten_path(request.uri().path());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status();
+    tracing::debug!(%method, %path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "admin request");
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 1024)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+    let mut fixed = ApiError::new(status, error::code_for(status), text).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !fixed.headers().contains_key(name)
+        {
+            fixed.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    fixed
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = detail, "an admin request handler panicked");
+    ApiError::internal("the daemon hit a bug answering this request; its log has the details")
+        .into_response()
+}

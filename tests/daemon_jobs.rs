@@ -1,0 +1,449 @@
+//! The daemon end to end over real HTTP: jobs submitted to the admin API run
+//! against the simulated account, with retries, waits, no-ops, ordering,
+//! idempotency, cancel and auth.
+
+mod support;
+
+use std::time::Duration;
+
+use machinist::paperspace::MachineApi;
+use machinist::sim::{FaultKind, OneShotFault};
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{AppOptions, create_args, messages, spawn_app};
+
+#[tokio::test]
+async fn every_job_kind_runs_end_to_end() {
+    let app = spawn_app(AppOptions::default()).await;
+
+    let created = app
+        .run(json!({"kind": "create", "args": create_args("e2e-1")}))
+        .await;
+    assert_eq!(created["state"], "succeeded", "{created:#}");
+    assert_eq!(created["result"]["state"], "ready");
+    let id = created["machine_id"].as_str().unwrap().to_string();
+    assert_eq!(created["result"]["id"], id.as_str());
+
+    let job = |kind: &str| json!({"kind": kind, "machine_id": id});
+    let shown = app.run(job("show")).await;
+    assert_eq!(shown["result"]["name"], "e2e-1");
+
+    let updated = app
+        .run(json!({"kind":"update","machine_id": id, "args": {"name": "e2e-renamed", "auto_shutdown_timeout_hours": 4}}))
+        .await;
+    assert_eq!(updated["state"], "succeeded", "{updated:#}");
+    assert_eq!(updated["result"]["name"], "e2e-renamed");
+
+    let access = app
+        .run(json!({"kind":"set_access","machine_id": id, "args": {"user_id": "u1a2b3c4", "enable": true}}))
+        .await;
+    assert_eq!(access["state"], "succeeded", "{access:#}");
+
+    let stopped = app.run(job("stop")).await;
+    assert_eq!(stopped["state"], "succeeded", "{stopped:#}");
+    assert_eq!(stopped["result"]["state"], "off");
+    let started = app.run(job("start")).await;
+    assert_eq!(started["result"]["state"], "ready", "{started:#}");
+    let restarted = app.run(job("restart")).await;
+    assert_eq!(restarted["state"], "succeeded", "{restarted:#}");
+    assert_eq!(restarted["result"]["state"], "ready");
+
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let usage = app
+        .run(json!({"kind":"utilization","machine_id": id, "args": {"month": month}}))
+        .await;
+    assert_eq!(usage["state"], "succeeded", "{usage:#}");
+    assert_eq!(usage["result"]["billing_month"], month.as_str());
+    assert!(usage["result"]["hourly_rate"].as_f64().unwrap() > 0.0);
+
+    let avail = app
+        .run(json!({"kind":"availability","args": {"region": "Europe (AMS1)", "machine_type": "C5"}}))
+        .await;
+    assert_eq!(avail["state"], "succeeded", "{avail:#}");
+    assert!(avail["result"]["available"].is_boolean());
+
+    let refresh = app.run(json!({"kind": "refresh"})).await;
+    assert_eq!(refresh["state"], "succeeded", "{refresh:#}");
+    assert!(refresh["result"]["machines"].as_u64().unwrap() >= 6);
+    let known = app.daemon.store().machines().await.unwrap();
+    assert!(known.iter().any(|m| m.machine.id == id));
+
+    let waited = app
+        .run(json!({"kind":"wait","machine_id": id, "wait": "ready"}))
+        .await;
+    assert_eq!(waited["state"], "succeeded", "{waited:#}");
+
+    let destroyed = app.run(job("destroy")).await;
+    assert_eq!(destroyed["state"], "succeeded", "{destroyed:#}");
+    assert!(app.sim.sim.machine_ids_named("e2e-renamed").is_empty());
+    let known = app.daemon.store().machines().await.unwrap();
+    let gone = known.iter().find(|m| m.machine.id == id).unwrap();
+    assert!(
+        gone.gone_at.is_some(),
+        "the machines table knows it is gone"
+    );
+
+    // Every call is in the history: method, route, status, latency.
+    let events = started["events"].as_array().unwrap();
+    let call = events
+        .iter()
+        .find(|e| e["kind"] == "api_call" && e["route"] == "/machines/:machineId/start")
+        .expect("the start call is recorded");
+    assert_eq!(call["method"], "POST");
+    assert_eq!(call["status"], 204);
+    assert!(call["latency_ms"].is_u64());
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_and_honour_retry_after() {
+    let app = spawn_app(AppOptions::default()).await;
+    let id = app.machines_in("off").await[0].clone();
+    app.sim.sim.inject(OneShotFault {
+        kind: FaultKind::Error { status: 503 },
+        route: Some("POST /machines/:machineId/start".into()),
+        count: 2,
+        after_apply: false,
+    });
+    app.sim.sim.inject(OneShotFault {
+        kind: FaultKind::Throttle {
+            retry_after_secs: 1,
+        },
+        route: Some("GET /machines/getMachinePublic".into()),
+        count: 1,
+        after_apply: false,
+    });
+    let started = std::time::Instant::now();
+    let job = app
+        .run(json!({"kind": "start", "machine_id": id, "max_attempts": 5}))
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job:#}");
+    // 429 on the first look, then two 503s on the start: attempt 4 got through.
+    assert_eq!(job["attempt"], 4, "{job:#}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the Retry-After was honoured"
+    );
+    let statuses: Vec<_> = job["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "api_call")
+        .filter_map(|e| e["status"].as_u64())
+        .collect();
+    assert!(
+        statuses.contains(&429) && statuses.contains(&503),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.sim
+            .sim
+            .calls("POST", "/machines/:machineId/start", Some(&id)),
+        3
+    );
+}
+
+#[tokio::test]
+async fn permanent_errors_fail_at_once_with_the_api_message() {
+    let app = spawn_app(AppOptions::default()).await;
+    let missing = app
+        .run(json!({"kind": "start", "machine_id": "psnothere"}))
+        .await;
+    assert_eq!(missing["state"], "failed");
+    assert_eq!(missing["attempt"], 1);
+    assert!(
+        missing["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("machine psnothere does not exist"),
+        "{missing:#}"
+    );
+
+    let mut args = create_args("bad-template");
+    args["template_id"] = json!("tnosuch");
+    let bad = app.run(json!({"kind": "create", "args": args})).await;
+    assert_eq!(bad["state"], "failed", "{bad:#}");
+    assert_eq!(bad["attempt"], 1);
+    assert!(
+        bad["last_error"].as_str().unwrap().contains("templateId"),
+        "{bad:#}"
+    );
+}
+
+#[tokio::test]
+async fn jobs_of_one_machine_run_in_order_and_machines_in_parallel() {
+    let app = spawn_app(AppOptions::default()).await;
+    // Twenty machines, each asked to start then stop.
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let m = app
+            .api
+            .create(&machinist::paperspace::CreateMachine::new(
+                format!("par-{i}"),
+                "West Coast (CA1)",
+                "C5",
+                50,
+                "tkni3aa4",
+            ))
+            .await
+            .unwrap();
+        ids.push(m.id);
+    }
+    let mut pairs = Vec::new();
+    for id in &ids {
+        // Provisioning machines: a start waits for them to settle (retries), the stop follows.
+        let start = app
+            .submit(json!({"kind": "start", "machine_id": id, "max_attempts": 20}))
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        let stop = app
+            .submit(json!({"kind": "stop", "machine_id": id, "max_attempts": 20}))
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        pairs.push((id.clone(), start, stop));
+    }
+    for (id, start, stop) in &pairs {
+        let start = app.finished(*start).await;
+        let stop = app.finished(*stop).await;
+        assert_eq!(start["state"], "succeeded", "{start:#}");
+        assert_eq!(stop["state"], "succeeded", "{stop:#}");
+        let at = |v: &serde_json::Value| {
+            v.as_str()
+                .unwrap()
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .unwrap()
+        };
+        let start_done = at(&start["finished_at"]);
+        let stop_began = at(&stop["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["to_state"] == "running")
+            .unwrap()["at"]);
+        assert!(
+            stop_began >= start_done,
+            "{id}: the stop began ({stop_began}) before the start ended ({start_done})"
+        );
+        assert_eq!(stop["result"]["state"], "off");
+    }
+}
+
+#[tokio::test]
+async fn a_wait_that_times_out_says_where_the_machine_stayed() {
+    let app = spawn_app(AppOptions::default()).await;
+    let id = app.machines_in("off").await[0].clone();
+    app.api_start_and_stick(&id).await;
+    let job = app
+        .run(json!({"kind":"wait","machine_id": id, "wait": "ready", "wait_timeout_seconds": 1}))
+        .await;
+    assert_eq!(job["state"], "failed");
+    assert_eq!(
+        job["last_error"],
+        format!("machine {id} stayed in `starting` for 1s; wanted `ready`").as_str(),
+        "{job:#}"
+    );
+}
+
+trait StickExt {
+    async fn api_start_and_stick(&self, id: &str);
+}
+
+impl StickExt for support::TestApp {
+    async fn api_start_and_stick(&self, id: &str) {
+        use machinist::paperspace::MachineApi;
+        self.api.start(id).await.unwrap();
+        assert!(self.sim.sim.set_stuck(id, true));
+    }
+}
+
+#[tokio::test]
+async fn starting_a_ready_machine_sends_nothing() {
+    let app = spawn_app(AppOptions::default()).await;
+    let ready = app.machines_in("ready").await[0].clone();
+    let off = app.machines_in("off").await[0].clone();
+    let job = app.run(json!({"kind": "start", "machine_id": ready})).await;
+    assert_eq!(job["state"], "succeeded");
+    assert!(
+        messages(&job)
+            .iter()
+            .any(|m| m == &format!("{ready} is already ready; nothing sent")),
+        "{job:#}"
+    );
+    let job = app.run(json!({"kind": "stop", "machine_id": off})).await;
+    assert_eq!(job["state"], "succeeded");
+    assert!(
+        messages(&job)
+            .iter()
+            .any(|m| m.contains("already off; nothing sent")),
+        "{job:#}"
+    );
+    assert_eq!(
+        app.sim
+            .sim
+            .calls("POST", "/machines/:machineId/start", None),
+        0
+    );
+    assert_eq!(
+        app.sim.sim.calls("POST", "/machines/:machineId/stop", None),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_not_sent_again() {
+    let app = spawn_app(AppOptions {
+        request_timeout: Duration::from_millis(300),
+        ..AppOptions::default()
+    })
+    .await;
+    // Paperspace creates the machine, but the answer never arrives in time.
+    app.sim.sim.inject(OneShotFault {
+        kind: FaultKind::Hang { ms: 2_000 },
+        route: Some("POST /machines/createSingleMachinePublic".into()),
+        count: 1,
+        after_apply: true,
+    });
+    let job = app
+        .run(json!({"kind": "create", "args": create_args("only-once")}))
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job:#}");
+    assert_eq!(job["attempt"], 2);
+    let named = app.sim.sim.machine_ids_named("only-once");
+    assert_eq!(named.len(), 1, "exactly one machine: {named:?}");
+    assert_eq!(job["machine_id"], named[0].as_str());
+    assert_eq!(
+        app.sim
+            .sim
+            .calls("POST", "/machines/createSingleMachinePublic", None),
+        1
+    );
+    assert!(
+        messages(&job)
+            .iter()
+            .any(|m| m.contains("made by the earlier attempt; not creating again")),
+        "{job:#}"
+    );
+}
+
+#[tokio::test]
+async fn idempotency_keys_return_the_same_job() {
+    let app = spawn_app(AppOptions::default()).await;
+    let id = app.machines_in("ready").await[0].clone();
+    let body = json!({"kind": "show", "machine_id": id, "idempotency_key": "report-42"});
+    let (first_status, first) = app.post("/v1/jobs", body.clone()).await;
+    let (second_status, second) = app.post("/v1/jobs", body).await;
+    assert_eq!(first_status, StatusCode::CREATED);
+    assert_eq!(second_status, StatusCode::OK);
+    assert_eq!(first["id"], second["id"]);
+    let (_, list) = app.get("/v1/jobs").await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn cancel_stops_a_job_and_refuses_a_finished_one() {
+    let app = spawn_app(AppOptions::default()).await;
+    let id = app.machines_in("ready").await[0].clone();
+    let job = app
+        .submit(json!({"kind": "stop", "machine_id": id, "delay_seconds": 3600}))
+        .await;
+    let jid = job["id"].as_i64().unwrap();
+    let (status, cancelled) = app.post(&format!("/v1/jobs/{jid}/cancel"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    let (status, again) = app.post(&format!("/v1/jobs/{jid}/cancel"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(
+        app.sim.sim.calls("POST", "/machines/:machineId/stop", None),
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_api_needs_the_token_when_one_is_set() {
+    let app = spawn_app(AppOptions::default()).await;
+    let plain = reqwest::Client::new();
+    let no_token = plain
+        .get(format!("{}/v1/jobs", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = no_token.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let wrong = plain
+        .get(format!("{}/v1/jobs", app.url))
+        .bearer_auth("test-admin-token-0123456780")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let health = plain
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let (status, _) = app.get("/v1/jobs").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let open = spawn_app(AppOptions {
+        token: None,
+        ..AppOptions::default()
+    })
+    .await;
+    let anyone = plain
+        .get(format!("{}/v1/jobs", open.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anyone.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn shutdown_releases_waiting_work_and_a_new_daemon_finishes_it() {
+    let app = spawn_app(AppOptions::default()).await;
+    let id = app.machines_in("off").await[0].clone();
+    app.sim.sim.set_stuck(&id, true);
+    let job = app.submit(json!({"kind": "start", "machine_id": id})).await;
+    let jid = job["id"].as_i64().unwrap();
+    // Wait until the start was sent and the job waits.
+    loop {
+        let j = app.job(jid).await;
+        if j["state"] == "waiting" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let store_path = app.daemon.store().path().to_path_buf();
+    app.daemon.stop().await;
+    app.sim.sim.set_stuck(&id, false);
+    // A second daemon on the same database picks the wait up without resending.
+    let mut settings = machinist::daemon::DaemonSettings::new(store_path);
+    settings.workers.poll_interval = Duration::from_millis(20);
+    let api = std::sync::Arc::new(support::legacy_client(&app.sim.url, Duration::from_secs(2)));
+    let second = machinist::daemon::Daemon::start(
+        settings,
+        api,
+        std::sync::Arc::new(machinist::clock::SystemClock),
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let j = second.store().job(jid).await.unwrap().unwrap();
+        if j.state.is_final() {
+            assert_eq!(j.state, machinist::job::JobState::Succeeded, "{j:#?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.sim
+            .sim
+            .calls("POST", "/machines/:machineId/start", Some(&id)),
+        1
+    );
+    second.stop().await;
+}

@@ -1,0 +1,194 @@
+//! The test harness: a real daemon on port 0 with a fresh temp database,
+//! talking to its own in-process simulated Paperspace account.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use machinist::clock::SystemClock;
+use machinist::config::AdminToken;
+use machinist::daemon::{Daemon, DaemonSettings};
+use machinist::job::Backoff;
+use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
+use machinist::paperspace::throttle::{Throttled, TokenBucket};
+use machinist::paperspace::{ApiKey, MachineApi};
+use machinist::sim::{self, SimConfig, SimHandle, Timings};
+use machinist::worker::WorkerSettings;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// How a test wants its app.
+pub struct AppOptions {
+    pub token: Option<&'static str>,
+    pub transition: Duration,
+    pub workers: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        AppOptions {
+            token: Some("test-admin-token-0123456789"),
+            transition: Duration::from_millis(80),
+            workers: 8,
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub daemon: Daemon,
+    pub sim: SimHandle,
+    pub url: String,
+    pub token: Option<&'static str>,
+    pub http: reqwest::Client,
+    /// A client of the simulator for setting up machines.
+    pub api: LegacyClient,
+    _dir: tempfile::TempDir,
+}
+
+pub fn legacy_client(url: &str, timeout: Duration) -> LegacyClient {
+    let mut config = LegacyConfig::new(ApiKey::new(sim::DEFAULT_API_KEY).unwrap());
+    config.base_url = url.to_string();
+    config.request_timeout = timeout;
+    LegacyClient::new(config).unwrap()
+}
+
+pub async fn spawn_app(options: AppOptions) -> TestApp {
+    let sim = sim::spawn(
+        SimConfig {
+            timings: Timings::uniform(options.transition),
+            ..SimConfig::default()
+        },
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let api: Arc<dyn MachineApi> = Arc::new(Throttled::new(
+        legacy_client(&sim.url, options.request_timeout),
+        TokenBucket::new(1000.0, 200),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = DaemonSettings::new(dir.path().join("machinist.db"));
+    settings.workers = WorkerSettings {
+        count: options.workers,
+        lease: Duration::from_secs(3),
+        poll_interval: Duration::from_millis(20),
+        backoff: Backoff {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+        },
+        grace: Duration::from_secs(2),
+    };
+    settings.admin_token = options.token.map(|t| AdminToken::new(t).unwrap());
+    let daemon = Daemon::start(settings, api, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    TestApp {
+        url: daemon.url(),
+        daemon,
+        api: legacy_client(&sim.url, Duration::from_secs(5)),
+        sim,
+        token: options.token,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .authed(self.http.post(format!("{}{path}", self.url)).json(&body))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let resp = self
+            .authed(self.http.get(format!("{}{path}", self.url)))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Submits a job and returns its JSON; panics unless it was accepted.
+    pub async fn submit(&self, body: Value) -> Value {
+        let (status, job) = self.post("/v1/jobs", body.clone()).await;
+        assert!(status.is_success(), "{body} → {status}: {job}");
+        job
+    }
+
+    pub async fn job(&self, id: i64) -> Value {
+        let (status, job) = self.get(&format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+        job
+    }
+
+    /// Polls the job until it is final (the workers run on their own; this
+    /// only watches), for at most 30 s.
+    pub async fn finished(&self, id: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let job = self.job(id).await;
+            if matches!(
+                job["state"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                return job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} did not finish: {job:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Submits and waits for the end; returns the final job with its events.
+    pub async fn run(&self, body: Value) -> Value {
+        let id = self.submit(body).await["id"].as_i64().unwrap();
+        self.finished(id).await
+    }
+
+    /// Ids of seeded machines in `state`.
+    pub async fn machines_in(&self, state: &str) -> Vec<String> {
+        use machinist::paperspace::{FilterField, MachineFilter};
+        self.api
+            .list_all(&MachineFilter::all().with(FilterField::State, state))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect()
+    }
+}
+
+/// The messages of a job's events.
+pub fn messages(job: &Value) -> Vec<String> {
+    job["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .map(|e| e["message"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn create_args(name: &str) -> Value {
+    json!({"name": name, "region": "Europe (AMS1)", "machine_type": "C5", "disk_size_gb": 50, "template_id": "tkni3aa4"})
+}
