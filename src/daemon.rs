@@ -21,6 +21,12 @@ use crate::job::{Backoff, JobDefaults};
 use crate::paperspace::legacy::{LegacyClient, LegacyConfig};
 use crate::paperspace::throttle::{Throttled, TokenBucket};
 use crate::paperspace::{ApiKey, MachineApi};
+use crate::schedule::calendar::Calendars;
+use crate::schedule::registry::{Registry, RegistryError};
+use crate::schedule::scheduler::Scheduler;
+use crate::schedule::spec::{ScheduleContext, ScheduleSpec};
+use crate::schedule::target::{Selector, Targets};
+use crate::schedule::template::JobTemplate;
 use crate::sim::{self, SimConfig, SimHandle, Timings};
 use crate::store::{Durability, Store, StoreError, StoreOptions};
 use crate::worker::{WorkerSettings, Workers};
@@ -38,6 +44,12 @@ pub struct DaemonSettings {
     pub admin_token: Option<AdminToken>,
     /// Finished jobs older than this are pruned.
     pub retention: Duration,
+    /// Holiday calendars schedules and windows may exclude.
+    pub calendars: Calendars,
+    /// The zone of schedules that name none.
+    pub default_zone: String,
+    /// The cron expression of the built-in monthly utilization pull, if installed.
+    pub utilization_pull: Option<String>,
 }
 
 impl DaemonSettings {
@@ -51,6 +63,9 @@ impl DaemonSettings {
             http: HttpLimits::default(),
             admin_token: None,
             retention: Duration::from_secs(30 * 24 * 3600),
+            calendars: Calendars::default(),
+            default_zone: "UTC".to_string(),
+            utilization_pull: None,
         }
     }
 
@@ -90,6 +105,10 @@ impl DaemonSettings {
             },
             admin_token,
             retention: config.retention.finished_jobs,
+            calendars: Calendars::new(config.schedule.calendars.clone()),
+            default_zone: config.schedule.default_timezone.clone(),
+            utilization_pull: Some(config.schedule.utilization_pull.trim().to_string())
+                .filter(|c| !c.is_empty()),
         }
     }
 }
@@ -117,6 +136,7 @@ pub struct Daemon {
     /// Cancelled to stop everything.
     shutdown: CancellationToken,
     workers: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
     http: JoinHandle<()>,
     pruner: JoinHandle<()>,
 }
@@ -156,6 +176,18 @@ impl Daemon {
             })?;
         let shutdown = CancellationToken::new();
 
+        let context = Arc::new(ScheduleContext {
+            defaults: settings.defaults.clone(),
+            calendars: settings.calendars.clone(),
+            default_zone: settings.default_zone.clone(),
+        });
+        let registry = Registry::new(store.clone(), clock.clone(), context.clone());
+        if let Some(cron) = &settings.utilization_pull {
+            install_utilization_pull(&registry, cron).await;
+        }
+        let scheduler = Scheduler::new(store.clone(), api.clone(), clock.clone(), context);
+        let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
+
         let owner = owner_name();
         tracing::info!(owner = %owner, db = %settings.store.path.display(), "starting workers");
         let workers = Workers::new(
@@ -173,6 +205,7 @@ impl Daemon {
                 clock: clock.clone(),
                 defaults: settings.defaults.clone(),
                 token: settings.admin_token.clone(),
+                registry,
             },
             &settings.http,
         );
@@ -197,6 +230,7 @@ impl Daemon {
             store,
             shutdown,
             workers,
+            scheduler,
             http,
             pruner,
         })
@@ -236,8 +270,48 @@ impl Daemon {
     /// Waits until the daemon has stopped (after its shutdown token was cancelled).
     pub async fn wait(self) {
         let _ = self.workers.await;
+        let _ = self.scheduler.await;
         let _ = self.http.await;
         let _ = self.pruner.await;
+    }
+}
+
+/// The name of the built-in monthly utilization schedule.
+pub const UTILIZATION_SCHEDULE: &str = "utilization-monthly";
+
+/// Installs the monthly utilization pull unless a schedule of that name
+/// exists (so that edits made over the API are kept).
+async fn install_utilization_pull(registry: &Registry, cron: &str) {
+    let spec = ScheduleSpec {
+        name: UTILIZATION_SCHEDULE.to_string(),
+        cron: cron.to_string(),
+        timezone: None,
+        template: JobTemplate {
+            kind: "utilization".into(),
+            args: serde_json::json!({"month": "previous"}),
+            wait: None,
+            wait_timeout_seconds: None,
+            max_attempts: None,
+            priority: None,
+        },
+        targets: Targets {
+            machine_ids: Vec::new(),
+            selector: Some(Selector {
+                name: Some("*".into()),
+                ..Selector::default()
+            }),
+        },
+        enabled: true,
+        jitter_seconds: 0,
+        exclusions: Default::default(),
+        misfire: None,
+        catch_up_seconds: None,
+        overlap: Default::default(),
+    };
+    match registry.create_schedule(spec).await {
+        Ok(s) => tracing::info!(schedule = %s.name, cron, "installed the monthly utilization pull"),
+        Err(RegistryError::NameTaken(_)) => {}
+        Err(e) => tracing::warn!(error = %e, "could not install the monthly utilization pull"),
     }
 }
 

@@ -33,6 +33,7 @@
 //! - [`sim`]: the simulated Paperspace account served over HTTP
 //!   (`machinist sim`): machines that change state over time, utilization,
 //!   validation like the real API, injectable faults and call counts.
+//! - [`schedule`]: cron in IANA zones with exact DST rules, exclusion calendars, office hours.
 //! - [`clock`]: the injected source of time, so that tests move time by hand.
 //! - [`demo`]: `machinist demo`, the daemon on a temp database against an
 //!   in-process simulator, with jobs going through.
@@ -49,6 +50,8 @@ pub mod demo;
 pub mod http;
 pub mod job;
 pub mod paperspace;
+pub mod report;
+pub mod schedule;
 pub mod sim;
 pub mod store;
 pub mod walkthrough;

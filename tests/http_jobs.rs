@@ -35,11 +35,17 @@ async fn start_with(token: Option<&str>, limits: HttpLimits) -> App {
         .await
         .unwrap();
     let clock: SharedClock = Arc::new(ManualClock::new(t0()));
+    let context = Arc::new(machinist::schedule::spec::ScheduleContext {
+        defaults: JobDefaults::default(),
+        calendars: Default::default(),
+        default_zone: "UTC".into(),
+    });
     let state = HttpState {
         store: store.clone(),
-        clock,
+        clock: clock.clone(),
         defaults: JobDefaults::default(),
         token: token.map(|t| AdminToken::new(t).unwrap()),
+        registry: machinist::schedule::registry::Registry::new(store.clone(), clock, context),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -169,6 +175,7 @@ impl App {
                     seen: vec![],
                     seen_complete: false,
                     gone: vec![],
+                    utilization: None,
                 },
                 t0() + chrono::Duration::seconds(1),
             )

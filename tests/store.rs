@@ -51,6 +51,7 @@ fn finish(id: i64, owner: &Arc<str>, to: JobState) -> Transition {
         seen: vec![],
         seen_complete: false,
         gone: vec![],
+        utilization: None,
     }
 }
 

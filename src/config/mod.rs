@@ -84,6 +84,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// How long history is kept.
     pub retention: RetentionConfig,
+    /// Schedules and windows.
+    pub schedule: ScheduleConfig,
     /// Logging.
     pub log: LogConfig,
     #[serde(skip)]
@@ -383,6 +385,31 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
             finished_jobs: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// `[schedule]`: schedules and windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// The IANA zone of schedules that name none.
+    pub default_timezone: String,
+    /// When the built-in `utilization-monthly` schedule pulls the previous
+    /// month's utilization of every machine; empty to not install it. Edits
+    /// to the installed schedule (over the API) are kept.
+    pub utilization_pull: String,
+    /// Named holiday calendars that schedules and windows can exclude:
+    /// `nl = ["2026-12-25", "2026-12-26"]`.
+    pub calendars: BTreeMap<String, Vec<chrono::NaiveDate>>,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            default_timezone: "UTC".to_string(),
+            utilization_pull: "0 2 1 * *".to_string(),
+            calendars: BTreeMap::new(),
         }
     }
 }

@@ -109,6 +109,26 @@ pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
         Min::Positive,
     );
 
+    let schedule = &config.schedule;
+    if let Err(e) = crate::schedule::timing::parse_zone(&schedule.default_timezone) {
+        c.fail("schedule.default_timezone", e.to_string());
+    } else if !schedule.utilization_pull.trim().is_empty()
+        && let Err(e) = crate::schedule::timing::CronSchedule::parse(
+            &schedule.utilization_pull,
+            &schedule.default_timezone,
+        )
+    {
+        c.fail("schedule.utilization_pull", e.to_string());
+    }
+    for name in schedule.calendars.keys() {
+        if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+            c.fail(
+                "schedule.calendars",
+                format!("calendar name `{name}`: use letters, digits, `-` and `_`"),
+            );
+        }
+    }
+
     let level = config.log.level.trim();
     if level.is_empty() {
         c.fail("log.level", "must not be empty (e.g. `info`)");

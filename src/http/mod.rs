@@ -88,6 +88,8 @@ pub struct HttpState {
     pub defaults: JobDefaults,
     /// The admin token; `None` lets every request in (loopback only).
     pub token: Option<AdminToken>,
+    /// Schedules and windows: validated writes and previews.
+    pub registry: crate::schedule::registry::Registry,
 }
 
 /// Protection against large, slow or many requests.

@@ -8,6 +8,7 @@
 //! applied when the store opens.
 
 pub mod rows;
+pub mod schedules;
 mod writer;
 
 use std::fs::{File, OpenOptions};
@@ -144,6 +145,8 @@ pub struct Transition {
     pub seen_complete: bool,
     /// Machines found to no longer exist.
     pub gone: Vec<String>,
+    /// What a utilization job pulled, kept per (machine, month).
+    pub utilization: Option<crate::paperspace::Utilization>,
 }
 
 /// Filters of a job listing.
@@ -174,9 +177,11 @@ pub struct Store {
     /// Commands for the writer task.
     writer: mpsc::Sender<Command>,
     /// Read-only connections.
-    reader: SqlitePool,
+    pub(crate) reader: SqlitePool,
     /// Notified when a job may have become claimable.
     wake: Arc<Notify>,
+    /// Notified when schedules, windows or overrides change.
+    schedules_changed: Arc<Notify>,
     /// Held for the store's life: one daemon per database file.
     _lock: Arc<File>,
     path: Arc<Path>,
@@ -305,13 +310,15 @@ impl Store {
             .connect_with(connect.clone().read_only(true))
             .await?;
         let wake = Arc::new(Notify::new());
-        let writer = Writer::new(conn, wake.clone()).await?;
+        let schedules_changed = Arc::new(Notify::new());
+        let writer = Writer::new(conn, wake.clone(), schedules_changed.clone()).await?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         tokio::spawn(writer.run(rx));
         Ok(Store {
             writer: tx,
             reader,
             wake,
+            schedules_changed,
             _lock: Arc::new(lock),
             path: opts.path.clone().into(),
         })
@@ -327,7 +334,7 @@ impl Store {
         self.wake.clone()
     }
 
-    async fn send<T>(
+    pub(crate) async fn send<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
     ) -> Result<T, StoreError> {

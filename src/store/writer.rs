@@ -89,12 +89,14 @@ pub enum Command {
         finished_before: DateTime<Utc>,
         reply: Reply<u64>,
     },
+    /// Schedules, windows, overrides, firings, utilization.
+    Schedule(super::schedules::ScheduleCommand),
 }
 
 /// An answer computed inside the transaction, sent once the commit is known.
-type Pending = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+pub(super) type Pending = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
-fn pending<T: Send + 'static>(reply: Reply<T>, value: T) -> Pending {
+pub(super) fn pending<T: Send + 'static>(reply: Reply<T>, value: T) -> Pending {
     Box::new(move |committed| {
         let _ = reply.send(committed.map(|()| value));
     })
@@ -106,6 +108,8 @@ pub struct Writer {
     conn: SqliteConnection,
     /// Told after any commit that may have made a job due.
     wake: Arc<Notify>,
+    /// Told after any commit that changed schedules, windows or overrides.
+    schedules_changed: Arc<Notify>,
     /// The next job id; assigned here so that one batch can insert many jobs
     /// without reading ids back.
     next_id: JobId,
@@ -115,6 +119,8 @@ pub struct Writer {
 struct BatchEffects {
     /// Some job may have become claimable.
     wake: bool,
+    /// The scheduler should look again.
+    schedules_changed: bool,
     /// Answers to send after the commit.
     pending: Vec<Pending>,
     /// History rows to insert before the commit.
@@ -122,7 +128,11 @@ struct BatchEffects {
 }
 
 impl Writer {
-    pub async fn new(mut conn: SqliteConnection, wake: Arc<Notify>) -> Result<Self, StoreError> {
+    pub async fn new(
+        mut conn: SqliteConnection,
+        wake: Arc<Notify>,
+        schedules_changed: Arc<Notify>,
+    ) -> Result<Self, StoreError> {
         // Never reuse an id, even one whose job was pruned.
         let (max_id,): (Option<i64>,) = sqlx::query_as(
             "SELECT MAX(m) FROM (SELECT MAX(id) AS m FROM jobs \
@@ -133,6 +143,7 @@ impl Writer {
         Ok(Writer {
             conn,
             wake,
+            schedules_changed,
             next_id: max_id.unwrap_or(0) + 1,
         })
     }
@@ -144,6 +155,7 @@ impl Writer {
             let first_id = self.next_id;
             let mut effects = BatchEffects {
                 wake: false,
+                schedules_changed: false,
                 pending: Vec::with_capacity(batch.len()),
                 events: Vec::new(),
             };
@@ -163,6 +175,9 @@ impl Writer {
             if ok && effects.wake {
                 self.wake.notify_one();
             }
+            if ok && effects.schedules_changed {
+                self.schedules_changed.notify_one();
+            }
         }
     }
 
@@ -175,7 +190,8 @@ impl Writer {
         for command in commands {
             match command {
                 Command::Submit { job, now, reply } => {
-                    let submitted = submit(&mut tx, &mut self.next_id, *job, now, fx).await?;
+                    let submitted =
+                        submit_in(&mut tx, &mut self.next_id, *job, now, &mut fx.events).await?;
                     fx.wake |= submitted.created;
                     fx.pending.push(pending(reply, submitted));
                 }
@@ -252,6 +268,16 @@ impl Writer {
                     see_machines(&mut tx, &machines, &gone, complete, now).await?;
                     fx.pending.push(pending(reply, ()));
                 }
+                Command::Schedule(command) => {
+                    let mut batch = super::schedules::Batch {
+                        next_id: &mut self.next_id,
+                        events: &mut fx.events,
+                        pending: &mut fx.pending,
+                    };
+                    let done = super::schedules::apply(&mut tx, command, &mut batch).await?;
+                    fx.wake |= done.jobs_queued;
+                    fx.schedules_changed |= done.schedules_changed;
+                }
                 Command::Prune {
                     finished_before,
                     reply,
@@ -287,12 +313,14 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("stored JSON serializes")
 }
 
-async fn submit(
+/// Inserts a job (or finds the one its idempotency key made) inside the
+/// writer's transaction.
+pub(super) async fn submit_in(
     tx: &mut Tx<'_>,
     next_id: &mut JobId,
     job: NewJob,
     now: DateTime<Utc>,
-    fx: &mut BatchEffects,
+    events: &mut Vec<(JobId, i64, NewEvent)>,
 ) -> Result<Submitted, StoreError> {
     if let Some(key) = &job.idempotency_key {
         let existing: Option<JobRow> =
@@ -355,7 +383,7 @@ async fn submit(
     } else {
         "submitted".to_string()
     };
-    fx.events.push((
+    events.push((
         id,
         to_ms(now),
         NewEvent::state(None, JobState::Queued, message),
@@ -473,6 +501,9 @@ async fn transition_job(
         .extend(t.events.into_iter().map(|event| (t.job_id, at, event)));
     if !t.seen.is_empty() || !t.gone.is_empty() || t.seen_complete {
         see_machines(tx, &t.seen, &t.gone, t.seen_complete, now).await?;
+    }
+    if let Some(u) = &t.utilization {
+        super::schedules::save_utilization(tx, std::slice::from_ref(u), now).await?;
     }
     fx.wake |= !still_running;
     Ok(true)

@@ -332,17 +332,21 @@ fn transition_for(job: &Job, owner: &Arc<str>, report: StepReport, calls: &CallL
         seen: report.seen,
         seen_complete: report.seen_complete,
         gone: report.gone,
+        utilization: report.utilization,
     };
     let was_waiting = matches!(job.checkpoint, Some(Checkpoint::Waiting { .. }));
+    // A poll runs briefly as `running`, but to a reader the job was waiting.
+    let from = if was_waiting {
+        JobState::Waiting
+    } else {
+        JobState::Running
+    };
     match report.outcome {
         Outcome::Succeeded { result, note } => {
             t.to = JobState::Succeeded;
             t.result = Some(result);
-            t.events.push(NewEvent::state(
-                Some(JobState::Running),
-                JobState::Succeeded,
-                note,
-            ));
+            t.events
+                .push(NewEvent::state(Some(from), JobState::Succeeded, note));
         }
         Outcome::Wait {
             checkpoint,
@@ -374,7 +378,7 @@ fn transition_for(job: &Job, owner: &Arc<str>, report: StepReport, calls: &CallL
             t.run_at = Some(at);
             t.checkpoint = checkpoint;
             t.events.push(NewEvent::state(
-                Some(JobState::Running),
+                Some(from),
                 JobState::Queued,
                 format!(
                     "attempt {} of {} failed; retrying at {}: {error}",
@@ -387,11 +391,8 @@ fn transition_for(job: &Job, owner: &Arc<str>, report: StepReport, calls: &CallL
         }
         Outcome::Failed { error } => {
             t.to = JobState::Failed;
-            t.events.push(NewEvent::state(
-                Some(JobState::Running),
-                JobState::Failed,
-                error.clone(),
-            ));
+            t.events
+                .push(NewEvent::state(Some(from), JobState::Failed, error.clone()));
             t.error = Some(error);
         }
     }

@@ -38,6 +38,8 @@ pub struct StepReport {
     /// True when `seen` is the whole account.
     pub seen_complete: bool,
     pub gone: Vec<String>,
+    /// What a utilization job pulled, to keep per (machine, month).
+    pub utilization: Option<crate::paperspace::Utilization>,
 }
 
 /// Why a step stopped before reaching an outcome.
@@ -163,6 +165,7 @@ impl<'a> Step<'a> {
                 seen: Vec::new(),
                 seen_complete: false,
                 gone: Vec::new(),
+                utilization: None,
             },
         }
     }
@@ -264,6 +267,7 @@ impl<'a> Step<'a> {
             },
             Operation::Utilization(a) => match api.utilization(&id, a.month).await {
                 Ok(u) => {
+                    self.report.utilization = Some(u.clone());
                     let cost = u.cost();
                     let mut result = serde_json::to_value(&u).unwrap_or(Value::Null);
                     result["cost"] = json!((cost * 100.0).round() / 100.0);
@@ -354,6 +358,7 @@ impl<'a> Step<'a> {
                     seen: std::mem::take(&mut self.report.seen),
                     seen_complete: false,
                     gone: Vec::new(),
+                    utilization: None,
                 },
                 self.now,
             )

@@ -1,0 +1,150 @@
+//! Reports of what machines cost and what Machinist's stops saved.
+//!
+//! Utilization comes from the monthly pulls (utilization jobs) kept per
+//! machine and month. Savings: for each stop request Paperspace accepted, the
+//! hours until the machine was next started (or until now), split by month,
+//! times the machine's hourly rate as last pulled.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::paperspace::BillingMonth;
+use crate::store::{Store, StoreError};
+
+/// One machine's month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UtilizationLine {
+    pub machine_id: String,
+    pub hours_used: f64,
+    pub hourly_rate: f64,
+    pub storage_monthly_rate: f64,
+    /// Hours run times the rate, plus storage prorated over the month.
+    pub cost: f64,
+    pub pulled_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UtilizationReport {
+    pub month: BillingMonth,
+    pub machines: Vec<UtilizationLine>,
+    pub total_cost: f64,
+}
+
+/// What Machinist's stops saved on one machine in one month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SavingsLine {
+    pub machine_id: String,
+    /// Stops carried out in the month.
+    pub stops: u32,
+    /// Hours the machine stayed off after those stops, within the month.
+    pub hours_off: f64,
+    /// `None` until a utilization pull has told the machine's rate.
+    pub hourly_rate: Option<f64>,
+    pub saved: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SavingsReport {
+    pub month: BillingMonth,
+    pub machines: Vec<SavingsLine>,
+    pub total_hours_off: f64,
+    /// The sum over machines whose rate is known.
+    pub total_saved: f64,
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The utilization pulled for `month`.
+pub async fn utilization(
+    store: &Store,
+    month: BillingMonth,
+) -> Result<UtilizationReport, StoreError> {
+    let rows = store.utilization(&month.to_string()).await?;
+    let month_secs = (month.end() - month.start()).num_seconds() as f64;
+    let machines: Vec<UtilizationLine> = rows
+        .into_iter()
+        .map(|r| {
+            let hours = r.seconds_used.max(0) as f64 / 3600.0;
+            let cost = hours * r.hourly_rate
+                + r.storage_seconds.max(0) as f64 / month_secs * r.monthly_rate;
+            UtilizationLine {
+                machine_id: r.machine_id,
+                hours_used: round2(hours),
+                hourly_rate: r.hourly_rate,
+                storage_monthly_rate: r.monthly_rate,
+                cost: round2(cost),
+                pulled_at: crate::store::rows::from_ms(r.pulled_at),
+            }
+        })
+        .collect();
+    let total_cost = round2(machines.iter().map(|m| m.cost).sum());
+    Ok(UtilizationReport {
+        month,
+        machines,
+        total_cost,
+    })
+}
+
+/// What the stops Machinist carried out saved in `month`, up to `now`.
+pub async fn savings(
+    store: &Store,
+    month: BillingMonth,
+    now: DateTime<Utc>,
+) -> Result<SavingsReport, StoreError> {
+    let (from, to) = (month.start(), month.end().min(now));
+    let switches = store.switches(to).await?;
+    let rates: HashMap<String, f64> = store.hourly_rates().await?.into_iter().collect();
+
+    // Per machine, the intervals it was off after a stop, in time order.
+    let mut off_since: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    let mut lines: BTreeMap<String, (u32, f64)> = BTreeMap::new();
+    let close = |machine: &str,
+                 stopped: DateTime<Utc>,
+                 started: DateTime<Utc>,
+                 lines: &mut BTreeMap<String, (u32, f64)>| {
+        let (a, b) = (stopped.max(from), started.min(to));
+        if b > a {
+            let entry = lines.entry(machine.to_string()).or_default();
+            entry.1 += (b - a).num_milliseconds() as f64 / 3_600_000.0;
+        }
+        if stopped >= from && stopped < to {
+            lines.entry(machine.to_string()).or_default().0 += 1;
+        }
+    };
+    for s in &switches {
+        let machine = s.machine_id.as_str();
+        if s.stop {
+            // A second stop while already off changes nothing.
+            off_since.entry(machine).or_insert(s.at);
+        } else if let Some(stopped) = off_since.remove(machine) {
+            close(machine, stopped, s.at, &mut lines);
+        }
+    }
+    for (machine, stopped) in off_since {
+        close(machine, stopped, to, &mut lines);
+    }
+
+    let machines: Vec<SavingsLine> = lines
+        .into_iter()
+        .map(|(machine_id, (stops, hours))| {
+            let rate = rates.get(&machine_id).copied();
+            SavingsLine {
+                stops,
+                hours_off: round2(hours),
+                hourly_rate: rate,
+                saved: rate.map(|r| round2(hours * r)),
+                machine_id,
+            }
+        })
+        .collect();
+    Ok(SavingsReport {
+        month,
+        total_hours_off: round2(machines.iter().map(|m| m.hours_off).sum()),
+        total_saved: round2(machines.iter().filter_map(|m| m.saved).sum()),
+        machines,
+    })
+}

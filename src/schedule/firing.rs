@@ -1,0 +1,106 @@
+//! Firings: what a schedule did at each of its times, for each target.
+//!
+//! The scheduler works out a [`FiringPlan`] from what it reads; the store
+//! applies it in one transaction, and only if the schedule still expects that
+//! firing. The key (schedule, fire time, target) makes each firing happen
+//! once, across restarts and even with two schedulers on one database.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::spec::OverlapPolicy;
+use crate::job::{JobId, NewJob};
+
+/// What became of one (fire time, target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FiringOutcome {
+    /// A job was queued on time.
+    Enqueued,
+    /// A job was queued late, for a firing missed while the daemon was down.
+    CaughtUp,
+    /// No job; the reason says why.
+    Skipped,
+}
+
+impl FiringOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FiringOutcome::Enqueued => "enqueued",
+            FiringOutcome::CaughtUp => "caught_up",
+            FiringOutcome::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "enqueued" => Some(FiringOutcome::Enqueued),
+            "caught_up" => Some(FiringOutcome::CaughtUp),
+            "skipped" => Some(FiringOutcome::Skipped),
+            _ => None,
+        }
+    }
+}
+
+/// A recorded firing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Firing {
+    pub schedule_id: i64,
+    /// The time the schedule was due (not when it was handled).
+    pub fire_at: DateTime<Utc>,
+    /// A machine id, `-` for kinds without one, `*` for a whole missed firing.
+    pub target: String,
+    pub outcome: FiringOutcome,
+    pub reason: Option<String>,
+    pub job_id: Option<JobId>,
+    /// When the firing was handled.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The target recorded for a firing skipped as a whole (missed, excluded).
+pub const WHOLE_FIRING: &str = "*";
+
+/// What to do for one (fire time, target).
+#[derive(Debug, Clone)]
+pub enum FiringAction {
+    Enqueue {
+        job: Box<NewJob>,
+        /// Late: the firing was missed and is being caught up.
+        caught_up: bool,
+        reason: Option<String>,
+    },
+    Skip {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct FiringEntry {
+    pub fire_at: DateTime<Utc>,
+    pub target: String,
+    pub action: FiringAction,
+}
+
+/// Everything one firing of one schedule writes.
+#[derive(Debug, Clone)]
+pub struct FiringPlan {
+    pub schedule_id: i64,
+    /// The `next_fire_at` the plan was made from; the store applies the plan
+    /// only if the schedule still has it (nobody fired or edited it meanwhile).
+    pub expected_next: DateTime<Utc>,
+    /// Where the schedule goes next.
+    pub next_fire_at: Option<DateTime<Utc>>,
+    pub overlap: OverlapPolicy,
+    pub entries: Vec<FiringEntry>,
+}
+
+/// What applying a plan did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FireResult {
+    /// False when the schedule had moved on: another scheduler fired it, or it was edited.
+    pub applied: bool,
+    pub enqueued: Vec<JobId>,
+    pub skipped: usize,
+    /// Entries whose (schedule, fire time, target) was already recorded.
+    pub duplicates: usize,
+}

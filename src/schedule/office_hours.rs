@@ -1,0 +1,120 @@
+//! Windows as people define and store them: office hours for a set of
+//! machines, the schedules they derive, and per-machine overrides.
+//!
+//! A window "09:00–18:00 Mon–Fri in Europe/Amsterdam" becomes two stored
+//! schedules, a start at each opening and a stop at each closing. With
+//! `enforce`, the scheduler also looks every `enforce_interval_seconds` and
+//! stops a target found running while the window is closed. An override lets
+//! one machine stay on past the window (`keep_on`, someone working late) or
+//! stay off inside it (`keep_off`), until it expires.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::calendar::Exclusions;
+use super::target::Targets;
+use super::window::WindowSpec;
+
+/// A window as submitted over the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowRequest {
+    /// Unique; derived schedules are named `window:<name>:start|stop`.
+    pub name: String,
+    /// Days, opening and closing wall times, and zone.
+    pub hours: WindowSpec,
+    pub targets: Targets,
+    /// Stop targets found running while the window is closed.
+    #[serde(default)]
+    pub enforce: bool,
+    /// How often enforcement looks; default 300 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce_interval_seconds: Option<u64>,
+    #[serde(default)]
+    pub exclusions: Exclusions,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Enforcement's default cadence.
+pub const DEFAULT_ENFORCE_INTERVAL: u64 = 300;
+
+/// A stored window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub id: i64,
+    pub name: String,
+    pub hours: WindowSpec,
+    pub targets: Targets,
+    pub enforce: bool,
+    pub enforce_interval_seconds: u64,
+    pub exclusions: Exclusions,
+    pub enabled: bool,
+    /// When enforcement next looks; `None` without enforcement or while paused.
+    pub next_enforce_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which way an override bends the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverrideMode {
+    /// Not stopped at the closing nor by enforcement until it expires.
+    KeepOn,
+    /// Not started at the opening, and stopped by enforcement, until it expires.
+    KeepOff,
+}
+
+impl OverrideMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverrideMode::KeepOn => "keep_on",
+            OverrideMode::KeepOff => "keep_off",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "keep_on" => Some(OverrideMode::KeepOn),
+            "keep_off" => Some(OverrideMode::KeepOff),
+            _ => None,
+        }
+    }
+}
+
+/// An override as submitted: `until` or `hours` from now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideRequest {
+    pub machine_id: String,
+    pub mode: OverrideMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A stored override.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    pub id: i64,
+    pub window_id: i64,
+    pub machine_id: String,
+    pub mode: OverrideMode,
+    pub until: DateTime<Utc>,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Override {
+    pub fn is_active(&self, at: DateTime<Utc>) -> bool {
+        at < self.until
+    }
+}

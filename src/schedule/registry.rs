@@ -1,0 +1,491 @@
+//! Creating, changing and previewing schedules and windows: validation
+//! first, then one store write. The admin API calls this; nothing is written
+//! when a field is wrong.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use super::office_hours::{
+    DEFAULT_ENFORCE_INTERVAL, Override, OverrideRequest, Window, WindowRequest,
+};
+use super::spec::{
+    MisfirePolicy, OverlapPolicy, Schedule, ScheduleContext, ScheduleSpec, ValidSchedule,
+    WindowEdge,
+};
+use super::template::JobTemplate;
+use super::timing::CronSchedule;
+use crate::clock::SharedClock;
+use crate::job::{JobKind, SpecError, operation::check_id};
+use crate::store::schedules::{ScheduleRow, WindowRow, Written};
+use crate::store::{Store, StoreError};
+
+/// Why a schedule or window request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Invalid(#[from] SpecError),
+    #[error("there is no {what} {key}")]
+    NotFound { what: &'static str, key: String },
+    #[error("the name `{0}` is taken by another schedule or window")]
+    NameTaken(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One upcoming firing, in the zone and in UTC.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FireTime {
+    pub utc: DateTime<Utc>,
+    /// RFC 3339 with the zone's offset, e.g. `2026-03-30T09:00:00+02:00`.
+    pub local: String,
+    /// For windows: `start` or `stop`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge: Option<WindowEdge>,
+}
+
+/// Most fire times a preview returns.
+pub const MAX_PREVIEW: usize = 100;
+
+/// Schedules and windows, checked before they are stored.
+#[derive(Clone)]
+pub struct Registry {
+    store: Store,
+    clock: SharedClock,
+    ctx: Arc<ScheduleContext>,
+}
+
+/// A window's timing error, named under `hours`.
+fn window_error(e: super::timing::TimingError) -> SpecError {
+    let field = match e {
+        super::timing::TimingError::BadZone(_) => "hours.zone",
+        _ => "hours",
+    };
+    SpecError::new(field, e.to_string())
+}
+
+fn fire_time(cron: &CronSchedule, utc: DateTime<Utc>, edge: Option<WindowEdge>) -> FireTime {
+    FireTime {
+        utc,
+        local: utc.with_timezone(&cron.zone()).to_rfc3339(),
+        edge,
+    }
+}
+
+impl Registry {
+    pub fn new(store: Store, clock: SharedClock, ctx: Arc<ScheduleContext>) -> Self {
+        Registry { store, clock, ctx }
+    }
+
+    pub fn context(&self) -> &ScheduleContext {
+        &self.ctx
+    }
+
+    fn row(&self, valid: &ValidSchedule, now: DateTime<Utc>) -> ScheduleRow {
+        let spec = &valid.spec;
+        ScheduleRow {
+            name: spec.name.clone(),
+            cron: valid.cron.expression().to_string(),
+            timezone: valid.zone.clone(),
+            template: serde_json::to_value(&spec.template).expect("templates serialize"),
+            targets: serde_json::to_value(&spec.targets).expect("targets serialize"),
+            enabled: spec.enabled,
+            jitter_seconds: spec.jitter_seconds,
+            exclusions: serde_json::to_value(&spec.exclusions).expect("exclusions serialize"),
+            misfire: valid.misfire,
+            catch_up_seconds: valid.catch_up.as_secs(),
+            overlap: spec.overlap,
+            window_id: None,
+            window_edge: None,
+            next_fire_at: spec.enabled.then(|| valid.cron.next_after(now)).flatten(),
+        }
+    }
+
+    fn written(
+        result: Written<i64>,
+        what: &'static str,
+        key: &str,
+        name: &str,
+    ) -> Result<i64, RegistryError> {
+        match result {
+            Written::Done(id) => Ok(id),
+            Written::NotFound => Err(RegistryError::NotFound {
+                what,
+                key: key.to_string(),
+            }),
+            Written::NameTaken => Err(RegistryError::NameTaken(name.to_string())),
+        }
+    }
+
+    async fn fetch_schedule(&self, key: &str) -> Result<Schedule, RegistryError> {
+        self.store
+            .schedule(key)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                what: "schedule",
+                key: key.to_string(),
+            })
+    }
+
+    /// A schedule by id or name; window edges too.
+    pub async fn schedule(&self, key: &str) -> Result<Schedule, RegistryError> {
+        self.fetch_schedule(key).await
+    }
+
+    pub async fn create_schedule(&self, spec: ScheduleSpec) -> Result<Schedule, RegistryError> {
+        let valid = spec.validate(&self.ctx)?;
+        let now = self.clock.now();
+        let name = valid.spec.name.clone();
+        let id = Self::written(
+            self.store
+                .create_schedule(self.row(&valid, now), now)
+                .await?,
+            "schedule",
+            &name,
+            &name,
+        )?;
+        self.fetch_schedule(&id.to_string()).await
+    }
+
+    /// Replaces a schedule's definition; its firing history stays.
+    pub async fn update_schedule(
+        &self,
+        key: &str,
+        spec: ScheduleSpec,
+    ) -> Result<Schedule, RegistryError> {
+        let current = self.fetch_schedule(key).await?;
+        if current.window_id.is_some() {
+            return Err(RegistryError::Conflict(format!(
+                "schedule {} belongs to a window; change the window instead",
+                current.name
+            )));
+        }
+        let valid = spec.validate(&self.ctx)?;
+        let now = self.clock.now();
+        let name = valid.spec.name.clone();
+        Self::written(
+            self.store
+                .update_schedule(current.id, self.row(&valid, now), now)
+                .await?,
+            "schedule",
+            key,
+            &name,
+        )?;
+        self.fetch_schedule(&current.id.to_string()).await
+    }
+
+    /// Pauses (`false`) or resumes (`true`) a schedule; a resumed schedule
+    /// fires next at its next time from now, not for the paused stretch.
+    pub async fn set_enabled(&self, key: &str, enabled: bool) -> Result<Schedule, RegistryError> {
+        let current = self.fetch_schedule(key).await?;
+        let now = self.clock.now();
+        let next = if enabled {
+            let cron = current.timing()?;
+            Some(
+                cron.next_after(now)
+                    .ok_or_else(|| SpecError::new("cron", "the expression never fires again"))?,
+            )
+        } else {
+            None
+        };
+        Self::written(
+            self.store
+                .set_schedule_enabled(current.id, next, now)
+                .await?,
+            "schedule",
+            key,
+            &current.name,
+        )?;
+        self.fetch_schedule(&current.id.to_string()).await
+    }
+
+    pub async fn delete_schedule(&self, key: &str) -> Result<(), RegistryError> {
+        let current = self.fetch_schedule(key).await?;
+        if current.window_id.is_some() {
+            return Err(RegistryError::Conflict(format!(
+                "schedule {} belongs to a window; delete the window instead",
+                current.name
+            )));
+        }
+        Self::written(
+            self.store.delete_schedule(current.id).await?,
+            "schedule",
+            key,
+            &current.name,
+        )?;
+        Ok(())
+    }
+
+    /// The next `n` fire times of an expression in a zone (before saving it).
+    pub fn preview_expression(
+        &self,
+        cron: &str,
+        zone: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<FireTime>, RegistryError> {
+        let zone = zone.unwrap_or(&self.ctx.default_zone);
+        let parsed = CronSchedule::parse(cron, zone).map_err(|e| {
+            let field = if matches!(e, super::timing::TimingError::BadZone(_)) {
+                "timezone"
+            } else {
+                "cron"
+            };
+            SpecError::new(field, e.to_string())
+        })?;
+        let now = self.clock.now();
+        Ok(parsed
+            .upcoming(now, n.min(MAX_PREVIEW))
+            .into_iter()
+            .map(|t| fire_time(&parsed, t, None))
+            .collect())
+    }
+
+    /// The next `n` fire times of a stored schedule.
+    pub async fn preview_schedule(
+        &self,
+        key: &str,
+        n: usize,
+    ) -> Result<Vec<FireTime>, RegistryError> {
+        let schedule = self.fetch_schedule(key).await?;
+        let cron = schedule.timing()?;
+        let now = self.clock.now();
+        Ok(cron
+            .upcoming(now, n.min(MAX_PREVIEW))
+            .into_iter()
+            .map(|t| fire_time(&cron, t, schedule.window_edge))
+            .collect())
+    }
+
+    fn window_row(
+        &self,
+        request: &WindowRequest,
+        now: DateTime<Utc>,
+    ) -> Result<WindowRow, RegistryError> {
+        let name = request.name.trim().to_string();
+        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+            return Err(
+                SpecError::new("name", "1 to 128 characters without control characters").into(),
+            );
+        }
+        if name.parse::<i64>().is_ok() {
+            return Err(
+                SpecError::new("name", "must not be a number (numbers are window ids)").into(),
+            );
+        }
+        let valid = request.hours.validate().map_err(window_error)?;
+        request.targets.validate(true, "window")?;
+        request
+            .exclusions
+            .validate(&self.ctx.calendars)
+            .map_err(|e| SpecError::new("exclusions", e.to_string()))?;
+        let interval = request
+            .enforce_interval_seconds
+            .unwrap_or(DEFAULT_ENFORCE_INTERVAL);
+        if !(10..=86_400).contains(&interval) {
+            return Err(SpecError::new("enforce_interval_seconds", "between 10 and 86400").into());
+        }
+        let edge = |edge: WindowEdge, cron: CronSchedule, kind: JobKind| ScheduleRow {
+            name: format!("window:{name}:{}", edge.as_str()),
+            cron: cron.expression().to_string(),
+            timezone: cron.zone().name().to_string(),
+            template: json!({"kind": kind.as_str()}),
+            targets: serde_json::to_value(&request.targets).expect("targets serialize"),
+            enabled: request.enabled,
+            jitter_seconds: 0,
+            exclusions: serde_json::to_value(&request.exclusions).expect("exclusions serialize"),
+            misfire: MisfirePolicy::RunOnce,
+            catch_up_seconds: JobTemplate::default_catch_up(kind).as_secs(),
+            overlap: OverlapPolicy::Skip,
+            window_id: None,
+            window_edge: Some(edge),
+            next_fire_at: request.enabled.then(|| cron.next_after(now)).flatten(),
+        };
+        Ok(WindowRow {
+            name: name.clone(),
+            spec: serde_json::to_value(&request.hours).expect("windows serialize"),
+            targets: serde_json::to_value(&request.targets).expect("targets serialize"),
+            exclusions: serde_json::to_value(&request.exclusions).expect("exclusions serialize"),
+            enforce: request.enforce,
+            enforce_interval_seconds: interval,
+            enabled: request.enabled,
+            next_enforce_at: (request.enforce && request.enabled).then_some(now),
+            start: edge(WindowEdge::Start, valid.start_schedule(), JobKind::Start),
+            stop: edge(WindowEdge::Stop, valid.stop_schedule(), JobKind::Stop),
+        })
+    }
+
+    async fn fetch_window(&self, key: &str) -> Result<Window, RegistryError> {
+        self.store
+            .window(key)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                what: "window",
+                key: key.to_string(),
+            })
+    }
+
+    pub async fn window(&self, key: &str) -> Result<Window, RegistryError> {
+        self.fetch_window(key).await
+    }
+
+    pub async fn create_window(&self, request: WindowRequest) -> Result<Window, RegistryError> {
+        let now = self.clock.now();
+        let row = self.window_row(&request, now)?;
+        let name = row.name.clone();
+        let id = Self::written(
+            self.store.create_window(row, now).await?,
+            "window",
+            &name,
+            &name,
+        )?;
+        self.fetch_window(&id.to_string()).await
+    }
+
+    pub async fn update_window(
+        &self,
+        key: &str,
+        request: WindowRequest,
+    ) -> Result<Window, RegistryError> {
+        let current = self.fetch_window(key).await?;
+        let now = self.clock.now();
+        let row = self.window_row(&request, now)?;
+        let name = row.name.clone();
+        Self::written(
+            self.store.update_window(current.id, row, now).await?,
+            "window",
+            key,
+            &name,
+        )?;
+        self.fetch_window(&current.id.to_string()).await
+    }
+
+    /// Pauses or resumes a window: its edges and its enforcement.
+    pub async fn set_window_enabled(
+        &self,
+        key: &str,
+        enabled: bool,
+    ) -> Result<Window, RegistryError> {
+        let current = self.fetch_window(key).await?;
+        let request = WindowRequest {
+            name: current.name.clone(),
+            hours: current.hours.clone(),
+            targets: current.targets.clone(),
+            enforce: current.enforce,
+            enforce_interval_seconds: Some(current.enforce_interval_seconds),
+            exclusions: current.exclusions.clone(),
+            enabled,
+        };
+        self.update_window(&current.id.to_string(), request).await
+    }
+
+    pub async fn delete_window(&self, key: &str) -> Result<(), RegistryError> {
+        let current = self.fetch_window(key).await?;
+        Self::written(
+            self.store.delete_window(current.id).await?,
+            "window",
+            key,
+            &current.name,
+        )?;
+        Ok(())
+    }
+
+    /// The next `n` edges of a window.
+    pub async fn preview_window(
+        &self,
+        key: &str,
+        n: usize,
+    ) -> Result<Vec<FireTime>, RegistryError> {
+        let window = self.fetch_window(key).await?;
+        let valid = window.hours.validate().map_err(window_error)?;
+        let zone_cron = valid.start_schedule();
+        let now = self.clock.now();
+        Ok(valid
+            .upcoming_edges(now, n.min(MAX_PREVIEW))
+            .into_iter()
+            .map(|(edge, t)| {
+                let edge = match edge {
+                    super::window::Edge::Start => WindowEdge::Start,
+                    super::window::Edge::Stop => WindowEdge::Stop,
+                };
+                fire_time(&zone_cron, t, Some(edge))
+            })
+            .collect())
+    }
+
+    /// Adds an override to a window.
+    pub async fn add_override(
+        &self,
+        key: &str,
+        request: OverrideRequest,
+    ) -> Result<Override, RegistryError> {
+        let window = self.fetch_window(key).await?;
+        check_id("machine_id", &request.machine_id)?;
+        let now = self.clock.now();
+        let until = match (request.until, request.hours) {
+            (Some(_), Some(_)) => {
+                return Err(SpecError::new("hours", "give until or hours, not both").into());
+            }
+            (Some(until), None) => until,
+            (None, Some(hours)) => {
+                if !(hours.is_finite() && hours > 0.0 && hours <= 24.0 * 31.0) {
+                    return Err(SpecError::new("hours", "between 0 and 744 (31 days)").into());
+                }
+                now + chrono::Duration::milliseconds((hours * 3_600_000.0) as i64)
+            }
+            (None, None) => {
+                return Err(
+                    SpecError::new("until", "give until (a time) or hours (from now)").into(),
+                );
+            }
+        };
+        if until <= now {
+            return Err(SpecError::new("until", "must be in the future").into());
+        }
+        if until - now > chrono::Duration::days(31) {
+            return Err(SpecError::new("until", "at most 31 days ahead").into());
+        }
+        if let Some(reason) = &request.reason
+            && reason.len() > 500
+        {
+            return Err(SpecError::new("reason", "at most 500 characters").into());
+        }
+        let id = Self::written(
+            self.store
+                .add_override(
+                    window.id,
+                    request.machine_id,
+                    request.mode,
+                    until,
+                    request.reason,
+                    now,
+                )
+                .await?,
+            "window",
+            key,
+            &window.name,
+        )?;
+        let overrides = self.store.overrides(window.id, None).await?;
+        overrides
+            .into_iter()
+            .find(|o| o.id == id)
+            .ok_or_else(|| RegistryError::NotFound {
+                what: "override",
+                key: id.to_string(),
+            })
+    }
+
+    pub async fn delete_override(&self, key: &str, id: i64) -> Result<(), RegistryError> {
+        let window = self.fetch_window(key).await?;
+        Self::written(
+            self.store.delete_override(window.id, id).await?,
+            "override",
+            &id.to_string(),
+            "",
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,468 @@
+//! The firing loop.
+//!
+//! [`Scheduler::tick`] handles everything due at the clock's current time:
+//! each due schedule's firing (with missed firings, exclusions, overrides and
+//! targets worked out here, overlap checked by the store) and each due window
+//! enforcement, then reports when the next thing is due. [`Scheduler::run`]
+//! sleeps until then, or until a schedule changes, and ticks again: no busy
+//! polling, and an edit, pause or delete takes effect at once. Tests drive
+//! `tick` directly with a clock they control.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+use tokio_util::sync::CancellationToken;
+
+use super::firing::{FireResult, FiringAction, FiringEntry, FiringPlan, WHOLE_FIRING};
+use super::office_hours::{Override, OverrideMode, Window};
+use super::spec::{MisfirePolicy, ON_TIME, Schedule, ScheduleContext, WindowEdge};
+use super::target::NO_TARGET;
+use super::template::JobTemplate;
+use crate::clock::SharedClock;
+use crate::paperspace::wait::humanize;
+use crate::paperspace::{Machine, MachineApi, MachineFilter, MachineState};
+use crate::store::{Store, StoreError};
+
+/// Most missed firings recorded one by one for a single schedule after an outage.
+const MISSED_RECORD_LIMIT: usize = 1000;
+
+/// Schedules handled per tick; the rest wait for the next (immediate) tick.
+const BATCH: u32 = 500;
+
+/// When the account's machine list cannot be read, try again after this.
+const LISTING_RETRY: Duration = Duration::from_secs(30);
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Firings applied (schedules) and enforcement passes (windows).
+    pub fired: usize,
+    pub enqueued: usize,
+    pub skipped: usize,
+    /// Firings another scheduler had already handled.
+    pub lost_races: usize,
+    /// More was due than one tick handles: tick again at once.
+    pub more_due: bool,
+    /// A selector could not be resolved; try again at this time.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// The firing loop's state.
+pub struct Scheduler {
+    store: Store,
+    api: Arc<dyn MachineApi>,
+    clock: SharedClock,
+    ctx: Arc<ScheduleContext>,
+}
+
+impl Scheduler {
+    pub fn new(
+        store: Store,
+        api: Arc<dyn MachineApi>,
+        clock: SharedClock,
+        ctx: Arc<ScheduleContext>,
+    ) -> Self {
+        Scheduler {
+            store,
+            api,
+            clock,
+            ctx,
+        }
+    }
+
+    /// Handles everything due now.
+    pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        let now = self.clock.now();
+        let mut report = TickReport::default();
+        let due = self.store.due_schedules(now, BATCH).await?;
+        report.more_due = due.len() as u32 == BATCH;
+        let windows = self.store.due_enforcements(now).await?;
+
+        // One listing of the account per tick serves every selector.
+        let needs_listing = due.iter().any(|s| s.targets.needs_listing()) || !windows.is_empty();
+        let listing = if needs_listing {
+            match self.api.list_all(&MachineFilter::all()).await {
+                Ok(machines) => Some(machines),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not list machines for schedule targets; trying again shortly");
+                    report.retry_at =
+                        Some(now + chrono::Duration::from_std(LISTING_RETRY).unwrap_or_default());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
+        let mut overrides: HashMap<i64, Vec<Override>> = HashMap::new();
+        for schedule in due {
+            if schedule.targets.needs_listing() && listing.is_none() {
+                continue;
+            }
+            if let Some(window_id) = schedule.window_id
+                && !overrides.contains_key(&window_id)
+            {
+                overrides.insert(window_id, self.store.overrides(window_id, Some(now)).await?);
+            }
+            let window_overrides = schedule
+                .window_id
+                .and_then(|w| overrides.get(&w))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let plan = self.plan(&schedule, now, listing.as_deref(), window_overrides);
+            let result = self.store.fire(plan, now).await?;
+            tally(&mut report, &result);
+            if result.applied {
+                tracing::info!(
+                    schedule = %schedule.name,
+                    enqueued = result.enqueued.len(),
+                    skipped = result.skipped,
+                    "schedule fired"
+                );
+            }
+        }
+        if let Some(machines) = listing.as_deref() {
+            for window in windows {
+                let result = self.enforce(&window, now, machines).await?;
+                tally(&mut report, &result);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Works out one firing of `schedule`: which times are due, which run,
+    /// which are skipped and why, and the jobs for each target.
+    pub fn plan(
+        &self,
+        schedule: &Schedule,
+        now: DateTime<Utc>,
+        listing: Option<&[Machine]>,
+        overrides: &[Override],
+    ) -> FiringPlan {
+        let due = schedule.next_fire_at.unwrap_or(now);
+        let mut plan = FiringPlan {
+            schedule_id: schedule.id,
+            expected_next: due,
+            next_fire_at: None,
+            overlap: schedule.overlap,
+            entries: Vec::new(),
+        };
+        let cron = match schedule.timing() {
+            Ok(cron) => cron,
+            Err(e) => {
+                // A stored schedule that no longer parses is paused, and says why.
+                plan.entries.push(FiringEntry {
+                    fire_at: due,
+                    target: WHOLE_FIRING.into(),
+                    action: FiringAction::Skip {
+                        reason: format!("the schedule cannot be evaluated ({e}); it is paused"),
+                    },
+                });
+                return plan;
+            }
+        };
+        plan.next_fire_at = cron.next_after(now);
+
+        let mut times = vec![due];
+        times.extend(cron.between(due, now, MISSED_RECORD_LIMIT));
+        let latest = *times.last().expect("at least the due time");
+        let late = now - latest;
+        let catch_up = chrono::Duration::seconds(schedule.catch_up_seconds as i64);
+        let (run_at, caught_up) = if late <= ON_TIME {
+            (Some(latest), false)
+        } else if schedule.misfire == MisfirePolicy::RunOnce && late <= catch_up {
+            (Some(latest), true)
+        } else {
+            (None, false)
+        };
+        for &t in &times {
+            if Some(t) == run_at {
+                continue;
+            }
+            let reason = match (run_at, schedule.misfire) {
+                (Some(r), _) => format!(
+                    "missed while the daemon was down; superseded by the firing at {}",
+                    r.to_rfc3339()
+                ),
+                (None, MisfirePolicy::Skip) => {
+                    "missed while the daemon was down (misfire policy: skip)".to_string()
+                }
+                (None, MisfirePolicy::RunOnce) => format!(
+                    "missed while the daemon was down, by more than the catch-up window of {}",
+                    humanize(Duration::from_secs(schedule.catch_up_seconds))
+                ),
+            };
+            plan.entries.push(FiringEntry {
+                fire_at: t,
+                target: WHOLE_FIRING.into(),
+                action: FiringAction::Skip { reason },
+            });
+        }
+        let Some(fire_at) = run_at else {
+            return plan;
+        };
+
+        let zone = cron.zone();
+        if schedule
+            .exclusions
+            .excludes(fire_at, zone, &self.ctx.calendars)
+        {
+            plan.entries.push(FiringEntry {
+                fire_at,
+                target: WHOLE_FIRING.into(),
+                action: FiringAction::Skip {
+                    reason: format!(
+                        "{} is an excluded date",
+                        fire_at.with_timezone(&zone).date_naive()
+                    ),
+                },
+            });
+            return plan;
+        }
+        let kind = schedule.template.kind();
+        let needs_machine = kind.as_ref().is_ok_and(|k| k.needs_machine());
+        let targets = if needs_machine {
+            schedule.targets.resolve(listing)
+        } else {
+            vec![NO_TARGET.to_string()]
+        };
+        if targets.is_empty() {
+            plan.entries.push(FiringEntry {
+                fire_at,
+                target: WHOLE_FIRING.into(),
+                action: FiringAction::Skip {
+                    reason: "no machine matches the selector".into(),
+                },
+            });
+            return plan;
+        }
+        let late_note = caught_up.then(|| {
+            format!(
+                "caught up {} late",
+                humanize(late.to_std().unwrap_or_default())
+            )
+        });
+        let base = if caught_up { now } else { fire_at };
+        for target in targets {
+            if let Some(reason) = overridden(schedule, &target, overrides) {
+                plan.entries.push(FiringEntry {
+                    fire_at,
+                    target,
+                    action: FiringAction::Skip { reason },
+                });
+                continue;
+            }
+            let jitter = if schedule.jitter_seconds > 0 {
+                rand::rng().random_range(0..=u64::from(schedule.jitter_seconds) * 1000)
+            } else {
+                0
+            };
+            let run_at = base + chrono::Duration::milliseconds(jitter as i64);
+            let machine = needs_machine.then_some(target.as_str());
+            let action = match schedule.template.instantiate(
+                machine,
+                fire_at,
+                zone,
+                run_at,
+                &self.ctx.defaults,
+            ) {
+                Ok(job) => FiringAction::Enqueue {
+                    job: Box::new(job),
+                    caught_up,
+                    reason: late_note.clone(),
+                },
+                Err(e) => FiringAction::Skip {
+                    reason: format!("the job cannot be made: {e}"),
+                },
+            };
+            plan.entries.push(FiringEntry {
+                fire_at,
+                target,
+                action,
+            });
+        }
+        plan
+    }
+
+    /// One enforcement pass over a window: stop targets found running while
+    /// it is closed (unless kept on), or kept off while it is open.
+    async fn enforce(
+        &self,
+        window: &Window,
+        now: DateTime<Utc>,
+        machines: &[Machine],
+    ) -> Result<FireResult, StoreError> {
+        let Some(expected) = window.next_enforce_at else {
+            return Ok(FireResult::default());
+        };
+        let next =
+            Some(now + chrono::Duration::seconds(window.enforce_interval_seconds.max(1) as i64));
+        let edges = self.store.window_schedules(window.id).await?;
+        let stop = edges
+            .iter()
+            .find(|s| s.window_edge == Some(WindowEdge::Stop));
+        let (Some(stop), Ok(valid)) = (stop, window.hours.validate()) else {
+            return self
+                .store
+                .enforce(window.id, expected, next, empty_plan(expected), now)
+                .await;
+        };
+        let open = valid.is_open(now, &window.exclusions, &self.ctx.calendars);
+        let overrides = self.store.overrides(window.id, Some(now)).await?;
+        let targets = window.targets.resolve(Some(machines));
+        let running: Vec<&Machine> = machines
+            .iter()
+            .filter(|m| targets.contains(&m.id))
+            .filter(|m| {
+                matches!(
+                    m.state,
+                    MachineState::Ready
+                        | MachineState::ServiceReady
+                        | MachineState::Starting
+                        | MachineState::Restarting
+                )
+            })
+            .collect();
+        let ids: Vec<String> = running.iter().map(|m| m.id.clone()).collect();
+        let busy = self.store.busy_machines(&ids).await?;
+        let mut plan = empty_plan(expected);
+        plan.schedule_id = stop.id;
+        let zone = valid.start_schedule().zone();
+        for m in running {
+            let mode = overrides
+                .iter()
+                .find(|o| o.machine_id == m.id)
+                .map(|o| o.mode);
+            let reason = match (open, mode) {
+                (false, Some(OverrideMode::KeepOn)) | (true, None | Some(OverrideMode::KeepOn)) => {
+                    continue;
+                }
+                (false, _) => format!(
+                    "enforcement: {} is {} while window {} is closed",
+                    m.id, m.state, window.name
+                ),
+                (true, Some(OverrideMode::KeepOff)) => format!(
+                    "enforcement: {} is {} inside window {} but kept off by an override",
+                    m.id, m.state, window.name
+                ),
+            };
+            if busy.contains(&m.id) {
+                continue;
+            }
+            let template = JobTemplate {
+                kind: "stop".into(),
+                args: serde_json::Value::Null,
+                wait: None,
+                wait_timeout_seconds: None,
+                max_attempts: None,
+                priority: None,
+            };
+            let action =
+                match template.instantiate(Some(&m.id), expected, zone, now, &self.ctx.defaults) {
+                    Ok(job) => FiringAction::Enqueue {
+                        job: Box::new(job),
+                        caught_up: false,
+                        reason: Some(reason),
+                    },
+                    Err(e) => FiringAction::Skip {
+                        reason: format!("the job cannot be made: {e}"),
+                    },
+                };
+            plan.entries.push(FiringEntry {
+                fire_at: expected,
+                target: m.id.clone(),
+                action,
+            });
+        }
+        self.store
+            .enforce(window.id, expected, next, plan, now)
+            .await
+    }
+
+    /// Ticks until `shutdown`, sleeping in between until the next firing or
+    /// a change to the schedules.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let changed = self.store.schedules_changed();
+        loop {
+            let notified = changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let report = match self.tick().await {
+                Ok(report) => report,
+                Err(e) => {
+                    tracing::error!(error = %e, "the scheduler could not fire; trying again in a second");
+                    TickReport {
+                        retry_at: Some(self.clock.now() + chrono::Duration::seconds(1)),
+                        ..TickReport::default()
+                    }
+                }
+            };
+            if report.more_due {
+                continue;
+            }
+            let next = match self.store.next_schedule_due().await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not read the next firing time");
+                    Some(self.clock.now() + chrono::Duration::seconds(1))
+                }
+            };
+            let wake_at = match (next, report.retry_at) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = wake_at
+                .map(|at| (at - self.clock.now()).to_std().unwrap_or_default())
+                .unwrap_or(Duration::from_secs(3600))
+                .min(Duration::from_secs(3600));
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(sleep) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+fn tally(report: &mut TickReport, result: &FireResult) {
+    if result.applied {
+        report.fired += 1;
+    } else {
+        report.lost_races += 1;
+    }
+    report.enqueued += result.enqueued.len();
+    report.skipped += result.skipped;
+}
+
+fn empty_plan(expected: DateTime<Utc>) -> FiringPlan {
+    FiringPlan {
+        schedule_id: 0,
+        expected_next: expected,
+        next_fire_at: None,
+        overlap: super::spec::OverlapPolicy::Skip,
+        entries: Vec::new(),
+    }
+}
+
+/// Why an override keeps a window's edge from acting on `target`, if it does.
+fn overridden(schedule: &Schedule, target: &str, overrides: &[Override]) -> Option<String> {
+    let edge = schedule.window_edge?;
+    let o = overrides.iter().find(|o| o.machine_id == target)?;
+    match (edge, o.mode) {
+        (WindowEdge::Stop, OverrideMode::KeepOn) => Some(format!(
+            "override: {target} is kept on until {}",
+            o.until.to_rfc3339()
+        )),
+        (WindowEdge::Start, OverrideMode::KeepOff) => Some(format!(
+            "override: {target} is kept off until {}",
+            o.until.to_rfc3339()
+        )),
+        _ => None,
+    }
+}

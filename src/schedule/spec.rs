@@ -1,0 +1,228 @@
+//! A schedule as people write it ([`ScheduleSpec`]) and as it is stored ([`Schedule`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::calendar::{Calendars, Exclusions};
+use super::target::Targets;
+use super::template::JobTemplate;
+use super::timing::CronSchedule;
+use crate::job::{JobDefaults, JobKind, SpecError};
+
+/// What happens to firings missed while the daemon was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MisfirePolicy {
+    /// Record them as skipped; fire next at the next regular time.
+    Skip,
+    /// Run once for the latest missed time if it is within the catch-up
+    /// window; record the others as skipped.
+    RunOnce,
+}
+
+impl MisfirePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MisfirePolicy::Skip => "skip",
+            MisfirePolicy::RunOnce => "run_once",
+        }
+    }
+}
+
+/// What a firing does when the previous firing's job for the same target
+/// has not finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverlapPolicy {
+    /// Skip this target this time, and record it.
+    #[default]
+    Skip,
+    /// Queue another job behind it.
+    Queue,
+}
+
+impl OverlapPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverlapPolicy::Skip => "skip",
+            OverlapPolicy::Queue => "queue",
+        }
+    }
+}
+
+/// A firing is on time when it runs within this of its due time; later, it
+/// counts as missed and its schedule's misfire policy decides.
+pub const ON_TIME: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Longest jitter: an hour.
+const MAX_JITTER: u32 = 3600;
+
+/// A schedule as submitted over the API (create and full update).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// Unique; how people refer to the schedule.
+    pub name: String,
+    /// 5-field crontab, 6 fields with seconds first, or `@hourly`/`@daily`/`@weekly`/`@monthly`.
+    pub cron: String,
+    /// IANA zone; default from the configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    pub template: JobTemplate,
+    #[serde(default)]
+    pub targets: Targets,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Spread a fleet's jobs over this many seconds after the firing.
+    #[serde(default)]
+    pub jitter_seconds: u32,
+    #[serde(default)]
+    pub exclusions: Exclusions,
+    /// Default: `run_once`, with a window that depends on the job kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misfire: Option<MisfirePolicy>,
+    /// Default per job kind (see [`JobTemplate::default_catch_up`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up_seconds: Option<u64>,
+    #[serde(default)]
+    pub overlap: OverlapPolicy,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Everything validation needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct ScheduleContext {
+    pub defaults: JobDefaults,
+    pub calendars: Calendars,
+    /// Zone for schedules that name none.
+    pub default_zone: String,
+}
+
+/// A checked schedule, ready to store.
+#[derive(Debug, Clone)]
+pub struct ValidSchedule {
+    pub spec: ScheduleSpec,
+    pub zone: String,
+    pub kind: JobKind,
+    pub cron: CronSchedule,
+    pub misfire: MisfirePolicy,
+    pub catch_up: std::time::Duration,
+}
+
+impl ScheduleSpec {
+    /// Checks every field; the first problem names its field.
+    pub fn validate(self, ctx: &ScheduleContext) -> Result<ValidSchedule, SpecError> {
+        let name = self.name.trim();
+        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+            return Err(SpecError::new(
+                "name",
+                "1 to 128 characters without control characters",
+            ));
+        }
+        if name.parse::<i64>().is_ok() {
+            return Err(SpecError::new(
+                "name",
+                "must not be a number (numbers are schedule ids)",
+            ));
+        }
+        if name.starts_with("window:") {
+            return Err(SpecError::new(
+                "name",
+                "names starting with `window:` belong to windows",
+            ));
+        }
+        let zone = self
+            .timezone
+            .clone()
+            .unwrap_or_else(|| ctx.default_zone.clone());
+        let cron = CronSchedule::parse(&self.cron, &zone).map_err(|e| {
+            let field = if matches!(e, super::timing::TimingError::BadZone(_)) {
+                "timezone"
+            } else {
+                "cron"
+            };
+            SpecError::new(field, e.to_string())
+        })?;
+        let kind = self.template.validate(&ctx.defaults)?;
+        self.targets.validate(kind.needs_machine(), kind.as_str())?;
+        if self.jitter_seconds > MAX_JITTER {
+            return Err(SpecError::new("jitter_seconds", "at most 3600 (an hour)"));
+        }
+        self.exclusions
+            .validate(&ctx.calendars)
+            .map_err(|e| SpecError::new("exclusions", e.to_string()))?;
+        let catch_up = match self.catch_up_seconds {
+            Some(secs) if secs > 31 * 24 * 3600 => {
+                return Err(SpecError::new(
+                    "catch_up_seconds",
+                    "at most 2678400 (31 days)",
+                ));
+            }
+            Some(secs) => std::time::Duration::from_secs(secs),
+            None => JobTemplate::default_catch_up(kind),
+        };
+        Ok(ValidSchedule {
+            misfire: self.misfire.unwrap_or(MisfirePolicy::RunOnce),
+            spec: ScheduleSpec {
+                name: name.to_string(),
+                ..self
+            },
+            zone,
+            kind,
+            cron,
+            catch_up,
+        })
+    }
+}
+
+/// Which edge of a window a derived schedule fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowEdge {
+    Start,
+    Stop,
+}
+
+impl WindowEdge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowEdge::Start => "start",
+            WindowEdge::Stop => "stop",
+        }
+    }
+}
+
+/// A stored schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub id: i64,
+    pub name: String,
+    pub cron: String,
+    pub timezone: String,
+    pub template: JobTemplate,
+    pub targets: Targets,
+    pub enabled: bool,
+    pub jitter_seconds: u32,
+    pub exclusions: Exclusions,
+    pub misfire: MisfirePolicy,
+    pub catch_up_seconds: u64,
+    pub overlap: OverlapPolicy,
+    /// Set when a window derived this schedule from one of its edges.
+    pub window_id: Option<i64>,
+    pub window_edge: Option<WindowEdge>,
+    /// `None` while paused.
+    pub next_fire_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Schedule {
+    /// The parsed cron expression; stored schedules were validated.
+    pub fn timing(&self) -> Result<CronSchedule, SpecError> {
+        CronSchedule::parse(&self.cron, &self.timezone)
+            .map_err(|e| SpecError::new("cron", e.to_string()))
+    }
+}

@@ -1,0 +1,246 @@
+//! Which machines a schedule or window acts on: explicit ids, or a selector
+//! resolved against the account's machine list each time it fires.
+
+use serde::{Deserialize, Serialize};
+
+use crate::job::SpecError;
+use crate::job::operation::check_id;
+use crate::paperspace::Machine;
+
+/// The targets of a schedule. Empty for kinds that act on no machine
+/// (`refresh`, `availability`, `create`): those fire one job per firing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    /// Explicit machine ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machine_ids: Vec<String>,
+    /// Machines matching this at fire time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<Selector>,
+}
+
+/// Conditions a machine must all meet; an absent condition matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    /// A glob on the machine name: `*` any run of characters, `?` one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_type: Option<String>,
+    /// e.g. `ready` or `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+/// The target written for firings of kinds that act on no machine.
+pub const NO_TARGET: &str = "-";
+
+impl Selector {
+    /// True when `machine` meets every condition.
+    pub fn matches(&self, machine: &Machine) -> bool {
+        let name_ok = self
+            .name
+            .as_deref()
+            .is_none_or(|glob| wildmatch::WildMatch::new(glob).matches(&machine.name));
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        name_ok
+            && eq(&self.region, machine.region.as_deref())
+            && eq(&self.machine_type, machine.machine_type.as_deref())
+            && eq(&self.state, Some(machine.state.as_str()))
+    }
+
+    fn is_empty(&self) -> bool {
+        self == &Selector::default()
+    }
+}
+
+impl Targets {
+    /// True when nothing is targeted.
+    pub fn is_empty(&self) -> bool {
+        self.machine_ids.is_empty() && self.selector.is_none()
+    }
+
+    /// True when firing needs the account's machine list.
+    pub fn needs_listing(&self) -> bool {
+        self.selector.is_some()
+    }
+
+    /// Checks the targets against whether the job kind acts on a machine.
+    pub fn validate(&self, needs_machine: bool, kind: &str) -> Result<(), SpecError> {
+        if !needs_machine {
+            if !self.is_empty() {
+                return Err(SpecError::new(
+                    "targets",
+                    format!("{kind} jobs act on no existing machine; leave targets out"),
+                ));
+            }
+            return Ok(());
+        }
+        if self.is_empty() {
+            return Err(SpecError::new(
+                "targets",
+                format!("{kind} jobs need targets: `machine_ids` or a `selector`"),
+            ));
+        }
+        if !self.machine_ids.is_empty() && self.selector.is_some() {
+            return Err(SpecError::new(
+                "targets",
+                "give machine_ids or a selector, not both",
+            ));
+        }
+        if self.machine_ids.len() > 10_000 {
+            return Err(SpecError::new(
+                "targets.machine_ids",
+                "at most 10000 machines",
+            ));
+        }
+        for (i, id) in self.machine_ids.iter().enumerate() {
+            check_id(&format!("targets.machine_ids[{i}]"), id)?;
+        }
+        if let Some(selector) = &self.selector {
+            if selector.is_empty() {
+                return Err(SpecError::new(
+                    "targets.selector",
+                    "an empty selector would match every machine; give name, region, machine_type or state (name `*` matches all)",
+                ));
+            }
+            if let Some(state) = &selector.state
+                && !crate::paperspace::MachineState::KNOWN
+                    .iter()
+                    .any(|s| s.as_str() == state)
+            {
+                return Err(SpecError::new(
+                    "targets.selector.state",
+                    format!("`{state}` is not a machine state"),
+                ));
+            }
+            if let Some(name) = &selector.name
+                && (name.is_empty() || name.len() > 128)
+            {
+                return Err(SpecError::new(
+                    "targets.selector.name",
+                    "a glob of 1 to 128 characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The machine ids to act on now; `machines` is the account's list,
+    /// needed only with a selector.
+    pub fn resolve(&self, machines: Option<&[Machine]>) -> Vec<String> {
+        if let Some(selector) = &self.selector {
+            let mut ids: Vec<String> = machines
+                .unwrap_or_default()
+                .iter()
+                .filter(|m| selector.matches(m))
+                .map(|m| m.id.clone())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            return ids;
+        }
+        let mut ids = self.machine_ids.clone();
+        ids.dedup();
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paperspace::MachineState;
+
+    fn machine(id: &str, name: &str, region: &str, ty: &str, state: MachineState) -> Machine {
+        let mut m = Machine::new(id, name, state);
+        m.region = Some(region.into());
+        m.machine_type = Some(ty.into());
+        m
+    }
+
+    #[test]
+    fn selectors_match_every_condition() {
+        let fleet = [
+            machine(
+                "ps1",
+                "gpu-train-1",
+                "Europe (AMS1)",
+                "P4000",
+                MachineState::Ready,
+            ),
+            machine(
+                "ps2",
+                "gpu-train-2",
+                "East Coast (NY2)",
+                "P4000",
+                MachineState::Off,
+            ),
+            machine("ps3", "dev-box", "Europe (AMS1)", "C5", MachineState::Ready),
+        ];
+        let t = |s: Selector| Targets {
+            machine_ids: vec![],
+            selector: Some(s),
+        };
+        let by_name = t(Selector {
+            name: Some("gpu-*".into()),
+            ..Selector::default()
+        });
+        assert_eq!(by_name.resolve(Some(&fleet)), ["ps1", "ps2"]);
+        let ams_ready = t(Selector {
+            region: Some("Europe (AMS1)".into()),
+            state: Some("ready".into()),
+            ..Selector::default()
+        });
+        assert_eq!(ams_ready.resolve(Some(&fleet)), ["ps1", "ps3"]);
+        let one = t(Selector {
+            name: Some("gpu-train-?".into()),
+            machine_type: Some("P4000".into()),
+            region: Some("East Coast (NY2)".into()),
+            ..Selector::default()
+        });
+        assert_eq!(one.resolve(Some(&fleet)), ["ps2"]);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let field = |t: Targets, needs: bool| t.validate(needs, "start").unwrap_err().field;
+        assert_eq!(field(Targets::default(), true), "targets");
+        let both = Targets {
+            machine_ids: vec!["ps1".into()],
+            selector: Some(Selector {
+                name: Some("*".into()),
+                ..Selector::default()
+            }),
+        };
+        assert_eq!(field(both, true), "targets");
+        let bad_id = Targets {
+            machine_ids: vec!["ps1".into(), "a/b".into()],
+            selector: None,
+        };
+        assert_eq!(field(bad_id, true), "targets.machine_ids[1]");
+        let empty = Targets {
+            machine_ids: vec![],
+            selector: Some(Selector::default()),
+        };
+        assert_eq!(field(empty, true), "targets.selector");
+        let bad_state = Targets {
+            machine_ids: vec![],
+            selector: Some(Selector {
+                state: Some("sleeping".into()),
+                ..Selector::default()
+            }),
+        };
+        assert_eq!(field(bad_state, true), "targets.selector.state");
+        let extra = Targets {
+            machine_ids: vec!["ps1".into()],
+            selector: None,
+        };
+        assert_eq!(field(extra, false), "targets");
+    }
+}

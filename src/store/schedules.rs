@@ -1,0 +1,1207 @@
+//! Schedules, windows, overrides, firings and utilization in SQLite.
+//!
+//! Writes are [`ScheduleCommand`]s applied by the writer task in its shared
+//! transaction (see [`super::writer`]); reads use the reader pool.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{FromRow, Sqlite};
+use tokio::sync::oneshot;
+
+use super::rows::{from_ms, to_ms};
+use super::{Store, StoreError};
+use crate::job::{JobId, NewEvent};
+use crate::paperspace::Utilization;
+use crate::schedule::firing::{
+    FireResult, Firing, FiringAction, FiringOutcome, FiringPlan, WHOLE_FIRING,
+};
+use crate::schedule::office_hours::{Override, OverrideMode, Window};
+use crate::schedule::spec::{MisfirePolicy, OverlapPolicy, Schedule, WindowEdge};
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+pub(super) type Tx<'c> = sqlx::Transaction<'c, Sqlite>;
+
+/// A schedule as it is written: everything but the id and times.
+#[derive(Debug, Clone)]
+pub struct ScheduleRow {
+    pub name: String,
+    pub cron: String,
+    pub timezone: String,
+    pub template: Value,
+    pub targets: Value,
+    pub enabled: bool,
+    pub jitter_seconds: u32,
+    pub exclusions: Value,
+    pub misfire: MisfirePolicy,
+    pub catch_up_seconds: u64,
+    pub overlap: OverlapPolicy,
+    pub window_id: Option<i64>,
+    pub window_edge: Option<WindowEdge>,
+    pub next_fire_at: Option<DateTime<Utc>>,
+}
+
+/// A window as it is written, with its two derived schedules.
+#[derive(Debug, Clone)]
+pub struct WindowRow {
+    pub name: String,
+    pub spec: Value,
+    pub targets: Value,
+    pub exclusions: Value,
+    pub enforce: bool,
+    pub enforce_interval_seconds: u64,
+    pub enabled: bool,
+    pub next_enforce_at: Option<DateTime<Utc>>,
+    pub start: ScheduleRow,
+    pub stop: ScheduleRow,
+}
+
+/// The result of a write that names a thing by id or name.
+#[derive(Debug, Clone)]
+pub enum Written<T> {
+    Done(T),
+    NotFound,
+    /// The unique name is taken by another schedule or window.
+    NameTaken,
+}
+
+/// A write to the schedule tables.
+pub enum ScheduleCommand {
+    Create {
+        row: Box<ScheduleRow>,
+        now: DateTime<Utc>,
+        reply: Reply<Written<i64>>,
+    },
+    Update {
+        id: i64,
+        row: Box<ScheduleRow>,
+        now: DateTime<Utc>,
+        reply: Reply<Written<i64>>,
+    },
+    /// Pause (`next_fire_at` None) or resume (`Some`).
+    SetEnabled {
+        id: i64,
+        next_fire_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        reply: Reply<Written<i64>>,
+    },
+    Delete {
+        id: i64,
+        reply: Reply<Written<i64>>,
+    },
+    Fire {
+        plan: Box<FiringPlan>,
+        now: DateTime<Utc>,
+        reply: Reply<FireResult>,
+    },
+    CreateWindow {
+        row: Box<WindowRow>,
+        now: DateTime<Utc>,
+        reply: Reply<Written<i64>>,
+    },
+    UpdateWindow {
+        id: i64,
+        row: Box<WindowRow>,
+        now: DateTime<Utc>,
+        reply: Reply<Written<i64>>,
+    },
+    DeleteWindow {
+        id: i64,
+        reply: Reply<Written<i64>>,
+    },
+    /// Enforcement's pass over a window: firings recorded against its stop schedule.
+    Enforce {
+        window_id: i64,
+        expected_next: DateTime<Utc>,
+        next_enforce_at: Option<DateTime<Utc>>,
+        plan: Box<FiringPlan>,
+        now: DateTime<Utc>,
+        reply: Reply<FireResult>,
+    },
+    AddOverride {
+        window_id: i64,
+        machine_id: String,
+        mode: OverrideMode,
+        until: DateTime<Utc>,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+        reply: Reply<Written<i64>>,
+    },
+    DeleteOverride {
+        window_id: i64,
+        id: i64,
+        reply: Reply<Written<i64>>,
+    },
+    SaveUtilization {
+        rows: Vec<Utilization>,
+        now: DateTime<Utc>,
+        reply: Reply<()>,
+    },
+}
+
+/// What a command asks of the writer's batch besides its answer.
+pub(super) struct Effects {
+    /// The scheduler should look again (a schedule changed).
+    pub schedules_changed: bool,
+    /// Jobs were queued.
+    pub jobs_queued: bool,
+}
+
+/// The per-batch hooks the writer lends to schedule commands.
+pub(super) struct Batch<'a> {
+    pub next_id: &'a mut JobId,
+    pub events: &'a mut Vec<(JobId, i64, NewEvent)>,
+    pub pending: &'a mut Vec<super::writer::Pending>,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+async fn name_taken(
+    tx: &mut Tx<'_>,
+    name: &str,
+    except_schedule: Option<i64>,
+    except_window: Option<i64>,
+) -> Result<bool, StoreError> {
+    let (schedules,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM schedules WHERE name = ? AND id IS NOT ? AND window_id IS NULL",
+    )
+    .bind(name)
+    .bind(except_schedule)
+    .fetch_one(&mut **tx)
+    .await?;
+    let (windows,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM windows WHERE name = ? AND id IS NOT ?")
+            .bind(name)
+            .bind(except_window)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(schedules + windows > 0)
+}
+
+async fn insert_schedule(
+    tx: &mut Tx<'_>,
+    row: &ScheduleRow,
+    now: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO schedules (name, cron, timezone, template, targets, enabled, jitter_seconds, \
+         exclusions, misfire, catch_up_ms, overlap, window_id, window_edge, next_fire_at, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&row.name)
+    .bind(&row.cron)
+    .bind(&row.timezone)
+    .bind(row.template.to_string())
+    .bind(row.targets.to_string())
+    .bind(row.enabled)
+    .bind(i64::from(row.jitter_seconds))
+    .bind(row.exclusions.to_string())
+    .bind(row.misfire.as_str())
+    .bind((row.catch_up_seconds * 1000) as i64)
+    .bind(row.overlap.as_str())
+    .bind(row.window_id)
+    .bind(row.window_edge.map(WindowEdge::as_str))
+    .bind(row.next_fire_at.map(to_ms))
+    .bind(to_ms(now))
+    .bind(to_ms(now))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+async fn update_schedule(
+    tx: &mut Tx<'_>,
+    id: i64,
+    row: &ScheduleRow,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE schedules SET name = ?, cron = ?, timezone = ?, template = ?, targets = ?, enabled = ?, \
+         jitter_seconds = ?, exclusions = ?, misfire = ?, catch_up_ms = ?, overlap = ?, next_fire_at = ?, \
+         updated_at = ? WHERE id = ?",
+    )
+    .bind(&row.name)
+    .bind(&row.cron)
+    .bind(&row.timezone)
+    .bind(row.template.to_string())
+    .bind(row.targets.to_string())
+    .bind(row.enabled)
+    .bind(i64::from(row.jitter_seconds))
+    .bind(row.exclusions.to_string())
+    .bind(row.misfire.as_str())
+    .bind((row.catch_up_seconds * 1000) as i64)
+    .bind(row.overlap.as_str())
+    .bind(row.next_fire_at.map(to_ms))
+    .bind(to_ms(now))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// Applies one schedule command; its answer goes into `batch.pending`.
+pub(super) async fn apply(
+    tx: &mut Tx<'_>,
+    command: ScheduleCommand,
+    batch: &mut Batch<'_>,
+) -> Result<Effects, StoreError> {
+    use super::writer::pending;
+    let mut fx = Effects {
+        schedules_changed: false,
+        jobs_queued: false,
+    };
+    match command {
+        ScheduleCommand::Create { row, now, reply } => {
+            let result = if name_taken(tx, &row.name, None, None).await? {
+                Written::NameTaken
+            } else {
+                fx.schedules_changed = true;
+                Written::Done(insert_schedule(tx, &row, now).await?)
+            };
+            batch.pending.push(pending(reply, result));
+        }
+        ScheduleCommand::Update {
+            id,
+            row,
+            now,
+            reply,
+        } => {
+            let result = if name_taken(tx, &row.name, Some(id), None).await? {
+                Written::NameTaken
+            } else if update_schedule(tx, id, &row, now).await? == 0 {
+                Written::NotFound
+            } else {
+                fx.schedules_changed = true;
+                Written::Done(id)
+            };
+            batch.pending.push(pending(reply, result));
+        }
+        ScheduleCommand::SetEnabled {
+            id,
+            next_fire_at,
+            now,
+            reply,
+        } => {
+            let n = sqlx::query(
+                "UPDATE schedules SET enabled = ?, next_fire_at = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(next_fire_at.is_some())
+            .bind(next_fire_at.map(to_ms))
+            .bind(to_ms(now))
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            fx.schedules_changed = n > 0;
+            let result = if n == 0 {
+                Written::NotFound
+            } else {
+                Written::Done(id)
+            };
+            batch.pending.push(pending(reply, result));
+        }
+        ScheduleCommand::Delete { id, reply } => {
+            sqlx::query("DELETE FROM firings WHERE schedule_id = ?")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            let n = sqlx::query("DELETE FROM schedules WHERE id = ? AND window_id IS NULL")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            fx.schedules_changed = n > 0;
+            let result = if n == 0 {
+                Written::NotFound
+            } else {
+                Written::Done(id)
+            };
+            batch.pending.push(pending(reply, result));
+        }
+        ScheduleCommand::Fire { plan, now, reply } => {
+            let (current,): (Option<i64>,) =
+                sqlx::query_as("SELECT next_fire_at FROM schedules WHERE id = ?")
+                    .bind(plan.schedule_id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .unwrap_or((None,));
+            let result = if current != Some(to_ms(plan.expected_next)) {
+                FireResult::default()
+            } else {
+                sqlx::query("UPDATE schedules SET next_fire_at = ? WHERE id = ?")
+                    .bind(plan.next_fire_at.map(to_ms))
+                    .bind(plan.schedule_id)
+                    .execute(&mut **tx)
+                    .await?;
+                record_firings(tx, &plan, now, batch).await?
+            };
+            fx.jobs_queued = !result.enqueued.is_empty();
+            batch.pending.push(pending(reply, result));
+        }
+        ScheduleCommand::Enforce {
+            window_id,
+            expected_next,
+            next_enforce_at,
+            plan,
+            now,
+            reply,
+        } => {
+            let (current,): (Option<i64>,) =
+                sqlx::query_as("SELECT next_enforce_at FROM windows WHERE id = ?")
+                    .bind(window_id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .unwrap_or((None,));
+            let result = if current != Some(to_ms(expected_next)) {
+                FireResult::default()
+            } else {
+                sqlx::query("UPDATE windows SET next_enforce_at = ? WHERE id = ?")
+                    .bind(next_enforce_at.map(to_ms))
+                    .bind(window_id)
+                    .execute(&mut **tx)
+                    .await?;
+                record_firings(tx, &plan, now, batch).await?
+            };
+            fx.jobs_queued = !result.enqueued.is_empty();
+            batch.pending.push(pending(reply, result));
+        }
+        ScheduleCommand::CreateWindow { row, now, reply } => {
+            let result = if name_taken(tx, &row.name, None, None).await? {
+                Written::NameTaken
+            } else {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO windows (name, spec, targets, exclusions, enforce, enforce_interval_ms, \
+                     next_enforce_at, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                )
+                .bind(&row.name)
+                .bind(row.spec.to_string())
+                .bind(row.targets.to_string())
+                .bind(row.exclusions.to_string())
+                .bind(row.enforce)
+                .bind((row.enforce_interval_seconds * 1000) as i64)
+                .bind(row.next_enforce_at.map(to_ms))
+                .bind(row.enabled)
+                .bind(to_ms(now))
+                .bind(to_ms(now))
+                .fetch_one(&mut **tx)
+                .await?;
+                for edge in [&row.start, &row.stop] {
+                    let mut edge = edge.clone();
+                    edge.window_id = Some(id);
+                    insert_schedule(tx, &edge, now).await?;
+                }
+                fx.schedules_changed = true;
+                Written::Done(id)
+            };
+            batch.pending.push(pending(reply, result));
+        }
+        ScheduleCommand::UpdateWindow {
+            id,
+            row,
+            now,
+            reply,
+        } => {
+            let result = if name_taken(tx, &row.name, None, Some(id)).await? {
+                Written::NameTaken
+            } else {
+                let n = sqlx::query(
+                    "UPDATE windows SET name = ?, spec = ?, targets = ?, exclusions = ?, enforce = ?, \
+                     enforce_interval_ms = ?, next_enforce_at = ?, enabled = ?, updated_at = ? WHERE id = ?",
+                )
+                .bind(&row.name)
+                .bind(row.spec.to_string())
+                .bind(row.targets.to_string())
+                .bind(row.exclusions.to_string())
+                .bind(row.enforce)
+                .bind((row.enforce_interval_seconds * 1000) as i64)
+                .bind(row.next_enforce_at.map(to_ms))
+                .bind(row.enabled)
+                .bind(to_ms(now))
+                .bind(id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    Written::NotFound
+                } else {
+                    for edge in [&row.start, &row.stop] {
+                        let existing: Option<(i64,)> = sqlx::query_as(
+                            "SELECT id FROM schedules WHERE window_id = ? AND window_edge = ?",
+                        )
+                        .bind(id)
+                        .bind(edge.window_edge.map(WindowEdge::as_str))
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                        let mut edge = edge.clone();
+                        edge.window_id = Some(id);
+                        match existing {
+                            Some((sid,)) => {
+                                update_schedule(tx, sid, &edge, now).await?;
+                            }
+                            None => {
+                                insert_schedule(tx, &edge, now).await?;
+                            }
+                        }
+                    }
+                    fx.schedules_changed = true;
+                    Written::Done(id)
+                }
+            };
+            batch.pending.push(pending(reply, result));
+        }
+        ScheduleCommand::DeleteWindow { id, reply } => {
+            sqlx::query(
+                "DELETE FROM firings WHERE schedule_id IN (SELECT id FROM schedules WHERE window_id = ?)",
+            )
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("DELETE FROM schedules WHERE window_id = ?")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM window_overrides WHERE window_id = ?")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            let n = sqlx::query("DELETE FROM windows WHERE id = ?")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            fx.schedules_changed = n > 0;
+            let result = if n == 0 {
+                Written::NotFound
+            } else {
+                Written::Done(id)
+            };
+            batch.pending.push(pending(reply, result));
+        }
+        ScheduleCommand::AddOverride {
+            window_id,
+            machine_id,
+            mode,
+            until,
+            reason,
+            now,
+            reply,
+        } => {
+            let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM windows WHERE id = ?")
+                .bind(window_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            let result = match exists {
+                None => Written::NotFound,
+                Some(_) => {
+                    let (id,): (i64,) = sqlx::query_as(
+                        "INSERT INTO window_overrides (window_id, machine_id, mode, until, reason, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    )
+                    .bind(window_id)
+                    .bind(&machine_id)
+                    .bind(mode.as_str())
+                    .bind(to_ms(until))
+                    .bind(&reason)
+                    .bind(to_ms(now))
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    fx.schedules_changed = true;
+                    Written::Done(id)
+                }
+            };
+            batch.pending.push(pending(reply, result));
+        }
+        ScheduleCommand::DeleteOverride {
+            window_id,
+            id,
+            reply,
+        } => {
+            let n = sqlx::query("DELETE FROM window_overrides WHERE id = ? AND window_id = ?")
+                .bind(id)
+                .bind(window_id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            fx.schedules_changed = n > 0;
+            let result = if n == 0 {
+                Written::NotFound
+            } else {
+                Written::Done(id)
+            };
+            batch.pending.push(pending(reply, result));
+        }
+        ScheduleCommand::SaveUtilization { rows, now, reply } => {
+            save_utilization(tx, &rows, now).await?;
+            batch.pending.push(pending(reply, ()));
+        }
+    }
+    Ok(fx)
+}
+
+/// Upserts utilization rows: one per (machine, month), the latest pull wins.
+pub(super) async fn save_utilization(
+    tx: &mut Tx<'_>,
+    rows: &[Utilization],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for u in rows {
+        sqlx::query(
+            "INSERT INTO utilization (machine_id, month, seconds_used, hourly_rate, storage_seconds, monthly_rate, pulled_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (machine_id, month) DO UPDATE SET \
+             seconds_used = excluded.seconds_used, hourly_rate = excluded.hourly_rate, \
+             storage_seconds = excluded.storage_seconds, monthly_rate = excluded.monthly_rate, \
+             pulled_at = excluded.pulled_at",
+        )
+        .bind(&u.machine_id)
+        .bind(u.billing_month.to_string())
+        .bind(u.seconds_used as i64)
+        .bind(u.hourly_rate)
+        .bind(u.storage_seconds_used as i64)
+        .bind(u.storage_monthly_rate)
+        .bind(to_ms(now))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn record_firings(
+    tx: &mut Tx<'_>,
+    plan: &FiringPlan,
+    now: DateTime<Utc>,
+    batch: &mut Batch<'_>,
+) -> Result<FireResult, StoreError> {
+    let mut result = FireResult {
+        applied: true,
+        ..FireResult::default()
+    };
+    for entry in &plan.entries {
+        let mut action = entry.action.clone();
+        if let FiringAction::Enqueue { job, .. } = &action
+            && plan.overlap == OverlapPolicy::Skip
+            && entry.target != crate::schedule::target::NO_TARGET
+            && entry.target != WHOLE_FIRING
+        {
+            // The job of this target's previous firing, if still unfinished.
+            let previous: Option<(i64, String)> = sqlx::query_as(
+                "SELECT j.id, j.state FROM firings f JOIN jobs j ON j.id = f.job_id \
+                 WHERE f.schedule_id = ? AND f.target = ? AND f.fire_at < ? \
+                 AND j.state IN ('queued', 'running', 'waiting') ORDER BY f.fire_at DESC LIMIT 1",
+            )
+            .bind(plan.schedule_id)
+            .bind(&entry.target)
+            .bind(to_ms(entry.fire_at))
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some((id, state)) = previous {
+                let _ = job;
+                action = FiringAction::Skip {
+                    reason: format!(
+                        "overlap: job {id} from the previous firing is still {state} (overlap policy: skip)"
+                    ),
+                };
+            }
+        }
+        let (outcome, reason, job) = match action {
+            FiringAction::Enqueue {
+                job,
+                caught_up,
+                reason,
+            } => (
+                if caught_up {
+                    FiringOutcome::CaughtUp
+                } else {
+                    FiringOutcome::Enqueued
+                },
+                reason,
+                Some(job),
+            ),
+            FiringAction::Skip { reason } => (FiringOutcome::Skipped, Some(reason), None),
+        };
+        let job_id = job.as_ref().map(|_| *batch.next_id);
+        let inserted = sqlx::query(
+            "INSERT INTO firings (schedule_id, fire_at, target, outcome, reason, job_id, recorded_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(plan.schedule_id)
+        .bind(to_ms(entry.fire_at))
+        .bind(&entry.target)
+        .bind(outcome.as_str())
+        .bind(&reason)
+        .bind(job_id)
+        .bind(to_ms(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Db("duplicate firing".into())
+            } else {
+                e.into()
+            }
+        })?
+        .rows_affected();
+        if inserted == 0 {
+            result.duplicates += 1;
+            continue;
+        }
+        match job {
+            Some(job) => {
+                let submitted =
+                    super::writer::submit_in(tx, batch.next_id, *job, now, batch.events).await?;
+                debug_assert_eq!(Some(submitted.job.id), job_id);
+                batch.events.push((
+                    submitted.job.id,
+                    to_ms(now),
+                    NewEvent::note(format!(
+                        "made by schedule {} for its firing at {}{}",
+                        plan.schedule_id,
+                        entry.fire_at.to_rfc3339(),
+                        reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                    )),
+                ));
+                result.enqueued.push(submitted.job.id);
+            }
+            None => result.skipped += 1,
+        }
+    }
+    Ok(result)
+}
+
+#[derive(Debug, FromRow)]
+struct ScheduleDbRow {
+    id: i64,
+    name: String,
+    cron: String,
+    timezone: String,
+    template: String,
+    targets: String,
+    enabled: bool,
+    jitter_seconds: i64,
+    exclusions: String,
+    misfire: String,
+    catch_up_ms: i64,
+    overlap: String,
+    window_id: Option<i64>,
+    window_edge: Option<String>,
+    next_fire_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(format!("stored {what} cannot be read: {detail}").into())
+}
+
+impl TryFrom<ScheduleDbRow> for Schedule {
+    type Error = StoreError;
+
+    fn try_from(r: ScheduleDbRow) -> Result<Self, StoreError> {
+        let json = |what: &str, text: &str| -> Result<Value, StoreError> {
+            serde_json::from_str(text).map_err(|e| corrupt(what, e))
+        };
+        Ok(Schedule {
+            id: r.id,
+            name: r.name,
+            cron: r.cron,
+            timezone: r.timezone,
+            template: serde_json::from_value(json("template", &r.template)?)
+                .map_err(|e| corrupt("template", e))?,
+            targets: serde_json::from_value(json("targets", &r.targets)?)
+                .map_err(|e| corrupt("targets", e))?,
+            enabled: r.enabled,
+            jitter_seconds: r.jitter_seconds.max(0) as u32,
+            exclusions: serde_json::from_value(json("exclusions", &r.exclusions)?)
+                .map_err(|e| corrupt("exclusions", e))?,
+            misfire: match r.misfire.as_str() {
+                "skip" => MisfirePolicy::Skip,
+                _ => MisfirePolicy::RunOnce,
+            },
+            catch_up_seconds: (r.catch_up_ms.max(0) / 1000) as u64,
+            overlap: match r.overlap.as_str() {
+                "queue" => OverlapPolicy::Queue,
+                _ => OverlapPolicy::Skip,
+            },
+            window_id: r.window_id,
+            window_edge: r.window_edge.as_deref().map(|e| match e {
+                "start" => WindowEdge::Start,
+                _ => WindowEdge::Stop,
+            }),
+            next_fire_at: r.next_fire_at.map(from_ms),
+            created_at: from_ms(r.created_at),
+            updated_at: from_ms(r.updated_at),
+        })
+    }
+}
+
+#[derive(Debug, FromRow)]
+struct WindowDbRow {
+    id: i64,
+    name: String,
+    spec: String,
+    targets: String,
+    exclusions: String,
+    enforce: bool,
+    enforce_interval_ms: i64,
+    next_enforce_at: Option<i64>,
+    enabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<WindowDbRow> for Window {
+    type Error = StoreError;
+
+    fn try_from(r: WindowDbRow) -> Result<Self, StoreError> {
+        Ok(Window {
+            id: r.id,
+            name: r.name,
+            hours: serde_json::from_str(&r.spec).map_err(|e| corrupt("window", e))?,
+            targets: serde_json::from_str(&r.targets).map_err(|e| corrupt("targets", e))?,
+            exclusions: serde_json::from_str(&r.exclusions)
+                .map_err(|e| corrupt("exclusions", e))?,
+            enforce: r.enforce,
+            enforce_interval_seconds: (r.enforce_interval_ms.max(0) / 1000) as u64,
+            next_enforce_at: r.next_enforce_at.map(from_ms),
+            enabled: r.enabled,
+            created_at: from_ms(r.created_at),
+            updated_at: from_ms(r.updated_at),
+        })
+    }
+}
+
+#[derive(Debug, FromRow)]
+struct FiringDbRow {
+    schedule_id: i64,
+    fire_at: i64,
+    target: String,
+    outcome: String,
+    reason: Option<String>,
+    job_id: Option<i64>,
+    recorded_at: i64,
+}
+
+impl From<FiringDbRow> for Firing {
+    fn from(r: FiringDbRow) -> Self {
+        Firing {
+            schedule_id: r.schedule_id,
+            fire_at: from_ms(r.fire_at),
+            target: r.target,
+            outcome: FiringOutcome::parse(&r.outcome).unwrap_or(FiringOutcome::Skipped),
+            reason: r.reason,
+            job_id: r.job_id,
+            recorded_at: from_ms(r.recorded_at),
+        }
+    }
+}
+
+#[derive(Debug, FromRow)]
+struct OverrideDbRow {
+    id: i64,
+    window_id: i64,
+    machine_id: String,
+    mode: String,
+    until: i64,
+    reason: Option<String>,
+    created_at: i64,
+}
+
+/// Utilization as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, FromRow)]
+pub struct UtilizationRow {
+    pub machine_id: String,
+    pub month: String,
+    pub seconds_used: i64,
+    pub hourly_rate: f64,
+    pub storage_seconds: i64,
+    pub monthly_rate: f64,
+    pub pulled_at: i64,
+}
+
+/// A stop Machinist carried out and the start that ended it, for savings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MachineSwitch {
+    pub machine_id: String,
+    /// `true` for a stop request Paperspace accepted, `false` for a start.
+    pub stop: bool,
+    pub at: DateTime<Utc>,
+}
+
+impl Store {
+    async fn schedule_command<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> ScheduleCommand,
+    ) -> Result<T, StoreError> {
+        self.send(|reply| super::writer::Command::Schedule(make(reply)))
+            .await
+    }
+
+    pub async fn create_schedule(
+        &self,
+        row: ScheduleRow,
+        now: DateTime<Utc>,
+    ) -> Result<Written<i64>, StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::Create {
+            row: Box::new(row),
+            now,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn update_schedule(
+        &self,
+        id: i64,
+        row: ScheduleRow,
+        now: DateTime<Utc>,
+    ) -> Result<Written<i64>, StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::Update {
+            id,
+            row: Box::new(row),
+            now,
+            reply,
+        })
+        .await
+    }
+
+    /// Pauses (`None`) or resumes (`Some(next)`) a schedule.
+    pub async fn set_schedule_enabled(
+        &self,
+        id: i64,
+        next_fire_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Written<i64>, StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::SetEnabled {
+            id,
+            next_fire_at,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    /// Deletes a schedule (not one a window derived) and its firings.
+    pub async fn delete_schedule(&self, id: i64) -> Result<Written<i64>, StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::Delete { id, reply })
+            .await
+    }
+
+    /// Applies a firing plan if the schedule still expects it.
+    pub async fn fire(
+        &self,
+        plan: FiringPlan,
+        now: DateTime<Utc>,
+    ) -> Result<FireResult, StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::Fire {
+            plan: Box::new(plan),
+            now,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn create_window(
+        &self,
+        row: WindowRow,
+        now: DateTime<Utc>,
+    ) -> Result<Written<i64>, StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::CreateWindow {
+            row: Box::new(row),
+            now,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn update_window(
+        &self,
+        id: i64,
+        row: WindowRow,
+        now: DateTime<Utc>,
+    ) -> Result<Written<i64>, StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::UpdateWindow {
+            id,
+            row: Box::new(row),
+            now,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn delete_window(&self, id: i64) -> Result<Written<i64>, StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::DeleteWindow { id, reply })
+            .await
+    }
+
+    /// Applies an enforcement pass if the window still expects it.
+    pub async fn enforce(
+        &self,
+        window_id: i64,
+        expected_next: DateTime<Utc>,
+        next_enforce_at: Option<DateTime<Utc>>,
+        plan: FiringPlan,
+        now: DateTime<Utc>,
+    ) -> Result<FireResult, StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::Enforce {
+            window_id,
+            expected_next,
+            next_enforce_at,
+            plan: Box::new(plan),
+            now,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn add_override(
+        &self,
+        window_id: i64,
+        machine_id: String,
+        mode: OverrideMode,
+        until: DateTime<Utc>,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Written<i64>, StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::AddOverride {
+            window_id,
+            machine_id,
+            mode,
+            until,
+            reason,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn delete_override(
+        &self,
+        window_id: i64,
+        id: i64,
+    ) -> Result<Written<i64>, StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::DeleteOverride {
+            window_id,
+            id,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn save_utilization(
+        &self,
+        rows: Vec<Utilization>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.schedule_command(|reply| ScheduleCommand::SaveUtilization { rows, now, reply })
+            .await
+    }
+
+    /// Schedules due at `now`, earliest first.
+    pub async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Schedule>, StoreError> {
+        let rows: Vec<ScheduleDbRow> = sqlx::query_as(
+            "SELECT * FROM schedules WHERE next_fire_at IS NOT NULL AND next_fire_at <= ? \
+             ORDER BY next_fire_at, id LIMIT ?",
+        )
+        .bind(to_ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(Schedule::try_from).collect()
+    }
+
+    /// The earliest time a schedule fires or a window enforces.
+    pub async fn next_schedule_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let (next,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MIN(t) FROM (SELECT MIN(next_fire_at) AS t FROM schedules \
+             UNION ALL SELECT MIN(next_enforce_at) FROM windows)",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(next.map(from_ms))
+    }
+
+    /// Every schedule (windows' derived ones included when asked), by name.
+    pub async fn schedules(&self, include_window_edges: bool) -> Result<Vec<Schedule>, StoreError> {
+        let rows: Vec<ScheduleDbRow> =
+            sqlx::query_as("SELECT * FROM schedules WHERE ? OR window_id IS NULL ORDER BY name")
+                .bind(include_window_edges)
+                .fetch_all(&self.reader)
+                .await?;
+        rows.into_iter().map(Schedule::try_from).collect()
+    }
+
+    /// A schedule by id, or by name when `key` is not a number.
+    pub async fn schedule(&self, key: &str) -> Result<Option<Schedule>, StoreError> {
+        let row: Option<ScheduleDbRow> = match key.parse::<i64>() {
+            Ok(id) => {
+                sqlx::query_as("SELECT * FROM schedules WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&self.reader)
+                    .await?
+            }
+            Err(_) => {
+                sqlx::query_as("SELECT * FROM schedules WHERE name = ?")
+                    .bind(key)
+                    .fetch_optional(&self.reader)
+                    .await?
+            }
+        };
+        row.map(Schedule::try_from).transpose()
+    }
+
+    /// A window's derived schedules.
+    pub async fn window_schedules(&self, window_id: i64) -> Result<Vec<Schedule>, StoreError> {
+        let rows: Vec<ScheduleDbRow> =
+            sqlx::query_as("SELECT * FROM schedules WHERE window_id = ? ORDER BY window_edge DESC")
+                .bind(window_id)
+                .fetch_all(&self.reader)
+                .await?;
+        rows.into_iter().map(Schedule::try_from).collect()
+    }
+
+    /// A schedule's most recent firings, newest first.
+    pub async fn firings(&self, schedule_id: i64, limit: u32) -> Result<Vec<Firing>, StoreError> {
+        let rows: Vec<FiringDbRow> = sqlx::query_as(
+            "SELECT * FROM firings WHERE schedule_id = ? ORDER BY fire_at DESC, target LIMIT ?",
+        )
+        .bind(schedule_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(Firing::from).collect())
+    }
+
+    pub async fn windows(&self) -> Result<Vec<Window>, StoreError> {
+        let rows: Vec<WindowDbRow> = sqlx::query_as("SELECT * FROM windows ORDER BY name")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(Window::try_from).collect()
+    }
+
+    /// A window by id, or by name when `key` is not a number.
+    pub async fn window(&self, key: &str) -> Result<Option<Window>, StoreError> {
+        let row: Option<WindowDbRow> = match key.parse::<i64>() {
+            Ok(id) => {
+                sqlx::query_as("SELECT * FROM windows WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&self.reader)
+                    .await?
+            }
+            Err(_) => {
+                sqlx::query_as("SELECT * FROM windows WHERE name = ?")
+                    .bind(key)
+                    .fetch_optional(&self.reader)
+                    .await?
+            }
+        };
+        row.map(Window::try_from).transpose()
+    }
+
+    /// Windows whose enforcement is due.
+    pub async fn due_enforcements(&self, now: DateTime<Utc>) -> Result<Vec<Window>, StoreError> {
+        let rows: Vec<WindowDbRow> = sqlx::query_as(
+            "SELECT * FROM windows WHERE next_enforce_at IS NOT NULL AND next_enforce_at <= ? ORDER BY next_enforce_at",
+        )
+        .bind(to_ms(now))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(Window::try_from).collect()
+    }
+
+    /// A window's overrides, active at `at` only when given.
+    pub async fn overrides(
+        &self,
+        window_id: i64,
+        active_at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Override>, StoreError> {
+        let rows: Vec<OverrideDbRow> = sqlx::query_as(
+            "SELECT id, window_id, machine_id, mode, until, reason, created_at FROM window_overrides \
+             WHERE window_id = ? AND (? IS NULL OR until > ?) ORDER BY id",
+        )
+        .bind(window_id)
+        .bind(active_at.map(to_ms))
+        .bind(active_at.map(to_ms))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Override {
+                id: r.id,
+                window_id: r.window_id,
+                machine_id: r.machine_id,
+                mode: OverrideMode::parse(&r.mode).unwrap_or(OverrideMode::KeepOn),
+                until: from_ms(r.until),
+                reason: r.reason,
+                created_at: from_ms(r.created_at),
+            })
+            .collect())
+    }
+
+    /// Utilization of a month, by machine.
+    pub async fn utilization(&self, month: &str) -> Result<Vec<UtilizationRow>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT * FROM utilization WHERE month = ? ORDER BY machine_id")
+                .bind(month)
+                .fetch_all(&self.reader)
+                .await?,
+        )
+    }
+
+    /// The latest known hourly rate of each machine.
+    pub async fn hourly_rates(&self) -> Result<Vec<(String, f64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT machine_id, hourly_rate FROM utilization u WHERE month = \
+             (SELECT MAX(month) FROM utilization v WHERE v.machine_id = u.machine_id)",
+        )
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    /// Every accepted start and stop request up to `until`, oldest first:
+    /// the API calls of start and stop jobs that Paperspace answered with 2xx.
+    pub async fn switches(&self, until: DateTime<Utc>) -> Result<Vec<MachineSwitch>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT j.machine_id, j.kind, e.at FROM job_events e JOIN jobs j ON j.id = e.job_id \
+             WHERE e.kind = 'api_call' AND e.status BETWEEN 200 AND 299 AND j.machine_id IS NOT NULL \
+             AND ((j.kind = 'stop' AND e.route LIKE '%/stop') OR (j.kind = 'start' AND e.route LIKE '%/start')) \
+             AND e.at <= ? ORDER BY e.at, e.id",
+        )
+        .bind(to_ms(until))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(machine_id, kind, at)| MachineSwitch {
+                machine_id,
+                stop: kind == "stop",
+                at: from_ms(at),
+            })
+            .collect())
+    }
+
+    /// Unfinished jobs per machine among `machine_ids`.
+    pub async fn busy_machines(&self, machine_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_as::<_, (String,)>(
+            "SELECT DISTINCT machine_id FROM jobs WHERE state IN ('queued', 'running', 'waiting') \
+             AND machine_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::to_string(machine_ids).unwrap_or_default())
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(|(m,)| m)
+        .collect())
+    }
+
+    /// Notified whenever schedules, windows or overrides change.
+    pub fn schedules_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.schedules_changed.clone()
+    }
+}
