@@ -21,6 +21,7 @@ use super::office_hours::{Override, OverrideMode, Window};
 use super::spec::{MisfirePolicy, ON_TIME, Schedule, ScheduleContext, WindowEdge};
 use super::target::NO_TARGET;
 use super::template::JobTemplate;
+use super::window::{Edge, ValidWindow};
 use crate::clock::SharedClock;
 use crate::paperspace::wait::humanize;
 use crate::paperspace::{Machine, MachineApi, MachineFilter, MachineState};
@@ -97,22 +98,30 @@ impl Scheduler {
             None
         };
 
-        let mut overrides: HashMap<i64, Vec<Override>> = HashMap::new();
+        // Per window: its overrides, and its hours (an edge's exclusion date
+        // is the day the window opens, not the day a late stop lands on).
+        let mut window_info: HashMap<i64, (Vec<Override>, Option<ValidWindow>)> = HashMap::new();
         for schedule in due {
             if schedule.targets.needs_listing() && listing.is_none() {
                 continue;
             }
             if let Some(window_id) = schedule.window_id
-                && !overrides.contains_key(&window_id)
+                && !window_info.contains_key(&window_id)
             {
-                overrides.insert(window_id, self.store.overrides(window_id, Some(now)).await?);
+                let overrides = self.store.overrides(window_id, Some(now)).await?;
+                let hours = self
+                    .store
+                    .window(&window_id.to_string())
+                    .await?
+                    .and_then(|w| w.hours.validate().ok());
+                window_info.insert(window_id, (overrides, hours));
             }
-            let window_overrides = schedule
+            let (window_overrides, hours) = schedule
                 .window_id
-                .and_then(|w| overrides.get(&w))
-                .map(Vec::as_slice)
+                .and_then(|w| window_info.get(&w))
+                .map(|(o, h)| (o.as_slice(), h.as_ref()))
                 .unwrap_or_default();
-            let plan = self.plan(&schedule, now, listing.as_deref(), window_overrides);
+            let plan = self.plan(&schedule, now, listing.as_deref(), window_overrides, hours);
             let result = self.store.fire(plan, now).await?;
             tally(&mut report, &result);
             if result.applied {
@@ -141,6 +150,7 @@ impl Scheduler {
         now: DateTime<Utc>,
         listing: Option<&[Machine]>,
         overrides: &[Override],
+        hours: Option<&ValidWindow>,
     ) -> FiringPlan {
         let due = schedule.next_fire_at.unwrap_or(now);
         let mut plan = FiringPlan {
@@ -206,18 +216,23 @@ impl Scheduler {
         };
 
         let zone = cron.zone();
-        if schedule
-            .exclusions
-            .excludes(fire_at, zone, &self.ctx.calendars)
-        {
+        let day = match (hours, schedule.window_edge) {
+            (Some(hours), Some(edge)) => hours.edge_day(
+                match edge {
+                    WindowEdge::Start => Edge::Start,
+                    WindowEdge::Stop => Edge::Stop,
+                },
+                fire_at,
+            ),
+            _ => None,
+        }
+        .unwrap_or_else(|| fire_at.with_timezone(&zone).date_naive());
+        if schedule.exclusions.excludes_date(day, &self.ctx.calendars) {
             plan.entries.push(FiringEntry {
                 fire_at,
                 target: WHOLE_FIRING.into(),
                 action: FiringAction::Skip {
-                    reason: format!(
-                        "{} is an excluded date",
-                        fire_at.with_timezone(&zone).date_naive()
-                    ),
+                    reason: format!("{day} is an excluded date"),
                 },
             });
             return plan;

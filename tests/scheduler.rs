@@ -1,0 +1,536 @@
+//! The firing loop on an injected clock: firing on time and once, daylight
+//! saving, catch-up after an outage under both policies, overlap, selectors,
+//! exclusion dates, pause, window edges and enforcement with overrides, and
+//! exactly-once firing with two schedulers on one database. No test sleeps:
+//! each moves the clock and calls `tick`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use machinist::clock::{ManualClock, SharedClock};
+use machinist::job::{JobDefaults, JobKind};
+use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
+use machinist::paperspace::{ApiKey, FilterField, MachineApi, MachineFilter};
+use machinist::schedule::calendar::Calendars;
+use machinist::schedule::firing::{Firing, FiringOutcome};
+use machinist::schedule::office_hours::{OverrideMode, OverrideRequest, WindowRequest};
+use machinist::schedule::registry::Registry;
+use machinist::schedule::scheduler::Scheduler;
+use machinist::schedule::spec::{ScheduleContext, ScheduleSpec};
+use machinist::sim::{self, SimConfig, SimHandle, Timings};
+use machinist::store::{JobFilter, Store, StoreOptions};
+use serde_json::{Value, json};
+
+struct Harness {
+    store: Store,
+    clock: ManualClock,
+    sim: SimHandle,
+    api: Arc<dyn MachineApi>,
+    registry: Registry,
+    ctx: Arc<ScheduleContext>,
+    _dir: tempfile::TempDir,
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+async fn harness(start: &str) -> Harness {
+    let clock = ManualClock::new(at(start));
+    let shared: SharedClock = Arc::new(clock.clone());
+    let sim = sim::spawn(
+        SimConfig {
+            timings: Timings::uniform(Duration::from_secs(60)),
+            ..SimConfig::default()
+        },
+        shared.clone(),
+    )
+    .await
+    .unwrap();
+    let mut config = LegacyConfig::new(ApiKey::new(sim::DEFAULT_API_KEY).unwrap());
+    config.base_url = sim.url.clone();
+    let api: Arc<dyn MachineApi> = Arc::new(LegacyClient::new(config).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
+        .await
+        .unwrap();
+    let mut holidays = std::collections::BTreeMap::new();
+    holidays.insert("nl".to_string(), vec!["2026-04-27".parse().unwrap()]);
+    let ctx = Arc::new(ScheduleContext {
+        defaults: JobDefaults::default(),
+        calendars: Calendars::new(holidays),
+        default_zone: "Europe/Amsterdam".into(),
+    });
+    let registry = Registry::new(store.clone(), shared, ctx.clone());
+    Harness {
+        store,
+        clock,
+        sim,
+        api,
+        registry,
+        ctx,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    fn scheduler(&self) -> Scheduler {
+        Scheduler::new(
+            self.store.clone(),
+            self.api.clone(),
+            Arc::new(self.clock.clone()),
+            self.ctx.clone(),
+        )
+    }
+
+    async fn tick(&self) -> machinist::schedule::scheduler::TickReport {
+        self.scheduler().tick().await.unwrap()
+    }
+
+    fn set(&self, s: &str) {
+        self.clock.set(at(s));
+    }
+
+    fn advance(&self, d: chrono::Duration) {
+        self.clock.advance(d);
+    }
+
+    async fn schedule(&self, spec: Value) -> machinist::schedule::spec::Schedule {
+        let spec: ScheduleSpec = serde_json::from_value(spec).unwrap();
+        self.registry.create_schedule(spec).await.unwrap()
+    }
+
+    async fn jobs(&self) -> Vec<machinist::job::Job> {
+        let mut jobs = self
+            .store
+            .jobs(&JobFilter::default(), None, 1000)
+            .await
+            .unwrap();
+        jobs.reverse();
+        jobs
+    }
+
+    async fn firings(&self, id: i64) -> Vec<Firing> {
+        let mut f = self.store.firings(id, 5000).await.unwrap();
+        f.reverse();
+        f
+    }
+
+    async fn machines_in(&self, state: &str) -> Vec<String> {
+        self.api
+            .list_all(&MachineFilter::all().with(FilterField::State, state))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_schedule_fires_at_its_time_and_only_once() {
+    let h = harness("2026-03-02T08:58:00Z").await; // Monday 09:58 in Amsterdam
+    let id = h.machines_in("off").await[0].clone();
+    let s = h
+        .schedule(
+            json!({"name":"nine","cron":"0 10 * * MON-FRI","template":{"kind":"start"},
+                         "targets":{"machine_ids":[id]}}),
+        )
+        .await;
+    assert_eq!(s.next_fire_at, Some(at("2026-03-02T09:00:00Z")));
+    assert_eq!(h.tick().await.fired, 0);
+    assert!(h.jobs().await.is_empty());
+
+    h.set("2026-03-02T09:00:00Z");
+    let report = h.tick().await;
+    assert_eq!((report.fired, report.enqueued), (1, 1));
+    let jobs = h.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].kind, JobKind::Start);
+    assert_eq!(jobs[0].machine_id.as_deref(), Some(id.as_str()));
+    assert_eq!(jobs[0].run_at, at("2026-03-02T09:00:00Z"));
+
+    // Ticking again at the same moment changes nothing.
+    h.advance(chrono::Duration::seconds(5));
+    assert_eq!(h.tick().await.fired, 0);
+    assert_eq!(h.jobs().await.len(), 1);
+    let s = h.registry.schedule("nine").await.unwrap();
+    assert_eq!(s.next_fire_at, Some(at("2026-03-03T09:00:00Z")));
+    let firings = h.firings(s.id).await;
+    assert_eq!(firings.len(), 1);
+    assert_eq!(firings[0].outcome, FiringOutcome::Enqueued);
+    assert_eq!(firings[0].job_id, Some(jobs[0].id));
+}
+
+#[tokio::test]
+async fn spring_forward_fires_once_at_the_first_valid_instant() {
+    let h = harness("2026-03-28T12:00:00Z").await;
+    let s = h
+        .schedule(
+            json!({"name":"half-two","cron":"30 2 * * *","timezone":"Europe/Amsterdam",
+                         "template":{"kind":"refresh"}}),
+        )
+        .await;
+    // 02:30 does not exist on 29 March in Amsterdam: it fires at 03:00 CEST.
+    assert_eq!(s.next_fire_at, Some(at("2026-03-29T01:00:00Z")));
+    h.set("2026-03-29T01:00:00Z");
+    assert_eq!(h.tick().await.enqueued, 1);
+    let s = h.registry.schedule("half-two").await.unwrap();
+    assert_eq!(s.next_fire_at, Some(at("2026-03-30T00:30:00Z")));
+
+    // Fall back in New York: 01:30 happens twice on 1 November; it fires once.
+    let ny = h
+        .schedule(
+            json!({"name":"ny","cron":"30 1 * * *","timezone":"America/New_York",
+                         "template":{"kind":"refresh"}}),
+        )
+        .await;
+    h.set("2026-10-31T12:00:00Z");
+    h.registry.set_enabled("ny", false).await.unwrap();
+    h.registry.set_enabled("ny", true).await.unwrap();
+    let ny = h.registry.schedule(&ny.id.to_string()).await.unwrap();
+    assert_eq!(
+        ny.next_fire_at,
+        Some(at("2026-11-01T05:30:00Z")),
+        "the first 01:30, EDT"
+    );
+    h.set("2026-11-01T05:30:00Z");
+    h.tick().await;
+    let ny = h.registry.schedule("ny").await.unwrap();
+    assert_eq!(
+        ny.next_fire_at,
+        Some(at("2026-11-02T06:30:00Z")),
+        "not again at 01:30 EST"
+    );
+}
+
+#[tokio::test]
+async fn after_a_ten_hour_outage_a_stop_catches_up_once_and_a_start_does_not() {
+    let h = harness("2026-03-02T07:30:00Z").await;
+    let ready = h.machines_in("ready").await;
+    let off = h.machines_in("off").await;
+    let stop = h
+        .schedule(
+            json!({"name":"hourly-stop","cron":"0 * * * *","template":{"kind":"stop"},
+                         "targets":{"machine_ids":[ready[0]]}}),
+        )
+        .await;
+    let start = h
+        .schedule(
+            json!({"name":"hourly-start","cron":"0 * * * *","template":{"kind":"start"},
+                         "targets":{"machine_ids":[off[0]]}}),
+        )
+        .await;
+    let skip = h
+        .schedule(
+            json!({"name":"hourly-skip","cron":"0 * * * *","template":{"kind":"stop"},
+                         "targets":{"machine_ids":[ready[1]]},"misfire":"skip"}),
+        )
+        .await;
+    // The daemon is down from 07:30 to 17:40: ten firings (08:00 … 17:00) are missed.
+    h.set("2026-03-02T17:40:00Z");
+    let report = h.tick().await;
+    assert_eq!(report.fired, 3);
+    assert_eq!(report.enqueued, 1, "only the stop catches up");
+
+    let f = h.firings(stop.id).await;
+    assert_eq!(f.len(), 10);
+    let caught: Vec<_> = f
+        .iter()
+        .filter(|f| f.outcome == FiringOutcome::CaughtUp)
+        .collect();
+    assert_eq!(caught.len(), 1);
+    assert_eq!(caught[0].fire_at, at("2026-03-02T17:00:00Z"));
+    assert!(
+        caught[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("caught up 40m late")
+    );
+    assert!(
+        f.iter()
+            .filter(|f| f.outcome == FiringOutcome::Skipped)
+            .all(|f| f
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("superseded by the firing at 2026-03-02T17:00:00"))
+    );
+
+    let f = h.firings(start.id).await;
+    assert_eq!(f.len(), 10);
+    assert!(f.iter().all(|f| {
+        f.outcome == FiringOutcome::Skipped
+            && f.reason
+                .as_deref()
+                .unwrap()
+                .contains("by more than the catch-up window of 15m")
+    }));
+    let f = h.firings(skip.id).await;
+    assert_eq!(f.len(), 10);
+    assert!(f.iter().all(|f| {
+        f.reason
+            .as_deref()
+            .unwrap()
+            .contains("misfire policy: skip")
+    }));
+
+    // Back to normal: next at 18:00.
+    let s = h.registry.schedule("hourly-start").await.unwrap();
+    assert_eq!(s.next_fire_at, Some(at("2026-03-02T18:00:00Z")));
+    let jobs = h.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].run_at, at("2026-03-02T17:40:00Z"));
+}
+
+#[tokio::test]
+async fn overlap_skips_while_the_previous_job_is_unfinished_unless_queued() {
+    let h = harness("2026-03-02T10:00:30Z").await;
+    let off = h.machines_in("off").await;
+    let skip = h
+        .schedule(
+            json!({"name":"every-minute","cron":"* * * * *","template":{"kind":"start"},
+                         "targets":{"machine_ids":[off[0]]}}),
+        )
+        .await;
+    let queue = h
+        .schedule(
+            json!({"name":"every-minute-q","cron":"* * * * *","template":{"kind":"start"},
+                         "targets":{"machine_ids":[off[1]]},"overlap":"queue"}),
+        )
+        .await;
+    for _ in 0..3 {
+        h.advance(chrono::Duration::minutes(1));
+        h.tick().await;
+    }
+    // No workers run here, so the first job stays queued.
+    let f = h.firings(skip.id).await;
+    assert_eq!(f[0].outcome, FiringOutcome::Enqueued);
+    assert!(f[1..].iter().all(|f| f.outcome == FiringOutcome::Skipped
+        && f.reason.as_deref().unwrap().starts_with("overlap: job")));
+    let f = h.firings(queue.id).await;
+    assert!(f.iter().all(|f| f.outcome == FiringOutcome::Enqueued));
+    assert_eq!(h.jobs().await.len(), 1 + 3);
+}
+
+#[tokio::test]
+async fn selectors_are_resolved_when_the_schedule_fires() {
+    let h = harness("2026-03-02T10:59:00Z").await;
+    let s = h
+        .schedule(
+            json!({"name":"ams","cron":"0 12 * * *","template":{"kind":"show"},
+                         "targets":{"selector":{"region":"Europe (AMS1)"}}}),
+        )
+        .await;
+    let ams: Vec<String> = h
+        .api
+        .list_all(&MachineFilter::all().with(FilterField::Region, "Europe (AMS1)"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    // A machine created after the schedule is still picked up.
+    let created = h
+        .api
+        .create(&machinist::paperspace::CreateMachine::new(
+            "late-ams",
+            "Europe (AMS1)",
+            "C5",
+            50,
+            "tkni3aa4",
+        ))
+        .await
+        .unwrap();
+    h.set("2026-03-02T11:00:00Z");
+    let report = h.tick().await;
+    assert_eq!(report.enqueued, ams.len() + 1);
+    let mut targets: Vec<String> = h
+        .jobs()
+        .await
+        .into_iter()
+        .filter_map(|j| j.machine_id)
+        .collect();
+    targets.sort();
+    let mut expected = ams.clone();
+    expected.push(created.id);
+    expected.sort();
+    assert_eq!(targets, expected);
+    assert_eq!(h.firings(s.id).await.len(), expected.len());
+}
+
+#[tokio::test]
+async fn excluded_dates_and_paused_schedules_do_not_fire() {
+    let h = harness("2026-04-26T12:00:00Z").await;
+    let s = h
+        .schedule(
+            json!({"name":"kings-day","cron":"0 9 * * *","template":{"kind":"refresh"},
+                         "exclusions":{"calendars":["nl"],"dates":["2026-04-29"]}}),
+        )
+        .await;
+    // 27 April (a calendar holiday) and 29 April (a listed date) are skipped.
+    for day in [
+        "2026-04-27T07:00:00Z",
+        "2026-04-28T07:00:00Z",
+        "2026-04-29T07:00:00Z",
+    ] {
+        h.set(day);
+        h.tick().await;
+    }
+    let f = h.firings(s.id).await;
+    let outcomes: Vec<_> = f.iter().map(|f| f.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            FiringOutcome::Skipped,
+            FiringOutcome::Enqueued,
+            FiringOutcome::Skipped
+        ]
+    );
+    assert_eq!(
+        f[0].reason.as_deref(),
+        Some("2026-04-27 is an excluded date")
+    );
+
+    // Paused: nothing at its time; resumed: from the next time on, not the paused stretch.
+    h.registry.set_enabled("kings-day", false).await.unwrap();
+    h.set("2026-04-30T07:00:00Z");
+    assert_eq!(h.tick().await.fired, 0);
+    let resumed = h.registry.set_enabled("kings-day", true).await.unwrap();
+    assert_eq!(resumed.next_fire_at, Some(at("2026-05-01T07:00:00Z")));
+    // Deleted: gone with its firings.
+    h.registry.delete_schedule("kings-day").await.unwrap();
+    h.set("2026-05-01T07:00:00Z");
+    assert_eq!(h.tick().await.fired, 0);
+}
+
+#[tokio::test]
+async fn two_schedulers_on_one_database_fire_once() {
+    let h = harness("2026-03-02T09:59:00Z").await;
+    let ready = h.machines_in("ready").await;
+    h.schedule(
+        json!({"name":"race","cron":"0 11 * * *","template":{"kind":"stop"},
+                      "targets":{"machine_ids":ready}}),
+    )
+    .await;
+    h.set("2026-03-02T10:00:00Z");
+    let (a, b) = (h.scheduler(), h.scheduler());
+    let (ra, rb) = tokio::join!(a.tick(), b.tick());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.fired + rb.fired, 1, "{ra:?} {rb:?}");
+    assert_eq!(ra.enqueued + rb.enqueued, ready.len());
+    assert_eq!(h.jobs().await.len(), ready.len());
+}
+
+fn window(name: &str, machine: &str, enforce: bool) -> WindowRequest {
+    serde_json::from_value(json!({
+        "name": name,
+        "hours": {"days": ["mon","tue","wed","thu","fri"], "start": "09:00", "end": "18:00", "zone": "Europe/Amsterdam"},
+        "targets": {"machine_ids": [machine]},
+        "enforce": enforce,
+        "enforce_interval_seconds": 300
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_window_starts_and_stops_at_its_edges_and_honours_keep_on() {
+    // Monday 08:30 in Amsterdam.
+    let h = harness("2026-03-02T07:30:00Z").await;
+    let off = h.machines_in("off").await[0].clone();
+    h.registry
+        .create_window(window("office", &off, false))
+        .await
+        .unwrap();
+    h.set("2026-03-02T08:00:00Z"); // 09:00
+    assert_eq!(h.tick().await.enqueued, 1);
+    let jobs = h.jobs().await;
+    assert_eq!(
+        (jobs[0].kind, jobs[0].machine_id.as_deref()),
+        (JobKind::Start, Some(off.as_str()))
+    );
+
+    // Someone works late: three more hours.
+    h.set("2026-03-02T16:30:00Z"); // 17:30
+    h.registry
+        .add_override(
+            "office",
+            OverrideRequest {
+                machine_id: off.clone(),
+                mode: OverrideMode::KeepOn,
+                until: None,
+                hours: Some(3.0),
+                reason: Some("deadline".into()),
+            },
+        )
+        .await
+        .unwrap();
+    h.set("2026-03-02T17:00:00Z"); // 18:00
+    let report = h.tick().await;
+    assert_eq!((report.enqueued, report.skipped), (0, 1));
+    let stop = h.registry.schedule("window:office:stop").await.unwrap();
+    let f = h.firings(stop.id).await;
+    assert!(
+        f[0].reason
+            .as_deref()
+            .unwrap()
+            .starts_with(&format!("override: {off} is kept on until"))
+    );
+    // The next day the override has expired: the closing stops it. (Tuesday's
+    // opening was missed by more than a start's 15-minute catch-up window.)
+    h.set("2026-03-03T17:00:00Z");
+    let report = h.tick().await;
+    assert_eq!((report.enqueued, report.skipped), (1, 1), "{report:?}");
+    let last = h.jobs().await.pop().unwrap();
+    assert_eq!(
+        (last.kind, last.machine_id.as_deref()),
+        (JobKind::Stop, Some(off.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn enforcement_stops_machines_running_outside_the_window_after_an_override_expires() {
+    // Monday 21:00 in Amsterdam: the window is closed.
+    let h = harness("2026-03-02T20:00:00Z").await;
+    let ready = h.machines_in("ready").await[0].clone();
+    h.registry
+        .create_window(window("late", &ready, true))
+        .await
+        .unwrap();
+    h.registry
+        .add_override(
+            "late",
+            OverrideRequest {
+                machine_id: ready.clone(),
+                mode: OverrideMode::KeepOn,
+                until: Some(at("2026-03-02T20:20:00Z")),
+                hours: None,
+                reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.tick().await.enqueued, 0, "kept on");
+    h.advance(chrono::Duration::minutes(5));
+    assert_eq!(h.tick().await.enqueued, 0, "still kept on");
+    h.advance(chrono::Duration::minutes(20));
+    let report = h.tick().await;
+    assert_eq!(report.enqueued, 1, "the override expired: {report:?}");
+    let jobs = h.jobs().await;
+    assert_eq!(jobs[0].kind, JobKind::Stop);
+    let stop = h.registry.schedule("window:late:stop").await.unwrap();
+    let f = h.firings(stop.id).await;
+    assert!(
+        f.last()
+            .unwrap()
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("while window late is closed")
+    );
+    // While its stop job is unfinished, enforcement does not pile up more.
+    h.advance(chrono::Duration::minutes(5));
+    assert_eq!(h.tick().await.enqueued, 0);
+}
