@@ -1,0 +1,201 @@
+//! Cost and savings reports over a store whose history is written at chosen
+//! times: stops Machinist carried out, the starts that ended them, and the
+//! utilization pulled for the machines.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use machinist::job::{JobDefaults, JobRequest, JobState, NewEvent};
+use machinist::paperspace::call_log::ApiCallRecord;
+use machinist::paperspace::{BillingMonth, Utilization};
+use machinist::report;
+use machinist::store::{Store, StoreOptions, Transition};
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// A start or stop job whose request Paperspace accepted (or refused) at `when`.
+async fn switch(store: &Store, kind: &str, machine: &str, when: &str, status: u16) {
+    let now = at(when);
+    let job = JobRequest {
+        kind: kind.into(),
+        machine_id: Some(machine.into()),
+        wait: Some("none".into()),
+        ..JobRequest::default()
+    }
+    .validate(&JobDefaults::default(), now)
+    .unwrap();
+    let id = store.submit(job, now).await.unwrap().job.id;
+    let owner: Arc<str> = "w".into();
+    let claimed = store
+        .claim(&owner, 10, now, now + chrono::Duration::seconds(30))
+        .await
+        .unwrap();
+    assert!(claimed.iter().any(|j| j.id == id));
+    let call = ApiCallRecord {
+        method: "POST".into(),
+        route: format!("/machines/:machineId/{kind}"),
+        machine_id: Some(machine.into()),
+        status: Some(status),
+        latency: Duration::from_millis(5),
+        error: None,
+    };
+    let to = if status < 300 {
+        JobState::Succeeded
+    } else {
+        JobState::Failed
+    };
+    let done = store
+        .transition(
+            Transition {
+                job_id: id,
+                owner: owner.clone(),
+                to,
+                run_at: None,
+                checkpoint: None,
+                machine_id: None,
+                result: None,
+                error: None,
+                events: vec![
+                    NewEvent::api_call(&call),
+                    NewEvent::state(Some(JobState::Running), to, "done"),
+                ],
+                seen: vec![],
+                seen_complete: false,
+                gone: vec![],
+                utilization: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(done);
+}
+
+fn usage(machine: &str, month: &str, hours: u64, rate: f64) -> Utilization {
+    Utilization {
+        machine_id: machine.into(),
+        billing_month: month.parse().unwrap(),
+        seconds_used: hours * 3600,
+        hourly_rate: rate,
+        storage_seconds_used: 31 * 86400,
+        storage_monthly_rate: 7.0,
+    }
+}
+
+#[tokio::test]
+async fn savings_count_the_hours_between_a_stop_and_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
+        .await
+        .unwrap();
+    // psA: stopped 18:00, started 08:00 the next day (14 h), twice in March,
+    // then stopped on 31 March 20:00 and started on 1 April 08:00 (4 h + 8 h).
+    switch(&store, "stop", "psA", "2026-03-02T18:00:00Z", 204).await;
+    switch(&store, "start", "psA", "2026-03-03T08:00:00Z", 204).await;
+    switch(&store, "stop", "psA", "2026-03-03T18:00:00Z", 204).await;
+    // A second stop while it is off adds nothing.
+    switch(&store, "stop", "psA", "2026-03-03T19:00:00Z", 204).await;
+    switch(&store, "start", "psA", "2026-03-04T08:00:00Z", 204).await;
+    switch(&store, "stop", "psA", "2026-03-31T20:00:00Z", 204).await;
+    switch(&store, "start", "psA", "2026-04-01T08:00:00Z", 204).await;
+    // psB: a refused stop saves nothing; a stop never followed by a start
+    // counts until the report's "now".
+    switch(&store, "stop", "psB", "2026-03-10T12:00:00Z", 400).await;
+    switch(&store, "stop", "psB", "2026-03-20T00:00:00Z", 204).await;
+    store
+        .save_utilization(
+            vec![
+                usage("psA", "2026-02", 100, 0.51),
+                usage("psB", "2026-03", 10, 2.3),
+            ],
+            at("2026-04-02T02:00:00Z"),
+        )
+        .await
+        .unwrap();
+
+    let march: BillingMonth = "2026-03".parse().unwrap();
+    let r = report::savings(&store, march, at("2026-04-15T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(r.machines.len(), 2, "{r:#?}");
+    let a = &r.machines[0];
+    assert_eq!(a.machine_id, "psA");
+    assert_eq!(a.stops, 3, "the redundant second stop began no off period");
+    assert_eq!(a.hours_off, 14.0 + 14.0 + 4.0);
+    assert_eq!(a.hourly_rate, Some(0.51));
+    assert_eq!(a.saved, Some(16.32));
+    let b = &r.machines[1];
+    assert_eq!(
+        (b.stops, b.hours_off),
+        (1, 12.0 * 24.0),
+        "20 March to month end"
+    );
+    assert_eq!(b.saved, Some(662.4));
+    assert_eq!(r.total_saved, 678.72);
+
+    let april = report::savings(
+        &store,
+        "2026-04".parse().unwrap(),
+        at("2026-04-15T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    let a = april
+        .machines
+        .iter()
+        .find(|m| m.machine_id == "psA")
+        .unwrap();
+    assert_eq!((a.stops, a.hours_off), (0, 8.0));
+    let b = april
+        .machines
+        .iter()
+        .find(|m| m.machine_id == "psB")
+        .unwrap();
+    assert_eq!(b.hours_off, 14.0 * 24.0, "still off on 15 April");
+
+    // A machine whose rate was never pulled shows hours but no money.
+    switch(&store, "stop", "psC", "2026-03-05T00:00:00Z", 204).await;
+    switch(&store, "start", "psC", "2026-03-05T10:00:00Z", 204).await;
+    let r = report::savings(&store, march, at("2026-04-15T00:00:00Z"))
+        .await
+        .unwrap();
+    let c = r.machines.iter().find(|m| m.machine_id == "psC").unwrap();
+    assert_eq!((c.hours_off, c.hourly_rate, c.saved), (10.0, None, None));
+}
+
+#[tokio::test]
+async fn utilization_is_kept_once_per_machine_and_month() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
+        .await
+        .unwrap();
+    let month: BillingMonth = "2026-03".parse().unwrap();
+    store
+        .save_utilization(
+            vec![usage("psA", "2026-03", 10, 0.51)],
+            at("2026-04-01T02:00:00Z"),
+        )
+        .await
+        .unwrap();
+    // Pulling again replaces, it does not add.
+    store
+        .save_utilization(
+            vec![
+                usage("psA", "2026-03", 12, 0.51),
+                usage("psB", "2026-03", 1, 2.3),
+            ],
+            at("2026-04-01T03:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let r = report::utilization(&store, month).await.unwrap();
+    assert_eq!(r.machines.len(), 2);
+    let a = &r.machines[0];
+    assert_eq!((a.machine_id.as_str(), a.hours_used), ("psA", 12.0));
+    // 12 h × 0.51 + a whole month of storage at 7.00.
+    assert_eq!(a.cost, 13.12);
+    assert_eq!(r.total_cost, 13.12 + 9.3);
+}
