@@ -121,7 +121,11 @@ pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
         c.fail("schedule.utilization_pull", e.to_string());
     }
     for name in schedule.calendars.keys() {
-        if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        {
             c.fail(
                 "schedule.calendars",
                 format!("calendar name `{name}`: use letters, digits, `-` and `_`"),
