@@ -25,7 +25,8 @@ use serde_json::{Value, json};
 struct Harness {
     store: Store,
     clock: ManualClock,
-    sim: SimHandle,
+    /// Kept alive for the harness's life.
+    _sim: SimHandle,
     api: Arc<dyn MachineApi>,
     registry: Registry,
     ctx: Arc<ScheduleContext>,
@@ -66,7 +67,7 @@ async fn harness(start: &str) -> Harness {
     Harness {
         store,
         clock,
-        sim,
+        _sim: sim,
         api,
         registry,
         ctx,
