@@ -1,4 +1,5 @@
-//! A typed client of the admin API ([`crate::http`]), used by `machinist jobs`.
+//! A typed client of the admin API ([`crate::http`]), used by `machinist
+//! jobs`, `schedules`, `windows` and `report`.
 //!
 //! Every method answers the typed value or a [`ClientError`]: the server's
 //! own error (its `code`, `message` and `field`), a daemon that cannot be
@@ -12,8 +13,15 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::config::AdminToken;
-use crate::http::{ErrorBody, HistoryPage, JobPage};
+use crate::http::{
+    ErrorBody, FireTimeView, FireTimes, HistoryPage, JobPage, OverrideList, OverrideView,
+    PreviewRequest, PullAnswer, PullRequest, SavingsView, ScheduleDetail, ScheduleList,
+    UtilizationView, WindowDetail, WindowList,
+};
 use crate::job::{Job, JobEvent, JobId, JobRequest};
+use crate::paperspace::BillingMonth;
+use crate::schedule::office_hours::{OverrideRequest, Window, WindowRequest};
+use crate::schedule::spec::{Schedule, ScheduleSpec};
 use crate::store::JobFilter;
 
 /// How long one call may take: longer than the server's own default timeout
@@ -144,10 +152,7 @@ impl AdminClient {
     /// `POST /v1/jobs`: the job, and whether it was created (false: the
     /// idempotency key matched an existing job, which is returned).
     pub async fn submit(&self, request: &JobRequest) -> Result<(Job, bool), ClientError> {
-        let body = serde_json::to_vec(request).map_err(|e| ClientError::BadUrl {
-            url: self.base.clone(),
-            reason: format!("the request cannot be encoded: {e}"),
-        })?;
+        let body = self.encode(request)?;
         let (status, job) = self.call(Method::POST, "/v1/jobs", Some(body)).await?;
         Ok((job, status == StatusCode::CREATED))
     }
@@ -223,8 +228,221 @@ impl AdminClient {
             .1)
     }
 
+    // ---- schedules ----
+
+    /// `POST /v1/schedules`: the created schedule.
+    pub async fn create_schedule(&self, spec: &ScheduleSpec) -> Result<Schedule, ClientError> {
+        let body = self.encode(spec)?;
+        Ok(self
+            .call(Method::POST, "/v1/schedules", Some(body))
+            .await?
+            .1)
+    }
+
+    /// `GET /v1/schedules`: by name; with `include_windows`, windows' edge
+    /// schedules too.
+    pub async fn schedules(&self, include_windows: bool) -> Result<Vec<Schedule>, ClientError> {
+        let query = encode_query(&[("include_windows", include_windows.then_some("true"))]);
+        let list: ScheduleList = self
+            .call(Method::GET, &format!("/v1/schedules{query}"), None)
+            .await?
+            .1;
+        Ok(list.schedules)
+    }
+
+    /// `GET /v1/schedules/{key}`: the schedule (by id or name) with its next
+    /// fire times and recent firings.
+    pub async fn schedule(&self, key: &str) -> Result<ScheduleDetail, ClientError> {
+        let path = format!("/v1/schedules/{}", segment(key));
+        Ok(self.call(Method::GET, &path, None).await?.1)
+    }
+
+    /// `PUT /v1/schedules/{key}`: replaces the definition.
+    pub async fn update_schedule(
+        &self,
+        key: &str,
+        spec: &ScheduleSpec,
+    ) -> Result<Schedule, ClientError> {
+        let path = format!("/v1/schedules/{}", segment(key));
+        let body = self.encode(spec)?;
+        Ok(self.call(Method::PUT, &path, Some(body)).await?.1)
+    }
+
+    /// `POST /v1/schedules/{key}/pause`.
+    pub async fn pause_schedule(&self, key: &str) -> Result<Schedule, ClientError> {
+        let path = format!("/v1/schedules/{}/pause", segment(key));
+        Ok(self.call(Method::POST, &path, None).await?.1)
+    }
+
+    /// `POST /v1/schedules/{key}/resume`.
+    pub async fn resume_schedule(&self, key: &str) -> Result<Schedule, ClientError> {
+        let path = format!("/v1/schedules/{}/resume", segment(key));
+        Ok(self.call(Method::POST, &path, None).await?.1)
+    }
+
+    /// `DELETE /v1/schedules/{key}`.
+    pub async fn delete_schedule(&self, key: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/schedules/{}", segment(key));
+        self.call::<()>(Method::DELETE, &path, None).await?;
+        Ok(())
+    }
+
+    /// `GET /v1/schedules/{key}/preview`: the next `count` (default 10) fire times.
+    pub async fn preview_schedule(
+        &self,
+        key: &str,
+        count: Option<u32>,
+    ) -> Result<Vec<FireTimeView>, ClientError> {
+        let count = count.map(|c| c.to_string());
+        let query = encode_query(&[("count", count.as_deref())]);
+        let path = format!("/v1/schedules/{}/preview{query}", segment(key));
+        let times: FireTimes = self.call(Method::GET, &path, None).await?.1;
+        Ok(times.fire_times)
+    }
+
+    /// `POST /v1/schedules/preview`: an expression's next fire times; nothing is stored.
+    pub async fn preview_expression(
+        &self,
+        request: &PreviewRequest,
+    ) -> Result<Vec<FireTimeView>, ClientError> {
+        let body = self.encode(request)?;
+        let times: FireTimes = self
+            .call(Method::POST, "/v1/schedules/preview", Some(body))
+            .await?
+            .1;
+        Ok(times.fire_times)
+    }
+
+    // ---- windows ----
+
+    /// `POST /v1/windows`: the created window.
+    pub async fn create_window(&self, request: &WindowRequest) -> Result<Window, ClientError> {
+        let body = self.encode(request)?;
+        Ok(self.call(Method::POST, "/v1/windows", Some(body)).await?.1)
+    }
+
+    /// `GET /v1/windows`: by name.
+    pub async fn windows(&self) -> Result<Vec<Window>, ClientError> {
+        let list: WindowList = self.call(Method::GET, "/v1/windows", None).await?.1;
+        Ok(list.windows)
+    }
+
+    /// `GET /v1/windows/{key}`: the window with its next edges, active
+    /// overrides and recent firings.
+    pub async fn window(&self, key: &str) -> Result<WindowDetail, ClientError> {
+        let path = format!("/v1/windows/{}", segment(key));
+        Ok(self.call(Method::GET, &path, None).await?.1)
+    }
+
+    /// `PUT /v1/windows/{key}`: replaces the definition.
+    pub async fn update_window(
+        &self,
+        key: &str,
+        request: &WindowRequest,
+    ) -> Result<Window, ClientError> {
+        let path = format!("/v1/windows/{}", segment(key));
+        let body = self.encode(request)?;
+        Ok(self.call(Method::PUT, &path, Some(body)).await?.1)
+    }
+
+    /// `POST /v1/windows/{key}/pause`.
+    pub async fn pause_window(&self, key: &str) -> Result<Window, ClientError> {
+        let path = format!("/v1/windows/{}/pause", segment(key));
+        Ok(self.call(Method::POST, &path, None).await?.1)
+    }
+
+    /// `POST /v1/windows/{key}/resume`.
+    pub async fn resume_window(&self, key: &str) -> Result<Window, ClientError> {
+        let path = format!("/v1/windows/{}/resume", segment(key));
+        Ok(self.call(Method::POST, &path, None).await?.1)
+    }
+
+    /// `DELETE /v1/windows/{key}`.
+    pub async fn delete_window(&self, key: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/windows/{}", segment(key));
+        self.call::<()>(Method::DELETE, &path, None).await?;
+        Ok(())
+    }
+
+    /// `GET /v1/windows/{key}/preview`: the next `count` (default 10) edges.
+    pub async fn preview_window(
+        &self,
+        key: &str,
+        count: Option<u32>,
+    ) -> Result<Vec<FireTimeView>, ClientError> {
+        let count = count.map(|c| c.to_string());
+        let query = encode_query(&[("count", count.as_deref())]);
+        let path = format!("/v1/windows/{}/preview{query}", segment(key));
+        let times: FireTimes = self.call(Method::GET, &path, None).await?.1;
+        Ok(times.fire_times)
+    }
+
+    /// `GET /v1/windows/{key}/overrides`: all, expired ones too.
+    pub async fn overrides(&self, key: &str) -> Result<Vec<OverrideView>, ClientError> {
+        let path = format!("/v1/windows/{}/overrides", segment(key));
+        let list: OverrideList = self.call(Method::GET, &path, None).await?.1;
+        Ok(list.overrides)
+    }
+
+    /// `POST /v1/windows/{key}/overrides`: the created override.
+    pub async fn add_override(
+        &self,
+        key: &str,
+        request: &OverrideRequest,
+    ) -> Result<OverrideView, ClientError> {
+        let path = format!("/v1/windows/{}/overrides", segment(key));
+        let body = self.encode(request)?;
+        Ok(self.call(Method::POST, &path, Some(body)).await?.1)
+    }
+
+    /// `DELETE /v1/windows/{key}/overrides/{id}`.
+    pub async fn delete_override(&self, key: &str, id: i64) -> Result<(), ClientError> {
+        let path = format!("/v1/windows/{}/overrides/{id}", segment(key));
+        self.call::<()>(Method::DELETE, &path, None).await?;
+        Ok(())
+    }
+
+    // ---- reports ----
+
+    /// `GET /v1/reports/utilization`.
+    pub async fn utilization_report(
+        &self,
+        month: BillingMonth,
+    ) -> Result<UtilizationView, ClientError> {
+        let month = month.to_string();
+        let query = encode_query(&[("month", Some(&month))]);
+        let path = format!("/v1/reports/utilization{query}");
+        Ok(self.call(Method::GET, &path, None).await?.1)
+    }
+
+    /// `GET /v1/reports/savings`.
+    pub async fn savings_report(&self, month: BillingMonth) -> Result<SavingsView, ClientError> {
+        let month = month.to_string();
+        let query = encode_query(&[("month", Some(&month))]);
+        let path = format!("/v1/reports/savings{query}");
+        Ok(self.call(Method::GET, &path, None).await?.1)
+    }
+
+    /// `POST /v1/reports/utilization/pull`: the ids of the `utilization`
+    /// jobs, one per known machine.
+    pub async fn pull_utilization(&self, month: BillingMonth) -> Result<Vec<JobId>, ClientError> {
+        let body = self.encode(&PullRequest { month })?;
+        let answer: PullAnswer = self
+            .call(Method::POST, "/v1/reports/utilization/pull", Some(body))
+            .await?
+            .1;
+        Ok(answer.jobs)
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    fn encode<T: serde::Serialize>(&self, value: &T) -> Result<Vec<u8>, ClientError> {
+        serde_json::to_vec(value).map_err(|e| ClientError::BadUrl {
+            url: self.base.clone(),
+            reason: format!("the request cannot be encoded: {e}"),
+        })
     }
 
     async fn call<T: DeserializeOwned>(
@@ -256,7 +474,13 @@ impl AdminClient {
             detail,
         };
         if status.is_success() {
-            let value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+            // 204 No Content (a delete) reads as `null`, which `()` accepts.
+            let body: &[u8] = if status == StatusCode::NO_CONTENT && bytes.is_empty() {
+                b"null"
+            } else {
+                &bytes
+            };
+            let value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
             return Ok((status, value));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
@@ -297,6 +521,20 @@ fn encode_query(pairs: &[(&str, Option<&str>)]) -> String {
     }
     // Encoding string pairs cannot fail.
     format!("?{}", serde_urlencoded::to_string(&set).unwrap_or_default())
+}
+
+/// A path segment (a schedule or window key), percent-encoded: names may
+/// hold `/`, `?`, `#`, spaces and anything else.
+fn segment(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Why a request got no answer, in a few words ("connection refused").
@@ -356,6 +594,14 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn segments_are_percent_encoded() {
+        assert_eq!(segment("nightly-stop_1.x~"), "nightly-stop_1.x~");
+        assert_eq!(segment("a/b c?#%"), "a%2Fb%20c%3F%23%25");
+        assert_eq!(segment("window:office:start"), "window%3Aoffice%3Astart");
+        assert_eq!(segment("é"), "%C3%A9");
     }
 
     #[test]

@@ -45,6 +45,12 @@ pub enum Command {
     CheckConfig,
     /// Submit, list, show, cancel and retry jobs on a running daemon.
     Jobs(crate::cli::jobs::JobsArgs),
+    /// Add, list, show, preview, pause, resume and remove cron schedules.
+    Schedules(crate::cli::schedules::SchedulesArgs),
+    /// Office-hours windows and their per-machine overrides.
+    Windows(crate::cli::windows::WindowsArgs),
+    /// Utilization and savings reports for a month.
+    Report(crate::cli::report::ReportArgs),
     /// Serve a simulated Paperspace account over HTTP (no API key, no cost).
     Sim(crate::sim::SimArgs),
     /// Run the daemon on a temp database against an in-process simulated
@@ -52,7 +58,11 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
 }
 
+pub mod connection;
 pub mod jobs;
+pub mod report;
+pub mod schedules;
+pub mod windows;
 
 /// A command's failure and the exit code it deserves.
 enum Failure {
@@ -144,10 +154,22 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
                 None => Ok(ExitCode::SUCCESS),
             }
         }
-        Command::Jobs(_) | Command::Sim(_) | Command::Demo(_) => {
+        Command::Jobs(_)
+        | Command::Schedules(_)
+        | Command::Windows(_)
+        | Command::Report(_)
+        | Command::Sim(_)
+        | Command::Demo(_) => {
             init_logging("warn", format.unwrap_or(LogFormat::Text));
             let code = match cli.command {
                 Command::Jobs(args) => jobs::run(args.with_config(cli.config.clone())).await?,
+                Command::Schedules(args) => {
+                    schedules::run(args.with_config(cli.config.clone())).await?
+                }
+                Command::Windows(args) => {
+                    windows::run(args.with_config(cli.config.clone())).await?
+                }
+                Command::Report(args) => report::run(args.with_config(cli.config.clone())).await?,
                 Command::Sim(args) => crate::sim::run(args).await.map(|()| ExitCode::SUCCESS)?,
                 Command::Demo(args) => crate::demo::run(args).await.map(|()| ExitCode::SUCCESS)?,
                 _ => unreachable!("matched above"),

@@ -23,9 +23,10 @@
 //!   one group-committing writer.
 //! - [`worker`]: the dispatcher that claims due jobs, the steps that run
 //!   them, lease renewal and rescue, graceful shutdown.
-//! - [`http`]: the authenticated admin API (jobs, history, health) with its
-//!   one JSON error shape.
-//! - [`admin_client`]: the typed client of that API, used by `machinist jobs`.
+//! - [`http`]: the authenticated admin API (jobs, history, schedules,
+//!   windows, reports, health) with its one JSON error shape.
+//! - [`admin_client`]: the typed client of that API, used by `machinist
+//!   jobs`, `schedules`, `windows` and `report`.
 //! - [`daemon`]: store, workers and admin API started together
 //!   (`machinist serve`), and the Paperspace API the configuration asks for.
 //! - [`config`]: typed settings, layered from defaults, a TOML file and the

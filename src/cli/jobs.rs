@@ -1,33 +1,27 @@
 //! `machinist jobs`: submit, list, show, cancel and retry jobs through the
 //! daemon's admin API.
 //!
-//! The daemon is found at `--url`, else `$MACHINIST_URL`, else `http://` +
-//! the config's `http.listen` (the config read as the daemon reads it: the
-//! top-level `--config` or `$MACHINIST_CONFIG`, else the default path). The admin token never goes on the command
-//! line: it comes from `$MACHINIST_ADMIN_TOKEN`, else from where the daemon
-//! reads it (`http.admin_token_file` or the systemd credential).
+//! The daemon and its admin token are found as [`super::connection`] says
+//! (`--url`, `$MACHINIST_URL` or the config; `$MACHINIST_ADMIN_TOKEN` or the
+//! daemon's own token source).
 //!
 //! Output is for people (tables, aligned fields); `--json` prints the API's
 //! JSON for scripts. A server error prints one line `error: <message>
 //! (field: <field>)` and exits 1; a usage error exits 2.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::connection::{
+    build_args, compact, config_path, connect, one_line, print_json, report_errors, time, truncate,
+};
 use crate::admin_client::AdminClient;
-use crate::config::{AdminToken, Config, Env};
 use crate::job::{EventKind, Job, JobEvent, JobId, JobKind, JobRequest, JobState};
 use crate::store::JobFilter;
-
-/// The variable that holds the admin token for the CLI.
-const TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
 /// How often `--wait` asks for news.
 const POLL: Duration = Duration::from_millis(500);
 /// How long `--wait` keeps trying while the daemon cannot be reached
@@ -162,21 +156,11 @@ struct ListArgs {
 /// code is 0 on success and 1 on any failure (a failed or cancelled job
 /// under `--wait` included).
 pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
-    match run_inner(args).await {
-        Ok(code) => Ok(code),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    report_errors(run_inner(args)).await
 }
 
 async fn run_inner(args: JobsArgs) -> anyhow::Result<ExitCode> {
-    let config = args.config.clone().or_else(|| {
-        std::env::var_os("MACHINIST_CONFIG")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    });
+    let config = config_path(args.config.clone());
     let client = connect(args.url.as_deref(), config.as_deref())?;
     match args.command {
         JobsCommand::Submit(submit) => run_submit(&client, submit).await,
@@ -200,67 +184,6 @@ async fn run_inner(args: JobsArgs) -> anyhow::Result<ExitCode> {
             finish_action(&job, json, "queued again")
         }
     }
-}
-
-/// The client: the URL from the flag, the variable or the config; the token
-/// from the variable or the config's sources.
-fn connect(
-    url: Option<&str>,
-    config_path: Option<&std::path::Path>,
-) -> anyhow::Result<AdminClient> {
-    let env = Env::process();
-    let env_token = env.get(TOKEN_VAR).filter(|t| !t.is_empty());
-    let mut config: Option<Config> = None;
-    let mut load_config = || -> anyhow::Result<Config> {
-        if let Some(c) = &config {
-            return Ok(c.clone());
-        }
-        let loaded = Config::load(config_path).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot read the configuration (for the daemon's address and admin token): {e}"
-            )
-        })?;
-        config = Some(loaded.clone());
-        Ok(loaded)
-    };
-    let url = match url.filter(|u| !u.is_empty()) {
-        Some(url) => url.to_string(),
-        None => format!("http://{}", connectable(load_config()?.http.listen)),
-    };
-    let token = match env_token {
-        Some(text) => Some(AdminToken::new(text).map_err(|e| anyhow::anyhow!("{TOKEN_VAR}: {e}"))?),
-        None => token_from_config(&load_config()?, &env)?,
-    };
-    Ok(AdminClient::new(&url, token)?)
-}
-
-/// The token from where the daemon reads it (the configured file, else the
-/// systemd credential), resolving only the token: an unreadable Paperspace
-/// key file is not this command's concern.
-fn token_from_config(config: &Config, env: &Env) -> anyhow::Result<Option<AdminToken>> {
-    let mut only_token = config.clone();
-    only_token.paperspace.api_key_file = PathBuf::new();
-    let env: Env = env
-        .iter()
-        .filter(|(k, _)| *k != "PAPERSPACE_API_KEY")
-        .collect();
-    match only_token.secrets(&env) {
-        Ok(secrets) => Ok(secrets.admin_token),
-        // Say so and stop, rather than send no token and get a bare 401.
-        Err(errors) => bail!("cannot read the admin token: {errors}"),
-    }
-}
-
-/// A listen address made connectable: 0.0.0.0 and [::] mean "this host".
-fn connectable(listen: SocketAddr) -> SocketAddr {
-    let mut addr = listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    addr
 }
 
 async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<ExitCode> {
@@ -303,35 +226,6 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
         );
     }
     follow(client, job.id, args.json).await
-}
-
-/// Builds `args` from `--args JSON` and `--arg k=v` pairs.
-fn build_args(json: Option<&str>, pairs: &[String]) -> anyhow::Result<Value> {
-    let mut object = match json {
-        None => Map::new(),
-        Some(text) => match serde_json::from_str::<Value>(text)
-            .with_context(|| "--args is not valid JSON".to_string())?
-        {
-            Value::Object(map) => map,
-            _ => bail!("--args must be a JSON object, such as '{{\"month\":\"2026-03\"}}'"),
-        },
-    };
-    for pair in pairs {
-        let Some((key, value)) = pair.split_once('=') else {
-            bail!("--arg `{pair}` is not KEY=VALUE");
-        };
-        if key.is_empty() {
-            bail!("--arg `{pair}` has no key");
-        }
-        let value = serde_json::from_str::<Value>(value)
-            .unwrap_or_else(|_| Value::String(value.to_string()));
-        object.insert(key.to_string(), value);
-    }
-    Ok(if object.is_empty() && json.is_none() {
-        Value::Null
-    } else {
-        Value::Object(object)
-    })
 }
 
 /// Follows a job to its end, printing each new event once.
@@ -615,92 +509,4 @@ fn detail_json(job: &Job, events: &[JobEvent]) -> Value {
         );
     }
     value
-}
-
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
-fn time(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-fn compact(value: &Value) -> String {
-    // Sorted keys read better and print the same every time.
-    fn sorted(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.clone(), sorted(v)))
-                    .collect::<BTreeMap<_, _>>()
-                    .into_iter()
-                    .collect(),
-            ),
-            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut cut: String = s.chars().take(max - 1).collect();
-        cut.push('…');
-        cut
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn args_from_pairs_and_json() {
-        let pairs = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(build_args(None, &[]).unwrap(), Value::Null);
-        assert_eq!(
-            build_args(
-                None,
-                &pairs(&["disk_size_gb=100", "name=train", "enable=true", "id=\"7\""])
-            )
-            .unwrap(),
-            json!({"disk_size_gb": 100, "name": "train", "enable": true, "id": "7"})
-        );
-        assert_eq!(
-            build_args(
-                Some(r#"{"month":"2026-02","x":1}"#),
-                &pairs(&["month=2026-03"])
-            )
-            .unwrap(),
-            json!({"month": "2026-03", "x": 1})
-        );
-        assert!(build_args(Some("[1]"), &[]).is_err());
-        assert!(build_args(None, &pairs(&["novalue"])).is_err());
-        assert!(build_args(None, &pairs(&["=x"])).is_err());
-    }
-
-    #[test]
-    fn unspecified_listen_becomes_loopback() {
-        assert_eq!(
-            connectable("0.0.0.0:7420".parse().unwrap()).to_string(),
-            "127.0.0.1:7420"
-        );
-        assert_eq!(
-            connectable("[::]:7420".parse().unwrap()).to_string(),
-            "[::1]:7420"
-        );
-        assert_eq!(
-            connectable("10.0.0.5:80".parse().unwrap()).to_string(),
-            "10.0.0.5:80"
-        );
-    }
 }

@@ -11,6 +11,32 @@
 //! | `POST /v1/jobs/{id}/cancel` | 200 + the cancelled job; 409 if it already finished |
 //! | `POST /v1/jobs/{id}/retry` | 200 + the re-queued job; 409 unless it failed |
 //! | `GET /v1/history?machine_id=&limit=&cursor=` | [`HistoryPage`]: `{"events":[…],"next_cursor":"e17"\|null}`, newest first |
+//! | `POST /v1/schedules` | body [`ScheduleSpec`](crate::schedule::spec::ScheduleSpec); 201 + the schedule |
+//! | `GET /v1/schedules?include_windows=` | [`ScheduleList`]: `{"schedules":[…]}` by name; window edges only with `include_windows=true` |
+//! | `GET /v1/schedules/{key}` | [`ScheduleDetail`]: the schedule plus `next_fire_times` (5) and `recent_firings` (50, newest first) |
+//! | `PUT /v1/schedules/{key}` | body `ScheduleSpec`, a full replace; 200 + the schedule |
+//! | `POST /v1/schedules/{key}/pause`, `…/resume` | 200 + the schedule |
+//! | `DELETE /v1/schedules/{key}` | 204 |
+//! | `GET /v1/schedules/{key}/preview?count=` | [`FireTimes`]: `{"fire_times":[{"utc","local","edge"?}…]}`, count 1..=100 (10) |
+//! | `POST /v1/schedules/preview` | body [`PreviewRequest`] `{"cron","timezone"?,"count"?}`: `FireTimes`, nothing stored |
+//! | `POST /v1/windows` | body [`WindowRequest`](crate::schedule::office_hours::WindowRequest); 201 + the window |
+//! | `GET /v1/windows` | [`WindowList`]: `{"windows":[…]}` by name |
+//! | `GET /v1/windows/{key}` | [`WindowDetail`]: the window plus `next_edges` (6), active `overrides`, both edges' `recent_firings` |
+//! | `PUT /v1/windows/{key}` | body `WindowRequest`, a full replace; 200 + the window |
+//! | `POST /v1/windows/{key}/pause`, `…/resume` | 200 + the window |
+//! | `DELETE /v1/windows/{key}` | 204 (its edges and overrides go with it) |
+//! | `GET /v1/windows/{key}/preview?count=` | `FireTimes` of its edges |
+//! | `GET /v1/windows/{key}/overrides` | [`OverrideList`]: all, each with `active` |
+//! | `POST /v1/windows/{key}/overrides` | body [`OverrideRequest`](crate::schedule::office_hours::OverrideRequest); 201 + the override |
+//! | `DELETE /v1/windows/{key}/overrides/{id}` | 204 |
+//! | `GET /v1/reports/utilization?month=YYYY-MM` | [`UtilizationView`] |
+//! | `GET /v1/reports/savings?month=YYYY-MM` | [`SavingsView`] |
+//! | `POST /v1/reports/utilization/pull` | body `{"month":"YYYY-MM"}`; 202 + [`PullAnswer`] `{"jobs":[ids]}`, one `utilization` job per known machine |
+//!
+//! A `{key}` is an id or a name: a positive number written plainly, or 1 to
+//! 128 characters without control characters (names are never numbers).
+//! `POST /v1/schedules/preview` is the expression preview; the other methods
+//! on that path act on a schedule named `preview`.
 //!
 //! # Errors
 //!
@@ -19,15 +45,24 @@
 //! - 400 `bad_request`: malformed JSON, a wrong type, an unknown or missing
 //!   field (named by its JSON path), an unknown, repeated or empty query
 //!   parameter, a bad `state`/`kind`/`machine_id` filter, `limit` outside
-//!   1..=500, a cursor this listing did not make, a non-numeric job id;
+//!   1..=500, a cursor this listing did not make, a non-numeric job id, a
+//!   path key that is neither an id nor a name, `count` outside 1..=100, a
+//!   missing or malformed `month`;
 //! - 401 `unauthorized` (with `WWW-Authenticate: Bearer`), see [`auth`];
-//! - 404 `not_found`: an unknown job or route; 405 `method_not_allowed`;
-//! - 409 `conflict`: cancel of a finished job, retry of a job that did not fail;
+//! - 404 `not_found`: an unknown job, schedule, window (field `key`),
+//!   override (field `id`) or route; 405 `method_not_allowed`;
+//! - 409 `conflict`: cancel of a finished job, retry of a job that did not
+//!   fail, a schedule or window name already taken (field `name`), changing
+//!   or deleting a window's edge schedule directly, a utilization pull while
+//!   no machine is known;
 //! - 413 `payload_too_large`; 415 `unsupported_media_type` (`POST /v1/jobs`
 //!   needs `Content-Type: application/json`);
 //! - 422 `invalid_job`: well-formed JSON that is not a valid job (unknown
 //!   kind, missing `machine_id`, bad `wait`, bad `args.*`, …), with the
-//!   [`SpecError`](crate::job::SpecError)'s field;
+//!   [`SpecError`](crate::job::SpecError)'s field (also a utilization pull
+//!   of a month not yet begun, field `month`); 422 `invalid_schedule`,
+//!   `invalid_window`, `invalid_override`: the same for those (bad `cron`,
+//!   `timezone`, `template.*`, `targets`, `exclusions`, `hours.*`, `until`, …);
 //! - 503 `unavailable`: the store failed, or the daemon stayed too busy to
 //!   take the request within the timeout; 503 `timeout`: the request took
 //!   longer than the timeout (a submit may then still have happened: resend
@@ -53,6 +88,9 @@ pub mod auth;
 pub mod error;
 pub mod jobs;
 pub mod params;
+pub mod reports;
+pub mod schedules;
+pub mod windows;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -75,6 +113,11 @@ use crate::store::Store;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use jobs::{HistoryPage, JobDetail, JobPage};
+pub use reports::{
+    PullAnswer, PullRequest, SavingsLineView, SavingsView, UtilizationLineView, UtilizationView,
+};
+pub use schedules::{FireTimeView, FireTimes, PreviewRequest, ScheduleDetail, ScheduleList};
+pub use windows::{EdgeFiring, OverrideList, OverrideView, WindowDetail, WindowList};
 
 /// The health route, the only one open without a token.
 pub const HEALTH_PATH: &str = "/healthz";
@@ -159,6 +202,50 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/v1/jobs/{id}/retry", post(jobs::retry))
         .route("/v1/history", get(jobs::history))
+        .route(
+            "/v1/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/v1/schedules/preview",
+            post(schedules::preview_expression)
+                .get(schedules::show_named_preview)
+                .put(schedules::update_named_preview)
+                .delete(schedules::delete_named_preview),
+        )
+        .route(
+            "/v1/schedules/{key}",
+            get(schedules::show)
+                .put(schedules::update)
+                .delete(schedules::delete),
+        )
+        .route("/v1/schedules/{key}/pause", post(schedules::pause))
+        .route("/v1/schedules/{key}/resume", post(schedules::resume))
+        .route("/v1/schedules/{key}/preview", get(schedules::preview))
+        .route("/v1/windows", get(windows::list).post(windows::create))
+        .route(
+            "/v1/windows/{key}",
+            get(windows::show)
+                .put(windows::update)
+                .delete(windows::delete),
+        )
+        .route("/v1/windows/{key}/pause", post(windows::pause))
+        .route("/v1/windows/{key}/resume", post(windows::resume))
+        .route("/v1/windows/{key}/preview", get(windows::preview))
+        .route(
+            "/v1/windows/{key}/overrides",
+            get(windows::overrides).post(windows::add_override),
+        )
+        .route(
+            "/v1/windows/{key}/overrides/{id}",
+            axum::routing::delete(windows::delete_override),
+        )
+        .route("/v1/reports/utilization", get(reports::utilization_report))
+        .route(
+            "/v1/reports/utilization/pull",
+            post(reports::pull_utilization),
+        )
+        .route("/v1/reports/savings", get(reports::savings_report))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)

@@ -182,6 +182,12 @@ impl Registry {
     /// fires next at its next time from now, not for the paused stretch.
     pub async fn set_enabled(&self, key: &str, enabled: bool) -> Result<Schedule, RegistryError> {
         let current = self.fetch_schedule(key).await?;
+        if current.window_id.is_some() {
+            return Err(RegistryError::Conflict(format!(
+                "schedule {} belongs to a window; pause or resume the window instead",
+                current.name
+            )));
+        }
         let now = self.clock.now();
         let next = if enabled {
             let cron = current.timing()?;
@@ -252,12 +258,47 @@ impl Registry {
     ) -> Result<Vec<FireTime>, RegistryError> {
         let schedule = self.fetch_schedule(key).await?;
         let cron = schedule.timing()?;
-        let now = self.clock.now();
-        Ok(cron
-            .upcoming(now, n.min(MAX_PREVIEW))
-            .into_iter()
-            .map(|t| fire_time(&cron, t, schedule.window_edge))
-            .collect())
+        let hours = match schedule.window_id {
+            Some(id) => self
+                .store
+                .window(&id.to_string())
+                .await?
+                .and_then(|w| w.hours.validate().ok()),
+            None => None,
+        };
+        // Excluded days do not fire, so they are not previewed either; a
+        // window's edge belongs to the day the window opens.
+        let excluded = |t: DateTime<Utc>| {
+            let day = match (&hours, schedule.window_edge) {
+                (Some(h), Some(edge)) => h.edge_day(
+                    match edge {
+                        WindowEdge::Start => super::window::Edge::Start,
+                        WindowEdge::Stop => super::window::Edge::Stop,
+                    },
+                    t,
+                ),
+                _ => None,
+            }
+            .unwrap_or_else(|| t.with_timezone(&cron.zone()).date_naive());
+            schedule.exclusions.excludes_date(day, &self.ctx.calendars)
+        };
+        let n = n.min(MAX_PREVIEW);
+        let mut times = Vec::with_capacity(n);
+        let mut after = self.clock.now();
+        // Bounded: a schedule whose every firing is excluded previews nothing.
+        for _ in 0..n * 50 {
+            let Some(t) = cron.next_after(after) else {
+                break;
+            };
+            after = t;
+            if !excluded(t) {
+                times.push(fire_time(&cron, t, schedule.window_edge));
+                if times.len() == n {
+                    break;
+                }
+            }
+        }
+        Ok(times)
     }
 
     fn window_row(
@@ -404,7 +445,12 @@ impl Registry {
         let zone_cron = valid.start_schedule();
         let now = self.clock.now();
         Ok(valid
-            .upcoming_edges(now, n.min(MAX_PREVIEW))
+            .upcoming_edges_excluding(
+                now,
+                n.min(MAX_PREVIEW),
+                &window.exclusions,
+                &self.ctx.calendars,
+            )
             .into_iter()
             .map(|(edge, t)| {
                 let edge = match edge {

@@ -101,6 +101,7 @@ impl fmt::Display for Day {
 
 /// An office-hours window as people write it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WindowSpec {
     /// The days whose window opens (`["mon", "tue", …]`); repeats count once.
     pub days: Vec<Day>,

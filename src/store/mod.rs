@@ -1,7 +1,7 @@
 //! Persistence: jobs, their history, and the last known state of machines,
 //! in SQLite.
 //!
-//! Writes go through one writer task ([`writer`]) that group-commits
+//! Writes go through one writer task (`store/writer.rs`) that group-commits
 //! whatever is waiting, so every acknowledged write is on disk. Reads use a
 //! small pool of their own connections, which WAL mode lets run beside the
 //! writer. Migrations in `migrations/sqlite/` are embedded in the binary and

@@ -1,7 +1,7 @@
 //! Schedules, windows, overrides, firings and utilization in SQLite.
 //!
 //! Writes are [`ScheduleCommand`]s applied by the writer task in its shared
-//! transaction (see [`super::writer`]); reads use the reader pool.
+//! transaction (see `store/writer.rs`); reads use the reader pool.
 
 use std::sync::Arc;
 

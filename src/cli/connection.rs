@@ -1,0 +1,301 @@
+//! What the subcommands that talk to a running daemon share (`machinist
+//! jobs`, `schedules`, `windows`, `report`): finding the daemon and its
+//! token, reporting errors, and printing.
+//!
+//! The daemon is found at `--url`, else `$MACHINIST_URL`, else `http://` +
+//! the config's `http.listen` (the config read as the daemon reads it: the
+//! top-level `--config` or `$MACHINIST_CONFIG`, else the default path). The
+//! admin token never goes on the command line: it comes from
+//! `$MACHINIST_ADMIN_TOKEN`, else from where the daemon reads it
+//! (`http.admin_token_file` or the systemd credential).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::admin_client::AdminClient;
+use crate::config::{AdminToken, Config, Env};
+
+/// The variable that holds the admin token for the CLI.
+pub const TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
+
+/// Where the daemon is: `--url` and the config file to fall back on.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DaemonArgs {
+    /// The daemon's admin API. Default: `http://` + `http.listen` of the config.
+    #[arg(long, env = "MACHINIST_URL", global = true, value_name = "URL")]
+    pub url: Option<String>,
+    /// The top-level `--config`, handed over by the caller.
+    #[arg(skip)]
+    pub config: Option<PathBuf>,
+}
+
+impl DaemonArgs {
+    /// The client of the daemon these arguments point at.
+    pub fn client(&self) -> anyhow::Result<AdminClient> {
+        let config = config_path(self.config.clone());
+        connect(self.url.as_deref(), config.as_deref())
+    }
+}
+
+/// The config file: the one handed over (the top-level `--config`), else
+/// `$MACHINIST_CONFIG`.
+pub fn config_path(handed: Option<PathBuf>) -> Option<PathBuf> {
+    handed.or_else(|| {
+        std::env::var_os("MACHINIST_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// Runs a command, printing its error as one line `error: …` (a server
+/// error reads `error: <message> (field: <field>)`) and exiting 1.
+pub async fn report_errors(
+    command: impl Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    match command.await {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The client: the URL from the flag, the variable or the config; the token
+/// from the variable or the config's sources.
+pub fn connect(url: Option<&str>, config_path: Option<&Path>) -> anyhow::Result<AdminClient> {
+    let env = Env::process();
+    let env_token = env.get(TOKEN_VAR).filter(|t| !t.is_empty());
+    let mut config: Option<Config> = None;
+    let mut load_config = || -> anyhow::Result<Config> {
+        if let Some(c) = &config {
+            return Ok(c.clone());
+        }
+        let loaded = Config::load(config_path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the configuration (for the daemon's address and admin token): {e}"
+            )
+        })?;
+        config = Some(loaded.clone());
+        Ok(loaded)
+    };
+    let url = match url.filter(|u| !u.is_empty()) {
+        Some(url) => url.to_string(),
+        None => format!("http://{}", connectable(load_config()?.http.listen)),
+    };
+    let token = match env_token {
+        Some(text) => Some(AdminToken::new(text).map_err(|e| anyhow::anyhow!("{TOKEN_VAR}: {e}"))?),
+        None => token_from_config(&load_config()?, &env)?,
+    };
+    Ok(AdminClient::new(&url, token)?)
+}
+
+/// The token from where the daemon reads it (the configured file, else the
+/// systemd credential), resolving only the token: an unreadable Paperspace
+/// key file is not this command's concern.
+fn token_from_config(config: &Config, env: &Env) -> anyhow::Result<Option<AdminToken>> {
+    let mut only_token = config.clone();
+    only_token.paperspace.api_key_file = PathBuf::new();
+    let env: Env = env
+        .iter()
+        .filter(|(k, _)| *k != "PAPERSPACE_API_KEY")
+        .collect();
+    match only_token.secrets(&env) {
+        Ok(secrets) => Ok(secrets.admin_token),
+        // Say so and stop, rather than send no token and get a bare 401.
+        Err(errors) => bail!("cannot read the admin token: {errors}"),
+    }
+}
+
+/// A listen address made connectable: `0.0.0.0` and `[::]` mean "this host".
+pub fn connectable(listen: SocketAddr) -> SocketAddr {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
+/// Builds a job's `args` from `--args JSON` and `--arg k=v` pairs.
+pub fn build_args(json: Option<&str>, pairs: &[String]) -> anyhow::Result<Value> {
+    let mut object = match json {
+        None => Map::new(),
+        Some(text) => match serde_json::from_str::<Value>(text)
+            .with_context(|| "--args is not valid JSON".to_string())?
+        {
+            Value::Object(map) => map,
+            _ => bail!("--args must be a JSON object, such as '{{\"month\":\"2026-03\"}}'"),
+        },
+    };
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("--arg `{pair}` is not KEY=VALUE");
+        };
+        if key.is_empty() {
+            bail!("--arg `{pair}` has no key");
+        }
+        let value = serde_json::from_str::<Value>(value)
+            .unwrap_or_else(|_| Value::String(value.to_string()));
+        object.insert(key.to_string(), value);
+    }
+    Ok(if object.is_empty() && json.is_none() {
+        Value::Null
+    } else {
+        Value::Object(object)
+    })
+}
+
+// ---- output ----
+
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `2026-03-02T09:00:00Z`.
+pub fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// `2026-03-02 10:00 CET` in `zone` (an IANA name), or UTC if it is unknown.
+pub fn local_time(at: DateTime<Utc>, zone: &str) -> String {
+    match zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => at
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string(),
+        Err(_) => time(at),
+    }
+}
+
+/// JSON with sorted keys, on one line.
+pub fn compact(value: &Value) -> String {
+    // Sorted keys read better and print the same every time.
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), sorted(v)))
+                    .collect::<BTreeMap<_, _>>()
+                    .into_iter()
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut cut: String = s.chars().take(max - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// A table with aligned columns; the last column is not padded.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                let pad = w.saturating_sub(cell.chars().count());
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    for row in rows {
+        line(row);
+    }
+}
+
+/// `key  value` lines with the values aligned.
+pub fn print_fields(fields: &[(&str, String)]) {
+    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, value) in fields {
+        println!("{key:<width$}  {value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn args_from_pairs_and_json() {
+        let pairs = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(build_args(None, &[]).unwrap(), Value::Null);
+        assert_eq!(
+            build_args(
+                None,
+                &pairs(&["disk_size_gb=100", "name=train", "enable=true", "id=\"7\""])
+            )
+            .unwrap(),
+            json!({"disk_size_gb": 100, "name": "train", "enable": true, "id": "7"})
+        );
+        assert_eq!(
+            build_args(
+                Some(r#"{"month":"2026-02","x":1}"#),
+                &pairs(&["month=2026-03"])
+            )
+            .unwrap(),
+            json!({"month": "2026-03", "x": 1})
+        );
+        assert!(build_args(Some("[1]"), &[]).is_err());
+        assert!(build_args(None, &pairs(&["novalue"])).is_err());
+        assert!(build_args(None, &pairs(&["=x"])).is_err());
+    }
+
+    #[test]
+    fn unspecified_listen_becomes_loopback() {
+        assert_eq!(
+            connectable("0.0.0.0:7420".parse().unwrap()).to_string(),
+            "127.0.0.1:7420"
+        );
+        assert_eq!(
+            connectable("[::]:7420".parse().unwrap()).to_string(),
+            "[::1]:7420"
+        );
+        assert_eq!(
+            connectable("10.0.0.5:80".parse().unwrap()).to_string(),
+            "10.0.0.5:80"
+        );
+    }
+
+    #[test]
+    fn local_times_name_the_zone() {
+        let at: DateTime<Utc> = "2026-01-05T08:00:00Z".parse().unwrap();
+        assert_eq!(local_time(at, "Europe/Amsterdam"), "2026-01-05 09:00 CET");
+        assert_eq!(local_time(at, "Nowhere/Else"), "2026-01-05T08:00:00Z");
+    }
+}

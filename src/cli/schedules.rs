@@ -1,0 +1,592 @@
+//! `machinist schedules`: add, list, show, preview, pause, resume and remove
+//! cron schedules through the daemon's admin API.
+//!
+//! Output is for people; `--json` prints the API's JSON for scripts. A
+//! server error prints one line `error: <message> (field: <field>)` and
+//! exits 1; a usage error exits 2.
+
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+
+use super::connection::{
+    DaemonArgs, build_args, compact, local_time, one_line, print_fields, print_json, print_table,
+    report_errors, time, truncate,
+};
+use crate::admin_client::AdminClient;
+use crate::http::{FireTimeView, PreviewRequest};
+use crate::schedule::calendar::Exclusions;
+use crate::schedule::firing::Firing;
+use crate::schedule::spec::{MisfirePolicy, OverlapPolicy, Schedule, ScheduleSpec};
+use crate::schedule::target::{Selector, Targets};
+use crate::schedule::template::JobTemplate;
+
+/// Manage cron schedules through the daemon's admin API.
+#[derive(Debug, clap::Args)]
+pub struct SchedulesArgs {
+    #[command(subcommand)]
+    command: SchedulesCommand,
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+impl SchedulesArgs {
+    /// Sets the config file (the top-level `--config`) to read the daemon's
+    /// address and the token file from.
+    pub fn with_config(mut self, config: Option<std::path::PathBuf>) -> Self {
+        self.daemon.config = config;
+        self
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SchedulesCommand {
+    /// Add a schedule, e.g. `machinist schedules add nightly-stop --cron '0 19 * * MON-FRI'
+    /// --timezone Europe/Amsterdam --kind stop --select name=gpu-*`.
+    Add(Box<AddArgs>),
+    /// List schedules by name.
+    List {
+        /// Also list the start and stop schedules of windows.
+        #[arg(long)]
+        include_windows: bool,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a schedule: its definition, next fire times, recent firings.
+    Show {
+        /// The schedule's id or name.
+        key: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The next fire times of a schedule, or of an expression before saving it.
+    Preview(PreviewArgs),
+    /// Pause a schedule: it fires no more until resumed.
+    Pause {
+        key: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume a paused schedule from its next time (missed times are not made up).
+    Resume {
+        key: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a schedule (its jobs stay).
+    Rm { key: String },
+}
+
+#[derive(Debug, clap::Args)]
+struct AddArgs {
+    /// A unique name (not a number).
+    name: String,
+    /// 5 fields (`0 9 * * MON-FRI`), 6 with seconds first, or @hourly,
+    /// @daily, @weekly, @monthly.
+    #[arg(long, value_name = "EXPR")]
+    cron: String,
+    /// IANA zone of the expression, e.g. Europe/Amsterdam. Default: the
+    /// daemon's `schedule.timezone`.
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
+    /// The job to make: start, stop, restart, refresh, utilization, …
+    #[arg(long)]
+    kind: String,
+    /// The job's arguments as one JSON object, e.g. '{"month":"previous"}'.
+    #[arg(long, value_name = "JSON")]
+    args: Option<String>,
+    /// One argument, `--arg month=previous` (the value read as JSON when it
+    /// parses, else as a string). Overrides the same key in --args.
+    #[arg(long = "arg", value_name = "KEY=VALUE")]
+    arg: Vec<String>,
+    /// A machine to act on; repeat for more.
+    #[arg(long = "machine", value_name = "ID", conflicts_with = "select")]
+    machines: Vec<String>,
+    /// The machines matching this when the schedule fires:
+    /// `name=GLOB,region=R,machine_type=T,state=S` (one or more; a machine must match all).
+    #[arg(long, value_name = "SELECTOR", value_parser = parse_selector)]
+    select: Option<Selector>,
+    /// Spread the jobs over this many seconds after each fire time.
+    #[arg(long, value_name = "SECS")]
+    jitter: Option<u32>,
+    /// A local date on which not to fire; repeat for more.
+    #[arg(long = "exclude-date", value_name = "YYYY-MM-DD")]
+    exclude_dates: Vec<NaiveDate>,
+    /// A holiday calendar of the daemon's configuration; repeat for more.
+    #[arg(long = "calendar", value_name = "NAME")]
+    calendars: Vec<String>,
+    /// Fire times missed while the daemon was down: run the latest once
+    /// (within --catch-up) or skip them all. Default: run_once.
+    #[arg(long, value_enum)]
+    misfire: Option<MisfireArg>,
+    /// How late a missed fire time may still run. Default per kind.
+    #[arg(long = "catch-up", value_name = "SECS")]
+    catch_up: Option<u64>,
+    /// When the previous job for a machine has not finished: skip this one
+    /// (default) or queue it behind.
+    #[arg(long, value_enum)]
+    overlap: Option<OverlapArg>,
+    /// The state each job waits for: none, ready, serviceready, off or gone.
+    /// Default: the kind's own.
+    #[arg(long, value_name = "STATE")]
+    wait_for: Option<String>,
+    /// How long that wait may last, in seconds.
+    #[arg(long, value_name = "SECS")]
+    wait_timeout: Option<u64>,
+    /// The jobs' priority, -1000..=1000.
+    #[arg(long, allow_negative_numbers = true)]
+    priority: Option<i32>,
+    /// The jobs' attempts before failing, 1..=100.
+    #[arg(long, value_name = "N")]
+    max_attempts: Option<u32>,
+    /// Add it paused; `machinist schedules resume` starts it.
+    #[arg(long)]
+    paused: bool,
+    /// Print the API's JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum MisfireArg {
+    Skip,
+    #[value(name = "run_once", alias = "run-once")]
+    RunOnce,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OverlapArg {
+    Skip,
+    Queue,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["key", "cron"])))]
+struct PreviewArgs {
+    /// A stored schedule's id or name.
+    key: Option<String>,
+    /// An expression to try instead, nothing stored.
+    #[arg(long, value_name = "EXPR")]
+    cron: Option<String>,
+    /// The expression's IANA zone. Default: the daemon's.
+    #[arg(long, value_name = "ZONE", requires = "cron")]
+    timezone: Option<String>,
+    /// How many, 1..=100 (default 10).
+    #[arg(long, value_name = "N")]
+    count: Option<u32>,
+    /// Print the API's JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `machinist schedules …`; errors are printed as one line, exit 1.
+pub async fn run(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
+    report_errors(run_inner(args)).await
+}
+
+async fn run_inner(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
+    let client = args.daemon.client()?;
+    match args.command {
+        SchedulesCommand::Add(add) => run_add(&client, *add).await?,
+        SchedulesCommand::List {
+            include_windows,
+            json,
+        } => {
+            let schedules = client.schedules(include_windows).await?;
+            if json {
+                print_json(&serde_json::json!({ "schedules": schedules }))?;
+            } else if schedules.is_empty() {
+                println!("no schedules");
+            } else {
+                print_list(&schedules);
+            }
+        }
+        SchedulesCommand::Show { key, json } => {
+            let detail = client.schedule(&key).await?;
+            if json {
+                print_json(&detail)?;
+            } else {
+                print_schedule(&detail.schedule);
+                print_fire_times(
+                    "next fire times",
+                    &detail.next_fire_times,
+                    &detail.schedule.timezone,
+                );
+                if !detail.schedule.enabled {
+                    println!();
+                    println!(
+                        "paused; `machinist schedules preview {key}` shows when it would fire"
+                    );
+                }
+                print_firings(&detail.recent_firings);
+            }
+        }
+        SchedulesCommand::Preview(preview) => {
+            let (times, zone) = match (&preview.key, preview.cron) {
+                (Some(key), _) => {
+                    let times = client.preview_schedule(key, preview.count).await?;
+                    // The zone's name reads better than the offset in `local`.
+                    let zone = if preview.json {
+                        None
+                    } else {
+                        Some(client.schedule(key).await?.schedule.timezone)
+                    };
+                    (times, zone)
+                }
+                (None, Some(cron)) => {
+                    let request = PreviewRequest {
+                        cron,
+                        timezone: preview.timezone,
+                        count: preview.count,
+                    };
+                    let times = client.preview_expression(&request).await?;
+                    (times, request.timezone)
+                }
+                (None, None) => unreachable!("clap requires a key or --cron"),
+            };
+            if preview.json {
+                print_json(&serde_json::json!({ "fire_times": times }))?;
+            } else if times.is_empty() {
+                println!("never fires");
+            } else {
+                for t in &times {
+                    println!("{}", fire_line(t, zone.as_deref()));
+                }
+            }
+        }
+        SchedulesCommand::Pause { key, json } => {
+            let schedule = client.pause_schedule(&key).await?;
+            finish(&schedule, json, "paused")?;
+        }
+        SchedulesCommand::Resume { key, json } => {
+            let schedule = client.resume_schedule(&key).await?;
+            finish(&schedule, json, "resumed")?;
+        }
+        SchedulesCommand::Rm { key } => {
+            client.delete_schedule(&key).await?;
+            println!("schedule {key} deleted");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
+    let spec = ScheduleSpec {
+        name: args.name,
+        cron: args.cron,
+        timezone: args.timezone,
+        template: JobTemplate {
+            kind: args.kind,
+            args: build_args(args.args.as_deref(), &args.arg)?,
+            wait: args.wait_for,
+            wait_timeout_seconds: args.wait_timeout,
+            max_attempts: args.max_attempts,
+            priority: args.priority,
+        },
+        targets: Targets {
+            machine_ids: args.machines,
+            selector: args.select,
+        },
+        enabled: !args.paused,
+        jitter_seconds: args.jitter.unwrap_or(0),
+        exclusions: Exclusions {
+            dates: args.exclude_dates,
+            calendars: args.calendars,
+        },
+        misfire: args.misfire.map(|m| match m {
+            MisfireArg::Skip => MisfirePolicy::Skip,
+            MisfireArg::RunOnce => MisfirePolicy::RunOnce,
+        }),
+        catch_up_seconds: args.catch_up,
+        overlap: match args.overlap {
+            Some(OverlapArg::Queue) => OverlapPolicy::Queue,
+            Some(OverlapArg::Skip) | None => OverlapPolicy::Skip,
+        },
+    };
+    let schedule = client.create_schedule(&spec).await?;
+    if args.json {
+        return print_json(&schedule);
+    }
+    println!(
+        "schedule {} added: {} ({} in {})",
+        schedule.id, schedule.name, schedule.cron, schedule.timezone
+    );
+    match schedule.next_fire_at {
+        Some(next) => println!(
+            "next: {} ({})",
+            local_time(next, &schedule.timezone),
+            time(next)
+        ),
+        None if !schedule.enabled => {
+            println!(
+                "paused; `machinist schedules resume {}` starts it",
+                schedule.name
+            )
+        }
+        None => println!("it never fires"),
+    }
+    Ok(())
+}
+
+/// Parses `name=GLOB,region=R,machine_type=T,state=S`.
+pub(super) fn parse_selector(text: &str) -> Result<Selector, String> {
+    let mut selector = Selector::default();
+    for part in text.split(',') {
+        let Some((key, value)) = part.split_once('=') else {
+            return Err(format!(
+                "`{part}` is not KEY=VALUE; use name=GLOB,region=R,machine_type=T,state=S"
+            ));
+        };
+        let (key, value) = (key.trim(), value.trim().to_string());
+        if value.is_empty() {
+            return Err(format!("`{key}` has no value"));
+        }
+        let slot = match key {
+            "name" => &mut selector.name,
+            "region" => &mut selector.region,
+            "machine_type" | "type" => &mut selector.machine_type,
+            "state" => &mut selector.state,
+            _ => {
+                return Err(format!(
+                    "unknown selector key `{key}`; use name, region, machine_type or state"
+                ));
+            }
+        };
+        if slot.replace(value).is_some() {
+            return Err(format!("`{key}` is given more than once"));
+        }
+    }
+    Ok(selector)
+}
+
+fn finish(schedule: &Schedule, json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        return print_json(schedule);
+    }
+    let next = match schedule.next_fire_at {
+        Some(next) => format!("; next: {}", local_time(next, &schedule.timezone)),
+        None => String::new(),
+    };
+    println!("schedule {} ({}) {what}{next}", schedule.id, schedule.name);
+    Ok(())
+}
+
+/// "ps1, ps2", "name=gpu-*, state=ready", or "-".
+pub(super) fn targets_summary(targets: &Targets, max: usize) -> String {
+    if let Some(s) = &targets.selector {
+        let parts: Vec<String> = [
+            ("name", &s.name),
+            ("region", &s.region),
+            ("machine_type", &s.machine_type),
+            ("state", &s.state),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
+        return format!("select {}", parts.join(","));
+    }
+    match targets.machine_ids.len() {
+        0 => "-".to_string(),
+        n if n <= max => targets.machine_ids.join(", "),
+        n => format!("{} +{}", targets.machine_ids[..max].join(", "), n - max),
+    }
+}
+
+/// "dates 2026-12-25; calendars nl", or "none".
+pub(super) fn exclusions_summary(exclusions: &Exclusions) -> String {
+    let mut parts = Vec::new();
+    if !exclusions.dates.is_empty() {
+        let dates: Vec<String> = exclusions.dates.iter().map(|d| d.to_string()).collect();
+        parts.push(format!("dates {}", dates.join(", ")));
+    }
+    if !exclusions.calendars.is_empty() {
+        parts.push(format!("calendars {}", exclusions.calendars.join(", ")));
+    }
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join("; ")
+    }
+}
+
+fn print_list(schedules: &[Schedule]) {
+    let rows: Vec<Vec<String>> = schedules
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.to_string(),
+                s.name.clone(),
+                s.cron.clone(),
+                s.timezone.clone(),
+                s.template.kind.clone(),
+                truncate(&targets_summary(&s.targets, 3), 40),
+                match s.next_fire_at {
+                    Some(next) => local_time(next, &s.timezone),
+                    None if !s.enabled => "paused".to_string(),
+                    None => "never".to_string(),
+                },
+            ]
+        })
+        .collect();
+    print_table(
+        &["ID", "NAME", "CRON", "ZONE", "KIND", "TARGETS", "NEXT"],
+        &rows,
+    );
+}
+
+fn print_schedule(s: &Schedule) {
+    let mut job = s.template.kind.clone();
+    if !s.template.args.is_null() {
+        job.push_str(&format!(" {}", compact(&s.template.args)));
+    }
+    if let Some(wait) = &s.template.wait {
+        job.push_str(&format!(" (wait {wait})"));
+    }
+    let mut fields: Vec<(&str, String)> = vec![
+        ("schedule", format!("{}: {}", s.id, s.name)),
+        ("cron", format!("{} in {}", s.cron, s.timezone)),
+        ("job", job),
+        ("targets", targets_summary(&s.targets, 20)),
+        (
+            "status",
+            if s.enabled { "enabled" } else { "paused" }.to_string(),
+        ),
+    ];
+    if let (Some(window), Some(edge)) = (s.window_id, s.window_edge) {
+        fields.push(("window", format!("{window} ({} edge)", edge.as_str())));
+    }
+    if s.jitter_seconds > 0 {
+        fields.push(("jitter", format!("{}s", s.jitter_seconds)));
+    }
+    fields.push(("exclusions", exclusions_summary(&s.exclusions)));
+    fields.push((
+        "misfire",
+        match s.misfire {
+            MisfirePolicy::Skip => "skip".to_string(),
+            MisfirePolicy::RunOnce => {
+                format!("run_once within {}", span(s.catch_up_seconds))
+            }
+        },
+    ));
+    fields.push(("overlap", s.overlap.as_str().to_string()));
+    fields.push(("created", time(s.created_at)));
+    fields.push(("updated", time(s.updated_at)));
+    print_fields(&fields);
+}
+
+/// `7d`, `24h`, `15m`, `90s`: the largest whole unit.
+fn span(secs: u64) -> String {
+    match secs {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// `2026-03-03 09:00 CET  (2026-03-03T08:00:00Z)`, with the edge for windows.
+pub(super) fn fire_line(t: &FireTimeView, zone: Option<&str>) -> String {
+    // The `local` string carries the zone's offset; a named zone reads better.
+    let local = match zone {
+        Some(zone) => local_time(t.utc, zone),
+        None => t.local.clone(),
+    };
+    match t.edge {
+        Some(edge) => format!("{:<5}  {local}  ({})", edge.as_str(), time(t.utc)),
+        None => format!("{local}  ({})", time(t.utc)),
+    }
+}
+
+pub(super) fn print_fire_times(title: &str, times: &[FireTimeView], zone: &str) {
+    if times.is_empty() {
+        return;
+    }
+    println!();
+    println!("{title}:");
+    for t in times {
+        println!("  {}", fire_line(t, Some(zone)));
+    }
+}
+
+/// One firing: when, which target, what became of it.
+pub(super) fn firing_line(f: &Firing) -> String {
+    let mut line = format!(
+        "{}  {:<12}  {:<9}",
+        time(f.fire_at),
+        f.target,
+        f.outcome.as_str()
+    );
+    if let Some(job) = f.job_id {
+        line.push_str(&format!("  job {job}"));
+    }
+    if let Some(reason) = &f.reason {
+        line.push_str(&format!("  {}", one_line(reason)));
+    }
+    line.trim_end().to_string()
+}
+
+fn print_firings(firings: &[Firing]) {
+    println!();
+    if firings.is_empty() {
+        println!("no firings yet");
+        return;
+    }
+    println!("recent firings (newest first):");
+    for f in firings {
+        println!("  {}", firing_line(f));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_parse() {
+        let s = parse_selector("name=gpu-*,region=Europe (AMS1),state=ready").unwrap();
+        assert_eq!(s.name.as_deref(), Some("gpu-*"));
+        assert_eq!(s.region.as_deref(), Some("Europe (AMS1)"));
+        assert_eq!(s.state.as_deref(), Some("ready"));
+        assert_eq!(
+            parse_selector("machine_type=P4000")
+                .unwrap()
+                .machine_type
+                .as_deref(),
+            Some("P4000")
+        );
+        for bad in ["name", "colour=red", "name=", "name=a,name=b"] {
+            assert!(parse_selector(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn spans_use_the_largest_whole_unit() {
+        assert_eq!(span(86_400), "1d");
+        assert_eq!(span(7 * 86_400), "7d");
+        assert_eq!(span(3_600 * 25), "25h");
+        assert_eq!(span(900), "15m");
+        assert_eq!(span(90), "90s");
+        assert_eq!(span(0), "0s");
+    }
+
+    #[test]
+    fn targets_read_shortly() {
+        let ids = |n: usize| Targets {
+            machine_ids: (1..=n).map(|i| format!("ps{i}")).collect(),
+            selector: None,
+        };
+        assert_eq!(targets_summary(&ids(0), 3), "-");
+        assert_eq!(targets_summary(&ids(2), 3), "ps1, ps2");
+        assert_eq!(targets_summary(&ids(5), 3), "ps1, ps2, ps3 +2");
+        let select = Targets {
+            machine_ids: vec![],
+            selector: Some(parse_selector("name=gpu-*,state=off").unwrap()),
+        };
+        assert_eq!(targets_summary(&select, 3), "select name=gpu-*,state=off");
+    }
+}

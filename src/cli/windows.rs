@@ -1,0 +1,573 @@
+//! `machinist windows`: office hours (a start at each opening, a stop at
+//! each closing, optionally enforced) and per-machine overrides, through the
+//! daemon's admin API.
+//!
+//! Output is for people; `--json` prints the API's JSON for scripts. A
+//! server error prints one line `error: <message> (field: <field>)` and
+//! exits 1; a usage error exits 2.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+
+use super::connection::{
+    DaemonArgs, local_time, one_line, print_fields, print_json, print_table, report_errors, time,
+    truncate,
+};
+use super::schedules::{
+    exclusions_summary, fire_line, firing_line, parse_selector, print_fire_times, targets_summary,
+};
+use crate::admin_client::AdminClient;
+use crate::http::{OverrideView, WindowDetail};
+use crate::schedule::calendar::Exclusions;
+use crate::schedule::office_hours::{OverrideMode, OverrideRequest, Window, WindowRequest};
+use crate::schedule::target::{Selector, Targets};
+use crate::schedule::window::{Day, WindowSpec};
+
+/// Manage office-hours windows through the daemon's admin API.
+#[derive(Debug, clap::Args)]
+pub struct WindowsArgs {
+    #[command(subcommand)]
+    command: WindowsCommand,
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+impl WindowsArgs {
+    /// Sets the config file (the top-level `--config`) to read the daemon's
+    /// address and the token file from.
+    pub fn with_config(mut self, config: Option<std::path::PathBuf>) -> Self {
+        self.daemon.config = config;
+        self
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum WindowsCommand {
+    /// Add a window, e.g. `machinist windows add office --days mon-fri
+    /// --start 09:00 --end 18:00 --timezone Europe/Amsterdam --machine ps123`.
+    Add(Box<AddArgs>),
+    /// List windows by name.
+    List {
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a window: its hours, next openings and closings, overrides, firings.
+    Show {
+        /// The window's id or name.
+        key: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The next openings and closings of a window.
+    Preview {
+        key: String,
+        /// How many edges, 1..=100 (default 10).
+        #[arg(long, value_name = "N")]
+        count: Option<u32>,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a window: no starts, stops or enforcement until resumed.
+    Pause {
+        key: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume a paused window.
+    Resume {
+        key: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a window with its start and stop schedules and its overrides.
+    Rm { key: String },
+    /// Keep one machine on past the window (--keep-on) or off inside it
+    /// (--keep-off) for a while.
+    Override(OverrideArgs),
+    /// List a window's overrides, expired ones too.
+    Overrides {
+        key: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an override before it expires.
+    Unoverride {
+        key: String,
+        /// The override's id (see `machinist windows overrides`).
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        id: i64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("targets").required(true).args(["machines", "select"])))]
+struct AddArgs {
+    /// A unique name (not a number).
+    name: String,
+    /// The days the window opens: `mon-fri`, `mon,wed,fri`, `sat-sun`, `all`.
+    #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+    days: Days,
+    /// Local opening time, 24-hour `HH:MM`.
+    #[arg(long, value_name = "HH:MM", value_parser = parse_wall_time)]
+    start: NaiveTime,
+    /// Local closing time; before --start means the next day (22:00–06:00),
+    /// 00:00 means midnight at the day's end.
+    #[arg(long, value_name = "HH:MM", value_parser = parse_wall_time)]
+    end: NaiveTime,
+    /// IANA zone of the times, e.g. Europe/Amsterdam.
+    #[arg(long, value_name = "ZONE")]
+    timezone: String,
+    /// A machine the window starts and stops; repeat for more.
+    #[arg(long = "machine", value_name = "ID")]
+    machines: Vec<String>,
+    /// The machines matching this at each edge:
+    /// `name=GLOB,region=R,machine_type=T,state=S` (one or more; a machine must match all).
+    #[arg(long, value_name = "SELECTOR", value_parser = parse_selector)]
+    select: Option<Selector>,
+    /// Also stop targets found running while the window is closed.
+    #[arg(long)]
+    enforce: bool,
+    /// How often enforcement looks, in seconds (default 300).
+    #[arg(long = "enforce-every", value_name = "SECS", requires = "enforce")]
+    enforce_every: Option<u64>,
+    /// A local date on which the window stays closed; repeat for more.
+    #[arg(long = "exclude-date", value_name = "YYYY-MM-DD")]
+    exclude_dates: Vec<NaiveDate>,
+    /// A holiday calendar of the daemon's configuration; repeat for more.
+    #[arg(long = "calendar", value_name = "NAME")]
+    calendars: Vec<String>,
+    /// Add it paused; `machinist windows resume` starts it.
+    #[arg(long)]
+    paused: bool,
+    /// Print the API's JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parsed `--days`.
+#[derive(Debug, Clone)]
+struct Days(Vec<Day>);
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["keep_on", "keep_off"])))]
+#[command(group(clap::ArgGroup::new("length").required(true).args(["hours", "until"])))]
+struct OverrideArgs {
+    /// The window's id or name.
+    key: String,
+    /// The machine the override is for.
+    machine: String,
+    /// Not stopped at the closing nor by enforcement until it expires.
+    #[arg(long)]
+    keep_on: bool,
+    /// Not started at the opening, and stopped by enforcement, until it expires.
+    #[arg(long)]
+    keep_off: bool,
+    /// For this many hours from now (fractions allowed, at most 744).
+    #[arg(long, value_name = "H")]
+    hours: Option<f64>,
+    /// Until this instant (RFC 3339, e.g. 2026-03-02T21:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    until: Option<DateTime<Utc>>,
+    /// Why, for whoever wonders later.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    /// Print the API's JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `machinist windows …`; errors are printed as one line, exit 1.
+pub async fn run(args: WindowsArgs) -> anyhow::Result<ExitCode> {
+    report_errors(run_inner(args)).await
+}
+
+async fn run_inner(args: WindowsArgs) -> anyhow::Result<ExitCode> {
+    let client = args.daemon.client()?;
+    match args.command {
+        WindowsCommand::Add(add) => run_add(&client, *add).await?,
+        WindowsCommand::List { json } => {
+            let windows = client.windows().await?;
+            if json {
+                print_json(&serde_json::json!({ "windows": windows }))?;
+            } else if windows.is_empty() {
+                println!("no windows");
+            } else {
+                print_list(&windows);
+            }
+        }
+        WindowsCommand::Show { key, json } => {
+            let detail = client.window(&key).await?;
+            if json {
+                print_json(&detail)?;
+            } else {
+                print_detail(&detail, &key);
+            }
+        }
+        WindowsCommand::Preview { key, count, json } => {
+            let times = client.preview_window(&key, count).await?;
+            if json {
+                print_json(&serde_json::json!({ "fire_times": times }))?;
+            } else {
+                // The zone's name reads better than the offset in `local`.
+                let zone = client.window(&key).await?.window.hours.zone;
+                for t in &times {
+                    println!("{}", fire_line(t, Some(&zone)));
+                }
+            }
+        }
+        WindowsCommand::Pause { key, json } => {
+            let window = client.pause_window(&key).await?;
+            finish(&window, json, "paused")?;
+        }
+        WindowsCommand::Resume { key, json } => {
+            let window = client.resume_window(&key).await?;
+            finish(&window, json, "resumed")?;
+        }
+        WindowsCommand::Rm { key } => {
+            client.delete_window(&key).await?;
+            println!("window {key} deleted");
+        }
+        WindowsCommand::Override(o) => run_override(&client, o).await?,
+        WindowsCommand::Overrides { key, json } => {
+            let overrides = client.overrides(&key).await?;
+            if json {
+                print_json(&serde_json::json!({ "overrides": overrides }))?;
+            } else if overrides.is_empty() {
+                println!("no overrides");
+            } else {
+                print_overrides(&overrides);
+            }
+        }
+        WindowsCommand::Unoverride { key, id } => {
+            client.delete_override(&key, id).await?;
+            println!("override {id} of window {key} removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
+    let request = WindowRequest {
+        name: args.name,
+        hours: WindowSpec {
+            days: args.days.0,
+            start: args.start,
+            end: args.end,
+            zone: args.timezone,
+        },
+        targets: Targets {
+            machine_ids: args.machines,
+            selector: args.select,
+        },
+        enforce: args.enforce,
+        enforce_interval_seconds: args.enforce_every,
+        exclusions: Exclusions {
+            dates: args.exclude_dates,
+            calendars: args.calendars,
+        },
+        enabled: !args.paused,
+    };
+    let window = client.create_window(&request).await?;
+    if args.json {
+        return print_json(&window);
+    }
+    println!(
+        "window {} added: {} ({})",
+        window.id,
+        window.name,
+        hours_summary(&window)
+    );
+    if window.enabled {
+        let edges = client
+            .preview_window(&window.id.to_string(), Some(2))
+            .await?;
+        for t in &edges {
+            println!("next {}", fire_line(t, Some(&window.hours.zone)));
+        }
+    } else {
+        println!(
+            "paused; `machinist windows resume {}` starts it",
+            window.name
+        );
+    }
+    Ok(())
+}
+
+async fn run_override(client: &AdminClient, args: OverrideArgs) -> anyhow::Result<()> {
+    let request = OverrideRequest {
+        machine_id: args.machine,
+        mode: if args.keep_off {
+            OverrideMode::KeepOff
+        } else {
+            OverrideMode::KeepOn
+        },
+        until: args.until,
+        hours: args.hours,
+        reason: args.reason,
+    };
+    let view = client.add_override(&args.key, &request).await?;
+    if args.json {
+        return print_json(&view);
+    }
+    let o = &view.rule;
+    println!(
+        "override {} of window {}: {} {} until {}",
+        o.id,
+        args.key,
+        o.machine_id,
+        o.mode.as_str(),
+        time(o.until)
+    );
+    Ok(())
+}
+
+/// Parses `mon-fri`, `mon,wed,fri`, `fri-mon` (wrapping), `weekdays`, `all`.
+fn parse_days(text: &str) -> Result<Days, String> {
+    let mut days = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        match part.to_ascii_lowercase().as_str() {
+            "all" | "daily" | "every" => days.extend(Day::ALL),
+            "weekdays" => days.extend(Day::WORKWEEK),
+            "weekend" => days.extend([Day::Sat, Day::Sun]),
+            lower => match lower.split_once('-') {
+                Some((from, to)) => {
+                    let (from, to) = (day(from)?, day(to)?);
+                    let start = from.weekday().num_days_from_monday() as usize;
+                    let end = to.weekday().num_days_from_monday() as usize;
+                    let len = (end + 7 - start) % 7 + 1;
+                    days.extend((0..len).map(|i| Day::ALL[(start + i) % 7]));
+                }
+                None => days.push(day(lower)?),
+            },
+        }
+    }
+    days.sort();
+    days.dedup();
+    Ok(Days(days))
+}
+
+fn day(text: &str) -> Result<Day, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
+        format!("`{text}` is not a day; use mon, tue, wed, thu, fri, sat or sun (or mon-fri)")
+    })
+}
+
+/// `HH:MM` or `HH:MM:SS`, 24-hour.
+fn parse_wall_time(text: &str) -> Result<NaiveTime, String> {
+    if text.starts_with("24:") {
+        return Err("24:00 is not a time of day; use 00:00 for midnight at the day's end".into());
+    }
+    NaiveTime::parse_from_str(text, "%H:%M:%S")
+        .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M"))
+        .map_err(|_| format!("`{text}` is not a time of day; write 24-hour HH:MM, e.g. 09:00"))
+}
+
+/// `mon-fri`, `mon,wed,fri`, `daily`.
+fn days_summary(days: &[Day]) -> String {
+    let mut on = [false; 7];
+    for d in days {
+        on[d.weekday().num_days_from_monday() as usize] = true;
+    }
+    if on.iter().all(|d| *d) {
+        return "daily".into();
+    }
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < 7 {
+        if !on[i] {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j + 1 < 7 && on[j + 1] {
+            j += 1;
+        }
+        parts.push(match j - i {
+            0 => Day::ALL[i].to_string(),
+            1 => format!("{},{}", Day::ALL[i], Day::ALL[j]),
+            _ => format!("{}-{}", Day::ALL[i], Day::ALL[j]),
+        });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+fn wall(t: NaiveTime) -> String {
+    if t.format("%S").to_string() == "00" {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%H:%M:%S").to_string()
+    }
+}
+
+/// `mon-fri 09:00–18:00 Europe/Amsterdam`.
+fn hours_summary(w: &Window) -> String {
+    format!(
+        "{} {}–{} {}",
+        days_summary(&w.hours.days),
+        wall(w.hours.start),
+        wall(w.hours.end),
+        w.hours.zone
+    )
+}
+
+fn finish(window: &Window, json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        return print_json(window);
+    }
+    println!("window {} ({}) {what}", window.id, window.name);
+    Ok(())
+}
+
+fn print_list(windows: &[Window]) {
+    let rows: Vec<Vec<String>> = windows
+        .iter()
+        .map(|w| {
+            vec![
+                w.id.to_string(),
+                w.name.clone(),
+                days_summary(&w.hours.days),
+                format!("{}–{}", wall(w.hours.start), wall(w.hours.end)),
+                w.hours.zone.clone(),
+                truncate(&targets_summary(&w.targets, 3), 40),
+                if w.enforce {
+                    format!("every {}s", w.enforce_interval_seconds)
+                } else {
+                    "no".into()
+                },
+                if w.enabled { "enabled" } else { "paused" }.into(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "ID", "NAME", "DAYS", "HOURS", "ZONE", "TARGETS", "ENFORCE", "STATUS",
+        ],
+        &rows,
+    );
+}
+
+fn print_detail(detail: &WindowDetail, key: &str) {
+    let w = &detail.window;
+    let fields: Vec<(&str, String)> = vec![
+        ("window", format!("{}: {}", w.id, w.name)),
+        ("hours", hours_summary(w)),
+        ("targets", targets_summary(&w.targets, 20)),
+        (
+            "enforce",
+            if w.enforce {
+                format!("every {}s", w.enforce_interval_seconds)
+            } else {
+                "no".into()
+            },
+        ),
+        ("exclusions", exclusions_summary(&w.exclusions)),
+        (
+            "status",
+            if w.enabled { "enabled" } else { "paused" }.into(),
+        ),
+        ("created", time(w.created_at)),
+        ("updated", time(w.updated_at)),
+    ];
+    print_fields(&fields);
+    print_fire_times("next edges", &detail.next_edges, &w.hours.zone);
+    if !w.enabled {
+        println!();
+        println!("paused; `machinist windows preview {key}` shows its hours");
+    }
+    if !detail.overrides.is_empty() {
+        println!();
+        println!("overrides in force:");
+        for o in &detail.overrides {
+            println!("  {}", override_line(o, &w.hours.zone));
+        }
+    }
+    println!();
+    if detail.recent_firings.is_empty() {
+        println!("no firings yet");
+    } else {
+        println!("recent firings (newest first):");
+        for f in &detail.recent_firings {
+            let edge = f.edge.map(|e| e.as_str()).unwrap_or("-");
+            println!("  {edge:<5}  {}", firing_line(&f.firing));
+        }
+    }
+}
+
+fn override_line(o: &OverrideView, zone: &str) -> String {
+    let r = &o.rule;
+    let mut line = format!(
+        "{}  {}  {}  until {}",
+        r.id,
+        r.machine_id,
+        r.mode.as_str(),
+        local_time(r.until, zone)
+    );
+    if let Some(reason) = &r.reason {
+        line.push_str(&format!("  ({})", one_line(reason)));
+    }
+    line
+}
+
+fn print_overrides(overrides: &[OverrideView]) {
+    let rows: Vec<Vec<String>> = overrides
+        .iter()
+        .map(|o| {
+            let r = &o.rule;
+            vec![
+                r.id.to_string(),
+                r.machine_id.clone(),
+                r.mode.as_str().to_string(),
+                time(r.until),
+                if o.active { "yes" } else { "expired" }.to_string(),
+                r.reason
+                    .as_deref()
+                    .map(|t| truncate(&one_line(t), 50))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["ID", "MACHINE", "MODE", "UNTIL", "ACTIVE", "REASON"],
+        &rows,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn days(s: &str) -> Vec<Day> {
+        parse_days(s).unwrap().0
+    }
+
+    #[test]
+    fn days_parse_and_print() {
+        assert_eq!(days("mon-fri"), Day::WORKWEEK);
+        assert_eq!(days("Mon,Wed,friday"), [Day::Mon, Day::Wed, Day::Fri]);
+        assert_eq!(days("fri-mon"), [Day::Mon, Day::Fri, Day::Sat, Day::Sun]);
+        assert_eq!(days("all"), Day::ALL);
+        assert_eq!(days("sat"), [Day::Sat]);
+        assert!(parse_days("mon-xyz").is_err());
+        assert!(parse_days("").is_err());
+        assert_eq!(days_summary(&days("mon-fri")), "mon-fri");
+        assert_eq!(days_summary(&days("all")), "daily");
+        assert_eq!(days_summary(&days("mon,tue,thu")), "mon,tue,thu");
+        assert_eq!(days_summary(&days("fri-mon")), "mon,fri-sun");
+    }
+
+    #[test]
+    fn wall_times_parse() {
+        assert_eq!(wall(parse_wall_time("09:00").unwrap()), "09:00");
+        assert_eq!(wall(parse_wall_time("17:30:15").unwrap()), "17:30:15");
+        assert!(parse_wall_time("24:00").is_err());
+        assert!(parse_wall_time("9am").is_err());
+    }
+}

@@ -1,0 +1,243 @@
+//! The report routes: a month's utilization and savings
+//! ([`crate::report`]), and pulling a month's utilization from Paperspace.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use super::params;
+use super::schedules::json_body;
+use crate::job::{JobId, JobRequest, SpecError};
+use crate::paperspace::BillingMonth;
+use crate::report::{
+    SavingsLine, SavingsReport, UtilizationLine, UtilizationReport, savings, utilization,
+};
+
+/// `GET /v1/reports/utilization`: what each machine used and cost in a month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UtilizationView {
+    pub month: BillingMonth,
+    /// By machine id.
+    pub machines: Vec<UtilizationLineView>,
+    pub total_cost: f64,
+}
+
+/// One machine's month in a [`UtilizationView`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UtilizationLineView {
+    pub machine_id: String,
+    pub hours_used: f64,
+    pub hourly_rate: f64,
+    pub storage_monthly_rate: f64,
+    /// Hours run times the rate, plus storage prorated over the month.
+    pub cost: f64,
+    /// When the figures were pulled from Paperspace.
+    pub pulled_at: DateTime<Utc>,
+}
+
+/// `GET /v1/reports/savings`: what Machinist's stops saved in a month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavingsView {
+    pub month: BillingMonth,
+    /// By machine id.
+    pub machines: Vec<SavingsLineView>,
+    pub total_hours_off: f64,
+    /// The sum over machines whose rate is known.
+    pub total_saved: f64,
+}
+
+/// One machine's month in a [`SavingsView`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavingsLineView {
+    pub machine_id: String,
+    /// Stops carried out in the month.
+    pub stops: u32,
+    /// Hours the machine stayed off after those stops, within the month.
+    pub hours_off: f64,
+    /// `null` until a utilization pull has told the machine's rate.
+    pub hourly_rate: Option<f64>,
+    pub saved: Option<f64>,
+}
+
+// Every field named, so that a field added to a report fails to compile here
+// rather than go missing from the API.
+impl From<UtilizationReport> for UtilizationView {
+    fn from(r: UtilizationReport) -> Self {
+        let UtilizationReport {
+            month,
+            machines,
+            total_cost,
+        } = r;
+        let machines = machines
+            .into_iter()
+            .map(|l| {
+                let UtilizationLine {
+                    machine_id,
+                    hours_used,
+                    hourly_rate,
+                    storage_monthly_rate,
+                    cost,
+                    pulled_at,
+                } = l;
+                UtilizationLineView {
+                    machine_id,
+                    hours_used,
+                    hourly_rate,
+                    storage_monthly_rate,
+                    cost,
+                    pulled_at,
+                }
+            })
+            .collect();
+        UtilizationView {
+            month,
+            machines,
+            total_cost,
+        }
+    }
+}
+
+impl From<SavingsReport> for SavingsView {
+    fn from(r: SavingsReport) -> Self {
+        let SavingsReport {
+            month,
+            machines,
+            total_hours_off,
+            total_saved,
+        } = r;
+        let machines = machines
+            .into_iter()
+            .map(|l| {
+                let SavingsLine {
+                    machine_id,
+                    stops,
+                    hours_off,
+                    hourly_rate,
+                    saved,
+                } = l;
+                SavingsLineView {
+                    machine_id,
+                    stops,
+                    hours_off,
+                    hourly_rate,
+                    saved,
+                }
+            })
+            .collect();
+        SavingsView {
+            month,
+            machines,
+            total_hours_off,
+            total_saved,
+        }
+    }
+}
+
+/// `POST /v1/reports/utilization/pull`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// `YYYY-MM`.
+    pub month: BillingMonth,
+}
+
+/// The answer to a pull: one `utilization` job per known machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullAnswer {
+    pub jobs: Vec<JobId>,
+}
+
+const PULL_EXAMPLE: &str = r#"{"month":"2026-03"}"#;
+
+/// `?month=YYYY-MM`, required; nothing else.
+fn month_param(raw: Option<&str>) -> Result<BillingMonth, ApiError> {
+    let q = params::query(raw, &["month"])?;
+    let month = q.get("month").ok_or_else(|| {
+        ApiError::bad_field("month", "give the month as `?month=YYYY-MM`, e.g. 2026-03")
+    })?;
+    month
+        .parse::<BillingMonth>()
+        .map_err(|e| ApiError::bad_field("month", e.to_string()))
+}
+
+/// `GET /v1/reports/utilization?month=YYYY-MM`.
+pub(super) async fn utilization_report(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<UtilizationView>, ApiError> {
+    let month = month_param(raw.as_deref())?;
+    let report = utilization(&app.http.store, month).await?;
+    Ok(Json(report.into()))
+}
+
+/// `GET /v1/reports/savings?month=YYYY-MM`.
+pub(super) async fn savings_report(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<SavingsView>, ApiError> {
+    let month = month_param(raw.as_deref())?;
+    let report = savings(&app.http.store, month, app.http.clock.now()).await?;
+    Ok(Json(report.into()))
+}
+
+/// `POST /v1/reports/utilization/pull`: one `utilization` job per machine
+/// the daemon knows (and Paperspace has not said is gone). The idempotency
+/// key `utilization:<machine>:<month>:<unix minute>` makes a second click
+/// within the same minute return the same jobs.
+pub(super) async fn pull_utilization(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let PullRequest { month } = json_body(&headers, body, app.max_body_bytes, PULL_EXAMPLE)?;
+    let now = app.http.clock.now();
+    if month > BillingMonth::containing(now) {
+        return Err(ApiError::invalid_job(SpecError::new(
+            "month",
+            format!("{month} has not begun; pull the current month or an earlier one"),
+        )));
+    }
+    let minute = now.timestamp().div_euclid(60);
+    // Every job is checked before any is submitted.
+    let mut jobs = Vec::new();
+    for known in app.http.store.machines().await? {
+        if known.gone_at.is_some() {
+            continue;
+        }
+        let machine_id = known.machine.id;
+        let request = JobRequest {
+            kind: "utilization".into(),
+            machine_id: Some(machine_id.clone()),
+            args: json!({ "month": month }),
+            idempotency_key: Some(format!("utilization:{machine_id}:{month}:{minute}")),
+            ..JobRequest::default()
+        };
+        match request.validate(&app.http.defaults, now) {
+            Ok(job) => jobs.push(job),
+            // Only an id the store holds but Paperspace would not have made.
+            Err(e) => {
+                tracing::warn!(machine_id = %machine_id, error = %e, "not pulling utilization of a machine whose id is not valid")
+            }
+        }
+    }
+    if jobs.is_empty() {
+        return Err(ApiError::conflict(
+            "the daemon knows no machines yet; run a `refresh` job first \
+             (machinist jobs submit refresh --wait), then pull again",
+        ));
+    }
+    let mut ids = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        ids.push(app.http.store.submit(job, now).await?.job.id);
+    }
+    tracing::info!(%month, jobs = ids.len(), "utilization pull requested over the admin API");
+    Ok((StatusCode::ACCEPTED, Json(PullAnswer { jobs: ids })).into_response())
+}

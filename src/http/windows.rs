@@ -1,0 +1,327 @@
+//! The window routes: office hours (create, list, show, replace, pause,
+//! resume, delete, preview) and their per-machine overrides.
+//!
+//! A `{key}` is a window's id or name. A window's two derived schedules
+//! (`window:<name>:start|stop`) follow it: they are replaced, paused and
+//! deleted with it.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::schedules::{
+    FireTimeView, FireTimes, SHOW_FIRINGS, check_key, count_param, created, json_body, path_key,
+    positive_id, registry_error, shorten,
+};
+use crate::schedule::firing::Firing;
+use crate::schedule::office_hours::{Override, OverrideRequest, Window, WindowRequest};
+use crate::schedule::registry::RegistryError;
+use crate::schedule::spec::WindowEdge;
+
+/// Edges in `GET /v1/windows/{key}`: three openings and closings.
+pub const SHOW_EDGES: usize = 6;
+
+const INVALID_WINDOW: &str = "invalid_window";
+const INVALID_OVERRIDE: &str = "invalid_override";
+
+const WINDOW_EXAMPLE: &str = r#"{"name":"office","hours":{"days":["mon","tue","wed","thu","fri"],"start":"09:00","end":"18:00","zone":"Europe/Amsterdam"},"targets":{"machine_ids":["ps123"]}}"#;
+const OVERRIDE_EXAMPLE: &str =
+    r#"{"machine_id":"ps123","mode":"keep_on","hours":3,"reason":"training run"}"#;
+
+/// `GET /v1/windows`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowList {
+    /// By name.
+    pub windows: Vec<Window>,
+}
+
+/// An override with whether it is still in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverrideView {
+    #[serde(flatten)]
+    pub rule: Override,
+    /// True until `until` passes.
+    pub active: bool,
+}
+
+/// `GET /v1/windows/{key}/overrides`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverrideList {
+    /// Oldest first, expired ones included.
+    pub overrides: Vec<OverrideView>,
+}
+
+/// A firing of one of a window's edges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeFiring {
+    #[serde(flatten)]
+    pub firing: Firing,
+    /// Which edge's schedule fired.
+    pub edge: Option<WindowEdge>,
+}
+
+/// `GET /v1/windows/{key}`: the window's fields with its next edges, its
+/// active overrides and its edges' recent firings beside them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowDetail {
+    #[serde(flatten)]
+    pub window: Window,
+    /// The next 6 openings and closings; empty while the window is paused.
+    pub next_edges: Vec<FireTimeView>,
+    /// Overrides in force now.
+    pub overrides: Vec<OverrideView>,
+    /// The last 50 firings of both edges, newest first.
+    pub recent_firings: Vec<EdgeFiring>,
+}
+
+fn window_error(e: RegistryError) -> ApiError {
+    registry_error(e, INVALID_WINDOW)
+}
+
+fn override_error(e: RegistryError) -> ApiError {
+    registry_error(e, INVALID_OVERRIDE)
+}
+
+/// `POST /v1/windows`.
+pub(super) async fn create(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: WindowRequest = json_body(&headers, body, app.max_body_bytes, WINDOW_EXAMPLE)?;
+    let window = app
+        .http
+        .registry
+        .create_window(request)
+        .await
+        .map_err(window_error)?;
+    tracing::info!(window_id = window.id, name = %window.name, "window created over the admin API");
+    Ok(created(format!("/v1/windows/{}", window.id), window))
+}
+
+/// `GET /v1/windows`.
+pub(super) async fn list(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<WindowList>, ApiError> {
+    super::params::query(raw.as_deref(), &[])?;
+    let windows = app.http.store.windows().await?;
+    Ok(Json(WindowList { windows }))
+}
+
+/// `GET /v1/windows/{key}`.
+pub(super) async fn show(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<WindowDetail>, ApiError> {
+    let key = path_key(path)?;
+    let registry = &app.http.registry;
+    let store = &app.http.store;
+    let window = registry.window(&key).await.map_err(window_error)?;
+    let id = window.id.to_string();
+    let next_edges = if window.enabled {
+        registry
+            .preview_window(&id, SHOW_EDGES)
+            .await
+            .map_err(window_error)?
+            .into_iter()
+            .map(FireTimeView::from)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let now = app.http.clock.now();
+    let overrides = store
+        .overrides(window.id, Some(now))
+        .await?
+        .into_iter()
+        .map(|rule| OverrideView {
+            active: rule.is_active(now),
+            rule,
+        })
+        .collect();
+    let mut recent_firings = Vec::new();
+    for schedule in store.window_schedules(window.id).await? {
+        let firings = store.firings(schedule.id, SHOW_FIRINGS).await?;
+        recent_firings.extend(firings.into_iter().map(|firing| EdgeFiring {
+            firing,
+            edge: schedule.window_edge,
+        }));
+    }
+    recent_firings.sort_by(|a, b| {
+        (b.firing.fire_at, b.firing.recorded_at).cmp(&(a.firing.fire_at, a.firing.recorded_at))
+    });
+    recent_firings.truncate(SHOW_FIRINGS as usize);
+    Ok(Json(WindowDetail {
+        window,
+        next_edges,
+        overrides,
+        recent_firings,
+    }))
+}
+
+/// `PUT /v1/windows/{key}`: a full replace.
+pub(super) async fn update(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Window>, ApiError> {
+    let key = path_key(path)?;
+    let request: WindowRequest = json_body(&headers, body, app.max_body_bytes, WINDOW_EXAMPLE)?;
+    let window = app
+        .http
+        .registry
+        .update_window(&key, request)
+        .await
+        .map_err(window_error)?;
+    tracing::info!(window_id = window.id, name = %window.name, "window replaced over the admin API");
+    Ok(Json(window))
+}
+
+/// `POST /v1/windows/{key}/pause`.
+pub(super) async fn pause(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Window>, ApiError> {
+    set_enabled(app, path_key(path)?, false).await
+}
+
+/// `POST /v1/windows/{key}/resume`.
+pub(super) async fn resume(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Window>, ApiError> {
+    set_enabled(app, path_key(path)?, true).await
+}
+
+async fn set_enabled(app: AppState, key: String, enabled: bool) -> Result<Json<Window>, ApiError> {
+    let window = app
+        .http
+        .registry
+        .set_window_enabled(&key, enabled)
+        .await
+        .map_err(window_error)?;
+    tracing::info!(
+        window_id = window.id,
+        enabled,
+        "window paused or resumed over the admin API"
+    );
+    Ok(Json(window))
+}
+
+/// `DELETE /v1/windows/{key}`.
+pub(super) async fn delete(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let key = path_key(path)?;
+    app.http
+        .registry
+        .delete_window(&key)
+        .await
+        .map_err(window_error)?;
+    tracing::info!(key = %key, "window deleted over the admin API");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/windows/{key}/preview?count=N`.
+pub(super) async fn preview(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<FireTimes>, ApiError> {
+    let key = path_key(path)?;
+    let count = count_param(raw.as_deref())?;
+    let times = app
+        .http
+        .registry
+        .preview_window(&key, count)
+        .await
+        .map_err(window_error)?;
+    Ok(Json(FireTimes {
+        fire_times: times.into_iter().map(FireTimeView::from).collect(),
+    }))
+}
+
+/// `GET /v1/windows/{key}/overrides`: all of them, expired ones too.
+pub(super) async fn overrides(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<OverrideList>, ApiError> {
+    let key = path_key(path)?;
+    let window = app.http.registry.window(&key).await.map_err(window_error)?;
+    let now = app.http.clock.now();
+    let overrides = app
+        .http
+        .store
+        .overrides(window.id, None)
+        .await?
+        .into_iter()
+        .map(|rule| OverrideView {
+            active: rule.is_active(now),
+            rule,
+        })
+        .collect();
+    Ok(Json(OverrideList { overrides }))
+}
+
+/// `POST /v1/windows/{key}/overrides`.
+pub(super) async fn add_override(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let key = path_key(path)?;
+    let request: OverrideRequest = json_body(&headers, body, app.max_body_bytes, OVERRIDE_EXAMPLE)?;
+    let rule = app
+        .http
+        .registry
+        .add_override(&key, request)
+        .await
+        .map_err(override_error)?;
+    tracing::info!(
+        window_id = rule.window_id,
+        override_id = rule.id,
+        machine_id = %rule.machine_id,
+        mode = rule.mode.as_str(),
+        "window override added over the admin API"
+    );
+    let view = OverrideView {
+        active: rule.is_active(app.http.clock.now()),
+        rule,
+    };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// `DELETE /v1/windows/{key}/overrides/{id}`.
+pub(super) async fn delete_override(
+    State(app): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path((key, id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    check_key(&key)?;
+    let id = positive_id(&id).ok_or_else(|| {
+        ApiError::bad_field(
+            "id",
+            format!(
+                "`{}` is not an override id; override ids are positive whole numbers",
+                shorten(&id)
+            ),
+        )
+    })?;
+    app.http
+        .registry
+        .delete_override(&key, id)
+        .await
+        .map_err(override_error)?;
+    tracing::info!(key = %key, override_id = id, "window override deleted over the admin API");
+    Ok(StatusCode::NO_CONTENT)
+}
