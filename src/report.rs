@@ -54,8 +54,9 @@ pub struct SavingsReport {
     pub total_saved: f64,
 }
 
+/// Cents; `+ 0.0` turns the `-0.0` of an empty sum into `0.0`.
 fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    (x * 100.0).round() / 100.0 + 0.0
 }
 
 /// The utilization pulled for `month`.
