@@ -542,7 +542,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let (next,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MIN(run_at) FROM jobs WHERE state IN ('queued', 'waiting') AND run_at > ?",
+            "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_next_due \
+             WHERE state IN ('queued', 'waiting') AND run_at > ?",
         )
         .bind(to_ms(now))
         .fetch_one(&self.reader)

@@ -409,7 +409,10 @@ async fn claim(
     // same machine, so one machine never has two jobs at once and its jobs
     // run in submission order.
     let picked: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT j.id, j.state FROM jobs j \
+        // INDEXED BY: walk the due index in claim order and stop at the
+        // limit; left to itself the planner read every queued row and sorted
+        // them, which grew linearly with the backlog.
+        "SELECT j.id, j.state FROM jobs j INDEXED BY jobs_due \
          WHERE j.state IN ('queued', 'waiting') AND j.run_at <= ?1 \
          AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
              WHERE p.machine_id = j.machine_id AND p.id < j.id \
