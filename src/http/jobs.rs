@@ -48,18 +48,8 @@ pub(super) async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    check_json_content_type(&headers)?;
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::payload_too_large(app.max_body_bytes)
-        } else {
-            ApiError::bad_request(format!(
-                "could not read the request body: {}",
-                e.body_text()
-            ))
-        }
-    })?;
-    let request = parse_job_request(&body)?;
+    let request: JobRequest =
+        super::params::json_body(&headers, body, app.max_body_bytes, JOB_EXAMPLE)?;
     let now = app.http.clock.now();
     let job = request
         .validate(&app.http.defaults, now)
@@ -78,79 +68,8 @@ pub(super) async fn submit(
     }
 }
 
-/// Only `application/json` (any parameters, e.g. `charset=utf-8`).
-fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let ok = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::unsupported_media_type(
-            "send the job as JSON with `Content-Type: application/json`",
-        ))
-    }
-}
-
-/// Parses the body; errors name the JSON path of the offending field.
-pub(super) fn parse_job_request(body: &[u8]) -> Result<JobRequest, ApiError> {
-    if body.trim_ascii().is_empty() {
-        return Err(ApiError::bad_request(
-            "the request body is empty; send a JSON job request such as {\"kind\":\"start\",\"machine_id\":\"ps123\"}",
-        ));
-    }
-    // A derived struct also accepts a JSON array (fields by position): refuse it.
-    if body.trim_ascii_start().first() != Some(&b'{') {
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-            return Err(ApiError::bad_request(format!("invalid JSON: {e}")));
-        }
-        return Err(ApiError::bad_request(
-            "the request body must be a JSON object, such as {\"kind\":\"start\",\"machine_id\":\"ps123\"}",
-        ));
-    }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let request: JobRequest = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
-    de.end()
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-    Ok(request)
-}
-
-fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-    let path = e.path().to_string();
-    let inner = e.into_inner();
-    let message = inner.to_string();
-    let at = (path != ".").then_some(path);
-    if inner.is_data() {
-        // serde names unknown and missing fields in its message, not the path.
-        let named = lift_name(&message, "unknown field `")
-            .or_else(|| lift_name(&message, "missing field `"));
-        // serde_path_to_error already ends the path with an unknown field's
-        // name, but stops at the parent of a missing one.
-        let field = match (at, named) {
-            (Some(at), Some(name)) if at == name || at.ends_with(&format!(".{name}")) => Some(at),
-            (Some(at), Some(name)) => Some(format!("{at}.{name}")),
-            (None, Some(name)) => Some(name.to_string()),
-            (at, None) => at,
-        };
-        let error = ApiError::bad_request(message);
-        match field {
-            Some(field) => error.with_field(field),
-            None => error,
-        }
-    } else {
-        let error = ApiError::bad_request(format!("invalid JSON: {message}"));
-        match at {
-            Some(field) => error.with_field(field),
-            None => error,
-        }
-    }
-}
-
-fn lift_name<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
-    message.strip_prefix(prefix)?.split('`').next()
-}
+/// What the empty-body and not-an-object errors suggest.
+const JOB_EXAMPLE: &str = r#"{"kind":"start","machine_id":"ps123"}"#;
 
 /// `GET /v1/jobs?state=&kind=&machine_id=&limit=&cursor=`.
 pub(super) async fn list(
@@ -292,7 +211,8 @@ mod tests {
     use super::*;
 
     fn field(body: &str) -> (String, Option<String>) {
-        let e = parse_job_request(body.as_bytes()).unwrap_err();
+        let e = super::super::params::parse_json_object::<JobRequest>(body.as_bytes(), JOB_EXAMPLE)
+            .unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         (e.message, e.field)
     }

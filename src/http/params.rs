@@ -4,6 +4,11 @@
 use std::collections::BTreeMap;
 
 use super::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+
 use crate::job::JobId;
 
 /// The default page size.
@@ -142,6 +147,101 @@ fn shorten(s: &str) -> String {
         cut.push('…');
         cut
     }
+}
+
+/// Reads a JSON object body: `Content-Type: application/json` (415
+/// otherwise), within the size limit (413), and every problem with its
+/// syntax, types or fields a 400 naming the field's JSON path. `example`
+/// is shown when the body is empty or not an object.
+pub(super) fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    max_body_bytes: usize,
+    example: &str,
+) -> Result<T, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::unsupported_media_type(
+            "send the request as JSON with `Content-Type: application/json`",
+        ));
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(max_body_bytes)
+        } else {
+            ApiError::bad_request(format!(
+                "could not read the request body: {}",
+                e.body_text()
+            ))
+        }
+    })?;
+    parse_json_object(&body, example)
+}
+
+/// Parses a JSON object, refusing empty bodies, arrays and trailing data;
+/// errors name the JSON path of the offending field.
+pub(super) fn parse_json_object<T: DeserializeOwned>(
+    body: &[u8],
+    example: &str,
+) -> Result<T, ApiError> {
+    if body.trim_ascii().is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "the request body is empty; send a JSON object such as {example}"
+        )));
+    }
+    // A derived struct also accepts a JSON array (fields by position): refuse it.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            return Err(ApiError::bad_request(format!("invalid JSON: {e}")));
+        }
+        return Err(ApiError::bad_request(format!(
+            "the request body must be a JSON object, such as {example}"
+        )));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    Ok(value)
+}
+
+fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let message = inner.to_string();
+    let at = (path != ".").then_some(path);
+    if inner.is_data() {
+        // serde names unknown and missing fields in its message, not the path.
+        let named = lift_name(&message, "unknown field `")
+            .or_else(|| lift_name(&message, "missing field `"));
+        // serde_path_to_error already ends the path with an unknown field's
+        // name, but stops at the parent of a missing one.
+        let field = match (at, named) {
+            (Some(at), Some(name)) if at == name || at.ends_with(&format!(".{name}")) => Some(at),
+            (Some(at), Some(name)) => Some(format!("{at}.{name}")),
+            (None, Some(name)) => Some(name.to_string()),
+            (at, None) => at,
+        };
+        let error = ApiError::bad_request(message);
+        match field {
+            Some(field) => error.with_field(field),
+            None => error,
+        }
+    } else {
+        let error = ApiError::bad_request(format!("invalid JSON: {message}"));
+        match at {
+            Some(field) => error.with_field(field),
+            None => error,
+        }
+    }
+}
+
+fn lift_name<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    message.strip_prefix(prefix)?.split('`').next()
 }
 
 #[cfg(test)]

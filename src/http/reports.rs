@@ -14,7 +14,7 @@ use serde_json::json;
 use super::AppState;
 use super::error::ApiError;
 use super::params;
-use super::schedules::json_body;
+use super::params::json_body;
 use crate::job::{JobId, JobRequest, SpecError};
 use crate::paperspace::BillingMonth;
 use crate::report::{

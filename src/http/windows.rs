@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
+use super::params::json_body;
 use super::schedules::{
-    FireTimeView, FireTimes, SHOW_FIRINGS, check_key, count_param, created, json_body, path_key,
-    positive_id, registry_error, shorten,
+    FireTimeView, FireTimes, SHOW_FIRINGS, check_key, count_param, created, path_key, positive_id,
+    registry_error, shorten,
 };
 use crate::schedule::firing::Firing;
 use crate::schedule::office_hours::{Override, OverrideRequest, Window, WindowRequest};
