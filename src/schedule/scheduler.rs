@@ -101,6 +101,7 @@ impl Scheduler {
         // Per window: its overrides, and its hours (an edge's exclusion date
         // is the day the window opens, not the day a late stop lands on).
         let mut window_info: HashMap<i64, (Vec<Override>, Option<ValidWindow>)> = HashMap::new();
+        let mut firing = tokio::task::JoinSet::new();
         for schedule in due {
             if schedule.targets.needs_listing() && listing.is_none() {
                 continue;
@@ -122,11 +123,21 @@ impl Scheduler {
                 .map(|(o, h)| (o.as_slice(), h.as_ref()))
                 .unwrap_or_default();
             let plan = self.plan(&schedule, now, listing.as_deref(), window_overrides, hours);
-            let result = self.store.fire(plan, now).await?;
+            // Sent together so that the store's writer commits them in one
+            // transaction instead of one fsync per schedule.
+            let store = self.store.clone();
+            firing.spawn(async move {
+                let result = store.fire(plan, now).await;
+                (schedule.name, result)
+            });
+        }
+        while let Some(done) = firing.join_next().await {
+            let (name, result) = done.map_err(|e| StoreError::Write(e.to_string().into()))?;
+            let result = result?;
             tally(&mut report, &result);
             if result.applied {
                 tracing::info!(
-                    schedule = %schedule.name,
+                    schedule = %name,
                     enqueued = result.enqueued.len(),
                     skipped = result.skipped,
                     "schedule fired"

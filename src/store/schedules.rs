@@ -1019,8 +1019,10 @@ impl Store {
     /// The earliest time a schedule fires or a window enforces.
     pub async fn next_schedule_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let (next,): (Option<i64>,) = sqlx::query_as(
+            // The IS NOT NULL lets SQLite answer from the partial index.
             "SELECT MIN(t) FROM (SELECT MIN(next_fire_at) AS t FROM schedules \
-             UNION ALL SELECT MIN(next_enforce_at) FROM windows)",
+             WHERE next_fire_at IS NOT NULL \
+             UNION ALL SELECT MIN(next_enforce_at) FROM windows WHERE next_enforce_at IS NOT NULL)",
         )
         .fetch_one(&self.reader)
         .await?;
