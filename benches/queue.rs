@@ -1,0 +1,1065 @@
+//! Throughput and latency of the durable job queue, printed as figures.
+//!
+//! `cargo bench --bench queue` (full run: 200 000 jobs) or
+//! `cargo bench --bench queue -- --quick` (20 000 jobs, smoke run).
+//! Flags: `--jobs N` (jobs of the main scenario), `--submitters N` (16),
+//! `--workers N` (8), `--budget SECS` (300: a loaded run still going after
+//! this long is stopped and reported as unfinished, so the benchmark always
+//! ends), `--only 1,2,...` (run only these scenarios).
+//!
+//! Scenarios, each on a fresh database in a temporary directory:
+//! 1. store + workers: 16 submitters, 8 worker slots, no-op `show` jobs,
+//!    durable commits (`synchronous=FULL`);
+//! 2. an idle daemon: one job at a time, submit → start latency;
+//! 3. scenario 1 with `Durability::Normal`, a quarter of the jobs;
+//! 4. `show` jobs against an in-process simulator over HTTP;
+//! 5. the resident memory of an idle `machinist serve`.
+//!
+//! Nothing here asserts a timing: the figures are printed next to the
+//! targets the team set. The run fails only when the queue loses or
+//! mangles jobs.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use async_trait::async_trait;
+use chrono::Utc;
+use machinist::clock::SystemClock;
+use machinist::job::{JobDefaults, JobId, JobRequest, JobState, NewJob};
+use machinist::paperspace::call_log::{self, ApiCallRecord};
+use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
+use machinist::paperspace::{
+    ApiError, ApiKey, Availability, Backend, BillingMonth, CreateMachine, Machine, MachineApi,
+    MachineFilter, MachinePage, MachineState, PageRequest, Template, TemplateFilter, UpdateMachine,
+    Utilization,
+};
+use machinist::sim::{self, SimConfig, Timings};
+use machinist::store::{Durability, JobFilter, Store, StoreOptions};
+use machinist::worker::{WorkerSettings, Workers};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+const SUBMITTERS: usize = 16;
+const WORKERS: usize = 8;
+const BUDGET: Duration = Duration::from_secs(300);
+const FULL_JOBS: usize = 200_000;
+const QUICK_JOBS: usize = 20_000;
+const IDLE_JOBS: usize = 2_000;
+const SIM_JOBS: usize = 2_000;
+const SIM_MACHINES: usize = 100;
+/// Jobs whose history rows are read back after a run.
+const SAMPLED: usize = 200;
+
+struct Args {
+    jobs: usize,
+    quick: bool,
+    load: Load,
+    /// Scenarios to run (1 to 5).
+    only: Vec<u8>,
+}
+
+/// The shape of a loaded run.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    submitters: usize,
+    workers: usize,
+    /// A run still going after this long is stopped and reported unfinished.
+    budget: Duration,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        jobs: FULL_JOBS,
+        quick: false,
+        load: Load {
+            submitters: SUBMITTERS,
+            workers: WORKERS,
+            budget: BUDGET,
+        },
+        only: vec![1, 2, 3, 4, 5],
+    };
+    let mut jobs = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let mut number = |name: &str| -> anyhow::Result<usize> {
+            let v = match &inline {
+                Some(v) => v.clone(),
+                None => it
+                    .next()
+                    .with_context(|| format!("{name} needs a number"))?,
+            };
+            v.parse()
+                .with_context(|| format!("{name} needs a number, not {v:?}"))
+        };
+        match flag.as_str() {
+            "--quick" => args.quick = true,
+            "--jobs" => jobs = Some(number("--jobs")?),
+            "--submitters" => args.load.submitters = number("--submitters")?.max(1),
+            "--workers" => args.load.workers = number("--workers")?.max(1),
+            "--budget" => args.load.budget = Duration::from_secs(number("--budget")? as u64),
+            // `cargo bench` passes `--bench`; libtest's other flags mean nothing here.
+            "--only" => {
+                let list = match &inline {
+                    Some(v) => v.clone(),
+                    None => it.next().context("--only needs a list like 1,2")?,
+                };
+                args.only = list
+                    .split(',')
+                    .map(|n| n.trim().parse::<u8>())
+                    .collect::<Result<_, _>>()
+                    .context("--only needs a list like 1,2")?;
+            }
+            "--bench" => {}
+            other => eprintln!("ignoring unknown argument {other:?}"),
+        }
+    }
+    if args.quick {
+        args.jobs = QUICK_JOBS;
+    }
+    if let Some(n) = jobs {
+        args.jobs = n;
+    }
+    ensure!(args.jobs >= 1, "--jobs must be at least 1");
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("benchmark failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let load = args.load;
+    let wanted = |n: u8| args.only.contains(&n);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let tmp = std::env::temp_dir();
+    let disk = fsync_probe(&tmp)?;
+    println!(
+        "machinist queue benchmark: {cores} cores, load average {}; databases under {} ({}), \
+         where fdatasync of a 4 KiB append takes p50 {} p99 {}",
+        load_average(),
+        tmp.display(),
+        filesystem_of(&tmp),
+        ms(disk.p50),
+        ms(disk.p99)
+    );
+    println!();
+
+    // 1. Durable commits.
+    let mut full_rate = None;
+    if wanted(1) {
+        let full = throughput(args.jobs, Durability::Full, load).await?;
+        full.print(load, "synchronous=FULL");
+        println!(
+            "  targets: >= 10000 jobs/s end to end ({}), last tenth >= 0.9x first ({})",
+            verdict(full.complete && full.jobs_per_sec >= 10_000.0),
+            verdict(full.complete && full.tenth_ratio() >= 0.9)
+        );
+        println!();
+        full_rate = Some(full.jobs_per_sec);
+    }
+
+    // 2. An idle daemon.
+    if wanted(2) {
+        let idle_jobs = if args.quick { IDLE_JOBS / 4 } else { IDLE_JOBS };
+        let idle = idle_latency(idle_jobs, Durability::Full, load).await?;
+        idle.print(idle_jobs, "synchronous=FULL");
+        println!(
+            "  targets: p50 < 1 ms ({}), p99 < 5 ms ({})",
+            verdict(idle.to_start.p50 < Duration::from_millis(1)),
+            verdict(idle.to_start.p99 < Duration::from_millis(5))
+        );
+        let idle_normal = idle_latency(idle_jobs, Durability::Normal, load).await?;
+        idle_normal.print(idle_jobs, "synchronous=NORMAL, for comparison");
+        println!();
+    }
+
+    // 3. Commits without fsync.
+    if wanted(3) {
+        let normal = throughput((args.jobs / 4).max(1), Durability::Normal, load).await?;
+        normal.print(load, "synchronous=NORMAL");
+        if let Some(full) = full_rate {
+            println!("  vs FULL: {:.2}x the jobs/s", normal.jobs_per_sec / full);
+        }
+        println!();
+    }
+
+    // 4. A simulated Paperspace over HTTP.
+    if wanted(4) {
+        let sim_jobs = if args.quick { SIM_JOBS / 4 } else { SIM_JOBS };
+        let simulated = simulator_backed(sim_jobs, SIM_MACHINES, load).await?;
+        println!(
+            "simulator over HTTP ({sim_jobs} show jobs on {SIM_MACHINES} machines, {} submitters, \
+             {} workers, LegacyClient without rate limit, synchronous=FULL)",
+            load.submitters, load.workers
+        );
+        simulated.print_body(load);
+        println!("  (submit → start includes waiting behind the same machine's earlier jobs)");
+        println!();
+    }
+
+    // 5. The idle daemon's memory.
+    if wanted(5) {
+        match idle_memory().await {
+            Ok(Memory::Measured { rss_kb, hwm_kb }) => println!(
+                "idle daemon memory (machinist serve, sim backend, 3 s after /healthz answered): \
+                 VmRSS {:.1} MB (peak {:.1} MB)   target < 20 MB ({})",
+                rss_kb as f64 / 1024.0,
+                hwm_kb as f64 / 1024.0,
+                verdict((rss_kb as f64 / 1024.0) < 20.0)
+            ),
+            Ok(Memory::Skipped(why)) => {
+                println!("idle daemon memory: skipped: machinist serve not available ({why})")
+            }
+            Err(e) => println!("idle daemon memory: FAILED: {e:#}"),
+        }
+        println!();
+    }
+    println!("load average at the end: {}", load_average());
+    Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages: other work on the machine skews every figure.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+/// The filesystem type of `dir` from /proc/mounts (longest matching mount point).
+fn filesystem_of(dir: &Path) -> String {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_dev, at, fs) = (f.next()?, f.next()?, f.next()?);
+            dir.starts_with(at).then(|| (at.len(), fs.to_string()))
+        })
+        .max()
+        .map_or_else(|| "filesystem unknown".into(), |(_, fs)| fs)
+}
+
+/// What a durable commit costs at least on this disk: fdatasync after
+/// appending 4 KiB (a WAL frame), as SQLite does.
+fn fsync_probe(dir: &Path) -> anyhow::Result<Percentiles> {
+    let probe = tempfile::tempdir_in(dir)?;
+    let mut file = std::fs::File::create(probe.path().join("probe"))?;
+    let block = [0u8; 4096];
+    let mut took = Vec::with_capacity(200);
+    for _ in 0..200 {
+        file.write_all(&block)?;
+        let t = Instant::now();
+        file.sync_data()?;
+        took.push(t.elapsed());
+    }
+    Ok(percentiles(took))
+}
+
+// ---------------------------------------------------------------------------
+// Measurement helpers.
+
+#[derive(Debug, Clone, Copy)]
+struct Percentiles {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        if samples.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((samples.len() - 1) as f64 * q).round() as usize;
+        samples[i]
+    };
+    Percentiles {
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+fn owner() -> Arc<str> {
+    format!("bench-{}", std::process::id()).into()
+}
+
+fn show_job(machine_id: String) -> anyhow::Result<NewJob> {
+    JobRequest {
+        kind: "show".into(),
+        machine_id: Some(machine_id),
+        ..Default::default()
+    }
+    .validate(&JobDefaults::default(), Utc::now())
+    .map_err(|e| anyhow::anyhow!("the benchmark's job is invalid: {e}"))
+}
+
+async fn open_store(dir: &Path, durability: Durability) -> anyhow::Result<Store> {
+    let mut opts = StoreOptions::new(dir.join("bench.db"));
+    opts.durability = durability;
+    Ok(Store::open(&opts).await?)
+}
+
+fn start_workers(
+    store: &Store,
+    api: Arc<dyn MachineApi>,
+    load: Load,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let shutdown = CancellationToken::new();
+    let workers = Workers::new(
+        store.clone(),
+        api,
+        Arc::new(SystemClock),
+        WorkerSettings {
+            count: load.workers,
+            ..WorkerSettings::default()
+        },
+        owner(),
+    );
+    let task = tokio::spawn(workers.run(shutdown.clone()));
+    (shutdown, task)
+}
+
+// ---------------------------------------------------------------------------
+// The APIs the workers call.
+
+fn unsupported(operation: &'static str) -> ApiError {
+    ApiError::Unsupported {
+        operation,
+        backend: "bench",
+        hint: "the benchmark only runs show jobs",
+    }
+}
+
+/// Answers `show` at once, and reports the call to the job's history the way
+/// a real client does (so a job writes the same four history rows).
+#[derive(Debug, Default)]
+struct NoopApi;
+
+#[async_trait]
+impl MachineApi for NoopApi {
+    fn backend(&self) -> Backend {
+        Backend::Legacy
+    }
+    async fn create(&self, _: &CreateMachine) -> Result<Machine, ApiError> {
+        Err(unsupported("create"))
+    }
+    async fn start(&self, _: &str) -> Result<(), ApiError> {
+        Err(unsupported("start"))
+    }
+    async fn stop(&self, _: &str) -> Result<(), ApiError> {
+        Err(unsupported("stop"))
+    }
+    async fn restart(&self, _: &str) -> Result<(), ApiError> {
+        Err(unsupported("restart"))
+    }
+    async fn destroy(&self, _: &str, _: bool) -> Result<(), ApiError> {
+        Err(unsupported("destroy"))
+    }
+    async fn update(&self, _: &str, _: &UpdateMachine) -> Result<(), ApiError> {
+        Err(unsupported("update"))
+    }
+    async fn list_page(&self, _: &MachineFilter, _: &PageRequest) -> Result<MachinePage, ApiError> {
+        Ok(MachinePage {
+            machines: Vec::new(),
+            next: None,
+        })
+    }
+    async fn show(&self, machine_id: &str) -> Result<Machine, ApiError> {
+        call_log::report(ApiCallRecord {
+            method: "GET".into(),
+            route: "/machines/getMachinePublic".into(),
+            machine_id: Some(machine_id.to_string()),
+            status: Some(200),
+            latency: Duration::ZERO,
+            error: None,
+        });
+        Ok(Machine::new(machine_id, "bench", MachineState::Ready))
+    }
+    async fn set_access(&self, _: &str, _: &str, _: bool) -> Result<(), ApiError> {
+        Err(unsupported("set_access"))
+    }
+    async fn utilization(&self, _: &str, _: BillingMonth) -> Result<Utilization, ApiError> {
+        Err(unsupported("utilization"))
+    }
+    async fn availability(&self, _: &str, _: &str) -> Result<Availability, ApiError> {
+        Err(unsupported("availability"))
+    }
+    async fn templates(&self, _: &TemplateFilter) -> Result<Vec<Template>, ApiError> {
+        Err(unsupported("templates"))
+    }
+}
+
+/// Wraps an API and records when `show` was called, per machine, in call
+/// order: the instant a job started.
+#[derive(Debug)]
+struct Recording<A> {
+    inner: A,
+    base: Instant,
+    starts: Mutex<HashMap<String, Vec<Duration>>>,
+    shows: AtomicUsize,
+    started: Notify,
+}
+
+impl<A: MachineApi> Recording<A> {
+    fn new(inner: A, base: Instant) -> Self {
+        Recording {
+            inner,
+            base,
+            starts: Mutex::new(HashMap::new()),
+            shows: AtomicUsize::new(0),
+            started: Notify::new(),
+        }
+    }
+
+    fn take_starts(&self) -> HashMap<String, Vec<Duration>> {
+        std::mem::take(&mut *self.starts.lock().unwrap())
+    }
+}
+
+#[async_trait]
+impl<A: MachineApi> MachineApi for Recording<A> {
+    fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+    async fn create(&self, r: &CreateMachine) -> Result<Machine, ApiError> {
+        self.inner.create(r).await
+    }
+    async fn start(&self, id: &str) -> Result<(), ApiError> {
+        self.inner.start(id).await
+    }
+    async fn stop(&self, id: &str) -> Result<(), ApiError> {
+        self.inner.stop(id).await
+    }
+    async fn restart(&self, id: &str) -> Result<(), ApiError> {
+        self.inner.restart(id).await
+    }
+    async fn destroy(&self, id: &str, release_ip: bool) -> Result<(), ApiError> {
+        self.inner.destroy(id, release_ip).await
+    }
+    async fn update(&self, id: &str, changes: &UpdateMachine) -> Result<(), ApiError> {
+        self.inner.update(id, changes).await
+    }
+    async fn list_page(&self, f: &MachineFilter, p: &PageRequest) -> Result<MachinePage, ApiError> {
+        self.inner.list_page(f, p).await
+    }
+    async fn show(&self, machine_id: &str) -> Result<Machine, ApiError> {
+        let at = self.base.elapsed();
+        self.starts
+            .lock()
+            .unwrap()
+            .entry(machine_id.to_string())
+            .or_default()
+            .push(at);
+        self.shows.fetch_add(1, Ordering::Relaxed);
+        self.started.notify_one();
+        self.inner.show(machine_id).await
+    }
+    async fn set_access(&self, id: &str, user: &str, enable: bool) -> Result<(), ApiError> {
+        self.inner.set_access(id, user, enable).await
+    }
+    async fn utilization(&self, id: &str, month: BillingMonth) -> Result<Utilization, ApiError> {
+        self.inner.utilization(id, month).await
+    }
+    async fn availability(&self, region: &str, t: &str) -> Result<Availability, ApiError> {
+        self.inner.availability(region, t).await
+    }
+    async fn templates(&self, f: &TemplateFilter) -> Result<Vec<Template>, ApiError> {
+        self.inner.templates(f).await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Loaded runs (scenarios 1, 3 and 4).
+
+/// One submitted job, as its submitter saw it.
+struct Submission {
+    id: JobId,
+    machine_id: String,
+    /// When `submit` was called, from the run's base instant.
+    called: Duration,
+    /// How long `submit` took to return (stored, durably with FULL).
+    took: Duration,
+}
+
+struct Loaded {
+    /// Jobs the run was to submit.
+    total: usize,
+    submitted: usize,
+    succeeded: usize,
+    /// All `total` jobs succeeded within the budget.
+    complete: bool,
+    /// First submit call → all jobs seen succeeded (or the budget ran out).
+    elapsed: Duration,
+    /// Succeeded jobs per second of `elapsed`.
+    jobs_per_sec: f64,
+    /// Jobs/s finished in each tenth of the run.
+    tenths: Vec<f64>,
+    /// When the last submit returned, as a fraction of the run.
+    submitted_by: f64,
+    /// Jobs submitted but not finished when the last submit returned.
+    queued_then: usize,
+    submit: Percentiles,
+    to_start: Percentiles,
+    /// Submitted jobs that never started (their wait until the end counts).
+    unstarted: usize,
+    /// Succeeded jobs whose history was read back.
+    sampled: usize,
+}
+
+impl Loaded {
+    fn tenth_ratio(&self) -> f64 {
+        self.tenths[9] / self.tenths[0]
+    }
+
+    fn print(&self, load: Load, durability: &str) {
+        println!(
+            "machinist queue benchmark ({} no-op jobs, {} submitters, {} workers, {durability})",
+            self.total, load.submitters, load.workers
+        );
+        self.print_body(load);
+    }
+
+    fn print_body(&self, load: Load) {
+        if !self.complete {
+            println!(
+                "  DID NOT FINISH within the {} s budget: {} of {} jobs succeeded ({} submitted); \
+                 the figures below cover that part",
+                load.budget.as_secs(),
+                self.succeeded,
+                self.total,
+                self.submitted
+            );
+        }
+        println!(
+            "  end to end:        {:.0} jobs/s   ({} jobs in {:.2} s; first tenth {:.0}/s, last tenth {:.0}/s, ratio {:.2})",
+            self.jobs_per_sec,
+            self.succeeded,
+            self.elapsed.as_secs_f64(),
+            self.tenths[0],
+            self.tenths[9],
+            self.tenth_ratio()
+        );
+        let tenths: Vec<String> = self.tenths.iter().map(|t| format!("{t:.0}")).collect();
+        println!("  per tenth (jobs/s): {}", tenths.join(" "));
+        println!(
+            "  the last submit returned at {:.0}% of the run, with {} jobs queued or running",
+            self.submitted_by * 100.0,
+            self.queued_then
+        );
+        println!(
+            "  submit:            p50 {}  p99 {}",
+            ms(self.submit.p50),
+            ms(self.submit.p99)
+        );
+        let censored = if self.unstarted > 0 {
+            format!(
+                "   (at least: {} jobs never started; their wait until the end is counted)",
+                self.unstarted
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "  submit → start:    p50 {}  p99 {}{censored}",
+            ms(self.to_start.p50),
+            ms(self.to_start.p99)
+        );
+        if self.complete {
+            println!(
+                "  verified: all {} jobs succeeded; {} sampled jobs have 4 history rows each",
+                self.total, self.sampled
+            );
+        } else {
+            println!(
+                "  verified: {} sampled succeeded jobs have 4 history rows each",
+                self.sampled
+            );
+        }
+    }
+}
+
+/// Scenario 1 (and 3): no-op jobs, one per machine.
+async fn throughput(jobs: usize, durability: Durability, load: Load) -> anyhow::Result<Loaded> {
+    let dir = tempfile::tempdir()?;
+    let store = open_store(dir.path(), durability).await?;
+    let machines: Vec<String> = (0..jobs).map(|n| format!("ps{n}")).collect();
+    let result = loaded_run(&store, NoopApi, machines, load).await;
+    drop(store);
+    result
+}
+
+/// Scenario 4: `show` jobs against machines of an in-process simulator.
+async fn simulator_backed(jobs: usize, machine_count: usize, load: Load) -> anyhow::Result<Loaded> {
+    let handle = sim::spawn(
+        SimConfig {
+            seed_machines: false,
+            timings: Timings::uniform(Duration::ZERO),
+            ..SimConfig::default()
+        },
+        Arc::new(SystemClock),
+    )
+    .await?;
+    let mut config = LegacyConfig::new(ApiKey::new(sim::DEFAULT_API_KEY)?);
+    config.base_url = handle.url.clone();
+    config.request_timeout = Duration::from_secs(10);
+    let client = LegacyClient::new(config)?;
+    let mut ids = Vec::with_capacity(machine_count);
+    for i in 0..machine_count {
+        let m = client
+            .create(&CreateMachine::new(
+                format!("bench-{i}"),
+                "East Coast (NY2)",
+                "P4000",
+                50,
+                "tkni3aa4",
+            ))
+            .await
+            .context("creating the simulator's machines")?;
+        ids.push(m.id);
+    }
+    // Zero transition time: each is ready by the next look.
+    for id in &ids {
+        let state = client.show(id).await?.state;
+        ensure!(state == MachineState::Ready, "machine {id} is {state}");
+    }
+    let dir = tempfile::tempdir()?;
+    let store = open_store(dir.path(), Durability::Full).await?;
+    let machines: Vec<String> = (0..jobs).map(|n| ids[n % ids.len()].clone()).collect();
+    let result = loaded_run(&store, client, machines, load).await;
+    drop(store);
+    drop(handle);
+    result
+}
+
+/// Runs one `show` job per entry of `machines` (dealt out to the
+/// submitters in turn) through workers, and measures.
+async fn loaded_run<A: MachineApi + 'static>(
+    store: &Store,
+    api: A,
+    machines: Vec<String>,
+    load: Load,
+) -> anyhow::Result<Loaded> {
+    let total = machines.len();
+    let base = Instant::now();
+    let deadline = base + load.budget;
+    let api = Arc::new(Recording::new(api, base));
+    let (shutdown, worker_task) = start_workers(store, api.clone(), load);
+
+    let machines = Arc::new(machines);
+    let wall_start = Utc::now();
+    let started = base.elapsed();
+    let mut submitters = Vec::with_capacity(load.submitters);
+    for s in 0..load.submitters {
+        let store = store.clone();
+        let machines = machines.clone();
+        submitters.push(tokio::spawn(async move {
+            let mut mine = Vec::with_capacity(total / load.submitters + 1);
+            for n in (s..machines.len()).step_by(load.submitters) {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let job = show_job(machines[n].clone())?;
+                let called = base.elapsed();
+                let submitted = store.submit(job, Utc::now()).await?;
+                let took = base.elapsed() - called;
+                mine.push(Submission {
+                    id: submitted.job.id,
+                    machine_id: machines[n].clone(),
+                    called,
+                    took,
+                });
+            }
+            anyhow::Ok((mine, base.elapsed()))
+        }));
+    }
+    let mut submissions = Vec::with_capacity(total);
+    let mut last_submit = started;
+    for s in submitters {
+        let (mine, done) = s.await??;
+        submissions.extend(mine);
+        last_submit = last_submit.max(done);
+    }
+    let submitted = submissions.len();
+
+    // Every job started; then wait for the last transitions to commit.
+    let complete = loop {
+        let shows = api.shows.load(Ordering::Relaxed);
+        if shows >= submitted {
+            let counts = store.counts().await?;
+            let succeeded = count_of(&counts, JobState::Succeeded);
+            if succeeded == total as u64 {
+                break true;
+            }
+            let unfinished: u64 = counts
+                .iter()
+                .filter(|(s, _)| !s.is_final())
+                .map(|(_, n)| n)
+                .sum();
+            ensure!(
+                unfinished > 0 || submitted < total,
+                "the run ended with {succeeded} of {total} jobs succeeded: {counts:?}"
+            );
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        let pause = if shows >= submitted { 2 } else { 5 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    };
+    let ended = base.elapsed();
+    shutdown.cancel();
+    worker_task.await?;
+    let elapsed = ended - started;
+
+    // Throughput per tenth of the run, from the stored finish times.
+    let finished = finished_jobs(store).await?;
+    let succeeded = finished.len();
+    if complete {
+        ensure!(
+            succeeded == total,
+            "{succeeded} succeeded jobs have a finish time, expected {total}"
+        );
+    }
+    let span_ms = (elapsed.as_millis() as i64).max(1);
+    let at_ms = |at: chrono::DateTime<Utc>| (at - wall_start).num_milliseconds();
+    let mut per_tenth = [0u64; 10];
+    for (_, at) in &finished {
+        let since = at_ms(*at).clamp(0, span_ms - 1);
+        per_tenth[(since * 10 / span_ms) as usize] += 1;
+    }
+    let tenth_secs = elapsed.as_secs_f64() / 10.0;
+    let tenths = per_tenth.iter().map(|&n| n as f64 / tenth_secs).collect();
+    let last_submit_ms = (last_submit - started).as_millis() as i64;
+    let done_by_last_submit = finished
+        .iter()
+        .filter(|(_, at)| at_ms(*at) <= last_submit_ms)
+        .count();
+
+    // Submit → start: the k-th show of a machine started its k-th job (jobs
+    // of one machine run one at a time, in id order, and none is retried).
+    let mut starts = api.take_starts();
+    let mut ordered: Vec<&Submission> = submissions.iter().collect();
+    ordered.sort_by_key(|s| s.id);
+    let mut next: HashMap<&str, usize> = HashMap::new();
+    let mut to_start = Vec::with_capacity(submitted);
+    let mut unstarted = 0;
+    for s in &ordered {
+        let k = next.entry(&s.machine_id).or_default();
+        match starts
+            .get_mut(&s.machine_id)
+            .and_then(|v| v.get(*k).copied())
+        {
+            Some(at) => {
+                *k += 1;
+                to_start.push(at.saturating_sub(s.called));
+            }
+            None => {
+                ensure!(!complete, "job {} on {} never started", s.id, s.machine_id);
+                unstarted += 1;
+                to_start.push(ended.saturating_sub(s.called));
+            }
+        }
+    }
+    ensure!(
+        starts
+            .iter()
+            .all(|(m, v)| next.get(m.as_str()) == Some(&v.len())),
+        "some machine was shown more often than it had jobs (a retry or a duplicate run)"
+    );
+
+    // History rows of a sample of the succeeded jobs.
+    let step = (succeeded / SAMPLED).max(1);
+    let mut sampled = 0;
+    for (id, _) in finished.iter().step_by(step) {
+        let events = store.events(*id).await?;
+        ensure!(
+            events.len() == 4,
+            "job {id} has {} history rows, not 4: {events:?}",
+            events.len()
+        );
+        sampled += 1;
+    }
+
+    Ok(Loaded {
+        total,
+        submitted,
+        succeeded,
+        complete,
+        elapsed,
+        jobs_per_sec: succeeded as f64 / elapsed.as_secs_f64(),
+        tenths,
+        submitted_by: (last_submit - started).as_secs_f64() / elapsed.as_secs_f64(),
+        queued_then: submitted.saturating_sub(done_by_last_submit),
+        submit: percentiles(submissions.iter().map(|s| s.took).collect()),
+        to_start: percentiles(to_start),
+        unstarted,
+        sampled,
+    })
+}
+
+fn count_of(counts: &[(JobState, u64)], state: JobState) -> u64 {
+    counts
+        .iter()
+        .filter(|(s, _)| *s == state)
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Every succeeded job with its finish time, read back page by page.
+async fn finished_jobs(store: &Store) -> anyhow::Result<Vec<(JobId, chrono::DateTime<Utc>)>> {
+    let filter = JobFilter {
+        state: Some(JobState::Succeeded),
+        ..JobFilter::default()
+    };
+    let mut out = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.jobs(&filter, before, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        for job in &page {
+            let at = job
+                .finished_at
+                .with_context(|| format!("succeeded job {} has no finish time", job.id))?;
+            out.push((job.id, at));
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 2: an idle daemon.
+
+struct Idle {
+    submit: Percentiles,
+    to_start: Percentiles,
+}
+
+impl Idle {
+    fn print(&self, jobs: usize, durability: &str) {
+        println!(
+            "idle daemon, one job at a time ({jobs} jobs, {durability}): submit → start p50 {} p99 {}   \
+             (submit alone p50 {} p99 {})",
+            ms(self.to_start.p50),
+            ms(self.to_start.p99),
+            ms(self.submit.p50),
+            ms(self.submit.p99),
+        );
+    }
+}
+
+/// Submits one job at a time on an otherwise idle daemon; the next is
+/// submitted once the previous one has finished and the dispatcher has gone
+/// back to sleep.
+async fn idle_latency(jobs: usize, durability: Durability, load: Load) -> anyhow::Result<Idle> {
+    let dir = tempfile::tempdir()?;
+    let store = open_store(dir.path(), durability).await?;
+    let base = Instant::now();
+    let api = Arc::new(Recording::new(NoopApi, base));
+    let (shutdown, worker_task) = start_workers(&store, api.clone(), load);
+    // Let the workers' start-up (rescue of a previous process's jobs) pass.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let mut submit = Vec::with_capacity(jobs);
+    let mut to_start = Vec::with_capacity(jobs);
+    for n in 0..jobs {
+        let machine = format!("ps{n}");
+        let job = show_job(machine.clone())?;
+        let called = base.elapsed();
+        let submitted = store.submit(job, Utc::now()).await?;
+        submit.push(base.elapsed() - called);
+        tokio::time::timeout(Duration::from_secs(10), api.started.notified())
+            .await
+            .with_context(|| format!("job {} did not start within 10 s", submitted.job.id))?;
+        let at = api.starts.lock().unwrap().get(&machine).map(|v| v[0]);
+        to_start.push(
+            at.context("started without a record")?
+                .saturating_sub(called),
+        );
+        // Wait until it finished, then give the dispatcher time to go idle.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let job = store.job(submitted.job.id).await?.context("job vanished")?;
+            if job.state == JobState::Succeeded {
+                break;
+            }
+            ensure!(
+                job.state == JobState::Running,
+                "job {} is {}",
+                job.id,
+                job.state
+            );
+            ensure!(Instant::now() < deadline, "job {} did not finish", job.id);
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    shutdown.cancel();
+    worker_task.await?;
+    Ok(Idle {
+        submit: percentiles(submit),
+        to_start: percentiles(to_start),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 5: the idle daemon's memory.
+
+enum Memory {
+    Measured { rss_kb: u64, hwm_kb: u64 },
+    Skipped(String),
+}
+
+async fn idle_memory() -> anyhow::Result<Memory> {
+    // Cargo builds the package's binaries for benchmarks and says where.
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_machinist"));
+    if !bin.exists() {
+        return Ok(Memory::Skipped(format!("{} not found", bin.display())));
+    }
+    let help = Command::new(&bin)
+        .args(["serve", "--help"])
+        .stdin(Stdio::null())
+        .output()?;
+    if !help.status.success() {
+        let first = String::from_utf8_lossy(&help.stderr)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        return Ok(Memory::Skipped(first));
+    }
+
+    let dir = tempfile::tempdir()?;
+    let addr: SocketAddr = {
+        let probe = TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?
+    };
+    let mut child = Command::new(&bin)
+        .arg("serve")
+        .env("MACHINIST_STORE_PATH", dir.path().join("m.db"))
+        .env("MACHINIST_HTTP_LISTEN", addr.to_string())
+        .env("MACHINIST_PAPERSPACE_BACKEND", "sim")
+        .env("RUST_LOG", "warn")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let outcome = async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                bail!(
+                    "machinist serve exited with {status} before answering: {}",
+                    err.trim()
+                );
+            }
+            if healthz(addr) {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "GET /healthz did not answer within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> anyhow::Result<u64> {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+            Ok(line
+                .split_whitespace()
+                .nth(1)
+                .context("malformed status line")?
+                .parse()?)
+        };
+        Ok(Memory::Measured {
+            rss_kb: field("VmRSS:")?,
+            hwm_kb: field("VmHWM:")?,
+        })
+    }
+    .await;
+
+    // Stop it: SIGTERM, then SIGKILL if it lingers.
+    if child.try_wait()?.is_none() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                eprintln!("machinist serve ignored SIGTERM for 15 s; killing it");
+                child.kill()?;
+                child.wait()?;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    outcome
+}
+
+/// True when `GET /healthz` answers 200.
+fn healthz(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
+}
