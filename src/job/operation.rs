@@ -234,12 +234,7 @@ fn non_empty(field: &str, value: &str) -> Result<(), SpecError> {
 
 /// Paperspace ids go into URLs: letters, digits, `-` and `_`, at most 64.
 pub fn check_id(field: &str, id: &str) -> Result<(), SpecError> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
+    if crate::paperspace::machine::is_paperspace_id(id) {
         Ok(())
     } else {
         Err(SpecError::new(

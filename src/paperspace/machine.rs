@@ -103,6 +103,17 @@ impl<'de> Deserialize<'de> for MachineState {
     }
 }
 
+/// True for a string that can be a Paperspace id (`psclbvqpc`, `u1a2b3c4`):
+/// letters, digits, `-` and `_`, at most 64. Ids go into URL paths, so
+/// anything else is refused before a request is built.
+pub fn is_paperspace_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A Paperspace machine as Machinist knows it.
 ///
 /// Most fields are optional because Paperspace leaves them null while a

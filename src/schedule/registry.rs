@@ -13,7 +13,7 @@ use super::office_hours::{
 };
 use super::spec::{
     MisfirePolicy, OverlapPolicy, Schedule, ScheduleContext, ScheduleSpec, ValidSchedule,
-    WindowEdge,
+    WindowEdge, check_name, cron_error,
 };
 use super::template::JobTemplate;
 use super::timing::CronSchedule;
@@ -234,14 +234,7 @@ impl Registry {
         n: usize,
     ) -> Result<Vec<FireTime>, RegistryError> {
         let zone = zone.unwrap_or(&self.ctx.default_zone);
-        let parsed = CronSchedule::parse(cron, zone).map_err(|e| {
-            let field = if matches!(e, super::timing::TimingError::BadZone(_)) {
-                "timezone"
-            } else {
-                "cron"
-            };
-            SpecError::new(field, e.to_string())
-        })?;
+        let parsed = CronSchedule::parse(cron, zone).map_err(cron_error)?;
         let now = self.clock.now();
         Ok(parsed
             .upcoming(now, n.min(MAX_PREVIEW))
@@ -269,17 +262,7 @@ impl Registry {
         // Excluded days do not fire, so they are not previewed either; a
         // window's edge belongs to the day the window opens.
         let excluded = |t: DateTime<Utc>| {
-            let day = match (&hours, schedule.window_edge) {
-                (Some(h), Some(edge)) => h.edge_day(
-                    match edge {
-                        WindowEdge::Start => super::window::Edge::Start,
-                        WindowEdge::Stop => super::window::Edge::Stop,
-                    },
-                    t,
-                ),
-                _ => None,
-            }
-            .unwrap_or_else(|| t.with_timezone(&cron.zone()).date_naive());
+            let day = schedule.exclusion_day(t, cron.zone(), hours.as_ref());
             schedule.exclusions.excludes_date(day, &self.ctx.calendars)
         };
         let n = n.min(MAX_PREVIEW);
@@ -306,17 +289,7 @@ impl Registry {
         request: &WindowRequest,
         now: DateTime<Utc>,
     ) -> Result<WindowRow, RegistryError> {
-        let name = request.name.trim().to_string();
-        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-            return Err(
-                SpecError::new("name", "1 to 128 characters without control characters").into(),
-            );
-        }
-        if name.parse::<i64>().is_ok() {
-            return Err(
-                SpecError::new("name", "must not be a number (numbers are window ids)").into(),
-            );
-        }
+        let name = check_name(&request.name, "window")?.to_string();
         let valid = request.hours.validate().map_err(window_error)?;
         request.targets.validate(true, "window")?;
         request
@@ -452,13 +425,7 @@ impl Registry {
                 &self.ctx.calendars,
             )
             .into_iter()
-            .map(|(edge, t)| {
-                let edge = match edge {
-                    super::window::Edge::Start => WindowEdge::Start,
-                    super::window::Edge::Stop => WindowEdge::Stop,
-                };
-                fire_time(&zone_cron, t, Some(edge))
-            })
+            .map(|(edge, t)| fire_time(&zone_cron, t, Some(edge.into())))
             .collect())
     }
 

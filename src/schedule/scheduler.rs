@@ -21,7 +21,7 @@ use super::office_hours::{Override, OverrideMode, Window};
 use super::spec::{MisfirePolicy, ON_TIME, Schedule, ScheduleContext, WindowEdge};
 use super::target::NO_TARGET;
 use super::template::JobTemplate;
-use super::window::{Edge, ValidWindow};
+use super::window::ValidWindow;
 use crate::clock::SharedClock;
 use crate::paperspace::wait::humanize;
 use crate::paperspace::{Machine, MachineApi, MachineFilter, MachineState};
@@ -227,17 +227,7 @@ impl Scheduler {
         };
 
         let zone = cron.zone();
-        let day = match (hours, schedule.window_edge) {
-            (Some(hours), Some(edge)) => hours.edge_day(
-                match edge {
-                    WindowEdge::Start => Edge::Start,
-                    WindowEdge::Stop => Edge::Stop,
-                },
-                fire_at,
-            ),
-            _ => None,
-        }
-        .unwrap_or_else(|| fire_at.with_timezone(&zone).date_naive());
+        let day = schedule.exclusion_day(fire_at, zone, hours);
         if schedule.exclusions.excludes_date(day, &self.ctx.calendars) {
             plan.entries.push(FiringEntry {
                 fire_at,

@@ -57,6 +57,35 @@ pub const ON_TIME: chrono::Duration = chrono::Duration::seconds(60);
 /// Longest jitter: an hour.
 const MAX_JITTER: u32 = 3600;
 
+/// A cron parse error, named `timezone` when the zone was at fault, else `cron`.
+pub fn cron_error(e: super::timing::TimingError) -> SpecError {
+    let field = if matches!(e, super::timing::TimingError::BadZone(_)) {
+        "timezone"
+    } else {
+        "cron"
+    };
+    SpecError::new(field, e.to_string())
+}
+
+/// Checks a schedule's or window's name: 1 to 128 characters without
+/// control characters, not a number (numbers are ids), and returns it trimmed.
+pub fn check_name<'a>(name: &'a str, ids_of: &str) -> Result<&'a str, SpecError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(SpecError::new(
+            "name",
+            "1 to 128 characters without control characters",
+        ));
+    }
+    if name.parse::<i64>().is_ok() {
+        return Err(SpecError::new(
+            "name",
+            format!("must not be a number (numbers are {ids_of} ids)"),
+        ));
+    }
+    Ok(name)
+}
+
 /// A schedule as submitted over the API (create and full update).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,19 +144,7 @@ pub struct ValidSchedule {
 impl ScheduleSpec {
     /// Checks every field; the first problem names its field.
     pub fn validate(self, ctx: &ScheduleContext) -> Result<ValidSchedule, SpecError> {
-        let name = self.name.trim();
-        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-            return Err(SpecError::new(
-                "name",
-                "1 to 128 characters without control characters",
-            ));
-        }
-        if name.parse::<i64>().is_ok() {
-            return Err(SpecError::new(
-                "name",
-                "must not be a number (numbers are schedule ids)",
-            ));
-        }
+        let name = check_name(&self.name, "schedule")?;
         if name.starts_with("window:") {
             return Err(SpecError::new(
                 "name",
@@ -138,14 +155,7 @@ impl ScheduleSpec {
             .timezone
             .clone()
             .unwrap_or_else(|| ctx.default_zone.clone());
-        let cron = CronSchedule::parse(&self.cron, &zone).map_err(|e| {
-            let field = if matches!(e, super::timing::TimingError::BadZone(_)) {
-                "timezone"
-            } else {
-                "cron"
-            };
-            SpecError::new(field, e.to_string())
-        })?;
+        let cron = CronSchedule::parse(&self.cron, &zone).map_err(cron_error)?;
         let kind = self.template.validate(&ctx.defaults)?;
         self.targets.validate(kind.needs_machine(), kind.as_str())?;
         if self.jitter_seconds > MAX_JITTER {
@@ -195,6 +205,24 @@ impl WindowEdge {
     }
 }
 
+impl From<WindowEdge> for super::window::Edge {
+    fn from(edge: WindowEdge) -> Self {
+        match edge {
+            WindowEdge::Start => super::window::Edge::Start,
+            WindowEdge::Stop => super::window::Edge::Stop,
+        }
+    }
+}
+
+impl From<super::window::Edge> for WindowEdge {
+    fn from(edge: super::window::Edge) -> Self {
+        match edge {
+            super::window::Edge::Start => WindowEdge::Start,
+            super::window::Edge::Stop => WindowEdge::Stop,
+        }
+    }
+}
+
 /// A stored schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
@@ -220,6 +248,22 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The local date a firing at `at` counts for when checking exclusions:
+    /// for a window's edge, the day the window opens (`hours` is the
+    /// window); otherwise the date in the schedule's zone.
+    pub fn exclusion_day(
+        &self,
+        at: DateTime<Utc>,
+        zone: chrono_tz::Tz,
+        hours: Option<&super::window::ValidWindow>,
+    ) -> chrono::NaiveDate {
+        match (hours, self.window_edge) {
+            (Some(hours), Some(edge)) => hours.edge_day(edge.into(), at),
+            _ => None,
+        }
+        .unwrap_or_else(|| at.with_timezone(&zone).date_naive())
+    }
+
     /// The parsed cron expression; stored schedules were validated.
     pub fn timing(&self) -> Result<CronSchedule, SpecError> {
         CronSchedule::parse(&self.cron, &self.timezone)

@@ -231,12 +231,7 @@ impl LegacyClient {
 
 /// Ids go into URL paths: refuse anything that could change the path.
 fn check_id(field: &'static str, id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
+    if super::machine::is_paperspace_id(id) {
         Ok(())
     } else {
         Err(ApiError::Invalid {
