@@ -252,7 +252,7 @@ impl Daemon {
 
     /// Makes the workers look for due jobs now (after a test moved its clock).
     pub fn nudge(&self) {
-        self.store.wake().notify_one();
+        self.store.poke();
     }
 
     /// A token that stops the daemon when cancelled.

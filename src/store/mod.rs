@@ -29,6 +29,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::job::{Checkpoint, Job, JobEvent, JobId, JobKind, JobState, NewEvent, NewJob};
 use crate::paperspace::Machine;
 use rows::{EventRow, JobRow, from_ms, to_ms};
+pub use writer::StandingClaim;
 use writer::{Command, Writer};
 
 /// The embedded SQLite migrations.
@@ -369,6 +370,31 @@ impl Store {
             limit,
             now,
             lease_until,
+            reply,
+        })
+        .await
+    }
+
+    /// Waits until at least one job can be claimed for `claim.owner` and
+    /// claims as many as it has free slots, in the same transaction as the
+    /// write that made them claimable. A newer standing claim of the same
+    /// owner answers this one with no jobs.
+    pub async fn claim_when_due(&self, claim: StandingClaim) -> Result<Vec<Job>, StoreError> {
+        self.send(|reply| Command::ClaimWhenDue { claim, reply })
+            .await
+    }
+
+    /// Makes the writer try its standing claims again, for a job that fell
+    /// due with the passing of time. Never waits: when the writer's queue is
+    /// full, a batch (which tries them anyway) is on its way.
+    pub fn poke(&self) {
+        let _ = self.writer.try_send(Command::Poke);
+    }
+
+    /// Answers `owner`'s standing claim now (with the jobs it holds, if any).
+    pub async fn unpark(&self, owner: &Arc<str>) -> Result<(), StoreError> {
+        self.send(|reply| Command::Unpark {
+            owner: owner.clone(),
             reply,
         })
         .await

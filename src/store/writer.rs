@@ -13,10 +13,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, QueryBuilder, Sqlite};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
-use super::rows::{JobRow, to_ms};
+use super::rows::{JobRow, from_ms, to_ms};
 use super::{CancelResult, RetryResult, StoreError, Submitted, Transition};
+use crate::clock::SharedClock;
 use crate::job::{Job, JobId, JobState, NewEvent, NewJob};
 use crate::paperspace::Machine;
 
@@ -43,6 +44,16 @@ pub enum Command {
         lease_until: DateTime<Utc>,
         reply: Reply<Vec<Job>>,
     },
+    /// A claim that waits in the writer until it takes at least one job.
+    ClaimWhenDue {
+        claim: StandingClaim,
+        reply: Reply<Vec<Job>>,
+    },
+    /// Look again at the standing claims (a delayed job fell due, or a test
+    /// moved the clock).
+    Poke,
+    /// Answer `owner`'s standing claim now, with whatever it holds.
+    Unpark { owner: Arc<str>, reply: Reply<()> },
     Transition {
         transition: Box<Transition>,
         now: DateTime<Utc>,
@@ -93,6 +104,35 @@ pub enum Command {
     Schedule(super::schedules::ScheduleCommand),
 }
 
+/// A dispatcher's standing request for work. It waits in the writer, which
+/// tries it at the end of every batch that may have made a job claimable, in
+/// that batch's transaction: a submitted job is claimed by the same commit
+/// that stores it, and a finished job's slot is refilled by the commit that
+/// records it, so neither waits for a second fsync.
+pub struct StandingClaim {
+    /// The lease owner the jobs are claimed for.
+    pub owner: Arc<str>,
+    /// The dispatcher's free worker slots. The writer claims as many jobs as
+    /// there are permits available when it tries; only the dispatcher takes
+    /// permits, so they are all still there when the answer arrives.
+    pub slots: Arc<Semaphore>,
+    /// The writer has no time of its own; "due" is judged by this clock at
+    /// the moment of the claim.
+    pub clock: SharedClock,
+    /// How long the claimed jobs are leased for.
+    pub lease: std::time::Duration,
+    /// When a try takes nothing, the writer publishes here the earliest
+    /// time after now at which a job falls due (or None), read in the same
+    /// transaction, so the dispatcher's timer never rests on a stale read.
+    pub next_due: Arc<watch::Sender<Option<DateTime<Utc>>>>,
+}
+
+/// A standing claim with the channel its jobs go back on.
+struct Parked {
+    claim: StandingClaim,
+    reply: Reply<Vec<Job>>,
+}
+
 /// An answer computed inside the transaction, sent once the commit is known.
 pub(super) type Pending = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
@@ -113,12 +153,17 @@ pub struct Writer {
     /// The next job id; assigned here so that one batch can insert many jobs
     /// without reading ids back.
     next_id: JobId,
+    /// Standing claims not yet answered, at most one per owner.
+    parked: Vec<Parked>,
 }
 
 /// What one batch did, beyond the answers.
 struct BatchEffects {
     /// Some job may have become claimable.
     wake: bool,
+    /// Try the standing claims even if nothing became claimable (a new
+    /// claim arrived, the clock moved on, or a worker slot came free).
+    recheck: bool,
     /// The scheduler should look again.
     schedules_changed: bool,
     /// Answers to send after the commit.
@@ -145,6 +190,7 @@ impl Writer {
             wake,
             schedules_changed,
             next_id: max_id.unwrap_or(0) + 1,
+            parked: Vec::new(),
         })
     }
 
@@ -155,6 +201,7 @@ impl Writer {
             let first_id = self.next_id;
             let mut effects = BatchEffects {
                 wake: false,
+                recheck: false,
                 schedules_changed: false,
                 pending: Vec::with_capacity(batch.len()),
                 events: Vec::new(),
@@ -187,8 +234,29 @@ impl Writer {
         fx: &mut BatchEffects,
     ) -> Result<(), StoreError> {
         let mut tx = self.conn.begin().await?;
+        // New jobs without an idempotency key, written together before the
+        // next command that might read them.
+        let mut staged: Vec<Job> = Vec::new();
         for command in commands {
+            if !staged.is_empty()
+                && !matches!(&command, Command::Submit { job, .. } if job.idempotency_key.is_none())
+            {
+                insert_jobs(&mut tx, &staged).await?;
+                staged.clear();
+            }
             match command {
+                Command::Submit { job, now, reply } if job.idempotency_key.is_none() => {
+                    let stored = stage_job(&mut self.next_id, *job, now, &mut fx.events);
+                    fx.wake = true;
+                    fx.pending.push(pending(
+                        reply,
+                        Submitted {
+                            job: stored.clone(),
+                            created: true,
+                        },
+                    ));
+                    staged.push(stored);
+                }
                 Command::Submit { job, now, reply } => {
                     let submitted =
                         submit_in(&mut tx, &mut self.next_id, *job, now, &mut fx.events).await?;
@@ -205,12 +273,35 @@ impl Writer {
                     let jobs = claim(&mut tx, &owner, limit, now, lease_until, fx).await?;
                     fx.pending.push(pending(reply, jobs));
                 }
+                Command::ClaimWhenDue { claim, reply } => {
+                    // A newer claim from the same owner replaces the older one.
+                    if let Some(i) = self
+                        .parked
+                        .iter()
+                        .position(|p| p.claim.owner == claim.owner)
+                    {
+                        let old = self.parked.swap_remove(i);
+                        fx.pending.push(pending(old.reply, Vec::new()));
+                    }
+                    self.parked.push(Parked { claim, reply });
+                    fx.recheck = true;
+                }
+                Command::Poke => fx.recheck = true,
+                Command::Unpark { owner, reply } => {
+                    if let Some(i) = self.parked.iter().position(|p| p.claim.owner == owner) {
+                        let old = self.parked.swap_remove(i);
+                        fx.pending.push(pending(old.reply, Vec::new()));
+                    }
+                    fx.pending.push(pending(reply, ()));
+                }
                 Command::Transition {
                     transition,
                     now,
                     reply,
                 } => {
                     let applied = transition_job(&mut tx, *transition, now, fx).await?;
+                    // The worker gave its slot back before sending this.
+                    fx.recheck = true;
                     fx.pending.push(pending(reply, applied));
                 }
                 Command::Renew {
@@ -301,10 +392,58 @@ impl Writer {
                 }
             }
         }
+        insert_jobs(&mut tx, &staged).await?;
+        if fx.wake || fx.recheck {
+            try_parked(&mut tx, &mut self.parked, fx).await?;
+        }
         insert_events(&mut tx, &fx.events).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Tries every standing claim that has free slots; a claim that takes jobs
+/// is answered after the commit, the others stay parked.
+async fn try_parked(
+    tx: &mut Tx<'_>,
+    all: &mut Vec<Parked>,
+    fx: &mut BatchEffects,
+) -> Result<(), StoreError> {
+    let mut i = 0;
+    while i < all.len() {
+        let parked = &all[i];
+        if parked.reply.is_closed() {
+            // Its dispatcher is gone; claiming for it would strand jobs.
+            all.swap_remove(i);
+            continue;
+        }
+        let free = parked.claim.slots.available_permits();
+        if free == 0 {
+            i += 1;
+            continue;
+        }
+        let now = parked.claim.clock.now();
+        let lease_until = now + chrono::Duration::from_std(parked.claim.lease).unwrap_or_default();
+        let owner = parked.claim.owner.clone();
+        let jobs = claim(tx, &owner, free, now, lease_until, fx).await?;
+        if jobs.is_empty() {
+            let (next,): (Option<i64>,) = sqlx::query_as(
+                "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_next_due \
+                 WHERE state IN ('queued', 'waiting') AND run_at > ?",
+            )
+            .bind(to_ms(now))
+            .fetch_one(&mut **tx)
+            .await?;
+            // Published before the commit: at worst the dispatcher wakes a
+            // little early for a job a failed batch did not keep.
+            all[i].claim.next_due.send_replace(next.map(from_ms));
+            i += 1;
+            continue;
+        }
+        let done = all.swap_remove(i);
+        fx.pending.push(pending(done.reply, jobs));
+    }
+    Ok(())
 }
 
 type Tx<'c> = sqlx::Transaction<'c, Sqlite>;
@@ -335,9 +474,35 @@ pub(super) async fn submit_in(
             });
         }
     }
+    let stored = stage_job(next_id, job, now, events);
+    insert_jobs(tx, std::slice::from_ref(&stored)).await?;
+    Ok(Submitted {
+        job: stored,
+        created: true,
+    })
+}
+
+/// Gives a new job its id and its "submitted" history row; the row itself
+/// is written by `insert_jobs`.
+fn stage_job(
+    next_id: &mut JobId,
+    job: NewJob,
+    now: DateTime<Utc>,
+    events: &mut Vec<(JobId, i64, NewEvent)>,
+) -> Job {
     let id = *next_id;
     *next_id += 1;
-    let stored = Job {
+    let message = if job.run_at > now {
+        format!("submitted; due at {}", job.run_at.to_rfc3339())
+    } else {
+        "submitted".to_string()
+    };
+    events.push((
+        id,
+        to_ms(now),
+        NewEvent::state(None, JobState::Queued, message),
+    ));
+    Job {
         id,
         kind: job.operation.kind(),
         machine_id: job.machine_id,
@@ -358,40 +523,39 @@ pub(super) async fn submit_in(
         created_at: now,
         updated_at: now,
         finished_at: None,
-    };
-    sqlx::query(
-        "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, max_attempts, \
-         run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(stored.kind.as_str())
-    .bind(&stored.machine_id)
-    .bind(stored.args.to_string())
-    .bind(stored.priority)
-    .bind(stored.max_attempts as i64)
-    .bind(to_ms(stored.run_at))
-    .bind(stored.wait.map(|w| w.as_str()))
-    .bind(stored.wait_timeout.as_millis() as i64)
-    .bind(&stored.idempotency_key)
-    .bind(to_ms(now))
-    .bind(to_ms(now))
-    .execute(&mut **tx)
-    .await?;
-    let message = if stored.run_at > now {
-        format!("submitted; due at {}", stored.run_at.to_rfc3339())
-    } else {
-        "submitted".to_string()
-    };
-    events.push((
-        id,
-        to_ms(now),
-        NewEvent::state(None, JobState::Queued, message),
-    ));
-    Ok(Submitted {
-        job: stored,
-        created: true,
-    })
+    }
+}
+
+/// Most jobs in one multi-row INSERT (12 parameters each).
+const JOB_CHUNK: usize = 500;
+
+/// Writes new jobs, many to a statement: one statement per job cost more
+/// than the rest of a submit.
+async fn insert_jobs(tx: &mut Tx<'_>, jobs: &[Job]) -> Result<(), StoreError> {
+    for chunk in jobs.chunks(JOB_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, max_attempts, \
+             run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at) ",
+        );
+        q.push_values(chunk, |mut row, job| {
+            row.push_bind(job.id)
+                .push_bind(job.kind.as_str())
+                .push_bind(job.machine_id.clone())
+                .push_bind(job.args.to_string())
+                .push_bind("queued")
+                .push_bind(job.priority)
+                .push_bind(0_i64)
+                .push_bind(job.max_attempts as i64)
+                .push_bind(to_ms(job.run_at))
+                .push_bind(job.wait.map(|w| w.as_str()))
+                .push_bind(job.wait_timeout.as_millis() as i64)
+                .push_bind(job.idempotency_key.clone())
+                .push_bind(to_ms(job.created_at))
+                .push_bind(to_ms(job.updated_at));
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 async fn claim(

@@ -13,7 +13,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -22,7 +25,7 @@ use crate::clock::SharedClock;
 use crate::job::{Backoff, Checkpoint, Job, JobId, JobState, NewEvent, Outcome};
 use crate::paperspace::MachineApi;
 use crate::paperspace::call_log::CallLog;
-use crate::store::{Store, Transition};
+use crate::store::{StandingClaim, Store, Transition};
 use step::{Abandoned, Step, StepReport};
 
 /// How workers behave.
@@ -150,16 +153,13 @@ impl Workers {
 
 async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &CancellationToken) {
     let slots = Arc::new(Semaphore::new(shared.settings.count.max(1)));
-    let wake = shared.store.wake();
+    // The standing claim in the writer; kept across turns of the loop so that
+    // jobs it may be taking right now are never dropped on the floor.
+    let mut standing: Option<Pin<Box<dyn Future<Output = ClaimResult> + Send>>> = None;
+    // The next time a job falls due, as the writer last saw it.
+    let (next_due, mut due_rx) = watch::channel(None);
+    let next_due = Arc::new(next_due);
     loop {
-        // Register interest before looking, so a wake-up between the claim
-        // and the sleep is not lost.
-        let notified = wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if shutdown.is_cancelled() {
-            return;
-        }
         while let Some(done) = tasks.try_join_next() {
             if let Err(e) = done
                 && e.is_panic()
@@ -167,74 +167,88 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &Canc
                 tracing::error!(error = %e, "a job task panicked");
             }
         }
-        let free = slots.available_permits();
-        if free == 0 {
-            tokio::select! {
-                permit = slots.clone().acquire_owned() => drop(permit),
-                _ = shutdown.cancelled() => return,
-            }
-            continue;
-        }
-        let now = shared.clock.now();
-        let lease_until =
-            now + chrono::Duration::from_std(shared.settings.lease).unwrap_or_default();
-        let jobs = match shared
-            .store
-            .claim(&shared.owner, free, now, lease_until)
-            .await
-        {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                tracing::error!(error = %e, "could not claim jobs; trying again in a second");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.cancelled() => return,
-                }
-            }
-        };
-        let claimed = jobs.len();
-        for job in jobs {
-            let permit = slots
-                .clone()
-                .try_acquire_owned()
-                .expect("claimed no more jobs than free slots");
-            shared
-                .running
-                .lock()
-                .expect("running set poisoned")
-                .insert(job.id);
-            let span = tracing::info_span!(
-                "job",
-                id = job.id,
-                kind = %job.kind,
-                machine = job.machine_id.as_deref().unwrap_or("-")
-            );
-            let shared = shared.clone();
-            tasks.spawn(
-                async move {
-                    execute(&shared, job).await;
-                    drop(permit);
-                }
-                .instrument(span),
-            );
-        }
-        if claimed < free {
-            // Nothing more is due now: sleep until the next job falls due or
-            // something changes.
-            let sleep = match shared.store.next_due_after(now).await {
-                Ok(Some(at)) => (at - shared.clock.now()).to_std().unwrap_or_default(),
-                Ok(None) => IDLE_CHECK,
-                Err(e) => {
-                    tracing::error!(error = %e, "could not read the next due time");
-                    Duration::from_secs(1)
-                }
+        let claim = standing.get_or_insert_with(|| {
+            let store = shared.store.clone();
+            let request = StandingClaim {
+                owner: shared.owner.clone(),
+                slots: slots.clone(),
+                clock: shared.clock.clone(),
+                lease: shared.settings.lease,
+                next_due: next_due.clone(),
             };
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep(sleep.min(IDLE_CHECK)) => {}
-                _ = shutdown.cancelled() => return,
+            Box::pin(async move { store.claim_when_due(request).await })
+        });
+        // Time alone makes a delayed job due; no write announces it, so a
+        // timer pokes the writer then.
+        let due: Option<chrono::DateTime<chrono::Utc>> = *due_rx.borrow_and_update();
+        let sleep = due.map_or(IDLE_CHECK, |at| {
+            (at - shared.clock.now()).to_std().unwrap_or_default()
+        });
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                // Take the standing claim back; anything it took in the
+                // meantime is released with the other unfinished jobs.
+                if let Err(e) = shared.store.unpark(&shared.owner).await {
+                    tracing::error!(error = %e, "could not withdraw the standing claim");
+                }
+                if let Ok(jobs) = claim.await {
+                    let mut running = shared.running.lock().expect("running set poisoned");
+                    running.extend(jobs.iter().map(|j| j.id));
+                }
+                return;
             }
+            claimed = &mut *claim => {
+                standing = None;
+                match claimed {
+                    Ok(jobs) => start_jobs(shared, tasks, &slots, jobs),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not claim jobs; trying again in a second");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = shutdown.cancelled() => return,
+                        }
+                    }
+                }
+            }
+            // The writer answers the poke with jobs or with a later due time.
+            _ = tokio::time::sleep(sleep.min(IDLE_CHECK)) => {
+                next_due.send_replace(None);
+                due_rx.mark_unchanged();
+                shared.store.poke();
+            }
+            _ = due_rx.changed() => {}
         }
+    }
+}
+
+type ClaimResult = Result<Vec<Job>, crate::store::StoreError>;
+
+/// Runs each claimed job in its own task, holding one worker slot.
+fn start_jobs(
+    shared: &Arc<Shared>,
+    tasks: &mut JoinSet<()>,
+    slots: &Arc<Semaphore>,
+    jobs: Vec<Job>,
+) {
+    for job in jobs {
+        let permit = slots
+            .clone()
+            .try_acquire_owned()
+            .expect("the writer claimed no more jobs than free slots");
+        shared
+            .running
+            .lock()
+            .expect("running set poisoned")
+            .insert(job.id);
+        let span = tracing::info_span!(
+            "job",
+            id = job.id,
+            kind = %job.kind,
+            machine = job.machine_id.as_deref().unwrap_or("-")
+        );
+        let shared = shared.clone();
+        tasks.spawn(execute(shared, job, permit).instrument(span));
     }
 }
 
@@ -266,7 +280,8 @@ async fn keep_leases(shared: Arc<Shared>, shutdown: CancellationToken) {
 }
 
 /// Runs one step of `job` and records what came of it.
-async fn execute(shared: &Arc<Shared>, job: Job) {
+async fn execute(shared: Arc<Shared>, job: Job, slot: OwnedSemaphorePermit) {
+    let shared = &shared;
     let calls = CallLog::new();
     let now = shared.clock.now();
     let step = Step::new(
@@ -290,6 +305,9 @@ async fn execute(shared: &Arc<Shared>, job: Job) {
             None
         }
     };
+    // The step is over: give the slot back before recording it, so the batch
+    // that commits this job's end can already claim the next one.
+    drop(slot);
     if let Some(transition) = transition {
         let to = transition.to;
         match shared
