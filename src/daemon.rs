@@ -20,6 +20,7 @@ use crate::http::{HttpLimits, HttpState};
 use crate::job::{Backoff, JobDefaults};
 use crate::paperspace::legacy::{LegacyClient, LegacyConfig};
 use crate::paperspace::throttle::{Throttled, TokenBucket};
+use crate::paperspace::v1::{V1Client, V1Config};
 use crate::paperspace::{ApiKey, MachineApi};
 use crate::schedule::calendar::Calendars;
 use crate::schedule::registry::{Registry, RegistryError};
@@ -182,8 +183,13 @@ impl Daemon {
             default_zone: settings.default_zone.clone(),
         });
         let registry = Registry::new(store.clone(), clock.clone(), context.clone());
-        if let Some(cron) = &settings.utilization_pull {
-            install_utilization_pull(&registry, cron).await;
+        match &settings.utilization_pull {
+            // The v1 API has no utilization route: such a schedule could only fail.
+            Some(_) if api.backend() == crate::paperspace::Backend::V1 => tracing::info!(
+                "the v1 Paperspace API has no utilization route; not installing the monthly utilization pull"
+            ),
+            Some(cron) => install_utilization_pull(&registry, cron).await,
+            None => {}
         }
         let scheduler = Scheduler::new(store.clone(), api.clone(), clock.clone(), context);
         let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
@@ -342,7 +348,15 @@ pub async fn paperspace_api(
     api_key: Option<ApiKey>,
 ) -> anyhow::Result<(Arc<dyn MachineApi>, Option<SimHandle>)> {
     let bucket = TokenBucket::new(config.rate_limit.per_second, config.rate_limit.burst);
-    let (base_url, key, sim) = match config.paperspace.backend {
+    let timeout = config.paperspace.request_timeout;
+    let needs_key = |backend: &str| {
+        api_key.clone().with_context(|| {
+            format!(
+                "the {backend} backend needs a Paperspace API key: set PAPERSPACE_API_KEY or paperspace.api_key_file"
+            )
+        })
+    };
+    match config.paperspace.backend {
         ConfiguredBackend::Sim => {
             let sim_config = SimConfig {
                 timings: Timings::uniform(config.paperspace.sim_transition),
@@ -355,30 +369,38 @@ pub async fn paperspace_api(
             tracing::warn!(
                 url = %handle.url,
                 "paperspace.backend = \"sim\": jobs run against a simulated account in this process; \
-                 set paperspace.backend and an API key to manage real machines"
+                 set paperspace.backend = \"v1\" and an API key to manage real machines"
             );
-            (handle.url.clone(), key, Some(handle))
+            // The legacy routes of the simulator: the only ones with utilization, which demos show.
+            let mut legacy = LegacyConfig::new(key);
+            legacy.base_url = handle.url.clone();
+            legacy.request_timeout = timeout;
+            let client = LegacyClient::new(legacy)?;
+            Ok((Arc::new(Throttled::new(client, bucket)), Some(handle)))
         }
         ConfiguredBackend::Legacy => {
-            let key = api_key.context(
-                "the legacy backend needs a Paperspace API key: set PAPERSPACE_API_KEY or paperspace.api_key_file",
-            )?;
-            let url = config
+            let mut legacy = LegacyConfig::new(needs_key("legacy")?);
+            legacy.base_url = config
                 .paperspace
                 .base_url()
                 .unwrap_or(crate::paperspace::legacy::DEFAULT_BASE_URL)
                 .to_string();
-            (url, key, None)
+            legacy.request_timeout = timeout;
+            let client = LegacyClient::new(legacy)?;
+            Ok((Arc::new(Throttled::new(client, bucket)), None))
         }
-        ConfiguredBackend::V1 => anyhow::bail!(
-            "paperspace.backend = \"v1\" is not available in this version yet; use \"legacy\" or \"sim\""
-        ),
-    };
-    let mut legacy = LegacyConfig::new(key);
-    legacy.base_url = base_url;
-    legacy.request_timeout = config.paperspace.request_timeout;
-    let client = LegacyClient::new(legacy)?;
-    Ok((Arc::new(Throttled::new(client, bucket)), sim))
+        ConfiguredBackend::V1 => {
+            let mut v1 = V1Config::new(needs_key("v1")?);
+            v1.base_url = config
+                .paperspace
+                .base_url()
+                .unwrap_or(crate::paperspace::v1::DEFAULT_BASE_URL)
+                .to_string();
+            v1.request_timeout = timeout;
+            let client = V1Client::new(v1)?;
+            Ok((Arc::new(Throttled::new(client, bucket)), None))
+        }
+    }
 }
 
 /// `machinist serve`: runs the daemon until SIGTERM or SIGINT.

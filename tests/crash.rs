@@ -63,13 +63,18 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_daemon(db: &Path, port: u16, sim_url: &str) -> Child {
+/// `backend` is `legacy` or `v1`; both talk to the same simulator.
+fn start_daemon(db: &Path, port: u16, sim_url: &str, backend: &str) -> Child {
+    let base_url = match backend {
+        "v1" => format!("{sim_url}/v1"),
+        _ => sim_url.to_string(),
+    };
     Command::new(BIN)
         .arg("serve")
         .env("MACHINIST_STORE_PATH", db)
         .env("MACHINIST_HTTP_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MACHINIST_PAPERSPACE_BACKEND", "legacy")
-        .env("MACHINIST_PAPERSPACE_BASE_URL", sim_url)
+        .env("MACHINIST_PAPERSPACE_BACKEND", backend)
+        .env("MACHINIST_PAPERSPACE_BASE_URL", base_url)
         .env("MACHINIST_PAPERSPACE_REQUEST_TIMEOUT", "2s")
         .env("PAPERSPACE_API_KEY", "sim-key")
         .env("MACHINIST_WORKERS_POLL_INTERVAL", "50ms")
@@ -106,7 +111,16 @@ fn kill9(child: &mut Child) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_loses_no_job_and_repeats_no_request() {
+async fn kill_9_loses_no_job_and_repeats_no_request_legacy() {
+    kill_9_loses_no_job_and_repeats_no_request("legacy").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_job_and_repeats_no_request_v1() {
+    kill_9_loses_no_job_and_repeats_no_request("v1").await;
+}
+
+async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
     let sim = start_sim();
     let http = reqwest::Client::new();
     let dir = tempfile::tempdir().unwrap();
@@ -136,7 +150,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request() {
     }
     tokio::time::sleep(Duration::from_millis(600)).await; // provisioning ends
 
-    let mut daemon = start_daemon(&db, port, &sim.url);
+    let mut daemon = start_daemon(&db, port, &sim.url, backend);
     wait_healthy(&http, &url).await;
 
     // Each machine gets one state change; three creates; a second round later.
@@ -183,7 +197,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request() {
     for (round, pause_ms) in [70u64, 260, 180, 450].into_iter().enumerate() {
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
         kill9(&mut daemon);
-        daemon = start_daemon(&db, port, &sim.url);
+        daemon = start_daemon(&db, port, &sim.url, backend);
         wait_healthy(&http, &url).await;
         if round == 1 {
             for id in &off {
@@ -273,12 +287,13 @@ async fn kill_9_loses_no_job_and_repeats_no_request() {
         .json()
         .await
         .unwrap();
+    let method = if backend == "v1" { "PATCH" } else { "POST" };
     let count = |route: &str, machine: &str| -> u64 {
         calls["calls"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|c| c["method"] == "POST" && c["route"] == route && c["machine_id"] == machine)
+            .filter(|c| c["method"] == method && c["route"] == route && c["machine_id"] == machine)
             .map(|c| c["count"].as_u64().unwrap())
             .sum()
     };
@@ -289,8 +304,10 @@ async fn kill_9_loses_no_job_and_repeats_no_request() {
         }
     }
     for ((kind, machine), jobs_of_kind) in per_machine {
-        let route = match kind {
-            "start" => "/machines/:machineId/start",
+        let route = match (backend, kind) {
+            ("v1", "start") => "/v1/machines/:id/start",
+            ("v1", _) => "/v1/machines/:id/stop",
+            (_, "start") => "/machines/:machineId/start",
             _ => "/machines/:machineId/stop",
         };
         let sent = count(route, machine);

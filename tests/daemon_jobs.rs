@@ -1,20 +1,60 @@
 //! The daemon end to end over real HTTP: jobs submitted to the admin API run
-//! against the simulated account, with retries, waits, no-ops, ordering,
+//! against the simulated account (each machine test once per backend, legacy
+//! and v1), with retries, waits, no-ops, ordering,
 //! idempotency, cancel and auth.
 
 mod support;
 
 use std::time::Duration;
 
-use machinist::paperspace::MachineApi;
+use machinist::paperspace::{Backend, MachineApi};
 use machinist::sim::{FaultKind, OneShotFault};
 use reqwest::StatusCode;
 use serde_json::json;
 use support::{AppOptions, create_args, messages, spawn_app};
 
-#[tokio::test]
-async fn every_job_kind_runs_end_to_end() {
-    let app = spawn_app(AppOptions::default()).await;
+/// A fault's route key for `op` on `backend`.
+fn fault_route(backend: Backend, op: &str) -> String {
+    let (method, route) = support::route(backend, op);
+    format!("{method} {route}")
+}
+
+/// Runs each named test once per backend: `legacy::name` and `v1::name`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod legacy {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(machinist::paperspace::Backend::Legacy).await
+            })*
+        }
+        mod v1 {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(machinist::paperspace::Backend::V1).await
+            })*
+        }
+    };
+}
+
+both_backends!(
+    every_job_kind_runs_end_to_end,
+    transient_errors_are_retried_and_honour_retry_after,
+    permanent_errors_fail_at_once_with_the_api_message,
+    jobs_of_one_machine_run_in_order_and_machines_in_parallel,
+    a_wait_that_times_out_says_where_the_machine_stayed,
+    starting_a_ready_machine_sends_nothing,
+    a_create_whose_answer_was_lost_is_not_sent_again,
+    cancel_stops_a_job_and_refuses_a_finished_one,
+    shutdown_releases_waiting_work_and_a_new_daemon_finishes_it,
+);
+
+async fn every_job_kind_runs_end_to_end(backend: Backend) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
 
     let created = app
         .run(json!({"kind": "create", "args": create_args("e2e-1")}))
@@ -52,15 +92,30 @@ async fn every_job_kind_runs_end_to_end() {
     let usage = app
         .run(json!({"kind":"utilization","machine_id": id, "args": {"month": month}}))
         .await;
-    assert_eq!(usage["state"], "succeeded", "{usage:#}");
-    assert_eq!(usage["result"]["billing_month"], month.as_str());
-    assert!(usage["result"]["hourly_rate"].as_f64().unwrap() > 0.0);
-
     let avail = app
         .run(json!({"kind":"availability","args": {"region": "Europe (AMS1)", "machine_type": "C5"}}))
         .await;
-    assert_eq!(avail["state"], "succeeded", "{avail:#}");
-    assert!(avail["result"]["available"].is_boolean());
+    match backend {
+        Backend::Legacy => {
+            assert_eq!(usage["state"], "succeeded", "{usage:#}");
+            assert_eq!(usage["result"]["billing_month"], month.as_str());
+            assert!(usage["result"]["hourly_rate"].as_f64().unwrap() > 0.0);
+            assert_eq!(avail["state"], "succeeded", "{avail:#}");
+            assert!(avail["result"]["available"].is_boolean());
+        }
+        Backend::V1 => {
+            // No v1 route: one attempt, failed with a message naming the backend.
+            for (job, op) in [(&usage, "utilization"), (&avail, "availability")] {
+                assert_eq!(job["state"], "failed", "{job:#}");
+                assert_eq!(job["attempt"], 1, "{job:#}");
+                let error = job["last_error"].as_str().unwrap();
+                assert!(
+                    error.starts_with(&format!("{op} is not supported by the v1 Paperspace API")),
+                    "{error}"
+                );
+            }
+        }
+    }
 
     let refresh = app.run(json!({"kind": "refresh"})).await;
     assert_eq!(refresh["state"], "succeeded", "{refresh:#}");
@@ -85,22 +140,29 @@ async fn every_job_kind_runs_end_to_end() {
 
     // Every call is in the history: method, route, status, latency.
     let events = started["events"].as_array().unwrap();
+    let (method, route, status) = match backend {
+        Backend::Legacy => ("POST", "/machines/:machineId/start", 204),
+        Backend::V1 => ("PATCH", "/machines/:id/start", 200),
+    };
     let call = events
         .iter()
-        .find(|e| e["kind"] == "api_call" && e["route"] == "/machines/:machineId/start")
+        .find(|e| e["kind"] == "api_call" && e["route"] == route)
         .expect("the start call is recorded");
-    assert_eq!(call["method"], "POST");
-    assert_eq!(call["status"], 204);
+    assert_eq!(call["method"], method);
+    assert_eq!(call["status"], status);
     assert!(call["latency_ms"].is_u64());
 }
 
-#[tokio::test]
-async fn transient_errors_are_retried_and_honour_retry_after() {
-    let app = spawn_app(AppOptions::default()).await;
+async fn transient_errors_are_retried_and_honour_retry_after(backend: Backend) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
     let id = app.machines_in("off").await[0].clone();
     app.sim.sim.inject(OneShotFault {
         kind: FaultKind::Error { status: 503 },
-        route: Some("POST /machines/:machineId/start".into()),
+        route: Some(fault_route(backend, "start")),
         count: 2,
         after_apply: false,
     });
@@ -108,7 +170,7 @@ async fn transient_errors_are_retried_and_honour_retry_after() {
         kind: FaultKind::Throttle {
             retry_after_secs: 1,
         },
-        route: Some("GET /machines/getMachinePublic".into()),
+        route: Some(fault_route(backend, "show")),
         count: 1,
         after_apply: false,
     });
@@ -134,17 +196,15 @@ async fn transient_errors_are_retried_and_honour_retry_after() {
         statuses.contains(&429) && statuses.contains(&503),
         "{statuses:?}"
     );
-    assert_eq!(
-        app.sim
-            .sim
-            .calls("POST", "/machines/:machineId/start", Some(&id)),
-        3
-    );
+    assert_eq!(app.calls("start", Some(&id)), 3);
 }
 
-#[tokio::test]
-async fn permanent_errors_fail_at_once_with_the_api_message() {
-    let app = spawn_app(AppOptions::default()).await;
+async fn permanent_errors_fail_at_once_with_the_api_message(backend: Backend) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
     let missing = app
         .run(json!({"kind": "start", "machine_id": "psnothere"}))
         .await;
@@ -169,9 +229,12 @@ async fn permanent_errors_fail_at_once_with_the_api_message() {
     );
 }
 
-#[tokio::test]
-async fn jobs_of_one_machine_run_in_order_and_machines_in_parallel() {
-    let app = spawn_app(AppOptions::default()).await;
+async fn jobs_of_one_machine_run_in_order_and_machines_in_parallel(backend: Backend) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
     // Twenty machines, each asked to start then stop.
     let mut ids = Vec::new();
     for i in 0..20 {
@@ -229,9 +292,12 @@ async fn jobs_of_one_machine_run_in_order_and_machines_in_parallel() {
     }
 }
 
-#[tokio::test]
-async fn a_wait_that_times_out_says_where_the_machine_stayed() {
-    let app = spawn_app(AppOptions::default()).await;
+async fn a_wait_that_times_out_says_where_the_machine_stayed(backend: Backend) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
     let id = app.machines_in("off").await[0].clone();
     app.api_start_and_stick(&id).await;
     let job = app
@@ -260,9 +326,12 @@ impl StickExt for support::TestApp {
     }
 }
 
-#[tokio::test]
-async fn starting_a_ready_machine_sends_nothing() {
-    let app = spawn_app(AppOptions::default()).await;
+async fn starting_a_ready_machine_sends_nothing(backend: Backend) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
     let ready = app.machines_in("ready").await[0].clone();
     let off = app.machines_in("off").await[0].clone();
     let job = app.run(json!({"kind": "start", "machine_id": ready})).await;
@@ -281,21 +350,13 @@ async fn starting_a_ready_machine_sends_nothing() {
             .any(|m| m.contains("already off; nothing sent")),
         "{job:#}"
     );
-    assert_eq!(
-        app.sim
-            .sim
-            .calls("POST", "/machines/:machineId/start", None),
-        0
-    );
-    assert_eq!(
-        app.sim.sim.calls("POST", "/machines/:machineId/stop", None),
-        0
-    );
+    assert_eq!(app.calls("start", None), 0);
+    assert_eq!(app.calls("stop", None), 0);
 }
 
-#[tokio::test]
-async fn a_create_whose_answer_was_lost_is_not_sent_again() {
+async fn a_create_whose_answer_was_lost_is_not_sent_again(backend: Backend) {
     let app = spawn_app(AppOptions {
+        backend,
         request_timeout: Duration::from_millis(300),
         ..AppOptions::default()
     })
@@ -303,7 +364,7 @@ async fn a_create_whose_answer_was_lost_is_not_sent_again() {
     // Paperspace creates the machine, but the answer never arrives in time.
     app.sim.sim.inject(OneShotFault {
         kind: FaultKind::Hang { ms: 2_000 },
-        route: Some("POST /machines/createSingleMachinePublic".into()),
+        route: Some(fault_route(backend, "create")),
         count: 1,
         after_apply: true,
     });
@@ -315,12 +376,7 @@ async fn a_create_whose_answer_was_lost_is_not_sent_again() {
     let named = app.sim.sim.machine_ids_named("only-once");
     assert_eq!(named.len(), 1, "exactly one machine: {named:?}");
     assert_eq!(job["machine_id"], named[0].as_str());
-    assert_eq!(
-        app.sim
-            .sim
-            .calls("POST", "/machines/createSingleMachinePublic", None),
-        1
-    );
+    assert_eq!(app.calls("create", None), 1);
     assert!(
         messages(&job)
             .iter()
@@ -343,9 +399,12 @@ async fn idempotency_keys_return_the_same_job() {
     assert_eq!(list["jobs"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn cancel_stops_a_job_and_refuses_a_finished_one() {
-    let app = spawn_app(AppOptions::default()).await;
+async fn cancel_stops_a_job_and_refuses_a_finished_one(backend: Backend) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
     let id = app.machines_in("ready").await[0].clone();
     let job = app
         .submit(json!({"kind": "stop", "machine_id": id, "delay_seconds": 3600}))
@@ -356,10 +415,7 @@ async fn cancel_stops_a_job_and_refuses_a_finished_one() {
     assert_eq!(cancelled["state"], "cancelled");
     let (status, again) = app.post(&format!("/v1/jobs/{jid}/cancel"), json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{again}");
-    assert_eq!(
-        app.sim.sim.calls("POST", "/machines/:machineId/stop", None),
-        0
-    );
+    assert_eq!(app.calls("stop", None), 0);
 }
 
 #[tokio::test]
@@ -403,9 +459,12 @@ async fn the_api_needs_the_token_when_one_is_set() {
     assert_eq!(anyone.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn shutdown_releases_waiting_work_and_a_new_daemon_finishes_it() {
-    let app = spawn_app(AppOptions::default()).await;
+async fn shutdown_releases_waiting_work_and_a_new_daemon_finishes_it(backend: Backend) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
     let id = app.machines_in("off").await[0].clone();
     app.sim.sim.set_stuck(&id, true);
     let job = app.submit(json!({"kind": "start", "machine_id": id})).await;
@@ -419,12 +478,13 @@ async fn shutdown_releases_waiting_work_and_a_new_daemon_finishes_it() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let store_path = app.daemon.store().path().to_path_buf();
+    let start = support::route(backend, "start");
     app.daemon.stop().await;
     app.sim.sim.set_stuck(&id, false);
     // A second daemon on the same database picks the wait up without resending.
     let mut settings = machinist::daemon::DaemonSettings::new(store_path);
     settings.workers.poll_interval = Duration::from_millis(20);
-    let api = std::sync::Arc::new(support::legacy_client(&app.sim.url, Duration::from_secs(2)));
+    let api = support::daemon_api(backend, &app.sim.url, Duration::from_secs(2));
     let second = machinist::daemon::Daemon::start(
         settings,
         api,
@@ -442,11 +502,6 @@ async fn shutdown_releases_waiting_work_and_a_new_daemon_finishes_it() {
         assert!(std::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        app.sim
-            .sim
-            .calls("POST", "/machines/:machineId/start", Some(&id)),
-        1
-    );
+    assert_eq!(app.sim.sim.calls(start.0, start.1, Some(&id)), 1);
     second.stop().await;
 }

@@ -49,10 +49,13 @@ pub enum ApiError {
     Timeout { call: Call, after: Duration },
 
     /// The API answered with a non-2xx status and (usually) its own message.
-    #[error("{call}: Paperspace answered {status}: {message}")]
+    #[error("{call}: Paperspace answered {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
     Status {
         call: Call,
         status: u16,
+        /// The v1 API's error `code` (`NOT_FOUND`, `TOO_MANY_REQUESTS`, …);
+        /// it decides the class when known. Legacy bodies carry none.
+        code: Option<String>,
         /// The API's own message, or a short prefix of the body when it had none.
         message: String,
         /// From a `Retry-After` header (429 and 503 usually).
@@ -95,7 +98,10 @@ impl ApiError {
             ApiError::Connect { .. } | ApiError::Timeout { .. } | ApiError::Malformed { .. } => {
                 ErrorClass::Transient
             }
-            ApiError::Status { status, .. } => classify_status(*status),
+            ApiError::Status { status, code, .. } => code
+                .as_deref()
+                .and_then(classify_code)
+                .unwrap_or_else(|| classify_status(*status)),
             ApiError::Invalid { .. } | ApiError::Unsupported { .. } => ErrorClass::Permanent,
         }
     }
@@ -123,7 +129,13 @@ impl ApiError {
 
     /// True when Paperspace said the thing does not exist (404).
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404) && matches!(self, ApiError::Status { .. })
+        match self {
+            ApiError::Status { status, code, .. } => match code.as_deref() {
+                Some(code) if classify_code(code).is_some() => code == "NOT_FOUND",
+                _ => *status == 404,
+            },
+            _ => false,
+        }
     }
 
     /// True when the request may have reached Paperspace and been acted on
@@ -147,6 +159,46 @@ pub fn classify_status(status: u16) -> ErrorClass {
         500..=599 => ErrorClass::Transient,
         _ => ErrorClass::Permanent,
     }
+}
+
+/// The class of a v1 error `code`; `None` for a code this version does not
+/// know, which then falls back to the HTTP status.
+pub fn classify_code(code: &str) -> Option<ErrorClass> {
+    match code {
+        "TOO_MANY_REQUESTS" | "INTERNAL_SERVER_ERROR" | "TIMEOUT" | "CLIENT_CLOSED_REQUEST" => {
+            Some(ErrorClass::Transient)
+        }
+        "BAD_REQUEST"
+        | "UNAUTHORIZED"
+        | "FORBIDDEN"
+        | "NOT_FOUND"
+        | "PARSE_ERROR"
+        | "METHOD_NOT_SUPPORTED"
+        | "CONFLICT"
+        | "PRECONDITION_FAILED"
+        | "PAYLOAD_TOO_LARGE" => Some(ErrorClass::Permanent),
+        _ => None,
+    }
+}
+
+/// The HTTP status the v1 API pairs with an error `code` (the official CLI's
+/// table); used when an error body arrives with a status that says nothing.
+pub fn code_status(code: &str) -> Option<u16> {
+    Some(match code {
+        "BAD_REQUEST" | "PARSE_ERROR" => 400,
+        "UNAUTHORIZED" => 401,
+        "FORBIDDEN" => 403,
+        "NOT_FOUND" => 404,
+        "METHOD_NOT_SUPPORTED" => 405,
+        "TIMEOUT" => 408,
+        "CONFLICT" => 409,
+        "PRECONDITION_FAILED" => 412,
+        "PAYLOAD_TOO_LARGE" => 413,
+        "TOO_MANY_REQUESTS" => 429,
+        "CLIENT_CLOSED_REQUEST" => 499,
+        "INTERNAL_SERVER_ERROR" => 500,
+        _ => return None,
+    })
 }
 
 /// The first [`BODY_PREFIX_CHARS`] characters of a body, on one line, for an error message.
@@ -176,6 +228,7 @@ mod tests {
         ApiError::Status {
             call: CALL,
             status: code,
+            code: None,
             message: "m".into(),
             retry_after: None,
         }
@@ -191,6 +244,32 @@ mod tests {
         }
         assert!(status(404).is_not_found());
         assert!(!status(400).is_not_found());
+    }
+
+    #[test]
+    fn v1_codes_decide_the_class_over_the_status() {
+        let coded = |status: u16, code: &str| ApiError::Status {
+            call: CALL,
+            status,
+            code: Some(code.into()),
+            message: "m".into(),
+            retry_after: None,
+        };
+        for code in ["TOO_MANY_REQUESTS", "INTERNAL_SERVER_ERROR", "TIMEOUT"] {
+            assert_eq!(coded(400, code).class(), ErrorClass::Transient, "{code}");
+        }
+        for code in ["BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND"] {
+            assert_eq!(coded(500, code).class(), ErrorClass::Permanent, "{code}");
+        }
+        // An unknown code falls back to the status.
+        assert_eq!(coded(503, "SOMETHING_NEW").class(), ErrorClass::Transient);
+        assert!(coded(400, "NOT_FOUND").is_not_found());
+        assert!(!coded(404, "BAD_REQUEST").is_not_found());
+        assert_eq!(
+            coded(404, "NOT_FOUND").to_string(),
+            "POST /machines/:machineId/start: Paperspace answered 404 NOT_FOUND: m"
+        );
+        assert_eq!(code_status("TOO_MANY_REQUESTS"), Some(429));
     }
 
     #[test]

@@ -195,6 +195,26 @@ impl Machine {
     }
 }
 
+impl Machine {
+    /// The machine's newest lifecycle event (create, start, stop, restart,
+    /// deactivate), when it ended in `error`: the operation a wait is waiting
+    /// on failed at Paperspace, and the machine will not get there by itself.
+    pub fn failed_operation(&self) -> Option<&MachineEvent> {
+        const LIFECYCLE: [&str; 5] = ["create", "start", "stop", "restart", "deactivate"];
+        let lifecycle = self
+            .events
+            .iter()
+            .filter(|e| LIFECYCLE.contains(&e.name.as_str()));
+        // Newest by creation time; answers without times are newest first.
+        let newest = if self.events.iter().all(|e| e.created_at.is_some()) {
+            lifecycle.max_by_key(|e| e.created_at)
+        } else {
+            lifecycle.into_iter().next()
+        };
+        newest.filter(|e| e.state == "error")
+    }
+}
+
 /// One asynchronous operation on a machine (`start`, `stop`, `create`, …).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MachineEvent {
@@ -208,4 +228,53 @@ pub struct MachineEvent {
     pub error: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl MachineEvent {
+    /// What a wait that this failed operation ended says.
+    pub fn failure(&self, machine_id: &str) -> String {
+        format!(
+            "the {} of machine {machine_id} failed at Paperspace: {}",
+            self.name,
+            self.error
+                .as_deref()
+                .filter(|e| !e.trim().is_empty())
+                .unwrap_or("no message given")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &str, state: &str, at: &str) -> MachineEvent {
+        MachineEvent {
+            id: None,
+            name: name.into(),
+            state: state.into(),
+            error: Some("host out of capacity".into()),
+            created_at: Some(at.parse().unwrap()),
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn only_the_newest_lifecycle_event_counts() {
+        let mut m = Machine::new("ps1", "n", MachineState::Starting);
+        m.events = vec![
+            event("start", "done", "2026-03-01T10:00:00Z"),
+            event("stop", "error", "2026-03-01T09:00:00Z"),
+        ];
+        assert_eq!(m.failed_operation(), None, "an old failure is history");
+        m.events
+            .push(event("start", "error", "2026-03-01T11:00:00Z"));
+        m.events
+            .push(event("snapshot-create", "done", "2026-03-01T12:00:00Z"));
+        let failed = m.failed_operation().unwrap();
+        assert_eq!(
+            failed.failure("ps1"),
+            "the start of machine ps1 failed at Paperspace: host out of capacity"
+        );
+    }
 }

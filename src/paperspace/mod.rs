@@ -1,9 +1,9 @@
 //! Talking to Paperspace.
 //!
 //! The daemon depends only on the [`MachineApi`] trait; [`legacy::LegacyClient`]
-//! implements it for `api.paperspace.io` (header `x-api-key`), and the current
-//! v1 API plugs in beside it. [`wait::wait_for`] waits for a machine state on
-//! top of any implementation.
+//! implements it for `api.paperspace.io` (header `x-api-key`) and
+//! [`v1::V1Client`] for the current `api.paperspace.com/v1` (Bearer token).
+//! [`wait::wait_for`] waits for a machine state on top of any implementation.
 
 pub mod account;
 pub mod api_key;
@@ -14,6 +14,7 @@ pub mod machine;
 pub mod request;
 pub mod throttle;
 pub mod transport;
+pub mod v1;
 pub mod wait;
 
 use async_trait::async_trait;

@@ -137,8 +137,9 @@ impl UpdateMachine {
 
 /// A field a machine listing can be filtered on (exact match).
 ///
-/// These are the legacy API's filters; the v1 API supports fewer, and its
-/// client says which it cannot send.
+/// The legacy API's filters plus `machine_type` (a v1 filter). Each client
+/// sends what its API can filter and applies the rest itself; one it has no
+/// field for at all is refused, naming the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FilterField {
@@ -167,11 +168,13 @@ pub enum FilterField {
     TeamId,
     ScriptId,
     DtLastRun,
+    /// The v1 API's `machineType` filter; the legacy client applies it itself.
+    MachineType,
 }
 
 impl FilterField {
     /// Every filter field, in the legacy API's documented order.
-    pub const ALL: [FilterField; 25] = [
+    pub const ALL: [FilterField; 26] = [
         FilterField::Id,
         FilterField::Name,
         FilterField::Os,
@@ -197,9 +200,11 @@ impl FilterField {
         FilterField::TeamId,
         FilterField::ScriptId,
         FilterField::DtLastRun,
+        FilterField::MachineType,
     ];
 
-    /// The legacy query-string key (`machineId`, not `id`, for the id).
+    /// The legacy query-string key (`machineId`, not `id`, for the id);
+    /// `machineType`, which the legacy API does not filter by, is the v1 key.
     pub fn legacy_key(self) -> &'static str {
         match self {
             FilterField::Id => "machineId",
@@ -227,6 +232,7 @@ impl FilterField {
             FilterField::TeamId => "teamId",
             FilterField::ScriptId => "scriptId",
             FilterField::DtLastRun => "dtLastRun",
+            FilterField::MachineType => "machineType",
         }
     }
 }

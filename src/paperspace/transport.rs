@@ -107,6 +107,7 @@ async fn exchange(
     Err(ApiError::Status {
         call,
         status,
+        code: error_code(&body),
         message: error_message(&body),
         retry_after,
     })
@@ -149,6 +150,16 @@ pub fn error_message(body: &[u8]) -> String {
             body_prefix(body)
         )
     }
+}
+
+/// The v1 API's error `code` (`{"code":"NOT_FOUND",…}`), if the body has one.
+pub fn error_code(body: &[u8]) -> Option<String> {
+    let value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    value
+        .get("code")?
+        .as_str()
+        .filter(|c| !c.trim().is_empty())
+        .map(str::to_string)
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date; a date in the past is no delay.

@@ -2,7 +2,9 @@
 //!
 //! Like the official client's `waitfor`, but bounded by a timeout, and a
 //! transient error (a 502, a timeout, a 429) is retried on the next poll
-//! instead of ending the wait. A permanent error ends it at once.
+//! instead of ending the wait. A permanent error ends it at once, and so
+//! does a machine whose newest operation event is in `error`
+//! ([`Machine::failed_operation`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -106,6 +108,14 @@ pub enum WaitError {
         wanted: WaitTarget,
     },
 
+    /// The operation waited on ended in `error` at Paperspace (its event said so).
+    #[error("{message}")]
+    Failed {
+        machine_id: String,
+        /// The event's failure, e.g. `the start of machine ps1 failed at Paperspace: …`.
+        message: String,
+    },
+
     /// A permanent error ended the wait.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -152,6 +162,12 @@ pub async fn wait_for(
                 last_error = None;
                 if target.is_reached_by(&machine.state) {
                     return Ok(machine);
+                }
+                if let Some(event) = machine.failed_operation() {
+                    return Err(WaitError::Failed {
+                        machine_id: machine_id.to_string(),
+                        message: event.failure(machine_id),
+                    });
                 }
                 last_seen = Some(machine);
             }

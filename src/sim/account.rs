@@ -187,6 +187,8 @@ pub enum EventState {
     Done,
     /// Superseded by a later operation (e.g. a stop while starting).
     Cancelled,
+    /// Failed at Paperspace (injected with [`Account::fail_pending`]).
+    Error,
 }
 
 impl EventState {
@@ -195,6 +197,7 @@ impl EventState {
             EventState::InProgress => "in progress",
             EventState::Done => "done",
             EventState::Cancelled => "cancelled",
+            EventState::Error => "error",
         }
     }
 }
@@ -214,6 +217,8 @@ pub struct Event {
     pub modified_at: DateTime<Utc>,
     /// When it finished; `None` while in progress.
     pub finished_at: Option<DateTime<Utc>>,
+    /// Why it failed, when `state` is [`EventState::Error`].
+    pub error: Option<String>,
 }
 
 /// A span of time the machine was running (billed by the hour).
@@ -401,6 +406,7 @@ impl SimMachine {
             created_at: now,
             modified_at: now,
             finished_at: None,
+            error: None,
         });
         self.pending = Some(Pending {
             target,
@@ -1047,6 +1053,41 @@ impl Account {
         Ok(catalog::is_available(region, ty.name))
     }
 
+    /// Fails a machine's pending operation: its event ends in `error` with
+    /// `message` and the machine stays where it is (`starting`, say) until
+    /// another operation moves it. `false` if the machine is not visible or
+    /// has nothing under way.
+    pub fn fail_pending(&mut self, id: &str, message: &str, now: DateTime<Utc>) -> bool {
+        self.settle(now);
+        let Some(m) = self
+            .machines
+            .iter_mut()
+            .find(|m| m.id == id && m.is_visible())
+        else {
+            return false;
+        };
+        let Some(pending) = m.pending.take() else {
+            return false;
+        };
+        let event = &mut m.events[pending.event];
+        event.state = EventState::Error;
+        event.error = Some(message.to_string());
+        event.modified_at = now;
+        event.finished_at = Some(now);
+        true
+    }
+
+    /// One event of any machine (removed ones too), with its machine's id.
+    pub fn event(&mut self, handle: &str, now: DateTime<Utc>) -> Option<(&str, &Event)> {
+        self.settle(now);
+        self.machines.iter().find_map(|m| {
+            m.events
+                .iter()
+                .find(|e| e.handle == handle)
+                .map(|e| (m.id.as_str(), e))
+        })
+    }
+
     /// Marks a machine stuck (its transition never completes) or frees it (a
     /// transition already overdue completes now). `false` if there is no
     /// such visible machine.
@@ -1084,6 +1125,7 @@ fn done_event(
         created_at: at,
         modified_at: finished,
         finished_at: Some(finished),
+        error: None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! The simulator's own control routes under `/_sim`: call counts, faults,
-//! stuck machines and an internal view of every machine.
+//! stuck and failed machines and an internal view of every machine.
 //!
 //! They need no API key and are never faulted or counted. Bodies are JSON;
 //! errors are `{"error": "<message>"}` with a 400 or 404.
@@ -14,6 +14,7 @@
 //! | `GET /_sim/faults/oneshot` | the pending [`OneShotFault`]s, oldest first |
 //! | `POST /_sim/faults/oneshot` | a [`OneShotFault`], e.g. `{"kind":"error","status":502,"route":"POST /machines/createSingleMachinePublic","count":1,"after_apply":true}` → 201 with it; 400 on a bad kind, status, count or route |
 //! | `POST /_sim/machines/{id}/stuck` | `{"stuck":bool}` → 200 `{"id","stuck"}`; 404 for an unknown (or removed) machine |
+//! | `POST /_sim/machines/{id}/fail` | `{"message":"…"}` → 200 `{"id","failed":true}`: the operation under way ends in `error` with that message; 404 when the machine has none |
 //! | `GET /_sim/machines` | every machine ever created: `[{"id","name","state","machine_type","region","stuck","pending_state","pending_due","destroyed","gone","dt_created"}]` |
 //!
 //! `destroyed` is true from the destroy request on; `gone` once the machine
@@ -33,7 +34,7 @@ use serde_json::json;
 
 use super::account::Target;
 use super::faults::{FaultSpec, OneShotFault};
-use super::{Simulator, legacy_routes};
+use super::{Simulator, legacy_routes, v1_routes};
 
 /// The control routes, to be nested under `/_sim`.
 pub fn router(sim: Simulator) -> Router {
@@ -43,6 +44,7 @@ pub fn router(sim: Simulator) -> Router {
         .route("/faults/oneshot", get(oneshots).post(add_oneshot))
         .route("/machines", get(machines))
         .route("/machines/{id}/stuck", post(stuck))
+        .route("/machines/{id}/fail", post(fail))
         .with_state(sim)
 }
 
@@ -96,7 +98,9 @@ async fn add_oneshot(State(sim): State<Simulator>, body: Bytes) -> Response {
         Ok(fault) => fault,
         Err(problem) => return error(StatusCode::BAD_REQUEST, problem),
     };
-    if let Err(problem) = fault.validate(&legacy_routes::route_keys()) {
+    let mut known = legacy_routes::route_keys();
+    known.extend(v1_routes::route_keys());
+    if let Err(problem) = fault.validate(&known) {
         return error(StatusCode::BAD_REQUEST, problem);
     }
     sim.inject(fault.clone());
@@ -119,6 +123,28 @@ async fn stuck(State(sim): State<Simulator>, Path(id): Path<String>, body: Bytes
         Json(json!({ "id": id, "stuck": stuck })).into_response()
     } else {
         error(StatusCode::NOT_FOUND, format!("no machine {id}"))
+    }
+}
+
+/// Body of `POST /_sim/machines/{id}/fail`.
+#[derive(Debug, Deserialize)]
+struct FailBody {
+    /// The event's `error` (legacy `errorMsg`).
+    message: String,
+}
+
+async fn fail(State(sim): State<Simulator>, Path(id): Path<String>, body: Bytes) -> Response {
+    let FailBody { message } = match parse(&body) {
+        Ok(b) => b,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, problem),
+    };
+    if sim.fail_operation(&id, &message) {
+        Json(json!({ "id": id, "failed": true })).into_response()
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("no machine {id} with an operation under way"),
+        )
     }
 }
 

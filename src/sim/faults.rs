@@ -1,6 +1,6 @@
 //! Injected misbehaviour: standing fault rates and one-shot faults.
 //!
-//! Faults strike legacy API routes only (never `/_sim`), after the call was
+//! Faults strike the API routes, legacy and v1 alike (never `/_sim`), after the call was
 //! counted and authenticated. One-shot faults queued with
 //! [`Simulator::inject`](super::Simulator::inject) are consumed first, in
 //! order; only when none matches the route do the standing rates of
@@ -305,6 +305,49 @@ pub fn normalize_path(path: &str) -> String {
         .join("/")
 }
 
+/// Which API's error shapes an answer uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `{"error":{"name":"Error","status":N,"message":…}}`; a 429 is flat `{status, message}`.
+    Legacy,
+    /// `{"code":"NOT_FOUND","message":…}`.
+    V1,
+}
+
+impl Dialect {
+    /// An error answer in this dialect.
+    pub fn error(self, status: StatusCode, message: &str) -> Response {
+        match self {
+            Dialect::Legacy => wrapped_error(status, message),
+            Dialect::V1 => v1_error(status, message),
+        }
+    }
+}
+
+/// The tRPC-style code the v1 API pairs with a status (the official CLI's table).
+pub fn v1_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "BAD_REQUEST",
+        401 => "UNAUTHORIZED",
+        403 => "FORBIDDEN",
+        404 => "NOT_FOUND",
+        405 => "METHOD_NOT_SUPPORTED",
+        408 => "TIMEOUT",
+        409 => "CONFLICT",
+        412 => "PRECONDITION_FAILED",
+        413 => "PAYLOAD_TOO_LARGE",
+        429 => "TOO_MANY_REQUESTS",
+        499 => "CLIENT_CLOSED_REQUEST",
+        _ => "INTERNAL_SERVER_ERROR",
+    }
+}
+
+/// The v1 error body: `{"code":"NOT_FOUND","message":"…"}`.
+pub fn v1_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "code": v1_code(status), "message": message });
+    (status, axum::Json(body)).into_response()
+}
+
 /// The legacy wrapped error body: `{"error":{"name":"Error","status":N,"message":"…"}}`.
 pub fn wrapped_error(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({
@@ -314,21 +357,24 @@ pub fn wrapped_error(status: StatusCode, message: &str) -> Response {
 }
 
 /// The answer for a fault that replaces the real one (everything but an
-/// after-apply hang, which keeps the real answer).
-pub fn response(kind: &FaultKind) -> Response {
+/// after-apply hang, which keeps the real answer), in `dialect`'s shapes.
+pub fn response(kind: &FaultKind, dialect: Dialect) -> Response {
     match kind {
-        FaultKind::Error { status } => error_response(*status),
+        FaultKind::Error { status } => error_response(*status, dialect),
         FaultKind::Throttle { retry_after_secs } => {
-            let body = serde_json::json!({
-                "status": 429,
-                "message": format!("Too many requests; retry after {retry_after_secs} seconds"),
-            });
-            let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+            let message = format!("Too many requests; retry after {retry_after_secs} seconds");
+            let mut resp = match dialect {
+                Dialect::Legacy => {
+                    let body = serde_json::json!({ "status": 429, "message": message });
+                    (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
+                }
+                Dialect::V1 => v1_error(StatusCode::TOO_MANY_REQUESTS, &message),
+            };
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             resp
         }
-        FaultKind::Hang { .. } => error_response(504),
+        FaultKind::Hang { .. } => error_response(504, dialect),
         FaultKind::Garbage { body, status } => {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
             (
@@ -341,7 +387,7 @@ pub fn response(kind: &FaultKind) -> Response {
     }
 }
 
-fn error_response(status: u16) -> Response {
+fn error_response(status: u16, dialect: Dialect) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let reason = status.canonical_reason().unwrap_or("Error");
     if matches!(status.as_u16(), 502 | 504) {
@@ -352,7 +398,7 @@ fn error_response(status: u16) -> Response {
         );
         (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
     } else {
-        wrapped_error(status, reason)
+        dialect.error(status, reason)
     }
 }
 

@@ -27,7 +27,7 @@ use super::account::{
     SnapshotFrequency, Usage,
 };
 use super::catalog;
-use super::faults::{self, FaultKind, Strike, normalize_path, wrapped_error};
+use super::faults::{self, Dialect, FaultKind, Strike, normalize_path, wrapped_error};
 use super::params::{ParamError, Params, as_filter_string};
 use crate::paperspace::BillingMonth;
 
@@ -145,14 +145,18 @@ pub fn router(sim: Simulator) -> Router {
             .route(&format!("{path}/"), handler);
     }
     router
-        .route_layer(middleware::from_fn_with_state(sim.clone(), gate))
+        .route_layer(middleware::from_fn_with_state(
+            (sim.clone(), Dialect::Legacy),
+            gate,
+        ))
         .with_state(sim)
 }
 
 /// Counts, delays, authenticates and faults each request before (and, for
-/// after-apply faults, after) its handler runs.
-async fn gate(
-    State(sim): State<Simulator>,
+/// after-apply faults, after) its handler runs; `dialect` decides how the
+/// key is sent and what errors look like. Shared with the v1 routes.
+pub(super) async fn gate(
+    State((sim, dialect)): State<(Simulator, Dialect)>,
     matched: MatchedPath,
     path_params: RawPathParams,
     req: Request,
@@ -162,9 +166,10 @@ async fn gate(
     let (parts, body) = req.into_parts();
     // Buffered so that the body's `machineId` can be counted; handlers get it back intact.
     let bytes = axum::body::to_bytes(body, BODY_LIMIT).await;
+    // Legacy paths name it `machineId`, v1 paths `id`.
     let machine_id = path_params
         .iter()
-        .find(|(k, _)| *k == "machineId")
+        .find(|(k, _)| *k == "machineId" || *k == "id")
         .map(|(_, v)| v.to_string())
         .or_else(|| {
             Params::from_query(parts.uri.query())
@@ -181,9 +186,9 @@ async fn gate(
     sim.record_call(&route, machine_id);
     // A real server finishes what it received even if the client hangs up
     // (a daemon killed mid-request): run the rest apart from this connection.
-    let answer = tokio::spawn(answer(sim, route, parts, bytes, next));
+    let answer = tokio::spawn(answer(sim, dialect, route, parts, bytes, next));
     answer.await.unwrap_or_else(|e| {
-        wrapped_error(
+        dialect.error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("simulator task failed: {e}"),
         )
@@ -193,6 +198,7 @@ async fn gate(
 /// Everything after counting: latency, auth, faults and the handler.
 async fn answer(
     sim: Simulator,
+    dialect: Dialect,
     route: String,
     parts: axum::http::request::Parts,
     bytes: Result<axum::body::Bytes, axum::Error>,
@@ -203,18 +209,35 @@ async fn answer(
         tokio::time::sleep(latency).await;
     }
 
-    let key_ok = parts
-        .headers
-        .get("x-api-key")
-        .is_some_and(|k| k.as_bytes() == sim.api_key().as_bytes());
-    if !key_ok {
-        // The flat error shape, unlike every other legacy error.
-        let body = json!({ "status": 401, "message": "Invalid API token" });
-        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    match dialect {
+        Dialect::Legacy => {
+            let key_ok = parts
+                .headers
+                .get("x-api-key")
+                .is_some_and(|k| k.as_bytes() == sim.api_key().as_bytes());
+            if !key_ok {
+                // The flat error shape, unlike every other legacy error.
+                let body = json!({ "status": 401, "message": "Invalid API token" });
+                return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+            }
+        }
+        Dialect::V1 => {
+            let bearer = parts
+                .headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if bearer.is_none_or(|k| k.as_bytes() != sim.api_key().as_bytes()) {
+                return dialect.error(
+                    StatusCode::UNAUTHORIZED,
+                    "Invalid or missing API key in the Authorization: Bearer header",
+                );
+            }
+        }
     }
 
     let Ok(bytes) = bytes else {
-        return wrapped_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+        return dialect.error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
     };
     let req = Request::from_parts(parts, Body::from(bytes));
     let Some(Strike { kind, after_apply }) = sim.strike(&route) else {
@@ -229,13 +252,13 @@ async fn answer(
         }
         (kind, true) => {
             let _applied = next.run(req).await;
-            faults::response(&kind)
+            faults::response(&kind, dialect)
         }
         (kind, false) => {
             if let FaultKind::Hang { ms } = kind {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            faults::response(&kind)
+            faults::response(&kind, dialect)
         }
     }
 }
@@ -397,8 +420,8 @@ struct LegacyEvent<'a> {
     name: &'static str,
     /// `in progress`, `done`, `cancelled`.
     state: &'static str,
-    /// Always empty: simulated operations do not fail.
-    error_msg: &'static str,
+    /// Why the operation failed; empty unless it did (see `Simulator::fail_operation`).
+    error_msg: &'a str,
     /// Event id.
     handle: &'a str,
     /// Last change.
@@ -515,7 +538,7 @@ fn legacy_machine(m: &SimMachine, with_events: bool) -> LegacyMachine<'_> {
                 .map(|e| LegacyEvent {
                     name: e.name,
                     state: e.state.as_str(),
-                    error_msg: "",
+                    error_msg: e.error.as_deref().unwrap_or(""),
                     handle: &e.handle,
                     dt_modified: iso(e.modified_at),
                     dt_finished: e.finished_at.map(iso),

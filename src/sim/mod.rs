@@ -100,6 +100,7 @@ mod control;
 mod faults;
 mod legacy_routes;
 mod params;
+mod v1_routes;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -120,7 +121,7 @@ pub use faults::{DEFAULT_HANG_MS, FaultKind, FaultSpec, OneShotFault};
 
 use account::Account;
 use calls::CallLog;
-use faults::{Faults, Strike, wrapped_error};
+use faults::{Dialect, Faults, Strike};
 
 /// The API key the simulator accepts unless configured otherwise.
 pub const DEFAULT_API_KEY: &str = "sim-key";
@@ -248,11 +249,12 @@ impl Simulator {
         }
     }
 
-    /// The legacy API plus the `/_sim` control routes.
+    /// The legacy API, the v1 API under `/v1`, and the `/_sim` control routes.
     pub fn router(&self) -> Router {
         Router::new()
             .nest("/_sim", control::router(self.clone()))
             .merge(legacy_routes::router(self.clone()))
+            .merge(v1_routes::router(self.clone()))
             .fallback(no_route)
             .method_not_allowed_fallback(wrong_method)
     }
@@ -309,6 +311,14 @@ impl Simulator {
         lock(&self.inner.account).set_stuck(machine_id, stuck, now)
     }
 
+    /// Fails a machine's pending operation with `message` (its event ends in
+    /// `error`, the machine stays in its transitional state); `false` if no
+    /// such visible machine has an operation under way.
+    pub fn fail_operation(&self, machine_id: &str, message: &str) -> bool {
+        let now = self.inner.clock.now();
+        lock(&self.inner.account).fail_pending(machine_id, message, now)
+    }
+
     /// Ids of the machines now named `name`, including ones being destroyed
     /// (but not ones already gone), oldest first.
     pub fn machine_ids_named(&self, name: &str) -> Vec<String> {
@@ -349,9 +359,18 @@ impl Simulator {
     }
 }
 
-/// Any path that is no route, answered like the legacy API's framework does.
+/// The error shapes of the API a path belongs to.
+fn dialect_of(uri: &Uri) -> Dialect {
+    if uri.path() == "/v1" || uri.path().starts_with("/v1/") {
+        Dialect::V1
+    } else {
+        Dialect::Legacy
+    }
+}
+
+/// Any path that is no route, answered like the API it is under would.
 async fn no_route(method: Method, uri: Uri) -> Response {
-    wrapped_error(
+    dialect_of(&uri).error(
         StatusCode::NOT_FOUND,
         &format!("There is no method to handle {method} {}", uri.path()),
     )
@@ -359,7 +378,7 @@ async fn no_route(method: Method, uri: Uri) -> Response {
 
 /// A known path asked with the wrong method: JSON, never an empty or HTML page.
 async fn wrong_method(method: Method, uri: Uri) -> Response {
-    wrapped_error(
+    dialect_of(&uri).error(
         StatusCode::METHOD_NOT_ALLOWED,
         &format!("There is no method to handle {method} {}", uri.path()),
     )
@@ -493,7 +512,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         out.flush()?;
     }
     eprintln!(
-        "machinist sim: legacy Paperspace API at http://{addr} ({}); control routes under /_sim; Ctrl-C stops",
+        "machinist sim: legacy Paperspace API at http://{addr}, v1 API at http://{addr}/v1 ({}); control routes under /_sim; Ctrl-C stops",
         if seeded {
             "6 seeded machines"
         } else {

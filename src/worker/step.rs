@@ -552,6 +552,11 @@ impl<'a> Step<'a> {
                         note: format!("{id} is {state} after {}", humanize(waited)),
                     };
                 }
+                if let Some(event) = machine.failed_operation() {
+                    return Outcome::Failed {
+                        error: event.failure(&id),
+                    };
+                }
                 if self.now >= deadline {
                     return timed_out(Some(state.to_string()), None);
                 }

@@ -12,7 +12,8 @@ use machinist::daemon::{Daemon, DaemonSettings};
 use machinist::job::Backoff;
 use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
 use machinist::paperspace::throttle::{Throttled, TokenBucket};
-use machinist::paperspace::{ApiKey, MachineApi};
+use machinist::paperspace::v1::{V1Client, V1Config};
+use machinist::paperspace::{ApiKey, Backend, MachineApi};
 use machinist::sim::{self, SimConfig, SimHandle, Timings};
 use machinist::worker::WorkerSettings;
 use reqwest::StatusCode;
@@ -24,6 +25,8 @@ pub struct AppOptions {
     pub transition: Duration,
     pub workers: usize,
     pub request_timeout: Duration,
+    /// Which API of the simulator the daemon speaks.
+    pub backend: Backend,
 }
 
 impl Default for AppOptions {
@@ -33,6 +36,7 @@ impl Default for AppOptions {
             transition: Duration::from_millis(80),
             workers: 8,
             request_timeout: Duration::from_secs(2),
+            backend: Backend::Legacy,
         }
     }
 }
@@ -42,6 +46,8 @@ pub struct TestApp {
     pub sim: SimHandle,
     pub url: String,
     pub token: Option<&'static str>,
+    /// The API the daemon speaks.
+    pub backend: Backend,
     pub http: reqwest::Client,
     /// A client of the simulator for setting up machines.
     pub api: LegacyClient,
@@ -55,6 +61,38 @@ pub fn legacy_client(url: &str, timeout: Duration) -> LegacyClient {
     LegacyClient::new(config).unwrap()
 }
 
+/// A v1 client of the simulator's `/v1` routes.
+pub fn v1_client(url: &str, timeout: Duration) -> V1Client {
+    let mut config = V1Config::new(ApiKey::new(sim::DEFAULT_API_KEY).unwrap());
+    config.base_url = format!("{url}/v1");
+    config.request_timeout = timeout;
+    V1Client::new(config).unwrap()
+}
+
+/// The daemon's client of the simulator for `backend`, rate limited like the real one.
+pub fn daemon_api(backend: Backend, url: &str, timeout: Duration) -> Arc<dyn MachineApi> {
+    let bucket = TokenBucket::new(1000.0, 200);
+    match backend {
+        Backend::Legacy => Arc::new(Throttled::new(legacy_client(url, timeout), bucket)),
+        Backend::V1 => Arc::new(Throttled::new(v1_client(url, timeout), bucket)),
+    }
+}
+
+/// `(method, route)` the simulator counts for a start/stop/show/create of `backend`.
+pub fn route(backend: Backend, op: &str) -> (&'static str, &'static str) {
+    match (backend, op) {
+        (Backend::Legacy, "start") => ("POST", "/machines/:machineId/start"),
+        (Backend::Legacy, "stop") => ("POST", "/machines/:machineId/stop"),
+        (Backend::Legacy, "show") => ("GET", "/machines/getMachinePublic"),
+        (Backend::Legacy, "create") => ("POST", "/machines/createSingleMachinePublic"),
+        (Backend::V1, "start") => ("PATCH", "/v1/machines/:id/start"),
+        (Backend::V1, "stop") => ("PATCH", "/v1/machines/:id/stop"),
+        (Backend::V1, "show") => ("GET", "/v1/machines/:id"),
+        (Backend::V1, "create") => ("POST", "/v1/machines"),
+        (_, other) => panic!("no route for {other}"),
+    }
+}
+
 pub async fn spawn_app(options: AppOptions) -> TestApp {
     let sim = sim::spawn(
         SimConfig {
@@ -65,10 +103,7 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
     )
     .await
     .unwrap();
-    let api: Arc<dyn MachineApi> = Arc::new(Throttled::new(
-        legacy_client(&sim.url, options.request_timeout),
-        TokenBucket::new(1000.0, 200),
-    ));
+    let api = daemon_api(options.backend, &sim.url, options.request_timeout);
     let dir = tempfile::tempdir().unwrap();
     let mut settings = DaemonSettings::new(dir.path().join("machinist.db"));
     settings.workers = WorkerSettings {
@@ -91,6 +126,7 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
         api: legacy_client(&sim.url, Duration::from_secs(5)),
         sim,
         token: options.token,
+        backend: options.backend,
         http: reqwest::Client::new(),
         _dir: dir,
     }
@@ -155,6 +191,12 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Calls the simulator received on `op`'s route of this app's backend.
+    pub fn calls(&self, op: &str, machine_id: Option<&str>) -> u64 {
+        let (method, path) = route(self.backend, op);
+        self.sim.sim.calls(method, path, machine_id)
     }
 
     /// Submits and waits for the end; returns the final job with its events.

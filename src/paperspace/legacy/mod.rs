@@ -16,7 +16,8 @@ use super::api_key::ApiKey;
 use super::error::{ApiError, Call};
 use super::machine::Machine;
 use super::request::{
-    CreateMachine, MachineFilter, MachinePage, PageRequest, TemplateFilter, UpdateMachine,
+    CreateMachine, FilterField, MachineFilter, MachinePage, PageRequest, TemplateFilter,
+    UpdateMachine,
 };
 use super::transport::{self, Answer};
 use super::{Backend, MachineApi};
@@ -219,6 +220,7 @@ impl LegacyClient {
         let mut query: Vec<(&str, &str)> = filter
             .fields
             .iter()
+            .filter(|(field, _)| **field != FilterField::MachineType)
             .map(|(field, value)| (field.legacy_key(), value.as_str()))
             .collect();
         query.push(("limit", &limit_s));
@@ -226,6 +228,14 @@ impl LegacyClient {
         let answer = self.get(routes::LIST, &query, None).await?;
         let machines: Vec<wire::WireMachine> = answer.json()?;
         Ok(machines.into_iter().map(Machine::from).collect())
+    }
+
+    /// Keeps the machines of the filter's `machine_type`, which the legacy
+    /// API cannot filter by (it is only in `usageRate`).
+    fn keep_machine_type(filter: &MachineFilter, machines: &mut Vec<Machine>) {
+        if let Some(want) = filter.fields.get(&FilterField::MachineType) {
+            machines.retain(|m| m.machine_type.as_deref() == Some(want.as_str()));
+        }
     }
 }
 
@@ -330,10 +340,11 @@ impl MachineApi for LegacyClient {
             })?,
         };
         let limit = page.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-        let machines = self.list_with_skip(filter, limit, skip).await?;
+        let mut machines = self.list_with_skip(filter, limit, skip).await?;
         // The legacy API gives no total: a full page may be followed by more.
         let next = (machines.len() as u64 >= u64::from(limit))
             .then(|| (skip + machines.len() as u64).to_string());
+        Self::keep_machine_type(filter, &mut machines);
         Ok(MachinePage { machines, next })
     }
 

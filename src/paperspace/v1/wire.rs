@@ -1,0 +1,518 @@
+//! The v1 API's JSON, and its mapping to and from Machinist's types.
+//!
+//! Machinist keeps one vocabulary whichever API runs a job; this module is
+//! where the v1 names come in: `name` is the legacy `machineName`,
+//! `diskSize` is `size`, `publicIpType` replaces the two public-IP flags,
+//! `autoShutdownTimeout` is `shutdownTimeoutInHours`, snapshot cadences are
+//! `hourly`/`daily`/`weekly` instead of `hour`/`day`/`week`, and
+//! `privateIp`/`publicIp` drop the `Address` suffix. Reading is lenient like
+//! the legacy wire module: a field of an unexpected shape becomes `None`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value, json};
+
+use crate::paperspace::account::Template;
+use crate::paperspace::error::ApiError;
+use crate::paperspace::machine::{Machine, MachineEvent, MachineState};
+use crate::paperspace::request::{BillingType, CreateMachine, PublicIpType, UpdateMachine};
+
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn de_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(number(&Value::deserialize(d)?).filter(|n| n.is_finite()))
+}
+
+fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(number(&Value::deserialize(d)?)
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| n.round() as u64))
+}
+
+fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Ok(de_u64(d)?.and_then(|n| u32::try_from(n).ok()))
+}
+
+fn de_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) if !s.is_empty() => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+fn de_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Bool(b) => Some(b),
+        _ => None,
+    })
+}
+
+fn de_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => DateTime::parse_from_rfc3339(&s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        _ => None,
+    })
+}
+
+/// One GPU model on a machine (`accelerators[]`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireAccelerator {
+    #[serde(default, deserialize_with = "de_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de_u32")]
+    count: Option<u32>,
+}
+
+/// A machine as `GET /machines/{id}` and the list's `items` carry it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireMachine {
+    id: String,
+    #[serde(default, deserialize_with = "de_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    machine_type: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    agent_type: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    os: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    region: Option<String>,
+    #[serde(default, deserialize_with = "de_u32")]
+    cpus: Option<u32>,
+    #[serde(default, deserialize_with = "de_u64")]
+    ram: Option<u64>,
+    #[serde(default, deserialize_with = "de_u64")]
+    storage_total: Option<u64>,
+    #[serde(default, deserialize_with = "de_u64")]
+    storage_used: Option<u64>,
+    #[serde(default)]
+    accelerators: Option<Vec<WireAccelerator>>,
+    #[serde(default, deserialize_with = "de_string")]
+    network_id: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    private_ip: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    public_ip: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    public_ip_type: Option<String>,
+    #[serde(default, deserialize_with = "de_bool")]
+    auto_shutdown_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "de_f64")]
+    auto_shutdown_timeout: Option<f64>,
+    #[serde(default, deserialize_with = "de_bool")]
+    auto_shutdown_force: Option<bool>,
+    #[serde(default, deserialize_with = "de_bool")]
+    auto_snapshot_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "de_string")]
+    auto_snapshot_frequency: Option<String>,
+    #[serde(default, deserialize_with = "de_u32")]
+    auto_snapshot_save_count: Option<u32>,
+    #[serde(default, deserialize_with = "de_bool")]
+    updates_pending: Option<bool>,
+    #[serde(default, deserialize_with = "de_time")]
+    dt_created: Option<DateTime<Utc>>,
+}
+
+/// `hourly` → `hour`: Machinist's (the legacy) spelling of a snapshot cadence.
+pub fn frequency_from_v1(v1: &str) -> String {
+    match v1 {
+        "hourly" => "hour",
+        "daily" => "day",
+        "weekly" => "week",
+        "monthly" => "month",
+        other => other,
+    }
+    .to_string()
+}
+
+/// `hour` → `hourly`; the v1 spelling is accepted as is.
+pub fn frequency_to_v1(ours: &str) -> Result<&'static str, ApiError> {
+    match ours {
+        "hour" | "hourly" => Ok("hourly"),
+        "day" | "daily" => Ok("daily"),
+        "week" | "weekly" => Ok("weekly"),
+        "month" | "monthly" => Ok("monthly"),
+        other => Err(ApiError::Invalid {
+            field: "auto_snapshot_frequency",
+            message: format!("`{other}` is not `hour`, `day`, `week` or `month`"),
+        }),
+    }
+}
+
+impl From<WireMachine> for Machine {
+    fn from(w: WireMachine) -> Self {
+        let gpu = w.accelerators.as_ref().and_then(|list| {
+            let names: Vec<String> = list
+                .iter()
+                .filter_map(|a| {
+                    let name = a.name.clone()?;
+                    Some(match a.count {
+                        Some(n) if n > 1 => format!("{n} x {name}"),
+                        _ => name,
+                    })
+                })
+                .collect();
+            (!names.is_empty()).then(|| names.join(", "))
+        });
+        // Legacy leaves the timeout null when auto-shutdown is off; so do we.
+        let auto_shutdown_timeout_hours = match w.auto_shutdown_enabled {
+            Some(false) => None,
+            _ => w.auto_shutdown_timeout,
+        };
+        Machine {
+            id: w.id,
+            name: w.name.unwrap_or_default(),
+            state: MachineState::parse(w.state.as_deref().unwrap_or("unknown")),
+            // The legacy plan name (`P4000 hourly`): v1 bills every machine by the hour.
+            usage_rate: w.machine_type.as_ref().map(|t| format!("{t} hourly")),
+            machine_type: w.machine_type,
+            agent_type: w.agent_type,
+            os: w.os,
+            region: w.region,
+            cpus: w.cpus,
+            ram_bytes: w.ram,
+            gpu,
+            storage_total_bytes: w.storage_total,
+            storage_used_bytes: w.storage_used,
+            dynamic_public_ip: w.public_ip_type.as_deref().map(|t| t == "dynamic"),
+            public_ip: w.public_ip,
+            private_ip: w.private_ip,
+            network_id: w.network_id,
+            auto_shutdown_timeout_hours,
+            auto_shutdown_force: w.auto_shutdown_force,
+            auto_snapshot_enabled: w.auto_snapshot_enabled,
+            auto_snapshot_frequency: w.auto_snapshot_frequency.as_deref().map(frequency_from_v1),
+            auto_snapshot_save_count: w.auto_snapshot_save_count,
+            // The v1 machine object names no assigned user, team or script.
+            user_id: None,
+            team_id: None,
+            script_id: None,
+            updates_pending: w.updates_pending,
+            created_at: w.dt_created,
+            last_run_at: None,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// A machine event (`GET /machine-events/{id}`, and every mutation's `event`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireEvent {
+    #[serde(default, deserialize_with = "de_string")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    machine_id: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    error: Option<String>,
+    #[serde(default, deserialize_with = "de_time")]
+    dt_created: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de_time")]
+    dt_finished: Option<DateTime<Utc>>,
+}
+
+impl WireEvent {
+    /// The machine the event is about, when it names one.
+    pub fn machine_id(&self) -> Option<&str> {
+        self.machine_id.as_deref()
+    }
+}
+
+impl From<WireEvent> for MachineEvent {
+    fn from(w: WireEvent) -> Self {
+        MachineEvent {
+            id: w.id,
+            name: w.name.unwrap_or_default(),
+            state: w.state.unwrap_or_default(),
+            error: w.error,
+            created_at: w.dt_created,
+            finished_at: w.dt_finished,
+        }
+    }
+}
+
+/// What every mutation answers: the machine and the event to poll.
+#[derive(Debug, Deserialize)]
+pub struct WireMutation {
+    pub data: WireMachine,
+    /// Absent from some update answers.
+    #[serde(default)]
+    pub event: Option<WireEvent>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WirePage<T> {
+    pub items: Vec<T>,
+    #[serde(default)]
+    pub has_more: Option<bool>,
+    #[serde(default, deserialize_with = "de_string")]
+    pub next_page: Option<String>,
+}
+
+impl<T> WirePage<T> {
+    /// The cursor of the next page: `nextPage` unless `hasMore` says there is none.
+    pub fn next(&self) -> Option<String> {
+        match self.has_more {
+            Some(false) => None,
+            _ => self.next_page.clone(),
+        }
+    }
+}
+
+/// A user as the accessor routes show it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireUser {
+    pub id: String,
+    #[serde(default, deserialize_with = "de_string")]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    pub first_name: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    pub last_name: Option<String>,
+}
+
+/// One accessor of a machine.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireAccessor {
+    pub user: WireUser,
+    #[serde(default, deserialize_with = "de_time")]
+    pub dt_deleted: Option<DateTime<Utc>>,
+}
+
+/// An OS template (`GET /os-templates`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireTemplate {
+    id: String,
+    #[serde(default, deserialize_with = "de_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    operating_system_label: Option<String>,
+    #[serde(default, deserialize_with = "de_string")]
+    agent_type: Option<String>,
+    #[serde(default, deserialize_with = "de_time")]
+    dt_created: Option<DateTime<Utc>>,
+}
+
+impl From<WireTemplate> for Template {
+    fn from(w: WireTemplate) -> Self {
+        Template {
+            id: w.id,
+            name: w.name.clone().unwrap_or_default(),
+            // v1 has one display name where legacy had a name and a label.
+            label: w.name,
+            os: w.operating_system_label.or(w.agent_type),
+            region: None,
+            team_id: None,
+            user_id: None,
+            created_at: w.dt_created,
+        }
+    }
+}
+
+fn put(body: &mut Map<String, Value>, key: &str, value: Option<impl Into<Value>>) {
+    if let Some(v) = value {
+        body.insert(key.to_string(), v.into());
+    }
+}
+
+fn public_ip_type(t: PublicIpType) -> &'static str {
+    match t {
+        PublicIpType::Static => "static",
+        PublicIpType::Dynamic => "dynamic",
+        PublicIpType::None => "none",
+    }
+}
+
+/// Refuses a create argument that has no v1 counterpart, naming the backend.
+fn no_v1_field(field: &'static str, what: &str) -> ApiError {
+    ApiError::Invalid {
+        field,
+        message: format!(
+            "the v1 Paperspace API has no {what}; leave `{field}` out, or use backend = \"legacy\""
+        ),
+    }
+}
+
+/// The `POST /machines` body.
+pub fn create_body(req: &CreateMachine) -> Result<Value, ApiError> {
+    if req.billing_type == BillingType::Monthly {
+        return Err(no_v1_field("billing_type", "monthly billing"));
+    }
+    if req.team_id.is_some() {
+        return Err(no_v1_field(
+            "team_id",
+            "team field (the team is the API key's)",
+        ));
+    }
+    if req.user_id.is_some() {
+        return Err(no_v1_field("user_id", "assigned-user field"));
+    }
+    if req.notification_email.is_some() {
+        return Err(no_v1_field("notification_email", "notification e-mail"));
+    }
+    let mut body = Map::new();
+    body.insert("name".into(), json!(req.name));
+    body.insert("machineType".into(), json!(req.machine_type));
+    body.insert("templateId".into(), json!(req.template_id));
+    body.insert("diskSize".into(), json!(req.disk_size_gb));
+    body.insert("region".into(), json!(req.region));
+    put(&mut body, "publicIpType", req.public_ip.map(public_ip_type));
+    put(&mut body, "startOnCreate", req.start_on_create);
+    put(&mut body, "networkId", req.network_id.clone());
+    put(&mut body, "startupScriptId", req.script_id.clone());
+    put(&mut body, "takeInitialSnapshot", req.take_initial_snapshot);
+    put(
+        &mut body,
+        "restorePointEnabled",
+        req.mark_snapshot_as_restore_point,
+    );
+    put(
+        &mut body,
+        "restorePointFrequency",
+        req.restore_point_frequency.clone(),
+    );
+    Ok(Value::Object(body))
+}
+
+/// The `PUT /machines/{id}` body.
+pub fn update_body(changes: &UpdateMachine) -> Result<Value, ApiError> {
+    let mut body = Map::new();
+    put(&mut body, "name", changes.name.clone());
+    if let Some(hours) = changes.auto_shutdown_timeout_hours {
+        // Setting a timeout is what turns auto-shutdown on in the legacy API.
+        body.insert("autoShutdownEnabled".into(), json!(true));
+        body.insert("autoShutdownTimeout".into(), json!(hours));
+    }
+    put(&mut body, "autoShutdownForce", changes.auto_shutdown_force);
+    put(
+        &mut body,
+        "autoSnapshotEnabled",
+        changes.auto_snapshot_enabled,
+    );
+    if let Some(freq) = &changes.auto_snapshot_frequency {
+        body.insert(
+            "autoSnapshotFrequency".into(),
+            json!(frequency_to_v1(freq)?),
+        );
+    }
+    put(
+        &mut body,
+        "autoSnapshotSaveCount",
+        changes.auto_snapshot_save_count,
+    );
+    put(
+        &mut body,
+        "publicIpType",
+        changes.public_ip.map(public_ip_type),
+    );
+    Ok(Value::Object(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shaped like the OpenAPI snapshot's `Machine`.
+    const MACHINE: &str = r#"{
+      "id": "psq3kz0a1", "name": "train-1", "state": "serviceready", "machineType": "P4000",
+      "agentType": "LinuxHeadless", "os": "Ubuntu 22.04", "region": "Europe (AMS1)",
+      "cpus": 8, "ram": 32212254720, "storageTotal": 107374182400, "storageUsed": 12884901888,
+      "storageRate": 10, "usageRate": 0.51,
+      "accelerators": [{"name": "Quadro P4000", "count": 1, "memory": 8192}],
+      "networkId": null, "privateIp": "10.64.1.2", "publicIp": "184.105.1.2", "publicIpType": "dynamic",
+      "autoShutdownEnabled": true, "autoShutdownTimeout": 4, "autoShutdownForce": false,
+      "autoSnapshotEnabled": true, "autoSnapshotFrequency": "daily", "autoSnapshotSaveCount": 3,
+      "restorePointEnabled": false, "restorePointFrequency": null, "restorePointSnapshotId": null,
+      "updatesPending": false, "reservation": null,
+      "dtCreated": "2026-03-01T10:00:00.000Z", "dtModified": "2026-03-01T10:05:00.000Z", "dtDeleted": null
+    }"#;
+
+    #[test]
+    fn reads_the_v1_machine_into_our_names() {
+        let m = Machine::from(serde_json::from_str::<WireMachine>(MACHINE).unwrap());
+        assert_eq!(m.id, "psq3kz0a1");
+        assert_eq!(m.state, MachineState::ServiceReady);
+        assert_eq!(m.machine_type.as_deref(), Some("P4000"));
+        assert_eq!(m.ram_bytes, Some(32_212_254_720));
+        assert_eq!(m.gpu.as_deref(), Some("Quadro P4000"));
+        assert_eq!(m.private_ip.as_deref(), Some("10.64.1.2"));
+        assert_eq!(m.public_ip.as_deref(), Some("184.105.1.2"));
+        assert_eq!(m.dynamic_public_ip, Some(true));
+        assert_eq!(m.auto_shutdown_timeout_hours, Some(4.0));
+        assert_eq!(m.auto_snapshot_frequency.as_deref(), Some("day"));
+        assert_eq!(
+            m.created_at.unwrap().to_rfc3339(),
+            "2026-03-01T10:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn auto_shutdown_off_reads_as_no_timeout() {
+        let m: WireMachine = serde_json::from_str(
+            r#"{"id":"ps1","state":"off","autoShutdownEnabled":false,"autoShutdownTimeout":8}"#,
+        )
+        .unwrap();
+        assert_eq!(Machine::from(m).auto_shutdown_timeout_hours, None);
+    }
+
+    #[test]
+    fn create_and_update_bodies_use_v1_names() {
+        let mut req = CreateMachine::new("train-1", "Europe (AMS1)", "P4000", 100, "t0nspur5");
+        req.public_ip = Some(PublicIpType::Static);
+        req.script_id = Some("sc1".into());
+        assert_eq!(
+            create_body(&req).unwrap(),
+            json!({"name":"train-1","machineType":"P4000","templateId":"t0nspur5","diskSize":100,
+                   "region":"Europe (AMS1)","publicIpType":"static","startupScriptId":"sc1"})
+        );
+        req.billing_type = BillingType::Monthly;
+        let e = create_body(&req).unwrap_err();
+        assert!(e.to_string().contains("billing_type"), "{e}");
+        assert!(e.to_string().contains("v1"), "{e}");
+
+        let changes = UpdateMachine {
+            name: Some("renamed".into()),
+            auto_shutdown_timeout_hours: Some(2.0),
+            auto_snapshot_frequency: Some("week".into()),
+            public_ip: Some(PublicIpType::None),
+            ..UpdateMachine::default()
+        };
+        assert_eq!(
+            update_body(&changes).unwrap(),
+            json!({"name":"renamed","autoShutdownEnabled":true,"autoShutdownTimeout":2.0,
+                   "autoSnapshotFrequency":"weekly","publicIpType":"none"})
+        );
+    }
+
+    #[test]
+    fn the_last_page_has_no_next() {
+        let p: WirePage<Value> =
+            serde_json::from_str(r#"{"items":[],"hasMore":false,"nextPage":"x"}"#).unwrap();
+        assert_eq!(p.next(), None);
+        let p: WirePage<Value> =
+            serde_json::from_str(r#"{"items":[],"hasMore":true,"nextPage":"c2"}"#).unwrap();
+        assert_eq!(p.next().as_deref(), Some("c2"));
+    }
+}
