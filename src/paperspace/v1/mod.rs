@@ -17,7 +17,7 @@
 
 mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -267,6 +267,19 @@ fn error_shaped(body: &[u8]) -> Option<(String, String)> {
     (object.len() <= 3).then(|| (code.to_string(), message.to_string()))
 }
 
+/// Ends a listing whose `nextPage` names a cursor already followed: a
+/// server whose cursors cycle would otherwise be paged forever, each round
+/// repeating items. Every page of the cycle has been read once, so nothing
+/// is lost by stopping.
+fn cursor_came_back<T>(call: Call, cursor: &str, all: Vec<T>) -> Vec<T> {
+    tracing::warn!(
+        call = %call,
+        cursor,
+        "Paperspace handed back a cursor already followed; ending the listing there"
+    );
+    all
+}
+
 impl V1Client {
     pub fn new(config: V1Config) -> Result<Self, ClientError> {
         let base_url = config.base_url.trim_end_matches('/').to_string();
@@ -350,6 +363,7 @@ impl V1Client {
     ) -> Result<Vec<T>, ApiError> {
         let mut all = Vec::new();
         let mut after: Option<String> = None;
+        let mut followed = HashSet::new();
         let limit = DEFAULT_PAGE_SIZE.to_string();
         loop {
             let mut q: Vec<(&str, &str)> = query.to_vec();
@@ -361,9 +375,9 @@ impl V1Client {
             let next = page.next();
             all.extend(page.items);
             match next {
-                // A server that hands back the same cursor would loop forever.
-                Some(n) if after.as_deref() != Some(n.as_str()) => after = Some(n),
-                _ => return Ok(all),
+                Some(n) if followed.insert(n.clone()) => after = Some(n),
+                Some(n) => return Ok(cursor_came_back(call, &n, all)),
+                None => return Ok(all),
             }
         }
     }
@@ -635,6 +649,23 @@ impl MachineApi for V1Client {
             })
             .collect();
         Ok(MachinePage { machines, next })
+    }
+
+    /// Like the trait's default, but a cursor is followed at most once (see
+    /// [`cursor_came_back`]).
+    async fn list_all(&self, filter: &MachineFilter) -> Result<Vec<Machine>, ApiError> {
+        let mut all = Vec::new();
+        let mut page = PageRequest::default();
+        let mut followed = HashSet::new();
+        loop {
+            let got = self.list_page(filter, &page).await?;
+            all.extend(got.machines);
+            match got.next {
+                Some(next) if followed.insert(next.clone()) => page.cursor = Some(next),
+                Some(next) => return Ok(cursor_came_back(routes::LIST, &next, all)),
+                None => return Ok(all),
+            }
+        }
     }
 
     async fn show(&self, machine_id: &str) -> Result<Machine, ApiError> {
