@@ -179,19 +179,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-/// Logs go to stderr so that stdout stays for the command's own output
-/// (`machinist sim` promises its address as the first stdout line).
-/// `RUST_LOG` overrides the configured level.
+/// See [`crate::logging`]: stderr, `RUST_LOG` over the configured level.
 fn init_logging(level: &str, format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
+    crate::logging::init(level, format);
 }

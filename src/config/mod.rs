@@ -555,6 +555,31 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The settings (`section.key`) whose values differ between `self` and
+    /// `other`, in file order: what a reload (SIGHUP) has to act on.
+    pub fn changed_keys(&self, other: &Config) -> Vec<String> {
+        let (Ok(old), Ok(new)) = (toml::Table::try_from(self), toml::Table::try_from(other)) else {
+            return Vec::new();
+        };
+        let mut changed = Vec::new();
+        for (section, keys) in &new {
+            let (Some(keys), Some(old_keys)) = (
+                keys.as_table(),
+                old.get(section).and_then(toml::Value::as_table),
+            ) else {
+                continue;
+            };
+            for (key, value) in keys {
+                if old_keys.get(key) != Some(value) {
+                    changed.push(format!("{section}.{key}"));
+                }
+            }
+        }
+        changed
+    }
+}
+
 fn non_empty_path(path: &Path) -> Option<&Path> {
     (!path.as_os_str().is_empty()).then_some(path)
 }
