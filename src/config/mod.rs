@@ -476,6 +476,14 @@ impl Config {
         Config::load_from(Sources::process(explicit.map(Path::to_path_buf)))
     }
 
+    /// Like [`Config::load`], but returns the configuration as far as it is
+    /// valid (a rejected value keeps the default or the file's value) along
+    /// with every problem, so that a caller can add the problems of the
+    /// secrets and report all of them in one go.
+    pub fn load_with_problems(explicit: Option<&Path>) -> (Config, ConfigErrors) {
+        layer::load_lenient(&Sources::process(explicit.map(Path::to_path_buf)))
+    }
+
     /// Loads from the given sources; the process environment is not read.
     pub fn load_from(sources: Sources) -> Result<Config, ConfigErrors> {
         layer::load(&sources)
