@@ -267,3 +267,53 @@ fn sighup_reloads_the_log_level_and_workers_and_names_what_needs_a_restart() {
     served.wait_for_line(&["nothing was reloaded"]);
     assert_eq!(healthz(&url), 200);
 }
+
+const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/machinist.service");
+
+#[test]
+fn the_unit_file_is_hardened_and_names_the_credentials_machinist_reads() {
+    let unit = std::fs::read_to_string(UNIT).unwrap();
+    let directives: Vec<&str> = unit
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .collect();
+    for wanted in [
+        "Type=notify",
+        "WatchdogSec=30s",
+        "DynamicUser=yes",
+        "StateDirectory=machinist",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "Restart=on-failure",
+        "RestartPreventExitStatus=2",
+        "ExecStart=/usr/bin/machinist serve",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        // The credential names are the ones the configuration reads from
+        // $CREDENTIALS_DIRECTORY.
+        "LoadCredential=paperspace-api-key:machinist-paperspace-api-key",
+        "LoadCredential=admin-token:machinist-admin-token",
+    ] {
+        assert!(directives.contains(&wanted), "{wanted} is missing");
+    }
+    // Where systemd is installed, it must accept the unit (against the
+    // binary under test, since /usr/bin/machinist may not exist here).
+    if let Ok(out) = Command::new("systemd-analyze").arg("--version").output()
+        && out.status.success()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("machinist.service");
+        std::fs::write(&copy, unit.replace("/usr/bin/machinist", BIN)).unwrap();
+        let verify = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success() && verify.stderr.is_empty(),
+            "systemd-analyze verify: {}",
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    }
+}
