@@ -118,12 +118,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     });
     match &cli.command {
         Command::Serve => {
-            let config = load_config(&cli)?;
-            init_logging(&config.log.level, format.unwrap_or(config.log.format));
             // Report every problem, secrets included, before anything starts.
-            config
-                .secrets_for_serve(&Env::process())
-                .map_err(Failure::Config)?;
+            let (config, mut errors) = Config::load_with_problems(cli.config.as_deref());
+            if let Err(more) = config.secrets_for_serve(&Env::process()) {
+                errors.extend(more);
+            }
+            if !errors.is_empty() {
+                return Err(Failure::Config(errors));
+            }
+            init_logging(&config.log.level, format.unwrap_or(config.log.format));
             crate::daemon::serve(config).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -142,16 +145,24 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => {
-            let config = load_config(&cli)?;
-            let secrets = config.secrets(&Env::process()).map_err(Failure::Config)?;
-            let serve_errors = config.validate_for_serve(&secrets).err();
-            print!("{}", config.to_toml_masked(&secrets));
-            for warning in &secrets.warnings {
-                eprintln!("warning: {warning}");
+            let (config, mut errors) = Config::load_with_problems(cli.config.as_deref());
+            let env = Env::process();
+            let serve_errors = config.secrets_for_serve(&env).err();
+            // The effective configuration is printed when the settings are
+            // valid and the secrets readable, even if serving would need more.
+            if errors.is_empty()
+                && let Ok(secrets) = config.secrets(&env)
+            {
+                print!("{}", config.to_toml_masked(&secrets));
+                for warning in &secrets.warnings {
+                    eprintln!("warning: {warning}");
+                }
             }
-            match serve_errors {
-                Some(errors) => Err(Failure::Config(errors)),
-                None => Ok(ExitCode::SUCCESS),
+            errors.extend(serve_errors.unwrap_or_default());
+            if errors.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(Failure::Config(errors))
             }
         }
         Command::Jobs(_)
@@ -179,19 +190,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-/// Logs go to stderr so that stdout stays for the command's own output
-/// (`machinist sim` promises its address as the first stdout line).
-/// `RUST_LOG` overrides the configured level.
+/// See [`crate::logging`]: stderr, `RUST_LOG` over the configured level.
 fn init_logging(level: &str, format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
+    crate::logging::init(level, format);
 }

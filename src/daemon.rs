@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{AdminToken, Backend as ConfiguredBackend, Config, Env};
+use crate::config::{AdminToken, Backend as ConfiguredBackend, Config};
 use crate::http::{HttpLimits, HttpState};
 use crate::job::{Backoff, JobDefaults};
 use crate::paperspace::legacy::{LegacyClient, LegacyConfig};
@@ -137,6 +137,13 @@ pub struct Daemon {
     /// Cancelled to stop everything.
     shutdown: CancellationToken,
     workers: JoinHandle<()>,
+    /// Stops the workers alone (a child of `shutdown`), so that a reload can
+    /// restart them with new settings.
+    workers_stop: CancellationToken,
+    /// What the workers were started with, kept to restart them.
+    worker_parts: WorkerParts,
+    /// Kept for reloads that change schedules (the utilization pull).
+    registry: Registry,
     scheduler: JoinHandle<()>,
     http: JoinHandle<()>,
     pruner: JoinHandle<()>,
@@ -196,14 +203,15 @@ impl Daemon {
 
         let owner = owner_name();
         tracing::info!(owner = %owner, db = %settings.store.path.display(), "starting workers");
-        let workers = Workers::new(
-            store.clone(),
+        let worker_parts = WorkerParts {
+            store: store.clone(),
             api,
-            clock.clone(),
-            settings.workers.clone(),
+            clock: clock.clone(),
+            settings: settings.workers.clone(),
             owner,
-        );
-        let workers = tokio::spawn(workers.run(shutdown.clone()));
+        };
+        let workers_stop = shutdown.child_token();
+        let workers = worker_parts.spawn(workers_stop.clone());
 
         let router = crate::http::router(
             HttpState {
@@ -211,7 +219,7 @@ impl Daemon {
                 clock: clock.clone(),
                 defaults: settings.defaults.clone(),
                 token: settings.admin_token.clone(),
-                registry,
+                registry: registry.clone(),
             },
             &settings.http,
         );
@@ -236,6 +244,9 @@ impl Daemon {
             store,
             shutdown,
             workers,
+            workers_stop,
+            worker_parts,
+            registry,
             scheduler,
             http,
             pruner,
@@ -273,12 +284,80 @@ impl Daemon {
         self.wait().await;
     }
 
+    /// Restarts the workers with new settings (a reload of `[workers]`):
+    /// the running ones stop as at shutdown (running steps get the grace
+    /// period, the rest go back to the queue without spending an attempt),
+    /// then new ones start. Waiting jobs are parked in the database and do
+    /// not notice.
+    pub async fn restart_workers(&mut self, settings: WorkerSettings) {
+        self.workers_stop.cancel();
+        let old = std::mem::replace(&mut self.workers, tokio::spawn(async {}));
+        let _ = old.await;
+        self.worker_parts.settings = settings;
+        self.workers_stop = self.shutdown.child_token();
+        self.workers = self.worker_parts.spawn(self.workers_stop.clone());
+    }
+
+    /// Makes the built-in monthly utilization pull fire at `cron`: its
+    /// schedule is updated (keeping any other edit) or installed.
+    pub async fn set_utilization_pull(&self, cron: &str) -> Result<(), RegistryError> {
+        match self.registry.schedule(UTILIZATION_SCHEDULE).await {
+            Ok(existing) => {
+                let spec = ScheduleSpec {
+                    name: existing.name,
+                    cron: cron.to_string(),
+                    timezone: Some(existing.timezone),
+                    template: existing.template,
+                    targets: existing.targets,
+                    enabled: existing.enabled,
+                    jitter_seconds: existing.jitter_seconds,
+                    exclusions: existing.exclusions,
+                    misfire: Some(existing.misfire),
+                    catch_up_seconds: Some(existing.catch_up_seconds),
+                    overlap: existing.overlap,
+                };
+                self.registry
+                    .update_schedule(UTILIZATION_SCHEDULE, spec)
+                    .await
+                    .map(|_| ())
+            }
+            Err(RegistryError::NotFound { .. }) => {
+                install_utilization_pull(&self.registry, cron).await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Waits until the daemon has stopped (after its shutdown token was cancelled).
     pub async fn wait(self) {
         let _ = self.workers.await;
         let _ = self.scheduler.await;
         let _ = self.http.await;
         let _ = self.pruner.await;
+    }
+}
+
+/// What it takes to (re)start the workers.
+struct WorkerParts {
+    store: Store,
+    api: Arc<dyn MachineApi>,
+    clock: SharedClock,
+    settings: WorkerSettings,
+    /// The lease owner name; the same across restarts within one process.
+    owner: Arc<str>,
+}
+
+impl WorkerParts {
+    fn spawn(&self, stop: CancellationToken) -> JoinHandle<()> {
+        let workers = Workers::new(
+            self.store.clone(),
+            self.api.clone(),
+            self.clock.clone(),
+            self.settings.clone(),
+            self.owner.clone(),
+        );
+        tokio::spawn(workers.run(stop))
     }
 }
 
@@ -403,27 +482,10 @@ pub async fn paperspace_api(
     }
 }
 
-/// `machinist serve`: runs the daemon until SIGTERM or SIGINT.
+/// `machinist serve`: runs the daemon until SIGTERM or SIGINT, with systemd
+/// notifications and SIGHUP reloads ([`crate::service`]).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let secrets = config
-        .secrets_for_serve(&Env::process())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for warning in &secrets.warnings {
-        tracing::warn!("{warning}");
-    }
-    let (api, _sim) = paperspace_api(&config, secrets.api_key.clone()).await?;
-    let settings = DaemonSettings::from_config(&config, secrets.admin_token.clone());
-    let daemon = Daemon::start(settings, api, Arc::new(SystemClock)).await?;
-    tracing::info!(url = %daemon.url(), "machinist is serving the admin API");
-    let token = daemon.shutdown_token();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down: no new jobs are claimed; running steps get a grace period");
-        token.cancel();
-    });
-    daemon.wait().await;
-    tracing::info!("stopped");
-    Ok(())
+    crate::service::serve(config).await
 }
 
 /// Resolves on SIGTERM or SIGINT.

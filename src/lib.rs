@@ -40,6 +40,10 @@
 //!   in-process simulator, with jobs going through.
 //! - [`walkthrough`]: the scripted walk through every operation with the
 //!   client alone (`machinist demo --client`).
+//! - [`service`]: `serve`'s main loop: systemd notifications, watchdog,
+//!   SIGHUP reload, SIGTERM.
+//! - [`notify`]: systemd's `sd_notify` (ready, watchdog, stopping).
+//! - [`logging`]: the `tracing` subscriber, text or JSON, reloadable level.
 //! - [`cli`]: the `machinist` command line; `main.rs` only calls into it.
 
 pub mod admin_client;
@@ -50,9 +54,12 @@ pub mod daemon;
 pub mod demo;
 pub mod http;
 pub mod job;
+pub mod logging;
+pub mod notify;
 pub mod paperspace;
 pub mod report;
 pub mod schedule;
+pub mod service;
 pub mod sim;
 pub mod store;
 pub mod walkthrough;

@@ -909,3 +909,89 @@ fn a_config_built_in_code_is_validated_too() {
         ]
     );
 }
+
+// The binary: `check-config` and `serve` with bad configuration.
+
+const BIN: &str = env!("CARGO_BIN_EXE_machinist");
+
+/// Runs the binary with only the environment given (none of the caller's
+/// `MACHINIST_*`, `RUST_LOG` or secrets).
+fn machinist(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(BIN);
+    command.args(args).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("the machinist binary runs")
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration_with_secrets_masked() {
+    let dir = dir();
+    let path = write(&dir, "machinist.toml", "[workers]\ncount = 3\n");
+    let out = machinist(
+        &["--config", path.to_str().unwrap(), "check-config"],
+        &[
+            ("MACHINIST_ADMIN_TOKEN", "tok-5e1d2c3b4a5f6e7d8c9b"),
+            ("PAPERSPACE_API_KEY", "key-0a9b8c7d6e5f4a3b2c1d"),
+            ("MACHINIST_PAPERSPACE_BACKEND", "legacy"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let printed: toml::Table = toml::from_str(&stdout).unwrap();
+    assert_eq!(printed["workers"]["count"].as_integer(), Some(3));
+    assert_eq!(printed["paperspace"]["backend"].as_str(), Some("legacy"));
+    assert_eq!(printed["paperspace"]["api_key"].as_str(), Some("****"));
+    assert_eq!(printed["http"]["admin_token"].as_str(), Some("****"));
+    for secret in ["5e1d2c3b4a5f6e7d8c9b", "0a9b8c7d6e5f4a3b2c1d"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line_per_problem_and_starts_nothing() {
+    let dir = dir();
+    let path = write(
+        &dir,
+        "machinist.toml",
+        "[workers]\ncount = 0\nlease = \"soon\"\n\n[http]\nlisten = \"0.0.0.0:7420\"\n",
+    );
+    let db = dir.path().join("machinist.db");
+    let env = [
+        ("MACHINIST_STORE_PATH", db.to_str().unwrap()),
+        ("MACHINIST_RATE_LIMIT_BURST", "many"),
+    ];
+    let file = path.display().to_string();
+    for command in ["check-config", "serve"] {
+        let out = machinist(&["--config", &file, command], &env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        let problems: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("  "))
+            .map(str::trim)
+            .collect();
+        assert_eq!(problems.len(), 4, "{command}: {stderr}");
+        let has = |start: &str, middle: &str| {
+            problems
+                .iter()
+                .any(|p| p.starts_with(start) && p.contains(middle))
+        };
+        assert!(has(
+            &format!("{file}:2: workers.count: "),
+            "between 1 and 256"
+        ));
+        assert!(has(&format!("{file}:3: workers.lease: "), "soon"));
+        assert!(has(
+            "env MACHINIST_RATE_LIMIT_BURST: rate_limit.burst: ",
+            "many"
+        ));
+        assert!(has(&format!("{file}:6: http.listen: "), "needs a token"));
+        assert!(!db.exists(), "{command} created the database");
+    }
+}

@@ -41,6 +41,13 @@ const SECRET_KEYS: [(&str, &str, &str); 2] = [
 ];
 
 pub(super) fn load(sources: &Sources) -> Result<Config, ConfigErrors> {
+    let (config, errors) = load_lenient(sources);
+    errors.into_result(config)
+}
+
+/// The configuration as far as it is valid (a rejected value keeps its
+/// earlier layer's), with every problem found.
+pub(super) fn load_lenient(sources: &Sources) -> (Config, ConfigErrors) {
     let mut layers = Layers::new();
     let file = match &sources.file {
         Some(path) => Some(path.clone()),
@@ -65,13 +72,13 @@ pub(super) fn load(sources: &Sources) -> Result<Config, ConfigErrors> {
         Err(e) => {
             // Each key was checked as it was applied; this would be a bug.
             errors.push(ConfigError::new(Origin::Default, None, e.to_string()));
-            return Err(errors);
+            return (Config::default(), errors);
         }
     };
     config.provenance = Provenance { file, origins };
     derive(&mut config, &sources.env);
     errors.extend(validate::check(&config, &failed));
-    errors.into_result(config)
+    (config, errors)
 }
 
 /// Fills in the values whose default depends on others or on the environment.

@@ -476,6 +476,14 @@ impl Config {
         Config::load_from(Sources::process(explicit.map(Path::to_path_buf)))
     }
 
+    /// Like [`Config::load`], but returns the configuration as far as it is
+    /// valid (a rejected value keeps the default or the file's value) along
+    /// with every problem, so that a caller can add the problems of the
+    /// secrets and report all of them in one go.
+    pub fn load_with_problems(explicit: Option<&Path>) -> (Config, ConfigErrors) {
+        layer::load_lenient(&Sources::process(explicit.map(Path::to_path_buf)))
+    }
+
     /// Loads from the given sources; the process environment is not read.
     pub fn load_from(sources: Sources) -> Result<Config, ConfigErrors> {
         layer::load(&sources)
@@ -552,6 +560,31 @@ impl Config {
         );
         toml::to_string(&table)
             .unwrap_or_else(|e| format!("# the configuration cannot be printed as TOML: {e}\n"))
+    }
+}
+
+impl Config {
+    /// The settings (`section.key`) whose values differ between `self` and
+    /// `other`, in file order: what a reload (SIGHUP) has to act on.
+    pub fn changed_keys(&self, other: &Config) -> Vec<String> {
+        let (Ok(old), Ok(new)) = (toml::Table::try_from(self), toml::Table::try_from(other)) else {
+            return Vec::new();
+        };
+        let mut changed = Vec::new();
+        for (section, keys) in &new {
+            let (Some(keys), Some(old_keys)) = (
+                keys.as_table(),
+                old.get(section).and_then(toml::Value::as_table),
+            ) else {
+                continue;
+            };
+            for (key, value) in keys {
+                if old_keys.get(key) != Some(value) {
+                    changed.push(format!("{section}.{key}"));
+                }
+            }
+        }
+        changed
     }
 }
 

@@ -1,0 +1,319 @@
+//! The real `machinist serve` binary as systemd runs it: it is given a
+//! `NOTIFY_SOCKET` this test owns and must say `READY=1` once the admin API
+//! answers, `WATCHDOG=1` at half of `WATCHDOG_USEC`, `STOPPING=1` at SIGTERM
+//! (and exit 0); SIGHUP reloads the log level and the workers, and names
+//! what needs a restart.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_machinist");
+
+/// A `machinist serve` child with its notification socket and log lines.
+struct Served {
+    child: Child,
+    socket: UnixDatagram,
+    /// stderr, line by line, as it arrives.
+    lines: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn start(config_text: &str, watchdog_usec: Option<u64>) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let socket_path = dir.path().join("notify.sock");
+        let socket = UnixDatagram::bind(&socket_path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let config = dir.path().join("machinist.toml");
+        std::fs::write(&config, config_text).unwrap();
+        let mut command = Command::new(BIN);
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("MACHINIST_STORE_PATH", dir.path().join("machinist.db"))
+            .env("MACHINIST_HTTP_LISTEN", "127.0.0.1:0")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .env_remove("RUST_LOG")
+            .env_remove("MACHINIST_ADMIN_TOKEN")
+            .env_remove("PAPERSPACE_API_KEY")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(usec) = watchdog_usec {
+            command.env("WATCHDOG_USEC", usec.to_string());
+        }
+        let mut child = command.spawn().expect("the machinist binary runs");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Served {
+            child,
+            socket,
+            lines,
+            _dir: dir,
+            config,
+        }
+    }
+
+    /// The next notification, or a panic with the log so far.
+    fn message(&self) -> String {
+        let mut buf = [0u8; 4096];
+        match self.socket.recv(&mut buf) {
+            Ok(len) => String::from_utf8_lossy(&buf[..len]).into_owned(),
+            Err(e) => panic!(
+                "no notification ({e}); log:\n{}",
+                self.lines.lock().unwrap().join("\n")
+            ),
+        }
+    }
+
+    /// Skips watchdog pings until a message that is not one.
+    fn next_non_watchdog(&self) -> String {
+        loop {
+            let message = self.message();
+            if message != "WATCHDOG=1" {
+                return message;
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits until a log line contains every one of `parts`, and returns it.
+    fn wait_for_line(&self, parts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(line) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| parts.iter().all(|p| line.contains(p)))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {parts:?}; log:\n{}",
+                self.lines.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the daemon did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn config_path(&self) -> &Path {
+        &self.config
+    }
+}
+
+/// `READY=1\nSTATUS=serving the admin API on http://…` → the URL.
+fn url_of_ready(message: &str) -> String {
+    let mut lines = message.lines();
+    assert_eq!(lines.next(), Some("READY=1"), "{message:?}");
+    let status = lines.next().unwrap_or_default();
+    status
+        .strip_prefix("STATUS=serving the admin API on ")
+        .unwrap_or_else(|| panic!("unexpected status in {message:?}"))
+        .to_string()
+}
+
+fn healthz(url: &str) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        reqwest::get(format!("{url}/healthz"))
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    })
+}
+
+#[test]
+fn ready_watchdog_and_stopping_reach_the_notify_socket() {
+    // 300ms: pings every 150ms.
+    let mut served = Served::start("[log]\nlevel = \"info\"\n", Some(300_000));
+
+    let ready = served.message();
+    let url = url_of_ready(&ready);
+    // READY=1 means migrations are applied and the listener is bound: the
+    // admin API answers at once, without a retry.
+    assert_eq!(healthz(&url), 200);
+
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(served.message(), "WATCHDOG=1");
+    }
+    // Three pings at 150ms take about 300ms (the first may come at once).
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_secs(5),
+        "three pings took {elapsed:?}"
+    );
+    served.wait_for_line(&["sending the systemd watchdog", "150ms"]);
+
+    served.signal("TERM");
+    let stopping = served.next_non_watchdog();
+    assert!(stopping.starts_with("STOPPING=1\n"), "{stopping:?}");
+    let status = served.wait_exit();
+    assert!(status.success(), "exit status {status:?}");
+    served.wait_for_line(&["stopped"]);
+}
+
+#[test]
+fn without_a_watchdog_only_ready_and_stopping_are_sent() {
+    let mut served = Served::start("", None);
+    let url = url_of_ready(&served.message());
+    assert_eq!(healthz(&url), 200);
+    served.signal("TERM");
+    let stopping = served.message();
+    assert!(stopping.starts_with("STOPPING=1\n"), "{stopping:?}");
+    assert!(served.wait_exit().success());
+}
+
+#[test]
+fn sighup_reloads_the_log_level_and_workers_and_names_what_needs_a_restart() {
+    let served = Served::start("[workers]\ncount = 4\n\n[log]\nlevel = \"info\"\n", None);
+    let url = url_of_ready(&served.message());
+    assert_eq!(healthz(&url), 200);
+    let debug_lines = || {
+        served
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("DEBUG"))
+            .count()
+    };
+    assert_eq!(debug_lines(), 0, "info level logs no debug line");
+
+    std::fs::write(
+        served.config_path(),
+        "[workers]\ncount = 2\n\n[http]\nrequest_timeout = \"10s\"\n\n[log]\nlevel = \"debug\"\n",
+    )
+    .unwrap();
+    served.signal("HUP");
+    assert_eq!(served.message(), "RELOADING=1");
+    let ready = served.message();
+    assert_eq!(
+        url_of_ready(&ready),
+        url,
+        "the same listener after a reload"
+    );
+
+    let reloaded = served.wait_for_line(&["reloaded the configuration", "log.level = \"debug\""]);
+    assert!(reloaded.contains("workers.count"), "{reloaded}");
+    served.wait_for_line(&["restarting the workers", "count=2"]);
+    let restart = served.wait_for_line(&["take effect only after a restart"]);
+    assert!(restart.contains("http.request_timeout"), "{restart}");
+    assert!(!restart.contains("workers.count"), "{restart}");
+
+    // The new level is in force: a request now logs at debug.
+    assert_eq!(healthz(&url), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while debug_lines() == 0 {
+        assert!(Instant::now() < deadline, "no debug line after the reload");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // An invalid file is refused as a whole, naming the problem, and the
+    // daemon keeps running.
+    std::fs::write(served.config_path(), "[workers]\ncount = 0\n").unwrap();
+    served.signal("HUP");
+    assert_eq!(served.message(), "RELOADING=1");
+    url_of_ready(&served.message());
+    served.wait_for_line(&["workers.count", "must be between 1 and 256"]);
+    served.wait_for_line(&["nothing was reloaded"]);
+    assert_eq!(healthz(&url), 200);
+}
+
+const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/machinist.service");
+
+#[test]
+fn the_unit_file_is_hardened_and_names_the_credentials_machinist_reads() {
+    let unit = std::fs::read_to_string(UNIT).unwrap();
+    let directives: Vec<&str> = unit
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .collect();
+    for wanted in [
+        "Type=notify",
+        "WatchdogSec=30s",
+        "DynamicUser=yes",
+        "StateDirectory=machinist",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "Restart=on-failure",
+        "RestartPreventExitStatus=2",
+        "ExecStart=/usr/bin/machinist serve",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        // The credential names are the ones the configuration reads from
+        // $CREDENTIALS_DIRECTORY.
+        "LoadCredential=paperspace-api-key:machinist-paperspace-api-key",
+        "LoadCredential=admin-token:machinist-admin-token",
+    ] {
+        assert!(directives.contains(&wanted), "{wanted} is missing");
+    }
+    // Where systemd is installed, it must accept the unit (against the
+    // binary under test, since /usr/bin/machinist may not exist here).
+    if let Ok(out) = Command::new("systemd-analyze").arg("--version").output()
+        && out.status.success()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("machinist.service");
+        std::fs::write(&copy, unit.replace("/usr/bin/machinist", BIN)).unwrap();
+        let verify = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success() && verify.stderr.is_empty(),
+            "systemd-analyze verify: {}",
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    }
+}
