@@ -192,7 +192,7 @@ impl Daemon {
         tracing::info!(owner = %owner, db = %settings.store.path.display(), "starting workers");
         let workers = Workers::new(
             store.clone(),
-            api,
+            api.clone(),
             clock.clone(),
             settings.workers.clone(),
             owner,
@@ -206,6 +206,7 @@ impl Daemon {
                 defaults: settings.defaults.clone(),
                 token: settings.admin_token.clone(),
                 registry,
+                api: Some(api),
             },
             &settings.http,
         );
