@@ -157,6 +157,15 @@ impl Metrics {
     /// Counts one admin API request (`route` is the matched template, or
     /// `unmatched`, so that random paths cannot grow the label set).
     pub fn admin_request(&self, method: &str, route: &str, status: u16) {
+        // Clients may invent methods; only the standard ones become labels.
+        const KNOWN: [&str; 9] = [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+        ];
+        let method = if KNOWN.contains(&method) {
+            method
+        } else {
+            "OTHER"
+        };
         let key = vec![method.to_string(), route.to_string(), status.to_string()];
         *self.lock().admin_requests.entry(key).or_default() += 1;
     }
