@@ -120,6 +120,45 @@ async fn the_document_is_openapi_3_and_matches_the_router() {
         }
     }
 
+    // Real answers have the documented fields: every required one, and no
+    // field a closed schema does not list.
+    let refresh = app.run(serde_json::json!({"kind": "refresh"})).await;
+    let (_, machines) = app.get("/v1/machines").await;
+    let (_, created) = app
+        .post(
+            "/v1/schedules",
+            serde_json::json!({"name": "n", "cron": "0 9 * * *", "template": {"kind": "refresh"}}),
+        )
+        .await;
+    let (_, missing) = app.get("/v1/jobs/999999").await;
+    let mut job = refresh.clone();
+    job.as_object_mut().unwrap().remove("events");
+    let schemas = &doc["components"]["schemas"];
+    for (name, value) in [
+        ("Job", job),
+        ("JobEvent", refresh["events"][0].clone()),
+        ("Machine", machines["machines"][0].clone()),
+        ("Schedule", created),
+        ("Error", missing),
+    ] {
+        let schema = &schemas[name];
+        let props = schema["properties"].as_object().unwrap();
+        for required in schema["required"].as_array().into_iter().flatten() {
+            assert!(
+                value.get(required.as_str().unwrap()).is_some(),
+                "{name} lacks {required}: {value}"
+            );
+        }
+        if schema["additionalProperties"] != Value::Bool(true) {
+            for key in value.as_object().unwrap().keys() {
+                assert!(
+                    props.contains_key(key),
+                    "{name} has undocumented {key}: {value}"
+                );
+            }
+        }
+    }
+
     // A path in neither is a JSON 404.
     let (status, body) = app.get("/v1/nothing-here").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -752,7 +752,7 @@ fn schemas() -> Value {
             "id": t("integer"), "kind": t(STRING), "machine_id": nullable(STRING), "args": t("object"),
             "state": {"type": "string", "enum": job_states},
             "priority": t("integer"), "attempt": t("integer"), "max_attempts": t("integer"),
-            "run_at": time(), "wait": nullable(STRING), "wait_timeout": t(STRING),
+            "run_at": time(), "wait": nullable(STRING), "wait_timeout_seconds": t("integer"),
             "checkpoint": {"type": "object", "nullable": true}, "result": {"nullable": true},
             "last_error": nullable(STRING), "idempotency_key": nullable(STRING),
             "lease_owner": nullable(STRING), "lease_expires_at": nullable_time(),
