@@ -1,5 +1,6 @@
 //! A typed client of the admin API ([`crate::http`]), used by `machinist
-//! jobs`, `schedules`, `windows` and `report`.
+//! jobs`, `schedules`, `windows`, `report`, `machines`, `history` and
+//! `status`.
 //!
 //! Every method answers the typed value or a [`ClientError`]: the server's
 //! own error (its `code`, `message` and `field`), a daemon that cannot be
@@ -14,9 +15,9 @@ use serde_json::Value;
 
 use crate::config::AdminToken;
 use crate::http::{
-    ErrorBody, FireTimeView, FireTimes, HistoryPage, JobPage, OverrideList, OverrideView,
-    PreviewRequest, PullAnswer, PullRequest, SavingsView, ScheduleDetail, ScheduleList,
-    UtilizationView, WindowDetail, WindowList,
+    ErrorBody, FireTimeView, FireTimes, HistoryPage, JobPage, MachineDetail, MachineList,
+    MachineView, OverrideList, OverrideView, PreviewRequest, PullAnswer, PullRequest, Readiness,
+    SavingsView, ScheduleDetail, ScheduleList, UtilizationView, WindowDetail, WindowList,
 };
 use crate::job::{Job, JobEvent, JobId, JobRequest};
 use crate::paperspace::BillingMonth;
@@ -226,6 +227,33 @@ impl AdminClient {
             .call(Method::GET, &format!("/v1/history{query}"), None)
             .await?
             .1)
+    }
+
+    // ---- machines, readiness, metrics ----
+
+    /// `GET /v1/machines`: every machine seen, by name.
+    pub async fn machines(&self) -> Result<Vec<MachineView>, ClientError> {
+        let list: MachineList = self.call(Method::GET, "/v1/machines", None).await?.1;
+        Ok(list.machines)
+    }
+
+    /// `GET /v1/machines/{id}`: the machine, its recent jobs and the
+    /// schedules aimed at it.
+    pub async fn machine(&self, id: &str) -> Result<MachineDetail, ClientError> {
+        let path = format!("/v1/machines/{}", segment(id));
+        Ok(self.call(Method::GET, &path, None).await?.1)
+    }
+
+    /// `GET /readyz`: the checks when ready; a 503 `not_ready` error naming
+    /// the failing check otherwise.
+    pub async fn ready(&self) -> Result<Readiness, ClientError> {
+        Ok(self.call(Method::GET, "/readyz", None).await?.1)
+    }
+
+    /// `GET /metrics`: the Prometheus text.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let (_, bytes) = self.fetch(Method::GET, "/metrics", None).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     // ---- schedules ----
@@ -451,6 +479,29 @@ impl AdminClient {
         path: &str,
         json: Option<Vec<u8>>,
     ) -> Result<(StatusCode, T), ClientError> {
+        let (status, bytes) = self.fetch(method, path, json).await?;
+        // 204 No Content (a delete) reads as `null`, which `()` accepts.
+        let body: &[u8] = if status == StatusCode::NO_CONTENT && bytes.is_empty() {
+            b"null"
+        } else {
+            &bytes
+        };
+        let value = serde_json::from_slice(body).map_err(|e| ClientError::BadResponse {
+            url: self.url(path),
+            status: status.as_u16(),
+            detail: e.to_string(),
+        })?;
+        Ok((status, value))
+    }
+
+    /// Sends a request; a success answers its status and body, anything
+    /// else the server's error (or what made the answer unreadable).
+    async fn fetch(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, bytes::Bytes), ClientError> {
         let url = self.url(path);
         let mut request = self
             .http
@@ -474,14 +525,7 @@ impl AdminClient {
             detail,
         };
         if status.is_success() {
-            // 204 No Content (a delete) reads as `null`, which `()` accepts.
-            let body: &[u8] = if status == StatusCode::NO_CONTENT && bytes.is_empty() {
-                b"null"
-            } else {
-                &bytes
-            };
-            let value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
-            return Ok((status, value));
+            return Ok((status, bytes));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => Err(ClientError::Api {

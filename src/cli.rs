@@ -51,6 +51,12 @@ pub enum Command {
     Windows(crate::cli::windows::WindowsArgs),
     /// Utilization and savings reports for a month.
     Report(crate::cli::report::ReportArgs),
+    /// Machines as the daemon last saw them, or one with its jobs and schedules.
+    Machines(crate::cli::machines::MachinesArgs),
+    /// Every job's events, newest first.
+    History(crate::cli::history::HistoryArgs),
+    /// The daemon's readiness, job counts, queue depth and next firings.
+    Status(crate::cli::status::StatusArgs),
     /// Serve a simulated Paperspace account over HTTP (no API key, no cost).
     Sim(crate::sim::SimArgs),
     /// Run the daemon on a temp database against an in-process simulated
@@ -59,9 +65,12 @@ pub enum Command {
 }
 
 pub mod connection;
+pub mod history;
 pub mod jobs;
+pub mod machines;
 pub mod report;
 pub mod schedules;
+pub mod status;
 pub mod windows;
 
 /// A command's failure and the exit code it deserves.
@@ -169,6 +178,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         | Command::Schedules(_)
         | Command::Windows(_)
         | Command::Report(_)
+        | Command::Machines(_)
+        | Command::History(_)
+        | Command::Status(_)
         | Command::Sim(_)
         | Command::Demo(_) => {
             init_logging("warn", format.unwrap_or(LogFormat::Text));
@@ -181,6 +193,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
                     windows::run(args.with_config(cli.config.clone())).await?
                 }
                 Command::Report(args) => report::run(args.with_config(cli.config.clone())).await?,
+                Command::Machines(args) => {
+                    machines::run(args.with_config(cli.config.clone())).await?
+                }
+                Command::History(args) => {
+                    history::run(args.with_config(cli.config.clone())).await?
+                }
+                Command::Status(args) => status::run(args.with_config(cli.config.clone())).await?,
                 Command::Sim(args) => crate::sim::run(args).await.map(|()| ExitCode::SUCCESS)?,
                 Command::Demo(args) => crate::demo::run(args).await.map(|()| ExitCode::SUCCESS)?,
                 _ => unreachable!("matched above"),

@@ -205,7 +205,7 @@ impl Daemon {
         tracing::info!(owner = %owner, db = %settings.store.path.display(), "starting workers");
         let worker_parts = WorkerParts {
             store: store.clone(),
-            api,
+            api: api.clone(),
             clock: clock.clone(),
             settings: settings.workers.clone(),
             owner,
@@ -220,6 +220,7 @@ impl Daemon {
                 defaults: settings.defaults.clone(),
                 token: settings.admin_token.clone(),
                 registry: registry.clone(),
+                api: Some(api),
             },
             &settings.http,
         );

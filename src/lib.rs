@@ -25,6 +25,9 @@
 //!   them, lease renewal and rescue, graceful shutdown.
 //! - [`http`]: the authenticated admin API (jobs, history, schedules,
 //!   windows, reports, health) with its one JSON error shape.
+//! - [`metrics`]: Prometheus metrics: gauges read from the database at
+//!   scrape time, counters and histograms fed from the rows jobs and
+//!   schedules write.
 //! - [`admin_client`]: the typed client of that API, used by `machinist
 //!   jobs`, `schedules`, `windows` and `report`.
 //! - [`daemon`]: store, workers and admin API started together
@@ -55,6 +58,7 @@ pub mod demo;
 pub mod http;
 pub mod job;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod paperspace;
 pub mod report;

@@ -55,6 +55,7 @@ async fn start() -> App {
         defaults: JobDefaults::default(),
         token: Some(AdminToken::new(TOKEN).unwrap()),
         registry: Registry::new(store.clone(), shared, context),
+        api: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -481,7 +481,7 @@ fn print_events(events: &[JobEvent]) {
 }
 
 /// `time  state/api_call/note  message`.
-fn event_line(event: &JobEvent) -> String {
+pub(crate) fn event_line(event: &JobEvent) -> String {
     let e = &event.event;
     let text = match (e.kind, e.from_state, e.to_state) {
         (EventKind::State, Some(from), Some(to)) => format!("{from} → {to}: {}", e.message),

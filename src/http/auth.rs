@@ -1,6 +1,6 @@
 //! Bearer-token authentication of the admin API.
 //!
-//! With a token configured, every route but `GET /healthz` needs exactly one
+//! With a token configured, every route but `GET /healthz` and `GET /readyz` needs exactly one
 //! `Authorization: Bearer <token>` header; the presented token is compared
 //! with [`AdminToken::matches`] (constant-time). Anything else is answered
 //! 401 with `WWW-Authenticate: Bearer` and the JSON error shape. Neither the
@@ -14,8 +14,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::HEALTH_PATH;
 use super::error::ApiError;
+use super::{HEALTH_PATH, READY_PATH};
 use crate::config::AdminToken;
 
 /// The middleware: `axum::middleware::from_fn_with_state(token, require_token)`.
@@ -27,7 +27,7 @@ pub async fn require_token(
     let Some(token) = token else {
         return next.run(request).await;
     };
-    if request.uri().path() == HEALTH_PATH {
+    if [HEALTH_PATH, READY_PATH].contains(&request.uri().path()) {
         return next.run(request).await;
     }
     match check(&token, &request) {

@@ -4,7 +4,12 @@
 //!
 //! | route | answer |
 //! | --- | --- |
-//! | `GET /healthz` | `{"status":"ok"}`; the only route without auth |
+//! | `GET /healthz` | `{"status":"ok"}`; open without auth |
+//! | `GET /readyz` | [`Readiness`]: database, migrations, Paperspace answered recently; 503 `not_ready` naming the check otherwise; open without auth ([`health`]) |
+//! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
+//! | `GET /openapi.json` | the OpenAPI 3 document of every route here ([`openapi`]) |
+//! | `GET /v1/machines` | [`MachineList`]: every machine seen, with `seen_at` and `gone_at` |
+//! | `GET /v1/machines/{id}` | [`MachineDetail`]: the machine, its 20 most recent jobs, the schedules that target it |
 //! | `POST /v1/jobs` | body [`JobRequest`](crate::job::JobRequest); 201 + the job, or 200 + the existing job when its `idempotency_key` matched |
 //! | `GET /v1/jobs?state=&kind=&machine_id=&limit=&cursor=` | [`JobPage`]: `{"jobs":[…],"next_cursor":"j41"\|null}`, newest first |
 //! | `GET /v1/jobs/{id}` | [`JobDetail`]: the job's fields plus `"events":[…]`, oldest first |
@@ -69,7 +74,8 @@
 //!   it with the same `idempotency_key`);
 //! - 500 `internal`: only a bug (a panic, caught and logged).
 //!
-//! Nothing is written when a request is refused.
+//! A query string on a route that takes no query parameters is a 400
+//! naming the first parameter. Nothing is written when a request is refused.
 //!
 //! # Paging
 //!
@@ -86,7 +92,10 @@
 
 pub mod auth;
 pub mod error;
+pub mod health;
 pub mod jobs;
+pub mod machines;
+pub mod openapi;
 pub mod params;
 pub mod reports;
 pub mod schedules;
@@ -98,7 +107,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -109,18 +118,24 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::clock::SharedClock;
 use crate::config::{AdminToken, HttpConfig};
 use crate::job::JobDefaults;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use health::Readiness;
 pub use jobs::{HistoryPage, JobDetail, JobPage};
+pub use machines::{MachineDetail, MachineList, MachineView};
+pub use openapi::{METRICS_PATH, OPENAPI_PATH};
 pub use reports::{
     PullAnswer, PullRequest, SavingsLineView, SavingsView, UtilizationLineView, UtilizationView,
 };
 pub use schedules::{FireTimeView, FireTimes, PreviewRequest, ScheduleDetail, ScheduleList};
 pub use windows::{EdgeFiring, OverrideList, OverrideView, WindowDetail, WindowList};
 
-/// The health route, the only one open without a token.
+/// The liveness route, open without a token.
 pub const HEALTH_PATH: &str = "/healthz";
+/// The readiness route, open without a token (service managers probe it).
+pub const READY_PATH: &str = "/readyz";
 
 /// What the handlers need.
 #[derive(Clone)]
@@ -133,6 +148,9 @@ pub struct HttpState {
     pub token: Option<AdminToken>,
     /// Schedules and windows: validated writes and previews.
     pub registry: crate::schedule::registry::Registry,
+    /// Paperspace, for the readiness probe when no job asked it lately;
+    /// `None`: readiness relies on the jobs' calls alone.
+    pub api: Option<Arc<dyn crate::paperspace::MachineApi>>,
 }
 
 /// Protection against large, slow or many requests.
@@ -172,6 +190,10 @@ impl HttpLimits {
 pub(crate) struct AppState {
     http: HttpState,
     max_body_bytes: usize,
+    /// Counters and histograms for `/metrics`.
+    metrics: Arc<Metrics>,
+    /// The last readiness probe of Paperspace, so probes stay rare.
+    probe: Arc<tokio::sync::Mutex<Option<health::Probe>>>,
 }
 
 /// The admission gate: a timeout around a concurrency cap.
@@ -185,9 +207,12 @@ struct Gate {
 /// The whole admin API, ready for `axum::serve`.
 pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
     let token = state.token.clone();
+    let metrics = Arc::new(Metrics::new());
     let app = AppState {
         http: state,
         max_body_bytes: limits.max_body_bytes,
+        metrics: metrics.clone(),
+        probe: Arc::default(),
     };
     let max = limits.max_concurrent.max(1);
     let gate = Gate {
@@ -196,7 +221,12 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         timeout: limits.request_timeout,
     };
     Router::new()
-        .route(HEALTH_PATH, get(health))
+        .route(HEALTH_PATH, get(health::healthz))
+        .route(READY_PATH, get(health::readyz))
+        .route(METRICS_PATH, get(health::metrics))
+        .route(OPENAPI_PATH, get(openapi::document))
+        .route("/v1/machines", get(machines::list))
+        .route("/v1/machines/{id}", get(machines::show))
         .route("/v1/jobs", get(jobs::list).post(jobs::submit))
         .route("/v1/jobs/{id}", get(jobs::show))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
@@ -246,6 +276,7 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
             post(reports::pull_utilization),
         )
         .route("/v1/reports/savings", get(reports::savings_report))
+        .route_layer(middleware::from_fn(keep_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
@@ -255,12 +286,48 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(middleware::from_fn_with_state(gate, admit))
         .layer(middleware::from_fn_with_state(token, auth::require_token))
-        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(metrics, json_errors))
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({"status": "ok"}))
+/// Refuses a query string on a route that takes no query parameters (per
+/// [`openapi::OPERATIONS`]), so that no route silently ignores input; then
+/// copies the matched route template onto the response, so that the outer
+/// layer can count requests by route without counting raw paths.
+async fn keep_route(route: MatchedPath, request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_ascii_lowercase();
+    let takes_query = openapi::OPERATIONS
+        .iter()
+        .filter(|op| op.path == route.as_str() && op.method == method)
+        .any(|op| op.params.iter().any(|p| p.location == openapi::In::Query));
+    if let Some(query) = request
+        .uri()
+        .query()
+        .filter(|q| !q.is_empty() && !takes_query)
+    {
+        let name: String = query
+            .split(['=', '&'])
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(40)
+            .collect();
+        let name = if name.is_empty() {
+            "query".to_string()
+        } else {
+            name
+        };
+        let mut response = ApiError::bad_field(
+            name,
+            format!("{} takes no query parameters", route.as_str()),
+        )
+        .into_response();
+        response.extensions_mut().insert(route);
+        return response;
+    }
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(route);
+    response
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -310,12 +377,21 @@ async fn admit(State(gate): State<Gate>, request: Request, next: Next) -> Respon
 /// Logs each request (method, path, status, time: never headers or bodies)
 /// and turns any error response that is not yet JSON (a rejection from axum
 /// or a layer) into the one error shape.
-async fn json_errors(request: Request, next: Next) -> Response {
+async fn json_errors(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().clone();
     let path = shorten_path(request.uri().path());
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status();
+    let route = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str());
+    metrics.admin_request(method.as_str(), route, status.as_u16());
     tracing::debug!(%method, %path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "admin request");
     if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
         return response;

@@ -1,0 +1,63 @@
+//! `machinist history`: every job's events, newest first, a page at a time
+//! (`--cursor` continues where the last page ended), through the daemon's
+//! admin API. `--json` prints the API's JSON.
+
+use std::process::ExitCode;
+
+use super::connection::{DaemonArgs, print_json, report_errors};
+
+/// The history of every job, or of one machine's jobs.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Only events of jobs on this machine.
+    #[arg(long, value_name = "ID")]
+    machine: Option<String>,
+    /// Events per page, 1 to 500.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// The `next` cursor printed by the previous page.
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Print the API's JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+impl HistoryArgs {
+    /// Sets the config file (the top-level `--config`).
+    pub fn with_config(mut self, config: Option<std::path::PathBuf>) -> Self {
+        self.daemon.config = config;
+        self
+    }
+}
+
+/// Runs `machinist history`; errors are printed as one line, exit 1.
+pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    report_errors(async move {
+        let client = args.daemon.client()?;
+        let page = client
+            .history(
+                args.machine.as_deref(),
+                args.cursor.as_deref(),
+                Some(args.limit),
+            )
+            .await?;
+        if args.json {
+            print_json(&page)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        if page.events.is_empty() {
+            println!("no events");
+        }
+        for event in &page.events {
+            println!("job {:<6} {}", event.job_id, super::jobs::event_line(event));
+        }
+        if let Some(next) = &page.next_cursor {
+            println!("more: machinist history --cursor {next}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}

@@ -1,0 +1,177 @@
+//! Liveness, readiness and metrics.
+//!
+//! - `GET /healthz`: the process answers (no check, no auth).
+//! - `GET /readyz`: the database answers, every migration this build knows
+//!   is applied, and Paperspace answered within [`API_FRESH`]: a job's call,
+//!   or else one probe (a one-machine listing) made here, at most once per
+//!   [`PROBE_EVERY`] so that probes cannot flood the API. 200 with the checks,
+//!   or 503 `not_ready` naming the failing check in `field` and the reason in
+//!   `message`. Open without a token, like `/healthz`, for service managers.
+//! - `GET /metrics`: Prometheus text (see [`crate::metrics`]); needs the token.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::params;
+use crate::paperspace::{MachineFilter, PageRequest};
+
+/// Paperspace must have answered within this for the daemon to be ready.
+pub const API_FRESH: Duration = Duration::from_secs(10 * 60);
+/// At most one readiness probe of Paperspace per this long.
+pub const PROBE_EVERY: Duration = Duration::from_secs(30);
+
+/// `GET /readyz` when ready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Readiness {
+    /// Always `ready`.
+    pub status: String,
+    /// Every check by name (`database`, `migrations`, `paperspace`) with what it found.
+    pub checks: std::collections::BTreeMap<String, String>,
+}
+
+/// The last readiness probe of Paperspace.
+#[derive(Debug, Clone)]
+pub(crate) struct Probe {
+    at: DateTime<Utc>,
+    /// `None` when it answered; otherwise why not.
+    failure: Option<String>,
+}
+
+/// `GET /healthz`.
+pub(super) async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+fn not_ready(check: &str, reason: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason).with_field(check)
+}
+
+/// `GET /readyz`.
+pub(super) async fn readyz(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Readiness>, ApiError> {
+    params::query(raw.as_deref(), &[])?;
+    let store = &app.http.store;
+    let mut checks = std::collections::BTreeMap::new();
+    let applied: Vec<(i64,)> =
+        sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
+            .fetch_all(&store.reader)
+            .await
+            .map_err(|e| not_ready("database", format!("the database did not answer: {e}")))?;
+    checks.insert("database".into(), "ok".into());
+    let missing: Vec<String> = crate::store::MIGRATOR
+        .iter()
+        .filter(|m| !applied.iter().any(|(v,)| *v == m.version))
+        .map(|m| m.version.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(not_ready(
+            "migrations",
+            format!(
+                "migrations {} are not applied; restart the daemon to apply them",
+                missing.join(", ")
+            ),
+        ));
+    }
+    checks.insert(
+        "migrations".into(),
+        format!("{} applied", crate::store::MIGRATOR.iter().count()),
+    );
+    let now = app.http.clock.now();
+    let fresh = chrono::TimeDelta::from_std(API_FRESH).unwrap_or(chrono::TimeDelta::MAX);
+    app.metrics
+        .catch_up(store)
+        .await
+        .map_err(|e| not_ready("database", format!("the database did not answer: {e}")))?;
+    let by_jobs = app
+        .metrics
+        .last_api_answer()
+        .filter(|at| now - *at <= fresh);
+    let answered = match by_jobs {
+        Some(at) => at,
+        None => probe(&app, now).await?,
+    };
+    checks.insert(
+        "paperspace".into(),
+        format!(
+            "answered {} ago",
+            humantime::format_duration(Duration::from_secs(
+                (now - answered).num_seconds().max(0) as u64
+            ))
+        ),
+    );
+    Ok(Json(Readiness {
+        status: "ready".into(),
+        checks,
+    }))
+}
+
+/// Asks Paperspace for one machine, unless a probe was made within
+/// [`PROBE_EVERY`] (then its result stands). Returns when it answered.
+async fn probe(app: &AppState, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    let Some(api) = &app.http.api else {
+        return Err(not_ready(
+            "paperspace",
+            format!(
+                "Paperspace has not answered a job in the last {}",
+                humantime::format_duration(API_FRESH)
+            ),
+        ));
+    };
+    let mut last = app.probe.lock().await;
+    let every = chrono::TimeDelta::from_std(PROBE_EVERY).unwrap_or(chrono::TimeDelta::MAX);
+    let recent = last.as_ref().filter(|p| now - p.at < every).cloned();
+    let probe = match recent {
+        Some(p) => p,
+        None => {
+            let page = PageRequest {
+                cursor: None,
+                limit: Some(1),
+            };
+            let answer = api.list_page(&MachineFilter::all(), &page).await;
+            let p = Probe {
+                at: now,
+                // ApiError texts never contain the API key.
+                failure: answer.err().map(|e| e.to_string()),
+            };
+            *last = Some(p.clone());
+            p
+        }
+    };
+    match probe.failure {
+        None => Ok(probe.at),
+        Some(why) => Err(not_ready(
+            "paperspace",
+            format!("Paperspace did not answer the readiness probe: {why}"),
+        )),
+    }
+}
+
+/// `GET /metrics`.
+pub(super) async fn metrics(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    params::query(raw.as_deref(), &[])?;
+    let text = app
+        .metrics
+        .render(&app.http.store, app.http.clock.now())
+        .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}

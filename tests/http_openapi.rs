@@ -1,0 +1,166 @@
+//! The OpenAPI document is valid OpenAPI 3 and matches the router: the same
+//! paths, and on each path the same methods (asked of the running daemon).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use machinist::http::{HEALTH_PATH, METRICS_PATH, OPENAPI_PATH, READY_PATH};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use support::{AppOptions, spawn_app};
+
+const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+
+/// The paths the router registers, read from its source: every `.route(`
+/// call's first argument (a literal or one of the path constants).
+fn router_paths() -> BTreeSet<String> {
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/mod.rs")).unwrap();
+    let constants = BTreeMap::from([
+        ("HEALTH_PATH", HEALTH_PATH),
+        ("READY_PATH", READY_PATH),
+        ("METRICS_PATH", METRICS_PATH),
+        ("OPENAPI_PATH", OPENAPI_PATH),
+    ]);
+    let mut paths = BTreeSet::new();
+    for call in source.split(".route(").skip(1) {
+        let arg = call.trim_start();
+        let path = if let Some(rest) = arg.strip_prefix('"') {
+            rest.split('"').next().unwrap().to_string()
+        } else {
+            let name: String = arg
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            constants
+                .get(name.as_str())
+                .unwrap_or_else(|| panic!("unknown path constant {name} in the router"))
+                .to_string()
+        };
+        paths.insert(path);
+    }
+    paths
+}
+
+fn concrete(template: &str) -> String {
+    template
+        .replace("/v1/machines/{id}", "/v1/machines/psnothere1")
+        .replace("{id}", "424242")
+        .replace("{key}", "no-such-key")
+}
+
+#[tokio::test]
+async fn the_document_is_openapi_3_and_matches_the_router() {
+    let app = spawn_app(AppOptions::default()).await;
+    let (status, doc) = app.get(OPENAPI_PATH).await;
+    assert_eq!(status, StatusCode::OK);
+    let parsed: openapiv3::OpenAPI = serde_json::from_value(doc.clone()).expect("valid OpenAPI 3");
+    assert!(parsed.openapi.starts_with("3.0"));
+    let components = parsed.components.as_ref().unwrap();
+    assert!(components.schemas.contains_key("Error"));
+
+    // Every operation documents the one error shape and its body, if any.
+    let doc_paths: BTreeSet<String> = parsed.paths.paths.keys().cloned().collect();
+    assert_eq!(
+        doc_paths,
+        router_paths(),
+        "paths in the document vs the router"
+    );
+    for (path, item) in &parsed.paths.paths {
+        let item = item.as_item().unwrap();
+        for (method, op) in item.iter() {
+            for status in ["405", "500", "503"] {
+                assert!(
+                    op.responses
+                        .responses
+                        .contains_key(&openapiv3::StatusCode::Code(status.parse().unwrap())),
+                    "{method} {path} lacks {status}"
+                );
+            }
+            assert!(op.operation_id.is_some());
+        }
+    }
+
+    // Per path, the methods the router answers are those documented.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let documented: BTreeSet<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let url = format!("{}{}", app.url, concrete(path));
+        for method in METHODS {
+            let resp = app
+                .http
+                .request(
+                    Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                    &url,
+                )
+                .bearer_auth(app.token.unwrap())
+                .header("content-type", "application/json")
+                .body("{\"zz_unknown_field\":1}")
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            let routed = status != StatusCode::METHOD_NOT_ALLOWED
+                && !(status == StatusCode::NOT_FOUND
+                    && body["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("no route")));
+            assert_eq!(
+                routed,
+                documented.contains(method),
+                "{method} {path}: router said {status} {body}"
+            );
+            assert!(status.as_u16() < 500, "{method} {path}: {status} {body}");
+        }
+    }
+
+    // Real answers have the documented fields: every required one, and no
+    // field a closed schema does not list.
+    let refresh = app.run(serde_json::json!({"kind": "refresh"})).await;
+    let (_, machines) = app.get("/v1/machines").await;
+    let (_, created) = app
+        .post(
+            "/v1/schedules",
+            serde_json::json!({"name": "n", "cron": "0 9 * * *", "template": {"kind": "refresh"}}),
+        )
+        .await;
+    let (_, missing) = app.get("/v1/jobs/999999").await;
+    let mut job = refresh.clone();
+    job.as_object_mut().unwrap().remove("events");
+    let schemas = &doc["components"]["schemas"];
+    for (name, value) in [
+        ("Job", job),
+        ("JobEvent", refresh["events"][0].clone()),
+        ("Machine", machines["machines"][0].clone()),
+        ("Schedule", created),
+        ("Error", missing),
+    ] {
+        let schema = &schemas[name];
+        let props = schema["properties"].as_object().unwrap();
+        for required in schema["required"].as_array().into_iter().flatten() {
+            assert!(
+                value.get(required.as_str().unwrap()).is_some(),
+                "{name} lacks {required}: {value}"
+            );
+        }
+        if schema["additionalProperties"] != Value::Bool(true) {
+            for key in value.as_object().unwrap().keys() {
+                assert!(
+                    props.contains_key(key),
+                    "{name} has undocumented {key}: {value}"
+                );
+            }
+        }
+    }
+
+    // A path in neither is a JSON 404.
+    let (status, body) = app.get("/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+}
