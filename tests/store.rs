@@ -429,3 +429,120 @@ async fn seen_machines_are_kept_and_missing_ones_marked_gone() {
     assert_eq!(known[1].machine.id, "psB");
     assert_eq!(known[1].gone_at, Some(t0() + secs(5)));
 }
+
+fn standing(
+    owner: &Arc<str>,
+    slots: usize,
+    clock: &machinist::clock::ManualClock,
+) -> (
+    machinist::store::StandingClaim,
+    tokio::sync::watch::Receiver<Option<DateTime<Utc>>>,
+) {
+    let (next_due, rx) = tokio::sync::watch::channel(None);
+    let claim = machinist::store::StandingClaim {
+        owner: owner.clone(),
+        slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+        clock: Arc::new(clock.clone()),
+        lease: Duration::from_secs(30),
+        next_due: Arc::new(next_due),
+    };
+    (claim, rx)
+}
+
+#[tokio::test]
+async fn a_standing_claim_takes_a_job_in_the_commit_that_stores_it() {
+    let (store, _dir) = open().await;
+    let clock = machinist::clock::ManualClock::new(t0());
+    let me: Arc<str> = "w1".into();
+    let (claim, _due) = standing(&me, 4, &clock);
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move { store.claim_when_due(claim).await }
+    });
+    // Nothing is due: the claim stays parked through a poke and a write.
+    store.poke();
+    store.renew(&me, vec![], t0()).await.unwrap();
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished());
+
+    let submitted = store.submit(job("show", Some("psA")), t0()).await.unwrap();
+    // The submit's answer means committed, and the same commit claimed it.
+    let stored = store.job(submitted.job.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, JobState::Running);
+    assert_eq!(stored.lease_owner.as_deref(), Some("w1"));
+    let claimed = waiting.await.unwrap().unwrap();
+    assert_eq!(
+        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![submitted.job.id]
+    );
+}
+
+#[tokio::test]
+async fn a_standing_claim_learns_the_next_due_time_and_a_poke_takes_the_job_then() {
+    let (store, _dir) = open().await;
+    let clock = machinist::clock::ManualClock::new(t0());
+    let me: Arc<str> = "w1".into();
+    let mut later = job("show", Some("psA"));
+    later.run_at = t0() + secs(60);
+    let id = store.submit(later, t0()).await.unwrap().job.id;
+
+    let (claim, mut due) = standing(&me, 4, &clock);
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move { store.claim_when_due(claim).await }
+    });
+    due.changed().await.unwrap();
+    assert_eq!(*due.borrow(), Some(t0() + secs(60)));
+    assert!(!waiting.is_finished());
+
+    clock.advance(secs(60));
+    store.poke();
+    let claimed = waiting.await.unwrap().unwrap();
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
+}
+
+#[tokio::test]
+async fn a_standing_claim_takes_no_more_jobs_than_free_slots() {
+    let (store, _dir) = open().await;
+    let clock = machinist::clock::ManualClock::new(t0());
+    let me: Arc<str> = "w1".into();
+    for n in 0..5 {
+        store
+            .submit(job("show", Some(&format!("ps{n}"))), t0())
+            .await
+            .unwrap();
+    }
+    let (claim, _due) = standing(&me, 2, &clock);
+    let claimed = store.claim_when_due(claim).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+}
+
+#[tokio::test]
+async fn reports_written_together_apply_only_where_the_lease_is_still_held() {
+    let (store, _dir) = open().await;
+    let me: Arc<str> = "w1".into();
+    let other: Arc<str> = "w2".into();
+    for n in 0..3 {
+        store
+            .submit(job("show", Some(&format!("ps{n}"))), t0())
+            .await
+            .unwrap();
+    }
+    let claimed = store.claim(&me, 3, t0(), t0() + secs(30)).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    // Sent at once so that one batch writes them; the middle one comes from
+    // a worker that does not hold the job.
+    let (a, b, c) = tokio::join!(
+        store.transition(finish(claimed[0].id, &me, JobState::Succeeded), t0()),
+        store.transition(finish(claimed[1].id, &other, JobState::Succeeded), t0()),
+        store.transition(finish(claimed[2].id, &me, JobState::Failed), t0()),
+    );
+    assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (true, false, true));
+    let state = |id| {
+        let store = store.clone();
+        async move { store.job(id).await.unwrap().unwrap().state }
+    };
+    assert_eq!(state(claimed[0].id).await, JobState::Succeeded);
+    assert_eq!(state(claimed[1].id).await, JobState::Running);
+    assert_eq!(state(claimed[2].id).await, JobState::Failed);
+}

@@ -28,6 +28,12 @@ const MAX_BATCH: usize = 512;
 /// Most rows in one multi-row INSERT (SQLite binds at most 32766 parameters).
 const EVENT_CHUNK: usize = 400;
 
+/// Most reports in one UPDATE (11 parameters each).
+const REPORT_CHUNK: usize = 500;
+
+/// Most machines in one multi-row upsert (6 parameters each).
+const MACHINE_CHUNK: usize = 1000;
+
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// A write, with the channel its answer goes back on.
@@ -237,12 +243,18 @@ impl Writer {
         // New jobs without an idempotency key, written together before the
         // next command that might read them.
         let mut staged: Vec<Job> = Vec::new();
+        // Workers' reports, written together for the same reason; each
+        // worker has at most one report in flight, so they commute.
+        let mut reports: Vec<Report> = Vec::new();
         for command in commands {
             if !staged.is_empty()
                 && !matches!(&command, Command::Submit { job, .. } if job.idempotency_key.is_none())
             {
                 insert_jobs(&mut tx, &staged).await?;
                 staged.clear();
+            }
+            if !reports.is_empty() && !matches!(&command, Command::Transition { .. }) {
+                transition_jobs(&mut tx, std::mem::take(&mut reports), fx).await?;
             }
             match command {
                 Command::Submit { job, now, reply } if job.idempotency_key.is_none() => {
@@ -299,10 +311,13 @@ impl Writer {
                     now,
                     reply,
                 } => {
-                    let applied = transition_job(&mut tx, *transition, now, fx).await?;
                     // The worker gave its slot back before sending this.
                     fx.recheck = true;
-                    fx.pending.push(pending(reply, applied));
+                    reports.push(Report {
+                        transition: *transition,
+                        now,
+                        reply,
+                    });
                 }
                 Command::Renew {
                     owner,
@@ -393,6 +408,9 @@ impl Writer {
             }
         }
         insert_jobs(&mut tx, &staged).await?;
+        if !reports.is_empty() {
+            transition_jobs(&mut tx, reports, fx).await?;
+        }
         if fx.wake || fx.recheck {
             try_parked(&mut tx, &mut self.parked, fx).await?;
         }
@@ -628,52 +646,93 @@ async fn claim(
     Ok(jobs)
 }
 
-async fn transition_job(
-    tx: &mut Tx<'_>,
-    t: Transition,
+/// A worker's report waiting to be written with the others of its batch.
+struct Report {
+    transition: Transition,
     now: DateTime<Utc>,
+    reply: Reply<bool>,
+}
+
+/// Writes workers' reports with one UPDATE for all of them; a report whose
+/// worker no longer holds the job (cancelled or taken back meanwhile) is
+/// stale and changes nothing.
+async fn transition_jobs(
+    tx: &mut Tx<'_>,
+    reports: Vec<Report>,
     fx: &mut BatchEffects,
-) -> Result<bool, StoreError> {
-    let still_running = t.to == JobState::Running;
-    let updated = sqlx::query(
-        "UPDATE jobs SET state = ?, run_at = COALESCE(?, run_at), checkpoint = ?, \
-         machine_id = COALESCE(?, machine_id), result = COALESCE(?, result), \
-         last_error = COALESCE(?, last_error), \
-         lease_owner = CASE WHEN ? THEN lease_owner END, \
-         lease_expires_at = CASE WHEN ? THEN lease_expires_at END, \
-         updated_at = ?, finished_at = ? \
-         WHERE id = ? AND state = 'running' AND lease_owner = ?",
-    )
-    .bind(t.to.as_str())
-    .bind(t.run_at.map(to_ms))
-    .bind(t.checkpoint.as_ref().map(json_text))
-    .bind(&t.machine_id)
-    .bind(t.result.as_ref().map(Value::to_string))
-    .bind(&t.error)
-    .bind(still_running)
-    .bind(still_running)
-    .bind(to_ms(now))
-    .bind(t.to.is_final().then(|| to_ms(now)))
-    .bind(t.job_id)
-    .bind(&*t.owner)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if updated == 0 {
-        // Cancelled or rescued meanwhile: the worker's news is stale.
-        return Ok(false);
+) -> Result<(), StoreError> {
+    let mut applied: Vec<(i64,)> = Vec::with_capacity(reports.len());
+    // Bound values rather than a JSON array: parsing JSON for every field
+    // of every row cost more than the update itself.
+    for chunk in reports.chunks(REPORT_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE jobs SET state = t.column3, run_at = COALESCE(t.column4, jobs.run_at), \
+             checkpoint = t.column5, machine_id = COALESCE(t.column6, jobs.machine_id), \
+             result = COALESCE(t.column7, jobs.result), \
+             last_error = COALESCE(t.column8, jobs.last_error), \
+             lease_owner = CASE WHEN t.column9 THEN jobs.lease_owner END, \
+             lease_expires_at = CASE WHEN t.column9 THEN jobs.lease_expires_at END, \
+             updated_at = t.column10, finished_at = t.column11 FROM (",
+        );
+        // column1 id, column2 owner, column3 state, column4 run_at,
+        // column5 checkpoint, column6 machine_id, column7 result, column8
+        // error, column9 keep the lease, column10 now, column11 finished_at.
+        q.push_values(chunk, |mut row, r| {
+            let t = &r.transition;
+            row.push_bind(t.job_id)
+                .push_bind(t.owner.to_string())
+                .push_bind(t.to.as_str())
+                .push_bind(t.run_at.map(to_ms))
+                .push_bind(t.checkpoint.as_ref().map(json_text))
+                .push_bind(t.machine_id.clone())
+                .push_bind(t.result.as_ref().map(Value::to_string))
+                .push_bind(t.error.clone())
+                .push_bind(t.to == JobState::Running)
+                .push_bind(to_ms(r.now))
+                .push_bind(t.to.is_final().then(|| to_ms(r.now)));
+        });
+        q.push(
+            ") AS t WHERE jobs.id = t.column1 AND jobs.state = 'running' \
+             AND jobs.lease_owner = t.column2 RETURNING jobs.id",
+        );
+        applied.extend(q.build_query_as::<(i64,)>().fetch_all(&mut **tx).await?);
     }
-    let at = to_ms(now);
-    fx.events
-        .extend(t.events.into_iter().map(|event| (t.job_id, at, event)));
-    if !t.seen.is_empty() || !t.gone.is_empty() || t.seen_complete {
-        see_machines(tx, &t.seen, &t.gone, t.seen_complete, now).await?;
+    let applied: std::collections::HashSet<i64> = applied.into_iter().map(|(id,)| id).collect();
+    let mut seen: Vec<Machine> = Vec::new();
+    let mut seen_at = None;
+    for report in reports {
+        let Report {
+            transition: t,
+            now,
+            reply,
+        } = report;
+        if !applied.contains(&t.job_id) {
+            fx.pending.push(pending(reply, false));
+            continue;
+        }
+        let at = to_ms(now);
+        fx.events
+            .extend(t.events.into_iter().map(|event| (t.job_id, at, event)));
+        if t.seen_complete || !t.gone.is_empty() {
+            // A whole-account listing or a disappearance: applied on its own,
+            // after the plain sightings before it.
+            let before = std::mem::take(&mut seen);
+            see_machines(tx, &before, &[], false, seen_at.unwrap_or(now)).await?;
+            see_machines(tx, &t.seen, &t.gone, t.seen_complete, now).await?;
+        } else {
+            seen.extend(t.seen);
+            seen_at = Some(now);
+        }
+        if let Some(u) = &t.utilization {
+            super::schedules::save_utilization(tx, std::slice::from_ref(u), now).await?;
+        }
+        fx.wake |= t.to != JobState::Running;
+        fx.pending.push(pending(reply, true));
     }
-    if let Some(u) = &t.utilization {
-        super::schedules::save_utilization(tx, std::slice::from_ref(u), now).await?;
+    if let Some(now) = seen_at {
+        see_machines(tx, &seen, &[], false, now).await?;
     }
-    fx.wake |= !still_running;
-    Ok(true)
+    Ok(())
 }
 
 async fn rescue(
@@ -860,19 +919,23 @@ async fn see_machines(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let at = to_ms(now);
-    for m in machines {
-        sqlx::query(
-            "INSERT INTO machines (id, name, state, data, seen_at, gone_at) VALUES (?, ?, ?, ?, ?, NULL) \
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, \
+    for chunk in machines.chunks(MACHINE_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO machines (id, name, state, data, seen_at, gone_at) ");
+        q.push_values(chunk, |mut row, m| {
+            row.push_bind(m.id.clone())
+                .push_bind(m.name.clone())
+                .push_bind(m.state.as_str())
+                .push_bind(json_text(m))
+                .push_bind(at)
+                .push_bind(None::<i64>);
+        });
+        // Later rows for the same machine win, as they would one by one.
+        q.push(
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, \
              data = excluded.data, seen_at = excluded.seen_at, gone_at = NULL",
-        )
-        .bind(&m.id)
-        .bind(&m.name)
-        .bind(m.state.as_str())
-        .bind(json_text(m))
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
+        );
+        q.build().execute(&mut **tx).await?;
     }
     let mark_gone = |sql: &'static str, ids: String| sqlx::query(sql).bind(at).bind(at).bind(ids);
     if !gone.is_empty() {
