@@ -455,26 +455,32 @@ async fn a_standing_claim_takes_a_job_in_the_commit_that_stores_it() {
     let clock = machinist::clock::ManualClock::new(t0());
     let me: Arc<str> = "w1".into();
     let (claim, _due) = standing(&me, 4, &clock);
-    let waiting = tokio::spawn({
-        let store = store.clone();
-        async move { store.claim_when_due(claim).await }
-    });
-    // Nothing is due: the claim stays parked through a poke and a write.
+    let mut claimed = store.stand(claim).await.unwrap();
+    // Nothing is due: the claim takes nothing through a poke and a write.
     store.poke();
     store.renew(&me, vec![], t0()).await.unwrap();
-    tokio::task::yield_now().await;
-    assert!(!waiting.is_finished());
+    assert!(claimed.try_recv().is_err());
 
     let submitted = store.submit(job("show", Some("psA")), t0()).await.unwrap();
     // The submit's answer means committed, and the same commit claimed it.
     let stored = store.job(submitted.job.id).await.unwrap().unwrap();
     assert_eq!(stored.state, JobState::Running);
     assert_eq!(stored.lease_owner.as_deref(), Some("w1"));
-    let claimed = waiting.await.unwrap().unwrap();
+    let jobs = claimed.recv().await.unwrap().unwrap();
     assert_eq!(
-        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        jobs.iter().map(|c| c.job.id).collect::<Vec<_>>(),
         vec![submitted.job.id]
     );
+
+    // The claim stays: the next job is taken too, and after `unpark` none.
+    let second = store.submit(job("show", Some("psB")), t0()).await.unwrap();
+    let jobs = claimed.recv().await.unwrap().unwrap();
+    assert_eq!(jobs[0].job.id, second.job.id);
+    store.unpark(&me).await.unwrap();
+    let third = store.submit(job("show", Some("psC")), t0()).await.unwrap();
+    assert!(claimed.recv().await.is_none());
+    let stored = store.job(third.job.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, JobState::Queued);
 }
 
 #[tokio::test]
@@ -487,18 +493,15 @@ async fn a_standing_claim_learns_the_next_due_time_and_a_poke_takes_the_job_then
     let id = store.submit(later, t0()).await.unwrap().job.id;
 
     let (claim, mut due) = standing(&me, 4, &clock);
-    let waiting = tokio::spawn({
-        let store = store.clone();
-        async move { store.claim_when_due(claim).await }
-    });
+    let mut claimed = store.stand(claim).await.unwrap();
     due.changed().await.unwrap();
     assert_eq!(*due.borrow(), Some(t0() + secs(60)));
-    assert!(!waiting.is_finished());
+    assert!(claimed.try_recv().is_err());
 
     clock.advance(secs(60));
     store.poke();
-    let claimed = waiting.await.unwrap().unwrap();
-    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
+    let jobs = claimed.recv().await.unwrap().unwrap();
+    assert_eq!(jobs.iter().map(|c| c.job.id).collect::<Vec<_>>(), vec![id]);
 }
 
 #[tokio::test]
@@ -513,8 +516,16 @@ async fn a_standing_claim_takes_no_more_jobs_than_free_slots() {
             .unwrap();
     }
     let (claim, _due) = standing(&me, 2, &clock);
-    let claimed = store.claim_when_due(claim).await.unwrap();
-    assert_eq!(claimed.len(), 2);
+    let slots = claim.slots.clone();
+    let mut claimed = store.stand(claim).await.unwrap();
+    let first = claimed.recv().await.unwrap().unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(slots.available_permits(), 0);
+    // A finished step gives its slot back; the next write fills it.
+    drop(first);
+    store.poke();
+    let next = claimed.recv().await.unwrap().unwrap();
+    assert_eq!(next.len(), 2);
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::job::{Checkpoint, Job, JobEvent, JobId, JobKind, JobState, NewEvent, NewJob};
 use crate::paperspace::Machine;
 use rows::{EventRow, JobRow, from_ms, to_ms};
-pub use writer::StandingClaim;
+pub use writer::{ClaimedJob, StandingClaim};
 use writer::{Command, Writer};
 
 /// The embedded SQLite migrations.
@@ -375,13 +375,19 @@ impl Store {
         .await
     }
 
-    /// Waits until at least one job can be claimed for `claim.owner` and
-    /// claims as many as it has free slots, in the same transaction as the
-    /// write that made them claimable. A newer standing claim of the same
-    /// owner answers this one with no jobs.
-    pub async fn claim_when_due(&self, claim: StandingClaim) -> Result<Vec<Job>, StoreError> {
-        self.send(|reply| Command::ClaimWhenDue { claim, reply })
-            .await
+    /// Registers a standing claim for `claim.owner`: from now on, whenever
+    /// jobs can run and the owner has free slots, the writer claims them in
+    /// the same transaction as the write that made them claimable and sends
+    /// them, after the commit, on the returned channel. It replaces an older
+    /// standing claim of the same owner and ends with `unpark`.
+    pub async fn stand(
+        &self,
+        claim: StandingClaim,
+    ) -> Result<mpsc::UnboundedReceiver<Result<Vec<ClaimedJob>, StoreError>>, StoreError> {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        self.send(|reply| Command::Stand { claim, jobs, reply })
+            .await?;
+        Ok(rx)
     }
 
     /// Makes the writer try its standing claims again, for a job that fell
@@ -391,7 +397,8 @@ impl Store {
         let _ = self.writer.try_send(Command::Poke);
     }
 
-    /// Answers `owner`'s standing claim now (with the jobs it holds, if any).
+    /// Withdraws `owner`'s standing claim; once this returns, every job it
+    /// took is already in its channel.
     pub async fn unpark(&self, owner: &Arc<str>) -> Result<(), StoreError> {
         self.send(|reply| Command::Unpark {
             owner: owner.clone(),

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, QueryBuilder, Sqlite};
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use super::rows::{JobRow, from_ms, to_ms};
 use super::{CancelResult, RetryResult, StoreError, Submitted, Transition};
@@ -50,15 +50,17 @@ pub enum Command {
         lease_until: DateTime<Utc>,
         reply: Reply<Vec<Job>>,
     },
-    /// A claim that waits in the writer until it takes at least one job.
-    ClaimWhenDue {
+    /// Registers a claim that stays in the writer and takes jobs whenever
+    /// they can run, sending them on `jobs`.
+    Stand {
         claim: StandingClaim,
-        reply: Reply<Vec<Job>>,
+        jobs: mpsc::UnboundedSender<Result<Vec<ClaimedJob>, StoreError>>,
+        reply: Reply<()>,
     },
     /// Look again at the standing claims (a delayed job fell due, or a test
     /// moved the clock).
     Poke,
-    /// Answer `owner`'s standing claim now, with whatever it holds.
+    /// Withdraws `owner`'s standing claim; once answered, it sends nothing more.
     Unpark { owner: Arc<str>, reply: Reply<()> },
     Transition {
         transition: Box<Transition>,
@@ -110,17 +112,17 @@ pub enum Command {
     Schedule(super::schedules::ScheduleCommand),
 }
 
-/// A dispatcher's standing request for work. It waits in the writer, which
+/// A dispatcher's standing request for work. It stays in the writer, which
 /// tries it at the end of every batch that may have made a job claimable, in
 /// that batch's transaction: a submitted job is claimed by the same commit
-/// that stores it, and a finished job's slot is refilled by the commit that
-/// records it, so neither waits for a second fsync.
+/// that stores it, and a slot freed by a finished step is refilled by the
+/// next commit, so neither waits for a round trip through the dispatcher.
 pub struct StandingClaim {
     /// The lease owner the jobs are claimed for.
     pub owner: Arc<str>,
-    /// The dispatcher's free worker slots. The writer claims as many jobs as
-    /// there are permits available when it tries; only the dispatcher takes
-    /// permits, so they are all still there when the answer arrives.
+    /// The dispatcher's worker slots. The writer claims as many jobs as there
+    /// are permits available and takes one permit per job, handed over with
+    /// the job; a step gives it back when it ends.
     pub slots: Arc<Semaphore>,
     /// The writer has no time of its own; "due" is judged by this clock at
     /// the moment of the claim.
@@ -133,10 +135,17 @@ pub struct StandingClaim {
     pub next_due: Arc<watch::Sender<Option<DateTime<Utc>>>>,
 }
 
-/// A standing claim with the channel its jobs go back on.
+/// A job taken by a standing claim, with the worker slot it runs in.
+pub struct ClaimedJob {
+    pub job: Job,
+    /// Held while the job's step runs.
+    pub slot: OwnedSemaphorePermit,
+}
+
+/// A standing claim with the channel its jobs go out on.
 struct Parked {
     claim: StandingClaim,
-    reply: Reply<Vec<Job>>,
+    jobs: mpsc::UnboundedSender<Result<Vec<ClaimedJob>, StoreError>>,
 }
 
 /// An answer computed inside the transaction, sent once the commit is known.
@@ -285,25 +294,16 @@ impl Writer {
                     let jobs = claim(&mut tx, &owner, limit, now, lease_until, fx).await?;
                     fx.pending.push(pending(reply, jobs));
                 }
-                Command::ClaimWhenDue { claim, reply } => {
+                Command::Stand { claim, jobs, reply } => {
                     // A newer claim from the same owner replaces the older one.
-                    if let Some(i) = self
-                        .parked
-                        .iter()
-                        .position(|p| p.claim.owner == claim.owner)
-                    {
-                        let old = self.parked.swap_remove(i);
-                        fx.pending.push(pending(old.reply, Vec::new()));
-                    }
-                    self.parked.push(Parked { claim, reply });
+                    self.parked.retain(|p| p.claim.owner != claim.owner);
+                    self.parked.push(Parked { claim, jobs });
                     fx.recheck = true;
+                    fx.pending.push(pending(reply, ()));
                 }
                 Command::Poke => fx.recheck = true,
                 Command::Unpark { owner, reply } => {
-                    if let Some(i) = self.parked.iter().position(|p| p.claim.owner == owner) {
-                        let old = self.parked.swap_remove(i);
-                        fx.pending.push(pending(old.reply, Vec::new()));
-                    }
+                    self.parked.retain(|p| p.claim.owner != owner);
                     fx.pending.push(pending(reply, ()));
                 }
                 Command::Transition {
@@ -420,30 +420,23 @@ impl Writer {
     }
 }
 
-/// Tries every standing claim that has free slots; a claim that takes jobs
-/// is answered after the commit, the others stay parked.
+/// Tries every standing claim that has free slots; the jobs a claim takes
+/// go out, with their slots, once the commit is known.
 async fn try_parked(
     tx: &mut Tx<'_>,
     all: &mut Vec<Parked>,
     fx: &mut BatchEffects,
 ) -> Result<(), StoreError> {
-    let mut i = 0;
-    while i < all.len() {
-        let parked = &all[i];
-        if parked.reply.is_closed() {
-            // Its dispatcher is gone; claiming for it would strand jobs.
-            all.swap_remove(i);
-            continue;
-        }
+    // Its dispatcher is gone; claiming for it would strand jobs.
+    all.retain(|p| !p.jobs.is_closed());
+    for parked in all.iter() {
         let free = parked.claim.slots.available_permits();
         if free == 0 {
-            i += 1;
             continue;
         }
         let now = parked.claim.clock.now();
         let lease_until = now + chrono::Duration::from_std(parked.claim.lease).unwrap_or_default();
-        let owner = parked.claim.owner.clone();
-        let jobs = claim(tx, &owner, free, now, lease_until, fx).await?;
+        let jobs = claim(tx, &parked.claim.owner, free, now, lease_until, fx).await?;
         if jobs.is_empty() {
             let (next,): (Option<i64>,) = sqlx::query_as(
                 "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_next_due \
@@ -454,12 +447,27 @@ async fn try_parked(
             .await?;
             // Published before the commit: at worst the dispatcher wakes a
             // little early for a job a failed batch did not keep.
-            all[i].claim.next_due.send_replace(next.map(from_ms));
-            i += 1;
+            parked.claim.next_due.send_replace(next.map(from_ms));
             continue;
         }
-        let done = all.swap_remove(i);
-        fx.pending.push(pending(done.reply, jobs));
+        // Only the writer takes permits, so the ones just counted are there.
+        let claimed: Vec<ClaimedJob> = jobs
+            .into_iter()
+            .map(|job| ClaimedJob {
+                job,
+                slot: parked
+                    .claim
+                    .slots
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("a permit counted free a moment ago"),
+            })
+            .collect();
+        let out = parked.jobs.clone();
+        fx.pending.push(Box::new(move |committed| {
+            // On a rollback the slots go back with the dropped jobs.
+            let _ = out.send(committed.map(|()| claimed));
+        }));
     }
     Ok(())
 }

@@ -13,9 +13,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::future::Future;
-use std::pin::Pin;
-
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +22,7 @@ use crate::clock::SharedClock;
 use crate::job::{Backoff, Checkpoint, Job, JobId, JobState, NewEvent, Outcome};
 use crate::paperspace::MachineApi;
 use crate::paperspace::call_log::CallLog;
-use crate::store::{StandingClaim, Store, Transition};
+use crate::store::{ClaimedJob, StandingClaim, Store, Transition};
 use step::{Abandoned, Step, StepReport};
 
 /// How workers behave.
@@ -153,12 +150,28 @@ impl Workers {
 
 async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &CancellationToken) {
     let slots = Arc::new(Semaphore::new(shared.settings.count.max(1)));
-    // The standing claim in the writer; kept across turns of the loop so that
-    // jobs it may be taking right now are never dropped on the floor.
-    let mut standing: Option<Pin<Box<dyn Future<Output = ClaimResult> + Send>>> = None;
     // The next time a job falls due, as the writer last saw it.
     let (next_due, mut due_rx) = watch::channel(None);
     let next_due = Arc::new(next_due);
+    let mut claimed = loop {
+        let request = StandingClaim {
+            owner: shared.owner.clone(),
+            slots: slots.clone(),
+            clock: shared.clock.clone(),
+            lease: shared.settings.lease,
+            next_due: next_due.clone(),
+        };
+        match shared.store.stand(request).await {
+            Ok(rx) => break rx,
+            Err(e) => {
+                tracing::error!(error = %e, "could not register the workers' claim; trying again in a second");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        }
+    };
     loop {
         while let Some(done) = tasks.try_join_next() {
             if let Err(e) = done
@@ -167,17 +180,6 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &Canc
                 tracing::error!(error = %e, "a job task panicked");
             }
         }
-        let claim = standing.get_or_insert_with(|| {
-            let store = shared.store.clone();
-            let request = StandingClaim {
-                owner: shared.owner.clone(),
-                slots: slots.clone(),
-                clock: shared.clock.clone(),
-                lease: shared.settings.lease,
-                next_due: next_due.clone(),
-            };
-            Box::pin(async move { store.claim_when_due(request).await })
-        });
         // Time alone makes a delayed job due; no write announces it, so a
         // timer pokes the writer then.
         let due: Option<chrono::DateTime<chrono::Utc>> = *due_rx.borrow_and_update();
@@ -187,30 +189,26 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &Canc
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
-                // Take the standing claim back; anything it took in the
-                // meantime is released with the other unfinished jobs.
+                // Withdraw the claim; anything it took in the meantime is
+                // released with the other unfinished jobs.
                 if let Err(e) = shared.store.unpark(&shared.owner).await {
-                    tracing::error!(error = %e, "could not withdraw the standing claim");
+                    tracing::error!(error = %e, "could not withdraw the workers' claim");
                 }
-                if let Ok(jobs) = claim.await {
-                    let mut running = shared.running.lock().expect("running set poisoned");
-                    running.extend(jobs.iter().map(|j| j.id));
+                let mut running = shared.running.lock().expect("running set poisoned");
+                while let Ok(batch) = claimed.try_recv() {
+                    running.extend(batch.into_iter().flatten().map(|c| c.job.id));
                 }
                 return;
             }
-            claimed = &mut *claim => {
-                standing = None;
-                match claimed {
-                    Ok(jobs) => start_jobs(shared, tasks, &slots, jobs),
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not claim jobs; trying again in a second");
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                            _ = shutdown.cancelled() => return,
-                        }
-                    }
+            batch = claimed.recv() => match batch {
+                Some(Ok(jobs)) => start_jobs(shared, tasks, jobs),
+                Some(Err(e)) => tracing::error!(error = %e, "a claim was rolled back; its jobs stay queued"),
+                None => {
+                    tracing::error!("the store dropped the workers' claim; no more jobs will start");
+                    shutdown.cancelled().await;
+                    return;
                 }
-            }
+            },
             // The writer answers the poke with jobs or with a later due time.
             _ = tokio::time::sleep(sleep.min(IDLE_CHECK)) => {
                 next_due.send_replace(None);
@@ -222,20 +220,10 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &Canc
     }
 }
 
-type ClaimResult = Result<Vec<Job>, crate::store::StoreError>;
-
-/// Runs each claimed job in its own task, holding one worker slot.
-fn start_jobs(
-    shared: &Arc<Shared>,
-    tasks: &mut JoinSet<()>,
-    slots: &Arc<Semaphore>,
-    jobs: Vec<Job>,
-) {
-    for job in jobs {
-        let permit = slots
-            .clone()
-            .try_acquire_owned()
-            .expect("the writer claimed no more jobs than free slots");
+/// Runs each claimed job in its own task, in the worker slot the writer
+/// took for it.
+fn start_jobs(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, jobs: Vec<ClaimedJob>) {
+    for ClaimedJob { job, slot } in jobs {
         shared
             .running
             .lock()
@@ -248,7 +236,7 @@ fn start_jobs(
             machine = job.machine_id.as_deref().unwrap_or("-")
         );
         let shared = shared.clone();
-        tasks.spawn(execute(shared, job, permit).instrument(span));
+        tasks.spawn(execute(shared, job, slot).instrument(span));
     }
 }
 
