@@ -63,8 +63,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A daemon process, killed when dropped so that a failing test leaves none behind.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `backend` is `legacy` or `v1`; both talk to the same simulator.
-fn start_daemon(db: &Path, port: u16, sim_url: &str, backend: &str) -> Child {
+fn start_daemon(db: &Path, port: u16, sim_url: &str, backend: &str) -> Daemon {
     let base_url = match backend {
         "v1" => format!("{sim_url}/v1"),
         _ => sim_url.to_string(),
@@ -89,6 +99,7 @@ fn start_daemon(db: &Path, port: u16, sim_url: &str, backend: &str) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(Daemon)
         .expect("the machinist binary runs")
 }
 
@@ -105,9 +116,9 @@ async fn wait_healthy(http: &reqwest::Client, url: &str) {
     }
 }
 
-fn kill9(child: &mut Child) {
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
+fn kill9(daemon: &mut Daemon) {
+    daemon.0.kill().unwrap(); // SIGKILL on Unix
+    daemon.0.wait().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
