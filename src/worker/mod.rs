@@ -1,11 +1,16 @@
 //! Workers: claiming due jobs, running their steps, keeping their leases,
 //! and stopping gracefully.
 //!
-//! One dispatcher claims as many due jobs as there are free worker slots and
-//! runs each in its own task; with nothing due it sleeps until the next
-//! job's `run_at` or until the store says something changed, so an idle daemon
-//! uses no CPU and a submitted job starts at once. A lease keeper renews the
-//! leases of running jobs and takes back expired ones.
+//! The dispatcher registers one standing claim with the store's writer
+//! ([`crate::store::StandingClaim`]): whenever a commit makes jobs runnable
+//! and worker slots are free, the writer claims them in that same
+//! transaction and hands each over with its slot, and the dispatcher runs
+//! each in its own task. So a submitted job starts after one commit, a
+//! finished step's slot is refilled by the next one, and an idle daemon
+//! uses no CPU. Time alone makes a delayed job due, so the dispatcher also
+//! keeps a timer for the next due time (which the writer reports) and pokes
+//! the writer then. A lease keeper renews the leases of running jobs and
+//! takes back expired ones.
 
 pub mod step;
 
@@ -55,8 +60,8 @@ impl Default for WorkerSettings {
     }
 }
 
-/// Longest the dispatcher sleeps with nothing due; a safety net only, since
-/// every change that makes a job due also wakes it.
+/// Longest the dispatcher waits with no due time known before poking the
+/// writer anyway; a safety net only, since the writer reports every due time.
 const IDLE_CHECK: Duration = Duration::from_secs(300);
 
 /// Shared by the dispatcher and the job tasks.
