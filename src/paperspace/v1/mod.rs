@@ -652,7 +652,7 @@ impl MachineApi for V1Client {
     }
 
     /// Like the trait's default, but a cursor is followed at most once (see
-    /// [`cursor_came_back`]).
+    /// `cursor_came_back`).
     async fn list_all(&self, filter: &MachineFilter) -> Result<Vec<Machine>, ApiError> {
         let mut all = Vec::new();
         let mut page = PageRequest::default();
