@@ -162,6 +162,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             if errors.is_empty()
                 && let Ok(secrets) = config.secrets(&env)
             {
+                let mut config = config.clone();
+                config.resolve_backend(&secrets);
                 print!("{}", config.to_toml_masked(&secrets));
                 for warning in &secrets.warnings {
                     eprintln!("warning: {warning}");

@@ -436,8 +436,12 @@ pub async fn paperspace_api(
             )
         })
     };
-    match config.paperspace.backend {
-        ConfiguredBackend::Sim => {
+    // `auto` is `v1` with a key and `sim` without (serve resolves it first;
+    // this is for callers that did not).
+    let mut paperspace = config.paperspace.clone();
+    paperspace.backend = paperspace.backend.resolve(api_key.is_some());
+    match paperspace.backend {
+        ConfiguredBackend::Auto | ConfiguredBackend::Sim => {
             let sim_config = SimConfig {
                 timings: Timings::uniform(config.paperspace.sim_transition),
                 ..SimConfig::default()
@@ -460,8 +464,7 @@ pub async fn paperspace_api(
         }
         ConfiguredBackend::Legacy => {
             let mut legacy = LegacyConfig::new(needs_key("legacy")?);
-            legacy.base_url = config
-                .paperspace
+            legacy.base_url = paperspace
                 .base_url()
                 .unwrap_or(crate::paperspace::legacy::DEFAULT_BASE_URL)
                 .to_string();
@@ -471,8 +474,7 @@ pub async fn paperspace_api(
         }
         ConfiguredBackend::V1 => {
             let mut v1 = V1Config::new(needs_key("v1")?);
-            v1.base_url = config
-                .paperspace
+            v1.base_url = paperspace
                 .base_url()
                 .unwrap_or(crate::paperspace::v1::DEFAULT_BASE_URL)
                 .to_string();

@@ -47,10 +47,22 @@ const WORKER_KEYS: [&str; 5] = [
 const WATCHDOG_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let secrets = config
         .secrets_for_serve(&Env::process())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if config.paperspace.backend == crate::config::Backend::Auto {
+        config.resolve_backend(&secrets);
+        tracing::info!(
+            backend = %config.paperspace.backend,
+            "paperspace.backend = \"auto\": {}",
+            if secrets.api_key.is_some() {
+                "an API key is configured, so jobs run against the Paperspace v1 API"
+            } else {
+                "no API key is configured, so jobs run against a simulated account"
+            }
+        );
+    }
     for warning in &secrets.warnings {
         tracing::warn!("{warning}");
     }
@@ -109,7 +121,7 @@ async fn next_tick(interval: &mut Option<tokio::time::Interval>) {
 /// Reads the configuration again and applies what can be applied live.
 async fn reload(daemon: &mut Daemon, running: &mut Config) {
     tracing::info!("SIGHUP: reloading the configuration");
-    let new = match Config::load(running.file()) {
+    let mut new = match Config::load(running.file()) {
         Ok(new) => new,
         Err(errors) => {
             for error in errors.errors() {
@@ -121,6 +133,10 @@ async fn reload(daemon: &mut Daemon, running: &mut Config) {
             return;
         }
     };
+    // `auto` means what it meant at start-up unless the key came or went.
+    if let Ok(secrets) = new.secrets(&Env::process()) {
+        new.resolve_backend(&secrets);
+    }
     let changed = running.changed_keys(&new);
     if changed.is_empty() {
         tracing::info!("reloaded the configuration: nothing changed");

@@ -62,7 +62,7 @@ fn defaults_with_no_file() {
     assert_eq!(config.file(), None);
 
     let p = &config.paperspace;
-    assert_eq!(p.backend, Backend::Sim);
+    assert_eq!(p.backend, Backend::Auto);
     assert_eq!(p.base_url, "");
     assert_eq!(p.base_url(), None);
     assert_eq!(p.api_key_file(), None);
@@ -221,6 +221,35 @@ level = "machinist=debug,warn"
         }
     );
     assert_eq!(config.origin("workers.lease"), Origin::Default);
+}
+
+#[test]
+fn auto_is_v1_with_an_api_key_and_the_simulator_without() {
+    let config = defaults();
+    assert_eq!(config.paperspace.backend, Backend::Auto);
+
+    let without = config.secrets(&Env::empty()).unwrap();
+    let mut resolved = config.clone();
+    resolved.resolve_backend(&without);
+    assert_eq!(resolved.paperspace.backend, Backend::Sim);
+    assert_eq!(resolved.paperspace.base_url(), None);
+
+    let with = config
+        .secrets(&Env::from([("PAPERSPACE_API_KEY", "abcdef0123456789")]))
+        .unwrap();
+    let mut resolved = config.clone();
+    resolved.resolve_backend(&with);
+    assert_eq!(resolved.paperspace.backend, Backend::V1);
+    assert_eq!(
+        resolved.paperspace.base_url(),
+        Some("https://api.paperspace.com/v1")
+    );
+
+    // A backend set on purpose is kept, key or not.
+    let (_dir, _path, legacy) = load_text("[paperspace]\nbackend = \"sim\"\n", Env::empty());
+    let mut legacy = legacy.unwrap();
+    legacy.resolve_backend(&with);
+    assert_eq!(legacy.paperspace.backend, Backend::Sim);
 }
 
 #[test]

@@ -96,8 +96,10 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PaperspaceConfig {
-    /// `sim` runs against an in-process simulated account (no key, no cost),
-    /// so a fresh install can be tried safely; `legacy` and `v1` are real.
+    /// `auto` (the default) is `v1` when a Paperspace API key is configured
+    /// and `sim` otherwise, so a fresh install can be tried safely and a real
+    /// account speaks the current API; `sim` runs against an in-process
+    /// simulated account (no key, no cost); `legacy` and `v1` are real.
     pub backend: Backend,
     /// The API's base URL; empty means the backend's own
     /// ([`Backend::default_base_url`]). For a proxy or a test server. Ignored
@@ -120,8 +122,11 @@ pub struct PaperspaceConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// An in-process simulated account: no key, no cost.
+    /// `v1` when an API key is configured, else `sim`; resolved once the
+    /// secrets are read ([`Config::resolve_backend`]).
     #[default]
+    Auto,
+    /// An in-process simulated account: no key, no cost.
     Sim,
     /// `api.paperspace.io`, authenticated with `x-api-key`.
     Legacy,
@@ -133,16 +138,18 @@ impl Backend {
     /// The name used in the config file.
     pub fn as_str(self) -> &'static str {
         match self {
+            Backend::Auto => "auto",
             Backend::Sim => "sim",
             Backend::Legacy => "legacy",
             Backend::V1 => "v1",
         }
     }
 
-    /// The real API's base URL; `None` for the simulator.
+    /// The real API's base URL; `None` for the simulator (and for `auto`
+    /// until it is resolved).
     pub fn default_base_url(self) -> Option<&'static str> {
         match self {
-            Backend::Sim => None,
+            Backend::Auto | Backend::Sim => None,
             Backend::Legacy => Some("https://api.paperspace.io"),
             Backend::V1 => Some("https://api.paperspace.com/v1"),
         }
@@ -150,7 +157,17 @@ impl Backend {
 
     /// Whether this backend calls Paperspace and so needs an API key.
     pub fn needs_api_key(self) -> bool {
-        self != Backend::Sim
+        matches!(self, Backend::Legacy | Backend::V1)
+    }
+
+    /// What `auto` means given whether an API key is configured; any other
+    /// backend is itself.
+    pub fn resolve(self, has_api_key: bool) -> Backend {
+        match self {
+            Backend::Auto if has_api_key => Backend::V1,
+            Backend::Auto => Backend::Sim,
+            backend => backend,
+        }
     }
 }
 
@@ -165,7 +182,7 @@ impl PaperspaceConfig {
     /// `None` for the simulator.
     pub fn base_url(&self) -> Option<&str> {
         match self.backend {
-            Backend::Sim => None,
+            Backend::Auto | Backend::Sim => None,
             backend if self.base_url.is_empty() => backend.default_base_url(),
             _ => Some(&self.base_url),
         }
@@ -180,7 +197,7 @@ impl PaperspaceConfig {
 impl Default for PaperspaceConfig {
     fn default() -> Self {
         PaperspaceConfig {
-            backend: Backend::Sim,
+            backend: Backend::Auto,
             base_url: String::new(),
             api_key_file: PathBuf::new(),
             request_timeout: Duration::from_secs(30),
@@ -527,6 +544,19 @@ impl Config {
 
     /// [`Config::secrets`] and [`Config::validate_for_serve`] in one, with the
     /// problems of both reported together: what `serve` and `check-config` call.
+    /// Replaces `paperspace.backend = "auto"` with what it means for these
+    /// secrets (`v1` with an API key, else `sim`) and fills in that
+    /// backend's base URL when none is set.
+    pub fn resolve_backend(&mut self, secrets: &Secrets) {
+        let resolved = self.paperspace.backend.resolve(secrets.api_key.is_some());
+        self.paperspace.backend = resolved;
+        if self.paperspace.base_url.is_empty()
+            && let Some(url) = resolved.default_base_url()
+        {
+            self.paperspace.base_url = url.to_string();
+        }
+    }
+
     pub fn secrets_for_serve(&self, env: &Env) -> Result<Secrets, ConfigErrors> {
         secrets::resolve_for_serve(self, env)
     }
