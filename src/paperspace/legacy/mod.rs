@@ -17,7 +17,7 @@ use super::error::{ApiError, Call};
 use super::machine::Machine;
 use super::request::{
     CreateMachine, FilterField, MachineFilter, MachinePage, PageRequest, TemplateFilter,
-    UpdateMachine,
+    UpdateMachine, check_id, check_not_empty,
 };
 use super::transport::{self, Answer};
 use super::{Backend, MachineApi};
@@ -236,32 +236,6 @@ impl LegacyClient {
         if let Some(want) = filter.fields.get(&FilterField::MachineType) {
             machines.retain(|m| m.machine_type.as_deref() == Some(want.as_str()));
         }
-    }
-}
-
-/// Ids go into URL paths: refuse anything that could change the path.
-fn check_id(field: &'static str, id: &str) -> Result<(), ApiError> {
-    if super::machine::is_paperspace_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::Invalid {
-            field,
-            message: format!(
-                "`{}` is not a Paperspace id (letters, digits, `-` and `_`, at most 64)",
-                id.chars().take(80).collect::<String>()
-            ),
-        })
-    }
-}
-
-fn check_not_empty(field: &'static str, value: &str) -> Result<(), ApiError> {
-    if value.trim().is_empty() {
-        Err(ApiError::Invalid {
-            field,
-            message: "must not be empty".into(),
-        })
-    } else {
-        Ok(())
     }
 }
 

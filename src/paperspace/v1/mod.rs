@@ -33,6 +33,7 @@ use super::request::{
     CreateMachine, FilterField, MachineFilter, MachinePage, PageRequest, TemplateFilter,
     UpdateMachine,
 };
+use super::request::{check_id, check_not_empty};
 use super::transport::{self, Answer};
 use super::{Backend, MachineApi};
 
@@ -178,32 +179,6 @@ impl std::fmt::Debug for V1Client {
             .field("api_key", &self.api_key)
             .field("timeout", &self.timeout)
             .finish()
-    }
-}
-
-/// Ids go into URL paths: refuse anything that could change the path.
-fn check_id(field: &'static str, id: &str) -> Result<(), ApiError> {
-    if is_paperspace_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::Invalid {
-            field,
-            message: format!(
-                "`{}` is not a Paperspace id (letters, digits, `-` and `_`, at most 64)",
-                id.chars().take(80).collect::<String>()
-            ),
-        })
-    }
-}
-
-fn check_not_empty(field: &'static str, value: &str) -> Result<(), ApiError> {
-    if value.trim().is_empty() {
-        Err(ApiError::Invalid {
-            field,
-            message: "must not be empty".into(),
-        })
-    } else {
-        Ok(())
     }
 }
 
