@@ -10,6 +10,7 @@ pub mod api_key;
 pub mod call_log;
 pub mod error;
 pub mod legacy;
+pub(crate) mod lenient;
 pub mod machine;
 pub mod request;
 pub mod throttle;

@@ -5,61 +5,15 @@
 //! unexpected shape becomes `None` instead of failing the whole answer.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::paperspace::account::{BillingMonth, Template, Utilization};
+use crate::paperspace::lenient::{
+    de_bool_or_text, de_f64, de_string, de_time, de_u32, de_u64, put,
+};
 use crate::paperspace::machine::{Machine, MachineEvent, MachineState};
 use crate::paperspace::request::{CreateMachine, PublicIpType, UpdateMachine};
-
-/// A number, or a string holding one.
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn de_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(number(&Value::deserialize(d)?).filter(|n| n.is_finite()))
-}
-
-fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(number(&Value::deserialize(d)?)
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(|n| n.round() as u64))
-}
-
-fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    Ok(de_u64(d)?.and_then(|n| u32::try_from(n).ok()))
-}
-
-fn de_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) if !s.is_empty() => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
-}
-
-fn de_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Bool(b) => Some(b),
-        Value::String(s) if s == "true" => Some(true),
-        Value::String(s) if s == "false" => Some(false),
-        _ => None,
-    })
-}
-
-fn de_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => DateTime::parse_from_rfc3339(&s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc)),
-        _ => None,
-    })
-}
 
 /// A machine as `getMachinePublic` and `getMachines` return it.
 #[derive(Debug, Deserialize)]
@@ -89,9 +43,9 @@ pub struct WireMachine {
     usage_rate: Option<String>,
     #[serde(default, deserialize_with = "de_f64")]
     shutdown_timeout_in_hours: Option<f64>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default, deserialize_with = "de_bool_or_text")]
     shutdown_timeout_forces: Option<bool>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default, deserialize_with = "de_bool_or_text")]
     perform_auto_snapshot: Option<bool>,
     #[serde(default, deserialize_with = "de_string")]
     auto_snapshot_frequency: Option<String>,
@@ -101,7 +55,7 @@ pub struct WireMachine {
     agent_type: Option<String>,
     #[serde(default, deserialize_with = "de_time")]
     dt_created: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default, deserialize_with = "de_bool_or_text")]
     updates_pending: Option<bool>,
     #[serde(default, deserialize_with = "de_string")]
     network_id: Option<String>,
@@ -119,7 +73,7 @@ pub struct WireMachine {
     script_id: Option<String>,
     #[serde(default, deserialize_with = "de_time")]
     dt_last_run: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default, deserialize_with = "de_bool_or_text")]
     dynamic_public_ip: Option<bool>,
     #[serde(default)]
     events: Option<Vec<WireEvent>>,
@@ -283,12 +237,6 @@ impl From<WireTemplate> for Template {
             user_id: w.user_id,
             created_at: w.dt_created,
         }
-    }
-}
-
-fn put(body: &mut Map<String, Value>, key: &str, value: Option<impl Into<Value>>) {
-    if let Some(v) = value {
-        body.insert(key.to_string(), v.into());
     }
 }
 

@@ -6,62 +6,18 @@
 //! `autoShutdownTimeout` is `shutdownTimeoutInHours`, snapshot cadences are
 //! `hourly`/`daily`/`weekly` instead of `hour`/`day`/`week`, and
 //! `privateIp`/`publicIp` drop the `Address` suffix. Reading is lenient like
-//! the legacy wire module: a field of an unexpected shape becomes `None`.
+//! the legacy wire module (`paperspace::lenient`): a field of an unexpected
+//! shape becomes `None`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::paperspace::account::Template;
 use crate::paperspace::error::ApiError;
+use crate::paperspace::lenient::{de_bool, de_f64, de_string, de_time, de_u32, de_u64, put};
 use crate::paperspace::machine::{Machine, MachineEvent, MachineState};
 use crate::paperspace::request::{BillingType, CreateMachine, PublicIpType, UpdateMachine};
-
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn de_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(number(&Value::deserialize(d)?).filter(|n| n.is_finite()))
-}
-
-fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(number(&Value::deserialize(d)?)
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(|n| n.round() as u64))
-}
-
-fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    Ok(de_u64(d)?.and_then(|n| u32::try_from(n).ok()))
-}
-
-fn de_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) if !s.is_empty() => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
-}
-
-fn de_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Bool(b) => Some(b),
-        _ => None,
-    })
-}
-
-fn de_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => DateTime::parse_from_rfc3339(&s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc)),
-        _ => None,
-    })
-}
 
 /// One GPU model on a machine (`accelerators[]`).
 #[derive(Debug, Deserialize)]
@@ -328,12 +284,6 @@ impl From<WireTemplate> for Template {
             user_id: None,
             created_at: w.dt_created,
         }
-    }
-}
-
-fn put(body: &mut Map<String, Value>, key: &str, value: Option<impl Into<Value>>) {
-    if let Some(v) = value {
-        body.insert(key.to_string(), v.into());
     }
 }
 
