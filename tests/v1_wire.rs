@@ -915,6 +915,25 @@ async fn a_cursor_that_comes_back_around_is_not_followed_again() {
 }
 
 #[tokio::test]
+async fn the_daemons_rate_limited_client_does_not_follow_a_cursor_twice_either() {
+    use machinist::paperspace::throttle::{Throttled, TokenBucket};
+    let up = Upstream::start().await;
+    // The daemon wraps its client like this; the listing is the trait's.
+    let api = Throttled::new(up.client(), TokenBucket::new(1000.0, 100));
+    up.then(page(machines(0, 2), Some("c1")))
+        .then(page(machines(2, 2), Some("c2")))
+        .then(page(machines(4, 2), Some("c1")));
+    let all = api.list_all(&MachineFilter::all()).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert_unique(all.iter().map(|m| m.id.as_str()));
+    assert_eq!(
+        afters(&up.seen()),
+        [None, Some("c1".into()), Some("c2".into())],
+        "no page is asked for twice"
+    );
+}
+
+#[tokio::test]
 async fn bad_arguments_are_refused_before_any_request() {
     let up = Upstream::start().await;
     let api = up.client();

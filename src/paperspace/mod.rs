@@ -81,19 +81,22 @@ pub trait MachineApi: Send + Sync + std::fmt::Debug {
         page: &PageRequest,
     ) -> Result<MachinePage, ApiError>;
 
-    /// Every machine matching `filter`, following pages to the end.
+    /// Every machine matching `filter`, following pages to the end; each
+    /// cursor is followed at most once ([`cursor_came_back`]).
     async fn list_all(&self, filter: &MachineFilter) -> Result<Vec<Machine>, ApiError> {
         let mut all = Vec::new();
         let mut page = PageRequest::default();
+        let mut followed = std::collections::HashSet::new();
         loop {
             let got = self.list_page(filter, &page).await?;
             all.extend(got.machines);
             match got.next {
-                // A server that hands back the same cursor would loop forever.
-                Some(next) if page.cursor.as_deref() != Some(next.as_str()) => {
-                    page.cursor = Some(next)
+                Some(next) if followed.insert(next.clone()) => page.cursor = Some(next),
+                Some(next) => {
+                    let listing = format!("the {} machine list", self.backend().as_str());
+                    return Ok(cursor_came_back(listing, &next, all));
                 }
-                _ => return Ok(all),
+                None => return Ok(all),
             }
         }
     }
@@ -125,4 +128,21 @@ pub trait MachineApi: Send + Sync + std::fmt::Debug {
 
     /// Templates machines can be created from.
     async fn templates(&self, filter: &TemplateFilter) -> Result<Vec<Template>, ApiError>;
+}
+
+/// Ends a listing whose next-page cursor names one already followed: a
+/// server whose cursors cycle would otherwise be paged forever, each round
+/// repeating items. Every page of the cycle has been read once, so nothing
+/// is lost by stopping.
+pub(crate) fn cursor_came_back<T>(
+    listing: impl std::fmt::Display,
+    cursor: &str,
+    all: Vec<T>,
+) -> Vec<T> {
+    tracing::warn!(
+        listing = %listing,
+        cursor,
+        "Paperspace handed back a cursor already followed; ending the listing there"
+    );
+    all
 }

@@ -35,7 +35,7 @@ use super::request::{
 };
 use super::request::{check_id, check_not_empty};
 use super::transport::{self, Answer};
-use super::{Backend, MachineApi};
+use super::{Backend, MachineApi, cursor_came_back};
 
 pub use super::legacy::ClientError;
 
@@ -240,19 +240,6 @@ fn error_shaped(body: &[u8]) -> Option<(String, String)> {
     let code = object.get("code")?.as_str()?;
     let message = object.get("message")?.as_str()?;
     (object.len() <= 3).then(|| (code.to_string(), message.to_string()))
-}
-
-/// Ends a listing whose `nextPage` names a cursor already followed: a
-/// server whose cursors cycle would otherwise be paged forever, each round
-/// repeating items. Every page of the cycle has been read once, so nothing
-/// is lost by stopping.
-fn cursor_came_back<T>(call: Call, cursor: &str, all: Vec<T>) -> Vec<T> {
-    tracing::warn!(
-        call = %call,
-        cursor,
-        "Paperspace handed back a cursor already followed; ending the listing there"
-    );
-    all
 }
 
 impl V1Client {
@@ -624,23 +611,6 @@ impl MachineApi for V1Client {
             })
             .collect();
         Ok(MachinePage { machines, next })
-    }
-
-    /// Like the trait's default, but a cursor is followed at most once (see
-    /// `cursor_came_back`).
-    async fn list_all(&self, filter: &MachineFilter) -> Result<Vec<Machine>, ApiError> {
-        let mut all = Vec::new();
-        let mut page = PageRequest::default();
-        let mut followed = HashSet::new();
-        loop {
-            let got = self.list_page(filter, &page).await?;
-            all.extend(got.machines);
-            match got.next {
-                Some(next) if followed.insert(next.clone()) => page.cursor = Some(next),
-                Some(next) => return Ok(cursor_came_back(routes::LIST, &next, all)),
-                None => return Ok(all),
-            }
-        }
     }
 
     async fn show(&self, machine_id: &str) -> Result<Machine, ApiError> {
