@@ -168,6 +168,11 @@ pub struct KnownMachine {
     pub gone_at: Option<DateTime<Utc>>,
 }
 
+/// The earliest `run_at` after `?` of a queued or waiting job; read by the
+/// writer for its standing claims and by anyone through the readers.
+const NEXT_DUE: &str = "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_next_due \
+     WHERE state IN ('queued', 'waiting') AND run_at > ?";
+
 /// Room for this many writes to wait for the writer; beyond it, callers wait
 /// (admission control: latency stays bounded when submitters outrun the disk).
 const WRITE_QUEUE: usize = 4096;
@@ -574,13 +579,10 @@ impl Store {
         &self,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let (next,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_next_due \
-             WHERE state IN ('queued', 'waiting') AND run_at > ?",
-        )
-        .bind(to_ms(now))
-        .fetch_one(&self.reader)
-        .await?;
+        let (next,): (Option<i64>,) = sqlx::query_as(NEXT_DUE)
+            .bind(to_ms(now))
+            .fetch_one(&self.reader)
+            .await?;
         Ok(next.map(from_ms))
     }
 

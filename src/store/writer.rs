@@ -438,13 +438,10 @@ async fn try_parked(
         let lease_until = now + chrono::Duration::from_std(parked.claim.lease).unwrap_or_default();
         let jobs = claim(tx, &parked.claim.owner, free, now, lease_until, fx).await?;
         if jobs.is_empty() {
-            let (next,): (Option<i64>,) = sqlx::query_as(
-                "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_next_due \
-                 WHERE state IN ('queued', 'waiting') AND run_at > ?",
-            )
-            .bind(to_ms(now))
-            .fetch_one(&mut **tx)
-            .await?;
+            let (next,): (Option<i64>,) = sqlx::query_as(super::NEXT_DUE)
+                .bind(to_ms(now))
+                .fetch_one(&mut **tx)
+                .await?;
             // Published before the commit: at worst the dispatcher wakes a
             // little early for a job a failed batch did not keep.
             parked.claim.next_due.send_replace(next.map(from_ms));
