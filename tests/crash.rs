@@ -6,54 +6,15 @@
 //! daemon) counts every call.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_machinist");
-
-struct Sim {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim() -> Sim {
-    let mut child = Command::new(BIN)
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--transition-ms",
-            "400",
-            "--latency-ms",
-            "30",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the machinist binary runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    Sim { child, url }
-}
+mod support;
+use support::process::{BIN, Kill, start_sim};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -63,18 +24,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A daemon process, killed when dropped so that a failing test leaves none behind.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `backend` is `legacy` or `v1`; both talk to the same simulator.
-fn start_daemon(db: &Path, port: u16, sim_url: &str, backend: &str) -> Daemon {
+fn start_daemon(db: &Path, port: u16, sim_url: &str, backend: &str) -> Kill {
     let base_url = match backend {
         "v1" => format!("{sim_url}/v1"),
         _ => sim_url.to_string(),
@@ -99,7 +50,7 @@ fn start_daemon(db: &Path, port: u16, sim_url: &str, backend: &str) -> Daemon {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map(Daemon)
+        .map(Kill)
         .expect("the machinist binary runs")
 }
 
@@ -116,9 +67,9 @@ async fn wait_healthy(http: &reqwest::Client, url: &str) {
     }
 }
 
-fn kill9(daemon: &mut Daemon) {
-    daemon.0.kill().unwrap(); // SIGKILL on Unix
-    daemon.0.wait().unwrap();
+fn kill9(daemon: &mut Kill) {
+    daemon.kill().unwrap(); // SIGKILL on Unix
+    daemon.wait().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,7 +83,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request_v1() {
 }
 
 async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
-    let sim = start_sim();
+    let (_sim, sim_url) = start_sim(&["--transition-ms", "400", "--latency-ms", "30"]);
     let http = reqwest::Client::new();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("machinist.db");
@@ -147,7 +98,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
         let body = json!({"machineName": format!("crash-{i}"), "region": "East Coast (NY2)",
             "machineType": "C5", "size": 50, "billingType": "hourly", "templateId": "tkni3aa4",
             "startOnCreate": i % 2 == 0});
-        let mut req = http.post(format!("{}/machines/createSingleMachinePublic", sim.url));
+        let mut req = http.post(format!("{}/machines/createSingleMachinePublic", sim_url));
         for (k, v) in key {
             req = req.header(k, v);
         }
@@ -161,7 +112,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
     }
     tokio::time::sleep(Duration::from_millis(600)).await; // provisioning ends
 
-    let mut daemon = start_daemon(&db, port, &sim.url, backend);
+    let mut daemon = start_daemon(&db, port, &sim_url, backend);
     wait_healthy(&http, &url).await;
 
     // Each machine gets one state change; three creates; a second round later.
@@ -208,7 +159,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
     for (round, pause_ms) in [70u64, 260, 180, 450].into_iter().enumerate() {
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
         kill9(&mut daemon);
-        daemon = start_daemon(&db, port, &sim.url, backend);
+        daemon = start_daemon(&db, port, &sim_url, backend);
         wait_healthy(&http, &url).await;
         if round == 1 {
             for id in &off {
@@ -291,7 +242,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
 
     // The simulator's counts: per machine, one start per start job and one stop per stop job at most.
     let calls: Value = http
-        .get(format!("{}/_sim/calls", sim.url))
+        .get(format!("{}/_sim/calls", sim_url))
         .send()
         .await
         .unwrap()
@@ -328,7 +279,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
         );
     }
     let machines: Value = http
-        .get(format!("{}/_sim/machines", sim.url))
+        .get(format!("{}/_sim/machines", sim_url))
         .send()
         .await
         .unwrap()

@@ -7,30 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_machinist");
-
-/// The demo process, killed if the test fails before it stops on its own.
-struct KillOnDrop(std::process::Child);
-
-impl std::ops::Deref for KillOnDrop {
-    type Target = std::process::Child;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for KillOnDrop {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
+use support::process::{BIN, Kill};
 
 #[test]
 fn the_demo_shows_jobs_and_machines_moving_and_stops_on_ctrl_c() {
@@ -41,7 +19,7 @@ fn the_demo_shows_jobs_and_machines_moving_and_stops_on_ctrl_c() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map(KillOnDrop)
+        .map(Kill)
         .expect("the machinist binary runs");
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = lines.clone();

@@ -17,39 +17,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_machinist");
+mod support;
+use support::process::{BIN, Kill, start_sim};
+
 const API_KEY: &str = "pskey-9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 const ADMIN_TOKEN: &str = "adm-3c1f9e0b7a5d4c2e8f6a1b3d5c7e9f02";
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_sim() -> (Kill, String) {
-    let mut child = Command::new(BIN)
-        .args(["sim", "--listen", "127.0.0.1:0", "--transition-ms", "200"])
-        .arg("--api-key")
-        .arg(API_KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the machinist binary runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    (Kill(child), url)
-}
 
 fn secret_file(path: &Path, text: &str) {
     std::fs::write(path, format!("{text}\n")).unwrap();
@@ -104,7 +76,7 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_any_log_line_output_or_database_byte() {
-    let (_sim, sim_url) = start_sim();
+    let (_sim, sim_url) = start_sim(&["--transition-ms", "200", "--api-key", API_KEY]);
     let dir = tempfile::tempdir().unwrap();
     let credentials = dir.path().join("credentials");
     std::fs::create_dir(&credentials).unwrap();
