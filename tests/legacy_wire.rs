@@ -3,120 +3,22 @@
 //! classified (status classes, both error shapes, Retry-After, timeouts,
 //! refused connections, HTML pages, empty and truncated bodies).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
 use machinist::paperspace::{
     ApiError, ApiKey, BillingMonth, CreateMachine, ErrorClass, FilterField, MachineApi,
     MachineFilter, MachineState, PageRequest, TemplateFilter, UpdateMachine,
 };
-use serde_json::{Value, json};
+use serde_json::json;
+
+mod support;
+use support::upstream::{Upstream, reply};
 
 const KEY: &str = "test-key-8f2a61d0";
 
-/// What the fake upstream saw.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    query: Vec<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Seen {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-/// A scripted answer.
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-    delay: Duration,
-}
-
-fn reply(status: u16, body: impl Into<String>) -> Reply {
-    Reply {
-        status,
-        headers: vec![],
-        body: body.into(),
-        delay: Duration::ZERO,
-    }
-}
-
-#[derive(Default)]
-struct Script {
-    replies: Mutex<VecDeque<Reply>>,
-    seen: Mutex<Vec<Seen>>,
-}
-
-struct Upstream {
-    script: Arc<Script>,
-    url: String,
-    _server: tokio::task::JoinHandle<()>,
-}
-
 impl Upstream {
-    async fn start() -> Self {
-        let script = Arc::new(Script::default());
-        let s = script.clone();
-        let app = axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let s = s.clone();
-                async move {
-                    let query = uri
-                        .query()
-                        .map(|q| serde_urlencoded::from_str(q).unwrap())
-                        .unwrap_or_default();
-                    s.seen.lock().unwrap().push(Seen {
-                        method,
-                        path: uri.path().to_string(),
-                        query,
-                        headers,
-                        body,
-                    });
-                    let next = s.replies.lock().unwrap().pop_front();
-                    let r = next.unwrap_or_else(|| reply(500, "no scripted reply"));
-                    tokio::time::sleep(r.delay).await;
-                    let mut resp: Response =
-                        (StatusCode::from_u16(r.status).unwrap(), r.body).into_response();
-                    for (k, v) in r.headers {
-                        resp.headers_mut().insert(k, v.parse().unwrap());
-                    }
-                    resp
-                }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Upstream {
-            script,
-            url,
-            _server: server,
-        }
-    }
-
-    fn then(&self, r: Reply) -> &Self {
-        self.script.replies.lock().unwrap().push_back(r);
-        self
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.script.seen.lock().unwrap().clone()
-    }
-
     fn client(&self) -> LegacyClient {
         client_for(&self.url, Duration::from_secs(5))
     }

@@ -4,13 +4,10 @@
 //! codes, Retry-After, HTML pages, empty, truncated and wrongly shaped
 //! bodies, timeouts, refused connections) and how cursor paging is followed.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use machinist::paperspace::v1::{V1Client, V1Config};
 use machinist::paperspace::{
     ApiError, ApiKey, BillingMonth, BillingType, CreateMachine, ErrorClass, FilterField,
@@ -19,141 +16,12 @@ use machinist::paperspace::{
 };
 use serde_json::{Value, json};
 
+mod support;
+use support::upstream::{Reply, Seen, Upstream, ok, reply};
+
 const KEY: &str = "test-key-5c7e09b4";
 
-/// What the fake upstream saw.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    /// Decoded pairs, in the order they were sent.
-    query: Vec<(String, String)>,
-    /// The raw query string, to check how a cursor was encoded.
-    raw_query: Option<String>,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Seen {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-
-    fn line(&self) -> String {
-        format!("{} {}", self.method, self.path)
-    }
-
-    fn param(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A scripted answer.
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-    delay: Duration,
-}
-
-fn reply(status: u16, body: impl Into<String>) -> Reply {
-    Reply {
-        status,
-        headers: vec![],
-        body: body.into(),
-        delay: Duration::ZERO,
-    }
-}
-
-impl Reply {
-    fn with_status(mut self, status: u16) -> Self {
-        self.status = status;
-        self
-    }
-
-    fn with_retry_after(mut self, value: &str) -> Self {
-        self.headers.push(("retry-after", value.into()));
-        self
-    }
-}
-
-/// A JSON answer with the content type a real API sends.
-fn ok(body: Value) -> Reply {
-    let mut r = reply(200, body.to_string());
-    r.headers
-        .push(("content-type", "application/json; charset=utf-8".into()));
-    r
-}
-
-#[derive(Default)]
-struct Script {
-    replies: Mutex<VecDeque<Reply>>,
-    seen: Mutex<Vec<Seen>>,
-}
-
-struct Upstream {
-    script: Arc<Script>,
-    url: String,
-    _server: tokio::task::JoinHandle<()>,
-}
-
 impl Upstream {
-    async fn start() -> Self {
-        let script = Arc::new(Script::default());
-        let s = script.clone();
-        let app = axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let s = s.clone();
-                async move {
-                    let query = uri
-                        .query()
-                        .map(|q| serde_urlencoded::from_str(q).unwrap())
-                        .unwrap_or_default();
-                    s.seen.lock().unwrap().push(Seen {
-                        method,
-                        path: uri.path().to_string(),
-                        query,
-                        raw_query: uri.query().map(str::to_string),
-                        headers,
-                        body,
-                    });
-                    let next = s.replies.lock().unwrap().pop_front();
-                    let r = next.unwrap_or_else(|| reply(500, "no scripted reply"));
-                    tokio::time::sleep(r.delay).await;
-                    let mut resp: Response =
-                        (StatusCode::from_u16(r.status).unwrap(), r.body).into_response();
-                    for (k, v) in r.headers {
-                        resp.headers_mut().insert(k, v.parse().unwrap());
-                    }
-                    resp
-                }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Upstream {
-            script,
-            url,
-            _server: server,
-        }
-    }
-
-    fn then(&self, r: Reply) -> &Self {
-        self.script.replies.lock().unwrap().push_back(r);
-        self
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.script.seen.lock().unwrap().clone()
-    }
-
     fn client(&self) -> V1Client {
         client_for(&self.url, Duration::from_secs(5))
     }
