@@ -1,7 +1,7 @@
 //! Persistence: jobs, their history, and the last known state of machines,
 //! in SQLite.
 //!
-//! Writes go through one writer task (`store/writer.rs`) that group-commits
+//! Writes go through one writer thread (`store/writer.rs`) that group-commits
 //! whatever is waiting, so every acknowledged write is on disk. Reads use a
 //! small pool of their own connections, which WAL mode lets run beside the
 //! writer. Migrations in `migrations/sqlite/` are embedded in the binary and
@@ -94,6 +94,12 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.to_string().into())
+    }
+}
+
 /// What a submit did.
 #[derive(Debug, Clone)]
 pub struct Submitted {
@@ -180,7 +186,7 @@ const WRITE_QUEUE: usize = 4096;
 /// The handle every component uses. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    /// Commands for the writer task.
+    /// Commands for the writer thread.
     writer: mpsc::Sender<Command>,
     /// Read-only connections.
     pub(crate) reader: SqlitePool,
@@ -213,6 +219,32 @@ fn connect_options(opts: &StoreOptions) -> SqliteConnectOptions {
         // A few MiB of page cache was measured faster than a large one.
         .pragma("cache_size", "-4096")
         .disable_statement_logging()
+}
+
+/// The writer's own connection, with the same settings as `connect_options`.
+fn open_writer(opts: &StoreOptions) -> Result<rusqlite::Connection, StoreError> {
+    let open = || -> rusqlite::Result<rusqlite::Connection> {
+        let conn = rusqlite::Connection::open(&opts.path)?;
+        conn.busy_timeout(opts.busy_timeout)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match opts.durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            },
+        )?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "cache_size", -4096)?;
+        // Every statement the writer runs, with room to spare.
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    };
+    open().map_err(|e| StoreError::Open {
+        path: opts.path.clone(),
+        detail: e.to_string(),
+    })
 }
 
 /// Creates the file with owner-only permissions before SQLite does, so the
@@ -315,11 +347,19 @@ impl Store {
             .idle_timeout(Duration::from_secs(60))
             .connect_with(connect.clone().read_only(true))
             .await?;
+        conn.close().await?;
         let wake = Arc::new(Notify::new());
         let schedules_changed = Arc::new(Notify::new());
-        let writer = Writer::new(conn, wake.clone(), schedules_changed.clone()).await?;
+        let writer = Writer::new(open_writer(opts)?, wake.clone(), schedules_changed.clone())?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-        tokio::spawn(writer.run(rx));
+        // Ends when the last Store handle (and with it the sender) is gone.
+        std::thread::Builder::new()
+            .name("machinist-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Open {
+                path: opts.path.clone(),
+                detail: format!("could not start the writer thread: {e}"),
+            })?;
         Ok(Store {
             writer: tx,
             reader,

@@ -47,6 +47,34 @@ pub struct JobRow {
     pub finished_at: Option<i64>,
 }
 
+impl JobRow {
+    /// A row read by the writer's own connection (`SELECT *` or `RETURNING *`).
+    pub fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+        Ok(JobRow {
+            id: r.get("id")?,
+            kind: r.get("kind")?,
+            machine_id: r.get("machine_id")?,
+            args: r.get("args")?,
+            state: r.get("state")?,
+            priority: r.get("priority")?,
+            attempt: r.get("attempt")?,
+            max_attempts: r.get("max_attempts")?,
+            run_at: r.get("run_at")?,
+            wait: r.get("wait")?,
+            wait_timeout_ms: r.get("wait_timeout_ms")?,
+            checkpoint: r.get("checkpoint")?,
+            result: r.get("result")?,
+            last_error: r.get("last_error")?,
+            idempotency_key: r.get("idempotency_key")?,
+            lease_owner: r.get("lease_owner")?,
+            lease_expires_at: r.get("lease_expires_at")?,
+            created_at: r.get("created_at")?,
+            updated_at: r.get("updated_at")?,
+            finished_at: r.get("finished_at")?,
+        })
+    }
+}
+
 impl TryFrom<JobRow> for Job {
     type Error = StoreError;
 

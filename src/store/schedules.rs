@@ -1,13 +1,14 @@
 //! Schedules, windows, overrides, firings and utilization in SQLite.
 //!
-//! Writes are [`ScheduleCommand`]s applied by the writer task in its shared
+//! Writes are [`ScheduleCommand`]s applied by the writer thread in its shared
 //! transaction (see `store/writer.rs`); reads use the reader pool.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
-use sqlx::{FromRow, Sqlite};
+use sqlx::FromRow;
 use tokio::sync::oneshot;
 
 use super::rows::{from_ms, to_ms};
@@ -20,8 +21,9 @@ use crate::schedule::firing::{
 use crate::schedule::office_hours::{Override, OverrideMode, Window};
 use crate::schedule::spec::{MisfirePolicy, OverlapPolicy, Schedule, WindowEdge};
 
+use super::writer::Tx;
+
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-pub(super) type Tx<'c> = sqlx::Transaction<'c, Sqlite>;
 
 /// A schedule as it is written: everything but the id and times.
 #[derive(Debug, Clone)]
@@ -155,97 +157,99 @@ pub(super) struct Batch<'a> {
     pub pending: &'a mut Vec<super::writer::Pending>,
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-async fn name_taken(
-    tx: &mut Tx<'_>,
+fn name_taken(
+    tx: &Tx<'_>,
     name: &str,
     except_schedule: Option<i64>,
     except_window: Option<i64>,
 ) -> Result<bool, StoreError> {
-    let (schedules,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM schedules WHERE name = ? AND id IS NOT ? AND window_id IS NULL",
-    )
-    .bind(name)
-    .bind(except_schedule)
-    .fetch_one(&mut **tx)
-    .await?;
-    let (windows,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM windows WHERE name = ? AND id IS NOT ?")
-            .bind(name)
-            .bind(except_window)
-            .fetch_one(&mut **tx)
-            .await?;
+    let schedules: i64 = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM schedules WHERE name = ?1 AND id IS NOT ?2 AND window_id IS NULL",
+        )?
+        .query_row(params![name, except_schedule], |r| r.get(0))?;
+    let windows: i64 = tx
+        .prepare_cached("SELECT COUNT(*) FROM windows WHERE name = ?1 AND id IS NOT ?2")?
+        .query_row(params![name, except_window], |r| r.get(0))?;
     Ok(schedules + windows > 0)
 }
 
-async fn insert_schedule(
-    tx: &mut Tx<'_>,
-    row: &ScheduleRow,
-    now: DateTime<Utc>,
-) -> Result<i64, sqlx::Error> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO schedules (name, cron, timezone, template, targets, enabled, jitter_seconds, \
-         exclusions, misfire, catch_up_ms, overlap, window_id, window_edge, next_fire_at, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(&row.name)
-    .bind(&row.cron)
-    .bind(&row.timezone)
-    .bind(row.template.to_string())
-    .bind(row.targets.to_string())
-    .bind(row.enabled)
-    .bind(i64::from(row.jitter_seconds))
-    .bind(row.exclusions.to_string())
-    .bind(row.misfire.as_str())
-    .bind((row.catch_up_seconds * 1000) as i64)
-    .bind(row.overlap.as_str())
-    .bind(row.window_id)
-    .bind(row.window_edge.map(WindowEdge::as_str))
-    .bind(row.next_fire_at.map(to_ms))
-    .bind(to_ms(now))
-    .bind(to_ms(now))
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(id)
+fn insert_schedule(tx: &Tx<'_>, row: &ScheduleRow, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "INSERT INTO schedules (name, cron, timezone, template, targets, enabled, jitter_seconds, \
+             exclusions, misfire, catch_up_ms, overlap, window_id, window_edge, next_fire_at, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15) RETURNING id",
+        )?
+        .query_row(
+            params![
+                row.name,
+                row.cron,
+                row.timezone,
+                row.template.to_string(),
+                row.targets.to_string(),
+                row.enabled,
+                i64::from(row.jitter_seconds),
+                row.exclusions.to_string(),
+                row.misfire.as_str(),
+                (row.catch_up_seconds * 1000) as i64,
+                row.overlap.as_str(),
+                row.window_id,
+                row.window_edge.map(WindowEdge::as_str),
+                row.next_fire_at.map(to_ms),
+                to_ms(now),
+            ],
+            |r| r.get(0),
+        )?)
 }
 
-async fn update_schedule(
-    tx: &mut Tx<'_>,
+fn update_schedule(
+    tx: &Tx<'_>,
     id: i64,
     row: &ScheduleRow,
     now: DateTime<Utc>,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE schedules SET name = ?, cron = ?, timezone = ?, template = ?, targets = ?, enabled = ?, \
-         jitter_seconds = ?, exclusions = ?, misfire = ?, catch_up_ms = ?, overlap = ?, next_fire_at = ?, \
-         updated_at = ? WHERE id = ?",
-    )
-    .bind(&row.name)
-    .bind(&row.cron)
-    .bind(&row.timezone)
-    .bind(row.template.to_string())
-    .bind(row.targets.to_string())
-    .bind(row.enabled)
-    .bind(i64::from(row.jitter_seconds))
-    .bind(row.exclusions.to_string())
-    .bind(row.misfire.as_str())
-    .bind((row.catch_up_seconds * 1000) as i64)
-    .bind(row.overlap.as_str())
-    .bind(row.next_fire_at.map(to_ms))
-    .bind(to_ms(now))
-    .bind(id)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
+) -> Result<usize, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE schedules SET name = ?1, cron = ?2, timezone = ?3, template = ?4, targets = ?5, \
+             enabled = ?6, jitter_seconds = ?7, exclusions = ?8, misfire = ?9, catch_up_ms = ?10, \
+             overlap = ?11, next_fire_at = ?12, updated_at = ?13 WHERE id = ?14",
+        )?
+        .execute(params![
+            row.name,
+            row.cron,
+            row.timezone,
+            row.template.to_string(),
+            row.targets.to_string(),
+            row.enabled,
+            i64::from(row.jitter_seconds),
+            row.exclusions.to_string(),
+            row.misfire.as_str(),
+            (row.catch_up_seconds * 1000) as i64,
+            row.overlap.as_str(),
+            row.next_fire_at.map(to_ms),
+            to_ms(now),
+            id,
+        ])?)
+}
+
+/// `Done(id)` when a write touched a row, `NotFound` otherwise.
+fn written(id: i64, changed: usize) -> Written<i64> {
+    if changed == 0 {
+        Written::NotFound
+    } else {
+        Written::Done(id)
+    }
 }
 
 /// Applies one schedule command; its answer goes into `batch.pending`.
-pub(super) async fn apply(
-    tx: &mut Tx<'_>,
+pub(super) fn apply(
+    tx: &Tx<'_>,
     command: ScheduleCommand,
     batch: &mut Batch<'_>,
 ) -> Result<Effects, StoreError> {
@@ -256,11 +260,11 @@ pub(super) async fn apply(
     };
     match command {
         ScheduleCommand::Create { row, now, reply } => {
-            let result = if name_taken(tx, &row.name, None, None).await? {
+            let result = if name_taken(tx, &row.name, None, None)? {
                 Written::NameTaken
             } else {
                 fx.schedules_changed = true;
-                Written::Done(insert_schedule(tx, &row, now).await?)
+                Written::Done(insert_schedule(tx, &row, now)?)
             };
             batch.pending.push(pending(reply, result));
         }
@@ -270,14 +274,12 @@ pub(super) async fn apply(
             now,
             reply,
         } => {
-            let result = if name_taken(tx, &row.name, Some(id), None).await? {
+            let result = if name_taken(tx, &row.name, Some(id), None)? {
                 Written::NameTaken
-            } else if update_schedule(tx, id, &row, now).await? == 0 {
-                Written::NotFound
             } else {
-                fx.schedules_changed = true;
-                Written::Done(id)
+                written(id, update_schedule(tx, id, &row, now)?)
             };
+            fx.schedules_changed = matches!(result, Written::Done(_));
             batch.pending.push(pending(reply, result));
         }
         ScheduleCommand::SetEnabled {
@@ -286,58 +288,39 @@ pub(super) async fn apply(
             now,
             reply,
         } => {
-            let n = sqlx::query(
-                "UPDATE schedules SET enabled = ?, next_fire_at = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind(next_fire_at.is_some())
-            .bind(next_fire_at.map(to_ms))
-            .bind(to_ms(now))
-            .bind(id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+            let n = tx.execute(
+                "UPDATE schedules SET enabled = ?1, next_fire_at = ?2, updated_at = ?3 WHERE id = ?4",
+                params![
+                    next_fire_at.is_some(),
+                    next_fire_at.map(to_ms),
+                    to_ms(now),
+                    id
+                ],
+            )?;
             fx.schedules_changed = n > 0;
-            let result = if n == 0 {
-                Written::NotFound
-            } else {
-                Written::Done(id)
-            };
-            batch.pending.push(pending(reply, result));
+            batch.pending.push(pending(reply, written(id, n)));
         }
         ScheduleCommand::Delete { id, reply } => {
-            sqlx::query("DELETE FROM firings WHERE schedule_id = ?")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-            let n = sqlx::query("DELETE FROM schedules WHERE id = ? AND window_id IS NULL")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+            tx.execute("DELETE FROM firings WHERE schedule_id = ?1", [id])?;
+            let n = tx.execute(
+                "DELETE FROM schedules WHERE id = ?1 AND window_id IS NULL",
+                [id],
+            )?;
             fx.schedules_changed = n > 0;
-            let result = if n == 0 {
-                Written::NotFound
-            } else {
-                Written::Done(id)
-            };
-            batch.pending.push(pending(reply, result));
+            batch.pending.push(pending(reply, written(id, n)));
         }
         ScheduleCommand::Fire { plan, now, reply } => {
-            let (current,): (Option<i64>,) =
-                sqlx::query_as("SELECT next_fire_at FROM schedules WHERE id = ?")
-                    .bind(plan.schedule_id)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .unwrap_or((None,));
+            let current: Option<i64> = tx
+                .prepare_cached("SELECT next_fire_at FROM schedules WHERE id = ?1")?
+                .query_row([plan.schedule_id], |r| r.get(0))
+                .optional()?
+                .flatten();
             let result = if current != Some(to_ms(plan.expected_next)) {
                 FireResult::default()
             } else {
-                sqlx::query("UPDATE schedules SET next_fire_at = ? WHERE id = ?")
-                    .bind(plan.next_fire_at.map(to_ms))
-                    .bind(plan.schedule_id)
-                    .execute(&mut **tx)
-                    .await?;
-                record_firings(tx, &plan, now, batch).await?
+                tx.prepare_cached("UPDATE schedules SET next_fire_at = ?1 WHERE id = ?2")?
+                    .execute(params![plan.next_fire_at.map(to_ms), plan.schedule_id])?;
+                record_firings(tx, &plan, now, batch)?
             };
             fx.jobs_queued = !result.enqueued.is_empty();
             batch.pending.push(pending(reply, result));
@@ -350,49 +333,46 @@ pub(super) async fn apply(
             now,
             reply,
         } => {
-            let (current,): (Option<i64>,) =
-                sqlx::query_as("SELECT next_enforce_at FROM windows WHERE id = ?")
-                    .bind(window_id)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .unwrap_or((None,));
+            let current: Option<i64> = tx
+                .prepare_cached("SELECT next_enforce_at FROM windows WHERE id = ?1")?
+                .query_row([window_id], |r| r.get(0))
+                .optional()?
+                .flatten();
             let result = if current != Some(to_ms(expected_next)) {
                 FireResult::default()
             } else {
-                sqlx::query("UPDATE windows SET next_enforce_at = ? WHERE id = ?")
-                    .bind(next_enforce_at.map(to_ms))
-                    .bind(window_id)
-                    .execute(&mut **tx)
-                    .await?;
-                record_firings(tx, &plan, now, batch).await?
+                tx.prepare_cached("UPDATE windows SET next_enforce_at = ?1 WHERE id = ?2")?
+                    .execute(params![next_enforce_at.map(to_ms), window_id])?;
+                record_firings(tx, &plan, now, batch)?
             };
             fx.jobs_queued = !result.enqueued.is_empty();
             batch.pending.push(pending(reply, result));
         }
         ScheduleCommand::CreateWindow { row, now, reply } => {
-            let result = if name_taken(tx, &row.name, None, None).await? {
+            let result = if name_taken(tx, &row.name, None, None)? {
                 Written::NameTaken
             } else {
-                let (id,): (i64,) = sqlx::query_as(
+                let id: i64 = tx.query_row(
                     "INSERT INTO windows (name, spec, targets, exclusions, enforce, enforce_interval_ms, \
-                     next_enforce_at, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                )
-                .bind(&row.name)
-                .bind(row.spec.to_string())
-                .bind(row.targets.to_string())
-                .bind(row.exclusions.to_string())
-                .bind(row.enforce)
-                .bind((row.enforce_interval_seconds * 1000) as i64)
-                .bind(row.next_enforce_at.map(to_ms))
-                .bind(row.enabled)
-                .bind(to_ms(now))
-                .bind(to_ms(now))
-                .fetch_one(&mut **tx)
-                .await?;
+                     next_enforce_at, enabled, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING id",
+                    params![
+                        row.name,
+                        row.spec.to_string(),
+                        row.targets.to_string(),
+                        row.exclusions.to_string(),
+                        row.enforce,
+                        (row.enforce_interval_seconds * 1000) as i64,
+                        row.next_enforce_at.map(to_ms),
+                        row.enabled,
+                        to_ms(now),
+                    ],
+                    |r| r.get(0),
+                )?;
                 for edge in [&row.start, &row.stop] {
                     let mut edge = edge.clone();
                     edge.window_id = Some(id);
-                    insert_schedule(tx, &edge, now).await?;
+                    insert_schedule(tx, &edge, now)?;
                 }
                 fx.schedules_changed = true;
                 Written::Done(id)
@@ -405,81 +385,64 @@ pub(super) async fn apply(
             now,
             reply,
         } => {
-            let result = if name_taken(tx, &row.name, None, Some(id)).await? {
+            let result = if name_taken(tx, &row.name, None, Some(id))? {
                 Written::NameTaken
             } else {
-                let n = sqlx::query(
-                    "UPDATE windows SET name = ?, spec = ?, targets = ?, exclusions = ?, enforce = ?, \
-                     enforce_interval_ms = ?, next_enforce_at = ?, enabled = ?, updated_at = ? WHERE id = ?",
-                )
-                .bind(&row.name)
-                .bind(row.spec.to_string())
-                .bind(row.targets.to_string())
-                .bind(row.exclusions.to_string())
-                .bind(row.enforce)
-                .bind((row.enforce_interval_seconds * 1000) as i64)
-                .bind(row.next_enforce_at.map(to_ms))
-                .bind(row.enabled)
-                .bind(to_ms(now))
-                .bind(id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-                if n == 0 {
-                    Written::NotFound
-                } else {
+                let n = tx.execute(
+                    "UPDATE windows SET name = ?1, spec = ?2, targets = ?3, exclusions = ?4, \
+                     enforce = ?5, enforce_interval_ms = ?6, next_enforce_at = ?7, enabled = ?8, \
+                     updated_at = ?9 WHERE id = ?10",
+                    params![
+                        row.name,
+                        row.spec.to_string(),
+                        row.targets.to_string(),
+                        row.exclusions.to_string(),
+                        row.enforce,
+                        (row.enforce_interval_seconds * 1000) as i64,
+                        row.next_enforce_at.map(to_ms),
+                        row.enabled,
+                        to_ms(now),
+                        id,
+                    ],
+                )?;
+                if n > 0 {
                     for edge in [&row.start, &row.stop] {
-                        let existing: Option<(i64,)> = sqlx::query_as(
-                            "SELECT id FROM schedules WHERE window_id = ? AND window_edge = ?",
-                        )
-                        .bind(id)
-                        .bind(edge.window_edge.map(WindowEdge::as_str))
-                        .fetch_optional(&mut **tx)
-                        .await?;
+                        let existing: Option<i64> = tx
+                            .prepare_cached(
+                                "SELECT id FROM schedules WHERE window_id = ?1 AND window_edge = ?2",
+                            )?
+                            .query_row(
+                                params![id, edge.window_edge.map(WindowEdge::as_str)],
+                                |r| r.get(0),
+                            )
+                            .optional()?;
                         let mut edge = edge.clone();
                         edge.window_id = Some(id);
                         match existing {
-                            Some((sid,)) => {
-                                update_schedule(tx, sid, &edge, now).await?;
+                            Some(sid) => {
+                                update_schedule(tx, sid, &edge, now)?;
                             }
                             None => {
-                                insert_schedule(tx, &edge, now).await?;
+                                insert_schedule(tx, &edge, now)?;
                             }
                         }
                     }
                     fx.schedules_changed = true;
-                    Written::Done(id)
                 }
+                written(id, n)
             };
             batch.pending.push(pending(reply, result));
         }
         ScheduleCommand::DeleteWindow { id, reply } => {
-            sqlx::query(
-                "DELETE FROM firings WHERE schedule_id IN (SELECT id FROM schedules WHERE window_id = ?)",
-            )
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query("DELETE FROM schedules WHERE window_id = ?")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query("DELETE FROM window_overrides WHERE window_id = ?")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-            let n = sqlx::query("DELETE FROM windows WHERE id = ?")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+            tx.execute(
+                "DELETE FROM firings WHERE schedule_id IN (SELECT id FROM schedules WHERE window_id = ?1)",
+                [id],
+            )?;
+            tx.execute("DELETE FROM schedules WHERE window_id = ?1", [id])?;
+            tx.execute("DELETE FROM window_overrides WHERE window_id = ?1", [id])?;
+            let n = tx.execute("DELETE FROM windows WHERE id = ?1", [id])?;
             fx.schedules_changed = n > 0;
-            let result = if n == 0 {
-                Written::NotFound
-            } else {
-                Written::Done(id)
-            };
-            batch.pending.push(pending(reply, result));
+            batch.pending.push(pending(reply, written(id, n)));
         }
         ScheduleCommand::AddOverride {
             window_id,
@@ -490,25 +453,27 @@ pub(super) async fn apply(
             now,
             reply,
         } => {
-            let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM windows WHERE id = ?")
-                .bind(window_id)
-                .fetch_optional(&mut **tx)
-                .await?;
+            let exists: Option<i64> = tx
+                .query_row("SELECT id FROM windows WHERE id = ?1", [window_id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
             let result = match exists {
                 None => Written::NotFound,
                 Some(_) => {
-                    let (id,): (i64,) = sqlx::query_as(
+                    let id: i64 = tx.query_row(
                         "INSERT INTO window_overrides (window_id, machine_id, mode, until, reason, created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    )
-                    .bind(window_id)
-                    .bind(&machine_id)
-                    .bind(mode.as_str())
-                    .bind(to_ms(until))
-                    .bind(&reason)
-                    .bind(to_ms(now))
-                    .fetch_one(&mut **tx)
-                    .await?;
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                        params![
+                            window_id,
+                            machine_id,
+                            mode.as_str(),
+                            to_ms(until),
+                            reason,
+                            to_ms(now)
+                        ],
+                        |r| r.get(0),
+                    )?;
                     fx.schedules_changed = true;
                     Written::Done(id)
                 }
@@ -520,22 +485,15 @@ pub(super) async fn apply(
             id,
             reply,
         } => {
-            let n = sqlx::query("DELETE FROM window_overrides WHERE id = ? AND window_id = ?")
-                .bind(id)
-                .bind(window_id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+            let n = tx.execute(
+                "DELETE FROM window_overrides WHERE id = ?1 AND window_id = ?2",
+                params![id, window_id],
+            )?;
             fx.schedules_changed = n > 0;
-            let result = if n == 0 {
-                Written::NotFound
-            } else {
-                Written::Done(id)
-            };
-            batch.pending.push(pending(reply, result));
+            batch.pending.push(pending(reply, written(id, n)));
         }
         ScheduleCommand::SaveUtilization { rows, now, reply } => {
-            save_utilization(tx, &rows, now).await?;
+            save_utilization(tx, &rows, now)?;
             batch.pending.push(pending(reply, ()));
         }
     }
@@ -543,34 +501,34 @@ pub(super) async fn apply(
 }
 
 /// Upserts utilization rows: one per (machine, month), the latest pull wins.
-pub(super) async fn save_utilization(
-    tx: &mut Tx<'_>,
+pub(super) fn save_utilization(
+    tx: &Tx<'_>,
     rows: &[Utilization],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO utilization (machine_id, month, seconds_used, hourly_rate, storage_seconds, monthly_rate, pulled_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (machine_id, month) DO UPDATE SET \
+         seconds_used = excluded.seconds_used, hourly_rate = excluded.hourly_rate, \
+         storage_seconds = excluded.storage_seconds, monthly_rate = excluded.monthly_rate, \
+         pulled_at = excluded.pulled_at",
+    )?;
     for u in rows {
-        sqlx::query(
-            "INSERT INTO utilization (machine_id, month, seconds_used, hourly_rate, storage_seconds, monthly_rate, pulled_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (machine_id, month) DO UPDATE SET \
-             seconds_used = excluded.seconds_used, hourly_rate = excluded.hourly_rate, \
-             storage_seconds = excluded.storage_seconds, monthly_rate = excluded.monthly_rate, \
-             pulled_at = excluded.pulled_at",
-        )
-        .bind(&u.machine_id)
-        .bind(u.billing_month.to_string())
-        .bind(u.seconds_used as i64)
-        .bind(u.hourly_rate)
-        .bind(u.storage_seconds_used as i64)
-        .bind(u.storage_monthly_rate)
-        .bind(to_ms(now))
-        .execute(&mut **tx)
-        .await?;
+        upsert.execute(params![
+            u.machine_id,
+            u.billing_month.to_string(),
+            u.seconds_used as i64,
+            u.hourly_rate,
+            u.storage_seconds_used as i64,
+            u.storage_monthly_rate,
+            to_ms(now),
+        ])?;
     }
     Ok(())
 }
 
-async fn record_firings(
-    tx: &mut Tx<'_>,
+fn record_firings(
+    tx: &Tx<'_>,
     plan: &FiringPlan,
     now: DateTime<Utc>,
     batch: &mut Batch<'_>,
@@ -581,24 +539,24 @@ async fn record_firings(
     };
     for entry in &plan.entries {
         let mut action = entry.action.clone();
-        if let FiringAction::Enqueue { job, .. } = &action
+        if let FiringAction::Enqueue { .. } = &action
             && plan.overlap == OverlapPolicy::Skip
             && entry.target != crate::schedule::target::NO_TARGET
             && entry.target != WHOLE_FIRING
         {
             // The job of this target's previous firing, if still unfinished.
-            let previous: Option<(i64, String)> = sqlx::query_as(
-                "SELECT j.id, j.state FROM firings f JOIN jobs j ON j.id = f.job_id \
-                 WHERE f.schedule_id = ? AND f.target = ? AND f.fire_at < ? \
-                 AND j.state IN ('queued', 'running', 'waiting') ORDER BY f.fire_at DESC LIMIT 1",
-            )
-            .bind(plan.schedule_id)
-            .bind(&entry.target)
-            .bind(to_ms(entry.fire_at))
-            .fetch_optional(&mut **tx)
-            .await?;
+            let previous: Option<(i64, String)> = tx
+                .prepare_cached(
+                    "SELECT j.id, j.state FROM firings f JOIN jobs j ON j.id = f.job_id \
+                     WHERE f.schedule_id = ?1 AND f.target = ?2 AND f.fire_at < ?3 \
+                     AND j.state IN ('queued', 'running', 'waiting') ORDER BY f.fire_at DESC LIMIT 1",
+                )?
+                .query_row(
+                    params![plan.schedule_id, entry.target, to_ms(entry.fire_at)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
             if let Some((id, state)) = previous {
-                let _ = job;
                 action = FiringAction::Skip {
                     reason: format!(
                         "overlap: job {id} from the previous firing is still {state} (overlap policy: skip)"
@@ -623,27 +581,27 @@ async fn record_firings(
             FiringAction::Skip { reason } => (FiringOutcome::Skipped, Some(reason), None),
         };
         let job_id = job.as_ref().map(|_| *batch.next_id);
-        let inserted = sqlx::query(
-            "INSERT INTO firings (schedule_id, fire_at, target, outcome, reason, job_id, recorded_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(plan.schedule_id)
-        .bind(to_ms(entry.fire_at))
-        .bind(&entry.target)
-        .bind(outcome.as_str())
-        .bind(&reason)
-        .bind(job_id)
-        .bind(to_ms(now))
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Db("duplicate firing".into())
-            } else {
-                e.into()
-            }
-        })?
-        .rows_affected();
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO firings (schedule_id, fire_at, target, outcome, reason, job_id, recorded_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                plan.schedule_id,
+                to_ms(entry.fire_at),
+                entry.target,
+                outcome.as_str(),
+                reason,
+                job_id,
+                to_ms(now),
+            ])
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Db("duplicate firing".into())
+                } else {
+                    e.into()
+                }
+            })?;
         if inserted == 0 {
             result.duplicates += 1;
             continue;
@@ -651,7 +609,7 @@ async fn record_firings(
         match job {
             Some(job) => {
                 let submitted =
-                    super::writer::submit_in(tx, batch.next_id, *job, now, batch.events).await?;
+                    super::writer::submit_in(tx, batch.next_id, *job, now, batch.events)?;
                 debug_assert_eq!(Some(submitted.job.id), job_id);
                 batch.events.push((
                     submitted.job.id,

@@ -1,18 +1,23 @@
-//! The one task that writes to SQLite.
+//! The one thread that writes to SQLite.
 //!
 //! SQLite has one writer at a time and a durable commit costs an fsync, so
-//! every write goes through this task: it takes whatever commands are waiting
-//! (submits, claims, transitions, cancels, …), applies them in order in ONE
-//! transaction, commits, and only then answers each caller. A caller's answer
-//! therefore always means "this is on disk" (group commit), and the cost of
-//! the fsync is shared by everyone who asked during it.
+//! every write goes through this thread: it takes whatever commands are
+//! waiting (submits, claims, transitions, cancels, …), applies them in order
+//! in ONE transaction, commits, and only then answers each caller. A caller's
+//! answer therefore always means "this is on disk" (group commit), and the
+//! cost of the fsync is shared by everyone who asked during it.
+//!
+//! The writer owns a plain rusqlite connection on a thread of its own, so a
+//! batch runs its statements back to back on one thread. Through sqlx every
+//! statement and every returned row was a hand-off between the async task
+//! and sqlx's connection thread, and those hand-offs, not SQLite, were most
+//! of a batch's time. Readers keep using sqlx's pool.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, QueryBuilder, Sqlite};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use super::rows::{JobRow, from_ms, to_ms};
@@ -24,15 +29,6 @@ use crate::paperspace::Machine;
 /// Most commands applied in one transaction; bounds a transaction's size
 /// and how long a caller at the back of the line waits.
 const MAX_BATCH: usize = 512;
-
-/// Most rows in one multi-row INSERT (SQLite binds at most 32766 parameters).
-const EVENT_CHUNK: usize = 400;
-
-/// Most reports in one UPDATE (11 parameters each).
-const REPORT_CHUNK: usize = 500;
-
-/// Most machines in one multi-row upsert (6 parameters each).
-const MACHINE_CHUNK: usize = 1000;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -159,8 +155,8 @@ pub(super) fn pending<T: Send + 'static>(reply: Reply<T>, value: T) -> Pending {
 
 /// State the writer carries between batches.
 pub struct Writer {
-    /// The only connection that writes.
-    conn: SqliteConnection,
+    /// The only connection that writes; used on the writer's thread only.
+    conn: Connection,
     /// Told after any commit that may have made a job due.
     wake: Arc<Notify>,
     /// Told after any commit that changed schedules, windows or overrides.
@@ -188,18 +184,18 @@ struct BatchEffects {
 }
 
 impl Writer {
-    pub async fn new(
-        mut conn: SqliteConnection,
+    pub fn new(
+        conn: Connection,
         wake: Arc<Notify>,
         schedules_changed: Arc<Notify>,
     ) -> Result<Self, StoreError> {
         // Never reuse an id, even one whose job was pruned.
-        let (max_id,): (Option<i64>,) = sqlx::query_as(
+        let max_id: Option<i64> = conn.query_row(
             "SELECT MAX(m) FROM (SELECT MAX(id) AS m FROM jobs \
              UNION ALL SELECT seq FROM sqlite_sequence WHERE name = 'jobs')",
-        )
-        .fetch_one(&mut conn)
-        .await?;
+            [],
+            |r| r.get(0),
+        )?;
         Ok(Writer {
             conn,
             wake,
@@ -209,10 +205,11 @@ impl Writer {
         })
     }
 
-    /// Applies commands until every sender is gone.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    /// Applies commands until every sender is gone. Blocks: run it on a
+    /// thread of its own.
+    pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
             let first_id = self.next_id;
             let mut effects = BatchEffects {
                 wake: false,
@@ -221,8 +218,7 @@ impl Writer {
                 pending: Vec::with_capacity(batch.len()),
                 events: Vec::new(),
             };
-            let outcome = self.apply(batch.drain(..), &mut effects).await;
-            let outcome = match outcome {
+            let outcome = match self.apply(batch.drain(..), &mut effects) {
                 Ok(()) => Ok(()),
                 Err(e) => {
                     self.next_id = first_id;
@@ -243,44 +239,20 @@ impl Writer {
         }
     }
 
-    async fn apply(
+    fn apply(
         &mut self,
         commands: impl Iterator<Item = Command>,
         fx: &mut BatchEffects,
     ) -> Result<(), StoreError> {
-        let mut tx = self.conn.begin().await?;
-        // New jobs without an idempotency key, written together before the
-        // next command that might read them.
-        let mut staged: Vec<Job> = Vec::new();
-        // Workers' reports, written together for the same reason; each
-        // worker has at most one report in flight, so they commute.
-        let mut reports: Vec<Report> = Vec::new();
+        // IMMEDIATE: this is the only writer, so take the write lock at once
+        // rather than upgrading a read transaction halfway through.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for command in commands {
-            if !staged.is_empty()
-                && !matches!(&command, Command::Submit { job, .. } if job.idempotency_key.is_none())
-            {
-                insert_jobs(&mut tx, &staged).await?;
-                staged.clear();
-            }
-            if !reports.is_empty() && !matches!(&command, Command::Transition { .. }) {
-                transition_jobs(&mut tx, std::mem::take(&mut reports), fx).await?;
-            }
             match command {
-                Command::Submit { job, now, reply } if job.idempotency_key.is_none() => {
-                    let stored = stage_job(&mut self.next_id, *job, now, &mut fx.events);
-                    fx.wake = true;
-                    fx.pending.push(pending(
-                        reply,
-                        Submitted {
-                            job: stored.clone(),
-                            created: true,
-                        },
-                    ));
-                    staged.push(stored);
-                }
                 Command::Submit { job, now, reply } => {
-                    let submitted =
-                        submit_in(&mut tx, &mut self.next_id, *job, now, &mut fx.events).await?;
+                    let submitted = submit_in(&tx, &mut self.next_id, *job, now, &mut fx.events)?;
                     fx.wake |= submitted.created;
                     fx.pending.push(pending(reply, submitted));
                 }
@@ -291,7 +263,7 @@ impl Writer {
                     lease_until,
                     reply,
                 } => {
-                    let jobs = claim(&mut tx, &owner, limit, now, lease_until, fx).await?;
+                    let jobs = claim(&tx, &owner, limit, now, lease_until, fx)?;
                     fx.pending.push(pending(reply, jobs));
                 }
                 Command::Stand { claim, jobs, reply } => {
@@ -313,11 +285,8 @@ impl Writer {
                 } => {
                     // The worker gave its slot back before sending this.
                     fx.recheck = true;
-                    reports.push(Report {
-                        transition: *transition,
-                        now,
-                        reply,
-                    });
+                    let applied = transition_job(&tx, *transition, now, fx)?;
+                    fx.pending.push(pending(reply, applied));
                 }
                 Command::Renew {
                     owner,
@@ -325,15 +294,15 @@ impl Writer {
                     until,
                     reply,
                 } => {
-                    sqlx::query(
-                        "UPDATE jobs SET lease_expires_at = ? WHERE state = 'running' \
-                         AND lease_owner = ? AND id IN (SELECT value FROM json_each(?))",
-                    )
-                    .bind(to_ms(until))
-                    .bind(&*owner)
-                    .bind(Value::from(ids).to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                    tx.prepare_cached(
+                        "UPDATE jobs SET lease_expires_at = ?1 WHERE state = 'running' \
+                         AND lease_owner = ?2 AND id IN (SELECT value FROM json_each(?3))",
+                    )?
+                    .execute(params![
+                        to_ms(until),
+                        &*owner,
+                        Value::from(ids).to_string()
+                    ])?;
                     fx.pending.push(pending(reply, ()));
                 }
                 Command::Rescue {
@@ -341,7 +310,7 @@ impl Writer {
                     orphans_of_others_than,
                     reply,
                 } => {
-                    let ids = rescue(&mut tx, now, orphans_of_others_than.as_deref(), fx).await?;
+                    let ids = rescue(&tx, now, orphans_of_others_than.as_deref(), fx)?;
                     fx.wake |= !ids.is_empty();
                     fx.pending.push(pending(reply, ids));
                 }
@@ -351,16 +320,16 @@ impl Writer {
                     now,
                     reply,
                 } => {
-                    let released = release(&mut tx, &owner, &ids, now, fx).await?;
+                    let released = release(&tx, &owner, &ids, now, fx)?;
                     fx.pending.push(pending(reply, released));
                 }
                 Command::Cancel { id, now, reply } => {
-                    let result = cancel(&mut tx, id, now, fx).await?;
+                    let result = cancel(&tx, id, now, fx)?;
                     fx.wake |= matches!(result, CancelResult::Cancelled(_));
                     fx.pending.push(pending(reply, result));
                 }
                 Command::Retry { id, now, reply } => {
-                    let result = retry(&mut tx, id, now, fx).await?;
+                    let result = retry(&tx, id, now, fx)?;
                     fx.wake |= matches!(result, RetryResult::Queued(_));
                     fx.pending.push(pending(reply, result));
                 }
@@ -371,7 +340,7 @@ impl Writer {
                     now,
                     reply,
                 } => {
-                    see_machines(&mut tx, &machines, &gone, complete, now).await?;
+                    see_machines(&tx, &machines, &gone, complete, now)?;
                     fx.pending.push(pending(reply, ()));
                 }
                 Command::Schedule(command) => {
@@ -380,7 +349,7 @@ impl Writer {
                         events: &mut fx.events,
                         pending: &mut fx.pending,
                     };
-                    let done = super::schedules::apply(&mut tx, command, &mut batch).await?;
+                    let done = super::schedules::apply(&tx, command, &mut batch)?;
                     fx.wake |= done.jobs_queued;
                     fx.schedules_changed |= done.schedules_changed;
                 }
@@ -389,44 +358,31 @@ impl Writer {
                     reply,
                 } => {
                     let cutoff = to_ms(finished_before);
-                    sqlx::query(
+                    tx.execute(
                         "DELETE FROM job_events WHERE job_id IN \
-                         (SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?)",
-                    )
-                    .bind(cutoff)
-                    .execute(&mut *tx)
-                    .await?;
-                    let deleted = sqlx::query(
-                        "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?",
-                    )
-                    .bind(cutoff)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    fx.pending.push(pending(reply, deleted));
+                         (SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1)",
+                        [cutoff],
+                    )?;
+                    let deleted = tx.execute(
+                        "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1",
+                        [cutoff],
+                    )?;
+                    fx.pending.push(pending(reply, deleted as u64));
                 }
             }
         }
-        insert_jobs(&mut tx, &staged).await?;
-        if !reports.is_empty() {
-            transition_jobs(&mut tx, reports, fx).await?;
-        }
         if fx.wake || fx.recheck {
-            try_parked(&mut tx, &mut self.parked, fx).await?;
+            try_parked(&tx, &mut self.parked, fx)?;
         }
-        insert_events(&mut tx, &fx.events).await?;
-        tx.commit().await?;
+        insert_events(&tx, &fx.events)?;
+        tx.commit()?;
         Ok(())
     }
 }
 
 /// Tries every standing claim that has free slots; the jobs a claim takes
 /// go out, with their slots, once the commit is known.
-async fn try_parked(
-    tx: &mut Tx<'_>,
-    all: &mut Vec<Parked>,
-    fx: &mut BatchEffects,
-) -> Result<(), StoreError> {
+fn try_parked(tx: &Tx<'_>, all: &mut Vec<Parked>, fx: &mut BatchEffects) -> Result<(), StoreError> {
     // Its dispatcher is gone; claiming for it would strand jobs.
     all.retain(|p| !p.jobs.is_closed());
     for parked in all.iter() {
@@ -436,12 +392,11 @@ async fn try_parked(
         }
         let now = parked.claim.clock.now();
         let lease_until = now + chrono::Duration::from_std(parked.claim.lease).unwrap_or_default();
-        let jobs = claim(tx, &parked.claim.owner, free, now, lease_until, fx).await?;
+        let jobs = claim(tx, &parked.claim.owner, free, now, lease_until, fx)?;
         if jobs.is_empty() {
-            let (next,): (Option<i64>,) = sqlx::query_as(super::NEXT_DUE)
-                .bind(to_ms(now))
-                .fetch_one(&mut **tx)
-                .await?;
+            let next: Option<i64> = tx
+                .prepare_cached(super::NEXT_DUE)?
+                .query_row([to_ms(now)], |r| r.get(0))?;
             // Published before the commit: at worst the dispatcher wakes a
             // little early for a job a failed batch did not keep.
             parked.claim.next_due.send_replace(next.map(from_ms));
@@ -469,7 +424,8 @@ async fn try_parked(
     Ok(())
 }
 
-type Tx<'c> = sqlx::Transaction<'c, Sqlite>;
+/// The writer's transaction; every write function runs inside one.
+pub(super) type Tx<'c> = rusqlite::Transaction<'c>;
 
 fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("stored JSON serializes")
@@ -477,19 +433,18 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
 
 /// Inserts a job (or finds the one its idempotency key made) inside the
 /// writer's transaction.
-pub(super) async fn submit_in(
-    tx: &mut Tx<'_>,
+pub(super) fn submit_in(
+    tx: &Tx<'_>,
     next_id: &mut JobId,
     job: NewJob,
     now: DateTime<Utc>,
     events: &mut Vec<(JobId, i64, NewEvent)>,
 ) -> Result<Submitted, StoreError> {
     if let Some(key) = &job.idempotency_key {
-        let existing: Option<JobRow> =
-            sqlx::query_as("SELECT * FROM jobs WHERE idempotency_key = ?")
-                .bind(key)
-                .fetch_optional(&mut **tx)
-                .await?;
+        let existing = tx
+            .prepare_cached("SELECT * FROM jobs WHERE idempotency_key = ?1")?
+            .query_row([key], JobRow::from_sqlite)
+            .optional()?;
         if let Some(row) = existing {
             return Ok(Submitted {
                 job: row.try_into()?,
@@ -498,7 +453,7 @@ pub(super) async fn submit_in(
         }
     }
     let stored = stage_job(next_id, job, now, events);
-    insert_jobs(tx, std::slice::from_ref(&stored)).await?;
+    insert_job(tx, &stored)?;
     Ok(Submitted {
         job: stored,
         created: true,
@@ -506,7 +461,7 @@ pub(super) async fn submit_in(
 }
 
 /// Gives a new job its id and its "submitted" history row; the row itself
-/// is written by `insert_jobs`.
+/// is written by `insert_job`.
 fn stage_job(
     next_id: &mut JobId,
     job: NewJob,
@@ -549,40 +504,31 @@ fn stage_job(
     }
 }
 
-/// Most jobs in one multi-row INSERT (12 parameters each).
-const JOB_CHUNK: usize = 500;
-
-/// Writes new jobs, many to a statement: one statement per job cost more
-/// than the rest of a submit.
-async fn insert_jobs(tx: &mut Tx<'_>, jobs: &[Job]) -> Result<(), StoreError> {
-    for chunk in jobs.chunks(JOB_CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, max_attempts, \
-             run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at) ",
-        );
-        q.push_values(chunk, |mut row, job| {
-            row.push_bind(job.id)
-                .push_bind(job.kind.as_str())
-                .push_bind(job.machine_id.clone())
-                .push_bind(job.args.to_string())
-                .push_bind("queued")
-                .push_bind(job.priority)
-                .push_bind(0_i64)
-                .push_bind(job.max_attempts as i64)
-                .push_bind(to_ms(job.run_at))
-                .push_bind(job.wait.map(|w| w.as_str()))
-                .push_bind(job.wait_timeout.as_millis() as i64)
-                .push_bind(job.idempotency_key.clone())
-                .push_bind(to_ms(job.created_at))
-                .push_bind(to_ms(job.updated_at));
-        });
-        q.build().execute(&mut **tx).await?;
-    }
+fn insert_job(tx: &Tx<'_>, job: &Job) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, max_attempts, \
+         run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        job.id,
+        job.kind.as_str(),
+        job.machine_id,
+        job.args.to_string(),
+        job.priority,
+        i64::from(job.max_attempts),
+        to_ms(job.run_at),
+        job.wait.map(|w| w.as_str()),
+        job.wait_timeout.as_millis() as i64,
+        job.idempotency_key,
+        to_ms(job.created_at),
+        to_ms(job.updated_at),
+    ])?;
     Ok(())
 }
 
-async fn claim(
-    tx: &mut Tx<'_>,
+fn claim(
+    tx: &Tx<'_>,
     owner: &str,
     limit: usize,
     now: DateTime<Utc>,
@@ -595,166 +541,115 @@ async fn claim(
     // Due, and first in its machine's line: no earlier unfinished job for the
     // same machine, so one machine never has two jobs at once and its jobs
     // run in submission order.
-    let picked: Vec<(i64, String)> = sqlx::query_as(
-        // INDEXED BY: walk the due index in claim order and stop at the
-        // limit; left to itself the planner read every queued row and sorted
-        // them, which grew linearly with the backlog.
-        "SELECT j.id, j.state FROM jobs j INDEXED BY jobs_due \
-         WHERE j.state IN ('queued', 'waiting') AND j.run_at <= ?1 \
-         AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
-             WHERE p.machine_id = j.machine_id AND p.id < j.id \
-             AND p.state IN ('queued', 'running', 'waiting'))) \
-         ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2",
-    )
-    .bind(to_ms(now))
-    .bind(limit as i64)
-    .fetch_all(&mut **tx)
-    .await?;
+    let picked: Vec<(i64, String)> = tx
+        .prepare_cached(
+            // INDEXED BY: walk the due index in claim order and stop at the
+            // limit; left to itself the planner read every queued row and
+            // sorted them, which grew linearly with the backlog.
+            "SELECT j.id, j.state FROM jobs j INDEXED BY jobs_due \
+             WHERE j.state IN ('queued', 'waiting') AND j.run_at <= ?1 \
+             AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
+                 WHERE p.machine_id = j.machine_id AND p.id < j.id \
+                 AND p.state IN ('queued', 'running', 'waiting'))) \
+             ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2",
+        )?
+        .query_map(params![to_ms(now), limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
     if picked.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
-    let rows: Vec<JobRow> = sqlx::query_as(
+    let mut take = tx.prepare_cached(
         "UPDATE jobs SET state = 'running', attempt = attempt + (state = 'queued'), \
-         lease_owner = ?, lease_expires_at = ?, updated_at = ? \
-         WHERE id IN (SELECT value FROM json_each(?)) RETURNING *",
-    )
-    .bind(owner)
-    .bind(to_ms(lease_until))
-    .bind(to_ms(now))
-    .bind(Value::from(ids).to_string())
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut jobs = rows
-        .into_iter()
-        .map(Job::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-    for (id, state) in &picked {
+         lease_owner = ?2, lease_expires_at = ?3, updated_at = ?4 WHERE id = ?1 RETURNING *",
+    )?;
+    let mut jobs = Vec::with_capacity(picked.len());
+    for (id, state) in picked {
+        let row = take.query_row(
+            params![id, owner, to_ms(lease_until), to_ms(now)],
+            JobRow::from_sqlite,
+        )?;
+        let job = Job::try_from(row)?;
         // A poll of a wait is recorded by its API call, not as a state change.
-        if state == "waiting" {
-            continue;
+        if state != "waiting" {
+            fx.events.push((
+                job.id,
+                to_ms(now),
+                NewEvent::state(
+                    Some(JobState::Queued),
+                    JobState::Running,
+                    format!("attempt {} of {}", job.attempt, job.max_attempts),
+                ),
+            ));
         }
-        let Some(job) = jobs.iter().find(|j| j.id == *id) else {
-            continue;
-        };
-        fx.events.push((
-            job.id,
-            to_ms(now),
-            NewEvent::state(
-                Some(JobState::Queued),
-                JobState::Running,
-                format!("attempt {} of {}", job.attempt, job.max_attempts),
-            ),
-        ));
+        jobs.push(job);
     }
+    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
     Ok(jobs)
 }
 
-/// A worker's report waiting to be written with the others of its batch.
-struct Report {
-    transition: Transition,
+/// Writes a worker's report; a report whose worker no longer holds the job
+/// (cancelled or taken back meanwhile) is stale and changes nothing.
+fn transition_job(
+    tx: &Tx<'_>,
+    t: Transition,
     now: DateTime<Utc>,
-    reply: Reply<bool>,
-}
-
-/// Writes workers' reports with one UPDATE for all of them; a report whose
-/// worker no longer holds the job (cancelled or taken back meanwhile) is
-/// stale and changes nothing.
-async fn transition_jobs(
-    tx: &mut Tx<'_>,
-    reports: Vec<Report>,
     fx: &mut BatchEffects,
-) -> Result<(), StoreError> {
-    let mut applied: Vec<(i64,)> = Vec::with_capacity(reports.len());
-    // Bound values rather than a JSON array: parsing JSON for every field
-    // of every row cost more than the update itself.
-    for chunk in reports.chunks(REPORT_CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "UPDATE jobs SET state = t.column3, run_at = COALESCE(t.column4, jobs.run_at), \
-             checkpoint = t.column5, machine_id = COALESCE(t.column6, jobs.machine_id), \
-             result = COALESCE(t.column7, jobs.result), \
-             last_error = COALESCE(t.column8, jobs.last_error), \
-             lease_owner = CASE WHEN t.column9 THEN jobs.lease_owner END, \
-             lease_expires_at = CASE WHEN t.column9 THEN jobs.lease_expires_at END, \
-             updated_at = t.column10, finished_at = t.column11 FROM (",
-        );
-        // column1 id, column2 owner, column3 state, column4 run_at,
-        // column5 checkpoint, column6 machine_id, column7 result, column8
-        // error, column9 keep the lease, column10 now, column11 finished_at.
-        q.push_values(chunk, |mut row, r| {
-            let t = &r.transition;
-            row.push_bind(t.job_id)
-                .push_bind(t.owner.to_string())
-                .push_bind(t.to.as_str())
-                .push_bind(t.run_at.map(to_ms))
-                .push_bind(t.checkpoint.as_ref().map(json_text))
-                .push_bind(t.machine_id.clone())
-                .push_bind(t.result.as_ref().map(Value::to_string))
-                .push_bind(t.error.clone())
-                .push_bind(t.to == JobState::Running)
-                .push_bind(to_ms(r.now))
-                .push_bind(t.to.is_final().then(|| to_ms(r.now)));
-        });
-        q.push(
-            ") AS t WHERE jobs.id = t.column1 AND jobs.state = 'running' \
-             AND jobs.lease_owner = t.column2 RETURNING jobs.id",
-        );
-        applied.extend(q.build_query_as::<(i64,)>().fetch_all(&mut **tx).await?);
+) -> Result<bool, StoreError> {
+    let at = to_ms(now);
+    let changed = tx
+        .prepare_cached(
+            "UPDATE jobs SET state = ?3, run_at = COALESCE(?4, run_at), checkpoint = ?5, \
+             machine_id = COALESCE(?6, machine_id), result = COALESCE(?7, result), \
+             last_error = COALESCE(?8, last_error), \
+             lease_owner = CASE WHEN ?9 THEN lease_owner END, \
+             lease_expires_at = CASE WHEN ?9 THEN lease_expires_at END, \
+             updated_at = ?10, finished_at = ?11 \
+             WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
+        )?
+        .execute(params![
+            t.job_id,
+            &*t.owner,
+            t.to.as_str(),
+            t.run_at.map(to_ms),
+            t.checkpoint.as_ref().map(json_text),
+            t.machine_id,
+            t.result.as_ref().map(Value::to_string),
+            t.error,
+            // Running records a checkpoint mid-step and keeps the lease.
+            t.to == JobState::Running,
+            at,
+            t.to.is_final().then_some(at),
+        ])?;
+    if changed == 0 {
+        return Ok(false);
     }
-    let applied: std::collections::HashSet<i64> = applied.into_iter().map(|(id,)| id).collect();
-    let mut seen: Vec<Machine> = Vec::new();
-    let mut seen_at = None;
-    for report in reports {
-        let Report {
-            transition: t,
-            now,
-            reply,
-        } = report;
-        if !applied.contains(&t.job_id) {
-            fx.pending.push(pending(reply, false));
-            continue;
-        }
-        let at = to_ms(now);
-        fx.events
-            .extend(t.events.into_iter().map(|event| (t.job_id, at, event)));
-        if t.seen_complete || !t.gone.is_empty() {
-            // A whole-account listing or a disappearance: applied on its own,
-            // after the plain sightings before it.
-            let before = std::mem::take(&mut seen);
-            see_machines(tx, &before, &[], false, seen_at.unwrap_or(now)).await?;
-            see_machines(tx, &t.seen, &t.gone, t.seen_complete, now).await?;
-        } else {
-            seen.extend(t.seen);
-            seen_at = Some(now);
-        }
-        if let Some(u) = &t.utilization {
-            super::schedules::save_utilization(tx, std::slice::from_ref(u), now).await?;
-        }
-        fx.wake |= t.to != JobState::Running;
-        fx.pending.push(pending(reply, true));
+    fx.events
+        .extend(t.events.into_iter().map(|event| (t.job_id, at, event)));
+    see_machines(tx, &t.seen, &t.gone, t.seen_complete, now)?;
+    if let Some(u) = &t.utilization {
+        super::schedules::save_utilization(tx, std::slice::from_ref(u), now)?;
     }
-    if let Some(now) = seen_at {
-        see_machines(tx, &seen, &[], false, now).await?;
-    }
-    Ok(())
+    fx.wake |= t.to != JobState::Running;
+    Ok(true)
 }
 
-async fn rescue(
-    tx: &mut Tx<'_>,
+fn rescue(
+    tx: &Tx<'_>,
     now: DateTime<Utc>,
     others_than: Option<&str>,
     fx: &mut BatchEffects,
 ) -> Result<Vec<JobId>, StoreError> {
-    let rows: Vec<(i64, i64, i64, Option<String>)> = sqlx::query_as(
-        "SELECT id, attempt, max_attempts, lease_owner FROM jobs WHERE state = 'running' \
-         AND (lease_expires_at < ? OR (? IS NOT NULL AND lease_owner IS NOT ?))",
-    )
-    .bind(to_ms(now))
-    .bind(others_than)
-    .bind(others_than)
-    .fetch_all(&mut **tx)
-    .await?;
+    let rows: Vec<(i64, i64, i64, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT id, attempt, max_attempts, lease_owner FROM jobs WHERE state = 'running' \
+             AND (lease_expires_at < ?1 OR (?2 IS NOT NULL AND lease_owner IS NOT ?2))",
+        )?
+        .query_map(params![to_ms(now), others_than], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
     let at = to_ms(now);
     let mut ids = Vec::with_capacity(rows.len());
     for (id, attempt, max_attempts, owner) in rows {
@@ -762,31 +657,22 @@ async fn rescue(
         if attempt >= max_attempts {
             let error =
                 format!("the worker ({owner}) stopped during the last of {max_attempts} attempts");
-            sqlx::query(
-                "UPDATE jobs SET state = 'failed', last_error = ?, lease_owner = NULL, \
-                 lease_expires_at = NULL, updated_at = ?, finished_at = ? WHERE id = ?",
-            )
-            .bind(&error)
-            .bind(at)
-            .bind(at)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+            tx.prepare_cached(
+                "UPDATE jobs SET state = 'failed', last_error = ?1, lease_owner = NULL, \
+                 lease_expires_at = NULL, updated_at = ?2, finished_at = ?2 WHERE id = ?3",
+            )?
+            .execute(params![error, at, id])?;
             fx.events.push((
                 id,
                 at,
                 NewEvent::state(Some(JobState::Running), JobState::Failed, error),
             ));
         } else {
-            sqlx::query(
-                "UPDATE jobs SET state = 'queued', run_at = ?, lease_owner = NULL, \
-                 lease_expires_at = NULL, updated_at = ? WHERE id = ?",
-            )
-            .bind(at)
-            .bind(at)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+            tx.prepare_cached(
+                "UPDATE jobs SET state = 'queued', run_at = ?1, lease_owner = NULL, \
+                 lease_expires_at = NULL, updated_at = ?1 WHERE id = ?2",
+            )?
+            .execute(params![at, id])?;
             fx.events.push((
                 id,
                 at,
@@ -802,8 +688,8 @@ async fn rescue(
     Ok(ids)
 }
 
-async fn release(
-    tx: &mut Tx<'_>,
+fn release(
+    tx: &Tx<'_>,
     owner: &str,
     ids: &[JobId],
     now: DateTime<Utc>,
@@ -811,19 +697,19 @@ async fn release(
 ) -> Result<usize, StoreError> {
     let at = to_ms(now);
     // The interrupted attempt does not count against the job.
-    let released: Vec<(i64,)> = sqlx::query_as(
-        "UPDATE jobs SET state = 'queued', run_at = ?, attempt = MAX(attempt - 1, 0), \
-         lease_owner = NULL, lease_expires_at = NULL, updated_at = ? \
-         WHERE state = 'running' AND lease_owner = ? AND id IN (SELECT value FROM json_each(?)) \
-         RETURNING id",
-    )
-    .bind(at)
-    .bind(at)
-    .bind(owner)
-    .bind(Value::from(ids.to_vec()).to_string())
-    .fetch_all(&mut **tx)
-    .await?;
-    for (id,) in &released {
+    let released: Vec<i64> = tx
+        .prepare_cached(
+            "UPDATE jobs SET state = 'queued', run_at = ?1, attempt = MAX(attempt - 1, 0), \
+             lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 \
+             WHERE state = 'running' AND lease_owner = ?2 \
+             AND id IN (SELECT value FROM json_each(?3)) RETURNING id",
+        )?
+        .query_map(
+            params![at, owner, Value::from(ids.to_vec()).to_string()],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    for id in &released {
         fx.events.push((
             *id,
             at,
@@ -837,36 +723,32 @@ async fn release(
     Ok(released.len())
 }
 
-async fn fetch_job(tx: &mut Tx<'_>, id: JobId) -> Result<Option<Job>, StoreError> {
-    let row: Option<JobRow> = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(Job::try_from).transpose()
+fn fetch_job(tx: &Tx<'_>, id: JobId) -> Result<Option<Job>, StoreError> {
+    tx.prepare_cached("SELECT * FROM jobs WHERE id = ?1")?
+        .query_row([id], JobRow::from_sqlite)
+        .optional()?
+        .map(Job::try_from)
+        .transpose()
 }
 
-async fn cancel(
-    tx: &mut Tx<'_>,
+fn cancel(
+    tx: &Tx<'_>,
     id: JobId,
     now: DateTime<Utc>,
     fx: &mut BatchEffects,
 ) -> Result<CancelResult, StoreError> {
-    let Some(job) = fetch_job(tx, id).await? else {
+    let Some(job) = fetch_job(tx, id)? else {
         return Ok(CancelResult::NotFound);
     };
     if job.state.is_final() {
         return Ok(CancelResult::AlreadyFinished(Box::new(job)));
     }
     let at = to_ms(now);
-    sqlx::query(
+    tx.execute(
         "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, \
-         updated_at = ?, finished_at = ? WHERE id = ?",
-    )
-    .bind(at)
-    .bind(at)
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
+         updated_at = ?1, finished_at = ?1 WHERE id = ?2",
+        params![at, id],
+    )?;
     let note = if job.state == JobState::Running {
         "cancelled by request; a Paperspace call in flight may still complete"
     } else {
@@ -877,32 +759,28 @@ async fn cancel(
         at,
         NewEvent::state(Some(job.state), JobState::Cancelled, note),
     ));
-    let job = fetch_job(tx, id).await?.expect("the row was just updated");
+    let job = fetch_job(tx, id)?.expect("the row was just updated");
     Ok(CancelResult::Cancelled(Box::new(job)))
 }
 
-async fn retry(
-    tx: &mut Tx<'_>,
+fn retry(
+    tx: &Tx<'_>,
     id: JobId,
     now: DateTime<Utc>,
     fx: &mut BatchEffects,
 ) -> Result<RetryResult, StoreError> {
-    let Some(job) = fetch_job(tx, id).await? else {
+    let Some(job) = fetch_job(tx, id)? else {
         return Ok(RetryResult::NotFound);
     };
     if job.state != JobState::Failed {
         return Ok(RetryResult::NotFailed(Box::new(job)));
     }
     let at = to_ms(now);
-    sqlx::query(
-        "UPDATE jobs SET state = 'queued', attempt = 0, run_at = ?, updated_at = ?, \
-         finished_at = NULL WHERE id = ?",
-    )
-    .bind(at)
-    .bind(at)
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
+    tx.execute(
+        "UPDATE jobs SET state = 'queued', attempt = 0, run_at = ?1, updated_at = ?1, \
+         finished_at = NULL WHERE id = ?2",
+        params![at, id],
+    )?;
     fx.events.push((
         id,
         at,
@@ -912,82 +790,70 @@ async fn retry(
             "retried by request; attempts start over",
         ),
     ));
-    let job = fetch_job(tx, id).await?.expect("the row was just updated");
+    let job = fetch_job(tx, id)?.expect("the row was just updated");
     Ok(RetryResult::Queued(Box::new(job)))
 }
 
-async fn see_machines(
-    tx: &mut Tx<'_>,
+fn see_machines(
+    tx: &Tx<'_>,
     machines: &[Machine],
     gone: &[String],
     complete: bool,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let at = to_ms(now);
-    for chunk in machines.chunks(MACHINE_CHUNK) {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO machines (id, name, state, data, seen_at, gone_at) ");
-        q.push_values(chunk, |mut row, m| {
-            row.push_bind(m.id.clone())
-                .push_bind(m.name.clone())
-                .push_bind(m.state.as_str())
-                .push_bind(json_text(m))
-                .push_bind(at)
-                .push_bind(None::<i64>);
-        });
-        // Later rows for the same machine win, as they would one by one.
-        q.push(
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, \
+    if !machines.is_empty() {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO machines (id, name, state, data, seen_at, gone_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, \
              data = excluded.data, seen_at = excluded.seen_at, gone_at = NULL",
-        );
-        q.build().execute(&mut **tx).await?;
+        )?;
+        for m in machines {
+            upsert.execute(params![m.id, m.name, m.state.as_str(), json_text(m), at])?;
+        }
     }
-    let mark_gone = |sql: &'static str, ids: String| sqlx::query(sql).bind(at).bind(at).bind(ids);
     if !gone.is_empty() {
-        mark_gone(
-            "UPDATE machines SET gone_at = ?, seen_at = ? WHERE gone_at IS NULL \
-             AND id IN (SELECT value FROM json_each(?))",
-            Value::from(gone.to_vec()).to_string(),
-        )
-        .execute(&mut **tx)
-        .await?;
+        tx.prepare_cached(
+            "UPDATE machines SET gone_at = ?1, seen_at = ?1 WHERE gone_at IS NULL \
+             AND id IN (SELECT value FROM json_each(?2))",
+        )?
+        .execute(params![at, json_text(&gone)])?;
     }
     if complete {
         let present: Vec<&str> = machines.iter().map(|m| m.id.as_str()).collect();
-        mark_gone(
-            "UPDATE machines SET gone_at = ?, seen_at = ? WHERE gone_at IS NULL \
-             AND id NOT IN (SELECT value FROM json_each(?))",
-            json_text(&present),
-        )
-        .execute(&mut **tx)
-        .await?;
+        tx.prepare_cached(
+            "UPDATE machines SET gone_at = ?1, seen_at = ?1 WHERE gone_at IS NULL \
+             AND id NOT IN (SELECT value FROM json_each(?2))",
+        )?
+        .execute(params![at, json_text(&present)])?;
     }
     Ok(())
 }
 
-async fn insert_events(
-    tx: &mut Tx<'_>,
-    events: &[(JobId, i64, NewEvent)],
-) -> Result<(), StoreError> {
-    for chunk in events.chunks(EVENT_CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO job_events (job_id, at, kind, from_state, to_state, message, \
-             method, route, status, latency_ms, error) ",
-        );
-        q.push_values(chunk, |mut row, (job_id, at, e)| {
-            row.push_bind(*job_id)
-                .push_bind(*at)
-                .push_bind(e.kind.as_str())
-                .push_bind(e.from_state.map(JobState::as_str))
-                .push_bind(e.to_state.map(JobState::as_str))
-                .push_bind(e.message.clone())
-                .push_bind(e.method.clone())
-                .push_bind(e.route.clone())
-                .push_bind(e.status.map(i64::from))
-                .push_bind(e.latency_ms.map(|l| l as i64))
-                .push_bind(e.error.clone());
-        });
-        q.build().execute(&mut **tx).await?;
+fn insert_events(tx: &Tx<'_>, events: &[(JobId, i64, NewEvent)]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO job_events (job_id, at, kind, from_state, to_state, message, \
+         method, route, status, latency_ms, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for (job_id, at, e) in events {
+        insert.execute(params![
+            job_id,
+            at,
+            e.kind.as_str(),
+            e.from_state.map(JobState::as_str),
+            e.to_state.map(JobState::as_str),
+            e.message,
+            e.method,
+            e.route,
+            e.status.map(i64::from),
+            e.latency_ms.map(|l| l as i64),
+            e.error,
+        ])?;
     }
     Ok(())
 }
