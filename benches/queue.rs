@@ -5,15 +5,22 @@
 //! Flags: `--jobs N` (jobs of the main scenario), `--submitters N` (16),
 //! `--workers N` (8), `--budget SECS` (300: a loaded run still going after
 //! this long is stopped and reported as unfinished, so the benchmark always
-//! ends), `--only 1,2,...` (run only these scenarios).
+//! ends), `--only 0,1,...` (run only these scenarios).
 //!
 //! Scenarios, each on a fresh database in a temporary directory:
+//! 0. raw SQLite: a job's statements without Machinist, 1 and 10 jobs to a
+//!    transaction, to read the other figures against;
 //! 1. store + workers: 16 submitters, 8 worker slots, no-op `show` jobs,
 //!    durable commits (`synchronous=FULL`);
 //! 2. an idle daemon: one job at a time, submit → start latency;
 //! 3. scenario 1 with `Durability::Normal`, a quarter of the jobs;
 //! 4. `show` jobs against an in-process simulator over HTTP;
 //! 5. the resident memory of an idle `machinist serve`.
+//!
+//! Before them it measures what this machine gives raw SQLite at this
+//! moment (see `raw_sqlite`), so that a figure can be read against the
+//! machine it was taken on: the same VM has measured several times faster or
+//! slower from one day to the next.
 //!
 //! Nothing here asserts a timing: the figures are printed next to the
 //! targets the team set. The run fails only when the queue loses or
@@ -52,6 +59,7 @@ const BUDGET: Duration = Duration::from_secs(300);
 const FULL_JOBS: usize = 200_000;
 const QUICK_JOBS: usize = 20_000;
 const IDLE_JOBS: usize = 2_000;
+const RAW_JOBS: usize = 20_000;
 const SIM_JOBS: usize = 2_000;
 const SIM_MACHINES: usize = 100;
 /// Jobs whose history rows are read back after a run.
@@ -83,7 +91,7 @@ fn parse_args() -> anyhow::Result<Args> {
             workers: WORKERS,
             budget: BUDGET,
         },
-        only: vec![1, 2, 3, 4, 5],
+        only: vec![0, 1, 2, 3, 4, 5],
     };
     let mut jobs = None;
     let mut it = std::env::args().skip(1);
@@ -172,6 +180,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!();
 
+    // 0. The machine, without Machinist.
+    let mut raw_batched = None;
+    if wanted(0) {
+        let jobs = if args.quick { RAW_JOBS / 4 } else { RAW_JOBS };
+        println!(
+            "raw SQLite on this machine now ({jobs} jobs through the same schema and statements, \
+             4 history rows each, one thread, no Machinist):"
+        );
+        for (per_txn, sync) in [(1, "FULL"), (10, "FULL"), (1, "NORMAL")] {
+            let rate = raw_sqlite(&tmp, jobs, per_txn, sync).await?;
+            println!(
+                "  {per_txn:>2} job{} per transaction, synchronous={sync}: {rate:>6.0} jobs/s",
+                if per_txn == 1 { " " } else { "s" }
+            );
+            if per_txn == 10 {
+                raw_batched = Some(rate);
+            }
+        }
+        println!();
+    }
+
     // 1. Durable commits.
     let mut full_rate = None;
     if wanted(1) {
@@ -182,6 +211,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             verdict(full.complete && full.jobs_per_sec >= 10_000.0),
             verdict(full.complete && full.tenth_ratio() >= 0.9)
         );
+        if let Some(raw) = raw_batched {
+            println!(
+                "  {:.0}% of raw SQLite's 10-jobs-per-transaction rate measured just before",
+                100.0 * full.jobs_per_sec / raw
+            );
+        }
         println!();
         full_rate = Some(full.jobs_per_sec);
     }
@@ -270,6 +305,90 @@ fn filesystem_of(dir: &Path) -> String {
         })
         .max()
         .map_or_else(|| "filesystem unknown".into(), |(_, fs)| fs)
+}
+
+/// Scenario 0: `jobs` no-op jobs through their whole life in plain SQL on
+/// one rusqlite connection, `per_txn` jobs to a transaction: insert with its
+/// history row, claim (the writer's due query, then the update), complete,
+/// and the API-call and final history rows. The statements are those of
+/// `store/writer.rs`, on a database `store::migrate` made, so the figure is
+/// what this disk and CPU allow a single writer, not a target to beat.
+async fn raw_sqlite(dir: &Path, jobs: usize, per_txn: usize, sync: &str) -> anyhow::Result<f64> {
+    let tmp = tempfile::tempdir_in(dir)?;
+    let path = tmp.path().join("raw.db");
+    machinist::store::migrate(&StoreOptions::new(&path)).await?;
+    let sync = sync.to_string();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
+        let mut db = rusqlite::Connection::open(&path)?;
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", &sync)?;
+        db.pragma_update(None, "cache_size", -4096)?;
+        let args = serde_json::json!({ "machine_id": "ps0" }).to_string();
+        let started = Instant::now();
+        let mut next_id = 1_i64;
+        for _ in 0..jobs.div_ceil(per_txn) {
+            let now = Utc::now().timestamp_millis();
+            let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let event = "INSERT INTO job_events (job_id, at, kind, from_state, to_state, message, \
+                 method, route, status, latency_ms, error) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)";
+            for _ in 0..per_txn {
+                tx.prepare_cached(
+                    "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, \
+                     max_attempts, run_at, wait, wait_timeout_ms, idempotency_key, created_at, \
+                     updated_at) VALUES (?1, 'show', ?2, ?3, 'queued', 0, 0, 5, ?4, NULL, 0, NULL, ?4, ?4)",
+                )?
+                .execute(rusqlite::params![next_id, format!("ps{next_id}"), args, now])?;
+                tx.prepare_cached(event)?.execute(rusqlite::params![
+                    next_id, now, "state", None::<&str>, "queued", "submitted",
+                    None::<&str>, None::<&str>, None::<i64>, None::<i64>
+                ])?;
+                next_id += 1;
+            }
+            let due: Vec<i64> = tx
+                .prepare_cached(
+                    "SELECT j.id FROM jobs j INDEXED BY jobs_due \
+                     WHERE j.state IN ('queued', 'waiting') AND j.run_at <= ?1 \
+                     AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
+                         WHERE p.machine_id = j.machine_id AND p.id < j.id \
+                         AND p.state IN ('queued', 'running', 'waiting'))) \
+                     ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2",
+                )?
+                .query_map(rusqlite::params![now, per_txn as i64], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for id in due {
+                tx.prepare_cached(
+                    "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = 'raw', \
+                     lease_expires_at = ?2, updated_at = ?2 WHERE id = ?1 RETURNING *",
+                )?
+                .query_row(rusqlite::params![id, now], |_| Ok(()))?;
+                tx.prepare_cached(event)?.execute(rusqlite::params![
+                    id, now, "state", "queued", "running", "attempt 1 of 5",
+                    None::<&str>, None::<&str>, None::<i64>, None::<i64>
+                ])?;
+                tx.prepare_cached(
+                    "UPDATE jobs SET state = 'succeeded', result = '{}', lease_owner = NULL, \
+                     lease_expires_at = NULL, updated_at = ?2, finished_at = ?2 \
+                     WHERE id = ?1 AND state = 'running' AND lease_owner = 'raw'",
+                )?
+                .execute(rusqlite::params![id, now])?;
+                tx.prepare_cached(event)?.execute(rusqlite::params![
+                    id, now, "api_call", None::<&str>, None::<&str>, "GET /machines/getMachinePublic",
+                    "GET", "/machines/getMachinePublic", 200, 1
+                ])?;
+                tx.prepare_cached(event)?.execute(rusqlite::params![
+                    id, now, "state", "running", "succeeded", "succeeded",
+                    None::<&str>, None::<&str>, None::<i64>, None::<i64>
+                ])?;
+            }
+            tx.commit()?;
+        }
+        let done: i64 =
+            db.query_row("SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'", [], |r| r.get(0))?;
+        ensure!(done as usize == next_id as usize - 1, "raw SQLite run lost jobs: {done} of {}", next_id - 1);
+        Ok(done as f64 / started.elapsed().as_secs_f64())
+    })
+    .await?
 }
 
 /// What a durable commit costs at least on this disk: fdatasync after
