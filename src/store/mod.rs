@@ -19,10 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -205,38 +202,43 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn connect_options(opts: &StoreOptions) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(&opts.path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(match opts.durability {
-            Durability::Full => SqliteSynchronous::Full,
-            Durability::Normal => SqliteSynchronous::Normal,
-        })
-        .busy_timeout(opts.busy_timeout)
-        .foreign_keys(true)
-        // A few MiB of page cache was measured faster than a large one.
-        .pragma("cache_size", "-4096")
-        .disable_statement_logging()
-}
-
-/// The writer's own connection, with the same settings as `connect_options`.
-fn open_writer(opts: &StoreOptions) -> Result<rusqlite::Connection, StoreError> {
-    let open = || -> rusqlite::Result<rusqlite::Connection> {
-        let conn = rusqlite::Connection::open(&opts.path)?;
-        conn.busy_timeout(opts.busy_timeout)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(
-            None,
+/// The settings of every connection to the database, the readers' (sqlx)
+/// and the writer's (rusqlite): one list, so the two cannot drift apart.
+fn pragmas(opts: &StoreOptions) -> [(&'static str, &'static str); 4] {
+    [
+        ("journal_mode", "WAL"),
+        (
             "synchronous",
             match opts.durability {
                 Durability::Full => "FULL",
                 Durability::Normal => "NORMAL",
             },
-        )?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "cache_size", -4096)?;
+        ),
+        ("foreign_keys", "ON"),
+        // A few MiB of page cache was measured faster than a large one.
+        ("cache_size", "-4096"),
+    ]
+}
+
+fn connect_options(opts: &StoreOptions) -> SqliteConnectOptions {
+    pragmas(opts).into_iter().fold(
+        SqliteConnectOptions::new()
+            .filename(&opts.path)
+            .create_if_missing(true)
+            .busy_timeout(opts.busy_timeout)
+            .disable_statement_logging(),
+        |options, (name, value)| options.pragma(name, value),
+    )
+}
+
+/// The writer's own connection, with the same settings as the readers'.
+fn open_writer(opts: &StoreOptions) -> Result<rusqlite::Connection, StoreError> {
+    let open = || -> rusqlite::Result<rusqlite::Connection> {
+        let conn = rusqlite::Connection::open(&opts.path)?;
+        conn.busy_timeout(opts.busy_timeout)?;
+        for (name, value) in pragmas(opts) {
+            conn.pragma_update(None, name, value)?;
+        }
         // Every statement the writer runs, with room to spare.
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
