@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 use sqlx::FromRow;
 use tokio::sync::oneshot;
@@ -179,33 +180,39 @@ fn name_taken(
     Ok(schedules + windows > 0)
 }
 
+/// The columns both writes of a schedule set from its row, in the order of
+/// the first eleven parameters of `insert_schedule` and `update_schedule`.
+fn schedule_columns(row: &ScheduleRow) -> Vec<SqlValue> {
+    vec![
+        row.name.clone().into(),
+        row.cron.clone().into(),
+        row.timezone.clone().into(),
+        row.template.to_string().into(),
+        row.targets.to_string().into(),
+        row.enabled.into(),
+        i64::from(row.jitter_seconds).into(),
+        row.exclusions.to_string().into(),
+        row.misfire.as_str().to_string().into(),
+        ((row.catch_up_seconds * 1000) as i64).into(),
+        row.overlap.as_str().to_string().into(),
+    ]
+}
+
 fn insert_schedule(tx: &Tx<'_>, row: &ScheduleRow, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    let mut values = schedule_columns(row);
+    values.extend([
+        row.window_id.into(),
+        row.window_edge.map(|e| e.as_str().to_string()).into(),
+        row.next_fire_at.map(to_ms).into(),
+        to_ms(now).into(),
+    ]);
     Ok(tx
         .prepare_cached(
             "INSERT INTO schedules (name, cron, timezone, template, targets, enabled, jitter_seconds, \
              exclusions, misfire, catch_up_ms, overlap, window_id, window_edge, next_fire_at, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15) RETURNING id",
         )?
-        .query_row(
-            params![
-                row.name,
-                row.cron,
-                row.timezone,
-                row.template.to_string(),
-                row.targets.to_string(),
-                row.enabled,
-                i64::from(row.jitter_seconds),
-                row.exclusions.to_string(),
-                row.misfire.as_str(),
-                (row.catch_up_seconds * 1000) as i64,
-                row.overlap.as_str(),
-                row.window_id,
-                row.window_edge.map(WindowEdge::as_str),
-                row.next_fire_at.map(to_ms),
-                to_ms(now),
-            ],
-            |r| r.get(0),
-        )?)
+        .query_row(params_from_iter(values), |r| r.get(0))?)
 }
 
 fn update_schedule(
@@ -214,28 +221,19 @@ fn update_schedule(
     row: &ScheduleRow,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
+    let mut values = schedule_columns(row);
+    values.extend([
+        row.next_fire_at.map(to_ms).into(),
+        to_ms(now).into(),
+        id.into(),
+    ]);
     Ok(tx
         .prepare_cached(
             "UPDATE schedules SET name = ?1, cron = ?2, timezone = ?3, template = ?4, targets = ?5, \
              enabled = ?6, jitter_seconds = ?7, exclusions = ?8, misfire = ?9, catch_up_ms = ?10, \
              overlap = ?11, next_fire_at = ?12, updated_at = ?13 WHERE id = ?14",
         )?
-        .execute(params![
-            row.name,
-            row.cron,
-            row.timezone,
-            row.template.to_string(),
-            row.targets.to_string(),
-            row.enabled,
-            i64::from(row.jitter_seconds),
-            row.exclusions.to_string(),
-            row.misfire.as_str(),
-            (row.catch_up_seconds * 1000) as i64,
-            row.overlap.as_str(),
-            row.next_fire_at.map(to_ms),
-            to_ms(now),
-            id,
-        ])?)
+        .execute(params_from_iter(values))?)
 }
 
 /// `Done(id)` when a write touched a row, `NotFound` otherwise.
