@@ -331,9 +331,6 @@ async fn raw_sqlite(dir: &Path, jobs: usize, per_txn: usize, sync: &str) -> anyh
         for _ in 0..jobs.div_ceil(per_txn) {
             let now = Utc::now().timestamp_millis();
             let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let event = "INSERT INTO job_events (job_id, at, kind, from_state, to_state, message, \
-                 method, route, status, latency_ms, error) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)";
             for _ in 0..per_txn {
                 tx.prepare_cached(
                     "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, \
@@ -341,10 +338,7 @@ async fn raw_sqlite(dir: &Path, jobs: usize, per_txn: usize, sync: &str) -> anyh
                      updated_at) VALUES (?1, 'show', ?2, ?3, 'queued', 0, 0, 5, ?4, NULL, 0, NULL, ?4, ?4)",
                 )?
                 .execute(rusqlite::params![next_id, format!("ps{next_id}"), args, now])?;
-                tx.prepare_cached(event)?.execute(rusqlite::params![
-                    next_id, now, "state", None::<&str>, "queued", "submitted",
-                    None::<&str>, None::<&str>, None::<i64>, None::<i64>
-                ])?;
+                raw_event(&tx, next_id, now, "state", None, Some("queued"), "submitted", None)?;
                 next_id += 1;
             }
             let due: Vec<i64> = tx
@@ -364,33 +358,61 @@ async fn raw_sqlite(dir: &Path, jobs: usize, per_txn: usize, sync: &str) -> anyh
                      lease_expires_at = ?2, updated_at = ?2 WHERE id = ?1 RETURNING *",
                 )?
                 .query_row(rusqlite::params![id, now], |_| Ok(()))?;
-                tx.prepare_cached(event)?.execute(rusqlite::params![
-                    id, now, "state", "queued", "running", "attempt 1 of 5",
-                    None::<&str>, None::<&str>, None::<i64>, None::<i64>
-                ])?;
+                let (from, to) = (Some("queued"), Some("running"));
+                raw_event(&tx, id, now, "state", from, to, "attempt 1 of 5", None)?;
                 tx.prepare_cached(
                     "UPDATE jobs SET state = 'succeeded', result = '{}', lease_owner = NULL, \
                      lease_expires_at = NULL, updated_at = ?2, finished_at = ?2 \
                      WHERE id = ?1 AND state = 'running' AND lease_owner = 'raw'",
                 )?
                 .execute(rusqlite::params![id, now])?;
-                tx.prepare_cached(event)?.execute(rusqlite::params![
-                    id, now, "api_call", None::<&str>, None::<&str>, "GET /machines/getMachinePublic",
-                    "GET", "/machines/getMachinePublic", 200, 1
-                ])?;
-                tx.prepare_cached(event)?.execute(rusqlite::params![
-                    id, now, "state", "running", "succeeded", "succeeded",
-                    None::<&str>, None::<&str>, None::<i64>, None::<i64>
-                ])?;
+                let call = Some(("GET", "/machines/getMachinePublic", 200));
+                let message = "GET /machines/getMachinePublic";
+                raw_event(&tx, id, now, "api_call", None, None, message, call)?;
+                let (from, to) = (Some("running"), Some("succeeded"));
+                raw_event(&tx, id, now, "state", from, to, "succeeded", None)?;
             }
             tx.commit()?;
         }
         let done: i64 =
             db.query_row("SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'", [], |r| r.get(0))?;
-        ensure!(done as usize == next_id as usize - 1, "raw SQLite run lost jobs: {done} of {}", next_id - 1);
+        let made = next_id - 1;
+        ensure!(done == made, "raw SQLite run lost jobs: {done} of {made} succeeded");
         Ok(done as f64 / started.elapsed().as_secs_f64())
     })
     .await?
+}
+
+/// One history row as the writer inserts it: a state change, or an API call
+/// (`call`: method, route, status) that took 1 ms.
+#[allow(clippy::too_many_arguments)]
+fn raw_event(
+    tx: &rusqlite::Transaction<'_>,
+    job_id: i64,
+    at: i64,
+    kind: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    message: &str,
+    call: Option<(&str, &str, i64)>,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT INTO job_events (job_id, at, kind, from_state, to_state, message, \
+         method, route, status, latency_ms, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)",
+    )?
+    .execute(rusqlite::params![
+        job_id,
+        at,
+        kind,
+        from,
+        to,
+        message,
+        call.map(|c| c.0),
+        call.map(|c| c.1),
+        call.map(|c| c.2),
+        call.map(|_| 1_i64),
+    ])
 }
 
 /// What a durable commit costs at least on this disk: fdatasync after
