@@ -332,14 +332,7 @@ impl Store {
     pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
         create_private(&opts.path)?;
         let lock = lock_file(&opts.path)?;
-        let connect = connect_options(opts);
-        let mut conn = SqliteConnection::connect_with(&connect)
-            .await
-            .map_err(|e| StoreError::Open {
-                path: opts.path.clone(),
-                detail: e.to_string(),
-            })?;
-        let applied = run_migrations(&mut conn).await?;
+        let applied = migrate(opts).await?;
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied database migrations");
         }
@@ -347,9 +340,8 @@ impl Store {
             .max_connections(4)
             .min_connections(0)
             .idle_timeout(Duration::from_secs(60))
-            .connect_with(connect.clone().read_only(true))
+            .connect_with(connect_options(opts).read_only(true))
             .await?;
-        conn.close().await?;
         let wake = Arc::new(Notify::new());
         let schedules_changed = Arc::new(Notify::new());
         let writer = Writer::new(open_writer(opts)?, wake.clone(), schedules_changed.clone())?;
