@@ -27,7 +27,7 @@ use crate::job::{Checkpoint, Job, JobEvent, JobId, JobKind, JobState, NewEvent, 
 use crate::paperspace::Machine;
 use rows::{EventRow, JobRow, from_ms, to_ms};
 pub use writer::{ClaimedJob, StandingClaim};
-use writer::{Command, Writer};
+use writer::{Command, EncodedJob, EncodedTransition, SeenMachine, Writer};
 
 /// The embedded SQLite migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -241,6 +241,13 @@ fn open_writer(opts: &StoreOptions) -> Result<rusqlite::Connection, StoreError> 
         }
         // Every statement the writer runs, with room to spare.
         conn.set_prepared_statement_cache_capacity(64);
+        // Plans that do not depend on bound values: without this, SQLite
+        // prepares the claim again whenever its LIMIT (the free worker
+        // slots) changes, which cost more than running it.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         Ok(conn)
     };
     open().map_err(|e| StoreError::Open {
@@ -388,12 +395,9 @@ impl Store {
 
     /// Stores a new job (or returns the one its idempotency key already made).
     pub async fn submit(&self, job: NewJob, now: DateTime<Utc>) -> Result<Submitted, StoreError> {
-        self.send(|reply| Command::Submit {
-            job: Box::new(job),
-            now,
-            reply,
-        })
-        .await
+        // Encoded here, on the caller's thread, not on the writer's.
+        let job = Box::new(EncodedJob::new(job));
+        self.send(|reply| Command::Submit { job, now, reply }).await
     }
 
     /// Takes up to `limit` due jobs for `owner`, leased until `lease_until`.
@@ -452,8 +456,9 @@ impl Store {
         transition: Transition,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let transition = Box::new(EncodedTransition::new(transition));
         self.send(|reply| Command::Transition {
-            transition: Box::new(transition),
+            transition,
             now,
             reply,
         })
@@ -525,6 +530,7 @@ impl Store {
         complete: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let machines = machines.into_iter().map(SeenMachine::new).collect();
         self.send(|reply| Command::SeeMachines {
             machines,
             gone: Vec::new(),

@@ -606,8 +606,13 @@ fn record_firings(
         }
         match job {
             Some(job) => {
-                let submitted =
-                    super::writer::submit_in(tx, batch.next_id, *job, now, batch.events)?;
+                let submitted = super::writer::submit_in(
+                    tx,
+                    batch.next_id,
+                    super::writer::EncodedJob::new(*job),
+                    now,
+                    batch.events,
+                )?;
                 debug_assert_eq!(Some(submitted.job.id), job_id);
                 batch.events.push((
                     submitted.job.id,
@@ -1147,7 +1152,9 @@ impl Store {
     /// Unfinished jobs per machine among `machine_ids`.
     pub async fn busy_machines(&self, machine_ids: &[String]) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_as::<_, (String,)>(
-            "SELECT DISTINCT machine_id FROM jobs WHERE state IN ('queued', 'running', 'waiting') \
+            // The condition as `jobs_machine_open` spells it, so that index serves.
+            "SELECT DISTINCT machine_id FROM jobs \
+             WHERE (state = 'queued' OR state = 'running' OR state = 'waiting') \
              AND machine_id IN (SELECT value FROM json_each(?))",
         )
         .bind(serde_json::to_string(machine_ids).unwrap_or_default())

@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
-use super::rows::{JobRow, from_ms, to_ms};
+use super::rows::{JobRow, from_ms, job_columns, to_ms};
 use super::{CancelResult, RetryResult, StoreError, Submitted, Transition};
 use crate::clock::SharedClock;
 use crate::job::{Job, JobId, JobState, NewEvent, NewJob};
@@ -35,7 +35,7 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 /// A write, with the channel its answer goes back on.
 pub enum Command {
     Submit {
-        job: Box<NewJob>,
+        job: Box<EncodedJob>,
         now: DateTime<Utc>,
         reply: Reply<Submitted>,
     },
@@ -59,7 +59,7 @@ pub enum Command {
     /// Withdraws `owner`'s standing claim; once answered, it sends nothing more.
     Unpark { owner: Arc<str>, reply: Reply<()> },
     Transition {
-        transition: Box<Transition>,
+        transition: Box<EncodedTransition>,
         now: DateTime<Utc>,
         reply: Reply<bool>,
     },
@@ -93,7 +93,7 @@ pub enum Command {
         reply: Reply<RetryResult>,
     },
     SeeMachines {
-        machines: Vec<Machine>,
+        machines: Vec<SeenMachine>,
         gone: Vec<String>,
         /// The list is the whole account: machines not in it are gone.
         complete: bool,
@@ -106,6 +106,67 @@ pub enum Command {
     },
     /// Schedules, windows, overrides, firings, utilization.
     Schedule(super::schedules::ScheduleCommand),
+}
+
+/// A job to store, with its JSON already made by the caller: the writer's
+/// thread is the queue's bottleneck, so it spends its time on SQL only.
+pub struct EncodedJob {
+    job: NewJob,
+    args: Value,
+    args_text: String,
+}
+
+impl EncodedJob {
+    pub fn new(job: NewJob) -> Self {
+        let args = job.operation.args_json();
+        let args_text = args.to_string();
+        EncodedJob {
+            job,
+            args,
+            args_text,
+        }
+    }
+}
+
+/// A worker's report with its JSON already made by the caller.
+pub struct EncodedTransition {
+    t: Transition,
+    checkpoint: Option<String>,
+    result: Option<String>,
+    seen: Vec<SeenMachine>,
+}
+
+impl EncodedTransition {
+    pub fn new(mut t: Transition) -> Self {
+        EncodedTransition {
+            checkpoint: t.checkpoint.take().as_ref().map(json_text),
+            result: t.result.take().as_ref().map(json_text),
+            seen: std::mem::take(&mut t.seen)
+                .into_iter()
+                .map(SeenMachine::new)
+                .collect(),
+            t,
+        }
+    }
+}
+
+/// A machine for the machines table, its JSON made by the caller.
+pub struct SeenMachine {
+    id: String,
+    name: String,
+    state: String,
+    data: String,
+}
+
+impl SeenMachine {
+    pub fn new(m: Machine) -> Self {
+        SeenMachine {
+            data: json_text(&m),
+            state: m.state.as_str().to_string(),
+            id: m.id,
+            name: m.name,
+        }
+    }
 }
 
 /// A dispatcher's standing request for work. It stays in the writer, which
@@ -436,13 +497,17 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
 pub(super) fn submit_in(
     tx: &Tx<'_>,
     next_id: &mut JobId,
-    job: NewJob,
+    job: EncodedJob,
     now: DateTime<Utc>,
     events: &mut Vec<(JobId, i64, NewEvent)>,
 ) -> Result<Submitted, StoreError> {
-    if let Some(key) = &job.idempotency_key {
+    if let Some(key) = &job.job.idempotency_key {
         let existing = tx
-            .prepare_cached("SELECT * FROM jobs WHERE idempotency_key = ?1")?
+            .prepare_cached(concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM jobs WHERE idempotency_key = ?1"
+            ))?
             .query_row([key], JobRow::from_sqlite)
             .optional()?;
         if let Some(row) = existing {
@@ -452,8 +517,13 @@ pub(super) fn submit_in(
             });
         }
     }
-    let stored = stage_job(next_id, job, now, events);
-    insert_job(tx, &stored)?;
+    let EncodedJob {
+        job,
+        args,
+        args_text,
+    } = job;
+    let stored = stage_job(next_id, job, args, now, events);
+    insert_job(tx, &stored, &args_text)?;
     Ok(Submitted {
         job: stored,
         created: true,
@@ -465,6 +535,7 @@ pub(super) fn submit_in(
 fn stage_job(
     next_id: &mut JobId,
     job: NewJob,
+    args: Value,
     now: DateTime<Utc>,
     events: &mut Vec<(JobId, i64, NewEvent)>,
 ) -> Job {
@@ -484,7 +555,7 @@ fn stage_job(
         id,
         kind: job.operation.kind(),
         machine_id: job.machine_id,
-        args: job.operation.args_json(),
+        args,
         state: JobState::Queued,
         priority: job.priority,
         attempt: 0,
@@ -504,7 +575,7 @@ fn stage_job(
     }
 }
 
-fn insert_job(tx: &Tx<'_>, job: &Job) -> Result<(), StoreError> {
+fn insert_job(tx: &Tx<'_>, job: &Job, args: &str) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, max_attempts, \
          run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at) \
@@ -514,7 +585,7 @@ fn insert_job(tx: &Tx<'_>, job: &Job) -> Result<(), StoreError> {
         job.id,
         job.kind.as_str(),
         job.machine_id,
-        job.args.to_string(),
+        args,
         job.priority,
         i64::from(job.max_attempts),
         to_ms(job.run_at),
@@ -540,39 +611,54 @@ fn claim(
     }
     // Due, and first in its machine's line: no earlier unfinished job for the
     // same machine, so one machine never has two jobs at once and its jobs
-    // run in submission order.
-    let picked: Vec<(i64, String)> = tx
-        .prepare_cached(
+    // run in submission order. "Unfinished" is spelled as the partial index
+    // `jobs_machine_open` spells it, so that the index serves.
+    let picked: Vec<JobRow> = tx
+        .prepare_cached(concat!(
             // INDEXED BY: walk the due index in claim order and stop at the
             // limit; left to itself the planner read every queued row and
             // sorted them, which grew linearly with the backlog.
-            "SELECT j.id, j.state FROM jobs j INDEXED BY jobs_due \
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs j INDEXED BY jobs_due \
              WHERE j.state IN ('queued', 'waiting') AND j.run_at <= ?1 \
              AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
                  WHERE p.machine_id = j.machine_id AND p.id < j.id \
-                 AND p.state IN ('queued', 'running', 'waiting'))) \
-             ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2",
-        )?
-        .query_map(params![to_ms(now), limit as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
+                 AND (p.state = 'queued' OR p.state = 'running' OR p.state = 'waiting'))) \
+             ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2"
+        ))?
+        .query_map(params![to_ms(now), limit as i64], JobRow::from_sqlite)?
         .collect::<Result<_, _>>()?;
     if picked.is_empty() {
         return Ok(Vec::new());
     }
+    // The rows just read, changed here as the UPDATE changes them: no
+    // RETURNING, which SQLite buffers in a temporary table per statement.
     let mut take = tx.prepare_cached(
-        "UPDATE jobs SET state = 'running', attempt = attempt + (state = 'queued'), \
-         lease_owner = ?2, lease_expires_at = ?3, updated_at = ?4 WHERE id = ?1 RETURNING *",
+        "UPDATE jobs SET state = 'running', attempt = ?2, lease_owner = ?3, \
+         lease_expires_at = ?4, updated_at = ?5 WHERE id = ?1",
     )?;
     let mut jobs = Vec::with_capacity(picked.len());
-    for (id, state) in picked {
-        let row = take.query_row(
-            params![id, owner, to_ms(lease_until), to_ms(now)],
-            JobRow::from_sqlite,
-        )?;
-        let job = Job::try_from(row)?;
+    for row in picked {
+        let mut job = Job::try_from(row)?;
+        // A resumed wait goes on with the attempt it is in.
+        let fresh = job.state == JobState::Queued;
+        if fresh {
+            job.attempt += 1;
+        }
+        job.state = JobState::Running;
+        job.lease_owner = Some(owner.to_string());
+        job.lease_expires_at = Some(from_ms(to_ms(lease_until)));
+        job.updated_at = from_ms(to_ms(now));
+        take.execute(params![
+            job.id,
+            i64::from(job.attempt),
+            owner,
+            to_ms(lease_until),
+            to_ms(now)
+        ])?;
         // A poll of a wait is recorded by its API call, not as a state change.
-        if state != "waiting" {
+        if fresh {
             fx.events.push((
                 job.id,
                 to_ms(now),
@@ -593,19 +679,24 @@ fn claim(
 /// (cancelled or taken back meanwhile) is stale and changes nothing.
 fn transition_job(
     tx: &Tx<'_>,
-    t: Transition,
+    encoded: EncodedTransition,
     now: DateTime<Utc>,
     fx: &mut BatchEffects,
 ) -> Result<bool, StoreError> {
+    let EncodedTransition {
+        t,
+        checkpoint,
+        result,
+        seen,
+    } = encoded;
     let at = to_ms(now);
     let changed = tx
         .prepare_cached(
             "UPDATE jobs SET state = ?3, run_at = COALESCE(?4, run_at), checkpoint = ?5, \
-             machine_id = COALESCE(?6, machine_id), result = COALESCE(?7, result), \
-             last_error = COALESCE(?8, last_error), \
-             lease_owner = CASE WHEN ?9 THEN lease_owner END, \
-             lease_expires_at = CASE WHEN ?9 THEN lease_expires_at END, \
-             updated_at = ?10, finished_at = ?11 \
+             result = COALESCE(?6, result), last_error = COALESCE(?7, last_error), \
+             lease_owner = CASE WHEN ?8 THEN lease_owner END, \
+             lease_expires_at = CASE WHEN ?8 THEN lease_expires_at END, \
+             updated_at = ?9, finished_at = ?10 \
              WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
         )?
         .execute(params![
@@ -613,9 +704,8 @@ fn transition_job(
             &*t.owner,
             t.to.as_str(),
             t.run_at.map(to_ms),
-            t.checkpoint.as_ref().map(json_text),
-            t.machine_id,
-            t.result.as_ref().map(Value::to_string),
+            checkpoint,
+            result,
             t.error,
             // Running records a checkpoint mid-step and keeps the lease.
             t.to == JobState::Running,
@@ -625,9 +715,16 @@ fn transition_job(
     if changed == 0 {
         return Ok(false);
     }
+    // Its own statement: SQLite rewrites the entries of every index on a
+    // column that an UPDATE sets, changed or not, and only a create learns
+    // its machine.
+    if let Some(machine_id) = &t.machine_id {
+        tx.prepare_cached("UPDATE jobs SET machine_id = ?2 WHERE id = ?1")?
+            .execute(params![t.job_id, machine_id])?;
+    }
     fx.events
         .extend(t.events.into_iter().map(|event| (t.job_id, at, event)));
-    see_machines(tx, &t.seen, &t.gone, t.seen_complete, now)?;
+    see_machines(tx, &seen, &t.gone, t.seen_complete, now)?;
     if let Some(u) = &t.utilization {
         super::schedules::save_utilization(tx, std::slice::from_ref(u), now)?;
     }
@@ -724,11 +821,15 @@ fn release(
 }
 
 fn fetch_job(tx: &Tx<'_>, id: JobId) -> Result<Option<Job>, StoreError> {
-    tx.prepare_cached("SELECT * FROM jobs WHERE id = ?1")?
-        .query_row([id], JobRow::from_sqlite)
-        .optional()?
-        .map(Job::try_from)
-        .transpose()
+    tx.prepare_cached(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM jobs WHERE id = ?1"
+    ))?
+    .query_row([id], JobRow::from_sqlite)
+    .optional()?
+    .map(Job::try_from)
+    .transpose()
 }
 
 fn cancel(
@@ -796,7 +897,7 @@ fn retry(
 
 fn see_machines(
     tx: &Tx<'_>,
-    machines: &[Machine],
+    machines: &[SeenMachine],
     gone: &[String],
     complete: bool,
     now: DateTime<Utc>,
@@ -810,7 +911,7 @@ fn see_machines(
              data = excluded.data, seen_at = excluded.seen_at, gone_at = NULL",
         )?;
         for m in machines {
-            upsert.execute(params![m.id, m.name, m.state.as_str(), json_text(m), at])?;
+            upsert.execute(params![m.id, m.name, m.state, m.data, at])?;
         }
     }
     if !gone.is_empty() {
