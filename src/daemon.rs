@@ -83,6 +83,7 @@ impl DaemonSettings {
             },
             workers: WorkerSettings {
                 count: config.workers.count,
+                prefetch: config.workers.prefetch,
                 lease: config.workers.lease,
                 poll_interval: config.workers.poll_interval,
                 backoff: Backoff {

@@ -14,7 +14,7 @@
 //! as needing a restart:
 //!
 //! - `log.level` (unless `RUST_LOG` is set, which wins);
-//! - `workers.count`, `lease`, `poll_interval`, `backoff_base`,
+//! - `workers.count`, `prefetch`, `lease`, `poll_interval`, `backoff_base`,
 //!   `backoff_max`: the workers are restarted (running steps finish within
 //!   the grace period, waiting jobs are untouched);
 //! - `schedule.utilization_pull`: the built-in schedule's cron is updated.
@@ -34,8 +34,9 @@ use crate::logging::{self, LevelChange};
 use crate::notify::{Notifier, NotifyEnv};
 
 /// Settings a reload applies by restarting the workers.
-const WORKER_KEYS: [&str; 5] = [
+const WORKER_KEYS: [&str; 6] = [
     "workers.count",
+    "workers.prefetch",
     "workers.lease",
     "workers.poll_interval",
     "workers.backoff_base",
@@ -184,6 +185,7 @@ async fn reload(daemon: &mut Daemon, running: &mut Config) {
     }
     if restart_workers {
         running.workers.count = new.workers.count;
+        running.workers.prefetch = new.workers.prefetch;
         running.workers.lease = new.workers.lease;
         running.workers.poll_interval = new.workers.poll_interval;
         running.workers.backoff_base = new.workers.backoff_base;

@@ -74,7 +74,7 @@ fn defaults_with_no_file() {
     assert_eq!(config.store.busy_timeout, secs(5));
 
     let w = &config.workers;
-    assert_eq!((w.count, w.max_attempts), (8, 5));
+    assert_eq!((w.count, w.prefetch, w.max_attempts), (8, 8, 5));
     assert_eq!(
         (w.lease, w.backoff_base, w.backoff_max),
         (secs(30), secs(1), secs(300))
@@ -345,6 +345,7 @@ lease = "500ms"
 backoff_base = "10m"
 backoff_max = "1m"
 poll_interval = "0s"
+prefetch = 2000
 
 [wait]
 ready = "0s"
@@ -372,24 +373,25 @@ level = "[nope"
         format!("{p}:3: paperspace.request_timeout: must be more than 0s"),
         format!("{p}:7: store.busy_timeout: must be more than 0s"),
         format!("{p}:10: workers.count: must be between 1 and 256 (got 0)"),
+        format!("{p}:16: workers.prefetch: must be between 0 and 1024 (got 2000)"),
         format!("{p}:11: workers.max_attempts: must be between 1 and 100 (got 101)"),
         format!("{p}:12: workers.lease: must be at least 1s (got 500ms)"),
         format!(
             "{p}:14: workers.backoff_max: must be at least workers.backoff_base (backoff_base is 10m, backoff_max is 1m)"
         ),
         format!("{p}:15: workers.poll_interval: must be more than 0s"),
-        format!("{p}:18: wait.ready: must be more than 0s"),
-        format!("{p}:19: wait.gone: must be at most 3650d (got 3651d)"),
-        format!("{p}:22: rate_limit.per_second: must be more than 0 and at most 1000 (got 0)"),
-        format!("{p}:23: rate_limit.burst: must be at least 1 (got 0)"),
-        format!("{p}:26: http.request_timeout: must be more than 0s"),
-        format!("{p}:27: http.max_body_bytes: must be between 1024 and 16777216 (got 100)"),
-        format!("{p}:30: retention.finished_jobs: must be more than 0s"),
+        format!("{p}:19: wait.ready: must be more than 0s"),
+        format!("{p}:20: wait.gone: must be at most 3650d (got 3651d)"),
+        format!("{p}:23: rate_limit.per_second: must be more than 0 and at most 1000 (got 0)"),
+        format!("{p}:24: rate_limit.burst: must be at least 1 (got 0)"),
+        format!("{p}:27: http.request_timeout: must be more than 0s"),
+        format!("{p}:28: http.max_body_bytes: must be between 1024 and 16777216 (got 100)"),
+        format!("{p}:31: retention.finished_jobs: must be more than 0s"),
     ];
     let got = lines(&errors);
     assert_eq!(got[..expected.len()], expected, "{errors}");
     assert_eq!(errors.len(), expected.len() + 1, "{errors}");
-    assert!(got[expected.len()].starts_with(&format!("{p}:33: log.level: not a tracing filter")));
+    assert!(got[expected.len()].starts_with(&format!("{p}:34: log.level: not a tracing filter")));
 }
 
 #[test]
@@ -583,7 +585,7 @@ fn bad_environment_values_name_the_variable() {
     );
     assert_eq!(
         got[2],
-        "env MACHINIST_WORKERS_CONUT: workers.conut: unknown key; [workers] has count, max_attempts, lease, backoff_base, backoff_max, poll_interval"
+        "env MACHINIST_WORKERS_CONUT: workers.conut: unknown key; [workers] has count, prefetch, max_attempts, lease, backoff_base, backoff_max, poll_interval"
     );
     assert_eq!(
         got[3],

@@ -419,6 +419,54 @@ async fn cancel_stops_a_job_and_refuses_a_finished_one(backend: Backend) {
 }
 
 #[tokio::test]
+async fn a_job_claimed_ahead_and_cancelled_never_makes_its_call() {
+    // One worker, so the second job is claimed ahead and waits for it.
+    let app = spawn_app(AppOptions {
+        workers: 1,
+        ..AppOptions::default()
+    })
+    .await;
+    let mut machines = app.machines_in("ready").await;
+    machines.extend(app.machines_in("off").await);
+    let [busy, held, after] = [&machines[0], &machines[1], &machines[2]];
+    app.sim.sim.inject(OneShotFault {
+        kind: FaultKind::Hang { ms: 2_000 },
+        route: Some(fault_route(Backend::Legacy, "show")),
+        count: 1,
+        after_apply: true,
+    });
+    let first = app
+        .submit(json!({"kind": "show", "machine_id": busy}))
+        .await;
+    while app.calls("show", Some(busy)) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The worker is inside the hanging call: the next job is claimed (it
+    // shows as running) but its step cannot start.
+    let second = app
+        .submit(json!({"kind": "show", "machine_id": held}))
+        .await;
+    let second = second["id"].as_i64().unwrap();
+    while app.job(second).await["state"] != "running" {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, cancelled) = app
+        .post(&format!("/v1/jobs/{second}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+
+    // The worker's line is first come, first served: once a job submitted
+    // after the cancel has run, the cancelled one has had its turn.
+    let third = app.run(json!({"kind": "show", "machine_id": after})).await;
+    assert_eq!(third["state"], "succeeded", "{third:#}");
+    let first = app.finished(first["id"].as_i64().unwrap()).await;
+    assert_eq!(first["state"], "succeeded", "{first:#}");
+    assert_eq!(app.calls("show", Some(held)), 0);
+    assert_eq!(app.job(second).await["state"], "cancelled");
+}
+
+#[tokio::test]
 async fn the_api_needs_the_token_when_one_is_set() {
     let app = spawn_app(AppOptions::default()).await;
     let plain = reqwest::Client::new();

@@ -445,6 +445,7 @@ fn standing(
         clock: Arc::new(clock.clone()),
         lease: Duration::from_secs(30),
         next_due: Arc::new(next_due),
+        revoked: Arc::default(),
     };
     (claim, rx)
 }
@@ -526,6 +527,33 @@ async fn a_standing_claim_takes_no_more_jobs_than_free_slots() {
     store.poke();
     let next = claimed.recv().await.unwrap().unwrap();
     assert_eq!(next.len(), 2);
+}
+
+#[tokio::test]
+async fn cancelling_a_claimed_job_tells_the_claim_that_holds_it() {
+    let (store, _dir) = open().await;
+    let clock = machinist::clock::ManualClock::new(t0());
+    let me: Arc<str> = "w1".into();
+    let (claim, _due) = standing(&me, 2, &clock);
+    let revoked = claim.revoked.clone();
+    let mut claimed = store.stand(claim).await.unwrap();
+    let held = store.submit(job("show", Some("psA")), t0()).await.unwrap();
+    let queued = store.submit(job("show", Some("psA")), t0()).await.unwrap();
+    assert_eq!(
+        claimed.recv().await.unwrap().unwrap()[0].job.id,
+        held.job.id
+    );
+
+    // A queued job is nobody's: cancelling it tells no claim.
+    store.cancel(queued.job.id, t0()).await.unwrap();
+    assert!(revoked.lock().unwrap().is_empty());
+    // The claimed one is this claim's: once the cancel is committed, the
+    // claim knows, before the job's step would start.
+    store.cancel(held.job.id, t0()).await.unwrap();
+    assert_eq!(
+        revoked.lock().unwrap().iter().copied().collect::<Vec<_>>(),
+        vec![held.job.id]
+    );
 }
 
 #[tokio::test]

@@ -259,6 +259,11 @@ impl Default for StoreConfig {
 pub struct WorkersConfig {
     /// How many jobs run at once (waits do not hold a worker), 1 to 256.
     pub count: usize,
+    /// Jobs claimed ahead of a free worker, 0 to 1024: each starts the
+    /// moment a worker frees up, without waiting for the next commit. They
+    /// show as `running` meanwhile; a cancel still stops them before their
+    /// call goes out.
+    pub prefetch: usize,
     /// Attempts per job unless the job says otherwise, 1 to 100; bounds the
     /// retries of a transient failure.
     pub max_attempts: u32,
@@ -281,6 +286,7 @@ impl Default for WorkersConfig {
     fn default() -> Self {
         WorkersConfig {
             count: 8,
+            prefetch: 8,
             max_attempts: 5,
             lease: Duration::from_secs(30),
             backoff_base: Duration::from_secs(1),

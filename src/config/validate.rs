@@ -56,6 +56,7 @@ pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
 
     let w = &config.workers;
     c.between("workers.count", w.count, 1, 256);
+    c.between("workers.prefetch", w.prefetch, 0, 1024);
     c.between("workers.max_attempts", w.max_attempts, 1, 100);
     c.duration(
         "workers.lease",

@@ -30,7 +30,9 @@ pub enum JobState {
     /// it. Out: the dispatcher claims it (→ running) once it is due and first in
     /// its machine's line; cancel (→ cancelled).
     Queued,
-    /// A worker holds its lease and is calling Paperspace.
+    /// A daemon holds its lease: a worker is calling Paperspace, or the job
+    /// was claimed ahead (`workers.prefetch`) and starts when a worker frees
+    /// up.
     ///
     /// In: the dispatcher's claim. Out: the worker (→ succeeded, failed,
     /// waiting, or queued to retry); the lease rescuer (→ queued) when the

@@ -13,6 +13,7 @@
 //! and sqlx's connection thread, and those hand-offs, not SQLite, were most
 //! of a batch's time. Readers keep using sqlx's pool.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -177,9 +178,11 @@ impl SeenMachine {
 pub struct StandingClaim {
     /// The lease owner the jobs are claimed for.
     pub owner: Arc<str>,
-    /// The dispatcher's worker slots. The writer claims as many jobs as there
-    /// are permits available and takes one permit per job, handed over with
-    /// the job; a step gives it back when it ends.
+    /// How many jobs the dispatcher may hold at once: running in a worker,
+    /// or claimed ahead and next in line for one. The writer claims as many
+    /// jobs as there are permits available and takes one permit per job,
+    /// handed over with the job; the job's task gives it back when its step
+    /// ends.
     pub slots: Arc<Semaphore>,
     /// The writer has no time of its own; "due" is judged by this clock at
     /// the moment of the claim.
@@ -190,6 +193,10 @@ pub struct StandingClaim {
     /// time after now at which a job falls due (or None), read in the same
     /// transaction, so the dispatcher's timer never rests on a stale read.
     pub next_due: Arc<watch::Sender<Option<DateTime<Utc>>>>,
+    /// Jobs of this owner cancelled since they were claimed, added once the
+    /// cancel is committed: a job claimed ahead checks here before its step
+    /// starts, so a cancelled job never makes its call.
+    pub revoked: Arc<std::sync::Mutex<HashSet<JobId>>>,
 }
 
 /// A job taken by a standing claim, with the worker slot it runs in.
@@ -242,6 +249,8 @@ struct BatchEffects {
     pending: Vec<Pending>,
     /// History rows to insert before the commit.
     events: Vec<(JobId, i64, NewEvent)>,
+    /// Running jobs cancelled, with the lease owner that holds them.
+    revoked: Vec<(String, JobId)>,
 }
 
 impl Writer {
@@ -278,6 +287,7 @@ impl Writer {
                 schedules_changed: false,
                 pending: Vec::with_capacity(batch.len()),
                 events: Vec::new(),
+                revoked: Vec::new(),
             };
             let outcome = match self.apply(batch.drain(..), &mut effects) {
                 Ok(()) => Ok(()),
@@ -288,6 +298,19 @@ impl Writer {
                 }
             };
             let ok = outcome.is_ok();
+            // Before the answers: once a cancel is answered, the claim knows.
+            if ok {
+                for (owner, id) in effects.revoked {
+                    for parked in self.parked.iter().filter(|p| *p.claim.owner == *owner) {
+                        parked
+                            .claim
+                            .revoked
+                            .lock()
+                            .expect("revoked set poisoned")
+                            .insert(id);
+                    }
+                }
+            }
             for answer in effects.pending {
                 answer(outcome.clone());
             }
@@ -850,6 +873,9 @@ fn cancel(
          updated_at = ?1, finished_at = ?1 WHERE id = ?2",
         params![at, id],
     )?;
+    if let (JobState::Running, Some(owner)) = (job.state, &job.lease_owner) {
+        fx.revoked.push((owner.clone(), id));
+    }
     let note = if job.state == JobState::Running {
         "cancelled by request; a Paperspace call in flight may still complete"
     } else {

@@ -35,6 +35,11 @@ use step::{Abandoned, Step, StepReport};
 pub struct WorkerSettings {
     /// Jobs running at once.
     pub count: usize,
+    /// Jobs claimed ahead of a free worker, each started as soon as one
+    /// frees up. With only `count` claimed, a worker runs at most one job
+    /// per commit of the store, which caps a backlog of short steps at
+    /// `count` jobs per commit; claimed-ahead jobs show as `running`.
+    pub prefetch: usize,
     /// A running job's lease; renewed every third of it.
     pub lease: Duration,
     /// Time between polls of a waiting job.
@@ -49,6 +54,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
             count: 8,
+            prefetch: 8,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(5),
             backoff: Backoff {
@@ -74,6 +80,10 @@ struct Shared {
     owner: Arc<str>,
     /// Jobs whose lease this process holds, for renewal and release.
     running: Mutex<HashSet<JobId>>,
+    /// The workers: a claimed job's step runs while it holds one.
+    workers: Arc<Semaphore>,
+    /// Cancelled jobs this process holds (see [`StandingClaim::revoked`]).
+    revoked: Arc<Mutex<HashSet<JobId>>>,
 }
 
 /// A running set of workers.
@@ -95,9 +105,11 @@ impl Workers {
                 store,
                 api,
                 clock,
+                workers: Arc::new(Semaphore::new(settings.count.max(1))),
                 settings,
                 owner,
                 running: Mutex::new(HashSet::new()),
+                revoked: Arc::default(),
             }),
         }
     }
@@ -154,7 +166,9 @@ impl Workers {
 }
 
 async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &CancellationToken) {
-    let slots = Arc::new(Semaphore::new(shared.settings.count.max(1)));
+    let slots = Arc::new(Semaphore::new(
+        shared.settings.count.max(1) + shared.settings.prefetch,
+    ));
     // The next time a job falls due, as the writer last saw it.
     let (next_due, mut due_rx) = watch::channel(None);
     let next_due = Arc::new(next_due);
@@ -165,6 +179,7 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &Canc
             clock: shared.clock.clone(),
             lease: shared.settings.lease,
             next_due: next_due.clone(),
+            revoked: shared.revoked.clone(),
         };
         match shared.store.stand(request).await {
             Ok(rx) => break rx,
@@ -206,7 +221,7 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &Canc
                 return;
             }
             batch = claimed.recv() => match batch {
-                Some(Ok(jobs)) => start_jobs(shared, tasks, jobs),
+                Some(Ok(jobs)) => start_jobs(shared, tasks, jobs, shutdown),
                 Some(Err(e)) => tracing::error!(error = %e, "a claim was rolled back; its jobs stay queued"),
                 None => {
                     tracing::error!("the store dropped the workers' claim; no more jobs will start");
@@ -225,9 +240,14 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &Canc
     }
 }
 
-/// Runs each claimed job in its own task, in the worker slot the writer
-/// took for it.
-fn start_jobs(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, jobs: Vec<ClaimedJob>) {
+/// Runs each claimed job in its own task, which holds the slot the writer
+/// took for it and waits for a worker.
+fn start_jobs(
+    shared: &Arc<Shared>,
+    tasks: &mut JoinSet<()>,
+    jobs: Vec<ClaimedJob>,
+    shutdown: &CancellationToken,
+) {
     for ClaimedJob { job, slot } in jobs {
         shared
             .running
@@ -241,7 +261,7 @@ fn start_jobs(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, jobs: Vec<ClaimedJo
             machine = job.machine_id.as_deref().unwrap_or("-")
         );
         let shared = shared.clone();
-        tasks.spawn(execute(shared, job, slot).instrument(span));
+        tasks.spawn(execute(shared, job, slot, shutdown.clone()).instrument(span));
     }
 }
 
@@ -272,9 +292,42 @@ async fn keep_leases(shared: Arc<Shared>, shutdown: CancellationToken) {
     }
 }
 
-/// Runs one step of `job` and records what came of it.
-async fn execute(shared: Arc<Shared>, job: Job, slot: OwnedSemaphorePermit) {
+/// Waits for a worker, runs one step of `job` and records what came of it.
+///
+/// At shutdown, a job still waiting for a worker does not start; it is
+/// released with the other unfinished jobs.
+async fn execute(
+    shared: Arc<Shared>,
+    job: Job,
+    slot: OwnedSemaphorePermit,
+    shutdown: CancellationToken,
+) {
     let shared = &shared;
+    let worker = tokio::select! {
+        biased;
+        _ = shutdown.cancelled() => None,
+        worker = shared.workers.clone().acquire_owned() => worker.ok(),
+    };
+    let revoked = || {
+        shared
+            .revoked
+            .lock()
+            .expect("revoked set poisoned")
+            .remove(&job.id)
+    };
+    let Some(worker) = worker else {
+        return;
+    };
+    if revoked() {
+        tracing::info!("the job was cancelled before its step started; nothing was sent");
+        drop((worker, slot));
+        shared
+            .running
+            .lock()
+            .expect("running set poisoned")
+            .remove(&job.id);
+        return;
+    }
     let calls = CallLog::new();
     let now = shared.clock.now();
     let step = Step::new(
@@ -300,7 +353,7 @@ async fn execute(shared: Arc<Shared>, job: Job, slot: OwnedSemaphorePermit) {
     };
     // The step is over: give the slot back before recording it, so the batch
     // that commits this job's end can already claim the next one.
-    drop(slot);
+    drop((worker, slot));
     if let Some(transition) = transition {
         let to = transition.to;
         match shared
@@ -319,6 +372,8 @@ async fn execute(shared: Arc<Shared>, job: Job, slot: OwnedSemaphorePermit) {
             }
         }
     }
+    // A cancel of the running step needs no more remembering.
+    revoked();
     shared
         .running
         .lock()

@@ -111,6 +111,7 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
     let mut settings = DaemonSettings::new(dir.path().join("machinist.db"));
     settings.workers = WorkerSettings {
         count: options.workers,
+        prefetch: WorkerSettings::default().prefetch,
         lease: Duration::from_secs(3),
         poll_interval: Duration::from_millis(20),
         backoff: Backoff {
