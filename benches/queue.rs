@@ -10,7 +10,8 @@
 //! Scenarios, each on a fresh database in a temporary directory:
 //! 0. raw SQLite: a job's statements without Machinist, 1 and 10 jobs to a
 //!    transaction, to read the other figures against;
-//! 1. store + workers: 16 submitters, 8 worker slots, no-op `show` jobs,
+//! 1. store + workers: 16 submitters, 8 workers (and the default 8 jobs
+//!    claimed ahead), no-op `show` jobs,
 //!    durable commits (`synchronous=FULL`);
 //! 2. an idle daemon: one job at a time, submit → start latency;
 //! 3. scenario 1 with `Durability::Normal`, a quarter of the jobs;
@@ -347,7 +348,7 @@ async fn raw_sqlite(dir: &Path, jobs: usize, per_txn: usize, sync: &str) -> anyh
                      WHERE j.state IN ('queued', 'waiting') AND j.run_at <= ?1 \
                      AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
                          WHERE p.machine_id = j.machine_id AND p.id < j.id \
-                         AND p.state IN ('queued', 'running', 'waiting'))) \
+                         AND (p.state = 'queued' OR p.state = 'running' OR p.state = 'waiting'))) \
                      ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2",
                 )?
                 .query_map(rusqlite::params![now, per_txn as i64], |r| r.get(0))?
@@ -689,6 +690,9 @@ struct Loaded {
     unstarted: usize,
     /// Succeeded jobs whose history was read back.
     sampled: usize,
+    /// CPU time of the store's writer thread during the run, where the
+    /// system reports it: the writer is the queue's one serial part.
+    writer_cpu: Option<Duration>,
 }
 
 impl Loaded {
@@ -698,8 +702,11 @@ impl Loaded {
 
     fn print(&self, load: Load, durability: &str) {
         println!(
-            "machinist queue benchmark ({} no-op jobs, {} submitters, {} workers, {durability})",
-            self.total, load.submitters, load.workers
+            "machinist queue benchmark ({} no-op jobs, {} submitters, {} workers with {} more claimed ahead, {durability})",
+            self.total,
+            load.submitters,
+            load.workers,
+            WorkerSettings::default().prefetch
         );
         self.print_body(load);
     }
@@ -736,6 +743,13 @@ impl Loaded {
             ms(self.submit.p50),
             ms(self.submit.p99)
         );
+        if let Some(cpu) = self.writer_cpu {
+            println!(
+                "  writer thread:     {:.0} µs of CPU per job, busy {:.0}% of the run",
+                cpu.as_secs_f64() * 1e6 / self.succeeded.max(1) as f64,
+                cpu.as_secs_f64() * 100.0 / self.elapsed.as_secs_f64()
+            );
+        }
         let censored = if self.unstarted > 0 {
             format!(
                 "   (at least: {} jobs never started; their wait until the end is counted)",
@@ -761,6 +775,33 @@ impl Loaded {
             );
         }
     }
+}
+
+/// The store's writer thread, as the kernel names it (15 bytes at most).
+const WRITER_THREAD: &str = "machinist-write";
+
+/// User and system CPU time of this process's thread named `name`, from
+/// /proc (Linux; None elsewhere), in ticks of 10 ms (USER_HZ is 100).
+fn thread_cpu(name: &str) -> Option<Duration> {
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let dir = task.path();
+        // A thread that ended since the listing has no files left.
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // Fields after the parenthesised name: state is the 3rd field of
+        // the line, utime and stime the 14th and 15th.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        return Some(Duration::from_millis(ticks * 10));
+    }
+    None
 }
 
 /// Scenario 1 (and 3): no-op jobs, one per machine.
@@ -831,6 +872,7 @@ async fn loaded_run<A: MachineApi + 'static>(
     let (shutdown, worker_task) = start_workers(store, api.clone(), load);
 
     let machines = Arc::new(machines);
+    let writer_before = thread_cpu(WRITER_THREAD);
     let wall_start = Utc::now();
     let started = base.elapsed();
     let mut submitters = Vec::with_capacity(load.submitters);
@@ -892,6 +934,9 @@ async fn loaded_run<A: MachineApi + 'static>(
         tokio::time::sleep(Duration::from_millis(pause)).await;
     };
     let ended = base.elapsed();
+    let writer_cpu = thread_cpu(WRITER_THREAD)
+        .zip(writer_before)
+        .map(|(after, before)| after.saturating_sub(before));
     shutdown.cancel();
     worker_task.await?;
     let elapsed = ended - started;
@@ -979,6 +1024,7 @@ async fn loaded_run<A: MachineApi + 'static>(
         to_start: percentiles(to_start),
         unstarted,
         sampled,
+        writer_cpu,
     })
 }
 
