@@ -3,7 +3,8 @@
 //! `cargo bench --bench queue` (full run: 200 000 jobs) or
 //! `cargo bench --bench queue -- --quick` (20 000 jobs, smoke run).
 //! Flags: `--jobs N` (jobs of the main scenario), `--submitters N` (16),
-//! `--workers N` (8), `--budget SECS` (300: a loaded run still going after
+//! `--workers N` (8), `--prefetch N` (8, jobs claimed ahead of a free
+//! worker), `--budget SECS` (300: a loaded run still going after
 //! this long is stopped and reported as unfinished, so the benchmark always
 //! ends), `--only 0,1,...` (run only these scenarios).
 //!
@@ -79,6 +80,8 @@ struct Args {
 struct Load {
     submitters: usize,
     workers: usize,
+    /// Jobs claimed ahead of a free worker (`workers.prefetch`).
+    prefetch: usize,
     /// A run still going after this long is stopped and reported unfinished.
     budget: Duration,
 }
@@ -90,6 +93,7 @@ fn parse_args() -> anyhow::Result<Args> {
         load: Load {
             submitters: SUBMITTERS,
             workers: WORKERS,
+            prefetch: WorkerSettings::default().prefetch,
             budget: BUDGET,
         },
         only: vec![0, 1, 2, 3, 4, 5],
@@ -116,6 +120,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--jobs" => jobs = Some(number("--jobs")?),
             "--submitters" => args.load.submitters = number("--submitters")?.max(1),
             "--workers" => args.load.workers = number("--workers")?.max(1),
+            "--prefetch" => args.load.prefetch = number("--prefetch")?,
             "--budget" => args.load.budget = Duration::from_secs(number("--budget")? as u64),
             // `cargo bench` passes `--bench`; libtest's other flags mean nothing here.
             "--only" => {
@@ -497,6 +502,7 @@ fn start_workers(
         Arc::new(SystemClock),
         WorkerSettings {
             count: load.workers,
+            prefetch: load.prefetch,
             ..WorkerSettings::default()
         },
         owner(),
@@ -703,10 +709,7 @@ impl Loaded {
     fn print(&self, load: Load, durability: &str) {
         println!(
             "machinist queue benchmark ({} no-op jobs, {} submitters, {} workers with {} more claimed ahead, {durability})",
-            self.total,
-            load.submitters,
-            load.workers,
-            WorkerSettings::default().prefetch
+            self.total, load.submitters, load.workers, load.prefetch
         );
         self.print_body(load);
     }
