@@ -242,7 +242,7 @@ fn open_writer(opts: &StoreOptions) -> Result<rusqlite::Connection, StoreError> 
         // Every statement the writer runs, with room to spare.
         conn.set_prepared_statement_cache_capacity(64);
         // Plans that do not depend on bound values: without this, SQLite
-        // prepares the claim again whenever its LIMIT (the free worker
+        // prepares the claim again whenever its LIMIT (the claim's free
         // slots) changes, which cost more than running it.
         conn.set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,

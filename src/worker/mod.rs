@@ -3,11 +3,12 @@
 //!
 //! The dispatcher registers one standing claim with the store's writer
 //! ([`crate::store::StandingClaim`]): whenever a commit makes jobs runnable
-//! and worker slots are free, the writer claims them in that same
-//! transaction and hands each over with its slot, and the dispatcher runs
-//! each in its own task. So a submitted job starts after one commit, a
-//! finished step's slot is refilled by the next one, and an idle daemon
-//! uses no CPU. Time alone makes a delayed job due, so the dispatcher also
+//! and the claim has free slots (one per worker, plus `prefetch` for jobs
+//! claimed ahead), the writer claims them in that same transaction and
+//! hands each over with its slot, and the dispatcher runs each in its own
+//! task, which waits its turn for a worker. So a submitted job starts after
+//! one commit, a worker that finishes a step starts the next claimed job at
+//! once, and an idle daemon uses no CPU. Time alone makes a delayed job due, so the dispatcher also
 //! keeps a timer for the next due time (which the writer reports) and pokes
 //! the writer then. A lease keeper renews the leases of running jobs and
 //! takes back expired ones.
