@@ -8,10 +8,11 @@
 //! hands each over with its slot, and the dispatcher runs each in its own
 //! task, which waits its turn for a worker. So a submitted job starts after
 //! one commit, a worker that finishes a step starts the next claimed job at
-//! once, and an idle daemon uses no CPU. Time alone makes a delayed job due, so the dispatcher also
-//! keeps a timer for the next due time (which the writer reports) and pokes
-//! the writer then. A lease keeper renews the leases of running jobs and
-//! takes back expired ones.
+//! once, and an idle daemon uses no CPU. Time alone makes a delayed job
+//! due, so the dispatcher also keeps a timer for the next due time (which
+//! the writer reports) and pokes the writer then. A lease keeper renews the
+//! leases of running jobs (claimed ahead or not) and takes back expired
+//! ones.
 
 pub mod step;
 
