@@ -198,6 +198,22 @@ fn schedule_columns(row: &ScheduleRow) -> Vec<SqlValue> {
     ]
 }
 
+/// The columns both writes of a window set, in the order of the first nine
+/// parameters of its insert and update (the ninth, `now`, is `updated_at`).
+fn window_columns(row: &WindowRow, now: DateTime<Utc>) -> Vec<SqlValue> {
+    vec![
+        row.name.clone().into(),
+        row.spec.to_string().into(),
+        row.targets.to_string().into(),
+        row.exclusions.to_string().into(),
+        row.enforce.into(),
+        ((row.enforce_interval_seconds * 1000) as i64).into(),
+        row.next_enforce_at.map(to_ms).into(),
+        row.enabled.into(),
+        to_ms(now).into(),
+    ]
+}
+
 fn insert_schedule(tx: &Tx<'_>, row: &ScheduleRow, now: DateTime<Utc>) -> Result<i64, StoreError> {
     let mut values = schedule_columns(row);
     values.extend([
@@ -354,17 +370,7 @@ pub(super) fn apply(
                     "INSERT INTO windows (name, spec, targets, exclusions, enforce, enforce_interval_ms, \
                      next_enforce_at, enabled, created_at, updated_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING id",
-                    params![
-                        row.name,
-                        row.spec.to_string(),
-                        row.targets.to_string(),
-                        row.exclusions.to_string(),
-                        row.enforce,
-                        (row.enforce_interval_seconds * 1000) as i64,
-                        row.next_enforce_at.map(to_ms),
-                        row.enabled,
-                        to_ms(now),
-                    ],
+                    params_from_iter(window_columns(&row, now)),
                     |r| r.get(0),
                 )?;
                 for edge in [&row.start, &row.stop] {
@@ -390,18 +396,7 @@ pub(super) fn apply(
                     "UPDATE windows SET name = ?1, spec = ?2, targets = ?3, exclusions = ?4, \
                      enforce = ?5, enforce_interval_ms = ?6, next_enforce_at = ?7, enabled = ?8, \
                      updated_at = ?9 WHERE id = ?10",
-                    params![
-                        row.name,
-                        row.spec.to_string(),
-                        row.targets.to_string(),
-                        row.exclusions.to_string(),
-                        row.enforce,
-                        (row.enforce_interval_seconds * 1000) as i64,
-                        row.next_enforce_at.map(to_ms),
-                        row.enabled,
-                        to_ms(now),
-                        id,
-                    ],
+                    params_from_iter(window_columns(&row, now).into_iter().chain([id.into()])),
                 )?;
                 if n > 0 {
                     for edge in [&row.start, &row.stop] {
