@@ -88,6 +88,22 @@ struct Shared {
     revoked: Arc<Mutex<HashSet<JobId>>>,
 }
 
+impl Shared {
+    /// Forgets a job whose task is over: its lease is no longer this
+    /// process's to renew or release, and a cancel of it needs no more
+    /// remembering.
+    fn let_go(&self, id: JobId) {
+        self.running
+            .lock()
+            .expect("running set poisoned")
+            .remove(&id);
+        self.revoked
+            .lock()
+            .expect("revoked set poisoned")
+            .remove(&id);
+    }
+}
+
 /// A running set of workers.
 pub struct Workers {
     shared: Arc<Shared>,
@@ -310,24 +326,18 @@ async fn execute(
         _ = shutdown.cancelled() => None,
         worker = shared.workers.clone().acquire_owned() => worker.ok(),
     };
-    let revoked = || {
-        shared
-            .revoked
-            .lock()
-            .expect("revoked set poisoned")
-            .remove(&job.id)
-    };
     let Some(worker) = worker else {
         return;
     };
-    if revoked() {
+    let cancelled = shared
+        .revoked
+        .lock()
+        .expect("revoked set poisoned")
+        .contains(&job.id);
+    if cancelled {
         tracing::info!("the job was cancelled before its step started; nothing was sent");
         drop((worker, slot));
-        shared
-            .running
-            .lock()
-            .expect("running set poisoned")
-            .remove(&job.id);
+        shared.let_go(job.id);
         return;
     }
     let calls = CallLog::new();
@@ -374,13 +384,7 @@ async fn execute(
             }
         }
     }
-    // A cancel of the running step needs no more remembering.
-    revoked();
-    shared
-        .running
-        .lock()
-        .expect("running set poisoned")
-        .remove(&job.id);
+    shared.let_go(job.id);
 }
 
 /// Turns a step's outcome into the state change and history rows to write.
