@@ -297,3 +297,99 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
         assert_eq!(made, 1, "{name} was created {made} times");
     }
 }
+
+/// Context switches of each of `pid`'s threads, by thread id.
+fn switches(pid: u32) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap();
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue; // the thread ended meanwhile
+        };
+        let n: u64 = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        out.insert(task.file_name().to_string_lossy().into_owned(), n);
+    }
+    out
+}
+
+/// An idle daemon does not wake: with nothing due, none of its threads is
+/// switched in. The lease is the shortest allowed here (a lease keeper on a
+/// timer would wake three times a second) and a job has run first, so that the keeper has
+/// been through holding a lease and letting it go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_daemon_does_not_wake() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let daemon = Command::new(BIN)
+        .arg("serve")
+        .env("MACHINIST_STORE_PATH", dir.path().join("machinist.db"))
+        .env("MACHINIST_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MACHINIST_PAPERSPACE_BACKEND", "sim")
+        .env("MACHINIST_WORKERS_LEASE", "1s")
+        .env_remove("MACHINIST_ADMIN_TOKEN")
+        .env_remove("MACHINIST_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Kill)
+        .expect("the machinist binary runs");
+    // No kept-alive connection: an idle connection has timers of its own.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    wait_healthy(&http, &url).await;
+    let job: Value = http
+        .post(format!("{url}/v1/jobs"))
+        .json(&json!({"kind": "refresh"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let job: Value = http
+            .get(format!("{url}/v1/jobs/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["state"] == "succeeded" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the refresh did not finish: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Let the last request's work settle, then watch for three seconds.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = switches(daemon.id());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = switches(daemon.id());
+    // Threads present both times; one that ended meanwhile (a blocking-pool
+    // thread retiring) is not a wake-up of the daemon.
+    let woke: Vec<(String, u64)> = after
+        .iter()
+        .filter_map(|(tid, n)| Some((tid.clone(), n - before.get(tid)?)))
+        .filter(|(_, d)| *d > 0)
+        .collect();
+    let total: u64 = woke.iter().map(|(_, d)| d).sum();
+    assert!(
+        total <= 2,
+        "an idle daemon was switched in {total} times in 3 s: {woke:?}"
+    );
+}

@@ -343,10 +343,14 @@ impl Store {
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied database migrations");
         }
+        // No idle timeout or lifetime: either makes sqlx run a reaper task
+        // that wakes the daemon every period even when nothing is due. Four
+        // idle connections cost a thread blocked on a channel each.
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
-            .idle_timeout(Duration::from_secs(60))
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(connect_options(opts).read_only(true))
             .await?;
         let wake = Arc::new(Notify::new());
@@ -623,6 +627,17 @@ impl Store {
             .bind(to_ms(now))
             .fetch_one(&self.reader)
             .await?;
+        Ok(next.map(from_ms))
+    }
+
+    /// When the earliest lease of a running job runs out, whoever holds it:
+    /// the lease keeper sleeps until then instead of checking on a timer.
+    pub async fn next_lease_expiry(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        // Served by the partial index `jobs_running`.
+        let (next,): (Option<i64>,) =
+            sqlx::query_as("SELECT MIN(lease_expires_at) FROM jobs WHERE state = 'running'")
+                .fetch_one(&self.reader)
+                .await?;
         Ok(next.map(from_ms))
     }
 

@@ -12,7 +12,8 @@
 //! due, so the dispatcher also keeps a timer for the next due time (which
 //! the writer reports) and pokes the writer then. A lease keeper renews the
 //! leases of running jobs (claimed ahead or not) and takes back expired
-//! ones.
+//! ones; while this process holds no job it sleeps until the earliest lease
+//! in the database runs out, so a daemon with nothing due never wakes.
 
 pub mod step;
 
@@ -20,7 +21,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -86,6 +87,9 @@ struct Shared {
     workers: Arc<Semaphore>,
     /// Cancelled jobs this process holds (see [`StandingClaim::revoked`]).
     revoked: Arc<Mutex<HashSet<JobId>>>,
+    /// Signalled when claimed jobs join `running`, so that the lease keeper,
+    /// asleep while this process holds no job, starts renewing.
+    started: Notify,
 }
 
 impl Shared {
@@ -128,6 +132,7 @@ impl Workers {
                 owner,
                 running: Mutex::new(HashSet::new()),
                 revoked: Arc::default(),
+                started: Notify::new(),
             }),
         }
     }
@@ -281,14 +286,49 @@ fn start_jobs(
         let shared = shared.clone();
         tasks.spawn(execute(shared, job, slot, shutdown.clone()).instrument(span));
     }
+    shared.started.notify_waiters();
 }
 
+/// Renews the leases this process holds and takes back expired ones,
+/// waking only when there is something to do: every third of a lease while
+/// this process holds jobs, and otherwise at the earliest lease in the
+/// database running out (never, when no job is leased), so that an idle
+/// daemon does not wake at all.
 async fn keep_leases(shared: Arc<Shared>, shutdown: CancellationToken) {
     let every = (shared.settings.lease / 3).max(Duration::from_millis(10));
     loop {
+        // Registered before the running set is read, so that a job started
+        // in between still wakes this loop.
+        let started = shared.started.notified();
+        tokio::pin!(started);
+        started.as_mut().enable();
+        let holding = !shared
+            .running
+            .lock()
+            .expect("running set poisoned")
+            .is_empty();
+        let wait = if holding {
+            Some(every)
+        } else {
+            match shared.store.next_lease_expiry().await {
+                // A lease is expired once `now` is past it, hence the extra
+                // millisecond (leases are kept to the millisecond).
+                Ok(at) => at.map(|at| {
+                    (at - shared.clock.now()).to_std().unwrap_or_default()
+                        + Duration::from_millis(1)
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not read when the next lease runs out");
+                    Some(every)
+                }
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => return,
+            // A job's lease was set when it was claimed: its first renewal
+            // is due a third of a lease from now, not at once.
+            _ = &mut started, if !holding => continue,
+            _ = sleep_for(wait) => {}
         }
         let now = shared.clock.now();
         let ids: Vec<JobId> = shared
@@ -307,6 +347,14 @@ async fn keep_leases(shared: Arc<Shared>, shutdown: CancellationToken) {
         if let Err(e) = shared.store.rescue(now, None).await {
             tracing::error!(error = %e, "could not take back expired leases");
         }
+    }
+}
+
+/// Sleeps for `wait`, or forever when there is nothing to wait for.
+async fn sleep_for(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
     }
 }
 
