@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use machinist::paperspace::{Backend, MachineApi};
-use machinist::sim::{FaultKind, OneShotFault};
+use machinist::sim::{FaultKind, FaultSpec, OneShotFault};
 use reqwest::StatusCode;
 use serde_json::json;
 use support::{AppOptions, create_args, messages, spawn_app};
@@ -50,6 +50,7 @@ both_backends!(
     a_start_after_an_ambiguous_error_is_sent_again_not_taken_for_an_earlier_one,
     a_resumed_start_whose_request_never_arrived_is_sent_again,
     a_start_undone_under_its_wait_is_sent_again,
+    under_a_30_percent_fault_mix_every_start_and_stop_ends_where_its_machine_is,
 );
 
 async fn every_job_kind_runs_end_to_end(backend: Backend) {
@@ -724,4 +725,55 @@ async fn a_start_undone_under_its_wait_is_sent_again(backend: Backend) {
         )) && m.ends_with("; sending it again")),
         "{job:#}"
     );
+}
+
+/// Every call has a 30% chance of a 5xx, half of them after Paperspace
+/// applied the request: each machine is started and stopped three times in
+/// a row, so every job after the first has earlier jobs' events to be
+/// misled by. Every job ends in its state, and the machine is really there.
+async fn under_a_30_percent_fault_mix_every_start_and_stop_ends_where_its_machine_is(
+    backend: Backend,
+) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
+    let off = app.machines_in("off").await;
+    let ready = app.machines_in("ready").await;
+    app.sim.sim.set_faults(FaultSpec {
+        error_rate: 0.3,
+        ..FaultSpec::default()
+    });
+    let mut chains = Vec::new();
+    for (ids, kinds) in [
+        (&off, ["start", "stop", "start"]),
+        (&ready, ["stop", "start", "stop"]),
+    ] {
+        for id in ids {
+            let mut jobs = Vec::new();
+            for kind in kinds {
+                let job = app
+                    .submit(json!({"kind": kind, "machine_id": id, "max_attempts": 40,
+                        "wait_timeout_seconds": 10}))
+                    .await;
+                jobs.push((kind, job["id"].as_i64().unwrap()));
+            }
+            chains.push((id.clone(), jobs));
+        }
+    }
+    for (id, jobs) in &chains {
+        for (kind, jid) in jobs {
+            let job = app.finished(*jid).await;
+            let want = if *kind == "start" { "ready" } else { "off" };
+            assert_eq!(job["state"], "succeeded", "{job:#}");
+            assert_eq!(job["result"]["state"], want, "{job:#}");
+        }
+        let last = if jobs.last().unwrap().0 == "start" {
+            machinist::paperspace::MachineState::Ready
+        } else {
+            machinist::paperspace::MachineState::Off
+        };
+        assert_eq!(app.sim.sim.machine_state(id), Some(last), "{id}");
+    }
 }
