@@ -567,14 +567,14 @@ impl<'a> Step<'a> {
         let state = machine.state.clone();
         self.report.seen.push(machine.clone());
 
-        if let Some(sent) = &sent {
-            if let Some(evidence) = change.evidence(&machine, sent) {
-                self.note(format!(
-                    "the {what} sent at {} took effect ({evidence}); not sending it again",
-                    sent.since.to_rfc3339()
-                ));
-                return Ok(self.after_request(&machine));
-            }
+        if let Some(sent) = &sent
+            && let Some(evidence) = change.evidence(&machine, sent)
+        {
+            self.note(format!(
+                "the {what} sent at {} took effect ({evidence}); not sending it again",
+                sent.since.to_rfc3339()
+            ));
+            return Ok(self.after_request(&machine));
         }
         if sent.is_none() && change.already_underway(&state) {
             let reached = self.job.wait.is_none_or(|t| t.is_reached_by(&state));
