@@ -727,6 +727,37 @@ async fn a_start_undone_under_its_wait_is_sent_again(backend: Backend) {
     );
 }
 
+/// The same, on the job's last attempt: it fails saying why instead of
+/// waiting out its timeout.
+#[tokio::test]
+async fn a_start_undone_under_its_wait_on_the_last_attempt_fails_at_once() {
+    let app = spawn_app(AppOptions::default()).await;
+    let id = app.machines_in("off").await[0].clone();
+    assert!(app.sim.sim.set_stuck(&id, true));
+    let job = app
+        .submit(json!({"kind": "start", "machine_id": id, "max_attempts": 1,
+            "wait_timeout_seconds": 60}))
+        .await;
+    let jid = job["id"].as_i64().unwrap();
+    while app.job(jid).await["state"] != "waiting" {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    app.api.stop(&id).await.unwrap();
+    app.sim.sim.set_stuck(&id, false);
+
+    let job = app.finished(jid).await;
+    assert_eq!(job["state"], "failed", "{job:#}");
+    assert_eq!(
+        job["last_error"],
+        format!(
+            "machine {id} was `off` on 3 polls in a row with no start under way, so the start did \
+             not take effect or was undone; not sending it again: the job's attempts are spent (1 of 1)"
+        ),
+        "{job:#}"
+    );
+    assert_eq!(app.calls("start", Some(&id)), 1);
+}
+
 /// Every call has a 30% chance of a 5xx, half of them after Paperspace
 /// applied the request: each machine is started and stopped three times in
 /// a row, so every job after the first has earlier jobs' events to be

@@ -806,8 +806,8 @@ impl<'a> Step<'a> {
         if self.job.attempt >= self.job.max_attempts {
             return Outcome::Failed {
                 error: format!(
-                    "{seen}; not sending it again, all {} attempts are spent",
-                    self.job.max_attempts
+                    "{seen}; not sending it again: the job's attempts are spent ({} of {})",
+                    self.job.attempt, self.job.max_attempts
                 ),
             };
         }
