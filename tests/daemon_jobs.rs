@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use machinist::paperspace::{Backend, MachineApi};
-use machinist::sim::{FaultKind, OneShotFault};
+use machinist::sim::{FaultKind, FaultSpec, OneShotFault};
 use reqwest::StatusCode;
 use serde_json::json;
 use support::{AppOptions, create_args, messages, spawn_app};
@@ -47,6 +47,10 @@ both_backends!(
     a_create_whose_answer_was_lost_is_not_sent_again,
     cancel_stops_a_job_and_refuses_a_finished_one,
     shutdown_releases_waiting_work_and_a_new_daemon_finishes_it,
+    a_start_after_an_ambiguous_error_is_sent_again_not_taken_for_an_earlier_one,
+    a_resumed_start_whose_request_never_arrived_is_sent_again,
+    a_start_undone_under_its_wait_is_sent_again,
+    under_a_30_percent_fault_mix_every_start_and_stop_ends_where_its_machine_is,
 );
 
 async fn every_job_kind_runs_end_to_end(backend: Backend) {
@@ -210,11 +214,15 @@ async fn permanent_errors_fail_at_once_with_the_api_message(backend: Backend) {
         .await;
     assert_eq!(missing["state"], "failed");
     assert_eq!(missing["attempt"], 1);
+    // Machinist's reading and Paperspace's own message, both.
+    let paperspace_says = match backend {
+        Backend::Legacy => "Paperspace answered 404: Machine not found",
+        Backend::V1 => "Paperspace answered 404 NOT_FOUND: Machine psnothere not found",
+    };
+    let error = missing["last_error"].as_str().unwrap();
     assert!(
-        missing["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("machine psnothere does not exist"),
+        error.starts_with("machine psnothere does not exist; check the id (")
+            && error.contains(paperspace_says),
         "{missing:#}"
     );
 
@@ -552,4 +560,251 @@ async fn shutdown_releases_waiting_work_and_a_new_daemon_finishes_it(backend: Ba
     }
     assert_eq!(app.sim.sim.calls(start.0, start.1, Some(&id)), 1);
     second.stop().await;
+}
+
+/// Runs a start and then a stop of `id` to the end, as earlier jobs whose
+/// events stay in the machine's history.
+async fn start_then_stop(app: &support::TestApp, id: &str) {
+    for (kind, state) in [("start", "ready"), ("stop", "off")] {
+        let job = app.run(json!({"kind": kind, "machine_id": id})).await;
+        assert_eq!(job["result"]["state"], state, "{job:#}");
+    }
+}
+
+/// The issue's reproduction: a start whose request got a 503 (and never
+/// arrived) right after another job's start and stop is sent again, not
+/// taken as done on the earlier start's event.
+async fn a_start_after_an_ambiguous_error_is_sent_again_not_taken_for_an_earlier_one(
+    backend: Backend,
+) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
+    let id = app.machines_in("off").await[0].clone();
+    start_then_stop(&app, &id).await;
+    app.sim.sim.inject(OneShotFault {
+        kind: FaultKind::Error { status: 503 },
+        route: Some(fault_route(backend, "start")),
+        count: 1,
+        after_apply: false,
+    });
+    let job = app
+        .run(json!({"kind": "start", "machine_id": id, "wait_timeout_seconds": 5}))
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job:#}");
+    assert_eq!(job["result"]["state"], "ready", "{job:#}");
+    assert_eq!(job["attempt"], 2, "{job:#}");
+    assert_eq!(
+        app.calls("start", Some(&id)),
+        3,
+        "one start per job, plus the resend"
+    );
+    let notes = messages(&job);
+    assert!(
+        notes
+            .iter()
+            .any(|m| m.starts_with("nothing shows that the start sent at")
+                && m.ends_with("; sending it again")),
+        "{job:#}"
+    );
+    assert!(!notes.iter().any(|m| m.contains("took effect")), "{job:#}");
+}
+
+/// A daemon stopped while its start hangs at Paperspace (and is never
+/// applied) leaves a `sending` checkpoint; the next daemon finds the
+/// machine still `off`, with only earlier jobs' events, and sends the start
+/// again instead of waiting for a `ready` that cannot come.
+async fn a_resumed_start_whose_request_never_arrived_is_sent_again(backend: Backend) {
+    let app = spawn_app(AppOptions {
+        backend,
+        request_timeout: Duration::from_secs(10),
+        ..AppOptions::default()
+    })
+    .await;
+    let id = app.machines_in("off").await[0].clone();
+    start_then_stop(&app, &id).await;
+    app.sim.sim.inject(OneShotFault {
+        kind: FaultKind::Hang { ms: 4_000 },
+        route: Some(fault_route(backend, "start")),
+        count: 1,
+        after_apply: false,
+    });
+    let job = app
+        .submit(json!({"kind": "start", "machine_id": id, "wait_timeout_seconds": 5}))
+        .await;
+    let jid = job["id"].as_i64().unwrap();
+    let (method, route) = support::route(backend, "start");
+    let starts = |sim: &machinist::sim::SimHandle| sim.sim.calls(method, route, Some(&id));
+    while starts(&app.sim) < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let store_path = app.daemon.store().path().to_path_buf();
+    // The grace period runs out while the request hangs: the job goes back
+    // to the queue with its checkpoint.
+    app.daemon.stop().await;
+    assert_eq!(
+        app.sim.sim.machine_state(&id),
+        Some(machinist::paperspace::MachineState::Off)
+    );
+
+    let mut settings = machinist::daemon::DaemonSettings::new(store_path);
+    settings.workers.poll_interval = Duration::from_millis(20);
+    let api = support::daemon_api(backend, &app.sim.url, Duration::from_secs(2));
+    let second = machinist::daemon::Daemon::start(
+        settings,
+        api,
+        std::sync::Arc::new(machinist::clock::SystemClock),
+    )
+    .await
+    .unwrap();
+    let released = second.store().job(jid).await.unwrap().unwrap();
+    assert!(
+        matches!(
+            released.checkpoint,
+            Some(machinist::job::Checkpoint::Sending { .. })
+        ),
+        "{released:#?}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let done = loop {
+        let j = second.store().job(jid).await.unwrap().unwrap();
+        if j.state.is_final() {
+            break j;
+        }
+        assert!(std::time::Instant::now() < deadline, "{j:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(done.state, machinist::job::JobState::Succeeded, "{done:#?}");
+    assert_eq!(
+        app.sim.sim.machine_state(&id),
+        Some(machinist::paperspace::MachineState::Ready)
+    );
+    assert_eq!(starts(&app.sim), 3);
+    let events = second.store().events(jid).await.unwrap();
+    assert!(
+        events.iter().any(|e| e
+            .event
+            .message
+            .starts_with("nothing shows that the start sent at")),
+        "{events:#?}"
+    );
+    second.stop().await;
+}
+
+/// Someone stops the machine while a start job waits for `ready`: the wait
+/// sees it `off`, with no start under way, and sends the start again (a new
+/// attempt) instead of waiting out its timeout.
+async fn a_start_undone_under_its_wait_is_sent_again(backend: Backend) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
+    let id = app.machines_in("off").await[0].clone();
+    assert!(app.sim.sim.set_stuck(&id, true));
+    let job = app
+        .submit(json!({"kind": "start", "machine_id": id, "wait_timeout_seconds": 10}))
+        .await;
+    let jid = job["id"].as_i64().unwrap();
+    while app.job(jid).await["state"] != "waiting" {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    app.api.stop(&id).await.unwrap();
+    app.sim.sim.set_stuck(&id, false);
+
+    let job = app.finished(jid).await;
+    assert_eq!(job["state"], "succeeded", "{job:#}");
+    assert_eq!(job["result"]["state"], "ready", "{job:#}");
+    assert_eq!(job["attempt"], 2, "{job:#}");
+    assert_eq!(app.calls("start", Some(&id)), 2);
+    assert!(
+        messages(&job).iter().any(|m| m.contains(&format!(
+            "machine {id} was `off` on 3 polls in a row with no start under way"
+        )) && m.ends_with("; sending it again")),
+        "{job:#}"
+    );
+}
+
+/// The same, on the job's last attempt: it fails saying why instead of
+/// waiting out its timeout.
+#[tokio::test]
+async fn a_start_undone_under_its_wait_on_the_last_attempt_fails_at_once() {
+    let app = spawn_app(AppOptions::default()).await;
+    let id = app.machines_in("off").await[0].clone();
+    assert!(app.sim.sim.set_stuck(&id, true));
+    let job = app
+        .submit(json!({"kind": "start", "machine_id": id, "max_attempts": 1,
+            "wait_timeout_seconds": 60}))
+        .await;
+    let jid = job["id"].as_i64().unwrap();
+    while app.job(jid).await["state"] != "waiting" {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    app.api.stop(&id).await.unwrap();
+    app.sim.sim.set_stuck(&id, false);
+
+    let job = app.finished(jid).await;
+    assert_eq!(job["state"], "failed", "{job:#}");
+    assert_eq!(
+        job["last_error"],
+        format!(
+            "machine {id} was `off` on 3 polls in a row with no start under way, so the start did \
+             not take effect or was undone; not sending it again: the job's attempts are spent (1 of 1)"
+        ),
+        "{job:#}"
+    );
+    assert_eq!(app.calls("start", Some(&id)), 1);
+}
+
+/// Every call has a 30% chance of a 5xx, half of them after Paperspace
+/// applied the request: each machine is started and stopped three times in
+/// a row, so every job after the first has earlier jobs' events to be
+/// misled by. Every job ends in its state, and the machine is really there.
+async fn under_a_30_percent_fault_mix_every_start_and_stop_ends_where_its_machine_is(
+    backend: Backend,
+) {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
+    let off = app.machines_in("off").await;
+    let ready = app.machines_in("ready").await;
+    app.sim.sim.set_faults(FaultSpec {
+        error_rate: 0.3,
+        ..FaultSpec::default()
+    });
+    let mut chains = Vec::new();
+    for (ids, kinds) in [
+        (&off, ["start", "stop", "start"]),
+        (&ready, ["stop", "start", "stop"]),
+    ] {
+        for id in ids {
+            let mut jobs = Vec::new();
+            for kind in kinds {
+                let job = app
+                    .submit(json!({"kind": kind, "machine_id": id, "max_attempts": 40,
+                        "wait_timeout_seconds": 10}))
+                    .await;
+                jobs.push((kind, job["id"].as_i64().unwrap()));
+            }
+            chains.push((id.clone(), jobs));
+        }
+    }
+    for (id, jobs) in &chains {
+        for (kind, jid) in jobs {
+            let job = app.finished(*jid).await;
+            let want = if *kind == "start" { "ready" } else { "off" };
+            assert_eq!(job["state"], "succeeded", "{job:#}");
+            assert_eq!(job["result"]["state"], want, "{job:#}");
+        }
+        let last = if jobs.last().unwrap().0 == "start" {
+            machinist::paperspace::MachineState::Ready
+        } else {
+            machinist::paperspace::MachineState::Off
+        };
+        assert_eq!(app.sim.sim.machine_state(id), Some(last), "{id}");
+    }
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use backoff::Backoff;
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, EventMark};
 pub use event::{EventKind, JobEvent, NewEvent};
 pub use operation::{JobKind, Operation, SpecError};
 pub use outcome::Outcome;

@@ -389,7 +389,6 @@ async fn execute(
         return;
     }
     let calls = CallLog::new();
-    let now = shared.clock.now();
     let step = Step::new(
         &job,
         shared.api.as_ref(),
@@ -397,7 +396,7 @@ async fn execute(
         &shared.owner,
         &shared.settings,
         &calls,
-        now,
+        &shared.clock,
     );
     let report = calls.scope(step.run()).await;
     let transition = match report {

@@ -1,10 +1,46 @@
 //! One step of one job: a request to Paperspace, or one poll of a wait.
 //!
 //! A step looks before it acts. A start of a machine that is already running
-//! sends nothing; a job resumed after a crash with a `Sending` checkpoint first
-//! checks whether its earlier request took effect; a create looks the machine
-//! up by name before it asks again. Before any state-changing request leaves,
-//! the `Sending` checkpoint is on disk.
+//! sends nothing; a create looks the machine up by name before it asks again.
+//! Before any state-changing request leaves, the `Sending` checkpoint is on
+//! disk, with the moment it left and the newest event the machine showed
+//! just before.
+//!
+//! # Did the request arrive?
+//!
+//! After an ambiguous answer (a timeout, a 5xx) or a crash, a job resumes
+//! with that `Sending` checkpoint and does not know whether its request
+//! arrived. It counts the request as arrived only on evidence that belongs
+//! to this attempt ([`Change::evidence`]):
+//!
+//! - an event of the request's name (`start`, `stop`, …) created after the
+//!   newest event the machine showed before the request left. Both times are
+//!   Paperspace's, so clock skew between Machinist and Paperspace cannot
+//!   make an earlier job's event look like this one's. When the machine
+//!   showed no timed event then, the event must be created at or after the
+//!   moment the request left by Machinist's clock, with no allowance
+//!   backwards: a skewed clock can then only make the job send again, never
+//!   take an earlier event for its own;
+//! - or a state only the request could have caused, given the state it was
+//!   sent from: `starting`/`ready` after a start sent to an `off` machine,
+//!   `stopping`/`off` after a stop sent to a running one, `restarting` after
+//!   a restart. A machine still `off` is no evidence that a start arrived.
+//!
+//! Without such evidence the request is sent again. A start or stop sent
+//! twice is a no-op at Paperspace; a create is never sent blindly twice (it
+//! looks the machine up by name).
+//!
+//! # A wait the machine contradicts
+//!
+//! A start job waiting for `ready` whose machine is `off`, and no start
+//! event under way, will never get there: the start was lost, refused
+//! silently, or undone by someone else's stop. Likewise a stop job whose
+//! machine is `ready` with no stop under way. A single such poll could be a
+//! machine that has not begun its transition yet, so only
+//! [`CONTRADICTED_POLLS`] such polls in a row count: then the job goes back
+//! to the queue at once, spending an attempt, and its next attempt looks at
+//! the machine and sends the request again (or fails when its attempts are
+//! spent). A `wait` job sends nothing and just waits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,19 +48,25 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::job::{Checkpoint, Job, JobState, NewEvent, Operation, Outcome};
+use crate::clock::SharedClock;
+use crate::job::{Checkpoint, EventMark, Job, JobState, NewEvent, Operation, Outcome};
 use crate::paperspace::call_log::CallLog;
 use crate::paperspace::wait::humanize;
 use crate::paperspace::{
-    ApiError, FilterField, Machine, MachineApi, MachineFilter, MachineState, WaitError, WaitTarget,
+    ApiError, FilterField, Machine, MachineApi, MachineEvent, MachineFilter, MachineState,
+    WaitError, WaitTarget,
 };
 use crate::store::{Store, StoreError, Transition};
 
 use super::WorkerSettings;
 
-/// Events from before a checkpoint older than this are not evidence that a
-/// request sent after the checkpoint arrived (clock skew allowance).
-const EVENT_SLACK: chrono::Duration = chrono::Duration::seconds(5);
+/// Polls in a row that must find a start job's machine `off` (a stop job's
+/// `ready`), with no such operation under way, before the request is sent
+/// again: one poll may land before Paperspace begins the transition.
+const CONTRADICTED_POLLS: u32 = 3;
+
+/// Event states after which an operation is over.
+const FINISHED_EVENT_STATES: [&str; 3] = ["done", "error", "cancelled"];
 
 /// What a step came to, with everything to record alongside.
 #[derive(Debug)]
@@ -48,6 +90,90 @@ pub enum Abandoned {
     /// The job was cancelled or taken back while the step ran; nothing was sent.
     LostLease,
     Store(StoreError),
+}
+
+/// What a job resumed with a `Sending` checkpoint knows of its earlier request.
+#[derive(Debug, Clone, PartialEq)]
+struct Sent {
+    /// When it left, by Machinist's clock.
+    since: DateTime<Utc>,
+    /// The newest event the machine showed before it left.
+    after_event: Option<EventMark>,
+}
+
+impl Sent {
+    fn from_checkpoint(checkpoint: Option<&Checkpoint>) -> Option<Sent> {
+        match checkpoint {
+            Some(Checkpoint::Sending { since, after_event }) => Some(Sent {
+                since: *since,
+                after_event: after_event.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The checkpoint to keep when this step cannot tell either.
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint::Sending {
+            since: self.since,
+            after_event: self.after_event.clone(),
+        }
+    }
+
+    /// Whether `event` was created after the request left, so it can be
+    /// this request's (see the module doc).
+    fn came_after(&self, event: &MachineEvent) -> bool {
+        let Some(at) = event.created_at else {
+            return false;
+        };
+        match &self.after_event {
+            Some(mark) => {
+                at > mark.at || (at == mark.at && event.id.is_some() && event.id != mark.id)
+            }
+            None => at >= self.since,
+        }
+    }
+}
+
+/// The newest timed event a machine shows: what a request sent now must
+/// come after.
+fn newest_event(machine: &Machine) -> Option<EventMark> {
+    machine
+        .events
+        .iter()
+        .filter_map(|e| e.created_at.map(|at| (at, e)))
+        .max_by_key(|(at, _)| *at)
+        .map(|(at, e)| EventMark {
+            id: e.id.clone(),
+            at,
+        })
+}
+
+/// What shows that a request sent earlier arrived.
+#[derive(Debug, Clone, PartialEq)]
+enum Evidence {
+    /// An event of the request's name, created after it left.
+    Event(MachineEvent),
+    /// A state only the request could have caused from the state it was sent from.
+    State(MachineState),
+}
+
+impl std::fmt::Display for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Evidence::Event(e) => {
+                write!(f, "Paperspace shows its {} event", e.name)?;
+                if let Some(id) = &e.id {
+                    write!(f, " {id}")?;
+                }
+                if let Some(at) = e.created_at {
+                    write!(f, " of {}", at.to_rfc3339())?;
+                }
+                write!(f, ", {}", e.state)
+            }
+            Evidence::State(state) => write!(f, "the machine is {state}"),
+        }
+    }
 }
 
 /// A state change a step can send.
@@ -92,24 +218,55 @@ impl Change {
         }
     }
 
-    /// After a crash with the request possibly sent: did it arrive?
-    fn took_effect(self, machine: &Machine, since: DateTime<Utc>) -> bool {
-        // Paperspace names a destroy's event `deactivate`.
-        let names: &[&str] = match self {
+    /// The names of the events this request makes.
+    fn event_names(self) -> &'static [&'static str] {
+        match self {
+            // Paperspace names a destroy's event `deactivate`.
             Change::Destroy { .. } => &["destroy", "deactivate"],
-            _ => &[self.name()],
+            Change::Start => &["start"],
+            Change::Stop => &["stop"],
+            Change::Restart => &["restart"],
+        }
+    }
+
+    /// After an ambiguous answer or a crash, with the request possibly sent:
+    /// what shows that this attempt's request arrived, if anything (see the
+    /// module doc). The request was only sent from a state
+    /// [`Change::can_send_from`] accepts.
+    fn evidence(self, machine: &Machine, sent: &Sent) -> Option<Evidence> {
+        let names = self.event_names();
+        if let Some(event) = machine
+            .events
+            .iter()
+            .find(|e| names.contains(&e.name.as_str()) && sent.came_after(e))
+        {
+            return Some(Evidence::Event(event.clone()));
+        }
+        let moved = match self {
+            Change::Start | Change::Stop => self.already_underway(&machine.state),
+            Change::Restart => machine.state == MachineState::Restarting,
+            Change::Destroy { .. } => false,
         };
-        let event_after = machine.events.iter().any(|e| {
-            names.contains(&e.name.as_str())
-                && e.created_at.is_some_and(|at| at >= since - EVENT_SLACK)
-        });
-        event_after
-            || match self {
-                Change::Start => self.already_underway(&machine.state),
-                Change::Stop => self.already_underway(&machine.state),
-                Change::Restart => machine.state == MachineState::Restarting,
-                Change::Destroy { .. } => false,
-            }
+        moved.then(|| Evidence::State(machine.state.clone()))
+    }
+
+    /// States a waiting job's machine would not be in had this request
+    /// taken effect (and not been undone).
+    fn contradicted_by(self, state: &MachineState) -> bool {
+        match self {
+            Change::Start => *state == MachineState::Off,
+            Change::Stop => matches!(state, MachineState::Ready | MachineState::ServiceReady),
+            Change::Restart | Change::Destroy { .. } => false,
+        }
+    }
+
+    /// Whether the machine shows an unfinished event of this request's name:
+    /// it may still be on its way, whoever asked.
+    fn under_way(self, machine: &Machine) -> bool {
+        machine.events.iter().any(|e| {
+            self.event_names().contains(&e.name.as_str())
+                && !FINISHED_EVENT_STATES.contains(&e.state.as_str())
+        })
     }
 
     async fn send(self, api: &dyn MachineApi, id: &str) -> Result<(), ApiError> {
@@ -130,7 +287,10 @@ pub struct Step<'a> {
     pub owner: &'a Arc<str>,
     pub settings: &'a WorkerSettings,
     pub calls: &'a CallLog,
+    /// When the step began.
     pub now: DateTime<Utc>,
+    /// For the moment a request leaves.
+    clock: &'a SharedClock,
     report: StepReport,
 }
 
@@ -146,7 +306,7 @@ impl<'a> Step<'a> {
         owner: &'a Arc<str>,
         settings: &'a WorkerSettings,
         calls: &'a CallLog,
-        now: DateTime<Utc>,
+        clock: &'a SharedClock,
     ) -> Self {
         Step {
             job,
@@ -155,7 +315,8 @@ impl<'a> Step<'a> {
             owner,
             settings,
             calls,
-            now,
+            now: clock.now(),
+            clock,
             report: StepReport {
                 outcome: Outcome::Failed {
                     error: String::new(),
@@ -201,26 +362,23 @@ impl<'a> Step<'a> {
         if let Some(Checkpoint::Waiting { .. }) = &self.job.checkpoint {
             return Ok(self.poll().await);
         }
-        let sending_since = match &self.job.checkpoint {
-            Some(Checkpoint::Sending { since }) => Some(*since),
-            _ => None,
-        };
+        let sent = Sent::from_checkpoint(self.job.checkpoint.as_ref());
         let id = self.machine_id().to_string();
         let api = self.api;
         Ok(match operation {
-            Operation::Start => self.change(Change::Start, sending_since).await?,
-            Operation::Stop => self.change(Change::Stop, sending_since).await?,
-            Operation::Restart => self.change(Change::Restart, sending_since).await?,
+            Operation::Start => self.change(Change::Start, sent).await?,
+            Operation::Stop => self.change(Change::Stop, sent).await?,
+            Operation::Restart => self.change(Change::Restart, sent).await?,
             Operation::Destroy(a) => {
                 self.change(
                     Change::Destroy {
                         release_public_ip: a.release_public_ip,
                     },
-                    sending_since,
+                    sent,
                 )
                 .await?
             }
-            Operation::Create(_) => self.create(sending_since).await?,
+            Operation::Create(_) => self.create(sent).await?,
             Operation::Wait => {
                 let target = self.job.wait.unwrap_or(WaitTarget::Ready);
                 self.begin_wait(target, None, "waiting".to_string(), self.now)
@@ -336,9 +494,17 @@ impl<'a> Step<'a> {
     }
 
     /// Writes the `Sending` checkpoint (with the calls so far) before a
-    /// state-changing request leaves.
-    async fn checkpoint_sending(&mut self, what: &str) -> Result<Checkpoint, Abandoned> {
-        let checkpoint = Checkpoint::Sending { since: self.now };
+    /// state-changing request leaves; `before` is the machine as seen just
+    /// before, when there is one.
+    async fn checkpoint_sending(
+        &mut self,
+        what: &str,
+        before: Option<&Machine>,
+    ) -> Result<Checkpoint, Abandoned> {
+        let checkpoint = Checkpoint::Sending {
+            since: self.clock.now(),
+            after_event: before.and_then(newest_event),
+        };
         let mut events: Vec<NewEvent> = self.calls.take().iter().map(NewEvent::api_call).collect();
         events.append(&mut self.report.notes);
         events.push(NewEvent::note(format!("sending {what}")));
@@ -371,11 +537,7 @@ impl<'a> Step<'a> {
         }
     }
 
-    async fn change(
-        &mut self,
-        change: Change,
-        sending_since: Option<DateTime<Utc>>,
-    ) -> Result<Outcome, Abandoned> {
+    async fn change(&mut self, change: Change, sent: Option<Sent>) -> Result<Outcome, Abandoned> {
         let id = self.machine_id().to_string();
         let what = change.name();
         let machine = match self.api.show(&id).await {
@@ -385,37 +547,36 @@ impl<'a> Step<'a> {
                 return Ok(match change {
                     Change::Destroy { .. } => Outcome::Succeeded {
                         result: json!({"machine_id": id, "gone": true}),
-                        note: if sending_since.is_some() {
+                        note: if sent.is_some() {
                             format!("{id} is gone")
                         } else {
                             format!("{id} was already gone; nothing sent")
                         },
                     },
+                    // Machinist's reading first, then Paperspace's own words.
                     _ => Outcome::Failed {
-                        error: format!(
-                            "machine {id} does not exist (Paperspace answers 404); check the id"
-                        ),
+                        error: format!("machine {id} does not exist; check the id ({e})"),
                     },
                 });
             }
             Err(e) => {
-                let keep = sending_since.map(|since| Checkpoint::Sending { since });
+                let keep = sent.as_ref().map(Sent::checkpoint);
                 return Ok(self.api_error(e, keep));
             }
         };
         let state = machine.state.clone();
         self.report.seen.push(machine.clone());
 
-        if let Some(since) = sending_since
-            && change.took_effect(&machine, since)
+        if let Some(sent) = &sent
+            && let Some(evidence) = change.evidence(&machine, sent)
         {
             self.note(format!(
-                "the {what} sent at {} took effect ({id} is {state}); not sending it again",
-                since.to_rfc3339()
+                "the {what} sent at {} took effect ({evidence}); not sending it again",
+                sent.since.to_rfc3339()
             ));
             return Ok(self.after_request(&machine));
         }
-        if sending_since.is_none() && change.already_underway(&state) {
+        if sent.is_none() && change.already_underway(&state) {
             let reached = self.job.wait.is_none_or(|t| t.is_reached_by(&state));
             self.note(format!("{id} is already {state}; nothing sent"));
             return Ok(if reached {
@@ -428,7 +589,7 @@ impl<'a> Step<'a> {
             });
         }
         if !change.can_send_from(&state) {
-            let keep = sending_since.map(|since| Checkpoint::Sending { since });
+            let keep = sent.as_ref().map(Sent::checkpoint);
             if self.job.attempt >= self.job.max_attempts {
                 return Ok(Outcome::Failed {
                     error: format!(
@@ -445,7 +606,15 @@ impl<'a> Step<'a> {
             });
         }
 
-        let sending = self.checkpoint_sending(&format!("{what} for {id}")).await?;
+        if let Some(sent) = &sent {
+            self.note(format!(
+                "nothing shows that the {what} sent at {} arrived ({id} is {state}, and no {what} event came after it); sending it again",
+                sent.since.to_rfc3339()
+            ));
+        }
+        let sending = self
+            .checkpoint_sending(&format!("{what} for {id}"), Some(&machine))
+            .await?;
         match change.send(self.api, &id).await {
             Ok(()) => Ok(self.after_request(&machine)),
             Err(e) if e.is_not_found() && matches!(change, Change::Destroy { .. }) => {
@@ -490,6 +659,7 @@ impl<'a> Step<'a> {
             deadline: self.now + timeout,
             last_state: seen.map(|m| m.state.to_string()),
             polls: 0,
+            contradicted: 0,
         };
         Outcome::Wait {
             next_poll: first_poll.min(self.now + timeout),
@@ -506,6 +676,7 @@ impl<'a> Step<'a> {
             deadline,
             last_state,
             polls,
+            contradicted,
         }) = self.job.checkpoint.clone()
         else {
             unreachable!("poll is only called for a waiting checkpoint")
@@ -527,7 +698,7 @@ impl<'a> Step<'a> {
                 },
             }
         };
-        let next = |step: &Step, last_state: Option<String>, pause: Duration| {
+        let next = |step: &Step, last_state: Option<String>, contradicted: u32, pause: Duration| {
             let pause = chrono::Duration::from_std(pause).unwrap_or_default();
             Outcome::Wait {
                 next_poll: (step.now + pause).min(deadline),
@@ -537,6 +708,7 @@ impl<'a> Step<'a> {
                     deadline,
                     last_state,
                     polls: polls + 1,
+                    contradicted,
                 },
                 machine_id: None,
                 note: String::new(),
@@ -557,10 +729,22 @@ impl<'a> Step<'a> {
                         error: event.failure(&id),
                     };
                 }
+                let contradicted = match self.contradicted(&machine) {
+                    Some(change) if contradicted + 1 >= CONTRADICTED_POLLS => {
+                        return self.send_again(&machine, change, contradicted + 1);
+                    }
+                    Some(_) => contradicted + 1,
+                    None => 0,
+                };
                 if self.now >= deadline {
                     return timed_out(Some(state.to_string()), None);
                 }
-                next(self, Some(state.to_string()), self.settings.poll_interval)
+                next(
+                    self,
+                    Some(state.to_string()),
+                    contradicted,
+                    self.settings.poll_interval,
+                )
             }
             Err(e) if e.is_not_found() => {
                 self.report.gone.push(id.clone());
@@ -570,12 +754,13 @@ impl<'a> Step<'a> {
                         note: format!("{id} is gone after {}", humanize(waited)),
                     }
                 } else {
+                    let gone = WaitError::Gone {
+                        machine_id: id.clone(),
+                        wanted: target,
+                    };
+                    // Machinist's reading first, then Paperspace's own words.
                     Outcome::Failed {
-                        error: WaitError::Gone {
-                            machine_id: id.clone(),
-                            wanted: target,
-                        }
-                        .to_string(),
+                        error: format!("{gone} ({e})"),
                     }
                 }
             }
@@ -587,7 +772,8 @@ impl<'a> Step<'a> {
                     .retry_after()
                     .unwrap_or(self.settings.poll_interval)
                     .max(self.settings.poll_interval);
-                next(self, last_state, pause)
+                // A failed poll says nothing either way about the machine.
+                next(self, last_state, contradicted, pause)
             }
             Err(e) => Outcome::Failed {
                 error: e.to_string(),
@@ -595,11 +781,48 @@ impl<'a> Step<'a> {
         }
     }
 
-    async fn create(&mut self, sending_since: Option<DateTime<Utc>>) -> Result<Outcome, Abandoned> {
+    /// The request of this start or stop job, when `machine` (seen by a
+    /// poll of its wait) is where that request would have moved it away
+    /// from and no such request is under way (see the module doc).
+    fn contradicted(&self, machine: &Machine) -> Option<Change> {
+        let change = match self.job.operation() {
+            Ok(Operation::Start) => Change::Start,
+            Ok(Operation::Stop) => Change::Stop,
+            _ => return None,
+        };
+        (change.contradicted_by(&machine.state) && !change.under_way(machine)).then_some(change)
+    }
+
+    /// Ends a wait its machine contradicted `polls` times in a row: back to
+    /// the queue at once, spending an attempt, so that the next attempt
+    /// looks at the machine and sends the request again.
+    fn send_again(&mut self, machine: &Machine, change: Change, polls: u32) -> Outcome {
+        let id = &machine.id;
+        let what = change.name();
+        let seen = format!(
+            "machine {id} was `{}` on {polls} polls in a row with no {what} under way, so the {what} did not take effect or was undone",
+            machine.state
+        );
+        if self.job.attempt >= self.job.max_attempts {
+            return Outcome::Failed {
+                error: format!(
+                    "{seen}; not sending it again: the job's attempts are spent ({} of {})",
+                    self.job.attempt, self.job.max_attempts
+                ),
+            };
+        }
+        Outcome::Retry {
+            error: format!("{seen}; sending it again"),
+            at: self.now,
+            checkpoint: None,
+        }
+    }
+
+    async fn create(&mut self, sent: Option<Sent>) -> Result<Outcome, Abandoned> {
         let Ok(Operation::Create(request)) = self.job.operation() else {
             unreachable!("create is only called for create jobs")
         };
-        if let Some(since) = sending_since {
+        if let Some(sent) = sent {
             // The earlier attempt may have created it: look before asking again.
             let filter = MachineFilter::all().with(FilterField::Name, request.name.clone());
             match self.api.list_all(&filter).await {
@@ -612,7 +835,7 @@ impl<'a> Step<'a> {
                         [] => self.note(format!(
                             "no machine named {:?} exists; the create sent at {} did not take effect",
                             request.name,
-                            since.to_rfc3339()
+                            sent.since.to_rfc3339()
                         )),
                         [machine] => {
                             let machine = machine.clone();
@@ -638,12 +861,12 @@ impl<'a> Step<'a> {
                     }
                 }
                 Err(e) => {
-                    return Ok(self.api_error(e, Some(Checkpoint::Sending { since })));
+                    return Ok(self.api_error(e, Some(sent.checkpoint())));
                 }
             }
         }
         let sending = self
-            .checkpoint_sending(&format!("create of {:?}", request.name))
+            .checkpoint_sending(&format!("create of {:?}", request.name), None)
             .await?;
         match self.api.create(&request).await {
             Ok(machine) => {
@@ -657,5 +880,178 @@ impl<'a> Step<'a> {
             }
             Err(e) => Ok(self.api_error(e, Some(sending))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn event(name: &str, state: &str, id: &str, created: &str) -> MachineEvent {
+        MachineEvent {
+            id: Some(id.into()),
+            name: name.into(),
+            state: state.into(),
+            error: None,
+            created_at: Some(at(created)),
+            finished_at: None,
+        }
+    }
+
+    /// A machine that an earlier job started and another stopped, seconds
+    /// ago: the history of the issue's reproduction.
+    fn started_then_stopped(state: MachineState) -> Machine {
+        let mut m = Machine::new("ps1", "m", state);
+        m.events = vec![
+            event("stop", "done", "e-stop", "2026-03-01T10:00:02Z"),
+            event("start", "done", "e-start", "2026-03-01T10:00:00Z"),
+        ];
+        m
+    }
+
+    fn sent_after(machine: &Machine, since: &str) -> Sent {
+        Sent {
+            since: at(since),
+            after_event: newest_event(machine),
+        }
+    }
+
+    #[test]
+    fn an_earlier_jobs_event_is_no_evidence_and_an_off_machine_neither() {
+        let before = started_then_stopped(MachineState::Off);
+        // The request left a second after the stop, well within any skew
+        // allowance that reaches back to the earlier start.
+        let sent = sent_after(&before, "2026-03-01T10:00:03Z");
+        assert_eq!(
+            sent.after_event,
+            Some(EventMark {
+                id: Some("e-stop".into()),
+                at: at("2026-03-01T10:00:02Z")
+            })
+        );
+        assert_eq!(Change::Start.evidence(&before, &sent), None);
+    }
+
+    #[test]
+    fn an_event_after_the_newest_seen_is_evidence_whatever_our_clock_says() {
+        let mut after = started_then_stopped(MachineState::Off);
+        let sent = sent_after(&after, "2026-03-01T10:00:09Z");
+        // Paperspace's clock runs behind ours: its event predates `since`
+        // but comes after everything the machine showed before sending.
+        let ours = event("start", "new", "e-ours", "2026-03-01T10:00:05Z");
+        after.events.insert(0, ours.clone());
+        assert_eq!(
+            Change::Start.evidence(&after, &sent),
+            Some(Evidence::Event(ours))
+        );
+        assert_eq!(
+            Change::Stop.evidence(&after, &sent),
+            Some(Evidence::State(MachineState::Off))
+        );
+    }
+
+    #[test]
+    fn with_no_event_seen_before_only_events_from_the_sending_on_count() {
+        let mut m = Machine::new("ps1", "m", MachineState::Off);
+        let sent = sent_after(&m, "2026-03-01T10:00:03Z");
+        assert_eq!(sent.after_event, None);
+        m.events = vec![event("start", "done", "old", "2026-03-01T10:00:01Z")];
+        assert_eq!(
+            Change::Start.evidence(&m, &sent),
+            None,
+            "no slack backwards"
+        );
+        m.events
+            .push(event("start", "in progress", "new", "2026-03-01T10:00:03Z"));
+        assert!(matches!(
+            Change::Start.evidence(&m, &sent),
+            Some(Evidence::Event(e)) if e.id.as_deref() == Some("new")
+        ));
+    }
+
+    #[test]
+    fn only_a_state_the_request_could_cause_is_evidence() {
+        let sent = Sent {
+            since: at("2026-03-01T10:00:00Z"),
+            after_event: None,
+        };
+        let m = |state| Machine::new("ps1", "m", state);
+        for state in [MachineState::Starting, MachineState::Ready] {
+            assert!(Change::Start.evidence(&m(state), &sent).is_some());
+        }
+        for state in [MachineState::Off, MachineState::Stopping] {
+            assert_eq!(Change::Start.evidence(&m(state), &sent), None);
+        }
+        for state in [MachineState::Stopping, MachineState::Off] {
+            assert!(Change::Stop.evidence(&m(state), &sent).is_some());
+        }
+        assert_eq!(Change::Stop.evidence(&m(MachineState::Ready), &sent), None);
+        assert!(
+            Change::Restart
+                .evidence(&m(MachineState::Restarting), &sent)
+                .is_some()
+        );
+        assert_eq!(
+            Change::Restart.evidence(&m(MachineState::Ready), &sent),
+            None
+        );
+        let destroy = Change::Destroy {
+            release_public_ip: false,
+        };
+        assert_eq!(destroy.evidence(&m(MachineState::Off), &sent), None);
+    }
+
+    #[test]
+    fn a_wait_is_contradicted_only_by_the_opposite_state_with_nothing_under_way() {
+        let mut off = Machine::new("ps1", "m", MachineState::Off);
+        assert!(Change::Start.contradicted_by(&off.state) && !Change::Start.under_way(&off));
+        assert!(!Change::Stop.contradicted_by(&off.state));
+        // Paperspace has the start but has not moved the machine yet.
+        off.events = vec![event("start", "new", "e1", "2026-03-01T10:00:00Z")];
+        assert!(Change::Start.under_way(&off));
+        off.events[0].state = "cancelled".into();
+        assert!(!Change::Start.under_way(&off));
+
+        for state in [MachineState::Ready, MachineState::ServiceReady] {
+            assert!(Change::Stop.contradicted_by(&state));
+            assert!(!Change::Start.contradicted_by(&state));
+        }
+        for state in [
+            MachineState::Starting,
+            MachineState::Stopping,
+            MachineState::Restarting,
+        ] {
+            assert!(!Change::Start.contradicted_by(&state));
+            assert!(!Change::Stop.contradicted_by(&state));
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_without_the_new_fields_still_reads() {
+        let sending: Checkpoint =
+            serde_json::from_str(r#"{"phase":"sending","since":"2026-03-01T10:00:00Z"}"#).unwrap();
+        assert_eq!(
+            Sent::from_checkpoint(Some(&sending)),
+            Some(Sent {
+                since: at("2026-03-01T10:00:00Z"),
+                after_event: None
+            })
+        );
+        let waiting: Checkpoint = serde_json::from_str(
+            r#"{"phase":"waiting","target":"ready","since":"2026-03-01T10:00:00Z","deadline":"2026-03-01T10:15:00Z","last_state":"off","polls":4}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            waiting,
+            Checkpoint::Waiting {
+                contradicted: 0,
+                polls: 4,
+                ..
+            }
+        ));
     }
 }
