@@ -6,7 +6,8 @@
 //! `--workers N` (8), `--prefetch N` (8, jobs claimed ahead of a free
 //! worker), `--budget SECS` (300: a loaded run still going after
 //! this long is stopped and reported as unfinished, so the benchmark always
-//! ends), `--only 0,1,...` (run only these scenarios).
+//! ends), `--only 0,1,...` (run only these scenarios), `--idle-seconds N`
+//! (60: how long scenario 5 watches the idle daemon).
 //!
 //! Scenarios, each on a fresh database in a temporary directory:
 //! 0. raw SQLite: a job's statements without Machinist, 1 and 10 jobs to a
@@ -17,7 +18,10 @@
 //! 2. an idle daemon: one job at a time, submit → start latency;
 //! 3. scenario 1 with `Durability::Normal`, a quarter of the jobs;
 //! 4. `show` jobs against an in-process simulator over HTTP;
-//! 5. the resident memory of an idle `machinist serve`.
+//! 5. an idle `machinist serve`: its resident memory, and how often its
+//!    threads wake with nothing due (context switches read from
+//!    `/proc/PID/task/*/status` over `--idle-seconds N`, 60 by default;
+//!    the target is none).
 //!
 //! Before them it measures what this machine gives raw SQLite at this
 //! moment (see `raw_sqlite`), so that a figure can be read against the
@@ -73,6 +77,8 @@ struct Args {
     load: Load,
     /// Scenarios to run (1 to 5).
     only: Vec<u8>,
+    /// How long scenario 5 counts the idle daemon's wake-ups.
+    idle_for: Duration,
 }
 
 /// The shape of a loaded run.
@@ -97,6 +103,7 @@ fn parse_args() -> anyhow::Result<Args> {
             budget: BUDGET,
         },
         only: vec![0, 1, 2, 3, 4, 5],
+        idle_for: Duration::from_secs(60),
     };
     let mut jobs = None;
     let mut it = std::env::args().skip(1);
@@ -122,6 +129,9 @@ fn parse_args() -> anyhow::Result<Args> {
             "--workers" => args.load.workers = number("--workers")?.max(1),
             "--prefetch" => args.load.prefetch = number("--prefetch")?,
             "--budget" => args.load.budget = Duration::from_secs(number("--budget")? as u64),
+            "--idle-seconds" => {
+                args.idle_for = Duration::from_secs(number("--idle-seconds")? as u64)
+            }
             // `cargo bench` passes `--bench`; libtest's other flags mean nothing here.
             "--only" => {
                 let list = match &inline {
@@ -268,16 +278,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!();
     }
 
-    // 5. The idle daemon's memory.
+    // 5. The idle daemon's memory and wake-ups.
     if wanted(5) {
-        match idle_memory().await {
-            Ok(Memory::Measured { rss_kb, hwm_kb }) => println!(
-                "idle daemon memory (machinist serve, sim backend, 3 s after /healthz answered): \
-                 VmRSS {:.1} MB (peak {:.1} MB)   target < 20 MB ({})",
-                rss_kb as f64 / 1024.0,
-                hwm_kb as f64 / 1024.0,
-                verdict((rss_kb as f64 / 1024.0) < 20.0)
-            ),
+        match idle_daemon(args.idle_for).await {
+            Ok(Memory::Measured {
+                rss_kb,
+                hwm_kb,
+                wakeups,
+            }) => {
+                println!(
+                    "idle daemon memory (machinist serve, sim backend, 3 s after /healthz answered): \
+                     VmRSS {:.1} MB (peak {:.1} MB)   target < 20 MB ({})",
+                    rss_kb as f64 / 1024.0,
+                    hwm_kb as f64 / 1024.0,
+                    verdict((rss_kb as f64 / 1024.0) < 20.0)
+                );
+                println!(
+                    "idle daemon wake-ups (context switches of its threads over the next {} s): \
+                     {wakeups}   target 0 ({})",
+                    args.idle_for.as_secs(),
+                    verdict(wakeups == 0)
+                );
+            }
             Ok(Memory::Skipped(why)) => {
                 println!("idle daemon memory: skipped: machinist serve not available ({why})")
             }
@@ -1137,14 +1159,38 @@ async fn idle_latency(jobs: usize, durability: Durability, load: Load) -> anyhow
 }
 
 // ---------------------------------------------------------------------------
-// Scenario 5: the idle daemon's memory.
+// Scenario 5: the idle daemon's memory and wake-ups.
 
 enum Memory {
-    Measured { rss_kb: u64, hwm_kb: u64 },
+    Measured {
+        rss_kb: u64,
+        hwm_kb: u64,
+        /// Context switches of the daemon's threads while it had nothing due.
+        wakeups: u64,
+    },
     Skipped(String),
 }
 
-async fn idle_memory() -> anyhow::Result<Memory> {
+/// Voluntary and involuntary context switches of each of `pid`'s threads.
+fn context_switches(pid: u32) -> anyhow::Result<HashMap<String, u64>> {
+    let mut out = HashMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let task = task?;
+        // A thread that ended since the listing has no status to read.
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        let n = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        out.insert(task.file_name().to_string_lossy().into_owned(), n);
+    }
+    Ok(out)
+}
+
+async fn idle_daemon(idle_for: Duration) -> anyhow::Result<Memory> {
     // Cargo builds the package's binaries for benchmarks and says where.
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_machinist"));
     if !bin.exists() {
@@ -1215,9 +1261,20 @@ async fn idle_memory() -> anyhow::Result<Memory> {
                 .context("malformed status line")?
                 .parse()?)
         };
+        let (rss_kb, hwm_kb) = (field("VmRSS:")?, field("VmHWM:")?);
+        // Threads present at both readings: a thread that ended meanwhile
+        // (a blocking-pool thread retiring after start-up) is not counted.
+        let before = context_switches(pid)?;
+        tokio::time::sleep(idle_for).await;
+        let after = context_switches(pid)?;
+        let wakeups = after
+            .iter()
+            .filter_map(|(tid, n)| Some(n - before.get(tid)?))
+            .sum();
         Ok(Memory::Measured {
-            rss_kb: field("VmRSS:")?,
-            hwm_kb: field("VmHWM:")?,
+            rss_kb,
+            hwm_kb,
+            wakeups,
         })
     }
     .await;
