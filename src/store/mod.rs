@@ -7,13 +7,13 @@
 //! writer. Migrations in `migrations/sqlite/` are embedded in the binary and
 //! applied when the store opens.
 
+mod file;
 pub mod rows;
 pub mod schedules;
 mod writer;
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -25,7 +25,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::job::{Checkpoint, Job, JobEvent, JobId, JobKind, JobState, NewEvent, NewJob};
 use crate::paperspace::Machine;
+use file::{DbFile, Held};
 use rows::{EventRow, JobRow, from_ms, to_ms};
+pub(crate) use writer::LastWrite;
 pub use writer::{ClaimedJob, StandingClaim};
 use writer::{Command, EncodedJob, EncodedTransition, SeenMachine, Writer};
 
@@ -68,10 +70,17 @@ impl StoreOptions {
 pub enum StoreError {
     #[error("could not open the database {path}: {detail}")]
     Open { path: PathBuf, detail: String },
+    /// The lock is on the file, so this is whatever path the other daemon
+    /// opened it by (a symlink, a hard link, a bind mount).
     #[error(
-        "another machinist daemon is using the database {path}; stop it, or give this one its own `store.path`"
+        "another machinist daemon{} is using the database {path} (by this path or another one to the same file); stop it, or give this one its own `store.path`",
+        .holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
     )]
-    Locked { path: PathBuf },
+    Locked {
+        path: PathBuf,
+        /// The process holding the lock, when the system tells.
+        holder: Option<u32>,
+    },
     #[error("could not apply the database migrations: {0}")]
     Migrate(Arc<str>),
     #[error("database error: {0}")]
@@ -83,6 +92,12 @@ pub enum StoreError {
     Corrupt { job_id: JobId, detail: String },
     #[error("the database writer has stopped (the daemon is shutting down)")]
     Closed,
+    /// The file at `path` is no longer the one the daemon opened (see
+    /// `store/file.rs`); nothing more is written.
+    #[error(
+        "the database file {path} {what} while the daemon ran; writes are refused, since a restart would not find them: restart the daemon (after putting the right file back at that path, if it was moved)"
+    )]
+    Lost { path: PathBuf, what: String },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -191,8 +206,11 @@ pub struct Store {
     wake: Arc<Notify>,
     /// Notified when schedules, windows or overrides change.
     schedules_changed: Arc<Notify>,
-    /// Held for the store's life: one daemon per database file.
-    _lock: Arc<File>,
+    /// The locked database file (one daemon per file), watched for removal;
+    /// the lock goes with the last handle.
+    file: Arc<Held>,
+    /// How the writer's last write went, for readiness.
+    last_write: Arc<Mutex<Option<LastWrite>>>,
     path: Arc<Path>,
 }
 
@@ -256,55 +274,14 @@ fn open_writer(opts: &StoreOptions) -> Result<rusqlite::Connection, StoreError> 
     })
 }
 
-/// Creates the file with owner-only permissions before SQLite does, so the
-/// database (and the WAL files SQLite derives from it) are never world-readable.
-fn create_private(path: &Path) -> Result<(), StoreError> {
-    let open_err = |e: std::io::Error| StoreError::Open {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(open_err)?;
-    }
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map(drop).map_err(open_err)
-}
-
-fn lock_file(path: &Path) -> Result<File, StoreError> {
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options.open(&lock_path).map_err(|e| StoreError::Open {
-        path: PathBuf::from(&lock_path),
-        detail: e.to_string(),
-    })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-            path: path.to_path_buf(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Open {
-            path: PathBuf::from(lock_path),
-            detail: e.to_string(),
-        }),
-    }
-}
-
 /// Applies pending migrations and returns the versions applied.
 pub async fn migrate(opts: &StoreOptions) -> Result<Vec<i64>, StoreError> {
-    create_private(&opts.path)?;
+    file::create_private(&opts.path)?;
+    apply_migrations(opts).await
+}
+
+/// [`migrate`] on a file that exists.
+async fn apply_migrations(opts: &StoreOptions) -> Result<Vec<i64>, StoreError> {
     let mut conn = SqliteConnection::connect_with(&connect_options(opts))
         .await
         .map_err(|e| StoreError::Open {
@@ -337,9 +314,8 @@ impl Store {
     /// Opens (creating if needed) the database, applies migrations and starts
     /// the writer. Fails if another daemon holds the file.
     pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
-        create_private(&opts.path)?;
-        let lock = lock_file(&opts.path)?;
-        let applied = migrate(opts).await?;
+        let lock = file::create_locked(&opts.path)?;
+        let applied = apply_migrations(opts).await?;
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied database migrations");
         }
@@ -351,7 +327,17 @@ impl Store {
             .await?;
         let wake = Arc::new(Notify::new());
         let schedules_changed = Arc::new(Notify::new());
-        let writer = Writer::new(open_writer(opts)?, wake.clone(), schedules_changed.clone())?;
+        let conn = open_writer(opts)?;
+        // After the writer's connection: it made the WAL, and keeps it.
+        let file = Arc::new(DbFile::watch(&opts.path, lock)?);
+        let last_write = Arc::new(Mutex::new(None));
+        let writer = Writer::new(
+            conn,
+            wake.clone(),
+            schedules_changed.clone(),
+            file.clone(),
+            last_write.clone(),
+        )?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         // Ends when the last Store handle (and with it the sender) is gone.
         std::thread::Builder::new()
@@ -366,7 +352,8 @@ impl Store {
             reader,
             wake,
             schedules_changed,
-            _lock: Arc::new(lock),
+            file: Arc::new(Held(file)),
+            last_write,
             path: opts.path.clone().into(),
         })
     }
@@ -374,6 +361,35 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether `path` still names the file this store opened (one stat of
+    /// the database and one of its WAL); once it does not, every write is
+    /// refused with [`StoreError::Lost`].
+    pub(crate) fn check_file(&self) -> Result<(), StoreError> {
+        self.file.0.check()
+    }
+
+    /// How the writer's last write went (a batch that changed something, or
+    /// failed); `None` before the first.
+    pub(crate) fn last_write(&self) -> Option<LastWrite> {
+        self.last_write.lock().expect("last write poisoned").clone()
+    }
+
+    /// Writes one row through the writer, like any write: readiness's proof
+    /// that the database still takes writes when nothing else wrote lately.
+    pub(crate) async fn probe_write(&self) -> Result<(), StoreError> {
+        self.send(|reply| Command::Probe { reply }).await
+    }
+
+    /// For tests of a full disk: caps the database at `pages` pages
+    /// (`PRAGMA max_page_count` on the writer's connection; SQLite keeps at
+    /// least the pages in use), or lifts the cap with `None`. A write that
+    /// needs a new page then fails with SQLite's "database or disk is full",
+    /// as on a full disk.
+    #[doc(hidden)]
+    pub async fn cap_pages_for_test(&self, pages: Option<u32>) -> Result<(), StoreError> {
+        self.send(|reply| Command::CapPages { pages, reply }).await
     }
 
     /// Notified whenever a job may have become claimable.
