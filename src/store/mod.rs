@@ -5,7 +5,9 @@
 //! whatever is waiting, so every acknowledged write is on disk. Reads use a
 //! small pool of their own connections, which WAL mode lets run beside the
 //! writer. Migrations in `migrations/sqlite/` are embedded in the binary and
-//! applied when the store opens.
+//! applied when the store opens. The store locks the database file itself
+//! (one daemon per file, by whatever path) and refuses every write once the
+//! file at its path is no longer the one it opened (`store/file.rs`).
 
 mod file;
 pub mod rows;
