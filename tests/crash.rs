@@ -308,6 +308,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
 /// One daemon per database file, across processes: a second daemon that
 /// reaches the file by a symlink or a hard link exits at once, naming the
 /// process that holds it, instead of taking its running jobs back.
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_daemon_on_a_link_to_the_database_is_refused() {
     let (_sim, sim_url) = start_sim(&[]);

@@ -410,6 +410,7 @@ async fn the_database_is_private_and_has_one_daemon() {
     Store::open(&StoreOptions::new(&path)).await.unwrap();
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn a_second_store_is_refused_by_any_path_to_the_same_file() {
     let (store, dir) = open().await;
