@@ -518,6 +518,41 @@ async fn a_database_removed_or_replaced_while_open_refuses_every_write() {
 }
 
 #[tokio::test]
+async fn a_write_that_fails_tells_its_caller_why() {
+    use machinist::paperspace::{Machine, MachineState};
+    let (store, _dir) = open().await;
+    // The database may not grow: as on a full disk, a write that needs new
+    // pages fails with SQLite's SQLITE_FULL, here in the middle of the
+    // batch, before the command is answered.
+    store.cap_pages_for_test(Some(1)).await.unwrap();
+    let name = "m".repeat(200);
+    let many: Vec<Machine> = (0..200)
+        .map(|n| Machine::new(&format!("ps{n}"), &name, MachineState::Ready))
+        .collect();
+    let (seen, submitted) = tokio::join!(
+        store.see_machines(many.clone(), false, t0()),
+        store.submit(job("show", Some("psA")), t0()),
+    );
+    let err = seen.unwrap_err();
+    assert!(matches!(err, StoreError::Write(_)), "{err}");
+    assert!(
+        err.to_string().contains("database or disk is full"),
+        "{err}"
+    );
+    // Written in the same batch or in one of its own: either way, never
+    // "the writer has stopped".
+    if let Err(err) = submitted {
+        assert!(
+            err.to_string().contains("database or disk is full"),
+            "{err}"
+        );
+    }
+    store.cap_pages_for_test(None).await.unwrap();
+    store.see_machines(many, false, t0()).await.unwrap();
+    assert_eq!(store.machines().await.unwrap().len(), 200);
+}
+
+#[tokio::test]
 async fn seen_machines_are_kept_and_missing_ones_marked_gone() {
     use machinist::paperspace::{Machine, MachineState};
     let (store, _dir) = open().await;

@@ -15,7 +15,7 @@ pub mod schedules;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -30,6 +30,7 @@ use crate::paperspace::Machine;
 use file::{DbFile, Held};
 use rows::{EventRow, JobRow, from_ms, to_ms};
 pub(crate) use writer::LastWrite;
+use writer::WriteStatus;
 pub use writer::{ClaimedJob, StandingClaim};
 use writer::{Command, EncodedJob, EncodedTransition, SeenMachine, Writer};
 
@@ -211,8 +212,9 @@ pub struct Store {
     /// The locked database file (one daemon per file), watched for removal;
     /// the lock goes with the last handle.
     file: Arc<Held>,
-    /// How the writer's last write went, for readiness.
-    last_write: Arc<Mutex<Option<LastWrite>>>,
+    /// How the writer's last write went, for readiness and for callers
+    /// whose batch failed before their command was answered.
+    status: Arc<WriteStatus>,
     path: Arc<Path>,
 }
 
@@ -332,13 +334,13 @@ impl Store {
         let conn = open_writer(opts)?;
         // After the writer's connection: it made the WAL, and keeps it.
         let file = Arc::new(DbFile::watch(&opts.path, lock)?);
-        let last_write = Arc::new(Mutex::new(None));
+        let status = Arc::new(WriteStatus::default());
         let writer = Writer::new(
             conn,
             wake.clone(),
             schedules_changed.clone(),
             file.clone(),
-            last_write.clone(),
+            status.clone(),
         )?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         // Ends when the last Store handle (and with it the sender) is gone.
@@ -355,7 +357,7 @@ impl Store {
             wake,
             schedules_changed,
             file: Arc::new(Held(file)),
-            last_write,
+            status,
             path: opts.path.clone().into(),
         })
     }
@@ -375,7 +377,11 @@ impl Store {
     /// How the writer's last write went (a batch that changed something, or
     /// failed); `None` before the first.
     pub(crate) fn last_write(&self) -> Option<LastWrite> {
-        self.last_write.lock().expect("last write poisoned").clone()
+        self.status
+            .last
+            .lock()
+            .expect("write status poisoned")
+            .clone()
     }
 
     /// Writes one row through the writer, like any write: readiness's proof
@@ -404,11 +410,30 @@ impl Store {
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
+        // Before the command goes, so that the wake-up of its batch's
+        // failure cannot come first.
+        let failed = self.status.failed.notified();
         self.writer
             .send(make(tx))
             .await
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        match rx.await {
+            Ok(answer) => answer,
+            // Unanswered: the file was lost, or the batch failed before it
+            // reached this command, or the writer is gone.
+            Err(_) => {
+                if let Some(lost) = self.file.0.lost() {
+                    return Err(lost.clone());
+                }
+                tokio::select! {
+                    _ = failed => {}
+                    _ = self.writer.closed() => return Err(StoreError::Closed),
+                }
+                Err(self.last_write().and_then(|w| w.error).unwrap_or_else(|| {
+                    StoreError::Write("its batch failed; the daemon's log says why".into())
+                }))
+            }
+        }
     }
 
     /// Stores a new job (or returns the one its idempotency key already made).

@@ -236,6 +236,17 @@ pub struct LastWrite {
     pub error: Option<StoreError>,
 }
 
+/// How writes go, shared by the writer and the store's handles.
+#[derive(Default)]
+pub struct WriteStatus {
+    /// The last write, for readiness.
+    pub last: Mutex<Option<LastWrite>>,
+    /// Told after a failed batch is recorded in `last`. A batch that fails
+    /// drops the replies of the command it failed on and of those after it
+    /// (they were never answered); their callers wait here to learn why.
+    pub failed: Notify,
+}
+
 /// An answer computed inside the transaction, sent once the commit is known.
 pub(super) type Pending = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
@@ -261,8 +272,8 @@ pub struct Writer {
     /// The file committed to, checked after each commit. Declared after
     /// `conn` so that its lock is released after the connection closes.
     file: Arc<DbFile>,
-    /// Shared with the store's handles, for readiness.
-    last_write: Arc<Mutex<Option<LastWrite>>>,
+    /// Shared with the store's handles.
+    status: Arc<WriteStatus>,
 }
 
 /// What one batch did, beyond the answers.
@@ -288,7 +299,7 @@ impl Writer {
         wake: Arc<Notify>,
         schedules_changed: Arc<Notify>,
         file: Arc<DbFile>,
-        last_write: Arc<Mutex<Option<LastWrite>>>,
+        status: Arc<WriteStatus>,
     ) -> Result<Self, StoreError> {
         // Never reuse an id, even one whose job was pruned.
         let max_id: Option<i64> = conn.query_row(
@@ -304,7 +315,7 @@ impl Writer {
             next_id: max_id.unwrap_or(0) + 1,
             parked: Vec::new(),
             file,
-            last_write,
+            status,
         })
     }
 
@@ -313,6 +324,13 @@ impl Writer {
     pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+            // Once the file is lost nothing more is applied: the callers,
+            // their replies dropped, learn why from the status.
+            if let Some(lost) = self.file.lost() {
+                batch.clear();
+                self.record(Err(lost.clone()));
+                continue;
+            }
             let first_id = self.next_id;
             let mut effects = BatchEffects {
                 wake: false,
@@ -338,10 +356,7 @@ impl Writer {
             };
             let ok = outcome.is_ok();
             if !ok || self.conn.total_changes() != changes {
-                *self.last_write.lock().expect("last write poisoned") = Some(LastWrite {
-                    at: Instant::now(),
-                    error: outcome.clone().err(),
-                });
+                self.record(outcome.clone());
             }
             // Before the answers: once a cancel is answered, the claim knows.
             if ok {
@@ -365,6 +380,19 @@ impl Writer {
             if ok && effects.schedules_changed {
                 self.schedules_changed.notify_one();
             }
+        }
+    }
+
+    /// Keeps how a batch that wrote (or failed) went; a failure also wakes
+    /// the callers whose replies it dropped.
+    fn record(&self, outcome: Result<(), StoreError>) {
+        let failed = outcome.is_err();
+        *self.status.last.lock().expect("write status poisoned") = Some(LastWrite {
+            at: Instant::now(),
+            error: outcome.err(),
+        });
+        if failed {
+            self.status.failed.notify_waiters();
         }
     }
 
