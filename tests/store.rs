@@ -527,7 +527,7 @@ async fn a_write_that_fails_tells_its_caller_why() {
     store.cap_pages_for_test(Some(1)).await.unwrap();
     let name = "m".repeat(200);
     let many: Vec<Machine> = (0..200)
-        .map(|n| Machine::new(&format!("ps{n}"), &name, MachineState::Ready))
+        .map(|n| Machine::new(format!("ps{n}"), &name, MachineState::Ready))
         .collect();
     let (seen, submitted) = tokio::join!(
         store.see_machines(many.clone(), false, t0()),

@@ -29,8 +29,8 @@
 //! before anyone is told it is done, the writer checks that the paths still
 //! name them (two stat calls, against a commit's fsync). When they do not,
 //! the store is lost for good: that batch is answered with
-//! [`StoreError::Lost`] instead of success, every later batch is rolled back
-//! and answered the same, readiness fails, and the error is logged once.
+//! [`StoreError::Lost`] instead of success, every later one the same without
+//! being applied, readiness fails, and the error is logged once.
 //!
 //! What the check cannot close: the file removed in the microseconds between
 //! the stat and the answers. Such a commit was in the file at the path when

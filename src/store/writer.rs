@@ -343,7 +343,7 @@ impl Writer {
             let changes = self.conn.total_changes();
             let outcome = match self.apply(batch.drain(..), &mut effects) {
                 Ok(()) => Ok(()),
-                // Logged once, when found; the batch is refused as it stands.
+                // Logged once, when found; nothing is applied after it.
                 Err(e @ StoreError::Lost { .. }) => {
                     self.next_id = first_id;
                     Err(e)
