@@ -32,11 +32,22 @@ fn free_port() -> u16 {
 
 /// `backend` is `legacy` or `v1`; both talk to the same simulator.
 fn start_daemon(db: &Path, port: u16, sim_url: &str, backend: &str) -> Kill {
+    serve(db, port, sim_url, backend)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Kill)
+        .expect("the machinist binary runs")
+}
+
+/// `machinist serve` on `db`, listening on `port`.
+fn serve(db: &Path, port: u16, sim_url: &str, backend: &str) -> Command {
     let base_url = match backend {
         "v1" => format!("{sim_url}/v1"),
         _ => sim_url.to_string(),
     };
-    Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .arg("serve")
         .env("MACHINIST_STORE_PATH", db)
         .env("MACHINIST_HTTP_LISTEN", format!("127.0.0.1:{port}"))
@@ -52,12 +63,8 @@ fn start_daemon(db: &Path, port: u16, sim_url: &str, backend: &str) -> Kill {
         .env("MACHINIST_RATE_LIMIT_BURST", "100")
         .env_remove("MACHINIST_ADMIN_TOKEN")
         .env_remove("MACHINIST_CONFIG")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Kill)
-        .expect("the machinist binary runs")
+        .env("RUST_LOG", "warn");
+    command
 }
 
 async fn wait_healthy(http: &reqwest::Client, url: &str) {
@@ -410,4 +417,49 @@ async fn an_idle_daemon_does_not_wake() {
         total <= 2,
         "an idle daemon was switched in {total} times in 3 s: {woke:?}"
     );
+
+/// One daemon per database file, across processes: a second daemon that
+/// reaches the file by a symlink or a hard link exits at once, naming the
+/// process that holds it, instead of taking its running jobs back.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_a_link_to_the_database_is_refused() {
+    let (_sim, sim_url) = start_sim(&[]);
+    let http = reqwest::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("machinist.db");
+    let port = free_port();
+    let first = start_daemon(&db, port, &sim_url, "legacy");
+    wait_healthy(&http, &format!("http://127.0.0.1:{port}")).await;
+
+    let symlink = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&db, &symlink).unwrap();
+    let hard_link = dir.path().join("hard.db");
+    std::fs::hard_link(&db, &hard_link).unwrap();
+    for other in [&symlink, &hard_link] {
+        let mut second = serve(other, free_port(), &sim_url, "legacy")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map(Kill)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = second.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "a second daemon started on {other:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(!status.success());
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(
+            stderr.contains(&format!("another machinist daemon (pid {})", first.id())),
+            "{stderr}"
+        );
+    }
 }

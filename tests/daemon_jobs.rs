@@ -807,4 +807,121 @@ async fn under_a_30_percent_fault_mix_every_start_and_stop_ends_where_its_machin
         };
         assert_eq!(app.sim.sim.machine_state(id), Some(last), "{id}");
     }
+
+/// `GET /readyz` (open, but the token does no harm).
+async fn readyz(app: &support::TestApp) -> (StatusCode, serde_json::Value) {
+    app.get("/readyz").await
+}
+
+#[tokio::test]
+async fn a_database_removed_while_running_refuses_writes_and_readiness() {
+    let app = spawn_app(AppOptions::default()).await;
+    let later = json!({"kind": "refresh", "delay_seconds": 3600});
+    for _ in 0..3 {
+        app.submit(later.clone()).await;
+    }
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let path = app.daemon.store().path().to_path_buf();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        std::fs::remove_file(file).unwrap();
+    }
+    // Readiness notices before any write does.
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "not_ready");
+    assert_eq!(body["error"]["field"], "database");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("was removed"), "{message}");
+
+    // Every submission from now on is refused, naming the file and the fix;
+    // one acknowledged would be missing from the file a restart opens.
+    let mut acknowledged = Vec::new();
+    for _ in 0..10 {
+        let (status, body) = app.post("/v1/jobs", later.clone()).await;
+        if status.is_success() {
+            acknowledged.push(body["id"].as_i64().unwrap());
+            continue;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["error"]["code"], "unavailable");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{} was removed", path.display())),
+            "{message}"
+        );
+        assert!(message.contains("restart the daemon"), "{message}");
+    }
+    let (status, _) = readyz(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    app.daemon.stop().await;
+    let restarted = machinist::store::Store::open(&machinist::store::StoreOptions::new(&path))
+        .await
+        .unwrap();
+    for id in &acknowledged {
+        assert!(
+            restarted.job(*id).await.unwrap().is_some(),
+            "job {id} was acknowledged after the removal but is not in the file a restart opens"
+        );
+    }
+    assert_eq!(acknowledged, Vec::<i64>::new());
+}
+
+#[tokio::test]
+async fn a_failing_write_makes_the_daemon_unready_until_writes_succeed_again() {
+    let app = spawn_app(AppOptions::default()).await;
+    let probes = || {
+        let db = rusqlite::Connection::open_with_flags(
+            app.daemon.store().path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row("SELECT probes FROM write_probe", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    // A fresh daemon has written nothing (its start-up changes no row), so
+    // readiness writes its probe; the probe is a write, so the next check
+    // has a fresh one to go by.
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(probes(), 1);
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(probes(), 1);
+
+    // The database may not grow: as on a full disk, the first write that
+    // needs a new page fails with SQLite's SQLITE_FULL.
+    let store = app.daemon.store();
+    store.cap_pages_for_test(Some(1)).await.unwrap();
+    let later = json!({"kind": "refresh", "delay_seconds": 3600});
+    let mut refused = None;
+    for _ in 0..5000 {
+        let (status, body) = app.post("/v1/jobs", later.clone()).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            refused = Some(body);
+            break;
+        }
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let refused = refused.expect("a write needed a new page");
+    assert_eq!(refused["error"]["code"], "unavailable");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("database or disk is full"), "{message}");
+
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["field"], "database");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("does not take writes"), "{message}");
+    assert!(message.contains("database or disk is full"), "{message}");
+
+    // Room again: the next write succeeds, and readiness follows it.
+    store.cap_pages_for_test(None).await.unwrap();
+    app.submit(later).await;
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

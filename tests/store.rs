@@ -404,9 +404,152 @@ async fn the_database_is_private_and_has_one_daemon() {
     let err = Store::open(&StoreOptions::new(&path)).await.unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     assert!(err.to_string().contains("another machinist daemon"));
+    // The lock goes with the last handle, at once: a store opened next finds
+    // the file free.
     drop(store);
-    // The writer holds the lock until it notices; give it a moment to go.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    Store::open(&StoreOptions::new(&path)).await.unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_second_store_is_refused_by_any_path_to_the_same_file() {
+    let (store, dir) = open().await;
+    let path = dir.path().join("m.db");
+    let symlink = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&path, &symlink).unwrap();
+    let hard_link = dir.path().join("hard.db");
+    std::fs::hard_link(&path, &hard_link).unwrap();
+    // The lock is on the file itself: there is no lock file beside it to
+    // delete (the side file of older versions is gone and means nothing).
+    let _ = std::fs::remove_file(dir.path().join("m.db.lock"));
+    for other in [&symlink, &hard_link, &path] {
+        let err = Store::open(&StoreOptions::new(other)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{other:?}: {err}");
+        let message = err.to_string();
+        assert!(message.contains("another machinist daemon"), "{message}");
+        assert!(message.contains(&other.display().to_string()), "{message}");
+        // It says who holds it, where the system tells (Linux).
+        if std::path::Path::new("/proc/locks").exists() {
+            assert!(
+                message.contains(&format!("(pid {})", std::process::id())),
+                "{message}"
+            );
+        }
+    }
+    assert!(!dir.path().join("m.db.lock").exists());
+    // SQLite's own locking is untouched: the store still writes and reads.
+    let id = store
+        .submit(job("show", Some("psA")), t0())
+        .await
+        .unwrap()
+        .job
+        .id;
+    assert!(store.job(id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_database_removed_or_replaced_while_open_refuses_every_write() {
+    let lost = |err: StoreError, what: &str| {
+        assert!(matches!(err, StoreError::Lost { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains(what), "{message}");
+        assert!(message.contains("restart the daemon"), "{message}");
+    };
+    let wal = |path: &std::path::Path| {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        std::path::PathBuf::from(wal)
+    };
+
+    // Removed: the write after it is refused, and so is every later one.
+    let (store, dir) = open().await;
+    let path = dir.path().join("m.db");
+    let kept = store
+        .submit(job("show", Some("psA")), t0())
+        .await
+        .unwrap()
+        .job;
+    for file in [path.clone(), wal(&path), dir.path().join("m.db-shm")] {
+        std::fs::remove_file(file).unwrap();
+    }
+    let err = store
+        .submit(job("show", Some("psB")), t0())
+        .await
+        .unwrap_err();
+    lost(err, &format!("{} was removed", path.display()));
+    lost(
+        store.cancel(kept.id, t0()).await.unwrap_err(),
+        "was removed",
+    );
+    // A restart opens the file now at the path: nothing refused is in it
+    // (nor, the file being new, what was written before the removal).
+    let restarted = Store::open(&StoreOptions::new(&path)).await.unwrap();
+    assert!(
+        restarted
+            .jobs(&JobFilter::default(), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Replaced by another file (a restore with mv).
+    let (store, dir) = open().await;
+    let path = dir.path().join("m.db");
+    store.submit(job("show", Some("psA")), t0()).await.unwrap();
+    let other = dir.path().join("other.db");
+    std::fs::write(&other, b"").unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    let err = store
+        .submit(job("show", Some("psB")), t0())
+        .await
+        .unwrap_err();
+    lost(err, "was replaced by another file");
+
+    // The WAL alone removed: what it holds would be missing after a restart.
+    let (store, dir) = open().await;
+    let path = dir.path().join("m.db");
+    store.submit(job("show", Some("psA")), t0()).await.unwrap();
+    std::fs::remove_file(wal(&path)).unwrap();
+    let err = store
+        .submit(job("show", Some("psB")), t0())
+        .await
+        .unwrap_err();
+    lost(err, &format!("{} was removed", wal(&path).display()));
+}
+
+#[tokio::test]
+async fn a_write_that_fails_tells_its_caller_why() {
+    use machinist::paperspace::{Machine, MachineState};
+    let (store, _dir) = open().await;
+    // The database may not grow: as on a full disk, a write that needs new
+    // pages fails with SQLite's SQLITE_FULL, here in the middle of the
+    // batch, before the command is answered.
+    store.cap_pages_for_test(Some(1)).await.unwrap();
+    let name = "m".repeat(200);
+    let many: Vec<Machine> = (0..200)
+        .map(|n| Machine::new(format!("ps{n}"), &name, MachineState::Ready))
+        .collect();
+    let (seen, submitted) = tokio::join!(
+        store.see_machines(many.clone(), false, t0()),
+        store.submit(job("show", Some("psA")), t0()),
+    );
+    let err = seen.unwrap_err();
+    assert!(matches!(err, StoreError::Write(_)), "{err}");
+    assert!(
+        err.to_string().contains("database or disk is full"),
+        "{err}"
+    );
+    // Written in the same batch or in one of its own: either way, never
+    // "the writer has stopped".
+    if let Err(err) = submitted {
+        assert!(
+            err.to_string().contains("database or disk is full"),
+            "{err}"
+        );
+    }
+    store.cap_pages_for_test(None).await.unwrap();
+    store.see_machines(many, false, t0()).await.unwrap();
+    assert_eq!(store.machines().await.unwrap().len(), 200);
 }
 
 #[tokio::test]

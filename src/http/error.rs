@@ -157,8 +157,11 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        // Store errors name files and SQL problems, never secrets.
-        tracing::warn!(error = %e, "store error answering an admin request");
+        // Store errors name files and SQL problems, never secrets. A lost
+        // database file was logged once, as an error, when the store found it.
+        if !matches!(e, StoreError::Lost { .. }) {
+            tracing::warn!(error = %e, "store error answering an admin request");
+        }
         ApiError::unavailable(e.to_string())
     }
 }

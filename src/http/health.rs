@@ -1,8 +1,11 @@
 //! Liveness, readiness and metrics.
 //!
 //! - `GET /healthz`: the process answers (no check, no auth).
-//! - `GET /readyz`: the database answers, every migration this build knows
-//!   is applied, and Paperspace answered within [`API_FRESH`]: a job's call,
+//! - `GET /readyz`: the database answers and takes writes (the file at
+//!   `store.path` is still the one the daemon writes, and the last write
+//!   was committed: the last of the daemon's own, or when it wrote nothing
+//!   for [`WRITE_FRESH`], a one-row probe made here), every migration this
+//!   build knows is applied, and Paperspace answered within [`API_FRESH`]: a job's call,
 //!   or else one probe (a one-machine listing) made here, at most once per
 //!   [`PROBE_EVERY`] so that probes cannot flood the API. 200 with the checks,
 //!   or 503 `not_ready` naming the failing check in `field` and the reason in
@@ -22,11 +25,15 @@ use super::AppState;
 use super::error::ApiError;
 use super::params;
 use crate::paperspace::{MachineFilter, PageRequest};
+use crate::store::{Store, StoreError};
 
 /// Paperspace must have answered within this for the daemon to be ready.
 pub const API_FRESH: Duration = Duration::from_secs(10 * 60);
 /// At most one readiness probe of Paperspace per this long.
 pub const PROBE_EVERY: Duration = Duration::from_secs(30);
+/// When the daemon wrote nothing for this long, readiness writes once
+/// itself; the probe is a write like any other, so this also spaces them.
+pub const WRITE_FRESH: Duration = Duration::from_secs(5);
 
 /// `GET /readyz` when ready.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +93,7 @@ pub(super) async fn readyz(
         "migrations".into(),
         format!("{} applied", crate::store::MIGRATOR.iter().count()),
     );
+    takes_writes(store).await?;
     let now = app.http.clock.now();
     let fresh = chrono::TimeDelta::from_std(API_FRESH).unwrap_or(chrono::TimeDelta::MAX);
     app.metrics
@@ -113,6 +121,32 @@ pub(super) async fn readyz(
         status: "ready".into(),
         checks,
     }))
+}
+
+/// Whether the database takes writes: `store.path` still names the file the
+/// daemon writes, and its last write within [`WRITE_FRESH`] (or else a probe
+/// made now) was committed. Concurrent checks that find the last write stale
+/// each probe, and the writer commits their probes together.
+async fn takes_writes(store: &Store) -> Result<(), ApiError> {
+    store
+        .check_file()
+        .map_err(|e| not_ready("database", e.to_string()))?;
+    let (error, ago) = match store.last_write().filter(|w| w.at.elapsed() < WRITE_FRESH) {
+        Some(last) => (last.error, last.at.elapsed()),
+        None => (store.probe_write().await.err(), Duration::ZERO),
+    };
+    match error {
+        None => Ok(()),
+        // Says all there is to say.
+        Some(lost @ StoreError::Lost { .. }) => Err(not_ready("database", lost.to_string())),
+        Some(e) => Err(not_ready(
+            "database",
+            format!(
+                "the database does not take writes: the last one, {} ago, failed: {e}",
+                humantime::format_duration(Duration::from_secs(ago.as_secs()))
+            ),
+        )),
+    }
 }
 
 /// Asks Paperspace for one machine, unless a probe was made within

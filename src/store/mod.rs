@@ -5,13 +5,15 @@
 //! whatever is waiting, so every acknowledged write is on disk. Reads use a
 //! small pool of their own connections, which WAL mode lets run beside the
 //! writer. Migrations in `migrations/sqlite/` are embedded in the binary and
-//! applied when the store opens.
+//! applied when the store opens. The store locks the database file itself
+//! (one daemon per file, by whatever path) and refuses every write once the
+//! file at its path is no longer the one it opened (`store/file.rs`).
 
+mod file;
 pub mod rows;
 pub mod schedules;
 mod writer;
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +27,10 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::job::{Checkpoint, Job, JobEvent, JobId, JobKind, JobState, NewEvent, NewJob};
 use crate::paperspace::Machine;
+use file::{DbFile, Held};
 use rows::{EventRow, JobRow, from_ms, to_ms};
+pub(crate) use writer::LastWrite;
+use writer::WriteStatus;
 pub use writer::{ClaimedJob, StandingClaim};
 use writer::{Command, EncodedJob, EncodedTransition, SeenMachine, Writer};
 
@@ -68,10 +73,17 @@ impl StoreOptions {
 pub enum StoreError {
     #[error("could not open the database {path}: {detail}")]
     Open { path: PathBuf, detail: String },
+    /// The lock is on the file, so this is whatever path the other daemon
+    /// opened it by (a symlink, a hard link, a bind mount).
     #[error(
-        "another machinist daemon is using the database {path}; stop it, or give this one its own `store.path`"
+        "another machinist daemon{} is using the database {path} (by this path or another one to the same file); stop it, or give this one its own `store.path`",
+        .holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
     )]
-    Locked { path: PathBuf },
+    Locked {
+        path: PathBuf,
+        /// The process holding the lock, when the system tells.
+        holder: Option<u32>,
+    },
     #[error("could not apply the database migrations: {0}")]
     Migrate(Arc<str>),
     #[error("database error: {0}")]
@@ -83,6 +95,12 @@ pub enum StoreError {
     Corrupt { job_id: JobId, detail: String },
     #[error("the database writer has stopped (the daemon is shutting down)")]
     Closed,
+    /// The file at `path` is no longer the one the daemon opened (see
+    /// `store/file.rs`); nothing more is written.
+    #[error(
+        "the database file {path} {what} while the daemon ran; writes are refused, since a restart would not find them: restart the daemon (after putting the right file back at that path, if it was moved)"
+    )]
+    Lost { path: PathBuf, what: String },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -191,8 +209,12 @@ pub struct Store {
     wake: Arc<Notify>,
     /// Notified when schedules, windows or overrides change.
     schedules_changed: Arc<Notify>,
-    /// Held for the store's life: one daemon per database file.
-    _lock: Arc<File>,
+    /// The locked database file (one daemon per file), watched for removal;
+    /// the lock goes with the last handle.
+    file: Arc<Held>,
+    /// How the writer's last write went, for readiness and for callers
+    /// whose batch failed before their command was answered.
+    status: Arc<WriteStatus>,
     path: Arc<Path>,
 }
 
@@ -256,55 +278,14 @@ fn open_writer(opts: &StoreOptions) -> Result<rusqlite::Connection, StoreError> 
     })
 }
 
-/// Creates the file with owner-only permissions before SQLite does, so the
-/// database (and the WAL files SQLite derives from it) are never world-readable.
-fn create_private(path: &Path) -> Result<(), StoreError> {
-    let open_err = |e: std::io::Error| StoreError::Open {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(open_err)?;
-    }
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map(drop).map_err(open_err)
-}
-
-fn lock_file(path: &Path) -> Result<File, StoreError> {
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options.open(&lock_path).map_err(|e| StoreError::Open {
-        path: PathBuf::from(&lock_path),
-        detail: e.to_string(),
-    })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-            path: path.to_path_buf(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Open {
-            path: PathBuf::from(lock_path),
-            detail: e.to_string(),
-        }),
-    }
-}
-
 /// Applies pending migrations and returns the versions applied.
 pub async fn migrate(opts: &StoreOptions) -> Result<Vec<i64>, StoreError> {
-    create_private(&opts.path)?;
+    file::create_private(&opts.path)?;
+    apply_migrations(opts).await
+}
+
+/// [`migrate`] on a file that exists.
+async fn apply_migrations(opts: &StoreOptions) -> Result<Vec<i64>, StoreError> {
     let mut conn = SqliteConnection::connect_with(&connect_options(opts))
         .await
         .map_err(|e| StoreError::Open {
@@ -337,9 +318,8 @@ impl Store {
     /// Opens (creating if needed) the database, applies migrations and starts
     /// the writer. Fails if another daemon holds the file.
     pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
-        create_private(&opts.path)?;
-        let lock = lock_file(&opts.path)?;
-        let applied = migrate(opts).await?;
+        let lock = file::create_locked(&opts.path)?;
+        let applied = apply_migrations(opts).await?;
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied database migrations");
         }
@@ -355,7 +335,17 @@ impl Store {
             .await?;
         let wake = Arc::new(Notify::new());
         let schedules_changed = Arc::new(Notify::new());
-        let writer = Writer::new(open_writer(opts)?, wake.clone(), schedules_changed.clone())?;
+        let conn = open_writer(opts)?;
+        // After the writer's connection: it made the WAL, and keeps it.
+        let file = Arc::new(DbFile::watch(&opts.path, lock)?);
+        let status = Arc::new(WriteStatus::default());
+        let writer = Writer::new(
+            conn,
+            wake.clone(),
+            schedules_changed.clone(),
+            file.clone(),
+            status.clone(),
+        )?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         // Ends when the last Store handle (and with it the sender) is gone.
         std::thread::Builder::new()
@@ -370,7 +360,8 @@ impl Store {
             reader,
             wake,
             schedules_changed,
-            _lock: Arc::new(lock),
+            file: Arc::new(Held(file)),
+            status,
             path: opts.path.clone().into(),
         })
     }
@@ -378,6 +369,39 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether `path` still names the file this store opened (one stat of
+    /// the database and one of its WAL); once it does not, every write is
+    /// refused with [`StoreError::Lost`].
+    pub(crate) fn check_file(&self) -> Result<(), StoreError> {
+        self.file.0.check()
+    }
+
+    /// How the writer's last write went (a batch that changed something, or
+    /// failed); `None` before the first.
+    pub(crate) fn last_write(&self) -> Option<LastWrite> {
+        self.status
+            .last
+            .lock()
+            .expect("write status poisoned")
+            .clone()
+    }
+
+    /// Writes one row through the writer, like any write: readiness's proof
+    /// that the database still takes writes when nothing else wrote lately.
+    pub(crate) async fn probe_write(&self) -> Result<(), StoreError> {
+        self.send(|reply| Command::Probe { reply }).await
+    }
+
+    /// For tests of a full disk: caps the database at `pages` pages
+    /// (`PRAGMA max_page_count` on the writer's connection; SQLite keeps at
+    /// least the pages in use), or lifts the cap with `None`. A write that
+    /// needs a new page then fails with SQLite's "database or disk is full",
+    /// as on a full disk.
+    #[doc(hidden)]
+    pub async fn cap_pages_for_test(&self, pages: Option<u32>) -> Result<(), StoreError> {
+        self.send(|reply| Command::CapPages { pages, reply }).await
     }
 
     /// Notified whenever a job may have become claimable.
@@ -390,11 +414,30 @@ impl Store {
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
+        // Before the command goes, so that the wake-up of its batch's
+        // failure cannot come first.
+        let failed = self.status.failed.notified();
         self.writer
             .send(make(tx))
             .await
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        match rx.await {
+            Ok(answer) => answer,
+            // Unanswered: the file was lost, or the batch failed before it
+            // reached this command, or the writer is gone.
+            Err(_) => {
+                if let Some(lost) = self.file.0.lost() {
+                    return Err(lost.clone());
+                }
+                tokio::select! {
+                    _ = failed => {}
+                    _ = self.writer.closed() => return Err(StoreError::Closed),
+                }
+                Err(self.last_write().and_then(|w| w.error).unwrap_or_else(|| {
+                    StoreError::Write("its batch failed; the daemon's log says why".into())
+                }))
+            }
+        }
     }
 
     /// Stores a new job (or returns the one its idempotency key already made).

@@ -12,15 +12,21 @@
 //! statement and every returned row was a hand-off between the async task
 //! and sqlx's connection thread, and those hand-offs, not SQLite, were most
 //! of a batch's time. Readers keep using sqlx's pool.
+//!
+//! A commit is answered as done only once the database file is known to be
+//! still the one at the store's path (`store/file.rs`); how the last write
+//! went is kept for readiness.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
+use super::file::DbFile;
 use super::rows::{JobRow, from_ms, job_columns, to_ms};
 use super::{CancelResult, RetryResult, StoreError, Submitted, Transition};
 use crate::clock::SharedClock;
@@ -107,6 +113,13 @@ pub enum Command {
     },
     /// Schedules, windows, overrides, firings, utilization.
     Schedule(super::schedules::ScheduleCommand),
+    /// A write for readiness's sake (the one row of `write_probe`).
+    Probe { reply: Reply<()> },
+    /// Tests of a full disk: `PRAGMA max_page_count`, `None` lifting it.
+    CapPages {
+        pages: Option<u32>,
+        reply: Reply<()>,
+    },
 }
 
 /// A job to store, with its JSON already made by the caller: the writer's
@@ -212,6 +225,28 @@ struct Parked {
     jobs: mpsc::UnboundedSender<Result<Vec<ClaimedJob>, StoreError>>,
 }
 
+/// How the writer's last write went: the last batch that changed something
+/// or failed (a batch that only looked, such as a claim that found nothing,
+/// proves nothing about the disk).
+#[derive(Debug, Clone)]
+pub struct LastWrite {
+    pub at: Instant,
+    /// `None` when it was committed to the file at the store's path;
+    /// otherwise what every caller in the batch was told.
+    pub error: Option<StoreError>,
+}
+
+/// How writes go, shared by the writer and the store's handles.
+#[derive(Default)]
+pub struct WriteStatus {
+    /// The last write, for readiness.
+    pub last: Mutex<Option<LastWrite>>,
+    /// Told after a failed batch is recorded in `last`. A batch that fails
+    /// drops the replies of the command it failed on and of those after it
+    /// (they were never answered); their callers wait here to learn why.
+    pub failed: Notify,
+}
+
 /// An answer computed inside the transaction, sent once the commit is known.
 pub(super) type Pending = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
@@ -234,6 +269,11 @@ pub struct Writer {
     next_id: JobId,
     /// Standing claims not yet answered, at most one per owner.
     parked: Vec<Parked>,
+    /// The file committed to, checked after each commit. Declared after
+    /// `conn` so that its lock is released after the connection closes.
+    file: Arc<DbFile>,
+    /// Shared with the store's handles.
+    status: Arc<WriteStatus>,
 }
 
 /// What one batch did, beyond the answers.
@@ -258,6 +298,8 @@ impl Writer {
         conn: Connection,
         wake: Arc<Notify>,
         schedules_changed: Arc<Notify>,
+        file: Arc<DbFile>,
+        status: Arc<WriteStatus>,
     ) -> Result<Self, StoreError> {
         // Never reuse an id, even one whose job was pruned.
         let max_id: Option<i64> = conn.query_row(
@@ -272,6 +314,8 @@ impl Writer {
             schedules_changed,
             next_id: max_id.unwrap_or(0) + 1,
             parked: Vec::new(),
+            file,
+            status,
         })
     }
 
@@ -280,6 +324,13 @@ impl Writer {
     pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+            // Once the file is lost nothing more is applied: the callers,
+            // their replies dropped, learn why from the status.
+            if let Some(lost) = self.file.lost() {
+                batch.clear();
+                self.record(Err(lost.clone()));
+                continue;
+            }
             let first_id = self.next_id;
             let mut effects = BatchEffects {
                 wake: false,
@@ -289,8 +340,14 @@ impl Writer {
                 events: Vec::new(),
                 revoked: Vec::new(),
             };
+            let changes = self.conn.total_changes();
             let outcome = match self.apply(batch.drain(..), &mut effects) {
                 Ok(()) => Ok(()),
+                // Logged once, when found; nothing is applied after it.
+                Err(e @ StoreError::Lost { .. }) => {
+                    self.next_id = first_id;
+                    Err(e)
+                }
                 Err(e) => {
                     self.next_id = first_id;
                     tracing::error!(error = %e, "a database write failed; the batch was rolled back");
@@ -298,6 +355,9 @@ impl Writer {
                 }
             };
             let ok = outcome.is_ok();
+            if !ok || self.conn.total_changes() != changes {
+                self.record(outcome.clone());
+            }
             // Before the answers: once a cancel is answered, the claim knows.
             if ok {
                 for (owner, id) in effects.revoked {
@@ -320,6 +380,19 @@ impl Writer {
             if ok && effects.schedules_changed {
                 self.schedules_changed.notify_one();
             }
+        }
+    }
+
+    /// Keeps how a batch that wrote (or failed) went; a failure also wakes
+    /// the callers whose replies it dropped.
+    fn record(&self, outcome: Result<(), StoreError>) {
+        let failed = outcome.is_err();
+        *self.status.last.lock().expect("write status poisoned") = Some(LastWrite {
+            at: Instant::now(),
+            error: outcome.err(),
+        });
+        if failed {
+            self.status.failed.notify_waiters();
         }
     }
 
@@ -437,6 +510,17 @@ impl Writer {
                     fx.wake |= done.jobs_queued;
                     fx.schedules_changed |= done.schedules_changed;
                 }
+                Command::Probe { reply } => {
+                    tx.prepare_cached("UPDATE write_probe SET probes = probes + 1")?
+                        .execute([])?;
+                    fx.pending.push(pending(reply, ()));
+                }
+                Command::CapPages { pages, reply } => {
+                    // SQLite's own limit is its default when lifted.
+                    let pages = pages.unwrap_or(0xFFFF_FFFE);
+                    tx.pragma_update(None, "max_page_count", pages)?;
+                    fx.pending.push(pending(reply, ()));
+                }
                 Command::Prune {
                     finished_before,
                     reply,
@@ -459,8 +543,14 @@ impl Writer {
             try_parked(&tx, &mut self.parked, fx)?;
         }
         insert_events(&tx, &fx.events)?;
+        // A lost file takes no more commits: no restart would find them.
+        if let Some(lost) = self.file.lost() {
+            return Err(lost.clone());
+        }
         tx.commit()?;
-        Ok(())
+        // After the commit and before any answer, so that "done" means "in
+        // the file that a restart opens" (the window left: `store/file.rs`).
+        self.file.check()
     }
 }
 
