@@ -417,6 +417,7 @@ async fn an_idle_daemon_does_not_wake() {
         total <= 2,
         "an idle daemon was switched in {total} times in 3 s: {woke:?}"
     );
+}
 
 /// One daemon per database file, across processes: a second daemon that
 /// reaches the file by a symlink or a hard link exits at once, naming the

@@ -807,6 +807,7 @@ async fn under_a_30_percent_fault_mix_every_start_and_stop_ends_where_its_machin
         };
         assert_eq!(app.sim.sim.machine_state(id), Some(last), "{id}");
     }
+}
 
 /// `GET /readyz` (open, but the token does no harm).
 async fn readyz(app: &support::TestApp) -> (StatusCode, serde_json::Value) {
