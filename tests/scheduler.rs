@@ -684,3 +684,44 @@ async fn a_closing_that_meets_the_next_opening_leaves_the_window_open() {
     h.set("2026-03-30T00:30:00Z");
     assert_eq!(h.tick().await.enqueued, 1);
 }
+
+/// The store's signs that `machine` ran, up to `until`.
+async fn signs_of(h: &Harness, machine: &str, until: &str) -> Vec<DateTime<Utc>> {
+    h.store
+        .signs_of_running(at(until))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(m, _)| m == machine)
+        .map(|(_, at)| at)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_listing_records_states_so_a_start_elsewhere_ends_hours_off() {
+    // Monday 21:00 in Amsterdam: the window is closed and enforced.
+    let h = harness("2026-03-02T20:00:00Z").await;
+    let off = h.machines_in("off").await[0].clone();
+    h.registry
+        .create_window(window("late", &off, true))
+        .await
+        .unwrap();
+    h.tick().await;
+    let account = h.api.list_all(&MachineFilter::all()).await.unwrap();
+    let known = h.store.machines().await.unwrap();
+    assert_eq!(known.len(), account.len());
+    let seen = known.iter().find(|k| k.machine.id == off).unwrap();
+    assert_eq!(
+        (seen.machine.state.as_str(), seen.seen_at),
+        ("off", at("2026-03-02T20:00:00Z"))
+    );
+    assert!(signs_of(&h, &off, "2026-03-02T20:00:00Z").await.is_empty());
+
+    // Started from the console: the next enforcement pass sees it running,
+    // and that is the sign the savings report ends its hours off at.
+    h.api.start(&off).await.unwrap();
+    h.set("2026-03-02T20:05:00Z");
+    assert_eq!(h.tick().await.enqueued, 1, "enforcement stops it");
+    let signs = signs_of(&h, &off, "2026-03-02T20:05:00Z").await;
+    assert_eq!(signs, vec![at("2026-03-02T20:05:00Z")]);
+}

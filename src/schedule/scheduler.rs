@@ -86,7 +86,13 @@ impl Scheduler {
         let needs_listing = due.iter().any(|s| s.targets.needs_listing()) || !windows.is_empty();
         let listing = if needs_listing {
             match self.api.list_all(&MachineFilter::all()).await {
-                Ok(machines) => Some(machines),
+                Ok(machines) => {
+                    // What the listing saw is kept like a job's look: the
+                    // states it records end a stopped machine's hours off
+                    // in the savings report when it was started elsewhere.
+                    self.store.see_machines(machines.clone(), true, now).await?;
+                    Some(machines)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not list machines for schedule targets; trying again shortly");
                     report.retry_at =
