@@ -2,8 +2,12 @@
 //!
 //! Utilization comes from the monthly pulls (utilization jobs) kept per
 //! machine and month. Savings: for each stop request Paperspace accepted, the
-//! hours until the machine was next started (or until now), split by month,
-//! times the machine's hourly rate as last pulled.
+//! hours until the first sign the machine ran again (or until now), split by
+//! month, times the machine's hourly rate as last pulled. A machine can be
+//! started outside Machinist (console, API), so Machinist's next start is
+//! only one sign: so is any state in which it runs seen after the stop, and
+//! any start operation Paperspace listed in its events created after the
+//! stop, whoever sent it (see [`Store::signs_of_running`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -90,6 +94,17 @@ pub async fn utilization(
     })
 }
 
+/// What happened to a machine, for savings.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    /// Machinist's stop request was accepted.
+    Stop,
+    /// Machinist's start request was accepted.
+    Start,
+    /// It was seen running, or Paperspace listed a start of it.
+    Ran,
+}
+
 /// What the stops Machinist carried out saved in `month`, up to `now`.
 pub async fn savings(
     store: &Store,
@@ -99,6 +114,7 @@ pub async fn savings(
     let (from, to) = (month.start(), month.end().min(now));
     let switches = store.switches(to).await?;
     let rates: HashMap<String, f64> = store.hourly_rates().await?.into_iter().collect();
+    let ran = store.signs_of_running(to).await?;
 
     // Per machine, the intervals it was off after a stop, in time order.
     let mut off_since: HashMap<&str, DateTime<Utc>> = HashMap::new();
@@ -116,13 +132,34 @@ pub async fn savings(
             lines.entry(machine.to_string()).or_default().0 += 1;
         }
     };
-    for s in &switches {
-        let machine = s.machine_id.as_str();
-        if s.stop {
+    // Stops, starts and signs in time order; at one instant the switches
+    // come first, in their own order (the sort is stable). A sign at the
+    // stop's own instant is no sign: it is the stop job's look before it
+    // sent the stop.
+    let mut timeline: Vec<(DateTime<Utc>, Change, &str)> = switches
+        .iter()
+        .map(|s| {
+            let change = if s.stop { Change::Stop } else { Change::Start };
+            (s.at, change, s.machine_id.as_str())
+        })
+        .chain(ran.iter().map(|(m, at)| (*at, Change::Ran, m.as_str())))
+        .collect();
+    timeline.sort_by_key(|(at, _, _)| *at);
+    for (at, change, machine) in timeline {
+        match (change, off_since.get(machine)) {
             // A second stop while already off changes nothing.
-            off_since.entry(machine).or_insert(s.at);
-        } else if let Some(stopped) = off_since.remove(machine) {
-            close(machine, stopped, s.at, &mut lines);
+            (Change::Stop, _) => {
+                off_since.entry(machine).or_insert(at);
+            }
+            (Change::Start, Some(&stopped)) => {
+                off_since.remove(machine);
+                close(machine, stopped, at, &mut lines);
+            }
+            (Change::Ran, Some(&stopped)) if at > stopped => {
+                off_since.remove(machine);
+                close(machine, stopped, at, &mut lines);
+            }
+            _ => {}
         }
     }
     for (machine, stopped) in off_since {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use machinist::job::{JobDefaults, JobRequest, JobState, NewEvent};
 use machinist::paperspace::call_log::ApiCallRecord;
-use machinist::paperspace::{BillingMonth, Utilization};
+use machinist::paperspace::{BillingMonth, Machine, MachineEvent, MachineState, Utilization};
 use machinist::report;
 use machinist::store::{Store, StoreOptions, Transition};
 
@@ -164,6 +164,165 @@ async fn savings_count_the_hours_between_a_stop_and_the_next_start() {
         .unwrap();
     let c = r.machines.iter().find(|m| m.machine_id == "psC").unwrap();
     assert_eq!((c.hours_off, c.hourly_rate, c.saved), (10.0, None, None));
+}
+
+/// Records `machine` as seen in `state` at `when`, with Paperspace's events.
+async fn see(
+    store: &Store,
+    machine: &str,
+    state: MachineState,
+    when: &str,
+    events: Vec<MachineEvent>,
+) {
+    let mut m = Machine::new(machine, format!("{machine}-name"), state);
+    m.events = events;
+    store.see_machines(vec![m], false, at(when)).await.unwrap();
+}
+
+fn start_event(state: &str, created: &str) -> MachineEvent {
+    MachineEvent {
+        id: None,
+        name: "start".into(),
+        state: state.into(),
+        error: None,
+        created_at: Some(at(created)),
+        finished_at: None,
+    }
+}
+
+#[tokio::test]
+async fn savings_end_at_the_first_sign_the_machine_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
+        .await
+        .unwrap();
+    // psM: the stop job looks (ready) and stops it at 18:00; its wait sees it
+    // stopping, then off. Someone starts it from the console: it is seen
+    // ready at 22:00, and again at 23:00. Machinist starts it at 08:00 the
+    // next day. It was off 4 hours, not 14.
+    see(
+        &store,
+        "psM",
+        MachineState::Ready,
+        "2026-03-02T18:00:00Z",
+        vec![],
+    )
+    .await;
+    switch(&store, "stop", "psM", "2026-03-02T18:00:00Z", 204).await;
+    see(
+        &store,
+        "psM",
+        MachineState::Stopping,
+        "2026-03-02T18:01:00Z",
+        vec![],
+    )
+    .await;
+    see(
+        &store,
+        "psM",
+        MachineState::Off,
+        "2026-03-02T18:05:00Z",
+        vec![],
+    )
+    .await;
+    see(
+        &store,
+        "psM",
+        MachineState::Ready,
+        "2026-03-02T22:00:00Z",
+        vec![],
+    )
+    .await;
+    see(
+        &store,
+        "psM",
+        MachineState::Ready,
+        "2026-03-02T23:00:00Z",
+        vec![],
+    )
+    .await;
+    switch(&store, "start", "psM", "2026-03-03T08:00:00Z", 204).await;
+
+    // psN: stopped at 18:00 without a wait, so the last look still says
+    // ready. Started from the console at 20:00 (after a start that failed
+    // at 19:00); Machinist's start job finds it ready the next morning and
+    // sends nothing, but Paperspace's events list the console's start.
+    see(
+        &store,
+        "psN",
+        MachineState::Ready,
+        "2026-03-10T18:00:00Z",
+        vec![],
+    )
+    .await;
+    switch(&store, "stop", "psN", "2026-03-10T18:00:00Z", 204).await;
+    see(
+        &store,
+        "psN",
+        MachineState::Ready,
+        "2026-03-11T08:00:00Z",
+        vec![
+            start_event("done", "2026-03-10T20:00:00Z"),
+            start_event("error", "2026-03-10T19:00:00Z"),
+            start_event("done", "2026-03-01T08:00:00Z"),
+        ],
+    )
+    .await;
+    // A second look lists the same starts, a later listing none; each start
+    // counts once, and what was seen is kept.
+    see(
+        &store,
+        "psN",
+        MachineState::Ready,
+        "2026-03-11T08:30:00Z",
+        vec![start_event("done", "2026-03-10T20:00:00Z")],
+    )
+    .await;
+    see(
+        &store,
+        "psN",
+        MachineState::Ready,
+        "2026-03-11T09:00:00Z",
+        vec![],
+    )
+    .await;
+
+    // psO: stopped, seen off, never seen running: off until "now".
+    see(
+        &store,
+        "psO",
+        MachineState::Ready,
+        "2026-03-20T00:00:00Z",
+        vec![],
+    )
+    .await;
+    switch(&store, "stop", "psO", "2026-03-20T00:00:00Z", 204).await;
+    see(
+        &store,
+        "psO",
+        MachineState::Off,
+        "2026-03-20T00:05:00Z",
+        vec![],
+    )
+    .await;
+
+    let r = report::savings(
+        &store,
+        "2026-03".parse().unwrap(),
+        at("2026-03-21T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    let hours: Vec<(&str, u32, f64)> = r
+        .machines
+        .iter()
+        .map(|m| (m.machine_id.as_str(), m.stops, m.hours_off))
+        .collect();
+    assert_eq!(
+        hours,
+        vec![("psM", 1, 4.0), ("psN", 1, 2.0), ("psO", 1, 24.0)],
+        "{r:#?}"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, Ti
 use chrono_tz::Tz;
 use machinist::schedule::calendar::{Calendars, Exclusions};
 use machinist::schedule::timing::{CronSchedule, TimingError};
-use machinist::schedule::window::{Day, Edge, ValidWindow, WindowSpec};
+use machinist::schedule::window::{Day, Edge, IdleEdge, ValidWindow, WindowSpec};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
@@ -1044,7 +1044,8 @@ fn windows_follow_local_time_across_daylight_saving() {
         Some(date("2026-10-24"))
     );
 
-    // A window wholly inside the gap has both edges at its end and is never open.
+    // A window wholly inside the gap has both edges at its end and is never
+    // open; neither edge acts (see the next test).
     let lost = window(&Day::ALL, "02:00", "02:30", "Europe/Amsterdam");
     assert_eq!(
         lost.upcoming_edges(utc("2026-03-29T00:00:00Z"), 2),
@@ -1056,9 +1057,73 @@ fn windows_follow_local_time_across_daylight_saving() {
     assert!(!lost.is_open(utc("2026-03-29T01:00:00Z"), &ex, &cals));
 }
 
-/// Replaying a window's edges gives the same answer as `is_open` at every
-/// instant, across every transition, for windows whose edges fall in gaps,
-/// repeated hours and across midnight.
+#[test]
+fn edges_of_one_window_at_one_instant_are_decided_by_the_window() {
+    let (ex, cals) = none();
+    // 02:00–03:00 does not exist on 2026-03-29 in Amsterdam: both edges are
+    // at 01:00Z, neither acts, and previews leave them out.
+    let lost = window(&Day::ALL, "02:00", "03:00", "Europe/Amsterdam");
+    let collapsed = IdleEdge::Collapsed {
+        day: date("2026-03-29"),
+        start: NaiveTime::from_hms_opt(2, 0, 0).unwrap(),
+        end: NaiveTime::from_hms_opt(3, 0, 0).unwrap(),
+        zone: zone("Europe/Amsterdam"),
+    };
+    for edge in [Edge::Start, Edge::Stop] {
+        assert_eq!(
+            lost.idle_edge(edge, utc("2026-03-29T01:00:00Z"), &ex, &cals),
+            Some(collapsed.clone())
+        );
+    }
+    assert_eq!(
+        collapsed.to_string(),
+        "window collapsed by a DST change: 02:00–03:00 Europe/Amsterdam does not exist on 2026-03-29"
+    );
+    // The days around it act as usual.
+    for (edge, at) in [
+        (Edge::Start, "2026-03-28T01:00:00Z"),
+        (Edge::Stop, "2026-03-28T02:00:00Z"),
+        (Edge::Start, "2026-03-30T00:00:00Z"),
+        (Edge::Stop, "2026-03-30T01:00:00Z"),
+    ] {
+        assert_eq!(lost.idle_edge(edge, utc(at), &ex, &cals), None, "{at}");
+    }
+    assert_eq!(
+        lost.upcoming_edges_excluding(utc("2026-03-28T12:00:00Z"), 2, &ex, &cals),
+        vec![
+            (Edge::Start, utc("2026-03-30T00:00:00Z")),
+            (Edge::Stop, utc("2026-03-30T01:00:00Z")),
+        ]
+    );
+    // An instant that is no edge of the window is no idle edge either.
+    assert_eq!(
+        lost.idle_edge(Edge::Stop, utc("2026-03-29T01:30:00Z"), &ex, &cals),
+        None
+    );
+
+    // 03:00–02:30: Saturday's closing (02:30 Sunday, in the gap) meets
+    // Sunday's opening at 01:00Z. The window stays open: only the opening acts.
+    let long = window(&Day::ALL, "03:00", "02:30", "Europe/Amsterdam");
+    let meet = utc("2026-03-29T01:00:00Z");
+    assert_eq!(long.idle_edge(Edge::Start, meet, &ex, &cals), None);
+    assert_eq!(
+        long.idle_edge(Edge::Stop, meet, &ex, &cals),
+        Some(IdleEdge::Reopened {
+            day: date("2026-03-28")
+        })
+    );
+    assert!(long.is_open(meet, &ex, &cals));
+    // With Sunday excluded the window does close then, and the closing acts.
+    let sunday_off = Exclusions {
+        dates: vec![date("2026-03-29")],
+        calendars: vec![],
+    };
+    assert_eq!(long.idle_edge(Edge::Stop, meet, &sunday_off, &cals), None);
+}
+
+/// Replaying a window's edges that act (not idle) gives the same answer as
+/// `is_open` at every instant, across every transition, for windows whose
+/// edges fall in gaps, repeated hours and across midnight, and meet.
 #[test]
 fn is_open_agrees_with_the_edges_everywhere() {
     let (ex, cals) = none();
@@ -1069,13 +1134,19 @@ fn is_open_agrees_with_the_edges_everywhere() {
         ("01:30", "02:15"),
         ("00:00", "01:00"),
         ("02:15", "01:45"),
+        ("02:00", "03:00"),
+        ("03:00", "02:30"),
     ];
     for t in &TRANSITIONS {
         for (start, end) in shapes {
             let w = window(&Day::ALL, start, end, t.zone);
             let from = utc(t.at) - Duration::days(2);
             let to = utc(t.at) + Duration::days(2);
-            let edges = w.upcoming_edges(from, 100);
+            let edges: Vec<_> = w
+                .upcoming_edges(from, 100)
+                .into_iter()
+                .filter(|(edge, at)| w.idle_edge(*edge, *at, &ex, &cals).is_none())
+                .collect();
             assert!(edges.last().unwrap().1 > to);
             let mut open = w.is_open(from, &ex, &cals);
             let mut next = edges.iter().peekable();

@@ -535,3 +535,193 @@ async fn enforcement_stops_machines_running_outside_the_window_after_an_override
     h.advance(chrono::Duration::minutes(5));
     assert_eq!(h.tick().await.enqueued, 0);
 }
+
+fn night_window(name: &str, machine: &str, start: &str, end: &str) -> WindowRequest {
+    serde_json::from_value(json!({
+        "name": name,
+        "hours": {"days": ["mon","tue","wed","thu","fri","sat","sun"], "start": start, "end": end, "zone": "Europe/Amsterdam"},
+        "targets": {"machine_ids": [machine]},
+        "enforce": false
+    }))
+    .unwrap()
+}
+
+/// (kind, fire time) of each job the schedules made, oldest first.
+async fn edge_jobs(h: &Harness) -> Vec<(JobKind, DateTime<Utc>)> {
+    h.jobs()
+        .await
+        .into_iter()
+        .map(|j| (j.kind, j.run_at))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_window_collapsed_by_spring_forward_does_not_open_that_day() {
+    // 02:00–03:00 in Amsterdam does not exist on 2026-03-29: both edges land
+    // on 01:00Z. Many runs, because the old scheduler queued both jobs and
+    // their order in the queue decided whether the machine stayed up.
+    for run in 0..20 {
+        let h = harness("2026-03-28T00:00:00Z").await;
+        let off = h.machines_in("off").await[0].clone();
+        h.registry
+            .create_window(night_window("dst", &off, "02:00", "03:00"))
+            .await
+            .unwrap();
+        let start = h.registry.schedule("window:dst:start").await.unwrap();
+        let stop = h.registry.schedule("window:dst:stop").await.unwrap();
+
+        // The day before works normally: 02:00 CET and 03:00 CET.
+        h.set("2026-03-28T01:00:00Z");
+        assert_eq!(h.tick().await.enqueued, 1, "run {run}");
+        h.set("2026-03-28T02:00:00Z");
+        assert_eq!(h.tick().await.enqueued, 1, "run {run}");
+        // No worker runs here; cancelled, the jobs do not count as overlap.
+        for job in h.jobs().await {
+            h.store
+                .cancel(job.id, at("2026-03-28T02:00:00Z"))
+                .await
+                .unwrap();
+        }
+
+        // The collapsed day: no job for either edge, a skip recorded for each.
+        h.set("2026-03-29T01:00:00Z");
+        let report = h.tick().await;
+        assert_eq!(
+            (report.fired, report.enqueued, report.skipped),
+            (2, 0, 2),
+            "run {run}: {report:?}"
+        );
+        for id in [start.id, stop.id] {
+            let last = h.firings(id).await.pop().unwrap();
+            assert_eq!(last.fire_at, at("2026-03-29T01:00:00Z"), "run {run}");
+            assert_eq!(last.outcome, FiringOutcome::Skipped, "run {run}");
+            assert_eq!(
+                last.reason.as_deref(),
+                Some(
+                    "window collapsed by a DST change: 02:00–03:00 Europe/Amsterdam does not exist on 2026-03-29"
+                ),
+                "run {run}"
+            );
+            assert_eq!(last.job_id, None, "run {run}");
+        }
+        // Previews skip it too: the next edges are Monday's.
+        h.set("2026-03-29T00:30:00Z");
+        let preview = h.registry.preview_window("dst", 2).await.unwrap();
+        assert_eq!(
+            preview.iter().map(|f| f.utc).collect::<Vec<_>>(),
+            vec![at("2026-03-30T00:00:00Z"), at("2026-03-30T01:00:00Z")],
+            "run {run}"
+        );
+        let preview = h
+            .registry
+            .preview_schedule("window:dst:stop", 1)
+            .await
+            .unwrap();
+        assert_eq!(preview[0].utc, at("2026-03-30T01:00:00Z"), "run {run}");
+
+        // The day after works normally: 02:00 CEST and 03:00 CEST.
+        h.set("2026-03-30T00:00:00Z");
+        assert_eq!(h.tick().await.enqueued, 1, "run {run}");
+        h.set("2026-03-30T01:00:00Z");
+        assert_eq!(h.tick().await.enqueued, 1, "run {run}");
+        assert_eq!(
+            edge_jobs(&h).await,
+            vec![
+                (JobKind::Start, at("2026-03-28T01:00:00Z")),
+                (JobKind::Stop, at("2026-03-28T02:00:00Z")),
+                (JobKind::Start, at("2026-03-30T00:00:00Z")),
+                (JobKind::Stop, at("2026-03-30T01:00:00Z")),
+            ],
+            "run {run}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_closing_that_meets_the_next_opening_leaves_the_window_open() {
+    // 03:00–02:30 every day: Saturday's window closes at 02:30 on Sunday
+    // 2026-03-29, which does not exist, so at 03:00 CEST (01:00Z), the instant
+    // Sunday's opens. Only the opening acts; the closing is recorded skipped.
+    let h = harness("2026-03-29T00:00:00Z").await;
+    let off = h.machines_in("off").await[0].clone();
+    h.registry
+        .create_window(night_window("long", &off, "03:00", "02:30"))
+        .await
+        .unwrap();
+    let stop = h.registry.schedule("window:long:stop").await.unwrap();
+    let preview = h.registry.preview_window("long", 2).await.unwrap();
+    assert_eq!(
+        preview
+            .iter()
+            .map(|f| (f.edge.unwrap().as_str(), f.utc))
+            .collect::<Vec<_>>(),
+        vec![
+            ("start", at("2026-03-29T01:00:00Z")),
+            ("stop", at("2026-03-30T00:30:00Z")),
+        ]
+    );
+    h.set("2026-03-29T01:00:00Z");
+    let report = h.tick().await;
+    assert_eq!((report.enqueued, report.skipped), (1, 1), "{report:?}");
+    assert_eq!(
+        edge_jobs(&h).await,
+        vec![(JobKind::Start, at("2026-03-29T01:00:00Z"))]
+    );
+    let skipped = h.firings(stop.id).await.pop().unwrap();
+    assert_eq!(
+        (skipped.target.as_str(), skipped.outcome),
+        (off.as_str(), FiringOutcome::Skipped)
+    );
+    assert!(
+        skipped
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("the window of 2026-03-28 closes at the instant the next one opens"),
+        "{skipped:?}"
+    );
+    // The next closing acts.
+    h.set("2026-03-30T00:30:00Z");
+    assert_eq!(h.tick().await.enqueued, 1);
+}
+
+/// The store's signs that `machine` ran, up to `until`.
+async fn signs_of(h: &Harness, machine: &str, until: &str) -> Vec<DateTime<Utc>> {
+    h.store
+        .signs_of_running(at(until))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(m, _)| m == machine)
+        .map(|(_, at)| at)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_listing_records_states_so_a_start_elsewhere_ends_hours_off() {
+    // Monday 21:00 in Amsterdam: the window is closed and enforced.
+    let h = harness("2026-03-02T20:00:00Z").await;
+    let off = h.machines_in("off").await[0].clone();
+    h.registry
+        .create_window(window("late", &off, true))
+        .await
+        .unwrap();
+    h.tick().await;
+    let account = h.api.list_all(&MachineFilter::all()).await.unwrap();
+    let known = h.store.machines().await.unwrap();
+    assert_eq!(known.len(), account.len());
+    let seen = known.iter().find(|k| k.machine.id == off).unwrap();
+    assert_eq!(
+        (seen.machine.state.as_str(), seen.seen_at),
+        ("off", at("2026-03-02T20:00:00Z"))
+    );
+    assert!(signs_of(&h, &off, "2026-03-02T20:00:00Z").await.is_empty());
+
+    // Started from the console: the next enforcement pass sees it running,
+    // and that is the sign the savings report ends its hours off at.
+    h.api.start(&off).await.unwrap();
+    h.set("2026-03-02T20:05:00Z");
+    assert_eq!(h.tick().await.enqueued, 1, "enforcement stops it");
+    let signs = signs_of(&h, &off, "2026-03-02T20:05:00Z").await;
+    assert_eq!(signs, vec![at("2026-03-02T20:05:00Z")]);
+}

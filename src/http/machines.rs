@@ -4,7 +4,8 @@
 //! The daemon never asks Paperspace when these are read: the machines table
 //! is filled from the answers jobs get (a `refresh` job sees the whole
 //! account and marks missing machines gone; every other job records the
-//! machine it touched), so `seen_at` says how fresh each entry is.
+//! machine it touched) and from the scheduler's listings of the account (for
+//! selectors and window enforcement), so `seen_at` says how fresh each entry is.
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;

@@ -260,10 +260,18 @@ impl Registry {
             None => None,
         };
         // Excluded days do not fire, so they are not previewed either; a
-        // window's edge belongs to the day the window opens.
+        // window's edge belongs to the day the window opens. Nor do a
+        // window's idle edges (a window collapsed by a DST change).
         let excluded = |t: DateTime<Utc>| {
             let day = schedule.exclusion_day(t, cron.zone(), hours.as_ref());
             schedule.exclusions.excludes_date(day, &self.ctx.calendars)
+                || hours
+                    .as_ref()
+                    .zip(schedule.window_edge)
+                    .is_some_and(|(h, edge)| {
+                        h.idle_edge(edge.into(), t, &schedule.exclusions, &self.ctx.calendars)
+                            .is_some()
+                    })
         };
         let n = n.min(MAX_PREVIEW);
         let mut times = Vec::with_capacity(n);

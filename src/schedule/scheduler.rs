@@ -21,7 +21,7 @@ use super::office_hours::{Override, OverrideMode, Window};
 use super::spec::{MisfirePolicy, ON_TIME, Schedule, ScheduleContext, WindowEdge};
 use super::target::NO_TARGET;
 use super::template::JobTemplate;
-use super::window::ValidWindow;
+use super::window::{IdleEdge, ValidWindow};
 use crate::clock::SharedClock;
 use crate::paperspace::wait::humanize;
 use crate::paperspace::{Machine, MachineApi, MachineFilter, MachineState};
@@ -86,7 +86,13 @@ impl Scheduler {
         let needs_listing = due.iter().any(|s| s.targets.needs_listing()) || !windows.is_empty();
         let listing = if needs_listing {
             match self.api.list_all(&MachineFilter::all()).await {
-                Ok(machines) => Some(machines),
+                Ok(machines) => {
+                    // What the listing saw is kept like a job's look: the
+                    // states it records end a stopped machine's hours off
+                    // in the savings report when it was started elsewhere.
+                    self.store.see_machines(machines.clone(), true, now).await?;
+                    Some(machines)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not list machines for schedule targets; trying again shortly");
                     report.retry_at =
@@ -238,6 +244,27 @@ impl Scheduler {
             });
             return plan;
         }
+        // Two edges of one window at one instant: the window decides which
+        // acts, so that their jobs never race in the queue.
+        let idle = match (hours, schedule.window_edge) {
+            (Some(hours), Some(edge)) => hours.idle_edge(
+                edge.into(),
+                fire_at,
+                &schedule.exclusions,
+                &self.ctx.calendars,
+            ),
+            _ => None,
+        };
+        if let Some(idle @ IdleEdge::Collapsed { .. }) = &idle {
+            plan.entries.push(FiringEntry {
+                fire_at,
+                target: WHOLE_FIRING.into(),
+                action: FiringAction::Skip {
+                    reason: idle.to_string(),
+                },
+            });
+            return plan;
+        }
         let kind = schedule.template.kind();
         let needs_machine = kind.as_ref().is_ok_and(|k| k.needs_machine());
         let targets = if needs_machine {
@@ -263,7 +290,9 @@ impl Scheduler {
         });
         let base = if caught_up { now } else { fire_at };
         for target in targets {
-            if let Some(reason) = overridden(schedule, &target, overrides) {
+            if let Some(reason) = overridden(schedule, &target, overrides)
+                .or_else(|| reopened(idle.as_ref(), &target, overrides))
+            {
                 plan.entries.push(FiringEntry {
                     fire_at,
                     target,
@@ -464,6 +493,19 @@ fn empty_plan(expected: DateTime<Utc>) -> FiringPlan {
         overlap: super::spec::OverlapPolicy::Skip,
         entries: Vec::new(),
     }
+}
+
+/// Why a window's closing that meets the next opening leaves `target` on:
+/// the opening starts it at the same instant, unless an override keeps it
+/// off, and then the closing stops it.
+fn reopened(idle: Option<&IdleEdge>, target: &str, overrides: &[Override]) -> Option<String> {
+    let idle @ IdleEdge::Reopened { .. } = idle? else {
+        return None;
+    };
+    let kept_off = overrides
+        .iter()
+        .any(|o| o.machine_id == target && o.mode == OverrideMode::KeepOff);
+    (!kept_off).then(|| idle.to_string())
 }
 
 /// Why an override keeps a window's edge from acting on `target`, if it does.

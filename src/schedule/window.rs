@@ -12,9 +12,17 @@
 //! happens when the gap ends, one that falls in a repeated hour happens at its
 //! first occurrence. [`ValidWindow::is_open`] resolves the same wall times the
 //! same way, so it always agrees with the edges: open from the start edge's
-//! instant (inclusive) to the stop edge's (exclusive). A window lying wholly
-//! inside a gap (02:00–02:30 on a spring-forward night) has both edges at the
-//! same instant and is never open that night.
+//! instant (inclusive) to the stop edge's (exclusive).
+//!
+//! Two edges of one window can land on one instant, and then their jobs would
+//! race in the queue; [`ValidWindow::idle_edge`] decides instead, so that an
+//! edge acts only if it changes whether the window is open:
+//! - a window lying wholly inside a gap (02:00–03:00 on a spring-forward
+//!   night) opens and closes at the gap's end: it does not open that day, and
+//!   neither edge acts ([`IdleEdge::Collapsed`]);
+//! - a closing in a gap can meet the next day's opening (03:00–02:30 every
+//!   day): the window stays open, so the closing does not act
+//!   ([`IdleEdge::Reopened`]) and the opening does.
 
 use std::fmt;
 use std::iter::Peekable;
@@ -286,13 +294,15 @@ impl ValidWindow {
             })
     }
 
-    /// The next `n` (start, stop) edges after `after`, for previews.
-    /// Exclusions are not applied; see [`ValidWindow::upcoming_edges_excluding`].
+    /// The next `n` (start, stop) edges after `after`: every firing of both
+    /// edge schedules. Neither exclusions nor [`ValidWindow::idle_edge`] are
+    /// applied; see [`ValidWindow::upcoming_edges_excluding`].
     pub fn upcoming_edges(&self, after: DateTime<Utc>, n: usize) -> Vec<(Edge, DateTime<Utc>)> {
         self.edges(after).take(n).collect()
     }
 
-    /// The next `n` edges after `after` of windows that are not excluded.
+    /// The next `n` edges after `after` that act: those of windows that are
+    /// not excluded, less the idle ones ([`ValidWindow::idle_edge`]).
     pub fn upcoming_edges_excluding(
         &self,
         after: DateTime<Utc>,
@@ -304,9 +314,38 @@ impl ValidWindow {
             .filter(|(edge, at)| {
                 self.edge_day(*edge, *at)
                     .is_none_or(|day| !exclusions.excludes_date(day, calendars))
+                    && self.idle_edge(*edge, *at, exclusions, calendars).is_none()
             })
             .take(n)
             .collect()
+    }
+
+    /// Why the edge at `at` must not act although its day is not excluded,
+    /// if it must not: it shares its instant with another edge of this
+    /// window, and acting would make the window's machines disagree with
+    /// [`ValidWindow::is_open`] (see the module doc). Deciding here, from the
+    /// window alone, is what keeps the two edges' jobs from racing.
+    pub fn idle_edge(
+        &self,
+        edge: Edge,
+        at: DateTime<Utc>,
+        exclusions: &Exclusions,
+        calendars: &Calendars,
+    ) -> Option<IdleEdge> {
+        let day = self.edge_day(edge, at)?;
+        let (open, close) = self.interval(day)?;
+        if open == close {
+            return Some(IdleEdge::Collapsed {
+                day,
+                start: self.spec.start,
+                end: self.spec.end,
+                zone: self.zone,
+            });
+        }
+        // A closing is at the end of its own window (exclusive), so if the
+        // window is open at that instant, another day's window opened then.
+        (edge == Edge::Stop && self.is_open(at, exclusions, calendars))
+            .then_some(IdleEdge::Reopened { day })
     }
 
     /// The local date whose window the edge at `at` opens or closes, or
@@ -349,6 +388,45 @@ impl ValidWindow {
         Edges {
             starts: self.start.firings(after).peekable(),
             stops: self.stop.firings(after).peekable(),
+        }
+    }
+}
+
+/// Why an edge of a window does nothing at its instant: see
+/// [`ValidWindow::idle_edge`]. Its text is the reason recorded for the firing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdleEdge {
+    /// The window of `day` opens and closes at one instant: a daylight-saving
+    /// change removed its wall times, so it does not open that day.
+    Collapsed {
+        day: NaiveDate,
+        start: NaiveTime,
+        end: NaiveTime,
+        zone: Tz,
+    },
+    /// The window of `day` closes at the instant another opens: it stays open.
+    Reopened { day: NaiveDate },
+}
+
+impl fmt::Display for IdleEdge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdleEdge::Collapsed {
+                day,
+                start,
+                end,
+                zone,
+            } => write!(
+                f,
+                "window collapsed by a DST change: {}–{} {zone} does not exist on {day}",
+                wall_clock::format(*start),
+                wall_clock::format(*end),
+            ),
+            IdleEdge::Reopened { day } => write!(
+                f,
+                "the window of {day} closes at the instant the next one opens (a DST change); \
+                 it stays open"
+            ),
         }
     }
 }

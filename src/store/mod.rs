@@ -183,7 +183,7 @@ pub struct JobFilter {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KnownMachine {
     pub machine: Machine,
-    /// When a job last saw it.
+    /// When a job or the scheduler's listing last saw it.
     pub seen_at: DateTime<Utc>,
     /// When Paperspace said it no longer exists.
     pub gone_at: Option<DateTime<Utc>>,

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use super::rows::{from_ms, to_ms};
 use super::{Store, StoreError};
 use crate::job::{JobId, NewEvent};
-use crate::paperspace::Utilization;
+use crate::paperspace::{MachineState, Utilization};
 use crate::schedule::firing::{
     FireResult, Firing, FiringAction, FiringOutcome, FiringPlan, WHOLE_FIRING,
 };
@@ -1141,6 +1141,43 @@ impl Store {
                 stop: kind == "stop",
                 at: from_ms(at),
             })
+            .collect())
+    }
+
+    /// Signs that a machine ran, up to `until`, by machine id, unordered:
+    /// each time it was first seen in a state in which it runs (the
+    /// `machine_states` history; `stopping` does not count, a stop's own
+    /// wait sees it), and each start operation Paperspace listed for it
+    /// (`machine_starts`), whoever sent it.
+    pub async fn signs_of_running(
+        &self,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let running: Vec<&str> = MachineState::KNOWN
+            .iter()
+            .filter(|s| s.is_running() && **s != MachineState::Stopping)
+            .map(MachineState::as_str)
+            .collect();
+        let seen: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT machine_id, at FROM machine_states WHERE at <= ? \
+             AND state IN (SELECT value FROM json_each(?))",
+        )
+        .bind(to_ms(until))
+        .bind(serde_json::to_string(&running).unwrap_or_default())
+        .fetch_all(&self.reader)
+        .await?;
+        let starts: Vec<(String, String)> =
+            sqlx::query_as("SELECT machine_id, created_at FROM machine_starts")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(seen
+            .into_iter()
+            .map(|(machine, at)| (machine, from_ms(at)))
+            .chain(starts.into_iter().filter_map(|(machine, at)| {
+                // Written from a `DateTime<Utc>`, so it parses back.
+                Some((machine, at.parse::<DateTime<Utc>>().ok()?))
+            }))
+            .filter(|(_, at)| *at <= until)
             .collect())
     }
 
