@@ -461,11 +461,7 @@ impl Registry {
         if until - now > chrono::Duration::days(31) {
             return Err(SpecError::new("until", "at most 31 days ahead").into());
         }
-        if let Some(reason) = &request.reason
-            && reason.len() > 500
-        {
-            return Err(SpecError::new("reason", "at most 500 characters").into());
-        }
+        request.check_reason()?;
         let id = Self::written(
             self.store
                 .add_override(

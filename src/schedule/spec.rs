@@ -68,15 +68,17 @@ pub fn cron_error(e: super::timing::TimingError) -> SpecError {
 }
 
 /// Checks a schedule's or window's name: 1 to 128 characters without
-/// control characters, not a number (numbers are ids), and returns it trimmed.
+/// control, bidirectional or zero-width characters, not a number (numbers
+/// are ids), and returns it trimmed.
 pub fn check_name<'a>(name: &'a str, ids_of: &str) -> Result<&'a str, SpecError> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.len() > 128 {
         return Err(SpecError::new(
             "name",
             "1 to 128 characters without control characters",
         ));
     }
+    crate::job::operation::check_text("name", name)?;
     if name.parse::<i64>().is_ok() {
         return Err(SpecError::new(
             "name",
