@@ -60,7 +60,12 @@ async fn start() -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(state, &HttpLimits::default());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(machinist::http::serve(
+        listener,
+        app,
+        HttpLimits::default(),
+        tokio_util::sync::CancellationToken::new(),
+    ));
     App {
         base: format!("http://{addr}"),
         store,
