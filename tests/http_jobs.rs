@@ -1071,6 +1071,56 @@ async fn at_the_connection_cap_the_oldest_waiting_connection_makes_room() {
     assert!(rest.iter().all(still_open), "only the oldest was closed");
 }
 
+#[tokio::test]
+async fn idle_connections_close_after_the_idle_timeout_and_silence_is_not_a_slow_head() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let header_timeout = Duration::from_secs(1);
+    let idle_timeout = Duration::from_secs(2);
+    let app = start_with(
+        Some(TOKEN),
+        HttpLimits {
+            header_timeout,
+            idle_timeout,
+            ..HttpLimits::default()
+        },
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let opened = std::time::Instant::now();
+    let mut late = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: machinist\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let answered = std::time::Instant::now();
+
+    // Silence longer than the header timeout is idleness, not a slow head:
+    // a request sent after it is answered.
+    tokio::time::sleep(header_timeout + Duration::from_millis(500)).await;
+    late.write_all(b"GET /healthz HTTP/1.1\r\nHost: machinist\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, _) = raw_answer(&mut late).await;
+    assert_eq!(status, 200);
+
+    // Idle connections, fresh or kept alive after an answer, are closed
+    // once nothing has moved for the idle timeout.
+    let within = idle_timeout + Duration::from_secs(3);
+    let silent_closed = closed_by_server(silent, within).await.expect("closed");
+    let kept_closed = closed_by_server(kept, within).await.expect("closed");
+    for (closed, since) in [(silent_closed, opened), (kept_closed, answered)] {
+        let after = closed - since;
+        assert!(
+            after >= idle_timeout - Duration::from_millis(50),
+            "closed after {after:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_that_never_arrive_get_408_and_hold_no_turn() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
