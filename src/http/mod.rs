@@ -47,8 +47,9 @@
 //!
 //! One JSON shape, `{"error":{"code","message","field"}}` ([`error`]):
 //!
-//! - 400 `bad_request`: malformed JSON, a wrong type, an unknown or missing
-//!   field (named by its JSON path), an unknown, repeated or empty query
+//! - 400 `bad_request`: malformed JSON, a key given twice at any depth, a
+//!   wrong type, an unknown or missing field (named by its JSON path), an
+//!   unknown, repeated or empty query
 //!   parameter, a bad `state`/`kind`/`machine_id` filter, `limit` outside
 //!   1..=500, a cursor this listing did not make, a non-numeric job id, a
 //!   path key that is neither an id nor a name, `count` outside 1..=100, a
@@ -60,14 +61,18 @@
 //!   fail, a schedule or window name already taken (field `name`), changing
 //!   or deleting a window's edge schedule directly, a utilization pull while
 //!   no machine is known;
-//! - 413 `payload_too_large`; 415 `unsupported_media_type` (`POST /v1/jobs`
-//!   needs `Content-Type: application/json`);
+//! - 408 `request_timeout`: the body did not arrive within the body timeout;
+//! - 413 `payload_too_large`; 414 `uri_too_long`; 415
+//!   `unsupported_media_type` (`POST /v1/jobs` needs `Content-Type:
+//!   application/json`); 431 `headers_too_large`;
 //! - 422 `invalid_job`: well-formed JSON that is not a valid job (unknown
 //!   kind, missing `machine_id`, bad `wait`, bad `args.*`, …), with the
 //!   [`SpecError`](crate::job::SpecError)'s field (also a utilization pull
 //!   of a month not yet begun, field `month`); 422 `invalid_schedule`,
 //!   `invalid_window`, `invalid_override`: the same for those (bad `cron`,
 //!   `timezone`, `template.*`, `targets`, `exclusions`, `hours.*`, `until`, …);
+//!   in every kind, free text holding a character [`crate::text::is_refused`]
+//!   lists, named by its field;
 //! - 503 `unavailable`: the store failed, or the daemon stayed too busy to
 //!   take the request within the timeout; 503 `timeout`: the request took
 //!   longer than the timeout (a submit may then still have happened: resend

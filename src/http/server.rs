@@ -113,6 +113,16 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let max = limits.max_connections.max(1);
+    if let Some(files) = open_file_limit()
+        && max + DESCRIPTOR_HEADROOM > files
+    {
+        tracing::warn!(
+            max_connections = max,
+            open_file_limit = files,
+            "http.max_connections leaves too few file descriptors for the database and Paperspace calls; \
+             raise the open-file limit (LimitNOFILE=) or lower http.max_connections"
+        );
+    }
     let open: Arc<Mutex<BTreeMap<u64, Arc<Conn>>>> = Arc::default();
     // Each connection task holds a sender; when all are dropped, all are done.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -174,6 +184,22 @@ pub async fn serve(
     }
     drop(done_tx);
     let _ = done_rx.recv().await;
+}
+
+/// Descriptors the rest of the daemon may need besides the admin API's
+/// connections: the database and its WAL, Paperspace calls, logs.
+const DESCRIPTOR_HEADROOM: usize = 256;
+
+/// This process's soft limit on open files, where Linux says.
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn is_out_of_descriptors(e: &io::Error) -> bool {
