@@ -110,7 +110,7 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Other(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::text::escape(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -100,11 +100,7 @@ impl DaemonSettings {
                 wait_gone: config.wait.gone,
             },
             listen: config.http.listen,
-            http: HttpLimits {
-                max_body_bytes: config.http.max_body_bytes,
-                request_timeout: config.http.request_timeout,
-                ..HttpLimits::default()
-            },
+            http: HttpLimits::from_config(&config.http),
             admin_token,
             retention: config.retention.finished_jobs,
             calendars: Calendars::new(config.schedule.calendars.clone()),
@@ -225,15 +221,12 @@ impl Daemon {
             },
             &settings.http,
         );
-        let http_stop = shutdown.clone();
-        let http = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { http_stop.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "the admin API stopped");
-            }
-        });
+        let http = tokio::spawn(crate::http::serve(
+            listener,
+            router,
+            settings.http.clone(),
+            shutdown.clone(),
+        ));
 
         let pruner = tokio::spawn(prune_loop(
             store.clone(),

@@ -38,6 +38,8 @@
 //!   (`machinist sim`): machines that change state over time, utilization,
 //!   validation like the real API, injectable faults and call counts.
 //! - [`schedule`]: cron in IANA zones with exact DST rules, exclusion calendars, office hours.
+//! - [`text`]: the characters refused in free text, and how the CLI shows
+//!   any it meets.
 //! - [`clock`]: the injected source of time, so that tests move time by hand.
 //! - [`demo`]: `machinist demo`, the daemon on a temp database against an
 //!   in-process simulator, with jobs going through.
@@ -66,5 +68,6 @@ pub mod schedule;
 pub mod service;
 pub mod sim;
 pub mod store;
+pub mod text;
 pub mod walkthrough;
 pub mod worker;

@@ -121,3 +121,94 @@ async fn machines_history_and_status_read_the_daemon() {
         status.stdout
     );
 }
+
+/// True when `s` holds a character that would act on a terminal instead of
+/// being shown: an escape, a C1 control, a bidi override.
+fn raw_controls(s: &str) -> bool {
+    s.chars()
+        .any(|c| c != '\n' && machinist::text::is_refused(c))
+}
+
+#[tokio::test]
+async fn the_cli_escapes_what_the_daemon_sends() {
+    use machinist::paperspace::{CreateMachine, MachineApi};
+    let app = spawn_app(AppOptions::default()).await;
+    // A machine named in the Paperspace console (not through Machinist),
+    // with colours and a bidi override in its name.
+    let evil = "\u{1b}[31mred\u{202e}txt.exe";
+    let made = app
+        .api
+        .create(&CreateMachine::new(
+            evil,
+            "Europe (AMS1)",
+            "C5",
+            50,
+            "tkni3aa4",
+        ))
+        .await
+        .unwrap();
+    let refresh = app.run(json!({"kind": "refresh"})).await;
+    assert_eq!(refresh["state"], "succeeded");
+
+    let table = cli(&app, &["machines"]).await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(!raw_controls(&table.stdout), "{:?}", table.stdout);
+    assert!(
+        table.stdout.contains("\\u{1b}[31mred\\u{202e}txt.exe"),
+        "{}",
+        table.stdout
+    );
+    let one = cli(&app, &["machines", &made.id]).await;
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    assert!(!raw_controls(&one.stdout), "{:?}", one.stdout);
+    assert!(one.stdout.contains("\\u{1b}[31mred"), "{}", one.stdout);
+
+    // An override reason stored before the API refused such text.
+    let (status, window) = app
+        .post(
+            "/v1/windows",
+            json!({"name": "office", "hours": {"days": ["mon"], "start": "09:00", "end": "18:00", "zone": "UTC"},
+                   "targets": {"machine_ids": [made.id]}}),
+        )
+        .await;
+    assert!(status.is_success(), "{window}");
+    let (status, refused) = app
+        .post(
+            "/v1/windows/office/overrides",
+            json!({"machine_id": made.id, "mode": "keep_on", "hours": 2, "reason": "\u{1b}[31mlate"}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 422, "{refused}");
+    assert_eq!(refused["error"]["field"], "reason");
+    let now = chrono::Utc::now();
+    app.daemon
+        .store()
+        .add_override(
+            window["id"].as_i64().unwrap(),
+            made.id.clone(),
+            machinist::schedule::office_hours::OverrideMode::KeepOn,
+            now + chrono::Duration::hours(2),
+            Some("\u{1b}[31mlate\u{200b}".into()),
+            now,
+        )
+        .await
+        .unwrap();
+    let shown = cli(&app, &["windows", "show", "office"]).await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(!raw_controls(&shown.stdout), "{:?}", shown.stdout);
+    assert!(
+        shown.stdout.contains("\\u{1b}[31mlate\\u{200b}"),
+        "{}",
+        shown.stdout
+    );
+
+    // Error messages echo what was asked for; they are escaped too.
+    let missing = cli(&app, &["windows", "show", "ghost\u{202e}"]).await;
+    assert_eq!(missing.code, 1);
+    assert!(!raw_controls(&missing.stderr), "{:?}", missing.stderr);
+    assert!(
+        missing.stderr.contains("ghost\\u{202e}"),
+        "{}",
+        missing.stderr
+    );
+}

@@ -252,7 +252,18 @@ enum Break {
     RandomPath(String, usize),
     /// Odd headers (encodings, accept, expect, made-up names) on a body cut short.
     Header(String, String),
+    /// The `i`-th top-level key given twice.
+    RepeatedKey(usize),
+    /// A control, bidi or zero-width character put into the `i`-th
+    /// top-level string field, at a position.
+    Unprintable(usize, usize, char),
 }
+
+/// Characters the API refuses in free text, from each of its ranges.
+const UNPRINTABLE: &[char] = &[
+    '\u{0}', '\u{9}', '\u{a}', '\u{1b}', '\u{7f}', '\u{85}', '\u{9b}', '\u{61c}', '\u{200b}',
+    '\u{200f}', '\u{202a}', '\u{202e}', '\u{2060}', '\u{2064}', '\u{2066}', '\u{2069}', '\u{feff}',
+];
 
 fn scalar_of_other_type() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -344,6 +355,13 @@ fn break_strategy() -> impl Strategy<Value = Break> {
             "[!-~]{0,60}"
         )
             .prop_map(|(n, v)| Break::Header(n, v)),
+        (0usize..16).prop_map(Break::RepeatedKey),
+        (
+            0usize..16,
+            0usize..16,
+            proptest::sample::select(UNPRINTABLE)
+        )
+            .prop_map(|(i, at, c)| Break::Unprintable(i, at, c)),
     ]
 }
 
@@ -514,6 +532,30 @@ fn build(f: &Fixture, route: &Route, brk: &Break) -> Option<Case> {
             c.extra = Some((name.clone(), value.clone()));
             c
         }
+        Break::RepeatedKey(i) => {
+            let v = (route.body?)();
+            let obj = v.as_object()?;
+            let (key, value) = obj.iter().nth(i % obj.len())?;
+            // `{…the body…, "key": value}`: the same key and value again.
+            let mut text = serde_json::to_string(&v).unwrap();
+            text.pop();
+            text.push_str(&format!(",{}:{}}}", json!(key), value));
+            case(path, Some(text.into_bytes()), json_ct)
+        }
+        Break::Unprintable(i, at, c) => {
+            let mut v = (route.body?)();
+            let obj = v.as_object_mut()?;
+            let strings: Vec<String> = obj
+                .iter()
+                .filter(|(_, v)| v.is_string())
+                .map(|(k, _)| k.clone())
+                .collect();
+            let key = strings.get(i % strings.len().max(1))?;
+            let mut s: Vec<char> = obj[key].as_str()?.chars().collect();
+            s.insert(at % (s.len() + 1), *c);
+            obj.insert(key.clone(), Value::from(s.into_iter().collect::<String>()));
+            case(path, Some(serde_json::to_vec(&v).unwrap()), json_ct)
+        }
     })
 }
 
@@ -665,6 +707,17 @@ fn malformed_requests_get_4xx_and_change_nothing() {
                 prop_assert!(
                     error["error"]["code"].is_string() && error["error"]["message"].is_string(),
                     "{what} → {status} not the error shape: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            // A repeated key is named, whatever else the body holds.
+            if let Break::RepeatedKey(_) = brk {
+                prop_assert!(
+                    status == reqwest::StatusCode::BAD_REQUEST
+                        && error["error"]["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("more than once")),
+                    "{what} → {status} {}",
                     String::from_utf8_lossy(&body)
                 );
             }

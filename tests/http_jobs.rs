@@ -51,7 +51,12 @@ async fn start_with(token: Option<&str>, limits: HttpLimits) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(state, &limits);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(machinist::http::serve(
+        listener,
+        app,
+        limits,
+        tokio_util::sync::CancellationToken::new(),
+    ));
     App {
         base: format!("http://{addr}"),
         store,
@@ -463,6 +468,15 @@ async fn each_bad_submission_names_its_field_and_writes_nothing() {
         ("wrong content type", json!({"kind":"refresh"}).to_string(), "text/plain", StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None),
         ("no content type", json!({"kind":"refresh"}).to_string(), "", StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None),
         ("too large", format!(r#"{{"kind":"refresh","idempotency_key":"{}"}}"#, "k".repeat(5000)), "application/json", StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+        ("repeated key", r#"{"kind":"refresh","kind":"start"}"#.into(), "application/json", StatusCode::BAD_REQUEST, "bad_request", Some("kind")),
+        ("repeated key in args", r#"{"kind":"update","machine_id":"ps1","args":{"name":"a","name":"b"}}"#.into(), "application/json", StatusCode::BAD_REQUEST, "bad_request", Some("args.name")),
+        ("wait job without wait", json!({"kind":"wait","machine_id":"ps1"}).to_string(), "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid_job", Some("wait")),
+        ("utilization of a month not begun", json!({"kind":"utilization","machine_id":"ps1","args":{"month":"2026-04"}}).to_string(), "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid_job", Some("args.month")),
+        ("escape in a create name", json!({"kind":"create","args":{"name":"a\u{1b}[31m","region":"r","machine_type":"C5","disk_size_gb":50,"template_id":"t1"}}).to_string(), "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid_job", Some("args.name")),
+        ("C1 control in a region", json!({"kind":"availability","args":{"region":"Europe\u{85}","machine_type":"C5"}}).to_string(), "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid_job", Some("args.region")),
+        ("bidi override in an idempotency key", json!({"kind":"refresh","idempotency_key":"k\u{202e}"}).to_string(), "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid_job", Some("idempotency_key")),
+        ("zero-width space in an update name", json!({"kind":"update","machine_id":"ps1","args":{"name":"b\u{200b}"}}).to_string(), "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid_job", Some("args.name")),
+        ("byte order mark in a notification email", json!({"kind":"create","args":{"name":"a","region":"r","machine_type":"C5","disk_size_gb":50,"template_id":"t1","notification_email":"\u{feff}a@b.c"}}).to_string(), "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid_job", Some("args.notification_email")),
     ];
     for (what, body, content_type, status, code, field) in cases {
         let a = app.submit_raw(body, content_type).await;
@@ -849,6 +863,360 @@ async fn many_requests_at_once_all_get_answers() {
         );
     }
     assert_eq!(app.job_count().await, 20);
+}
+
+// ---- connections: slow, silent and lying clients ----
+
+/// Raises this process's open-file limit to its hard limit and returns it:
+/// the slow-client test holds both ends of thousands of sockets.
+fn raise_fd_limit() -> usize {
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    }
+}
+
+/// True while the peer has neither closed nor reset the connection.
+fn still_open(stream: &tokio::net::TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(stream.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Waits (at most `within`) for the server to close `stream`; when it did.
+async fn closed_by_server(
+    mut stream: tokio::net::TcpStream,
+    within: Duration,
+) -> Option<std::time::Instant> {
+    use tokio::io::AsyncReadExt;
+    let mut sink = Vec::new();
+    match tokio::time::timeout(within, stream.read_to_end(&mut sink)).await {
+        Ok(_) => Some(std::time::Instant::now()),
+        Err(_) => None,
+    }
+}
+
+/// An answer read off a raw socket: the status and the JSON body.
+async fn raw_answer(stream: &mut tokio::net::TcpStream) -> (u16, Value) {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes).await;
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_are_closed_by_the_header_timeout_while_others_are_served() {
+    use tokio::io::AsyncWriteExt;
+    // Both ends of every slow connection live in this process.
+    let slow = 1500.min(raise_fd_limit().saturating_sub(400) / 2);
+    assert!(
+        slow >= 500,
+        "the open-file limit allows only {slow} slow connections"
+    );
+    let header_timeout = Duration::from_secs(3);
+    let app = Arc::new(
+        start_with(
+            Some(TOKEN),
+            HttpLimits {
+                header_timeout,
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 4096,
+                ..HttpLimits::default()
+            },
+        )
+        .await,
+    );
+    let addr = app.base.trim_start_matches("http://").to_string();
+
+    // Half a request head each, unauthenticated, as a slowloris sends it.
+    let first_sent = std::time::Instant::now();
+    let mut connecting = tokio::task::JoinSet::new();
+    let mut held = Vec::new();
+    for i in 0..slow {
+        let addr = addr.clone();
+        connecting.spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            s.write_all(b"GET /v1/jobs HTTP/1.1\r\nHost: machinist\r\nX-Slow: ")
+                .await
+                .unwrap();
+            (s, std::time::Instant::now())
+        });
+        // At most 100 connecting at once, within the listen backlog.
+        if i % 100 == 99 {
+            while let Some(done) = connecting.join_next().await {
+                held.push(done.unwrap());
+            }
+        }
+    }
+    while let Some(done) = connecting.join_next().await {
+        held.push(done.unwrap());
+    }
+    assert_eq!(held.len(), slow);
+
+    // While they are held: /healthz and an authenticated client are served,
+    // each on a new connection, promptly.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let mut probes = 0;
+    while first_sent.elapsed() < header_timeout - Duration::from_millis(500) {
+        let health = fresh.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+        let jobs = fresh
+            .get(app.url("/v1/jobs?limit=1"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(jobs.status(), StatusCode::OK);
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        probes >= 3,
+        "only {probes} probes ran while the slow clients were held"
+    );
+    let open = held.iter().filter(|(s, _)| still_open(s)).count();
+    assert_eq!(
+        open, slow,
+        "every slow connection was held through the probes"
+    );
+
+    // Then the header timeout closes each of them, not before.
+    let mut closing = tokio::task::JoinSet::new();
+    for (stream, sent) in held {
+        closing.spawn(async move {
+            let closed = closed_by_server(stream, header_timeout + Duration::from_secs(5)).await;
+            (sent, closed)
+        });
+    }
+    while let Some(done) = closing.join_next().await {
+        let (sent, closed) = done.unwrap();
+        let closed = closed.expect("a half-sent request was closed by the header timeout");
+        let after = closed - sent;
+        assert!(
+            after >= header_timeout - Duration::from_millis(50),
+            "closed after {after:?}, before the header timeout"
+        );
+    }
+    let health = fresh.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn at_the_connection_cap_the_oldest_waiting_connection_makes_room() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cap = 16;
+    let app = start_with(
+        Some(TOKEN),
+        HttpLimits {
+            max_connections: cap,
+            ..HttpLimits::default()
+        },
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    // Fill the house with keep-alive connections that each had an answer
+    // (so the server has surely accepted them) and now sit idle.
+    let mut idle = Vec::new();
+    for _ in 0..cap {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: machinist\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        idle.push(s);
+    }
+    // A new client is served at once...
+    let mut newcomer = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    newcomer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: machinist\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, body) = tokio::time::timeout(Duration::from_secs(2), raw_answer(&mut newcomer))
+        .await
+        .expect("the newcomer is answered");
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    // ...because the oldest idle connection was closed for it; the others stay.
+    let mut idle = idle.into_iter();
+    let oldest = idle.next().unwrap();
+    assert!(
+        closed_by_server(oldest, Duration::from_secs(2))
+            .await
+            .is_some(),
+        "the oldest idle connection was closed"
+    );
+    let rest: Vec<_> = idle.collect();
+    assert!(rest.iter().all(still_open), "only the oldest was closed");
+}
+
+#[tokio::test]
+async fn idle_connections_close_after_the_idle_timeout_and_silence_is_not_a_slow_head() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let header_timeout = Duration::from_secs(1);
+    let idle_timeout = Duration::from_secs(2);
+    let app = start_with(
+        Some(TOKEN),
+        HttpLimits {
+            header_timeout,
+            idle_timeout,
+            ..HttpLimits::default()
+        },
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let opened = std::time::Instant::now();
+    let mut late = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: machinist\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let answered = std::time::Instant::now();
+
+    // Silence longer than the header timeout is idleness, not a slow head:
+    // a request sent after it is answered.
+    tokio::time::sleep(header_timeout + Duration::from_millis(500)).await;
+    late.write_all(b"GET /healthz HTTP/1.1\r\nHost: machinist\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, _) = raw_answer(&mut late).await;
+    assert_eq!(status, 200);
+
+    // Idle connections, fresh or kept alive after an answer, are closed
+    // once nothing has moved for the idle timeout.
+    let within = idle_timeout + Duration::from_secs(3);
+    let silent_closed = closed_by_server(silent, within).await.expect("closed");
+    let kept_closed = closed_by_server(kept, within).await.expect("closed");
+    for (closed, since) in [(silent_closed, opened), (kept_closed, answered)] {
+        let after = closed - since;
+        assert!(
+            after >= idle_timeout - Duration::from_millis(50),
+            "closed after {after:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_that_never_arrive_get_408_and_hold_no_turn() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body_timeout = Duration::from_secs(1);
+    let app = start_with(
+        Some(TOKEN),
+        HttpLimits {
+            max_concurrent: 2,
+            body_timeout,
+            request_timeout: Duration::from_secs(30),
+            ..HttpLimits::default()
+        },
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    // Authenticated submissions that promise 100 bytes and send 9. With
+    // `Expect: 100-continue` hyper says `100 Continue` when the body is
+    // first read, so each is known to be reading its body.
+    let mut liars = Vec::new();
+    for _ in 0..8 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /v1/jobs HTTP/1.1\r\nHost: machinist\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("the body is read before the request waits for a turn")
+            .unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 100"));
+        s.write_all(br#"{"kind":""#).await.unwrap();
+        liars.push((s, std::time::Instant::now()));
+    }
+    // Eight bodies are stalled and only two turns exist: others are served.
+    let started = std::time::Instant::now();
+    assert_eq!(app.get("/v1/jobs?limit=1").await.status, StatusCode::OK);
+    assert_eq!(
+        app.submit(json!({"kind":"refresh"})).await.status,
+        StatusCode::CREATED
+    );
+    assert!(
+        started.elapsed() < body_timeout / 2,
+        "took {:?}",
+        started.elapsed()
+    );
+    // Each liar gets a 408 in the JSON shape once its body is overdue.
+    for (mut s, sent) in liars {
+        let (status, body) = tokio::time::timeout(Duration::from_secs(5), raw_answer(&mut s))
+            .await
+            .expect("a 408 comes");
+        assert_eq!(status, 408, "{body}");
+        assert_eq!(body["error"]["code"], "request_timeout", "{body}");
+        assert!(sent.elapsed() >= body_timeout - Duration::from_millis(50));
+    }
+    assert_eq!(
+        app.job_count().await,
+        1,
+        "nothing but the refresh was written"
+    );
+}
+
+#[tokio::test]
+async fn oversized_targets_and_headers_answer_json() {
+    let app = start().await;
+    let long = format!("/v1/jobs?limit=1&x={}", "a".repeat(9000));
+    let a = app.get(&long).await;
+    assert_eq!(a.status, StatusCode::URI_TOO_LONG, "{}", a.body);
+    assert_eq!(a.error().0, "uri_too_long");
+
+    let mut many = app.http.get(app.url("/v1/jobs"));
+    for i in 0..150 {
+        many = many.header(format!("x-extra-{i}"), "1");
+    }
+    let a = app.send(many).await;
+    assert_eq!(
+        a.status,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "{}",
+        a.body
+    );
+    assert_eq!(a.error().0, "headers_too_large");
+
+    let big = app
+        .http
+        .get(app.url("/v1/jobs"))
+        .header("x-big", "b".repeat(20_000));
+    let a = app.send(big).await;
+    assert_eq!(
+        a.status,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "{}",
+        a.body
+    );
+    assert_eq!(a.error().0, "headers_too_large");
 }
 
 // ---- the CLI against the router ----

@@ -60,7 +60,12 @@ async fn start() -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(state, &HttpLimits::default());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(machinist::http::serve(
+        listener,
+        app,
+        HttpLimits::default(),
+        tokio_util::sync::CancellationToken::new(),
+    ));
     App {
         base: format!("http://{addr}"),
         store,
@@ -551,6 +556,54 @@ async fn each_bad_schedule_names_its_field_and_writes_nothing() {
             "name",
         ),
         (
+            with(&base, "name", json!("nightly\u{1b}[2J")),
+            422,
+            "invalid_schedule",
+            "name",
+        ),
+        (
+            with(&base, "name", json!("night\u{2066}ly")),
+            422,
+            "invalid_schedule",
+            "name",
+        ),
+        (
+            with(
+                &base,
+                "targets",
+                json!({"selector": {"name": "gpu-\u{200d}*"}}),
+            ),
+            422,
+            "invalid_schedule",
+            "targets.selector.name",
+        ),
+        (
+            with(
+                &base,
+                "targets",
+                json!({"selector": {"region": "Europe\u{9b}"}}),
+            ),
+            422,
+            "invalid_schedule",
+            "targets.selector.region",
+        ),
+        (
+            with(
+                &base,
+                "template",
+                json!({"kind": "create", "args": {"name": "a\u{7f}", "region": "r", "machine_type": "C5", "disk_size_gb": 50, "template_id": "t1"}}),
+            ),
+            422,
+            "invalid_schedule",
+            "template.args.name",
+        ),
+        (
+            with(&base, "template", json!({"kind": "wait"})),
+            422,
+            "invalid_schedule",
+            "template.wait",
+        ),
+        (
             with(&base, "name", json!("")),
             422,
             "invalid_schedule",
@@ -660,6 +713,30 @@ async fn each_bad_schedule_names_its_field_and_writes_nothing() {
         )
         .await;
     assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // A key given twice, at any depth, is refused rather than the last kept.
+    for (body, field) in [
+        (
+            r#"{"name":"twice","name":"thrice","cron":"0 9 * * *","template":{"kind":"stop"},"targets":{"machine_ids":["ps1"]}}"#,
+            "name",
+        ),
+        (
+            r#"{"name":"twice","cron":"0 9 * * *","template":{"kind":"stop"},"targets":{"machine_ids":["ps1"],"machine_ids":["ps2"]}}"#,
+            "targets.machine_ids",
+        ),
+        (
+            r#"{"name":"twice","cron":"0 9 * * *","template":{"kind":"update","args":{"name":"a","name":"b"}},"targets":{"machine_ids":["ps1"]}}"#,
+            "template.args.name",
+        ),
+    ] {
+        let a = app
+            .raw(reqwest::Method::POST, "/v1/schedules", body.to_string())
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}: {}", a.body);
+        assert_eq!(
+            a.error(),
+            ("bad_request".to_string(), Some(field.to_string()))
+        );
+    }
 
     assert_eq!(app.schedule_names().await, ["nightly-stop"]);
     let stored = app.store.schedule("nightly-stop").await.unwrap().unwrap();
@@ -827,6 +904,17 @@ async fn each_bad_window_names_its_field_and_writes_nothing() {
             "enforce_interval_seconds",
         ),
         (with(&base, "name", json!("7")), 422, "name"),
+        (with(&base, "name", json!("lab\u{61c}")), 422, "name"),
+        (with(&base, "name", json!("\u{feff}lab")), 422, "name"),
+        (
+            with(
+                &base,
+                "targets",
+                json!({"selector": {"machine_type": "C5\u{0}"}}),
+            ),
+            422,
+            "targets.selector.machine_type",
+        ),
         (
             with(&base, "hours.start", json!("25:00")),
             400,
@@ -919,6 +1007,12 @@ async fn overrides_are_added_listed_and_deleted() {
         (with(&base, "machine_id", json!("ps/1")), 422, "machine_id"),
         (with(&base, "machine_id", json!("")), 422, "machine_id"),
         (with(&base, "reason", json!("x".repeat(501))), 422, "reason"),
+        (
+            with(&base, "reason", json!("\u{1b}[31mlate")),
+            422,
+            "reason",
+        ),
+        (with(&base, "reason", json!("late\u{202e}")), 422, "reason"),
         (with(&base, "mode", json!("keep_maybe")), 400, "mode"),
         (with(&base, "until", json!("tonight")), 400, "until"),
         (with(&base, "hours", json!("two")), 400, "hours"),

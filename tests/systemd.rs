@@ -297,6 +297,18 @@ fn the_unit_file_is_hardened_and_names_the_credentials_machinist_reads() {
     ] {
         assert!(directives.contains(&wanted), "{wanted} is missing");
     }
+    // Well above the admin API's connection cap, so that connections cannot
+    // take every descriptor from the database and /healthz.
+    let nofile: usize = directives
+        .iter()
+        .find_map(|d| d.strip_prefix("LimitNOFILE="))
+        .and_then(|v| v.parse().ok())
+        .expect("LimitNOFILE is set to a number");
+    let max_connections = machinist::config::HttpConfig::default().max_connections;
+    assert!(
+        nofile >= 4 * max_connections,
+        "LimitNOFILE={nofile} leaves too little above http.max_connections = {max_connections}"
+    );
     // Where systemd is installed, it must accept the unit (against the
     // binary under test, since /usr/bin/machinist may not exist here).
     if let Ok(out) = Command::new("systemd-analyze").arg("--version").output()

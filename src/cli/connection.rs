@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::admin_client::AdminClient;
 use crate::config::{AdminToken, Config, Env};
+use crate::text::escape;
 
 /// The variable that holds the admin token for the CLI.
 pub const TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
@@ -62,7 +63,7 @@ pub async fn report_errors(
     match command.await {
         Ok(code) => Ok(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", escape(&format!("{e:#}")));
             Ok(ExitCode::FAILURE)
         }
     }
@@ -211,8 +212,14 @@ pub fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// A table with aligned columns; the last column is not padded.
+/// A table with aligned columns; the last column is not padded. Cells are
+/// escaped ([`escape`]): they hold what the daemon sent.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| escape(cell)).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -238,11 +245,11 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// `key  value` lines with the values aligned.
+/// `key  value` lines with the values aligned, escaped ([`escape`]).
 pub fn print_fields(fields: &[(&str, String)]) {
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, value) in fields {
-        println!("{key:<width$}  {value}");
+        println!("{key:<width$}  {}", escape(value));
     }
 }
 

@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use super::connection::{DaemonArgs, print_json, report_errors};
+use crate::text::escape;
 
 /// The history of every job, or of one machine's jobs.
 #[derive(Debug, clap::Args)]
@@ -52,7 +53,11 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
             println!("no events");
         }
         for event in &page.events {
-            println!("job {:<6} {}", event.job_id, super::jobs::event_line(event));
+            println!(
+                "job {:<6} {}",
+                event.job_id,
+                escape(&super::jobs::event_line(event))
+            );
         }
         if let Some(next) = &page.next_cursor {
             println!("more: machinist history --cursor {next}");

@@ -22,6 +22,7 @@ use super::connection::{
 use crate::admin_client::AdminClient;
 use crate::job::{EventKind, Job, JobEvent, JobId, JobKind, JobRequest, JobState};
 use crate::store::JobFilter;
+use crate::text::escape;
 /// How often `--wait` asks for news.
 const POLL: Duration = Duration::from_millis(500);
 /// How long `--wait` keeps trying while the daemon cannot be reached
@@ -209,7 +210,12 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
             } else {
                 "already submitted with this idempotency key"
             };
-            println!("job {} {how}: {} ({})", job.id, describe(&job), job.state);
+            println!(
+                "job {} {how}: {} ({})",
+                job.id,
+                escape(&describe(&job)),
+                job.state
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -219,7 +225,7 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
         } else {
             "exists (idempotency key)"
         };
-        println!("job {} {how}: {}", job.id, describe(&job));
+        println!("job {} {how}: {}", job.id, escape(&describe(&job)));
         eprintln!(
             "following job {}; Ctrl-C stops following, not the job",
             job.id
@@ -255,7 +261,7 @@ async fn follow(client: &AdminClient, id: JobId, json: bool) -> anyhow::Result<E
         };
         if !json {
             for event in events.iter().filter(|e| e.id > last_event) {
-                println!("{}", event_line(event));
+                println!("{}", escape(&event_line(event)));
             }
         }
         last_event = events.iter().map(|e| e.id).max().unwrap_or(last_event);
@@ -269,7 +275,7 @@ async fn follow(client: &AdminClient, id: JobId, json: bool) -> anyhow::Result<E
                         println!("job {id} succeeded");
                         if let Some(result) = &job.result {
                             // The whole result is in `show` and `--json`.
-                            println!("result: {}", truncate(&compact(result), 160));
+                            println!("result: {}", escape(&truncate(&compact(result), 160)));
                         }
                     }
                     ExitCode::SUCCESS
@@ -277,7 +283,7 @@ async fn follow(client: &AdminClient, id: JobId, json: bool) -> anyhow::Result<E
                 JobState::Failed => {
                     eprintln!(
                         "error: job {id} failed: {}",
-                        job.last_error.as_deref().unwrap_or("no error recorded")
+                        escape(job.last_error.as_deref().unwrap_or("no error recorded"))
                     );
                     ExitCode::FAILURE
                 }
@@ -374,6 +380,7 @@ fn print_table(jobs: &[Job]) {
                     .map(|e| truncate(&one_line(e), 50))
                     .unwrap_or_default(),
             ]
+            .map(|cell| escape(&cell))
         })
         .collect();
     let mut widths = header.map(|h| h.chars().count());
@@ -465,7 +472,7 @@ fn print_job(job: &Job) {
     }
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, value) in fields {
-        println!("{key:<width$}  {value}");
+        println!("{key:<width$}  {}", escape(&value));
     }
 }
 
@@ -476,7 +483,7 @@ fn print_events(events: &[JobEvent]) {
     println!();
     println!("events:");
     for event in events {
-        println!("  {}", event_line(event));
+        println!("  {}", escape(&event_line(event)));
     }
 }
 

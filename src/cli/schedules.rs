@@ -20,6 +20,7 @@ use crate::schedule::firing::Firing;
 use crate::schedule::spec::{MisfirePolicy, OverlapPolicy, Schedule, ScheduleSpec};
 use crate::schedule::target::{Selector, Targets};
 use crate::schedule::template::JobTemplate;
+use crate::text::escape;
 
 /// Manage cron schedules through the daemon's admin API.
 #[derive(Debug, clap::Args)]
@@ -254,7 +255,7 @@ async fn run_inner(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
                 println!("never fires");
             } else {
                 for t in &times {
-                    println!("{}", fire_line(t, zone.as_deref()));
+                    println!("{}", escape(&fire_line(t, zone.as_deref())));
                 }
             }
         }
@@ -312,8 +313,12 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         return print_json(&schedule);
     }
     println!(
-        "schedule {} added: {} ({} in {})",
-        schedule.id, schedule.name, schedule.cron, schedule.timezone
+        "schedule {} added: {}",
+        schedule.id,
+        escape(&format!(
+            "{} ({} in {})",
+            schedule.name, schedule.cron, schedule.timezone
+        ))
     );
     match schedule.next_fire_at {
         Some(next) => println!(
@@ -324,7 +329,7 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         None if !schedule.enabled => {
             println!(
                 "paused; `machinist schedules resume {}` starts it",
-                schedule.name
+                escape(&schedule.name)
             )
         }
         None => println!("it never fires"),
@@ -371,7 +376,11 @@ fn finish(schedule: &Schedule, json: bool, what: &str) -> anyhow::Result<()> {
         Some(next) => format!("; next: {}", local_time(next, &schedule.timezone)),
         None => String::new(),
     };
-    println!("schedule {} ({}) {what}{next}", schedule.id, schedule.name);
+    println!(
+        "schedule {} ({}) {what}{next}",
+        schedule.id,
+        escape(&schedule.name)
+    );
     Ok(())
 }
 
@@ -509,7 +518,7 @@ pub(super) fn print_fire_times(title: &str, times: &[FireTimeView], zone: &str) 
     println!();
     println!("{title}:");
     for t in times {
-        println!("  {}", fire_line(t, Some(zone)));
+        println!("  {}", escape(&fire_line(t, Some(zone))));
     }
 }
 
@@ -538,7 +547,7 @@ fn print_firings(firings: &[Firing]) {
     }
     println!("recent firings (newest first):");
     for f in firings {
-        println!("  {}", firing_line(f));
+        println!("  {}", escape(&firing_line(f)));
     }
 }
 

@@ -23,6 +23,7 @@ use crate::schedule::calendar::Exclusions;
 use crate::schedule::office_hours::{OverrideMode, OverrideRequest, Window, WindowRequest};
 use crate::schedule::target::{Selector, Targets};
 use crate::schedule::window::{Day, WindowSpec};
+use crate::text::escape;
 
 /// Manage office-hours windows through the daemon's admin API.
 #[derive(Debug, clap::Args)]
@@ -218,7 +219,7 @@ async fn run_inner(args: WindowsArgs) -> anyhow::Result<ExitCode> {
                 // The zone's name reads better than the offset in `local`.
                 let zone = client.window(&key).await?.window.hours.zone;
                 for t in &times {
-                    println!("{}", fire_line(t, Some(&zone)));
+                    println!("{}", escape(&fire_line(t, Some(&zone))));
                 }
             }
         }
@@ -279,22 +280,21 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         return print_json(&window);
     }
     println!(
-        "window {} added: {} ({})",
+        "window {} added: {}",
         window.id,
-        window.name,
-        hours_summary(&window)
+        escape(&format!("{} ({})", window.name, hours_summary(&window)))
     );
     if window.enabled {
         let edges = client
             .preview_window(&window.id.to_string(), Some(2))
             .await?;
         for t in &edges {
-            println!("next {}", fire_line(t, Some(&window.hours.zone)));
+            println!("next {}", escape(&fire_line(t, Some(&window.hours.zone))));
         }
     } else {
         println!(
             "paused; `machinist windows resume {}` starts it",
-            window.name
+            escape(&window.name)
         );
     }
     Ok(())
@@ -320,8 +320,8 @@ async fn run_override(client: &AdminClient, args: OverrideArgs) -> anyhow::Resul
     println!(
         "override {} of window {}: {} {} until {}",
         o.id,
-        args.key,
-        o.machine_id,
+        escape(&args.key),
+        escape(&o.machine_id),
         o.mode.as_str(),
         time(o.until)
     );
@@ -422,7 +422,7 @@ fn finish(window: &Window, json: bool, what: &str) -> anyhow::Result<()> {
     if json {
         return print_json(window);
     }
-    println!("window {} ({}) {what}", window.id, window.name);
+    println!("window {} ({}) {what}", window.id, escape(&window.name));
     Ok(())
 }
 
@@ -486,7 +486,7 @@ fn print_detail(detail: &WindowDetail, key: &str) {
         println!();
         println!("overrides in force:");
         for o in &detail.overrides {
-            println!("  {}", override_line(o, &w.hours.zone));
+            println!("  {}", escape(&override_line(o, &w.hours.zone)));
         }
     }
     println!();
@@ -496,7 +496,7 @@ fn print_detail(detail: &WindowDetail, key: &str) {
         println!("recent firings (newest first):");
         for f in &detail.recent_firings {
             let edge = f.edge.map(|e| e.as_str()).unwrap_or("-");
-            println!("  {edge:<5}  {}", firing_line(&f.firing));
+            println!("  {edge:<5}  {}", escape(&firing_line(&f.firing)));
         }
     }
 }

@@ -375,6 +375,21 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// The largest request body accepted, 1 KiB to 16 MiB; requests are small JSON.
     pub max_body_bytes: usize,
+    /// How long a request head may take to arrive, from its first byte; a
+    /// connection that is slower is closed.
+    #[serde(with = "duration")]
+    pub header_timeout: Duration,
+    /// How long a request body may take to arrive; slower is answered 408.
+    #[serde(with = "duration")]
+    pub body_timeout: Duration,
+    /// How long a connection may stay open with no request in progress and
+    /// no byte moving; then it is closed.
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
+    /// Connections open at once, 16 to 65536. At the cap a new connection
+    /// closes the oldest one that has no request being handled. Keep it
+    /// well below the open-file limit (the unit sets `LimitNOFILE=8192`).
+    pub max_connections: usize,
 }
 
 impl HttpConfig {
@@ -391,6 +406,10 @@ impl Default for HttpConfig {
             admin_token_file: PathBuf::new(),
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 64 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
         }
     }
 }

@@ -102,6 +102,10 @@ pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
     let http = &config.http;
     c.duration("http.request_timeout", http.request_timeout, Min::Positive);
     c.between("http.max_body_bytes", http.max_body_bytes, 1024, 16 << 20);
+    c.duration("http.header_timeout", http.header_timeout, Min::Positive);
+    c.duration("http.body_timeout", http.body_timeout, Min::Positive);
+    c.duration("http.idle_timeout", http.idle_timeout, Min::Positive);
+    c.between("http.max_connections", http.max_connections, 16, 65_536);
 
     let retention = &config.retention;
     c.duration(

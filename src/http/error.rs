@@ -120,6 +120,18 @@ impl ApiError {
             .with_field(e.field)
     }
 
+    /// 408 `request_timeout`: the request body did not arrive in time.
+    pub fn request_timeout(after: std::time::Duration) -> Self {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {}; send it whole, and a Content-Length that matches it",
+                humantime::format_duration(after)
+            ),
+        )
+    }
+
     /// 503 `timeout`: the request took longer than the configured timeout.
     pub fn timeout(after: std::time::Duration) -> Self {
         ApiError::new(
@@ -187,7 +199,9 @@ pub(crate) fn code_for(status: StatusCode) -> &'static str {
         StatusCode::UNAUTHORIZED => "unauthorized",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
         StatusCode::CONFLICT => "conflict",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",

@@ -1,6 +1,6 @@
 //! The authenticated HTTP admin API (axum).
 //!
-//! [`router`] builds the whole API, ready for `axum::serve`:
+//! [`router`] builds the whole API, ready for [`serve`]:
 //!
 //! | route | answer |
 //! | --- | --- |
@@ -47,8 +47,9 @@
 //!
 //! One JSON shape, `{"error":{"code","message","field"}}` ([`error`]):
 //!
-//! - 400 `bad_request`: malformed JSON, a wrong type, an unknown or missing
-//!   field (named by its JSON path), an unknown, repeated or empty query
+//! - 400 `bad_request`: malformed JSON, a key given twice at any depth, a
+//!   wrong type, an unknown or missing field (named by its JSON path), an
+//!   unknown, repeated or empty query
 //!   parameter, a bad `state`/`kind`/`machine_id` filter, `limit` outside
 //!   1..=500, a cursor this listing did not make, a non-numeric job id, a
 //!   path key that is neither an id nor a name, `count` outside 1..=100, a
@@ -60,14 +61,18 @@
 //!   fail, a schedule or window name already taken (field `name`), changing
 //!   or deleting a window's edge schedule directly, a utilization pull while
 //!   no machine is known;
-//! - 413 `payload_too_large`; 415 `unsupported_media_type` (`POST /v1/jobs`
-//!   needs `Content-Type: application/json`);
+//! - 408 `request_timeout`: the body did not arrive within the body timeout;
+//! - 413 `payload_too_large`; 414 `uri_too_long`; 415
+//!   `unsupported_media_type` (`POST /v1/jobs` needs `Content-Type:
+//!   application/json`); 431 `headers_too_large`;
 //! - 422 `invalid_job`: well-formed JSON that is not a valid job (unknown
 //!   kind, missing `machine_id`, bad `wait`, bad `args.*`, …), with the
 //!   [`SpecError`](crate::job::SpecError)'s field (also a utilization pull
 //!   of a month not yet begun, field `month`); 422 `invalid_schedule`,
 //!   `invalid_window`, `invalid_override`: the same for those (bad `cron`,
 //!   `timezone`, `template.*`, `targets`, `exclusions`, `hours.*`, `until`, …);
+//!   in every kind, free text holding a character [`crate::text::is_refused`]
+//!   lists, named by its field;
 //! - 503 `unavailable`: the store failed, or the daemon stayed too busy to
 //!   take the request within the timeout; 503 `timeout`: the request took
 //!   longer than the timeout (a submit may then still have happened: resend
@@ -88,7 +93,11 @@
 //!
 //! [`HttpLimits`]: the body size, a per-request timeout, and a cap on
 //! requests handled at once (the rest wait, up to the timeout), so that a
-//! flood of admin requests cannot starve the workers of the database.
+//! flood of admin requests cannot starve the workers of the database. The
+//! body is read whole, within its own timeout (408), before a request waits
+//! for a turn. [`serve`] times and caps the connections themselves.
+//! Request targets over [`MAX_URI_BYTES`] are a 414, headers over
+//! [`MAX_HEADERS`] or [`MAX_HEADER_BYTES`] a 431, both in the JSON shape.
 
 pub mod auth;
 pub mod error;
@@ -99,6 +108,7 @@ pub mod openapi;
 pub mod params;
 pub mod reports;
 pub mod schedules;
+mod server;
 pub mod windows;
 
 use std::any::Any;
@@ -130,6 +140,7 @@ pub use reports::{
     PullAnswer, PullRequest, SavingsLineView, SavingsView, UtilizationLineView, UtilizationView,
 };
 pub use schedules::{FireTimeView, FireTimes, PreviewRequest, ScheduleDetail, ScheduleList};
+pub use server::serve;
 pub use windows::{EdgeFiring, OverrideList, OverrideView, WindowDetail, WindowList};
 
 /// The liveness route, open without a token.
@@ -153,36 +164,74 @@ pub struct HttpState {
     pub api: Option<Arc<dyn crate::paperspace::MachineApi>>,
 }
 
-/// Protection against large, slow or many requests.
+/// A request target longer than this is answered 414 in the JSON shape
+/// (hyper's own limit, 65534 bytes, answers a plain 414).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Request headers larger than this in all (names and values) are answered
+/// 431 in the JSON shape (past hyper's buffer, about 400 KiB, a plain 431).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// More request headers than this are answered 431 in the JSON shape (past
+/// twice as many, hyper answers a plain 431).
+pub const MAX_HEADERS: usize = 100;
+
+/// Protection against large, slow or many requests and connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpLimits {
     /// Larger request bodies are refused with 413.
     pub max_body_bytes: usize,
-    /// A request not answered within this (queueing included) gets a 503.
+    /// A request not answered within this (queueing included, reading the
+    /// body not) gets a 503.
     pub request_timeout: Duration,
     /// Requests handled at once; more wait for a turn.
     pub max_concurrent: usize,
+    /// A request head must arrive within this of its first byte, or the
+    /// connection is closed ([`serve`]).
+    pub header_timeout: Duration,
+    /// A request body must arrive within this, or the answer is 408; it is
+    /// read before the request waits for a turn.
+    pub body_timeout: Duration,
+    /// A connection with no request in progress and no byte moving for this
+    /// long is closed ([`serve`]).
+    pub idle_timeout: Duration,
+    /// Connections open at once ([`serve`]).
+    pub max_connections: usize,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
+        let http = HttpConfig::default();
         HttpLimits {
-            max_body_bytes: 64 * 1024,
-            request_timeout: Duration::from_secs(30),
+            max_body_bytes: http.max_body_bytes,
+            request_timeout: http.request_timeout,
             max_concurrent: 64,
+            header_timeout: http.header_timeout,
+            body_timeout: http.body_timeout,
+            idle_timeout: http.idle_timeout,
+            max_connections: http.max_connections,
         }
     }
 }
 
 impl HttpLimits {
-    /// The configured body limit and timeout, with the default concurrency.
+    /// The configured limits, with the default concurrency.
     pub fn from_config(http: &HttpConfig) -> Self {
         HttpLimits {
             max_body_bytes: http.max_body_bytes,
             request_timeout: http.request_timeout,
+            header_timeout: http.header_timeout,
+            body_timeout: http.body_timeout,
+            idle_timeout: http.idle_timeout,
+            max_connections: http.max_connections,
             ..HttpLimits::default()
         }
     }
+}
+
+/// What [`read_body`] needs.
+#[derive(Clone, Copy)]
+struct BodyLimits {
+    max_bytes: usize,
+    timeout: Duration,
 }
 
 /// The handlers' state: the caller's plus what the router adds.
@@ -204,7 +253,7 @@ struct Gate {
     timeout: Duration,
 }
 
-/// The whole admin API, ready for `axum::serve`.
+/// The whole admin API, ready for [`serve`].
 pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
     let token = state.token.clone();
     let metrics = Arc::new(Metrics::new());
@@ -280,12 +329,22 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
-        // Innermost first: the body limit, then the gate, then auth (so an
-        // unauthenticated flood takes no turn), then the JSON safety net and
-        // the panic catcher around everything.
+        // Innermost first: the body limit, then the gate, then reading the
+        // body (so a slow body holds no turn), then auth (so an
+        // unauthenticated flood takes no turn and sends no body), then the
+        // head's size limits, then the JSON safety net and the panic
+        // catcher around everything.
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(middleware::from_fn_with_state(gate, admit))
+        .layer(middleware::from_fn_with_state(
+            BodyLimits {
+                max_bytes: limits.max_body_bytes,
+                timeout: limits.body_timeout,
+            },
+            read_body,
+        ))
         .layer(middleware::from_fn_with_state(token, auth::require_token))
+        .layer(middleware::from_fn(check_head))
         .layer(middleware::from_fn_with_state(metrics, json_errors))
         .layer(CatchPanicLayer::custom(panic_response))
 }
@@ -349,6 +408,70 @@ fn shorten_path(path: &str) -> String {
         let mut cut: String = path.chars().take(MAX).collect();
         cut.push('…');
         cut
+    }
+}
+
+/// Answers a request target or headers larger than the limits
+/// ([`MAX_URI_BYTES`], [`MAX_HEADER_BYTES`], [`MAX_HEADERS`]) in the JSON
+/// shape, before hyper's larger limits would answer them in plain text.
+async fn check_head(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    let uri_bytes = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_bytes > MAX_URI_BYTES {
+        return ApiError::new(
+            axum::http::StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is {uri_bytes} bytes; at most {MAX_URI_BYTES} are read"),
+        )
+        .into_response();
+    }
+    let headers = request.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request has {} headers of {header_bytes} bytes; at most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all are read",
+                headers.len()
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Reads the whole request body, at most the body limit and within the body
+/// timeout, before the request waits for a turn at the gate: a client that
+/// sends its body slowly, or promises more than it sends, then holds no
+/// turn while other requests wait. Too slow is a 408, too large a 413.
+async fn read_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    use http_body_util::BodyExt;
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_bytes as u64) {
+        return ApiError::payload_too_large(limits.max_bytes).into_response();
+    }
+    let limited = http_body_util::Limited::new(body, limits.max_bytes);
+    match tokio::time::timeout(limits.timeout, limited.collect()).await {
+        Err(_) => ApiError::request_timeout(limits.timeout).into_response(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            ApiError::payload_too_large(limits.max_bytes).into_response()
+        }
+        Ok(Err(e)) => {
+            ApiError::bad_request(format!("could not read the request body: {e}")).into_response()
+        }
+        Ok(Ok(body)) => {
+            next.run(Request::from_parts(parts, Body::from(body.to_bytes())))
+                .await
+        }
     }
 }
 

@@ -202,11 +202,115 @@ pub(super) fn parse_json_object<T: DeserializeOwned>(
             "the request body must be a JSON object, such as {example}"
         )));
     }
+    refuse_duplicate_keys(body)?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
     de.end()
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     Ok(value)
+}
+
+/// Refuses an object that repeats a key, at any depth, naming the key's
+/// JSON path. serde keeps the last of repeated keys (or refuses them only in
+/// derived structs), so `{"args":{"name":"a","name":"b"}}` would otherwise
+/// mean whatever the last one says while a proxy or log reads the first.
+fn refuse_duplicate_keys(body: &[u8]) -> Result<(), ApiError> {
+    use serde::de::DeserializeSeed;
+    let found = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let checked = UniqueKeys {
+        path: String::new(),
+        found: &found,
+    }
+    .deserialize(&mut de);
+    match (checked, found.into_inner()) {
+        (Err(_), Some(path)) => Err(ApiError::bad_field(
+            &path,
+            format!("`{}` is given more than once", shorten(&path)),
+        )),
+        // Syntax errors are the typed parse's to report, with their path.
+        _ => Ok(()),
+    }
+}
+
+/// A walk over any JSON value that fails at the first repeated key; the
+/// path of that key is left in `found`.
+struct UniqueKeys<'f> {
+    /// The JSON path of the value walked, `""` at the top.
+    path: String,
+    found: &'f std::cell::RefCell<Option<String>>,
+}
+
+impl UniqueKeys<'_> {
+    fn at(&self, path: String) -> Self {
+        UniqueKeys {
+            path,
+            found: self.found,
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueKeys<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        while seq
+            .next_element_seed(self.at(format!("{}[{i}]", self.path)))?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if !seen.insert(key) {
+                *self.found.borrow_mut() = Some(path);
+                return Err(serde::de::Error::custom("a repeated key"));
+            }
+            map.next_value_seed(self.at(path))?;
+        }
+        Ok(())
+    }
 }
 
 fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -283,6 +387,28 @@ mod tests {
         for s in ["0", "07", "-7", "x", "9223372036854775808"] {
             assert_eq!(job_id(s).unwrap_err().field.as_deref(), Some("id"), "{s}");
         }
+    }
+
+    #[test]
+    fn repeated_keys_are_refused_at_every_depth() {
+        let field = |body: &str| {
+            parse_json_object::<serde_json::Value>(body.as_bytes(), "{}")
+                .unwrap_err()
+                .field
+        };
+        assert_eq!(field(r#"{"a":1,"a":2}"#).as_deref(), Some("a"));
+        assert_eq!(
+            field(r#"{"args":{"name":"x","name":"y"}}"#).as_deref(),
+            Some("args.name")
+        );
+        assert_eq!(
+            field(r#"{"t":{"ids":[{"k":1},{"k":1,"k":2}]}}"#).as_deref(),
+            Some("t.ids[1].k")
+        );
+        // The same key in sibling objects is not a repeat.
+        parse_json_object::<serde_json::Value>(br#"{"a":{"k":1},"b":{"k":1}}"#, "{}").unwrap();
+        // Escapes spelling the same key are the same key.
+        assert_eq!(field(r#"{"a":1,"\u0061":2}"#).as_deref(), Some("a"));
     }
 
     #[test]

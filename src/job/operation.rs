@@ -232,6 +232,21 @@ fn non_empty(field: &str, value: &str) -> Result<(), SpecError> {
     }
 }
 
+/// Free text (a name, a reason, a key) must not hold the characters
+/// [`crate::text::is_refused`] lists: they would make it lie when shown.
+pub fn check_text(field: &str, value: &str) -> Result<(), SpecError> {
+    match crate::text::refused(value) {
+        None => Ok(()),
+        Some(c) => Err(SpecError::new(
+            field,
+            format!(
+                "must not contain control, bidirectional or zero-width characters (found U+{:04X})",
+                c as u32
+            ),
+        )),
+    }
+}
+
 /// Paperspace ids go into URLs: letters, digits, `-` and `_`, at most 64.
 pub fn check_id(field: &str, id: &str) -> Result<(), SpecError> {
     if crate::paperspace::machine::is_paperspace_id(id) {
@@ -250,6 +265,28 @@ impl Operation {
         let op = match kind {
             JobKind::Create => {
                 let create: CreateMachine = args(raw)?;
+                let texts = [
+                    ("args.name", Some(&create.name)),
+                    ("args.region", Some(&create.region)),
+                    ("args.machine_type", Some(&create.machine_type)),
+                    ("args.network_id", create.network_id.as_ref()),
+                    ("args.team_id", create.team_id.as_ref()),
+                    ("args.user_id", create.user_id.as_ref()),
+                    (
+                        "args.notification_email",
+                        create.notification_email.as_ref(),
+                    ),
+                    ("args.script_id", create.script_id.as_ref()),
+                    (
+                        "args.restore_point_frequency",
+                        create.restore_point_frequency.as_ref(),
+                    ),
+                ];
+                for (field, value) in texts {
+                    if let Some(value) = value {
+                        check_text(field, value)?;
+                    }
+                }
                 non_empty("args.name", &create.name)?;
                 if create.name.len() > 128 {
                     return Err(SpecError::new("args.name", "at most 128 characters"));
@@ -279,6 +316,10 @@ impl Operation {
                 }
                 if let Some(name) = &update.name {
                     non_empty("args.name", name)?;
+                    check_text("args.name", name)?;
+                }
+                if let Some(frequency) = &update.auto_snapshot_frequency {
+                    check_text("args.auto_snapshot_frequency", frequency)?;
                 }
                 if let Some(hours) = update.auto_shutdown_timeout_hours
                     && !(hours.is_finite() && (0.0..=8760.0).contains(&hours))
@@ -300,6 +341,8 @@ impl Operation {
             JobKind::Utilization => Operation::Utilization(args(raw)?),
             JobKind::Availability => {
                 let a: AvailabilityArgs = args(raw)?;
+                check_text("args.region", &a.region)?;
+                check_text("args.machine_type", &a.machine_type)?;
                 non_empty("args.region", &a.region)?;
                 non_empty("args.machine_type", &a.machine_type)?;
                 Operation::Availability(a)

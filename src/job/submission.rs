@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::operation::{JobKind, Operation, SpecError, check_id};
+use super::operation::{JobKind, Operation, SpecError, check_id, check_text};
+use crate::paperspace::BillingMonth;
 use crate::paperspace::WaitTarget;
 
 /// Longest a job may be delayed or wait: a week.
@@ -151,6 +152,19 @@ impl JobRequest {
             }
         };
         let operation = Operation::parse(kind, &self.args)?;
+        // Paperspace has nothing to report for a month that has not begun
+        // (the pull route refuses the same).
+        if let Operation::Utilization(args) = &operation
+            && args.month > BillingMonth::containing(now)
+        {
+            return Err(SpecError::new(
+                "args.month",
+                format!(
+                    "{} has not begun; ask for the current month or an earlier one",
+                    args.month
+                ),
+            ));
+        }
 
         let run_at = match (self.run_at, self.delay_seconds) {
             (Some(_), Some(_)) => {
@@ -185,6 +199,13 @@ impl JobRequest {
 
         let allowed = kind.waits();
         let wait = match self.wait.as_deref() {
+            // A wait job is nothing but its wait: which state is not guessed.
+            None if kind == JobKind::Wait => {
+                return Err(SpecError::new(
+                    "wait",
+                    "wait jobs need the state to wait for: one of ready, serviceready, off, gone",
+                ));
+            }
             None => default_wait(&operation),
             Some("none") if kind != JobKind::Wait => None,
             Some(s) => {
@@ -227,13 +248,14 @@ impl JobRequest {
             (Some(target), None) => defaults.wait_timeout(target),
         };
 
-        if let Some(key) = &self.idempotency_key
-            && (key.is_empty() || key.len() > 200 || key.chars().any(char::is_control))
-        {
-            return Err(SpecError::new(
-                "idempotency_key",
-                "must be 1 to 200 characters without control characters",
-            ));
+        if let Some(key) = &self.idempotency_key {
+            if key.is_empty() || key.len() > 200 {
+                return Err(SpecError::new(
+                    "idempotency_key",
+                    "must be 1 to 200 characters without control characters",
+                ));
+            }
+            check_text("idempotency_key", key)?;
         }
 
         Ok(NewJob {
@@ -338,5 +360,39 @@ mod tests {
             field(json!({"kind":"start","machine_id":"ps1","args":{"x":1}})),
             "args.x"
         );
+        assert_eq!(field(json!({"kind":"wait","machine_id":"ps1"})), "wait");
+        assert_eq!(
+            field(json!({"kind":"utilization","machine_id":"ps1","args":{"month":"2026-04"}})),
+            "args.month"
+        );
+        for (body, at) in [
+            (
+                json!({"kind":"start","machine_id":"ps1","idempotency_key":"k\u{202e}"}),
+                "idempotency_key",
+            ),
+            (
+                json!({"kind":"create","args":{"name":"a\u{1b}[31m","region":"r","machine_type":"C5","disk_size_gb":50,"template_id":"t1"}}),
+                "args.name",
+            ),
+            (
+                json!({"kind":"update","machine_id":"ps1","args":{"name":"b\u{200b}"}}),
+                "args.name",
+            ),
+            (
+                json!({"kind":"availability","args":{"region":"r\u{85}","machine_type":"C5"}}),
+                "args.region",
+            ),
+        ] {
+            assert_eq!(field(body), at);
+        }
+    }
+
+    #[test]
+    fn the_current_and_past_months_can_be_pulled() {
+        for month in ["2026-03", "2026-02"] {
+            req(json!({"kind":"utilization","machine_id":"ps1","args":{"month":month}})).unwrap();
+        }
+        let waits = req(json!({"kind":"wait","machine_id":"ps1","wait":"off"})).unwrap();
+        assert_eq!(waits.wait, Some(WaitTarget::Off));
     }
 }

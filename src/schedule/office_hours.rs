@@ -101,6 +101,23 @@ pub struct OverrideRequest {
     pub reason: Option<String>,
 }
 
+impl OverrideRequest {
+    /// Checks the free text of the request: `reason`, at most 500 bytes
+    /// without control, bidirectional or zero-width characters.
+    pub fn check_reason(&self) -> Result<(), crate::job::SpecError> {
+        let Some(reason) = &self.reason else {
+            return Ok(());
+        };
+        if reason.len() > 500 {
+            return Err(crate::job::SpecError::new(
+                "reason",
+                "at most 500 characters",
+            ));
+        }
+        crate::job::operation::check_text("reason", reason)
+    }
+}
+
 /// A stored override.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Override {

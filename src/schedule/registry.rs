@@ -13,7 +13,7 @@ use super::office_hours::{
 };
 use super::spec::{
     MisfirePolicy, OverlapPolicy, Schedule, ScheduleContext, ScheduleSpec, ValidSchedule,
-    WindowEdge, check_name, cron_error,
+    WindowEdge, check_name, parse_cron,
 };
 use super::template::JobTemplate;
 use super::timing::CronSchedule;
@@ -234,7 +234,7 @@ impl Registry {
         n: usize,
     ) -> Result<Vec<FireTime>, RegistryError> {
         let zone = zone.unwrap_or(&self.ctx.default_zone);
-        let parsed = CronSchedule::parse(cron, zone).map_err(cron_error)?;
+        let parsed = parse_cron(cron, zone)?;
         let now = self.clock.now();
         Ok(parsed
             .upcoming(now, n.min(MAX_PREVIEW))
@@ -469,11 +469,7 @@ impl Registry {
         if until - now > chrono::Duration::days(31) {
             return Err(SpecError::new("until", "at most 31 days ahead").into());
         }
-        if let Some(reason) = &request.reason
-            && reason.len() > 500
-        {
-            return Err(SpecError::new("reason", "at most 500 characters").into());
-        }
+        request.check_reason()?;
         let id = Self::written(
             self.store
                 .add_override(

@@ -57,8 +57,17 @@ pub const ON_TIME: chrono::Duration = chrono::Duration::seconds(60);
 /// Longest jitter: an hour.
 const MAX_JITTER: u32 = 3600;
 
+/// Parses a cron expression in a zone as they come over the API: both are
+/// shown back in listings, so the characters free text may not hold are
+/// refused first; errors name `cron` or `timezone`.
+pub fn parse_cron(cron: &str, zone: &str) -> Result<CronSchedule, SpecError> {
+    crate::job::operation::check_text("cron", cron)?;
+    crate::job::operation::check_text("timezone", zone)?;
+    CronSchedule::parse(cron, zone).map_err(cron_error)
+}
+
 /// A cron parse error, named `timezone` when the zone was at fault, else `cron`.
-pub fn cron_error(e: super::timing::TimingError) -> SpecError {
+fn cron_error(e: super::timing::TimingError) -> SpecError {
     let field = if matches!(e, super::timing::TimingError::BadZone(_)) {
         "timezone"
     } else {
@@ -68,10 +77,13 @@ pub fn cron_error(e: super::timing::TimingError) -> SpecError {
 }
 
 /// Checks a schedule's or window's name: 1 to 128 characters without
-/// control characters, not a number (numbers are ids), and returns it trimmed.
+/// control, bidirectional or zero-width characters, not a number (numbers
+/// are ids), and returns it trimmed.
 pub fn check_name<'a>(name: &'a str, ids_of: &str) -> Result<&'a str, SpecError> {
+    // Before trimming: a tab or newline at the end is refused, not dropped.
+    crate::job::operation::check_text("name", name)?;
     let name = name.trim();
-    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.len() > 128 {
         return Err(SpecError::new(
             "name",
             "1 to 128 characters without control characters",
@@ -155,7 +167,7 @@ impl ScheduleSpec {
             .timezone
             .clone()
             .unwrap_or_else(|| ctx.default_zone.clone());
-        let cron = CronSchedule::parse(&self.cron, &zone).map_err(cron_error)?;
+        let cron = parse_cron(&self.cron, &zone)?;
         let kind = self.template.validate(&ctx.defaults)?;
         self.targets.validate(kind.needs_machine(), kind.as_str())?;
         if self.jitter_seconds > MAX_JITTER {

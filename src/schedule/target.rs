@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::job::SpecError;
-use crate::job::operation::check_id;
+use crate::job::operation::{check_id, check_text};
 use crate::paperspace::Machine;
 
 /// The targets of a schedule. Empty for kinds that act on no machine
@@ -104,6 +104,16 @@ impl Targets {
             check_id(&format!("targets.machine_ids[{i}]"), id)?;
         }
         if let Some(selector) = &self.selector {
+            for (field, value) in [
+                ("targets.selector.name", &selector.name),
+                ("targets.selector.region", &selector.region),
+                ("targets.selector.machine_type", &selector.machine_type),
+                ("targets.selector.state", &selector.state),
+            ] {
+                if let Some(value) = value {
+                    check_text(field, value)?;
+                }
+            }
             if selector.is_empty() {
                 return Err(SpecError::new(
                     "targets.selector",

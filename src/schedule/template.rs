@@ -46,8 +46,10 @@ impl JobTemplate {
     /// `template.<field>`.
     pub fn validate(&self, defaults: &JobDefaults) -> Result<JobKind, SpecError> {
         let kind = self.kind()?;
-        // Any fixed instant will do: only the shape of the job is checked.
-        let now: DateTime<Utc> = "2000-01-15T00:00:00Z".parse().expect("a valid instant");
+        // Only the shape of the job is checked, at an instant late enough
+        // that every fixed utilization month has begun (whether it has is
+        // checked when the schedule fires).
+        let now: DateTime<Utc> = "9999-01-15T00:00:00Z".parse().expect("a valid instant");
         self.instantiate(
             kind.needs_machine().then_some(PLACEHOLDER_MACHINE),
             now,
