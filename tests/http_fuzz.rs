@@ -586,7 +586,7 @@ async fn snapshot(db: &std::path::Path) -> String {
             .collect::<Vec<_>>()
             .join("||','||");
         let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT {concat} FROM \"{table}\" ORDER BY rowid"
+            "SELECT {concat} FROM \"{table}\" ORDER BY 1"
         )))
         .fetch_all(&mut conn)
         .await
