@@ -3,9 +3,9 @@
 -- be started outside Machinist (console, API), and Machinist's next start
 -- may come days later, or find it running and send nothing.
 --
--- Triggers on `machines` keep both tables, so that every path that records
--- a machine as seen (a job's answers, the scheduler's listing) records them
--- in the same transaction.
+-- Both are written in the transaction that records a machine as seen (a
+-- job's answers, the scheduler's listing): states by triggers on `machines`,
+-- starts by the writer.
 
 -- Each state a machine was seen in, from when it was first seen in it: a row
 -- when a machine is first seen and whenever its seen state changes, so a
@@ -34,32 +34,18 @@ END;
 -- Each start operation Paperspace listed in a machine's events (only a
 -- machine's `show` carries them), whoever sent it, once. `created_at` is
 -- the event's RFC 3339 time as Machinist's JSON spells it. A start that had
--- failed or been cancelled when seen is no sign. The inserts skip known
--- starts by NOT EXISTS rather than OR IGNORE: a trigger's conflict clause
--- gives way to the upsert's that fired it, and a conflict here would fail
--- the write that recorded the machine.
+-- failed or been cancelled when seen is no sign. The writer adds these rows
+-- where it records a seen machine, from the starts its caller picked out of
+-- the machine (`SeenMachine::starts`), rather than a trigger reading the
+-- machine's JSON on every job's write.
 CREATE TABLE machine_starts (
     machine_id  TEXT NOT NULL,
     created_at  TEXT NOT NULL,
     PRIMARY KEY (machine_id, created_at)
 ) WITHOUT ROWID;
 
-CREATE TRIGGER machine_starts_first AFTER INSERT ON machines
-BEGIN
-    INSERT INTO machine_starts (machine_id, created_at)
-    SELECT DISTINCT NEW.id, e.value ->> '$.created_at' FROM json_each(NEW.data, '$.events') e
-    WHERE e.value ->> '$.name' = 'start' AND e.value ->> '$.created_at' IS NOT NULL
-    AND e.value ->> '$.state' NOT IN ('error', 'cancelled')
-    AND NOT EXISTS (SELECT 1 FROM machine_starts s
-                    WHERE s.machine_id = NEW.id AND s.created_at = e.value ->> '$.created_at');
-END;
-
-CREATE TRIGGER machine_starts_seen AFTER UPDATE OF data ON machines
-BEGIN
-    INSERT INTO machine_starts (machine_id, created_at)
-    SELECT DISTINCT NEW.id, e.value ->> '$.created_at' FROM json_each(NEW.data, '$.events') e
-    WHERE e.value ->> '$.name' = 'start' AND e.value ->> '$.created_at' IS NOT NULL
-    AND e.value ->> '$.state' NOT IN ('error', 'cancelled')
-    AND NOT EXISTS (SELECT 1 FROM machine_starts s
-                    WHERE s.machine_id = NEW.id AND s.created_at = e.value ->> '$.created_at');
-END;
+-- History starts with the starts each machine showed when last seen.
+INSERT OR IGNORE INTO machine_starts (machine_id, created_at)
+SELECT m.id, e.value ->> '$.created_at' FROM machines m, json_each(m.data, '$.events') e
+WHERE e.value ->> '$.name' = 'start' AND e.value ->> '$.created_at' IS NOT NULL
+AND e.value ->> '$.state' NOT IN ('error', 'cancelled');

@@ -170,15 +170,29 @@ pub struct SeenMachine {
     name: String,
     state: String,
     data: String,
+    /// The times of the start operations the machine lists (not failed or
+    /// cancelled), as its JSON spells them, for `machine_starts`: picked out
+    /// here, by the caller, so the writer's thread parses no JSON.
+    starts: Vec<String>,
 }
 
 impl SeenMachine {
     pub fn new(m: Machine) -> Self {
+        let starts = m
+            .events
+            .iter()
+            .filter(|e| e.name == "start" && !matches!(e.state.as_str(), "error" | "cancelled"))
+            .filter_map(|e| match serde_json::to_value(e.created_at?) {
+                Ok(Value::String(at)) => Some(at),
+                _ => None,
+            })
+            .collect();
         SeenMachine {
             data: json_text(&m),
             state: m.state.as_str().to_string(),
             id: m.id,
             name: m.name,
+            starts,
         }
     }
 }
@@ -1028,6 +1042,14 @@ fn see_machines(
         )?;
         for m in machines {
             upsert.execute(params![m.id, m.name, m.state, m.data, at])?;
+        }
+        let mut start = tx.prepare_cached(
+            "INSERT OR IGNORE INTO machine_starts (machine_id, created_at) VALUES (?1, ?2)",
+        )?;
+        for m in machines {
+            for at in &m.starts {
+                start.execute(params![m.id, at])?;
+            }
         }
     }
     if !gone.is_empty() {
