@@ -1043,12 +1043,15 @@ fn see_machines(
         for m in machines {
             upsert.execute(params![m.id, m.name, m.state, m.data, at])?;
         }
-        let mut start = tx.prepare_cached(
-            "INSERT OR IGNORE INTO machine_starts (machine_id, created_at) VALUES (?1, ?2)",
-        )?;
-        for m in machines {
-            for at in &m.starts {
-                start.execute(params![m.id, at])?;
+        // Most answers list no start: no statement to look up for them.
+        if machines.iter().any(|m| !m.starts.is_empty()) {
+            let mut start = tx.prepare_cached(
+                "INSERT OR IGNORE INTO machine_starts (machine_id, created_at) VALUES (?1, ?2)",
+            )?;
+            for m in machines {
+                for at in &m.starts {
+                    start.execute(params![m.id, at])?;
+                }
             }
         }
     }
