@@ -228,7 +228,7 @@ impl JobRequest {
         };
 
         if let Some(key) = &self.idempotency_key
-            && (key.is_empty() || key.len() > 200 || key.chars().any(char::is_control))
+            && (key.is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control))
         {
             return Err(SpecError::new(
                 "idempotency_key",

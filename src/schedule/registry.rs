@@ -447,7 +447,7 @@ impl Registry {
                 if !(hours.is_finite() && hours > 0.0 && hours <= 24.0 * 31.0) {
                     return Err(SpecError::new("hours", "between 0 and 744 (31 days)").into());
                 }
-                now + chrono::Duration::milliseconds((hours * 3_600_000.0) as i64)
+                now + chrono::Duration::milliseconds((hours * 3_600_000.0).ceil() as i64)
             }
             (None, None) => {
                 return Err(
@@ -462,7 +462,7 @@ impl Registry {
             return Err(SpecError::new("until", "at most 31 days ahead").into());
         }
         if let Some(reason) = &request.reason
-            && reason.len() > 500
+            && reason.chars().count() > 500
         {
             return Err(SpecError::new("reason", "at most 500 characters").into());
         }

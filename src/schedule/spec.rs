@@ -71,7 +71,7 @@ pub fn cron_error(e: super::timing::TimingError) -> SpecError {
 /// control characters, not a number (numbers are ids), and returns it trimmed.
 pub fn check_name<'a>(name: &'a str, ids_of: &str) -> Result<&'a str, SpecError> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
         return Err(SpecError::new(
             "name",
             "1 to 128 characters without control characters",
