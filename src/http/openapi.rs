@@ -1321,12 +1321,33 @@ mod tests {
         let text = doc.to_string();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for part in text.split("#/components/schemas/").skip(1) {
-            let name: String = part.chars().take_while(|c| c.is_alphanumeric()).collect();
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             assert!(
                 schemas.contains_key(&name),
                 "{name} is referenced but not defined"
             );
         }
+    }
+
+    #[test]
+    fn exclusions_name_only_the_configured_calendars() {
+        let doc = document_value(&["nl".to_string()]);
+        let calendars = &doc["components"]["schemas"]["Exclusions"]["properties"]["calendars"];
+        assert_eq!(calendars["items"]["enum"], json!(["nl"]));
+        let doc = document_value(&[]);
+        let calendars = &doc["components"]["schemas"]["Exclusions"]["properties"]["calendars"];
+        assert_eq!(calendars["maxItems"], json!(0));
+    }
+
+    #[test]
+    fn cron_ranges_run_forwards() {
+        assert_eq!(number_range(7, 7), ["0?[7-7]"]);
+        assert_eq!(number_range(17, 59), ["1[7-9]", "[2-4][0-9]", "5[0-9]"]);
+        assert_eq!(number_range(5, 23), ["0?[5-9]", "1[0-9]", "2[0-3]"]);
+        assert!(number_range(30, 29).is_empty());
     }
 
     #[test]
