@@ -322,6 +322,30 @@ async fn the_documents_constraints_are_the_servers() {
             "count={value}: {status} {body}"
         );
     }
+    // An override's `hours` is any number above 0: the least of them still
+    // ends in the future.
+    let (status, body) = app
+        .post(
+            "/v1/windows",
+            serde_json::json!({"name": "w", "hours": {"days": ["mon"], "start": "09:00", "end": "18:00", "zone": "UTC"}, "targets": {"machine_ids": ["ps1"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let hours = &schemas["OverrideRequest"]["properties"]["hours"];
+    assert_eq!(
+        (
+            hours["minimum"].as_f64(),
+            hours["exclusiveMinimum"].as_bool()
+        ),
+        (Some(0.0), Some(true))
+    );
+    let (status, body) = app
+        .post(
+            "/v1/windows/w/overrides",
+            serde_json::json!({"machine_id": "ps1", "mode": "keep_on", "hours": 1e-9}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     // A name of 128 characters is within the stated length even when each
     // takes four bytes; one more is not.
     let name = &schemas["WindowRequest"]["properties"]["name"];
