@@ -6,6 +6,12 @@
 //! test (tests/http_openapi.rs) that asks the running router, for every path
 //! in the document and every method, whether it answers or says 405, and
 //! compares that with the document; so neither can gain a route alone.
+//!
+//! The schemas state what the handlers enforce (ranges, patterns, enums,
+//! lengths, closed objects, a job's fields per kind), so that a request the
+//! document allows is one the server accepts: `.ci/fuzz-openapi` checks that
+//! with schemathesis against a live daemon, and tests/http_openapi.rs tries
+//! the stated bounds on the server.
 
 use axum::Json;
 use axum::extract::State;
@@ -934,8 +940,9 @@ fn job_fields(kind: JobKind, in_template: bool) -> (Map<String, Value>, Vec<&'st
     (properties, required)
 }
 
-/// `not` both of two fields, or a field with a value.
-fn exclusions_of(kind: JobKind, extra: &[Value]) -> Vec<Value> {
+/// The combinations a job of `kind` refuses, as `allOf` entries: `extra`,
+/// and a wait timeout with `wait: none` (there is then nothing to time).
+fn refused_combinations(kind: JobKind, extra: &[Value]) -> Vec<Value> {
     let mut nots: Vec<Value> = extra.to_vec();
     if !kind.waits().is_empty() && kind != JobKind::Wait {
         nots.push(json!({"not": {"required": ["wait", "wait_timeout_seconds"], "properties": {"wait": {"enum": ["none"]}}}}));
@@ -959,7 +966,7 @@ fn job_request(kind: JobKind) -> Value {
             json!("Submitting the same key again answers 200 with the job it made the first time.");
         k
     });
-    let all_of = exclusions_of(
+    let all_of = refused_combinations(
         kind,
         &[json!({"not": {"required": ["run_at", "delay_seconds"]}})],
     );
@@ -970,7 +977,7 @@ fn job_request(kind: JobKind) -> Value {
 fn job_template(kind: JobKind) -> Value {
     let (properties, required) = job_fields(kind, true);
     let mut schema = json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties});
-    let all_of = exclusions_of(kind, &[]);
+    let all_of = refused_combinations(kind, &[]);
     if !all_of.is_empty() {
         schema["allOf"] = json!(all_of);
     }
