@@ -164,3 +164,203 @@ async fn the_document_is_openapi_3_and_matches_the_router() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+/// Every object schema reachable from `schema` (through `$ref`s into
+/// `schemas`), with the path it was reached by.
+fn objects<'a>(
+    schema: &'a Value,
+    schemas: &'a Value,
+    at: String,
+    out: &mut Vec<(String, &'a Value)>,
+) {
+    if let Some(name) = schema["$ref"].as_str() {
+        let name = name.trim_start_matches("#/components/schemas/");
+        return objects(&schemas[name], schemas, format!("{at}→{name}"), out);
+    }
+    if schema.get("properties").is_some() {
+        out.push((at.clone(), schema));
+    }
+    for (key, value) in schema["properties"].as_object().into_iter().flatten() {
+        objects(value, schemas, format!("{at}.{key}"), out);
+    }
+    for list in ["oneOf", "allOf", "anyOf"] {
+        for (i, value) in schema[list].as_array().into_iter().flatten().enumerate() {
+            objects(value, schemas, format!("{at}[{list} {i}]"), out);
+        }
+    }
+    if schema.get("items").is_some() {
+        objects(&schema["items"], schemas, format!("{at}[]"), out);
+    }
+}
+
+/// The document states what the server enforces: every request object is
+/// closed, every parameter is bounded, and at each stated bound the server
+/// accepts the value on the bound and refuses the one past it.
+#[tokio::test]
+async fn the_documents_constraints_are_the_servers() {
+    let app = spawn_app(AppOptions::default()).await;
+    let (_, doc) = app.get(OPENAPI_PATH).await;
+    let schemas = &doc["components"]["schemas"];
+
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            // Request bodies refuse unknown fields, and say so.
+            if let Some(body) = op["requestBody"]["content"]["application/json"].get("schema") {
+                let mut found = Vec::new();
+                objects(body, schemas, format!("{method} {path}"), &mut found);
+                assert!(!found.is_empty(), "{method} {path}: no object body");
+                for (at, object) in found {
+                    assert_eq!(
+                        object["additionalProperties"],
+                        Value::Bool(false),
+                        "{at} is not closed"
+                    );
+                }
+            }
+            // Every parameter is bounded beyond its type.
+            for param in op["parameters"].as_array().unwrap() {
+                let schema = &param["schema"];
+                let bounded = match schema["type"].as_str().unwrap() {
+                    "integer" => schema.get("minimum").is_some() && schema.get("maximum").is_some(),
+                    "string" => schema.get("pattern").is_some() || schema.get("enum").is_some(),
+                    "boolean" => true,
+                    other => panic!("{method} {path}: parameter type {other}"),
+                };
+                assert!(bounded, "{method} {path}: {param} states no bounds");
+            }
+            // Every route documents 400 (a stray query string) and 408.
+            for status in ["400", "408"] {
+                assert!(
+                    op["responses"].get(status).is_some(),
+                    "{method} {path} lacks {status}"
+                );
+            }
+        }
+    }
+
+    // The hours of a window are spelled out, with its zone from the known list.
+    let hours = &schemas["WindowRequest"]["properties"]["hours"];
+    for field in ["days", "start", "end", "zone"] {
+        assert!(
+            hours["properties"].get(field).is_some(),
+            "hours.{field}: {hours}"
+        );
+    }
+    assert!(
+        schemas["TimeZone"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("Europe/Amsterdam"))
+    );
+    // Free text refuses the invisible characters, by one shared pattern.
+    let create_name = &schemas["JobRequest_create"]["properties"]["args"]["properties"]["name"];
+    let key = &schemas["JobRequest_create"]["properties"]["idempotency_key"];
+    for pattern in [&create_name["pattern"], &key["pattern"]] {
+        let pattern = pattern.as_str().unwrap();
+        assert!(
+            pattern.contains(r"\u202a-\u202e") && pattern.contains(r"\u0000-\u001f"),
+            "{pattern}"
+        );
+    }
+
+    // A number's bounds, tried on the server at and past each end.
+    let refresh = &schemas["JobRequest_refresh"]["properties"];
+    for field in ["priority", "max_attempts", "delay_seconds"] {
+        let (min, max) = (
+            refresh[field]["minimum"].as_i64().unwrap(),
+            refresh[field]["maximum"].as_i64().unwrap(),
+        );
+        for (value, accepted) in [(min, true), (max, true), (min - 1, false), (max + 1, false)] {
+            let (status, body) = app
+                .post(
+                    "/v1/jobs",
+                    serde_json::json!({"kind": "refresh", field: value}),
+                )
+                .await;
+            if accepted {
+                assert_eq!(status, StatusCode::CREATED, "{field}={value}: {body}");
+            } else {
+                assert!(status.is_client_error(), "{field}={value}: {status} {body}");
+                assert_eq!(body["error"]["field"], field, "{body}");
+            }
+        }
+    }
+    let jobs = &doc["paths"]["/v1/jobs"]["get"]["parameters"];
+    let limit = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    let (min, max) = (
+        limit["schema"]["minimum"].as_i64().unwrap(),
+        limit["schema"]["maximum"].as_i64().unwrap(),
+    );
+    for (value, accepted) in [(min, true), (max, true), (min - 1, false), (max + 1, false)] {
+        let (status, body) = app.get(&format!("/v1/jobs?limit={value}")).await;
+        assert_eq!(
+            status == StatusCode::OK,
+            accepted,
+            "limit={value}: {status} {body}"
+        );
+    }
+    let count = &schemas["PreviewRequest"]["properties"]["count"];
+    let (min, max) = (
+        count["minimum"].as_i64().unwrap(),
+        count["maximum"].as_i64().unwrap(),
+    );
+    for (value, accepted) in [(min, true), (max, true), (min - 1, false), (max + 1, false)] {
+        let (status, body) = app
+            .post(
+                "/v1/schedules/preview",
+                serde_json::json!({"cron": "@daily", "count": value}),
+            )
+            .await;
+        assert_eq!(
+            status == StatusCode::OK,
+            accepted,
+            "count={value}: {status} {body}"
+        );
+    }
+    // An override's `hours` is any number above 0: the least of them still
+    // ends in the future.
+    let (status, body) = app
+        .post(
+            "/v1/windows",
+            serde_json::json!({"name": "w", "hours": {"days": ["mon"], "start": "09:00", "end": "18:00", "zone": "UTC"}, "targets": {"machine_ids": ["ps1"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let hours = &schemas["OverrideRequest"]["properties"]["hours"];
+    assert_eq!(
+        (
+            hours["minimum"].as_f64(),
+            hours["exclusiveMinimum"].as_bool()
+        ),
+        (Some(0.0), Some(true))
+    );
+    let (status, body) = app
+        .post(
+            "/v1/windows/w/overrides",
+            serde_json::json!({"machine_id": "ps1", "mode": "keep_on", "hours": 1e-9}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A name of 128 characters is within the stated length even when each
+    // takes four bytes; one more is not.
+    let name = &schemas["WindowRequest"]["properties"]["name"];
+    let max = name["maxLength"].as_u64().unwrap() as usize;
+    for (length, accepted) in [(max, true), (max + 1, false)] {
+        let (status, body) = app
+            .post(
+                "/v1/schedules",
+                serde_json::json!({"name": "𝄞".repeat(length), "cron": "@daily", "template": {"kind": "refresh"}}),
+            )
+            .await;
+        assert_eq!(
+            status == StatusCode::CREATED,
+            accepted,
+            "{length} characters: {status} {body}"
+        );
+    }
+}

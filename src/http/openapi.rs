@@ -6,9 +6,18 @@
 //! test (tests/http_openapi.rs) that asks the running router, for every path
 //! in the document and every method, whether it answers or says 405, and
 //! compares that with the document; so neither can gain a route alone.
+//!
+//! The schemas state what the handlers enforce (ranges, patterns, enums,
+//! lengths, closed objects, a job's fields per kind), so that a request the
+//! document allows is one the server accepts: `.ci/fuzz-openapi` checks that
+//! with schemathesis against a live daemon, and tests/http_openapi.rs tries
+//! the stated bounds on the server.
 
 use axum::Json;
+use axum::extract::State;
 use serde_json::{Map, Value, json};
+
+use crate::job::JobKind;
 
 /// Where the document is served.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -27,8 +36,8 @@ pub enum In {
 pub struct Param {
     pub name: &'static str,
     pub location: In,
-    /// JSON Schema type: `string`, `integer` or `boolean`.
-    pub kind: &'static str,
+    /// Its JSON Schema, with every constraint the handler enforces.
+    pub schema: fn() -> Value,
     pub description: &'static str,
 }
 
@@ -45,38 +54,45 @@ pub struct Operation {
     pub body: Option<&'static str>,
     /// Success status and schema name (`None`: no body; `text`: plain text).
     pub ok: (u16, Option<&'static str>),
-    /// Error statuses besides 401/413/415/503/500, which any route may give.
+    /// Error statuses besides those any route may give (400, 401, 405, 408,
+    /// 500, 503, and 413/415 with a body).
     pub errors: &'static [u16],
     /// False for the routes open without a token.
     pub auth: bool,
 }
 
-const fn q(name: &'static str, kind: &'static str, description: &'static str) -> Param {
+const fn q(name: &'static str, schema: fn() -> Value, description: &'static str) -> Param {
     Param {
         name,
         location: In::Query,
-        kind,
+        schema,
         description,
     }
 }
 
-const fn p(name: &'static str, description: &'static str) -> Param {
+const fn p(name: &'static str, schema: fn() -> Value, description: &'static str) -> Param {
     Param {
         name,
         location: In::Path,
-        kind: "string",
+        schema,
         description,
     }
 }
 
-const JOB_ID: Param = p("id", "A job id: a positive whole number.");
+const JOB_ID: Param = p(
+    "id",
+    positive_id,
+    "A job id: a positive whole number, written plainly.",
+);
 const KEY: Param = p(
     "key",
-    "An id (a positive number) or a name (1 to 128 characters, never a number).",
+    key,
+    "An id (a positive whole number, written plainly) or a name (1 to 128 characters, never an integer); percent-encode `/`.",
 );
-const LIMIT: Param = q("limit", "integer", "Page size, 1 to 500 (default 50).");
-const COUNT: Param = q("count", "integer", "Fire times, 1 to 100 (default 10).");
-const MONTH: Param = q("month", "string", "The month, `YYYY-MM`.");
+const LIMIT: Param = q("limit", limit, "Page size, 1 to 500 (default 50).");
+const COUNT: Param = q("count", count, "Fire times, 1 to 100 (default 10).");
+const MONTH: Param = q("month", month, "The month, `YYYY-MM` (1970-01 to 9999-12).");
+const MACHINE_FILTER: Param = q("machine_id", paperspace_id, "Only this Paperspace machine.");
 
 /// Every route of the admin API.
 pub const OPERATIONS: &[Operation] = &[
@@ -141,15 +157,15 @@ pub const OPERATIONS: &[Operation] = &[
         summary: "List jobs, newest first",
         tag: "jobs",
         params: &[
-            q(
-                "state",
-                "string",
-                "queued, running, waiting, succeeded, failed or cancelled.",
-            ),
-            q("kind", "string", "A job kind."),
-            q("machine_id", "string", "A Paperspace machine id."),
+            q("state", job_state, "Only jobs in this state."),
+            q("kind", job_kind, "Only jobs of this kind."),
+            MACHINE_FILTER,
             LIMIT,
-            q("cursor", "string", "`next_cursor` of the previous page."),
+            q(
+                "cursor",
+                job_cursor,
+                "`next_cursor` of the previous page, unchanged.",
+            ),
         ],
         body: None,
         ok: (200, Some("JobPage")),
@@ -195,9 +211,13 @@ pub const OPERATIONS: &[Operation] = &[
         summary: "Every job's events, newest first",
         tag: "jobs",
         params: &[
-            q("machine_id", "string", "A Paperspace machine id."),
+            MACHINE_FILTER,
             LIMIT,
-            q("cursor", "string", "`next_cursor` of the previous page."),
+            q(
+                "cursor",
+                event_cursor,
+                "`next_cursor` of the previous page, unchanged.",
+            ),
         ],
         body: None,
         ok: (200, Some("HistoryPage")),
@@ -220,7 +240,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/v1/machines/{id}",
         summary: "A machine with its recent jobs and the schedules aimed at it",
         tag: "machines",
-        params: &[p("id", "A Paperspace machine id.")],
+        params: &[p("id", paperspace_id, "A Paperspace machine id.")],
         body: None,
         ok: (200, Some("MachineDetail")),
         errors: &[400, 404],
@@ -244,7 +264,7 @@ pub const OPERATIONS: &[Operation] = &[
         tag: "schedules",
         params: &[q(
             "include_windows",
-            "boolean",
+            boolean,
             "Include window edges (default false).",
         )],
         body: None,
@@ -477,7 +497,14 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/v1/windows/{key}/overrides/{id}",
         summary: "Delete an override",
         tag: "windows",
-        params: &[KEY, p("id", "An override id: a positive whole number.")],
+        params: &[
+            KEY,
+            p(
+                "id",
+                positive_id,
+                "An override id: a positive whole number, written plainly.",
+            ),
+        ],
         body: None,
         ok: (204, None),
         errors: &[400, 404],
@@ -530,6 +557,7 @@ fn reason(status: u16) -> &'static str {
         401 => "No valid `Authorization: Bearer <token>`",
         404 => "No such resource or route",
         405 => "Method not allowed on this route",
+        408 => "The request was not received in time (`request_timeout`)",
         409 => "The resource is not in a state that allows this",
         413 => "The body is larger than the limit",
         415 => "The body is not `application/json`",
@@ -574,7 +602,9 @@ fn operation(op: &Operation) -> Value {
         );
     }
     let mut errors: Vec<u16> = op.errors.to_vec();
-    errors.extend([405, 500, 503]);
+    // Any route refuses a query string it does not take (400), and any
+    // may time out (408), refuse the method (405), fail (503) or hit a bug.
+    errors.extend([400, 405, 408, 500, 503]);
     if op.auth {
         errors.push(401);
     }
@@ -595,7 +625,7 @@ fn operation(op: &Operation) -> Value {
                 "in": if p.location == In::Path { "path" } else { "query" },
                 "required": p.location == In::Path || p.name == "month",
                 "description": p.description,
-                "schema": {"type": p.kind},
+                "schema": (p.schema)(),
             })
         })
         .collect();
@@ -631,8 +661,8 @@ fn operation_id(op: &Operation) -> String {
     id
 }
 
-/// The whole document.
-pub fn document_value() -> Value {
+/// The whole document, for a daemon whose configuration names `calendars`.
+pub fn document_value(calendars: &[String]) -> Value {
     let mut paths = Map::new();
     for op in OPERATIONS {
         let item = paths
@@ -663,14 +693,22 @@ pub fn document_value() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": schemas(),
+            "schemas": schemas(calendars),
         },
     })
 }
 
 /// `GET /openapi.json`.
-pub(super) async fn document() -> Json<Value> {
-    Json(document_value())
+pub(super) async fn document(State(app): State<super::AppState>) -> Json<Value> {
+    let calendars: Vec<String> = app
+        .http
+        .registry
+        .context()
+        .calendars
+        .names()
+        .map(str::to_string)
+        .collect();
+    Json(document_value(&calendars))
 }
 
 fn obj(required: &[&str], properties: Value) -> Value {
@@ -705,17 +743,465 @@ fn open_obj(description: &str, properties: Value) -> Value {
     json!({"type": "object", "description": description, "properties": properties, "additionalProperties": true})
 }
 
-fn schemas() -> Value {
+// What the server enforces, stated as JSON Schema. Where the server's rule
+// is wider than a schema can say (a cron expression that never fires, a
+// time relative to now), the schema states the part it can and the
+// description the rest, so that whatever the schema allows is accepted.
+
+/// Characters refused in every free-text field: C0 and C1 controls, DEL, and
+/// the invisible format characters that can make text read other than it is
+/// (Arabic letter mark, zero-width and bidirectional controls, word joiners,
+/// the byte-order mark). ECMA-262 `\uXXXX` escapes, for a character class.
+const HIDDEN: &str =
+    r"\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff";
+
+/// Free text: none of [`HIDDEN`].
+fn free_text(max: u32) -> Value {
+    json!({"type": "string", "maxLength": max, "pattern": format!("^[^{HIDDEN}]*$")})
+}
+
+/// Free text that must not be blank (it is trimmed before use).
+fn not_blank(max: Option<u32>) -> Value {
+    let mut schema = json!({"type": "string", "minLength": 1, "pattern": format!("^[^{HIDDEN}]*[^{HIDDEN}\\s][^{HIDDEN}]*$")});
+    if let Some(max) = max {
+        schema["maxLength"] = json!(max);
+    }
+    schema
+}
+
+/// A schedule's or window's name: trimmed, 1 to 128 characters, not an
+/// integer (integers are ids); a schedule's also not `window:…`.
+fn name(schedule: bool) -> Value {
+    let window = if schedule { r"(?!\s*window:)" } else { "" };
+    json!({
+        "type": "string", "minLength": 1, "maxLength": 128,
+        "pattern": format!(r"^(?!\s*[+-]?[0-9]+\s*$){window}[^{HIDDEN}]*[^{HIDDEN}\s][^{HIDDEN}]*$"),
+        "description": if schedule {
+            "Unique among schedules and windows; 1 to 128 characters once trimmed, not an integer, not starting with `window:`."
+        } else {
+            "Unique among schedules and windows; 1 to 128 characters once trimmed, not an integer."
+        },
+    })
+}
+
+fn key() -> Value {
+    json!({
+        "type": "string", "minLength": 1, "maxLength": 128,
+        "pattern": format!(r"^(?:[1-9][0-9]{{0,17}}|(?![+-]?[0-9]+$)[^{HIDDEN}]+)$"),
+    })
+}
+
+fn positive_id() -> Value {
+    json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX})
+}
+
+fn limit() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": super::params::MAX_LIMIT, "default": super::params::DEFAULT_LIMIT})
+}
+
+fn count() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": crate::schedule::registry::MAX_PREVIEW, "default": super::schedules::DEFAULT_PREVIEW})
+}
+
+fn boolean() -> Value {
+    json!({"type": "boolean"})
+}
+
+/// `YYYY-MM`, 1970-01 to 9999-12.
+const MONTH_PATTERN: &str = "^(?:19[7-9][0-9]|[2-9][0-9]{3})-(?:0[1-9]|1[0-2])$";
+
+fn month() -> Value {
+    json!({"type": "string", "pattern": MONTH_PATTERN, "example": "2026-03"})
+}
+
+/// Letters, digits, `-` and `_`, at most 64: Paperspace ids go into URLs.
+fn paperspace_id() -> Value {
+    json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
+}
+
+fn job_state() -> Value {
+    json!({"type": "string", "enum": ["queued", "running", "waiting", "succeeded", "failed", "cancelled"]})
+}
+
+fn job_kind() -> Value {
+    let kinds: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
+    json!({"type": "string", "enum": kinds})
+}
+
+/// The largest id a cursor is written for here (18 digits; ids are i64).
+fn job_cursor() -> Value {
+    json!({"type": "string", "pattern": "^j[1-9][0-9]{0,17}$"})
+}
+
+fn event_cursor() -> Value {
+    json!({"type": "string", "pattern": "^e[1-9][0-9]{0,17}$"})
+}
+
+fn int(min: i64, max: i64) -> Value {
+    json!({"type": "integer", "minimum": min, "maximum": max})
+}
+
+/// A week in seconds: the furthest a job may be delayed, the longest a wait.
+const WEEK: i64 = 7 * 24 * 3600;
+
+/// The arguments of `kind`, as [`crate::job::Operation::parse`] checks them.
+fn job_args(kind: JobKind, in_template: bool) -> Value {
+    let id = paperspace_id();
+    let ip = json!({"type": "string", "enum": ["static", "dynamic", "none"]});
+    let text = free_text(1024);
+    let closed = |required: &[&str], properties: Value| json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties});
+    match kind {
+        JobKind::Create => closed(
+            &[
+                "name",
+                "region",
+                "machine_type",
+                "disk_size_gb",
+                "template_id",
+            ],
+            json!({
+                "name": not_blank(Some(128)), "region": not_blank(None), "machine_type": not_blank(None),
+                "disk_size_gb": int(1, 16_384), "template_id": id,
+                "billing_type": {"type": "string", "enum": ["hourly", "monthly"]},
+                "public_ip": ip, "start_on_create": boolean(),
+                "network_id": text, "team_id": text, "user_id": text, "notification_email": text,
+                "script_id": text, "take_initial_snapshot": boolean(),
+                "mark_snapshot_as_restore_point": boolean(), "restore_point_frequency": text,
+            }),
+        ),
+        JobKind::Destroy => closed(&[], json!({"release_public_ip": boolean()})),
+        JobKind::Update => {
+            let mut schema = closed(
+                &[],
+                json!({
+                    "name": not_blank(None),
+                    "auto_shutdown_timeout_hours": {"type": "number", "minimum": 0, "maximum": 8760},
+                    "auto_shutdown_force": boolean(), "auto_snapshot_enabled": boolean(),
+                    "auto_snapshot_frequency": {"type": "string", "enum": ["hour", "day", "week"]},
+                    "auto_snapshot_save_count": int(0, i64::from(u32::MAX)),
+                    "public_ip": ip,
+                }),
+            );
+            schema["minProperties"] = json!(1);
+            schema["description"] = json!("At least one setting to change.");
+            schema
+        }
+        JobKind::SetAccess => closed(
+            &["user_id", "enable"],
+            json!({"user_id": id, "enable": boolean()}),
+        ),
+        JobKind::Utilization => {
+            let month = if in_template {
+                json!({"type": "string", "pattern": format!("^(?:previous|current|{})$", &MONTH_PATTERN[1..MONTH_PATTERN.len() - 1]),
+                    "description": "`YYYY-MM`, or `previous`/`current`: the month before, or of, each firing in the schedule's zone."})
+            } else {
+                json!({"type": "string", "pattern": MONTH_PATTERN, "description": "`YYYY-MM`; a month that has begun."})
+            };
+            closed(&["month"], json!({"month": month}))
+        }
+        JobKind::Availability => closed(
+            &["region", "machine_type"],
+            json!({"region": not_blank(None), "machine_type": not_blank(None)}),
+        ),
+        _ => json!({"type": "object", "additionalProperties": false, "maxProperties": 0}),
+    }
+}
+
+/// The fields a job and a schedule's job template share, for `kind`:
+/// arguments, wait, attempts, priority.
+fn job_fields(kind: JobKind, in_template: bool) -> (Map<String, Value>, Vec<&'static str>) {
+    let mut properties = Map::new();
+    let mut required = vec!["kind"];
+    properties.insert(
+        "kind".into(),
+        json!({"type": "string", "enum": [kind.as_str()]}),
+    );
+    let args = job_args(kind, in_template);
+    if args["required"].as_array().is_some_and(|r| !r.is_empty())
+        || args.get("minProperties").is_some()
+    {
+        required.push("args");
+    }
+    properties.insert("args".into(), args);
+    properties.insert("priority".into(), json!({"type": "integer", "minimum": -1000, "maximum": 1000, "default": 0, "description": "Higher runs first."}));
+    properties.insert("max_attempts".into(), json!({"type": "integer", "minimum": 1, "maximum": 100, "description": "Default from the configuration."}));
+    let waits: Vec<&str> = kind.waits().iter().map(|w| w.as_str()).collect();
+    if kind == JobKind::Wait {
+        required.push("wait");
+        properties.insert("wait".into(), json!({"type": "string", "enum": waits}));
+    } else {
+        let mut allowed = waits.clone();
+        allowed.push("none");
+        properties.insert("wait".into(), json!({"type": "string", "enum": allowed, "description": "Default: the kind's natural end state, if it has one."}));
+    }
+    if !waits.is_empty() {
+        properties.insert("wait_timeout_seconds".into(), json!({"type": "integer", "minimum": 1, "maximum": WEEK, "description": "Default per state from the configuration; not with `wait: none`."}));
+    }
+    (properties, required)
+}
+
+/// The combinations a job of `kind` refuses, as `allOf` entries: `extra`,
+/// and a wait timeout with `wait: none` (there is then nothing to time).
+fn refused_combinations(kind: JobKind, extra: &[Value]) -> Vec<Value> {
+    let mut nots: Vec<Value> = extra.to_vec();
+    if !kind.waits().is_empty() && kind != JobKind::Wait {
+        nots.push(json!({"not": {"required": ["wait", "wait_timeout_seconds"], "properties": {"wait": {"enum": ["none"]}}}}));
+    }
+    nots
+}
+
+/// `POST /v1/jobs` for one kind.
+fn job_request(kind: JobKind) -> Value {
+    let (mut properties, mut required) = job_fields(kind, false);
+    if kind.needs_machine() {
+        required.push("machine_id");
+        properties.insert("machine_id".into(), paperspace_id());
+    }
+    properties.insert("run_at".into(), json!({"type": "string", "format": "date-time", "description": "Run no earlier than this; at most 7 days ahead (a time past means now)."}));
+    properties.insert("delay_seconds".into(), json!({"type": "integer", "minimum": 0, "maximum": WEEK, "description": "Run no earlier than this many seconds from now; not with `run_at`."}));
+    properties.insert("idempotency_key".into(), {
+        let mut k = free_text(200);
+        k["minLength"] = json!(1);
+        k["description"] =
+            json!("Submitting the same key again answers 200 with the job it made the first time.");
+        k
+    });
+    let all_of = refused_combinations(
+        kind,
+        &[json!({"not": {"required": ["run_at", "delay_seconds"]}})],
+    );
+    json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties, "allOf": all_of})
+}
+
+/// A schedule's job template for one kind.
+fn job_template(kind: JobKind) -> Value {
+    let (properties, required) = job_fields(kind, true);
+    let mut schema = json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties});
+    let all_of = refused_combinations(kind, &[]);
+    if !all_of.is_empty() {
+        schema["allOf"] = json!(all_of);
+    }
+    schema
+}
+
+fn one_of_kinds(kinds: impl Iterator<Item = JobKind>, prefix: &str) -> Value {
+    let refs: Vec<Value> = kinds
+        .map(|k| schema_ref(&format!("{prefix}_{}", k.as_str())))
+        .collect();
+    json!({"oneOf": refs})
+}
+
+/// Every IANA zone name the server knows (case as written).
+fn time_zone() -> Value {
+    let zones: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect();
+    json!({"type": "string", "enum": zones, "description": "An IANA time zone; default from the configuration."})
+}
+
+/// Targets for kinds that act on machines: `machine_ids` or a `selector`.
+fn machine_targets() -> Value {
+    let states: Vec<&str> = crate::paperspace::MachineState::KNOWN
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    json!({"oneOf": [
+        {"type": "object", "additionalProperties": false, "required": ["machine_ids"], "properties": {
+            "machine_ids": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": paperspace_id()},
+        }},
+        {"type": "object", "additionalProperties": false, "required": ["selector"], "properties": {
+            "machine_ids": {"type": "array", "maxItems": 0},
+            "selector": {"type": "object", "additionalProperties": false, "minProperties": 1, "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": format!("^[^{HIDDEN}]*$"), "description": "A glob: `*` any run, `?` one character."},
+                "region": free_text(1024), "machine_type": free_text(1024),
+                "state": {"type": "string", "enum": states},
+            }},
+        }},
+    ]})
+}
+
+/// Targets for kinds that act on no existing machine: none.
+fn no_targets() -> Value {
+    json!({"type": "object", "additionalProperties": false, "properties": {"machine_ids": {"type": "array", "maxItems": 0}}})
+}
+
+/// Dates and configured calendars a schedule or window skips.
+fn exclusions(calendars: &[String]) -> Value {
+    let names = if calendars.is_empty() {
+        json!({"type": "array", "maxItems": 0, "description": "No calendars are configured ([schedule.calendars])."})
+    } else {
+        json!({"type": "array", "items": {"type": "string", "enum": calendars}})
+    };
+    json!({"type": "object", "additionalProperties": false, "properties": {
+        "dates": {"type": "array", "items": {"type": "string", "format": "date"}, "description": "Local dates, `YYYY-MM-DD`."},
+        "calendars": names,
+    }})
+}
+
+/// `POST /v1/schedules`, `PUT /v1/schedules/{key}`: for a kind that acts on
+/// machines (targets required) or not (no targets).
+fn schedule_spec(machines: bool) -> Value {
+    let kinds = JobKind::ALL
+        .into_iter()
+        .filter(|k| k.needs_machine() == machines);
+    let mut required = vec!["name", "cron", "template"];
+    if machines {
+        required.push("targets");
+    }
+    json!({"type": "object", "additionalProperties": false, "required": required, "properties": {
+        "name": name(true),
+        "cron": schema_ref("Cron"),
+        "timezone": schema_ref("TimeZone"),
+        "template": one_of_kinds(kinds, "JobTemplate"),
+        "targets": if machines { schema_ref("MachineTargets") } else { schema_ref("NoTargets") },
+        "enabled": {"type": "boolean", "default": true},
+        "jitter_seconds": {"type": "integer", "minimum": 0, "maximum": 3600, "default": 0, "description": "Spread a fleet's jobs over this many seconds after the firing."},
+        "exclusions": schema_ref("Exclusions"),
+        "misfire": {"type": "string", "enum": ["skip", "run_once"], "default": "run_once"},
+        "catch_up_seconds": {"type": "integer", "minimum": 0, "maximum": 31 * 24 * 3600, "description": "Default per job kind."},
+        "overlap": {"type": "string", "enum": ["skip", "queue"], "default": "skip"},
+    }})
+}
+
+/// A wall-clock time, `HH:MM` or `HH:MM:SS`.
+fn wall_time() -> Value {
+    json!({"type": "string", "pattern": "^(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?$"})
+}
+
+fn window_hours() -> Value {
+    let mut days: Vec<String> = Vec::new();
+    for (short, long) in [
+        ("mon", "monday"),
+        ("tue", "tuesday"),
+        ("wed", "wednesday"),
+        ("thu", "thursday"),
+        ("fri", "friday"),
+        ("sat", "saturday"),
+        ("sun", "sunday"),
+    ] {
+        days.push(short.into());
+        days.push(long.into());
+    }
+    json!({"type": "object", "additionalProperties": false, "required": ["days", "start", "end", "zone"],
+    "description": "Opens at `start` and closes at `end` (which differs from `start`; an `end` before `start` closes the next day) on each of `days`, in `zone`.",
+    "properties": {
+        "days": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": days}},
+        "start": wall_time(), "end": wall_time(),
+        "zone": schema_ref("TimeZone"),
+    }})
+}
+
+/// Regex pieces for the numbers `lo..=hi` (at most 99), single digits
+/// also with a leading zero.
+fn number_range(lo: u32, hi: u32) -> Vec<String> {
+    let mut pieces = Vec::new();
+    if lo > hi {
+        return pieces;
+    }
+    if lo < 10 {
+        pieces.push(format!("0?[{lo}-{}]", hi.min(9)));
+    }
+    let (lo, hi) = (lo.max(10), hi);
+    if lo > hi {
+        return pieces;
+    }
+    let (first, last) = (lo / 10, hi / 10);
+    if first == last {
+        pieces.push(format!("{first}[{}-{}]", lo % 10, hi % 10));
+    } else {
+        pieces.push(format!("{first}[{}-9]", lo % 10));
+        if first + 1 < last {
+            pieces.push(format!("[{}-{}][0-9]", first + 1, last - 1));
+        }
+        pieces.push(format!("{last}[0-{}]", hi % 10));
+    }
+    pieces
+}
+
+/// A name in any case.
+fn any_case(name: &str) -> String {
+    name.chars()
+        .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase()))
+        .collect()
+}
+
+/// The tokens with values `lo..=max`: numbers, and names by value.
+fn tokens_from(lo: u32, max: u32, names: &[(&str, u32)]) -> String {
+    let mut pieces = number_range(lo, max);
+    pieces.extend(
+        names
+            .iter()
+            .filter(|(_, v)| *v >= lo)
+            .map(|(n, _)| any_case(n)),
+    );
+    format!("(?:{})", pieces.join("|"))
+}
+
+/// One cron field: a comma list of `*`, values and ranges that run
+/// forwards, each with an optional `/step`.
+fn cron_field(
+    min: u32,
+    max: u32,
+    names: &[(&str, u32)],
+    range_end_names: &[(&str, u32)],
+) -> String {
+    let mut ranges = Vec::new();
+    for from in min..=max {
+        let mut starts = number_range(from, from);
+        starts.extend(
+            names
+                .iter()
+                .filter(|(_, v)| *v == from)
+                .map(|(n, _)| any_case(n)),
+        );
+        ranges.push(format!(
+            "(?:{})-{}",
+            starts.join("|"),
+            tokens_from(from, max, range_end_names)
+        ));
+    }
+    let item = format!(
+        "(?:\\*|{}|{})(?:/0*[1-9][0-9]{{0,8}})?",
+        ranges.join("|"),
+        tokens_from(min, max, names),
+    );
+    format!("{item}(?:,{item})*")
+}
+
+/// Cron expressions the server accepts: 5 fields (`m h dom mon dow`), 6
+/// with seconds first, or a macro. Stated exactly but for one rule: a day of
+/// the month after the 29th only with every month, since a schema cannot
+/// tell whether `30 2` ever fires.
+fn cron() -> Value {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    let months: Vec<(&str, u32)> = MONTHS.iter().zip(1..).map(|(n, v)| (*n, v)).collect();
+    let days: Vec<(&str, u32)> = DAYS.iter().zip(0..).map(|(n, v)| (*n, v)).collect();
+    // `SUN` ends a range as 7, so that `FRI-SUN` runs forwards.
+    let days_as_end: Vec<(&str, u32)> = days
+        .iter()
+        .map(|(n, v)| (*n, if *v == 0 { 7 } else { *v }))
+        .collect();
+    let sixty = cron_field(0, 59, &[], &[]);
+    let hours = cron_field(0, 23, &[], &[]);
+    let any_dom = cron_field(1, 31, &[], &[]);
+    let early_dom = cron_field(1, 29, &[], &[]);
+    let month = cron_field(1, 12, &months, &months);
+    let dow = cron_field(0, 7, &days, &days_as_end);
+    let macros = "@(?:[Yy][Ee][Aa][Rr][Ll][Yy]|[Aa][Nn][Nn][Uu][Aa][Ll][Ll][Yy]|[Mm][Oo][Nn][Tt][Hh][Ll][Yy]|[Ww][Ee][Ee][Kk][Ll][Yy]|[Dd][Aa][Ii][Ll][Yy]|[Mm][Ii][Dd][Nn][Ii][Gg][Hh][Tt]|[Hh][Oo][Uu][Rr][Ll][Yy])";
+    let pattern = format!(
+        "^(?:{macros}|(?:{sixty} )?{sixty} {hours} (?:{any_dom} \\* |{early_dom} {month} ){dow})$"
+    );
+    json!({"type": "string", "pattern": pattern, "example": "0 9 * * MON-FRI", "description": "5 fields (`m h dom mon dow`), 6 with seconds first, or `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`). Values or names (`JAN`, `MON`), `*`, ranges that run forwards, `/step`, comma lists; 0 and 7 are Sunday. The pattern allows a day of the month past the 29th only with `*` as the month; the server also takes such a day with months that have it."})
+}
+
+fn schemas(calendars: &[String]) -> Value {
     let page = |items: &str, item: &str| {
         obj(
             &[items, "next_cursor"],
             json!({items: list_of(item), "next_cursor": nullable(STRING)}),
         )
     };
-    let kinds: Vec<&str> = crate::job::JobKind::ALL
-        .iter()
-        .map(|k| k.as_str())
-        .collect();
     let job_states = json!([
         "queued",
         "running",
@@ -724,9 +1210,15 @@ fn schemas() -> Value {
         "failed",
         "cancelled"
     ]);
-    json!({
+    let job_requests: Vec<Value> = JobKind::ALL
+        .iter()
+        .map(|k| schema_ref(&format!("JobRequest_{}", k.as_str())))
+        .collect();
+    let schema_spec_machines = schedule_spec(true);
+    let schema_spec_none = schedule_spec(false);
+    let mut schemas = json!({
         "Error": obj(&["error"], json!({"error": obj(&["code", "message", "field"], json!({
-            "code": {"type": "string", "enum": ["bad_request", "unauthorized", "not_found", "method_not_allowed", "conflict", "payload_too_large", "unsupported_media_type", "invalid_job", "invalid_schedule", "invalid_window", "invalid_override", "unavailable", "timeout", "not_ready", "internal"]},
+            "code": {"type": "string", "enum": ["bad_request", "unauthorized", "not_found", "method_not_allowed", "conflict", "payload_too_large", "unsupported_media_type", "request_timeout", "invalid_job", "invalid_schedule", "invalid_window", "invalid_override", "unavailable", "timeout", "not_ready", "internal"]},
             "message": t(STRING),
             "field": {"type": "string", "nullable": true, "description": "The offending input: a JSON path, query parameter or path segment."},
         }))})),
@@ -736,18 +1228,6 @@ fn schemas() -> Value {
             "checks": {"type": "object", "additionalProperties": t(STRING)},
         })),
         "OpenApiDocument": open_obj("This document.", json!({"openapi": t(STRING)})),
-        "JobRequest": json!({"type": "object", "required": ["kind"], "additionalProperties": false, "properties": {
-            "kind": {"type": "string", "enum": kinds},
-            "machine_id": t(STRING),
-            "args": {"type": "object", "description": "Per kind; e.g. create needs name, region, machine_type, disk_size_gb, template_id."},
-            "run_at": time(),
-            "delay_seconds": {"type": "integer", "minimum": 0},
-            "priority": t("integer"),
-            "max_attempts": {"type": "integer", "minimum": 1},
-            "wait": t(STRING),
-            "wait_timeout_seconds": {"type": "integer", "minimum": 0},
-            "idempotency_key": t(STRING),
-        }}),
         "Job": obj(&["id", "kind", "state", "priority", "attempt", "max_attempts", "run_at", "created_at", "updated_at"], json!({
             "id": t("integer"), "kind": t(STRING), "machine_id": nullable(STRING), "args": t("object"),
             "state": {"type": "string", "enum": job_states},
@@ -779,13 +1259,6 @@ fn schemas() -> Value {
             "machine_ids": {"type": "array", "items": t(STRING)},
             "selector": obj(&[], json!({"name": t(STRING), "region": t(STRING), "machine_type": t(STRING), "state": t(STRING)})),
         })),
-        "ScheduleSpec": json!({"type": "object", "required": ["name", "cron", "template"], "properties": {
-            "name": t(STRING), "cron": t(STRING), "timezone": t(STRING),
-            "template": {"type": "object", "required": ["kind"], "properties": {"kind": t(STRING)}},
-            "targets": schema_ref("Targets"), "enabled": t("boolean"), "jitter_seconds": t("integer"),
-            "exclusions": t("object"), "misfire": {"type": "string", "enum": ["skip", "run_once"]},
-            "catch_up_seconds": t("integer"), "overlap": {"type": "string", "enum": ["skip", "queue"]},
-        }}),
         "Schedule": obj(&["id", "name", "cron", "timezone", "template", "targets", "enabled"], json!({
             "id": t("integer"), "name": t(STRING), "cron": t(STRING), "timezone": t(STRING),
             "template": t("object"), "targets": schema_ref("Targets"), "enabled": t("boolean"),
@@ -799,19 +1272,50 @@ fn schemas() -> Value {
         "FireTimes": obj(&["fire_times"], json!({"fire_times": list_of("FireTime")})),
         "Firing": open_obj("One firing: enqueued, caught up, or skipped with the reason.", json!({"fire_at": time(), "target": t(STRING), "outcome": t(STRING), "reason": nullable(STRING), "job_id": nullable("integer")})),
         "ScheduleDetail": {"allOf": [schema_ref("Schedule"), obj(&["next_fire_times", "recent_firings"], json!({"next_fire_times": list_of("FireTime"), "recent_firings": list_of("Firing")}))]},
-        "PreviewRequest": json!({"type": "object", "required": ["cron"], "additionalProperties": false, "properties": {"cron": t(STRING), "timezone": t(STRING), "count": {"type": "integer", "minimum": 1, "maximum": 100}}}),
-        "WindowRequest": json!({"type": "object", "description": "An office-hours window.", "required": ["name", "hours", "targets"], "properties": {"name": t(STRING), "hours": {"type": "object", "description": "Days, start and stop times, and the zone."}, "targets": schema_ref("Targets"), "enforce": t("boolean"), "enforce_interval_seconds": t("integer"), "exclusions": t("object"), "enabled": t("boolean")}}),
         "Window": open_obj("A stored window.", json!({"id": t("integer"), "name": t(STRING), "timezone": t(STRING), "enabled": t("boolean")})),
         "WindowList": obj(&["windows"], json!({"windows": list_of("Window")})),
         "WindowDetail": {"allOf": [schema_ref("Window"), open_obj("Next edges, active overrides and both edges' recent firings.", json!({"next_edges": list_of("FireTime"), "overrides": list_of("Override")}))]},
-        "OverrideRequest": json!({"type": "object", "description": "Keep a machine on or off until a time (`until`) or for some hours (`hours`).", "required": ["machine_id", "mode"], "properties": {"machine_id": t(STRING), "mode": {"type": "string", "enum": ["keep_on", "keep_off"]}, "until": time(), "hours": t("number"), "reason": t(STRING)}}),
         "Override": open_obj("An override with whether it is active.", json!({"id": t("integer"), "window_id": t("integer"), "machine_id": t(STRING), "mode": t(STRING), "until": time(), "reason": nullable(STRING), "created_at": time(), "active": t("boolean")})),
         "OverrideList": obj(&["overrides"], json!({"overrides": list_of("Override")})),
         "UtilizationView": open_obj("Hours and cost per machine in a month.", json!({"month": t(STRING), "machines": {"type": "array", "items": open_obj("One machine's hours, rate and cost.", json!({"machine_id": t(STRING), "hours_used": t("number"), "hourly_rate": t("number")}))}, "total_cost": t("number")})),
         "SavingsView": open_obj("What schedules saved per machine in a month.", json!({"month": t(STRING), "machines": {"type": "array", "items": open_obj("One machine's hours off and savings.", json!({"machine_id": t(STRING)}))}, "total_hours_off": t("number"), "total_saved": t("number")})),
-        "PullRequest": json!({"type": "object", "required": ["month"], "additionalProperties": false, "properties": {"month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}}}),
         "PullAnswer": obj(&["jobs"], json!({"jobs": {"type": "array", "items": t("integer")}})),
-    })
+        "Cron": cron(),
+        "TimeZone": time_zone(),
+        "MachineTargets": machine_targets(),
+        "NoTargets": no_targets(),
+        "Exclusions": exclusions(calendars),
+    });
+    let map = schemas.as_object_mut().expect("an object");
+    map.insert(
+        "JobRequest".into(),
+        json!({"description": "A job; its fields depend on `kind`.", "oneOf": job_requests}),
+    );
+    map.insert(
+        "ScheduleSpec".into(),
+        json!({"description": "A schedule: targets when its template's kind acts on machines, none otherwise.", "oneOf": [schema_spec_machines, schema_spec_none]}),
+    );
+    map.insert(
+        "PreviewRequest".into(),
+        json!({"type": "object", "required": ["cron"], "additionalProperties": false, "properties": {"cron": schema_ref("Cron"), "timezone": schema_ref("TimeZone"), "count": count()}}),
+    );
+    map.insert(
+        "WindowRequest".into(),
+        json!({"type": "object", "description": "An office-hours window.", "required": ["name", "hours", "targets"], "additionalProperties": false, "properties": {"name": name(false), "hours": window_hours(), "targets": schema_ref("MachineTargets"), "enforce": {"type": "boolean", "default": false, "description": "Stop targets found running while the window is closed."}, "enforce_interval_seconds": {"type": "integer", "minimum": 10, "maximum": 86_400, "default": 300}, "exclusions": schema_ref("Exclusions"), "enabled": {"type": "boolean", "default": true}}}),
+    );
+    map.insert(
+        "OverrideRequest".into(),
+        json!({"type": "object", "description": "Keep a machine on or off until a time (`until`: in the future, at most 31 days ahead) or for some hours from now (`hours`); one of the two.", "required": ["machine_id", "mode"], "additionalProperties": false, "oneOf": [{"required": ["until"]}, {"required": ["hours"]}], "properties": {"machine_id": paperspace_id(), "mode": {"type": "string", "enum": ["keep_on", "keep_off"]}, "until": time(), "hours": {"type": "number", "exclusiveMinimum": true, "minimum": 0, "maximum": 744}, "reason": free_text(500)}}),
+    );
+    map.insert(
+        "PullRequest".into(),
+        json!({"type": "object", "required": ["month"], "additionalProperties": false, "properties": {"month": {"type": "string", "pattern": MONTH_PATTERN, "description": "A month that has begun."}}}),
+    );
+    for kind in JobKind::ALL {
+        map.insert(format!("JobRequest_{}", kind.as_str()), job_request(kind));
+        map.insert(format!("JobTemplate_{}", kind.as_str()), job_template(kind));
+    }
+    schemas
 }
 
 #[cfg(test)]
@@ -820,16 +1324,37 @@ mod tests {
 
     #[test]
     fn every_schema_reference_resolves() {
-        let doc = document_value();
+        let doc = document_value(&[]);
         let text = doc.to_string();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for part in text.split("#/components/schemas/").skip(1) {
-            let name: String = part.chars().take_while(|c| c.is_alphanumeric()).collect();
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             assert!(
                 schemas.contains_key(&name),
                 "{name} is referenced but not defined"
             );
         }
+    }
+
+    #[test]
+    fn exclusions_name_only_the_configured_calendars() {
+        let doc = document_value(&["nl".to_string()]);
+        let calendars = &doc["components"]["schemas"]["Exclusions"]["properties"]["calendars"];
+        assert_eq!(calendars["items"]["enum"], json!(["nl"]));
+        let doc = document_value(&[]);
+        let calendars = &doc["components"]["schemas"]["Exclusions"]["properties"]["calendars"];
+        assert_eq!(calendars["maxItems"], json!(0));
+    }
+
+    #[test]
+    fn cron_ranges_run_forwards() {
+        assert_eq!(number_range(7, 7), ["0?[7-7]"]);
+        assert_eq!(number_range(17, 59), ["1[7-9]", "[2-4][0-9]", "5[0-9]"]);
+        assert_eq!(number_range(5, 23), ["0?[5-9]", "1[0-9]", "2[0-3]"]);
+        assert!(number_range(30, 29).is_empty());
     }
 
     #[test]

@@ -374,7 +374,7 @@ pub(super) fn check_key(raw: &str) -> Result<(), ApiError> {
     let ok = if numeric {
         positive_id(raw).is_some()
     } else {
-        !raw.is_empty() && raw.len() <= MAX_KEY && !raw.chars().any(char::is_control)
+        !raw.is_empty() && raw.chars().count() <= MAX_KEY && !raw.chars().any(char::is_control)
     };
     if ok {
         Ok(())

@@ -288,7 +288,7 @@ impl Operation {
                     }
                 }
                 non_empty("args.name", &create.name)?;
-                if create.name.len() > 128 {
+                if create.name.chars().count() > 128 {
                     return Err(SpecError::new("args.name", "at most 128 characters"));
                 }
                 non_empty("args.region", &create.region)?;

@@ -249,7 +249,7 @@ impl JobRequest {
         };
 
         if let Some(key) = &self.idempotency_key {
-            if key.is_empty() || key.len() > 200 {
+            if key.is_empty() || key.chars().count() > 200 {
                 return Err(SpecError::new(
                     "idempotency_key",
                     "must be 1 to 200 characters without control characters",

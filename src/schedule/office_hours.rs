@@ -108,7 +108,7 @@ impl OverrideRequest {
         let Some(reason) = &self.reason else {
             return Ok(());
         };
-        if reason.len() > 500 {
+        if reason.chars().count() > 500 {
             return Err(crate::job::SpecError::new(
                 "reason",
                 "at most 500 characters",

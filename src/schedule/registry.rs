@@ -455,7 +455,7 @@ impl Registry {
                 if !(hours.is_finite() && hours > 0.0 && hours <= 24.0 * 31.0) {
                     return Err(SpecError::new("hours", "between 0 and 744 (31 days)").into());
                 }
-                now + chrono::Duration::milliseconds((hours * 3_600_000.0) as i64)
+                now + chrono::Duration::milliseconds((hours * 3_600_000.0).ceil() as i64)
             }
             (None, None) => {
                 return Err(

@@ -83,7 +83,7 @@ pub fn check_name<'a>(name: &'a str, ids_of: &str) -> Result<&'a str, SpecError>
     // Before trimming: a tab or newline at the end is refused, not dropped.
     crate::job::operation::check_text("name", name)?;
     let name = name.trim();
-    if name.is_empty() || name.len() > 128 {
+    if name.is_empty() || name.chars().count() > 128 {
         return Err(SpecError::new(
             "name",
             "1 to 128 characters without control characters",

@@ -131,7 +131,7 @@ impl Targets {
                 ));
             }
             if let Some(name) = &selector.name
-                && (name.is_empty() || name.len() > 128)
+                && (name.is_empty() || name.chars().count() > 128)
             {
                 return Err(SpecError::new(
                     "targets.selector.name",

@@ -1,0 +1,70 @@
+"""Schemathesis hooks for .ci/fuzz-openapi.
+
+A JSON schema cannot state a bound relative to the present: a job's
+`run_at` at most 7 days ahead, an override's `until` in the next 31 days, a
+month that has begun. The document says these in words; here each generated
+value outside them is moved inside, so that the run still checks that every
+request the schema allows is accepted. A window's `end` must also differ
+from its `start`, which a schema cannot say either. Nothing else is changed.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def _instant(text):
+    try:
+        return datetime.fromisoformat(text.replace("z", "Z").replace("t", "T").replace("Z", "+00:00"))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def _month_begun(month):
+    now = _now()
+    if isinstance(month, str) and len(month) == 7 and month[:4].isdigit() and month[5:].isdigit():
+        if (int(month[:4]), int(month[5:])) > (now.year, now.month):
+            return f"{now.year:04}-{now.month:02}"
+    return month
+
+
+def _job(body, now):
+    run_at = _instant(body.get("run_at"))
+    if run_at is not None and run_at - now > timedelta(days=6):
+        body["run_at"] = (now + timedelta(hours=1)).isoformat()
+    _template(body)
+
+
+def _template(body):
+    args = body.get("args")
+    if body.get("kind") == "utilization" and isinstance(args, dict) and "month" in args:
+        args["month"] = _month_begun(args["month"])
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    # Every phase's requests pass here (the coverage phase's skip `map_body`).
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    path, method = case.operation.path, case.method.upper()
+    now = _now()
+    if path == "/v1/jobs" and method == "POST":
+        _job(body, now)
+    elif path.startswith("/v1/schedules") and method in ("POST", "PUT"):
+        if isinstance(body.get("template"), dict):
+            _template(body["template"])
+    elif path == "/v1/reports/utilization/pull":
+        body["month"] = _month_begun(body.get("month"))
+    elif path == "/v1/windows/{key}/overrides":
+        until = _instant(body.get("until"))
+        if until is not None and not (now + timedelta(minutes=5) < until < now + timedelta(days=30)):
+            body["until"] = (now + timedelta(hours=2)).isoformat()
+    elif path.startswith("/v1/windows") and isinstance(body.get("hours"), dict):
+        hours = body["hours"]
+        if hours.get("start") is not None and hours.get("start") == hours.get("end"):
+            hours["end"] = "12:34" if hours["start"] != "12:34" else "12:35"
