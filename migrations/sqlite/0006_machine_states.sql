@@ -3,13 +3,16 @@
 -- be started outside Machinist (console, API), and Machinist's next start
 -- may come days later, or find it running and send nothing.
 --
--- Both are written in the transaction that records a machine as seen (a
--- job's answers, the scheduler's listing): states by triggers on `machines`,
--- starts by the writer.
+-- The writer adds to both in the statements that record a machine as seen
+-- (a job's answers, the scheduler's listing), in the same transaction. Not
+-- by triggers on `machines`: a trigger makes every upsert of a machine keep
+-- a statement journal, which doubled the writer's cost of recording one.
 
 -- Each state a machine was seen in, from when it was first seen in it: a row
--- when a machine is first seen and whenever its seen state changes, so a
--- repeated state costs no row.
+-- whenever a known machine's seen state changes, so a repeated state costs
+-- no row. A machine's first sighting needs none: hours off begin at a stop
+-- by Machinist, whose job saw the machine first, so every sign that counts
+-- is a change from a state already known.
 CREATE TABLE machine_states (
     machine_id  TEXT    NOT NULL,
     state       TEXT    NOT NULL,
@@ -19,17 +22,6 @@ CREATE INDEX machine_states_at ON machine_states (at);
 
 -- History starts with each machine as last seen.
 INSERT INTO machine_states (machine_id, state, at) SELECT id, state, seen_at FROM machines;
-
-CREATE TRIGGER machine_states_first AFTER INSERT ON machines
-BEGIN
-    INSERT INTO machine_states (machine_id, state, at) VALUES (NEW.id, NEW.state, NEW.seen_at);
-END;
-
-CREATE TRIGGER machine_states_changed AFTER UPDATE OF state ON machines
-WHEN OLD.state IS NOT NEW.state
-BEGIN
-    INSERT INTO machine_states (machine_id, state, at) VALUES (NEW.id, NEW.state, NEW.seen_at);
-END;
 
 -- Each start operation Paperspace listed in a machine's events (only a
 -- machine's `show` carries them), whoever sent it, once. `created_at` is

@@ -1040,7 +1040,15 @@ fn see_machines(
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, \
              data = excluded.data, seen_at = excluded.seen_at, gone_at = NULL",
         )?;
+        // A row in `machine_states` when a known machine's state changed
+        // (see the migration that made the table); it must run before the
+        // upsert it compares with.
+        let mut state = tx.prepare_cached(
+            "INSERT INTO machine_states (machine_id, state, at) SELECT ?1, ?2, ?3 \
+             WHERE EXISTS (SELECT 1 FROM machines WHERE id = ?1 AND state <> ?2)",
+        )?;
         for m in machines {
+            state.execute(params![m.id, m.state, at])?;
             upsert.execute(params![m.id, m.name, m.state, m.data, at])?;
         }
         // Most answers list no start: no statement to look up for them.
