@@ -80,6 +80,17 @@ async fn wait_healthy(http: &reqwest::Client, url: &str) {
     }
 }
 
+/// `GET /v1/jobs/{id}`.
+async fn get_job(http: &reqwest::Client, url: &str, id: i64) -> Value {
+    http.get(format!("{url}/v1/jobs/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn kill9(daemon: &mut Kill) {
     daemon.kill().unwrap(); // SIGKILL on Unix
     daemon.wait().unwrap();
@@ -205,14 +216,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
             if finals.contains_key(id) {
                 continue;
             }
-            let job: Value = http
-                .get(format!("{url}/v1/jobs/{id}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let job = get_job(&http, &url, *id).await;
             if matches!(
                 job["state"].as_str(),
                 Some("succeeded" | "failed" | "cancelled")
@@ -382,14 +386,7 @@ async fn an_idle_daemon_does_not_wake() {
     let id = job["id"].as_i64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let job: Value = http
-            .get(format!("{url}/v1/jobs/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = get_job(&http, &url, id).await;
         if job["state"] == "succeeded" {
             break;
         }
