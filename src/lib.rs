@@ -28,6 +28,9 @@
 //! - [`metrics`]: Prometheus metrics: gauges read from the database at
 //!   scrape time, counters and histograms fed from the rows jobs and
 //!   schedules write.
+//! - [`report`]: what machines cost (the monthly utilization pulls) and what
+//!   Machinist's stops saved, each stop's hours off ending at the first sign
+//!   the machine ran.
 //! - [`admin_client`]: the typed client of that API, used by `machinist
 //!   jobs`, `schedules`, `windows` and `report`.
 //! - [`daemon`]: store, workers and admin API started together

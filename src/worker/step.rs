@@ -11,7 +11,7 @@
 //! After an ambiguous answer (a timeout, a 5xx) or a crash, a job resumes
 //! with that `Sending` checkpoint and does not know whether its request
 //! arrived. It counts the request as arrived only on evidence that belongs
-//! to this attempt ([`Change::evidence`]):
+//! to this attempt (`Change::evidence`):
 //!
 //! - an event of the request's name (`start`, `stop`, …) created after the
 //!   newest event the machine showed before the request left. Both times are
@@ -37,7 +37,7 @@
 //! silently, or undone by someone else's stop. Likewise a stop job whose
 //! machine is `ready` with no stop under way. A single such poll could be a
 //! machine that has not begun its transition yet, so only
-//! [`CONTRADICTED_POLLS`] such polls in a row count: then the job goes back
+//! `CONTRADICTED_POLLS` such polls in a row count: then the job goes back
 //! to the queue at once, spending an attempt, and its next attempt looks at
 //! the machine and sends the request again (or fails when its attempts are
 //! spent). A `wait` job sends nothing and just waits.
