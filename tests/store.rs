@@ -437,6 +437,11 @@ async fn a_second_store_is_refused_by_any_path_to_the_same_file() {
         }
     }
     assert!(!dir.path().join("m.db.lock").exists());
+    // `machinist migrate` is refused the same way while a daemon has it.
+    let err = machinist::store::migrate(&StoreOptions::new(&symlink))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     // SQLite's own locking is untouched: the store still writes and reads.
     let id = store
         .submit(job("show", Some("psA")), t0())

@@ -86,7 +86,7 @@ pub(super) fn create_locked(path: &Path) -> Result<File, StoreError> {
 }
 
 /// Creates the database file if needed (see [`create_locked`]) and opens it.
-pub(super) fn create_private(path: &Path) -> Result<File, StoreError> {
+fn create_private(path: &Path) -> Result<File, StoreError> {
     let open_err = |e: std::io::Error| StoreError::Open {
         path: path.to_path_buf(),
         detail: e.to_string(),

@@ -278,9 +278,12 @@ fn open_writer(opts: &StoreOptions) -> Result<rusqlite::Connection, StoreError> 
     })
 }
 
-/// Applies pending migrations and returns the versions applied.
+/// Applies pending migrations and returns the versions applied. Refused,
+/// like a second daemon, while a daemon has the database: its schema must not
+/// change under it.
 pub async fn migrate(opts: &StoreOptions) -> Result<Vec<i64>, StoreError> {
-    file::create_private(&opts.path)?;
+    // Released when this returns, after the migration's connection closed.
+    let _lock = file::create_locked(&opts.path)?;
     apply_migrations(opts).await
 }
 
