@@ -82,7 +82,7 @@ pub trait MachineApi: Send + Sync + std::fmt::Debug {
     ) -> Result<MachinePage, ApiError>;
 
     /// Every machine matching `filter`, following pages to the end; each
-    /// cursor is followed at most once ([`cursor_came_back`]).
+    /// cursor is followed at most once (`cursor_came_back`).
     async fn list_all(&self, filter: &MachineFilter) -> Result<Vec<Machine>, ApiError> {
         let mut all = Vec::new();
         let mut page = PageRequest::default();

@@ -60,7 +60,7 @@ pub struct JobRow {
 }
 
 impl JobRow {
-    /// A row read by the writer's own connection, selected as [`job_columns!`].
+    /// A row read by the writer's own connection, selected as `job_columns!`.
     pub fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
         Ok(JobRow {
             id: r.get(0)?,
