@@ -251,13 +251,10 @@ impl Change {
     }
 
     /// States a waiting job's machine would not be in had this request
-    /// taken effect (and not been undone).
+    /// taken effect (and not been undone): for a start or a stop, the states
+    /// it is sent from. A restart or destroy passes through those too.
     fn contradicted_by(self, state: &MachineState) -> bool {
-        match self {
-            Change::Start => *state == MachineState::Off,
-            Change::Stop => matches!(state, MachineState::Ready | MachineState::ServiceReady),
-            Change::Restart | Change::Destroy { .. } => false,
-        }
+        matches!(self, Change::Start | Change::Stop) && self.can_send_from(state)
     }
 
     /// Whether the machine shows an unfinished event of this request's name:
