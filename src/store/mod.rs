@@ -374,9 +374,10 @@ impl Store {
         &self.path
     }
 
-    /// Whether `path` still names the file this store opened (one stat of
-    /// the database and one of its WAL); once it does not, every write is
-    /// refused with [`StoreError::Lost`].
+    /// Whether `path` still names the file this store opened (the database
+    /// and its WAL, stat'ed when the directory watch reports a change; see
+    /// `store/file.rs`); once it does not, every write is refused with
+    /// [`StoreError::Lost`].
     pub(crate) fn check_file(&self) -> Result<(), StoreError> {
         self.file.0.check()
     }
