@@ -46,13 +46,14 @@ use async_trait::async_trait;
 use chrono::Utc;
 use machinist::clock::SystemClock;
 use machinist::job::{JobDefaults, JobId, JobRequest, JobState, NewJob};
-use machinist::paperspace::call_log::{self, ApiCallRecord};
-use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::{
-    ApiError, ApiKey, Availability, Backend, BillingMonth, CreateMachine, Machine, MachineApi,
-    MachineFilter, MachinePage, MachineState, PageRequest, Template, TemplateFilter, UpdateMachine,
-    Utilization,
+use machinist::machine::ApiCallRecord;
+use machinist::machine::{
+    Availability, BillingMonth, CreateMachine, Machine, MachineFilter, MachinePage, MachineState,
+    PageRequest, Template, TemplateFilter, UpdateMachine, Utilization,
 };
+use machinist::paperspace::call_log::{self};
+use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
+use machinist::paperspace::{ApiError, ApiKey, Backend, MachineApi};
 use machinist::sim::{self, SimConfig, Timings};
 use machinist::store::{Durability, JobFilter, Store, StoreOptions};
 use machinist::worker::{WorkerSettings, Workers};

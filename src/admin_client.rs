@@ -20,7 +20,7 @@ use crate::http::{
     SavingsView, ScheduleDetail, ScheduleList, UtilizationView, WindowDetail, WindowList,
 };
 use crate::job::{Job, JobEvent, JobId, JobRequest};
-use crate::paperspace::BillingMonth;
+use crate::machine::BillingMonth;
 use crate::schedule::office_hours::{OverrideRequest, Window, WindowRequest};
 use crate::schedule::spec::{Schedule, ScheduleSpec};
 use crate::store::JobFilter;

@@ -63,6 +63,7 @@ pub mod demo;
 pub mod http;
 pub mod job;
 pub mod logging;
+pub mod machine;
 pub mod metrics;
 pub mod notify;
 pub mod paperspace;

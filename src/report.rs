@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::paperspace::BillingMonth;
+use crate::machine::BillingMonth;
 use crate::store::{Store, StoreError};
 
 /// One machine's month.

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::clock::SystemClock;
-use crate::paperspace::legacy::{LegacyClient, LegacyConfig};
-use crate::paperspace::{
-    ApiKey, BillingMonth, CreateMachine, FilterField, MachineApi, MachineFilter, TemplateFilter,
-    UpdateMachine, WaitOptions, WaitTarget, wait_for,
+use crate::machine::{
+    BillingMonth, CreateMachine, FilterField, MachineFilter, TemplateFilter, UpdateMachine,
+    WaitTarget,
 };
+use crate::paperspace::legacy::{LegacyClient, LegacyConfig};
+use crate::paperspace::{ApiKey, MachineApi, WaitOptions, wait_for};
 use crate::sim::{self, SimConfig, Timings};
 
 /// Prints steps with the time since the walk began.

@@ -11,7 +11,8 @@ use machinist::config::{
     AdminToken, Backend, Config, ConfigErrors, Env, LogFormat, Origin, Secrets, Sources,
     Synchronous,
 };
-use machinist::paperspace::{ApiKey, WaitTarget};
+use machinist::machine::WaitTarget;
+use machinist::paperspace::ApiKey;
 use tempfile::TempDir;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/machinist.example.toml");

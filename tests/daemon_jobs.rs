@@ -248,7 +248,7 @@ async fn jobs_of_one_machine_run_in_order_and_machines_in_parallel(backend: Back
     for i in 0..20 {
         let m = app
             .api
-            .create(&machinist::paperspace::CreateMachine::new(
+            .create(&machinist::machine::CreateMachine::new(
                 format!("par-{i}"),
                 "West Coast (CA1)",
                 "C5",
@@ -646,7 +646,7 @@ async fn a_resumed_start_whose_request_never_arrived_is_sent_again(backend: Back
     app.daemon.stop().await;
     assert_eq!(
         app.sim.sim.machine_state(&id),
-        Some(machinist::paperspace::MachineState::Off)
+        Some(machinist::machine::MachineState::Off)
     );
 
     let mut settings = machinist::daemon::DaemonSettings::new(store_path);
@@ -679,7 +679,7 @@ async fn a_resumed_start_whose_request_never_arrived_is_sent_again(backend: Back
     assert_eq!(done.state, machinist::job::JobState::Succeeded, "{done:#?}");
     assert_eq!(
         app.sim.sim.machine_state(&id),
-        Some(machinist::paperspace::MachineState::Ready)
+        Some(machinist::machine::MachineState::Ready)
     );
     assert_eq!(starts(&app.sim), 3);
     let events = second.store().events(jid).await.unwrap();
@@ -801,9 +801,9 @@ async fn under_a_30_percent_fault_mix_every_start_and_stop_ends_where_its_machin
             assert_eq!(job["result"]["state"], want, "{job:#}");
         }
         let last = if jobs.last().unwrap().0 == "start" {
-            machinist::paperspace::MachineState::Ready
+            machinist::machine::MachineState::Ready
         } else {
-            machinist::paperspace::MachineState::Off
+            machinist::machine::MachineState::Off
         };
         assert_eq!(app.sim.sim.machine_state(id), Some(last), "{id}");
     }

@@ -131,7 +131,8 @@ fn raw_controls(s: &str) -> bool {
 
 #[tokio::test]
 async fn the_cli_escapes_what_the_daemon_sends() {
-    use machinist::paperspace::{CreateMachine, MachineApi};
+    use machinist::machine::CreateMachine;
+    use machinist::paperspace::MachineApi;
     let app = spawn_app(AppOptions::default()).await;
     // A machine named in the Paperspace console (not through Machinist),
     // with colours and a bidi override in its name.

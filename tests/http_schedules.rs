@@ -12,7 +12,7 @@ use machinist::clock::{ManualClock, SharedClock};
 use machinist::config::AdminToken;
 use machinist::http::{HttpLimits, HttpState, router};
 use machinist::job::JobDefaults;
-use machinist::paperspace::{Machine, MachineState, Utilization};
+use machinist::machine::{Machine, MachineState, Utilization};
 use machinist::schedule::calendar::Calendars;
 use machinist::schedule::registry::Registry;
 use machinist::schedule::spec::ScheduleContext;

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use machinist::clock::{ManualClock, SystemClock};
-use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::{
-    ApiKey, BillingMonth, CreateMachine, ErrorClass, FilterField, MachineApi, MachineFilter,
-    MachineState, PageRequest, TemplateFilter, WaitError, WaitOptions, WaitTarget, wait_for,
+use machinist::machine::{
+    BillingMonth, CreateMachine, FilterField, MachineFilter, MachineState, PageRequest,
+    TemplateFilter, WaitTarget,
 };
+use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
+use machinist::paperspace::{ApiKey, ErrorClass, MachineApi, WaitError, WaitOptions, wait_for};
 use machinist::sim::{self, FaultKind, OneShotFault, SimConfig, SimHandle, Timings};
 
 fn client(url: &str, key: &str) -> LegacyClient {

@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use axum::http::Method;
-use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::{
-    ApiError, ApiKey, BillingMonth, CreateMachine, ErrorClass, FilterField, MachineApi,
-    MachineFilter, MachineState, PageRequest, TemplateFilter, UpdateMachine,
+use machinist::machine::{
+    BillingMonth, CreateMachine, FilterField, MachineFilter, MachineState, PageRequest,
+    TemplateFilter, UpdateMachine,
 };
+use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
+use machinist::paperspace::{ApiError, ApiKey, ErrorClass, MachineApi};
 use serde_json::json;
 
 mod support;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use machinist::job::{JobDefaults, JobRequest, JobState, NewEvent};
-use machinist::paperspace::call_log::ApiCallRecord;
-use machinist::paperspace::{BillingMonth, Machine, MachineEvent, MachineState, Utilization};
+use machinist::machine::ApiCallRecord;
+use machinist::machine::{BillingMonth, Machine, MachineEvent, MachineState, Utilization};
 use machinist::report;
 use machinist::store::{Store, StoreOptions, Transition};
 

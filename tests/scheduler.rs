@@ -10,8 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use machinist::clock::{ManualClock, SharedClock};
 use machinist::job::{JobDefaults, JobKind};
+use machinist::machine::{FilterField, MachineFilter};
 use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::{ApiKey, FilterField, MachineApi, MachineFilter};
+use machinist::paperspace::{ApiKey, MachineApi};
 use machinist::schedule::calendar::Calendars;
 use machinist::schedule::firing::{Firing, FiringOutcome};
 use machinist::schedule::office_hours::{OverrideMode, OverrideRequest, WindowRequest};
@@ -336,7 +337,7 @@ async fn selectors_are_resolved_when_the_schedule_fires() {
     // A machine created after the schedule is still picked up.
     let created = h
         .api
-        .create(&machinist::paperspace::CreateMachine::new(
+        .create(&machinist::machine::CreateMachine::new(
             "late-ams",
             "Europe (AMS1)",
             "C5",

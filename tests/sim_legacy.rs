@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use machinist::clock::ManualClock;
-use machinist::paperspace::MachineState;
+use machinist::machine::MachineState;
 use machinist::sim::{self, FaultKind, FaultSpec, OneShotFault, SimConfig, SimHandle, Timings};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -524,7 +524,7 @@ async fn a_database_removed_or_replaced_while_open_refuses_every_write() {
 
 #[tokio::test]
 async fn a_write_that_fails_tells_its_caller_why() {
-    use machinist::paperspace::{Machine, MachineState};
+    use machinist::machine::{Machine, MachineState};
     let (store, _dir) = open().await;
     // The database may not grow: as on a full disk, a write that needs new
     // pages fails with SQLite's SQLITE_FULL, here in the middle of the
@@ -559,7 +559,7 @@ async fn a_write_that_fails_tells_its_caller_why() {
 
 #[tokio::test]
 async fn seen_machines_are_kept_and_missing_ones_marked_gone() {
-    use machinist::paperspace::{Machine, MachineState};
+    use machinist::machine::{Machine, MachineState};
     let (store, _dir) = open().await;
     let a = Machine::new("psA", "a", MachineState::Ready);
     let b = Machine::new("psB", "b", MachineState::Off);

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use machinist::clock::SystemClock;
+use machinist::machine::{
+    BillingMonth, CreateMachine, FilterField, MachineFilter, MachineState, PageRequest,
+    PublicIpType, TemplateFilter, UpdateMachine, WaitTarget,
+};
 use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
 use machinist::paperspace::v1::{V1Client, V1Config};
 use machinist::paperspace::{
-    ApiError, ApiKey, BillingMonth, CreateMachine, ErrorClass, FilterField, MachineApi,
-    MachineFilter, MachineState, PageRequest, PublicIpType, TemplateFilter, UpdateMachine,
-    WaitError, WaitOptions, WaitTarget, wait_for,
+    ApiError, ApiKey, ErrorClass, MachineApi, WaitError, WaitOptions, wait_for,
 };
 use machinist::sim::{self, FaultKind, OneShotFault, SimConfig, SimHandle, Timings};
 

@@ -8,12 +8,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::http::Method;
-use machinist::paperspace::v1::{V1Client, V1Config};
-use machinist::paperspace::{
-    ApiError, ApiKey, BillingMonth, BillingType, CreateMachine, ErrorClass, FilterField,
-    MachineApi, MachineFilter, MachineState, PageRequest, PublicIpType, TemplateFilter,
-    UpdateMachine,
+use machinist::machine::{
+    BillingMonth, BillingType, CreateMachine, FilterField, MachineFilter, MachineState,
+    PageRequest, PublicIpType, TemplateFilter, UpdateMachine,
 };
+use machinist::paperspace::v1::{V1Client, V1Config};
+use machinist::paperspace::{ApiError, ApiKey, ErrorClass, MachineApi};
 use serde_json::{Value, json};
 
 mod support;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use super::connection::{DaemonArgs, print_json, print_table, report_errors, time};
 use crate::http::{PullAnswer, SavingsView, UtilizationView};
-use crate::paperspace::BillingMonth;
+use crate::machine::BillingMonth;
 
 /// Utilization and savings reports.
 #[derive(Debug, clap::Args)]

@@ -55,7 +55,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::paperspace::WaitTarget;
+use crate::machine::WaitTarget;
 
 pub use error::{ConfigError, ConfigErrors, Origin};
 pub use secrets::{AdminToken, BadAdminToken, Secrets};

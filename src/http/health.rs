@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::ApiError;
 use super::params;
-use crate::paperspace::{MachineFilter, PageRequest};
+use crate::machine::{MachineFilter, PageRequest};
 use crate::store::{Store, StoreError};
 
 /// Paperspace must have answered within this for the daemon to be ready.

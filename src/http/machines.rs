@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::params;
 use crate::job::Job;
 use crate::job::operation::check_id;
-use crate::paperspace::Machine;
+use crate::machine::Machine;
 use crate::schedule::spec::Schedule;
 use crate::store::{JobFilter, StoreError};
 
@@ -147,7 +147,7 @@ async fn known_machine(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paperspace::MachineState;
+    use crate::machine::MachineState;
     use crate::schedule::target::{Selector, Targets};
 
     fn schedule(targets: Targets) -> Schedule {

@@ -999,7 +999,7 @@ fn time_zone() -> Value {
 
 /// Targets for kinds that act on machines: `machine_ids` or a `selector`.
 fn machine_targets() -> Value {
-    let states: Vec<&str> = crate::paperspace::MachineState::KNOWN
+    let states: Vec<&str> = crate::machine::MachineState::KNOWN
         .iter()
         .map(|s| s.as_str())
         .collect();

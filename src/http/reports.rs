@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::params;
 use super::params::json_body;
 use crate::job::{JobId, JobRequest, SpecError};
-use crate::paperspace::BillingMonth;
+use crate::machine::BillingMonth;
 use crate::report::{
     SavingsLine, SavingsReport, UtilizationLine, UtilizationReport, savings, utilization,
 };

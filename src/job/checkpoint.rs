@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::paperspace::WaitTarget;
+use crate::machine::WaitTarget;
 
 /// Where a state-changing job is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -30,7 +30,7 @@ pub use outcome::Outcome;
 pub use state::JobState;
 pub use submission::{JobDefaults, JobRequest, NewJob};
 
-use crate::paperspace::WaitTarget;
+use crate::machine::WaitTarget;
 
 /// A job's id: increasing in submission order.
 pub type JobId = i64;

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::paperspace::{BillingMonth, CreateMachine, UpdateMachine, WaitTarget};
+use crate::machine::{BillingMonth, CreateMachine, UpdateMachine, WaitTarget};
 
 /// A request that cannot become a job, and the field to blame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -249,7 +249,7 @@ pub fn check_text(field: &str, value: &str) -> Result<(), SpecError> {
 
 /// Paperspace ids go into URLs: letters, digits, `-` and `_`, at most 64.
 pub fn check_id(field: &str, id: &str) -> Result<(), SpecError> {
-    if crate::paperspace::machine::is_paperspace_id(id) {
+    if crate::machine::is_paperspace_id(id) {
         Ok(())
     } else {
         Err(SpecError::new(

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::operation::{JobKind, Operation, SpecError, check_id, check_text};
-use crate::paperspace::BillingMonth;
-use crate::paperspace::WaitTarget;
+use crate::machine::BillingMonth;
+use crate::machine::WaitTarget;
 
 /// Longest a job may be delayed or wait: a week.
 const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -6,27 +6,9 @@
 //! the caller opens around the work with [`record_calls`]; outside such a
 //! scope, reporting is a no-op.
 
+use crate::machine::ApiCallRecord;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
-
-/// One HTTP call to Paperspace. Holds no secret: routes are templates and
-/// errors are [`super::ApiError`] texts, which never contain the key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ApiCallRecord {
-    pub method: String,
-    /// Route template, e.g. `POST /machines/:machineId/start` has route `/machines/:machineId/start`.
-    pub route: String,
-    /// The machine the call was about, when it names one.
-    pub machine_id: Option<String>,
-    /// HTTP status, `None` when no answer came.
-    pub status: Option<u16>,
-    pub latency: Duration,
-    /// The error text when the call failed.
-    pub error: Option<String>,
-}
 
 tokio::task_local! {
     static CALL_LOG: Arc<Mutex<Vec<ApiCallRecord>>>;
@@ -73,6 +55,8 @@ pub fn report(record: ApiCallRecord) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn rec(route: &str) -> ApiCallRecord {

@@ -215,6 +215,34 @@ pub fn body_prefix(body: &[u8]) -> String {
     out
 }
 
+/// A machine (or event, or user) id, checked before it goes into a URL path,
+/// where anything else could change the path. Shared by both clients.
+pub(crate) fn check_id(field: &'static str, id: &str) -> Result<(), ApiError> {
+    if crate::machine::is_paperspace_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid {
+            field,
+            message: format!(
+                "`{}` is not a Paperspace id (letters, digits, `-` and `_`, at most 64)",
+                id.chars().take(80).collect::<String>()
+            ),
+        })
+    }
+}
+
+/// A required text argument.
+pub(crate) fn check_not_empty(field: &'static str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        Err(ApiError::Invalid {
+            field,
+            message: "must not be empty".into(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,15 +4,13 @@
 //! implements it for `api.paperspace.io` (header `x-api-key`) and
 //! [`v1::V1Client`] for the current `api.paperspace.com/v1` (Bearer token).
 //! [`wait::wait_for`] waits for a machine state on top of any implementation.
+//! The nouns they speak in live in [`crate::machine`].
 
-pub mod account;
 pub mod api_key;
 pub mod call_log;
 pub mod error;
 pub mod legacy;
 pub(crate) mod lenient;
-pub mod machine;
-pub mod request;
 pub mod throttle;
 pub mod transport;
 pub mod v1;
@@ -20,15 +18,14 @@ pub mod wait;
 
 use async_trait::async_trait;
 
-pub use account::{Availability, BillingMonth, Template, Utilization};
 pub use api_key::ApiKey;
 pub use error::{ApiError, Call, ErrorClass};
-pub use machine::{Machine, MachineEvent, MachineState};
-pub use request::{
-    BillingType, CreateMachine, FilterField, MachineFilter, MachinePage, PageRequest, PublicIpType,
-    TemplateFilter, UpdateMachine,
+pub use wait::{WaitError, WaitOptions, wait_for};
+
+use crate::machine::{
+    Availability, BillingMonth, CreateMachine, Machine, MachineFilter, MachinePage, PageRequest,
+    Template, TemplateFilter, UpdateMachine, Utilization,
 };
-pub use wait::{WaitError, WaitOptions, WaitTarget, wait_for};
 
 /// Which Paperspace API a client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
-use super::call_log::{self, ApiCallRecord};
+use super::call_log;
 use super::error::{ApiError, Call, body_prefix};
+use crate::machine::ApiCallRecord;
 
 /// A request's answer with a 2xx status.
 #[derive(Debug)]

@@ -23,8 +23,9 @@ use super::target::NO_TARGET;
 use super::template::JobTemplate;
 use super::window::{IdleEdge, ValidWindow};
 use crate::clock::SharedClock;
-use crate::paperspace::wait::humanize;
-use crate::paperspace::{Machine, MachineApi, MachineFilter, MachineState};
+use crate::machine::humanize;
+use crate::machine::{Machine, MachineFilter, MachineState};
+use crate::paperspace::MachineApi;
 use crate::store::{Store, StoreError};
 
 /// Most missed firings recorded one by one for a single schedule after an outage.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::job::SpecError;
 use crate::job::operation::{check_id, check_text};
-use crate::paperspace::Machine;
+use crate::machine::Machine;
 
 /// The targets of a schedule. Empty for kinds that act on no machine
 /// (`refresh`, `availability`, `create`): those fire one job per firing.
@@ -121,7 +121,7 @@ impl Targets {
                 ));
             }
             if let Some(state) = &selector.state
-                && !crate::paperspace::MachineState::KNOWN
+                && !crate::machine::MachineState::KNOWN
                     .iter()
                     .any(|s| s.as_str() == state)
             {
@@ -165,7 +165,7 @@ impl Targets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paperspace::MachineState;
+    use crate::machine::MachineState;
 
     fn machine(id: &str, name: &str, region: &str, ty: &str, state: MachineState) -> Machine {
         let mut m = Machine::new(id, name, state);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::job::{JobDefaults, JobKind, JobRequest, NewJob, SpecError};
-use crate::paperspace::BillingMonth;
+use crate::machine::BillingMonth;
 
 /// A job kind with its arguments and settings, minus the machine.
 ///

@@ -19,7 +19,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::Timings;
 use super::catalog::{self, MachineType, Template};
-use crate::paperspace::{BillingMonth, MachineState};
+use crate::machine::{BillingMonth, MachineState};
 
 /// How a machine is billed; legacy only, shown in `usageRate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

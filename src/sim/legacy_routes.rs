@@ -29,7 +29,7 @@ use super::account::{
 use super::catalog;
 use super::faults::{self, Dialect, FaultKind, Strike, normalize_path, wrapped_error};
 use super::params::{ParamError, Params, as_filter_string};
-use crate::paperspace::BillingMonth;
+use crate::machine::BillingMonth;
 
 /// Largest request body read; far above anything a client sends.
 const BODY_LIMIT: usize = 1 << 20;
@@ -501,7 +501,7 @@ struct LegacyTemplate {
 }
 
 fn legacy_machine(m: &SimMachine, with_events: bool) -> LegacyMachine<'_> {
-    let ready = m.state != crate::paperspace::MachineState::Provisioning;
+    let ready = m.state != crate::machine::MachineState::Provisioning;
     let gib = 1024 * 1024 * 1024u64;
     LegacyMachine {
         id: &m.id,
@@ -829,12 +829,10 @@ async fn utilization(State(sim): State<Simulator>, RawQuery(query): RawQuery) ->
     let month: BillingMonth =
         month_text
             .parse()
-            .map_err(
-                |e: crate::paperspace::account::BadBillingMonth| ParamError::Invalid {
-                    name: "billingMonth",
-                    problem: e.to_string(),
-                },
-            )?;
+            .map_err(|e: crate::machine::BadBillingMonth| ParamError::Invalid {
+                name: "billingMonth",
+                problem: e.to_string(),
+            })?;
     let usage: Usage = sim
         .with_account(|acc, now| acc.utilization(id, month, now))
         .map_err(|e| LegacyError::from_account(e, SHOW_NOT_FOUND))?;

@@ -114,7 +114,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::paperspace::MachineState;
+use crate::machine::MachineState;
 
 pub use calls::CallCount;
 pub use faults::{DEFAULT_HANG_MS, FaultKind, FaultSpec, OneShotFault};

@@ -46,7 +46,7 @@ use super::catalog;
 use super::faults::{Dialect, normalize_path, v1_code};
 use super::legacy_routes::gate;
 use super::params::{ParamError, Params};
-use crate::paperspace::MachineState;
+use crate::machine::MachineState;
 
 /// Page size when a request names none.
 const DEFAULT_LIMIT: usize = 20;

@@ -26,7 +26,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::job::{Checkpoint, Job, JobEvent, JobId, JobKind, JobState, NewEvent, NewJob};
-use crate::paperspace::Machine;
+use crate::machine::Machine;
 use file::{DbFile, Held};
 use rows::{EventRow, JobRow, from_ms, to_ms};
 pub(crate) use writer::LastWrite;
@@ -168,7 +168,7 @@ pub struct Transition {
     /// Machines found to no longer exist.
     pub gone: Vec<String>,
     /// What a utilization job pulled, kept per (machine, month).
-    pub utilization: Option<crate::paperspace::Utilization>,
+    pub utilization: Option<crate::machine::Utilization>,
 }
 
 /// Filters of a job listing.

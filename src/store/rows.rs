@@ -11,7 +11,7 @@ use sqlx::FromRow;
 
 use super::StoreError;
 use crate::job::{EventKind, Job, JobEvent, JobKind, JobState, NewEvent};
-use crate::paperspace::WaitTarget;
+use crate::machine::WaitTarget;
 
 /// Milliseconds since the epoch, the stored form of every time.
 pub fn to_ms(at: DateTime<Utc>) -> i64 {

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use super::rows::{from_ms, to_ms};
 use super::{Store, StoreError};
 use crate::job::{JobId, NewEvent};
-use crate::paperspace::{MachineState, Utilization};
+use crate::machine::{MachineState, Utilization};
 use crate::schedule::firing::{
     FireResult, Firing, FiringAction, FiringOutcome, FiringPlan, WHOLE_FIRING,
 };

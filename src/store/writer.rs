@@ -31,7 +31,7 @@ use super::rows::{JobRow, from_ms, job_columns, to_ms};
 use super::{CancelResult, RetryResult, StoreError, Submitted, Transition};
 use crate::clock::SharedClock;
 use crate::job::{Job, JobId, JobState, NewEvent, NewJob};
-use crate::paperspace::Machine;
+use crate::machine::Machine;
 
 /// Most commands applied in one transaction; bounds a transaction's size
 /// and how long a caller at the back of the line waits.

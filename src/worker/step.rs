@@ -50,12 +50,10 @@ use serde_json::{Value, json};
 
 use crate::clock::SharedClock;
 use crate::job::{Checkpoint, EventMark, Job, JobState, NewEvent, Operation, Outcome};
+use crate::machine::humanize;
+use crate::machine::{FilterField, Machine, MachineEvent, MachineFilter, MachineState, WaitTarget};
 use crate::paperspace::call_log::CallLog;
-use crate::paperspace::wait::humanize;
-use crate::paperspace::{
-    ApiError, FilterField, Machine, MachineApi, MachineEvent, MachineFilter, MachineState,
-    WaitError, WaitTarget,
-};
+use crate::paperspace::{ApiError, MachineApi, WaitError};
 use crate::store::{Store, StoreError, Transition};
 
 use super::WorkerSettings;
@@ -81,7 +79,7 @@ pub struct StepReport {
     pub seen_complete: bool,
     pub gone: Vec<String>,
     /// What a utilization job pulled, to keep per (machine, month).
-    pub utilization: Option<crate::paperspace::Utilization>,
+    pub utilization: Option<crate::machine::Utilization>,
 }
 
 /// Why a step stopped before reaching an outcome.

@@ -211,7 +211,7 @@ impl TestApp {
 
     /// Ids of seeded machines in `state`.
     pub async fn machines_in(&self, state: &str) -> Vec<String> {
-        use machinist::paperspace::{FilterField, MachineFilter};
+        use machinist::machine::{FilterField, MachineFilter};
         self.api
             .list_all(&MachineFilter::all().with(FilterField::State, state))
             .await

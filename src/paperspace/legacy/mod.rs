@@ -11,16 +11,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::account::{Availability, BillingMonth, Template, Utilization};
 use super::api_key::ApiKey;
 use super::error::{ApiError, Call};
-use super::machine::Machine;
-use super::request::{
-    CreateMachine, FilterField, MachineFilter, MachinePage, PageRequest, TemplateFilter,
-    UpdateMachine, check_id, check_not_empty,
-};
+use super::error::{check_id, check_not_empty};
 use super::transport::{self, Answer};
 use super::{Backend, MachineApi};
+use crate::machine::Machine;
+use crate::machine::{Availability, BillingMonth, Template, Utilization};
+use crate::machine::{
+    CreateMachine, FilterField, MachineFilter, MachinePage, PageRequest, TemplateFilter,
+    UpdateMachine,
+};
 
 /// Production base URL of the legacy API.
 pub const DEFAULT_BASE_URL: &str = "https://api.paperspace.io";

@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::paperspace::account::{BillingMonth, Template, Utilization};
+use crate::machine::{BillingMonth, Template, Utilization};
+use crate::machine::{CreateMachine, PublicIpType, UpdateMachine};
+use crate::machine::{Machine, MachineEvent, MachineState};
 use crate::paperspace::lenient::{
     de_bool_or_text, de_f64, de_string, de_time, de_u32, de_u64, put,
 };
-use crate::paperspace::machine::{Machine, MachineEvent, MachineState};
-use crate::paperspace::request::{CreateMachine, PublicIpType, UpdateMachine};
 
 /// A machine as `getMachinePublic` and `getMachines` return it.
 #[derive(Debug, Deserialize)]

@@ -25,17 +25,17 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::account::{Availability, BillingMonth, Template, Utilization};
 use super::api_key::ApiKey;
 use super::error::{ApiError, Call, code_status};
-use super::machine::{Machine, MachineEvent, is_paperspace_id};
-use super::request::{
+use super::error::{check_id, check_not_empty};
+use super::transport::{self, Answer};
+use super::{Backend, MachineApi, cursor_came_back};
+use crate::machine::{Availability, BillingMonth, Template, Utilization};
+use crate::machine::{
     CreateMachine, FilterField, MachineFilter, MachinePage, PageRequest, TemplateFilter,
     UpdateMachine,
 };
-use super::request::{check_id, check_not_empty};
-use super::transport::{self, Answer};
-use super::{Backend, MachineApi, cursor_came_back};
+use crate::machine::{Machine, MachineEvent, is_paperspace_id};
 
 pub use super::legacy::ClientError;
 
@@ -572,7 +572,7 @@ impl MachineApi for V1Client {
                 message: format!("must be from 1 to {MAX_PAGE_SIZE} for the v1 API, not {limit}"),
             });
         }
-        let probe = Machine::new("", "", super::MachineState::Off);
+        let probe = Machine::new("", "", crate::machine::MachineState::Off);
         for field in filter.fields.keys() {
             if server_filter_key(*field).is_none() && client_filter_value(*field, &probe).is_none()
             {
@@ -723,7 +723,7 @@ mod tests {
 
     #[test]
     fn filters_without_a_v1_field_are_named() {
-        let probe = Machine::new("", "", crate::paperspace::MachineState::Off);
+        let probe = Machine::new("", "", crate::machine::MachineState::Off);
         assert!(client_filter_value(FilterField::State, &probe).is_some());
         assert!(client_filter_value(FilterField::TeamId, &probe).is_none());
         assert_eq!(

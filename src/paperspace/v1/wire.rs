@@ -13,11 +13,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::paperspace::account::Template;
+use crate::machine::Template;
+use crate::machine::{BillingType, CreateMachine, PublicIpType, UpdateMachine};
+use crate::machine::{Machine, MachineEvent, MachineState};
 use crate::paperspace::error::ApiError;
 use crate::paperspace::lenient::{de_bool, de_f64, de_string, de_time, de_u32, de_u64, put};
-use crate::paperspace::machine::{Machine, MachineEvent, MachineState};
-use crate::paperspace::request::{BillingType, CreateMachine, PublicIpType, UpdateMachine};
 
 /// One GPU model on a machine (`accelerators[]`).
 #[derive(Debug, Deserialize)]

@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
-use super::machine::{Machine, is_paperspace_id};
+use super::Machine;
 
 /// How a machine is billed (legacy API only; v1 dropped it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -286,32 +285,4 @@ pub struct TemplateFilter {
     pub region: Option<String>,
     pub team_id: Option<String>,
     pub user_id: Option<String>,
-}
-
-/// A machine (or event, or user) id, checked before it goes into a URL path,
-/// where anything else could change the path. Shared by both clients.
-pub(crate) fn check_id(field: &'static str, id: &str) -> Result<(), ApiError> {
-    if is_paperspace_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::Invalid {
-            field,
-            message: format!(
-                "`{}` is not a Paperspace id (letters, digits, `-` and `_`, at most 64)",
-                id.chars().take(80).collect::<String>()
-            ),
-        })
-    }
-}
-
-/// A required text argument.
-pub(crate) fn check_not_empty(field: &'static str, value: &str) -> Result<(), ApiError> {
-    if value.trim().is_empty() {
-        Err(ApiError::Invalid {
-            field,
-            message: "must not be empty".into(),
-        })
-    } else {
-        Ok(())
-    }
 }

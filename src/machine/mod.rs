@@ -1,8 +1,26 @@
-//! Machines, their states and events, in Machinist's own vocabulary.
+//! Machinist's machine vocabulary: machines, their states and events, the
+//! requests that change them, account facts (billing months, utilization,
+//! templates, availability), the states a job waits for and the record of a
+//! Paperspace call.
 //!
 //! These types are what the rest of the daemon sees, whichever Paperspace API
-//! produced them: each backend maps its wire format into them, so a machine
-//! id, a state or a time reads the same from the legacy and the v1 API.
+//! produced them: each backend in [`crate::paperspace`] maps its wire format
+//! into them, so a machine id, a state or a time reads the same from the
+//! legacy and the v1 API. The store, the simulator, schedules, jobs and the
+//! admin API import them from here and never from the client.
+
+mod account;
+mod api_call;
+mod request;
+mod wait_target;
+
+pub use account::{Availability, BadBillingMonth, BillingMonth, Template, Utilization};
+pub use api_call::ApiCallRecord;
+pub use request::{
+    BillingType, CreateMachine, FilterField, MachineFilter, MachinePage, PageRequest, PublicIpType,
+    TemplateFilter, UpdateMachine,
+};
+pub use wait_target::{WaitTarget, humanize};
 
 use std::fmt;
 
