@@ -54,24 +54,18 @@
 //! - [`logging`]: the `tracing` subscriber, text or JSON, reloadable level.
 //! - [`cli`]: the `machinist` command line; `main.rs` only calls into it.
 
-pub mod admin_client;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
-pub mod demo;
 pub mod http;
 pub mod job;
 pub mod logging;
 pub mod machine;
-pub mod metrics;
-pub mod notify;
 pub mod paperspace;
-pub mod report;
 pub mod schedule;
-pub mod service;
+pub mod scheduler;
 pub mod sim;
 pub mod store;
 pub mod text;
-pub mod walkthrough;
 pub mod worker;

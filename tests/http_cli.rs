@@ -187,7 +187,7 @@ async fn the_cli_escapes_what_the_daemon_sends() {
         .add_override(
             window["id"].as_i64().unwrap(),
             made.id.clone(),
-            machinist::schedule::office_hours::OverrideMode::KeepOn,
+            machinist::schedule::window::OverrideMode::KeepOn,
             now + chrono::Duration::hours(2),
             Some("\u{1b}[31mlate\u{200b}".into()),
             now,

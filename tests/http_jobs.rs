@@ -45,7 +45,7 @@ async fn start_with(token: Option<&str>, limits: HttpLimits) -> App {
         clock: clock.clone(),
         defaults: JobDefaults::default(),
         token: token.map(|t| AdminToken::new(t).unwrap()),
-        registry: machinist::schedule::registry::Registry::new(store.clone(), clock, context),
+        registry: machinist::scheduler::registry::Registry::new(store.clone(), clock, context),
         api: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -14,8 +14,8 @@ use machinist::http::{HttpLimits, HttpState, router};
 use machinist::job::JobDefaults;
 use machinist::machine::{Machine, MachineState, Utilization};
 use machinist::schedule::calendar::Calendars;
-use machinist::schedule::registry::Registry;
 use machinist::schedule::spec::ScheduleContext;
+use machinist::scheduler::registry::Registry;
 use machinist::store::{JobFilter, Store, StoreOptions};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -1367,9 +1367,9 @@ async fn unknown_and_malformed_keys_unknown_routes_and_auth() {
 
 #[tokio::test]
 async fn the_typed_client_round_trips() {
-    use machinist::admin_client::AdminClient;
+    use machinist::cli::admin_client::AdminClient;
     use machinist::http::PreviewRequest;
-    use machinist::schedule::office_hours::{OverrideMode, OverrideRequest};
+    use machinist::schedule::window::{OverrideMode, OverrideRequest};
 
     let app = start().await;
     let client = AdminClient::new(&app.base, Some(AdminToken::new(TOKEN).unwrap())).unwrap();

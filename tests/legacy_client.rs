@@ -42,7 +42,7 @@ fn quick_wait() -> WaitOptions {
 #[tokio::test]
 async fn the_walkthrough_drives_every_operation() {
     let (handle, api) = fast_sim().await;
-    machinist::walkthrough::walk(&api, Duration::from_millis(60))
+    machinist::cli::walkthrough::walk(&api, Duration::from_millis(60))
         .await
         .unwrap();
     // Each state change was asked exactly once.

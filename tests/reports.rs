@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use machinist::http::report;
 use machinist::job::{JobDefaults, JobRequest, JobState, NewEvent};
 use machinist::machine::ApiCallRecord;
 use machinist::machine::{BillingMonth, Machine, MachineEvent, MachineState, Utilization};
-use machinist::report;
 use machinist::store::{Store, StoreOptions, Transition};
 
 fn at(s: &str) -> DateTime<Utc> {

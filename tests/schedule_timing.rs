@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use machinist::schedule::calendar::{Calendars, Exclusions};
+use machinist::schedule::hours::{Day, Edge, IdleEdge, ValidWindow, WindowSpec};
 use machinist::schedule::timing::{CronSchedule, TimingError};
-use machinist::schedule::window::{Day, Edge, IdleEdge, ValidWindow, WindowSpec};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)

@@ -15,10 +15,10 @@ use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
 use machinist::paperspace::{ApiKey, MachineApi};
 use machinist::schedule::calendar::Calendars;
 use machinist::schedule::firing::{Firing, FiringOutcome};
-use machinist::schedule::office_hours::{OverrideMode, OverrideRequest, WindowRequest};
-use machinist::schedule::registry::Registry;
-use machinist::schedule::scheduler::Scheduler;
 use machinist::schedule::spec::{ScheduleContext, ScheduleSpec};
+use machinist::schedule::window::{OverrideMode, OverrideRequest, WindowRequest};
+use machinist::scheduler::Scheduler;
+use machinist::scheduler::registry::Registry;
 use machinist::sim::{self, SimConfig, SimHandle, Timings};
 use machinist::store::{JobFilter, Store, StoreOptions};
 use serde_json::{Value, json};
@@ -86,7 +86,7 @@ impl Harness {
         )
     }
 
-    async fn tick(&self) -> machinist::schedule::scheduler::TickReport {
+    async fn tick(&self) -> machinist::scheduler::TickReport {
         self.scheduler().tick().await.unwrap()
     }
 

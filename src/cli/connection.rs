@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::admin_client::AdminClient;
+use crate::cli::admin_client::AdminClient;
 use crate::config::{AdminToken, Config, Env};
 use crate::text::escape;
 

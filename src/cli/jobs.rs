@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::connection::{
     build_args, compact, config_path, connect, one_line, print_json, report_errors, time, truncate,
 };
-use crate::admin_client::AdminClient;
+use crate::cli::admin_client::AdminClient;
 use crate::job::{EventKind, Job, JobEvent, JobId, JobKind, JobRequest, JobState};
 use crate::store::JobFilter;
 use crate::text::escape;

@@ -13,7 +13,7 @@ use super::connection::{
     DaemonArgs, build_args, compact, local_time, one_line, print_fields, print_json, print_table,
     report_errors, time, truncate,
 };
-use crate::admin_client::AdminClient;
+use crate::cli::admin_client::AdminClient;
 use crate::http::{FireTimeView, PreviewRequest};
 use crate::schedule::calendar::Exclusions;
 use crate::schedule::firing::Firing;

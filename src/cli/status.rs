@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::connection::{DaemonArgs, print_fields, print_json, print_table, report_errors, time};
-use crate::admin_client::ClientError;
+use crate::cli::admin_client::ClientError;
 
 /// Firings listed.
 const NEXT_FIRINGS: usize = 5;

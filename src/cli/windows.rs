@@ -17,12 +17,12 @@ use super::connection::{
 use super::schedules::{
     exclusions_summary, fire_line, firing_line, parse_selector, print_fire_times, targets_summary,
 };
-use crate::admin_client::AdminClient;
+use crate::cli::admin_client::AdminClient;
 use crate::http::{OverrideView, WindowDetail};
 use crate::schedule::calendar::Exclusions;
-use crate::schedule::office_hours::{OverrideMode, OverrideRequest, Window, WindowRequest};
+use crate::schedule::hours::{Day, WindowSpec};
 use crate::schedule::target::{Selector, Targets};
-use crate::schedule::window::{Day, WindowSpec};
+use crate::schedule::window::{OverrideMode, OverrideRequest, Window, WindowRequest};
 use crate::text::escape;
 
 /// Manage office-hours windows through the daemon's admin API.

@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `GET /healthz` | `{"status":"ok"}`; open without auth |
 //! | `GET /readyz` | [`Readiness`]: database, migrations, Paperspace answered recently; 503 `not_ready` naming the check otherwise; open without auth ([`health`]) |
-//! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
+//! | `GET /metrics` | Prometheus text ([`crate::http::metrics`]) |
 //! | `GET /openapi.json` | the OpenAPI 3 document of every route here ([`openapi`]) |
 //! | `GET /v1/machines` | [`MachineList`]: every machine seen, with `seen_at` and `gone_at` |
 //! | `GET /v1/machines/{id}` | [`MachineDetail`]: the machine, its 20 most recent jobs, the schedules that target it |
@@ -24,7 +24,7 @@
 //! | `DELETE /v1/schedules/{key}` | 204 |
 //! | `GET /v1/schedules/{key}/preview?count=` | [`FireTimes`]: `{"fire_times":[{"utc","local","edge"?}…]}`, count 1..=100 (10) |
 //! | `POST /v1/schedules/preview` | body [`PreviewRequest`] `{"cron","timezone"?,"count"?}`: `FireTimes`, nothing stored |
-//! | `POST /v1/windows` | body [`WindowRequest`](crate::schedule::office_hours::WindowRequest); 201 + the window |
+//! | `POST /v1/windows` | body [`WindowRequest`](crate::schedule::window::WindowRequest); 201 + the window |
 //! | `GET /v1/windows` | [`WindowList`]: `{"windows":[…]}` by name |
 //! | `GET /v1/windows/{key}` | [`WindowDetail`]: the window plus `next_edges` (6), active `overrides`, both edges' `recent_firings` |
 //! | `PUT /v1/windows/{key}` | body `WindowRequest`, a full replace; 200 + the window |
@@ -32,7 +32,7 @@
 //! | `DELETE /v1/windows/{key}` | 204 (its edges and overrides go with it) |
 //! | `GET /v1/windows/{key}/preview?count=` | `FireTimes` of its edges |
 //! | `GET /v1/windows/{key}/overrides` | [`OverrideList`]: all, each with `active` |
-//! | `POST /v1/windows/{key}/overrides` | body [`OverrideRequest`](crate::schedule::office_hours::OverrideRequest); 201 + the override |
+//! | `POST /v1/windows/{key}/overrides` | body [`OverrideRequest`](crate::schedule::window::OverrideRequest); 201 + the override |
 //! | `DELETE /v1/windows/{key}/overrides/{id}` | 204 |
 //! | `GET /v1/reports/utilization?month=YYYY-MM` | [`UtilizationView`] |
 //! | `GET /v1/reports/savings?month=YYYY-MM` | [`SavingsView`] |
@@ -104,8 +104,10 @@ pub mod error;
 pub mod health;
 pub mod jobs;
 pub mod machines;
+pub mod metrics;
 pub mod openapi;
 pub mod params;
+pub mod report;
 pub mod reports;
 pub mod schedules;
 mod server;
@@ -127,8 +129,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::clock::SharedClock;
 use crate::config::{AdminToken, HttpConfig};
+use crate::http::metrics::Metrics;
 use crate::job::JobDefaults;
-use crate::metrics::Metrics;
 use crate::store::Store;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -158,7 +160,7 @@ pub struct HttpState {
     /// The admin token; `None` lets every request in (loopback only).
     pub token: Option<AdminToken>,
     /// Schedules and windows: validated writes and previews.
-    pub registry: crate::schedule::registry::Registry,
+    pub registry: crate::scheduler::registry::Registry,
     /// Paperspace, for the readiness probe when no job asked it lately;
     /// `None`: readiness relies on the jobs' calls alone.
     pub api: Option<Arc<dyn crate::paperspace::MachineApi>>,

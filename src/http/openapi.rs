@@ -800,7 +800,7 @@ fn limit() -> Value {
 }
 
 fn count() -> Value {
-    json!({"type": "integer", "minimum": 1, "maximum": crate::schedule::registry::MAX_PREVIEW, "default": super::schedules::DEFAULT_PREVIEW})
+    json!({"type": "integer", "minimum": 1, "maximum": crate::scheduler::registry::MAX_PREVIEW, "default": super::schedules::DEFAULT_PREVIEW})
 }
 
 fn boolean() -> Value {

@@ -1,5 +1,5 @@
 //! The report routes: a month's utilization and savings
-//! ([`crate::report`]), and pulling a month's utilization from Paperspace.
+//! ([`crate::http::report`]), and pulling a month's utilization from Paperspace.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -15,11 +15,11 @@ use super::AppState;
 use super::error::ApiError;
 use super::params;
 use super::params::json_body;
-use crate::job::{JobId, JobRequest, SpecError};
-use crate::machine::BillingMonth;
-use crate::report::{
+use crate::http::report::{
     SavingsLine, SavingsReport, UtilizationLine, UtilizationReport, savings, utilization,
 };
+use crate::job::{JobId, JobRequest, SpecError};
+use crate::machine::BillingMonth;
 
 /// `GET /v1/reports/utilization`: what each machine used and cost in a month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

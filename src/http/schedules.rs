@@ -22,8 +22,8 @@ use super::params;
 use super::params::json_body;
 use crate::job::SpecError;
 use crate::schedule::firing::Firing;
-use crate::schedule::registry::{FireTime, MAX_PREVIEW, RegistryError};
 use crate::schedule::spec::{Schedule, ScheduleSpec, WindowEdge};
+use crate::scheduler::registry::{FireTime, MAX_PREVIEW, RegistryError};
 
 /// Fire times in `GET /v1/schedules/{key}`.
 pub const SHOW_FIRE_TIMES: usize = 5;

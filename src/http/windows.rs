@@ -21,9 +21,9 @@ use super::schedules::{
     registry_error, shorten,
 };
 use crate::schedule::firing::Firing;
-use crate::schedule::office_hours::{Override, OverrideRequest, Window, WindowRequest};
-use crate::schedule::registry::RegistryError;
 use crate::schedule::spec::WindowEdge;
+use crate::schedule::window::{Override, OverrideRequest, Window, WindowRequest};
+use crate::scheduler::registry::RegistryError;
 
 /// Edges in `GET /v1/windows/{key}`: three openings and closings.
 pub const SHOW_EDGES: usize = 6;

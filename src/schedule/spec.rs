@@ -217,20 +217,20 @@ impl WindowEdge {
     }
 }
 
-impl From<WindowEdge> for super::window::Edge {
+impl From<WindowEdge> for super::hours::Edge {
     fn from(edge: WindowEdge) -> Self {
         match edge {
-            WindowEdge::Start => super::window::Edge::Start,
-            WindowEdge::Stop => super::window::Edge::Stop,
+            WindowEdge::Start => super::hours::Edge::Start,
+            WindowEdge::Stop => super::hours::Edge::Stop,
         }
     }
 }
 
-impl From<super::window::Edge> for WindowEdge {
-    fn from(edge: super::window::Edge) -> Self {
+impl From<super::hours::Edge> for WindowEdge {
+    fn from(edge: super::hours::Edge) -> Self {
         match edge {
-            super::window::Edge::Start => WindowEdge::Start,
-            super::window::Edge::Stop => WindowEdge::Stop,
+            super::hours::Edge::Start => WindowEdge::Start,
+            super::hours::Edge::Stop => WindowEdge::Stop,
         }
     }
 }
@@ -267,7 +267,7 @@ impl Schedule {
         &self,
         at: DateTime<Utc>,
         zone: chrono_tz::Tz,
-        hours: Option<&super::window::ValidWindow>,
+        hours: Option<&super::hours::ValidWindow>,
     ) -> chrono::NaiveDate {
         match (hours, self.window_edge) {
             (Some(hours), Some(edge)) => hours.edge_day(edge.into(), at),

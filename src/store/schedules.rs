@@ -19,8 +19,8 @@ use crate::machine::{MachineState, Utilization};
 use crate::schedule::firing::{
     FireResult, Firing, FiringAction, FiringOutcome, FiringPlan, WHOLE_FIRING,
 };
-use crate::schedule::office_hours::{Override, OverrideMode, Window};
 use crate::schedule::spec::{MisfirePolicy, OverlapPolicy, Schedule, WindowEdge};
+use crate::schedule::window::{Override, OverrideMode, Window};
 
 use super::writer::Tx;
 

@@ -8,17 +8,17 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use super::office_hours::{
-    DEFAULT_ENFORCE_INTERVAL, Override, OverrideRequest, Window, WindowRequest,
-};
-use super::spec::{
+use crate::clock::SharedClock;
+use crate::job::{JobKind, SpecError, operation::check_id};
+use crate::schedule::spec::{
     MisfirePolicy, OverlapPolicy, Schedule, ScheduleContext, ScheduleSpec, ValidSchedule,
     WindowEdge, check_name, parse_cron,
 };
-use super::template::JobTemplate;
-use super::timing::CronSchedule;
-use crate::clock::SharedClock;
-use crate::job::{JobKind, SpecError, operation::check_id};
+use crate::schedule::template::JobTemplate;
+use crate::schedule::timing::CronSchedule;
+use crate::schedule::window::{
+    DEFAULT_ENFORCE_INTERVAL, Override, OverrideRequest, Window, WindowRequest,
+};
 use crate::store::schedules::{ScheduleRow, WindowRow, Written};
 use crate::store::{Store, StoreError};
 
@@ -60,9 +60,9 @@ pub struct Registry {
 }
 
 /// A window's timing error, named under `hours`.
-fn window_error(e: super::timing::TimingError) -> SpecError {
+fn window_error(e: crate::schedule::timing::TimingError) -> SpecError {
     let field = match e {
-        super::timing::TimingError::BadZone(_) => "hours.zone",
+        crate::schedule::timing::TimingError::BadZone(_) => "hours.zone",
         _ => "hours",
     };
     SpecError::new(field, e.to_string())

@@ -61,16 +61,19 @@ pub enum Command {
     Sim(crate::sim::SimArgs),
     /// Run the daemon on a temp database against an in-process simulated
     /// account and watch a few jobs go through.
-    Demo(crate::demo::DemoArgs),
+    Demo(crate::cli::demo::DemoArgs),
 }
 
+pub mod admin_client;
 pub mod connection;
+pub mod demo;
 pub mod history;
 pub mod jobs;
 pub mod machines;
 pub mod report;
 pub mod schedules;
 pub mod status;
+pub mod walkthrough;
 pub mod windows;
 
 /// A command's failure and the exit code it deserves.
@@ -203,7 +206,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
                 }
                 Command::Status(args) => status::run(args.with_config(cli.config.clone())).await?,
                 Command::Sim(args) => crate::sim::run(args).await.map(|()| ExitCode::SUCCESS)?,
-                Command::Demo(args) => crate::demo::run(args).await.map(|()| ExitCode::SUCCESS)?,
+                Command::Demo(args) => crate::cli::demo::run(args)
+                    .await
+                    .map(|()| ExitCode::SUCCESS)?,
                 _ => unreachable!("matched above"),
             };
             Ok(code)

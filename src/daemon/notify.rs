@@ -109,11 +109,6 @@ impl Notifier {
         })
     }
 
-    /// Whether messages go anywhere.
-    pub fn enabled(&self) -> bool {
-        self.target.is_some()
-    }
-
     /// How often the main loop should call [`Notifier::watchdog`]; `None`
     /// when systemd runs no watchdog on this process.
     pub fn watchdog_interval(&self) -> Option<Duration> {
@@ -185,7 +180,7 @@ mod tests {
     #[test]
     fn without_a_socket_nothing_is_sent() {
         let n = Notifier::from_env(&env(None, Some("1000000"), None)).unwrap();
-        assert!(!n.enabled());
+        assert!(n.target.is_none());
         assert_eq!(n.watchdog_interval(), None);
         n.ready("x"); // does nothing, does not panic
     }

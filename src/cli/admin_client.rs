@@ -21,8 +21,8 @@ use crate::http::{
 };
 use crate::job::{Job, JobEvent, JobId, JobRequest};
 use crate::machine::BillingMonth;
-use crate::schedule::office_hours::{OverrideRequest, Window, WindowRequest};
 use crate::schedule::spec::{Schedule, ScheduleSpec};
+use crate::schedule::window::{OverrideRequest, Window, WindowRequest};
 use crate::store::JobFilter;
 
 /// How long one call may take: longer than the server's own default timeout

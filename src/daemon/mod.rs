@@ -5,6 +5,9 @@
 //! tests give it a temp database, a listener on port 0, a simulator and a
 //! clock of their own; `serve` builds the same from the configuration.
 
+mod notify;
+pub mod service;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,11 +26,11 @@ use crate::paperspace::throttle::{Throttled, TokenBucket};
 use crate::paperspace::v1::{V1Client, V1Config};
 use crate::paperspace::{ApiKey, MachineApi};
 use crate::schedule::calendar::Calendars;
-use crate::schedule::registry::{Registry, RegistryError};
-use crate::schedule::scheduler::Scheduler;
 use crate::schedule::spec::{ScheduleContext, ScheduleSpec};
 use crate::schedule::target::{Selector, Targets};
 use crate::schedule::template::JobTemplate;
+use crate::scheduler::Scheduler;
+use crate::scheduler::registry::{Registry, RegistryError};
 use crate::sim::{self, SimConfig, SimHandle, Timings};
 use crate::store::{Durability, Store, StoreError, StoreOptions};
 use crate::worker::{WorkerSettings, Workers};
@@ -480,9 +483,9 @@ pub async fn paperspace_api(
 }
 
 /// `machinist serve`: runs the daemon until SIGTERM or SIGINT, with systemd
-/// notifications and SIGHUP reloads ([`crate::service`]).
+/// notifications and SIGHUP reloads ([`crate::daemon::service`]).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    crate::service::serve(config).await
+    crate::daemon::service::serve(config).await
 }
 
 /// Resolves on SIGTERM or SIGINT.

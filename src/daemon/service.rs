@@ -29,9 +29,9 @@ use anyhow::Context;
 
 use crate::clock::SystemClock;
 use crate::config::{Config, Env};
+use crate::daemon::notify::{Notifier, NotifyEnv};
 use crate::daemon::{Daemon, DaemonSettings, paperspace_api};
 use crate::logging::{self, LevelChange};
-use crate::notify::{Notifier, NotifyEnv};
 
 /// Settings a reload applies by restarting the workers.
 const WORKER_KEYS: [&str; 6] = [

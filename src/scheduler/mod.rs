@@ -8,6 +8,8 @@
 //! polling, and an edit, pause or delete takes effect at once. Tests drive
 //! `tick` directly with a clock they control.
 
+pub mod registry;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,16 +18,16 @@ use chrono::{DateTime, Utc};
 use rand::RngExt;
 use tokio_util::sync::CancellationToken;
 
-use super::firing::{FireResult, FiringAction, FiringEntry, FiringPlan, WHOLE_FIRING};
-use super::office_hours::{Override, OverrideMode, Window};
-use super::spec::{MisfirePolicy, ON_TIME, Schedule, ScheduleContext, WindowEdge};
-use super::target::NO_TARGET;
-use super::template::JobTemplate;
-use super::window::{IdleEdge, ValidWindow};
 use crate::clock::SharedClock;
 use crate::machine::humanize;
 use crate::machine::{Machine, MachineFilter, MachineState};
 use crate::paperspace::MachineApi;
+use crate::schedule::firing::{FireResult, FiringAction, FiringEntry, FiringPlan, WHOLE_FIRING};
+use crate::schedule::hours::{IdleEdge, ValidWindow};
+use crate::schedule::spec::{MisfirePolicy, ON_TIME, Schedule, ScheduleContext, WindowEdge};
+use crate::schedule::target::NO_TARGET;
+use crate::schedule::template::JobTemplate;
+use crate::schedule::window::{Override, OverrideMode, Window};
 use crate::store::{Store, StoreError};
 
 /// Most missed firings recorded one by one for a single schedule after an outage.
@@ -491,7 +493,7 @@ fn empty_plan(expected: DateTime<Utc>) -> FiringPlan {
         schedule_id: 0,
         expected_next: expected,
         next_fire_at: None,
-        overlap: super::spec::OverlapPolicy::Skip,
+        overlap: crate::schedule::spec::OverlapPolicy::Skip,
         entries: Vec::new(),
     }
 }

@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use chrono::Timelike;
 use serde_json::json;
 
-use crate::admin_client::AdminClient;
+use crate::cli::admin_client::AdminClient;
 use crate::clock::SystemClock;
 use crate::daemon::{Daemon, DaemonSettings, UTILIZATION_SCHEDULE};
 use crate::job::{Job, JobRequest};
@@ -60,7 +60,7 @@ const FIRST_OPENING: u32 = 8;
 pub async fn run(args: DemoArgs) -> Result<()> {
     let transition = Duration::from_millis(args.transition_ms);
     if args.client {
-        return crate::walkthrough::run(transition).await;
+        return crate::cli::walkthrough::run(transition).await;
     }
     let sim = sim::spawn(
         SimConfig {
