@@ -408,7 +408,14 @@ impl Store {
         self.send(|reply| Command::CapPages { pages, reply }).await
     }
 
-    /// Notified whenever a job may have become claimable.
+    /// Changes after every committed write that changed a row: wait on it
+    /// (`changed()`) to read again when something may be new, without
+    /// polling. Says only that something changed, not what.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.status.commits.subscribe()
+    }
+
+    /// Notified when a job may have become claimable.
     pub fn wake(&self) -> Arc<Notify> {
         self.wake.clone()
     }

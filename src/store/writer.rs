@@ -251,7 +251,6 @@ pub struct LastWrite {
 }
 
 /// How writes go, shared by the writer and the store's handles.
-#[derive(Default)]
 pub struct WriteStatus {
     /// The last write, for readiness.
     pub last: Mutex<Option<LastWrite>>,
@@ -259,6 +258,21 @@ pub struct WriteStatus {
     /// drops the replies of the command it failed on and of those after it
     /// (they were never answered); their callers wait here to learn why.
     pub failed: Notify,
+    /// Counts the batches committed that changed something, so that a
+    /// watcher (a test waiting for a job to finish, a follower of the
+    /// history) wakes when there may be something new to read instead of
+    /// polling; it reads what changed from the database itself.
+    pub commits: watch::Sender<u64>,
+}
+
+impl Default for WriteStatus {
+    fn default() -> Self {
+        WriteStatus {
+            last: Mutex::default(),
+            failed: Notify::new(),
+            commits: watch::Sender::new(0),
+        }
+    }
 }
 
 /// An answer computed inside the transaction, sent once the commit is known.
@@ -369,7 +383,8 @@ impl Writer {
                 }
             };
             let ok = outcome.is_ok();
-            if !ok || self.conn.total_changes() != changes {
+            let wrote = self.conn.total_changes() != changes;
+            if !ok || wrote {
                 self.record(outcome.clone());
             }
             // Before the answers: once a cancel is answered, the claim knows.
@@ -393,6 +408,9 @@ impl Writer {
             }
             if ok && effects.schedules_changed {
                 self.schedules_changed.notify_one();
+            }
+            if ok && wrote {
+                self.status.commits.send_modify(|n| *n = n.wrapping_add(1));
             }
         }
     }
