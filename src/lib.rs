@@ -10,62 +10,65 @@
 //!
 //! ## Map of the modules
 //!
-//! - [`paperspace`]: the [`paperspace::MachineApi`] trait the rest of the
-//!   daemon depends on, Machinist's machine vocabulary
-//!   ([`paperspace::Machine`], [`paperspace::MachineState`], …), the one error
-//!   type [`paperspace::ApiError`] with its transient/permanent
-//!   classification, the legacy client [`paperspace::legacy::LegacyClient`],
-//!   [`paperspace::wait_for`], and the shared rate limit
-//!   [`paperspace::throttle`].
+//! Lowest layer first; a module imports only modules above it in this list
+//! (checked by `tests/api/architecture.rs`; `CONTRIBUTING.md` has the rule and
+//! the reasons).
+//!
+//! - [`clock`]: the injected source of time, so that tests move time by hand.
+//! - [`text`]: the characters refused in free text, and how the CLI shows any
+//!   it meets.
+//! - [`machine`]: Machinist's vocabulary: [`machine::Machine`],
+//!   [`machine::MachineState`], the requests that change machines, account
+//!   facts (billing months, utilization, templates), wait targets and the
+//!   record of a Paperspace call. Everything below speaks it.
 //! - [`job`]: what a job is: kinds and validated arguments, states and who
 //!   moves jobs between them, checkpoints, outcomes, backoff, history events.
-//! - [`store`]: SQLite persistence of jobs, history and known machines, with
-//!   one group-committing writer.
-//! - [`worker`]: the dispatcher that claims due jobs, the steps that run
-//!   them, lease renewal and rescue, graceful shutdown.
-//! - [`http`]: the authenticated admin API (jobs, history, schedules,
-//!   windows, reports, health) with its one JSON error shape.
-//! - [`metrics`]: Prometheus metrics: gauges read from the database at
-//!   scrape time, counters and histograms fed from the rows jobs and
-//!   schedules write.
-//! - [`report`]: what machines cost (the monthly utilization pulls) and what
-//!   Machinist's stops saved, each stop's hours off ending at the first sign
-//!   the machine ran.
-//! - [`admin_client`]: the typed client of that API, used by `machinist
-//!   jobs`, `schedules`, `windows` and `report`.
-//! - [`daemon`]: store, workers and admin API started together
-//!   (`machinist serve`), and the Paperspace API the configuration asks for.
+//! - [`schedule`]: the schedule model, pure: cron in IANA zones with exact DST
+//!   rules, exclusion calendars, windows and their overrides, templates,
+//!   targets, firing records.
+//! - [`paperspace`]: the client: the [`paperspace::MachineApi`] trait the
+//!   workers and the scheduler call, its legacy ([`paperspace::legacy`]) and
+//!   v1 ([`paperspace::v1`]) implementations, the one error type
+//!   [`paperspace::ApiError`] with its transient/permanent classification,
+//!   [`paperspace::wait_for`], the call log and the shared rate limit
+//!   ([`paperspace::throttle`]).
+//! - [`sim`]: the simulated Paperspace account served over HTTP
+//!   (`machinist sim`): both APIs, machines that change state over time,
+//!   utilization, validation like the real API, injectable faults and call
+//!   counts.
+//! - [`store`]: persistence of jobs, history, machines and schedules behind one
+//!   handle, [`store::Store`], with a driver seam and the SQLite driver.
+//! - [`worker`]: the dispatcher that claims due jobs, the steps that run them,
+//!   lease renewal and rescue, graceful shutdown.
+//! - [`scheduler`]: the firing loop that turns schedules and windows into jobs,
+//!   window enforcement, and the registry that validates and stores them.
 //! - [`config`]: typed settings, layered from defaults, a TOML file and the
 //!   environment, validated once; secrets kept apart and masked.
-//! - [`sim`]: the simulated Paperspace account served over HTTP
-//!   (`machinist sim`): machines that change state over time, utilization,
-//!   validation like the real API, injectable faults and call counts.
-//! - [`schedule`]: cron in IANA zones with exact DST rules, exclusion calendars, office hours.
-//! - [`text`]: the characters refused in free text, and how the CLI shows
-//!   any it meets.
-//! - [`clock`]: the injected source of time, so that tests move time by hand.
-//! - [`demo`]: `machinist demo`, the daemon on a temp database against an
-//!   in-process simulator, with jobs going through.
-//! - [`walkthrough`]: the scripted walk through every operation with the
-//!   client alone (`machinist demo --client`).
-//! - [`service`]: `serve`'s main loop: systemd notifications, watchdog,
-//!   SIGHUP reload, SIGTERM.
-//! - [`notify`]: systemd's `sd_notify` (ready, watchdog, stopping).
 //! - [`logging`]: the `tracing` subscriber, text or JSON, reloadable level.
-//! - [`cli`]: the `machinist` command line; `main.rs` only calls into it.
+//! - [`http`]: the authenticated admin API (jobs, history, schedules, windows,
+//!   reports, health, metrics, its OpenAPI document) with its route table and
+//!   one JSON error shape; what machines cost and saved ([`http::report`]) and
+//!   the Prometheus metrics ([`http::metrics`]) are served only here.
+//! - [`daemon`]: `machinist serve`: the store, workers, scheduler and admin API
+//!   started together and stopped gracefully; the service loop (systemd
+//!   notifications, watchdog, SIGHUP reload, SIGTERM), pruning, and the one
+//!   place that builds a Paperspace client from settings.
+//! - [`cli`]: the `machinist` command line, its typed client of the admin API
+//!   ([`cli::admin_client`]), `machinist demo` and its walkthrough; `main.rs`
+//!   only calls into it.
 
-pub mod cli;
 pub mod clock;
-pub mod config;
-pub mod daemon;
-pub mod http;
-pub mod job;
-pub mod logging;
+pub mod text;
 pub mod machine;
-pub mod paperspace;
+pub mod job;
 pub mod schedule;
-pub mod scheduler;
+pub mod paperspace;
 pub mod sim;
 pub mod store;
-pub mod text;
 pub mod worker;
+pub mod scheduler;
+pub mod config;
+pub mod logging;
+pub mod http;
+pub mod daemon;
+pub mod cli;
