@@ -39,6 +39,19 @@
 //! into [`Secrets`], whose types ([`ApiKey`](crate::paperspace::ApiKey), [`AdminToken`]) print as a mask.
 //! [`Config::to_toml_masked`] prints the effective configuration with each
 //! secret as `"****"`.
+//!
+//! # From settings to running parts
+//!
+//! The sections describe the file; the running parts keep settings of their
+//! own shape, and each section reaches them in one step, in one place:
+//! where a part's type fits the file it is used directly (`store.synchronous`
+//! is the store's [`Durability`]), otherwise the part translates its section
+//! itself (`WorkerSettings::from_config`, `HttpLimits::from_config`), and
+//! `daemon::DaemonSettings::from_config` gathers them. `[paperspace]` and
+//! `[rate_limit]` become a client through `daemon::PaperspaceSettings`.
+//! [`BackendChoice`] is what the operator chose (`auto`, `sim`, `legacy`,
+//! `v1`), not the API a client speaks ([`Backend`]): it maps to one with
+//! [`BackendChoice::api`].
 
 mod duration;
 mod error;
@@ -90,6 +103,7 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Where each value came from, for messages; not a setting.
     #[serde(skip)]
     provenance: Provenance,
 }
@@ -170,7 +184,7 @@ impl BackendChoice {
     }
 
     /// Whether this backend calls Paperspace and so needs an API key.
-    pub fn needs_api_key(self) -> bool {
+    pub(crate) fn needs_api_key(self) -> bool {
         self.api().is_some()
     }
 
@@ -491,7 +505,9 @@ impl Default for LogConfig {
 /// compares equal always, so that configs compare by their settings alone.
 #[derive(Clone, Default)]
 struct Provenance {
+    /// The config file read, if any: what a reload reads again.
     file: Option<PathBuf>,
+    /// `section.key` → where its value came from; keys left out kept their default.
     origins: BTreeMap<String, Origin>,
 }
 
@@ -621,7 +637,7 @@ impl Config {
 impl Config {
     /// The settings (`section.key`) whose values differ between `self` and
     /// `other`, in file order: what a reload (SIGHUP) has to act on.
-    pub fn changed_keys(&self, other: &Config) -> Vec<String> {
+    pub(crate) fn changed_keys(&self, other: &Config) -> Vec<String> {
         let (Ok(old), Ok(new)) = (toml::Table::try_from(self), toml::Table::try_from(other)) else {
             return Vec::new();
         };

@@ -218,8 +218,12 @@ enum Signal {
     Terminate,
 }
 
+/// The signal streams, registered once at start-up so that none is missed
+/// between two turns of the loop.
 struct Signals {
+    /// SIGTERM (SIGINT is awaited through `ctrl_c`).
     term: tokio::signal::unix::Signal,
+    /// SIGHUP.
     hup: tokio::signal::unix::Signal,
 }
 
