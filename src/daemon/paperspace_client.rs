@@ -153,3 +153,40 @@ pub(crate) async fn paperspace_api(
     };
     Ok((settings.client()?, None))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BackendChoice;
+
+    #[test]
+    fn the_simulators_v1_routes_are_under_v1() {
+        let legacy = PaperspaceSettings::simulator(Backend::Legacy, "http://127.0.0.1:9");
+        let v1 = PaperspaceSettings::simulator(Backend::V1, "http://127.0.0.1:9");
+        assert_eq!(legacy.base_url, "http://127.0.0.1:9");
+        assert_eq!(v1.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(v1.client().unwrap().backend(), Backend::V1);
+        assert_eq!(legacy.client().unwrap().backend(), Backend::Legacy);
+    }
+
+    #[tokio::test]
+    async fn a_real_backend_without_a_key_is_refused_with_where_to_put_one() {
+        let mut config = Config::default();
+        config.paperspace.backend = BackendChoice::Legacy;
+        let error = paperspace_api(&config, None).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the legacy backend needs a Paperspace API key: set PAPERSPACE_API_KEY or paperspace.api_key_file"
+        );
+    }
+
+    #[tokio::test]
+    async fn auto_with_a_key_speaks_v1_to_the_configured_url() {
+        let mut config = Config::default();
+        config.paperspace.base_url = "http://127.0.0.1:9/v1".into();
+        let key = ApiKey::new("a-real-looking-key-0123").unwrap();
+        let (api, sim) = paperspace_api(&config, Some(key)).await.unwrap();
+        assert_eq!(api.backend(), Backend::V1);
+        assert!(sim.is_none());
+    }
+}

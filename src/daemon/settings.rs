@@ -87,3 +87,42 @@ impl DaemonSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Durability;
+
+    #[test]
+    fn new_is_the_configured_defaults_on_a_free_loopback_port_without_the_pull() {
+        let settings = DaemonSettings::new("/tmp/x.db");
+        assert_eq!(settings.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(settings.utilization_pull, None);
+        assert_eq!(settings.admin_token.map(|_| ()), None);
+        assert_eq!(settings.store.durability, Durability::Full);
+        assert_eq!(settings.store.busy_timeout, Duration::from_secs(5));
+        assert_eq!(settings.http, HttpLimits::default());
+        assert_eq!(settings.retention, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(settings.default_zone, "UTC");
+        assert_eq!(settings.workers.count, 8);
+        assert_eq!(settings.workers.grace, Duration::from_secs(10));
+        assert_eq!(settings.defaults.max_attempts, 5);
+    }
+
+    #[test]
+    fn from_config_takes_each_section() {
+        let mut config = Config::default();
+        config.store.synchronous = Durability::Normal;
+        config.workers.count = 3;
+        config.workers.backoff_max = Duration::from_secs(7);
+        config.http.max_body_bytes = 4096;
+        config.schedule.utilization_pull = "  ".into();
+        let settings = DaemonSettings::from_config(&config, None);
+        assert_eq!(settings.store.durability, Durability::Normal);
+        assert_eq!(settings.workers.count, 3);
+        assert_eq!(settings.workers.backoff.max, Duration::from_secs(7));
+        assert_eq!(settings.http.max_body_bytes, 4096);
+        assert_eq!(settings.listen, config.http.listen);
+        assert_eq!(settings.utilization_pull, None);
+    }
+}
