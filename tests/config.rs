@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use machinist::config::{
-    AdminToken, Backend, Config, ConfigErrors, Env, LogFormat, Origin, Secrets, Sources,
-    Synchronous,
+    AdminToken, BackendChoice as Backend, Config, ConfigErrors, Env, LogFormat, Origin, Secrets,
+    Sources,
 };
 use machinist::machine::WaitTarget;
 use machinist::paperspace::ApiKey;
+use machinist::store::Durability as Synchronous;
 use tempfile::TempDir;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/machinist.example.toml");

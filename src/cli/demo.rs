@@ -22,12 +22,11 @@ use serde_json::json;
 
 use crate::cli::admin_client::AdminClient;
 use crate::clock::SystemClock;
-use crate::daemon::{Daemon, DaemonSettings, UTILIZATION_SCHEDULE};
+use crate::config::RateLimitConfig;
+use crate::daemon::{Daemon, DaemonSettings, PaperspaceSettings, UTILIZATION_SCHEDULE};
 use crate::job::{Job, JobRequest};
 use crate::machine::{FilterField, Machine, MachineFilter};
-use crate::paperspace::legacy::{LegacyClient, LegacyConfig};
-use crate::paperspace::throttle::{Throttled, TokenBucket};
-use crate::paperspace::{ApiKey, MachineApi};
+use crate::paperspace::{Backend, MachineApi};
 use crate::schedule::spec::{Schedule, ScheduleSpec};
 use crate::sim::{self, SimConfig, Timings};
 use crate::store::JobFilter;
@@ -71,11 +70,16 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     )
     .await
     .context("could not start the simulated account")?;
-    let mut legacy = LegacyConfig::new(ApiKey::new(sim::DEFAULT_API_KEY)?);
-    legacy.base_url = sim.url.clone();
-    let client = LegacyClient::new(legacy)?;
-    let api: Arc<dyn MachineApi> =
-        Arc::new(Throttled::new(client.clone(), TokenBucket::new(20.0, 20)));
+    let paperspace = PaperspaceSettings {
+        rate_limit: Some(RateLimitConfig {
+            per_second: 20.0,
+            burst: 20,
+        }),
+        ..PaperspaceSettings::simulator(Backend::Legacy, &sim.url)
+    };
+    // The daemon's client is rate limited; the display's own is not.
+    let client = paperspace.legacy_client()?;
+    let api = paperspace.limited(client.clone());
 
     let dir = tempfile_dir()?;
     let db = dir.join("machinist.db");

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::clock::SystemClock;
+use crate::daemon::PaperspaceSettings;
 use crate::machine::{
     BillingMonth, CreateMachine, FilterField, MachineFilter, TemplateFilter, UpdateMachine,
     WaitTarget,
 };
-use crate::paperspace::legacy::{LegacyClient, LegacyConfig};
-use crate::paperspace::{ApiKey, MachineApi, WaitOptions, wait_for};
+use crate::paperspace::{Backend, MachineApi, WaitOptions, wait_for};
 use crate::sim::{self, SimConfig, Timings};
 
 /// Prints steps with the time since the walk began.
@@ -41,15 +41,15 @@ pub async fn run(transition: Duration) -> Result<()> {
         timings: Timings::uniform(transition),
         ..SimConfig::default()
     };
-    let key = config.api_key.clone();
     // Kept alive for the whole walk.
     let handle = sim::spawn(config, Arc::new(SystemClock))
         .await
         .context("could not start the simulated account")?;
-    let mut config = LegacyConfig::new(ApiKey::new(key)?);
-    config.base_url = handle.url.clone();
-    config.request_timeout = Duration::from_secs(10);
-    let api = LegacyClient::new(config)?;
+    let api = PaperspaceSettings {
+        request_timeout: Duration::from_secs(10),
+        ..PaperspaceSettings::simulator(Backend::Legacy, &handle.url)
+    }
+    .legacy_client()?;
     println!(
         "Simulated Paperspace account at {} (legacy API); walking every machine operation.\n",
         handle.url

@@ -117,11 +117,6 @@ impl ConfigErrors {
         self.0.is_empty()
     }
 
-    /// The problems, owned.
-    pub fn into_vec(self) -> Vec<ConfigError> {
-        self.0
-    }
-
     pub(crate) fn push(&mut self, error: ConfigError) {
         self.0.push(error);
     }

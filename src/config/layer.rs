@@ -118,6 +118,7 @@ struct Layers {
     origins: BTreeMap<String, Origin>,
     /// Keys whose value was rejected; range checks skip them.
     failed: BTreeSet<String>,
+    /// Every problem found so far, reported together.
     errors: ConfigErrors,
 }
 

@@ -20,7 +20,7 @@
 //! Then two values are derived: an empty `store.path` becomes
 //! `$STATE_DIRECTORY/machinist.db` (systemd's `StateDirectory=`) or
 //! `./machinist.db`, and an empty `paperspace.base_url` becomes the backend's
-//! own ([`Backend::default_base_url`]).
+//! own ([`BackendChoice::default_base_url`]).
 //!
 //! # Validation
 //!
@@ -39,6 +39,19 @@
 //! into [`Secrets`], whose types ([`ApiKey`](crate::paperspace::ApiKey), [`AdminToken`]) print as a mask.
 //! [`Config::to_toml_masked`] prints the effective configuration with each
 //! secret as `"****"`.
+//!
+//! # From settings to running parts
+//!
+//! The sections describe the file; the running parts keep settings of their
+//! own shape, and each section reaches them in one step, in one place:
+//! where a part's type fits the file it is used directly (`store.synchronous`
+//! is the store's [`Durability`]), otherwise the part translates its section
+//! itself (`WorkerSettings::from_config`, `HttpLimits::from_config`), and
+//! `daemon::DaemonSettings::from_config` gathers them. `[paperspace]` and
+//! `[rate_limit]` become a client through `daemon::PaperspaceSettings`.
+//! [`BackendChoice`] is what the operator chose (`auto`, `sim`, `legacy`,
+//! `v1`), not the API a client speaks ([`Backend`]): it maps to one with
+//! [`BackendChoice::api`].
 
 mod duration;
 mod error;
@@ -56,6 +69,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::WaitTarget;
+use crate::paperspace::Backend;
+use crate::store::Durability;
 
 pub use error::{ConfigError, ConfigErrors, Origin};
 pub use secrets::{AdminToken, BadAdminToken, Secrets};
@@ -88,6 +103,7 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Where each value came from, for messages; not a setting.
     #[serde(skip)]
     provenance: Provenance,
 }
@@ -100,9 +116,9 @@ pub struct PaperspaceConfig {
     /// and `sim` otherwise, so a fresh install can be tried safely and a real
     /// account speaks the current API; `sim` runs against an in-process
     /// simulated account (no key, no cost); `legacy` and `v1` are real.
-    pub backend: Backend,
+    pub backend: BackendChoice,
     /// The API's base URL; empty means the backend's own
-    /// ([`Backend::default_base_url`]). For a proxy or a test server. Ignored
+    /// ([`BackendChoice::default_base_url`]). For a proxy or a test server. Ignored
     /// by `sim`. [`Config::load`] fills in the default.
     pub base_url: String,
     /// A file holding the API key (systemd `LoadCredential=` or a 0600 file).
@@ -118,10 +134,16 @@ pub struct PaperspaceConfig {
     pub sim_transition: Duration,
 }
 
-/// Which Paperspace API to speak.
+/// Which Paperspace API the daemon is to speak, as the operator chose it
+/// (`paperspace.backend`).
+///
+/// A choice, not yet a client: `auto` is resolved once the secrets are read
+/// ([`Config::resolve_backend`]), and `sim` means a simulator started in
+/// this process. Either way the client that gets built speaks one
+/// [`paperspace::Backend`](crate::paperspace::Backend) ([`BackendChoice::api`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Backend {
+pub enum BackendChoice {
     /// `v1` when an API key is configured, else `sim`; resolved once the
     /// secrets are read ([`Config::resolve_backend`]).
     #[default]
@@ -134,44 +156,50 @@ pub enum Backend {
     V1,
 }
 
-impl Backend {
+impl BackendChoice {
     /// The name used in the config file.
     pub fn as_str(self) -> &'static str {
         match self {
-            Backend::Auto => "auto",
-            Backend::Sim => "sim",
-            Backend::Legacy => "legacy",
-            Backend::V1 => "v1",
+            BackendChoice::Auto => "auto",
+            BackendChoice::Sim => "sim",
+            BackendChoice::Legacy => "legacy",
+            BackendChoice::V1 => "v1",
+        }
+    }
+
+    /// The real Paperspace API this choice names; `None` for the simulator
+    /// (and for `auto` until it is resolved).
+    pub fn api(self) -> Option<Backend> {
+        match self {
+            BackendChoice::Auto | BackendChoice::Sim => None,
+            BackendChoice::Legacy => Some(Backend::Legacy),
+            BackendChoice::V1 => Some(Backend::V1),
         }
     }
 
     /// The real API's base URL; `None` for the simulator (and for `auto`
     /// until it is resolved).
     pub fn default_base_url(self) -> Option<&'static str> {
-        match self {
-            Backend::Auto | Backend::Sim => None,
-            Backend::Legacy => Some("https://api.paperspace.io"),
-            Backend::V1 => Some("https://api.paperspace.com/v1"),
-        }
+        self.api().map(Backend::default_base_url)
     }
 
     /// Whether this backend calls Paperspace and so needs an API key.
-    pub fn needs_api_key(self) -> bool {
-        matches!(self, Backend::Legacy | Backend::V1)
+    pub(crate) fn needs_api_key(self) -> bool {
+        self.api().is_some()
     }
 
     /// What `auto` means given whether an API key is configured; any other
     /// backend is itself.
-    pub fn resolve(self, has_api_key: bool) -> Backend {
+    pub fn resolve(self, has_api_key: bool) -> BackendChoice {
         match self {
-            Backend::Auto if has_api_key => Backend::V1,
-            Backend::Auto => Backend::Sim,
+            BackendChoice::Auto if has_api_key => BackendChoice::V1,
+            BackendChoice::Auto => BackendChoice::Sim,
             backend => backend,
         }
     }
 }
 
-impl fmt::Display for Backend {
+impl fmt::Display for BackendChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -179,12 +207,18 @@ impl fmt::Display for Backend {
 
 impl PaperspaceConfig {
     /// The base URL to use: the configured one, else the backend's default;
-    /// `None` for the simulator.
+    /// `None` for the simulator (and for `auto` until it is resolved).
     pub fn base_url(&self) -> Option<&str> {
-        match self.backend {
-            Backend::Auto | Backend::Sim => None,
-            backend if self.base_url.is_empty() => backend.default_base_url(),
-            _ => Some(&self.base_url),
+        self.backend.api().map(|backend| self.base_url_for(backend))
+    }
+
+    /// The base URL to use for `backend` (what `auto` resolved to): the
+    /// configured one, else the backend's own.
+    pub(crate) fn base_url_for(&self, backend: Backend) -> &str {
+        if self.base_url.is_empty() {
+            backend.default_base_url()
+        } else {
+            &self.base_url
         }
     }
 
@@ -197,7 +231,7 @@ impl PaperspaceConfig {
 impl Default for PaperspaceConfig {
     fn default() -> Self {
         PaperspaceConfig {
-            backend: Backend::Auto,
+            backend: BackendChoice::Auto,
             base_url: String::new(),
             api_key_file: PathBuf::new(),
             request_timeout: Duration::from_secs(30),
@@ -216,38 +250,18 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// SQLite's `PRAGMA synchronous`: `full` survives power loss, `normal`
     /// (with WAL) may lose the last commits on power loss but not on a crash.
-    pub synchronous: Synchronous,
+    /// The store's own type, so the setting needs no translation.
+    pub synchronous: Durability,
     /// How long a connection waits for a lock before SQLite reports busy.
     #[serde(with = "duration")]
     pub busy_timeout: Duration,
-}
-
-/// SQLite's `PRAGMA synchronous` level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    /// Every commit is on disk before it returns.
-    #[default]
-    Full,
-    /// Faster; with WAL, durable across crashes but not power loss.
-    Normal,
-}
-
-impl Synchronous {
-    /// The value for `PRAGMA synchronous = …`.
-    pub fn as_pragma(self) -> &'static str {
-        match self {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        }
-    }
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: PathBuf::new(),
-            synchronous: Synchronous::Full,
+            synchronous: Durability::Full,
             busy_timeout: Duration::from_secs(5),
         }
     }
@@ -491,7 +505,9 @@ impl Default for LogConfig {
 /// compares equal always, so that configs compare by their settings alone.
 #[derive(Clone, Default)]
 struct Provenance {
+    /// The config file read, if any: what a reload reads again.
     file: Option<PathBuf>,
+    /// `section.key` → where its value came from; keys left out kept their default.
     origins: BTreeMap<String, Origin>,
 }
 
@@ -567,8 +583,6 @@ impl Config {
         secrets::check_for_serve(self, secrets).into_result(())
     }
 
-    /// [`Config::secrets`] and [`Config::validate_for_serve`] in one, with the
-    /// problems of both reported together: what `serve` and `check-config` call.
     /// Replaces `paperspace.backend = "auto"` with what it means for these
     /// secrets (`v1` with an API key, else `sim`) and fills in that
     /// backend's base URL when none is set.
@@ -582,6 +596,8 @@ impl Config {
         }
     }
 
+    /// [`Config::secrets`] and [`Config::validate_for_serve`] in one, with the
+    /// problems of both reported together: what `serve` and `check-config` call.
     pub fn secrets_for_serve(&self, env: &Env) -> Result<Secrets, ConfigErrors> {
         secrets::resolve_for_serve(self, env)
     }
@@ -621,7 +637,7 @@ impl Config {
 impl Config {
     /// The settings (`section.key`) whose values differ between `self` and
     /// `other`, in file order: what a reload (SIGHUP) has to act on.
-    pub fn changed_keys(&self, other: &Config) -> Vec<String> {
+    pub(crate) fn changed_keys(&self, other: &Config) -> Vec<String> {
         let (Ok(old), Ok(new)) = (toml::Table::try_from(self), toml::Table::try_from(other)) else {
             return Vec::new();
         };

@@ -14,9 +14,9 @@ use crate::paperspace::ApiKey;
 use crate::paperspace::api_key::BadApiKey;
 
 /// The variable that may hold the Paperspace API key.
-pub const API_KEY_VAR: &str = "PAPERSPACE_API_KEY";
+const API_KEY_VAR: &str = "PAPERSPACE_API_KEY";
 /// The variable that may hold the admin token.
-pub const ADMIN_TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
+const ADMIN_TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
 /// An admin token shorter than this gets a warning.
 const SHORT_TOKEN: usize = 16;
 
@@ -94,7 +94,9 @@ struct Spec<'a> {
     what: &'static str,
     /// The setting naming its file.
     file_key: &'static str,
+    /// That file, if one is configured; it then wins over the variable.
     file: Option<&'a Path>,
+    /// The environment variable read when no file is configured.
     var: &'static str,
     /// Its name in `$CREDENTIALS_DIRECTORY`.
     credential: &'static str,
@@ -102,9 +104,14 @@ struct Spec<'a> {
 
 /// What reading all secrets gave, including which failed.
 struct Resolved {
+    /// The secrets that could be read.
     secrets: Secrets,
+    /// Why the others could not.
     errors: ConfigErrors,
+    /// The API key's source failed, so "the backend needs an API key" would
+    /// only repeat that error.
     api_key_failed: bool,
+    /// The same for the admin token and "the listen address needs a token".
     admin_token_failed: bool,
 }
 

@@ -148,8 +148,12 @@ pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
 }
 
 struct Checker<'a> {
+    /// The settings being checked.
     config: &'a Config,
+    /// Keys whose value was already rejected while layering: their value is
+    /// an earlier layer's, so a range error about it would mislead.
     skip: &'a BTreeSet<String>,
+    /// Every problem found so far.
     errors: ConfigErrors,
 }
 

@@ -1,129 +1,69 @@
-//! The daemon: the store, the workers and the admin HTTP API, started
-//! together and stopped gracefully.
+//! The daemon wing: the store, the workers, the scheduler, the pruner and
+//! the admin HTTP API, started together and stopped gracefully, and the
+//! wiring that builds them from the configuration.
 //!
-//! [`Daemon::start`] is what `machinist serve` and the integration tests run:
-//! tests give it a temp database, a listener on port 0, a simulator and a
-//! clock of their own; `serve` builds the same from the configuration.
+//! # Design
+//!
+//! [`Daemon::start`] takes everything from outside: [`DaemonSettings`], the
+//! Paperspace API and the clock. Tests give it a temp database, a listener
+//! on port 0, a simulator and a clock of their own; `machinist serve` builds
+//! the same from the configuration. So the wiring is in few places, each
+//! with one job:
+//!
+//! - `settings.rs`: [`DaemonSettings::from_config`], the one translation of
+//!   a [`Config`](crate::config::Config) into the parts' own settings;
+//! - `paperspace_client.rs`: [`PaperspaceSettings`], the one place a
+//!   Paperspace client is built (for `serve`, the demo, the walkthrough
+//!   and the tests);
+//! - `service.rs`: [`serve`], the main loop around a running daemon, with
+//!   systemd notifications (`notify.rs`), the watchdog and SIGHUP reloads;
+//! - `pruner.rs`: the hourly deletion of finished jobs past their retention.
+//!
+//! Nothing here depends on the command line module: the CLI calls in,
+//! never the other way.
 
 mod notify;
-pub mod service;
+mod paperspace_client;
+mod pruner;
+mod service;
+mod settings;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{SharedClock, SystemClock};
-use crate::config::{AdminToken, Backend as ConfiguredBackend, Config};
-use crate::http::{HttpLimits, HttpState};
-use crate::job::{Backoff, JobDefaults};
-use crate::paperspace::legacy::{LegacyClient, LegacyConfig};
-use crate::paperspace::throttle::{Throttled, TokenBucket};
-use crate::paperspace::v1::{V1Client, V1Config};
-use crate::paperspace::{ApiKey, MachineApi};
-use crate::schedule::calendar::Calendars;
+use crate::clock::SharedClock;
+use crate::http::HttpState;
+use crate::paperspace::MachineApi;
 use crate::schedule::spec::{ScheduleContext, ScheduleSpec};
 use crate::schedule::target::{Selector, Targets};
 use crate::schedule::template::JobTemplate;
 use crate::scheduler::Scheduler;
 use crate::scheduler::registry::{Registry, RegistryError};
-use crate::sim::{self, SimConfig, SimHandle, Timings};
-use crate::store::{Durability, Store, StoreError, StoreOptions};
+use crate::store::{Store, StoreError};
 use crate::worker::{WorkerSettings, Workers};
 
-/// Everything the daemon needs besides the Paperspace API and the clock.
-#[derive(Debug, Clone)]
-pub struct DaemonSettings {
-    pub store: StoreOptions,
-    pub workers: WorkerSettings,
-    pub defaults: JobDefaults,
-    /// Where the admin API listens; port 0 picks a free one.
-    pub listen: SocketAddr,
-    pub http: HttpLimits,
-    /// `None` disables auth, which is only allowed on a loopback address.
-    pub admin_token: Option<AdminToken>,
-    /// Finished jobs older than this are pruned.
-    pub retention: Duration,
-    /// Holiday calendars schedules and windows may exclude.
-    pub calendars: Calendars,
-    /// The zone of schedules that name none.
-    pub default_zone: String,
-    /// The cron expression of the built-in monthly utilization pull, if installed.
-    pub utilization_pull: Option<String>,
-}
-
-impl DaemonSettings {
-    /// Defaults around a database path: loopback port 0, no token.
-    pub fn new(db_path: impl Into<PathBuf>) -> Self {
-        DaemonSettings {
-            store: StoreOptions::new(db_path),
-            workers: WorkerSettings::default(),
-            defaults: JobDefaults::default(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            http: HttpLimits::default(),
-            admin_token: None,
-            retention: Duration::from_secs(30 * 24 * 3600),
-            calendars: Calendars::default(),
-            default_zone: "UTC".to_string(),
-            utilization_pull: None,
-        }
-    }
-
-    /// The settings a configuration asks for.
-    pub fn from_config(config: &Config, admin_token: Option<AdminToken>) -> Self {
-        DaemonSettings {
-            store: StoreOptions {
-                path: config.store.path.clone(),
-                durability: match config.store.synchronous {
-                    crate::config::Synchronous::Full => Durability::Full,
-                    crate::config::Synchronous::Normal => Durability::Normal,
-                },
-                busy_timeout: config.store.busy_timeout,
-            },
-            workers: WorkerSettings {
-                count: config.workers.count,
-                prefetch: config.workers.prefetch,
-                lease: config.workers.lease,
-                poll_interval: config.workers.poll_interval,
-                backoff: Backoff {
-                    base: config.workers.backoff_base,
-                    max: config.workers.backoff_max,
-                },
-                grace: Duration::from_secs(10),
-            },
-            defaults: JobDefaults {
-                max_attempts: config.workers.max_attempts,
-                wait_ready: config.wait.ready,
-                wait_serviceready: config.wait.serviceready,
-                wait_off: config.wait.off,
-                wait_gone: config.wait.gone,
-            },
-            listen: config.http.listen,
-            http: HttpLimits::from_config(&config.http),
-            admin_token,
-            retention: config.retention.finished_jobs,
-            calendars: Calendars::new(config.schedule.calendars.clone()),
-            default_zone: config.schedule.default_timezone.clone(),
-            utilization_pull: Some(config.schedule.utilization_pull.trim().to_string())
-                .filter(|c| !c.is_empty()),
-        }
-    }
-}
+pub use paperspace_client::PaperspaceSettings;
+pub use service::serve;
+pub use settings::DaemonSettings;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The admin API's address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why the system refused it.
         source: std::io::Error,
     },
+    /// An admin API reachable beyond this host must ask for a token.
     #[error(
         "refusing to serve the admin API on {0} without an admin token: set MACHINIST_ADMIN_TOKEN or http.admin_token_file, or listen on a loopback address"
     )]
@@ -132,10 +72,13 @@ pub enum DaemonError {
 
 /// A running daemon.
 pub struct Daemon {
+    /// Where the admin API listens (the real port when port 0 was asked for).
     addr: SocketAddr,
+    /// The database every part shares.
     store: Store,
     /// Cancelled to stop everything.
     shutdown: CancellationToken,
+    /// The workers' task, awaited at shutdown and replaced by a restart.
     workers: JoinHandle<()>,
     /// Stops the workers alone (a child of `shutdown`), so that a reload can
     /// restart them with new settings.
@@ -144,8 +87,11 @@ pub struct Daemon {
     worker_parts: WorkerParts,
     /// Kept for reloads that change schedules (the utilization pull).
     registry: Registry,
+    /// The scheduler's task: fires schedules and windows.
     scheduler: JoinHandle<()>,
+    /// The admin API's task, which drains its connections at shutdown.
     http: JoinHandle<()>,
+    /// The pruner's task (`pruner.rs`).
     pruner: JoinHandle<()>,
 }
 
@@ -231,7 +177,7 @@ impl Daemon {
             shutdown.clone(),
         ));
 
-        let pruner = tokio::spawn(prune_loop(
+        let pruner = tokio::spawn(pruner::prune_loop(
             store.clone(),
             clock,
             settings.retention,
@@ -251,28 +197,14 @@ impl Daemon {
         })
     }
 
-    /// Where the admin API listens.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// `http://ADDR:PORT` of the admin API.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
+    /// The daemon's store, for the watchdog's read and for tests' assertions.
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    /// Makes the workers look for due jobs now (after a test moved its clock).
-    pub fn nudge(&self) {
-        self.store.poke();
-    }
-
-    /// A token that stops the daemon when cancelled.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
     }
 
     /// Stops claiming, lets running steps finish within the grace period,
@@ -287,7 +219,7 @@ impl Daemon {
     /// period, the rest go back to the queue without spending an attempt),
     /// then new ones start. Waiting jobs are parked in the database and do
     /// not notice.
-    pub async fn restart_workers(&mut self, settings: WorkerSettings) {
+    async fn restart_workers(&mut self, settings: WorkerSettings) {
         self.workers_stop.cancel();
         let old = std::mem::replace(&mut self.workers, tokio::spawn(async {}));
         let _ = old.await;
@@ -298,7 +230,7 @@ impl Daemon {
 
     /// Makes the built-in monthly utilization pull fire at `cron`: its
     /// schedule is updated (keeping any other edit) or installed.
-    pub async fn set_utilization_pull(&self, cron: &str) -> Result<(), RegistryError> {
+    async fn set_utilization_pull(&self, cron: &str) -> Result<(), RegistryError> {
         match self.registry.schedule(UTILIZATION_SCHEDULE).await {
             Ok(existing) => {
                 let spec = ScheduleSpec {
@@ -327,8 +259,8 @@ impl Daemon {
         }
     }
 
-    /// Waits until the daemon has stopped (after its shutdown token was cancelled).
-    pub async fn wait(self) {
+    /// Waits until the daemon has stopped (after `shutdown` was cancelled).
+    async fn wait(self) {
         let _ = self.workers.await;
         let _ = self.scheduler.await;
         let _ = self.http.await;
@@ -338,9 +270,13 @@ impl Daemon {
 
 /// What it takes to (re)start the workers.
 struct WorkerParts {
+    /// Where the jobs are.
     store: Store,
+    /// Where their calls go.
     api: Arc<dyn MachineApi>,
+    /// The daemon's clock, a test's own in tests.
     clock: SharedClock,
+    /// The latest settings; a reload replaces them before a restart.
     settings: WorkerSettings,
     /// The lease owner name; the same across restarts within one process.
     owner: Arc<str>,
@@ -395,118 +331,5 @@ async fn install_utilization_pull(registry: &Registry, cron: &str) {
         Ok(s) => tracing::info!(schedule = %s.name, cron, "installed the monthly utilization pull"),
         Err(RegistryError::NameTaken(_)) => {}
         Err(e) => tracing::warn!(error = %e, "could not install the monthly utilization pull"),
-    }
-}
-
-async fn prune_loop(
-    store: Store,
-    clock: SharedClock,
-    retention: Duration,
-    shutdown: CancellationToken,
-) {
-    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
-    loop {
-        match store.prune(clock.now() - retention).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(jobs = n, "pruned finished jobs past their retention"),
-            Err(e) => tracing::warn!(error = %e, "could not prune old jobs"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
-}
-
-/// The Paperspace API the configuration asks for, rate limited; with the
-/// `sim` backend, also the in-process simulator (keep it alive).
-pub async fn paperspace_api(
-    config: &Config,
-    api_key: Option<ApiKey>,
-) -> anyhow::Result<(Arc<dyn MachineApi>, Option<SimHandle>)> {
-    let bucket = TokenBucket::new(config.rate_limit.per_second, config.rate_limit.burst);
-    let timeout = config.paperspace.request_timeout;
-    let needs_key = |backend: &str| {
-        api_key.clone().with_context(|| {
-            format!(
-                "the {backend} backend needs a Paperspace API key: set PAPERSPACE_API_KEY or paperspace.api_key_file"
-            )
-        })
-    };
-    // `auto` is `v1` with a key and `sim` without (serve resolves it first;
-    // this is for callers that did not).
-    let mut paperspace = config.paperspace.clone();
-    paperspace.backend = paperspace.backend.resolve(api_key.is_some());
-    match paperspace.backend {
-        ConfiguredBackend::Auto | ConfiguredBackend::Sim => {
-            let sim_config = SimConfig {
-                timings: Timings::uniform(config.paperspace.sim_transition),
-                ..SimConfig::default()
-            };
-            let key = ApiKey::new(sim_config.api_key.clone())?;
-            let handle = sim::spawn(sim_config, Arc::new(SystemClock))
-                .await
-                .context("could not start the simulated Paperspace account")?;
-            tracing::warn!(
-                url = %handle.url,
-                "paperspace.backend = \"sim\": jobs run against a simulated account in this process; \
-                 set paperspace.backend = \"v1\" and an API key to manage real machines"
-            );
-            // The legacy routes of the simulator: the only ones with utilization, which demos show.
-            let mut legacy = LegacyConfig::new(key);
-            legacy.base_url = handle.url.clone();
-            legacy.request_timeout = timeout;
-            let client = LegacyClient::new(legacy)?;
-            Ok((Arc::new(Throttled::new(client, bucket)), Some(handle)))
-        }
-        ConfiguredBackend::Legacy => {
-            let mut legacy = LegacyConfig::new(needs_key("legacy")?);
-            legacy.base_url = paperspace
-                .base_url()
-                .unwrap_or(crate::paperspace::legacy::DEFAULT_BASE_URL)
-                .to_string();
-            legacy.request_timeout = timeout;
-            let client = LegacyClient::new(legacy)?;
-            Ok((Arc::new(Throttled::new(client, bucket)), None))
-        }
-        ConfiguredBackend::V1 => {
-            let mut v1 = V1Config::new(needs_key("v1")?);
-            v1.base_url = paperspace
-                .base_url()
-                .unwrap_or(crate::paperspace::v1::DEFAULT_BASE_URL)
-                .to_string();
-            v1.request_timeout = timeout;
-            let client = V1Client::new(v1)?;
-            Ok((Arc::new(Throttled::new(client, bucket)), None))
-        }
-    }
-}
-
-/// `machinist serve`: runs the daemon until SIGTERM or SIGINT, with systemd
-/// notifications and SIGHUP reloads ([`crate::daemon::service`]).
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    crate::daemon::service::serve(config).await
-}
-
-/// Resolves on SIGTERM or SIGINT.
-pub async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -49,7 +49,9 @@ pub struct Notifier {
 struct Target {
     /// As given in `NOTIFY_SOCKET`, for messages.
     name: String,
+    /// An unbound datagram socket the messages are sent from.
     socket: UnixDatagram,
+    /// systemd's socket, resolved once (a path or an abstract name).
     address: std::os::unix::net::SocketAddr,
 }
 

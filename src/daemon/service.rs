@@ -28,10 +28,12 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::clock::SystemClock;
-use crate::config::{Config, Env};
+use crate::config::{BackendChoice, Config, Env};
 use crate::daemon::notify::{Notifier, NotifyEnv};
-use crate::daemon::{Daemon, DaemonSettings, paperspace_api};
+use crate::daemon::paperspace_client::paperspace_api;
+use crate::daemon::{Daemon, DaemonSettings};
 use crate::logging::{self, LevelChange};
+use crate::worker::WorkerSettings;
 
 /// Settings a reload applies by restarting the workers.
 const WORKER_KEYS: [&str; 6] = [
@@ -52,7 +54,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let secrets = config
         .secrets_for_serve(&Env::process())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if config.paperspace.backend == crate::config::Backend::Auto {
+    if config.paperspace.backend == BackendChoice::Auto {
         config.resolve_backend(&secrets);
         tracing::info!(
             backend = %config.paperspace.backend,
@@ -190,7 +192,7 @@ async fn reload(daemon: &mut Daemon, running: &mut Config) {
         running.workers.poll_interval = new.workers.poll_interval;
         running.workers.backoff_base = new.workers.backoff_base;
         running.workers.backoff_max = new.workers.backoff_max;
-        let settings = DaemonSettings::from_config(running, None).workers;
+        let settings = WorkerSettings::from_config(&running.workers);
         tracing::info!(count = settings.count, "restarting the workers");
         daemon.restart_workers(settings).await;
     }
@@ -216,8 +218,12 @@ enum Signal {
     Terminate,
 }
 
+/// The signal streams, registered once at start-up so that none is missed
+/// between two turns of the loop.
 struct Signals {
+    /// SIGTERM (SIGINT is awaited through `ctrl_c`).
     term: tokio::signal::unix::Signal,
+    /// SIGHUP.
     hup: tokio::signal::unix::Signal,
 }
 

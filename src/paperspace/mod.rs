@@ -27,7 +27,12 @@ use crate::machine::{
     Template, TemplateFilter, UpdateMachine, Utilization,
 };
 
-/// Which Paperspace API a client speaks.
+/// Which Paperspace API a client speaks: its routes, wire format and
+/// authentication.
+///
+/// Not to be confused with what an operator chooses in the configuration,
+/// [`crate::config::BackendChoice`], which adds `auto` and `sim`: both end
+/// up speaking one of these (the simulator serves the routes of both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// `https://api.paperspace.io`, header `x-api-key`; retired for new users.
@@ -37,10 +42,19 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The name in messages and in the configuration.
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Legacy => "legacy",
             Backend::V1 => "v1",
+        }
+    }
+
+    /// Where the real API lives.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Backend::Legacy => legacy::DEFAULT_BASE_URL,
+            Backend::V1 => v1::DEFAULT_BASE_URL,
         }
     }
 }

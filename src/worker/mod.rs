@@ -27,13 +27,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::clock::SharedClock;
+use crate::config::WorkersConfig;
 use crate::job::{Backoff, Checkpoint, Job, JobId, JobState, NewEvent, Outcome};
 use crate::paperspace::MachineApi;
 use crate::paperspace::call_log::CallLog;
 use crate::store::{ClaimedJob, StandingClaim, Store, Transition};
 use step::{Abandoned, Step, StepReport};
 
-/// How workers behave.
+/// How workers behave: the runtime form of `[workers]`
+/// ([`WorkersConfig`], translated by [`WorkerSettings::from_config`]), which
+/// tests also build by hand with short times.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     /// Jobs running at once.
@@ -47,25 +50,39 @@ pub struct WorkerSettings {
     pub lease: Duration,
     /// Time between polls of a waiting job.
     pub poll_interval: Duration,
+    /// The retry delays of a transient failure, so that a struggling API is
+    /// not hammered.
     pub backoff: Backoff,
     /// At shutdown, how long running steps may take to finish before their
     /// jobs are released back to the queue.
     pub grace: Duration,
 }
 
-impl Default for WorkerSettings {
-    fn default() -> Self {
+/// The shutdown grace period; not a setting.
+const GRACE: Duration = Duration::from_secs(10);
+
+impl WorkerSettings {
+    /// The settings `[workers]` asks for. `max_attempts` is not among them:
+    /// it is a default of each job ([`crate::job::JobDefaults`]).
+    pub fn from_config(config: &WorkersConfig) -> Self {
         WorkerSettings {
-            count: 8,
-            prefetch: 8,
-            lease: Duration::from_secs(30),
-            poll_interval: Duration::from_secs(5),
+            count: config.count,
+            prefetch: config.prefetch,
+            lease: config.lease,
+            poll_interval: config.poll_interval,
             backoff: Backoff {
-                base: Duration::from_secs(1),
-                max: Duration::from_secs(300),
+                base: config.backoff_base,
+                max: config.backoff_max,
             },
-            grace: Duration::from_secs(10),
+            grace: GRACE,
         }
+    }
+}
+
+impl Default for WorkerSettings {
+    /// The defaults of `[workers]`.
+    fn default() -> Self {
+        WorkerSettings::from_config(&WorkersConfig::default())
     }
 }
 

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use machinist::clock::SystemClock;
 use machinist::config::AdminToken;
-use machinist::daemon::{Daemon, DaemonSettings};
+use machinist::config::RateLimitConfig;
+use machinist::daemon::{Daemon, DaemonSettings, PaperspaceSettings};
 use machinist::job::Backoff;
-use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::throttle::{Throttled, TokenBucket};
-use machinist::paperspace::v1::{V1Client, V1Config};
-use machinist::paperspace::{ApiKey, Backend, MachineApi};
+use machinist::paperspace::legacy::LegacyClient;
+use machinist::paperspace::v1::V1Client;
+use machinist::paperspace::{Backend, MachineApi};
 use machinist::sim::{self, SimConfig, SimHandle, Timings};
 use machinist::worker::WorkerSettings;
 use reqwest::StatusCode;
@@ -57,28 +57,37 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// The simulator at `url` as `backend`, each call given `timeout`.
+fn simulator(backend: Backend, url: &str, timeout: Duration) -> PaperspaceSettings {
+    PaperspaceSettings {
+        request_timeout: timeout,
+        ..PaperspaceSettings::simulator(backend, url)
+    }
+}
+
+/// A legacy client of the simulator's routes.
 pub fn legacy_client(url: &str, timeout: Duration) -> LegacyClient {
-    let mut config = LegacyConfig::new(ApiKey::new(sim::DEFAULT_API_KEY).unwrap());
-    config.base_url = url.to_string();
-    config.request_timeout = timeout;
-    LegacyClient::new(config).unwrap()
+    simulator(Backend::Legacy, url, timeout)
+        .legacy_client()
+        .unwrap()
 }
 
 /// A v1 client of the simulator's `/v1` routes.
 pub fn v1_client(url: &str, timeout: Duration) -> V1Client {
-    let mut config = V1Config::new(ApiKey::new(sim::DEFAULT_API_KEY).unwrap());
-    config.base_url = format!("{url}/v1");
-    config.request_timeout = timeout;
-    V1Client::new(config).unwrap()
+    simulator(Backend::V1, url, timeout).v1_client().unwrap()
 }
 
 /// The daemon's client of the simulator for `backend`, rate limited like the real one.
 pub fn daemon_api(backend: Backend, url: &str, timeout: Duration) -> Arc<dyn MachineApi> {
-    let bucket = TokenBucket::new(1000.0, 200);
-    match backend {
-        Backend::Legacy => Arc::new(Throttled::new(legacy_client(url, timeout), bucket)),
-        Backend::V1 => Arc::new(Throttled::new(v1_client(url, timeout), bucket)),
+    PaperspaceSettings {
+        rate_limit: Some(RateLimitConfig {
+            per_second: 1000.0,
+            burst: 200,
+        }),
+        ..simulator(backend, url, timeout)
     }
+    .client()
+    .unwrap()
 }
 
 /// `(method, route)` the simulator counts for a start/stop/show/create of `backend`.
