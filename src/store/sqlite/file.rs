@@ -50,7 +50,7 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Which file a path names: (device, inode).
 type FileId = (u64, u64);
