@@ -5,7 +5,12 @@
 //! a cause is kept as a shared [`Cause`] rather than flattened to text: its
 //! message is the one users always saw, and the error it came from (a
 //! `sqlx::Error`, a `rusqlite::Error`, the [`StoreError`] that failed a
-//! batch) stays reachable through `source()` and [`Cause::downcast_ref`].
+//! batch) stays reachable through [`StoreError::cause`] and
+//! [`Cause::downcast_ref`].
+//!
+//! It is not `source()`: each message already ends with its cause's, and
+//! whoever prints an error with its chain (the CLI's `error:` line, `{:#}`)
+//! would say it twice.
 
 use std::error::Error;
 use std::fmt;
@@ -31,13 +36,13 @@ pub enum StoreError {
         holder: Option<u32>,
     },
     #[error("could not apply the database migrations: {0}")]
-    Migrate(#[source] Cause),
+    Migrate(Cause),
     #[error("database error: {0}")]
-    Db(#[source] Cause),
+    Db(Cause),
     /// A batch could not be committed; nothing in it was written. The cause
     /// is the error the batch failed on.
     #[error("could not write to the database: {0}")]
-    Write(#[source] Cause),
+    Write(Cause),
     #[error("job {job_id} in the database cannot be read ({detail})")]
     Corrupt { job_id: JobId, detail: String },
     #[error("the database writer has stopped (the daemon is shutting down)")]
@@ -48,6 +53,19 @@ pub enum StoreError {
         "the database file {path} {what} while the daemon ran; writes are refused, since a restart would not find them: restart the daemon (after putting the right file back at that path, if it was moved)"
     )]
     Lost { path: PathBuf, what: String },
+}
+
+impl StoreError {
+    /// The error a [`Migrate`](Self::Migrate), [`Db`](Self::Db) or
+    /// [`Write`](Self::Write) came from.
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            StoreError::Migrate(cause) | StoreError::Db(cause) | StoreError::Write(cause) => {
+                Some(cause)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -110,5 +128,32 @@ impl From<String> for Cause {
 impl From<&str> for Cause {
     fn from(message: &str) -> Self {
         message.to_string().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_keeps_its_error_and_its_message() {
+        let sqlite = rusqlite::Error::InvalidQuery;
+        let text = sqlite.to_string();
+        let db = StoreError::from(sqlite);
+        assert_eq!(db.to_string(), format!("database error: {text}"));
+        let kept = db.cause().and_then(Cause::downcast_ref::<rusqlite::Error>);
+        assert!(matches!(kept, Some(rusqlite::Error::InvalidQuery)));
+        // A failed batch's error says what the failure said, and keeps it.
+        let write = StoreError::Write(Cause::new(db.clone()));
+        assert_eq!(
+            write.to_string(),
+            format!("could not write to the database: database error: {text}")
+        );
+        let inner = write.cause().and_then(Cause::downcast_ref::<StoreError>);
+        assert!(matches!(inner, Some(StoreError::Db(_))));
+        // No chain to print twice.
+        assert!(std::error::Error::source(&write).is_none());
+        let plain = StoreError::Db("duplicate firing".into());
+        assert_eq!(plain.to_string(), "database error: duplicate firing");
     }
 }

@@ -14,6 +14,7 @@ use crate::machine::Machine;
 /// What a submit did.
 #[derive(Debug, Clone)]
 pub struct Submitted {
+    /// The job as stored.
     pub job: Job,
     /// False when the idempotency key matched an existing job, which is returned.
     pub created: bool,

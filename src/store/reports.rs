@@ -11,6 +11,7 @@ use crate::machine::Utilization;
 /// Utilization as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, FromRow)]
 pub struct UtilizationRow {
+    /// The machine billed.
     pub machine_id: String,
     /// The billing month, `YYYY-MM`.
     pub month: String,

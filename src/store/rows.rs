@@ -35,9 +35,10 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-/// A row of `jobs`.
+/// A row of `jobs`: one field per column, named and typed as stored (the
+/// migrations say what each holds).
 #[derive(Debug, FromRow)]
-pub struct JobRow {
+pub(crate) struct JobRow {
     pub id: i64,
     pub kind: String,
     pub machine_id: Option<String>,
@@ -107,9 +108,9 @@ impl TryFrom<JobRow> for Job {
     }
 }
 
-/// A row of `job_events`.
+/// A row of `job_events`, one field per column.
 #[derive(Debug, FromRow)]
-pub struct EventRow {
+pub(crate) struct EventRow {
     pub id: i64,
     pub job_id: i64,
     pub at: i64,
@@ -156,7 +157,7 @@ impl TryFrom<EventRow> for JobEvent {
     }
 }
 
-/// A row of `schedules`.
+/// A row of `schedules`, one field per column.
 #[derive(Debug, FromRow)]
 pub(crate) struct ScheduleDbRow {
     id: i64,
@@ -225,7 +226,7 @@ impl TryFrom<ScheduleDbRow> for Schedule {
     }
 }
 
-/// A row of `windows`.
+/// A row of `windows`, one field per column.
 #[derive(Debug, FromRow)]
 pub(crate) struct WindowDbRow {
     id: i64,
@@ -262,7 +263,7 @@ impl TryFrom<WindowDbRow> for Window {
     }
 }
 
-/// A row of `firings`.
+/// A row of `firings`, one field per column.
 #[derive(Debug, FromRow)]
 pub(crate) struct FiringDbRow {
     schedule_id: i64,
@@ -288,7 +289,7 @@ impl From<FiringDbRow> for Firing {
     }
 }
 
-/// A row of `window_overrides`.
+/// A row of `window_overrides`, one field per column.
 #[derive(Debug, FromRow)]
 pub(crate) struct OverrideDbRow {
     id: i64,

@@ -21,18 +21,25 @@ use crate::schedule::window::{Override, OverrideMode, Window};
 pub struct ScheduleRow {
     /// Unique among schedules (not a window's) and windows.
     pub name: String,
+    /// When it fires: a crontab expression.
     pub cron: String,
+    /// The IANA zone `cron` is read in.
     pub timezone: String,
     /// The job each firing submits per target (a `JobTemplate`, as JSON).
     pub template: Value,
     /// The machines it fires for (`Targets`, as JSON).
     pub targets: Value,
+    /// False while paused.
     pub enabled: bool,
+    /// Spreads a fleet's jobs over this many seconds after the firing.
     pub jitter_seconds: u32,
     /// Dates on which it does not fire (`Exclusions`, as JSON).
     pub exclusions: Value,
+    /// What a late firing (a missed one) does: run once, or skip.
     pub misfire: MisfirePolicy,
+    /// How late a missed firing may still run.
     pub catch_up_seconds: u64,
+    /// Whether a target whose previous job is unfinished gets another.
     pub overlap: OverlapPolicy,
     /// The window that derived it, if any.
     pub window_id: Option<i64>,
@@ -55,7 +62,9 @@ pub struct WindowRow {
     pub exclusions: Value,
     /// Whether targets found running while it is closed are stopped.
     pub enforce: bool,
+    /// How often enforcement looks while the window is closed.
     pub enforce_interval_seconds: u64,
+    /// False while paused.
     pub enabled: bool,
     /// When enforcement next looks; `None` when it does not.
     pub next_enforce_at: Option<DateTime<Utc>>,

@@ -21,7 +21,9 @@ use crate::store::{ClaimedJob, StandingClaim, StoreError};
 /// Where a standing claim's jobs go.
 pub(in crate::store) type ClaimedJobs = mpsc::UnboundedSender<Result<Vec<ClaimedJob>, StoreError>>;
 
-/// A write about leases, with the channel its answer goes back on.
+/// A write about leases. Each variant carries the arguments of the `Store`
+/// method of the same name (documented there) and `reply`, where its answer
+/// goes after the commit.
 pub(super) enum ClaimCommand {
     Claim {
         owner: Arc<str>,
@@ -148,22 +150,13 @@ pub(super) fn apply(
     Ok(())
 }
 
-fn claim(
-    tx: &Tx<'_>,
-    owner: &str,
-    limit: usize,
-    now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-    fx: &mut Effects,
-) -> Result<Vec<Job>, StoreError> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
+/// Up to `limit` jobs that can be claimed at `now`, in claim order.
+fn due_jobs(tx: &Tx<'_>, limit: usize, now: DateTime<Utc>) -> Result<Vec<JobRow>, StoreError> {
     // Due, and first in its machine's line: no earlier unfinished job for the
     // same machine, so one machine never has two jobs at once and its jobs
     // run in submission order. "Unfinished" is spelled as the partial index
     // `jobs_machine_open` spells it, so that the index serves.
-    let picked: Vec<JobRow> = tx
+    Ok(tx
         .prepare_cached(concat!(
             // INDEXED BY: walk the due index in claim order and stop at the
             // limit; left to itself the planner read every queued row and
@@ -178,7 +171,23 @@ fn claim(
              ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2"
         ))?
         .query_map(params![to_ms(now), limit as i64], JobRow::from_sqlite)?
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()?)
+}
+
+/// Takes up to `limit` due jobs for `owner`, leased until `lease_until`,
+/// answered in claim order (priority, then id).
+fn claim(
+    tx: &Tx<'_>,
+    owner: &str,
+    limit: usize,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    fx: &mut Effects,
+) -> Result<Vec<Job>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let picked = due_jobs(tx, limit, now)?;
     if picked.is_empty() {
         return Ok(Vec::new());
     }

@@ -253,6 +253,7 @@ const LOOK_AT_LEAST_EVERY: std::time::Duration = std::time::Duration::from_secs(
 /// for names removed, created or renamed, and for the directories themselves
 /// going away.
 struct DirChanges {
+    /// The inotify instance, non-blocking; closing it ends the watches.
     fd: std::os::fd::OwnedFd,
 }
 

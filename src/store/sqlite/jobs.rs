@@ -18,7 +18,9 @@ use crate::store::{CancelResult, JobFilter, RetryResult, StoreError, Submitted, 
 pub(super) const NEXT_DUE: &str = "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_next_due \
      WHERE state IN ('queued', 'waiting') AND run_at > ?";
 
-/// A write to a job, with the channel its answer goes back on.
+/// A write to a job. Each variant carries the arguments of the `Store`
+/// method of the same name (documented there) and `reply`, where its answer
+/// goes after the commit.
 pub(super) enum JobCommand {
     Submit {
         job: Box<EncodedJob>,

@@ -15,18 +15,23 @@ use crate::store::{Cause, KnownMachine, MachineSwitch, StoreError};
 
 /// Machines seen, with the channel the answer goes back on.
 pub(super) struct SeeMachines {
+    /// The machines seen, encoded.
     machines: Vec<SeenMachine>,
     /// Machines found to no longer exist.
     gone: Vec<String>,
     /// The list is the whole account: machines not in it are gone.
     complete: bool,
+    /// When they were seen.
     now: DateTime<Utc>,
+    /// Where the answer goes after the commit.
     reply: Reply<()>,
 }
 
 /// A machine for the machines table, its JSON made by the caller.
 pub(super) struct SeenMachine {
+    /// Its Paperspace id, the row's key.
     id: String,
+    /// Its name, for listing machines by name.
     name: String,
     /// Its state as stored, compared with the stored one for `machine_states`.
     state: String,

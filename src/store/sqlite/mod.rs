@@ -13,8 +13,12 @@
 //!
 //! Dependencies run one way: `mod.rs` (the handle) → `batch.rs` (the loop)
 //! → the per-concept files → `tx.rs` (what a batch lends a command) and
-//! `rows.rs`. The per-concept files reach back to this file only for the
-//! handle they add methods to and the [`Command`] their commands go in.
+//! `rows.rs`; among the concept files, `schedules` → `jobs` (a firing
+//! submits jobs) → `machines`, `reports` (a report carries sightings and
+//! utilization), and `claims` → `jobs`. The concept files reach back to
+//! this file only for the handle they add their operations to
+//! ([`SqliteDriver`], whose `send` takes any command that converts into a
+//! [`Command`]); none of them knows the loop.
 
 mod batch;
 mod claims;

@@ -11,8 +11,11 @@ use crate::store::{StoreError, UtilizationRow};
 
 /// Utilization to keep, with the channel the answer goes back on.
 pub(super) struct SaveUtilization {
+    /// What was pulled, one per (machine, month).
     rows: Vec<Utilization>,
+    /// When it was pulled.
     now: DateTime<Utc>,
+    /// Where the answer goes after the commit.
     reply: Reply<()>,
 }
 

@@ -11,7 +11,7 @@ use super::jobs::{EncodedJob, submit_in};
 use super::tx::{Effects, Reply, Tx, pending};
 use crate::job::{JobId, NewEvent};
 use crate::schedule::firing::{
-    FireResult, Firing, FiringAction, FiringOutcome, FiringPlan, WHOLE_FIRING,
+    FireResult, Firing, FiringAction, FiringEntry, FiringOutcome, FiringPlan, WHOLE_FIRING,
 };
 use crate::schedule::spec::{OverlapPolicy, Schedule, WindowEdge};
 use crate::schedule::window::{Override, OverrideMode, Window};
@@ -19,7 +19,9 @@ use crate::store::rows::{FiringDbRow, OverrideDbRow, ScheduleDbRow, WindowDbRow,
 use crate::store::schedules::{ScheduleRow, WindowRow, Written};
 use crate::store::{Cause, StoreError};
 
-/// A write to a schedule (not one a window derived, unless said).
+/// A write to a schedule (not one a window derived, unless said). Each
+/// variant carries the arguments of the `Store` method of its name
+/// (documented there) and `reply`, where its answer goes after the commit.
 pub(super) enum ScheduleCommand {
     Create {
         row: Box<ScheduleRow>,
@@ -51,7 +53,8 @@ pub(super) enum ScheduleCommand {
     },
 }
 
-/// A write to a window, its derived schedules or its overrides.
+/// A write to a window, its derived schedules or its overrides; the
+/// variants carry what [`ScheduleCommand`]'s do.
 pub(super) enum WindowCommand {
     Create {
         row: Box<WindowRow>,
@@ -525,51 +528,64 @@ fn record_firings(
             FiringAction::Skip { reason } => (FiringOutcome::Skipped, Some(reason), None),
         };
         let job_id = job.as_ref().map(|_| *next_id);
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO firings (schedule_id, fire_at, target, outcome, reason, job_id, recorded_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![
-                plan.schedule_id,
-                to_ms(entry.fire_at),
-                entry.target,
-                outcome.as_str(),
-                reason,
-                job_id,
-                to_ms(now),
-            ])
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Db(Cause::from("duplicate firing"))
-                } else {
-                    e.into()
-                }
-            })?;
-        if inserted == 0 {
+        if !insert_firing(tx, plan, entry, outcome, reason.as_deref(), job_id, now)? {
             result.duplicates += 1;
             continue;
         }
-        match job {
-            Some(job) => {
-                let submitted = submit_in(tx, next_id, EncodedJob::new(*job), now, &mut fx.events)?;
-                debug_assert_eq!(Some(submitted.job.id), job_id);
-                fx.events.push((
-                    submitted.job.id,
-                    to_ms(now),
-                    NewEvent::note(format!(
-                        "made by schedule {} for its firing at {}{}",
-                        plan.schedule_id,
-                        entry.fire_at.to_rfc3339(),
-                        reason.map(|r| format!(" ({r})")).unwrap_or_default()
-                    )),
-                ));
-                result.enqueued.push(submitted.job.id);
-            }
-            None => result.skipped += 1,
-        }
+        let Some(job) = job else {
+            result.skipped += 1;
+            continue;
+        };
+        let submitted = submit_in(tx, next_id, EncodedJob::new(*job), now, &mut fx.events)?;
+        debug_assert_eq!(Some(submitted.job.id), job_id);
+        fx.events.push((
+            submitted.job.id,
+            to_ms(now),
+            NewEvent::note(format!(
+                "made by schedule {} for its firing at {}{}",
+                plan.schedule_id,
+                entry.fire_at.to_rfc3339(),
+                reason.map(|r| format!(" ({r})")).unwrap_or_default()
+            )),
+        ));
+        result.enqueued.push(submitted.job.id);
     }
     Ok(result)
+}
+
+/// Inserts the row of one firing: its entry, outcome, reason and job; false
+/// when that firing (schedule, time, target) was already recorded.
+fn insert_firing(
+    tx: &Tx<'_>,
+    plan: &FiringPlan,
+    entry: &FiringEntry,
+    outcome: FiringOutcome,
+    reason: Option<&str>,
+    job_id: Option<JobId>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO firings (schedule_id, fire_at, target, outcome, reason, job_id, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            plan.schedule_id,
+            to_ms(entry.fire_at),
+            entry.target,
+            outcome.as_str(),
+            reason,
+            job_id,
+            to_ms(now),
+        ])
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Db(Cause::from("duplicate firing"))
+            } else {
+                e.into()
+            }
+        })?;
+    Ok(inserted > 0)
 }
 
 /// Under the overlap policy `skip`, an entry that would enqueue while the
@@ -577,7 +593,7 @@ fn record_firings(
 fn overlap_skip(
     tx: &Tx<'_>,
     plan: &FiringPlan,
-    entry: &crate::schedule::firing::FiringEntry,
+    entry: &FiringEntry,
 ) -> Result<Option<FiringAction>, StoreError> {
     if !matches!(entry.action, FiringAction::Enqueue { .. })
         || plan.overlap != OverlapPolicy::Skip
