@@ -10,7 +10,8 @@
 //! `schedules.rs` (schedules, windows, overrides, firings, enforcement),
 //! `reports.rs` (utilization). Each file holds the types its operations
 //! take and answer and the `impl Store` block that forwards them to the
-//! driver; `rows.rs` is the stored encoding, `error.rs` the one error type,
+//! driver; `rows.rs` is the stored encoding, `error.rs` the one error type
+//! (which keeps the error it came from, see there),
 //! `signals.rs` the wake-ups and write status every driver keeps.
 //!
 //! **Every write is durable when answered.** A driver answers a write only
@@ -19,14 +20,14 @@
 //! caller's `Ok` means "on disk". A write whose worker no longer holds the
 //! job changes nothing and says so (`transition` answers `false`).
 //!
-//! **The seam for a second driver** is the enum [`driver::Driver`], which
+//! **The seam for a second driver** is the enum `driver::Driver`, which
 //! `Store` forwards every operation to through a `match` (`driver.rs` says
 //! why an enum and not a trait object: the hot path pays nothing for it).
 //! A new driver (PostgreSQL, in the next issue) is a type with the
 //! operations the `impl Store` blocks forward, by the same names and
 //! signatures, with the same outcomes, so that one conformance suite
 //! passes against both. Beyond the SQL, it must provide:
-//! - *Notifications*, through the [`signals::Signals`] it is given at
+//! - *Notifications*, through the `signals::Signals` it is given at
 //!   open: `wake` after a commit that may have made a job claimable,
 //!   `schedules_changed` after one that changed schedules, windows or
 //!   overrides, `committed()` (the [`Store::commits`] watch) after every
@@ -36,15 +37,17 @@
 //!   `FOR UPDATE SKIP LOCKED` claims). A driver with other writers than
 //!   this process must tell these for their commits too.
 //! - *Readiness*: `record()` every write that changed something or failed
-//!   (read back by [`Store::last_write`]), and `probe_write`, a real write.
+//!   (read back by `Store::last_write`), and `probe_write`, a real write.
 //! - *The lock on the database*: one daemon per database, refused with
 //!   [`StoreError::Locked`] at open (SQLite: flock on the file), and
 //!   `check_file`, which refuses writes with [`StoreError::Lost`] once the
 //!   database is no longer the one opened (SQLite: `store/sqlite/file.rs`).
-//!   Leases are fenced by their owner in every write (`lease_owner = ?`).
+//!   And the fence on leases: every write a lease holder makes (transition,
+//!   renew, release) applies only while it still holds the lease
+//!   (`lease_owner = ?`).
 //!
 //! One leak of the seam is left: `http/` (readiness, metrics, a machine by
-//! id) still runs a few SQLite queries of its own on [`Store::reader`];
+//! id) still runs a few SQLite queries of its own on `Store::reader`;
 //! they move behind the driver with the PostgreSQL one.
 //!
 //! **Two SQLite libraries, on purpose.** The readers use sqlx and the

@@ -9,7 +9,7 @@
 //! The rows derive sqlx's `FromRow`, which is generic over the database:
 //! the readers decode them by column name, and a second driver on sqlx with
 //! the same column types decodes the same structs. The SQLite writer reads
-//! [`JobRow`] by position instead (`store/sqlite/rows.rs`).
+//! `JobRow` by position instead (`store/sqlite/rows.rs`).
 
 use std::time::Duration;
 
