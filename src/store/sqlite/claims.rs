@@ -19,7 +19,7 @@ use crate::store::rows::{JobRow, from_ms, to_ms};
 use crate::store::{ClaimedJob, StandingClaim, StoreError};
 
 /// Where a standing claim's jobs go.
-pub(in crate::store) type ClaimedJobs = mpsc::UnboundedSender<Result<Vec<ClaimedJob>, StoreError>>;
+pub(super) type ClaimedJobs = mpsc::UnboundedSender<Result<Vec<ClaimedJob>, StoreError>>;
 
 /// A write about leases. Each variant carries the arguments of the `Store`
 /// method of the same name (documented there) and `reply`, where its answer

@@ -14,7 +14,7 @@ use crate::store::StoreError;
 pub(super) type Tx<'c> = rusqlite::Transaction<'c>;
 
 /// Where a command's answer goes.
-pub(in crate::store) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// An answer computed inside the transaction, sent once the commit is known.
 pub(super) type Pending = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
