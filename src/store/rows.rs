@@ -1,17 +1,29 @@
-//! Rows as SQLite returns them, and their conversion to Machinist's types.
+//! Rows as the database returns them, and their conversion to Machinist's
+//! types: the stored encoding.
 //!
 //! Times are stored as Unix milliseconds and JSON columns as text; a row that
 //! does not convert (a state this version does not know, JSON that does not
-//! parse) is a [`StoreError::Corrupt`] naming the job, never a panic.
+//! parse) is a [`StoreError::Corrupt`] naming the job (or a
+//! [`StoreError::Db`] naming what), never a panic.
+//!
+//! The rows derive sqlx's `FromRow`, which is generic over the database:
+//! the readers decode them by column name, and a second driver on sqlx with
+//! the same column types decodes the same structs. The SQLite writer reads
+//! `JobRow` by position instead (`store/sqlite/rows.rs`).
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::FromRow;
 
-use super::StoreError;
+use serde_json::Value;
+
+use super::{Cause, StoreError};
 use crate::job::{EventKind, Job, JobEvent, JobKind, JobState, NewEvent};
 use crate::machine::WaitTarget;
+use crate::schedule::firing::{Firing, FiringOutcome};
+use crate::schedule::spec::{MisfirePolicy, OverlapPolicy, Schedule, WindowEdge};
+use crate::schedule::window::{Override, OverrideMode, Window};
 
 /// Milliseconds since the epoch, the stored form of every time.
 pub fn to_ms(at: DateTime<Utc>) -> i64 {
@@ -23,20 +35,10 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-/// The columns [`JobRow::from_sqlite`] reads, in its order, as a literal for
-/// `concat!`: the writer selects these and reads them by position, as a
-/// lookup by name per column and row was a measurable share of a claim.
-macro_rules! job_columns {
-    () => {
-        "id, kind, machine_id, args, state, priority, attempt, max_attempts, run_at, wait, \
-         wait_timeout_ms, checkpoint, result, last_error, idempotency_key, lease_owner, \
-         lease_expires_at, created_at, updated_at, finished_at"
-    };
-}
-pub(super) use job_columns;
-
+/// A row of `jobs`: one field per column, named and typed as stored (the
+/// migrations say what each holds).
 #[derive(Debug, FromRow)]
-pub struct JobRow {
+pub(crate) struct JobRow {
     pub id: i64,
     pub kind: String,
     pub machine_id: Option<String>,
@@ -57,34 +59,6 @@ pub struct JobRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
-}
-
-impl JobRow {
-    /// A row read by the writer's own connection, selected as `job_columns!`.
-    pub fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
-        Ok(JobRow {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            machine_id: r.get(2)?,
-            args: r.get(3)?,
-            state: r.get(4)?,
-            priority: r.get(5)?,
-            attempt: r.get(6)?,
-            max_attempts: r.get(7)?,
-            run_at: r.get(8)?,
-            wait: r.get(9)?,
-            wait_timeout_ms: r.get(10)?,
-            checkpoint: r.get(11)?,
-            result: r.get(12)?,
-            last_error: r.get(13)?,
-            idempotency_key: r.get(14)?,
-            lease_owner: r.get(15)?,
-            lease_expires_at: r.get(16)?,
-            created_at: r.get(17)?,
-            updated_at: r.get(18)?,
-            finished_at: r.get(19)?,
-        })
-    }
 }
 
 impl TryFrom<JobRow> for Job {
@@ -134,8 +108,9 @@ impl TryFrom<JobRow> for Job {
     }
 }
 
+/// A row of `job_events`, one field per column.
 #[derive(Debug, FromRow)]
-pub struct EventRow {
+pub(crate) struct EventRow {
     pub id: i64,
     pub job_id: i64,
     pub at: i64,
@@ -179,5 +154,163 @@ impl TryFrom<EventRow> for JobEvent {
                 error: r.error,
             },
         })
+    }
+}
+
+/// A row of `schedules`, one field per column.
+#[derive(Debug, FromRow)]
+pub(crate) struct ScheduleDbRow {
+    id: i64,
+    name: String,
+    cron: String,
+    timezone: String,
+    template: String,
+    targets: String,
+    enabled: bool,
+    jitter_seconds: i64,
+    exclusions: String,
+    misfire: String,
+    catch_up_ms: i64,
+    overlap: String,
+    window_id: Option<i64>,
+    window_edge: Option<String>,
+    next_fire_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(Cause::from(format!(
+        "stored {what} cannot be read: {detail}"
+    )))
+}
+
+impl TryFrom<ScheduleDbRow> for Schedule {
+    type Error = StoreError;
+
+    fn try_from(r: ScheduleDbRow) -> Result<Self, StoreError> {
+        let json = |what: &str, text: &str| -> Result<Value, StoreError> {
+            serde_json::from_str(text).map_err(|e| corrupt(what, e))
+        };
+        Ok(Schedule {
+            id: r.id,
+            name: r.name,
+            cron: r.cron,
+            timezone: r.timezone,
+            template: serde_json::from_value(json("template", &r.template)?)
+                .map_err(|e| corrupt("template", e))?,
+            targets: serde_json::from_value(json("targets", &r.targets)?)
+                .map_err(|e| corrupt("targets", e))?,
+            enabled: r.enabled,
+            jitter_seconds: r.jitter_seconds.max(0) as u32,
+            exclusions: serde_json::from_value(json("exclusions", &r.exclusions)?)
+                .map_err(|e| corrupt("exclusions", e))?,
+            misfire: match r.misfire.as_str() {
+                "skip" => MisfirePolicy::Skip,
+                _ => MisfirePolicy::RunOnce,
+            },
+            catch_up_seconds: (r.catch_up_ms.max(0) / 1000) as u64,
+            overlap: match r.overlap.as_str() {
+                "queue" => OverlapPolicy::Queue,
+                _ => OverlapPolicy::Skip,
+            },
+            window_id: r.window_id,
+            window_edge: r.window_edge.as_deref().map(|e| match e {
+                "start" => WindowEdge::Start,
+                _ => WindowEdge::Stop,
+            }),
+            next_fire_at: r.next_fire_at.map(from_ms),
+            created_at: from_ms(r.created_at),
+            updated_at: from_ms(r.updated_at),
+        })
+    }
+}
+
+/// A row of `windows`, one field per column.
+#[derive(Debug, FromRow)]
+pub(crate) struct WindowDbRow {
+    id: i64,
+    name: String,
+    spec: String,
+    targets: String,
+    exclusions: String,
+    enforce: bool,
+    enforce_interval_ms: i64,
+    next_enforce_at: Option<i64>,
+    enabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<WindowDbRow> for Window {
+    type Error = StoreError;
+
+    fn try_from(r: WindowDbRow) -> Result<Self, StoreError> {
+        Ok(Window {
+            id: r.id,
+            name: r.name,
+            hours: serde_json::from_str(&r.spec).map_err(|e| corrupt("window", e))?,
+            targets: serde_json::from_str(&r.targets).map_err(|e| corrupt("targets", e))?,
+            exclusions: serde_json::from_str(&r.exclusions)
+                .map_err(|e| corrupt("exclusions", e))?,
+            enforce: r.enforce,
+            enforce_interval_seconds: (r.enforce_interval_ms.max(0) / 1000) as u64,
+            next_enforce_at: r.next_enforce_at.map(from_ms),
+            enabled: r.enabled,
+            created_at: from_ms(r.created_at),
+            updated_at: from_ms(r.updated_at),
+        })
+    }
+}
+
+/// A row of `firings`, one field per column.
+#[derive(Debug, FromRow)]
+pub(crate) struct FiringDbRow {
+    schedule_id: i64,
+    fire_at: i64,
+    target: String,
+    outcome: String,
+    reason: Option<String>,
+    job_id: Option<i64>,
+    recorded_at: i64,
+}
+
+impl From<FiringDbRow> for Firing {
+    fn from(r: FiringDbRow) -> Self {
+        Firing {
+            schedule_id: r.schedule_id,
+            fire_at: from_ms(r.fire_at),
+            target: r.target,
+            outcome: FiringOutcome::parse(&r.outcome).unwrap_or(FiringOutcome::Skipped),
+            reason: r.reason,
+            job_id: r.job_id,
+            recorded_at: from_ms(r.recorded_at),
+        }
+    }
+}
+
+/// A row of `window_overrides`, one field per column.
+#[derive(Debug, FromRow)]
+pub(crate) struct OverrideDbRow {
+    id: i64,
+    window_id: i64,
+    machine_id: String,
+    mode: String,
+    until: i64,
+    reason: Option<String>,
+    created_at: i64,
+}
+
+impl From<OverrideDbRow> for Override {
+    fn from(r: OverrideDbRow) -> Self {
+        Override {
+            id: r.id,
+            window_id: r.window_id,
+            machine_id: r.machine_id,
+            mode: OverrideMode::parse(&r.mode).unwrap_or(OverrideMode::KeepOn),
+            until: from_ms(r.until),
+            reason: r.reason,
+            created_at: from_ms(r.created_at),
+        }
     }
 }

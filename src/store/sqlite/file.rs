@@ -50,7 +50,7 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Which file a path names: (device, inode).
 type FileId = (u64, u64);
@@ -253,6 +253,7 @@ const LOOK_AT_LEAST_EVERY: std::time::Duration = std::time::Duration::from_secs(
 /// for names removed, created or renamed, and for the directories themselves
 /// going away.
 struct DirChanges {
+    /// The inotify instance, non-blocking; closing it ends the watches.
     fd: std::os::fd::OwnedFd,
 }
 

@@ -1,0 +1,574 @@
+//! Jobs in SQLite: submit, transition, cancel, retry, prune (applied by the
+//! writer in its batch), the history rows every write adds, and the reads.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde_json::Value;
+
+use super::SqliteDriver;
+use super::machines::{SeenMachine, see_machines};
+use super::rows::job_columns;
+use super::tx::{Effects, Reply, Tx, json_text, pending};
+use crate::job::{Job, JobEvent, JobId, JobKind, JobState, NewEvent, NewJob};
+use crate::store::rows::{EventRow, JobRow, from_ms, to_ms};
+use crate::store::{CancelResult, JobFilter, RetryResult, StoreError, Submitted, Transition};
+
+/// The earliest `run_at` after `?` of a queued or waiting job; read by the
+/// writer for its standing claims and by anyone through the readers.
+pub(super) const NEXT_DUE: &str = "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_next_due \
+     WHERE state IN ('queued', 'waiting') AND run_at > ?";
+
+/// A write to a job. Each variant carries the arguments of the `Store`
+/// method of the same name (documented there) and `reply`, where its answer
+/// goes after the commit.
+pub(super) enum JobCommand {
+    Submit {
+        job: Box<EncodedJob>,
+        now: DateTime<Utc>,
+        reply: Reply<Submitted>,
+    },
+    Transition {
+        transition: Box<EncodedTransition>,
+        now: DateTime<Utc>,
+        reply: Reply<bool>,
+    },
+    Cancel {
+        id: JobId,
+        now: DateTime<Utc>,
+        reply: Reply<CancelResult>,
+    },
+    Retry {
+        id: JobId,
+        now: DateTime<Utc>,
+        reply: Reply<RetryResult>,
+    },
+    Prune {
+        finished_before: DateTime<Utc>,
+        reply: Reply<u64>,
+    },
+}
+
+/// A job to store, with its JSON already made by the caller: the writer's
+/// thread is the queue's bottleneck, so it spends its time on SQL only.
+pub(super) struct EncodedJob {
+    /// The job as submitted.
+    job: NewJob,
+    /// Its arguments, kept in the [`Job`] the submit answers with.
+    args: Value,
+    /// The same arguments as the text the `args` column stores.
+    args_text: String,
+}
+
+impl EncodedJob {
+    pub(super) fn new(job: NewJob) -> Self {
+        let args = job.operation.args_json();
+        let args_text = args.to_string();
+        EncodedJob {
+            job,
+            args,
+            args_text,
+        }
+    }
+}
+
+/// A worker's report with its JSON already made by the caller.
+pub(super) struct EncodedTransition {
+    /// The report, its checkpoint, result and machines taken out.
+    t: Transition,
+    /// The checkpoint as stored (`None` clears it).
+    checkpoint: Option<String>,
+    /// The result as stored (`None` keeps the stored one).
+    result: Option<String>,
+    /// The machines seen on the way, encoded for the machines table.
+    seen: Vec<SeenMachine>,
+}
+
+impl EncodedTransition {
+    pub(super) fn new(mut t: Transition) -> Self {
+        EncodedTransition {
+            checkpoint: t.checkpoint.take().as_ref().map(json_text),
+            result: t.result.take().as_ref().map(json_text),
+            seen: std::mem::take(&mut t.seen)
+                .into_iter()
+                .map(SeenMachine::new)
+                .collect(),
+            t,
+        }
+    }
+}
+
+/// Applies one job command in the batch's transaction; its answer goes
+/// into `fx.pending`. `next_id` is the writer's next job id.
+pub(super) fn apply(
+    tx: &Tx<'_>,
+    command: JobCommand,
+    next_id: &mut JobId,
+    fx: &mut Effects,
+) -> Result<(), StoreError> {
+    match command {
+        JobCommand::Submit { job, now, reply } => {
+            let submitted = submit_in(tx, next_id, *job, now, &mut fx.events)?;
+            fx.wake |= submitted.created;
+            fx.pending.push(pending(reply, submitted));
+        }
+        JobCommand::Transition {
+            transition,
+            now,
+            reply,
+        } => {
+            // The worker gave its slot back before sending this.
+            fx.recheck = true;
+            let applied = transition_job(tx, *transition, now, fx)?;
+            fx.pending.push(pending(reply, applied));
+        }
+        JobCommand::Cancel { id, now, reply } => {
+            let result = cancel(tx, id, now, fx)?;
+            fx.wake |= matches!(result, CancelResult::Cancelled(_));
+            fx.pending.push(pending(reply, result));
+        }
+        JobCommand::Retry { id, now, reply } => {
+            let result = retry(tx, id, now, fx)?;
+            fx.wake |= matches!(result, RetryResult::Queued(_));
+            fx.pending.push(pending(reply, result));
+        }
+        JobCommand::Prune {
+            finished_before,
+            reply,
+        } => {
+            let deleted = prune(tx, finished_before)?;
+            fx.pending.push(pending(reply, deleted));
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a job (or finds the one its idempotency key made) inside the
+/// writer's transaction.
+pub(super) fn submit_in(
+    tx: &Tx<'_>,
+    next_id: &mut JobId,
+    job: EncodedJob,
+    now: DateTime<Utc>,
+    events: &mut Vec<(JobId, i64, NewEvent)>,
+) -> Result<Submitted, StoreError> {
+    if let Some(key) = &job.job.idempotency_key {
+        let existing = tx
+            .prepare_cached(concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM jobs WHERE idempotency_key = ?1"
+            ))?
+            .query_row([key], JobRow::from_sqlite)
+            .optional()?;
+        if let Some(row) = existing {
+            return Ok(Submitted {
+                job: row.try_into()?,
+                created: false,
+            });
+        }
+    }
+    let EncodedJob {
+        job,
+        args,
+        args_text,
+    } = job;
+    let stored = stage_job(next_id, job, args, now, events);
+    insert_job(tx, &stored, &args_text)?;
+    Ok(Submitted {
+        job: stored,
+        created: true,
+    })
+}
+
+/// Gives a new job its id and its "submitted" history row; the row itself
+/// is written by `insert_job`.
+fn stage_job(
+    next_id: &mut JobId,
+    job: NewJob,
+    args: Value,
+    now: DateTime<Utc>,
+    events: &mut Vec<(JobId, i64, NewEvent)>,
+) -> Job {
+    let id = *next_id;
+    *next_id += 1;
+    let message = if job.run_at > now {
+        format!("submitted; due at {}", job.run_at.to_rfc3339())
+    } else {
+        "submitted".to_string()
+    };
+    events.push((
+        id,
+        to_ms(now),
+        NewEvent::state(None, JobState::Queued, message),
+    ));
+    Job {
+        id,
+        kind: job.operation.kind(),
+        machine_id: job.machine_id,
+        args,
+        state: JobState::Queued,
+        priority: job.priority,
+        attempt: 0,
+        max_attempts: job.max_attempts,
+        run_at: job.run_at,
+        wait: job.wait,
+        wait_timeout: job.wait_timeout,
+        checkpoint: None,
+        result: None,
+        last_error: None,
+        idempotency_key: job.idempotency_key,
+        lease_owner: None,
+        lease_expires_at: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+    }
+}
+
+fn insert_job(tx: &Tx<'_>, job: &Job, args: &str) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, max_attempts, \
+         run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        job.id,
+        job.kind.as_str(),
+        job.machine_id,
+        args,
+        job.priority,
+        i64::from(job.max_attempts),
+        to_ms(job.run_at),
+        job.wait.map(|w| w.as_str()),
+        job.wait_timeout.as_millis() as i64,
+        job.idempotency_key,
+        to_ms(job.created_at),
+        to_ms(job.updated_at),
+    ])?;
+    Ok(())
+}
+
+/// Writes a worker's report; a report whose worker no longer holds the job
+/// (cancelled or taken back meanwhile) is stale and changes nothing.
+fn transition_job(
+    tx: &Tx<'_>,
+    encoded: EncodedTransition,
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) -> Result<bool, StoreError> {
+    let EncodedTransition {
+        t,
+        checkpoint,
+        result,
+        seen,
+    } = encoded;
+    let at = to_ms(now);
+    let changed = tx
+        .prepare_cached(
+            "UPDATE jobs SET state = ?3, run_at = COALESCE(?4, run_at), checkpoint = ?5, \
+             result = COALESCE(?6, result), last_error = COALESCE(?7, last_error), \
+             lease_owner = CASE WHEN ?8 THEN lease_owner END, \
+             lease_expires_at = CASE WHEN ?8 THEN lease_expires_at END, \
+             updated_at = ?9, finished_at = ?10 \
+             WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
+        )?
+        .execute(params![
+            t.job_id,
+            &*t.owner,
+            t.to.as_str(),
+            t.run_at.map(to_ms),
+            checkpoint,
+            result,
+            t.error,
+            // Running records a checkpoint mid-step and keeps the lease.
+            t.to == JobState::Running,
+            at,
+            t.to.is_final().then_some(at),
+        ])?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    // Its own statement: SQLite rewrites the entries of every index on a
+    // column that an UPDATE sets, changed or not, and only a create learns
+    // its machine.
+    if let Some(machine_id) = &t.machine_id {
+        tx.prepare_cached("UPDATE jobs SET machine_id = ?2 WHERE id = ?1")?
+            .execute(params![t.job_id, machine_id])?;
+    }
+    fx.events
+        .extend(t.events.into_iter().map(|event| (t.job_id, at, event)));
+    see_machines(tx, &seen, &t.gone, t.seen_complete, now)?;
+    if let Some(u) = &t.utilization {
+        super::reports::save_utilization(tx, std::slice::from_ref(u), now)?;
+    }
+    fx.wake |= t.to != JobState::Running;
+    Ok(true)
+}
+
+/// One job as the writer's transaction sees it.
+pub(super) fn fetch_job(tx: &Tx<'_>, id: JobId) -> Result<Option<Job>, StoreError> {
+    tx.prepare_cached(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM jobs WHERE id = ?1"
+    ))?
+    .query_row([id], JobRow::from_sqlite)
+    .optional()?
+    .map(Job::try_from)
+    .transpose()
+}
+
+fn cancel(
+    tx: &Tx<'_>,
+    id: JobId,
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) -> Result<CancelResult, StoreError> {
+    let Some(job) = fetch_job(tx, id)? else {
+        return Ok(CancelResult::NotFound);
+    };
+    if job.state.is_final() {
+        return Ok(CancelResult::AlreadyFinished(Box::new(job)));
+    }
+    let at = to_ms(now);
+    tx.execute(
+        "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, \
+         updated_at = ?1, finished_at = ?1 WHERE id = ?2",
+        params![at, id],
+    )?;
+    if let (JobState::Running, Some(owner)) = (job.state, &job.lease_owner) {
+        fx.revoked.push((owner.clone(), id));
+    }
+    let note = if job.state == JobState::Running {
+        "cancelled by request; a Paperspace call in flight may still complete"
+    } else {
+        "cancelled by request"
+    };
+    fx.events.push((
+        id,
+        at,
+        NewEvent::state(Some(job.state), JobState::Cancelled, note),
+    ));
+    let job = fetch_job(tx, id)?.expect("the row was just updated");
+    Ok(CancelResult::Cancelled(Box::new(job)))
+}
+
+fn retry(
+    tx: &Tx<'_>,
+    id: JobId,
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) -> Result<RetryResult, StoreError> {
+    let Some(job) = fetch_job(tx, id)? else {
+        return Ok(RetryResult::NotFound);
+    };
+    if job.state != JobState::Failed {
+        return Ok(RetryResult::NotFailed(Box::new(job)));
+    }
+    let at = to_ms(now);
+    tx.execute(
+        "UPDATE jobs SET state = 'queued', attempt = 0, run_at = ?1, updated_at = ?1, \
+         finished_at = NULL WHERE id = ?2",
+        params![at, id],
+    )?;
+    fx.events.push((
+        id,
+        at,
+        NewEvent::state(
+            Some(JobState::Failed),
+            JobState::Queued,
+            "retried by request; attempts start over",
+        ),
+    ));
+    let job = fetch_job(tx, id)?.expect("the row was just updated");
+    Ok(RetryResult::Queued(Box::new(job)))
+}
+
+/// Deletes finished jobs, and their history first, finished before the cutoff.
+fn prune(tx: &Tx<'_>, finished_before: DateTime<Utc>) -> Result<u64, StoreError> {
+    let cutoff = to_ms(finished_before);
+    tx.execute(
+        "DELETE FROM job_events WHERE job_id IN \
+         (SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1)",
+        [cutoff],
+    )?;
+    let deleted = tx.execute(
+        "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1",
+        [cutoff],
+    )?;
+    Ok(deleted as u64)
+}
+
+/// Inserts the history rows a batch gathered, just before its commit.
+pub(super) fn insert_events(
+    tx: &Tx<'_>,
+    events: &[(JobId, i64, NewEvent)],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO job_events (job_id, at, kind, from_state, to_state, message, \
+         method, route, status, latency_ms, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for (job_id, at, e) in events {
+        insert.execute(params![
+            job_id,
+            at,
+            e.kind.as_str(),
+            e.from_state.map(JobState::as_str),
+            e.to_state.map(JobState::as_str),
+            e.message,
+            e.method,
+            e.route,
+            e.status.map(i64::from),
+            e.latency_ms.map(|l| l as i64),
+            e.error,
+        ])?;
+    }
+    Ok(())
+}
+
+/// The job operations of the SQLite driver: writes go to the writer as
+/// [`JobCommand`]s, reads to the reader pool.
+impl SqliteDriver {
+    pub(in crate::store) async fn submit(
+        &self,
+        job: NewJob,
+        now: DateTime<Utc>,
+    ) -> Result<Submitted, StoreError> {
+        // Encoded here, on the caller's thread, not on the writer's.
+        let job = Box::new(EncodedJob::new(job));
+        self.send(|reply| JobCommand::Submit { job, now, reply })
+            .await
+    }
+
+    pub(in crate::store) async fn transition(
+        &self,
+        transition: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let transition = Box::new(EncodedTransition::new(transition));
+        self.send(|reply| JobCommand::Transition {
+            transition,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    pub(in crate::store) async fn cancel(
+        &self,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> Result<CancelResult, StoreError> {
+        self.send(|reply| JobCommand::Cancel { id, now, reply })
+            .await
+    }
+
+    pub(in crate::store) async fn retry(
+        &self,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> Result<RetryResult, StoreError> {
+        self.send(|reply| JobCommand::Retry { id, now, reply })
+            .await
+    }
+
+    pub(in crate::store) async fn prune(
+        &self,
+        finished_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.send(|reply| JobCommand::Prune {
+            finished_before,
+            reply,
+        })
+        .await
+    }
+
+    pub(in crate::store) async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let row: Option<JobRow> = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(Job::try_from).transpose()
+    }
+
+    pub(in crate::store) async fn jobs(
+        &self,
+        filter: &JobFilter,
+        before: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT * FROM jobs WHERE id < ? AND (? IS NULL OR state = ?) \
+             AND (? IS NULL OR kind = ?) AND (? IS NULL OR machine_id = ?) \
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.kind.map(JobKind::as_str))
+        .bind(filter.kind.map(JobKind::as_str))
+        .bind(&filter.machine_id)
+        .bind(&filter.machine_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(Job::try_from).collect()
+    }
+
+    pub(in crate::store) async fn events(
+        &self,
+        job_id: JobId,
+    ) -> Result<Vec<JobEvent>, StoreError> {
+        let rows: Vec<EventRow> =
+            sqlx::query_as("SELECT * FROM job_events WHERE job_id = ? ORDER BY id")
+                .bind(job_id)
+                .fetch_all(&self.reader)
+                .await?;
+        rows.into_iter().map(JobEvent::try_from).collect()
+    }
+
+    pub(in crate::store) async fn history(
+        &self,
+        machine_id: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobEvent>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT e.* FROM job_events e WHERE e.id < ? AND (? IS NULL OR e.job_id IN \
+             (SELECT id FROM jobs WHERE machine_id = ?)) ORDER BY e.id DESC LIMIT ?",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(machine_id)
+        .bind(machine_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(JobEvent::try_from).collect()
+    }
+
+    pub(in crate::store) async fn next_due_after(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let (next,): (Option<i64>,) = sqlx::query_as(NEXT_DUE)
+            .bind(to_ms(now))
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(next.map(from_ms))
+    }
+
+    pub(in crate::store) async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, n)| Some((s.parse().ok()?, n as u64)))
+            .collect())
+    }
+}

@@ -1,0 +1,91 @@
+//! Utilization in SQLite: what utilization jobs pulled, one row per
+//! (machine, month), and its reads for reports and savings.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::SqliteDriver;
+use super::tx::{Effects, Reply, Tx, pending};
+use crate::machine::Utilization;
+use crate::store::{StoreError, UtilizationRow};
+
+/// Utilization to keep, with the channel the answer goes back on.
+pub(super) struct SaveUtilization {
+    /// What was pulled, one per (machine, month).
+    rows: Vec<Utilization>,
+    /// When it was pulled.
+    now: DateTime<Utc>,
+    /// Where the answer goes after the commit.
+    reply: Reply<()>,
+}
+
+/// Applies a save in the batch's transaction; its answer goes into `fx.pending`.
+pub(super) fn apply(
+    tx: &Tx<'_>,
+    save: SaveUtilization,
+    fx: &mut Effects,
+) -> Result<(), StoreError> {
+    save_utilization(tx, &save.rows, save.now)?;
+    fx.pending.push(pending(save.reply, ()));
+    Ok(())
+}
+
+/// Upserts utilization rows: one per (machine, month), the latest pull wins.
+pub(super) fn save_utilization(
+    tx: &Tx<'_>,
+    rows: &[Utilization],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO utilization (machine_id, month, seconds_used, hourly_rate, storage_seconds, monthly_rate, pulled_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (machine_id, month) DO UPDATE SET \
+         seconds_used = excluded.seconds_used, hourly_rate = excluded.hourly_rate, \
+         storage_seconds = excluded.storage_seconds, monthly_rate = excluded.monthly_rate, \
+         pulled_at = excluded.pulled_at",
+    )?;
+    for u in rows {
+        upsert.execute(params![
+            u.machine_id,
+            u.billing_month.to_string(),
+            u.seconds_used as i64,
+            u.hourly_rate,
+            u.storage_seconds_used as i64,
+            u.storage_monthly_rate,
+            crate::store::rows::to_ms(now),
+        ])?;
+    }
+    Ok(())
+}
+
+/// The utilization operations of the SQLite driver.
+impl SqliteDriver {
+    pub(in crate::store) async fn save_utilization(
+        &self,
+        rows: Vec<Utilization>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.send(|reply| SaveUtilization { rows, now, reply })
+            .await
+    }
+
+    pub(in crate::store) async fn utilization(
+        &self,
+        month: &str,
+    ) -> Result<Vec<UtilizationRow>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT * FROM utilization WHERE month = ? ORDER BY machine_id")
+                .bind(month)
+                .fetch_all(&self.reader)
+                .await?,
+        )
+    }
+
+    pub(in crate::store) async fn hourly_rates(&self) -> Result<Vec<(String, f64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT machine_id, hourly_rate FROM utilization u WHERE month = \
+             (SELECT MAX(month) FROM utilization v WHERE v.machine_id = u.machine_id)",
+        )
+        .fetch_all(&self.reader)
+        .await?)
+    }
+}
