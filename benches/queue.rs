@@ -342,7 +342,7 @@ fn filesystem_of(dir: &Path) -> String {
 /// one rusqlite connection, `per_txn` jobs to a transaction: insert with its
 /// history row, claim (the writer's due query, then the update), complete,
 /// and the API-call and final history rows. The statements are those of
-/// `store/writer.rs`, on a database `store::migrate` made, so the figure is
+/// `store/sqlite/`, on a database `store::migrate` made, so the figure is
 /// what this disk and CPU allow a single writer, not a target to beat.
 async fn raw_sqlite(dir: &Path, jobs: usize, per_txn: usize, sync: &str) -> anyhow::Result<f64> {
     let tmp = tempfile::tempdir_in(dir)?;

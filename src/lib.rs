@@ -57,18 +57,18 @@
 //!   ([`cli::admin_client`]), `machinist demo` and its walkthrough; `main.rs`
 //!   only calls into it.
 
+pub mod cli;
 pub mod clock;
-pub mod text;
-pub mod machine;
+pub mod config;
+pub mod daemon;
+pub mod http;
 pub mod job;
-pub mod schedule;
+pub mod logging;
+pub mod machine;
 pub mod paperspace;
+pub mod schedule;
+pub mod scheduler;
 pub mod sim;
 pub mod store;
+pub mod text;
 pub mod worker;
-pub mod scheduler;
-pub mod config;
-pub mod logging;
-pub mod http;
-pub mod daemon;
-pub mod cli;
