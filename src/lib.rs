@@ -38,13 +38,13 @@
 //!   counts.
 //! - [`store`]: persistence of jobs, history, machines and schedules behind one
 //!   handle, [`store::Store`], with a driver seam and the SQLite driver.
+//! - [`config`]: typed settings, layered from defaults, a TOML file and the
+//!   environment, validated once; secrets kept apart and masked.
+//! - [`logging`]: the `tracing` subscriber, text or JSON, reloadable level.
 //! - [`worker`]: the dispatcher that claims due jobs, the steps that run them,
 //!   lease renewal and rescue, graceful shutdown.
 //! - [`scheduler`]: the firing loop that turns schedules and windows into jobs,
 //!   window enforcement, and the registry that validates and stores them.
-//! - [`config`]: typed settings, layered from defaults, a TOML file and the
-//!   environment, validated once; secrets kept apart and masked.
-//! - [`logging`]: the `tracing` subscriber, text or JSON, reloadable level.
 //! - [`http`]: the authenticated admin API (jobs, history, schedules, windows,
 //!   reports, health, metrics, its OpenAPI document) with its route table and
 //!   one JSON error shape; what machines cost and saved ([`http::report`]) and
