@@ -1,6 +1,7 @@
 //! Bearer-token authentication of the admin API.
 //!
-//! With a token configured, every route but `GET /healthz` and `GET /readyz` needs exactly one
+//! With a token configured, every route but the open ones (`GET /healthz` and `GET /readyz`,
+//! [`routes::Access::Open`]) needs exactly one
 //! `Authorization: Bearer <token>` header; the presented token is compared
 //! with [`AdminToken::matches`] (constant-time). Anything else is answered
 //! 401 with `WWW-Authenticate: Bearer` and the JSON error shape. Neither the
@@ -15,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use super::{HEALTH_PATH, READY_PATH};
+use super::routes;
 use crate::config::AdminToken;
 
 /// The middleware: `axum::middleware::from_fn_with_state(token, require_token)`.
@@ -27,7 +28,7 @@ pub async fn require_token(
     let Some(token) = token else {
         return next.run(request).await;
     };
-    if [HEALTH_PATH, READY_PATH].contains(&request.uri().path()) {
+    if routes::is_open(request.uri().path()) {
         return next.run(request).await;
     }
     match check(&token, &request) {

@@ -1,47 +1,9 @@
 //! The authenticated HTTP admin API (axum).
 //!
-//! [`router`] builds the whole API, ready for [`serve`]:
-//!
-//! | route | answer |
-//! | --- | --- |
-//! | `GET /healthz` | `{"status":"ok"}`; open without auth |
-//! | `GET /readyz` | [`Readiness`]: database, migrations, Paperspace answered recently; 503 `not_ready` naming the check otherwise; open without auth ([`health`]) |
-//! | `GET /metrics` | Prometheus text ([`crate::http::metrics`]) |
-//! | `GET /openapi.json` | the OpenAPI 3 document of every route here ([`openapi`]) |
-//! | `GET /v1/machines` | [`MachineList`]: every machine seen, with `seen_at` and `gone_at` |
-//! | `GET /v1/machines/{id}` | [`MachineDetail`]: the machine, its 20 most recent jobs, the schedules that target it |
-//! | `POST /v1/jobs` | body [`JobRequest`](crate::job::JobRequest); 201 + the job, or 200 + the existing job when its `idempotency_key` matched |
-//! | `GET /v1/jobs?state=&kind=&machine_id=&limit=&cursor=` | [`JobPage`]: `{"jobs":[…],"next_cursor":"j41"\|null}`, newest first |
-//! | `GET /v1/jobs/{id}` | [`JobDetail`]: the job's fields plus `"events":[…]`, oldest first |
-//! | `POST /v1/jobs/{id}/cancel` | 200 + the cancelled job; 409 if it already finished |
-//! | `POST /v1/jobs/{id}/retry` | 200 + the re-queued job; 409 unless it failed |
-//! | `GET /v1/history?machine_id=&limit=&cursor=` | [`HistoryPage`]: `{"events":[…],"next_cursor":"e17"\|null}`, newest first |
-//! | `POST /v1/schedules` | body [`ScheduleSpec`](crate::schedule::spec::ScheduleSpec); 201 + the schedule |
-//! | `GET /v1/schedules?include_windows=` | [`ScheduleList`]: `{"schedules":[…]}` by name; window edges only with `include_windows=true` |
-//! | `GET /v1/schedules/{key}` | [`ScheduleDetail`]: the schedule plus `next_fire_times` (5) and `recent_firings` (50, newest first) |
-//! | `PUT /v1/schedules/{key}` | body `ScheduleSpec`, a full replace; 200 + the schedule |
-//! | `POST /v1/schedules/{key}/pause`, `…/resume` | 200 + the schedule |
-//! | `DELETE /v1/schedules/{key}` | 204 |
-//! | `GET /v1/schedules/{key}/preview?count=` | [`FireTimes`]: `{"fire_times":[{"utc","local","edge"?}…]}`, count 1..=100 (10) |
-//! | `POST /v1/schedules/preview` | body [`PreviewRequest`] `{"cron","timezone"?,"count"?}`: `FireTimes`, nothing stored |
-//! | `POST /v1/windows` | body [`WindowRequest`](crate::schedule::window::WindowRequest); 201 + the window |
-//! | `GET /v1/windows` | [`WindowList`]: `{"windows":[…]}` by name |
-//! | `GET /v1/windows/{key}` | [`WindowDetail`]: the window plus `next_edges` (6), active `overrides`, both edges' `recent_firings` |
-//! | `PUT /v1/windows/{key}` | body `WindowRequest`, a full replace; 200 + the window |
-//! | `POST /v1/windows/{key}/pause`, `…/resume` | 200 + the window |
-//! | `DELETE /v1/windows/{key}` | 204 (its edges and overrides go with it) |
-//! | `GET /v1/windows/{key}/preview?count=` | `FireTimes` of its edges |
-//! | `GET /v1/windows/{key}/overrides` | [`OverrideList`]: all, each with `active` |
-//! | `POST /v1/windows/{key}/overrides` | body [`OverrideRequest`](crate::schedule::window::OverrideRequest); 201 + the override |
-//! | `DELETE /v1/windows/{key}/overrides/{id}` | 204 |
-//! | `GET /v1/reports/utilization?month=YYYY-MM` | [`UtilizationView`] |
-//! | `GET /v1/reports/savings?month=YYYY-MM` | [`SavingsView`] |
-//! | `POST /v1/reports/utilization/pull` | body `{"month":"YYYY-MM"}`; 202 + [`PullAnswer`] `{"jobs":[ids]}`, one `utilization` job per known machine |
-//!
-//! A `{key}` is an id or a name: a positive number written plainly, or 1 to
-//! 128 characters without control characters (names are never numbers).
-//! `POST /v1/schedules/preview` is the expression preview; the other methods
-//! on that path act on a schedule named `preview`.
+//! [`router`] builds the whole API, ready for [`serve`], from the one
+//! table of its routes, [`routes::ROUTES`]: see [`routes`] for every route
+//! with its answer, and for what else is derived from that table or
+//! checked against it.
 //!
 //! # Errors
 //!
@@ -109,6 +71,7 @@ pub mod openapi;
 pub mod params;
 pub mod report;
 pub mod reports;
+pub mod routes;
 pub mod schedules;
 mod server;
 pub mod windows;
@@ -123,13 +86,14 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::clock::SharedClock;
 use crate::config::{AdminToken, HttpConfig};
 use crate::http::metrics::Metrics;
+use crate::http::routes::{Route, Verb};
 use crate::job::JobDefaults;
 use crate::store::Store;
 
@@ -137,18 +101,13 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use health::Readiness;
 pub use jobs::{HistoryPage, JobDetail, JobPage};
 pub use machines::{MachineDetail, MachineList, MachineView};
-pub use openapi::{METRICS_PATH, OPENAPI_PATH};
 pub use reports::{
     PullAnswer, PullRequest, SavingsLineView, SavingsView, UtilizationLineView, UtilizationView,
 };
+pub use routes::{HEALTH_PATH, METRICS_PATH, OPENAPI_PATH, READY_PATH};
 pub use schedules::{FireTimeView, FireTimes, PreviewRequest, ScheduleDetail, ScheduleList};
 pub use server::serve;
 pub use windows::{EdgeFiring, OverrideList, OverrideView, WindowDetail, WindowList};
-
-/// The liveness route, open without a token.
-pub const HEALTH_PATH: &str = "/healthz";
-/// The readiness route, open without a token (service managers probe it).
-pub const READY_PATH: &str = "/readyz";
 
 /// What the handlers need.
 #[derive(Clone)]
@@ -271,62 +230,13 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         max,
         timeout: limits.request_timeout,
     };
-    Router::new()
-        .route(HEALTH_PATH, get(health::healthz))
-        .route(READY_PATH, get(health::readyz))
-        .route(METRICS_PATH, get(health::metrics))
-        .route(OPENAPI_PATH, get(openapi::document))
-        .route("/v1/machines", get(machines::list))
-        .route("/v1/machines/{id}", get(machines::show))
-        .route("/v1/jobs", get(jobs::list).post(jobs::submit))
-        .route("/v1/jobs/{id}", get(jobs::show))
-        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/v1/jobs/{id}/retry", post(jobs::retry))
-        .route("/v1/history", get(jobs::history))
-        .route(
-            "/v1/schedules",
-            get(schedules::list).post(schedules::create),
-        )
-        .route(
-            "/v1/schedules/preview",
-            post(schedules::preview_expression)
-                .get(schedules::show_named_preview)
-                .put(schedules::update_named_preview)
-                .delete(schedules::delete_named_preview),
-        )
-        .route(
-            "/v1/schedules/{key}",
-            get(schedules::show)
-                .put(schedules::update)
-                .delete(schedules::delete),
-        )
-        .route("/v1/schedules/{key}/pause", post(schedules::pause))
-        .route("/v1/schedules/{key}/resume", post(schedules::resume))
-        .route("/v1/schedules/{key}/preview", get(schedules::preview))
-        .route("/v1/windows", get(windows::list).post(windows::create))
-        .route(
-            "/v1/windows/{key}",
-            get(windows::show)
-                .put(windows::update)
-                .delete(windows::delete),
-        )
-        .route("/v1/windows/{key}/pause", post(windows::pause))
-        .route("/v1/windows/{key}/resume", post(windows::resume))
-        .route("/v1/windows/{key}/preview", get(windows::preview))
-        .route(
-            "/v1/windows/{key}/overrides",
-            get(windows::overrides).post(windows::add_override),
-        )
-        .route(
-            "/v1/windows/{key}/overrides/{id}",
-            axum::routing::delete(windows::delete_override),
-        )
-        .route("/v1/reports/utilization", get(reports::utilization_report))
-        .route(
-            "/v1/reports/utilization/pull",
-            post(reports::pull_utilization),
-        )
-        .route("/v1/reports/savings", get(reports::savings_report))
+    // The table's routes, each with its handler; axum merges the methods
+    // of one path.
+    let mut router = Router::new();
+    for route in routes::ROUTES {
+        router = router.route(route.path, handler(route));
+    }
+    router
         .route_layer(middleware::from_fn(keep_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -351,16 +261,72 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
+/// The handler of a route of [`routes::ROUTES`], at the route's method.
+/// Panics for a route it does not know: every test that builds a router
+/// then fails, so a route cannot be added to the table without a handler.
+fn handler(route: &Route) -> MethodRouter<AppState> {
+    let m = match route.method {
+        Verb::Get => MethodFilter::GET,
+        Verb::Post => MethodFilter::POST,
+        Verb::Put => MethodFilter::PUT,
+        Verb::Delete => MethodFilter::DELETE,
+    };
+    match *route {
+        routes::HEALTHZ => on(m, health::healthz),
+        routes::READYZ => on(m, health::readyz),
+        routes::METRICS => on(m, health::metrics),
+        routes::OPENAPI => on(m, openapi::document),
+        routes::JOB_SUBMIT => on(m, jobs::submit),
+        routes::JOBS_LIST => on(m, jobs::list),
+        routes::JOB_SHOW => on(m, jobs::show),
+        routes::JOB_CANCEL => on(m, jobs::cancel),
+        routes::JOB_RETRY => on(m, jobs::retry),
+        routes::HISTORY => on(m, jobs::history),
+        routes::MACHINES_LIST => on(m, machines::list),
+        routes::MACHINE_SHOW => on(m, machines::show),
+        routes::SCHEDULE_CREATE => on(m, schedules::create),
+        routes::SCHEDULES_LIST => on(m, schedules::list),
+        routes::EXPRESSION_PREVIEW => on(m, schedules::preview_expression),
+        routes::NAMED_PREVIEW_SHOW => on(m, schedules::show_named_preview),
+        routes::NAMED_PREVIEW_UPDATE => on(m, schedules::update_named_preview),
+        routes::NAMED_PREVIEW_DELETE => on(m, schedules::delete_named_preview),
+        routes::SCHEDULE_SHOW => on(m, schedules::show),
+        routes::SCHEDULE_UPDATE => on(m, schedules::update),
+        routes::SCHEDULE_DELETE => on(m, schedules::delete),
+        routes::SCHEDULE_PAUSE => on(m, schedules::pause),
+        routes::SCHEDULE_RESUME => on(m, schedules::resume),
+        routes::SCHEDULE_PREVIEW => on(m, schedules::preview),
+        routes::WINDOW_CREATE => on(m, windows::create),
+        routes::WINDOWS_LIST => on(m, windows::list),
+        routes::WINDOW_SHOW => on(m, windows::show),
+        routes::WINDOW_UPDATE => on(m, windows::update),
+        routes::WINDOW_DELETE => on(m, windows::delete),
+        routes::WINDOW_PAUSE => on(m, windows::pause),
+        routes::WINDOW_RESUME => on(m, windows::resume),
+        routes::WINDOW_PREVIEW => on(m, windows::preview),
+        routes::OVERRIDES_LIST => on(m, windows::overrides),
+        routes::OVERRIDE_ADD => on(m, windows::add_override),
+        routes::OVERRIDE_DELETE => on(m, windows::delete_override),
+        routes::UTILIZATION_REPORT => on(m, reports::utilization_report),
+        routes::UTILIZATION_PULL => on(m, reports::pull_utilization),
+        routes::SAVINGS_REPORT => on(m, reports::savings_report),
+        other => panic!(
+            "{} {} is in the route table but has no handler",
+            other.method.as_str(),
+            other.path
+        ),
+    }
+}
+
 /// Refuses a query string on a route that takes no query parameters (per
 /// [`openapi::OPERATIONS`]), so that no route silently ignores input; then
 /// copies the matched route template onto the response, so that the outer
 /// layer can count requests by route without counting raw paths.
 async fn keep_route(route: MatchedPath, request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_ascii_lowercase();
-    let takes_query = openapi::OPERATIONS
+    let takes_query = routes::ROUTES
         .iter()
-        .filter(|op| op.path == route.as_str() && op.method == method)
-        .any(|op| op.params.iter().any(|p| p.location == openapi::In::Query));
+        .filter(|r| r.path == route.as_str() && r.method.as_str() == request.method().as_str())
+        .any(openapi::takes_query);
     if let Some(query) = request
         .uri()
         .query()
