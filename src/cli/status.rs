@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::connection::{DaemonArgs, print_fields, print_json, print_table, report_errors, time};
-use crate::cli::admin_client::ClientError;
+use crate::cli::admin_client::AdminError;
 
 /// Firings listed.
 const NEXT_FIRINGS: usize = 5;
@@ -81,7 +81,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         client.health().await?;
         let (ready, not_ready, checks) = match client.ready().await {
             Ok(r) => (true, None, r.checks),
-            Err(ClientError::Api {
+            Err(AdminError::Api {
                 code,
                 message,
                 field,

@@ -15,7 +15,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::Problem;
 use super::routes;
 use crate::config::AdminToken;
 
@@ -40,7 +40,7 @@ pub async fn require_token(
     }
 }
 
-fn check(token: &AdminToken, request: &Request) -> Result<(), ApiError> {
+fn check(token: &AdminToken, request: &Request) -> Result<(), Problem> {
     let mut values = request.headers().get_all(AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         let message = if request.headers().contains_key(AUTHORIZATION) {
@@ -48,7 +48,7 @@ fn check(token: &AdminToken, request: &Request) -> Result<(), ApiError> {
         } else {
             "this route needs an `Authorization: Bearer <token>` header with the admin token"
         };
-        return Err(ApiError::unauthorized(message));
+        return Err(Problem::unauthorized(message));
     };
     let bytes = value.as_bytes();
     // "Bearer" is case-insensitive (RFC 7235); one or more spaces follow it.
@@ -59,7 +59,7 @@ fn check(token: &AdminToken, request: &Request) -> Result<(), ApiError> {
             rest.trim_ascii()
         }
         _ => {
-            return Err(ApiError::unauthorized(
+            return Err(Problem::unauthorized(
                 "the Authorization header must use the Bearer scheme: `Authorization: Bearer <token>`",
             ));
         }
@@ -67,6 +67,6 @@ fn check(token: &AdminToken, request: &Request) -> Result<(), ApiError> {
     if token.matches(presented) {
         Ok(())
     } else {
-        Err(ApiError::unauthorized("the admin token is not valid"))
+        Err(Problem::unauthorized("the admin token is not valid"))
     }
 }

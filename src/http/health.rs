@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::Problem;
 use super::params;
 use crate::machine::{MachineFilter, PageRequest};
 use crate::store::{Store, StoreError};
@@ -57,15 +57,15 @@ pub(super) async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-fn not_ready(check: &str, reason: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason).with_field(check)
+fn not_ready(check: &str, reason: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason).with_field(check)
 }
 
 /// `GET /readyz`.
 pub(super) async fn readyz(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Readiness>, ApiError> {
+) -> Result<Json<Readiness>, Problem> {
     params::query(raw.as_deref(), &[])?;
     let store = &app.http.store;
     let mut checks = std::collections::BTreeMap::new();
@@ -127,7 +127,7 @@ pub(super) async fn readyz(
 /// daemon writes, and its last write within [`WRITE_FRESH`] (or else a probe
 /// made now) was committed. Concurrent checks that find the last write stale
 /// each probe, and the writer commits their probes together.
-async fn takes_writes(store: &Store) -> Result<(), ApiError> {
+async fn takes_writes(store: &Store) -> Result<(), Problem> {
     store
         .check_file()
         .map_err(|e| not_ready("database", e.to_string()))?;
@@ -151,7 +151,7 @@ async fn takes_writes(store: &Store) -> Result<(), ApiError> {
 
 /// Asks Paperspace for one machine, unless a probe was made within
 /// [`PROBE_EVERY`] (then its result stands). Returns when it answered.
-async fn probe(app: &AppState, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+async fn probe(app: &AppState, now: DateTime<Utc>) -> Result<DateTime<Utc>, Problem> {
     let Some(api) = &app.http.api else {
         return Err(not_ready(
             "paperspace",
@@ -174,7 +174,7 @@ async fn probe(app: &AppState, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiE
             let answer = api.list_page(&MachineFilter::all(), &page).await;
             let p = Probe {
                 at: now,
-                // ApiError texts never contain the API key.
+                // Problem texts never contain the API key.
                 failure: answer.err().map(|e| e.to_string()),
             };
             *last = Some(p.clone());
@@ -194,7 +194,7 @@ async fn probe(app: &AppState, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiE
 pub(super) async fn metrics(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Problem> {
     params::query(raw.as_deref(), &[])?;
     let text = app
         .metrics

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::Problem;
 use super::params;
 use crate::job::Job;
 use crate::job::operation::check_id;
@@ -60,7 +60,7 @@ pub struct MachineDetail {
 pub(super) async fn list(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<MachineList>, ApiError> {
+) -> Result<Json<MachineList>, Problem> {
     params::query(raw.as_deref(), &[])?;
     let machines = app
         .http
@@ -82,13 +82,13 @@ pub(super) async fn show(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<MachineDetail>, ApiError> {
-    let Path(id) = path.map_err(|e| ApiError::bad_field("id", e.body_text()))?;
-    check_id("id", &id).map_err(|e| ApiError::bad_field(e.field, e.message))?;
+) -> Result<Json<MachineDetail>, Problem> {
+    let Path(id) = path.map_err(|e| Problem::bad_field("id", e.body_text()))?;
+    check_id("id", &id).map_err(|e| Problem::bad_field(e.field, e.message))?;
     params::query(raw.as_deref(), &[])?;
     let store = &app.http.store;
     let machine = known_machine(store, &id).await?.ok_or_else(|| {
-        ApiError::not_found(format!(
+        Problem::not_found(format!(
             "no machine {id} has been seen; a `refresh` job lists the account"
         ))
         .with_field("id")

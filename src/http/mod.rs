@@ -97,7 +97,7 @@ use crate::http::routes::{Route, Verb};
 use crate::job::JobDefaults;
 use crate::store::Store;
 
-pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use error::{ErrorBody, ErrorDetail, Problem};
 pub use health::Readiness;
 pub use jobs::{HistoryPage, JobDetail, JobPage};
 pub use machines::{MachineDetail, MachineList, MachineView};
@@ -344,7 +344,7 @@ async fn keep_route(route: MatchedPath, request: Request, next: Next) -> Respons
         } else {
             name
         };
-        let mut response = ApiError::bad_field(
+        let mut response = Problem::bad_field(
             name,
             format!("{} takes no query parameters", route.as_str()),
         )
@@ -357,12 +357,12 @@ async fn keep_route(route: MatchedPath, request: Request, next: Next) -> Respons
     response
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!("no route {}", shorten_path(uri.path())))
+async fn not_found(uri: axum::http::Uri) -> Problem {
+    Problem::not_found(format!("no route {}", shorten_path(uri.path())))
 }
 
-async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::method_not_allowed(format!(
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
+    Problem::method_not_allowed(format!(
         "{method} is not allowed on {}",
         shorten_path(uri.path())
     ))
@@ -386,7 +386,7 @@ async fn check_head(request: Request, next: Next) -> Response {
     let uri = request.uri();
     let uri_bytes = uri.path_and_query().map_or(0, |p| p.as_str().len());
     if uri_bytes > MAX_URI_BYTES {
-        return ApiError::new(
+        return Problem::new(
             axum::http::StatusCode::URI_TOO_LONG,
             "uri_too_long",
             format!("the request target is {uri_bytes} bytes; at most {MAX_URI_BYTES} are read"),
@@ -399,7 +399,7 @@ async fn check_head(request: Request, next: Next) -> Response {
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
-        return ApiError::new(
+        return Problem::new(
             axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
             format!(
@@ -425,16 +425,16 @@ async fn read_body(State(limits): State<BodyLimits>, request: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_bytes as u64) {
-        return ApiError::payload_too_large(limits.max_bytes).into_response();
+        return Problem::payload_too_large(limits.max_bytes).into_response();
     }
     let limited = http_body_util::Limited::new(body, limits.max_bytes);
     match tokio::time::timeout(limits.timeout, limited.collect()).await {
-        Err(_) => ApiError::request_timeout(limits.timeout).into_response(),
+        Err(_) => Problem::request_timeout(limits.timeout).into_response(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            ApiError::payload_too_large(limits.max_bytes).into_response()
+            Problem::payload_too_large(limits.max_bytes).into_response()
         }
         Ok(Err(e)) => {
-            ApiError::bad_request(format!("could not read the request body: {e}")).into_response()
+            Problem::bad_request(format!("could not read the request body: {e}")).into_response()
         }
         Ok(Ok(body)) => {
             next.run(Request::from_parts(parts, Body::from(body.to_bytes())))
@@ -450,10 +450,10 @@ async fn admit(State(gate): State<Gate>, request: Request, next: Next) -> Respon
     let permit = match tokio::time::timeout_at(deadline, gate.permits.acquire()).await {
         Ok(Ok(permit)) => permit,
         Ok(Err(_closed)) => {
-            return ApiError::unavailable("the admin API is shutting down").into_response();
+            return Problem::unavailable("the admin API is shutting down").into_response();
         }
         Err(_) => {
-            return ApiError::unavailable(format!(
+            return Problem::unavailable(format!(
                 "the daemon is busy ({} admin requests in progress); try again shortly",
                 gate.max
             ))
@@ -462,7 +462,7 @@ async fn admit(State(gate): State<Gate>, request: Request, next: Next) -> Respon
     };
     let response = tokio::time::timeout_at(deadline, next.run(request)).await;
     drop(permit);
-    response.unwrap_or_else(|_| ApiError::timeout(gate.timeout).into_response())
+    response.unwrap_or_else(|_| Problem::timeout(gate.timeout).into_response())
 }
 
 /// Logs each request (method, path, status, time: never headers or bodies)
@@ -495,7 +495,7 @@ async fn json_errors(
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
-    let mut fixed = ApiError::new(status, error::code_for(status), text).into_response();
+    let mut fixed = Problem::new(status, error::code_for(status), text).into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE
             && name != header::CONTENT_LENGTH
@@ -522,6 +522,6 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
     tracing::error!(panic = detail, "an admin request handler panicked");
-    ApiError::internal("the daemon hit a bug answering this request; its log has the details")
+    Problem::internal("the daemon hit a bug answering this request; its log has the details")
         .into_response()
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::Problem;
 use super::params;
 use super::params::json_body;
 use crate::http::report::{
@@ -158,21 +158,21 @@ pub struct PullAnswer {
 const PULL_EXAMPLE: &str = r#"{"month":"2026-03"}"#;
 
 /// `?month=YYYY-MM`, required; nothing else.
-fn month_param(raw: Option<&str>) -> Result<BillingMonth, ApiError> {
+fn month_param(raw: Option<&str>) -> Result<BillingMonth, Problem> {
     let q = params::query(raw, &["month"])?;
     let month = q.get("month").ok_or_else(|| {
-        ApiError::bad_field("month", "give the month as `?month=YYYY-MM`, e.g. 2026-03")
+        Problem::bad_field("month", "give the month as `?month=YYYY-MM`, e.g. 2026-03")
     })?;
     month
         .parse::<BillingMonth>()
-        .map_err(|e| ApiError::bad_field("month", e.to_string()))
+        .map_err(|e| Problem::bad_field("month", e.to_string()))
 }
 
 /// `GET /v1/reports/utilization?month=YYYY-MM`.
 pub(super) async fn utilization_report(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<UtilizationView>, ApiError> {
+) -> Result<Json<UtilizationView>, Problem> {
     let month = month_param(raw.as_deref())?;
     let report = utilization(&app.http.store, month).await?;
     Ok(Json(report.into()))
@@ -182,7 +182,7 @@ pub(super) async fn utilization_report(
 pub(super) async fn savings_report(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<SavingsView>, ApiError> {
+) -> Result<Json<SavingsView>, Problem> {
     let month = month_param(raw.as_deref())?;
     let report = savings(&app.http.store, month, app.http.clock.now()).await?;
     Ok(Json(report.into()))
@@ -196,11 +196,11 @@ pub(super) async fn pull_utilization(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Problem> {
     let PullRequest { month } = json_body(&headers, body, app.max_body_bytes, PULL_EXAMPLE)?;
     let now = app.http.clock.now();
     if month > BillingMonth::containing(now) {
-        return Err(ApiError::invalid_job(SpecError::new(
+        return Err(Problem::invalid_job(SpecError::new(
             "month",
             format!("{month} has not begun; pull the current month or an earlier one"),
         )));
@@ -229,7 +229,7 @@ pub(super) async fn pull_utilization(
         }
     }
     if jobs.is_empty() {
-        return Err(ApiError::conflict(
+        return Err(Problem::conflict(
             "the daemon knows no machines yet; run a `refresh` job first \
              (machinist jobs submit refresh --wait), then pull again",
         ));

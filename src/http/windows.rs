@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::Problem;
 use super::params::json_body;
 use super::schedules::{
     FireTimeView, FireTimes, SHOW_FIRINGS, check_key, count_param, created, path_key, positive_id,
@@ -81,11 +81,11 @@ pub struct WindowDetail {
     pub recent_firings: Vec<EdgeFiring>,
 }
 
-fn window_error(e: RegistryError) -> ApiError {
+fn window_error(e: RegistryError) -> Problem {
     registry_error(e, INVALID_WINDOW)
 }
 
-fn override_error(e: RegistryError) -> ApiError {
+fn override_error(e: RegistryError) -> Problem {
     registry_error(e, INVALID_OVERRIDE)
 }
 
@@ -94,7 +94,7 @@ pub(super) async fn create(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Problem> {
     let request: WindowRequest = json_body(&headers, body, app.max_body_bytes, WINDOW_EXAMPLE)?;
     let window = app
         .http
@@ -110,7 +110,7 @@ pub(super) async fn create(
 pub(super) async fn list(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<WindowList>, ApiError> {
+) -> Result<Json<WindowList>, Problem> {
     super::params::query(raw.as_deref(), &[])?;
     let windows = app.http.store.windows().await?;
     Ok(Json(WindowList { windows }))
@@ -120,7 +120,7 @@ pub(super) async fn list(
 pub(super) async fn show(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<WindowDetail>, ApiError> {
+) -> Result<Json<WindowDetail>, Problem> {
     let key = path_key(path)?;
     let registry = &app.http.registry;
     let store = &app.http.store;
@@ -173,7 +173,7 @@ pub(super) async fn update(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Window>, ApiError> {
+) -> Result<Json<Window>, Problem> {
     let key = path_key(path)?;
     let request: WindowRequest = json_body(&headers, body, app.max_body_bytes, WINDOW_EXAMPLE)?;
     let window = app
@@ -190,7 +190,7 @@ pub(super) async fn update(
 pub(super) async fn pause(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Window>, ApiError> {
+) -> Result<Json<Window>, Problem> {
     set_enabled(app, path_key(path)?, false).await
 }
 
@@ -198,11 +198,11 @@ pub(super) async fn pause(
 pub(super) async fn resume(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Window>, ApiError> {
+) -> Result<Json<Window>, Problem> {
     set_enabled(app, path_key(path)?, true).await
 }
 
-async fn set_enabled(app: AppState, key: String, enabled: bool) -> Result<Json<Window>, ApiError> {
+async fn set_enabled(app: AppState, key: String, enabled: bool) -> Result<Json<Window>, Problem> {
     let window = app
         .http
         .registry
@@ -221,7 +221,7 @@ async fn set_enabled(app: AppState, key: String, enabled: bool) -> Result<Json<W
 pub(super) async fn delete(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, Problem> {
     let key = path_key(path)?;
     app.http
         .registry
@@ -237,7 +237,7 @@ pub(super) async fn preview(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<FireTimes>, ApiError> {
+) -> Result<Json<FireTimes>, Problem> {
     let key = path_key(path)?;
     let count = count_param(raw.as_deref())?;
     let times = app
@@ -255,7 +255,7 @@ pub(super) async fn preview(
 pub(super) async fn overrides(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<OverrideList>, ApiError> {
+) -> Result<Json<OverrideList>, Problem> {
     let key = path_key(path)?;
     let window = app.http.registry.window(&key).await.map_err(window_error)?;
     let now = app.http.clock.now();
@@ -279,7 +279,7 @@ pub(super) async fn add_override(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Problem> {
     let key = path_key(path)?;
     let request: OverrideRequest = json_body(&headers, body, app.max_body_bytes, OVERRIDE_EXAMPLE)?;
     let rule = app
@@ -306,11 +306,11 @@ pub(super) async fn add_override(
 pub(super) async fn delete_override(
     State(app): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
-    let Path((key, id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+) -> Result<StatusCode, Problem> {
+    let Path((key, id)) = path.map_err(|e| Problem::bad_request(e.body_text()))?;
     check_key(&key)?;
     let id = positive_id(&id).ok_or_else(|| {
-        ApiError::bad_field(
+        Problem::bad_field(
             "id",
             format!(
                 "`{}` is not an override id; override ids are positive whole numbers",
