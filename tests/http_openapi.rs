@@ -9,7 +9,7 @@ use machinist::http::OPENAPI_PATH;
 use machinist::http::routes::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use support::{AppOptions, spawn_app};
+use support::{AppOptions, TestApp, spawn_app};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
@@ -82,27 +82,8 @@ async fn the_document_is_openapi_3_and_matches_the_router() {
             .keys()
             .map(String::as_str)
             .collect();
-        let url = format!("{}{}", app.url, concrete(path));
         for method in METHODS {
-            let resp = app
-                .http
-                .request(
-                    Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
-                    &url,
-                )
-                .bearer_auth(app.token.unwrap())
-                .header("content-type", "application/json")
-                .body("{\"zz_unknown_field\":1}")
-                .send()
-                .await
-                .unwrap();
-            let status = resp.status();
-            let body: Value = resp.json().await.unwrap_or(Value::Null);
-            let routed = status != StatusCode::METHOD_NOT_ALLOWED
-                && !(status == StatusCode::NOT_FOUND
-                    && body["error"]["message"]
-                        .as_str()
-                        .is_some_and(|m| m.starts_with("no route")));
+            let (routed, status, body) = probe(&app, method, path).await;
             assert_eq!(
                 routed,
                 documented.contains(method),
@@ -157,34 +138,42 @@ async fn the_document_is_openapi_3_and_matches_the_router() {
     assert_eq!(body["error"]["code"], "not_found");
 }
 
+/// Sends `method` to the route template `path` (made concrete), with the
+/// token and a JSON body no route accepts: whether the router routed it
+/// (neither its own 404 `no route …` nor 405), and the answer.
+async fn probe(app: &TestApp, method: &str, path: &str) -> (bool, StatusCode, Value) {
+    let url = format!("{}{}", app.url, concrete(path));
+    let resp = app
+        .http
+        .request(
+            Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+            &url,
+        )
+        .bearer_auth(app.token.unwrap())
+        .header("content-type", "application/json")
+        .body("{\"zz_unknown_field\":1}")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let routed = status != StatusCode::METHOD_NOT_ALLOWED
+        && !(status == StatusCode::NOT_FOUND
+            && body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("no route")));
+    (routed, status, body)
+}
+
 /// Every route of the table reaches a handler: the router's own 404 (`no
 /// route …`) and 405 never answer a route's method on its path.
 #[tokio::test]
 async fn every_route_in_the_table_is_routed() {
     let app = spawn_app(AppOptions::default()).await;
     for route in ROUTES {
-        let url = format!("{}{}", app.url, concrete(route.path));
-        let resp = app
-            .http
-            .request(
-                Method::from_bytes(route.method.as_str().as_bytes()).unwrap(),
-                &url,
-            )
-            .bearer_auth(app.token.unwrap())
-            .header("content-type", "application/json")
-            .body("{\"zz_unknown_field\":1}")
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        let router_said_no = status == StatusCode::METHOD_NOT_ALLOWED
-            || (status == StatusCode::NOT_FOUND
-                && body["error"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with("no route")));
+        let (routed, status, body) = probe(&app, route.method.as_str(), route.path).await;
         assert!(
-            !router_said_no,
+            routed,
             "{} {}: {status} {body}",
             route.method.as_str(),
             route.path

@@ -368,15 +368,9 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
     ))
 }
 
+/// A path echoed in a message or the log: at most 80 characters.
 fn shorten_path(path: &str) -> String {
-    const MAX: usize = 80;
-    if path.chars().count() <= MAX {
-        path.to_string()
-    } else {
-        let mut cut: String = path.chars().take(MAX).collect();
-        cut.push('…');
-        cut
-    }
+    params::shorten_to(path, 80)
 }
 
 /// Answers a request target or headers larger than the limits

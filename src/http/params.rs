@@ -70,7 +70,7 @@ pub fn limit(value: Option<&str>) -> Result<u32, Problem> {
 }
 
 /// A positive id in canonical decimal form (no sign, no leading zeros).
-fn positive_id(value: &str) -> Option<i64> {
+pub(super) fn positive_id(value: &str) -> Option<i64> {
     let d = digits(value)?;
     if d.starts_with('0') {
         return None;
@@ -137,13 +137,17 @@ pub fn decode_cursor(kind: CursorKind, value: Option<&str>) -> Result<Option<i64
         })
 }
 
-/// Input echoed in messages is cut short.
-fn shorten(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
+/// Input echoed in messages is cut short: 40 characters.
+pub(super) fn shorten(s: &str) -> String {
+    shorten_to(s, 40)
+}
+
+/// `s` cut to `max` characters, with `…` where it was cut.
+pub(super) fn shorten_to(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_string()
     } else {
-        let mut cut: String = s.chars().take(MAX).collect();
+        let mut cut: String = s.chars().take(max).collect();
         cut.push('…');
         cut
     }

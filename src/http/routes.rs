@@ -65,13 +65,13 @@
 //! on that path act on a schedule named `preview`.
 
 /// The liveness route, open without a token.
-pub const HEALTH_PATH: &str = "/healthz";
+pub const HEALTH_PATH: &str = HEALTHZ.path;
 /// The readiness route, open without a token (service managers probe it).
-pub const READY_PATH: &str = "/readyz";
+pub const READY_PATH: &str = READYZ.path;
 /// Where the metrics are served.
-pub const METRICS_PATH: &str = "/metrics";
+pub const METRICS_PATH: &str = METRICS.path;
 /// Where the OpenAPI document is served.
-pub const OPENAPI_PATH: &str = "/openapi.json";
+pub const OPENAPI_PATH: &str = OPENAPI.path;
 
 /// A method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -157,184 +157,67 @@ impl Route {
     }
 }
 
-const fn admin(method: Verb, path: &'static str, summary: &'static str) -> Route {
-    Route {
-        method,
-        path,
-        access: Access::Admin,
-        summary,
-    }
+/// Declares each route as a constant (for the router, the document and the
+/// admin client to name it by) and [`ROUTES`], the table of them all, from
+/// one list.
+macro_rules! route_table {
+    ($($name:ident = $access:ident $method:ident $path:literal, $summary:literal;)*) => {
+        $(
+            #[doc = concat!($summary, ": `", $path, "`, ", stringify!($method), ".")]
+            pub const $name: Route = Route {
+                method: Verb::$method,
+                path: $path,
+                access: Access::$access,
+                summary: $summary,
+            };
+        )*
+
+        /// Every route of the admin API, in the order of the table above.
+        pub const ROUTES: &[Route] = &[$($name),*];
+    };
 }
 
-const fn open(method: Verb, path: &'static str, summary: &'static str) -> Route {
-    Route {
-        method,
-        path,
-        access: Access::Open,
-        summary,
-    }
+// NAME = who method path, summary (the OpenAPI operation's);
+route_table! {
+    HEALTHZ = Open Get "/healthz", "The process is alive";
+    READYZ = Open Get "/readyz", "Database reachable, migrations applied, Paperspace answered recently";
+    METRICS = Admin Get "/metrics", "Prometheus metrics (text format 0.0.4)";
+    OPENAPI = Admin Get "/openapi.json", "This document";
+    JOB_SUBMIT = Admin Post "/v1/jobs", "Submit a job (200 with the existing job when its idempotency_key matched)";
+    JOBS_LIST = Admin Get "/v1/jobs", "List jobs, newest first";
+    JOB_SHOW = Admin Get "/v1/jobs/{id}", "A job with its events";
+    JOB_CANCEL = Admin Post "/v1/jobs/{id}/cancel", "Cancel a job that has not finished";
+    JOB_RETRY = Admin Post "/v1/jobs/{id}/retry", "Re-queue a failed job";
+    HISTORY = Admin Get "/v1/history", "Every job's events, newest first";
+    MACHINES_LIST = Admin Get "/v1/machines", "Every machine seen, with when";
+    MACHINE_SHOW = Admin Get "/v1/machines/{id}", "A machine with its recent jobs and the schedules aimed at it";
+    SCHEDULE_CREATE = Admin Post "/v1/schedules", "Create a schedule";
+    SCHEDULES_LIST = Admin Get "/v1/schedules", "List schedules by name";
+    EXPRESSION_PREVIEW = Admin Post "/v1/schedules/preview", "Fire times of an expression; nothing stored";
+    NAMED_PREVIEW_SHOW = Admin Get "/v1/schedules/preview", "The schedule named `preview`";
+    NAMED_PREVIEW_UPDATE = Admin Put "/v1/schedules/preview", "Replace the schedule named `preview`";
+    NAMED_PREVIEW_DELETE = Admin Delete "/v1/schedules/preview", "Delete the schedule named `preview`";
+    SCHEDULE_SHOW = Admin Get "/v1/schedules/{key}", "A schedule with its next fire times and recent firings";
+    SCHEDULE_UPDATE = Admin Put "/v1/schedules/{key}", "Replace a schedule";
+    SCHEDULE_DELETE = Admin Delete "/v1/schedules/{key}", "Delete a schedule";
+    SCHEDULE_PAUSE = Admin Post "/v1/schedules/{key}/pause", "Pause a schedule";
+    SCHEDULE_RESUME = Admin Post "/v1/schedules/{key}/resume", "Resume a schedule";
+    SCHEDULE_PREVIEW = Admin Get "/v1/schedules/{key}/preview", "A schedule's next fire times";
+    WINDOW_CREATE = Admin Post "/v1/windows", "Create an office-hours window";
+    WINDOWS_LIST = Admin Get "/v1/windows", "List windows by name";
+    WINDOW_SHOW = Admin Get "/v1/windows/{key}", "A window with its next edges, active overrides and recent firings";
+    WINDOW_UPDATE = Admin Put "/v1/windows/{key}", "Replace a window";
+    WINDOW_DELETE = Admin Delete "/v1/windows/{key}", "Delete a window with its edges and overrides";
+    WINDOW_PAUSE = Admin Post "/v1/windows/{key}/pause", "Pause a window";
+    WINDOW_RESUME = Admin Post "/v1/windows/{key}/resume", "Resume a window";
+    WINDOW_PREVIEW = Admin Get "/v1/windows/{key}/preview", "Fire times of a window's edges";
+    OVERRIDES_LIST = Admin Get "/v1/windows/{key}/overrides", "A window's overrides, each with `active`";
+    OVERRIDE_ADD = Admin Post "/v1/windows/{key}/overrides", "Keep a machine on or off until a time";
+    OVERRIDE_DELETE = Admin Delete "/v1/windows/{key}/overrides/{id}", "Delete an override";
+    UTILIZATION_REPORT = Admin Get "/v1/reports/utilization", "Machine hours and cost of a month";
+    UTILIZATION_PULL = Admin Post "/v1/reports/utilization/pull", "Queue one utilization job per known machine";
+    SAVINGS_REPORT = Admin Get "/v1/reports/savings", "What schedules saved in a month";
 }
-
-use Verb::{Delete, Get, Post, Put};
-
-pub const HEALTHZ: Route = open(Get, HEALTH_PATH, "The process is alive");
-pub const READYZ: Route = open(
-    Get,
-    READY_PATH,
-    "Database reachable, migrations applied, Paperspace answered recently",
-);
-pub const METRICS: Route = admin(Get, METRICS_PATH, "Prometheus metrics (text format 0.0.4)");
-pub const OPENAPI: Route = admin(Get, OPENAPI_PATH, "This document");
-
-pub const JOB_SUBMIT: Route = admin(
-    Post,
-    "/v1/jobs",
-    "Submit a job (200 with the existing job when its idempotency_key matched)",
-);
-pub const JOBS_LIST: Route = admin(Get, "/v1/jobs", "List jobs, newest first");
-pub const JOB_SHOW: Route = admin(Get, "/v1/jobs/{id}", "A job with its events");
-pub const JOB_CANCEL: Route = admin(
-    Post,
-    "/v1/jobs/{id}/cancel",
-    "Cancel a job that has not finished",
-);
-pub const JOB_RETRY: Route = admin(Post, "/v1/jobs/{id}/retry", "Re-queue a failed job");
-pub const HISTORY: Route = admin(Get, "/v1/history", "Every job's events, newest first");
-
-pub const MACHINES_LIST: Route = admin(Get, "/v1/machines", "Every machine seen, with when");
-pub const MACHINE_SHOW: Route = admin(
-    Get,
-    "/v1/machines/{id}",
-    "A machine with its recent jobs and the schedules aimed at it",
-);
-
-pub const SCHEDULE_CREATE: Route = admin(Post, "/v1/schedules", "Create a schedule");
-pub const SCHEDULES_LIST: Route = admin(Get, "/v1/schedules", "List schedules by name");
-pub const EXPRESSION_PREVIEW: Route = admin(
-    Post,
-    "/v1/schedules/preview",
-    "Fire times of an expression; nothing stored",
-);
-pub const NAMED_PREVIEW_SHOW: Route =
-    admin(Get, "/v1/schedules/preview", "The schedule named `preview`");
-pub const NAMED_PREVIEW_UPDATE: Route = admin(
-    Put,
-    "/v1/schedules/preview",
-    "Replace the schedule named `preview`",
-);
-pub const NAMED_PREVIEW_DELETE: Route = admin(
-    Delete,
-    "/v1/schedules/preview",
-    "Delete the schedule named `preview`",
-);
-pub const SCHEDULE_SHOW: Route = admin(
-    Get,
-    "/v1/schedules/{key}",
-    "A schedule with its next fire times and recent firings",
-);
-pub const SCHEDULE_UPDATE: Route = admin(Put, "/v1/schedules/{key}", "Replace a schedule");
-pub const SCHEDULE_DELETE: Route = admin(Delete, "/v1/schedules/{key}", "Delete a schedule");
-pub const SCHEDULE_PAUSE: Route = admin(Post, "/v1/schedules/{key}/pause", "Pause a schedule");
-pub const SCHEDULE_RESUME: Route = admin(Post, "/v1/schedules/{key}/resume", "Resume a schedule");
-pub const SCHEDULE_PREVIEW: Route = admin(
-    Get,
-    "/v1/schedules/{key}/preview",
-    "A schedule's next fire times",
-);
-
-pub const WINDOW_CREATE: Route = admin(Post, "/v1/windows", "Create an office-hours window");
-pub const WINDOWS_LIST: Route = admin(Get, "/v1/windows", "List windows by name");
-pub const WINDOW_SHOW: Route = admin(
-    Get,
-    "/v1/windows/{key}",
-    "A window with its next edges, active overrides and recent firings",
-);
-pub const WINDOW_UPDATE: Route = admin(Put, "/v1/windows/{key}", "Replace a window");
-pub const WINDOW_DELETE: Route = admin(
-    Delete,
-    "/v1/windows/{key}",
-    "Delete a window with its edges and overrides",
-);
-pub const WINDOW_PAUSE: Route = admin(Post, "/v1/windows/{key}/pause", "Pause a window");
-pub const WINDOW_RESUME: Route = admin(Post, "/v1/windows/{key}/resume", "Resume a window");
-pub const WINDOW_PREVIEW: Route = admin(
-    Get,
-    "/v1/windows/{key}/preview",
-    "Fire times of a window's edges",
-);
-pub const OVERRIDES_LIST: Route = admin(
-    Get,
-    "/v1/windows/{key}/overrides",
-    "A window's overrides, each with `active`",
-);
-pub const OVERRIDE_ADD: Route = admin(
-    Post,
-    "/v1/windows/{key}/overrides",
-    "Keep a machine on or off until a time",
-);
-pub const OVERRIDE_DELETE: Route = admin(
-    Delete,
-    "/v1/windows/{key}/overrides/{id}",
-    "Delete an override",
-);
-
-pub const UTILIZATION_REPORT: Route = admin(
-    Get,
-    "/v1/reports/utilization",
-    "Machine hours and cost of a month",
-);
-pub const UTILIZATION_PULL: Route = admin(
-    Post,
-    "/v1/reports/utilization/pull",
-    "Queue one utilization job per known machine",
-);
-pub const SAVINGS_REPORT: Route = admin(
-    Get,
-    "/v1/reports/savings",
-    "What schedules saved in a month",
-);
-
-/// Every route of the admin API, in the order of the table above.
-pub const ROUTES: &[Route] = &[
-    HEALTHZ,
-    READYZ,
-    METRICS,
-    OPENAPI,
-    JOB_SUBMIT,
-    JOBS_LIST,
-    JOB_SHOW,
-    JOB_CANCEL,
-    JOB_RETRY,
-    HISTORY,
-    MACHINES_LIST,
-    MACHINE_SHOW,
-    SCHEDULE_CREATE,
-    SCHEDULES_LIST,
-    EXPRESSION_PREVIEW,
-    NAMED_PREVIEW_SHOW,
-    NAMED_PREVIEW_UPDATE,
-    NAMED_PREVIEW_DELETE,
-    SCHEDULE_SHOW,
-    SCHEDULE_UPDATE,
-    SCHEDULE_DELETE,
-    SCHEDULE_PAUSE,
-    SCHEDULE_RESUME,
-    SCHEDULE_PREVIEW,
-    WINDOW_CREATE,
-    WINDOWS_LIST,
-    WINDOW_SHOW,
-    WINDOW_UPDATE,
-    WINDOW_DELETE,
-    WINDOW_PAUSE,
-    WINDOW_RESUME,
-    WINDOW_PREVIEW,
-    OVERRIDES_LIST,
-    OVERRIDE_ADD,
-    OVERRIDE_DELETE,
-    UTILIZATION_REPORT,
-    UTILIZATION_PULL,
-    SAVINGS_REPORT,
-];
 
 /// True for a path whose routes are [`Access::Open`]: the auth layer lets
 /// any method on it through (the router then answers 405 where due).

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::Problem;
 use super::params;
-use super::params::json_body;
+use super::params::{json_body, positive_id, shorten};
 use crate::job::SpecError;
 use crate::schedule::firing::Firing;
 use crate::schedule::spec::{Schedule, ScheduleSpec, WindowEdge};
@@ -385,18 +385,6 @@ pub(super) fn check_key(raw: &str) -> Result<(), Problem> {
     }
 }
 
-/// A positive id in canonical decimal form (no sign, no leading zeros).
-pub(super) fn positive_id(value: &str) -> Option<i64> {
-    let digits = !value.is_empty()
-        && value.len() <= 19
-        && !value.starts_with('0')
-        && value.bytes().all(|b| b.is_ascii_digit());
-    digits
-        .then(|| value.parse::<i64>().ok())
-        .flatten()
-        .filter(|n| *n > 0)
-}
-
 /// `?count=N` of a preview: 1..=100, default 10; no other parameter.
 pub(super) fn count_param(raw: Option<&str>) -> Result<usize, Problem> {
     let q = params::query(raw, &["count"])?;
@@ -412,18 +400,6 @@ pub(super) fn count_param(raw: Option<&str>) -> Result<usize, Problem> {
                 format!("`count` must be a whole number from 1 to {MAX_PREVIEW}"),
             )
         })
-}
-
-/// Input echoed in messages is cut short.
-pub(super) fn shorten(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        let mut cut: String = s.chars().take(MAX).collect();
-        cut.push('…');
-        cut
-    }
 }
 
 #[cfg(test)]

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::Problem;
-use super::params::json_body;
+use super::params::{json_body, positive_id, shorten};
 use super::schedules::{
-    FireTimeView, FireTimes, SHOW_FIRINGS, check_key, count_param, created, path_key, positive_id,
-    registry_error, shorten,
+    FireTimeView, FireTimes, SHOW_FIRINGS, check_key, count_param, created, path_key,
+    registry_error,
 };
 use crate::schedule::firing::Firing;
 use crate::schedule::spec::WindowEdge;
