@@ -103,7 +103,9 @@ impl AdminError {
 pub struct AdminClient {
     /// Without a trailing slash: `http://127.0.0.1:7420`.
     base: String,
+    /// The connection pool, with the call and connect timeouts set once.
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer` when the daemon needs it.
     token: Option<AdminToken>,
 }
 

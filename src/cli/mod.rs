@@ -24,6 +24,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormatArg>,
 
+    // The subcommand to run (not a doc comment: clap would show it).
     #[command(subcommand)]
     pub command: Command,
 }

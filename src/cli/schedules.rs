@@ -25,8 +25,10 @@ use crate::text::escape;
 /// Manage cron schedules through the daemon's admin API.
 #[derive(Debug, clap::Args)]
 pub struct SchedulesArgs {
+    // What to do (not a doc comment: clap would show it).
     #[command(subcommand)]
     command: SchedulesCommand,
+    // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
 }

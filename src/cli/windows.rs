@@ -28,8 +28,10 @@ use crate::text::escape;
 /// Manage office-hours windows through the daemon's admin API.
 #[derive(Debug, clap::Args)]
 pub struct WindowsArgs {
+    // What to do (not a doc comment: clap would show it).
     #[command(subcommand)]
     command: WindowsCommand,
+    // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
 }

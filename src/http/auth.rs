@@ -20,7 +20,7 @@ use super::routes;
 use crate::config::AdminToken;
 
 /// The middleware: `axum::middleware::from_fn_with_state(token, require_token)`.
-pub async fn require_token(
+pub(super) async fn require_token(
     State(token): State<Option<AdminToken>>,
     request: Request,
     next: Next,

@@ -22,23 +22,30 @@ use crate::store::StoreError;
 /// An error answer: a status, a code, a message and maybe a field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {code}: {message}")]
-pub struct Problem {
+pub(crate) struct Problem {
+    /// The HTTP status of the answer.
     pub status: StatusCode,
+    /// Machine-readable and stable: `not_found`, `conflict`, `invalid_job`, …
     pub code: &'static str,
+    /// For people: what went wrong and, where it helps, what to do.
     pub message: String,
+    /// The offending input, when one is to blame.
     pub field: Option<String>,
 }
 
 /// The JSON body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// The one key of every error answer.
     pub error: ErrorDetail,
 }
 
 /// What went wrong, inside [`ErrorBody`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
+    /// Machine-readable and stable: `not_found`, `conflict`, `invalid_job`, …
     pub code: String,
+    /// For people.
     pub message: String,
     /// Always present in the JSON, `null` when no single field is to blame.
     pub field: Option<String>,

@@ -28,12 +28,12 @@ use crate::machine::{MachineFilter, PageRequest};
 use crate::store::{Store, StoreError};
 
 /// Paperspace must have answered within this for the daemon to be ready.
-pub const API_FRESH: Duration = Duration::from_secs(10 * 60);
+pub(super) const API_FRESH: Duration = Duration::from_secs(10 * 60);
 /// At most one readiness probe of Paperspace per this long.
-pub const PROBE_EVERY: Duration = Duration::from_secs(30);
+pub(super) const PROBE_EVERY: Duration = Duration::from_secs(30);
 /// When the daemon wrote nothing for this long, readiness writes once
 /// itself; the probe is a write like any other, so this also spaces them.
-pub const WRITE_FRESH: Duration = Duration::from_secs(5);
+pub(super) const WRITE_FRESH: Duration = Duration::from_secs(5);
 
 /// `GET /readyz` when ready.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +47,7 @@ pub struct Readiness {
 /// The last readiness probe of Paperspace.
 #[derive(Debug, Clone)]
 pub(crate) struct Probe {
+    /// When it was made, so that the next waits [`PROBE_EVERY`].
     at: DateTime<Utc>,
     /// `None` when it answered; otherwise why not.
     failure: Option<String>,

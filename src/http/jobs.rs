@@ -36,6 +36,7 @@ pub struct HistoryPage {
 /// `GET /v1/jobs/{id}`: the job's fields with its events beside them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobDetail {
+    /// The job's own fields, flattened beside `events`.
     #[serde(flatten)]
     pub job: Job,
     /// Oldest first.

@@ -23,7 +23,7 @@ use crate::schedule::spec::Schedule;
 use crate::store::{JobFilter, StoreError};
 
 /// Jobs shown in `GET /v1/machines/{id}`.
-pub const RECENT_JOBS: u32 = 20;
+pub(super) const RECENT_JOBS: u32 = 20;
 
 /// A machine as last seen, with when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +47,7 @@ pub struct MachineList {
 /// `GET /v1/machines/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MachineDetail {
+    /// The machine's own fields, flattened beside its jobs and schedules.
     #[serde(flatten)]
     pub machine: MachineView,
     /// The last 20 jobs on this machine, newest first.

@@ -61,20 +61,20 @@
 //! Request targets over [`MAX_URI_BYTES`] are a 414, headers over
 //! [`MAX_HEADERS`] or [`MAX_HEADER_BYTES`] a 431, both in the JSON shape.
 
-pub mod auth;
-pub mod error;
-pub mod health;
-pub mod jobs;
-pub mod machines;
-pub mod metrics;
-pub mod openapi;
-pub mod params;
+mod auth;
+mod error;
+mod health;
+mod jobs;
+mod machines;
+mod metrics;
+mod openapi;
+mod params;
 pub mod report;
-pub mod reports;
+mod reports;
 pub mod routes;
-pub mod schedules;
+mod schedules;
 mod server;
-pub mod windows;
+mod windows;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -97,7 +97,8 @@ use crate::http::routes::{Route, Verb};
 use crate::job::JobDefaults;
 use crate::store::Store;
 
-pub use error::{ErrorBody, ErrorDetail, Problem};
+use error::Problem;
+pub use error::{ErrorBody, ErrorDetail};
 pub use health::Readiness;
 pub use jobs::{HistoryPage, JobDetail, JobPage};
 pub use machines::{MachineDetail, MachineList, MachineView};
@@ -112,7 +113,9 @@ pub use windows::{EdgeFiring, OverrideList, OverrideView, WindowDetail, WindowLi
 /// What the handlers need.
 #[derive(Clone)]
 pub struct HttpState {
+    /// Jobs, events, machines, schedules and windows: what the routes read and write.
     pub store: Store,
+    /// Now, for readiness, overrides' `active` and reports (a manual clock in tests).
     pub clock: SharedClock,
     /// Defaults for fields a submission leaves out.
     pub defaults: JobDefaults,
@@ -127,13 +130,13 @@ pub struct HttpState {
 
 /// A request target longer than this is answered 414 in the JSON shape
 /// (hyper's own limit, 65534 bytes, answers a plain 414).
-pub const MAX_URI_BYTES: usize = 8 * 1024;
+const MAX_URI_BYTES: usize = 8 * 1024;
 /// Request headers larger than this in all (names and values) are answered
 /// 431 in the JSON shape (past hyper's buffer, about 400 KiB, a plain 431).
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// More request headers than this are answered 431 in the JSON shape (past
 /// twice as many, hyper answers a plain 431).
-pub const MAX_HEADERS: usize = 100;
+const MAX_HEADERS: usize = 100;
 
 /// Protection against large, slow or many requests and connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,14 +194,18 @@ impl HttpLimits {
 /// What [`read_body`] needs.
 #[derive(Clone, Copy)]
 struct BodyLimits {
+    /// A larger body is a 413.
     max_bytes: usize,
+    /// A body not read within this is a 408.
     timeout: Duration,
 }
 
 /// The handlers' state: the caller's plus what the router adds.
 #[derive(Clone)]
 pub(crate) struct AppState {
+    /// What the caller gave [`router`].
     http: HttpState,
+    /// For the 413 message of a handler's body rejection.
     max_body_bytes: usize,
     /// Counters and histograms for `/metrics`.
     metrics: Arc<Metrics>,
@@ -209,8 +216,11 @@ pub(crate) struct AppState {
 /// The admission gate: a timeout around a concurrency cap.
 #[derive(Clone)]
 struct Gate {
+    /// One per request handled at once.
     permits: Arc<Semaphore>,
+    /// How many permits there are, for the busy message.
     max: usize,
+    /// The per-request timeout: waiting for a permit and running both count.
     timeout: Duration,
 }
 

@@ -12,13 +12,16 @@ use serde::de::DeserializeOwned;
 use crate::job::JobId;
 
 /// The default page size.
-pub const DEFAULT_LIMIT: u32 = 50;
+pub(super) const DEFAULT_LIMIT: u32 = 50;
 /// The largest page size.
-pub const MAX_LIMIT: u32 = 500;
+pub(super) const MAX_LIMIT: u32 = 500;
 
 /// Parses a query string, refusing parameters outside `allowed`, repeated
 /// parameters and empty values.
-pub fn query(raw: Option<&str>, allowed: &[&str]) -> Result<BTreeMap<String, String>, Problem> {
+pub(super) fn query(
+    raw: Option<&str>,
+    allowed: &[&str],
+) -> Result<BTreeMap<String, String>, Problem> {
     let mut params = BTreeMap::new();
     let Some(raw) = raw else {
         return Ok(params);
@@ -54,7 +57,7 @@ pub fn query(raw: Option<&str>, allowed: &[&str]) -> Result<BTreeMap<String, Str
 }
 
 /// The page size: 1..=500, default 50.
-pub fn limit(value: Option<&str>) -> Result<u32, Problem> {
+pub(super) fn limit(value: Option<&str>) -> Result<u32, Problem> {
     let Some(value) = value else {
         return Ok(DEFAULT_LIMIT);
     };
@@ -84,7 +87,7 @@ fn digits(value: &str) -> Option<&str> {
 }
 
 /// A job id from the URL path.
-pub fn job_id(value: &str) -> Result<JobId, Problem> {
+pub(super) fn job_id(value: &str) -> Result<JobId, Problem> {
     positive_id(value).ok_or_else(|| {
         Problem::bad_field(
             "id",
@@ -99,7 +102,7 @@ pub fn job_id(value: &str) -> Result<JobId, Problem> {
 /// What a cursor pages through: the prefix keeps a history cursor from being
 /// used on the job list and the other way round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CursorKind {
+pub(super) enum CursorKind {
     /// A job id: the list continues with jobs below it.
     Jobs,
     /// An event id: the history continues with events below it.
@@ -116,12 +119,12 @@ impl CursorKind {
 }
 
 /// The opaque cursor for "items with ids below `id`".
-pub fn encode_cursor(kind: CursorKind, id: i64) -> String {
+pub(super) fn encode_cursor(kind: CursorKind, id: i64) -> String {
     format!("{}{id}", kind.prefix())
 }
 
 /// Reads a cursor made by [`encode_cursor`] for the same kind of listing.
-pub fn decode_cursor(kind: CursorKind, value: Option<&str>) -> Result<Option<i64>, Problem> {
+pub(super) fn decode_cursor(kind: CursorKind, value: Option<&str>) -> Result<Option<i64>, Problem> {
     let Some(value) = value else {
         return Ok(None);
     };
@@ -242,6 +245,7 @@ fn refuse_duplicate_keys(body: &[u8]) -> Result<(), Problem> {
 struct UniqueKeys<'f> {
     /// The JSON path of the value walked, `""` at the top.
     path: String,
+    /// Where the walk leaves the path of the first repeated key.
     found: &'f std::cell::RefCell<Option<String>>,
 }
 

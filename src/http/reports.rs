@@ -24,18 +24,24 @@ use crate::machine::BillingMonth;
 /// `GET /v1/reports/utilization`: what each machine used and cost in a month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UtilizationView {
+    /// The month reported, `YYYY-MM`.
     pub month: BillingMonth,
     /// By machine id.
     pub machines: Vec<UtilizationLineView>,
+    /// The sum of the machines' costs.
     pub total_cost: f64,
 }
 
 /// One machine's month in a [`UtilizationView`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UtilizationLineView {
+    /// The Paperspace machine.
     pub machine_id: String,
+    /// Hours it ran in the month, as Paperspace bills them.
     pub hours_used: f64,
+    /// Its price per hour run.
     pub hourly_rate: f64,
+    /// Its storage price per month.
     pub storage_monthly_rate: f64,
     /// Hours run times the rate, plus storage prorated over the month.
     pub cost: f64,
@@ -46,9 +52,11 @@ pub struct UtilizationLineView {
 /// `GET /v1/reports/savings`: what Machinist's stops saved in a month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavingsView {
+    /// The month reported, `YYYY-MM`.
     pub month: BillingMonth,
     /// By machine id.
     pub machines: Vec<SavingsLineView>,
+    /// The sum of the machines' hours off.
     pub total_hours_off: f64,
     /// The sum over machines whose rate is known.
     pub total_saved: f64,
@@ -57,6 +65,7 @@ pub struct SavingsView {
 /// One machine's month in a [`SavingsView`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavingsLineView {
+    /// The Paperspace machine.
     pub machine_id: String,
     /// Stops carried out in the month.
     pub stops: u32,
@@ -64,6 +73,7 @@ pub struct SavingsLineView {
     pub hours_off: f64,
     /// `null` until a utilization pull has told the machine's rate.
     pub hourly_rate: Option<f64>,
+    /// Hours off times the rate; `null` while the rate is unknown.
     pub saved: Option<f64>,
 }
 
@@ -152,6 +162,7 @@ pub struct PullRequest {
 /// The answer to a pull: one `utilization` job per known machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullAnswer {
+    /// The queued `utilization` jobs' ids, one per known machine.
     pub jobs: Vec<JobId>,
 }
 

@@ -26,11 +26,11 @@ use crate::schedule::spec::{Schedule, ScheduleSpec, WindowEdge};
 use crate::scheduler::registry::{FireTime, MAX_PREVIEW, RegistryError};
 
 /// Fire times in `GET /v1/schedules/{key}`.
-pub const SHOW_FIRE_TIMES: usize = 5;
+pub(super) const SHOW_FIRE_TIMES: usize = 5;
 /// Firings in `GET /v1/schedules/{key}` and `GET /v1/windows/{key}`.
-pub const SHOW_FIRINGS: u32 = 50;
+pub(super) const SHOW_FIRINGS: u32 = 50;
 /// Fire times of a preview without `count`.
-pub const DEFAULT_PREVIEW: usize = 10;
+pub(super) const DEFAULT_PREVIEW: usize = 10;
 /// Longest schedule or window name, hence longest path key.
 const MAX_KEY: usize = 128;
 
@@ -41,6 +41,7 @@ const INVALID_SCHEDULE: &str = "invalid_schedule";
 /// instant in the schedule's zone, and for windows which edge it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FireTimeView {
+    /// The instant, in UTC.
     pub utc: DateTime<Utc>,
     /// RFC 3339 with the zone's offset, e.g. `2026-03-30T09:00:00+02:00`.
     pub local: String,
@@ -59,6 +60,7 @@ impl From<FireTime> for FireTimeView {
 /// `{"fire_times":[…]}`: a preview.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FireTimes {
+    /// Soonest first.
     pub fire_times: Vec<FireTimeView>,
 }
 
@@ -73,6 +75,7 @@ pub struct ScheduleList {
 /// times and recent firings beside them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleDetail {
+    /// The schedule's own fields, flattened beside the fire times and firings.
     #[serde(flatten)]
     pub schedule: Schedule,
     /// The next 5 fire times from now; empty while the schedule is paused.
@@ -86,6 +89,7 @@ pub struct ScheduleDetail {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
+    /// The expression to preview, as a schedule's `cron`.
     pub cron: String,
     /// IANA zone; default: the daemon's default zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -26,7 +26,7 @@ use crate::schedule::window::{Override, OverrideRequest, Window, WindowRequest};
 use crate::scheduler::registry::RegistryError;
 
 /// Edges in `GET /v1/windows/{key}`: three openings and closings.
-pub const SHOW_EDGES: usize = 6;
+pub(super) const SHOW_EDGES: usize = 6;
 
 const INVALID_WINDOW: &str = "invalid_window";
 const INVALID_OVERRIDE: &str = "invalid_override";
@@ -45,6 +45,7 @@ pub struct WindowList {
 /// An override with whether it is still in force.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OverrideView {
+    /// The override's own fields, flattened beside `active`.
     #[serde(flatten)]
     pub rule: Override,
     /// True until `until` passes.
@@ -61,6 +62,7 @@ pub struct OverrideList {
 /// A firing of one of a window's edges.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeFiring {
+    /// The firing's own fields, flattened beside `edge`.
     #[serde(flatten)]
     pub firing: Firing,
     /// Which edge's schedule fired.
@@ -71,6 +73,7 @@ pub struct EdgeFiring {
 /// active overrides and its edges' recent firings beside them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowDetail {
+    /// The window's own fields, flattened beside its edges, overrides and firings.
     #[serde(flatten)]
     pub window: Window,
     /// The next 6 openings and closings; empty while the window is paused.
