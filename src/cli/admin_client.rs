@@ -279,53 +279,6 @@ impl AdminClient {
         Ok(list.schedules)
     }
 
-    /// `GET /v1/schedules/{key}`: the schedule (by id or name) with its next
-    /// fire times and recent firings.
-    pub async fn schedule(&self, key: &str) -> Result<ScheduleDetail, AdminError> {
-        self.keyed(&routes::SCHEDULE_SHOW, key, "", None).await
-    }
-
-    /// `PUT /v1/schedules/{key}`: replaces the definition.
-    pub async fn update_schedule(
-        &self,
-        key: &str,
-        spec: &ScheduleSpec,
-    ) -> Result<Schedule, AdminError> {
-        let body = self.encode(spec)?;
-        self.keyed(&routes::SCHEDULE_UPDATE, key, "", Some(body))
-            .await
-    }
-
-    /// `POST /v1/schedules/{key}/pause`.
-    pub async fn pause_schedule(&self, key: &str) -> Result<Schedule, AdminError> {
-        self.keyed(&routes::SCHEDULE_PAUSE, key, "", None).await
-    }
-
-    /// `POST /v1/schedules/{key}/resume`.
-    pub async fn resume_schedule(&self, key: &str) -> Result<Schedule, AdminError> {
-        self.keyed(&routes::SCHEDULE_RESUME, key, "", None).await
-    }
-
-    /// `DELETE /v1/schedules/{key}`.
-    pub async fn delete_schedule(&self, key: &str) -> Result<(), AdminError> {
-        self.keyed::<()>(&routes::SCHEDULE_DELETE, key, "", None)
-            .await
-    }
-
-    /// `GET /v1/schedules/{key}/preview`: the next `count` (default 10) fire times.
-    pub async fn preview_schedule(
-        &self,
-        key: &str,
-        count: Option<u32>,
-    ) -> Result<Vec<FireTimeView>, AdminError> {
-        let count = count.map(|c| c.to_string());
-        let query = encode_query(&[("count", count.as_deref())]);
-        let times: FireTimes = self
-            .keyed(&routes::SCHEDULE_PREVIEW, key, &query, None)
-            .await?;
-        Ok(times.fire_times)
-    }
-
     /// `POST /v1/schedules/preview`: an expression's next fire times; nothing is stored.
     pub async fn preview_expression(
         &self,
@@ -354,53 +307,6 @@ impl AdminClient {
     pub async fn windows(&self) -> Result<Vec<Window>, AdminError> {
         let list: WindowList = self.call(&routes::WINDOWS_LIST, &[], "", None).await?.1;
         Ok(list.windows)
-    }
-
-    /// `GET /v1/windows/{key}`: the window with its next edges, active
-    /// overrides and recent firings.
-    pub async fn window(&self, key: &str) -> Result<WindowDetail, AdminError> {
-        self.keyed(&routes::WINDOW_SHOW, key, "", None).await
-    }
-
-    /// `PUT /v1/windows/{key}`: replaces the definition.
-    pub async fn update_window(
-        &self,
-        key: &str,
-        request: &WindowRequest,
-    ) -> Result<Window, AdminError> {
-        let body = self.encode(request)?;
-        self.keyed(&routes::WINDOW_UPDATE, key, "", Some(body))
-            .await
-    }
-
-    /// `POST /v1/windows/{key}/pause`.
-    pub async fn pause_window(&self, key: &str) -> Result<Window, AdminError> {
-        self.keyed(&routes::WINDOW_PAUSE, key, "", None).await
-    }
-
-    /// `POST /v1/windows/{key}/resume`.
-    pub async fn resume_window(&self, key: &str) -> Result<Window, AdminError> {
-        self.keyed(&routes::WINDOW_RESUME, key, "", None).await
-    }
-
-    /// `DELETE /v1/windows/{key}`.
-    pub async fn delete_window(&self, key: &str) -> Result<(), AdminError> {
-        self.keyed::<()>(&routes::WINDOW_DELETE, key, "", None)
-            .await
-    }
-
-    /// `GET /v1/windows/{key}/preview`: the next `count` (default 10) edges.
-    pub async fn preview_window(
-        &self,
-        key: &str,
-        count: Option<u32>,
-    ) -> Result<Vec<FireTimeView>, AdminError> {
-        let count = count.map(|c| c.to_string());
-        let query = encode_query(&[("count", count.as_deref())]);
-        let times: FireTimes = self
-            .keyed(&routes::WINDOW_PREVIEW, key, &query, None)
-            .await?;
-        Ok(times.fire_times)
     }
 
     /// `GET /v1/windows/{key}/overrides`: all, expired ones too.
@@ -576,6 +482,72 @@ impl AdminClient {
         }
     }
 }
+
+/// The calls on a schedule or a window at its key (an id or a name), which
+/// the two share route for route: written once, made for each by
+/// `keyed_calls!(Item, Detail, Spec; show, update, pause, resume, delete,
+/// preview; the routes of each)`.
+macro_rules! keyed_calls {
+    (
+        $item:ty, $detail:ty, $spec:ty;
+        $show:ident, $update:ident, $pause:ident, $resume:ident, $delete:ident, $preview:ident;
+        $show_r:ident, $update_r:ident, $pause_r:ident, $resume_r:ident, $delete_r:ident,
+        $preview_r:ident $(;)?
+    ) => {
+        impl AdminClient {
+            #[doc = concat!("[`routes::", stringify!($show_r), "`]: with its next fire times and recent firings.")]
+            pub async fn $show(&self, key: &str) -> Result<$detail, AdminError> {
+                self.keyed(&routes::$show_r, key, "", None).await
+            }
+
+            #[doc = concat!("[`routes::", stringify!($update_r), "`]: replaces the definition.")]
+            pub async fn $update(&self, key: &str, spec: &$spec) -> Result<$item, AdminError> {
+                let body = self.encode(spec)?;
+                self.keyed(&routes::$update_r, key, "", Some(body)).await
+            }
+
+            #[doc = concat!("[`routes::", stringify!($pause_r), "`].")]
+            pub async fn $pause(&self, key: &str) -> Result<$item, AdminError> {
+                self.keyed(&routes::$pause_r, key, "", None).await
+            }
+
+            #[doc = concat!("[`routes::", stringify!($resume_r), "`].")]
+            pub async fn $resume(&self, key: &str) -> Result<$item, AdminError> {
+                self.keyed(&routes::$resume_r, key, "", None).await
+            }
+
+            #[doc = concat!("[`routes::", stringify!($delete_r), "`].")]
+            pub async fn $delete(&self, key: &str) -> Result<(), AdminError> {
+                self.keyed(&routes::$delete_r, key, "", None).await
+            }
+
+            #[doc = concat!("[`routes::", stringify!($preview_r), "`]: the next `count` (default 10) fire times.")]
+            pub async fn $preview(
+                &self,
+                key: &str,
+                count: Option<u32>,
+            ) -> Result<Vec<FireTimeView>, AdminError> {
+                let count = count.map(|c| c.to_string());
+                let query = encode_query(&[("count", count.as_deref())]);
+                let times: FireTimes = self.keyed(&routes::$preview_r, key, &query, None).await?;
+                Ok(times.fire_times)
+            }
+        }
+    };
+}
+
+keyed_calls!(
+    Schedule, ScheduleDetail, ScheduleSpec;
+    schedule, update_schedule, pause_schedule, resume_schedule, delete_schedule, preview_schedule;
+    SCHEDULE_SHOW, SCHEDULE_UPDATE, SCHEDULE_PAUSE, SCHEDULE_RESUME, SCHEDULE_DELETE,
+    SCHEDULE_PREVIEW;
+);
+
+keyed_calls!(
+    Window, WindowDetail, WindowRequest;
+    window, update_window, pause_window, resume_window, delete_window, preview_window;
+    WINDOW_SHOW, WINDOW_UPDATE, WINDOW_PAUSE, WINDOW_RESUME, WINDOW_DELETE, WINDOW_PREVIEW;
+);
 
 /// `?k=v&…` of the parameters that are set, or nothing.
 fn encode_query(pairs: &[(&str, Option<&str>)]) -> String {
