@@ -26,6 +26,18 @@ use crate::text::escape;
 /// The variable that holds the admin token for the CLI.
 pub const TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
 
+// The arguments of a subcommand that acts on one schedule or window by its
+// key and may print the API's JSON (`pause`, `resume`, `overrides`). Plain
+// comments, not doc comments: clap would take those for the help text.
+#[derive(Debug, clap::Args)]
+pub(super) struct KeyArgs {
+    // The schedule's or window's id or name.
+    pub(super) key: String,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
 /// Where the daemon is: `--url` and the config file to fall back on.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct DaemonArgs {
