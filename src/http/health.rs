@@ -10,7 +10,7 @@
 //!   [`PROBE_EVERY`] so that probes cannot flood the API. 200 with the checks,
 //!   or 503 `not_ready` naming the failing check in `field` and the reason in
 //!   `message`. Open without a token, like `/healthz`, for service managers.
-//! - `GET /metrics`: Prometheus text (see [`crate::http::metrics`]); needs the token.
+//! - `GET /metrics`: Prometheus text (see `http/metrics.rs`); needs the token.
 
 use std::time::Duration;
 

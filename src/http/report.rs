@@ -25,19 +25,19 @@ pub struct UtilizationLine {
     /// Hours it ran in the month, as Paperspace bills them.
     pub hours_used: f64,
     /// Its price per hour run.
-    pub hourly_rate: f64,
+    pub(super) hourly_rate: f64,
     /// Its storage price per month.
-    pub storage_monthly_rate: f64,
+    pub(super) storage_monthly_rate: f64,
     /// Hours run times the rate, plus storage prorated over the month.
     pub cost: f64,
     /// When the figures were pulled from Paperspace.
-    pub pulled_at: DateTime<Utc>,
+    pub(super) pulled_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UtilizationReport {
     /// The month reported.
-    pub month: BillingMonth,
+    pub(super) month: BillingMonth,
     /// By machine id.
     pub machines: Vec<UtilizationLine>,
     /// The sum of the machines' costs.
@@ -62,11 +62,11 @@ pub struct SavingsLine {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SavingsReport {
     /// The month reported.
-    pub month: BillingMonth,
+    pub(super) month: BillingMonth,
     /// By machine id.
     pub machines: Vec<SavingsLine>,
     /// The sum of the machines' hours off.
-    pub total_hours_off: f64,
+    pub(super) total_hours_off: f64,
     /// The sum over machines whose rate is known.
     pub total_saved: f64,
 }
