@@ -41,28 +41,43 @@ pub enum AdminError {
     /// The daemon answered with an error in the API's shape.
     #[error("{message}{}", field_suffix(field))]
     Api {
+        /// The HTTP status, for callers that tell 404 or 503 apart.
         status: u16,
         /// Machine-readable: `not_found`, `conflict`, `invalid_job`, …
         code: String,
+        /// The server's message, shown as it is.
         message: String,
         /// The offending input, if one is to blame.
         field: Option<String>,
     },
     /// Nothing answered at the address.
     #[error("cannot reach the machinist daemon at {url}: {reason}; is `machinist serve` running?")]
-    Unreachable { url: String, reason: String },
+    Unreachable {
+        /// The daemon's base URL, so the user sees where it was looked for.
+        url: String,
+        /// Why not, in a few words ("connection refused").
+        reason: String,
+    },
     /// Something answered, but not as the admin API would.
     #[error(
         "unexpected answer from {url} (HTTP {status}): {detail}; is that the machinist daemon?"
     )]
     BadResponse {
+        /// The URL called.
         url: String,
+        /// The HTTP status it answered.
         status: u16,
+        /// What could not be read, or the start of the body.
         detail: String,
     },
     /// The base URL cannot be used.
     #[error("invalid daemon URL `{url}`: {reason}")]
-    BadUrl { url: String, reason: String },
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 fn field_suffix(field: &Option<String>) -> String {

@@ -7,7 +7,7 @@
 //!
 //! # Errors
 //!
-//! One JSON shape, `{"error":{"code","message","field"}}` ([`error`]):
+//! One JSON shape, `{"error":{"code","message","field"}}` (`http/error.rs`):
 //!
 //! - 400 `bad_request`: malformed JSON, a key given twice at any depth, a
 //!   wrong type, an unknown or missing field (named by its JSON path), an
@@ -16,7 +16,7 @@
 //!   1..=500, a cursor this listing did not make, a non-numeric job id, a
 //!   path key that is neither an id nor a name, `count` outside 1..=100, a
 //!   missing or malformed `month`;
-//! - 401 `unauthorized` (with `WWW-Authenticate: Bearer`), see [`auth`];
+//! - 401 `unauthorized` (with `WWW-Authenticate: Bearer`), see `http/auth.rs`;
 //! - 404 `not_found`: an unknown job, schedule, window (field `key`),
 //!   override (field `id`) or route; 405 `method_not_allowed`;
 //! - 409 `conflict`: cancel of a finished job, retry of a job that did not
@@ -58,8 +58,9 @@
 //! flood of admin requests cannot starve the workers of the database. The
 //! body is read whole, within its own timeout (408), before a request waits
 //! for a turn. [`serve`] times and caps the connections themselves.
-//! Request targets over [`MAX_URI_BYTES`] are a 414, headers over
-//! [`MAX_HEADERS`] or [`MAX_HEADER_BYTES`] a 431, both in the JSON shape.
+//! Request targets over `MAX_URI_BYTES` (8 KiB) are a 414, headers over
+//! `MAX_HEADERS` (100) or `MAX_HEADER_BYTES` (16 KiB) a 431, both in the
+//! JSON shape.
 
 mod auth;
 mod error;

@@ -8,9 +8,9 @@
 //!   by `handler` in `http/mod.rs`, which refuses a route it does not know);
 //!   tests/http_openapi.rs asks the running router for every route and
 //!   method;
-//! - the OpenAPI document ([`super::openapi`]) takes its paths, methods,
+//! - the OpenAPI document (`http/openapi.rs`) takes its paths, methods,
 //!   summaries and security from the table, its parameters and schemas from
-//!   [`super::openapi::OPERATIONS`], which a test holds to one operation per
+//!   `openapi::OPERATIONS`, which a test holds to one operation per
 //!   route;
 //! - the auth layer lets the [`Access::Open`] paths in without a token;
 //! - the admin client ([`crate::cli::admin_client`]) builds its URLs with
@@ -21,9 +21,9 @@
 //! | route | answer |
 //! | --- | --- |
 //! | `GET /healthz` | `{"status":"ok"}`; open without auth |
-//! | `GET /readyz` | [`Readiness`](super::Readiness): database, migrations, Paperspace answered recently; 503 `not_ready` naming the check otherwise; open without auth ([`super::health`]) |
+//! | `GET /readyz` | [`Readiness`](super::Readiness): database, migrations, Paperspace answered recently; 503 `not_ready` naming the check otherwise; open without auth (`http/health.rs`) |
 //! | `GET /metrics` | Prometheus text (`http/metrics.rs`) |
-//! | `GET /openapi.json` | the OpenAPI 3 document of every route here ([`super::openapi`]) |
+//! | `GET /openapi.json` | the OpenAPI 3 document of every route here (`http/openapi.rs`) |
 //! | `POST /v1/jobs` | body [`JobRequest`](crate::job::JobRequest); 201 + the job, or 200 + the existing job when its `idempotency_key` matched |
 //! | `GET /v1/jobs?state=&kind=&machine_id=&limit=&cursor=` | [`JobPage`](super::JobPage): `{"jobs":[…],"next_cursor":"j41"\|null}`, newest first |
 //! | `GET /v1/jobs/{id}` | [`JobDetail`](super::JobDetail): the job's fields plus `"events":[…]`, oldest first |
