@@ -66,16 +66,16 @@ pub enum Command {
 }
 
 pub mod admin_client;
-pub mod connection;
+mod connection;
 pub mod demo;
-pub mod history;
-pub mod jobs;
-pub mod machines;
-pub mod report;
-pub mod schedules;
-pub mod status;
+mod history;
+mod jobs;
+mod machines;
+mod report;
+mod schedules;
+mod status;
 pub mod walkthrough;
-pub mod windows;
+mod windows;
 
 /// A command's failure and the exit code it deserves.
 enum Failure {
