@@ -11,6 +11,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -50,6 +51,21 @@ pub struct OverrideView {
     pub rule: Override,
     /// True until `until` passes.
     pub active: bool,
+}
+
+impl OverrideView {
+    /// `rule` as the API shows it at `now`.
+    fn at(rule: Override, now: DateTime<Utc>) -> Self {
+        OverrideView {
+            active: rule.is_active(now),
+            rule,
+        }
+    }
+
+    /// Each of `rules` as the API shows it at `now`.
+    fn all(rules: Vec<Override>, now: DateTime<Utc>) -> Vec<Self> {
+        rules.into_iter().map(|rule| Self::at(rule, now)).collect()
+    }
 }
 
 /// `GET /v1/windows/{key}/overrides`.
@@ -141,15 +157,7 @@ pub(super) async fn show(
         Vec::new()
     };
     let now = app.http.clock.now();
-    let overrides = store
-        .overrides(window.id, Some(now))
-        .await?
-        .into_iter()
-        .map(|rule| OverrideView {
-            active: rule.is_active(now),
-            rule,
-        })
-        .collect();
+    let overrides = OverrideView::all(store.overrides(window.id, Some(now)).await?, now);
     let mut recent_firings = Vec::new();
     for schedule in store.window_schedules(window.id).await? {
         let firings = store.firings(schedule.id, SHOW_FIRINGS).await?;
@@ -262,17 +270,7 @@ pub(super) async fn overrides(
     let key = path_key(path)?;
     let window = app.http.registry.window(&key).await.map_err(window_error)?;
     let now = app.http.clock.now();
-    let overrides = app
-        .http
-        .store
-        .overrides(window.id, None)
-        .await?
-        .into_iter()
-        .map(|rule| OverrideView {
-            active: rule.is_active(now),
-            rule,
-        })
-        .collect();
+    let overrides = OverrideView::all(app.http.store.overrides(window.id, None).await?, now);
     Ok(Json(OverrideList { overrides }))
 }
 
@@ -298,10 +296,7 @@ pub(super) async fn add_override(
         mode = rule.mode.as_str(),
         "window override added over the admin API"
     );
-    let view = OverrideView {
-        active: rule.is_active(app.http.clock.now()),
-        rule,
-    };
+    let view = OverrideView::at(rule, app.http.clock.now());
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
