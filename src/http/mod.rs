@@ -530,3 +530,16 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
     Problem::internal("the daemon hit a bug answering this request; its log has the details")
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`handler`] knows every route of the table (it panics otherwise).
+    #[test]
+    fn every_route_has_a_handler() {
+        for route in routes::ROUTES {
+            let _ = handler(route);
+        }
+    }
+}
