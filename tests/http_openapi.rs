@@ -3,44 +3,36 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use machinist::http::{HEALTH_PATH, METRICS_PATH, OPENAPI_PATH, READY_PATH};
+use machinist::http::OPENAPI_PATH;
+use machinist::http::routes::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use support::{AppOptions, spawn_app};
+use support::{AppOptions, TestApp, spawn_app};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
-/// The paths the router registers, read from its source: every `.route(`
-/// call's first argument (a literal or one of the path constants).
+/// The paths the router registers, read from its source: its only `.route(`
+/// call registers each route of the table, so they are the table's paths.
 fn router_paths() -> BTreeSet<String> {
     let source =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/mod.rs")).unwrap();
-    let constants = BTreeMap::from([
-        ("HEALTH_PATH", HEALTH_PATH),
-        ("READY_PATH", READY_PATH),
-        ("METRICS_PATH", METRICS_PATH),
-        ("OPENAPI_PATH", OPENAPI_PATH),
-    ]);
-    let mut paths = BTreeSet::new();
-    for call in source.split(".route(").skip(1) {
-        let arg = call.trim_start();
-        let path = if let Some(rest) = arg.strip_prefix('"') {
-            rest.split('"').next().unwrap().to_string()
-        } else {
-            let name: String = arg
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            constants
-                .get(name.as_str())
-                .unwrap_or_else(|| panic!("unknown path constant {name} in the router"))
-                .to_string()
-        };
-        paths.insert(path);
+    let calls: Vec<&str> = source
+        .split(".route(")
+        .skip(1)
+        .map(|call| call.split(')').next().unwrap())
+        .collect();
+    assert_eq!(
+        calls,
+        ["route.path, handler(route"],
+        "the router registers routes other than the table's"
+    );
+    assert!(source.contains("for route in routes::ROUTES {"));
+    for other in [".nest(", ".nest_service(", ".route_service(", ".merge("] {
+        assert!(!source.contains(other), "the router adds routes by {other}");
     }
-    paths
+    ROUTES.iter().map(|r| r.path.to_string()).collect()
 }
 
 fn concrete(template: &str) -> String {
@@ -90,27 +82,8 @@ async fn the_document_is_openapi_3_and_matches_the_router() {
             .keys()
             .map(String::as_str)
             .collect();
-        let url = format!("{}{}", app.url, concrete(path));
         for method in METHODS {
-            let resp = app
-                .http
-                .request(
-                    Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
-                    &url,
-                )
-                .bearer_auth(app.token.unwrap())
-                .header("content-type", "application/json")
-                .body("{\"zz_unknown_field\":1}")
-                .send()
-                .await
-                .unwrap();
-            let status = resp.status();
-            let body: Value = resp.json().await.unwrap_or(Value::Null);
-            let routed = status != StatusCode::METHOD_NOT_ALLOWED
-                && !(status == StatusCode::NOT_FOUND
-                    && body["error"]["message"]
-                        .as_str()
-                        .is_some_and(|m| m.starts_with("no route")));
+            let (routed, status, body) = probe(&app, method, path).await;
             assert_eq!(
                 routed,
                 documented.contains(method),
@@ -163,6 +136,49 @@ async fn the_document_is_openapi_3_and_matches_the_router() {
     let (status, body) = app.get("/v1/nothing-here").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
+}
+
+/// Sends `method` to the route template `path` (made concrete), with the
+/// token and a JSON body no route accepts: whether the router routed it
+/// (neither its own 404 `no route …` nor 405), and the answer.
+async fn probe(app: &TestApp, method: &str, path: &str) -> (bool, StatusCode, Value) {
+    let url = format!("{}{}", app.url, concrete(path));
+    let resp = app
+        .http
+        .request(
+            Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+            &url,
+        )
+        .bearer_auth(app.token.unwrap())
+        .header("content-type", "application/json")
+        .body("{\"zz_unknown_field\":1}")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let routed = status != StatusCode::METHOD_NOT_ALLOWED
+        && !(status == StatusCode::NOT_FOUND
+            && body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("no route")));
+    (routed, status, body)
+}
+
+/// Every route of the table reaches a handler: the router's own 404 (`no
+/// route …`) and 405 never answer a route's method on its path.
+#[tokio::test]
+async fn every_route_in_the_table_is_routed() {
+    let app = spawn_app(AppOptions::default()).await;
+    for route in ROUTES {
+        let (routed, status, body) = probe(&app, route.method.as_str(), route.path).await;
+        assert!(
+            routed,
+            "{} {}: {status} {body}",
+            route.method.as_str(),
+            route.path
+        );
+    }
 }
 
 /// Every object schema reachable from `schema` (through `$ref`s into

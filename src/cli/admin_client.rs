@@ -2,7 +2,11 @@
 //! jobs`, `schedules`, `windows`, `report`, `machines`, `history` and
 //! `status`.
 //!
-//! Every method answers the typed value or a [`ClientError`]: the server's
+//! Every URL is built from the route table ([`crate::http::routes`]):
+//! [`Route::fill`] of the route the method calls, sent with that route's
+//! method.
+//!
+//! Every method answers the typed value or a [`AdminError`]: the server's
 //! own error (its `code`, `message` and `field`), a daemon that cannot be
 //! reached (with a hint to start it), or an answer that is not Machinist's.
 
@@ -14,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::config::AdminToken;
+use crate::http::routes::{self, Route, Verb};
 use crate::http::{
     ErrorBody, FireTimeView, FireTimes, HistoryPage, JobPage, MachineDetail, MachineList,
     MachineView, OverrideList, OverrideView, PreviewRequest, PullAnswer, PullRequest, Readiness,
@@ -32,32 +37,47 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A failed call.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub enum AdminError {
     /// The daemon answered with an error in the API's shape.
     #[error("{message}{}", field_suffix(field))]
     Api {
+        /// The HTTP status, for callers that tell 404 or 503 apart.
         status: u16,
         /// Machine-readable: `not_found`, `conflict`, `invalid_job`, …
         code: String,
+        /// The server's message, shown as it is.
         message: String,
         /// The offending input, if one is to blame.
         field: Option<String>,
     },
     /// Nothing answered at the address.
     #[error("cannot reach the machinist daemon at {url}: {reason}; is `machinist serve` running?")]
-    Unreachable { url: String, reason: String },
+    Unreachable {
+        /// The daemon's base URL, so the user sees where it was looked for.
+        url: String,
+        /// Why not, in a few words ("connection refused").
+        reason: String,
+    },
     /// Something answered, but not as the admin API would.
     #[error(
         "unexpected answer from {url} (HTTP {status}): {detail}; is that the machinist daemon?"
     )]
     BadResponse {
+        /// The URL called.
         url: String,
+        /// The HTTP status it answered.
         status: u16,
+        /// What could not be read, or the start of the body.
         detail: String,
     },
     /// The base URL cannot be used.
     #[error("invalid daemon URL `{url}`: {reason}")]
-    BadUrl { url: String, reason: String },
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 fn field_suffix(field: &Option<String>) -> String {
@@ -67,11 +87,11 @@ fn field_suffix(field: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-impl ClientError {
+impl AdminError {
     /// The server's error code, if the server answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            ClientError::Api { code, .. } => Some(code),
+            AdminError::Api { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -79,7 +99,7 @@ impl ClientError {
     /// The HTTP status of a server error.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ClientError::Api { status, .. } | ClientError::BadResponse { status, .. } => {
+            AdminError::Api { status, .. } | AdminError::BadResponse { status, .. } => {
                 Some(*status)
             }
             _ => None,
@@ -89,7 +109,7 @@ impl ClientError {
     /// True when the daemon could not be reached or did not answer in time:
     /// worth trying again later.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, ClientError::Unreachable { .. })
+        matches!(self, AdminError::Unreachable { .. })
     }
 }
 
@@ -98,7 +118,9 @@ impl ClientError {
 pub struct AdminClient {
     /// Without a trailing slash: `http://127.0.0.1:7420`.
     base: String,
+    /// The connection pool, with the call and connect timeouts set once.
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer` when the daemon needs it.
     token: Option<AdminToken>,
 }
 
@@ -114,8 +136,8 @@ impl fmt::Debug for AdminClient {
 impl AdminClient {
     /// A client of the daemon at `base_url` (`http://127.0.0.1:7420`),
     /// sending `token` as `Authorization: Bearer` when given.
-    pub fn new(base_url: &str, token: Option<AdminToken>) -> Result<Self, ClientError> {
-        let bad = |reason: &str| ClientError::BadUrl {
+    pub fn new(base_url: &str, token: Option<AdminToken>) -> Result<Self, AdminError> {
+        let bad = |reason: &str| AdminError::BadUrl {
             url: base_url.to_string(),
             reason: reason.to_string(),
         };
@@ -145,16 +167,16 @@ impl AdminClient {
     }
 
     /// `GET /healthz`.
-    pub async fn health(&self) -> Result<(), ClientError> {
-        let _: Value = self.call(Method::GET, "/healthz", None).await?.1;
+    pub async fn health(&self) -> Result<(), AdminError> {
+        let _: Value = self.call(&routes::HEALTHZ, &[], "", None).await?.1;
         Ok(())
     }
 
     /// `POST /v1/jobs`: the job, and whether it was created (false: the
     /// idempotency key matched an existing job, which is returned).
-    pub async fn submit(&self, request: &JobRequest) -> Result<(Job, bool), ClientError> {
+    pub async fn submit(&self, request: &JobRequest) -> Result<(Job, bool), AdminError> {
         let body = self.encode(request)?;
-        let (status, job) = self.call(Method::POST, "/v1/jobs", Some(body)).await?;
+        let (status, job) = self.call(&routes::JOB_SUBMIT, &[], "", Some(body)).await?;
         Ok((job, status == StatusCode::CREATED))
     }
 
@@ -164,7 +186,7 @@ impl AdminClient {
         filter: &JobFilter,
         cursor: Option<&str>,
         limit: Option<u32>,
-    ) -> Result<JobPage, ClientError> {
+    ) -> Result<JobPage, AdminError> {
         let limit = limit.map(|l| l.to_string());
         let query = encode_query(&[
             ("state", filter.state.map(|s| s.as_str())),
@@ -173,22 +195,20 @@ impl AdminClient {
             ("limit", limit.as_deref()),
             ("cursor", cursor),
         ]);
-        Ok(self
-            .call(Method::GET, &format!("/v1/jobs{query}"), None)
-            .await?
-            .1)
+        Ok(self.call(&routes::JOBS_LIST, &[], &query, None).await?.1)
     }
 
     /// `GET /v1/jobs/{id}`: the job and its events, oldest first.
-    pub async fn show(&self, id: JobId) -> Result<(Job, Vec<JobEvent>), ClientError> {
-        let path = format!("/v1/jobs/{id}");
-        let (status, mut value): (_, Value) = self.call(Method::GET, &path, None).await?;
+    pub async fn show(&self, id: JobId) -> Result<(Job, Vec<JobEvent>), AdminError> {
+        let id = id.to_string();
+        let (status, mut value): (_, Value) =
+            self.call(&routes::JOB_SHOW, &[&id], "", None).await?;
         let events = value
             .as_object_mut()
             .and_then(|o| o.remove("events"))
             .unwrap_or(Value::Array(Vec::new()));
-        let url = self.url(&path);
-        let bad = |e: serde_json::Error| ClientError::BadResponse {
+        let url = self.url(&routes::JOB_SHOW.fill(&[&id]));
+        let bad = |e: serde_json::Error| AdminError::BadResponse {
             url: url.clone(),
             status: status.as_u16(),
             detail: e.to_string(),
@@ -199,15 +219,15 @@ impl AdminClient {
     }
 
     /// `POST /v1/jobs/{id}/cancel`: the cancelled job.
-    pub async fn cancel(&self, id: JobId) -> Result<Job, ClientError> {
-        let path = format!("/v1/jobs/{id}/cancel");
-        Ok(self.call(Method::POST, &path, None).await?.1)
+    pub async fn cancel(&self, id: JobId) -> Result<Job, AdminError> {
+        let id = id.to_string();
+        Ok(self.call(&routes::JOB_CANCEL, &[&id], "", None).await?.1)
     }
 
     /// `POST /v1/jobs/{id}/retry`: the re-queued job.
-    pub async fn retry(&self, id: JobId) -> Result<Job, ClientError> {
-        let path = format!("/v1/jobs/{id}/retry");
-        Ok(self.call(Method::POST, &path, None).await?.1)
+    pub async fn retry(&self, id: JobId) -> Result<Job, AdminError> {
+        let id = id.to_string();
+        Ok(self.call(&routes::JOB_RETRY, &[&id], "", None).await?.1)
     }
 
     /// `GET /v1/history`: one page of events, newest first.
@@ -216,126 +236,72 @@ impl AdminClient {
         machine_id: Option<&str>,
         cursor: Option<&str>,
         limit: Option<u32>,
-    ) -> Result<HistoryPage, ClientError> {
+    ) -> Result<HistoryPage, AdminError> {
         let limit = limit.map(|l| l.to_string());
         let query = encode_query(&[
             ("machine_id", machine_id),
             ("limit", limit.as_deref()),
             ("cursor", cursor),
         ]);
-        Ok(self
-            .call(Method::GET, &format!("/v1/history{query}"), None)
-            .await?
-            .1)
+        Ok(self.call(&routes::HISTORY, &[], &query, None).await?.1)
     }
 
     // ---- machines, readiness, metrics ----
 
     /// `GET /v1/machines`: every machine seen, by name.
-    pub async fn machines(&self) -> Result<Vec<MachineView>, ClientError> {
-        let list: MachineList = self.call(Method::GET, "/v1/machines", None).await?.1;
+    pub async fn machines(&self) -> Result<Vec<MachineView>, AdminError> {
+        let list: MachineList = self.call(&routes::MACHINES_LIST, &[], "", None).await?.1;
         Ok(list.machines)
     }
 
     /// `GET /v1/machines/{id}`: the machine, its recent jobs and the
     /// schedules aimed at it.
-    pub async fn machine(&self, id: &str) -> Result<MachineDetail, ClientError> {
-        let path = format!("/v1/machines/{}", segment(id));
-        Ok(self.call(Method::GET, &path, None).await?.1)
+    pub async fn machine(&self, id: &str) -> Result<MachineDetail, AdminError> {
+        self.keyed(&routes::MACHINE_SHOW, id, "", None).await
     }
 
     /// `GET /readyz`: the checks when ready; a 503 `not_ready` error naming
     /// the failing check otherwise.
-    pub async fn ready(&self) -> Result<Readiness, ClientError> {
-        Ok(self.call(Method::GET, "/readyz", None).await?.1)
+    pub async fn ready(&self) -> Result<Readiness, AdminError> {
+        Ok(self.call(&routes::READYZ, &[], "", None).await?.1)
     }
 
     /// `GET /metrics`: the Prometheus text.
-    pub async fn metrics(&self) -> Result<String, ClientError> {
-        let (_, bytes) = self.fetch(Method::GET, "/metrics", None).await?;
+    pub async fn metrics(&self) -> Result<String, AdminError> {
+        let (_, bytes) = self.fetch(&routes::METRICS, &[], "", None).await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     // ---- schedules ----
 
     /// `POST /v1/schedules`: the created schedule.
-    pub async fn create_schedule(&self, spec: &ScheduleSpec) -> Result<Schedule, ClientError> {
+    pub async fn create_schedule(&self, spec: &ScheduleSpec) -> Result<Schedule, AdminError> {
         let body = self.encode(spec)?;
         Ok(self
-            .call(Method::POST, "/v1/schedules", Some(body))
+            .call(&routes::SCHEDULE_CREATE, &[], "", Some(body))
             .await?
             .1)
     }
 
     /// `GET /v1/schedules`: by name; with `include_windows`, windows' edge
     /// schedules too.
-    pub async fn schedules(&self, include_windows: bool) -> Result<Vec<Schedule>, ClientError> {
+    pub async fn schedules(&self, include_windows: bool) -> Result<Vec<Schedule>, AdminError> {
         let query = encode_query(&[("include_windows", include_windows.then_some("true"))]);
         let list: ScheduleList = self
-            .call(Method::GET, &format!("/v1/schedules{query}"), None)
+            .call(&routes::SCHEDULES_LIST, &[], &query, None)
             .await?
             .1;
         Ok(list.schedules)
-    }
-
-    /// `GET /v1/schedules/{key}`: the schedule (by id or name) with its next
-    /// fire times and recent firings.
-    pub async fn schedule(&self, key: &str) -> Result<ScheduleDetail, ClientError> {
-        let path = format!("/v1/schedules/{}", segment(key));
-        Ok(self.call(Method::GET, &path, None).await?.1)
-    }
-
-    /// `PUT /v1/schedules/{key}`: replaces the definition.
-    pub async fn update_schedule(
-        &self,
-        key: &str,
-        spec: &ScheduleSpec,
-    ) -> Result<Schedule, ClientError> {
-        let path = format!("/v1/schedules/{}", segment(key));
-        let body = self.encode(spec)?;
-        Ok(self.call(Method::PUT, &path, Some(body)).await?.1)
-    }
-
-    /// `POST /v1/schedules/{key}/pause`.
-    pub async fn pause_schedule(&self, key: &str) -> Result<Schedule, ClientError> {
-        let path = format!("/v1/schedules/{}/pause", segment(key));
-        Ok(self.call(Method::POST, &path, None).await?.1)
-    }
-
-    /// `POST /v1/schedules/{key}/resume`.
-    pub async fn resume_schedule(&self, key: &str) -> Result<Schedule, ClientError> {
-        let path = format!("/v1/schedules/{}/resume", segment(key));
-        Ok(self.call(Method::POST, &path, None).await?.1)
-    }
-
-    /// `DELETE /v1/schedules/{key}`.
-    pub async fn delete_schedule(&self, key: &str) -> Result<(), ClientError> {
-        let path = format!("/v1/schedules/{}", segment(key));
-        self.call::<()>(Method::DELETE, &path, None).await?;
-        Ok(())
-    }
-
-    /// `GET /v1/schedules/{key}/preview`: the next `count` (default 10) fire times.
-    pub async fn preview_schedule(
-        &self,
-        key: &str,
-        count: Option<u32>,
-    ) -> Result<Vec<FireTimeView>, ClientError> {
-        let count = count.map(|c| c.to_string());
-        let query = encode_query(&[("count", count.as_deref())]);
-        let path = format!("/v1/schedules/{}/preview{query}", segment(key));
-        let times: FireTimes = self.call(Method::GET, &path, None).await?.1;
-        Ok(times.fire_times)
     }
 
     /// `POST /v1/schedules/preview`: an expression's next fire times; nothing is stored.
     pub async fn preview_expression(
         &self,
         request: &PreviewRequest,
-    ) -> Result<Vec<FireTimeView>, ClientError> {
+    ) -> Result<Vec<FireTimeView>, AdminError> {
         let body = self.encode(request)?;
         let times: FireTimes = self
-            .call(Method::POST, "/v1/schedules/preview", Some(body))
+            .call(&routes::EXPRESSION_PREVIEW, &[], "", Some(body))
             .await?
             .1;
         Ok(times.fire_times)
@@ -344,71 +310,23 @@ impl AdminClient {
     // ---- windows ----
 
     /// `POST /v1/windows`: the created window.
-    pub async fn create_window(&self, request: &WindowRequest) -> Result<Window, ClientError> {
+    pub async fn create_window(&self, request: &WindowRequest) -> Result<Window, AdminError> {
         let body = self.encode(request)?;
-        Ok(self.call(Method::POST, "/v1/windows", Some(body)).await?.1)
+        Ok(self
+            .call(&routes::WINDOW_CREATE, &[], "", Some(body))
+            .await?
+            .1)
     }
 
     /// `GET /v1/windows`: by name.
-    pub async fn windows(&self) -> Result<Vec<Window>, ClientError> {
-        let list: WindowList = self.call(Method::GET, "/v1/windows", None).await?.1;
+    pub async fn windows(&self) -> Result<Vec<Window>, AdminError> {
+        let list: WindowList = self.call(&routes::WINDOWS_LIST, &[], "", None).await?.1;
         Ok(list.windows)
     }
 
-    /// `GET /v1/windows/{key}`: the window with its next edges, active
-    /// overrides and recent firings.
-    pub async fn window(&self, key: &str) -> Result<WindowDetail, ClientError> {
-        let path = format!("/v1/windows/{}", segment(key));
-        Ok(self.call(Method::GET, &path, None).await?.1)
-    }
-
-    /// `PUT /v1/windows/{key}`: replaces the definition.
-    pub async fn update_window(
-        &self,
-        key: &str,
-        request: &WindowRequest,
-    ) -> Result<Window, ClientError> {
-        let path = format!("/v1/windows/{}", segment(key));
-        let body = self.encode(request)?;
-        Ok(self.call(Method::PUT, &path, Some(body)).await?.1)
-    }
-
-    /// `POST /v1/windows/{key}/pause`.
-    pub async fn pause_window(&self, key: &str) -> Result<Window, ClientError> {
-        let path = format!("/v1/windows/{}/pause", segment(key));
-        Ok(self.call(Method::POST, &path, None).await?.1)
-    }
-
-    /// `POST /v1/windows/{key}/resume`.
-    pub async fn resume_window(&self, key: &str) -> Result<Window, ClientError> {
-        let path = format!("/v1/windows/{}/resume", segment(key));
-        Ok(self.call(Method::POST, &path, None).await?.1)
-    }
-
-    /// `DELETE /v1/windows/{key}`.
-    pub async fn delete_window(&self, key: &str) -> Result<(), ClientError> {
-        let path = format!("/v1/windows/{}", segment(key));
-        self.call::<()>(Method::DELETE, &path, None).await?;
-        Ok(())
-    }
-
-    /// `GET /v1/windows/{key}/preview`: the next `count` (default 10) edges.
-    pub async fn preview_window(
-        &self,
-        key: &str,
-        count: Option<u32>,
-    ) -> Result<Vec<FireTimeView>, ClientError> {
-        let count = count.map(|c| c.to_string());
-        let query = encode_query(&[("count", count.as_deref())]);
-        let path = format!("/v1/windows/{}/preview{query}", segment(key));
-        let times: FireTimes = self.call(Method::GET, &path, None).await?.1;
-        Ok(times.fire_times)
-    }
-
     /// `GET /v1/windows/{key}/overrides`: all, expired ones too.
-    pub async fn overrides(&self, key: &str) -> Result<Vec<OverrideView>, ClientError> {
-        let path = format!("/v1/windows/{}/overrides", segment(key));
-        let list: OverrideList = self.call(Method::GET, &path, None).await?.1;
+    pub async fn overrides(&self, key: &str) -> Result<Vec<OverrideView>, AdminError> {
+        let list: OverrideList = self.keyed(&routes::OVERRIDES_LIST, key, "", None).await?;
         Ok(list.overrides)
     }
 
@@ -417,16 +335,16 @@ impl AdminClient {
         &self,
         key: &str,
         request: &OverrideRequest,
-    ) -> Result<OverrideView, ClientError> {
-        let path = format!("/v1/windows/{}/overrides", segment(key));
+    ) -> Result<OverrideView, AdminError> {
         let body = self.encode(request)?;
-        Ok(self.call(Method::POST, &path, Some(body)).await?.1)
+        self.keyed(&routes::OVERRIDE_ADD, key, "", Some(body)).await
     }
 
     /// `DELETE /v1/windows/{key}/overrides/{id}`.
-    pub async fn delete_override(&self, key: &str, id: i64) -> Result<(), ClientError> {
-        let path = format!("/v1/windows/{}/overrides/{id}", segment(key));
-        self.call::<()>(Method::DELETE, &path, None).await?;
+    pub async fn delete_override(&self, key: &str, id: i64) -> Result<(), AdminError> {
+        let (key, id) = (segment(key), id.to_string());
+        self.call::<()>(&routes::OVERRIDE_DELETE, &[&key, &id], "", None)
+            .await?;
         Ok(())
     }
 
@@ -436,27 +354,31 @@ impl AdminClient {
     pub async fn utilization_report(
         &self,
         month: BillingMonth,
-    ) -> Result<UtilizationView, ClientError> {
+    ) -> Result<UtilizationView, AdminError> {
         let month = month.to_string();
         let query = encode_query(&[("month", Some(&month))]);
-        let path = format!("/v1/reports/utilization{query}");
-        Ok(self.call(Method::GET, &path, None).await?.1)
+        Ok(self
+            .call(&routes::UTILIZATION_REPORT, &[], &query, None)
+            .await?
+            .1)
     }
 
     /// `GET /v1/reports/savings`.
-    pub async fn savings_report(&self, month: BillingMonth) -> Result<SavingsView, ClientError> {
+    pub async fn savings_report(&self, month: BillingMonth) -> Result<SavingsView, AdminError> {
         let month = month.to_string();
         let query = encode_query(&[("month", Some(&month))]);
-        let path = format!("/v1/reports/savings{query}");
-        Ok(self.call(Method::GET, &path, None).await?.1)
+        Ok(self
+            .call(&routes::SAVINGS_REPORT, &[], &query, None)
+            .await?
+            .1)
     }
 
     /// `POST /v1/reports/utilization/pull`: the ids of the `utilization`
     /// jobs, one per known machine.
-    pub async fn pull_utilization(&self, month: BillingMonth) -> Result<Vec<JobId>, ClientError> {
+    pub async fn pull_utilization(&self, month: BillingMonth) -> Result<Vec<JobId>, AdminError> {
         let body = self.encode(&PullRequest { month })?;
         let answer: PullAnswer = self
-            .call(Method::POST, "/v1/reports/utilization/pull", Some(body))
+            .call(&routes::UTILIZATION_PULL, &[], "", Some(body))
             .await?
             .1;
         Ok(answer.jobs)
@@ -466,28 +388,43 @@ impl AdminClient {
         format!("{}{path}", self.base)
     }
 
-    fn encode<T: serde::Serialize>(&self, value: &T) -> Result<Vec<u8>, ClientError> {
-        serde_json::to_vec(value).map_err(|e| ClientError::BadUrl {
+    fn encode<T: serde::Serialize>(&self, value: &T) -> Result<Vec<u8>, AdminError> {
+        serde_json::to_vec(value).map_err(|e| AdminError::BadUrl {
             url: self.base.clone(),
             reason: format!("the request cannot be encoded: {e}"),
         })
     }
 
+    /// Calls `route`, whose one path parameter is a schedule or window key
+    /// (or machine id); the answer's body.
+    async fn keyed<T: DeserializeOwned>(
+        &self,
+        route: &Route,
+        key: &str,
+        query: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<T, AdminError> {
+        Ok(self.call(route, &[&segment(key)], query, json).await?.1)
+    }
+
+    /// Calls `route` with its path parameters `args` (percent-encoded) and
+    /// `query` (`?…` or empty); reads the answer as JSON.
     async fn call<T: DeserializeOwned>(
         &self,
-        method: Method,
-        path: &str,
+        route: &Route,
+        args: &[&str],
+        query: &str,
         json: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, T), ClientError> {
-        let (status, bytes) = self.fetch(method, path, json).await?;
+    ) -> Result<(StatusCode, T), AdminError> {
+        let (status, bytes) = self.fetch(route, args, query, json).await?;
         // 204 No Content (a delete) reads as `null`, which `()` accepts.
         let body: &[u8] = if status == StatusCode::NO_CONTENT && bytes.is_empty() {
             b"null"
         } else {
             &bytes
         };
-        let value = serde_json::from_slice(body).map_err(|e| ClientError::BadResponse {
-            url: self.url(path),
+        let value = serde_json::from_slice(body).map_err(|e| AdminError::BadResponse {
+            url: self.url(&format!("{}{query}", route.fill(args))),
             status: status.as_u16(),
             detail: e.to_string(),
         })?;
@@ -498,11 +435,18 @@ impl AdminClient {
     /// else the server's error (or what made the answer unreadable).
     async fn fetch(
         &self,
-        method: Method,
-        path: &str,
+        route: &Route,
+        args: &[&str],
+        query: &str,
         json: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, bytes::Bytes), ClientError> {
-        let url = self.url(path);
+    ) -> Result<(StatusCode, bytes::Bytes), AdminError> {
+        let url = self.url(&format!("{}{query}", route.fill(args)));
+        let method = match route.method {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+            Verb::Put => Method::PUT,
+            Verb::Delete => Method::DELETE,
+        };
         let mut request = self
             .http
             .request(method, &url)
@@ -519,7 +463,7 @@ impl AdminClient {
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
-        let bad = |detail: String| ClientError::BadResponse {
+        let bad = |detail: String| AdminError::BadResponse {
             url: url.clone(),
             status: status.as_u16(),
             detail,
@@ -528,7 +472,7 @@ impl AdminClient {
             return Ok((status, bytes));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(ClientError::Api {
+            Ok(body) => Err(AdminError::Api {
                 status: status.as_u16(),
                 code: body.error.code,
                 message: body.error.message,
@@ -546,13 +490,79 @@ impl AdminClient {
         }
     }
 
-    fn unreachable(&self, e: &reqwest::Error) -> ClientError {
-        ClientError::Unreachable {
+    fn unreachable(&self, e: &reqwest::Error) -> AdminError {
+        AdminError::Unreachable {
             url: self.base.clone(),
             reason: describe(e),
         }
     }
 }
+
+/// The calls on a schedule or a window at its key (an id or a name), which
+/// the two share route for route: written once, made for each by
+/// `keyed_calls!(Item, Detail, Spec; show, update, pause, resume, delete,
+/// preview; the routes of each)`.
+macro_rules! keyed_calls {
+    (
+        $item:ty, $detail:ty, $spec:ty;
+        $show:ident, $update:ident, $pause:ident, $resume:ident, $delete:ident, $preview:ident;
+        $show_r:ident, $update_r:ident, $pause_r:ident, $resume_r:ident, $delete_r:ident,
+        $preview_r:ident $(;)?
+    ) => {
+        impl AdminClient {
+            #[doc = concat!("[`routes::", stringify!($show_r), "`]: with its next fire times and recent firings.")]
+            pub async fn $show(&self, key: &str) -> Result<$detail, AdminError> {
+                self.keyed(&routes::$show_r, key, "", None).await
+            }
+
+            #[doc = concat!("[`routes::", stringify!($update_r), "`]: replaces the definition.")]
+            pub async fn $update(&self, key: &str, spec: &$spec) -> Result<$item, AdminError> {
+                let body = self.encode(spec)?;
+                self.keyed(&routes::$update_r, key, "", Some(body)).await
+            }
+
+            #[doc = concat!("[`routes::", stringify!($pause_r), "`].")]
+            pub async fn $pause(&self, key: &str) -> Result<$item, AdminError> {
+                self.keyed(&routes::$pause_r, key, "", None).await
+            }
+
+            #[doc = concat!("[`routes::", stringify!($resume_r), "`].")]
+            pub async fn $resume(&self, key: &str) -> Result<$item, AdminError> {
+                self.keyed(&routes::$resume_r, key, "", None).await
+            }
+
+            #[doc = concat!("[`routes::", stringify!($delete_r), "`].")]
+            pub async fn $delete(&self, key: &str) -> Result<(), AdminError> {
+                self.keyed(&routes::$delete_r, key, "", None).await
+            }
+
+            #[doc = concat!("[`routes::", stringify!($preview_r), "`]: the next `count` (default 10) fire times.")]
+            pub async fn $preview(
+                &self,
+                key: &str,
+                count: Option<u32>,
+            ) -> Result<Vec<FireTimeView>, AdminError> {
+                let count = count.map(|c| c.to_string());
+                let query = encode_query(&[("count", count.as_deref())]);
+                let times: FireTimes = self.keyed(&routes::$preview_r, key, &query, None).await?;
+                Ok(times.fire_times)
+            }
+        }
+    };
+}
+
+keyed_calls!(
+    Schedule, ScheduleDetail, ScheduleSpec;
+    schedule, update_schedule, pause_schedule, resume_schedule, delete_schedule, preview_schedule;
+    SCHEDULE_SHOW, SCHEDULE_UPDATE, SCHEDULE_PAUSE, SCHEDULE_RESUME, SCHEDULE_DELETE,
+    SCHEDULE_PREVIEW;
+);
+
+keyed_calls!(
+    Window, WindowDetail, WindowRequest;
+    window, update_window, pause_window, resume_window, delete_window, preview_window;
+    WINDOW_SHOW, WINDOW_UPDATE, WINDOW_PAUSE, WINDOW_RESUME, WINDOW_DELETE, WINDOW_PREVIEW;
+);
 
 /// `?k=v&…` of the parameters that are set, or nothing.
 fn encode_query(pairs: &[(&str, Option<&str>)]) -> String {
@@ -609,7 +619,7 @@ mod tests {
 
     #[test]
     fn api_errors_print_their_field() {
-        let e = ClientError::Api {
+        let e = AdminError::Api {
             status: 422,
             code: "invalid_job".into(),
             message: "start jobs need the id of the machine to act on".into(),

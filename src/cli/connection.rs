@@ -24,11 +24,23 @@ use crate::config::{AdminToken, Config, Env};
 use crate::text::escape;
 
 /// The variable that holds the admin token for the CLI.
-pub const TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
+pub(super) const TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
+
+// The arguments of a subcommand that acts on one schedule or window by its
+// key and may print the API's JSON (`pause`, `resume`, `overrides`). Plain
+// comments, not doc comments: clap would take those for the help text.
+#[derive(Debug, clap::Args)]
+pub(super) struct KeyArgs {
+    // The schedule's or window's id or name.
+    pub(super) key: String,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub(super) json: bool,
+}
 
 /// Where the daemon is: `--url` and the config file to fall back on.
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct DaemonArgs {
+pub(super) struct DaemonArgs {
     /// The daemon's admin API. Default: `http://` + `http.listen` of the config.
     #[arg(long, env = "MACHINIST_URL", global = true, value_name = "URL")]
     pub url: Option<String>,
@@ -39,7 +51,7 @@ pub struct DaemonArgs {
 
 impl DaemonArgs {
     /// The client of the daemon these arguments point at.
-    pub fn client(&self) -> anyhow::Result<AdminClient> {
+    pub(super) fn client(&self) -> anyhow::Result<AdminClient> {
         let config = config_path(self.config.clone());
         connect(self.url.as_deref(), config.as_deref())
     }
@@ -47,7 +59,7 @@ impl DaemonArgs {
 
 /// The config file: the one handed over (the top-level `--config`), else
 /// `$MACHINIST_CONFIG`.
-pub fn config_path(handed: Option<PathBuf>) -> Option<PathBuf> {
+pub(super) fn config_path(handed: Option<PathBuf>) -> Option<PathBuf> {
     handed.or_else(|| {
         std::env::var_os("MACHINIST_CONFIG")
             .filter(|v| !v.is_empty())
@@ -57,7 +69,7 @@ pub fn config_path(handed: Option<PathBuf>) -> Option<PathBuf> {
 
 /// Runs a command, printing its error as one line `error: …` (a server
 /// error reads `error: <message> (field: <field>)`) and exiting 1.
-pub async fn report_errors(
+pub(super) async fn report_errors(
     command: impl Future<Output = anyhow::Result<ExitCode>>,
 ) -> anyhow::Result<ExitCode> {
     match command.await {
@@ -71,7 +83,10 @@ pub async fn report_errors(
 
 /// The client: the URL from the flag, the variable or the config; the token
 /// from the variable or the config's sources.
-pub fn connect(url: Option<&str>, config_path: Option<&Path>) -> anyhow::Result<AdminClient> {
+pub(super) fn connect(
+    url: Option<&str>,
+    config_path: Option<&Path>,
+) -> anyhow::Result<AdminClient> {
     let env = Env::process();
     let env_token = env.get(TOKEN_VAR).filter(|t| !t.is_empty());
     let mut config: Option<Config> = None;
@@ -116,7 +131,7 @@ fn token_from_config(config: &Config, env: &Env) -> anyhow::Result<Option<AdminT
 }
 
 /// A listen address made connectable: `0.0.0.0` and `[::]` mean "this host".
-pub fn connectable(listen: SocketAddr) -> SocketAddr {
+pub(super) fn connectable(listen: SocketAddr) -> SocketAddr {
     let mut addr = listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {
@@ -128,7 +143,7 @@ pub fn connectable(listen: SocketAddr) -> SocketAddr {
 }
 
 /// Builds a job's `args` from `--args JSON` and `--arg k=v` pairs.
-pub fn build_args(json: Option<&str>, pairs: &[String]) -> anyhow::Result<Value> {
+pub(super) fn build_args(json: Option<&str>, pairs: &[String]) -> anyhow::Result<Value> {
     let mut object = match json {
         None => Map::new(),
         Some(text) => match serde_json::from_str::<Value>(text)
@@ -158,18 +173,18 @@ pub fn build_args(json: Option<&str>, pairs: &[String]) -> anyhow::Result<Value>
 
 // ---- output ----
 
-pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+pub(super) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 /// `2026-03-02T09:00:00Z`.
-pub fn time(at: DateTime<Utc>) -> String {
+pub(super) fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// `2026-03-02 10:00 CET` in `zone` (an IANA name), or UTC if it is unknown.
-pub fn local_time(at: DateTime<Utc>, zone: &str) -> String {
+pub(super) fn local_time(at: DateTime<Utc>, zone: &str) -> String {
     match zone.parse::<chrono_tz::Tz>() {
         Ok(tz) => at
             .with_timezone(&tz)
@@ -180,7 +195,7 @@ pub fn local_time(at: DateTime<Utc>, zone: &str) -> String {
 }
 
 /// JSON with sorted keys, on one line.
-pub fn compact(value: &Value) -> String {
+pub(super) fn compact(value: &Value) -> String {
     // Sorted keys read better and print the same every time.
     fn sorted(v: &Value) -> Value {
         match v {
@@ -198,11 +213,11 @@ pub fn compact(value: &Value) -> String {
     sorted(value).to_string()
 }
 
-pub fn one_line(s: &str) -> String {
+pub(super) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-pub fn truncate(s: &str, max: usize) -> String {
+pub(super) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -214,7 +229,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 
 /// A table with aligned columns; the last column is not padded. Cells are
 /// escaped ([`escape`]): they hold what the daemon sent.
-pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|row| row.iter().map(|cell| escape(cell)).collect())
@@ -246,7 +261,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
 }
 
 /// `key  value` lines with the values aligned, escaped ([`escape`]).
-pub fn print_fields(fields: &[(&str, String)]) {
+pub(super) fn print_fields(fields: &[(&str, String)]) {
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, value) in fields {
         println!("{key:<width$}  {}", escape(value));

@@ -22,6 +22,7 @@ pub struct HistoryArgs {
     /// Print the API's JSON.
     #[arg(long)]
     json: bool,
+    // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
 }

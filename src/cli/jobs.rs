@@ -32,6 +32,7 @@ const UNREACHABLE_GRACE: Duration = Duration::from_secs(60);
 /// Manage jobs through the daemon's admin API.
 #[derive(Debug, clap::Args)]
 pub struct JobsArgs {
+    // What to do (not a doc comment: clap would show it).
     #[command(subcommand)]
     command: JobsCommand,
     /// The daemon's admin API. Default: `http://` + `http.listen` of the config.

@@ -15,6 +15,7 @@ pub struct MachinesArgs {
     /// Print the API's JSON.
     #[arg(long)]
     json: bool,
+    // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
 }

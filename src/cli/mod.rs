@@ -24,6 +24,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormatArg>,
 
+    // The subcommand to run (not a doc comment: clap would show it).
     #[command(subcommand)]
     pub command: Command,
 }
@@ -65,16 +66,16 @@ pub enum Command {
 }
 
 pub mod admin_client;
-pub mod connection;
+mod connection;
 pub mod demo;
-pub mod history;
-pub mod jobs;
-pub mod machines;
-pub mod report;
-pub mod schedules;
-pub mod status;
+mod history;
+mod jobs;
+mod machines;
+mod report;
+mod schedules;
+mod status;
 pub mod walkthrough;
-pub mod windows;
+mod windows;
 
 /// A command's failure and the exit code it deserves.
 enum Failure {

@@ -14,8 +14,10 @@ use crate::machine::BillingMonth;
 /// Utilization and savings reports.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
+    // Which report (not a doc comment: clap would show it).
     #[command(subcommand)]
     command: ReportCommand,
+    // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
 }

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 
 use super::connection::{
-    DaemonArgs, build_args, compact, local_time, one_line, print_fields, print_json, print_table,
-    report_errors, time, truncate,
+    DaemonArgs, KeyArgs, build_args, compact, local_time, one_line, print_fields, print_json,
+    print_table, report_errors, time, truncate,
 };
 use crate::cli::admin_client::AdminClient;
 use crate::http::{FireTimeView, PreviewRequest};
@@ -25,8 +25,10 @@ use crate::text::escape;
 /// Manage cron schedules through the daemon's admin API.
 #[derive(Debug, clap::Args)]
 pub struct SchedulesArgs {
+    // What to do (not a doc comment: clap would show it).
     #[command(subcommand)]
     command: SchedulesCommand,
+    // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
 }
@@ -65,19 +67,9 @@ enum SchedulesCommand {
     /// The next fire times of a schedule, or of an expression before saving it.
     Preview(PreviewArgs),
     /// Pause a schedule: it fires no more until resumed.
-    Pause {
-        key: String,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Pause(KeyArgs),
     /// Resume a paused schedule from its next time (missed times are not made up).
-    Resume {
-        key: String,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Resume(KeyArgs),
     /// Delete a schedule (its jobs stay).
     Rm { key: String },
 }
@@ -259,11 +251,11 @@ async fn run_inner(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        SchedulesCommand::Pause { key, json } => {
+        SchedulesCommand::Pause(KeyArgs { key, json }) => {
             let schedule = client.pause_schedule(&key).await?;
             finish(&schedule, json, "paused")?;
         }
-        SchedulesCommand::Resume { key, json } => {
+        SchedulesCommand::Resume(KeyArgs { key, json }) => {
             let schedule = client.resume_schedule(&key).await?;
             finish(&schedule, json, "resumed")?;
         }

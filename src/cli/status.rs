@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::connection::{DaemonArgs, print_fields, print_json, print_table, report_errors, time};
-use crate::cli::admin_client::ClientError;
+use crate::cli::admin_client::AdminError;
 
 /// Firings listed.
 const NEXT_FIRINGS: usize = 5;
@@ -22,6 +22,7 @@ pub struct StatusArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
 }
@@ -47,6 +48,7 @@ pub struct Status {
     pub checks: BTreeMap<String, String>,
     /// Jobs in the database by state.
     pub jobs: BTreeMap<String, u64>,
+    /// Queue depth and the longest wait, from the metrics' gauges.
     pub queue: Queue,
     /// The soonest firings of enabled schedules (window edges included).
     pub next_firings: Vec<NextFiring>,
@@ -68,9 +70,11 @@ pub struct Queue {
 /// One upcoming firing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NextFiring {
+    /// The schedule's name.
     pub schedule: String,
     /// The job kind it submits.
     pub kind: String,
+    /// When it fires next.
     pub at: DateTime<Utc>,
 }
 
@@ -81,7 +85,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         client.health().await?;
         let (ready, not_ready, checks) = match client.ready().await {
             Ok(r) => (true, None, r.checks),
-            Err(ClientError::Api {
+            Err(AdminError::Api {
                 code,
                 message,
                 field,

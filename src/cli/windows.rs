@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::connection::{
-    DaemonArgs, local_time, one_line, print_fields, print_json, print_table, report_errors, time,
-    truncate,
+    DaemonArgs, KeyArgs, local_time, one_line, print_fields, print_json, print_table,
+    report_errors, time, truncate,
 };
 use super::schedules::{
     exclusions_summary, fire_line, firing_line, parse_selector, print_fire_times, targets_summary,
@@ -28,8 +28,10 @@ use crate::text::escape;
 /// Manage office-hours windows through the daemon's admin API.
 #[derive(Debug, clap::Args)]
 pub struct WindowsArgs {
+    // What to do (not a doc comment: clap would show it).
     #[command(subcommand)]
     command: WindowsCommand,
+    // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
 }
@@ -73,31 +75,16 @@ enum WindowsCommand {
         json: bool,
     },
     /// Pause a window: no starts, stops or enforcement until resumed.
-    Pause {
-        key: String,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Pause(KeyArgs),
     /// Resume a paused window.
-    Resume {
-        key: String,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Resume(KeyArgs),
     /// Delete a window with its start and stop schedules and its overrides.
     Rm { key: String },
     /// Keep one machine on past the window (--keep-on) or off inside it
     /// (--keep-off) for a while.
     Override(OverrideArgs),
     /// List a window's overrides, expired ones too.
-    Overrides {
-        key: String,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Overrides(KeyArgs),
     /// Remove an override before it expires.
     Unoverride {
         key: String,
@@ -223,11 +210,11 @@ async fn run_inner(args: WindowsArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        WindowsCommand::Pause { key, json } => {
+        WindowsCommand::Pause(KeyArgs { key, json }) => {
             let window = client.pause_window(&key).await?;
             finish(&window, json, "paused")?;
         }
-        WindowsCommand::Resume { key, json } => {
+        WindowsCommand::Resume(KeyArgs { key, json }) => {
             let window = client.resume_window(&key).await?;
             finish(&window, json, "resumed")?;
         }
@@ -236,7 +223,7 @@ async fn run_inner(args: WindowsArgs) -> anyhow::Result<ExitCode> {
             println!("window {key} deleted");
         }
         WindowsCommand::Override(o) => run_override(&client, o).await?,
-        WindowsCommand::Overrides { key, json } => {
+        WindowsCommand::Overrides(KeyArgs { key, json }) => {
             let overrides = client.overrides(&key).await?;
             if json {
                 print_json(&serde_json::json!({ "overrides": overrides }))?;

@@ -1,6 +1,7 @@
 //! Bearer-token authentication of the admin API.
 //!
-//! With a token configured, every route but `GET /healthz` and `GET /readyz` needs exactly one
+//! With a token configured, every route but the open ones (`GET /healthz` and `GET /readyz`,
+//! [`routes::Access::Open`]) needs exactly one
 //! `Authorization: Bearer <token>` header; the presented token is compared
 //! with [`AdminToken::matches`] (constant-time). Anything else is answered
 //! 401 with `WWW-Authenticate: Bearer` and the JSON error shape. Neither the
@@ -14,12 +15,12 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
-use super::{HEALTH_PATH, READY_PATH};
+use super::error::Problem;
+use super::routes;
 use crate::config::AdminToken;
 
 /// The middleware: `axum::middleware::from_fn_with_state(token, require_token)`.
-pub async fn require_token(
+pub(super) async fn require_token(
     State(token): State<Option<AdminToken>>,
     request: Request,
     next: Next,
@@ -27,7 +28,7 @@ pub async fn require_token(
     let Some(token) = token else {
         return next.run(request).await;
     };
-    if [HEALTH_PATH, READY_PATH].contains(&request.uri().path()) {
+    if routes::is_open(request.uri().path()) {
         return next.run(request).await;
     }
     match check(&token, &request) {
@@ -39,7 +40,7 @@ pub async fn require_token(
     }
 }
 
-fn check(token: &AdminToken, request: &Request) -> Result<(), ApiError> {
+fn check(token: &AdminToken, request: &Request) -> Result<(), Problem> {
     let mut values = request.headers().get_all(AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         let message = if request.headers().contains_key(AUTHORIZATION) {
@@ -47,7 +48,7 @@ fn check(token: &AdminToken, request: &Request) -> Result<(), ApiError> {
         } else {
             "this route needs an `Authorization: Bearer <token>` header with the admin token"
         };
-        return Err(ApiError::unauthorized(message));
+        return Err(Problem::unauthorized(message));
     };
     let bytes = value.as_bytes();
     // "Bearer" is case-insensitive (RFC 7235); one or more spaces follow it.
@@ -58,7 +59,7 @@ fn check(token: &AdminToken, request: &Request) -> Result<(), ApiError> {
             rest.trim_ascii()
         }
         _ => {
-            return Err(ApiError::unauthorized(
+            return Err(Problem::unauthorized(
                 "the Authorization header must use the Bearer scheme: `Authorization: Bearer <token>`",
             ));
         }
@@ -66,6 +67,6 @@ fn check(token: &AdminToken, request: &Request) -> Result<(), ApiError> {
     if token.matches(presented) {
         Ok(())
     } else {
-        Err(ApiError::unauthorized("the admin token is not valid"))
+        Err(Problem::unauthorized("the admin token is not valid"))
     }
 }

@@ -7,7 +7,7 @@
 //! {"error": {"code": "not_found", "message": "no job 42", "field": null}}
 //! ```
 //!
-//! `code` is machine-readable and stable (see [`ApiError`]'s constructors for
+//! `code` is machine-readable and stable (see [`Problem`]'s constructors for
 //! the list and their statuses), `message` is for people, and `field` names
 //! the offending input (`machine_id`, `args.disk_size_gb`, `cursor`, `id`)
 //! when one is to blame.
@@ -22,31 +22,38 @@ use crate::store::StoreError;
 /// An error answer: a status, a code, a message and maybe a field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {code}: {message}")]
-pub struct ApiError {
+pub(crate) struct Problem {
+    /// The HTTP status of the answer.
     pub status: StatusCode,
+    /// Machine-readable and stable: `not_found`, `conflict`, `invalid_job`, …
     pub code: &'static str,
+    /// For people: what went wrong and, where it helps, what to do.
     pub message: String,
+    /// The offending input, when one is to blame.
     pub field: Option<String>,
 }
 
 /// The JSON body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// The one key of every error answer.
     pub error: ErrorDetail,
 }
 
 /// What went wrong, inside [`ErrorBody`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
+    /// Machine-readable and stable: `not_found`, `conflict`, `invalid_job`, …
     pub code: String,
+    /// For people.
     pub message: String,
     /// Always present in the JSON, `null` when no single field is to blame.
     pub field: Option<String>,
 }
 
-impl ApiError {
+impl Problem {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
+        Problem {
             status,
             code,
             message: message.into(),
@@ -63,27 +70,27 @@ impl ApiError {
     /// 400 `bad_request`: malformed input (JSON syntax, types, unknown or
     /// missing fields, bad query parameters, path ids, cursors).
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Problem::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
     /// 400 `bad_request` naming `field`.
     pub fn bad_field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError::bad_request(message).with_field(field)
+        Problem::bad_request(message).with_field(field)
     }
 
     /// 401 `unauthorized` (the response also carries `WWW-Authenticate: Bearer`).
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        Problem::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        ApiError::new(
+        Problem::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             message,
@@ -92,12 +99,12 @@ impl ApiError {
 
     /// 409 `conflict`: the job is not in a state that allows the action.
     pub fn conflict(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+        Problem::new(StatusCode::CONFLICT, "conflict", message)
     }
 
     /// 413 `payload_too_large`.
     pub fn payload_too_large(limit: usize) -> Self {
-        ApiError::new(
+        Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("the request body is larger than {limit} bytes"),
@@ -106,7 +113,7 @@ impl ApiError {
 
     /// 415 `unsupported_media_type`.
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
-        ApiError::new(
+        Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             message,
@@ -116,13 +123,12 @@ impl ApiError {
     /// 422 `invalid_job`: well-formed JSON that is not a valid job
     /// (unknown kind, missing machine id, bad wait, bad arguments, …).
     pub fn invalid_job(e: SpecError) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_job", e.message)
-            .with_field(e.field)
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_job", e.message).with_field(e.field)
     }
 
     /// 408 `request_timeout`: the request body did not arrive in time.
     pub fn request_timeout(after: std::time::Duration) -> Self {
-        ApiError::new(
+        Problem::new(
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
             format!(
@@ -134,7 +140,7 @@ impl ApiError {
 
     /// 503 `timeout`: the request took longer than the configured timeout.
     pub fn timeout(after: std::time::Duration) -> Self {
-        ApiError::new(
+        Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "timeout",
             format!(
@@ -147,12 +153,12 @@ impl ApiError {
 
     /// 503 `unavailable`: the store failed or is shutting down.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
     /// 500 `internal`: a bug (a handler panicked); never caused by input on purpose.
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 
     /// The JSON body.
@@ -167,18 +173,18 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
+impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         // Store errors name files and SQL problems, never secrets. A lost
         // database file was logged once, as an error, when the store found it.
         if !matches!(e, StoreError::Lost { .. }) {
             tracing::warn!(error = %e, "store error answering an admin request");
         }
-        ApiError::unavailable(e.to_string())
+        Problem::unavailable(e.to_string())
     }
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();
         if self.status == StatusCode::UNAUTHORIZED {

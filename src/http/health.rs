@@ -10,7 +10,7 @@
 //!   [`PROBE_EVERY`] so that probes cannot flood the API. 200 with the checks,
 //!   or 503 `not_ready` naming the failing check in `field` and the reason in
 //!   `message`. Open without a token, like `/healthz`, for service managers.
-//! - `GET /metrics`: Prometheus text (see [`crate::http::metrics`]); needs the token.
+//! - `GET /metrics`: Prometheus text (see `http/metrics.rs`); needs the token.
 
 use std::time::Duration;
 
@@ -22,18 +22,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::Problem;
 use super::params;
 use crate::machine::{MachineFilter, PageRequest};
 use crate::store::{Store, StoreError};
 
 /// Paperspace must have answered within this for the daemon to be ready.
-pub const API_FRESH: Duration = Duration::from_secs(10 * 60);
+pub(super) const API_FRESH: Duration = Duration::from_secs(10 * 60);
 /// At most one readiness probe of Paperspace per this long.
-pub const PROBE_EVERY: Duration = Duration::from_secs(30);
+pub(super) const PROBE_EVERY: Duration = Duration::from_secs(30);
 /// When the daemon wrote nothing for this long, readiness writes once
 /// itself; the probe is a write like any other, so this also spaces them.
-pub const WRITE_FRESH: Duration = Duration::from_secs(5);
+pub(super) const WRITE_FRESH: Duration = Duration::from_secs(5);
 
 /// `GET /readyz` when ready.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +47,7 @@ pub struct Readiness {
 /// The last readiness probe of Paperspace.
 #[derive(Debug, Clone)]
 pub(crate) struct Probe {
+    /// When it was made, so that the next waits [`PROBE_EVERY`].
     at: DateTime<Utc>,
     /// `None` when it answered; otherwise why not.
     failure: Option<String>,
@@ -57,15 +58,15 @@ pub(super) async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-fn not_ready(check: &str, reason: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason).with_field(check)
+fn not_ready(check: &str, reason: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason).with_field(check)
 }
 
 /// `GET /readyz`.
 pub(super) async fn readyz(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Readiness>, ApiError> {
+) -> Result<Json<Readiness>, Problem> {
     params::query(raw.as_deref(), &[])?;
     let store = &app.http.store;
     let mut checks = std::collections::BTreeMap::new();
@@ -127,7 +128,7 @@ pub(super) async fn readyz(
 /// daemon writes, and its last write within [`WRITE_FRESH`] (or else a probe
 /// made now) was committed. Concurrent checks that find the last write stale
 /// each probe, and the writer commits their probes together.
-async fn takes_writes(store: &Store) -> Result<(), ApiError> {
+async fn takes_writes(store: &Store) -> Result<(), Problem> {
     store
         .check_file()
         .map_err(|e| not_ready("database", e.to_string()))?;
@@ -151,7 +152,7 @@ async fn takes_writes(store: &Store) -> Result<(), ApiError> {
 
 /// Asks Paperspace for one machine, unless a probe was made within
 /// [`PROBE_EVERY`] (then its result stands). Returns when it answered.
-async fn probe(app: &AppState, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+async fn probe(app: &AppState, now: DateTime<Utc>) -> Result<DateTime<Utc>, Problem> {
     let Some(api) = &app.http.api else {
         return Err(not_ready(
             "paperspace",
@@ -174,7 +175,7 @@ async fn probe(app: &AppState, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiE
             let answer = api.list_page(&MachineFilter::all(), &page).await;
             let p = Probe {
                 at: now,
-                // ApiError texts never contain the API key.
+                // Problem texts never contain the API key.
                 failure: answer.err().map(|e| e.to_string()),
             };
             *last = Some(p.clone());
@@ -194,7 +195,7 @@ async fn probe(app: &AppState, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiE
 pub(super) async fn metrics(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Problem> {
     params::query(raw.as_deref(), &[])?;
     let text = app
         .metrics

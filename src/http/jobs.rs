@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::Problem;
 use super::params::{self, CursorKind};
 use crate::job::operation::check_id;
 use crate::job::{Job, JobEvent, JobId, JobKind, JobRequest, JobState};
@@ -36,6 +36,7 @@ pub struct HistoryPage {
 /// `GET /v1/jobs/{id}`: the job's fields with its events beside them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobDetail {
+    /// The job's own fields, flattened beside `events`.
     #[serde(flatten)]
     pub job: Job,
     /// Oldest first.
@@ -47,13 +48,13 @@ pub(super) async fn submit(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Problem> {
     let request: JobRequest =
         super::params::json_body(&headers, body, app.max_body_bytes, JOB_EXAMPLE)?;
     let now = app.http.clock.now();
     let job = request
         .validate(&app.http.defaults, now)
-        .map_err(ApiError::invalid_job)?;
+        .map_err(Problem::invalid_job)?;
     let submitted = app.http.store.submit(job, now).await?;
     let id = submitted.job.id;
     if submitted.created {
@@ -75,7 +76,7 @@ const JOB_EXAMPLE: &str = r#"{"kind":"start","machine_id":"ps123"}"#;
 pub(super) async fn list(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<JobPage>, ApiError> {
+) -> Result<Json<JobPage>, Problem> {
     let q = params::query(
         raw.as_deref(),
         &["state", "kind", "machine_id", "limit", "cursor"],
@@ -84,11 +85,11 @@ pub(super) async fn list(
     let state = get("state")
         .map(str::parse::<JobState>)
         .transpose()
-        .map_err(|e| ApiError::bad_field("state", e.to_string()))?;
+        .map_err(|e| Problem::bad_field("state", e.to_string()))?;
     let kind = get("kind")
         .map(str::parse::<JobKind>)
         .transpose()
-        .map_err(|e| ApiError::bad_field("kind", e.message))?;
+        .map_err(|e| Problem::bad_field("kind", e.message))?;
     let machine_id = machine_filter(get("machine_id"))?;
     let limit = params::limit(get("limit"))?;
     let before = params::decode_cursor(CursorKind::Jobs, get("cursor"))?;
@@ -113,18 +114,18 @@ fn page_end<T>(items: &mut Vec<T>, limit: u32, id: impl Fn(&T) -> i64) -> Option
     }
 }
 
-fn machine_filter(value: Option<&str>) -> Result<Option<String>, ApiError> {
+fn machine_filter(value: Option<&str>) -> Result<Option<String>, Problem> {
     value
         .map(|m| {
             check_id("machine_id", m)
                 .map(|()| m.to_string())
-                .map_err(|e| ApiError::bad_field(e.field, e.message))
+                .map_err(|e| Problem::bad_field(e.field, e.message))
         })
         .transpose()
 }
 
-fn path_id(path: Result<Path<String>, PathRejection>) -> Result<JobId, ApiError> {
-    let Path(raw) = path.map_err(|e| ApiError::bad_field("id", e.body_text()))?;
+fn path_id(path: Result<Path<String>, PathRejection>) -> Result<JobId, Problem> {
+    let Path(raw) = path.map_err(|e| Problem::bad_field("id", e.body_text()))?;
     params::job_id(&raw)
 }
 
@@ -132,7 +133,7 @@ fn path_id(path: Result<Path<String>, PathRejection>) -> Result<JobId, ApiError>
 pub(super) async fn show(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<JobDetail>, ApiError> {
+) -> Result<Json<JobDetail>, Problem> {
     let id = path_id(path)?;
     // The job first, then its events: events are written with the state
     // change they record, so a final job's events are then complete.
@@ -141,22 +142,22 @@ pub(super) async fn show(
     Ok(Json(JobDetail { job, events }))
 }
 
-fn no_job(id: JobId) -> ApiError {
-    ApiError::not_found(format!("there is no job {id}")).with_field("id")
+fn no_job(id: JobId) -> Problem {
+    Problem::not_found(format!("there is no job {id}")).with_field("id")
 }
 
 /// `POST /v1/jobs/{id}/cancel`.
 pub(super) async fn cancel(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Job>, ApiError> {
+) -> Result<Json<Job>, Problem> {
     let id = path_id(path)?;
     match app.http.store.cancel(id, app.http.clock.now()).await? {
         CancelResult::Cancelled(job) => {
             tracing::info!(job_id = id, "job cancelled over the admin API");
             Ok(Json(*job))
         }
-        CancelResult::AlreadyFinished(job) => Err(ApiError::conflict(format!(
+        CancelResult::AlreadyFinished(job) => Err(Problem::conflict(format!(
             "job {id} is already {}; only queued, running or waiting jobs can be cancelled",
             job.state
         ))),
@@ -168,14 +169,14 @@ pub(super) async fn cancel(
 pub(super) async fn retry(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Job>, ApiError> {
+) -> Result<Json<Job>, Problem> {
     let id = path_id(path)?;
     match app.http.store.retry(id, app.http.clock.now()).await? {
         RetryResult::Queued(job) => {
             tracing::info!(job_id = id, "failed job re-queued over the admin API");
             Ok(Json(*job))
         }
-        RetryResult::NotFailed(job) => Err(ApiError::conflict(format!(
+        RetryResult::NotFailed(job) => Err(Problem::conflict(format!(
             "job {id} is {}; only failed jobs can be retried",
             job.state
         ))),
@@ -187,7 +188,7 @@ pub(super) async fn retry(
 pub(super) async fn history(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<HistoryPage>, ApiError> {
+) -> Result<Json<HistoryPage>, Problem> {
     let q = params::query(raw.as_deref(), &["machine_id", "limit", "cursor"])?;
     let get = |k: &str| q.get(k).map(String::as_str);
     let machine_id = machine_filter(get("machine_id"))?;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::Problem;
 use super::params;
 use crate::job::Job;
 use crate::job::operation::check_id;
@@ -23,7 +23,7 @@ use crate::schedule::spec::Schedule;
 use crate::store::{JobFilter, StoreError};
 
 /// Jobs shown in `GET /v1/machines/{id}`.
-pub const RECENT_JOBS: u32 = 20;
+pub(super) const RECENT_JOBS: u32 = 20;
 
 /// A machine as last seen, with when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +47,7 @@ pub struct MachineList {
 /// `GET /v1/machines/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MachineDetail {
+    /// The machine's own fields, flattened beside its jobs and schedules.
     #[serde(flatten)]
     pub machine: MachineView,
     /// The last 20 jobs on this machine, newest first.
@@ -60,7 +61,7 @@ pub struct MachineDetail {
 pub(super) async fn list(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<MachineList>, ApiError> {
+) -> Result<Json<MachineList>, Problem> {
     params::query(raw.as_deref(), &[])?;
     let machines = app
         .http
@@ -82,13 +83,13 @@ pub(super) async fn show(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<MachineDetail>, ApiError> {
-    let Path(id) = path.map_err(|e| ApiError::bad_field("id", e.body_text()))?;
-    check_id("id", &id).map_err(|e| ApiError::bad_field(e.field, e.message))?;
+) -> Result<Json<MachineDetail>, Problem> {
+    let Path(id) = path.map_err(|e| Problem::bad_field("id", e.body_text()))?;
+    check_id("id", &id).map_err(|e| Problem::bad_field(e.field, e.message))?;
     params::query(raw.as_deref(), &[])?;
     let store = &app.http.store;
     let machine = known_machine(store, &id).await?.ok_or_else(|| {
-        ApiError::not_found(format!(
+        Problem::not_found(format!(
             "no machine {id} has been seen; a `refresh` job lists the account"
         ))
         .with_field("id")

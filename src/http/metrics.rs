@@ -28,7 +28,7 @@ use crate::store::rows::{from_ms, to_ms};
 use crate::store::{Store, StoreError};
 
 /// Events read at the first scrape to seed the counters.
-pub const SEED_EVENTS: i64 = 50_000;
+pub(super) const SEED_EVENTS: i64 = 50_000;
 /// Rows read per query while catching up.
 const BATCH: i64 = 5_000;
 
@@ -53,7 +53,9 @@ struct Histogram {
     bounds: &'static [f64],
     /// Observations per bucket (not cumulative; summed when rendered).
     counts: Vec<u64>,
+    /// The sum of all observations (`_sum`).
     sum: f64,
+    /// How many observations (`_count`).
     count: u64,
 }
 
@@ -109,7 +111,8 @@ struct Counters {
 
 /// One daemon's metrics. Cheap to share behind an `Arc`.
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub(super) struct Metrics {
+    /// Everything counted so far, and how far the catch-up has read.
     counters: Mutex<Counters>,
     /// Serialises catch-up so two scrapes do not count rows twice.
     catching_up: tokio::sync::Mutex<()>,
@@ -118,16 +121,27 @@ pub struct Metrics {
 /// A `job_events` row joined with its job, as the catch-up reads it.
 #[derive(Debug, FromRow)]
 struct EventFact {
+    /// The event's id: the catch-up resumes after the last one read.
     id: i64,
+    /// When it happened (ms), for latencies.
     at: i64,
+    /// The event's kind: a state change, an API call, …
     kind: String,
+    /// A state change's old state.
     from_state: Option<String>,
+    /// A state change's new state.
     to_state: Option<String>,
+    /// An API call's HTTP method.
     method: Option<String>,
+    /// An API call's route template.
     route: Option<String>,
+    /// An API call's HTTP status, when it got one.
     status: Option<i64>,
+    /// An API call's duration.
     latency_ms: Option<i64>,
+    /// The job's kind, a label of the job counters.
     job_kind: String,
+    /// When the job was made (ms), for the time to a final state.
     job_created_at: i64,
     /// For final state changes: when the job first began waiting.
     first_wait_at: Option<i64>,
@@ -136,16 +150,20 @@ struct EventFact {
 /// A `firings` row, as the catch-up reads it.
 #[derive(Debug, FromRow)]
 struct FiringFact {
+    /// The row's id: the catch-up resumes after the last one read.
     rowid: i64,
+    /// The fire time (ms), for the firing lag.
     fire_at: i64,
+    /// Enqueued, caught up or skipped: a label of the firing counter.
     outcome: String,
+    /// When the firing was recorded (ms), for the firing lag.
     recorded_at: i64,
 }
 
 const FINAL: [&str; 3] = ["succeeded", "failed", "cancelled"];
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::default()
     }
 
@@ -156,7 +174,7 @@ impl Metrics {
 
     /// Counts one admin API request (`route` is the matched template, or
     /// `unmatched`, so that random paths cannot grow the label set).
-    pub fn admin_request(&self, method: &str, route: &str, status: u16) {
+    pub(super) fn admin_request(&self, method: &str, route: &str, status: u16) {
         // Clients may invent methods; only the standard ones become labels.
         const KNOWN: [&str; 9] = [
             "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
@@ -172,12 +190,12 @@ impl Metrics {
 
     /// When Paperspace last answered one of the jobs' calls, as far as the
     /// rows read so far tell.
-    pub fn last_api_answer(&self) -> Option<DateTime<Utc>> {
+    pub(super) fn last_api_answer(&self) -> Option<DateTime<Utc>> {
         self.lock().last_api_answer
     }
 
     /// Reads the rows written since the last call into the counters.
-    pub async fn catch_up(&self, store: &Store) -> Result<(), StoreError> {
+    pub(super) async fn catch_up(&self, store: &Store) -> Result<(), StoreError> {
         let _one = self.catching_up.lock().await;
         let (events, firings) = {
             let c = self.lock();
@@ -253,7 +271,11 @@ impl Metrics {
 
     /// Catches up, reads the gauges and renders everything in the
     /// Prometheus text format (version 0.0.4).
-    pub async fn render(&self, store: &Store, now: DateTime<Utc>) -> Result<String, StoreError> {
+    pub(super) async fn render(
+        &self,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
         self.catch_up(store).await?;
         let gauges = Gauges::read(store, now).await?;
         let c = self.lock();
@@ -428,10 +450,15 @@ impl Counters {
 
 /// What the database says at scrape time.
 struct Gauges {
+    /// Jobs by (kind, state, count).
     jobs: Vec<(String, String, i64)>,
+    /// Queued or waiting jobs by (state, due now, count).
     depth: Vec<(String, bool, i64)>,
+    /// Seconds the longest-due queued or waiting job has been due (0: none).
     oldest_due_age: f64,
+    /// Machines by (last state or `gone`, count).
     machines: Vec<(String, i64)>,
+    /// Schedules by (enabled, count).
     schedules: Vec<(bool, i64)>,
 }
 

@@ -1,51 +1,13 @@
 //! The authenticated HTTP admin API (axum).
 //!
-//! [`router`] builds the whole API, ready for [`serve`]:
-//!
-//! | route | answer |
-//! | --- | --- |
-//! | `GET /healthz` | `{"status":"ok"}`; open without auth |
-//! | `GET /readyz` | [`Readiness`]: database, migrations, Paperspace answered recently; 503 `not_ready` naming the check otherwise; open without auth ([`health`]) |
-//! | `GET /metrics` | Prometheus text ([`crate::http::metrics`]) |
-//! | `GET /openapi.json` | the OpenAPI 3 document of every route here ([`openapi`]) |
-//! | `GET /v1/machines` | [`MachineList`]: every machine seen, with `seen_at` and `gone_at` |
-//! | `GET /v1/machines/{id}` | [`MachineDetail`]: the machine, its 20 most recent jobs, the schedules that target it |
-//! | `POST /v1/jobs` | body [`JobRequest`](crate::job::JobRequest); 201 + the job, or 200 + the existing job when its `idempotency_key` matched |
-//! | `GET /v1/jobs?state=&kind=&machine_id=&limit=&cursor=` | [`JobPage`]: `{"jobs":[…],"next_cursor":"j41"\|null}`, newest first |
-//! | `GET /v1/jobs/{id}` | [`JobDetail`]: the job's fields plus `"events":[…]`, oldest first |
-//! | `POST /v1/jobs/{id}/cancel` | 200 + the cancelled job; 409 if it already finished |
-//! | `POST /v1/jobs/{id}/retry` | 200 + the re-queued job; 409 unless it failed |
-//! | `GET /v1/history?machine_id=&limit=&cursor=` | [`HistoryPage`]: `{"events":[…],"next_cursor":"e17"\|null}`, newest first |
-//! | `POST /v1/schedules` | body [`ScheduleSpec`](crate::schedule::spec::ScheduleSpec); 201 + the schedule |
-//! | `GET /v1/schedules?include_windows=` | [`ScheduleList`]: `{"schedules":[…]}` by name; window edges only with `include_windows=true` |
-//! | `GET /v1/schedules/{key}` | [`ScheduleDetail`]: the schedule plus `next_fire_times` (5) and `recent_firings` (50, newest first) |
-//! | `PUT /v1/schedules/{key}` | body `ScheduleSpec`, a full replace; 200 + the schedule |
-//! | `POST /v1/schedules/{key}/pause`, `…/resume` | 200 + the schedule |
-//! | `DELETE /v1/schedules/{key}` | 204 |
-//! | `GET /v1/schedules/{key}/preview?count=` | [`FireTimes`]: `{"fire_times":[{"utc","local","edge"?}…]}`, count 1..=100 (10) |
-//! | `POST /v1/schedules/preview` | body [`PreviewRequest`] `{"cron","timezone"?,"count"?}`: `FireTimes`, nothing stored |
-//! | `POST /v1/windows` | body [`WindowRequest`](crate::schedule::window::WindowRequest); 201 + the window |
-//! | `GET /v1/windows` | [`WindowList`]: `{"windows":[…]}` by name |
-//! | `GET /v1/windows/{key}` | [`WindowDetail`]: the window plus `next_edges` (6), active `overrides`, both edges' `recent_firings` |
-//! | `PUT /v1/windows/{key}` | body `WindowRequest`, a full replace; 200 + the window |
-//! | `POST /v1/windows/{key}/pause`, `…/resume` | 200 + the window |
-//! | `DELETE /v1/windows/{key}` | 204 (its edges and overrides go with it) |
-//! | `GET /v1/windows/{key}/preview?count=` | `FireTimes` of its edges |
-//! | `GET /v1/windows/{key}/overrides` | [`OverrideList`]: all, each with `active` |
-//! | `POST /v1/windows/{key}/overrides` | body [`OverrideRequest`](crate::schedule::window::OverrideRequest); 201 + the override |
-//! | `DELETE /v1/windows/{key}/overrides/{id}` | 204 |
-//! | `GET /v1/reports/utilization?month=YYYY-MM` | [`UtilizationView`] |
-//! | `GET /v1/reports/savings?month=YYYY-MM` | [`SavingsView`] |
-//! | `POST /v1/reports/utilization/pull` | body `{"month":"YYYY-MM"}`; 202 + [`PullAnswer`] `{"jobs":[ids]}`, one `utilization` job per known machine |
-//!
-//! A `{key}` is an id or a name: a positive number written plainly, or 1 to
-//! 128 characters without control characters (names are never numbers).
-//! `POST /v1/schedules/preview` is the expression preview; the other methods
-//! on that path act on a schedule named `preview`.
+//! [`router`] builds the whole API, ready for [`serve`], from the one
+//! table of its routes, [`routes::ROUTES`]: see [`routes`] for every route
+//! with its answer, and for what else is derived from that table or
+//! checked against it.
 //!
 //! # Errors
 //!
-//! One JSON shape, `{"error":{"code","message","field"}}` ([`error`]):
+//! One JSON shape, `{"error":{"code","message","field"}}` (`http/error.rs`):
 //!
 //! - 400 `bad_request`: malformed JSON, a key given twice at any depth, a
 //!   wrong type, an unknown or missing field (named by its JSON path), an
@@ -54,7 +16,7 @@
 //!   1..=500, a cursor this listing did not make, a non-numeric job id, a
 //!   path key that is neither an id nor a name, `count` outside 1..=100, a
 //!   missing or malformed `month`;
-//! - 401 `unauthorized` (with `WWW-Authenticate: Bearer`), see [`auth`];
+//! - 401 `unauthorized` (with `WWW-Authenticate: Bearer`), see `http/auth.rs`;
 //! - 404 `not_found`: an unknown job, schedule, window (field `key`),
 //!   override (field `id`) or route; 405 `method_not_allowed`;
 //! - 409 `conflict`: cancel of a finished job, retry of a job that did not
@@ -96,22 +58,24 @@
 //! flood of admin requests cannot starve the workers of the database. The
 //! body is read whole, within its own timeout (408), before a request waits
 //! for a turn. [`serve`] times and caps the connections themselves.
-//! Request targets over [`MAX_URI_BYTES`] are a 414, headers over
-//! [`MAX_HEADERS`] or [`MAX_HEADER_BYTES`] a 431, both in the JSON shape.
+//! Request targets over `MAX_URI_BYTES` (8 KiB) are a 414, headers over
+//! `MAX_HEADERS` (100) or `MAX_HEADER_BYTES` (16 KiB) a 431, both in the
+//! JSON shape.
 
-pub mod auth;
-pub mod error;
-pub mod health;
-pub mod jobs;
-pub mod machines;
-pub mod metrics;
-pub mod openapi;
-pub mod params;
+mod auth;
+mod error;
+mod health;
+mod jobs;
+mod machines;
+mod metrics;
+mod openapi;
+mod params;
 pub mod report;
-pub mod reports;
-pub mod schedules;
+mod reports;
+pub mod routes;
+mod schedules;
 mod server;
-pub mod windows;
+mod windows;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -123,37 +87,36 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::clock::SharedClock;
 use crate::config::{AdminToken, HttpConfig};
 use crate::http::metrics::Metrics;
+use crate::http::routes::{Route, Verb};
 use crate::job::JobDefaults;
 use crate::store::Store;
 
-pub use error::{ApiError, ErrorBody, ErrorDetail};
+use error::Problem;
+pub use error::{ErrorBody, ErrorDetail};
 pub use health::Readiness;
 pub use jobs::{HistoryPage, JobDetail, JobPage};
 pub use machines::{MachineDetail, MachineList, MachineView};
-pub use openapi::{METRICS_PATH, OPENAPI_PATH};
 pub use reports::{
     PullAnswer, PullRequest, SavingsLineView, SavingsView, UtilizationLineView, UtilizationView,
 };
+pub use routes::{HEALTH_PATH, METRICS_PATH, OPENAPI_PATH, READY_PATH};
 pub use schedules::{FireTimeView, FireTimes, PreviewRequest, ScheduleDetail, ScheduleList};
 pub use server::serve;
 pub use windows::{EdgeFiring, OverrideList, OverrideView, WindowDetail, WindowList};
 
-/// The liveness route, open without a token.
-pub const HEALTH_PATH: &str = "/healthz";
-/// The readiness route, open without a token (service managers probe it).
-pub const READY_PATH: &str = "/readyz";
-
 /// What the handlers need.
 #[derive(Clone)]
 pub struct HttpState {
+    /// Jobs, events, machines, schedules and windows: what the routes read and write.
     pub store: Store,
+    /// Now, for readiness, overrides' `active` and reports (a manual clock in tests).
     pub clock: SharedClock,
     /// Defaults for fields a submission leaves out.
     pub defaults: JobDefaults,
@@ -168,13 +131,13 @@ pub struct HttpState {
 
 /// A request target longer than this is answered 414 in the JSON shape
 /// (hyper's own limit, 65534 bytes, answers a plain 414).
-pub const MAX_URI_BYTES: usize = 8 * 1024;
+const MAX_URI_BYTES: usize = 8 * 1024;
 /// Request headers larger than this in all (names and values) are answered
 /// 431 in the JSON shape (past hyper's buffer, about 400 KiB, a plain 431).
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// More request headers than this are answered 431 in the JSON shape (past
 /// twice as many, hyper answers a plain 431).
-pub const MAX_HEADERS: usize = 100;
+const MAX_HEADERS: usize = 100;
 
 /// Protection against large, slow or many requests and connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,14 +195,18 @@ impl HttpLimits {
 /// What [`read_body`] needs.
 #[derive(Clone, Copy)]
 struct BodyLimits {
+    /// A larger body is a 413.
     max_bytes: usize,
+    /// A body not read within this is a 408.
     timeout: Duration,
 }
 
 /// The handlers' state: the caller's plus what the router adds.
 #[derive(Clone)]
 pub(crate) struct AppState {
+    /// What the caller gave [`router`].
     http: HttpState,
+    /// For the 413 message of a handler's body rejection.
     max_body_bytes: usize,
     /// Counters and histograms for `/metrics`.
     metrics: Arc<Metrics>,
@@ -250,8 +217,11 @@ pub(crate) struct AppState {
 /// The admission gate: a timeout around a concurrency cap.
 #[derive(Clone)]
 struct Gate {
+    /// One per request handled at once.
     permits: Arc<Semaphore>,
+    /// How many permits there are, for the busy message.
     max: usize,
+    /// The per-request timeout: waiting for a permit and running both count.
     timeout: Duration,
 }
 
@@ -271,62 +241,13 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         max,
         timeout: limits.request_timeout,
     };
-    Router::new()
-        .route(HEALTH_PATH, get(health::healthz))
-        .route(READY_PATH, get(health::readyz))
-        .route(METRICS_PATH, get(health::metrics))
-        .route(OPENAPI_PATH, get(openapi::document))
-        .route("/v1/machines", get(machines::list))
-        .route("/v1/machines/{id}", get(machines::show))
-        .route("/v1/jobs", get(jobs::list).post(jobs::submit))
-        .route("/v1/jobs/{id}", get(jobs::show))
-        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/v1/jobs/{id}/retry", post(jobs::retry))
-        .route("/v1/history", get(jobs::history))
-        .route(
-            "/v1/schedules",
-            get(schedules::list).post(schedules::create),
-        )
-        .route(
-            "/v1/schedules/preview",
-            post(schedules::preview_expression)
-                .get(schedules::show_named_preview)
-                .put(schedules::update_named_preview)
-                .delete(schedules::delete_named_preview),
-        )
-        .route(
-            "/v1/schedules/{key}",
-            get(schedules::show)
-                .put(schedules::update)
-                .delete(schedules::delete),
-        )
-        .route("/v1/schedules/{key}/pause", post(schedules::pause))
-        .route("/v1/schedules/{key}/resume", post(schedules::resume))
-        .route("/v1/schedules/{key}/preview", get(schedules::preview))
-        .route("/v1/windows", get(windows::list).post(windows::create))
-        .route(
-            "/v1/windows/{key}",
-            get(windows::show)
-                .put(windows::update)
-                .delete(windows::delete),
-        )
-        .route("/v1/windows/{key}/pause", post(windows::pause))
-        .route("/v1/windows/{key}/resume", post(windows::resume))
-        .route("/v1/windows/{key}/preview", get(windows::preview))
-        .route(
-            "/v1/windows/{key}/overrides",
-            get(windows::overrides).post(windows::add_override),
-        )
-        .route(
-            "/v1/windows/{key}/overrides/{id}",
-            axum::routing::delete(windows::delete_override),
-        )
-        .route("/v1/reports/utilization", get(reports::utilization_report))
-        .route(
-            "/v1/reports/utilization/pull",
-            post(reports::pull_utilization),
-        )
-        .route("/v1/reports/savings", get(reports::savings_report))
+    // The table's routes, each with its handler; axum merges the methods
+    // of one path.
+    let mut router = Router::new();
+    for route in routes::ROUTES {
+        router = router.route(route.path, handler(route));
+    }
+    router
         .route_layer(middleware::from_fn(keep_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -351,16 +272,72 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
+/// The handler of a route of [`routes::ROUTES`], at the route's method.
+/// Panics for a route it does not know: every test that builds a router
+/// then fails, so a route cannot be added to the table without a handler.
+fn handler(route: &Route) -> MethodRouter<AppState> {
+    let m = match route.method {
+        Verb::Get => MethodFilter::GET,
+        Verb::Post => MethodFilter::POST,
+        Verb::Put => MethodFilter::PUT,
+        Verb::Delete => MethodFilter::DELETE,
+    };
+    match *route {
+        routes::HEALTHZ => on(m, health::healthz),
+        routes::READYZ => on(m, health::readyz),
+        routes::METRICS => on(m, health::metrics),
+        routes::OPENAPI => on(m, openapi::document),
+        routes::JOB_SUBMIT => on(m, jobs::submit),
+        routes::JOBS_LIST => on(m, jobs::list),
+        routes::JOB_SHOW => on(m, jobs::show),
+        routes::JOB_CANCEL => on(m, jobs::cancel),
+        routes::JOB_RETRY => on(m, jobs::retry),
+        routes::HISTORY => on(m, jobs::history),
+        routes::MACHINES_LIST => on(m, machines::list),
+        routes::MACHINE_SHOW => on(m, machines::show),
+        routes::SCHEDULE_CREATE => on(m, schedules::create),
+        routes::SCHEDULES_LIST => on(m, schedules::list),
+        routes::EXPRESSION_PREVIEW => on(m, schedules::preview_expression),
+        routes::NAMED_PREVIEW_SHOW => on(m, schedules::show_named_preview),
+        routes::NAMED_PREVIEW_UPDATE => on(m, schedules::update_named_preview),
+        routes::NAMED_PREVIEW_DELETE => on(m, schedules::delete_named_preview),
+        routes::SCHEDULE_SHOW => on(m, schedules::show),
+        routes::SCHEDULE_UPDATE => on(m, schedules::update),
+        routes::SCHEDULE_DELETE => on(m, schedules::delete),
+        routes::SCHEDULE_PAUSE => on(m, schedules::pause),
+        routes::SCHEDULE_RESUME => on(m, schedules::resume),
+        routes::SCHEDULE_PREVIEW => on(m, schedules::preview),
+        routes::WINDOW_CREATE => on(m, windows::create),
+        routes::WINDOWS_LIST => on(m, windows::list),
+        routes::WINDOW_SHOW => on(m, windows::show),
+        routes::WINDOW_UPDATE => on(m, windows::update),
+        routes::WINDOW_DELETE => on(m, windows::delete),
+        routes::WINDOW_PAUSE => on(m, windows::pause),
+        routes::WINDOW_RESUME => on(m, windows::resume),
+        routes::WINDOW_PREVIEW => on(m, windows::preview),
+        routes::OVERRIDES_LIST => on(m, windows::overrides),
+        routes::OVERRIDE_ADD => on(m, windows::add_override),
+        routes::OVERRIDE_DELETE => on(m, windows::delete_override),
+        routes::UTILIZATION_REPORT => on(m, reports::utilization_report),
+        routes::UTILIZATION_PULL => on(m, reports::pull_utilization),
+        routes::SAVINGS_REPORT => on(m, reports::savings_report),
+        other => panic!(
+            "{} {} is in the route table but has no handler",
+            other.method.as_str(),
+            other.path
+        ),
+    }
+}
+
 /// Refuses a query string on a route that takes no query parameters (per
 /// [`openapi::OPERATIONS`]), so that no route silently ignores input; then
 /// copies the matched route template onto the response, so that the outer
 /// layer can count requests by route without counting raw paths.
 async fn keep_route(route: MatchedPath, request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_ascii_lowercase();
-    let takes_query = openapi::OPERATIONS
+    let takes_query = routes::ROUTES
         .iter()
-        .filter(|op| op.path == route.as_str() && op.method == method)
-        .any(|op| op.params.iter().any(|p| p.location == openapi::In::Query));
+        .filter(|r| r.path == route.as_str() && r.method.as_str() == request.method().as_str())
+        .any(openapi::takes_query);
     if let Some(query) = request
         .uri()
         .query()
@@ -378,7 +355,7 @@ async fn keep_route(route: MatchedPath, request: Request, next: Next) -> Respons
         } else {
             name
         };
-        let mut response = ApiError::bad_field(
+        let mut response = Problem::bad_field(
             name,
             format!("{} takes no query parameters", route.as_str()),
         )
@@ -391,26 +368,20 @@ async fn keep_route(route: MatchedPath, request: Request, next: Next) -> Respons
     response
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!("no route {}", shorten_path(uri.path())))
+async fn not_found(uri: axum::http::Uri) -> Problem {
+    Problem::not_found(format!("no route {}", shorten_path(uri.path())))
 }
 
-async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::method_not_allowed(format!(
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
+    Problem::method_not_allowed(format!(
         "{method} is not allowed on {}",
         shorten_path(uri.path())
     ))
 }
 
+/// A path echoed in a message or the log: at most 80 characters.
 fn shorten_path(path: &str) -> String {
-    const MAX: usize = 80;
-    if path.chars().count() <= MAX {
-        path.to_string()
-    } else {
-        let mut cut: String = path.chars().take(MAX).collect();
-        cut.push('…');
-        cut
-    }
+    params::shorten_to(path, 80)
 }
 
 /// Answers a request target or headers larger than the limits
@@ -420,7 +391,7 @@ async fn check_head(request: Request, next: Next) -> Response {
     let uri = request.uri();
     let uri_bytes = uri.path_and_query().map_or(0, |p| p.as_str().len());
     if uri_bytes > MAX_URI_BYTES {
-        return ApiError::new(
+        return Problem::new(
             axum::http::StatusCode::URI_TOO_LONG,
             "uri_too_long",
             format!("the request target is {uri_bytes} bytes; at most {MAX_URI_BYTES} are read"),
@@ -433,7 +404,7 @@ async fn check_head(request: Request, next: Next) -> Response {
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
-        return ApiError::new(
+        return Problem::new(
             axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
             format!(
@@ -459,16 +430,16 @@ async fn read_body(State(limits): State<BodyLimits>, request: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_bytes as u64) {
-        return ApiError::payload_too_large(limits.max_bytes).into_response();
+        return Problem::payload_too_large(limits.max_bytes).into_response();
     }
     let limited = http_body_util::Limited::new(body, limits.max_bytes);
     match tokio::time::timeout(limits.timeout, limited.collect()).await {
-        Err(_) => ApiError::request_timeout(limits.timeout).into_response(),
+        Err(_) => Problem::request_timeout(limits.timeout).into_response(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            ApiError::payload_too_large(limits.max_bytes).into_response()
+            Problem::payload_too_large(limits.max_bytes).into_response()
         }
         Ok(Err(e)) => {
-            ApiError::bad_request(format!("could not read the request body: {e}")).into_response()
+            Problem::bad_request(format!("could not read the request body: {e}")).into_response()
         }
         Ok(Ok(body)) => {
             next.run(Request::from_parts(parts, Body::from(body.to_bytes())))
@@ -484,10 +455,10 @@ async fn admit(State(gate): State<Gate>, request: Request, next: Next) -> Respon
     let permit = match tokio::time::timeout_at(deadline, gate.permits.acquire()).await {
         Ok(Ok(permit)) => permit,
         Ok(Err(_closed)) => {
-            return ApiError::unavailable("the admin API is shutting down").into_response();
+            return Problem::unavailable("the admin API is shutting down").into_response();
         }
         Err(_) => {
-            return ApiError::unavailable(format!(
+            return Problem::unavailable(format!(
                 "the daemon is busy ({} admin requests in progress); try again shortly",
                 gate.max
             ))
@@ -496,7 +467,7 @@ async fn admit(State(gate): State<Gate>, request: Request, next: Next) -> Respon
     };
     let response = tokio::time::timeout_at(deadline, next.run(request)).await;
     drop(permit);
-    response.unwrap_or_else(|_| ApiError::timeout(gate.timeout).into_response())
+    response.unwrap_or_else(|_| Problem::timeout(gate.timeout).into_response())
 }
 
 /// Logs each request (method, path, status, time: never headers or bodies)
@@ -529,7 +500,7 @@ async fn json_errors(
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
-    let mut fixed = ApiError::new(status, error::code_for(status), text).into_response();
+    let mut fixed = Problem::new(status, error::code_for(status), text).into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE
             && name != header::CONTENT_LENGTH
@@ -556,6 +527,19 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
     tracing::error!(panic = detail, "an admin request handler panicked");
-    ApiError::internal("the daemon hit a bug answering this request; its log has the details")
+    Problem::internal("the daemon hit a bug answering this request; its log has the details")
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`handler`] knows every route of the table (it panics otherwise).
+    #[test]
+    fn every_route_has_a_handler() {
+        for route in routes::ROUTES {
+            let _ = handler(route);
+        }
+    }
 }

@@ -1,11 +1,13 @@
-//! `GET /openapi.json`: the OpenAPI 3.0 document of the admin API, built
-//! from [`OPERATIONS`], the one table of every route with its parameters,
-//! body, answers and errors.
+//! `GET /openapi.json`: the OpenAPI 3.0 document of the admin API. Its
+//! paths, methods, summaries and security come from the route table
+//! ([`super::routes::ROUTES`]); each route's parameters, body, answers and
+//! errors from [`OPERATIONS`], which holds one [`Operation`] per route (a
+//! test here checks that, both ways).
 //!
-//! The router in [`super::router`] and this table are kept together by a
-//! test (tests/http_openapi.rs) that asks the running router, for every path
-//! in the document and every method, whether it answers or says 405, and
-//! compares that with the document; so neither can gain a route alone.
+//! The router in [`super::router`] registers the same table; a test
+//! (tests/http_openapi.rs) asks the running router, for every path in the
+//! document and every method, whether it answers or says 405, and compares
+//! that with the document.
 //!
 //! The schemas state what the handlers enforce (ranges, patterns, enums,
 //! lengths, closed objects, a job's fields per kind), so that a request the
@@ -17,38 +19,39 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
 
+use super::routes::{self, Access, Route};
 use crate::job::JobKind;
-
-/// Where the document is served.
-pub const OPENAPI_PATH: &str = "/openapi.json";
-/// Where the metrics are served.
-pub const METRICS_PATH: &str = "/metrics";
 
 /// Where a parameter goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum In {
+pub(super) enum In {
+    /// A `{name}` segment of the path template.
     Path,
+    /// A `name=value` of the query string.
     Query,
 }
 
 /// One parameter of an operation.
 #[derive(Debug, Clone, Copy)]
-pub struct Param {
+pub(super) struct Param {
+    /// Its name in the path template or the query string.
     pub name: &'static str,
+    /// Path or query.
     pub location: In,
     /// Its JSON Schema, with every constraint the handler enforces.
     pub schema: fn() -> Value,
+    /// The parameter's description in the document.
     pub description: &'static str,
 }
 
-/// One route and method.
+/// What the document says of one route beyond the route table.
 #[derive(Debug, Clone, Copy)]
-pub struct Operation {
-    pub method: &'static str,
-    /// OpenAPI path template, `{name}` for path parameters (as axum writes them).
-    pub path: &'static str,
-    pub summary: &'static str,
+pub(super) struct Operation {
+    /// The route (method, path, summary, access) this describes.
+    pub route: Route,
+    /// The document's tag (section) for it.
     pub tag: &'static str,
+    /// Its path and query parameters.
     pub params: &'static [Param],
     /// Schema name of the JSON request body, if any.
     pub body: Option<&'static str>,
@@ -57,8 +60,6 @@ pub struct Operation {
     /// Error statuses besides those any route may give (400, 401, 405, 408,
     /// 500, 503, and 413/415 with a body).
     pub errors: &'static [u16],
-    /// False for the routes open without a token.
-    pub auth: bool,
 }
 
 const fn q(name: &'static str, schema: fn() -> Value, description: &'static str) -> Param {
@@ -94,67 +95,51 @@ const COUNT: Param = q("count", count, "Fire times, 1 to 100 (default 10).");
 const MONTH: Param = q("month", month, "The month, `YYYY-MM` (1970-01 to 9999-12).");
 const MACHINE_FILTER: Param = q("machine_id", paperspace_id, "Only this Paperspace machine.");
 
-/// Every route of the admin API.
-pub const OPERATIONS: &[Operation] = &[
+/// The document's details of every route of the admin API, one per route
+/// of [`routes::ROUTES`].
+pub(super) const OPERATIONS: &[Operation] = &[
     Operation {
-        method: "get",
-        path: "/healthz",
-        summary: "The process is alive",
+        route: routes::HEALTHZ,
         tag: "health",
         params: &[],
         body: None,
         ok: (200, Some("Health")),
         errors: &[],
-        auth: false,
     },
     Operation {
-        method: "get",
-        path: "/readyz",
-        summary: "Database reachable, migrations applied, Paperspace answered recently",
+        route: routes::READYZ,
         tag: "health",
         params: &[],
         body: None,
         ok: (200, Some("Readiness")),
         errors: &[400],
-        auth: false,
     },
     Operation {
-        method: "get",
-        path: METRICS_PATH,
-        summary: "Prometheus metrics (text format 0.0.4)",
+        route: routes::METRICS,
         tag: "health",
         params: &[],
         body: None,
         ok: (200, Some("text")),
         errors: &[400],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: OPENAPI_PATH,
-        summary: "This document",
+        route: routes::OPENAPI,
         tag: "health",
         params: &[],
         body: None,
         ok: (200, Some("OpenApiDocument")),
         errors: &[],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/jobs",
-        summary: "Submit a job (200 with the existing job when its idempotency_key matched)",
+        route: routes::JOB_SUBMIT,
         tag: "jobs",
         params: &[],
         body: Some("JobRequest"),
         ok: (201, Some("Job")),
         errors: &[400, 422],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/jobs",
-        summary: "List jobs, newest first",
+        route: routes::JOBS_LIST,
         tag: "jobs",
         params: &[
             q("state", job_state, "Only jobs in this state."),
@@ -170,45 +155,33 @@ pub const OPERATIONS: &[Operation] = &[
         body: None,
         ok: (200, Some("JobPage")),
         errors: &[400],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/jobs/{id}",
-        summary: "A job with its events",
+        route: routes::JOB_SHOW,
         tag: "jobs",
         params: &[JOB_ID],
         body: None,
         ok: (200, Some("JobDetail")),
         errors: &[400, 404],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/jobs/{id}/cancel",
-        summary: "Cancel a job that has not finished",
+        route: routes::JOB_CANCEL,
         tag: "jobs",
         params: &[JOB_ID],
         body: None,
         ok: (200, Some("Job")),
         errors: &[400, 404, 409],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/jobs/{id}/retry",
-        summary: "Re-queue a failed job",
+        route: routes::JOB_RETRY,
         tag: "jobs",
         params: &[JOB_ID],
         body: None,
         ok: (200, Some("Job")),
         errors: &[400, 404, 409],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/history",
-        summary: "Every job's events, newest first",
+        route: routes::HISTORY,
         tag: "jobs",
         params: &[
             MACHINE_FILTER,
@@ -222,45 +195,33 @@ pub const OPERATIONS: &[Operation] = &[
         body: None,
         ok: (200, Some("HistoryPage")),
         errors: &[400],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/machines",
-        summary: "Every machine seen, with when",
+        route: routes::MACHINES_LIST,
         tag: "machines",
         params: &[],
         body: None,
         ok: (200, Some("MachineList")),
         errors: &[400],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/machines/{id}",
-        summary: "A machine with its recent jobs and the schedules aimed at it",
+        route: routes::MACHINE_SHOW,
         tag: "machines",
         params: &[p("id", paperspace_id, "A Paperspace machine id.")],
         body: None,
         ok: (200, Some("MachineDetail")),
         errors: &[400, 404],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/schedules",
-        summary: "Create a schedule",
+        route: routes::SCHEDULE_CREATE,
         tag: "schedules",
         params: &[],
         body: Some("ScheduleSpec"),
         ok: (201, Some("Schedule")),
         errors: &[400, 409, 422],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/schedules",
-        summary: "List schedules by name",
+        route: routes::SCHEDULES_LIST,
         tag: "schedules",
         params: &[q(
             "include_windows",
@@ -270,232 +231,169 @@ pub const OPERATIONS: &[Operation] = &[
         body: None,
         ok: (200, Some("ScheduleList")),
         errors: &[400],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/schedules/preview",
-        summary: "Fire times of an expression; nothing stored",
+        route: routes::EXPRESSION_PREVIEW,
         tag: "schedules",
         params: &[],
         body: Some("PreviewRequest"),
         ok: (200, Some("FireTimes")),
         errors: &[400, 422],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/schedules/preview",
-        summary: "The schedule named `preview`",
+        route: routes::NAMED_PREVIEW_SHOW,
         tag: "schedules",
         params: &[],
         body: None,
         ok: (200, Some("ScheduleDetail")),
         errors: &[404],
-        auth: true,
     },
     Operation {
-        method: "put",
-        path: "/v1/schedules/preview",
-        summary: "Replace the schedule named `preview`",
+        route: routes::NAMED_PREVIEW_UPDATE,
         tag: "schedules",
         params: &[],
         body: Some("ScheduleSpec"),
         ok: (200, Some("Schedule")),
         errors: &[400, 404, 409, 422],
-        auth: true,
     },
     Operation {
-        method: "delete",
-        path: "/v1/schedules/preview",
-        summary: "Delete the schedule named `preview`",
+        route: routes::NAMED_PREVIEW_DELETE,
         tag: "schedules",
         params: &[],
         body: None,
         ok: (204, None),
         errors: &[404, 409],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/schedules/{key}",
-        summary: "A schedule with its next fire times and recent firings",
+        route: routes::SCHEDULE_SHOW,
         tag: "schedules",
         params: &[KEY],
         body: None,
         ok: (200, Some("ScheduleDetail")),
         errors: &[400, 404],
-        auth: true,
     },
     Operation {
-        method: "put",
-        path: "/v1/schedules/{key}",
-        summary: "Replace a schedule",
+        route: routes::SCHEDULE_UPDATE,
         tag: "schedules",
         params: &[KEY],
         body: Some("ScheduleSpec"),
         ok: (200, Some("Schedule")),
         errors: &[400, 404, 409, 422],
-        auth: true,
     },
     Operation {
-        method: "delete",
-        path: "/v1/schedules/{key}",
-        summary: "Delete a schedule",
+        route: routes::SCHEDULE_DELETE,
         tag: "schedules",
         params: &[KEY],
         body: None,
         ok: (204, None),
         errors: &[400, 404, 409],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/schedules/{key}/pause",
-        summary: "Pause a schedule",
+        route: routes::SCHEDULE_PAUSE,
         tag: "schedules",
         params: &[KEY],
         body: None,
         ok: (200, Some("Schedule")),
         errors: &[400, 404, 409],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/schedules/{key}/resume",
-        summary: "Resume a schedule",
+        route: routes::SCHEDULE_RESUME,
         tag: "schedules",
         params: &[KEY],
         body: None,
         ok: (200, Some("Schedule")),
         errors: &[400, 404, 409],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/schedules/{key}/preview",
-        summary: "A schedule's next fire times",
+        route: routes::SCHEDULE_PREVIEW,
         tag: "schedules",
         params: &[KEY, COUNT],
         body: None,
         ok: (200, Some("FireTimes")),
         errors: &[400, 404],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/windows",
-        summary: "Create an office-hours window",
+        route: routes::WINDOW_CREATE,
         tag: "windows",
         params: &[],
         body: Some("WindowRequest"),
         ok: (201, Some("Window")),
         errors: &[400, 409, 422],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/windows",
-        summary: "List windows by name",
+        route: routes::WINDOWS_LIST,
         tag: "windows",
         params: &[],
         body: None,
         ok: (200, Some("WindowList")),
         errors: &[400],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/windows/{key}",
-        summary: "A window with its next edges, active overrides and recent firings",
+        route: routes::WINDOW_SHOW,
         tag: "windows",
         params: &[KEY],
         body: None,
         ok: (200, Some("WindowDetail")),
         errors: &[400, 404],
-        auth: true,
     },
     Operation {
-        method: "put",
-        path: "/v1/windows/{key}",
-        summary: "Replace a window",
+        route: routes::WINDOW_UPDATE,
         tag: "windows",
         params: &[KEY],
         body: Some("WindowRequest"),
         ok: (200, Some("Window")),
         errors: &[400, 404, 409, 422],
-        auth: true,
     },
     Operation {
-        method: "delete",
-        path: "/v1/windows/{key}",
-        summary: "Delete a window with its edges and overrides",
+        route: routes::WINDOW_DELETE,
         tag: "windows",
         params: &[KEY],
         body: None,
         ok: (204, None),
         errors: &[400, 404],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/windows/{key}/pause",
-        summary: "Pause a window",
+        route: routes::WINDOW_PAUSE,
         tag: "windows",
         params: &[KEY],
         body: None,
         ok: (200, Some("Window")),
         errors: &[400, 404],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/windows/{key}/resume",
-        summary: "Resume a window",
+        route: routes::WINDOW_RESUME,
         tag: "windows",
         params: &[KEY],
         body: None,
         ok: (200, Some("Window")),
         errors: &[400, 404],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/windows/{key}/preview",
-        summary: "Fire times of a window's edges",
+        route: routes::WINDOW_PREVIEW,
         tag: "windows",
         params: &[KEY, COUNT],
         body: None,
         ok: (200, Some("FireTimes")),
         errors: &[400, 404],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/windows/{key}/overrides",
-        summary: "A window's overrides, each with `active`",
+        route: routes::OVERRIDES_LIST,
         tag: "windows",
         params: &[KEY],
         body: None,
         ok: (200, Some("OverrideList")),
         errors: &[400, 404],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/windows/{key}/overrides",
-        summary: "Keep a machine on or off until a time",
+        route: routes::OVERRIDE_ADD,
         tag: "windows",
         params: &[KEY],
         body: Some("OverrideRequest"),
         ok: (201, Some("Override")),
         errors: &[400, 404, 422],
-        auth: true,
     },
     Operation {
-        method: "delete",
-        path: "/v1/windows/{key}/overrides/{id}",
-        summary: "Delete an override",
+        route: routes::OVERRIDE_DELETE,
         tag: "windows",
         params: &[
             KEY,
@@ -508,40 +406,30 @@ pub const OPERATIONS: &[Operation] = &[
         body: None,
         ok: (204, None),
         errors: &[400, 404],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/reports/utilization",
-        summary: "Machine hours and cost of a month",
+        route: routes::UTILIZATION_REPORT,
         tag: "reports",
         params: &[MONTH],
         body: None,
         ok: (200, Some("UtilizationView")),
         errors: &[400],
-        auth: true,
     },
     Operation {
-        method: "post",
-        path: "/v1/reports/utilization/pull",
-        summary: "Queue one utilization job per known machine",
+        route: routes::UTILIZATION_PULL,
         tag: "reports",
         params: &[],
         body: Some("PullRequest"),
         ok: (202, Some("PullAnswer")),
         errors: &[400, 409, 422],
-        auth: true,
     },
     Operation {
-        method: "get",
-        path: "/v1/reports/savings",
-        summary: "What schedules saved in a month",
+        route: routes::SAVINGS_REPORT,
         tag: "reports",
         params: &[MONTH],
         body: None,
         ok: (200, Some("SavingsView")),
         errors: &[400],
-        auth: true,
     },
 ];
 
@@ -595,7 +483,7 @@ fn operation(op: &Operation) -> Value {
         }
     };
     responses.insert(status.to_string(), ok);
-    if op.method == "post" && op.path == "/v1/jobs" {
+    if op.route == routes::JOB_SUBMIT {
         responses.insert(
             "200".into(),
             json!({"description": "An existing job with the same idempotency_key", "content": {"application/json": {"schema": schema_ref("Job")}}}),
@@ -605,7 +493,7 @@ fn operation(op: &Operation) -> Value {
     // Any route refuses a query string it does not take (400), and any
     // may time out (408), refuse the method (405), fail (503) or hit a bug.
     errors.extend([400, 405, 408, 500, 503]);
-    if op.auth {
+    if op.route.access == Access::Admin {
         errors.push(401);
     }
     if op.body.is_some() {
@@ -631,7 +519,7 @@ fn operation(op: &Operation) -> Value {
         .collect();
     let mut out = json!({
         "operationId": operation_id(op),
-        "summary": op.summary,
+        "summary": op.route.summary,
         "tags": [op.tag],
         "parameters": parameters,
         "responses": responses,
@@ -642,15 +530,15 @@ fn operation(op: &Operation) -> Value {
             "content": {"application/json": {"schema": schema_ref(body)}}
         });
     }
-    if !op.auth {
+    if op.route.access == Access::Open {
         out["security"] = json!([]);
     }
     out
 }
 
 fn operation_id(op: &Operation) -> String {
-    let mut id = op.method.to_string();
-    for part in op.path.split('/').filter(|s| !s.is_empty()) {
+    let mut id = op.route.method.lower().to_string();
+    for part in op.route.path.split('/').filter(|s| !s.is_empty()) {
         id.push('_');
         id.push_str(
             &part
@@ -661,14 +549,37 @@ fn operation_id(op: &Operation) -> String {
     id
 }
 
+/// The document's details of `route`.
+fn operation_of(route: &Route) -> &'static Operation {
+    OPERATIONS
+        .iter()
+        .find(|op| op.route == *route)
+        .unwrap_or_else(|| {
+            panic!(
+                "{} {} has no operation in the OpenAPI document",
+                route.method.as_str(),
+                route.path
+            )
+        })
+}
+
+/// True when `route` takes query parameters (any other query string is
+/// refused with a 400 by the router).
+pub(super) fn takes_query(route: &Route) -> bool {
+    operation_of(route)
+        .params
+        .iter()
+        .any(|p| p.location == In::Query)
+}
+
 /// The whole document, for a daemon whose configuration names `calendars`.
 pub fn document_value(calendars: &[String]) -> Value {
     let mut paths = Map::new();
-    for op in OPERATIONS {
+    for route in routes::ROUTES {
         let item = paths
-            .entry(op.path.to_string())
+            .entry(route.path.to_string())
             .or_insert_with(|| json!({}));
-        item[op.method] = operation(op);
+        item[route.method.lower()] = operation(operation_of(route));
     }
     let tags: Vec<Value> = [
         "health",
@@ -1355,6 +1266,16 @@ mod tests {
         assert_eq!(number_range(17, 59), ["1[7-9]", "[2-4][0-9]", "5[0-9]"]);
         assert_eq!(number_range(5, 23), ["0?[5-9]", "1[0-9]", "2[0-3]"]);
         assert!(number_range(30, 29).is_empty());
+    }
+
+    /// One operation per route of the table, and none for a route not in it.
+    #[test]
+    fn operations_are_the_route_table() {
+        assert_eq!(OPERATIONS.len(), routes::ROUTES.len());
+        for route in routes::ROUTES {
+            let n = OPERATIONS.iter().filter(|op| op.route == *route).count();
+            assert_eq!(n, 1, "{} {}", route.method.as_str(), route.path);
+        }
     }
 
     #[test]

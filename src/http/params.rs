@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::error::ApiError;
+use super::error::Problem;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,22 +12,25 @@ use serde::de::DeserializeOwned;
 use crate::job::JobId;
 
 /// The default page size.
-pub const DEFAULT_LIMIT: u32 = 50;
+pub(super) const DEFAULT_LIMIT: u32 = 50;
 /// The largest page size.
-pub const MAX_LIMIT: u32 = 500;
+pub(super) const MAX_LIMIT: u32 = 500;
 
 /// Parses a query string, refusing parameters outside `allowed`, repeated
 /// parameters and empty values.
-pub fn query(raw: Option<&str>, allowed: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
+pub(super) fn query(
+    raw: Option<&str>,
+    allowed: &[&str],
+) -> Result<BTreeMap<String, String>, Problem> {
     let mut params = BTreeMap::new();
     let Some(raw) = raw else {
         return Ok(params);
     };
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
-        .map_err(|e| ApiError::bad_request(format!("the query string cannot be read: {e}")))?;
+        .map_err(|e| Problem::bad_request(format!("the query string cannot be read: {e}")))?;
     for (key, value) in pairs {
         if !allowed.contains(&key.as_str()) {
-            return Err(ApiError::bad_field(
+            return Err(Problem::bad_field(
                 shorten(&key),
                 format!(
                     "unknown query parameter `{}`; use {}",
@@ -37,13 +40,13 @@ pub fn query(raw: Option<&str>, allowed: &[&str]) -> Result<BTreeMap<String, Str
             ));
         }
         if value.is_empty() {
-            return Err(ApiError::bad_field(
+            return Err(Problem::bad_field(
                 &key,
                 format!("`{key}` must not be empty"),
             ));
         }
         if params.contains_key(&key) {
-            return Err(ApiError::bad_field(
+            return Err(Problem::bad_field(
                 &key,
                 format!("`{key}` is given more than once"),
             ));
@@ -54,7 +57,7 @@ pub fn query(raw: Option<&str>, allowed: &[&str]) -> Result<BTreeMap<String, Str
 }
 
 /// The page size: 1..=500, default 50.
-pub fn limit(value: Option<&str>) -> Result<u32, ApiError> {
+pub(super) fn limit(value: Option<&str>) -> Result<u32, Problem> {
     let Some(value) = value else {
         return Ok(DEFAULT_LIMIT);
     };
@@ -62,7 +65,7 @@ pub fn limit(value: Option<&str>) -> Result<u32, ApiError> {
         .and_then(|v| v.parse::<u32>().ok())
         .filter(|n| (1..=MAX_LIMIT).contains(n))
         .ok_or_else(|| {
-            ApiError::bad_field(
+            Problem::bad_field(
                 "limit",
                 format!("`limit` must be a whole number from 1 to {MAX_LIMIT}"),
             )
@@ -70,7 +73,7 @@ pub fn limit(value: Option<&str>) -> Result<u32, ApiError> {
 }
 
 /// A positive id in canonical decimal form (no sign, no leading zeros).
-fn positive_id(value: &str) -> Option<i64> {
+pub(super) fn positive_id(value: &str) -> Option<i64> {
     let d = digits(value)?;
     if d.starts_with('0') {
         return None;
@@ -84,9 +87,9 @@ fn digits(value: &str) -> Option<&str> {
 }
 
 /// A job id from the URL path.
-pub fn job_id(value: &str) -> Result<JobId, ApiError> {
+pub(super) fn job_id(value: &str) -> Result<JobId, Problem> {
     positive_id(value).ok_or_else(|| {
-        ApiError::bad_field(
+        Problem::bad_field(
             "id",
             format!(
                 "`{}` is not a job id; job ids are positive whole numbers",
@@ -99,7 +102,7 @@ pub fn job_id(value: &str) -> Result<JobId, ApiError> {
 /// What a cursor pages through: the prefix keeps a history cursor from being
 /// used on the job list and the other way round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CursorKind {
+pub(super) enum CursorKind {
     /// A job id: the list continues with jobs below it.
     Jobs,
     /// An event id: the history continues with events below it.
@@ -116,12 +119,12 @@ impl CursorKind {
 }
 
 /// The opaque cursor for "items with ids below `id`".
-pub fn encode_cursor(kind: CursorKind, id: i64) -> String {
+pub(super) fn encode_cursor(kind: CursorKind, id: i64) -> String {
     format!("{}{id}", kind.prefix())
 }
 
 /// Reads a cursor made by [`encode_cursor`] for the same kind of listing.
-pub fn decode_cursor(kind: CursorKind, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(super) fn decode_cursor(kind: CursorKind, value: Option<&str>) -> Result<Option<i64>, Problem> {
     let Some(value) = value else {
         return Ok(None);
     };
@@ -130,20 +133,24 @@ pub fn decode_cursor(kind: CursorKind, value: Option<&str>) -> Result<Option<i64
         .and_then(positive_id)
         .map(Some)
         .ok_or_else(|| {
-            ApiError::bad_field(
+            Problem::bad_field(
                 "cursor",
                 "not a cursor of this listing; pass the `next_cursor` of the previous page unchanged",
             )
         })
 }
 
-/// Input echoed in messages is cut short.
-fn shorten(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
+/// Input echoed in messages is cut short: 40 characters.
+pub(super) fn shorten(s: &str) -> String {
+    shorten_to(s, 40)
+}
+
+/// `s` cut to `max` characters, with `…` where it was cut.
+pub(super) fn shorten_to(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_string()
     } else {
-        let mut cut: String = s.chars().take(MAX).collect();
+        let mut cut: String = s.chars().take(max).collect();
         cut.push('…');
         cut
     }
@@ -158,22 +165,22 @@ pub(super) fn json_body<T: DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
     max_body_bytes: usize,
     example: &str,
-) -> Result<T, ApiError> {
+) -> Result<T, Problem> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
     if !json {
-        return Err(ApiError::unsupported_media_type(
+        return Err(Problem::unsupported_media_type(
             "send the request as JSON with `Content-Type: application/json`",
         ));
     }
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::payload_too_large(max_body_bytes)
+            Problem::payload_too_large(max_body_bytes)
         } else {
-            ApiError::bad_request(format!(
+            Problem::bad_request(format!(
                 "could not read the request body: {}",
                 e.body_text()
             ))
@@ -187,18 +194,18 @@ pub(super) fn json_body<T: DeserializeOwned>(
 pub(super) fn parse_json_object<T: DeserializeOwned>(
     body: &[u8],
     example: &str,
-) -> Result<T, ApiError> {
+) -> Result<T, Problem> {
     if body.trim_ascii().is_empty() {
-        return Err(ApiError::bad_request(format!(
+        return Err(Problem::bad_request(format!(
             "the request body is empty; send a JSON object such as {example}"
         )));
     }
     // A derived struct also accepts a JSON array (fields by position): refuse it.
     if body.trim_ascii_start().first() != Some(&b'{') {
         if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-            return Err(ApiError::bad_request(format!("invalid JSON: {e}")));
+            return Err(Problem::bad_request(format!("invalid JSON: {e}")));
         }
-        return Err(ApiError::bad_request(format!(
+        return Err(Problem::bad_request(format!(
             "the request body must be a JSON object, such as {example}"
         )));
     }
@@ -206,7 +213,7 @@ pub(super) fn parse_json_object<T: DeserializeOwned>(
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
     de.end()
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+        .map_err(|e| Problem::bad_request(format!("invalid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -214,7 +221,7 @@ pub(super) fn parse_json_object<T: DeserializeOwned>(
 /// JSON path. serde keeps the last of repeated keys (or refuses them only in
 /// derived structs), so `{"args":{"name":"a","name":"b"}}` would otherwise
 /// mean whatever the last one says while a proxy or log reads the first.
-fn refuse_duplicate_keys(body: &[u8]) -> Result<(), ApiError> {
+fn refuse_duplicate_keys(body: &[u8]) -> Result<(), Problem> {
     use serde::de::DeserializeSeed;
     let found = std::cell::RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -224,7 +231,7 @@ fn refuse_duplicate_keys(body: &[u8]) -> Result<(), ApiError> {
     }
     .deserialize(&mut de);
     match (checked, found.into_inner()) {
-        (Err(_), Some(path)) => Err(ApiError::bad_field(
+        (Err(_), Some(path)) => Err(Problem::bad_field(
             &path,
             format!("`{}` is given more than once", shorten(&path)),
         )),
@@ -238,6 +245,7 @@ fn refuse_duplicate_keys(body: &[u8]) -> Result<(), ApiError> {
 struct UniqueKeys<'f> {
     /// The JSON path of the value walked, `""` at the top.
     path: String,
+    /// Where the walk leaves the path of the first repeated key.
     found: &'f std::cell::RefCell<Option<String>>,
 }
 
@@ -313,7 +321,7 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeys<'_> {
     }
 }
 
-fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
     let path = e.path().to_string();
     let inner = e.into_inner();
     let message = inner.to_string();
@@ -330,13 +338,13 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
             (None, Some(name)) => Some(name.to_string()),
             (at, None) => at,
         };
-        let error = ApiError::bad_request(message);
+        let error = Problem::bad_request(message);
         match field {
             Some(field) => error.with_field(field),
             None => error,
         }
     } else {
-        let error = ApiError::bad_request(format!("invalid JSON: {message}"));
+        let error = Problem::bad_request(format!("invalid JSON: {message}"));
         match at {
             Some(field) => error.with_field(field),
             None => error,

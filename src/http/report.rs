@@ -20,25 +20,34 @@ use crate::store::{Store, StoreError};
 /// One machine's month.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UtilizationLine {
+    /// The Paperspace machine.
     pub machine_id: String,
+    /// Hours it ran in the month, as Paperspace bills them.
     pub hours_used: f64,
-    pub hourly_rate: f64,
-    pub storage_monthly_rate: f64,
+    /// Its price per hour run.
+    pub(super) hourly_rate: f64,
+    /// Its storage price per month.
+    pub(super) storage_monthly_rate: f64,
     /// Hours run times the rate, plus storage prorated over the month.
     pub cost: f64,
-    pub pulled_at: DateTime<Utc>,
+    /// When the figures were pulled from Paperspace.
+    pub(super) pulled_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UtilizationReport {
-    pub month: BillingMonth,
+    /// The month reported.
+    pub(super) month: BillingMonth,
+    /// By machine id.
     pub machines: Vec<UtilizationLine>,
+    /// The sum of the machines' costs.
     pub total_cost: f64,
 }
 
 /// What Machinist's stops saved on one machine in one month.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SavingsLine {
+    /// The Paperspace machine.
     pub machine_id: String,
     /// Stops carried out in the month.
     pub stops: u32,
@@ -46,14 +55,18 @@ pub struct SavingsLine {
     pub hours_off: f64,
     /// `None` until a utilization pull has told the machine's rate.
     pub hourly_rate: Option<f64>,
+    /// Hours off times the rate; `None` while the rate is unknown.
     pub saved: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SavingsReport {
-    pub month: BillingMonth,
+    /// The month reported.
+    pub(super) month: BillingMonth,
+    /// By machine id.
     pub machines: Vec<SavingsLine>,
-    pub total_hours_off: f64,
+    /// The sum of the machines' hours off.
+    pub(super) total_hours_off: f64,
     /// The sum over machines whose rate is known.
     pub total_saved: f64,
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::Problem;
 use super::params;
 use super::params::json_body;
 use crate::http::report::{
@@ -24,18 +24,24 @@ use crate::machine::BillingMonth;
 /// `GET /v1/reports/utilization`: what each machine used and cost in a month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UtilizationView {
+    /// The month reported, `YYYY-MM`.
     pub month: BillingMonth,
     /// By machine id.
     pub machines: Vec<UtilizationLineView>,
+    /// The sum of the machines' costs.
     pub total_cost: f64,
 }
 
 /// One machine's month in a [`UtilizationView`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UtilizationLineView {
+    /// The Paperspace machine.
     pub machine_id: String,
+    /// Hours it ran in the month, as Paperspace bills them.
     pub hours_used: f64,
+    /// Its price per hour run.
     pub hourly_rate: f64,
+    /// Its storage price per month.
     pub storage_monthly_rate: f64,
     /// Hours run times the rate, plus storage prorated over the month.
     pub cost: f64,
@@ -46,9 +52,11 @@ pub struct UtilizationLineView {
 /// `GET /v1/reports/savings`: what Machinist's stops saved in a month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavingsView {
+    /// The month reported, `YYYY-MM`.
     pub month: BillingMonth,
     /// By machine id.
     pub machines: Vec<SavingsLineView>,
+    /// The sum of the machines' hours off.
     pub total_hours_off: f64,
     /// The sum over machines whose rate is known.
     pub total_saved: f64,
@@ -57,6 +65,7 @@ pub struct SavingsView {
 /// One machine's month in a [`SavingsView`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavingsLineView {
+    /// The Paperspace machine.
     pub machine_id: String,
     /// Stops carried out in the month.
     pub stops: u32,
@@ -64,6 +73,7 @@ pub struct SavingsLineView {
     pub hours_off: f64,
     /// `null` until a utilization pull has told the machine's rate.
     pub hourly_rate: Option<f64>,
+    /// Hours off times the rate; `null` while the rate is unknown.
     pub saved: Option<f64>,
 }
 
@@ -152,27 +162,28 @@ pub struct PullRequest {
 /// The answer to a pull: one `utilization` job per known machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullAnswer {
+    /// The queued `utilization` jobs' ids, one per known machine.
     pub jobs: Vec<JobId>,
 }
 
 const PULL_EXAMPLE: &str = r#"{"month":"2026-03"}"#;
 
 /// `?month=YYYY-MM`, required; nothing else.
-fn month_param(raw: Option<&str>) -> Result<BillingMonth, ApiError> {
+fn month_param(raw: Option<&str>) -> Result<BillingMonth, Problem> {
     let q = params::query(raw, &["month"])?;
     let month = q.get("month").ok_or_else(|| {
-        ApiError::bad_field("month", "give the month as `?month=YYYY-MM`, e.g. 2026-03")
+        Problem::bad_field("month", "give the month as `?month=YYYY-MM`, e.g. 2026-03")
     })?;
     month
         .parse::<BillingMonth>()
-        .map_err(|e| ApiError::bad_field("month", e.to_string()))
+        .map_err(|e| Problem::bad_field("month", e.to_string()))
 }
 
 /// `GET /v1/reports/utilization?month=YYYY-MM`.
 pub(super) async fn utilization_report(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<UtilizationView>, ApiError> {
+) -> Result<Json<UtilizationView>, Problem> {
     let month = month_param(raw.as_deref())?;
     let report = utilization(&app.http.store, month).await?;
     Ok(Json(report.into()))
@@ -182,7 +193,7 @@ pub(super) async fn utilization_report(
 pub(super) async fn savings_report(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<SavingsView>, ApiError> {
+) -> Result<Json<SavingsView>, Problem> {
     let month = month_param(raw.as_deref())?;
     let report = savings(&app.http.store, month, app.http.clock.now()).await?;
     Ok(Json(report.into()))
@@ -196,11 +207,11 @@ pub(super) async fn pull_utilization(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Problem> {
     let PullRequest { month } = json_body(&headers, body, app.max_body_bytes, PULL_EXAMPLE)?;
     let now = app.http.clock.now();
     if month > BillingMonth::containing(now) {
-        return Err(ApiError::invalid_job(SpecError::new(
+        return Err(Problem::invalid_job(SpecError::new(
             "month",
             format!("{month} has not begun; pull the current month or an earlier one"),
         )));
@@ -229,7 +240,7 @@ pub(super) async fn pull_utilization(
         }
     }
     if jobs.is_empty() {
-        return Err(ApiError::conflict(
+        return Err(Problem::conflict(
             "the daemon knows no machines yet; run a `refresh` job first \
              (machinist jobs submit refresh --wait), then pull again",
         ));

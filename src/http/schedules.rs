@@ -17,20 +17,20 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::Problem;
 use super::params;
-use super::params::json_body;
+use super::params::{json_body, positive_id, shorten};
 use crate::job::SpecError;
 use crate::schedule::firing::Firing;
 use crate::schedule::spec::{Schedule, ScheduleSpec, WindowEdge};
 use crate::scheduler::registry::{FireTime, MAX_PREVIEW, RegistryError};
 
 /// Fire times in `GET /v1/schedules/{key}`.
-pub const SHOW_FIRE_TIMES: usize = 5;
+pub(super) const SHOW_FIRE_TIMES: usize = 5;
 /// Firings in `GET /v1/schedules/{key}` and `GET /v1/windows/{key}`.
-pub const SHOW_FIRINGS: u32 = 50;
+pub(super) const SHOW_FIRINGS: u32 = 50;
 /// Fire times of a preview without `count`.
-pub const DEFAULT_PREVIEW: usize = 10;
+pub(super) const DEFAULT_PREVIEW: usize = 10;
 /// Longest schedule or window name, hence longest path key.
 const MAX_KEY: usize = 128;
 
@@ -41,6 +41,7 @@ const INVALID_SCHEDULE: &str = "invalid_schedule";
 /// instant in the schedule's zone, and for windows which edge it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FireTimeView {
+    /// The instant, in UTC.
     pub utc: DateTime<Utc>,
     /// RFC 3339 with the zone's offset, e.g. `2026-03-30T09:00:00+02:00`.
     pub local: String,
@@ -59,6 +60,7 @@ impl From<FireTime> for FireTimeView {
 /// `{"fire_times":[…]}`: a preview.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FireTimes {
+    /// Soonest first.
     pub fire_times: Vec<FireTimeView>,
 }
 
@@ -73,6 +75,7 @@ pub struct ScheduleList {
 /// times and recent firings beside them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleDetail {
+    /// The schedule's own fields, flattened beside the fire times and firings.
     #[serde(flatten)]
     pub schedule: Schedule,
     /// The next 5 fire times from now; empty while the schedule is paused.
@@ -86,6 +89,7 @@ pub struct ScheduleDetail {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
+    /// The expression to preview, as a schedule's `cron`.
     pub cron: String,
     /// IANA zone; default: the daemon's default zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,7 +109,7 @@ pub(super) async fn create(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Problem> {
     let spec: ScheduleSpec = json_body(&headers, body, app.max_body_bytes, SCHEDULE_EXAMPLE)?;
     let schedule = app
         .http
@@ -121,13 +125,13 @@ pub(super) async fn create(
 pub(super) async fn list(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<ScheduleList>, ApiError> {
+) -> Result<Json<ScheduleList>, Problem> {
     let q = params::query(raw.as_deref(), &["include_windows"])?;
     let include_windows = match q.get("include_windows").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {
-            return Err(ApiError::bad_field(
+            return Err(Problem::bad_field(
                 "include_windows",
                 "`include_windows` must be true or false",
             ));
@@ -141,11 +145,11 @@ pub(super) async fn list(
 pub(super) async fn show(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<ScheduleDetail>, ApiError> {
+) -> Result<Json<ScheduleDetail>, Problem> {
     show_key(app, path_key(path)?).await
 }
 
-async fn show_key(app: AppState, key: String) -> Result<Json<ScheduleDetail>, ApiError> {
+async fn show_key(app: AppState, key: String) -> Result<Json<ScheduleDetail>, Problem> {
     let registry = &app.http.registry;
     let schedule = registry.schedule(&key).await.map_err(schedule_error)?;
     let next_fire_times = if schedule.enabled {
@@ -173,7 +177,7 @@ pub(super) async fn update(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Schedule>, ApiError> {
+) -> Result<Json<Schedule>, Problem> {
     update_key(app, path_key(path)?, headers, body).await
 }
 
@@ -182,7 +186,7 @@ async fn update_key(
     key: String,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Schedule>, ApiError> {
+) -> Result<Json<Schedule>, Problem> {
     let spec: ScheduleSpec = json_body(&headers, body, app.max_body_bytes, SCHEDULE_EXAMPLE)?;
     let schedule = app
         .http
@@ -198,7 +202,7 @@ async fn update_key(
 pub(super) async fn pause(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Schedule>, ApiError> {
+) -> Result<Json<Schedule>, Problem> {
     set_enabled(app, path_key(path)?, false).await
 }
 
@@ -206,15 +210,11 @@ pub(super) async fn pause(
 pub(super) async fn resume(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Schedule>, ApiError> {
+) -> Result<Json<Schedule>, Problem> {
     set_enabled(app, path_key(path)?, true).await
 }
 
-async fn set_enabled(
-    app: AppState,
-    key: String,
-    enabled: bool,
-) -> Result<Json<Schedule>, ApiError> {
+async fn set_enabled(app: AppState, key: String, enabled: bool) -> Result<Json<Schedule>, Problem> {
     let schedule = app
         .http
         .registry
@@ -233,11 +233,11 @@ async fn set_enabled(
 pub(super) async fn delete(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, Problem> {
     delete_key(app, path_key(path)?).await
 }
 
-async fn delete_key(app: AppState, key: String) -> Result<StatusCode, ApiError> {
+async fn delete_key(app: AppState, key: String) -> Result<StatusCode, Problem> {
     app.http
         .registry
         .delete_schedule(&key)
@@ -252,7 +252,7 @@ pub(super) async fn preview(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<FireTimes>, ApiError> {
+) -> Result<Json<FireTimes>, Problem> {
     let key = path_key(path)?;
     let count = count_param(raw.as_deref())?;
     let times = app
@@ -269,7 +269,7 @@ pub(super) async fn preview_expression(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<FireTimes>, ApiError> {
+) -> Result<Json<FireTimes>, Problem> {
     let request: PreviewRequest = json_body(&headers, body, app.max_body_bytes, PREVIEW_EXAMPLE)?;
     let count = match request.count {
         None => DEFAULT_PREVIEW,
@@ -294,7 +294,7 @@ pub(super) async fn preview_expression(
 /// `GET /v1/schedules/preview`: the schedule named `preview`.
 pub(super) async fn show_named_preview(
     State(app): State<AppState>,
-) -> Result<Json<ScheduleDetail>, ApiError> {
+) -> Result<Json<ScheduleDetail>, Problem> {
     show_key(app, "preview".into()).await
 }
 
@@ -303,14 +303,14 @@ pub(super) async fn update_named_preview(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Schedule>, ApiError> {
+) -> Result<Json<Schedule>, Problem> {
     update_key(app, "preview".into(), headers, body).await
 }
 
 /// `DELETE /v1/schedules/preview`: the schedule named `preview`.
 pub(super) async fn delete_named_preview(
     State(app): State<AppState>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, Problem> {
     delete_key(app, "preview".into()).await
 }
 
@@ -320,17 +320,17 @@ fn fire_times(times: Vec<FireTime>) -> FireTimes {
     }
 }
 
-fn schedule_error(e: RegistryError) -> ApiError {
+fn schedule_error(e: RegistryError) -> Problem {
     registry_error(e, INVALID_SCHEDULE)
 }
 
 // ---- helpers shared with the window and report routes ----
 
 /// A registry error as an API error; `invalid` is the code of a 422.
-pub(super) fn registry_error(e: RegistryError, invalid: &'static str) -> ApiError {
+pub(super) fn registry_error(e: RegistryError, invalid: &'static str) -> Problem {
     match e {
         RegistryError::Invalid(spec) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, invalid, spec.message)
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, invalid, spec.message)
                 .with_field(spec.field)
         }
         RegistryError::NotFound { what, key } => {
@@ -340,13 +340,13 @@ pub(super) fn registry_error(e: RegistryError, invalid: &'static str) -> ApiErro
             } else {
                 format!("there is no {what} named `{key}`")
             };
-            ApiError::not_found(message).with_field(field)
+            Problem::not_found(message).with_field(field)
         }
-        RegistryError::NameTaken(name) => ApiError::conflict(format!(
+        RegistryError::NameTaken(name) => Problem::conflict(format!(
             "the name `{name}` is taken by another schedule or window"
         ))
         .with_field("name"),
-        RegistryError::Conflict(message) => ApiError::conflict(message),
+        RegistryError::Conflict(message) => Problem::conflict(message),
         RegistryError::Store(e) => e.into(),
     }
 }
@@ -363,13 +363,13 @@ pub(super) fn created<T: Serialize>(location: String, body: T) -> Response {
 /// The `{key}` of a path: an id (a positive number, written plainly) or a
 /// name (1 to 128 bytes without control characters). Anything else is a
 /// 400 naming `key`.
-pub(super) fn path_key(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    let Path(raw) = path.map_err(|e| ApiError::bad_field("key", e.body_text()))?;
+pub(super) fn path_key(path: Result<Path<String>, PathRejection>) -> Result<String, Problem> {
+    let Path(raw) = path.map_err(|e| Problem::bad_field("key", e.body_text()))?;
     check_key(&raw)?;
     Ok(raw)
 }
 
-pub(super) fn check_key(raw: &str) -> Result<(), ApiError> {
+pub(super) fn check_key(raw: &str) -> Result<(), Problem> {
     let numeric = raw.parse::<i64>().is_ok();
     let ok = if numeric {
         positive_id(raw).is_some()
@@ -379,7 +379,7 @@ pub(super) fn check_key(raw: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_field(
+        Err(Problem::bad_field(
             "key",
             format!(
                 "`{}` is neither an id (a positive whole number) nor a name (1 to {MAX_KEY} characters without control characters)",
@@ -389,20 +389,8 @@ pub(super) fn check_key(raw: &str) -> Result<(), ApiError> {
     }
 }
 
-/// A positive id in canonical decimal form (no sign, no leading zeros).
-pub(super) fn positive_id(value: &str) -> Option<i64> {
-    let digits = !value.is_empty()
-        && value.len() <= 19
-        && !value.starts_with('0')
-        && value.bytes().all(|b| b.is_ascii_digit());
-    digits
-        .then(|| value.parse::<i64>().ok())
-        .flatten()
-        .filter(|n| *n > 0)
-}
-
 /// `?count=N` of a preview: 1..=100, default 10; no other parameter.
-pub(super) fn count_param(raw: Option<&str>) -> Result<usize, ApiError> {
+pub(super) fn count_param(raw: Option<&str>) -> Result<usize, Problem> {
     let q = params::query(raw, &["count"])?;
     let Some(value) = q.get("count") else {
         return Ok(DEFAULT_PREVIEW);
@@ -411,30 +399,18 @@ pub(super) fn count_param(raw: Option<&str>) -> Result<usize, ApiError> {
         .filter(|n| *n <= MAX_PREVIEW as i64)
         .map(|n| n as usize)
         .ok_or_else(|| {
-            ApiError::bad_field(
+            Problem::bad_field(
                 "count",
                 format!("`count` must be a whole number from 1 to {MAX_PREVIEW}"),
             )
         })
 }
 
-/// Input echoed in messages is cut short.
-pub(super) fn shorten(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        let mut cut: String = s.chars().take(MAX).collect();
-        cut.push('…');
-        cut
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn body<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    fn body<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Problem> {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,

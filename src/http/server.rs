@@ -59,6 +59,7 @@ enum Phase {
 
 /// One open connection, shared by its task, its IO and the accept loop.
 struct Conn {
+    /// Idle, reading a head, or busy: what the connection's timer enforces.
     phase: Mutex<Phase>,
     /// Wakes the connection's timer when the phase changes.
     changed: Notify,
@@ -281,7 +282,9 @@ async fn run(
 
 /// A socket that tells its [`Conn`] when bytes move.
 struct Watched {
+    /// The socket itself.
     inner: TcpStream,
+    /// Told of every byte moved, so that the idle timer restarts.
     conn: Arc<Conn>,
 }
 

@@ -11,14 +11,15 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
-use super::params::json_body;
+use super::error::Problem;
+use super::params::{json_body, positive_id, shorten};
 use super::schedules::{
-    FireTimeView, FireTimes, SHOW_FIRINGS, check_key, count_param, created, path_key, positive_id,
-    registry_error, shorten,
+    FireTimeView, FireTimes, SHOW_FIRINGS, check_key, count_param, created, path_key,
+    registry_error,
 };
 use crate::schedule::firing::Firing;
 use crate::schedule::spec::WindowEdge;
@@ -26,7 +27,7 @@ use crate::schedule::window::{Override, OverrideRequest, Window, WindowRequest};
 use crate::scheduler::registry::RegistryError;
 
 /// Edges in `GET /v1/windows/{key}`: three openings and closings.
-pub const SHOW_EDGES: usize = 6;
+pub(super) const SHOW_EDGES: usize = 6;
 
 const INVALID_WINDOW: &str = "invalid_window";
 const INVALID_OVERRIDE: &str = "invalid_override";
@@ -45,10 +46,26 @@ pub struct WindowList {
 /// An override with whether it is still in force.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OverrideView {
+    /// The override's own fields, flattened beside `active`.
     #[serde(flatten)]
     pub rule: Override,
     /// True until `until` passes.
     pub active: bool,
+}
+
+impl OverrideView {
+    /// `rule` as the API shows it at `now`.
+    fn at(rule: Override, now: DateTime<Utc>) -> Self {
+        OverrideView {
+            active: rule.is_active(now),
+            rule,
+        }
+    }
+
+    /// Each of `rules` as the API shows it at `now`.
+    fn all(rules: Vec<Override>, now: DateTime<Utc>) -> Vec<Self> {
+        rules.into_iter().map(|rule| Self::at(rule, now)).collect()
+    }
 }
 
 /// `GET /v1/windows/{key}/overrides`.
@@ -61,6 +78,7 @@ pub struct OverrideList {
 /// A firing of one of a window's edges.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeFiring {
+    /// The firing's own fields, flattened beside `edge`.
     #[serde(flatten)]
     pub firing: Firing,
     /// Which edge's schedule fired.
@@ -71,6 +89,7 @@ pub struct EdgeFiring {
 /// active overrides and its edges' recent firings beside them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowDetail {
+    /// The window's own fields, flattened beside its edges, overrides and firings.
     #[serde(flatten)]
     pub window: Window,
     /// The next 6 openings and closings; empty while the window is paused.
@@ -81,11 +100,11 @@ pub struct WindowDetail {
     pub recent_firings: Vec<EdgeFiring>,
 }
 
-fn window_error(e: RegistryError) -> ApiError {
+fn window_error(e: RegistryError) -> Problem {
     registry_error(e, INVALID_WINDOW)
 }
 
-fn override_error(e: RegistryError) -> ApiError {
+fn override_error(e: RegistryError) -> Problem {
     registry_error(e, INVALID_OVERRIDE)
 }
 
@@ -94,7 +113,7 @@ pub(super) async fn create(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Problem> {
     let request: WindowRequest = json_body(&headers, body, app.max_body_bytes, WINDOW_EXAMPLE)?;
     let window = app
         .http
@@ -110,7 +129,7 @@ pub(super) async fn create(
 pub(super) async fn list(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<WindowList>, ApiError> {
+) -> Result<Json<WindowList>, Problem> {
     super::params::query(raw.as_deref(), &[])?;
     let windows = app.http.store.windows().await?;
     Ok(Json(WindowList { windows }))
@@ -120,7 +139,7 @@ pub(super) async fn list(
 pub(super) async fn show(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<WindowDetail>, ApiError> {
+) -> Result<Json<WindowDetail>, Problem> {
     let key = path_key(path)?;
     let registry = &app.http.registry;
     let store = &app.http.store;
@@ -138,15 +157,7 @@ pub(super) async fn show(
         Vec::new()
     };
     let now = app.http.clock.now();
-    let overrides = store
-        .overrides(window.id, Some(now))
-        .await?
-        .into_iter()
-        .map(|rule| OverrideView {
-            active: rule.is_active(now),
-            rule,
-        })
-        .collect();
+    let overrides = OverrideView::all(store.overrides(window.id, Some(now)).await?, now);
     let mut recent_firings = Vec::new();
     for schedule in store.window_schedules(window.id).await? {
         let firings = store.firings(schedule.id, SHOW_FIRINGS).await?;
@@ -173,7 +184,7 @@ pub(super) async fn update(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Window>, ApiError> {
+) -> Result<Json<Window>, Problem> {
     let key = path_key(path)?;
     let request: WindowRequest = json_body(&headers, body, app.max_body_bytes, WINDOW_EXAMPLE)?;
     let window = app
@@ -190,7 +201,7 @@ pub(super) async fn update(
 pub(super) async fn pause(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Window>, ApiError> {
+) -> Result<Json<Window>, Problem> {
     set_enabled(app, path_key(path)?, false).await
 }
 
@@ -198,11 +209,11 @@ pub(super) async fn pause(
 pub(super) async fn resume(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Window>, ApiError> {
+) -> Result<Json<Window>, Problem> {
     set_enabled(app, path_key(path)?, true).await
 }
 
-async fn set_enabled(app: AppState, key: String, enabled: bool) -> Result<Json<Window>, ApiError> {
+async fn set_enabled(app: AppState, key: String, enabled: bool) -> Result<Json<Window>, Problem> {
     let window = app
         .http
         .registry
@@ -221,7 +232,7 @@ async fn set_enabled(app: AppState, key: String, enabled: bool) -> Result<Json<W
 pub(super) async fn delete(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, Problem> {
     let key = path_key(path)?;
     app.http
         .registry
@@ -237,7 +248,7 @@ pub(super) async fn preview(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<FireTimes>, ApiError> {
+) -> Result<Json<FireTimes>, Problem> {
     let key = path_key(path)?;
     let count = count_param(raw.as_deref())?;
     let times = app
@@ -255,21 +266,11 @@ pub(super) async fn preview(
 pub(super) async fn overrides(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<OverrideList>, ApiError> {
+) -> Result<Json<OverrideList>, Problem> {
     let key = path_key(path)?;
     let window = app.http.registry.window(&key).await.map_err(window_error)?;
     let now = app.http.clock.now();
-    let overrides = app
-        .http
-        .store
-        .overrides(window.id, None)
-        .await?
-        .into_iter()
-        .map(|rule| OverrideView {
-            active: rule.is_active(now),
-            rule,
-        })
-        .collect();
+    let overrides = OverrideView::all(app.http.store.overrides(window.id, None).await?, now);
     Ok(Json(OverrideList { overrides }))
 }
 
@@ -279,7 +280,7 @@ pub(super) async fn add_override(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Problem> {
     let key = path_key(path)?;
     let request: OverrideRequest = json_body(&headers, body, app.max_body_bytes, OVERRIDE_EXAMPLE)?;
     let rule = app
@@ -295,10 +296,7 @@ pub(super) async fn add_override(
         mode = rule.mode.as_str(),
         "window override added over the admin API"
     );
-    let view = OverrideView {
-        active: rule.is_active(app.http.clock.now()),
-        rule,
-    };
+    let view = OverrideView::at(rule, app.http.clock.now());
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -306,11 +304,11 @@ pub(super) async fn add_override(
 pub(super) async fn delete_override(
     State(app): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
-    let Path((key, id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+) -> Result<StatusCode, Problem> {
+    let Path((key, id)) = path.map_err(|e| Problem::bad_request(e.body_text()))?;
     check_key(&key)?;
     let id = positive_id(&id).ok_or_else(|| {
-        ApiError::bad_field(
+        Problem::bad_field(
             "id",
             format!(
                 "`{}` is not an override id; override ids are positive whole numbers",
