@@ -16,12 +16,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use machinist::clock::SystemClock;
-use machinist::config::AdminToken;
-use machinist::daemon::{Daemon, DaemonSettings};
+use machinist::config::{AdminToken, RateLimitConfig};
+use machinist::daemon::{Daemon, DaemonSettings, PaperspaceSettings};
 use machinist::job::JobState;
-use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::throttle::{Throttled, TokenBucket};
-use machinist::paperspace::{ApiKey, MachineApi};
+use machinist::paperspace::{Backend, MachineApi};
 use machinist::sim::{self, SimConfig, Timings};
 use machinist::worker::WorkerSettings;
 
@@ -72,12 +70,14 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(SystemClock),
     )
     .await?;
-    let mut legacy = LegacyConfig::new(ApiKey::new(sim::DEFAULT_API_KEY)?);
-    legacy.base_url = sim.url.clone();
-    let api: Arc<dyn MachineApi> = Arc::new(Throttled::new(
-        LegacyClient::new(legacy)?,
-        TokenBucket::new(10_000.0, 1_000),
-    ));
+    let api: Arc<dyn MachineApi> = PaperspaceSettings {
+        rate_limit: Some(RateLimitConfig {
+            per_second: 10_000.0,
+            burst: 1_000,
+        }),
+        ..PaperspaceSettings::simulator(Backend::Legacy, &sim.url)
+    }
+    .client()?;
     let dir = tempfile::tempdir()?;
     let mut settings = DaemonSettings::new(dir.path().join("machinist.db"));
     settings.workers = WorkerSettings {

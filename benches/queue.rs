@@ -45,15 +45,14 @@ use anyhow::{Context, bail, ensure};
 use async_trait::async_trait;
 use chrono::Utc;
 use machinist::clock::SystemClock;
+use machinist::daemon::PaperspaceSettings;
 use machinist::job::{JobDefaults, JobId, JobRequest, JobState, NewJob};
-use machinist::machine::ApiCallRecord;
 use machinist::machine::{
-    Availability, BillingMonth, CreateMachine, Machine, MachineFilter, MachinePage, MachineState,
-    PageRequest, Template, TemplateFilter, UpdateMachine, Utilization,
+    ApiCallRecord, Availability, BillingMonth, CreateMachine, Machine, MachineFilter, MachinePage,
+    MachineState, PageRequest, Template, TemplateFilter, UpdateMachine, Utilization,
 };
-use machinist::paperspace::call_log::{self};
-use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::{ApiError, ApiKey, Backend, MachineApi};
+use machinist::paperspace::call_log;
+use machinist::paperspace::{ApiError, Backend, MachineApi};
 use machinist::sim::{self, SimConfig, Timings};
 use machinist::store::{Durability, JobFilter, Store, StoreOptions};
 use machinist::worker::{WorkerSettings, Workers};
@@ -851,10 +850,11 @@ async fn simulator_backed(jobs: usize, machine_count: usize, load: Load) -> anyh
         Arc::new(SystemClock),
     )
     .await?;
-    let mut config = LegacyConfig::new(ApiKey::new(sim::DEFAULT_API_KEY)?);
-    config.base_url = handle.url.clone();
-    config.request_timeout = Duration::from_secs(10);
-    let client = LegacyClient::new(config)?;
+    let client = PaperspaceSettings {
+        request_timeout: Duration::from_secs(10),
+        ..PaperspaceSettings::simulator(Backend::Legacy, &handle.url)
+    }
+    .legacy_client()?;
     let mut ids = Vec::with_capacity(machine_count);
     for i in 0..machine_count {
         let m = client

@@ -51,9 +51,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
 use machinist::clock::{SharedClock, SystemClock};
+use machinist::daemon::PaperspaceSettings;
 use machinist::job::JobDefaults;
-use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::{ApiKey, MachineApi};
+use machinist::paperspace::{Backend, MachineApi};
 use machinist::schedule::spec::{ScheduleContext, ScheduleSpec};
 use machinist::scheduler::Scheduler;
 use machinist::scheduler::registry::Registry;
@@ -215,9 +215,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // 2. The real loop.
     let sim = sim::spawn(SimConfig::default(), clock.clone()).await?;
-    let mut config = LegacyConfig::new(ApiKey::new(sim::DEFAULT_API_KEY)?);
-    config.base_url = sim.url.clone();
-    let api: Arc<dyn MachineApi> = Arc::new(LegacyClient::new(config)?);
+    let api: Arc<dyn MachineApi> =
+        PaperspaceSettings::simulator(Backend::Legacy, &sim.url).client()?;
     let observer_stop = CancellationToken::new();
     let observer = tokio::spawn(observe_commits(
         store.clone(),
