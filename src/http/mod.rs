@@ -163,8 +163,15 @@ pub struct HttpLimits {
 }
 
 impl Default for HttpLimits {
+    /// The configuration's defaults: one translation, [`HttpLimits::from_config`].
     fn default() -> Self {
-        let http = HttpConfig::default();
+        HttpLimits::from_config(&HttpConfig::default())
+    }
+}
+
+impl HttpLimits {
+    /// The configured limits; `max_concurrent` is not a setting (64).
+    pub fn from_config(http: &HttpConfig) -> Self {
         HttpLimits {
             max_body_bytes: http.max_body_bytes,
             request_timeout: http.request_timeout,
@@ -173,21 +180,6 @@ impl Default for HttpLimits {
             body_timeout: http.body_timeout,
             idle_timeout: http.idle_timeout,
             max_connections: http.max_connections,
-        }
-    }
-}
-
-impl HttpLimits {
-    /// The configured limits, with the default concurrency.
-    pub fn from_config(http: &HttpConfig) -> Self {
-        HttpLimits {
-            max_body_bytes: http.max_body_bytes,
-            request_timeout: http.request_timeout,
-            header_timeout: http.header_timeout,
-            body_timeout: http.body_timeout,
-            idle_timeout: http.idle_timeout,
-            max_connections: http.max_connections,
-            ..HttpLimits::default()
         }
     }
 }
