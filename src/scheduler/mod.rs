@@ -28,7 +28,7 @@ use crate::schedule::spec::{MisfirePolicy, ON_TIME, Schedule, ScheduleContext, W
 use crate::schedule::target::NO_TARGET;
 use crate::schedule::template::JobTemplate;
 use crate::schedule::window::{Override, OverrideMode, Window};
-use crate::store::{Store, StoreError};
+use crate::store::{Cause, Store, StoreError};
 
 /// Most missed firings recorded one by one for a single schedule after an outage.
 const MISSED_RECORD_LIMIT: usize = 1000;
@@ -141,7 +141,7 @@ impl Scheduler {
             });
         }
         while let Some(done) = firing.join_next().await {
-            let (name, result) = done.map_err(|e| StoreError::Write(e.to_string().into()))?;
+            let (name, result) = done.map_err(|e| StoreError::Write(Cause::new(e)))?;
             let result = result?;
             tally(&mut report, &result);
             if result.applied {
