@@ -8,16 +8,14 @@
 //! a 4xx in the one error shape; at the end every table is byte-for-byte
 //! what it was.
 
-mod support;
-
 use std::sync::OnceLock;
 
+use crate::harness::{AppOptions, TestApp, spawn_app};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection, Row};
-use support::{AppOptions, TestApp, spawn_app};
 
 /// How a route takes input.
 #[derive(Debug, Clone, Copy)]
@@ -646,7 +644,7 @@ fn fixture() -> &'static Fixture {
 #[test]
 fn malformed_requests_get_4xx_and_change_nothing() {
     let f = fixture();
-    let db = f.app.daemon.store().path().to_path_buf();
+    let db = f.app.store().path().to_path_buf();
     let before = f.rt.block_on(snapshot(&db));
     let cases: u32 = std::env::var("FUZZ_CASES")
         .ok()

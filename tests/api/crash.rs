@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-mod support;
-use support::process::{BIN, Kill, start_sim};
+use crate::harness::process::{BIN, Kill, start_sim};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -1,14 +1,12 @@
 //! The OpenAPI document is valid OpenAPI 3 and matches the router: the same
 //! paths, and on each path the same methods (asked of the running daemon).
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::harness::{AppOptions, spawn_app};
 use machinist::http::{HEALTH_PATH, METRICS_PATH, OPENAPI_PATH, READY_PATH};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use support::{AppOptions, spawn_app};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 

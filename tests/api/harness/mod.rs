@@ -1,0 +1,555 @@
+//! The test harness: one entry, [`spawn_app`], that starts what a test
+//! needs on a fresh temp database. [`AppOptions::default`] is the real daemon
+//! (workers, scheduler, admin API on port 0) talking to its own in-process
+//! simulated Paperspace account; [`Run::Router`] is the admin API alone on
+//! the store (nothing moves unless the test moves it), [`Run::Nothing`] the
+//! store and the schedule registry alone (the test drives a `Scheduler`).
+//! A manual clock ([`AppOptions::clock`]) is shared by all of it and the
+//! simulator.
+//!
+//! Waiting for something to be written never polls: [`until_committed`]
+//! re-reads after each commit of the store ([`Store::commits`]).
+
+#![allow(dead_code)]
+
+pub mod process;
+pub mod upstream;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use machinist::clock::{ManualClock, SharedClock, SystemClock};
+use machinist::config::AdminToken;
+use machinist::daemon::{Daemon, DaemonSettings};
+use machinist::http::{HttpLimits, HttpState};
+use machinist::job::{Backoff, JobDefaults};
+use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
+use machinist::paperspace::throttle::{Throttled, TokenBucket};
+use machinist::paperspace::v1::{V1Client, V1Config};
+use machinist::paperspace::{ApiKey, Backend, MachineApi};
+use machinist::schedule::calendar::Calendars;
+use machinist::schedule::spec::ScheduleContext;
+use machinist::scheduler::registry::Registry;
+use machinist::sim::{self, SimConfig, SimHandle, Timings};
+use machinist::store::{JobFilter, Store, StoreOptions};
+use machinist::worker::WorkerSettings;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// What runs on the test's store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// The whole daemon: workers, scheduler, pruner and the admin API.
+    Daemon,
+    /// The admin API's router alone, no workers and no scheduler: jobs stay
+    /// queued and nothing fires unless the test moves them through the store.
+    Router,
+    /// Neither: the store and the schedule registry, for a test that drives
+    /// a `Scheduler` itself.
+    Nothing,
+}
+
+/// How a test wants its app.
+pub struct AppOptions {
+    pub token: Option<&'static str>,
+    /// How long each simulated state change takes.
+    pub transition: Duration,
+    pub workers: usize,
+    pub request_timeout: Duration,
+    /// Which API of the simulator the daemon speaks.
+    pub backend: Backend,
+    pub run: Run,
+    /// `Some(start)`: a manual clock set at `start`, shared by the daemon (or
+    /// router) and the simulator, moved only by the test. `None`: the system clock.
+    pub clock: Option<DateTime<Utc>>,
+    pub limits: HttpLimits,
+    /// Holiday calendars schedules and windows may name.
+    pub calendars: Calendars,
+    /// The zone of schedules that name none.
+    pub default_zone: &'static str,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        AppOptions {
+            token: Some("test-admin-token-0123456789"),
+            transition: Duration::from_millis(80),
+            workers: 8,
+            request_timeout: Duration::from_secs(2),
+            backend: Backend::Legacy,
+            run: Run::Daemon,
+            clock: None,
+            limits: HttpLimits::default(),
+            calendars: Calendars::default(),
+            default_zone: "UTC",
+        }
+    }
+}
+
+/// What a test talks to. The store is reached through [`TestApp::store`]:
+/// with [`Run::Daemon`] the daemon holds the only handle, so that a test
+/// that stops it may open the database again.
+pub struct TestApp {
+    /// With [`Run::Daemon`]; a test may take it out to stop it.
+    pub daemon: Option<Daemon>,
+    /// The store, registry and schedule context without a daemon.
+    parts: Option<Parts>,
+    clock: Option<ManualClock>,
+    pub sim: SimHandle,
+    /// `http://ADDR:PORT` of the admin API; empty with [`Run::Nothing`].
+    pub url: String,
+    pub token: Option<&'static str>,
+    /// The API the daemon speaks.
+    pub backend: Backend,
+    pub http: reqwest::Client,
+    /// A client of the simulator for setting up machines.
+    pub api: LegacyClient,
+    /// The daemon's own client of the simulator (rate limited like the real one).
+    pub daemon_api: Arc<dyn MachineApi>,
+    _dir: tempfile::TempDir,
+}
+
+struct Parts {
+    store: Store,
+    registry: Registry,
+    context: Arc<ScheduleContext>,
+}
+
+/// A legacy client of `base_url` with `key`.
+pub fn legacy_client_at(base_url: &str, key: &str, timeout: Duration) -> LegacyClient {
+    let mut config = LegacyConfig::new(ApiKey::new(key).unwrap());
+    config.base_url = base_url.to_string();
+    config.request_timeout = timeout;
+    LegacyClient::new(config).unwrap()
+}
+
+/// A v1 client of `base_url` (the `/v1` prefix included) with `key`.
+pub fn v1_client_at(base_url: &str, key: &str, timeout: Duration) -> V1Client {
+    let mut config = V1Config::new(ApiKey::new(key).unwrap());
+    config.base_url = base_url.to_string();
+    config.request_timeout = timeout;
+    V1Client::new(config).unwrap()
+}
+
+/// A legacy client of the simulator at `url`.
+pub fn legacy_client(url: &str, timeout: Duration) -> LegacyClient {
+    legacy_client_at(url, sim::DEFAULT_API_KEY, timeout)
+}
+
+/// A v1 client of the simulator's `/v1` routes.
+pub fn v1_client(url: &str, timeout: Duration) -> V1Client {
+    v1_client_at(&format!("{url}/v1"), sim::DEFAULT_API_KEY, timeout)
+}
+
+/// The daemon's client of the simulator for `backend`, rate limited like the real one.
+pub fn daemon_api(backend: Backend, url: &str, timeout: Duration) -> Arc<dyn MachineApi> {
+    let bucket = TokenBucket::new(1000.0, 200);
+    match backend {
+        Backend::Legacy => Arc::new(Throttled::new(legacy_client(url, timeout), bucket)),
+        Backend::V1 => Arc::new(Throttled::new(v1_client(url, timeout), bucket)),
+    }
+}
+
+/// A simulator on port 0 whose state changes take `transition`, on `clock`.
+pub async fn spawn_sim(transition: Duration, clock: SharedClock) -> SimHandle {
+    let config = SimConfig {
+        timings: Timings::uniform(transition),
+        ..SimConfig::default()
+    };
+    sim::spawn(config, clock).await.unwrap()
+}
+
+/// `(method, route)` the simulator counts for a start/stop/show/create of `backend`.
+pub fn route(backend: Backend, op: &str) -> (&'static str, &'static str) {
+    match (backend, op) {
+        (Backend::Legacy, "start") => ("POST", "/machines/:machineId/start"),
+        (Backend::Legacy, "stop") => ("POST", "/machines/:machineId/stop"),
+        (Backend::Legacy, "show") => ("GET", "/machines/getMachinePublic"),
+        (Backend::Legacy, "create") => ("POST", "/machines/createSingleMachinePublic"),
+        (Backend::V1, "start") => ("PATCH", "/v1/machines/:id/start"),
+        (Backend::V1, "stop") => ("PATCH", "/v1/machines/:id/stop"),
+        (Backend::V1, "show") => ("GET", "/v1/machines/:id"),
+        (Backend::V1, "create") => ("POST", "/v1/machines"),
+        (_, other) => panic!("no route for {other}"),
+    }
+}
+
+/// The settings of a test daemon: quick polls, leases and backoff.
+pub fn daemon_settings(db: impl Into<std::path::PathBuf>, workers: usize) -> DaemonSettings {
+    let mut settings = DaemonSettings::new(db);
+    settings.workers = WorkerSettings {
+        count: workers,
+        prefetch: WorkerSettings::default().prefetch,
+        lease: Duration::from_secs(3),
+        poll_interval: Duration::from_millis(20),
+        backoff: Backoff {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+        },
+        grace: Duration::from_secs(2),
+    };
+    settings
+}
+
+pub async fn spawn_app(options: AppOptions) -> TestApp {
+    let manual = options.clock.map(ManualClock::new);
+    let clock: SharedClock = match &manual {
+        Some(manual) => Arc::new(manual.clone()),
+        None => Arc::new(SystemClock),
+    };
+    let sim = spawn_sim(options.transition, clock.clone()).await;
+    let api = daemon_api(options.backend, &sim.url, options.request_timeout);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("machinist.db");
+    let token = options.token.map(|t| AdminToken::new(t).unwrap());
+    let (daemon, parts, url) = match options.run {
+        Run::Daemon => {
+            let mut settings = daemon_settings(db, options.workers);
+            settings.admin_token = token;
+            settings.http = options.limits;
+            settings.calendars = options.calendars;
+            settings.default_zone = options.default_zone.into();
+            let daemon = Daemon::start(settings, api.clone(), clock).await.unwrap();
+            let url = daemon.url();
+            (Some(daemon), None, url)
+        }
+        Run::Router | Run::Nothing => {
+            let store = Store::open(&StoreOptions::new(db)).await.unwrap();
+            let context = Arc::new(ScheduleContext {
+                defaults: JobDefaults::default(),
+                calendars: options.calendars,
+                default_zone: options.default_zone.into(),
+            });
+            let registry = Registry::new(store.clone(), clock.clone(), context.clone());
+            let url = if options.run == Run::Router {
+                let state = HttpState {
+                    store: store.clone(),
+                    clock,
+                    defaults: JobDefaults::default(),
+                    token,
+                    registry: registry.clone(),
+                    api: None,
+                };
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let router = machinist::http::router(state, &options.limits);
+                tokio::spawn(machinist::http::serve(
+                    listener,
+                    router,
+                    options.limits,
+                    tokio_util::sync::CancellationToken::new(),
+                ));
+                format!("http://{addr}")
+            } else {
+                String::new()
+            };
+            let parts = Parts {
+                store,
+                registry,
+                context,
+            };
+            (None, Some(parts), url)
+        }
+    };
+    TestApp {
+        daemon,
+        parts,
+        clock: manual,
+        url,
+        api: legacy_client(&sim.url, Duration::from_secs(5)),
+        daemon_api: api,
+        sim,
+        token: options.token,
+        backend: options.backend,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+/// Re-runs `read` after every commit of `store` until it answers `Ok`, and
+/// returns that; panics with its last `Err` once `within` has passed. Nothing
+/// polls: between reads it waits for [`Store::commits`].
+pub async fn until_committed<T, F, Fut>(store: &Store, within: Duration, mut read: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut commits = store.commits();
+    loop {
+        // Seen before reading, so that a commit during the read wakes the next wait.
+        commits.borrow_and_update();
+        let waiting = match read().await {
+            Ok(done) => return done,
+            Err(waiting) => waiting,
+        };
+        match tokio::time::timeout_at(deadline, commits.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => panic!("the store closed: {waiting}"),
+            Err(_) => panic!("not within {within:?}: {waiting}"),
+        }
+    }
+}
+
+fn is_final(job: &Value) -> bool {
+    matches!(
+        job["state"].as_str(),
+        Some("succeeded" | "failed" | "cancelled")
+    )
+}
+
+impl TestApp {
+    /// The store: the daemon's, or the one the router or registry works on.
+    pub fn store(&self) -> &Store {
+        match (&self.daemon, &self.parts) {
+            (Some(daemon), _) => daemon.store(),
+            (None, Some(parts)) => &parts.store,
+            (None, None) => panic!("the daemon was stopped"),
+        }
+    }
+
+    /// The schedule registry (not with [`Run::Daemon`]).
+    pub fn registry(&self) -> &Registry {
+        &self.parts.as_ref().expect("no daemon").registry
+    }
+
+    /// The schedule context (not with [`Run::Daemon`]).
+    pub fn context(&self) -> &Arc<ScheduleContext> {
+        &self.parts.as_ref().expect("no daemon").context
+    }
+
+    /// The manual clock ([`AppOptions::clock`]).
+    pub fn clock(&self) -> &ManualClock {
+        self.clock
+            .as_ref()
+            .expect("the app runs on the system clock")
+    }
+
+    /// The admin API's URL of `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    /// Sends `request` with the token (if any) and reads the [`Answer`].
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        answer(self.authed(request).send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .authed(self.http.post(self.at(path)).json(&body))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let resp = self
+            .authed(self.http.get(self.at(path)))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Submits a job and returns its JSON; panics unless it was accepted.
+    pub async fn submit(&self, body: Value) -> Value {
+        let (status, job) = self.post("/v1/jobs", body.clone()).await;
+        assert!(status.is_success(), "{body} → {status}: {job}");
+        job
+    }
+
+    pub async fn job(&self, id: i64) -> Value {
+        let (status, job) = self.get(&format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+        job
+    }
+
+    /// Waits until the job is final (the workers run on their own; this
+    /// only watches), for at most 30 s: it reads the job again after each
+    /// commit.
+    pub async fn finished(&self, id: i64) -> Value {
+        self.job_until(id, "finish", is_final).await
+    }
+
+    /// Waits until the job is in `state` (read after each commit, for at most 30 s).
+    pub async fn reached(&self, id: i64, state: &str) -> Value {
+        self.job_until(id, state, |job| job["state"] == state).await
+    }
+
+    async fn job_until(&self, id: i64, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let done = &done;
+        until_committed(self.store(), Duration::from_secs(30), move || async move {
+            let job = self.job(id).await;
+            if done(&job) {
+                Ok(job)
+            } else {
+                Err(format!("job {id} did not {what}: {job:#}"))
+            }
+        })
+        .await
+    }
+
+    /// Calls the simulator received on `op`'s route of this app's backend.
+    pub fn calls(&self, op: &str, machine_id: Option<&str>) -> u64 {
+        let (method, path) = route(self.backend, op);
+        self.sim.sim.calls(method, path, machine_id)
+    }
+
+    /// Submits and waits for the end; returns the final job with its events.
+    pub async fn run(&self, body: Value) -> Value {
+        let id = self.submit(body).await["id"].as_i64().unwrap();
+        self.finished(id).await
+    }
+
+    /// Ids of seeded machines in `state`.
+    pub async fn machines_in(&self, state: &str) -> Vec<String> {
+        use machinist::machine::{FilterField, MachineFilter};
+        self.api
+            .list_all(&MachineFilter::all().with(FilterField::State, state))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect()
+    }
+
+    /// How many jobs the store holds.
+    pub async fn job_count(&self) -> usize {
+        self.store()
+            .jobs(&JobFilter::default(), None, 10_000)
+            .await
+            .unwrap()
+            .len()
+    }
+
+    /// `machinist ARGS…` as a child process pointed at this app (its URL and
+    /// token in the environment, none of the caller's configuration).
+    pub fn cli_command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(process::BIN);
+        cmd.args(args)
+            .env("MACHINIST_URL", &self.url)
+            .env_remove("MACHINIST_ADMIN_TOKEN")
+            .env_remove("MACHINIST_CONFIG")
+            .env_remove("RUST_LOG")
+            .kill_on_drop(true);
+        if let Some(token) = self.token {
+            cmd.env("MACHINIST_ADMIN_TOKEN", token);
+        }
+        cmd
+    }
+
+    /// Runs `machinist ARGS…` against this app to its end.
+    pub async fn cli(&self, args: &[&str]) -> CliOutput {
+        let out = self.cli_command(args).output().await.unwrap();
+        CliOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// What a CLI run printed, and its exit code.
+pub struct CliOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A status and the JSON body (`Value::Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Asserts the one error shape and returns (code, field).
+    pub fn error(&self) -> (String, Option<String>) {
+        let e = &self.body["error"];
+        assert!(
+            e["code"].is_string() && e["message"].is_string(),
+            "not the error shape: {}",
+            self.body
+        );
+        assert!(
+            e.as_object().unwrap().contains_key("field"),
+            "field is always present: {}",
+            self.body
+        );
+        (
+            e["code"].as_str().unwrap().to_string(),
+            e["field"].as_str().map(str::to_string),
+        )
+    }
+
+    pub fn field(&self) -> Option<String> {
+        self.error().1
+    }
+
+    pub fn message(&self) -> String {
+        self.body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        self.body
+    }
+}
+
+/// Reads a response whole; an error status must come with a JSON body.
+pub async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if status.is_client_error() || status.is_server_error() {
+        assert!(
+            headers
+                .get("content-type")
+                .is_some_and(|v| v.to_str().unwrap().starts_with("application/json")),
+            "error {status} is JSON: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The messages of a job's events.
+pub fn messages(job: &Value) -> Vec<String> {
+    job["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .map(|e| e["message"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn create_args(name: &str) -> Value {
+    json!({"name": name, "region": "Europe (AMS1)", "machine_type": "C5", "disk_size_gb": 50, "template_id": "tkni3aa4"})
+}
