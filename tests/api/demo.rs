@@ -5,7 +5,8 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::process::{BIN, Kill, Lines, signal};
+use crate::harness::process::{BIN, Kill, signal};
+use crate::harness::served::Lines;
 
 #[test]
 fn the_demo_shows_jobs_and_machines_moving_and_stops_on_ctrl_c() {

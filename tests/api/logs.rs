@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::process::{BIN, Lines, Served, start_sim};
+use crate::harness::process::{BIN, start_sim};
+use crate::harness::served::{Lines, Served};
 
 const API_KEY: &str = "pskey-9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 const ADMIN_TOKEN: &str = "adm-3c1f9e0b7a5d4c2e8f6a1b3d5c7e9f02";

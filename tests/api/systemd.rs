@@ -8,24 +8,25 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::process::{self, BIN, url_of_ready};
+use crate::harness::process::BIN;
+use crate::harness::served::{self, url_of_ready};
 
-/// A `machinist serve` child ([`process::Served`]) with its temp directory
+/// A `machinist serve` child ([`served::Served`]) with its temp directory
 /// (configuration and database).
 struct Served {
-    served: process::Served,
+    served: served::Served,
     dir: tempfile::TempDir,
 }
 
 impl std::ops::Deref for Served {
-    type Target = process::Served;
-    fn deref(&self) -> &process::Served {
+    type Target = served::Served;
+    fn deref(&self) -> &served::Served {
         &self.served
     }
 }
 
 impl std::ops::DerefMut for Served {
-    fn deref_mut(&mut self) -> &mut process::Served {
+    fn deref_mut(&mut self) -> &mut served::Served {
         &mut self.served
     }
 }
@@ -53,7 +54,7 @@ impl Served {
             command.env("WATCHDOG_USEC", usec.to_string());
         }
         Served {
-            served: process::Served::spawn(command),
+            served: served::Served::spawn(command),
             dir,
         }
     }

@@ -12,10 +12,20 @@
 
 #![allow(dead_code)]
 
+mod answer;
+mod cli;
+mod clients;
+mod parts;
 pub mod process;
+pub mod served;
 pub mod upstream;
+mod wait;
 
-use std::future::Future;
+pub use answer::{Answer, answer};
+pub use clients::{legacy_client_at, spawn_sim, v1_client_at};
+use parts::Parts;
+pub use wait::until_committed;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,17 +33,15 @@ use chrono::{DateTime, Utc};
 use machinist::clock::{ManualClock, SharedClock, SystemClock};
 use machinist::config::AdminToken;
 use machinist::daemon::{Daemon, DaemonSettings};
-use machinist::http::{HttpLimits, HttpState};
-use machinist::job::{Backoff, JobDefaults};
-use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
+use machinist::http::HttpLimits;
+use machinist::job::Backoff;
+use machinist::paperspace::legacy::LegacyClient;
 use machinist::paperspace::throttle::{Throttled, TokenBucket};
-use machinist::paperspace::v1::{V1Client, V1Config};
-use machinist::paperspace::{ApiKey, Backend, MachineApi};
+use machinist::paperspace::v1::V1Client;
+use machinist::paperspace::{Backend, MachineApi};
 use machinist::schedule::calendar::Calendars;
-use machinist::schedule::spec::ScheduleContext;
-use machinist::scheduler::registry::Registry;
-use machinist::sim::{self, SimConfig, SimHandle, Timings};
-use machinist::store::{JobFilter, Store, StoreOptions};
+use machinist::sim::{self, SimHandle};
+use machinist::store::{JobFilter, Store};
 use machinist::worker::WorkerSettings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -111,28 +119,6 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-struct Parts {
-    store: Store,
-    registry: Registry,
-    context: Arc<ScheduleContext>,
-}
-
-/// A legacy client of `base_url` with `key`.
-pub fn legacy_client_at(base_url: &str, key: &str, timeout: Duration) -> LegacyClient {
-    let mut config = LegacyConfig::new(ApiKey::new(key).unwrap());
-    config.base_url = base_url.to_string();
-    config.request_timeout = timeout;
-    LegacyClient::new(config).unwrap()
-}
-
-/// A v1 client of `base_url` (the `/v1` prefix included) with `key`.
-pub fn v1_client_at(base_url: &str, key: &str, timeout: Duration) -> V1Client {
-    let mut config = V1Config::new(ApiKey::new(key).unwrap());
-    config.base_url = base_url.to_string();
-    config.request_timeout = timeout;
-    V1Client::new(config).unwrap()
-}
-
 /// A legacy client of the simulator at `url`.
 pub fn legacy_client(url: &str, timeout: Duration) -> LegacyClient {
     legacy_client_at(url, sim::DEFAULT_API_KEY, timeout)
@@ -150,15 +136,6 @@ pub fn daemon_api(backend: Backend, url: &str, timeout: Duration) -> Arc<dyn Mac
         Backend::Legacy => Arc::new(Throttled::new(legacy_client(url, timeout), bucket)),
         Backend::V1 => Arc::new(Throttled::new(v1_client(url, timeout), bucket)),
     }
-}
-
-/// A simulator on port 0 whose state changes take `transition`, on `clock`.
-pub async fn spawn_sim(transition: Duration, clock: SharedClock) -> SimHandle {
-    let config = SimConfig {
-        timings: Timings::uniform(transition),
-        ..SimConfig::default()
-    };
-    sim::spawn(config, clock).await.unwrap()
 }
 
 /// `(method, route)` the simulator counts for a start/stop/show/create of `backend`.
@@ -216,40 +193,7 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
             (Some(daemon), None, url)
         }
         Run::Router | Run::Nothing => {
-            let store = Store::open(&StoreOptions::new(db)).await.unwrap();
-            let context = Arc::new(ScheduleContext {
-                defaults: JobDefaults::default(),
-                calendars: options.calendars,
-                default_zone: options.default_zone.into(),
-            });
-            let registry = Registry::new(store.clone(), clock.clone(), context.clone());
-            let url = if options.run == Run::Router {
-                let state = HttpState {
-                    store: store.clone(),
-                    clock,
-                    defaults: JobDefaults::default(),
-                    token,
-                    registry: registry.clone(),
-                    api: None,
-                };
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                let router = machinist::http::router(state, &options.limits);
-                tokio::spawn(machinist::http::serve(
-                    listener,
-                    router,
-                    options.limits,
-                    tokio_util::sync::CancellationToken::new(),
-                ));
-                format!("http://{addr}")
-            } else {
-                String::new()
-            };
-            let parts = Parts {
-                store,
-                registry,
-                context,
-            };
+            let (parts, url) = Parts::start(&options, db, clock, token).await;
             (None, Some(parts), url)
         }
     };
@@ -268,38 +212,6 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
     }
 }
 
-/// Re-runs `read` after every commit of `store` until it answers `Ok`, and
-/// returns that; panics with its last `Err` once `within` has passed. Nothing
-/// polls: between reads it waits for [`Store::commits`].
-pub async fn until_committed<T, F, Fut>(store: &Store, within: Duration, mut read: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    let mut commits = store.commits();
-    loop {
-        // Seen before reading, so that a commit during the read wakes the next wait.
-        commits.borrow_and_update();
-        let waiting = match read().await {
-            Ok(done) => return done,
-            Err(waiting) => waiting,
-        };
-        match tokio::time::timeout_at(deadline, commits.changed()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => panic!("the store closed: {waiting}"),
-            Err(_) => panic!("not within {within:?}: {waiting}"),
-        }
-    }
-}
-
-fn is_final(job: &Value) -> bool {
-    matches!(
-        job["state"].as_str(),
-        Some("succeeded" | "failed" | "cancelled")
-    )
-}
-
 impl TestApp {
     /// The store: the daemon's, or the one the router or registry works on.
     pub fn store(&self) -> &Store {
@@ -308,16 +220,6 @@ impl TestApp {
             (None, Some(parts)) => &parts.store,
             (None, None) => panic!("the daemon was stopped"),
         }
-    }
-
-    /// The schedule registry (not with [`Run::Daemon`]).
-    pub fn registry(&self) -> &Registry {
-        &self.parts.as_ref().expect("no daemon").registry
-    }
-
-    /// The schedule context (not with [`Run::Daemon`]).
-    pub fn context(&self) -> &Arc<ScheduleContext> {
-        &self.parts.as_ref().expect("no daemon").context
     }
 
     /// The manual clock ([`AppOptions::clock`]).
@@ -337,11 +239,6 @@ impl TestApp {
             Some(t) => req.bearer_auth(t),
             None => req,
         }
-    }
-
-    /// Sends `request` with the token (if any) and reads the [`Answer`].
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        answer(self.authed(request).send().await.unwrap()).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -377,31 +274,6 @@ impl TestApp {
         job
     }
 
-    /// Waits until the job is final (the workers run on their own; this
-    /// only watches), for at most 30 s: it reads the job again after each
-    /// commit.
-    pub async fn finished(&self, id: i64) -> Value {
-        self.job_until(id, "finish", is_final).await
-    }
-
-    /// Waits until the job is in `state` (read after each commit, for at most 30 s).
-    pub async fn reached(&self, id: i64, state: &str) -> Value {
-        self.job_until(id, state, |job| job["state"] == state).await
-    }
-
-    async fn job_until(&self, id: i64, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let done = &done;
-        until_committed(self.store(), Duration::from_secs(30), move || async move {
-            let job = self.job(id).await;
-            if done(&job) {
-                Ok(job)
-            } else {
-                Err(format!("job {id} did not {what}: {job:#}"))
-            }
-        })
-        .await
-    }
-
     /// Calls the simulator received on `op`'s route of this app's backend.
     pub fn calls(&self, op: &str, machine_id: Option<&str>) -> u64 {
         let (method, path) = route(self.backend, op);
@@ -433,107 +305,6 @@ impl TestApp {
             .await
             .unwrap()
             .len()
-    }
-
-    /// `machinist ARGS…` as a child process pointed at this app (its URL and
-    /// token in the environment, none of the caller's configuration).
-    pub fn cli_command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(process::BIN);
-        cmd.args(args)
-            .env("MACHINIST_URL", &self.url)
-            .env_remove("MACHINIST_ADMIN_TOKEN")
-            .env_remove("MACHINIST_CONFIG")
-            .env_remove("RUST_LOG")
-            .kill_on_drop(true);
-        if let Some(token) = self.token {
-            cmd.env("MACHINIST_ADMIN_TOKEN", token);
-        }
-        cmd
-    }
-
-    /// Runs `machinist ARGS…` against this app to its end.
-    pub async fn cli(&self, args: &[&str]) -> CliOutput {
-        let out = self.cli_command(args).output().await.unwrap();
-        CliOutput {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-/// What a CLI run printed, and its exit code.
-pub struct CliOutput {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// A status and the JSON body (`Value::Null` when the body is not JSON).
-#[derive(Debug)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Value,
-}
-
-impl Answer {
-    /// Asserts the one error shape and returns (code, field).
-    pub fn error(&self) -> (String, Option<String>) {
-        let e = &self.body["error"];
-        assert!(
-            e["code"].is_string() && e["message"].is_string(),
-            "not the error shape: {}",
-            self.body
-        );
-        assert!(
-            e.as_object().unwrap().contains_key("field"),
-            "field is always present: {}",
-            self.body
-        );
-        (
-            e["code"].as_str().unwrap().to_string(),
-            e["field"].as_str().map(str::to_string),
-        )
-    }
-
-    pub fn field(&self) -> Option<String> {
-        self.error().1
-    }
-
-    pub fn message(&self) -> String {
-        self.body["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    }
-
-    #[track_caller]
-    pub fn expect(self, status: StatusCode) -> Value {
-        assert_eq!(self.status, status, "{}", self.body);
-        self.body
-    }
-}
-
-/// Reads a response whole; an error status must come with a JSON body.
-pub async fn answer(response: reqwest::Response) -> Answer {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if status.is_client_error() || status.is_server_error() {
-        assert!(
-            headers
-                .get("content-type")
-                .is_some_and(|v| v.to_str().unwrap().starts_with("application/json")),
-            "error {status} is JSON: {:?}",
-            String::from_utf8_lossy(&bytes)
-        );
-    }
-    Answer {
-        status,
-        headers,
-        body,
     }
 }
 
