@@ -767,9 +767,14 @@ async fn many_requests_at_once_all_get_answers() {
 
 // ---- connections: slow, silent and lying clients ----
 
-/// Raises this process's open-file limit to its hard limit and returns it:
-/// the slow-client test holds both ends of thousands of sockets.
+/// Raises this process's open-file limit to its hard limit and returns how
+/// many more files it may open: the slow-client test holds both ends of
+/// thousands of sockets. Raising the limit is the one process-wide change a
+/// test makes; it only ever raises it, so the other tests of this process
+/// (`cargo test` runs them all in one) lose nothing, and the descriptors
+/// they hold now are counted out.
 fn raise_fd_limit() -> usize {
+    let in_use = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
     // SAFETY: getrlimit and setrlimit only read and write the struct given.
     unsafe {
         let mut limit = libc::rlimit {
@@ -780,7 +785,9 @@ fn raise_fd_limit() -> usize {
         limit.rlim_cur = limit.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+        usize::try_from(limit.rlim_cur)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(in_use)
     }
 }
 
