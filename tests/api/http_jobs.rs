@@ -13,7 +13,7 @@ use machinist::store::{JobFilter, Transition};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Answer, AppOptions, Run, TestApp, answer, spawn_app, until_committed};
+use crate::harness::{Answer, Answering, AppOptions, Run, answer, spawn_app, until_committed};
 
 const TOKEN: &str = "test-admin-token-0123456789abcdef";
 
@@ -22,24 +22,19 @@ fn t0() -> DateTime<Utc> {
 }
 
 /// The admin API alone ([`Run::Router`]) at [`t0`] on a manual clock.
-struct App(TestApp);
-
-impl std::ops::Deref for App {
-    type Target = TestApp;
-    fn deref(&self) -> &TestApp {
-        &self.0
-    }
-}
+type App = Answering;
 
 async fn start_with(token: Option<&'static str>, limits: HttpLimits) -> App {
-    App(spawn_app(AppOptions {
-        token,
-        limits,
-        run: Run::Router,
-        clock: Some(t0()),
-        ..AppOptions::default()
-    })
-    .await)
+    Answering(
+        spawn_app(AppOptions {
+            token,
+            limits,
+            run: Run::Router,
+            clock: Some(t0()),
+            ..AppOptions::default()
+        })
+        .await,
+    )
 }
 
 async fn start() -> App {
@@ -47,14 +42,6 @@ async fn start() -> App {
 }
 
 impl App {
-    async fn get(&self, path: &str) -> Answer {
-        self.send(self.http.get(self.at(path))).await
-    }
-
-    async fn post(&self, path: &str) -> Answer {
-        self.send(self.http.post(self.at(path))).await
-    }
-
     async fn submit(&self, body: Value) -> Answer {
         self.submit_raw(body.to_string(), "application/json").await
     }

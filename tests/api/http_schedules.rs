@@ -13,7 +13,7 @@ use machinist::schedule::calendar::Calendars;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Answer, AppOptions, Run, TestApp, answer, spawn_app};
+use crate::harness::{Answering, AppOptions, Run, answer, spawn_app};
 
 const TOKEN: &str = "test-admin-token-0123456789abcdef";
 
@@ -23,62 +23,25 @@ fn t0() -> DateTime<Utc> {
 
 /// The admin API alone ([`Run::Router`]) at [`t0`] on a manual clock, with
 /// the calendar `nl`.
-struct App(TestApp);
-
-impl std::ops::Deref for App {
-    type Target = TestApp;
-    fn deref(&self) -> &TestApp {
-        &self.0
-    }
-}
+type App = Answering;
 
 async fn start() -> App {
-    App(spawn_app(AppOptions {
-        token: Some(TOKEN),
-        run: Run::Router,
-        clock: Some(t0()),
-        calendars: Calendars::new(BTreeMap::from([(
-            "nl".to_string(),
-            vec!["2026-12-25".parse().unwrap()],
-        )])),
-        ..AppOptions::default()
-    })
-    .await)
+    Answering(
+        spawn_app(AppOptions {
+            token: Some(TOKEN),
+            run: Run::Router,
+            clock: Some(t0()),
+            calendars: Calendars::new(BTreeMap::from([(
+                "nl".to_string(),
+                vec!["2026-12-25".parse().unwrap()],
+            )])),
+            ..AppOptions::default()
+        })
+        .await,
+    )
 }
 
 impl App {
-    async fn get(&self, path: &str) -> Answer {
-        self.send(self.http.get(self.at(path))).await
-    }
-
-    async fn delete(&self, path: &str) -> Answer {
-        self.send(self.http.delete(self.at(path))).await
-    }
-
-    /// POST without a body.
-    async fn post(&self, path: &str) -> Answer {
-        self.send(self.http.post(self.at(path))).await
-    }
-
-    async fn post_json(&self, path: &str, body: Value) -> Answer {
-        self.raw(reqwest::Method::POST, path, body.to_string())
-            .await
-    }
-
-    async fn put_json(&self, path: &str, body: Value) -> Answer {
-        self.raw(reqwest::Method::PUT, path, body.to_string()).await
-    }
-
-    async fn raw(&self, method: reqwest::Method, path: &str, body: String) -> Answer {
-        self.send(
-            self.http
-                .request(method, self.at(path))
-                .header("content-type", "application/json")
-                .body(body),
-        )
-        .await
-    }
-
     async fn schedule_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .store()

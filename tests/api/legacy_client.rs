@@ -15,7 +15,7 @@ use machinist::paperspace::legacy::LegacyClient;
 use machinist::paperspace::{ErrorClass, MachineApi, WaitError, WaitOptions, wait_for};
 use machinist::sim::{self, FaultKind, OneShotFault, SimConfig, SimHandle, Timings};
 
-use crate::harness::{legacy_client_at, spawn_sim};
+use crate::harness::{legacy_client_at, quick_wait, spawn_sim};
 
 fn client(url: &str, key: &str) -> LegacyClient {
     legacy_client_at(url, key, Duration::from_secs(2))
@@ -25,13 +25,6 @@ async fn fast_sim() -> (SimHandle, LegacyClient) {
     let handle = spawn_sim(Duration::from_millis(60), Arc::new(SystemClock)).await;
     let api = client(&handle.url, sim::DEFAULT_API_KEY);
     (handle, api)
-}
-
-fn quick_wait() -> WaitOptions {
-    WaitOptions {
-        timeout: Duration::from_secs(10),
-        interval: Duration::from_millis(15),
-    }
 }
 
 #[tokio::test]

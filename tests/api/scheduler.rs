@@ -24,14 +24,7 @@ use crate::harness::{AppOptions, Run, TestApp, spawn_app};
 /// The store and registry without a daemon ([`Run::Nothing`]), on a manual
 /// clock the simulator shares (its machines take a minute to change state),
 /// with the calendar `nl` and Amsterdam as the default zone.
-struct Harness(TestApp);
-
-impl std::ops::Deref for Harness {
-    type Target = TestApp;
-    fn deref(&self) -> &TestApp {
-        &self.0
-    }
-}
+type Harness = TestApp;
 
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -40,17 +33,15 @@ fn at(s: &str) -> DateTime<Utc> {
 async fn harness(start: &str) -> Harness {
     let mut holidays = std::collections::BTreeMap::new();
     holidays.insert("nl".to_string(), vec!["2026-04-27".parse().unwrap()]);
-    Harness(
-        spawn_app(AppOptions {
-            run: Run::Nothing,
-            clock: Some(at(start)),
-            transition: Duration::from_secs(60),
-            calendars: Calendars::new(holidays),
-            default_zone: "Europe/Amsterdam",
-            ..AppOptions::default()
-        })
-        .await,
-    )
+    spawn_app(AppOptions {
+        run: Run::Nothing,
+        clock: Some(at(start)),
+        transition: Duration::from_secs(60),
+        calendars: Calendars::new(holidays),
+        default_zone: "Europe/Amsterdam",
+        ..AppOptions::default()
+    })
+    .await
 }
 
 impl Harness {

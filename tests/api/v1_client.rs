@@ -13,12 +13,10 @@ use machinist::machine::{
 };
 use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
 use machinist::paperspace::v1::V1Client;
-use machinist::paperspace::{
-    ApiError, ApiKey, ErrorClass, MachineApi, WaitError, WaitOptions, wait_for,
-};
+use machinist::paperspace::{ApiError, ApiKey, ErrorClass, MachineApi, WaitError, wait_for};
 use machinist::sim::{self, FaultKind, OneShotFault, SimHandle};
 
-use crate::harness::{legacy_client, spawn_sim, v1_client_at};
+use crate::harness::{legacy_client, quick_wait, spawn_sim, v1_client_at};
 
 fn v1(url: &str, key: &str) -> V1Client {
     v1_client_at(&format!("{url}/v1"), key, Duration::from_secs(2))
@@ -36,13 +34,6 @@ async fn fast_sim() -> (SimHandle, V1Client) {
     let handle = spawn_sim(Duration::from_millis(60), Arc::new(SystemClock)).await;
     let api = v1(&handle.url, sim::DEFAULT_API_KEY);
     (handle, api)
-}
-
-fn quick_wait() -> WaitOptions {
-    WaitOptions {
-        timeout: Duration::from_secs(10),
-        interval: Duration::from_millis(15),
-    }
 }
 
 #[tokio::test]

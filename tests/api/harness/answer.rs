@@ -5,6 +5,53 @@ use serde_json::Value;
 
 use super::TestApp;
 
+/// The app read through whole [`Answer`]s (status, headers, JSON body),
+/// for tests of the admin API's statuses and error shapes: its own `get`,
+/// `post`… and everything of the [`TestApp`] it wraps.
+pub struct Answering(pub TestApp);
+
+impl std::ops::Deref for Answering {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
+}
+
+impl Answering {
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(self.http.get(self.at(path))).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.send(self.http.delete(self.at(path))).await
+    }
+
+    /// POST without a body.
+    pub async fn post(&self, path: &str) -> Answer {
+        self.send(self.http.post(self.at(path))).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Answer {
+        self.raw(reqwest::Method::POST, path, body.to_string())
+            .await
+    }
+
+    pub async fn put_json(&self, path: &str, body: Value) -> Answer {
+        self.raw(reqwest::Method::PUT, path, body.to_string()).await
+    }
+
+    /// `method` with a JSON content type and `body` as it is.
+    pub async fn raw(&self, method: reqwest::Method, path: &str, body: String) -> Answer {
+        self.send(
+            self.http
+                .request(method, self.at(path))
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
+    }
+}
+
 /// A status and the JSON body (`Value::Null` when the body is not JSON).
 #[derive(Debug)]
 pub struct Answer {

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use machinist::clock::SharedClock;
-use machinist::paperspace::ApiKey;
 use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
 use machinist::paperspace::v1::{V1Client, V1Config};
+use machinist::paperspace::{ApiKey, WaitOptions};
 use machinist::sim::{self, SimConfig, SimHandle, Timings};
 
 /// A legacy client of `base_url` with `key`.
@@ -31,4 +31,12 @@ pub async fn spawn_sim(transition: Duration, clock: SharedClock) -> SimHandle {
         ..SimConfig::default()
     };
     sim::spawn(config, clock).await.unwrap()
+}
+
+/// Waits for a state on a fast simulator: polls every 15 ms, 10 s at most.
+pub fn quick_wait() -> WaitOptions {
+    WaitOptions {
+        timeout: Duration::from_secs(10),
+        interval: Duration::from_millis(15),
+    }
 }

@@ -21,8 +21,8 @@ pub mod served;
 pub mod upstream;
 mod wait;
 
-pub use answer::{Answer, answer};
-pub use clients::{legacy_client_at, spawn_sim, v1_client_at};
+pub use answer::{Answer, Answering, answer};
+pub use clients::{legacy_client_at, quick_wait, spawn_sim, v1_client_at};
 use parts::Parts;
 pub use wait::until_committed;
 
