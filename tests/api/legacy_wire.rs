@@ -15,7 +15,7 @@ use machinist::paperspace::{ApiError, ErrorClass, MachineApi};
 use serde_json::json;
 
 use crate::harness::legacy_client_at;
-use crate::harness::upstream::{Upstream, reply};
+use crate::harness::upstream::{Upstream, refusing_url, reply};
 
 const KEY: &str = "test-key-8f2a61d0";
 
@@ -344,9 +344,7 @@ async fn a_request_that_hangs_times_out_as_transient() {
 
 #[tokio::test]
 async fn a_refused_connection_is_transient_and_not_ambiguous() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let (_bound, url) = refusing_url();
     let err = client_for(&url, Duration::from_secs(2))
         .start("ps1")
         .await

@@ -16,7 +16,7 @@ use machinist::paperspace::v1::V1Client;
 use machinist::paperspace::{ApiError, ErrorClass, MachineApi};
 use serde_json::{Value, json};
 
-use crate::harness::upstream::{Reply, Seen, Upstream, ok, reply};
+use crate::harness::upstream::{Reply, Seen, Upstream, ok, refusing_url, reply};
 use crate::harness::v1_client_at;
 
 const KEY: &str = "test-key-5c7e09b4";
@@ -582,9 +582,7 @@ async fn a_request_that_hangs_times_out_as_transient() {
 
 #[tokio::test]
 async fn a_refused_connection_is_transient_and_not_ambiguous() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let (_bound, url) = refusing_url();
     let err = client_for(&url, Duration::from_secs(2))
         .start(ID)
         .await

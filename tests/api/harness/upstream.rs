@@ -145,3 +145,14 @@ impl Upstream {
         self.script.seen.lock().unwrap().clone()
     }
 }
+
+/// A loopback URL that refuses connections, and the socket that keeps it
+/// so: bound to its port but not listening. Held, the port cannot go to
+/// another test of this process (or to anything else) while the test
+/// expects a refusal, as a port bound and let go could.
+pub fn refusing_url() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    (socket, url)
+}
