@@ -480,12 +480,23 @@ fn build(f: &Fixture, route: &Route, brk: &Break) -> Option<Case> {
             if !route.path.contains("{}") {
                 return None;
             }
-            // A canonical id or an existing name could act for real.
-            let canonical_id = !key.starts_with('0')
-                && !key.is_empty()
-                && key.len() < 19
-                && key.bytes().all(|b| b.is_ascii_digit());
-            if canonical_id || [&f.schedule, &f.window, &f.job].contains(&key) {
+            // A canonical id or an existing name could act for real. The
+            // URL parser drops spaces at the end of a URL, so `1 ` at the
+            // end of a path is `1`.
+            let sent = if route.path.ends_with("{}") {
+                key.trim_end_matches(' ')
+            } else {
+                key.as_str()
+            };
+            let canonical_id = !sent.starts_with('0')
+                && !sent.is_empty()
+                && sent.len() < 19
+                && sent.bytes().all(|b| b.is_ascii_digit());
+            if canonical_id
+                || [&f.schedule, &f.window, &f.job]
+                    .iter()
+                    .any(|k| k.as_str() == sent)
+            {
                 return None;
             }
             let path = route.path.replace("{}", key);

@@ -839,28 +839,32 @@ async fn half_sent_requests_are_closed_by_the_header_timeout_while_others_are_se
     );
     let addr = app.url.trim_start_matches("http://").to_string();
 
-    // Half a request head each, unauthenticated, as a slowloris sends it.
-    let first_sent = std::time::Instant::now();
+    // The connections first, silent: silence is idleness (60 s here), not a
+    // slow head, so however long connecting takes (this process runs other
+    // tests beside this one) no header timeout runs yet.
     let mut connecting = tokio::task::JoinSet::new();
-    let mut held = Vec::new();
+    let mut connected = Vec::new();
     for i in 0..slow {
         let addr = addr.clone();
-        connecting.spawn(async move {
-            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            s.write_all(b"GET /v1/jobs HTTP/1.1\r\nHost: machinist\r\nX-Slow: ")
-                .await
-                .unwrap();
-            (s, std::time::Instant::now())
-        });
+        connecting.spawn(async move { tokio::net::TcpStream::connect(&addr).await.unwrap() });
         // At most 100 connecting at once, within the listen backlog.
         if i % 100 == 99 {
             while let Some(done) = connecting.join_next().await {
-                held.push(done.unwrap());
+                connected.push(done.unwrap());
             }
         }
     }
     while let Some(done) = connecting.join_next().await {
-        held.push(done.unwrap());
+        connected.push(done.unwrap());
+    }
+    // Then half a request head on each, unauthenticated, as a slowloris sends it.
+    let first_sent = std::time::Instant::now();
+    let mut held = Vec::new();
+    for mut s in connected {
+        s.write_all(b"GET /v1/jobs HTTP/1.1\r\nHost: machinist\r\nX-Slow: ")
+            .await
+            .unwrap();
+        held.push((s, std::time::Instant::now()));
     }
     assert_eq!(held.len(), slow);
 
