@@ -887,6 +887,7 @@ async fn half_sent_requests_are_closed_by_the_header_timeout_while_others_are_se
             .unwrap();
         assert_eq!(jobs.status(), StatusCode::OK);
         probes += 1;
+        // The scenario: probes spread over the window, not back to back.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(

@@ -169,8 +169,9 @@ async fn no_secret_in_any_log_line_output_or_database_byte() {
             "jobs {states:?}, {fired} firings; log:\n{}",
             stderr.text()
         );
-        // The daemon is another process: no commit of its store can wake
-        // this one, so it reads again after a while.
+        // The daemon is another process (its schedule fires on the real
+        // clock): no commit of its store can wake this one, so it reads
+        // again after a while.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The key worked (Paperspace calls succeeded); the bad machine failed.

@@ -114,6 +114,7 @@ impl Upstream {
                     });
                     let next = s.replies.lock().unwrap().pop_front();
                     let r = next.unwrap_or_else(|| reply(500, "no scripted reply"));
+                    // A scripted slow answer: the delay is the scenario.
                     tokio::time::sleep(r.delay).await;
                     let mut resp: Response =
                         (StatusCode::from_u16(r.status).unwrap(), r.body).into_response();
