@@ -34,15 +34,15 @@ pub struct DaemonSettings {
     /// Where the admin API listens; port 0 picks a free one.
     pub(super) listen: SocketAddr,
     /// Protection of the admin API against large, slow or many requests.
-    pub(super) http: HttpLimits,
+    pub http: HttpLimits,
     /// `None` disables auth, which is only allowed on a loopback address.
     pub admin_token: Option<AdminToken>,
     /// Finished jobs older than this are pruned.
     pub(super) retention: Duration,
     /// Holiday calendars schedules and windows may exclude.
-    pub(super) calendars: Calendars,
+    pub calendars: Calendars,
     /// The zone of schedules that name none.
-    pub(super) default_zone: String,
+    pub default_zone: String,
     /// The cron expression of the built-in monthly utilization pull, if installed.
     pub utilization_pull: Option<String>,
 }

@@ -114,6 +114,7 @@ impl Upstream {
                     });
                     let next = s.replies.lock().unwrap().pop_front();
                     let r = next.unwrap_or_else(|| reply(500, "no scripted reply"));
+                    // A scripted slow answer: the delay is the scenario.
                     tokio::time::sleep(r.delay).await;
                     let mut resp: Response =
                         (StatusCode::from_u16(r.status).unwrap(), r.body).into_response();
@@ -144,4 +145,15 @@ impl Upstream {
     pub fn seen(&self) -> Vec<Seen> {
         self.script.seen.lock().unwrap().clone()
     }
+}
+
+/// A loopback URL that refuses connections, and the socket that keeps it
+/// so: bound to its port but not listening. Held, the port cannot go to
+/// another test of this process (or to anything else) while the test
+/// expects a refusal, as a port bound and let go could.
+pub fn refusing_url() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    (socket, url)
 }

@@ -5,20 +5,15 @@
 //! Also `machinist schedules`, `windows` and `report` against it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use machinist::clock::{ManualClock, SharedClock};
 use machinist::config::AdminToken;
-use machinist::http::{HttpLimits, HttpState, router};
-use machinist::job::JobDefaults;
 use machinist::machine::{Machine, MachineState, Utilization};
 use machinist::schedule::calendar::Calendars;
-use machinist::schedule::spec::ScheduleContext;
-use machinist::scheduler::registry::Registry;
-use machinist::store::{JobFilter, Store, StoreOptions};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use crate::harness::{Answering, AppOptions, Run, answer, spawn_app};
 
 const TOKEN: &str = "test-admin-token-0123456789abcdef";
 
@@ -26,166 +21,30 @@ fn t0() -> DateTime<Utc> {
     "2026-03-02T09:00:00Z".parse().unwrap()
 }
 
-struct App {
-    base: String,
-    store: Store,
-    clock: Arc<ManualClock>,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+/// The admin API alone ([`Run::Router`]) at [`t0`] on a manual clock, with
+/// the calendar `nl`.
+type App = Answering;
 
 async fn start() -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
-        .await
-        .unwrap();
-    let clock = Arc::new(ManualClock::new(t0()));
-    let shared: SharedClock = clock.clone();
-    let context = Arc::new(ScheduleContext {
-        defaults: JobDefaults::default(),
-        calendars: Calendars::new(BTreeMap::from([(
-            "nl".to_string(),
-            vec!["2026-12-25".parse().unwrap()],
-        )])),
-        default_zone: "UTC".into(),
-    });
-    let state = HttpState {
-        store: store.clone(),
-        clock: shared.clone(),
-        defaults: JobDefaults::default(),
-        token: Some(AdminToken::new(TOKEN).unwrap()),
-        registry: Registry::new(store.clone(), shared, context),
-        api: None,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = router(state, &HttpLimits::default());
-    tokio::spawn(machinist::http::serve(
-        listener,
-        app,
-        HttpLimits::default(),
-        tokio_util::sync::CancellationToken::new(),
-    ));
-    App {
-        base: format!("http://{addr}"),
-        store,
-        clock,
-        http: reqwest::Client::new(),
-        _dir: dir,
-    }
-}
-
-/// A status and the JSON body (`Value::Null` when there is none).
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    /// Asserts the one error shape and returns (code, field).
-    fn error(&self) -> (String, Option<String>) {
-        let e = &self.body["error"];
-        assert!(
-            e["code"].is_string() && e["message"].is_string(),
-            "not the error shape: {}",
-            self.body
-        );
-        assert!(
-            e.as_object().unwrap().contains_key("field"),
-            "field is always present: {}",
-            self.body
-        );
-        (
-            e["code"].as_str().unwrap().to_string(),
-            e["field"].as_str().map(str::to_string),
-        )
-    }
-
-    fn field(&self) -> Option<String> {
-        self.error().1
-    }
-
-    fn message(&self) -> String {
-        self.body["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    }
-
-    #[track_caller]
-    fn expect(self, status: StatusCode) -> Value {
-        assert_eq!(self.status, status, "{}", self.body);
-        self.body
-    }
-}
-
-async fn answer(response: reqwest::Response) -> Answer {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if status.is_client_error() || status.is_server_error() {
-        assert!(
-            headers
-                .get("content-type")
-                .is_some_and(|v| v.to_str().unwrap().starts_with("application/json")),
-            "error {status} is JSON: {:?}",
-            String::from_utf8_lossy(&bytes)
-        );
-    }
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    Answering(
+        spawn_app(AppOptions {
+            token: Some(TOKEN),
+            run: Run::Router,
+            clock: Some(t0()),
+            calendars: Calendars::new(BTreeMap::from([(
+                "nl".to_string(),
+                vec!["2026-12-25".parse().unwrap()],
+            )])),
+            ..AppOptions::default()
+        })
+        .await,
+    )
 }
 
 impl App {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        answer(request.bearer_auth(TOKEN).send().await.unwrap()).await
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.send(self.http.get(self.url(path))).await
-    }
-
-    async fn delete(&self, path: &str) -> Answer {
-        self.send(self.http.delete(self.url(path))).await
-    }
-
-    /// POST without a body.
-    async fn post(&self, path: &str) -> Answer {
-        self.send(self.http.post(self.url(path))).await
-    }
-
-    async fn post_json(&self, path: &str, body: Value) -> Answer {
-        self.raw(reqwest::Method::POST, path, body.to_string())
-            .await
-    }
-
-    async fn put_json(&self, path: &str, body: Value) -> Answer {
-        self.raw(reqwest::Method::PUT, path, body.to_string()).await
-    }
-
-    async fn raw(&self, method: reqwest::Method, path: &str, body: String) -> Answer {
-        self.send(
-            self.http
-                .request(method, self.url(path))
-                .header("content-type", "application/json")
-                .body(body),
-        )
-        .await
-    }
-
     async fn schedule_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
-            .store
+            .store()
             .schedules(true)
             .await
             .unwrap()
@@ -194,14 +53,6 @@ impl App {
             .collect();
         names.sort();
         names
-    }
-
-    async fn job_count(&self) -> usize {
-        self.store
-            .jobs(&JobFilter::default(), None, 10_000)
-            .await
-            .unwrap()
-            .len()
     }
 
     async fn new_window(&self, name: &str) -> i64 {
@@ -334,7 +185,7 @@ async fn schedules_are_created_listed_shown_replaced_paused_resumed_and_deleted(
     assert_eq!(preview["fire_times"].as_array().unwrap().len(), 2);
 
     // Resumed two days later: from then on, not for the paused stretch.
-    app.clock.advance(Duration::days(2));
+    app.clock().advance(Duration::days(2));
     let resumed = app
         .post(&format!("/v1/schedules/{id}/resume"))
         .await
@@ -694,7 +545,7 @@ async fn each_bad_schedule_names_its_field_and_writes_nothing() {
     let no_type = app
         .send(
             app.http
-                .post(app.url("/v1/schedules"))
+                .post(app.at("/v1/schedules"))
                 .body(base.to_string()),
         )
         .await;
@@ -739,7 +590,7 @@ async fn each_bad_schedule_names_its_field_and_writes_nothing() {
     }
 
     assert_eq!(app.schedule_names().await, ["nightly-stop"]);
-    let stored = app.store.schedule("nightly-stop").await.unwrap().unwrap();
+    let stored = app.store().schedule("nightly-stop").await.unwrap().unwrap();
     assert_eq!(
         stored.cron, "0 19 * * MON-FRI",
         "the refused replace changed nothing"
@@ -838,7 +689,7 @@ async fn windows_are_created_shown_previewed_paused_and_deleted() {
         .expect(StatusCode::OK);
     assert_eq!(paused["enabled"], false);
     assert_eq!(paused["next_enforce_at"], Value::Null);
-    for s in app.store.window_schedules(id).await.unwrap() {
+    for s in app.store().window_schedules(id).await.unwrap() {
         assert!(!s.enabled && s.next_fire_at.is_none(), "{}", s.name);
     }
     let show = app.get("/v1/windows/office").await.expect(StatusCode::OK);
@@ -941,7 +792,7 @@ async fn each_bad_window_names_its_field_and_writes_nothing() {
         }
     }
     let names: Vec<String> = app
-        .store
+        .store()
         .windows()
         .await
         .unwrap()
@@ -1034,10 +885,10 @@ async fn overrides_are_added_listed_and_deleted() {
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.field().as_deref(), Some("key"));
-    assert_eq!(app.store.overrides(window, None).await.unwrap().len(), 2);
+    assert_eq!(app.store().overrides(window, None).await.unwrap().len(), 2);
 
     // An hour and a half later, the short one has expired.
-    app.clock.advance(Duration::minutes(90));
+    app.clock().advance(Duration::minutes(90));
     let list = app
         .get("/v1/windows/office/overrides")
         .await
@@ -1077,7 +928,7 @@ async fn overrides_are_added_listed_and_deleted() {
         .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     assert_eq!(again.field().as_deref(), Some("id"));
-    let left = app.store.overrides(window, None).await.unwrap();
+    let left = app.store().overrides(window, None).await.unwrap();
     assert_eq!(left.iter().map(|o| o.id).collect::<Vec<_>>(), [second]);
 }
 
@@ -1120,7 +971,7 @@ async fn reports_need_a_month_and_answer_their_shape() {
         json!({"month": "2026-03", "machines": [], "total_hours_off": 0.0, "total_saved": 0.0})
     );
 
-    app.store
+    app.store()
         .save_utilization(
             vec![Utilization {
                 machine_id: "ps1".into(),
@@ -1178,7 +1029,7 @@ async fn utilization_pull_makes_one_job_per_known_machine() {
 
     // Three machines seen, then one of them gone.
     let machine = |id: &str| Machine::new(id, format!("m-{id}"), MachineState::Off);
-    app.store
+    app.store()
         .see_machines(
             vec![machine("ps1"), machine("ps2"), machine("ps3")],
             true,
@@ -1186,7 +1037,7 @@ async fn utilization_pull_makes_one_job_per_known_machine() {
         )
         .await
         .unwrap();
-    app.store
+    app.store()
         .see_machines(vec![machine("ps1"), machine("ps2")], true, t0())
         .await
         .unwrap();
@@ -1204,7 +1055,7 @@ async fn utilization_pull_makes_one_job_per_known_machine() {
     let mut machines = Vec::new();
     let minute = t0().timestamp() / 60;
     for id in &ids {
-        let job = app.store.job(*id).await.unwrap().unwrap();
+        let job = app.store().job(*id).await.unwrap().unwrap();
         assert_eq!(job.kind.as_str(), "utilization");
         assert_eq!(job.args, json!({"month": "2026-02"}));
         let machine = job.machine_id.clone().unwrap();
@@ -1224,7 +1075,7 @@ async fn utilization_pull_makes_one_job_per_known_machine() {
     assert_eq!(again["jobs"], pulled["jobs"]);
     assert_eq!(app.job_count().await, 2);
     // The current month may be pulled too; a minute later, anew.
-    app.clock.advance(Duration::minutes(1));
+    app.clock().advance(Duration::minutes(1));
     let current = pull(json!({"month": "2026-03"}))
         .await
         .expect(StatusCode::ACCEPTED);
@@ -1316,7 +1167,7 @@ async fn unknown_and_malformed_keys_unknown_routes_and_auth() {
         (reqwest::Method::GET, "/v1/reports", 404),
     ] {
         let a = app
-            .send(app.http.request(method.clone(), app.url(path)))
+            .send(app.http.request(method.clone(), app.at(path)))
             .await;
         assert_eq!(a.status.as_u16(), status, "{method} {path}: {}", a.body);
         a.error();
@@ -1350,7 +1201,7 @@ async fn unknown_and_malformed_keys_unknown_routes_and_auth() {
             Some(json!({"month": "2026-02"})),
         ),
     ] {
-        let mut request = app.http.request(method.clone(), app.url(path));
+        let mut request = app.http.request(method.clone(), app.at(path));
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")
@@ -1361,7 +1212,7 @@ async fn unknown_and_malformed_keys_unknown_routes_and_auth() {
         assert_eq!(a.error().0, "unauthorized");
     }
     assert_eq!(app.schedule_names().await, before);
-    assert!(app.store.windows().await.unwrap().is_empty());
+    assert!(app.store().windows().await.unwrap().is_empty());
     assert_eq!(app.job_count().await, 0);
 }
 
@@ -1372,7 +1223,7 @@ async fn the_typed_client_round_trips() {
     use machinist::schedule::window::{OverrideMode, OverrideRequest};
 
     let app = start().await;
-    let client = AdminClient::new(&app.base, Some(AdminToken::new(TOKEN).unwrap())).unwrap();
+    let client = AdminClient::new(&app.url, Some(AdminToken::new(TOKEN).unwrap())).unwrap();
     let spec = serde_json::from_value(with(&nightly(), "name", json!("a/b"))).unwrap();
     let schedule = client.create_schedule(&spec).await.unwrap();
     assert_eq!(schedule.name, "a/b");
@@ -1463,37 +1314,12 @@ async fn the_typed_client_round_trips() {
 
 // ---- the CLI against the router ----
 
-struct Cli {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn cli(app: &App, args: &[&str]) -> Cli {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_machinist"))
-        .args(args)
-        .env("MACHINIST_URL", &app.base)
-        .env("MACHINIST_ADMIN_TOKEN", TOKEN)
-        .env_remove("MACHINIST_CONFIG")
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    Cli {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 #[tokio::test]
 async fn cli_adds_lists_shows_and_reports_errors() {
     let app = start().await;
 
-    let add = cli(
-        &app,
-        &[
+    let add = app
+        .cli(&[
             "schedules",
             "add",
             "nightly-stop",
@@ -1516,9 +1342,8 @@ async fn cli_adds_lists_shows_and_reports_errors() {
             "--overlap",
             "queue",
             "--json",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(add.code, 0, "{}", add.stderr);
     let schedule: Value = serde_json::from_str(&add.stdout).unwrap();
     assert_eq!(schedule["name"], "nightly-stop");
@@ -1530,9 +1355,8 @@ async fn cli_adds_lists_shows_and_reports_errors() {
     assert_eq!(schedule["overlap"], "queue");
     assert_eq!(schedule["next_fire_at"], "2026-03-02T18:00:00Z");
 
-    let pull = cli(
-        &app,
-        &[
+    let pull = app
+        .cli(&[
             "schedules",
             "add",
             "monthly-pull",
@@ -1547,13 +1371,12 @@ async fn cli_adds_lists_shows_and_reports_errors() {
             "--misfire",
             "skip",
             "--paused",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(pull.code, 0, "{}", pull.stderr);
     assert!(pull.stdout.starts_with("schedule "), "{}", pull.stdout);
     assert!(pull.stdout.contains("paused"), "{}", pull.stdout);
-    let stored = app.store.schedule("monthly-pull").await.unwrap().unwrap();
+    let stored = app.store().schedule("monthly-pull").await.unwrap().unwrap();
     assert_eq!(stored.template.args, json!({"month": "previous"}));
     assert_eq!(
         stored.targets.selector.unwrap().name.as_deref(),
@@ -1561,7 +1384,7 @@ async fn cli_adds_lists_shows_and_reports_errors() {
     );
     assert!(!stored.enabled);
 
-    let list = cli(&app, &["schedules", "list"]).await;
+    let list = app.cli(&["schedules", "list"]).await;
     assert_eq!(list.code, 0, "{}", list.stderr);
     let lines: Vec<&str> = list.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{}", list.stdout);
@@ -1575,7 +1398,7 @@ async fn cli_adds_lists_shows_and_reports_errors() {
         lines[2]
     );
 
-    let show = cli(&app, &["schedules", "show", "nightly-stop"]).await;
+    let show = app.cli(&["schedules", "show", "nightly-stop"]).await;
     assert_eq!(show.code, 0, "{}", show.stderr);
     assert!(show.stdout.contains("next fire times:"), "{}", show.stdout);
     assert!(
@@ -1587,9 +1410,8 @@ async fn cli_adds_lists_shows_and_reports_errors() {
     assert!(show.stdout.contains("calendars nl"), "{}", show.stdout);
     assert!(show.stdout.contains("no firings yet"), "{}", show.stdout);
 
-    let preview = cli(
-        &app,
-        &[
+    let preview = app
+        .cli(&[
             "schedules",
             "preview",
             "--cron",
@@ -1598,18 +1420,16 @@ async fn cli_adds_lists_shows_and_reports_errors() {
             "Europe/Amsterdam",
             "--count",
             "2",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(preview.code, 0, "{}", preview.stderr);
     assert_eq!(
         preview.stdout.lines().next(),
         Some("2026-03-03 09:00 CET  (2026-03-03T08:00:00Z)")
     );
 
-    let bad = cli(
-        &app,
-        &[
+    let bad = app
+        .cli(&[
             "schedules",
             "add",
             "bad",
@@ -1619,9 +1439,8 @@ async fn cli_adds_lists_shows_and_reports_errors() {
             "stop",
             "--machine",
             "ps1",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.starts_with("error: "), "{}", bad.stderr);
     assert!(
@@ -1629,12 +1448,13 @@ async fn cli_adds_lists_shows_and_reports_errors() {
         "{}",
         bad.stderr
     );
-    let usage = cli(&app, &["schedules", "add", "x", "--cron", "* * * * *"]).await;
+    let usage = app
+        .cli(&["schedules", "add", "x", "--cron", "* * * * *"])
+        .await;
     assert_eq!(usage.code, 2, "{}", usage.stderr);
 
-    let window = cli(
-        &app,
-        &[
+    let window = app
+        .cli(&[
             "windows",
             "add",
             "office",
@@ -1651,9 +1471,8 @@ async fn cli_adds_lists_shows_and_reports_errors() {
             "--enforce",
             "--calendar",
             "nl",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(window.code, 0, "{}", window.stderr);
     assert!(
         window
@@ -1669,13 +1488,12 @@ async fn cli_adds_lists_shows_and_reports_errors() {
         "{}",
         window.stdout
     );
-    let stored = app.store.window("office").await.unwrap().unwrap();
+    let stored = app.store().window("office").await.unwrap().unwrap();
     assert_eq!(stored.hours.days.len(), 5);
     assert!(stored.enforce);
 
-    let over = cli(
-        &app,
-        &[
+    let over = app
+        .cli(&[
             "windows",
             "override",
             "office",
@@ -1685,9 +1503,8 @@ async fn cli_adds_lists_shows_and_reports_errors() {
             "2",
             "--reason",
             "demo",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(over.code, 0, "{}", over.stderr);
     assert!(
         over.stdout
@@ -1695,12 +1512,11 @@ async fn cli_adds_lists_shows_and_reports_errors() {
         "{}",
         over.stdout
     );
-    let overs = cli(&app, &["windows", "overrides", "office"]).await;
+    let overs = app.cli(&["windows", "overrides", "office"]).await;
     assert_eq!(overs.code, 0, "{}", overs.stderr);
     assert!(overs.stdout.contains("keep_on") && overs.stdout.contains("demo"));
-    let past = cli(
-        &app,
-        &[
+    let past = app
+        .cli(&[
             "windows",
             "override",
             "office",
@@ -1708,9 +1524,8 @@ async fn cli_adds_lists_shows_and_reports_errors() {
             "--keep-off",
             "--until",
             "2026-03-01T00:00:00Z",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(past.code, 1);
     assert!(
         past.stderr.trim().ends_with("(field: until)"),
@@ -1718,7 +1533,7 @@ async fn cli_adds_lists_shows_and_reports_errors() {
         past.stderr
     );
 
-    let wshow = cli(&app, &["windows", "show", "office"]).await;
+    let wshow = app.cli(&["windows", "show", "office"]).await;
     assert_eq!(wshow.code, 0, "{}", wshow.stderr);
     assert!(wshow.stdout.contains("next edges:"), "{}", wshow.stdout);
     assert!(
@@ -1727,20 +1542,18 @@ async fn cli_adds_lists_shows_and_reports_errors() {
         wshow.stdout
     );
 
-    let report = cli(
-        &app,
-        &["report", "utilization", "--month", "2026-03", "--pull"],
-    )
-    .await;
+    let report = app
+        .cli(&["report", "utilization", "--month", "2026-03", "--pull"])
+        .await;
     assert_eq!(report.code, 1);
     assert!(report.stderr.contains("refresh"), "{}", report.stderr);
-    let savings = cli(&app, &["report", "savings", "--month", "2026-03"]).await;
+    let savings = app.cli(&["report", "savings", "--month", "2026-03"]).await;
     assert_eq!(savings.code, 0, "{}", savings.stderr);
     assert!(savings.stdout.contains("no stops"), "{}", savings.stdout);
 
-    let rm = cli(&app, &["schedules", "rm", "nightly-stop"]).await;
+    let rm = app.cli(&["schedules", "rm", "nightly-stop"]).await;
     assert_eq!(rm.code, 0, "{}", rm.stderr);
-    let gone = cli(&app, &["schedules", "show", "nightly-stop"]).await;
+    let gone = app.cli(&["schedules", "show", "nightly-stop"]).await;
     assert_eq!(gone.code, 1);
     assert_eq!(
         gone.stderr.trim(),

@@ -7,18 +7,15 @@
 //! naming the job, its kind and its machine; `--log-format json` writes one
 //! JSON object per line.
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-mod support;
-use support::process::{BIN, Kill, start_sim};
+use crate::harness::process::{BIN, start_sim};
+use crate::harness::served::{Lines, Served};
 
 const API_KEY: &str = "pskey-9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 const ADMIN_TOKEN: &str = "adm-3c1f9e0b7a5d4c2e8f6a1b3d5c7e9f02";
@@ -26,52 +23,6 @@ const ADMIN_TOKEN: &str = "adm-3c1f9e0b7a5d4c2e8f6a1b3d5c7e9f02";
 fn secret_file(path: &Path, text: &str) {
     std::fs::write(path, format!("{text}\n")).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// Collects a child's output, line by line, on a thread.
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
-/// Waits for `READY=1` and returns the admin API's URL from its status.
-fn ready_url(socket: &UnixDatagram, stderr: &Mutex<Vec<String>>) -> String {
-    let mut buf = [0u8; 4096];
-    let len = socket.recv(&mut buf).unwrap_or_else(|e| {
-        panic!(
-            "the daemon never became ready ({e}):\n{}",
-            stderr.lock().unwrap().join("\n")
-        )
-    });
-    let message = String::from_utf8_lossy(&buf[..len]).into_owned();
-    message
-        .lines()
-        .find_map(|l| l.strip_prefix("STATUS=serving the admin API on "))
-        .unwrap_or_else(|| panic!("unexpected notification {message:?}"))
-        .to_string()
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "the daemon did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,30 +50,22 @@ async fn no_secret_in_any_log_line_output_or_database_byte() {
         ),
     )
     .unwrap();
-    let socket_path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
 
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .arg("--config")
         .arg(&config)
         .arg("serve")
         .env("RUST_LOG", "debug")
         .env("CREDENTIALS_DIRECTORY", &credentials)
-        .env("NOTIFY_SOCKET", &socket_path)
         .env_remove("PAPERSPACE_API_KEY")
         .env_remove("MACHINIST_ADMIN_TOKEN")
         .env_remove("WATCHDOG_USEC")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the machinist binary runs");
-    let stdout = collect(child.stdout.take().unwrap());
-    let stderr = collect(child.stderr.take().unwrap());
-    let mut daemon = Kill(child);
-    let url = ready_url(&socket, &stderr);
+        .stdout(Stdio::piped());
+    let mut daemon = Served::spawn(command);
+    let stdout = Lines::collect(daemon.child.stdout.take().unwrap());
+    let stderr = daemon.lines.clone();
+    let url = daemon.ready();
 
     let http = reqwest::Client::new();
     let machines: Vec<Value> = http
@@ -224,8 +167,11 @@ async fn no_secret_in_any_log_line_output_or_database_byte() {
         assert!(
             Instant::now() < deadline,
             "jobs {states:?}, {fired} firings; log:\n{}",
-            stderr.lock().unwrap().join("\n")
+            stderr.text()
         );
+        // The daemon is another process (its schedule fires on the real
+        // clock): no commit of its store can wake this one, so it reads
+        // again after a while.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The key worked (Paperspace calls succeeded); the bad machine failed.
@@ -253,16 +199,14 @@ async fn no_secret_in_any_log_line_output_or_database_byte() {
     let cli_output = [cli.stdout, cli.stderr].concat();
     assert!(String::from_utf8_lossy(&cli_output).contains("psnosuch1"));
 
-    let status = terminate(&mut daemon.0);
+    let status = daemon.terminate();
     assert!(status.success(), "{status:?}");
-    std::thread::sleep(Duration::from_millis(100)); // the reader threads drain the pipes
 
+    // Both pipes read to their end.
     let lines: Vec<String> = stderr
-        .lock()
-        .unwrap()
-        .iter()
-        .chain(stdout.lock().unwrap().iter())
-        .cloned()
+        .wait_closed()
+        .into_iter()
+        .chain(stdout.wait_closed())
         .collect();
     assert!(lines.len() > 50, "only {} log lines", lines.len());
     assert!(
@@ -327,32 +271,22 @@ fn database_bytes(dir: &Path) -> Vec<u8> {
 #[test]
 fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
-    let socket_path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
     let config = dir.path().join("machinist.toml");
     std::fs::write(&config, "[log]\nlevel = \"info\"\n").unwrap();
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .arg("--config")
         .arg(&config)
         .args(["--log-format", "json", "serve"])
         .env("MACHINIST_STORE_PATH", dir.path().join("machinist.db"))
         .env("MACHINIST_HTTP_LISTEN", "127.0.0.1:0")
-        .env("NOTIFY_SOCKET", &socket_path)
         .env_remove("RUST_LOG")
         .env_remove("WATCHDOG_USEC")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = collect(child.stderr.take().unwrap());
-    let mut child = Kill(child);
-    ready_url(&socket, &stderr);
-    assert!(terminate(&mut child.0).success());
-    std::thread::sleep(Duration::from_millis(100));
-    let lines = stderr.lock().unwrap().clone();
+        .stdout(Stdio::null());
+    let mut daemon = Served::spawn(command);
+    daemon.ready();
+    assert!(daemon.terminate().success());
+    let lines = daemon.lines.wait_closed();
     assert!(lines.len() >= 3, "{lines:?}");
     for line in &lines {
         let object: Value =

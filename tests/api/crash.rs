@@ -12,36 +12,29 @@
 //! events), not the requests counted.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-mod support;
-use support::process::{BIN, Kill, start_sim};
+use crate::harness::process::{BIN, start_sim};
+use crate::harness::served::Served;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `backend` is `legacy` or `v1`; both talk to the same simulator. Returns
+/// the daemon once it said `READY=1` (migrations applied, admin API bound)
+/// and the admin API's URL: every daemon gets a port of its own, so that no
+/// other test can take it between a kill and the restart.
+fn start_daemon(db: &Path, sim_url: &str, backend: &str) -> (Served, String) {
+    let mut command = serve(db, sim_url, backend);
+    command.stdout(Stdio::null());
+    let daemon = Served::spawn(command);
+    let url = daemon.ready();
+    (daemon, url)
 }
 
-/// `backend` is `legacy` or `v1`; both talk to the same simulator.
-fn start_daemon(db: &Path, port: u16, sim_url: &str, backend: &str) -> Kill {
-    serve(db, port, sim_url, backend)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Kill)
-        .expect("the machinist binary runs")
-}
-
-/// `machinist serve` on `db`, listening on `port`.
-fn serve(db: &Path, port: u16, sim_url: &str, backend: &str) -> Command {
+/// `machinist serve` on `db`, listening on a free port it picks.
+fn serve(db: &Path, sim_url: &str, backend: &str) -> Command {
     let base_url = match backend {
         "v1" => format!("{sim_url}/v1"),
         _ => sim_url.to_string(),
@@ -50,7 +43,7 @@ fn serve(db: &Path, port: u16, sim_url: &str, backend: &str) -> Command {
     command
         .arg("serve")
         .env("MACHINIST_STORE_PATH", db)
-        .env("MACHINIST_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MACHINIST_HTTP_LISTEN", "127.0.0.1:0")
         .env("MACHINIST_PAPERSPACE_BACKEND", backend)
         .env("MACHINIST_PAPERSPACE_BASE_URL", base_url)
         .env("MACHINIST_PAPERSPACE_REQUEST_TIMEOUT", "2s")
@@ -63,21 +56,9 @@ fn serve(db: &Path, port: u16, sim_url: &str, backend: &str) -> Command {
         .env("MACHINIST_RATE_LIMIT_BURST", "100")
         .env_remove("MACHINIST_ADMIN_TOKEN")
         .env_remove("MACHINIST_CONFIG")
+        .env_remove("WATCHDOG_USEC")
         .env("RUST_LOG", "warn");
     command
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = http.get(format!("{url}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the daemon did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// `GET /v1/jobs/{id}`.
@@ -91,9 +72,9 @@ async fn get_job(http: &reqwest::Client, url: &str, id: i64) -> Value {
         .unwrap()
 }
 
-fn kill9(daemon: &mut Kill) {
-    daemon.kill().unwrap(); // SIGKILL on Unix
-    daemon.wait().unwrap();
+fn kill9(daemon: &mut Served) {
+    daemon.child.kill().unwrap(); // SIGKILL on Unix, to the child alone
+    daemon.child.wait().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,8 +92,6 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
     let http = reqwest::Client::new();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("machinist.db");
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
 
     // A fleet to act on: 8 machines that start off, 8 that start ready.
     let key = [("x-api-key", "sim-key")];
@@ -134,16 +113,16 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
             off.push(id)
         }
     }
+    // The scenario: the simulator (another process) takes this long to provision.
     tokio::time::sleep(Duration::from_millis(600)).await; // provisioning ends
 
-    let mut daemon = start_daemon(&db, port, &sim_url, backend);
-    wait_healthy(&http, &url).await;
+    let (mut daemon, mut url) = start_daemon(&db, &sim_url, backend);
 
     // Each machine gets one state change; three creates; a second round later.
     let mut jobs: Vec<(i64, String, Option<String>)> = Vec::new();
-    let submit = |body: Value| {
+    let submit = |url: &str, body: Value| {
         let http = http.clone();
-        let url = url.clone();
+        let url = url.to_string();
         async move {
             let r = http
                 .post(format!("{url}/v1/jobs"))
@@ -157,14 +136,14 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
     };
     for id in &off {
         jobs.push((
-            submit(json!({"kind":"start","machine_id": id})).await,
+            submit(&url, json!({"kind":"start","machine_id": id})).await,
             "start".into(),
             Some(id.clone()),
         ));
     }
     for id in &ready {
         jobs.push((
-            submit(json!({"kind":"stop","machine_id": id})).await,
+            submit(&url, json!({"kind":"stop","machine_id": id})).await,
             "stop".into(),
             Some(id.clone()),
         ));
@@ -173,7 +152,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
         let args = json!({"name": format!("crash-new-{i}"), "region": "Europe (AMS1)",
             "machine_type": "C5", "disk_size_gb": 50, "template_id": "tkni3aa4"});
         jobs.push((
-            submit(json!({"kind":"create","args": args})).await,
+            submit(&url, json!({"kind":"create","args": args})).await,
             "create".into(),
             None,
         ));
@@ -184,10 +163,10 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
         .into_iter()
         .enumerate()
     {
+        // The scenario: the kill lands this far into the work.
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
         kill9(&mut daemon);
-        daemon = start_daemon(&db, port, &sim_url, backend);
-        wait_healthy(&http, &url).await;
+        (daemon, url) = start_daemon(&db, &sim_url, backend);
         // Two more rounds: each machine flips back and back again, so a
         // resumed job has earlier jobs' events of its own kind to be misled by.
         if round == 1 || round == 2 {
@@ -199,7 +178,7 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
             for (ids, kind) in [(&off, first), (&ready, second)] {
                 for id in ids {
                     jobs.push((
-                        submit(json!({"kind": kind, "machine_id": id})).await,
+                        submit(&url, json!({"kind": kind, "machine_id": id})).await,
                         kind.into(),
                         Some(id.clone()),
                     ));
@@ -230,6 +209,8 @@ async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
             finals.len(),
             jobs.len()
         );
+        // The daemon is another process: no commit of its store can wake
+        // this one, so it reads again after a while.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     kill9(&mut daemon);
@@ -352,28 +333,25 @@ fn switches(pid: u32) -> HashMap<String, u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_daemon_does_not_wake() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let daemon = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .arg("serve")
         .env("MACHINIST_STORE_PATH", dir.path().join("machinist.db"))
-        .env("MACHINIST_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MACHINIST_HTTP_LISTEN", "127.0.0.1:0")
         .env("MACHINIST_PAPERSPACE_BACKEND", "sim")
         .env("MACHINIST_WORKERS_LEASE", "1s")
         .env_remove("MACHINIST_ADMIN_TOKEN")
         .env_remove("MACHINIST_CONFIG")
+        .env_remove("WATCHDOG_USEC")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Kill)
-        .expect("the machinist binary runs");
+        .stdout(Stdio::null());
+    let daemon = Served::spawn(command);
+    let url = daemon.ready();
     // No kept-alive connection: an idle connection has timers of its own.
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    wait_healthy(&http, &url).await;
     let job: Value = http
         .post(format!("{url}/v1/jobs"))
         .json(&json!({"kind": "refresh"}))
@@ -394,14 +372,16 @@ async fn an_idle_daemon_does_not_wake() {
             Instant::now() < deadline,
             "the refresh did not finish: {job}"
         );
+        // The daemon is another process: no commit of its store can wake
+        // this one, so it reads again after a while.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // Let the last request's work settle, then watch for three seconds.
+    // The scenario: let the last request's work settle, then watch for three seconds.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = switches(daemon.id());
+    let before = switches(daemon.child.id());
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = switches(daemon.id());
+    let after = switches(daemon.child.id());
     // Threads present both times; one that ended meanwhile (a blocking-pool
     // thread retiring) is not a wake-up of the daemon.
     let woke: Vec<(String, u64)> = after
@@ -423,40 +403,27 @@ async fn an_idle_daemon_does_not_wake() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_daemon_on_a_link_to_the_database_is_refused() {
     let (_sim, sim_url) = start_sim(&[]);
-    let http = reqwest::Client::new();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("machinist.db");
-    let port = free_port();
-    let first = start_daemon(&db, port, &sim_url, "legacy");
-    wait_healthy(&http, &format!("http://127.0.0.1:{port}")).await;
+    let (first, _) = start_daemon(&db, &sim_url, "legacy");
 
     let symlink = dir.path().join("link.db");
     std::os::unix::fs::symlink(&db, &symlink).unwrap();
     let hard_link = dir.path().join("hard.db");
     std::fs::hard_link(&db, &hard_link).unwrap();
     for other in [&symlink, &hard_link] {
-        let mut second = serve(other, free_port(), &sim_url, "legacy")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map(Kill)
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = second.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "a second daemon started on {other:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        assert!(!status.success());
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+        let mut command = serve(other, &sim_url, "legacy");
+        command.stdout(Stdio::null());
+        let mut second = Served::spawn(command);
+        // It exits by itself (30 s at most), its stderr read to the end.
+        let status = second.wait_exit();
+        assert!(!status.success(), "a second daemon started on {other:?}");
+        let stderr = second.lines.text();
         assert!(
-            stderr.contains(&format!("another machinist daemon (pid {})", first.id())),
+            stderr.contains(&format!(
+                "another machinist daemon (pid {})",
+                first.child.id()
+            )),
             "{stderr}"
         );
     }

@@ -12,27 +12,23 @@ use machinist::machine::{
     BillingMonth, BillingType, CreateMachine, FilterField, MachineFilter, MachineState,
     PageRequest, PublicIpType, TemplateFilter, UpdateMachine,
 };
-use machinist::paperspace::v1::{V1Client, V1Config};
-use machinist::paperspace::{ApiError, ApiKey, ErrorClass, MachineApi};
+use machinist::paperspace::v1::V1Client;
+use machinist::paperspace::{ApiError, ErrorClass, MachineApi};
 use serde_json::{Value, json};
 
-mod support;
-use support::upstream::{Reply, Seen, Upstream, ok, reply};
+use crate::harness::upstream::{Reply, Seen, Upstream, ok, refusing_url, reply};
+use crate::harness::v1_client_at;
 
 const KEY: &str = "test-key-5c7e09b4";
 
-impl Upstream {
-    fn client(&self) -> V1Client {
-        client_for(&self.url, Duration::from_secs(5))
-    }
+/// The client under test, pointed at the fake upstream.
+fn client(up: &Upstream) -> V1Client {
+    client_for(&up.url, Duration::from_secs(5))
 }
 
 /// A client whose base URL carries the `/v1` prefix, as production's does.
 fn client_for(url: &str, timeout: Duration) -> V1Client {
-    let mut config = V1Config::new(ApiKey::new(KEY).unwrap());
-    config.base_url = format!("{url}/v1/");
-    config.request_timeout = timeout;
-    V1Client::new(config).unwrap()
+    v1_client_at(&format!("{url}/v1/"), KEY, timeout)
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -96,7 +92,7 @@ fn assert_no_key(text: &str) {
 #[tokio::test]
 async fn every_operation_uses_the_documented_route_method_query_headers_and_body() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     up.then(mutation("provisioning", "mev1", "create"))
         .then(mutation("starting", "mev2", "start"))
         .then(mutation("stopping", "mev3", "stop"))
@@ -346,7 +342,7 @@ async fn every_operation_uses_the_documented_route_method_query_headers_and_body
 #[tokio::test]
 async fn mutations_accept_any_2xx() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     for status in [200, 201, 202] {
         let mut r = mutation("provisioning", "mev1", "create");
         r.status = status;
@@ -374,7 +370,7 @@ fn coded(status: u16, code: &str, message: &str) -> Reply {
 #[tokio::test]
 async fn v1_error_codes_classify_and_carry_the_message() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     let cases = [
         (429, "TOO_MANY_REQUESTS", ErrorClass::Transient),
         (500, "INTERNAL_SERVER_ERROR", ErrorClass::Transient),
@@ -434,7 +430,7 @@ async fn v1_error_codes_classify_and_carry_the_message() {
 #[tokio::test]
 async fn a_2xx_shaped_like_an_error_is_an_error() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     up.then(coded(200, "NOT_FOUND", "no such machine"))
         .then(coded(200, "TOO_MANY_REQUESTS", "slow down"))
         .then(ok(json!({"code": "BAD_REQUEST", "message": "bad name"})))
@@ -462,7 +458,7 @@ async fn a_2xx_shaped_like_an_error_is_an_error() {
 #[tokio::test]
 async fn bodies_without_a_code_classify_by_status() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     let page = format!(
         "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>{}</body></html>",
         "<p>cloudflare</p>".repeat(100)
@@ -500,7 +496,7 @@ async fn bodies_without_a_code_classify_by_status() {
 #[tokio::test]
 async fn empty_truncated_and_wrongly_shaped_2xx_bodies_are_malformed() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     up.then(reply(200, ""))
         .then(reply(200, r#"{"id":"psq3kz0a1","name":"tr"#))
         .then(reply(200, "<html>maintenance</html>"))
@@ -586,9 +582,7 @@ async fn a_request_that_hangs_times_out_as_transient() {
 
 #[tokio::test]
 async fn a_refused_connection_is_transient_and_not_ambiguous() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let (_bound, url) = refusing_url();
     let err = client_for(&url, Duration::from_secs(2))
         .start(ID)
         .await
@@ -627,7 +621,7 @@ fn assert_unique<'a>(ids: impl IntoIterator<Item = &'a str>) {
 #[tokio::test]
 async fn list_all_follows_next_page_until_it_is_absent() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     up.then(page(machines(0, 120), Some("eyJpZCI6MTIwfQ==")))
         .then(page(machines(120, 120), Some("c/240+")))
         .then(page(machines(240, 120), Some("c3")))
@@ -657,7 +651,7 @@ async fn list_all_follows_next_page_until_it_is_absent() {
 #[tokio::test]
 async fn paging_stops_on_has_more_false_or_a_missing_cursor() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     // No hasMore but a cursor: follow it. hasMore false: stop whatever the cursor says.
     up.then(ok(json!({"items": machines(0, 2), "nextPage": "a1"})))
         .then(ok(
@@ -684,7 +678,7 @@ async fn paging_stops_on_has_more_false_or_a_missing_cursor() {
 #[tokio::test]
 async fn every_paged_route_follows_cursors() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     let users = |from: usize, n: usize| -> Vec<Value> {
         (from..from + n)
             .map(|i| accessor(&format!("u{i:04}")))
@@ -754,7 +748,7 @@ async fn every_paged_route_follows_cursors() {
 #[tokio::test]
 async fn a_cursor_that_comes_back_around_is_not_followed_again() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     // A server whose cursors cycle c1 → c2 → c1 would page forever.
     up.then(page(machines(0, 2), Some("c1")))
         .then(page(machines(2, 2), Some("c2")))
@@ -787,7 +781,7 @@ async fn the_daemons_rate_limited_client_does_not_follow_a_cursor_twice_either()
     use machinist::paperspace::throttle::{Throttled, TokenBucket};
     let up = Upstream::start().await;
     // The daemon wraps its client like this; the listing is the trait's.
-    let api = Throttled::new(up.client(), TokenBucket::new(1000.0, 100));
+    let api = Throttled::new(client(&up), TokenBucket::new(1000.0, 100));
     up.then(page(machines(0, 2), Some("c1")))
         .then(page(machines(2, 2), Some("c2")))
         .then(page(machines(4, 2), Some("c1")));
@@ -804,7 +798,7 @@ async fn the_daemons_rate_limited_client_does_not_follow_a_cursor_twice_either()
 #[tokio::test]
 async fn bad_arguments_are_refused_before_any_request() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     let mut monthly = CreateMachine::new("x", "Europe (AMS1)", "P4000", 10, "t1");
     monthly.billing_type = BillingType::Monthly;
     let mut team = CreateMachine::new("x", "Europe (AMS1)", "P4000", 10, "t1");

@@ -1,35 +1,82 @@
-//! The test harness: a real daemon on port 0 with a fresh temp database,
-//! talking to its own in-process simulated Paperspace account.
+//! The test harness: one entry, [`spawn_app`], that starts what a test
+//! needs on a fresh temp database. [`AppOptions::default`] is the real daemon
+//! (workers, scheduler, admin API on port 0) talking to its own in-process
+//! simulated Paperspace account; [`Run::Router`] is the admin API alone on
+//! the store (nothing moves unless the test moves it), [`Run::Nothing`] the
+//! store and the schedule registry alone (the test drives a `Scheduler`).
+//! A manual clock ([`AppOptions::clock`]) is shared by all of it and the
+//! simulator.
+//!
+//! Waiting for something to be written never polls: [`until_committed`]
+//! re-reads after each commit of the store ([`Store::commits`]).
 
 #![allow(dead_code)]
 
+mod answer;
+mod cli;
+mod clients;
+mod parts;
 pub mod process;
+pub mod served;
 pub mod upstream;
+mod wait;
+
+pub use answer::{Answer, Answering, answer};
+pub use clients::{legacy_client_at, quick_wait, spawn_sim, v1_client_at};
+use parts::Parts;
+pub use wait::until_committed;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use machinist::clock::SystemClock;
+use chrono::{DateTime, Utc};
+use machinist::clock::{ManualClock, SharedClock, SystemClock};
 use machinist::config::AdminToken;
 use machinist::config::RateLimitConfig;
 use machinist::daemon::{Daemon, DaemonSettings, PaperspaceSettings};
+use machinist::http::HttpLimits;
 use machinist::job::Backoff;
 use machinist::paperspace::legacy::LegacyClient;
 use machinist::paperspace::v1::V1Client;
 use machinist::paperspace::{Backend, MachineApi};
-use machinist::sim::{self, SimConfig, SimHandle, Timings};
+use machinist::schedule::calendar::Calendars;
+use machinist::sim::SimHandle;
+use machinist::store::{JobFilter, Store};
 use machinist::worker::WorkerSettings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// What runs on the test's store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// The whole daemon: workers, scheduler, pruner and the admin API.
+    Daemon,
+    /// The admin API's router alone, no workers and no scheduler: jobs stay
+    /// queued and nothing fires unless the test moves them through the store.
+    Router,
+    /// Neither: the store and the schedule registry, for a test that drives
+    /// a `Scheduler` itself.
+    Nothing,
+}
+
 /// How a test wants its app.
 pub struct AppOptions {
     pub token: Option<&'static str>,
+    /// How long each simulated state change takes.
     pub transition: Duration,
     pub workers: usize,
     pub request_timeout: Duration,
     /// Which API of the simulator the daemon speaks.
     pub backend: Backend,
+    pub run: Run,
+    /// `Some(start)`: a manual clock set at `start`, shared by the daemon (or
+    /// router) and the simulator, moved only by the test. `None`: the system clock.
+    pub clock: Option<DateTime<Utc>>,
+    pub limits: HttpLimits,
+    /// Holiday calendars schedules and windows may name.
+    pub calendars: Calendars,
+    /// The zone of schedules that name none.
+    pub default_zone: &'static str,
 }
 
 impl Default for AppOptions {
@@ -40,13 +87,26 @@ impl Default for AppOptions {
             workers: 8,
             request_timeout: Duration::from_secs(2),
             backend: Backend::Legacy,
+            run: Run::Daemon,
+            clock: None,
+            limits: HttpLimits::default(),
+            calendars: Calendars::default(),
+            default_zone: "UTC",
         }
     }
 }
 
+/// What a test talks to. The store is reached through [`TestApp::store`]:
+/// with [`Run::Daemon`] the daemon holds the only handle, so that a test
+/// that stops it may open the database again.
 pub struct TestApp {
-    pub daemon: Daemon,
+    /// With [`Run::Daemon`]; a test may take it out to stop it.
+    pub daemon: Option<Daemon>,
+    /// The store, registry and schedule context without a daemon.
+    parts: Option<Parts>,
+    clock: Option<ManualClock>,
     pub sim: SimHandle,
+    /// `http://ADDR:PORT` of the admin API; empty with [`Run::Nothing`].
     pub url: String,
     pub token: Option<&'static str>,
     /// The API the daemon speaks.
@@ -54,6 +114,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// A client of the simulator for setting up machines.
     pub api: LegacyClient,
+    /// The daemon's own client of the simulator (rate limited like the real one).
+    pub daemon_api: Arc<dyn MachineApi>,
     _dir: tempfile::TempDir,
 }
 
@@ -105,21 +167,11 @@ pub fn route(backend: Backend, op: &str) -> (&'static str, &'static str) {
     }
 }
 
-pub async fn spawn_app(options: AppOptions) -> TestApp {
-    let sim = sim::spawn(
-        SimConfig {
-            timings: Timings::uniform(options.transition),
-            ..SimConfig::default()
-        },
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
-    let api = daemon_api(options.backend, &sim.url, options.request_timeout);
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = DaemonSettings::new(dir.path().join("machinist.db"));
+/// The settings of a test daemon: quick polls, leases and backoff.
+pub fn daemon_settings(db: impl Into<std::path::PathBuf>, workers: usize) -> DaemonSettings {
+    let mut settings = DaemonSettings::new(db);
     settings.workers = WorkerSettings {
-        count: options.workers,
+        count: workers,
         prefetch: WorkerSettings::default().prefetch,
         lease: Duration::from_secs(3),
         poll_interval: Duration::from_millis(20),
@@ -129,14 +181,43 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
         },
         grace: Duration::from_secs(2),
     };
-    settings.admin_token = options.token.map(|t| AdminToken::new(t).unwrap());
-    let daemon = Daemon::start(settings, api, Arc::new(SystemClock))
-        .await
-        .unwrap();
+    settings
+}
+
+pub async fn spawn_app(options: AppOptions) -> TestApp {
+    let manual = options.clock.map(ManualClock::new);
+    let clock: SharedClock = match &manual {
+        Some(manual) => Arc::new(manual.clone()),
+        None => Arc::new(SystemClock),
+    };
+    let sim = spawn_sim(options.transition, clock.clone()).await;
+    let api = daemon_api(options.backend, &sim.url, options.request_timeout);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("machinist.db");
+    let token = options.token.map(|t| AdminToken::new(t).unwrap());
+    let (daemon, parts, url) = match options.run {
+        Run::Daemon => {
+            let mut settings = daemon_settings(db, options.workers);
+            settings.admin_token = token;
+            settings.http = options.limits;
+            settings.calendars = options.calendars;
+            settings.default_zone = options.default_zone.into();
+            let daemon = Daemon::start(settings, api.clone(), clock).await.unwrap();
+            let url = daemon.url();
+            (Some(daemon), None, url)
+        }
+        Run::Router | Run::Nothing => {
+            let (parts, url) = Parts::start(&options, db, clock, token).await;
+            (None, Some(parts), url)
+        }
+    };
     TestApp {
-        url: daemon.url(),
         daemon,
+        parts,
+        clock: manual,
+        url,
         api: legacy_client(&sim.url, Duration::from_secs(5)),
+        daemon_api: api,
         sim,
         token: options.token,
         backend: options.backend,
@@ -146,6 +227,27 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
 }
 
 impl TestApp {
+    /// The store: the daemon's, or the one the router or registry works on.
+    pub fn store(&self) -> &Store {
+        match (&self.daemon, &self.parts) {
+            (Some(daemon), _) => daemon.store(),
+            (None, Some(parts)) => &parts.store,
+            (None, None) => panic!("the daemon was stopped"),
+        }
+    }
+
+    /// The manual clock ([`AppOptions::clock`]).
+    pub fn clock(&self) -> &ManualClock {
+        self.clock
+            .as_ref()
+            .expect("the app runs on the system clock")
+    }
+
+    /// The admin API's URL of `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
     fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self.token {
             Some(t) => req.bearer_auth(t),
@@ -155,7 +257,7 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let resp = self
-            .authed(self.http.post(format!("{}{path}", self.url)).json(&body))
+            .authed(self.http.post(self.at(path)).json(&body))
             .send()
             .await
             .unwrap();
@@ -165,7 +267,7 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         let resp = self
-            .authed(self.http.get(format!("{}{path}", self.url)))
+            .authed(self.http.get(self.at(path)))
             .send()
             .await
             .unwrap();
@@ -184,26 +286,6 @@ impl TestApp {
         let (status, job) = self.get(&format!("/v1/jobs/{id}")).await;
         assert_eq!(status, StatusCode::OK, "{job}");
         job
-    }
-
-    /// Polls the job until it is final (the workers run on their own; this
-    /// only watches), for at most 30 s.
-    pub async fn finished(&self, id: i64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let job = self.job(id).await;
-            if matches!(
-                job["state"].as_str(),
-                Some("succeeded" | "failed" | "cancelled")
-            ) {
-                return job;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "job {id} did not finish: {job:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
     }
 
     /// Calls the simulator received on `op`'s route of this app's backend.
@@ -228,6 +310,15 @@ impl TestApp {
             .into_iter()
             .map(|m| m.id)
             .collect()
+    }
+
+    /// How many jobs the store holds.
+    pub async fn job_count(&self) -> usize {
+        self.store()
+            .jobs(&JobFilter::default(), None, 10_000)
+            .await
+            .unwrap()
+            .len()
     }
 }
 

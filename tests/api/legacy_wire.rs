@@ -10,26 +10,22 @@ use machinist::machine::{
     BillingMonth, CreateMachine, FilterField, MachineFilter, MachineState, PageRequest,
     TemplateFilter, UpdateMachine,
 };
-use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::{ApiError, ApiKey, ErrorClass, MachineApi};
+use machinist::paperspace::legacy::LegacyClient;
+use machinist::paperspace::{ApiError, ErrorClass, MachineApi};
 use serde_json::json;
 
-mod support;
-use support::upstream::{Upstream, reply};
+use crate::harness::legacy_client_at;
+use crate::harness::upstream::{Upstream, refusing_url, reply};
 
 const KEY: &str = "test-key-8f2a61d0";
 
-impl Upstream {
-    fn client(&self) -> LegacyClient {
-        client_for(&self.url, Duration::from_secs(5))
-    }
+/// The client under test, pointed at the fake upstream.
+fn client(up: &Upstream) -> LegacyClient {
+    client_for(&up.url, Duration::from_secs(5))
 }
 
 fn client_for(url: &str, timeout: Duration) -> LegacyClient {
-    let mut config = LegacyConfig::new(ApiKey::new(KEY).unwrap());
-    config.base_url = format!("{url}/");
-    config.request_timeout = timeout;
-    LegacyClient::new(config).unwrap()
+    legacy_client_at(&format!("{url}/"), KEY, timeout)
 }
 
 const MACHINE: &str = r#"{"id":"ps123abc","name":"train-1","state":"ready","usageRate":"P4000 hourly","ram":"8589938688","region":"Europe (AMS1)","events":[]}"#;
@@ -41,7 +37,7 @@ fn assert_no_key(text: &str) {
 #[tokio::test]
 async fn every_operation_uses_the_documented_route_method_and_params() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     up.then(reply(201, MACHINE))
         .then(reply(204, ""))
         .then(reply(204, ""))
@@ -180,7 +176,7 @@ async fn every_operation_uses_the_documented_route_method_and_params() {
 #[tokio::test]
 async fn create_accepts_any_2xx() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     for status in [200, 201, 202] {
         up.then(reply(status, MACHINE));
         let m = api
@@ -200,7 +196,7 @@ async fn create_accepts_any_2xx() {
 #[tokio::test]
 async fn permanent_statuses_carry_the_api_message_in_both_shapes() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     let cases = [
         (
             400,
@@ -246,7 +242,7 @@ async fn permanent_statuses_carry_the_api_message_in_both_shapes() {
 #[tokio::test]
 async fn server_errors_and_throttling_are_transient() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     for status in [500, 502, 503, 504] {
         up.then(reply(
             status,
@@ -290,7 +286,7 @@ async fn an_html_error_page_is_quoted_briefly() {
         "<p>nginx</p>".repeat(100)
     );
     up.then(reply(502, page.clone()));
-    let err = up.client().show("ps1").await.unwrap_err();
+    let err = client(&up).show("ps1").await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Transient);
     let text = err.to_string();
     assert!(text.contains("502 Bad Gateway"), "{text}");
@@ -301,7 +297,7 @@ async fn an_html_error_page_is_quoted_briefly() {
 #[tokio::test]
 async fn empty_truncated_and_wrong_bodies_on_success_are_malformed() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     up.then(reply(200, ""))
         .then(reply(200, r#"{"id":"ps1","name":"tr"#))
         .then(reply(200, "<html>maintenance</html>"))
@@ -348,9 +344,7 @@ async fn a_request_that_hangs_times_out_as_transient() {
 
 #[tokio::test]
 async fn a_refused_connection_is_transient_and_not_ambiguous() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let (_bound, url) = refusing_url();
     let err = client_for(&url, Duration::from_secs(2))
         .start("ps1")
         .await
@@ -365,7 +359,7 @@ async fn a_refused_connection_is_transient_and_not_ambiguous() {
 #[tokio::test]
 async fn list_all_follows_skip_paging() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     let page = |from: usize, n: usize| {
         let items: Vec<String> = (from..from + n)
             .map(|i| format!(r#"{{"id":"ps{i}","name":"m{i}","state":"off"}}"#))
@@ -391,7 +385,7 @@ async fn list_all_follows_skip_paging() {
 #[tokio::test]
 async fn bad_arguments_are_refused_before_any_request() {
     let up = Upstream::start().await;
-    let api = up.client();
+    let api = client(&up);
     let errs = [
         api.start("ps1/../../users").await.unwrap_err(),
         api.show("").await.unwrap_err(),

@@ -1,15 +1,13 @@
 //! The OpenAPI document is valid OpenAPI 3 and matches the router: the same
 //! paths, and on each path the same methods (asked of the running daemon).
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::harness::{AppOptions, TestApp, spawn_app};
 use machinist::http::OPENAPI_PATH;
 use machinist::http::routes::ROUTES;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use support::{AppOptions, TestApp, spawn_app};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 

@@ -3,19 +3,17 @@
 //! and v1), with retries, waits, no-ops, ordering,
 //! idempotency, cancel and auth.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::harness::{AppOptions, create_args, messages, spawn_app, until_committed};
 use machinist::paperspace::{Backend, MachineApi};
 use machinist::sim::{FaultKind, FaultSpec, OneShotFault};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{AppOptions, create_args, messages, spawn_app};
 
 /// A fault's route key for `op` on `backend`.
 fn fault_route(backend: Backend, op: &str) -> String {
-    let (method, route) = support::route(backend, op);
+    let (method, route) = crate::harness::route(backend, op);
     format!("{method} {route}")
 }
 
@@ -124,7 +122,7 @@ async fn every_job_kind_runs_end_to_end(backend: Backend) {
     let refresh = app.run(json!({"kind": "refresh"})).await;
     assert_eq!(refresh["state"], "succeeded", "{refresh:#}");
     assert!(refresh["result"]["machines"].as_u64().unwrap() >= 6);
-    let known = app.daemon.store().machines().await.unwrap();
+    let known = app.store().machines().await.unwrap();
     assert!(known.iter().any(|m| m.machine.id == id));
 
     let waited = app
@@ -135,7 +133,7 @@ async fn every_job_kind_runs_end_to_end(backend: Backend) {
     let destroyed = app.run(job("destroy")).await;
     assert_eq!(destroyed["state"], "succeeded", "{destroyed:#}");
     assert!(app.sim.sim.machine_ids_named("e2e-renamed").is_empty());
-    let known = app.daemon.store().machines().await.unwrap();
+    let known = app.store().machines().await.unwrap();
     let gone = known.iter().find(|m| m.machine.id == id).unwrap();
     assert!(
         gone.gone_at.is_some(),
@@ -326,7 +324,7 @@ trait StickExt {
     async fn api_start_and_stick(&self, id: &str);
 }
 
-impl StickExt for support::TestApp {
+impl StickExt for crate::harness::TestApp {
     async fn api_start_and_stick(&self, id: &str) {
         use machinist::paperspace::MachineApi;
         self.api.start(id).await.unwrap();
@@ -446,6 +444,8 @@ async fn a_job_claimed_ahead_and_cancelled_never_makes_its_call() {
     let first = app
         .submit(json!({"kind": "show", "machine_id": busy}))
         .await;
+    // The simulator's call counter has no notification, and nothing is
+    // committed when the call goes out: this polls a counter in memory.
     while app.calls("show", Some(busy)) == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -455,9 +455,7 @@ async fn a_job_claimed_ahead_and_cancelled_never_makes_its_call() {
         .submit(json!({"kind": "show", "machine_id": held}))
         .await;
     let second = second["id"].as_i64().unwrap();
-    while app.job(second).await["state"] != "running" {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    app.reached(second, "running").await;
     let (status, cancelled) = app
         .post(&format!("/v1/jobs/{second}/cancel"), json!({}))
         .await;
@@ -526,21 +524,15 @@ async fn shutdown_releases_waiting_work_and_a_new_daemon_finishes_it(backend: Ba
     let job = app.submit(json!({"kind": "start", "machine_id": id})).await;
     let jid = job["id"].as_i64().unwrap();
     // Wait until the start was sent and the job waits.
-    loop {
-        let j = app.job(jid).await;
-        if j["state"] == "waiting" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let store_path = app.daemon.store().path().to_path_buf();
-    let start = support::route(backend, "start");
-    app.daemon.stop().await;
+    app.reached(jid, "waiting").await;
+    let store_path = app.store().path().to_path_buf();
+    let start = crate::harness::route(backend, "start");
+    app.daemon.unwrap().stop().await;
     app.sim.sim.set_stuck(&id, false);
     // A second daemon on the same database picks the wait up without resending.
     let mut settings = machinist::daemon::DaemonSettings::new(store_path);
     settings.workers.poll_interval = Duration::from_millis(20);
-    let api = support::daemon_api(backend, &app.sim.url, Duration::from_secs(2));
+    let api = crate::harness::daemon_api(backend, &app.sim.url, Duration::from_secs(2));
     let second = machinist::daemon::Daemon::start(
         settings,
         api,
@@ -548,23 +540,28 @@ async fn shutdown_releases_waiting_work_and_a_new_daemon_finishes_it(backend: Ba
     )
     .await
     .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let j = second.store().job(jid).await.unwrap().unwrap();
-        if j.state.is_final() {
-            assert_eq!(j.state, machinist::job::JobState::Succeeded, "{j:#?}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let j = final_in(second.store(), jid).await;
+    assert_eq!(j.state, machinist::job::JobState::Succeeded, "{j:#?}");
     assert_eq!(app.sim.sim.calls(start.0, start.1, Some(&id)), 1);
     second.stop().await;
 }
 
+/// Job `id` once it is final in `store` (read after each commit, for at most 20 s).
+async fn final_in(store: &machinist::store::Store, id: i64) -> machinist::job::Job {
+    until_committed(store, Duration::from_secs(20), || async {
+        let job = store.job(id).await.unwrap().unwrap();
+        if job.state.is_final() {
+            Ok(job)
+        } else {
+            Err(format!("job {id} did not finish: {job:#?}"))
+        }
+    })
+    .await
+}
+
 /// Runs a start and then a stop of `id` to the end, as earlier jobs whose
 /// events stay in the machine's history.
-async fn start_then_stop(app: &support::TestApp, id: &str) {
+async fn start_then_stop(app: &crate::harness::TestApp, id: &str) {
     for (kind, state) in [("start", "ready"), ("stop", "off")] {
         let job = app.run(json!({"kind": kind, "machine_id": id})).await;
         assert_eq!(job["result"]["state"], state, "{job:#}");
@@ -635,15 +632,17 @@ async fn a_resumed_start_whose_request_never_arrived_is_sent_again(backend: Back
         .submit(json!({"kind": "start", "machine_id": id, "wait_timeout_seconds": 5}))
         .await;
     let jid = job["id"].as_i64().unwrap();
-    let (method, route) = support::route(backend, "start");
+    let (method, route) = crate::harness::route(backend, "start");
     let starts = |sim: &machinist::sim::SimHandle| sim.sim.calls(method, route, Some(&id));
+    // The simulator's call counter has no notification, and nothing is
+    // committed when the request arrives: this polls a counter in memory.
     while starts(&app.sim) < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let store_path = app.daemon.store().path().to_path_buf();
+    let store_path = app.store().path().to_path_buf();
     // The grace period runs out while the request hangs: the job goes back
     // to the queue with its checkpoint.
-    app.daemon.stop().await;
+    app.daemon.unwrap().stop().await;
     assert_eq!(
         app.sim.sim.machine_state(&id),
         Some(machinist::machine::MachineState::Off)
@@ -651,7 +650,7 @@ async fn a_resumed_start_whose_request_never_arrived_is_sent_again(backend: Back
 
     let mut settings = machinist::daemon::DaemonSettings::new(store_path);
     settings.workers.poll_interval = Duration::from_millis(20);
-    let api = support::daemon_api(backend, &app.sim.url, Duration::from_secs(2));
+    let api = crate::harness::daemon_api(backend, &app.sim.url, Duration::from_secs(2));
     let second = machinist::daemon::Daemon::start(
         settings,
         api,
@@ -667,15 +666,7 @@ async fn a_resumed_start_whose_request_never_arrived_is_sent_again(backend: Back
         ),
         "{released:#?}"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let done = loop {
-        let j = second.store().job(jid).await.unwrap().unwrap();
-        if j.state.is_final() {
-            break j;
-        }
-        assert!(std::time::Instant::now() < deadline, "{j:#?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let done = final_in(second.store(), jid).await;
     assert_eq!(done.state, machinist::job::JobState::Succeeded, "{done:#?}");
     assert_eq!(
         app.sim.sim.machine_state(&id),
@@ -708,9 +699,7 @@ async fn a_start_undone_under_its_wait_is_sent_again(backend: Backend) {
         .submit(json!({"kind": "start", "machine_id": id, "wait_timeout_seconds": 10}))
         .await;
     let jid = job["id"].as_i64().unwrap();
-    while app.job(jid).await["state"] != "waiting" {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    app.reached(jid, "waiting").await;
     app.api.stop(&id).await.unwrap();
     app.sim.sim.set_stuck(&id, false);
 
@@ -739,9 +728,7 @@ async fn a_start_undone_under_its_wait_on_the_last_attempt_fails_at_once() {
             "wait_timeout_seconds": 60}))
         .await;
     let jid = job["id"].as_i64().unwrap();
-    while app.job(jid).await["state"] != "waiting" {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    app.reached(jid, "waiting").await;
     app.api.stop(&id).await.unwrap();
     app.sim.sim.set_stuck(&id, false);
 
@@ -810,7 +797,7 @@ async fn under_a_30_percent_fault_mix_every_start_and_stop_ends_where_its_machin
 }
 
 /// `GET /readyz` (open, but the token does no harm).
-async fn readyz(app: &support::TestApp) -> (StatusCode, serde_json::Value) {
+async fn readyz(app: &crate::harness::TestApp) -> (StatusCode, serde_json::Value) {
     app.get("/readyz").await
 }
 
@@ -824,7 +811,7 @@ async fn a_database_removed_while_running_refuses_writes_and_readiness() {
     let (status, body) = readyz(&app).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let path = app.daemon.store().path().to_path_buf();
+    let path = app.store().path().to_path_buf();
     for suffix in ["", "-wal", "-shm"] {
         let mut file = path.clone().into_os_string();
         file.push(suffix);
@@ -859,7 +846,7 @@ async fn a_database_removed_while_running_refuses_writes_and_readiness() {
     let (status, _) = readyz(&app).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 
-    app.daemon.stop().await;
+    app.daemon.unwrap().stop().await;
     let restarted = machinist::store::Store::open(&machinist::store::StoreOptions::new(&path))
         .await
         .unwrap();
@@ -877,7 +864,7 @@ async fn a_failing_write_makes_the_daemon_unready_until_writes_succeed_again() {
     let app = spawn_app(AppOptions::default()).await;
     let probes = || {
         let db = rusqlite::Connection::open_with_flags(
-            app.daemon.store().path(),
+            app.store().path(),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
         )
         .unwrap();
@@ -896,7 +883,7 @@ async fn a_failing_write_makes_the_daemon_unready_until_writes_succeed_again() {
 
     // The database may not grow: as on a full disk, the first write that
     // needs a new page fails with SQLite's SQLITE_FULL.
-    let store = app.daemon.store();
+    let store = app.store();
     store.cap_pages_for_test(Some(1)).await.unwrap();
     let later = json!({"kind": "refresh", "delay_seconds": 3600});
     let mut refused = None;

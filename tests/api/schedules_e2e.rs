@@ -2,13 +2,11 @@
 //! every two seconds, and the daemon's workers carry out real start and stop
 //! jobs against the simulated account.
 
-mod support;
+use std::time::Duration;
 
-use std::time::{Duration, Instant};
-
+use crate::harness::{AppOptions, spawn_app, until_committed};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{AppOptions, spawn_app};
 
 #[tokio::test]
 async fn schedules_drive_real_starts_and_stops() {
@@ -29,21 +27,18 @@ async fn schedules_drive_real_starts_and_stops() {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
-    // Wait until two starts and two stops have succeeded.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    // Wait until two starts and two stops have succeeded (read after each commit).
+    until_committed(app.store(), Duration::from_secs(20), || async {
         let (_, page) = app.get("/v1/jobs?state=succeeded&limit=100").await;
         let jobs = page["jobs"].as_array().unwrap();
         let count = |kind: &str| jobs.iter().filter(|j| j["kind"] == kind).count();
         if count("start") >= 2 && count("stop") >= 2 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("schedules did not drive jobs: {page:#}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "schedules did not drive jobs: {page:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     let sim = &app.sim.sim;
     assert!(sim.calls("POST", "/machines/:machineId/start", Some(&machine)) >= 1);
     assert!(sim.calls("POST", "/machines/:machineId/stop", Some(&machine)) >= 1);
@@ -63,6 +58,8 @@ async fn schedules_drive_real_starts_and_stops() {
     }
     let (_, before) = app.get("/v1/jobs?limit=500").await;
     let before = before["jobs"].as_array().unwrap().len();
+    // The scenario: more than a firing period of real time passes (this test
+    // is the one on the real clock), and nothing may fire in it.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (_, after) = app.get("/v1/jobs?limit=500").await;
     assert_eq!(

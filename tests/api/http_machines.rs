@@ -1,13 +1,11 @@
 //! Machines, readiness and metrics over real HTTP: a daemon on port 0 with a
 //! temp database and the simulated Paperspace account.
 
-mod support;
-
+use crate::harness::{AppOptions, TestApp, spawn_app};
 use machinist::paperspace::MachineApi;
 use machinist::sim::FaultSpec;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{AppOptions, TestApp, spawn_app};
 
 async fn raw_get(app: &TestApp, path: &str, token: bool) -> (StatusCode, String, Option<String>) {
     let mut req = app.http.get(format!("{}{path}", app.url));

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use machinist::clock::{ManualClock, SharedClock};
-use machinist::config::AdminToken;
-use machinist::http::{HttpLimits, HttpState, router};
-use machinist::job::{JobDefaults, JobState, NewEvent};
-use machinist::store::{JobFilter, Store, StoreOptions, Transition};
+use machinist::http::HttpLimits;
+use machinist::job::{JobState, NewEvent};
+use machinist::store::{JobFilter, Transition};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use crate::harness::{Answer, Answering, AppOptions, Run, answer, spawn_app, until_committed};
 
 const TOKEN: &str = "test-admin-token-0123456789abcdef";
 
@@ -21,129 +21,37 @@ fn t0() -> DateTime<Utc> {
     "2026-03-02T09:00:00Z".parse().unwrap()
 }
 
-struct App {
-    base: String,
-    store: Store,
-    token: Option<String>,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+/// The admin API alone ([`Run::Router`]) at [`t0`] on a manual clock.
+type App = Answering;
 
-async fn start_with(token: Option<&str>, limits: HttpLimits) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
-        .await
-        .unwrap();
-    let clock: SharedClock = Arc::new(ManualClock::new(t0()));
-    let context = Arc::new(machinist::schedule::spec::ScheduleContext {
-        defaults: JobDefaults::default(),
-        calendars: Default::default(),
-        default_zone: "UTC".into(),
-    });
-    let state = HttpState {
-        store: store.clone(),
-        clock: clock.clone(),
-        defaults: JobDefaults::default(),
-        token: token.map(|t| AdminToken::new(t).unwrap()),
-        registry: machinist::scheduler::registry::Registry::new(store.clone(), clock, context),
-        api: None,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = router(state, &limits);
-    tokio::spawn(machinist::http::serve(
-        listener,
-        app,
-        limits,
-        tokio_util::sync::CancellationToken::new(),
-    ));
-    App {
-        base: format!("http://{addr}"),
-        store,
-        token: token.map(str::to_string),
-        http: reqwest::Client::new(),
-        _dir: dir,
-    }
+async fn start_with(token: Option<&'static str>, limits: HttpLimits) -> App {
+    Answering(
+        spawn_app(AppOptions {
+            token,
+            limits,
+            run: Run::Router,
+            clock: Some(t0()),
+            ..AppOptions::default()
+        })
+        .await,
+    )
 }
 
 async fn start() -> App {
     start_with(Some(TOKEN), HttpLimits::default()).await
 }
 
-/// A status and the JSON body (`Value::Null` when the body is not JSON).
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    /// Asserts the one error shape and returns (code, field).
-    fn error(&self) -> (String, Option<String>) {
-        let e = &self.body["error"];
-        assert!(
-            e["code"].is_string() && e["message"].is_string(),
-            "not the error shape: {}",
-            self.body
-        );
-        assert!(
-            e.as_object().unwrap().contains_key("field"),
-            "field is always present: {}",
-            self.body
-        );
-        (
-            e["code"].as_str().unwrap().to_string(),
-            e["field"].as_str().map(str::to_string),
-        )
-    }
-
-    fn message(&self) -> String {
-        self.body["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    }
-}
-
 impl App {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let request = match &self.token {
-            Some(t) => request.bearer_auth(t),
-            None => request,
-        };
-        answer(request.send().await.unwrap()).await
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.send(self.http.get(self.url(path))).await
-    }
-
-    async fn post(&self, path: &str) -> Answer {
-        self.send(self.http.post(self.url(path))).await
-    }
-
     async fn submit(&self, body: Value) -> Answer {
         self.submit_raw(body.to_string(), "application/json").await
     }
 
     async fn submit_raw(&self, body: impl Into<reqwest::Body>, content_type: &str) -> Answer {
-        let mut request = self.http.post(self.url("/v1/jobs")).body(body);
+        let mut request = self.http.post(self.at("/v1/jobs")).body(body);
         if !content_type.is_empty() {
             request = request.header("content-type", content_type);
         }
         self.send(request).await
-    }
-
-    async fn job_count(&self) -> usize {
-        self.store
-            .jobs(&JobFilter::default(), None, 10_000)
-            .await
-            .unwrap()
-            .len()
     }
 
     async fn new_job(&self, body: Value) -> i64 {
@@ -156,13 +64,13 @@ impl App {
     async fn finish(&self, id: i64, to: JobState, error: Option<&str>) {
         let owner: Arc<str> = "test-worker".into();
         let claimed = self
-            .store
+            .store()
             .claim(&owner, 100, t0(), t0() + chrono::Duration::seconds(30))
             .await
             .unwrap();
         assert!(claimed.iter().any(|j| j.id == id), "job {id} claimable");
         let done = self
-            .store
+            .store()
             .transition(
                 Transition {
                     job_id: id,
@@ -190,7 +98,7 @@ impl App {
         assert!(done);
         // Release whatever else the claim took, so later claims see it again.
         for other in claimed.iter().filter(|j| j.id != id) {
-            self.store
+            self.store()
                 .release(&owner, vec![other.id], t0())
                 .await
                 .unwrap();
@@ -198,31 +106,10 @@ impl App {
     }
 }
 
-async fn answer(response: reqwest::Response) -> Answer {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if status.is_client_error() || status.is_server_error() {
-        assert!(
-            headers
-                .get("content-type")
-                .is_some_and(|v| v.to_str().unwrap().starts_with("application/json")),
-            "error {status} is JSON: {:?}",
-            String::from_utf8_lossy(&bytes)
-        );
-    }
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
 #[tokio::test]
 async fn auth_guards_every_route_but_health() {
     let app = start().await;
-    let raw = |path: &str| app.http.get(app.url(path));
+    let raw = |path: &str| app.http.get(app.at(path));
 
     let health = answer(raw("/healthz").send().await.unwrap()).await;
     assert_eq!(health.status, StatusCode::OK);
@@ -292,7 +179,7 @@ async fn auth_guards_every_route_but_health() {
     // Writes and unknown routes are guarded too; nothing was written.
     let post = answer(
         app.http
-            .post(app.url("/v1/jobs"))
+            .post(app.at("/v1/jobs"))
             .header("content-type", "application/json")
             .body(json!({"kind":"refresh"}).to_string())
             .send()
@@ -514,7 +401,7 @@ async fn unknown_routes_and_methods_answer_json() {
     ];
     for (method, path) in cases {
         let a = app
-            .send(app.http.request(method.clone(), app.url(path)))
+            .send(app.http.request(method.clone(), app.at(path)))
             .await;
         assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         assert_eq!(a.error().0, "method_not_allowed");
@@ -867,9 +754,14 @@ async fn many_requests_at_once_all_get_answers() {
 
 // ---- connections: slow, silent and lying clients ----
 
-/// Raises this process's open-file limit to its hard limit and returns it:
-/// the slow-client test holds both ends of thousands of sockets.
+/// Raises this process's open-file limit to its hard limit and returns how
+/// many more files it may open: the slow-client test holds both ends of
+/// thousands of sockets. Raising the limit is the one process-wide change a
+/// test makes; it only ever raises it, so the other tests of this process
+/// (`cargo test` runs them all in one) lose nothing, and the descriptors
+/// they hold now are counted out.
 fn raise_fd_limit() -> usize {
+    let in_use = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
     // SAFETY: getrlimit and setrlimit only read and write the struct given.
     unsafe {
         let mut limit = libc::rlimit {
@@ -880,7 +772,9 @@ fn raise_fd_limit() -> usize {
         limit.rlim_cur = limit.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+        usize::try_from(limit.rlim_cur)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(in_use)
     }
 }
 
@@ -943,30 +837,34 @@ async fn half_sent_requests_are_closed_by_the_header_timeout_while_others_are_se
         )
         .await,
     );
-    let addr = app.base.trim_start_matches("http://").to_string();
+    let addr = app.url.trim_start_matches("http://").to_string();
 
-    // Half a request head each, unauthenticated, as a slowloris sends it.
-    let first_sent = std::time::Instant::now();
+    // The connections first, silent: silence is idleness (60 s here), not a
+    // slow head, so however long connecting takes (this process runs other
+    // tests beside this one) no header timeout runs yet.
     let mut connecting = tokio::task::JoinSet::new();
-    let mut held = Vec::new();
+    let mut connected = Vec::new();
     for i in 0..slow {
         let addr = addr.clone();
-        connecting.spawn(async move {
-            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            s.write_all(b"GET /v1/jobs HTTP/1.1\r\nHost: machinist\r\nX-Slow: ")
-                .await
-                .unwrap();
-            (s, std::time::Instant::now())
-        });
+        connecting.spawn(async move { tokio::net::TcpStream::connect(&addr).await.unwrap() });
         // At most 100 connecting at once, within the listen backlog.
         if i % 100 == 99 {
             while let Some(done) = connecting.join_next().await {
-                held.push(done.unwrap());
+                connected.push(done.unwrap());
             }
         }
     }
     while let Some(done) = connecting.join_next().await {
-        held.push(done.unwrap());
+        connected.push(done.unwrap());
+    }
+    // Then half a request head on each, unauthenticated, as a slowloris sends it.
+    let first_sent = std::time::Instant::now();
+    let mut held = Vec::new();
+    for mut s in connected {
+        s.write_all(b"GET /v1/jobs HTTP/1.1\r\nHost: machinist\r\nX-Slow: ")
+            .await
+            .unwrap();
+        held.push((s, std::time::Instant::now()));
     }
     assert_eq!(held.len(), slow);
 
@@ -979,16 +877,17 @@ async fn half_sent_requests_are_closed_by_the_header_timeout_while_others_are_se
         .unwrap();
     let mut probes = 0;
     while first_sent.elapsed() < header_timeout - Duration::from_millis(500) {
-        let health = fresh.get(app.url("/healthz")).send().await.unwrap();
+        let health = fresh.get(app.at("/healthz")).send().await.unwrap();
         assert_eq!(health.status(), StatusCode::OK);
         let jobs = fresh
-            .get(app.url("/v1/jobs?limit=1"))
+            .get(app.at("/v1/jobs?limit=1"))
             .bearer_auth(TOKEN)
             .send()
             .await
             .unwrap();
         assert_eq!(jobs.status(), StatusCode::OK);
         probes += 1;
+        // The scenario: probes spread over the window, not back to back.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
@@ -1018,7 +917,7 @@ async fn half_sent_requests_are_closed_by_the_header_timeout_while_others_are_se
             "closed after {after:?}, before the header timeout"
         );
     }
-    let health = fresh.get(app.url("/healthz")).send().await.unwrap();
+    let health = fresh.get(app.at("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
 
@@ -1034,7 +933,7 @@ async fn at_the_connection_cap_the_oldest_waiting_connection_makes_room() {
         },
     )
     .await;
-    let addr = app.base.trim_start_matches("http://").to_string();
+    let addr = app.url.trim_start_matches("http://").to_string();
     // Fill the house with keep-alive connections that each had an answer
     // (so the server has surely accepted them) and now sit idle.
     let mut idle = Vec::new();
@@ -1085,7 +984,7 @@ async fn idle_connections_close_after_the_idle_timeout_and_silence_is_not_a_slow
         },
     )
     .await;
-    let addr = app.base.trim_start_matches("http://").to_string();
+    let addr = app.url.trim_start_matches("http://").to_string();
     let silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let opened = std::time::Instant::now();
     let mut late = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -1135,7 +1034,7 @@ async fn bodies_that_never_arrive_get_408_and_hold_no_turn() {
         },
     )
     .await;
-    let addr = app.base.trim_start_matches("http://").to_string();
+    let addr = app.url.trim_start_matches("http://").to_string();
     // Authenticated submissions that promise 100 bytes and send 9. With
     // `Expect: 100-continue` hyper says `100 Continue` when the body is
     // first read, so each is known to be reading its body.
@@ -1192,7 +1091,7 @@ async fn oversized_targets_and_headers_answer_json() {
     assert_eq!(a.status, StatusCode::URI_TOO_LONG, "{}", a.body);
     assert_eq!(a.error().0, "uri_too_long");
 
-    let mut many = app.http.get(app.url("/v1/jobs"));
+    let mut many = app.http.get(app.at("/v1/jobs"));
     for i in 0..150 {
         many = many.header(format!("x-extra-{i}"), "1");
     }
@@ -1207,7 +1106,7 @@ async fn oversized_targets_and_headers_answer_json() {
 
     let big = app
         .http
-        .get(app.url("/v1/jobs"))
+        .get(app.at("/v1/jobs"))
         .header("x-big", "b".repeat(20_000));
     let a = app.send(big).await;
     assert_eq!(
@@ -1221,37 +1120,13 @@ async fn oversized_targets_and_headers_answer_json() {
 
 // ---- the CLI against the router ----
 
-struct Cli {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn cli_command(app: &App, args: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_machinist"));
-    cmd.args(args)
-        .env("MACHINIST_URL", &app.base)
-        .env("MACHINIST_ADMIN_TOKEN", TOKEN)
-        .env_remove("MACHINIST_CONFIG")
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true);
-    cmd
-}
-
-async fn cli(app: &App, args: &[&str]) -> Cli {
-    let out = cli_command(app, args).output().await.unwrap();
-    Cli {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 #[tokio::test]
 async fn cli_submits_lists_shows_and_reports_errors() {
     let app = start().await;
 
-    let submit = cli(&app, &["jobs", "submit", "show", "ps123abc", "--json"]).await;
+    let submit = app
+        .cli(&["jobs", "submit", "show", "ps123abc", "--json"])
+        .await;
     assert_eq!(submit.code, 0, "{}", submit.stderr);
     let job: Value = serde_json::from_str(&submit.stdout).unwrap();
     assert_eq!(job["kind"], "show");
@@ -1259,9 +1134,8 @@ async fn cli_submits_lists_shows_and_reports_errors() {
     assert_eq!(job["state"], "queued");
     let id = job["id"].as_i64().unwrap();
 
-    let create = cli(
-        &app,
-        &[
+    let create = app
+        .cli(&[
             "jobs",
             "submit",
             "create",
@@ -1279,9 +1153,8 @@ async fn cli_submits_lists_shows_and_reports_errors() {
             "off",
             "--priority",
             "-5",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(create.code, 0, "{}", create.stderr);
     assert!(
         create.stdout.contains("submitted: create"),
@@ -1289,7 +1162,7 @@ async fn cli_submits_lists_shows_and_reports_errors() {
         create.stdout
     );
     let created = app
-        .store
+        .store()
         .jobs(&JobFilter::default(), None, 1)
         .await
         .unwrap()
@@ -1298,7 +1171,7 @@ async fn cli_submits_lists_shows_and_reports_errors() {
     assert_eq!(created.args["name"], "train");
     assert_eq!(created.priority, -5);
 
-    let list = cli(&app, &["jobs", "list"]).await;
+    let list = app.cli(&["jobs", "list"]).await;
     assert_eq!(list.code, 0, "{}", list.stderr);
     let header = list.stdout.lines().next().unwrap();
     for column in ["ID", "KIND", "MACHINE", "STATE", "ATTEMPT", "LAST ERROR"] {
@@ -1307,14 +1180,16 @@ async fn cli_submits_lists_shows_and_reports_errors() {
     assert!(list.stdout.contains("ps123abc") && list.stdout.contains("queued"));
     assert_eq!(list.stdout.lines().count(), 3, "{}", list.stdout);
 
-    let paged = cli(&app, &["jobs", "list", "--limit", "1"]).await;
+    let paged = app.cli(&["jobs", "list", "--limit", "1"]).await;
     assert!(paged.stdout.contains("--cursor j"), "{}", paged.stdout);
-    let json_page = cli(&app, &["jobs", "list", "--json", "--machine", "ps123abc"]).await;
+    let json_page = app
+        .cli(&["jobs", "list", "--json", "--machine", "ps123abc"])
+        .await;
     let page: Value = serde_json::from_str(&json_page.stdout).unwrap();
     assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(page["next_cursor"], Value::Null);
 
-    let show = cli(&app, &["jobs", "show", &id.to_string()]).await;
+    let show = app.cli(&["jobs", "show", &id.to_string()]).await;
     assert_eq!(show.code, 0, "{}", show.stderr);
     assert!(show.stdout.contains("show ps123abc"), "{}", show.stdout);
     assert!(
@@ -1323,22 +1198,22 @@ async fn cli_submits_lists_shows_and_reports_errors() {
         show.stdout
     );
 
-    let cancel = cli(&app, &["jobs", "cancel", &id.to_string()]).await;
+    let cancel = app.cli(&["jobs", "cancel", &id.to_string()]).await;
     assert_eq!(cancel.code, 0, "{}", cancel.stderr);
     assert!(cancel.stdout.contains("cancelled"));
-    let again = cli(&app, &["jobs", "cancel", &id.to_string()]).await;
+    let again = app.cli(&["jobs", "cancel", &id.to_string()]).await;
     assert_eq!(again.code, 1);
     assert!(again.stderr.starts_with("error: job"), "{}", again.stderr);
     assert!(again.stderr.contains("already cancelled"));
 
-    let missing = cli(&app, &["jobs", "retry", "999"]).await;
+    let missing = app.cli(&["jobs", "retry", "999"]).await;
     assert_eq!(missing.code, 1);
     assert_eq!(
         missing.stderr.trim(),
         "error: there is no job 999 (field: id)"
     );
 
-    let invalid = cli(&app, &["jobs", "submit", "start"]).await;
+    let invalid = app.cli(&["jobs", "submit", "start"]).await;
     assert_eq!(invalid.code, 1);
     assert!(
         invalid.stderr.trim().ends_with("(field: machine_id)"),
@@ -1346,10 +1221,11 @@ async fn cli_submits_lists_shows_and_reports_errors() {
         invalid.stderr
     );
 
-    let usage = cli(&app, &["jobs", "submit"]).await;
+    let usage = app.cli(&["jobs", "submit"]).await;
     assert_eq!(usage.code, 2, "{}", usage.stderr);
 
-    let wrong_token = cli_command(&app, &["jobs", "list"])
+    let wrong_token = app
+        .cli_command(&["jobs", "list"])
         .env("MACHINIST_ADMIN_TOKEN", "not-the-token")
         .output()
         .await
@@ -1359,7 +1235,8 @@ async fn cli_submits_lists_shows_and_reports_errors() {
     assert!(stderr.contains("admin token is not valid"), "{stderr}");
     assert!(!stderr.contains("not-the-token"));
 
-    let down = cli_command(&app, &["jobs", "list"])
+    let down = app
+        .cli_command(&["jobs", "list"])
         .env("MACHINIST_URL", "http://127.0.0.1:1")
         .output()
         .await
@@ -1376,30 +1253,25 @@ async fn cli_submits_lists_shows_and_reports_errors() {
 async fn cli_wait_follows_the_job_to_its_end() {
     let app = start().await;
     for (outcome, code) in [(JobState::Succeeded, 0), (JobState::Failed, 1)] {
-        let child = cli_command(&app, &["jobs", "submit", "start", "psW", "--wait"])
+        let child = app
+            .cli_command(&["jobs", "submit", "start", "psW", "--wait"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         // Find the job the CLI submitted, let it sit a poll or two, then finish it.
-        let id = loop {
-            let jobs = app
-                .store
-                .jobs(
-                    &JobFilter {
-                        state: Some(JobState::Queued),
-                        ..JobFilter::default()
-                    },
-                    None,
-                    1,
-                )
-                .await
-                .unwrap();
-            if let Some(job) = jobs.first() {
-                break job.id;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let queued = JobFilter {
+            state: Some(JobState::Queued),
+            ..JobFilter::default()
         };
+        let id = until_committed(app.store(), Duration::from_secs(20), || async {
+            let jobs = app.store().jobs(&queued, None, 1).await.unwrap();
+            jobs.first()
+                .map(|job| job.id)
+                .ok_or_else(|| "the CLI submitted no job".to_string())
+        })
+        .await;
+        // The scenario: the CLI follows the job over HTTP for a while before it ends.
         tokio::time::sleep(Duration::from_millis(700)).await;
         app.finish(
             id,

@@ -21,27 +21,6 @@ const PACKAGE: &str = "paperspace-node@0.2.4";
 /// Longest any one CLI run may take; `waitfor` polls every 5 s, forever.
 const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A scratch directory removed when the test ends, pass or fail.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "machinist-official-cli-{}-{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_millis()
-        ));
-        std::fs::create_dir_all(&path).expect("create scratch dir");
-        Scratch(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// What one CLI run printed and how it exited.
 #[derive(Debug)]
 struct Run {
@@ -194,6 +173,8 @@ async fn await_field(http: &reqwest::Client, url: &str, id: &str, field: &str, w
             "{id}: {field} stayed {} (want {want})",
             m[field]
         );
+        // The simulator is another process with no notification to wait
+        // on, and its machines change state on the real clock.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -225,12 +206,17 @@ async fn calls(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_node_cli_drives_the_simulator() {
-    let scratch = Scratch::new();
-    let script = install_client(&scratch.0).await;
+    // A scratch directory of its own (named by tempfile, not by this
+    // process's pid), removed when the test ends, pass or fail.
+    let scratch = tempfile::Builder::new()
+        .prefix("machinist-official-cli-")
+        .tempdir()
+        .expect("create scratch dir");
+    let script = install_client(scratch.path()).await;
     let (mut sim, url) = start_simulator().await;
     let cli = Cli {
         script,
-        home: scratch.0.clone(),
+        home: scratch.path().to_path_buf(),
         url: url.clone(),
     };
     let http = reqwest::Client::new();

@@ -8,81 +8,49 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use machinist::clock::{ManualClock, SharedClock};
-use machinist::job::{JobDefaults, JobKind};
+use machinist::job::JobKind;
 use machinist::machine::{FilterField, MachineFilter};
-use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::{ApiKey, MachineApi};
+use machinist::paperspace::MachineApi;
 use machinist::schedule::calendar::Calendars;
 use machinist::schedule::firing::{Firing, FiringOutcome};
-use machinist::schedule::spec::{ScheduleContext, ScheduleSpec};
+use machinist::schedule::spec::ScheduleSpec;
 use machinist::schedule::window::{OverrideMode, OverrideRequest, WindowRequest};
 use machinist::scheduler::Scheduler;
-use machinist::scheduler::registry::Registry;
-use machinist::sim::{self, SimConfig, SimHandle, Timings};
-use machinist::store::{JobFilter, Store, StoreOptions};
+use machinist::store::JobFilter;
 use serde_json::{Value, json};
 
-struct Harness {
-    store: Store,
-    clock: ManualClock,
-    /// Kept alive for the harness's life.
-    _sim: SimHandle,
-    api: Arc<dyn MachineApi>,
-    registry: Registry,
-    ctx: Arc<ScheduleContext>,
-    _dir: tempfile::TempDir,
-}
+use crate::harness::{AppOptions, Run, TestApp, spawn_app};
+
+/// The store and registry without a daemon ([`Run::Nothing`]), on a manual
+/// clock the simulator shares (its machines take a minute to change state),
+/// with the calendar `nl` and Amsterdam as the default zone.
+type Harness = TestApp;
 
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
 async fn harness(start: &str) -> Harness {
-    let clock = ManualClock::new(at(start));
-    let shared: SharedClock = Arc::new(clock.clone());
-    let sim = sim::spawn(
-        SimConfig {
-            timings: Timings::uniform(Duration::from_secs(60)),
-            ..SimConfig::default()
-        },
-        shared.clone(),
-    )
-    .await
-    .unwrap();
-    let mut config = LegacyConfig::new(ApiKey::new(sim::DEFAULT_API_KEY).unwrap());
-    config.base_url = sim.url.clone();
-    let api: Arc<dyn MachineApi> = Arc::new(LegacyClient::new(config).unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
-        .await
-        .unwrap();
     let mut holidays = std::collections::BTreeMap::new();
     holidays.insert("nl".to_string(), vec!["2026-04-27".parse().unwrap()]);
-    let ctx = Arc::new(ScheduleContext {
-        defaults: JobDefaults::default(),
+    spawn_app(AppOptions {
+        run: Run::Nothing,
+        clock: Some(at(start)),
+        transition: Duration::from_secs(60),
         calendars: Calendars::new(holidays),
-        default_zone: "Europe/Amsterdam".into(),
-    });
-    let registry = Registry::new(store.clone(), shared, ctx.clone());
-    Harness {
-        store,
-        clock,
-        _sim: sim,
-        api,
-        registry,
-        ctx,
-        _dir: dir,
-    }
+        default_zone: "Europe/Amsterdam",
+        ..AppOptions::default()
+    })
+    .await
 }
 
 impl Harness {
     fn scheduler(&self) -> Scheduler {
         Scheduler::new(
-            self.store.clone(),
-            self.api.clone(),
-            Arc::new(self.clock.clone()),
-            self.ctx.clone(),
+            self.store().clone(),
+            self.daemon_api.clone(),
+            Arc::new(self.clock().clone()),
+            self.context().clone(),
         )
     }
 
@@ -91,21 +59,21 @@ impl Harness {
     }
 
     fn set(&self, s: &str) {
-        self.clock.set(at(s));
+        self.clock().set(at(s));
     }
 
     fn advance(&self, d: chrono::Duration) {
-        self.clock.advance(d);
+        self.clock().advance(d);
     }
 
     async fn schedule(&self, spec: Value) -> machinist::schedule::spec::Schedule {
         let spec: ScheduleSpec = serde_json::from_value(spec).unwrap();
-        self.registry.create_schedule(spec).await.unwrap()
+        self.registry().create_schedule(spec).await.unwrap()
     }
 
     async fn jobs(&self) -> Vec<machinist::job::Job> {
         let mut jobs = self
-            .store
+            .store()
             .jobs(&JobFilter::default(), None, 1000)
             .await
             .unwrap();
@@ -114,19 +82,9 @@ impl Harness {
     }
 
     async fn firings(&self, id: i64) -> Vec<Firing> {
-        let mut f = self.store.firings(id, 5000).await.unwrap();
+        let mut f = self.store().firings(id, 5000).await.unwrap();
         f.reverse();
         f
-    }
-
-    async fn machines_in(&self, state: &str) -> Vec<String> {
-        self.api
-            .list_all(&MachineFilter::all().with(FilterField::State, state))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.id)
-            .collect()
     }
 }
 
@@ -157,7 +115,7 @@ async fn a_schedule_fires_at_its_time_and_only_once() {
     h.advance(chrono::Duration::seconds(5));
     assert_eq!(h.tick().await.fired, 0);
     assert_eq!(h.jobs().await.len(), 1);
-    let s = h.registry.schedule("nine").await.unwrap();
+    let s = h.registry().schedule("nine").await.unwrap();
     assert_eq!(s.next_fire_at, Some(at("2026-03-03T09:00:00Z")));
     let firings = h.firings(s.id).await;
     assert_eq!(firings.len(), 1);
@@ -178,7 +136,7 @@ async fn spring_forward_fires_once_at_the_first_valid_instant() {
     assert_eq!(s.next_fire_at, Some(at("2026-03-29T01:00:00Z")));
     h.set("2026-03-29T01:00:00Z");
     assert_eq!(h.tick().await.enqueued, 1);
-    let s = h.registry.schedule("half-two").await.unwrap();
+    let s = h.registry().schedule("half-two").await.unwrap();
     assert_eq!(s.next_fire_at, Some(at("2026-03-30T00:30:00Z")));
 
     // Fall back in New York: 01:30 happens twice on 1 November; it fires once.
@@ -189,9 +147,9 @@ async fn spring_forward_fires_once_at_the_first_valid_instant() {
         )
         .await;
     h.set("2026-10-31T12:00:00Z");
-    h.registry.set_enabled("ny", false).await.unwrap();
-    h.registry.set_enabled("ny", true).await.unwrap();
-    let ny = h.registry.schedule(&ny.id.to_string()).await.unwrap();
+    h.registry().set_enabled("ny", false).await.unwrap();
+    h.registry().set_enabled("ny", true).await.unwrap();
+    let ny = h.registry().schedule(&ny.id.to_string()).await.unwrap();
     assert_eq!(
         ny.next_fire_at,
         Some(at("2026-11-01T05:30:00Z")),
@@ -199,7 +157,7 @@ async fn spring_forward_fires_once_at_the_first_valid_instant() {
     );
     h.set("2026-11-01T05:30:00Z");
     h.tick().await;
-    let ny = h.registry.schedule("ny").await.unwrap();
+    let ny = h.registry().schedule("ny").await.unwrap();
     assert_eq!(
         ny.next_fire_at,
         Some(at("2026-11-02T06:30:00Z")),
@@ -280,7 +238,7 @@ async fn after_a_ten_hour_outage_a_stop_catches_up_once_and_a_start_does_not() {
     }));
 
     // Back to normal: next at 18:00.
-    let s = h.registry.schedule("hourly-start").await.unwrap();
+    let s = h.registry().schedule("hourly-start").await.unwrap();
     assert_eq!(s.next_fire_at, Some(at("2026-03-02T18:00:00Z")));
     let jobs = h.jobs().await;
     assert_eq!(jobs.len(), 1);
@@ -397,13 +355,13 @@ async fn excluded_dates_and_paused_schedules_do_not_fire() {
     );
 
     // Paused: nothing at its time; resumed: from the next time on, not the paused stretch.
-    h.registry.set_enabled("kings-day", false).await.unwrap();
+    h.registry().set_enabled("kings-day", false).await.unwrap();
     h.set("2026-04-30T07:00:00Z");
     assert_eq!(h.tick().await.fired, 0);
-    let resumed = h.registry.set_enabled("kings-day", true).await.unwrap();
+    let resumed = h.registry().set_enabled("kings-day", true).await.unwrap();
     assert_eq!(resumed.next_fire_at, Some(at("2026-05-01T07:00:00Z")));
     // Deleted: gone with its firings.
-    h.registry.delete_schedule("kings-day").await.unwrap();
+    h.registry().delete_schedule("kings-day").await.unwrap();
     h.set("2026-05-01T07:00:00Z");
     assert_eq!(h.tick().await.fired, 0);
 }
@@ -442,7 +400,7 @@ async fn a_window_starts_and_stops_at_its_edges_and_honours_keep_on() {
     // Monday 08:30 in Amsterdam.
     let h = harness("2026-03-02T07:30:00Z").await;
     let off = h.machines_in("off").await[0].clone();
-    h.registry
+    h.registry()
         .create_window(window("office", &off, false))
         .await
         .unwrap();
@@ -456,7 +414,7 @@ async fn a_window_starts_and_stops_at_its_edges_and_honours_keep_on() {
 
     // Someone works late: three more hours.
     h.set("2026-03-02T16:30:00Z"); // 17:30
-    h.registry
+    h.registry()
         .add_override(
             "office",
             OverrideRequest {
@@ -472,7 +430,7 @@ async fn a_window_starts_and_stops_at_its_edges_and_honours_keep_on() {
     h.set("2026-03-02T17:00:00Z"); // 18:00
     let report = h.tick().await;
     assert_eq!((report.enqueued, report.skipped), (0, 1));
-    let stop = h.registry.schedule("window:office:stop").await.unwrap();
+    let stop = h.registry().schedule("window:office:stop").await.unwrap();
     let f = h.firings(stop.id).await;
     assert!(
         f[0].reason
@@ -497,11 +455,11 @@ async fn enforcement_stops_machines_running_outside_the_window_after_an_override
     // Monday 21:00 in Amsterdam: the window is closed.
     let h = harness("2026-03-02T20:00:00Z").await;
     let ready = h.machines_in("ready").await[0].clone();
-    h.registry
+    h.registry()
         .create_window(window("late", &ready, true))
         .await
         .unwrap();
-    h.registry
+    h.registry()
         .add_override(
             "late",
             OverrideRequest {
@@ -522,7 +480,7 @@ async fn enforcement_stops_machines_running_outside_the_window_after_an_override
     assert_eq!(report.enqueued, 1, "the override expired: {report:?}");
     let jobs = h.jobs().await;
     assert_eq!(jobs[0].kind, JobKind::Stop);
-    let stop = h.registry.schedule("window:late:stop").await.unwrap();
+    let stop = h.registry().schedule("window:late:stop").await.unwrap();
     let f = h.firings(stop.id).await;
     assert!(
         f.last()
@@ -564,12 +522,12 @@ async fn a_window_collapsed_by_spring_forward_does_not_open_that_day() {
     for run in 0..20 {
         let h = harness("2026-03-28T00:00:00Z").await;
         let off = h.machines_in("off").await[0].clone();
-        h.registry
+        h.registry()
             .create_window(night_window("dst", &off, "02:00", "03:00"))
             .await
             .unwrap();
-        let start = h.registry.schedule("window:dst:start").await.unwrap();
-        let stop = h.registry.schedule("window:dst:stop").await.unwrap();
+        let start = h.registry().schedule("window:dst:start").await.unwrap();
+        let stop = h.registry().schedule("window:dst:stop").await.unwrap();
 
         // The day before works normally: 02:00 CET and 03:00 CET.
         h.set("2026-03-28T01:00:00Z");
@@ -578,7 +536,7 @@ async fn a_window_collapsed_by_spring_forward_does_not_open_that_day() {
         assert_eq!(h.tick().await.enqueued, 1, "run {run}");
         // No worker runs here; cancelled, the jobs do not count as overlap.
         for job in h.jobs().await {
-            h.store
+            h.store()
                 .cancel(job.id, at("2026-03-28T02:00:00Z"))
                 .await
                 .unwrap();
@@ -607,14 +565,14 @@ async fn a_window_collapsed_by_spring_forward_does_not_open_that_day() {
         }
         // Previews skip it too: the next edges are Monday's.
         h.set("2026-03-29T00:30:00Z");
-        let preview = h.registry.preview_window("dst", 2).await.unwrap();
+        let preview = h.registry().preview_window("dst", 2).await.unwrap();
         assert_eq!(
             preview.iter().map(|f| f.utc).collect::<Vec<_>>(),
             vec![at("2026-03-30T00:00:00Z"), at("2026-03-30T01:00:00Z")],
             "run {run}"
         );
         let preview = h
-            .registry
+            .registry()
             .preview_schedule("window:dst:stop", 1)
             .await
             .unwrap();
@@ -645,12 +603,12 @@ async fn a_closing_that_meets_the_next_opening_leaves_the_window_open() {
     // Sunday's opens. Only the opening acts; the closing is recorded skipped.
     let h = harness("2026-03-29T00:00:00Z").await;
     let off = h.machines_in("off").await[0].clone();
-    h.registry
+    h.registry()
         .create_window(night_window("long", &off, "03:00", "02:30"))
         .await
         .unwrap();
-    let stop = h.registry.schedule("window:long:stop").await.unwrap();
-    let preview = h.registry.preview_window("long", 2).await.unwrap();
+    let stop = h.registry().schedule("window:long:stop").await.unwrap();
+    let preview = h.registry().preview_window("long", 2).await.unwrap();
     assert_eq!(
         preview
             .iter()
@@ -688,7 +646,7 @@ async fn a_closing_that_meets_the_next_opening_leaves_the_window_open() {
 
 /// The store's signs that `machine` ran, up to `until`.
 async fn signs_of(h: &Harness, machine: &str, until: &str) -> Vec<DateTime<Utc>> {
-    h.store
+    h.store()
         .signs_of_running(at(until))
         .await
         .unwrap()
@@ -703,13 +661,13 @@ async fn the_listing_records_states_so_a_start_elsewhere_ends_hours_off() {
     // Monday 21:00 in Amsterdam: the window is closed and enforced.
     let h = harness("2026-03-02T20:00:00Z").await;
     let off = h.machines_in("off").await[0].clone();
-    h.registry
+    h.registry()
         .create_window(window("late", &off, true))
         .await
         .unwrap();
     h.tick().await;
     let account = h.api.list_all(&MachineFilter::all()).await.unwrap();
-    let known = h.store.machines().await.unwrap();
+    let known = h.store().machines().await.unwrap();
     assert_eq!(known.len(), account.len());
     let seen = known.iter().find(|k| k.machine.id == off).unwrap();
     assert_eq!(

@@ -1,4 +1,6 @@
-//! The real `machinist` binary as a child process of a test.
+//! The real `machinist` binary as a child process of a test. Whatever is
+//! process-wide (signals, the environment, `NOTIFY_SOCKET`, a SIGKILL) a test
+//! gives to a child, never to this process, which runs every test at once.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -50,4 +52,14 @@ pub fn start_sim(args: &[&str]) -> (Kill, String) {
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .to_string();
     (Kill(child), url)
+}
+
+/// Sends signal `name` to `child` (by `kill(1)`: the child, not this process).
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
 }

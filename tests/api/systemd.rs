@@ -4,40 +4,36 @@
 //! (and exit 0); SIGHUP reloads the log level and the workers, and names
 //! what needs a restart.
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_machinist");
+use crate::harness::process::BIN;
+use crate::harness::served::{self, url_of_ready};
 
-/// A `machinist serve` child with its notification socket and log lines.
+/// A `machinist serve` child ([`served::Served`]) with its temp directory
+/// (configuration and database).
 struct Served {
-    child: Child,
-    socket: UnixDatagram,
-    /// stderr, line by line, as it arrives.
-    lines: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-    config: PathBuf,
+    served: served::Served,
+    dir: tempfile::TempDir,
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Served {
+    type Target = served::Served;
+    fn deref(&self) -> &served::Served {
+        &self.served
+    }
+}
+
+impl std::ops::DerefMut for Served {
+    fn deref_mut(&mut self) -> &mut served::Served {
+        &mut self.served
     }
 }
 
 impl Served {
     fn start(config_text: &str, watchdog_usec: Option<u64>) -> Served {
         let dir = tempfile::tempdir().unwrap();
-        let socket_path = dir.path().join("notify.sock");
-        let socket = UnixDatagram::bind(&socket_path).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
         let config = dir.path().join("machinist.toml");
         std::fs::write(&config, config_text).unwrap();
         let mut command = Command::new(BIN);
@@ -45,7 +41,6 @@ impl Served {
             .arg("--config")
             .arg(&config)
             .arg("serve")
-            .env("NOTIFY_SOCKET", &socket_path)
             .env("MACHINIST_STORE_PATH", dir.path().join("machinist.db"))
             .env("MACHINIST_HTTP_LISTEN", "127.0.0.1:0")
             .env_remove("WATCHDOG_USEC")
@@ -54,107 +49,23 @@ impl Served {
             .env_remove("MACHINIST_ADMIN_TOKEN")
             .env_remove("PAPERSPACE_API_KEY")
             .env_remove("CREDENTIALS_DIRECTORY")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stdout(Stdio::null());
         if let Some(usec) = watchdog_usec {
             command.env("WATCHDOG_USEC", usec.to_string());
         }
-        let mut child = command.spawn().expect("the machinist binary runs");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
         Served {
-            child,
-            socket,
-            lines,
-            _dir: dir,
-            config,
+            served: served::Served::spawn(command),
+            dir,
         }
     }
 
-    /// The next notification, or a panic with the log so far.
-    fn message(&self) -> String {
-        let mut buf = [0u8; 4096];
-        match self.socket.recv(&mut buf) {
-            Ok(len) => String::from_utf8_lossy(&buf[..len]).into_owned(),
-            Err(e) => panic!(
-                "no notification ({e}); log:\n{}",
-                self.lines.lock().unwrap().join("\n")
-            ),
-        }
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("machinist.toml")
     }
 
-    /// Skips watchdog pings until a message that is not one.
-    fn next_non_watchdog(&self) -> String {
-        loop {
-            let message = self.message();
-            if message != "WATCHDOG=1" {
-                return message;
-            }
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits until a log line contains every one of `parts`, and returns it.
     fn wait_for_line(&self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(line) = self
-                .lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|line| parts.iter().all(|p| line.contains(p)))
-            {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {parts:?}; log:\n{}",
-                self.lines.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.lines.wait_for_line(parts)
     }
-
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the daemon did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn config_path(&self) -> &Path {
-        &self.config
-    }
-}
-
-/// `READY=1\nSTATUS=serving the admin API on http://…` → the URL.
-fn url_of_ready(message: &str) -> String {
-    let mut lines = message.lines();
-    assert_eq!(lines.next(), Some("READY=1"), "{message:?}");
-    let status = lines.next().unwrap_or_default();
-    status
-        .strip_prefix("STATUS=serving the admin API on ")
-        .unwrap_or_else(|| panic!("unexpected status in {message:?}"))
-        .to_string()
 }
 
 fn healthz(url: &str) -> u16 {
@@ -220,8 +131,7 @@ fn sighup_reloads_the_log_level_and_workers_and_names_what_needs_a_restart() {
     let debug_lines = || {
         served
             .lines
-            .lock()
-            .unwrap()
+            .all()
             .iter()
             .filter(|l| l.contains("DEBUG"))
             .count()
@@ -251,11 +161,11 @@ fn sighup_reloads_the_log_level_and_workers_and_names_what_needs_a_restart() {
 
     // The new level is in force: a request now logs at debug.
     assert_eq!(healthz(&url), 200);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while debug_lines() == 0 {
-        assert!(Instant::now() < deadline, "no debug line after the reload");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let debug = |lines: &[String]| lines.iter().any(|l| l.contains("DEBUG"));
+    assert!(
+        served.lines.wait_until(Duration::from_secs(10), debug),
+        "no debug line after the reload"
+    );
 
     // An invalid file is refused as a whole, naming the problem, and the
     // daemon keeps running.

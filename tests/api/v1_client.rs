@@ -12,40 +12,28 @@ use machinist::machine::{
     PublicIpType, TemplateFilter, UpdateMachine, WaitTarget,
 };
 use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::v1::{V1Client, V1Config};
-use machinist::paperspace::{
-    ApiError, ApiKey, ErrorClass, MachineApi, WaitError, WaitOptions, wait_for,
-};
-use machinist::sim::{self, FaultKind, OneShotFault, SimConfig, SimHandle, Timings};
+use machinist::paperspace::v1::V1Client;
+use machinist::paperspace::{ApiError, ApiKey, ErrorClass, MachineApi, WaitError, wait_for};
+use machinist::sim::{self, FaultKind, OneShotFault, SimHandle};
+
+use crate::harness::{legacy_client, quick_wait, spawn_sim, v1_client_at};
 
 fn v1(url: &str, key: &str) -> V1Client {
-    let mut config = V1Config::new(ApiKey::new(key).unwrap());
-    config.base_url = format!("{url}/v1");
-    config.request_timeout = Duration::from_secs(2);
-    V1Client::new(config).unwrap()
+    v1_client_at(&format!("{url}/v1"), key, Duration::from_secs(2))
 }
 
+/// A legacy client with the default request timeout.
 fn legacy(url: &str) -> LegacyClient {
-    let mut config = LegacyConfig::new(ApiKey::new(sim::DEFAULT_API_KEY).unwrap());
-    config.base_url = url.to_string();
-    LegacyClient::new(config).unwrap()
+    legacy_client(
+        url,
+        LegacyConfig::new(ApiKey::new(sim::DEFAULT_API_KEY).unwrap()).request_timeout,
+    )
 }
 
 async fn fast_sim() -> (SimHandle, V1Client) {
-    let config = SimConfig {
-        timings: Timings::uniform(Duration::from_millis(60)),
-        ..SimConfig::default()
-    };
-    let handle = sim::spawn(config, Arc::new(SystemClock)).await.unwrap();
+    let handle = spawn_sim(Duration::from_millis(60), Arc::new(SystemClock)).await;
     let api = v1(&handle.url, sim::DEFAULT_API_KEY);
     (handle, api)
-}
-
-fn quick_wait() -> WaitOptions {
-    WaitOptions {
-        timeout: Duration::from_secs(10),
-        interval: Duration::from_millis(15),
-    }
 }
 
 #[tokio::test]

@@ -11,32 +11,20 @@ use machinist::machine::{
     BillingMonth, CreateMachine, FilterField, MachineFilter, MachineState, PageRequest,
     TemplateFilter, WaitTarget,
 };
-use machinist::paperspace::legacy::{LegacyClient, LegacyConfig};
-use machinist::paperspace::{ApiKey, ErrorClass, MachineApi, WaitError, WaitOptions, wait_for};
+use machinist::paperspace::legacy::LegacyClient;
+use machinist::paperspace::{ErrorClass, MachineApi, WaitError, WaitOptions, wait_for};
 use machinist::sim::{self, FaultKind, OneShotFault, SimConfig, SimHandle, Timings};
 
+use crate::harness::{legacy_client_at, quick_wait, spawn_sim};
+
 fn client(url: &str, key: &str) -> LegacyClient {
-    let mut config = LegacyConfig::new(ApiKey::new(key).unwrap());
-    config.base_url = url.to_string();
-    config.request_timeout = Duration::from_secs(2);
-    LegacyClient::new(config).unwrap()
+    legacy_client_at(url, key, Duration::from_secs(2))
 }
 
 async fn fast_sim() -> (SimHandle, LegacyClient) {
-    let config = SimConfig {
-        timings: Timings::uniform(Duration::from_millis(60)),
-        ..SimConfig::default()
-    };
-    let handle = sim::spawn(config, Arc::new(SystemClock)).await.unwrap();
+    let handle = spawn_sim(Duration::from_millis(60), Arc::new(SystemClock)).await;
     let api = client(&handle.url, sim::DEFAULT_API_KEY);
     (handle, api)
-}
-
-fn quick_wait() -> WaitOptions {
-    WaitOptions {
-        timeout: Duration::from_secs(10),
-        interval: Duration::from_millis(15),
-    }
 }
 
 #[tokio::test]

@@ -1,39 +1,13 @@
 //! `machinist machines`, `history` and `status` against a running daemon.
 
-mod support;
-
+use crate::harness::{AppOptions, spawn_app};
 use serde_json::{Value, json};
-use support::{AppOptions, TestApp, spawn_app};
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn cli(app: &TestApp, args: &[&str]) -> Out {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_machinist"))
-        .args(args)
-        .env("MACHINIST_URL", &app.url)
-        .env("MACHINIST_ADMIN_TOKEN", app.token.unwrap())
-        .env_remove("MACHINIST_CONFIG")
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 #[tokio::test]
 async fn machines_history_and_status_read_the_daemon() {
     let app = spawn_app(AppOptions::default()).await;
 
-    let none = cli(&app, &["machines"]).await;
+    let none = app.cli(&["machines"]).await;
     assert_eq!(none.code, 0, "{}", none.stderr);
     assert!(
         none.stdout.contains("no machines seen yet"),
@@ -52,24 +26,24 @@ async fn machines_history_and_status_read_the_daemon() {
         .await;
     assert!(schedule["next_fire_at"].is_string(), "{schedule}");
 
-    let list = cli(&app, &["machines", "--json"]).await;
+    let list = app.cli(&["machines", "--json"]).await;
     assert_eq!(list.code, 0, "{}", list.stderr);
     let list: Value = serde_json::from_str(&list.stdout).unwrap();
     let machines = list["machines"].as_array().unwrap();
     assert!(machines.len() >= 6);
     let id = machines[0]["id"].as_str().unwrap().to_string();
-    let table = cli(&app, &["machines"]).await;
+    let table = app.cli(&["machines"]).await;
     assert!(table.stdout.starts_with("ID"), "{}", table.stdout);
     assert!(table.stdout.contains(&id));
 
-    let one = cli(&app, &["machines", &id]).await;
+    let one = app.cli(&["machines", &id]).await;
     assert_eq!(one.code, 0, "{}", one.stderr);
     assert!(
         one.stdout.contains("evening"),
         "the selector `*` targets it: {}",
         one.stdout
     );
-    let missing = cli(&app, &["machines", "psnothere1"]).await;
+    let missing = app.cli(&["machines", "psnothere1"]).await;
     assert_eq!(missing.code, 1);
     assert!(
         missing.stderr.contains("no machine psnothere1"),
@@ -77,19 +51,21 @@ async fn machines_history_and_status_read_the_daemon() {
         missing.stderr
     );
 
-    let history = cli(&app, &["history", "--limit", "2", "--json"]).await;
+    let history = app.cli(&["history", "--limit", "2", "--json"]).await;
     assert_eq!(history.code, 0, "{}", history.stderr);
     let page: Value = serde_json::from_str(&history.stdout).unwrap();
     assert_eq!(page["events"].as_array().unwrap().len(), 2);
     let cursor = page["next_cursor"].as_str().unwrap();
-    let next = cli(&app, &["history", "--limit", "2", "--cursor", cursor]).await;
+    let next = app
+        .cli(&["history", "--limit", "2", "--cursor", cursor])
+        .await;
     assert_eq!(next.code, 0, "{}", next.stderr);
     assert!(next.stdout.contains("job 1"), "{}", next.stdout);
-    let bad = cli(&app, &["history", "--cursor", "nope"]).await;
+    let bad = app.cli(&["history", "--cursor", "nope"]).await;
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("cursor"), "{}", bad.stderr);
 
-    let status = cli(&app, &["status", "--json"]).await;
+    let status = app.cli(&["status", "--json"]).await;
     assert_eq!(status.code, 0, "{}", status.stderr);
     let status: Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(status["ready"], true);
@@ -97,7 +73,7 @@ async fn machines_history_and_status_read_the_daemon() {
     assert_eq!(status["queue"]["due"], 0);
     assert_eq!(status["next_firings"][0]["schedule"], "evening");
     assert_eq!(status["next_firings"][0]["at"], schedule["next_fire_at"]);
-    let text = cli(&app, &["status"]).await;
+    let text = app.cli(&["status"]).await;
     assert!(
         text.stdout
             .lines()
@@ -113,7 +89,7 @@ async fn machines_history_and_status_read_the_daemon() {
         error_rate: 1.0,
         ..Default::default()
     });
-    let status = cli(&down, &["status"]).await;
+    let status = down.cli(&["status"]).await;
     assert_eq!(status.code, 1, "{}", status.stdout);
     assert!(
         status.stdout.contains("NOT READY (paperspace:"),
@@ -151,7 +127,7 @@ async fn the_cli_escapes_what_the_daemon_sends() {
     let refresh = app.run(json!({"kind": "refresh"})).await;
     assert_eq!(refresh["state"], "succeeded");
 
-    let table = cli(&app, &["machines"]).await;
+    let table = app.cli(&["machines"]).await;
     assert_eq!(table.code, 0, "{}", table.stderr);
     assert!(!raw_controls(&table.stdout), "{:?}", table.stdout);
     assert!(
@@ -159,7 +135,7 @@ async fn the_cli_escapes_what_the_daemon_sends() {
         "{}",
         table.stdout
     );
-    let one = cli(&app, &["machines", &made.id]).await;
+    let one = app.cli(&["machines", &made.id]).await;
     assert_eq!(one.code, 0, "{}", one.stderr);
     assert!(!raw_controls(&one.stdout), "{:?}", one.stdout);
     assert!(one.stdout.contains("\\u{1b}[31mred"), "{}", one.stdout);
@@ -182,8 +158,7 @@ async fn the_cli_escapes_what_the_daemon_sends() {
     assert_eq!(status.as_u16(), 422, "{refused}");
     assert_eq!(refused["error"]["field"], "reason");
     let now = chrono::Utc::now();
-    app.daemon
-        .store()
+    app.store()
         .add_override(
             window["id"].as_i64().unwrap(),
             made.id.clone(),
@@ -194,7 +169,7 @@ async fn the_cli_escapes_what_the_daemon_sends() {
         )
         .await
         .unwrap();
-    let shown = cli(&app, &["windows", "show", "office"]).await;
+    let shown = app.cli(&["windows", "show", "office"]).await;
     assert_eq!(shown.code, 0, "{}", shown.stderr);
     assert!(!raw_controls(&shown.stdout), "{:?}", shown.stdout);
     assert!(
@@ -204,7 +179,7 @@ async fn the_cli_escapes_what_the_daemon_sends() {
     );
 
     // Error messages echo what was asked for; they are escaped too.
-    let missing = cli(&app, &["windows", "show", "ghost\u{202e}"]).await;
+    let missing = app.cli(&["windows", "show", "ghost\u{202e}"]).await;
     assert_eq!(missing.code, 1);
     assert!(!raw_controls(&missing.stderr), "{:?}", missing.stderr);
     assert!(

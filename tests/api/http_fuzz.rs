@@ -8,16 +8,14 @@
 //! a 4xx in the one error shape; at the end every table is byte-for-byte
 //! what it was.
 
-mod support;
-
 use std::sync::OnceLock;
 
+use crate::harness::{AppOptions, TestApp, spawn_app};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection, Row};
-use support::{AppOptions, TestApp, spawn_app};
 
 /// How a route takes input.
 #[derive(Debug, Clone, Copy)]
@@ -482,12 +480,23 @@ fn build(f: &Fixture, route: &Route, brk: &Break) -> Option<Case> {
             if !route.path.contains("{}") {
                 return None;
             }
-            // A canonical id or an existing name could act for real.
-            let canonical_id = !key.starts_with('0')
-                && !key.is_empty()
-                && key.len() < 19
-                && key.bytes().all(|b| b.is_ascii_digit());
-            if canonical_id || [&f.schedule, &f.window, &f.job].contains(&key) {
+            // A canonical id or an existing name could act for real. The
+            // URL parser drops spaces at the end of a URL, so `1 ` at the
+            // end of a path is `1`.
+            let sent = if route.path.ends_with("{}") {
+                key.trim_end_matches(' ')
+            } else {
+                key.as_str()
+            };
+            let canonical_id = !sent.starts_with('0')
+                && !sent.is_empty()
+                && sent.len() < 19
+                && sent.bytes().all(|b| b.is_ascii_digit());
+            if canonical_id
+                || [&f.schedule, &f.window, &f.job]
+                    .iter()
+                    .any(|k| k.as_str() == sent)
+            {
                 return None;
             }
             let path = route.path.replace("{}", key);
@@ -646,7 +655,7 @@ fn fixture() -> &'static Fixture {
 #[test]
 fn malformed_requests_get_4xx_and_change_nothing() {
     let f = fixture();
-    let db = f.app.daemon.store().path().to_path_buf();
+    let db = f.app.store().path().to_path_buf();
     let before = f.rt.block_on(snapshot(&db));
     let cases: u32 = std::env::var("FUZZ_CASES")
         .ok()

@@ -1,0 +1,247 @@
+//! The crate's layering, checked: which top-level module may import which
+//! (CONTRIBUTING.md, "Layers"). Each `src/` file's `crate::…` paths outside
+//! comments and test modules are read; an import a layer may not make, or
+//! a loop between modules, fails with the file and the path.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Each top-level module and the modules it may import, lowest layer first.
+/// A module may import only modules listed before it (and itself).
+const LAYERS: &[(&str, &[&str])] = &[
+    ("clock", &[]),
+    ("text", &[]),
+    ("machine", &[]),
+    ("job", &["clock", "text", "machine"]),
+    ("schedule", &["text", "machine", "job"]),
+    ("paperspace", &["clock", "text", "machine"]),
+    ("sim", &["clock", "text", "machine"]),
+    ("store", &["clock", "text", "machine", "job", "schedule"]),
+    (
+        "config",
+        &[
+            "clock",
+            "text",
+            "machine",
+            "job",
+            "schedule",
+            "paperspace",
+            "store",
+        ],
+    ),
+    ("logging", &["config"]),
+    (
+        "worker",
+        &[
+            "clock",
+            "text",
+            "machine",
+            "job",
+            "paperspace",
+            "store",
+            "config",
+        ],
+    ),
+    (
+        "scheduler",
+        &[
+            "clock",
+            "text",
+            "machine",
+            "job",
+            "schedule",
+            "paperspace",
+            "store",
+            "config",
+        ],
+    ),
+    (
+        "http",
+        &[
+            "clock",
+            "text",
+            "machine",
+            "job",
+            "schedule",
+            "paperspace",
+            "sim",
+            "store",
+            "config",
+            "worker",
+            "scheduler",
+        ],
+    ),
+    (
+        "daemon",
+        &[
+            "clock",
+            "text",
+            "machine",
+            "job",
+            "schedule",
+            "paperspace",
+            "sim",
+            "store",
+            "config",
+            "logging",
+            "worker",
+            "scheduler",
+            "http",
+        ],
+    ),
+    (
+        "cli",
+        &[
+            "clock",
+            "text",
+            "machine",
+            "job",
+            "schedule",
+            "paperspace",
+            "sim",
+            "store",
+            "config",
+            "logging",
+            "worker",
+            "scheduler",
+            "http",
+            "daemon",
+        ],
+    ),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level module a file under `src/` belongs to (`None` for `lib.rs`
+/// and `main.rs`).
+fn owner(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).unwrap();
+    let first = rel.components().next()?.as_os_str().to_str()?.to_string();
+    let name = first.strip_suffix(".rs").unwrap_or(&first).to_string();
+    (name != "lib" && name != "main").then_some(name)
+}
+
+/// The code of a file without comments and without its `#[cfg(test)]`
+/// module (tests may reach anywhere).
+fn code(text: &str) -> String {
+    let text = match text.find("#[cfg(test)]") {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every top-level module a piece of code names through `crate::`,
+/// including inside `use crate::{a::…, b};` groups.
+fn imports(code: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // Top-level names of the group: the first word after `{` or a
+            // `,` at depth 0.
+            let mut depth = 0;
+            let mut word = String::new();
+            let mut expect = true;
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => expect = true,
+                    c if expect && (c.is_alphanumeric() || c == '_') => word.push(c),
+                    _ => {
+                        if !word.is_empty() {
+                            found.insert(std::mem::take(&mut word));
+                        }
+                        if !c.is_whitespace() {
+                            expect = false;
+                        }
+                    }
+                }
+            }
+            if !word.is_empty() {
+                found.insert(word);
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_module_imports_only_the_layers_below_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let allowed: BTreeMap<&str, BTreeSet<&str>> = LAYERS
+        .iter()
+        .map(|(m, may)| (*m, may.iter().copied().collect()))
+        .collect();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut wrong = Vec::new();
+    let mut seen = BTreeSet::new();
+    for file in &files {
+        let Some(module) = owner(&src, file) else {
+            continue;
+        };
+        seen.insert(module.clone());
+        let Some(may) = allowed.get(module.as_str()) else {
+            wrong.push(format!(
+                "{}: module `{module}` has no layer in LAYERS",
+                file.display()
+            ));
+            continue;
+        };
+        let text = std::fs::read_to_string(file).unwrap();
+        for import in imports(&code(&text)) {
+            if import != module && !may.contains(import.as_str()) {
+                wrong.push(format!(
+                    "{}: `{module}` imports `crate::{import}`, which its layer may not",
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "layering broken:\n{}", wrong.join("\n"));
+    // Every layer names a module that exists, so the table cannot rot.
+    for (module, _) in LAYERS {
+        assert!(
+            seen.contains(*module),
+            "LAYERS names `{module}`, which is not a module of src/"
+        );
+    }
+}
+
+#[test]
+fn layers_only_point_down() {
+    for (i, (module, may)) in LAYERS.iter().enumerate() {
+        let below: BTreeSet<&str> = LAYERS[..i].iter().map(|(m, _)| *m).collect();
+        for m in *may {
+            assert!(
+                below.contains(m),
+                "`{module}` may import `{m}`, which is not below it"
+            );
+        }
+    }
+}

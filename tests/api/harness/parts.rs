@@ -1,0 +1,79 @@
+//! Without the daemon ([`Run::Router`], [`Run::Nothing`]): the store, the
+//! schedule registry and, for the router, the admin API on port 0.
+
+use std::sync::Arc;
+
+use machinist::clock::SharedClock;
+use machinist::config::AdminToken;
+use machinist::http::HttpState;
+use machinist::job::JobDefaults;
+use machinist::schedule::spec::ScheduleContext;
+use machinist::scheduler::registry::Registry;
+use machinist::store::{Store, StoreOptions};
+
+use super::{AppOptions, Run, TestApp};
+
+pub(super) struct Parts {
+    pub(super) store: Store,
+    registry: Registry,
+    context: Arc<ScheduleContext>,
+}
+
+impl Parts {
+    /// Opens the store at `db` and, for [`Run::Router`], serves the admin
+    /// API on it; the parts and the API's URL (empty without it).
+    pub(super) async fn start(
+        options: &AppOptions,
+        db: std::path::PathBuf,
+        clock: SharedClock,
+        token: Option<AdminToken>,
+    ) -> (Parts, String) {
+        let store = Store::open(&StoreOptions::new(db)).await.unwrap();
+        let context = Arc::new(ScheduleContext {
+            defaults: JobDefaults::default(),
+            calendars: options.calendars.clone(),
+            default_zone: options.default_zone.into(),
+        });
+        let registry = Registry::new(store.clone(), clock.clone(), context.clone());
+        let url = if options.run == Run::Router {
+            let state = HttpState {
+                store: store.clone(),
+                clock,
+                defaults: JobDefaults::default(),
+                token,
+                registry: registry.clone(),
+                api: None,
+            };
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let router = machinist::http::router(state, &options.limits);
+            tokio::spawn(machinist::http::serve(
+                listener,
+                router,
+                options.limits.clone(),
+                tokio_util::sync::CancellationToken::new(),
+            ));
+            format!("http://{addr}")
+        } else {
+            String::new()
+        };
+        let parts = Parts {
+            store,
+            registry,
+            context,
+        };
+        (parts, url)
+    }
+}
+
+impl TestApp {
+    /// The schedule registry (not with [`Run::Daemon`]).
+    pub fn registry(&self) -> &Registry {
+        &self.parts.as_ref().expect("no daemon").registry
+    }
+
+    /// The schedule context (not with [`Run::Daemon`]).
+    pub fn context(&self) -> &Arc<ScheduleContext> {
+        &self.parts.as_ref().expect("no daemon").context
+    }
+}

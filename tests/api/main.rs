@@ -1,0 +1,34 @@
+//! Machinist's integration tests, one binary: each module was a test binary
+//! of its own (`tests/<name>.rs`); `harness` starts what they test.
+//!
+//! `cargo test` runs all of them as threads of this one process, so no test
+//! may change process-wide state (environment, current directory, signal
+//! dispositions, a global `tracing` subscriber, fixed ports): what a test
+//! needs of that kind it gives a child process (`harness::process`).
+
+mod harness;
+
+mod architecture;
+mod config;
+mod crash;
+mod daemon_jobs;
+mod demo;
+mod http_cli;
+mod http_fuzz;
+mod http_jobs;
+mod http_machines;
+mod http_openapi;
+mod http_schedules;
+mod legacy_client;
+mod legacy_wire;
+mod logs;
+mod official_cli;
+mod reports;
+mod schedule_timing;
+mod scheduler;
+mod schedules_e2e;
+mod sim_legacy;
+mod store;
+mod systemd;
+mod v1_client;
+mod v1_wire;
