@@ -5,14 +5,14 @@
 //! test here checks that, both ways).
 //!
 //! The router in [`super::router`] registers the same table; a test
-//! (tests/http_openapi.rs) asks the running router, for every path in the
+//! (tests/api/http_openapi.rs) asks the running router, for every path in the
 //! document and every method, whether it answers or says 405, and compares
 //! that with the document.
 //!
 //! The schemas state what the handlers enforce (ranges, patterns, enums,
 //! lengths, closed objects, a job's fields per kind), so that a request the
 //! document allows is one the server accepts: `.ci/fuzz-openapi` checks that
-//! with schemathesis against a live daemon, and tests/http_openapi.rs tries
+//! with schemathesis against a live daemon, and tests/api/http_openapi.rs tries
 //! the stated bounds on the server.
 
 use axum::Json;

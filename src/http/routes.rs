@@ -6,7 +6,7 @@
 //! - [`super::router`] registers exactly the table's routes (its only
 //!   `.route(` call takes them from [`ROUTES`]; the handler of each is chosen
 //!   by `handler` in `http/mod.rs`, which refuses a route it does not know);
-//!   tests/http_openapi.rs asks the running router for every route and
+//!   tests/api/http_openapi.rs asks the running router for every route and
 //!   method;
 //! - the OpenAPI document (`http/openapi.rs`) takes its paths, methods,
 //!   summaries and security from the table, its parameters and schemas from
