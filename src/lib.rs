@@ -47,8 +47,8 @@
 //!   window enforcement, and the registry that validates and stores them.
 //! - [`http`]: the authenticated admin API (jobs, history, schedules, windows,
 //!   reports, health, metrics, its OpenAPI document) with its route table and
-//!   one JSON error shape; what machines cost and saved ([`http::report`]) and
-//!   the Prometheus metrics ([`http::metrics`]) are served only here.
+//!   one JSON error shape; what machines cost and saved ([`http::cost`]) and
+//!   the Prometheus metrics (`http/metrics.rs`) are served only here.
 //! - [`daemon`]: `machinist serve`: the store, workers, scheduler and admin API
 //!   started together and stopped gracefully; the service loop (systemd
 //!   notifications, watchdog, SIGHUP reload, SIGTERM), pruning, and the one

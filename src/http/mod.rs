@@ -63,6 +63,7 @@
 //! JSON shape.
 
 mod auth;
+pub mod cost;
 mod error;
 mod health;
 mod jobs;
@@ -70,7 +71,6 @@ mod machines;
 mod metrics;
 mod openapi;
 mod params;
-pub mod report;
 mod reports;
 pub mod routes;
 mod schedules;

@@ -1,5 +1,5 @@
 //! The report routes: a month's utilization and savings
-//! ([`crate::http::report`]), and pulling a month's utilization from Paperspace.
+//! ([`crate::http::cost`]), and pulling a month's utilization from Paperspace.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -15,7 +15,7 @@ use super::AppState;
 use super::error::Problem;
 use super::params;
 use super::params::json_body;
-use crate::http::report::{
+use crate::http::cost::{
     SavingsLine, SavingsReport, UtilizationLine, UtilizationReport, savings, utilization,
 };
 use crate::job::{JobId, JobRequest, SpecError};

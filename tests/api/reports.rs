@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use machinist::http::report;
+use machinist::http::cost as report;
 use machinist::job::{JobDefaults, JobRequest, JobState, NewEvent};
 use machinist::machine::ApiCallRecord;
 use machinist::machine::{BillingMonth, Machine, MachineEvent, MachineState, Utilization};
