@@ -60,9 +60,10 @@
 //!   renew, release) applies only while it still holds the lease
 //!   (`lease_owner = ?`).
 //!
-//! One leak of the seam is left: `http/` (readiness, metrics, a machine by
-//! id) still runs a few SQLite queries of its own on `Store::reader`;
-//! they move behind the driver with the PostgreSQL one.
+//! No SQL leaves the store: what `http/` reads for readiness and metrics
+//! (applied migrations, facts after a cursor, counts) are operations like
+//! the others (`facts.rs`, `handle/facts.rs`), so the read pool is the
+//! SQLite driver's alone.
 //!
 //! **Two SQLite libraries, on purpose.** The readers use sqlx and the
 //! writer uses rusqlite; both link the one bundled `libsqlite3-sys`, so the
@@ -82,6 +83,7 @@
 mod claims;
 mod driver;
 mod error;
+mod facts;
 mod handle;
 mod jobs;
 mod machines;
@@ -94,6 +96,7 @@ mod sqlite;
 
 pub use claims::{ClaimedJob, StandingClaim};
 pub use error::{Cause, StoreError};
+pub(crate) use facts::EventFact;
 pub use handle::Store;
 pub use jobs::{CancelResult, JobFilter, RetryResult, Submitted, Transition};
 pub use machines::{KnownMachine, MachineSwitch};

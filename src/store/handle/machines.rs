@@ -26,6 +26,11 @@ impl Store {
         on_driver!(self, d => d.machines().await)
     }
 
+    /// The machine `id` as last seen, if the daemon has seen it.
+    pub(crate) async fn machine(&self, id: &str) -> Result<Option<KnownMachine>, StoreError> {
+        on_driver!(self, d => d.machine(id).await)
+    }
+
     /// Every accepted start and stop request up to `until`, oldest first:
     /// the API calls of start and stop jobs that Paperspace answered with 2xx.
     pub async fn switches(&self, until: DateTime<Utc>) -> Result<Vec<MachineSwitch>, StoreError> {

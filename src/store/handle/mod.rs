@@ -9,6 +9,7 @@
 //! DAG (nouns ← drivers ← `driver.rs` ← handle).
 
 mod claims;
+mod facts;
 mod jobs;
 mod machines;
 mod reports;
@@ -17,7 +18,6 @@ mod schedules;
 use std::path::Path;
 use std::sync::Arc;
 
-use sqlx::sqlite::SqlitePool;
 use tokio::sync::Notify;
 
 use crate::store::driver::{Driver, on_driver};
@@ -31,9 +31,6 @@ use crate::store::sqlite::SqliteDriver;
 pub struct Store {
     /// The database: every operation is forwarded to it.
     driver: Driver,
-    /// The SQLite driver's read-only pool, for the queries `http/` still
-    /// runs itself (module doc).
-    pub(crate) reader: SqlitePool,
     /// What the driver tells after its commits; shared with it.
     signals: Arc<Signals>,
     /// The database file, for messages.
@@ -53,7 +50,6 @@ impl Store {
         let signals = Arc::new(Signals::default());
         let sqlite = SqliteDriver::open(opts, &signals).await?;
         Ok(Store {
-            reader: sqlite.reader().clone(),
             driver: Driver::Sqlite(sqlite),
             signals,
             path: opts.path.clone().into(),

@@ -144,6 +144,19 @@ fn upsert_seen(tx: &Tx<'_>, machines: &[SeenMachine], at: i64) -> Result<(), Sto
 }
 
 /// The machine operations of the SQLite driver.
+/// A machine from its row's `data`, `seen_at` and `gone_at`.
+fn known_machine(
+    (data, seen, gone): (String, i64, Option<i64>),
+) -> Result<KnownMachine, StoreError> {
+    let machine: Machine =
+        serde_json::from_str(&data).map_err(|e| StoreError::Db(Cause::new(e)))?;
+    Ok(KnownMachine {
+        machine,
+        seen_at: from_ms(seen),
+        gone_at: gone.map(from_ms),
+    })
+}
+
 impl SqliteDriver {
     pub(in crate::store) async fn see_machines(
         &self,
@@ -167,17 +180,19 @@ impl SqliteDriver {
             sqlx::query_as("SELECT data, seen_at, gone_at FROM machines ORDER BY name, id")
                 .fetch_all(&self.reader)
                 .await?;
-        rows.into_iter()
-            .map(|(data, seen, gone)| {
-                let machine: Machine =
-                    serde_json::from_str(&data).map_err(|e| StoreError::Db(Cause::new(e)))?;
-                Ok(KnownMachine {
-                    machine,
-                    seen_at: from_ms(seen),
-                    gone_at: gone.map(from_ms),
-                })
-            })
-            .collect()
+        rows.into_iter().map(known_machine).collect()
+    }
+
+    pub(in crate::store) async fn machine(
+        &self,
+        id: &str,
+    ) -> Result<Option<KnownMachine>, StoreError> {
+        let row: Option<(String, i64, Option<i64>)> =
+            sqlx::query_as("SELECT data, seen_at, gone_at FROM machines WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.map(known_machine).transpose()
     }
 
     pub(in crate::store) async fn switches(

@@ -22,6 +22,7 @@
 
 mod batch;
 mod claims;
+mod facts;
 mod file;
 mod jobs;
 mod machines;
@@ -37,6 +38,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoo
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::facts::Migrations;
 use super::signals::Signals;
 use super::{Cause, Durability, StoreError, StoreOptions};
 use file::{DbFile, Held};
@@ -182,12 +184,15 @@ async fn apply_migrations(opts: &StoreOptions) -> Result<Vec<i64>, StoreError> {
     Ok(applied)
 }
 
+/// The versions of the migrations applied successfully, from sqlx's own
+/// table (which a database never migrated lacks: an error).
+const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success = 1";
+
 async fn run_migrations(conn: &mut SqliteConnection) -> Result<Vec<i64>, StoreError> {
-    let before: Vec<(i64,)> =
-        sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap_or_default();
+    let before: Vec<(i64,)> = sqlx::query_as(APPLIED)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
     MIGRATOR
         .run(&mut *conn)
         .await
@@ -243,11 +248,6 @@ impl SqliteDriver {
         })
     }
 
-    /// The read pool, for the reads `http/` still makes itself.
-    pub(in crate::store) fn reader(&self) -> &SqlitePool {
-        &self.reader
-    }
-
     /// Sends a command to the writer and waits for its answer, which comes
     /// after the commit of its batch.
     async fn send<T, C: Into<Command>>(
@@ -283,6 +283,19 @@ impl SqliteDriver {
                     }))
             }
         }
+    }
+
+    /// [`MIGRATOR`]'s migrations that the database lacks, for readiness.
+    pub(in crate::store) async fn migrations(&self) -> Result<Migrations, StoreError> {
+        let applied: Vec<(i64,)> = sqlx::query_as(APPLIED).fetch_all(&self.reader).await?;
+        Ok(Migrations {
+            known: MIGRATOR.iter().count(),
+            missing: MIGRATOR
+                .iter()
+                .map(|m| m.version)
+                .filter(|v| !applied.iter().any(|(a,)| a == v))
+                .collect(),
+        })
     }
 
     /// Whether the path still names the file opened (`file.rs`).
