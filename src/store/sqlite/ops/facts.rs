@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::SqliteDriver;
 use crate::store::error::StoreError;
 use crate::store::facts::{EventFact, FiringFact, Gauges};
 use crate::store::rows::{from_ms, to_ms};
+use crate::store::sqlite::SqliteDriver;
 
 /// Job events after an id, with what the counters need of their job: its
 /// kind, its creation, and for a final state change when it first waited.
