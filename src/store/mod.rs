@@ -8,15 +8,16 @@
 //! the job reads), `handle/claims.rs` (claim, stand/park, renew, rescue,
 //! release), `handle/machines.rs` (sightings, known machines, start/stop
 //! switches, signs of running), `handle/schedules.rs` (schedules, windows,
-//! overrides, firings, enforcement), `handle/reports.rs` (utilization).
-//! Each forwards its operations to the driver.
+//! overrides, firings, enforcement), `handle/reports.rs` (utilization),
+//! `handle/facts.rs` (what metrics and readiness read). Each forwards its
+//! operations to the driver.
 //!
 //! **Layers, as River's `riverdriver`.** Imports run one way, nouns ←
 //! drivers ← `driver.rs` ← `handle/`, so the store's modules form a DAG
 //! and a driver never sees the handle it serves:
 //! - *nouns*: the types the operations take and answer, which every
 //!   driver shares, one file per concept (`jobs.rs`, `claims.rs`,
-//!   `machines.rs`, `schedules.rs`, `reports.rs`); `rows.rs`, the stored
+//!   `machines.rs`, `schedules.rs`, `reports.rs`, `facts.rs`); `rows.rs`, the stored
 //!   encoding; `error.rs`, the one error type (which keeps the error it
 //!   came from, see there); `signals.rs`, the wake-ups and write status
 //!   every driver keeps; `options.rs`, where and how to open. None of them
@@ -51,7 +52,8 @@
 //!   `FOR UPDATE SKIP LOCKED` claims). A driver with other writers than
 //!   this process must tell these for their commits too.
 //! - *Readiness*: `record()` every write that changed something or failed
-//!   (read back by `Store::last_write`), and `probe_write`, a real write.
+//!   (read back by `Store::last_write`), `probe_write`, a real write, and
+//!   `migrations`, its embedded migrations that the database lacks.
 //! - *The lock on the database*: one daemon per database, refused with
 //!   [`StoreError::Locked`] at open (SQLite: flock on the file), and
 //!   `check_file`, which refuses writes with [`StoreError::Lost`] once the

@@ -2,7 +2,8 @@
 //! layer that knows the drivers. It opens the driver (`open`) and forwards
 //! each operation to it through `on_driver!` (`store/driver.rs`), one file
 //! per concept (`jobs.rs`, `claims.rs`, `machines.rs`, `schedules.rs`,
-//! `reports.rs`), taking and answering the nouns of `store/{jobs,claims,…}.rs`.
+//! `reports.rs`, `facts.rs`), taking and answering the nouns of
+//! `store/{jobs,claims,…}.rs`.
 //!
 //! Nothing below the handle imports it: the drivers see only the nouns,
 //! `error`, `signals`, `rows` and `options`, so the store's modules form a
