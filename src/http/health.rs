@@ -70,17 +70,12 @@ pub(super) async fn readyz(
     params::query(raw.as_deref(), &[])?;
     let store = &app.http.store;
     let mut checks = std::collections::BTreeMap::new();
-    let applied: Vec<(i64,)> =
-        sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
-            .fetch_all(&store.reader)
-            .await
-            .map_err(|e| not_ready("database", format!("the database did not answer: {e}")))?;
+    let migrations = store
+        .migrations()
+        .await
+        .map_err(|e| not_ready("database", format!("the database did not answer: {e}")))?;
     checks.insert("database".into(), "ok".into());
-    let missing: Vec<String> = crate::store::MIGRATOR
-        .iter()
-        .filter(|m| !applied.iter().any(|(v,)| *v == m.version))
-        .map(|m| m.version.to_string())
-        .collect();
+    let missing: Vec<String> = migrations.missing.iter().map(i64::to_string).collect();
     if !missing.is_empty() {
         return Err(not_ready(
             "migrations",
@@ -90,10 +85,7 @@ pub(super) async fn readyz(
             ),
         ));
     }
-    checks.insert(
-        "migrations".into(),
-        format!("{} applied", crate::store::MIGRATOR.iter().count()),
-    );
+    checks.insert("migrations".into(), format!("{} applied", migrations.known));
     takes_writes(store).await?;
     let now = app.http.clock.now();
     let fresh = chrono::TimeDelta::from_std(API_FRESH).unwrap_or(chrono::TimeDelta::MAX);

@@ -20,7 +20,7 @@ use crate::job::Job;
 use crate::job::operation::check_id;
 use crate::machine::Machine;
 use crate::schedule::spec::Schedule;
-use crate::store::{JobFilter, StoreError};
+use crate::store::{JobFilter, KnownMachine};
 
 /// Jobs shown in `GET /v1/machines/{id}`.
 pub(super) const RECENT_JOBS: u32 = 20;
@@ -57,6 +57,16 @@ pub struct MachineDetail {
     pub schedules: Vec<Schedule>,
 }
 
+impl From<KnownMachine> for MachineView {
+    fn from(k: KnownMachine) -> Self {
+        MachineView {
+            machine: k.machine,
+            seen_at: k.seen_at,
+            gone_at: k.gone_at,
+        }
+    }
+}
+
 /// `GET /v1/machines`: no query parameters.
 pub(super) async fn list(
     State(app): State<AppState>,
@@ -69,11 +79,7 @@ pub(super) async fn list(
         .machines()
         .await?
         .into_iter()
-        .map(|k| MachineView {
-            machine: k.machine,
-            seen_at: k.seen_at,
-            gone_at: k.gone_at,
-        })
+        .map(MachineView::from)
         .collect();
     Ok(Json(MachineList { machines }))
 }
@@ -88,12 +94,16 @@ pub(super) async fn show(
     check_id("id", &id).map_err(|e| Problem::bad_field(e.field, e.message))?;
     params::query(raw.as_deref(), &[])?;
     let store = &app.http.store;
-    let machine = known_machine(store, &id).await?.ok_or_else(|| {
-        Problem::not_found(format!(
-            "no machine {id} has been seen; a `refresh` job lists the account"
-        ))
-        .with_field("id")
-    })?;
+    let machine = store
+        .machine(&id)
+        .await?
+        .map(MachineView::from)
+        .ok_or_else(|| {
+            Problem::not_found(format!(
+                "no machine {id} has been seen; a `refresh` job lists the account"
+            ))
+            .with_field("id")
+        })?;
     let filter = JobFilter {
         machine_id: Some(id.clone()),
         ..JobFilter::default()
@@ -122,27 +132,6 @@ fn targets(schedule: &Schedule, machine: &Machine) -> bool {
             .selector
             .as_ref()
             .is_some_and(|s| s.matches(machine))
-}
-
-async fn known_machine(
-    store: &crate::store::Store,
-    id: &str,
-) -> Result<Option<MachineView>, StoreError> {
-    let row: Option<(String, i64, Option<i64>)> =
-        sqlx::query_as("SELECT data, seen_at, gone_at FROM machines WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&store.reader)
-            .await?;
-    row.map(|(data, seen, gone)| {
-        let machine: Machine =
-            serde_json::from_str(&data).map_err(|e| StoreError::Db(e.to_string().into()))?;
-        Ok(MachineView {
-            machine,
-            seen_at: crate::store::rows::from_ms(seen),
-            gone_at: gone.map(crate::store::rows::from_ms),
-        })
-    })
-    .transpose()
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 //!
 //! - gauges are read from the database at scrape time with cheap queries
 //!   (jobs by kind and state, queue depth, the oldest due job, machines by
-//!   state);
+//!   state: `Store::gauges`);
 //! - counters and histograms are kept in process, fed by reading the rows the
 //!   daemon writes anyway, since the last scrape: `job_events` (every state
 //!   change and every Paperspace call a job made, with status and latency)
-//!   and `firings` (every schedule firing, with its due time). Ids only grow,
+//!   and `firings` (every schedule firing, with its due time), read with
+//!   `Store::event_facts` and `Store::firing_facts`. Ids only grow,
 //!   so each row is counted once. At the first scrape the last
 //!   [`SEED_EVENTS`] events seed the counters, so a restarted daemon does not
 //!   start blind; Prometheus sees that as the usual counter reset.
@@ -22,10 +23,9 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
 
 use crate::store::rows::{from_ms, to_ms};
-use crate::store::{Store, StoreError};
+use crate::store::{EventFact, Store, StoreError};
 
 /// Events read at the first scrape to seed the counters.
 pub(super) const SEED_EVENTS: i64 = 50_000;
@@ -118,48 +118,6 @@ pub(super) struct Metrics {
     catching_up: tokio::sync::Mutex<()>,
 }
 
-/// A `job_events` row joined with its job, as the catch-up reads it.
-#[derive(Debug, FromRow)]
-struct EventFact {
-    /// The event's id: the catch-up resumes after the last one read.
-    id: i64,
-    /// When it happened (ms), for latencies.
-    at: i64,
-    /// The event's kind: a state change, an API call, …
-    kind: String,
-    /// A state change's old state.
-    from_state: Option<String>,
-    /// A state change's new state.
-    to_state: Option<String>,
-    /// An API call's HTTP method.
-    method: Option<String>,
-    /// An API call's route template.
-    route: Option<String>,
-    /// An API call's HTTP status, when it got one.
-    status: Option<i64>,
-    /// An API call's duration.
-    latency_ms: Option<i64>,
-    /// The job's kind, a label of the job counters.
-    job_kind: String,
-    /// When the job was made (ms), for the time to a final state.
-    job_created_at: i64,
-    /// For final state changes: when the job first began waiting.
-    first_wait_at: Option<i64>,
-}
-
-/// A `firings` row, as the catch-up reads it.
-#[derive(Debug, FromRow)]
-struct FiringFact {
-    /// The row's id: the catch-up resumes after the last one read.
-    rowid: i64,
-    /// The fire time (ms), for the firing lag.
-    fire_at: i64,
-    /// Enqueued, caught up or skipped: a label of the firing counter.
-    outcome: String,
-    /// When the firing was recorded (ms), for the firing lag.
-    recorded_at: i64,
-}
-
 const FINAL: [&str; 3] = ["succeeded", "failed", "cancelled"];
 
 impl Metrics {
@@ -201,29 +159,18 @@ impl Metrics {
             let c = self.lock();
             (c.event_cursor, c.firing_cursor)
         };
-        let mut events = match events {
+        let events = match events {
             Some(id) => id,
-            None => {
-                let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM job_events")
-                    .fetch_one(&store.reader)
-                    .await?;
-                (max.unwrap_or(0) - SEED_EVENTS).max(0)
-            }
+            None => (store.last_event_id().await?.unwrap_or(0) - SEED_EVENTS).max(0),
         };
+        self.catch_up_events(store, events).await?;
+        self.catch_up_firings(store, firings.unwrap_or(0)).await
+    }
+
+    /// Counts the job events after `events`, in batches.
+    async fn catch_up_events(&self, store: &Store, mut events: i64) -> Result<(), StoreError> {
         loop {
-            let batch: Vec<EventFact> = sqlx::query_as(
-                "SELECT e.id, e.at, e.kind, e.from_state, e.to_state, e.method, e.route, \
-                 e.status, e.latency_ms, j.kind AS job_kind, j.created_at AS job_created_at, \
-                 CASE WHEN e.kind = 'state' AND e.to_state IN ('succeeded', 'failed', 'cancelled') \
-                   THEN (SELECT MIN(w.at) FROM job_events w WHERE w.job_id = e.job_id \
-                         AND w.kind = 'state' AND w.to_state = 'waiting') END AS first_wait_at \
-                 FROM job_events e JOIN jobs j ON j.id = e.job_id \
-                 WHERE e.id > ? ORDER BY e.id LIMIT ?",
-            )
-            .bind(events)
-            .bind(BATCH)
-            .fetch_all(&store.reader)
-            .await?;
+            let batch = store.event_facts(events, BATCH).await?;
             let Some(last) = batch.last() else { break };
             events = last.id;
             let full = batch.len() as i64 == BATCH;
@@ -237,17 +184,13 @@ impl Metrics {
             }
         }
         self.lock().event_cursor = Some(events);
+        Ok(())
+    }
 
-        let mut firings = firings.unwrap_or(0);
+    /// Counts the firings after `firings`, in batches.
+    async fn catch_up_firings(&self, store: &Store, mut firings: i64) -> Result<(), StoreError> {
         loop {
-            let batch: Vec<FiringFact> = sqlx::query_as(
-                "SELECT rowid, fire_at, outcome, recorded_at FROM firings \
-                 WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            )
-            .bind(firings)
-            .bind(BATCH)
-            .fetch_all(&store.reader)
-            .await?;
+            let batch = store.firing_facts(firings, BATCH).await?;
             let Some(last) = batch.last() else { break };
             firings = last.rowid;
             let full = batch.len() as i64 == BATCH;
@@ -277,7 +220,10 @@ impl Metrics {
         now: DateTime<Utc>,
     ) -> Result<String, StoreError> {
         self.catch_up(store).await?;
-        let gauges = Gauges::read(store, now).await?;
+        let gauges = store.gauges(now).await?;
+        let oldest_due_age = gauges
+            .oldest_due
+            .map_or(0.0, |at| ((to_ms(now) - to_ms(at)).max(0)) as f64 / 1000.0);
         let c = self.lock();
         let mut out = String::with_capacity(8 * 1024);
         gauge(
@@ -305,7 +251,7 @@ impl Metrics {
             "machinist_oldest_due_job_age_seconds",
             "How long the longest-due queued or waiting job has been due (0 when none).",
             &[],
-            std::iter::once((vec![], gauges.oldest_due_age)),
+            std::iter::once((vec![], oldest_due_age)),
         );
         gauge(
             &mut out,
@@ -445,63 +391,6 @@ impl Counters {
             }
             _ => {}
         }
-    }
-}
-
-/// What the database says at scrape time.
-struct Gauges {
-    /// Jobs by (kind, state, count).
-    jobs: Vec<(String, String, i64)>,
-    /// Queued or waiting jobs by (state, due now, count).
-    depth: Vec<(String, bool, i64)>,
-    /// Seconds the longest-due queued or waiting job has been due (0: none).
-    oldest_due_age: f64,
-    /// Machines by (last state or `gone`, count).
-    machines: Vec<(String, i64)>,
-    /// Schedules by (enabled, count).
-    schedules: Vec<(bool, i64)>,
-}
-
-impl Gauges {
-    async fn read(store: &Store, now: DateTime<Utc>) -> Result<Gauges, StoreError> {
-        let db = &store.reader;
-        let now_ms = to_ms(now);
-        let jobs: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state ORDER BY kind, state",
-        )
-        .fetch_all(db)
-        .await?;
-        let depth: Vec<(String, bool, i64)> = sqlx::query_as(
-            "SELECT state, run_at <= ?, COUNT(*) FROM jobs INDEXED BY jobs_due \
-             WHERE state IN ('queued', 'waiting') GROUP BY 1, 2 ORDER BY 1, 2",
-        )
-        .bind(now_ms)
-        .fetch_all(db)
-        .await?;
-        let (oldest,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_due \
-             WHERE state IN ('queued', 'waiting') AND run_at <= ?",
-        )
-        .bind(now_ms)
-        .fetch_one(db)
-        .await?;
-        let machines: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT CASE WHEN gone_at IS NULL THEN state ELSE 'gone' END, COUNT(*) \
-             FROM machines GROUP BY 1 ORDER BY 1",
-        )
-        .fetch_all(db)
-        .await?;
-        let schedules: Vec<(bool, i64)> =
-            sqlx::query_as("SELECT enabled, COUNT(*) FROM schedules GROUP BY 1 ORDER BY 1")
-                .fetch_all(db)
-                .await?;
-        Ok(Gauges {
-            jobs,
-            depth,
-            oldest_due_age: oldest.map_or(0.0, |at| ((now_ms - at).max(0)) as f64 / 1000.0),
-            machines,
-            schedules,
-        })
     }
 }
 

@@ -7,7 +7,9 @@
 //! and forwards each call through [`on_driver!`], a `match` on it. Adding a
 //! driver is adding a variant and its arm in `on_driver!`: the compiler
 //! then names every operation the new driver lacks, or has with another
-//! signature, at the `Store` method that forwards it.
+//! signature, at the `Store` method that forwards it. Only the handle
+//! (`store/handle/`) imports this file, and it imports only the drivers: a
+//! driver never sees the seam or the handle (the layers: `store/mod.rs`).
 //!
 //! Why an enum and not a trait object: the drivers are a closed set (both
 //! in this crate), and the hot path (submit, claim, transition, renew) must

@@ -1,14 +1,13 @@
 //! Jobs: what a submit, cancel or retry did, a worker's report
-//! ([`Transition`]), and the store's job operations.
+//! ([`Transition`]) and a listing's filter — the nouns every driver's job
+//! operations take and answer (the operations: `handle/jobs.rs`).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::driver::on_driver;
-use super::{Store, StoreError};
-use crate::job::{Checkpoint, Job, JobEvent, JobId, JobKind, JobState, NewEvent, NewJob};
+use crate::job::{Checkpoint, Job, JobId, JobKind, JobState, NewEvent};
 use crate::machine::Machine;
 
 /// What a submit did.
@@ -79,76 +78,4 @@ pub struct JobFilter {
     pub kind: Option<JobKind>,
     /// Only jobs of this machine.
     pub machine_id: Option<String>,
-}
-
-impl Store {
-    /// Stores a new job (or returns the one its idempotency key already made).
-    pub async fn submit(&self, job: NewJob, now: DateTime<Utc>) -> Result<Submitted, StoreError> {
-        on_driver!(self, d => d.submit(job, now).await)
-    }
-
-    /// Records a worker's report; false when the worker no longer held the job.
-    pub async fn transition(
-        &self,
-        transition: Transition,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        on_driver!(self, d => d.transition(transition, now).await)
-    }
-
-    pub async fn cancel(&self, id: JobId, now: DateTime<Utc>) -> Result<CancelResult, StoreError> {
-        on_driver!(self, d => d.cancel(id, now).await)
-    }
-
-    pub async fn retry(&self, id: JobId, now: DateTime<Utc>) -> Result<RetryResult, StoreError> {
-        on_driver!(self, d => d.retry(id, now).await)
-    }
-
-    /// Deletes finished jobs (and their history) that finished before the cutoff.
-    pub async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, StoreError> {
-        on_driver!(self, d => d.prune(finished_before).await)
-    }
-
-    /// One job.
-    pub async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        on_driver!(self, d => d.job(id).await)
-    }
-
-    /// Jobs newest first, below the cursor `before` (a job id).
-    pub async fn jobs(
-        &self,
-        filter: &JobFilter,
-        before: Option<JobId>,
-        limit: u32,
-    ) -> Result<Vec<Job>, StoreError> {
-        on_driver!(self, d => d.jobs(filter, before, limit).await)
-    }
-
-    /// A job's history, oldest first.
-    pub async fn events(&self, job_id: JobId) -> Result<Vec<JobEvent>, StoreError> {
-        on_driver!(self, d => d.events(job_id).await)
-    }
-
-    /// Every job's history, newest first, below the cursor `before` (an event id).
-    pub async fn history(
-        &self,
-        machine_id: Option<&str>,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<JobEvent>, StoreError> {
-        on_driver!(self, d => d.history(machine_id, before, limit).await)
-    }
-
-    /// The earliest time after `now` at which a queued or waiting job falls due.
-    pub async fn next_due_after(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        on_driver!(self, d => d.next_due_after(now).await)
-    }
-
-    /// Jobs per state, for status and metrics.
-    pub async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
-        on_driver!(self, d => d.counts().await)
-    }
 }

@@ -2,17 +2,32 @@
 //! windows, utilization — behind one handle, [`Store`], over a database
 //! driver (today SQLite, `store/sqlite/`).
 //!
-//! **The handle.** Every component holds a [`Store`] (cheap to clone). Its
-//! operations are grouped by what they hold, one file each: `jobs.rs`
-//! (submit, transition, cancel, retry, prune, and the job reads),
-//! `claims.rs` (claim, stand/park, renew, rescue, release), `machines.rs`
-//! (sightings, known machines, start/stop switches, signs of running),
-//! `schedules.rs` (schedules, windows, overrides, firings, enforcement),
-//! `reports.rs` (utilization). Each file holds the types its operations
-//! take and answer and the `impl Store` block that forwards them to the
-//! driver; `rows.rs` is the stored encoding, `error.rs` the one error type
-//! (which keeps the error it came from, see there),
-//! `signals.rs` the wake-ups and write status every driver keeps.
+//! **The handle.** Every component holds a [`Store`] (cheap to clone,
+//! `handle/`). Its operations are grouped by what they hold, one file
+//! each: `handle/jobs.rs` (submit, transition, cancel, retry, prune, and
+//! the job reads), `handle/claims.rs` (claim, stand/park, renew, rescue,
+//! release), `handle/machines.rs` (sightings, known machines, start/stop
+//! switches, signs of running), `handle/schedules.rs` (schedules, windows,
+//! overrides, firings, enforcement), `handle/reports.rs` (utilization),
+//! `handle/facts.rs` (what metrics and readiness read). Each forwards its
+//! operations to the driver.
+//!
+//! **Layers, as River's `riverdriver`.** Imports run one way, nouns ←
+//! drivers ← `driver.rs` ← `handle/`, so the store's modules form a DAG
+//! and a driver never sees the handle it serves:
+//! - *nouns*: the types the operations take and answer, which every
+//!   driver shares, one file per concept (`jobs.rs`, `claims.rs`,
+//!   `machines.rs`, `schedules.rs`, `reports.rs`, `facts.rs`); `rows.rs`, the stored
+//!   encoding; `error.rs`, the one error type (which keeps the error it
+//!   came from, see there); `signals.rs`, the wake-ups and write status
+//!   every driver keeps; `options.rs`, where and how to open. None of them
+//!   imports a driver or the handle.
+//! - *drivers*: `sqlite/`, importing only the nouns.
+//! - *the seam*: `driver.rs`, the enum of drivers and `on_driver!`.
+//! - *the handle*: `handle/`, [`Store`], `open` and the forwarding.
+//!
+//! This file only re-exports, so every path (`crate::store::X`) names the
+//! module that defines `X`.
 //!
 //! **Every write is durable when answered.** A driver answers a write only
 //! once it is committed (the SQLite driver group-commits whatever is
@@ -24,8 +39,8 @@
 //! `Store` forwards every operation to through a `match` (`driver.rs` says
 //! why an enum and not a trait object: the hot path pays nothing for it).
 //! A new driver (PostgreSQL, in the next issue) is a type with the
-//! operations the `impl Store` blocks forward, by the same names and
-//! signatures, with the same outcomes, so that one conformance suite
+//! operations the `impl Store` blocks of `handle/` forward, by the same
+//! names and signatures, with the same outcomes, so that one conformance suite
 //! passes against both. Beyond the SQL, it must provide:
 //! - *Notifications*, through the `signals::Signals` it is given at
 //!   open: `wake` after a commit that may have made a job claimable,
@@ -37,7 +52,8 @@
 //!   `FOR UPDATE SKIP LOCKED` claims). A driver with other writers than
 //!   this process must tell these for their commits too.
 //! - *Readiness*: `record()` every write that changed something or failed
-//!   (read back by `Store::last_write`), and `probe_write`, a real write.
+//!   (read back by `Store::last_write`), `probe_write`, a real write, and
+//!   `migrations`, its embedded migrations that the database lacks.
 //! - *The lock on the database*: one daemon per database, refused with
 //!   [`StoreError::Locked`] at open (SQLite: flock on the file), and
 //!   `check_file`, which refuses writes with [`StoreError::Lost`] once the
@@ -46,9 +62,10 @@
 //!   renew, release) applies only while it still holds the lease
 //!   (`lease_owner = ?`).
 //!
-//! One leak of the seam is left: `http/` (readiness, metrics, a machine by
-//! id) still runs a few SQLite queries of its own on `Store::reader`;
-//! they move behind the driver with the PostgreSQL one.
+//! No SQL leaves the store: what `http/` reads for readiness and metrics
+//! (applied migrations, facts after a cursor, counts) are operations like
+//! the others (`facts.rs`, `handle/facts.rs`), so the read pool is the
+//! SQLite driver's alone.
 //!
 //! **Two SQLite libraries, on purpose.** The readers use sqlx and the
 //! writer uses rusqlite; both link the one bundled `libsqlite3-sys`, so the
@@ -68,6 +85,8 @@
 mod claims;
 mod driver;
 mod error;
+mod facts;
+mod handle;
 mod jobs;
 mod machines;
 mod options;
@@ -77,102 +96,12 @@ pub mod schedules;
 mod signals;
 mod sqlite;
 
-use std::path::Path;
-use std::sync::Arc;
-
-use sqlx::sqlite::SqlitePool;
-use tokio::sync::Notify;
-
 pub use claims::{ClaimedJob, StandingClaim};
-use driver::{Driver, on_driver};
 pub use error::{Cause, StoreError};
+pub(crate) use facts::EventFact;
+pub use handle::Store;
 pub use jobs::{CancelResult, JobFilter, RetryResult, Submitted, Transition};
 pub use machines::{KnownMachine, MachineSwitch};
 pub use options::{Durability, StoreOptions};
 pub use reports::UtilizationRow;
-pub(crate) use signals::LastWrite;
-use signals::Signals;
-use sqlite::SqliteDriver;
 pub use sqlite::{MIGRATOR, migrate};
-
-/// The handle every component uses. Cheap to clone.
-#[derive(Clone)]
-pub struct Store {
-    /// The database: every operation is forwarded to it.
-    driver: Driver,
-    /// The SQLite driver's read-only pool, for the queries `http/` still
-    /// runs itself (module doc).
-    pub(crate) reader: SqlitePool,
-    /// What the driver tells after its commits; shared with it.
-    signals: Arc<Signals>,
-    /// The database file, for messages.
-    path: Arc<Path>,
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
-    }
-}
-
-impl Store {
-    /// Opens (creating if needed) the database, applies migrations and starts
-    /// the writer. Fails if another daemon holds the file.
-    pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
-        let signals = Arc::new(Signals::default());
-        let sqlite = SqliteDriver::open(opts, &signals).await?;
-        Ok(Store {
-            reader: sqlite.reader().clone(),
-            driver: Driver::Sqlite(sqlite),
-            signals,
-            path: opts.path.clone().into(),
-        })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Whether `path` still names the file this store opened (the database
-    /// and its WAL, stat'ed when the directory watch reports a change; see
-    /// `store/sqlite/file.rs`); once it does not, every write is refused with
-    /// [`StoreError::Lost`].
-    pub(crate) fn check_file(&self) -> Result<(), StoreError> {
-        on_driver!(self, d => d.check_file())
-    }
-
-    /// How the writer's last write went (a batch that changed something, or
-    /// failed); `None` before the first.
-    pub(crate) fn last_write(&self) -> Option<LastWrite> {
-        self.signals.last_write()
-    }
-
-    /// Writes one row through the writer, like any write: readiness's proof
-    /// that the database still takes writes when nothing else wrote lately.
-    pub(crate) async fn probe_write(&self) -> Result<(), StoreError> {
-        on_driver!(self, d => d.probe_write().await)
-    }
-
-    /// For tests of a full disk: caps the database at `pages` pages
-    /// (`PRAGMA max_page_count` on the writer's connection; SQLite keeps at
-    /// least the pages in use), or lifts the cap with `None`. A write that
-    /// needs a new page then fails with SQLite's "database or disk is full",
-    /// as on a full disk.
-    #[doc(hidden)]
-    pub async fn cap_pages_for_test(&self, pages: Option<u32>) -> Result<(), StoreError> {
-        on_driver!(self, d => d.cap_pages(pages).await)
-    }
-
-    /// Changes after every committed write that changed a row: wait on it
-    /// (`changed()`) to read again when something may be new, without
-    /// polling. Says only that something changed, not what.
-    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.signals.commits.subscribe()
-    }
-
-    /// Notified when a job may have become claimable.
-    pub fn wake(&self) -> Arc<Notify> {
-        self.signals.wake.clone()
-    }
-}

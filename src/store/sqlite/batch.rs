@@ -27,8 +27,8 @@ use std::sync::Arc;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 
-use super::Command;
 use super::claims::{self, Parked};
+use super::command::Command;
 use super::file::DbFile;
 use super::tx::{Effects, pending};
 use super::{jobs, machines, reports, schedules};

@@ -5,13 +5,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
-use super::SqliteDriver;
 use super::machines::{SeenMachine, see_machines};
 use super::rows::job_columns;
 use super::tx::{Effects, Reply, Tx, json_text, pending};
-use crate::job::{Job, JobEvent, JobId, JobKind, JobState, NewEvent, NewJob};
-use crate::store::rows::{EventRow, JobRow, from_ms, to_ms};
-use crate::store::{CancelResult, JobFilter, RetryResult, StoreError, Submitted, Transition};
+use crate::job::{Job, JobId, JobState, NewEvent, NewJob};
+use crate::store::rows::{JobRow, to_ms};
+use crate::store::{CancelResult, RetryResult, StoreError, Submitted, Transition};
 
 /// The earliest `run_at` after `?` of a queued or waiting job; read by the
 /// writer for its standing claims and by anyone through the readers.
@@ -428,147 +427,4 @@ pub(super) fn insert_events(
         ])?;
     }
     Ok(())
-}
-
-/// The job operations of the SQLite driver: writes go to the writer as
-/// [`JobCommand`]s, reads to the reader pool.
-impl SqliteDriver {
-    pub(in crate::store) async fn submit(
-        &self,
-        job: NewJob,
-        now: DateTime<Utc>,
-    ) -> Result<Submitted, StoreError> {
-        // Encoded here, on the caller's thread, not on the writer's.
-        let job = Box::new(EncodedJob::new(job));
-        self.send(|reply| JobCommand::Submit { job, now, reply })
-            .await
-    }
-
-    pub(in crate::store) async fn transition(
-        &self,
-        transition: Transition,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let transition = Box::new(EncodedTransition::new(transition));
-        self.send(|reply| JobCommand::Transition {
-            transition,
-            now,
-            reply,
-        })
-        .await
-    }
-
-    pub(in crate::store) async fn cancel(
-        &self,
-        id: JobId,
-        now: DateTime<Utc>,
-    ) -> Result<CancelResult, StoreError> {
-        self.send(|reply| JobCommand::Cancel { id, now, reply })
-            .await
-    }
-
-    pub(in crate::store) async fn retry(
-        &self,
-        id: JobId,
-        now: DateTime<Utc>,
-    ) -> Result<RetryResult, StoreError> {
-        self.send(|reply| JobCommand::Retry { id, now, reply })
-            .await
-    }
-
-    pub(in crate::store) async fn prune(
-        &self,
-        finished_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        self.send(|reply| JobCommand::Prune {
-            finished_before,
-            reply,
-        })
-        .await
-    }
-
-    pub(in crate::store) async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        let row: Option<JobRow> = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.map(Job::try_from).transpose()
-    }
-
-    pub(in crate::store) async fn jobs(
-        &self,
-        filter: &JobFilter,
-        before: Option<JobId>,
-        limit: u32,
-    ) -> Result<Vec<Job>, StoreError> {
-        let rows: Vec<JobRow> = sqlx::query_as(
-            "SELECT * FROM jobs WHERE id < ? AND (? IS NULL OR state = ?) \
-             AND (? IS NULL OR kind = ?) AND (? IS NULL OR machine_id = ?) \
-             ORDER BY id DESC LIMIT ?",
-        )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(filter.state.map(JobState::as_str))
-        .bind(filter.state.map(JobState::as_str))
-        .bind(filter.kind.map(JobKind::as_str))
-        .bind(filter.kind.map(JobKind::as_str))
-        .bind(&filter.machine_id)
-        .bind(&filter.machine_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.into_iter().map(Job::try_from).collect()
-    }
-
-    pub(in crate::store) async fn events(
-        &self,
-        job_id: JobId,
-    ) -> Result<Vec<JobEvent>, StoreError> {
-        let rows: Vec<EventRow> =
-            sqlx::query_as("SELECT * FROM job_events WHERE job_id = ? ORDER BY id")
-                .bind(job_id)
-                .fetch_all(&self.reader)
-                .await?;
-        rows.into_iter().map(JobEvent::try_from).collect()
-    }
-
-    pub(in crate::store) async fn history(
-        &self,
-        machine_id: Option<&str>,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<JobEvent>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT e.* FROM job_events e WHERE e.id < ? AND (? IS NULL OR e.job_id IN \
-             (SELECT id FROM jobs WHERE machine_id = ?)) ORDER BY e.id DESC LIMIT ?",
-        )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(machine_id)
-        .bind(machine_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.into_iter().map(JobEvent::try_from).collect()
-    }
-
-    pub(in crate::store) async fn next_due_after(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let (next,): (Option<i64>,) = sqlx::query_as(NEXT_DUE)
-            .bind(to_ms(now))
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(next.map(from_ms))
-    }
-
-    pub(in crate::store) async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-                .fetch_all(&self.reader)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(s, n)| Some((s.parse().ok()?, n as u64)))
-            .collect())
-    }
 }

@@ -11,20 +11,27 @@
 //! and refuses every write once the file at its path is no longer the one
 //! it opened (`file.rs`).
 //!
-//! Dependencies run one way: `mod.rs` (the handle) → `batch.rs` (the loop)
-//! → the per-concept files → `tx.rs` (what a batch lends a command) and
-//! `rows.rs`; among the concept files, `schedules` → `jobs` (a firing
-//! submits jobs) → `machines`, `reports` (a report carries sightings and
-//! utilization), and `claims` → `jobs`. The concept files reach back to
-//! this file only for the handle they add their operations to
-//! ([`SqliteDriver`], whose `send` takes any command that converts into a
-//! [`Command`]); none of them knows the loop.
+//! Dependencies run one way, so the driver's files form a DAG: this file
+//! (the handle, [`SqliteDriver`]: open, `send`, the file checks) →
+//! `batch.rs` (the loop) → `command.rs` ([`Command`], one variant per
+//! family) → the per-concept files → `tx.rs` (what a batch lends a
+//! command) and `rows.rs`; among the concept files, `schedules` → `jobs`
+//! (a firing submits jobs) → `machines`, `reports` (a report carries
+//! sightings and utilization), and `claims` → `jobs`. The operations the
+//! store's handle forwards to are `impl SqliteDriver` blocks in `ops/`,
+//! one file per concept, which turn writes into their family's command
+//! (`send` takes any command that converts into a [`Command`]) and run
+//! reads on the pool; nothing imports `ops/`, and no concept file knows
+//! the handle or the loop. Beyond its own files the driver imports only
+//! the store's nouns, `error`, `signals`, `rows` and `options`.
 
 mod batch;
 mod claims;
+mod command;
 mod file;
 mod jobs;
 mod machines;
+mod ops;
 mod reports;
 mod rows;
 mod schedules;
@@ -37,8 +44,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoo
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::facts::Migrations;
 use super::signals::Signals;
 use super::{Cause, Durability, StoreError, StoreOptions};
+use command::Command;
 use file::{DbFile, Held};
 use tx::Reply;
 
@@ -48,45 +57,6 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqli
 /// Room for this many writes to wait for the writer; beyond it, callers wait
 /// (admission control: latency stays bounded when submitters outrun the disk).
 const WRITE_QUEUE: usize = 4096;
-
-/// A write, with the channel its answer goes back on; one variant per
-/// family, each applied by the file of what it writes.
-enum Command {
-    Job(jobs::JobCommand),
-    Claim(claims::ClaimCommand),
-    SeeMachines(machines::SeeMachines),
-    Schedule(schedules::ScheduleCommand),
-    Window(schedules::WindowCommand),
-    SaveUtilization(reports::SaveUtilization),
-    /// A write for readiness's sake (the one row of `write_probe`).
-    Probe {
-        reply: Reply<()>,
-    },
-    /// Tests of a full disk: `PRAGMA max_page_count`, `None` lifting it.
-    CapPages {
-        pages: Option<u32>,
-        reply: Reply<()>,
-    },
-}
-
-macro_rules! command_from {
-    ($($variant:ident($family:ty)),* $(,)?) => {
-        $(impl From<$family> for Command {
-            fn from(command: $family) -> Self {
-                Command::$variant(command)
-            }
-        })*
-    };
-}
-
-command_from!(
-    Job(jobs::JobCommand),
-    Claim(claims::ClaimCommand),
-    SeeMachines(machines::SeeMachines),
-    Schedule(schedules::ScheduleCommand),
-    Window(schedules::WindowCommand),
-    SaveUtilization(reports::SaveUtilization),
-);
 
 /// The SQLite driver's side of a store handle. Cheap to clone.
 #[derive(Clone)]
@@ -182,12 +152,15 @@ async fn apply_migrations(opts: &StoreOptions) -> Result<Vec<i64>, StoreError> {
     Ok(applied)
 }
 
+/// The versions of the migrations applied successfully, from sqlx's own
+/// table (which a database never migrated lacks: an error).
+const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success = 1";
+
 async fn run_migrations(conn: &mut SqliteConnection) -> Result<Vec<i64>, StoreError> {
-    let before: Vec<(i64,)> =
-        sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap_or_default();
+    let before: Vec<(i64,)> = sqlx::query_as(APPLIED)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
     MIGRATOR
         .run(&mut *conn)
         .await
@@ -243,11 +216,6 @@ impl SqliteDriver {
         })
     }
 
-    /// The read pool, for the reads `http/` still makes itself.
-    pub(in crate::store) fn reader(&self) -> &SqlitePool {
-        &self.reader
-    }
-
     /// Sends a command to the writer and waits for its answer, which comes
     /// after the commit of its batch.
     async fn send<T, C: Into<Command>>(
@@ -283,6 +251,19 @@ impl SqliteDriver {
                     }))
             }
         }
+    }
+
+    /// [`MIGRATOR`]'s migrations that the database lacks, for readiness.
+    pub(in crate::store) async fn migrations(&self) -> Result<Migrations, StoreError> {
+        let applied: Vec<(i64,)> = sqlx::query_as(APPLIED).fetch_all(&self.reader).await?;
+        Ok(Migrations {
+            known: MIGRATOR.iter().count(),
+            missing: MIGRATOR
+                .iter()
+                .map(|m| m.version)
+                .filter(|v| !applied.iter().any(|(a,)| a == v))
+                .collect(),
+        })
     }
 
     /// Whether the path still names the file opened (`file.rs`).

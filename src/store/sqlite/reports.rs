@@ -4,19 +4,18 @@
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::SqliteDriver;
 use super::tx::{Effects, Reply, Tx, pending};
 use crate::machine::Utilization;
-use crate::store::{StoreError, UtilizationRow};
+use crate::store::StoreError;
 
 /// Utilization to keep, with the channel the answer goes back on.
 pub(super) struct SaveUtilization {
     /// What was pulled, one per (machine, month).
-    rows: Vec<Utilization>,
+    pub(super) rows: Vec<Utilization>,
     /// When it was pulled.
-    now: DateTime<Utc>,
+    pub(super) now: DateTime<Utc>,
     /// Where the answer goes after the commit.
-    reply: Reply<()>,
+    pub(super) reply: Reply<()>,
 }
 
 /// Applies a save in the batch's transaction; its answer goes into `fx.pending`.
@@ -55,37 +54,4 @@ pub(super) fn save_utilization(
         ])?;
     }
     Ok(())
-}
-
-/// The utilization operations of the SQLite driver.
-impl SqliteDriver {
-    pub(in crate::store) async fn save_utilization(
-        &self,
-        rows: Vec<Utilization>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.send(|reply| SaveUtilization { rows, now, reply })
-            .await
-    }
-
-    pub(in crate::store) async fn utilization(
-        &self,
-        month: &str,
-    ) -> Result<Vec<UtilizationRow>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT * FROM utilization WHERE month = ? ORDER BY machine_id")
-                .bind(month)
-                .fetch_all(&self.reader)
-                .await?,
-        )
-    }
-
-    pub(in crate::store) async fn hourly_rates(&self) -> Result<Vec<(String, f64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT machine_id, hourly_rate FROM utilization u WHERE month = \
-             (SELECT MAX(month) FROM utilization v WHERE v.machine_id = u.machine_id)",
-        )
-        .fetch_all(&self.reader)
-        .await?)
-    }
 }

@@ -1,0 +1,96 @@
+//! The reads of metrics and readiness, on the read pool: facts after a
+//! cursor, and the counts of what is stored (`store/facts.rs`).
+
+use chrono::{DateTime, Utc};
+
+use crate::store::error::StoreError;
+use crate::store::facts::{EventFact, FiringFact, Gauges};
+use crate::store::rows::{from_ms, to_ms};
+use crate::store::sqlite::SqliteDriver;
+
+/// Job events after an id, with what the counters need of their job: its
+/// kind, its creation, and for a final state change when it first waited.
+const EVENT_FACTS: &str = "SELECT e.id, e.at, e.kind, e.from_state, e.to_state, e.method, e.route, \
+     e.status, e.latency_ms, j.kind AS job_kind, j.created_at AS job_created_at, \
+     CASE WHEN e.kind = 'state' AND e.to_state IN ('succeeded', 'failed', 'cancelled') \
+       THEN (SELECT MIN(w.at) FROM job_events w WHERE w.job_id = e.job_id \
+             AND w.kind = 'state' AND w.to_state = 'waiting') END AS first_wait_at \
+     FROM job_events e JOIN jobs j ON j.id = e.job_id \
+     WHERE e.id > ? ORDER BY e.id LIMIT ?";
+
+impl SqliteDriver {
+    pub(in crate::store) async fn last_event_id(&self) -> Result<Option<i64>, StoreError> {
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM job_events")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(max)
+    }
+
+    pub(in crate::store) async fn event_facts(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<EventFact>, StoreError> {
+        Ok(sqlx::query_as(EVENT_FACTS)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?)
+    }
+
+    pub(in crate::store) async fn firing_facts(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<FiringFact>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT rowid, fire_at, outcome, recorded_at FROM firings \
+             WHERE rowid > ? ORDER BY rowid LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    pub(in crate::store) async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StoreError> {
+        let db = &self.reader;
+        let now_ms = to_ms(now);
+        let jobs = sqlx::query_as(
+            "SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state ORDER BY kind, state",
+        )
+        .fetch_all(db)
+        .await?;
+        let depth = sqlx::query_as(
+            "SELECT state, run_at <= ?, COUNT(*) FROM jobs INDEXED BY jobs_due \
+             WHERE state IN ('queued', 'waiting') GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .bind(now_ms)
+        .fetch_all(db)
+        .await?;
+        let (oldest,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_due \
+             WHERE state IN ('queued', 'waiting') AND run_at <= ?",
+        )
+        .bind(now_ms)
+        .fetch_one(db)
+        .await?;
+        let machines = sqlx::query_as(
+            "SELECT CASE WHEN gone_at IS NULL THEN state ELSE 'gone' END, COUNT(*) \
+             FROM machines GROUP BY 1 ORDER BY 1",
+        )
+        .fetch_all(db)
+        .await?;
+        let schedules =
+            sqlx::query_as("SELECT enabled, COUNT(*) FROM schedules GROUP BY 1 ORDER BY 1")
+                .fetch_all(db)
+                .await?;
+        Ok(Gauges {
+            jobs,
+            depth,
+            oldest_due: oldest.map(from_ms),
+            machines,
+            schedules,
+        })
+    }
+}

@@ -1,0 +1,12 @@
+//! The SQLite driver's operations, one file per concept as in the store's
+//! handle (`store/handle/`): each `impl SqliteDriver` block turns a write
+//! into its family's command for the writer (`super::command`) and runs
+//! reads on the read pool. Nothing else in the driver imports these files,
+//! so the families (`super::{jobs,claims,…}`) never see the handle.
+
+mod claims;
+mod facts;
+mod jobs;
+mod machines;
+mod reports;
+mod schedules;
