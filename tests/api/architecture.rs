@@ -245,3 +245,70 @@ fn layers_only_point_down() {
         }
     }
 }
+
+/// Only the store runs SQL: every other module asks it by name, so that a
+/// second database driver is a change inside `store/` alone.
+#[test]
+fn only_the_store_speaks_to_a_database() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let wrong: Vec<String> = files
+        .iter()
+        .filter(|f| owner(&src, f).as_deref() != Some("store"))
+        .filter(|f| {
+            let code = code(&std::fs::read_to_string(f).unwrap());
+            code.contains("sqlx::") || code.contains("rusqlite::")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(wrong.is_empty(), "SQL outside src/store: {wrong:?}");
+}
+
+/// Inside the store, imports run nouns ← drivers ← the seam ← the handle
+/// (src/store/mod.rs): a driver never sees the handle it serves, and the
+/// nouns every driver shares import no driver.
+#[test]
+fn store_layers_only_point_down() {
+    let store = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    let mut files = Vec::new();
+    rust_files(&store, &mut files);
+    let mut wrong = Vec::new();
+    for file in &files {
+        let rel = file
+            .strip_prefix(&store)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let layer = if rel.starts_with("handle") {
+            continue;
+        } else if rel == "mod.rs" || rel == "driver.rs" {
+            // The re-exports, and the seam that names every driver.
+            continue;
+        } else if rel.starts_with("sqlite") {
+            "a driver"
+        } else {
+            "a noun"
+        };
+        let code = code(&std::fs::read_to_string(file).unwrap());
+        let mut forbidden = vec![
+            "store::handle",
+            "super::handle",
+            "store::driver",
+            "on_driver!",
+        ];
+        if layer == "a noun" {
+            forbidden.extend(["store::sqlite", "super::sqlite"]);
+        }
+        for path in forbidden {
+            if code.contains(path) {
+                wrong.push(format!("src/store/{rel}, {layer}, names `{path}`"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "store layering broken:\n{}",
+        wrong.join("\n")
+    );
+}
