@@ -11,7 +11,7 @@ use super::Config;
 use super::error::{ConfigError, ConfigErrors, Origin};
 use super::sources::Env;
 use crate::paperspace::ApiKey;
-use crate::paperspace::api_key::BadApiKey;
+use crate::paperspace::BadApiKey;
 
 /// The variable that may hold the Paperspace API key.
 const API_KEY_VAR: &str = "PAPERSPACE_API_KEY";

@@ -1,20 +1,20 @@
 //! Jobs: one machine operation on one target, with its state, attempts,
 //! checkpoint, result and history.
 //!
-//! - [`state`]: the job states and which component moves jobs between them.
+//! - `state`: the job states and which component moves jobs between them.
 //! - [`operation`]: the job kinds and their validated arguments.
-//! - [`checkpoint`]: the persisted phase of a state-changing job.
-//! - [`backoff`]: the delay before a retry.
-//! - [`outcome`]: what one step of a job came to.
-//! - [`submission`]: a request to run a job, checked into a [`NewJob`].
+//! - `checkpoint`: the persisted phase of a state-changing job.
+//! - `backoff`: the delay before a retry.
+//! - `outcome`: what one step of a job came to.
+//! - `submission`: a request to run a job, checked into a [`NewJob`].
 
-pub mod backoff;
-pub mod checkpoint;
-pub mod event;
+mod backoff;
+mod checkpoint;
+mod event;
 pub mod operation;
-pub mod outcome;
-pub mod state;
-pub mod submission;
+mod outcome;
+mod state;
+mod submission;
 
 use std::time::Duration;
 

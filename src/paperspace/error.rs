@@ -71,7 +71,7 @@ pub enum ApiError {
         call: Call,
         status: u16,
         detail: String,
-        /// At most [`BODY_PREFIX_CHARS`] characters of what came back.
+        /// At most `BODY_PREFIX_CHARS` (120) characters of what came back.
         prefix: String,
     },
 

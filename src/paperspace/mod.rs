@@ -3,22 +3,22 @@
 //! The daemon depends only on the [`MachineApi`] trait; [`legacy::LegacyClient`]
 //! implements it for `api.paperspace.io` (header `x-api-key`) and
 //! [`v1::V1Client`] for the current `api.paperspace.com/v1` (Bearer token).
-//! [`wait::wait_for`] waits for a machine state on top of any implementation.
+//! [`wait_for`] waits for a machine state on top of any implementation.
 //! The nouns they speak in live in [`crate::machine`].
 
-pub mod api_key;
+mod api_key;
 pub mod call_log;
-pub mod error;
+mod error;
 pub mod legacy;
 pub(crate) mod lenient;
 pub mod throttle;
-pub mod transport;
+mod transport;
 pub mod v1;
-pub mod wait;
+mod wait;
 
 use async_trait::async_trait;
 
-pub use api_key::ApiKey;
+pub use api_key::{ApiKey, BadApiKey};
 pub use error::{ApiError, Call, ErrorClass};
 pub use wait::{WaitError, WaitOptions, wait_for};
 
