@@ -3,7 +3,7 @@
 //! Written before the request leaves and again once it was accepted, so that a
 //! daemon that died at any point resumes where the job was: it sends a start,
 //! stop or create again only when nothing shows the first one arrived (see
-//! [`crate::worker::step`]), and a wait continues instead of restarting.
+//! `src/worker/step.rs`), and a wait continues instead of restarting.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -15,7 +15,7 @@
 //! ones; while this process holds no job it sleeps until the earliest lease
 //! in the database runs out, so a daemon with nothing due never wakes.
 
-pub mod step;
+mod step;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
