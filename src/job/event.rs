@@ -40,9 +40,11 @@ impl EventKind {
 /// An event about to be written, in the same transaction as the change it records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {
+    /// Whether this records a state change, an API call or a note.
     pub kind: EventKind,
     /// For state events.
     pub from_state: Option<JobState>,
+    /// For state events: the state entered.
     pub to_state: Option<JobState>,
     /// A person-readable line.
     pub message: String,
@@ -50,8 +52,11 @@ pub struct NewEvent {
     pub method: Option<String>,
     /// For API calls: the route template.
     pub route: Option<String>,
+    /// For API calls: the HTTP status, `None` when no answer came.
     pub status: Option<u16>,
+    /// For API calls: how long the call took, in milliseconds.
     pub latency_ms: Option<u64>,
+    /// For API calls: the error text when the call failed.
     pub error: Option<String>,
 }
 
@@ -115,7 +120,9 @@ impl NewEvent {
 pub struct JobEvent {
     /// Increasing in write order; the history's cursor.
     pub id: i64,
+    /// The job the event belongs to.
     pub job_id: JobId,
+    /// When the event was written.
     pub at: DateTime<Utc>,
     #[serde(flatten)]
     pub event: NewEvent,

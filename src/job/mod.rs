@@ -38,17 +38,21 @@ pub type JobId = i64;
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
+    /// Store-assigned; increasing in submission order.
     pub id: JobId,
+    /// Which operation the job runs; its arguments are in `args`.
     pub kind: JobKind,
     /// The machine it acts on; for a create, filled in once Paperspace names it.
     pub machine_id: Option<String>,
     /// Validated arguments, see [`Operation::parse`].
     pub args: Value,
+    /// Where the job is in its lifecycle (`queued`, `running`, `waiting`, …).
     pub state: JobState,
     /// Higher runs first among due jobs (machine order permitting).
     pub priority: i32,
     /// Tries so far; a claim from `queued` counts one.
     pub attempt: u32,
+    /// Tries allowed before the job fails for good.
     pub max_attempts: u32,
     /// When the job is next due (start, retry or next poll).
     pub run_at: DateTime<Utc>,
@@ -57,6 +61,7 @@ pub struct Job {
     /// How long that wait may last.
     #[serde(with = "duration_secs", rename = "wait_timeout_seconds")]
     pub wait_timeout: Duration,
+    /// How far a state-changing job got, so a retry or another worker resumes instead of repeating the request; `None` for jobs that change no machine and before the first request.
     pub checkpoint: Option<Checkpoint>,
     /// What the operation returned (a machine, utilization, …) once it succeeded.
     pub result: Option<Value>,
@@ -66,9 +71,13 @@ pub struct Job {
     pub idempotency_key: Option<String>,
     /// The worker holding the job while it runs.
     pub lease_owner: Option<String>,
+    /// When the lease lapses and another worker may take the job over; `None` when no one holds it.
     pub lease_expires_at: Option<DateTime<Utc>>,
+    /// When the job was submitted.
     pub created_at: DateTime<Utc>,
+    /// When the job's row last changed.
     pub updated_at: DateTime<Utc>,
+    /// When the job reached a final state; `None` until then.
     pub finished_at: Option<DateTime<Utc>>,
 }
 

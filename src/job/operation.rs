@@ -20,6 +20,7 @@ use crate::machine::{BillingMonth, CreateMachine, UpdateMachine, WaitTarget};
 pub struct SpecError {
     /// Dotted path of the field, e.g. `args.disk_size_gb` or `machine_id`.
     pub field: String,
+    /// Why the value was refused, for a person to read.
     pub message: String,
 }
 
@@ -153,6 +154,7 @@ pub struct DestroyArgs {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetAccessArgs {
+    /// Paperspace id of the user whose access changes.
     pub user_id: String,
     /// `true` grants access, `false` revokes it.
     pub enable: bool,
@@ -170,7 +172,9 @@ pub struct UtilizationArgs {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AvailabilityArgs {
+    /// Region display name, e.g. `West Coast (CA1)`.
     pub region: String,
+    /// Machine type to check, e.g. `V100`.
     pub machine_type: String,
 }
 

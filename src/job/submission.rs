@@ -54,10 +54,15 @@ pub struct JobRequest {
 /// Defaults that come from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobDefaults {
+    /// Tries a job gets when its request names no `max_attempts`.
     pub max_attempts: u32,
+    /// Default timeout of a wait for `ready`.
     pub wait_ready: Duration,
+    /// Default timeout of a wait for `serviceready`.
     pub wait_serviceready: Duration,
+    /// Default timeout of a wait for `off`.
     pub wait_off: Duration,
+    /// Default timeout of a wait for the machine to be gone (after a destroy).
     pub wait_gone: Duration,
 }
 
@@ -88,13 +93,21 @@ impl JobDefaults {
 /// A checked job, ready to be stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
+    /// The checked operation and its arguments.
     pub operation: Operation,
+    /// The machine it acts on; `None` for a create and for account-level kinds.
     pub machine_id: Option<String>,
+    /// Higher runs first among due jobs.
     pub priority: i32,
+    /// Tries allowed, from the request or [`JobDefaults::max_attempts`].
     pub max_attempts: u32,
+    /// When the job first becomes due.
     pub run_at: DateTime<Utc>,
+    /// The state to wait for after the request, `None` for no wait.
     pub wait: Option<WaitTarget>,
+    /// How long that wait may last, from the request or [`JobDefaults::wait_timeout`].
     pub wait_timeout: Duration,
+    /// A caller's key that makes a repeated submission return the first job.
     pub idempotency_key: Option<String>,
 }
 

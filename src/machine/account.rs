@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A billing month, written `YYYY-MM` as Paperspace expects it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BillingMonth {
+    /// Calendar year, e.g. `2026`.
     year: i32,
     /// 1..=12
     month: u32,
@@ -124,7 +125,9 @@ impl<'de> Deserialize<'de> for BillingMonth {
 /// What one machine used in one billing month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Utilization {
+    /// The machine the figures are for.
     pub machine_id: String,
+    /// The month they cover.
     pub billing_month: BillingMonth,
     /// Seconds the machine ran (billed hourly).
     pub seconds_used: u64,
@@ -150,23 +153,32 @@ impl Utilization {
 /// Whether a machine type can be created in a region right now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Availability {
+    /// Region display name, e.g. `Europe (AMS1)`.
     pub region: String,
+    /// Machine type asked about, e.g. `P4000`.
     pub machine_type: String,
+    /// Whether Paperspace said it can be created there now.
     pub available: bool,
 }
 
 /// A template a machine can be created from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Template {
+    /// Paperspace's template id, passed as `template_id` to a create.
     pub id: String,
     /// e.g. `paperspace/t123abc` for public templates.
     pub name: String,
     /// Human description, e.g. `Ubuntu 22.04 Server`.
     pub label: Option<String>,
+    /// Operating system label, e.g. `Ubuntu 22.04`; on v1 the OS label or agent type.
     pub os: Option<String>,
+    /// Region the template is stored in; `None` on v1 and when the answer omits it.
     pub region: Option<String>,
+    /// Team owning a private template; legacy only.
     pub team_id: Option<String>,
+    /// User owning a private template; legacy only.
     pub user_id: Option<String>,
+    /// When the template was created.
     pub created_at: Option<DateTime<Utc>>,
 }
 

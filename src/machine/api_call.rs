@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// errors are [`crate::paperspace::ApiError`] texts, which never contain the key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiCallRecord {
+    /// HTTP method, e.g. `GET` or `POST`.
     pub method: String,
     /// Route template, e.g. `POST /machines/:machineId/start` has route `/machines/:machineId/start`.
     pub route: String,
@@ -15,6 +16,7 @@ pub struct ApiCallRecord {
     pub machine_id: Option<String>,
     /// HTTP status, `None` when no answer came.
     pub status: Option<u16>,
+    /// Time from sending the request to having the answer (or giving up).
     pub latency: Duration,
     /// The error text when the call failed.
     pub error: Option<String>,

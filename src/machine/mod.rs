@@ -140,36 +140,59 @@ pub fn is_paperspace_id(id: &str) -> bool {
 pub struct Machine {
     /// Paperspace's id, e.g. `psclbvqpc`.
     pub id: String,
+    /// Paperspace's display name; empty when an answer left it null.
     pub name: String,
+    /// Lifecycle state as Paperspace reports it (`off`, `starting`, `ready`, …).
     pub state: MachineState,
     /// e.g. `P4000`, `C5`. Legacy answers carry it only in `usageRate`; see [`Machine::machine_type`].
     pub machine_type: Option<String>,
     /// e.g. `LinuxHeadless`, `WindowsDesktop`.
     pub agent_type: Option<String>,
+    /// Operating system label, e.g. `Ubuntu 22.04`.
     pub os: Option<String>,
     /// Display name, e.g. `Europe (AMS1)`.
     pub region: Option<String>,
+    /// Number of virtual CPUs.
     pub cpus: Option<u32>,
+    /// Memory in bytes (legacy sends it as a string, v1 as a number).
     pub ram_bytes: Option<u64>,
+    /// GPU model, e.g. `Quadro P4000`; on v1 built from `accelerators`, as `2 x A100` when there are several.
     pub gpu: Option<String>,
+    /// Root disk size in bytes.
     pub storage_total_bytes: Option<u64>,
+    /// Bytes of the root disk in use.
     pub storage_used_bytes: Option<u64>,
     /// The billing plan, e.g. `P4000 hourly`.
     pub usage_rate: Option<String>,
+    /// Public IPv4 address, `None` when the machine has none.
     pub public_ip: Option<String>,
+    /// Address on the machine's private network.
     pub private_ip: Option<String>,
+    /// Id of the private network the machine is on.
     pub network_id: Option<String>,
+    /// True when the public address changes on every start (v1 `publicIpType: dynamic`).
     pub dynamic_public_ip: Option<bool>,
+    /// Hours of running after which Paperspace shuts the machine down; `None` when auto-shutdown is off.
     pub auto_shutdown_timeout_hours: Option<f64>,
+    /// Whether auto-shutdown stops the machine even while a user is logged in.
     pub auto_shutdown_force: Option<bool>,
+    /// Whether Paperspace snapshots the machine on a schedule.
     pub auto_snapshot_enabled: Option<bool>,
+    /// Snapshot cadence in the legacy spelling: `hour`, `day`, `week` or `month`.
     pub auto_snapshot_frequency: Option<String>,
+    /// How many automatic snapshots are kept.
     pub auto_snapshot_save_count: Option<u32>,
+    /// User the machine is assigned to; legacy only.
     pub user_id: Option<String>,
+    /// Team that owns the machine; legacy only.
     pub team_id: Option<String>,
+    /// Startup script attached to the machine; legacy only.
     pub script_id: Option<String>,
+    /// Whether OS updates are waiting to be installed.
     pub updates_pending: Option<bool>,
+    /// When the machine was created.
     pub created_at: Option<DateTime<Utc>>,
+    /// When the machine last started; legacy only (`dtLastRun`).
     pub last_run_at: Option<DateTime<Utc>>,
     /// Recent operations on the machine; only `show` fills this in.
     #[serde(default)]
@@ -244,7 +267,9 @@ pub struct MachineEvent {
     pub state: String,
     /// The failure message when `state` is `error`.
     pub error: Option<String>,
+    /// When the operation was requested.
     pub created_at: Option<DateTime<Utc>>,
+    /// When it reached a final state; `None` while it is still running.
     pub finished_at: Option<DateTime<Utc>>,
 }
 

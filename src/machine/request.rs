@@ -50,26 +50,36 @@ pub struct CreateMachine {
     pub machine_type: String,
     /// Root disk size in GB.
     pub disk_size_gb: u32,
+    /// Template (OS image) to install, as a [`crate::machine::Template`] id.
     pub template_id: String,
+    /// Hourly or monthly billing; hourly unless asked otherwise.
     #[serde(default)]
     pub billing_type: BillingType,
+    /// Which public address to give the machine; `None` leaves Paperspace's default.
     #[serde(default)]
     pub public_ip: Option<PublicIpType>,
     /// Defaults to true at Paperspace.
     #[serde(default)]
     pub start_on_create: Option<bool>,
+    /// Private network to attach the machine to.
     #[serde(default)]
     pub network_id: Option<String>,
+    /// Team to create the machine in (`teamId`).
     #[serde(default)]
     pub team_id: Option<String>,
+    /// Existing user to assign the machine to (`userId`).
     #[serde(default)]
     pub user_id: Option<String>,
+    /// Email address Paperspace notifies about the machine (`notificationEmail`).
     #[serde(default)]
     pub notification_email: Option<String>,
+    /// Startup script to attach.
     #[serde(default)]
     pub script_id: Option<String>,
+    /// Whether to snapshot the machine right after it is created.
     #[serde(default)]
     pub take_initial_snapshot: Option<bool>,
+    /// Whether that first snapshot becomes the restore point.
     #[serde(default)]
     pub mark_snapshot_as_restore_point: Option<bool>,
     /// Only `shutdown` is accepted by Paperspace.
@@ -111,19 +121,25 @@ impl CreateMachine {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMachine {
+    /// New display name.
     #[serde(default)]
     pub name: Option<String>,
+    /// Hours after which Paperspace shuts the machine down; setting it turns auto-shutdown on.
     #[serde(default)]
     pub auto_shutdown_timeout_hours: Option<f64>,
+    /// Whether auto-shutdown stops the machine even while a user is logged in.
     #[serde(default)]
     pub auto_shutdown_force: Option<bool>,
+    /// Whether Paperspace snapshots the machine on a schedule.
     #[serde(default)]
     pub auto_snapshot_enabled: Option<bool>,
     /// `hour`, `day` or `week`.
     #[serde(default)]
     pub auto_snapshot_frequency: Option<String>,
+    /// How many automatic snapshots to keep.
     #[serde(default)]
     pub auto_snapshot_save_count: Option<u32>,
+    /// Which public address the machine should have.
     #[serde(default)]
     pub public_ip: Option<PublicIpType>,
 }
@@ -270,6 +286,7 @@ pub struct PageRequest {
 /// One page of machines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MachinePage {
+    /// The machines on this page, in the backend's order.
     pub machines: Vec<Machine>,
     /// Cursor of the next page, `None` on the last one.
     pub next: Option<String>,
@@ -278,11 +295,18 @@ pub struct MachinePage {
 /// Exact-match filters for a template listing.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TemplateFilter {
+    /// Only the template with this id.
     pub id: Option<String>,
+    /// Only templates with this name.
     pub name: Option<String>,
+    /// Only templates with this label.
     pub label: Option<String>,
+    /// Only templates for this operating system.
     pub os: Option<String>,
+    /// Only templates stored in this region.
     pub region: Option<String>,
+    /// Only templates owned by this team.
     pub team_id: Option<String>,
+    /// Only templates owned by this user.
     pub user_id: Option<String>,
 }

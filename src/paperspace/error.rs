@@ -19,6 +19,7 @@ pub enum ErrorClass {
 /// Which call failed: method and route template, e.g. `POST /machines/:machineId/start`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Call {
+    /// HTTP method, e.g. `GET`.
     pub method: &'static str,
     /// The route template, not the filled-in path, so it is safe to log and to aggregate.
     pub route: &'static str,
@@ -39,8 +40,11 @@ pub enum ApiError {
     /// The request never got an answer: DNS, refused connection, reset.
     #[error("{call}: could not reach Paperspace at {base_url}: {detail}")]
     Connect {
+        /// The call that failed.
         call: Call,
+        /// The backend's base URL, to tell which host was unreachable.
         base_url: String,
+        /// The HTTP client's error chain, without the request URL.
         detail: String,
     },
 
@@ -51,7 +55,9 @@ pub enum ApiError {
     /// The API answered with a non-2xx status and (usually) its own message.
     #[error("{call}: Paperspace answered {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
     Status {
+        /// The call that failed.
         call: Call,
+        /// The HTTP status of the answer.
         status: u16,
         /// The v1 API's error `code` (`NOT_FOUND`, `TOO_MANY_REQUESTS`, …);
         /// it decides the class when known. Legacy bodies carry none.
@@ -68,8 +74,11 @@ pub enum ApiError {
         "{call}: Paperspace answered {status} with a body that is not the expected JSON ({detail}); it began {prefix:?}"
     )]
     Malformed {
+        /// The call that failed.
         call: Call,
+        /// The 2xx status of the answer that could not be read.
         status: u16,
+        /// What the JSON decoder objected to, or `empty body`.
         detail: String,
         /// At most `BODY_PREFIX_CHARS` (120) characters of what came back.
         prefix: String,
@@ -78,15 +87,20 @@ pub enum ApiError {
     /// Arguments refused before any request was sent.
     #[error("invalid `{field}`: {message}")]
     Invalid {
+        /// The argument refused, by its field name, e.g. `auto_snapshot_frequency`.
         field: &'static str,
+        /// Why it was refused.
         message: String,
     },
 
     /// The operation does not exist on this backend.
     #[error("{operation} is not supported by the {backend} Paperspace API: {hint}")]
     Unsupported {
+        /// The operation asked for, e.g. `utilization`.
         operation: &'static str,
+        /// The backend that lacks it: `legacy` or `v1`.
         backend: &'static str,
+        /// What to do instead, for the operator.
         hint: &'static str,
     },
 }

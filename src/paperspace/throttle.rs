@@ -26,12 +26,15 @@ pub struct TokenBucket {
     rate: f64,
     /// Most tokens the bucket holds.
     burst: f64,
+    /// Tokens and pause, locked briefly by each `acquire` and `pause`.
     state: Mutex<BucketState>,
 }
 
 #[derive(Debug)]
 struct BucketState {
+    /// Tokens available now, fractional between refills; at most `burst`.
     tokens: f64,
+    /// When `tokens` was last topped up for the time elapsed.
     refilled_at: Instant,
     /// No token is handed out before this instant (after a 429).
     paused_until: Option<Instant>,
@@ -87,7 +90,9 @@ impl TokenBucket {
 /// A [`MachineApi`] whose calls wait for the shared bucket.
 #[derive(Debug)]
 pub struct Throttled<A> {
+    /// The backend whose calls are throttled.
     inner: A,
+    /// The bucket every call takes a token from.
     bucket: TokenBucket,
 }
 

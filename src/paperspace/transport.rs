@@ -16,7 +16,9 @@ use crate::machine::ApiCallRecord;
 /// A request's answer with a 2xx status.
 #[derive(Debug)]
 pub struct Answer {
+    /// The HTTP status, always 2xx.
     pub status: u16,
+    /// The response body as received, read with [`Answer::json`].
     pub body: bytes::Bytes,
     /// For error construction when decoding fails.
     pub call: Call,

@@ -45,13 +45,17 @@ impl FiringOutcome {
 /// A recorded firing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Firing {
+    /// The schedule that fired.
     pub schedule_id: i64,
     /// The time the schedule was due (not when it was handled).
     pub fire_at: DateTime<Utc>,
     /// A machine id, `-` for kinds without one, `*` for a whole missed firing.
     pub target: String,
+    /// Whether a job was queued on time, queued late, or not at all.
     pub outcome: FiringOutcome,
+    /// Why it was skipped, or a note on an enqueue (how late, what enforcement found); `None` for an ordinary one.
     pub reason: Option<String>,
+    /// The job queued for this target; `None` when skipped.
     pub job_id: Option<JobId>,
     /// When the firing was handled.
     pub recorded_at: DateTime<Utc>,
@@ -64,33 +68,42 @@ pub const WHOLE_FIRING: &str = "*";
 #[derive(Debug, Clone)]
 pub enum FiringAction {
     Enqueue {
+        /// The job to submit for this target.
         job: Box<NewJob>,
         /// Late: the firing was missed and is being caught up.
         caught_up: bool,
+        /// A note for the firing record, e.g. how late a caught-up firing is.
         reason: Option<String>,
     },
     Skip {
+        /// Why no job is queued, recorded with the firing.
         reason: String,
     },
 }
 
 #[derive(Debug, Clone)]
 pub struct FiringEntry {
+    /// The time the schedule was due, as recorded in the firing.
     pub fire_at: DateTime<Utc>,
+    /// A machine id, `-` for kinds without one, `*` for a whole missed firing.
     pub target: String,
+    /// Whether to queue a job or record a skip.
     pub action: FiringAction,
 }
 
 /// Everything one firing of one schedule writes.
 #[derive(Debug, Clone)]
 pub struct FiringPlan {
+    /// The schedule the plan fires.
     pub schedule_id: i64,
     /// The `next_fire_at` the plan was made from; the store applies the plan
     /// only if the schedule still has it (nobody fired or edited it meanwhile).
     pub expected_next: DateTime<Utc>,
     /// Where the schedule goes next.
     pub next_fire_at: Option<DateTime<Utc>>,
+    /// The schedule's overlap policy, applied by the store when it writes the entries.
     pub overlap: OverlapPolicy,
+    /// One entry per (fire time, target) to record.
     pub entries: Vec<FiringEntry>,
 }
 
@@ -99,7 +112,9 @@ pub struct FiringPlan {
 pub struct FireResult {
     /// False when the schedule had moved on: another scheduler fired it, or it was edited.
     pub applied: bool,
+    /// Ids of the jobs queued, in entry order.
     pub enqueued: Vec<JobId>,
+    /// How many entries were recorded as skipped (including overlap skips).
     pub skipped: usize,
     /// Entries whose (schedule, fire time, target) was already recorded.
     pub duplicates: usize,

@@ -109,14 +109,18 @@ pub struct ScheduleSpec {
     /// IANA zone; default from the configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// The job each firing submits, once per target for machine kinds.
     pub template: JobTemplate,
+    /// Machines the jobs act on; empty for kinds that name no machine.
     #[serde(default)]
     pub targets: Targets,
+    /// A disabled schedule keeps its definition but does not fire.
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Spread a fleet's jobs over this many seconds after the firing.
     #[serde(default)]
     pub jitter_seconds: u32,
+    /// Dates on which the schedule does not fire.
     #[serde(default)]
     pub exclusions: Exclusions,
     /// Default: `run_once`, with a window that depends on the job kind.
@@ -125,6 +129,7 @@ pub struct ScheduleSpec {
     /// Default per job kind (see [`JobTemplate::default_catch_up`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catch_up_seconds: Option<u64>,
+    /// What a firing does for a target whose previous job has not finished.
     #[serde(default)]
     pub overlap: OverlapPolicy,
 }
@@ -136,7 +141,9 @@ fn yes() -> bool {
 /// Everything validation needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct ScheduleContext {
+    /// Job defaults, for the template's `max_attempts` and wait timeout.
     pub defaults: JobDefaults,
+    /// Named calendars that `exclusions.calendars` may refer to.
     pub calendars: Calendars,
     /// Zone for schedules that name none.
     pub default_zone: String,
@@ -145,11 +152,17 @@ pub struct ScheduleContext {
 /// A checked schedule, ready to store.
 #[derive(Debug, Clone)]
 pub struct ValidSchedule {
+    /// The spec as submitted, with its name trimmed.
     pub spec: ScheduleSpec,
+    /// The IANA zone the cron is read in: the spec's or the configured default.
     pub zone: String,
+    /// The job kind of the template.
     pub kind: JobKind,
+    /// The parsed cron expression.
     pub cron: CronSchedule,
+    /// The spec's misfire policy, or `run_once` when it names none.
     pub misfire: MisfirePolicy,
+    /// How late a missed firing may still run, from the spec or the kind's default.
     pub catch_up: std::time::Duration,
 }
 
@@ -238,24 +251,39 @@ impl From<super::hours::Edge> for WindowEdge {
 /// A stored schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
+    /// Store-assigned id.
     pub id: i64,
+    /// Unique name; derived schedules are named `window:…`.
     pub name: String,
+    /// The cron expression as submitted.
     pub cron: String,
+    /// IANA zone the cron is read in.
     pub timezone: String,
+    /// The job each firing submits.
     pub template: JobTemplate,
+    /// Machines the jobs act on.
     pub targets: Targets,
+    /// A disabled schedule does not fire.
     pub enabled: bool,
+    /// Jobs of one firing are spread over this many seconds.
     pub jitter_seconds: u32,
+    /// Dates on which the schedule does not fire.
     pub exclusions: Exclusions,
+    /// What happens to firings missed while the daemon was down.
     pub misfire: MisfirePolicy,
+    /// How late, in seconds, a missed firing may still run under `run_once`.
     pub catch_up_seconds: u64,
+    /// What a firing does for a target whose previous job has not finished.
     pub overlap: OverlapPolicy,
     /// Set when a window derived this schedule from one of its edges.
     pub window_id: Option<i64>,
+    /// Which edge of the window this derived schedule fires; `None` for a schedule of its own.
     pub window_edge: Option<WindowEdge>,
     /// `None` while paused.
     pub next_fire_at: Option<DateTime<Utc>>,
+    /// When the schedule was created.
     pub created_at: DateTime<Utc>,
+    /// When it was last changed (not when it last fired).
     pub updated_at: DateTime<Utc>,
 }
 

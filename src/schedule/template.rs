@@ -17,16 +17,21 @@ use crate::machine::BillingMonth;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobTemplate {
+    /// The job kind, e.g. `start`, `stop`, `utilization`; checked against [`JobKind`].
     pub kind: String,
+    /// The kind's arguments as a job request takes them; `null` for kinds without any.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub args: Value,
     /// `none`, `ready`, `serviceready`, `off` or `gone`; default: the kind's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<String>,
+    /// How long the wait may last; default per target state from the configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_timeout_seconds: Option<u64>,
+    /// Tries each job gets; default from the configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// Priority of the submitted jobs, -1000..=1000, higher first; default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
 }

@@ -23,6 +23,7 @@ pub struct WindowRequest {
     pub name: String,
     /// Days, opening and closing wall times, and zone.
     pub hours: WindowSpec,
+    /// Machines the window starts at opening and stops at closing.
     pub targets: Targets,
     /// Stop targets found running while the window is closed.
     #[serde(default)]
@@ -30,8 +31,10 @@ pub struct WindowRequest {
     /// How often enforcement looks; default 300 s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforce_interval_seconds: Option<u64>,
+    /// Dates on which the window neither opens nor closes.
     #[serde(default)]
     pub exclusions: Exclusions,
+    /// A disabled window keeps its definition but its schedules do not fire.
     #[serde(default = "yes")]
     pub enabled: bool,
 }
@@ -46,17 +49,27 @@ pub const DEFAULT_ENFORCE_INTERVAL: u64 = 300;
 /// A stored window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Window {
+    /// Store-assigned id.
     pub id: i64,
+    /// Unique name; its derived schedules are `window:<name>:start|stop`.
     pub name: String,
+    /// Days, opening and closing wall times, and zone.
     pub hours: WindowSpec,
+    /// Machines the window starts and stops.
     pub targets: Targets,
+    /// Whether targets found running while the window is closed are stopped.
     pub enforce: bool,
+    /// Seconds between enforcement passes.
     pub enforce_interval_seconds: u64,
+    /// Dates on which the window neither opens nor closes.
     pub exclusions: Exclusions,
+    /// A disabled window does not fire nor enforce.
     pub enabled: bool,
     /// When enforcement next looks; `None` without enforcement or while paused.
     pub next_enforce_at: Option<DateTime<Utc>>,
+    /// When the window was created.
     pub created_at: DateTime<Utc>,
+    /// When it was last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -91,12 +104,17 @@ impl OverrideMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OverrideRequest {
+    /// The machine the override applies to.
     pub machine_id: String,
+    /// Keep the machine on or keep it off.
     pub mode: OverrideMode,
+    /// When the override expires; give this or `hours`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
+    /// How many hours from now the override lasts; give this or `until`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hours: Option<f64>,
+    /// Why, for people reading the override list; at most 500 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -121,12 +139,19 @@ impl OverrideRequest {
 /// A stored override.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Override {
+    /// Store-assigned id.
     pub id: i64,
+    /// The window the override bends.
     pub window_id: i64,
+    /// The machine the override applies to.
     pub machine_id: String,
+    /// Keep the machine on or keep it off.
     pub mode: OverrideMode,
+    /// When the override expires; it has no effect from then on.
     pub until: DateTime<Utc>,
+    /// Why, as submitted; `None` when none was given.
     pub reason: Option<String>,
+    /// When the override was made.
     pub created_at: DateTime<Utc>,
 }
 

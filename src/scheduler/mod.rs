@@ -44,7 +44,9 @@ const LISTING_RETRY: Duration = Duration::from_secs(30);
 pub struct TickReport {
     /// Firings applied (schedules) and enforcement passes (windows).
     pub fired: usize,
+    /// Jobs queued by firings and window enforcement.
     pub enqueued: usize,
+    /// Firing entries recorded as skipped.
     pub skipped: usize,
     /// Firings another scheduler had already handled.
     pub lost_races: usize,
@@ -56,9 +58,13 @@ pub struct TickReport {
 
 /// The firing loop's state.
 pub struct Scheduler {
+    /// Where schedules, windows, firings and the queued jobs live.
     store: Store,
+    /// Lists machines to resolve selectors and to find targets enforcement must stop.
     api: Arc<dyn MachineApi>,
+    /// Source of "now" for deciding what is due.
     clock: SharedClock,
+    /// Job defaults and calendars that firings are built with.
     ctx: Arc<ScheduleContext>,
 }
 

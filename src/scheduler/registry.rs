@@ -40,6 +40,7 @@ pub enum RegistryError {
 /// One upcoming firing, in the zone and in UTC.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FireTime {
+    /// The fire time in UTC.
     pub utc: DateTime<Utc>,
     /// RFC 3339 with the zone's offset, e.g. `2026-03-30T09:00:00+02:00`.
     pub local: String,
@@ -54,8 +55,11 @@ pub const MAX_PREVIEW: usize = 100;
 /// Schedules and windows, checked before they are stored.
 #[derive(Clone)]
 pub struct Registry {
+    /// Where checked schedules and windows are stored.
     store: Store,
+    /// Source of "now" for previews and next fire times.
     clock: SharedClock,
+    /// Defaults, calendars and default zone that validation needs.
     ctx: Arc<ScheduleContext>,
 }
 

@@ -291,8 +291,11 @@ fn v1_user(id: &str) -> Value {
 
 /// Paging arguments common to every list.
 struct Paging {
+    /// The `after` query parameter: id of the last item of the previous page (its `nextPage`); `None` for the first page.
     after: Option<String>,
+    /// Items per page, from `limit`: 1 to `MAX_LIMIT`, default `DEFAULT_LIMIT`.
     limit: usize,
+    /// True for `order=desc`; the route's own default when `order` is absent.
     descending: bool,
 }
 

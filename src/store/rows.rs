@@ -39,25 +39,45 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
 /// migrations say what each holds).
 #[derive(Debug, FromRow)]
 pub(crate) struct JobRow {
+    /// Job id, assigned in submission order.
     pub id: i64,
+    /// Job kind as text, e.g. `start`.
     pub kind: String,
+    /// Paperspace id of the machine acted on; NULL for account-level kinds and a create not yet named.
     pub machine_id: Option<String>,
+    /// Validated arguments as JSON text.
     pub args: String,
+    /// Job state as text, e.g. `queued`, `waiting`.
     pub state: String,
+    /// Priority; higher runs first.
     pub priority: i64,
+    /// Tries so far.
     pub attempt: i64,
+    /// Tries allowed.
     pub max_attempts: i64,
+    /// When the job is next due, in milliseconds since the epoch.
     pub run_at: i64,
+    /// Wait target as text (`ready`, `off`, …); NULL for no wait.
     pub wait: Option<String>,
+    /// Longest the wait may last, in milliseconds.
     pub wait_timeout_ms: i64,
+    /// Checkpoint as JSON text; NULL for jobs without one.
     pub checkpoint: Option<String>,
+    /// The operation's result as JSON text; NULL until it succeeds.
     pub result: Option<String>,
+    /// Most recent error text.
     pub last_error: Option<String>,
+    /// The caller's idempotency key, unique when set.
     pub idempotency_key: Option<String>,
+    /// Name of the process holding the lease; NULL when unheld.
     pub lease_owner: Option<String>,
+    /// When the lease lapses, in milliseconds since the epoch.
     pub lease_expires_at: Option<i64>,
+    /// Submission time, in milliseconds since the epoch.
     pub created_at: i64,
+    /// Last change, in milliseconds since the epoch.
     pub updated_at: i64,
+    /// When the job reached a final state, in milliseconds since the epoch; NULL until then.
     pub finished_at: Option<i64>,
 }
 
@@ -111,17 +131,29 @@ impl TryFrom<JobRow> for Job {
 /// A row of `job_events`, one field per column.
 #[derive(Debug, FromRow)]
 pub(crate) struct EventRow {
+    /// Event id, increasing in write order.
     pub id: i64,
+    /// The job the event belongs to.
     pub job_id: i64,
+    /// When it was written, in milliseconds since the epoch.
     pub at: i64,
+    /// Event kind as text: `state`, `api_call` or `note`.
     pub kind: String,
+    /// State left, for state events.
     pub from_state: Option<String>,
+    /// State entered, for state events.
     pub to_state: Option<String>,
+    /// Person-readable line.
     pub message: String,
+    /// HTTP method, for API calls.
     pub method: Option<String>,
+    /// Route template, for API calls.
     pub route: Option<String>,
+    /// HTTP status, for API calls; NULL when no answer came.
     pub status: Option<i64>,
+    /// Call duration in milliseconds, for API calls.
     pub latency_ms: Option<i64>,
+    /// Error text of a failed API call.
     pub error: Option<String>,
 }
 
@@ -160,22 +192,39 @@ impl TryFrom<EventRow> for JobEvent {
 /// A row of `schedules`, one field per column.
 #[derive(Debug, FromRow)]
 pub(crate) struct ScheduleDbRow {
+    /// Schedule id.
     id: i64,
+    /// Unique schedule name.
     name: String,
+    /// Cron expression as submitted.
     cron: String,
+    /// IANA zone the cron is read in.
     timezone: String,
+    /// Job template as JSON text.
     template: String,
+    /// Targets as JSON text.
     targets: String,
+    /// Whether the schedule fires.
     enabled: bool,
+    /// Spread of a firing's jobs, in seconds.
     jitter_seconds: i64,
+    /// Exclusions as JSON text.
     exclusions: String,
+    /// Misfire policy as text: `skip` or `run_once`.
     misfire: String,
+    /// Catch-up window, in milliseconds.
     catch_up_ms: i64,
+    /// Overlap policy as text: `skip` or `queue`.
     overlap: String,
+    /// The window that derived this schedule; NULL for a schedule of its own.
     window_id: Option<i64>,
+    /// Which edge of that window: `start` or `stop`.
     window_edge: Option<String>,
+    /// Next fire time, in milliseconds since the epoch; NULL while paused.
     next_fire_at: Option<i64>,
+    /// Creation time, in milliseconds since the epoch.
     created_at: i64,
+    /// Last change, in milliseconds since the epoch.
     updated_at: i64,
 }
 
@@ -229,16 +278,27 @@ impl TryFrom<ScheduleDbRow> for Schedule {
 /// A row of `windows`, one field per column.
 #[derive(Debug, FromRow)]
 pub(crate) struct WindowDbRow {
+    /// Window id.
     id: i64,
+    /// Unique window name.
     name: String,
+    /// The window's hours (days, times, zone) as JSON text.
     spec: String,
+    /// Targets as JSON text.
     targets: String,
+    /// Exclusions as JSON text.
     exclusions: String,
+    /// Whether running targets are stopped while the window is closed.
     enforce: bool,
+    /// Time between enforcement passes, in milliseconds.
     enforce_interval_ms: i64,
+    /// Next enforcement pass, in milliseconds since the epoch; NULL without enforcement or while paused.
     next_enforce_at: Option<i64>,
+    /// Whether the window fires and enforces.
     enabled: bool,
+    /// Creation time, in milliseconds since the epoch.
     created_at: i64,
+    /// Last change, in milliseconds since the epoch.
     updated_at: i64,
 }
 
@@ -266,12 +326,19 @@ impl TryFrom<WindowDbRow> for Window {
 /// A row of `firings`, one field per column.
 #[derive(Debug, FromRow)]
 pub(crate) struct FiringDbRow {
+    /// The schedule that fired.
     schedule_id: i64,
+    /// When it was due, in milliseconds since the epoch.
     fire_at: i64,
+    /// Machine id, `-` for kinds without one, `*` for a whole firing.
     target: String,
+    /// Outcome as text: `enqueued`, `caught_up` or `skipped`.
     outcome: String,
+    /// Why it was skipped, or a note on an enqueue; NULL for an ordinary one.
     reason: Option<String>,
+    /// The job queued, when one was.
     job_id: Option<i64>,
+    /// When the firing was handled, in milliseconds since the epoch.
     recorded_at: i64,
 }
 
@@ -292,12 +359,19 @@ impl From<FiringDbRow> for Firing {
 /// A row of `window_overrides`, one field per column.
 #[derive(Debug, FromRow)]
 pub(crate) struct OverrideDbRow {
+    /// Override id.
     id: i64,
+    /// The window it bends.
     window_id: i64,
+    /// The machine it applies to.
     machine_id: String,
+    /// Mode as text: `keep_on` or `keep_off`.
     mode: String,
+    /// Expiry, in milliseconds since the epoch.
     until: i64,
+    /// Why, as given; NULL when none was.
     reason: Option<String>,
+    /// Creation time, in milliseconds since the epoch.
     created_at: i64,
 }
 

@@ -92,9 +92,13 @@ const IDLE_CHECK: Duration = Duration::from_secs(300);
 
 /// Shared by the dispatcher and the job tasks.
 struct Shared {
+    /// Where jobs are claimed, and their transitions and leases written.
     store: Store,
+    /// The Paperspace backend the steps call.
     api: Arc<dyn MachineApi>,
+    /// Source of "now" for due times and lease expiry.
     clock: SharedClock,
+    /// Concurrency, lease and poll settings from the configuration.
     settings: WorkerSettings,
     /// This process's lease owner name.
     owner: Arc<str>,
@@ -127,6 +131,7 @@ impl Shared {
 
 /// A running set of workers.
 pub struct Workers {
+    /// State the dispatcher, the lease keeper and the job tasks share.
     shared: Arc<Shared>,
 }
 

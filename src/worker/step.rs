@@ -69,14 +69,17 @@ const FINISHED_EVENT_STATES: [&str; 3] = ["done", "error", "cancelled"];
 /// What a step came to, with everything to record alongside.
 #[derive(Debug)]
 pub struct StepReport {
+    /// Where the job goes next: success, a wait, a retry or a failure.
     pub outcome: Outcome,
     /// Notes for the history (API calls are added by the caller).
     pub notes: Vec<NewEvent>,
     /// Set when the step learned the job's machine (a create).
     pub machine_id: Option<String>,
+    /// Machines the step saw, for the machines table.
     pub seen: Vec<Machine>,
     /// True when `seen` is the whole account.
     pub seen_complete: bool,
+    /// Ids of machines found to no longer exist.
     pub gone: Vec<String>,
     /// What a utilization job pulled, to keep per (machine, month).
     pub utilization: Option<crate::machine::Utilization>,
@@ -276,16 +279,23 @@ impl Change {
 
 /// Everything a step needs.
 pub struct Step<'a> {
+    /// The job being run, as claimed.
     pub job: &'a Job,
+    /// The Paperspace backend to call.
     pub api: &'a dyn MachineApi,
+    /// Where checkpoints are written before a request leaves.
     pub store: &'a Store,
+    /// This process's lease owner name, sent with every transition it writes.
     pub owner: &'a Arc<str>,
+    /// Poll intervals and other worker settings.
     pub settings: &'a WorkerSettings,
+    /// Records this step's API calls for the job's history.
     pub calls: &'a CallLog,
     /// When the step began.
     pub now: DateTime<Utc>,
     /// For the moment a request leaves.
     clock: &'a SharedClock,
+    /// What the step has learned so far, returned when it ends.
     report: StepReport,
 }
 

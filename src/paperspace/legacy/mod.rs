@@ -88,6 +88,7 @@ pub mod routes {
 pub struct LegacyConfig {
     /// Where the API lives; a simulator's URL in tests and demos.
     pub base_url: String,
+    /// The Paperspace API key, sent in the `x-api-key` header.
     pub api_key: ApiKey,
     /// Upper bound on one request, connect to last byte.
     pub request_timeout: Duration,
@@ -111,6 +112,7 @@ pub struct LegacyClient {
     http: reqwest::Client,
     /// Base URL without a trailing slash.
     base_url: String,
+    /// Sent in the `x-api-key` header on every request; masked in `Debug`.
     api_key: ApiKey,
     /// Kept to say how long a timed-out request waited.
     timeout: Duration,

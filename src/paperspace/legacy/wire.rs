@@ -19,62 +19,90 @@ use crate::paperspace::lenient::{
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireMachine {
+    /// `id` of the machine object, e.g. `psclbvqpc`.
     id: String,
+    /// `name`: the machine's display name.
     #[serde(default, deserialize_with = "de_string")]
     name: Option<String>,
+    /// `state`: e.g. `off`, `starting`, `ready`.
     #[serde(default, deserialize_with = "de_string")]
     state: Option<String>,
     /// Only some answers carry it; otherwise it is read from `usageRate`.
     #[serde(default, deserialize_with = "de_string")]
     machine_type: Option<String>,
+    /// `os`: the operating system, e.g. `Ubuntu 22.04`.
     #[serde(default, deserialize_with = "de_string")]
     os: Option<String>,
+    /// `ram`: memory in bytes, sent as a string.
     #[serde(default, deserialize_with = "de_u64")]
     ram: Option<u64>,
+    /// `cpus`: number of virtual CPUs.
     #[serde(default, deserialize_with = "de_u32")]
     cpus: Option<u32>,
+    /// `gpu`: the GPU model, e.g. `Quadro P4000`.
     #[serde(default, deserialize_with = "de_string")]
     gpu: Option<String>,
+    /// `storageTotal`: root disk size in bytes, sent as a string.
     #[serde(default, deserialize_with = "de_u64")]
     storage_total: Option<u64>,
+    /// `storageUsed`: bytes of the root disk in use, sent as a string.
     #[serde(default, deserialize_with = "de_u64")]
     storage_used: Option<u64>,
+    /// `usageRate`: the billing plan, e.g. `P4000 hourly`.
     #[serde(default, deserialize_with = "de_string")]
     usage_rate: Option<String>,
+    /// `shutdownTimeoutInHours`: hours of running before auto-shutdown, `null` when it is off.
     #[serde(default, deserialize_with = "de_f64")]
     shutdown_timeout_in_hours: Option<f64>,
+    /// `shutdownTimeoutForces`: whether auto-shutdown stops the machine even with a user logged in.
     #[serde(default, deserialize_with = "de_bool_or_text")]
     shutdown_timeout_forces: Option<bool>,
+    /// `performAutoSnapshot`: whether Paperspace snapshots the machine on a schedule.
     #[serde(default, deserialize_with = "de_bool_or_text")]
     perform_auto_snapshot: Option<bool>,
+    /// `autoSnapshotFrequency`: `hour`, `day`, `week` or `month`.
     #[serde(default, deserialize_with = "de_string")]
     auto_snapshot_frequency: Option<String>,
+    /// `autoSnapshotSaveCount`: how many automatic snapshots are kept.
     #[serde(default, deserialize_with = "de_u32")]
     auto_snapshot_save_count: Option<u32>,
+    /// `agentType`: e.g. `LinuxHeadless`, `WindowsDesktop`.
     #[serde(default, deserialize_with = "de_string")]
     agent_type: Option<String>,
+    /// `dtCreated`: when the machine was created.
     #[serde(default, deserialize_with = "de_time")]
     dt_created: Option<DateTime<Utc>>,
+    /// `updatesPending`: whether OS updates are waiting.
     #[serde(default, deserialize_with = "de_bool_or_text")]
     updates_pending: Option<bool>,
+    /// `networkId`: the private network, when any.
     #[serde(default, deserialize_with = "de_string")]
     network_id: Option<String>,
+    /// `privateIpAddress`: address on the private network.
     #[serde(default, deserialize_with = "de_string")]
     private_ip_address: Option<String>,
+    /// `publicIpAddress`: public address, `null` when none.
     #[serde(default, deserialize_with = "de_string")]
     public_ip_address: Option<String>,
+    /// `region`: display name, e.g. `Europe (AMS1)`.
     #[serde(default, deserialize_with = "de_string")]
     region: Option<String>,
+    /// `userId`: the user the machine is assigned to.
     #[serde(default, deserialize_with = "de_string")]
     user_id: Option<String>,
+    /// `teamId`: the team that owns the machine.
     #[serde(default, deserialize_with = "de_string")]
     team_id: Option<String>,
+    /// `scriptId`: the attached startup script, when any.
     #[serde(default, deserialize_with = "de_string")]
     script_id: Option<String>,
+    /// `dtLastRun`: when the machine last started.
     #[serde(default, deserialize_with = "de_time")]
     dt_last_run: Option<DateTime<Utc>>,
+    /// `dynamicPublicIp`: whether the public address changes on every start.
     #[serde(default, deserialize_with = "de_bool_or_text")]
     dynamic_public_ip: Option<bool>,
+    /// `events`: recent operations on the machine; only `getMachinePublic` carries them.
     #[serde(default)]
     events: Option<Vec<WireEvent>>,
 }
@@ -83,16 +111,22 @@ pub struct WireMachine {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireEvent {
+    /// `name`: what was done, e.g. `start`, `stop`, `snapshot-create`.
     #[serde(default, deserialize_with = "de_string")]
     name: Option<String>,
+    /// `state`: e.g. `done`, `error`.
     #[serde(default, deserialize_with = "de_string")]
     state: Option<String>,
+    /// `errorMsg`: the failure message when `state` is `error`.
     #[serde(default, deserialize_with = "de_string")]
     error_msg: Option<String>,
+    /// `handle`: the event's id.
     #[serde(default, deserialize_with = "de_string")]
     handle: Option<String>,
+    /// `dtCreated`: when the operation was requested.
     #[serde(default, deserialize_with = "de_time")]
     dt_created: Option<DateTime<Utc>>,
+    /// `dtFinished`: when it ended, `null` while running.
     #[serde(default, deserialize_with = "de_time")]
     dt_finished: Option<DateTime<Utc>>,
 }
@@ -162,8 +196,10 @@ impl From<WireEvent> for MachineEvent {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireUtilization {
+    /// `utilization`: the machine's running time and hourly rate for the month.
     #[serde(default)]
     utilization: Option<WireUsage>,
+    /// `storageUtilization`: the storage time and monthly rate for the month.
     #[serde(default)]
     storage_utilization: Option<WireUsage>,
 }
@@ -171,10 +207,13 @@ pub struct WireUtilization {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireUsage {
+    /// `secondsUsed`: seconds run (or storage kept) in the month.
     #[serde(default, deserialize_with = "de_u64")]
     seconds_used: Option<u64>,
+    /// `hourlyRate`: dollars per hour of running, `"0.40"` or a number; only in `utilization`.
     #[serde(default, deserialize_with = "de_f64")]
     hourly_rate: Option<f64>,
+    /// `monthlyRate`: dollars per month of storage; only in `storageUtilization`.
     #[serde(default, deserialize_with = "de_f64")]
     monthly_rate: Option<f64>,
 }
@@ -201,6 +240,7 @@ impl WireUtilization {
 /// The `getAvailability` answer.
 #[derive(Debug, Deserialize)]
 pub struct WireAvailability {
+    /// `available`: whether the machine type can be created in the region now.
     pub available: bool,
 }
 
@@ -208,19 +248,27 @@ pub struct WireAvailability {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireTemplate {
+    /// `id` of the template, passed as `templateId` to a create.
     id: String,
+    /// `name`: e.g. `paperspace/t123abc` for public templates.
     #[serde(default, deserialize_with = "de_string")]
     name: Option<String>,
+    /// `label`: human description, e.g. `Ubuntu 22.04 Server`.
     #[serde(default, deserialize_with = "de_string")]
     label: Option<String>,
+    /// `os`: the operating system.
     #[serde(default, deserialize_with = "de_string")]
     os: Option<String>,
+    /// `region`: where the template is stored; absent from some entries.
     #[serde(default, deserialize_with = "de_string")]
     region: Option<String>,
+    /// `teamId`: the owning team; absent from some entries.
     #[serde(default, deserialize_with = "de_string")]
     team_id: Option<String>,
+    /// `userId`: the owning user; absent from some entries.
     #[serde(default, deserialize_with = "de_string")]
     user_id: Option<String>,
+    /// `dtCreated`: when the template was created.
     #[serde(default, deserialize_with = "de_time")]
     dt_created: Option<DateTime<Utc>>,
 }

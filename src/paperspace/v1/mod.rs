@@ -120,6 +120,7 @@ pub struct V1Config {
     /// Where the API lives, including the `/v1` prefix; a simulator's
     /// `http://127.0.0.1:PORT/v1` in tests and demos.
     pub base_url: String,
+    /// The Paperspace API key, sent as `Authorization: Bearer <key>`.
     pub api_key: ApiKey,
     /// Upper bound on one request, connect to last byte.
     pub request_timeout: Duration,
@@ -139,9 +140,13 @@ impl V1Config {
 /// A user who may use a machine besides its owner.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Accessor {
+    /// Paperspace id of the user (`user.id` of the accessor answer).
     pub user_id: String,
+    /// The user's email address, when the answer carries it.
     pub email: Option<String>,
+    /// The user's first name, when set.
     pub first_name: Option<String>,
+    /// The user's last name, when set.
     pub last_name: Option<String>,
 }
 
@@ -164,6 +169,7 @@ pub struct V1Client {
     http: reqwest::Client,
     /// Base URL without a trailing slash.
     base_url: String,
+    /// Sent as `Authorization: Bearer <key>` on every request; masked in `Debug`.
     api_key: ApiKey,
     /// Kept to say how long a timed-out request waited.
     timeout: Duration,

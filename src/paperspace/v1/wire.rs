@@ -23,8 +23,10 @@ use crate::paperspace::lenient::{de_bool, de_f64, de_string, de_time, de_u32, de
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireAccelerator {
+    /// `accelerators[].name`: the GPU model.
     #[serde(default, deserialize_with = "de_string")]
     name: Option<String>,
+    /// `accelerators[].count`: how many of that model the machine has.
     #[serde(default, deserialize_with = "de_u32")]
     count: Option<u32>,
 }
@@ -33,51 +35,75 @@ pub struct WireAccelerator {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireMachine {
+    /// `id` of the machine object, e.g. `psclbvqpc`.
     id: String,
+    /// `name`: the machine's display name.
     #[serde(default, deserialize_with = "de_string")]
     name: Option<String>,
+    /// `state`: e.g. `off`, `starting`, `ready`.
     #[serde(default, deserialize_with = "de_string")]
     state: Option<String>,
+    /// `machineType`: e.g. `P4000`, `A100-80G`.
     #[serde(default, deserialize_with = "de_string")]
     machine_type: Option<String>,
+    /// `agentType`: e.g. `LinuxHeadless`, `WindowsDesktop`.
     #[serde(default, deserialize_with = "de_string")]
     agent_type: Option<String>,
+    /// `os`: the operating system, e.g. `Ubuntu 22.04`.
     #[serde(default, deserialize_with = "de_string")]
     os: Option<String>,
+    /// `region`: display name, e.g. `Europe (AMS1)`.
     #[serde(default, deserialize_with = "de_string")]
     region: Option<String>,
+    /// `cpus`: number of virtual CPUs.
     #[serde(default, deserialize_with = "de_u32")]
     cpus: Option<u32>,
+    /// `ram`: memory in bytes (a number here, a string in legacy).
     #[serde(default, deserialize_with = "de_u64")]
     ram: Option<u64>,
+    /// `storageTotal`: root disk size in bytes.
     #[serde(default, deserialize_with = "de_u64")]
     storage_total: Option<u64>,
+    /// `storageUsed`: bytes of the root disk in use.
     #[serde(default, deserialize_with = "de_u64")]
     storage_used: Option<u64>,
+    /// `accelerators`: the GPUs, `null` on CPU machines.
     #[serde(default)]
     accelerators: Option<Vec<WireAccelerator>>,
+    /// `networkId`: the private network, `null` when none.
     #[serde(default, deserialize_with = "de_string")]
     network_id: Option<String>,
+    /// `privateIp`: address on the private network, `null` when none.
     #[serde(default, deserialize_with = "de_string")]
     private_ip: Option<String>,
+    /// `publicIp`: public address, `null` when none.
     #[serde(default, deserialize_with = "de_string")]
     public_ip: Option<String>,
+    /// `publicIpType`: `static`, `dynamic` or `none`.
     #[serde(default, deserialize_with = "de_string")]
     public_ip_type: Option<String>,
+    /// `autoShutdownEnabled`: whether auto-shutdown is on; when false the timeout is ignored.
     #[serde(default, deserialize_with = "de_bool")]
     auto_shutdown_enabled: Option<bool>,
+    /// `autoShutdownTimeout`: hours of running before auto-shutdown, `null` when unset.
     #[serde(default, deserialize_with = "de_f64")]
     auto_shutdown_timeout: Option<f64>,
+    /// `autoShutdownForce`: whether auto-shutdown stops the machine even with a user logged in.
     #[serde(default, deserialize_with = "de_bool")]
     auto_shutdown_force: Option<bool>,
+    /// `autoSnapshotEnabled`: whether Paperspace snapshots the machine on a schedule.
     #[serde(default, deserialize_with = "de_bool")]
     auto_snapshot_enabled: Option<bool>,
+    /// `autoSnapshotFrequency`: `hourly`, `daily`, `weekly` or `monthly`.
     #[serde(default, deserialize_with = "de_string")]
     auto_snapshot_frequency: Option<String>,
+    /// `autoSnapshotSaveCount`: how many automatic snapshots are kept.
     #[serde(default, deserialize_with = "de_u32")]
     auto_snapshot_save_count: Option<u32>,
+    /// `updatesPending`: whether OS updates are waiting.
     #[serde(default, deserialize_with = "de_bool")]
     updates_pending: Option<bool>,
+    /// `dtCreated`: when the machine was created.
     #[serde(default, deserialize_with = "de_time")]
     dt_created: Option<DateTime<Utc>>,
 }
@@ -168,18 +194,25 @@ impl From<WireMachine> for Machine {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireEvent {
+    /// `id` of the event, polled with `GET /machine-events/{id}`.
     #[serde(default, deserialize_with = "de_string")]
     id: Option<String>,
+    /// `machineId`: the machine the event is about.
     #[serde(default, deserialize_with = "de_string")]
     machine_id: Option<String>,
+    /// `name`: what was done, e.g. `start`, `stop`, `create`.
     #[serde(default, deserialize_with = "de_string")]
     name: Option<String>,
+    /// `state`: `new`, `in progress`, `done`, `error` or `cancelled`.
     #[serde(default, deserialize_with = "de_string")]
     state: Option<String>,
+    /// `error`: the failure message when `state` is `error`.
     #[serde(default, deserialize_with = "de_string")]
     error: Option<String>,
+    /// `dtCreated`: when the operation was requested.
     #[serde(default, deserialize_with = "de_time")]
     dt_created: Option<DateTime<Utc>>,
+    /// `dtFinished`: when it ended, `null` while running.
     #[serde(default, deserialize_with = "de_time")]
     dt_finished: Option<DateTime<Utc>>,
 }
@@ -207,6 +240,7 @@ impl From<WireEvent> for MachineEvent {
 /// What every mutation answers: the machine and the event to poll.
 #[derive(Debug, Deserialize)]
 pub struct WireMutation {
+    /// `data`: the machine as the mutation left it.
     pub data: WireMachine,
     /// Absent from some update answers.
     #[serde(default)]
@@ -217,9 +251,12 @@ pub struct WireMutation {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WirePage<T> {
+    /// `items`: this page's objects.
     pub items: Vec<T>,
+    /// `hasMore`: false on the last page.
     #[serde(default)]
     pub has_more: Option<bool>,
+    /// `nextPage`: the cursor to pass as `after`; absent or null on the last page.
     #[serde(default, deserialize_with = "de_string")]
     pub next_page: Option<String>,
 }
@@ -238,11 +275,15 @@ impl<T> WirePage<T> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireUser {
+    /// `user.id` of an accessor answer.
     pub id: String,
+    /// `user.email`.
     #[serde(default, deserialize_with = "de_string")]
     pub email: Option<String>,
+    /// `user.firstName`, when set.
     #[serde(default, deserialize_with = "de_string")]
     pub first_name: Option<String>,
+    /// `user.lastName`, when set.
     #[serde(default, deserialize_with = "de_string")]
     pub last_name: Option<String>,
 }
@@ -251,7 +292,9 @@ pub struct WireUser {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireAccessor {
+    /// `user`: the user given access.
     pub user: WireUser,
+    /// `dtDeleted`: when the access was removed; present in a `DELETE` answer.
     #[serde(default, deserialize_with = "de_time")]
     pub dt_deleted: Option<DateTime<Utc>>,
 }
@@ -260,13 +303,18 @@ pub struct WireAccessor {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireTemplate {
+    /// `id` of the OS template, passed as `templateId` to a create.
     id: String,
+    /// `name`: the template's display name, used as both name and label.
     #[serde(default, deserialize_with = "de_string")]
     name: Option<String>,
+    /// `operatingSystemLabel`: e.g. `Ubuntu 22.04`.
     #[serde(default, deserialize_with = "de_string")]
     operating_system_label: Option<String>,
+    /// `agentType`: e.g. `LinuxHeadless`.
     #[serde(default, deserialize_with = "de_string")]
     agent_type: Option<String>,
+    /// `dtCreated`: when the template was created.
     #[serde(default, deserialize_with = "de_time")]
     dt_created: Option<DateTime<Utc>>,
 }
