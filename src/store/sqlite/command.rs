@@ -6,28 +6,28 @@
 use super::tx::Reply;
 use super::{claims, jobs, machines, reports, schedules};
 
-/// A write, with the channel its answer goes back on; one variant per
-/// family, each applied by the file of what it writes.
-pub(super) enum Command {
-    Job(jobs::JobCommand),
-    Claim(claims::ClaimCommand),
-    SeeMachines(machines::SeeMachines),
-    Schedule(schedules::ScheduleCommand),
-    Window(schedules::WindowCommand),
-    SaveUtilization(reports::SaveUtilization),
-    /// A write for readiness's sake (the one row of `write_probe`).
-    Probe {
-        reply: Reply<()>,
-    },
-    /// Tests of a full disk: `PRAGMA max_page_count`, `None` lifting it.
-    CapPages {
-        pages: Option<u32>,
-        reply: Reply<()>,
-    },
-}
-
-macro_rules! command_from {
+/// Declares [`Command`], one variant per family of writes plus the
+/// writer's own, and `From` each family, from one list.
+macro_rules! commands {
     ($($variant:ident($family:ty)),* $(,)?) => {
+        /// A write, with the channel its answer goes back on; one variant per
+        /// family, each applied by the file of what it writes.
+        pub(super) enum Command {
+            $($variant($family),)*
+            /// A write for readiness's sake (the one row of `write_probe`).
+            Probe {
+                /// Answered once the probe row is committed.
+                reply: Reply<()>,
+            },
+            /// Tests of a full disk: `PRAGMA max_page_count`, `None` lifting it.
+            CapPages {
+                /// The page limit to set, or `None` to lift it.
+                pages: Option<u32>,
+                /// Answered once the pragma is set.
+                reply: Reply<()>,
+            },
+        }
+
         $(impl From<$family> for Command {
             fn from(command: $family) -> Self {
                 Command::$variant(command)
@@ -36,7 +36,7 @@ macro_rules! command_from {
     };
 }
 
-command_from!(
+commands!(
     Job(jobs::JobCommand),
     Claim(claims::ClaimCommand),
     SeeMachines(machines::SeeMachines),
