@@ -10,8 +10,6 @@
 //! Waiting for something to be written never polls: [`until_committed`]
 //! re-reads after each commit of the store ([`Store::commits`]).
 
-#![allow(dead_code)]
-
 mod answer;
 mod cli;
 mod clients;
@@ -37,7 +35,6 @@ use machinist::daemon::{Daemon, DaemonSettings, PaperspaceSettings};
 use machinist::http::HttpLimits;
 use machinist::job::Backoff;
 use machinist::paperspace::legacy::LegacyClient;
-use machinist::paperspace::v1::V1Client;
 use machinist::paperspace::{Backend, MachineApi};
 use machinist::schedule::calendar::Calendars;
 use machinist::sim::SimHandle;
@@ -132,11 +129,6 @@ pub fn legacy_client(url: &str, timeout: Duration) -> LegacyClient {
     simulator(Backend::Legacy, url, timeout)
         .legacy_client()
         .unwrap()
-}
-
-/// A v1 client of the simulator's `/v1` routes.
-pub fn v1_client(url: &str, timeout: Duration) -> V1Client {
-    simulator(Backend::V1, url, timeout).v1_client().unwrap()
 }
 
 /// The daemon's client of the simulator for `backend`, rate limited like the real one.
