@@ -48,8 +48,9 @@ use machinist::clock::SystemClock;
 use machinist::daemon::PaperspaceSettings;
 use machinist::job::{JobDefaults, JobId, JobRequest, JobState, NewJob};
 use machinist::machine::{
-    ApiCallRecord, Availability, BillingMonth, CreateMachine, Machine, MachineFilter, MachinePage,
-    MachineState, PageRequest, Template, TemplateFilter, UpdateMachine, Utilization,
+    AccountStanding, ApiCallRecord, Availability, BillingMonth, CreateMachine, EventPage, Machine,
+    MachineFilter, MachinePage, MachineState, PageRequest, Template, TemplateFilter, UpdateMachine,
+    Utilization,
 };
 use machinist::paperspace::call_log;
 use machinist::paperspace::{ApiError, Backend, MachineApi};
@@ -679,6 +680,14 @@ impl<A: MachineApi> MachineApi for Recording<A> {
     }
     async fn templates(&self, f: &TemplateFilter) -> Result<Vec<Template>, ApiError> {
         self.inner.templates(f).await
+    }
+
+    async fn event_page(&self, page: &PageRequest) -> Result<EventPage, ApiError> {
+        self.inner.event_page(page).await
+    }
+
+    async fn account_standing(&self) -> Result<AccountStanding, ApiError> {
+        self.inner.account_standing().await
     }
 }
 

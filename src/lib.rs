@@ -26,6 +26,10 @@
 //! - [`schedule`]: the schedule model, pure: cron in IANA zones with exact DST
 //!   rules, exclusion calendars, windows and their overrides, templates,
 //!   targets, firing records.
+//! - [`meter`]: metering, pure: running intervals built from Paperspace's
+//!   machine events and the states Machinist saw, priced per machine and
+//!   month with how each figure was derived; savings against baselines;
+//!   the forecast of a schedule or window.
 //! - [`paperspace`]: the client: the [`paperspace::MachineApi`] trait the
 //!   workers and the scheduler call, its legacy ([`paperspace::legacy`]) and
 //!   v1 ([`paperspace::v1`]) implementations, the one error type
@@ -65,6 +69,7 @@ pub mod http;
 pub mod job;
 pub mod logging;
 pub mod machine;
+pub mod meter;
 pub mod paperspace;
 pub mod schedule;
 pub mod scheduler;

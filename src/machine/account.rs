@@ -150,6 +150,21 @@ impl Utilization {
     }
 }
 
+/// Whether Paperspace lets the account run machines (v1
+/// `GET /billing/account-standing`). Paperspace stops machines some days
+/// after a payment failure, and refuses creates and starts meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountStanding {
+    /// `isInGoodStanding`: creates and starts are allowed.
+    pub in_good_standing: bool,
+    /// `hasPaymentMethod`.
+    pub has_payment_method: bool,
+    /// `isAdminLocked`: Paperspace staff locked the account.
+    pub admin_locked: bool,
+    /// `messages`: what Paperspace tells the account holder, shown as sent.
+    pub messages: Vec<String>,
+}
+
 /// Whether a machine type can be created in a region right now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Availability {

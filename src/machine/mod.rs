@@ -14,11 +14,13 @@ mod api_call;
 mod request;
 mod wait_target;
 
-pub use account::{Availability, BadBillingMonth, BillingMonth, Template, Utilization};
+pub use account::{
+    AccountStanding, Availability, BadBillingMonth, BillingMonth, Template, Utilization,
+};
 pub use api_call::ApiCallRecord;
 pub use request::{
-    BillingType, CreateMachine, FilterField, MachineFilter, MachinePage, PageRequest, PublicIpType,
-    TemplateFilter, UpdateMachine,
+    BillingType, CreateMachine, EventPage, FilterField, MachineFilter, MachinePage, PageRequest,
+    PublicIpType, TemplateFilter, UpdateMachine,
 };
 pub use wait_target::{WaitTarget, humanize};
 
@@ -164,6 +166,11 @@ pub struct Machine {
     pub storage_used_bytes: Option<u64>,
     /// The billing plan, e.g. `P4000 hourly`.
     pub usage_rate: Option<String>,
+    /// v1's numeric `usageRate` and `storageRate`, as Paperspace sent them:
+    /// the meter prices running and storage with them. `None` on legacy,
+    /// whose machines carry no price (its utilization pull does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<MachineRate>,
     /// Public IPv4 address, `None` when the machine has none.
     pub public_ip: Option<String>,
     /// Address on the machine's private network.
@@ -216,6 +223,7 @@ impl Machine {
             storage_total_bytes: None,
             storage_used_bytes: None,
             usage_rate: None,
+            rate: None,
             public_ip: None,
             private_ip: None,
             network_id: None,
@@ -256,11 +264,30 @@ impl Machine {
     }
 }
 
+/// A machine's prices as v1 states them on the machine object.
+///
+/// The units are not documented. Machinist takes `usage` per hour of running
+/// and `storage` per month, as the legacy `hourlyRate` and `monthlyRate`
+/// were, and an operator corrects that with `cost.usage_rate_unit` and
+/// `cost.storage_rate_unit`: the numbers are kept as sent, so a correction
+/// reprices history too.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MachineRate {
+    /// `usageRate`: the price of running.
+    pub usage: f64,
+    /// `storageRate`: the price of the machine's disk.
+    pub storage: f64,
+}
+
 /// One asynchronous operation on a machine (`start`, `stop`, `create`, …).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MachineEvent {
     /// The event's id (`handle` in the legacy API); absent in some answers.
     pub id: Option<String>,
+    /// The machine it acted on; v1's account-wide listing names it, a
+    /// machine's own events (legacy `show`) leave it implied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
     /// What was done: `start`, `stop`, `restart`, `create`, `snapshot-create`, …
     pub name: String,
     /// `new`, `in progress`, `done`, `error` or `cancelled`.
@@ -269,6 +296,10 @@ pub struct MachineEvent {
     pub error: Option<String>,
     /// When the operation was requested.
     pub created_at: Option<DateTime<Utc>>,
+    /// When Paperspace began carrying it out (v1 `dtStarted`): a stop's
+    /// start is where the meter ends a running interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
     /// When it reached a final state; `None` while it is still running.
     pub finished_at: Option<DateTime<Utc>>,
 }
@@ -294,6 +325,8 @@ mod tests {
     fn event(name: &str, state: &str, at: &str) -> MachineEvent {
         MachineEvent {
             id: None,
+            machine_id: None,
+            started_at: None,
             name: name.into(),
             state: state.into(),
             error: Some("host out of capacity".into()),

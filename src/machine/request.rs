@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::Machine;
+use super::{Machine, MachineEvent};
 
 /// How a machine is billed (legacy API only; v1 dropped it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -289,6 +289,16 @@ pub struct MachinePage {
     /// The machines on this page, in the backend's order.
     pub machines: Vec<Machine>,
     /// Cursor of the next page, `None` on the last one.
+    pub next: Option<String>,
+}
+
+/// One page of the account's machine events, newest first (v1
+/// `GET /machine-events?orderBy=dtCreated&order=desc`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    /// The events on this page, newest first; each names its machine.
+    pub events: Vec<MachineEvent>,
+    /// Cursor of the next (older) page, `None` on the last one.
     pub next: Option<String>,
 }
 

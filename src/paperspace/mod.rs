@@ -23,8 +23,8 @@ pub use error::{ApiError, Call, ErrorClass};
 pub use wait::{WaitError, WaitOptions, wait_for};
 
 use crate::machine::{
-    Availability, BillingMonth, CreateMachine, Machine, MachineFilter, MachinePage, PageRequest,
-    Template, TemplateFilter, UpdateMachine, Utilization,
+    AccountStanding, Availability, BillingMonth, CreateMachine, EventPage, Machine, MachineFilter,
+    MachinePage, PageRequest, Template, TemplateFilter, UpdateMachine, Utilization,
 };
 
 /// Which Paperspace API a client speaks: its routes, wire format and
@@ -139,6 +139,29 @@ pub trait MachineApi: Send + Sync + std::fmt::Debug {
 
     /// Templates machines can be created from.
     async fn templates(&self, filter: &TemplateFilter) -> Result<Vec<Template>, ApiError>;
+
+    /// One page of the whole account's machine events, newest first: what
+    /// the meter ingests. Only v1 lists them; legacy keeps a machine's
+    /// events on the machine (`show`), so its meter works from the states
+    /// it observes instead.
+    async fn event_page(&self, page: &PageRequest) -> Result<EventPage, ApiError> {
+        let _ = page;
+        Err(ApiError::Unsupported {
+            operation: "list machine events",
+            backend: self.backend().as_str(),
+            hint: "legacy machines are metered from the states Machinist observes",
+        })
+    }
+
+    /// Whether Paperspace lets the account create and start machines. Only
+    /// v1 answers it.
+    async fn account_standing(&self) -> Result<AccountStanding, ApiError> {
+        Err(ApiError::Unsupported {
+            operation: "check account standing",
+            backend: self.backend().as_str(),
+            hint: "the legacy API has no account-standing route",
+        })
+    }
 }
 
 /// Ends a listing whose next-page cursor names one already followed: a

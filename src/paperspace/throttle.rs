@@ -12,8 +12,9 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{
-    ApiError, Availability, Backend, BillingMonth, CreateMachine, Machine, MachineApi,
-    MachineFilter, MachinePage, PageRequest, Template, TemplateFilter, UpdateMachine, Utilization,
+    AccountStanding, ApiError, Availability, Backend, BillingMonth, CreateMachine, EventPage,
+    Machine, MachineApi, MachineFilter, MachinePage, PageRequest, Template, TemplateFilter,
+    UpdateMachine, Utilization,
 };
 
 /// How long everyone pauses after a 429 that named no `Retry-After`.
@@ -193,6 +194,14 @@ impl<A: MachineApi> MachineApi for Throttled<A> {
 
     async fn templates(&self, filter: &TemplateFilter) -> Result<Vec<Template>, ApiError> {
         self.call(self.inner.templates(filter)).await
+    }
+
+    async fn event_page(&self, page: &PageRequest) -> Result<EventPage, ApiError> {
+        self.call(self.inner.event_page(page)).await
+    }
+
+    async fn account_standing(&self) -> Result<AccountStanding, ApiError> {
+        self.call(self.inner.account_standing()).await
     }
 }
 

@@ -899,6 +899,8 @@ mod tests {
     fn event(name: &str, state: &str, id: &str, created: &str) -> MachineEvent {
         MachineEvent {
             id: Some(id.into()),
+            machine_id: None,
+            started_at: None,
             name: name.into(),
             state: state.into(),
             error: None,

@@ -182,6 +182,8 @@ async fn see(
 fn start_event(state: &str, created: &str) -> MachineEvent {
     MachineEvent {
         id: None,
+        machine_id: None,
+        started_at: None,
         name: "start".into(),
         state: state.into(),
         error: None,

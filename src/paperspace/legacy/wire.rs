@@ -154,6 +154,7 @@ impl From<WireMachine> for Machine {
             storage_total_bytes: w.storage_total,
             storage_used_bytes: w.storage_used,
             usage_rate: w.usage_rate,
+            rate: None,
             public_ip: w.public_ip_address,
             private_ip: w.private_ip_address,
             network_id: w.network_id,
@@ -183,10 +184,13 @@ impl From<WireEvent> for MachineEvent {
     fn from(w: WireEvent) -> Self {
         MachineEvent {
             id: w.handle,
+            // A legacy machine's events are its own; the caller knows whose.
+            machine_id: None,
             name: w.name.unwrap_or_default(),
             state: w.state.unwrap_or_default(),
             error: w.error_msg,
             created_at: w.dt_created,
+            started_at: None,
             finished_at: w.dt_finished,
         }
     }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::machine::Template;
-use crate::machine::{BillingType, CreateMachine, PublicIpType, UpdateMachine};
+use crate::machine::{BillingType, CreateMachine, MachineRate, PublicIpType, UpdateMachine};
 use crate::machine::{Machine, MachineEvent, MachineState};
 use crate::paperspace::error::ApiError;
 use crate::paperspace::lenient::{de_bool, de_f64, de_string, de_time, de_u32, de_u64, put};
@@ -88,6 +88,12 @@ pub struct WireMachine {
     /// `autoShutdownTimeout`: hours of running before auto-shutdown, `null` when unset.
     #[serde(default, deserialize_with = "de_f64")]
     auto_shutdown_timeout: Option<f64>,
+    /// `usageRate`: the price of running (taken per hour; see [`MachineRate`]).
+    #[serde(default, deserialize_with = "de_f64")]
+    usage_rate: Option<f64>,
+    /// `storageRate`: the price of the disk (taken per month).
+    #[serde(default, deserialize_with = "de_f64")]
+    storage_rate: Option<f64>,
     /// `autoShutdownForce`: whether auto-shutdown stops the machine even with a user logged in.
     #[serde(default, deserialize_with = "de_bool")]
     auto_shutdown_force: Option<bool>,
@@ -160,6 +166,12 @@ impl From<WireMachine> for Machine {
             state: MachineState::parse(w.state.as_deref().unwrap_or("unknown")),
             // The legacy plan name (`P4000 hourly`): v1 bills every machine by the hour.
             usage_rate: w.machine_type.as_ref().map(|t| format!("{t} hourly")),
+            // A machine priced at all has both; a missing storage rate is a
+            // machine without a priced disk, not an unknown price.
+            rate: w.usage_rate.map(|usage| MachineRate {
+                usage,
+                storage: w.storage_rate.unwrap_or(0.0),
+            }),
             machine_type: w.machine_type,
             agent_type: w.agent_type,
             os: w.os,
@@ -212,6 +224,9 @@ pub struct WireEvent {
     /// `dtCreated`: when the operation was requested.
     #[serde(default, deserialize_with = "de_time")]
     dt_created: Option<DateTime<Utc>>,
+    /// `dtStarted`: when Paperspace began carrying it out.
+    #[serde(default, deserialize_with = "de_time")]
+    dt_started: Option<DateTime<Utc>>,
     /// `dtFinished`: when it ended, `null` while running.
     #[serde(default, deserialize_with = "de_time")]
     dt_finished: Option<DateTime<Utc>>,
@@ -228,10 +243,12 @@ impl From<WireEvent> for MachineEvent {
     fn from(w: WireEvent) -> Self {
         MachineEvent {
             id: w.id,
+            machine_id: w.machine_id,
             name: w.name.unwrap_or_default(),
             state: w.state.unwrap_or_default(),
             error: w.error,
             created_at: w.dt_created,
+            started_at: w.dt_started,
             finished_at: w.dt_finished,
         }
     }
