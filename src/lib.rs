@@ -42,6 +42,9 @@
 //!   counts.
 //! - [`store`]: persistence of jobs, history, machines and schedules behind one
 //!   handle, [`store::Store`], with a driver seam and the SQLite driver.
+//! - [`cost`]: what machines cost and saved: the [`cost::Ledger`] reads a
+//!   span's facts from the store and meters them; the cost report, the
+//!   savings behind it, and the forecast of a plan.
 //! - [`config`]: typed settings, layered from defaults, a TOML file and the
 //!   environment, validated once; secrets kept apart and masked.
 //! - [`logging`]: the `tracing` subscriber, text or JSON, reloadable level.
@@ -64,6 +67,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cost;
 pub mod daemon;
 pub mod http;
 pub mod job;

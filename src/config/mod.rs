@@ -69,6 +69,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::WaitTarget;
+use crate::meter::{StorageUnit, UsageUnit};
 use crate::paperspace::Backend;
 use crate::store::Durability;
 
@@ -101,6 +102,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Schedules and windows.
     pub schedule: ScheduleConfig,
+    /// Metering: what machines cost, how it is measured and priced.
+    pub cost: CostConfig,
     /// Logging.
     pub log: LogConfig,
     /// Where each value came from, for messages; not a setting.
@@ -466,6 +469,43 @@ impl Default for ScheduleConfig {
             default_timezone: "UTC".to_string(),
             utilization_pull: "0 2 1 * *".to_string(),
             calendars: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[cost]`: metering machines and pricing what they ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CostConfig {
+    /// How often the meter lists the account: its machines (states and
+    /// rates) and, on v1, one paged listing of the machine events since the
+    /// last run; also how often the account standing is checked.
+    #[serde(with = "duration")]
+    pub meter_interval: Duration,
+    /// On the first run (an empty database), how far back the meter reads
+    /// v1's machine events: the history savings compare against.
+    #[serde(with = "duration")]
+    pub backfill: Duration,
+    /// What one unit of v1's `usageRate` buys: `hour`, `minute` or `second`
+    /// of running. Paperspace does not document it; the legacy `hourlyRate`
+    /// was per hour.
+    pub usage_rate_unit: UsageUnit,
+    /// What one unit of v1's `storageRate` buys: `month`, `day` or `hour`.
+    pub storage_rate_unit: StorageUnit,
+    /// Machines billed monthly (v1 machines do not say): stopping them saves
+    /// nothing, and reports show them as such. More can be marked with
+    /// `PUT /v1/machines/{id}/billing`.
+    pub monthly_billed: Vec<String>,
+}
+
+impl Default for CostConfig {
+    fn default() -> Self {
+        CostConfig {
+            meter_interval: Duration::from_secs(5 * 60),
+            backfill: Duration::from_secs(62 * 24 * 3600),
+            usage_rate_unit: UsageUnit::Hour,
+            storage_rate_unit: StorageUnit::Month,
+            monthly_billed: Vec::new(),
         }
     }
 }

@@ -114,6 +114,27 @@ pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
         Min::Positive,
     );
 
+    let cost = &config.cost;
+    c.duration("cost.meter_interval", cost.meter_interval, Min::Positive);
+    c.duration("cost.backfill", cost.backfill, Min::Positive);
+    if cost.meter_interval < std::time::Duration::from_secs(10) {
+        c.fail(
+            "cost.meter_interval",
+            "at least 10s: each run lists the whole account".to_string(),
+        );
+    }
+    for id in &cost.monthly_billed {
+        if !crate::machine::is_paperspace_id(id) {
+            c.fail(
+                "cost.monthly_billed",
+                format!(
+                    "`{}` is not a machine id (letters, digits, `-` and `_`)",
+                    crate::text::escape(id)
+                ),
+            );
+        }
+    }
+
     let schedule = &config.schedule;
     if let Err(e) = crate::schedule::timing::parse_zone(&schedule.default_timezone) {
         c.fail("schedule.default_timezone", e.to_string());

@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "paperspace",
     "sim",
     "store",
+    "cost",
     "config",
     "logging",
     "worker",
