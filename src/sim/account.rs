@@ -10,8 +10,9 @@
 //! legacy routes (and later the v1 routes) validate JSON types, call in here
 //! with typed requests, and render the [`SimMachine`]s they get back.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::ops::Bound;
 
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
@@ -86,6 +87,8 @@ pub enum Op {
     Destroy,
     Update,
     SetAccess,
+    ForceShutdown,
+    Upgrade,
 }
 
 impl fmt::Display for Op {
@@ -97,6 +100,8 @@ impl fmt::Display for Op {
             Op::Destroy => "destroy",
             Op::Update => "update",
             Op::SetAccess => "change access to",
+            Op::ForceShutdown => "force shut down",
+            Op::Upgrade => "change the machine type or disk of",
         })
     }
 }
@@ -151,6 +156,14 @@ pub enum AccountError {
         /// The type asked for.
         machine_type: String,
     },
+    /// The account is not in good standing: creates and starts are refused
+    /// (v1 answers 403 `FORBIDDEN`), with Paperspace's messages.
+    #[error("{0}")]
+    NotInGoodStanding(String),
+    /// Past history that cannot be recorded as given (out of order, in the
+    /// future, or not possible from the machine's state then).
+    #[error("{0}")]
+    BadHistory(String),
 }
 
 fn invalid(field: Field, problem: impl Into<String>) -> AccountError {
@@ -207,7 +220,8 @@ impl EventState {
 pub struct Event {
     /// Unique id (`handle` in legacy).
     pub handle: String,
-    /// `create`, `start`, `stop`, `restart` or `deactivate` (destroy, named as v1 names it).
+    /// `create`, `start`, `stop`, `restart`, `vm-shutdown-force`,
+    /// `vm-upgrade` or `deactivate` (destroy), as v1 names them.
     pub name: &'static str,
     /// Whether it has finished.
     pub state: EventState,
@@ -221,13 +235,33 @@ pub struct Event {
     pub error: Option<String>,
 }
 
-/// A span of time the machine was running (billed by the hour).
+/// A span of time the machine was billed for running.
+///
+/// The billing model, which the legacy utilization, the ground truth
+/// ([`Account::usage`]) and the v1 events all follow: a run opens when a
+/// start or restart (or a create that starts the machine) completes, at its
+/// event's `dtFinished`, and closes when a stop, forced shutdown or destroy
+/// is requested, at that event's `dtStarted`. A restart of a running
+/// machine does not close it; a start cancelled or failed before it
+/// completes never opens one; a stop that fails reopens the run it closed.
 #[derive(Debug, Clone, Copy)]
 pub struct Run {
-    /// When it left `off`/`provisioning`.
+    /// When the start (restart, create) that opened it completed.
     pub from: DateTime<Utc>,
-    /// When it reached `off` or was removed; `None` while still running.
+    /// When the stop (forced shutdown, destroy) was requested; `None` while still running.
     pub to: Option<DateTime<Utc>>,
+}
+
+/// The prices in force from an instant on: set at creation and by every
+/// `vm-upgrade` (machine type or disk change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Price {
+    /// When these prices took effect.
+    pub from: DateTime<Utc>,
+    /// Cents per hour of running.
+    pub hourly_cents: u32,
+    /// Cents per month of storage.
+    pub storage_monthly_cents: u32,
 }
 
 /// One machine and its whole history.
@@ -261,6 +295,10 @@ pub struct SimMachine {
     pub created_at: DateTime<Utc>,
     /// Running spans, oldest first, for utilization.
     pub runs: Vec<Run>,
+    /// Prices over time, oldest first; the last is in force now.
+    pub prices: Vec<Price>,
+    /// How many of `events` are in the account's event index.
+    indexed_events: usize,
     /// Idle hours before an automatic shutdown (`None`: never).
     pub shutdown_timeout_hours: Option<f64>,
     /// Whether that shutdown ignores open sessions.
@@ -341,31 +379,37 @@ impl SimMachine {
             return;
         };
         let at = pending.due;
+        let event = &mut self.events[pending.event];
+        event.state = EventState::Done;
+        event.modified_at = at;
+        event.finished_at = Some(at);
         match pending.target {
-            Target::State(state) => self.set_state(state, at, rng),
+            Target::State(state) => {
+                let up = state == MachineState::Ready;
+                self.set_state(state, at, rng);
+                if up {
+                    // A start, a restart, or a create that starts the machine.
+                    self.open_run(at);
+                }
+            }
             Target::Gone => {
                 self.close_run(at);
                 self.dynamic_ip = None;
                 self.gone_at = Some(at);
             }
         }
-        let event = &mut self.events[pending.event];
-        event.state = EventState::Done;
-        event.modified_at = at;
-        event.finished_at = Some(at);
     }
 
-    /// Moves to `state` at `at`, opening or closing a running span.
+    /// Moves to `state` at `at`, assigning or releasing a dynamic address.
+    /// Billing runs are opened and closed by the operations, not here.
     fn set_state(&mut self, state: MachineState, at: DateTime<Utc>, rng: &mut StdRng) {
         let was_running = self.state.is_running();
         let running = state.is_running();
         if !was_running && running {
-            self.runs.push(Run { from: at, to: None });
             if self.dynamic_public_ip {
                 self.dynamic_ip = Some(public_address(rng));
             }
         } else if was_running && !running {
-            self.close_run(at);
             self.dynamic_ip = None;
         }
         if state == MachineState::Ready {
@@ -374,9 +418,30 @@ impl SimMachine {
         self.state = state;
     }
 
+    /// Opens a billed run at `at` unless one is open (a restart's completion).
+    fn open_run(&mut self, at: DateTime<Utc>) {
+        if self.runs.last().is_none_or(|r| r.to.is_some()) {
+            self.runs.push(Run { from: at, to: None });
+        }
+    }
+
+    /// Closes the open run, if any, at `at`.
     fn close_run(&mut self, at: DateTime<Utc>) {
         if let Some(run) = self.runs.last_mut().filter(|r| r.to.is_none()) {
             run.to = Some(at);
+        }
+    }
+
+    /// Records prices in force from `at` (creation, a `vm-upgrade`).
+    fn price_from(&mut self, at: DateTime<Utc>) {
+        let price = Price {
+            from: at,
+            hourly_cents: self.hourly_cents(),
+            storage_monthly_cents: self.storage_monthly_cents(),
+        };
+        match self.prices.last_mut() {
+            Some(last) if last.from == at => *last = price,
+            _ => self.prices.push(price),
         }
     }
 
@@ -434,6 +499,136 @@ impl SimMachine {
             .sum();
         let existing = overlap(self.created_at, self.gone_at.unwrap_or(now));
         (running, existing)
+    }
+
+    /// Milliseconds of `[a, b)` under each price in force, clipped to
+    /// `[from, to)`: one entry per price period the span touches.
+    fn priced_millis(
+        &self,
+        a: DateTime<Utc>,
+        b: DateTime<Utc>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<(i64, Price)> {
+        let (a, b) = (a.max(from), b.min(to));
+        if b <= a {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (i, price) in self.prices.iter().enumerate() {
+            let start = if i == 0 { a } else { price.from.max(a) };
+            let end = self.prices.get(i + 1).map_or(b, |next| next.from.min(b));
+            if end > start {
+                out.push(((end - start).num_milliseconds(), *price));
+            }
+        }
+        out
+    }
+
+    /// What the machine cost in `month`, up to `now`, each span priced with
+    /// the prices in force over it.
+    fn truth(&self, month: BillingMonth, now: DateTime<Utc>) -> SimUsage {
+        let (from, to) = (month.start(), month.end().min(now));
+        let month_millis = (month.end() - month.start()).num_milliseconds() as f64;
+        let mut usage = SimUsage {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            machine_type: self.machine_type.name.to_string(),
+            running_seconds: 0.0,
+            compute_cost: 0.0,
+            storage_seconds: 0.0,
+            storage_cost: 0.0,
+            total: 0.0,
+        };
+        for run in &self.runs {
+            for (millis, price) in self.priced_millis(run.from, run.to.unwrap_or(now), from, to) {
+                usage.running_seconds += millis as f64 / 1000.0;
+                usage.compute_cost +=
+                    millis as f64 / 3_600_000.0 * f64::from(price.hourly_cents) / 100.0;
+            }
+        }
+        let gone = self.gone_at.unwrap_or(now);
+        for (millis, price) in self.priced_millis(self.created_at, gone, from, to) {
+            usage.storage_seconds += millis as f64 / 1000.0;
+            usage.storage_cost +=
+                millis as f64 / month_millis * f64::from(price.storage_monthly_cents) / 100.0;
+        }
+        usage.total = usage.compute_cost + usage.storage_cost;
+        usage
+    }
+}
+
+/// What one machine cost in one month, as the simulator knows it: the
+/// ground truth a meter is checked against (`GET /_sim/usage`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SimUsage {
+    /// The machine's id.
+    pub id: String,
+    /// Its name (the latest).
+    pub name: String,
+    /// Its machine type now (after any `vm-upgrade`).
+    pub machine_type: String,
+    /// Seconds billed for running within the month (see [`Run`]).
+    pub running_seconds: f64,
+    /// Dollars for those seconds, each span at the hourly price then in force.
+    pub compute_cost: f64,
+    /// Seconds the machine existed (its disk was billed) within the month.
+    pub storage_seconds: f64,
+    /// Dollars of storage: seconds over the month's seconds times the
+    /// monthly storage price then in force.
+    pub storage_cost: f64,
+    /// `compute_cost + storage_cost`.
+    pub total: f64,
+}
+
+/// Something done to a machine from outside Machinist (the Paperspace
+/// console, auto-shutdown), or recorded as its past.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutsideAction {
+    /// `start`: `off` → `ready`.
+    Start,
+    /// `stop`: → `off`.
+    Stop,
+    /// `restart`: `ready` → `ready`, still billed throughout.
+    Restart,
+    /// `vm-shutdown-force`: → `off` after the stop timing, billing ends at once.
+    ForceShutdown,
+    /// `vm-upgrade`: a new machine type (and so prices) while `off`.
+    Upgrade {
+        /// The catalog type to change to, e.g. `P5000`.
+        machine_type: String,
+    },
+}
+
+impl OutsideAction {
+    /// The v1 event name it records.
+    pub fn event_name(&self) -> &'static str {
+        match self {
+            OutsideAction::Start => "start",
+            OutsideAction::Stop => "stop",
+            OutsideAction::Restart => "restart",
+            OutsideAction::ForceShutdown => "vm-shutdown-force",
+            OutsideAction::Upgrade { .. } => "vm-upgrade",
+        }
+    }
+}
+
+/// Whether the account may create and start machines (v1
+/// `GET /billing/account-standing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// `isInGoodStanding`; creates and starts are refused while false.
+    pub in_good_standing: bool,
+    /// `messages`: what Paperspace tells the account holder.
+    pub messages: Vec<String>,
+}
+
+impl Default for Standing {
+    fn default() -> Self {
+        Standing {
+            in_good_standing: true,
+            messages: Vec::new(),
+        }
     }
 }
 
@@ -518,6 +713,27 @@ pub struct Account {
     rng: StdRng,
     /// Every machine ever created, in creation order (removed ones too).
     machines: Vec<SimMachine>,
+    /// Machine id → its index in `machines`.
+    by_id: HashMap<String, usize>,
+    /// Every event of every machine by (`dtCreated`, id) → (machine index,
+    /// event index): the account-wide listing pages through it without
+    /// gathering and sorting every event. Kept up to date by `settle`.
+    event_order: BTreeMap<EventKey, (usize, usize)>,
+    /// Event id → its `dtCreated`, to find a cursor's place in `event_order`.
+    event_at: HashMap<String, DateTime<Utc>>,
+    /// Whether creates and starts are allowed.
+    standing: Standing,
+}
+
+/// Where an event sits in the account-wide listing: (`dtCreated`, id).
+type EventKey = (DateTime<Utc>, String);
+
+/// One page of the account's events, each with its machine.
+pub struct EventsPage<'a> {
+    /// The events, in the order asked for, with their machine's id.
+    pub items: Vec<(&'a str, &'a Event)>,
+    /// Whether more follow the last one.
+    pub has_more: bool,
 }
 
 /// The seeded fleet: name, type, region, template, disk GB, running?
@@ -565,6 +781,10 @@ impl Account {
             timings,
             rng: StdRng::seed_from_u64(seed),
             machines: Vec::new(),
+            by_id: HashMap::new(),
+            event_order: BTreeMap::new(),
+            event_at: HashMap::new(),
+            standing: Standing::default(),
         };
         if seed_machines {
             for (i, (name, ty, region, template, size, running)) in FLEET.into_iter().enumerate() {
@@ -611,19 +831,37 @@ impl Account {
             let start = now - Duration::hours(30 + i);
             (start, Some(start + Duration::hours(8)))
         };
-        m.events.push(done_event(
-            "start",
-            start,
-            start + Duration::seconds(40),
-            rng,
-        ));
-        m.set_state(MachineState::Ready, start, rng);
+        let ready = start + Duration::seconds(40);
+        m.events.push(done_event("start", start, ready, rng));
+        m.set_state(MachineState::Ready, ready, rng);
+        m.open_run(ready);
         if let Some(stop) = stop {
             m.events
                 .push(done_event("stop", stop, stop + Duration::seconds(20), rng));
-            m.set_state(MachineState::Off, stop, rng);
+            m.close_run(stop);
+            m.set_state(MachineState::Off, stop + Duration::seconds(20), rng);
         }
+        self.push_machine(m);
+    }
+
+    /// Adds a machine to the account and its id to the lookup.
+    fn push_machine(&mut self, m: SimMachine) -> usize {
+        let index = self.machines.len();
+        self.by_id.insert(m.id.clone(), index);
         self.machines.push(m);
+        self.index_events(index);
+        index
+    }
+
+    /// Puts a machine's events not yet indexed into the account-wide index.
+    fn index_events(&mut self, index: usize) {
+        let m = &mut self.machines[index];
+        for (i, e) in m.events.iter().enumerate().skip(m.indexed_events) {
+            self.event_order
+                .insert((e.created_at, e.handle.clone()), (index, i));
+            self.event_at.insert(e.handle.clone(), e.created_at);
+        }
+        m.indexed_events = m.events.len();
     }
 
     fn blank_machine(
@@ -641,7 +879,7 @@ impl Account {
             self.rng.random_range(0..=255u8),
             self.rng.random_range(2..=254u8)
         );
-        SimMachine {
+        let mut m = SimMachine {
             id,
             name,
             machine_type,
@@ -656,6 +894,8 @@ impl Account {
             gone_at: None,
             created_at: now,
             runs: Vec::new(),
+            prices: Vec::new(),
+            indexed_events: 0,
             shutdown_timeout_hours: Some(24.0),
             shutdown_timeout_forces: false,
             perform_auto_snapshot: false,
@@ -672,7 +912,9 @@ impl Account {
             last_ready_at: None,
             accessors: BTreeSet::new(),
             events: Vec::new(),
-        }
+        };
+        m.price_from(now);
+        m
     }
 
     /// `ps` and seven lowercase letters or digits, unique in the account.
@@ -683,17 +925,31 @@ impl Account {
                 .map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char)
                 .collect();
             let id = format!("ps{tail}");
-            if !self.machines.iter().any(|m| m.id == id) {
+            if !self.by_id.contains_key(&id) {
                 return id;
             }
         }
     }
 
-    /// Completes every transition due by `now`.
+    /// Completes every transition due by `now`, and indexes every event
+    /// recorded since the last settle (every operation settles first, so
+    /// the index is whole whenever it is read).
     pub fn settle(&mut self, now: DateTime<Utc>) {
-        for m in &mut self.machines {
-            m.settle(now, &mut self.rng);
+        for i in 0..self.machines.len() {
+            self.machines[i].settle(now, &mut self.rng);
+            if self.machines[i].indexed_events < self.machines[i].events.len() {
+                self.index_events(i);
+            }
         }
+    }
+
+    /// Index of a visible machine.
+    fn visible_index(&self, id: &str) -> Result<usize, AccountError> {
+        self.by_id
+            .get(id)
+            .copied()
+            .filter(|&i| self.machines[i].is_visible())
+            .ok_or_else(|| AccountError::MachineNotFound(id.to_string()))
     }
 
     /// Every machine ever created, removed ones included, oldest first.
@@ -711,10 +967,8 @@ impl Account {
     /// One visible machine.
     pub fn machine(&mut self, id: &str, now: DateTime<Utc>) -> Result<&SimMachine, AccountError> {
         self.settle(now);
-        self.machines
-            .iter()
-            .find(|m| m.id == id && m.is_visible())
-            .ok_or_else(|| AccountError::MachineNotFound(id.to_string()))
+        let i = self.visible_index(id)?;
+        Ok(&self.machines[i])
     }
 
     /// A visible machine and the RNG, for an operation.
@@ -724,12 +978,8 @@ impl Account {
         now: DateTime<Utc>,
     ) -> Result<(&mut SimMachine, &mut StdRng), AccountError> {
         self.settle(now);
-        let m = self
-            .machines
-            .iter_mut()
-            .find(|m| m.id == id && m.is_visible())
-            .ok_or_else(|| AccountError::MachineNotFound(id.to_string()))?;
-        Ok((m, &mut self.rng))
+        let i = self.visible_index(id)?;
+        Ok((&mut self.machines[i], &mut self.rng))
     }
 
     /// Creates a machine; it is `provisioning` until `timings.provision` has passed.
@@ -826,8 +1076,8 @@ impl Account {
         };
         let due = now + self.timings.provision;
         m.begin("create", Target::State(end), due, now, &mut self.rng);
-        self.machines.push(m);
-        Ok(self.machines.last().expect("just pushed"))
+        let index = self.push_machine(m);
+        Ok(&self.machines[index])
     }
 
     /// Starts a machine: `off` → `starting` → `ready`. A no-op for one that is
@@ -867,6 +1117,7 @@ impl Account {
             | MachineState::Starting
             | MachineState::Restarting => {
                 m.cancel_pending(now);
+                m.close_run(now);
                 m.set_state(MachineState::Stopping, now, rng);
                 m.begin("stop", Target::State(MachineState::Off), due, now, rng);
                 Ok(Outcome::Began)
@@ -903,8 +1154,378 @@ impl Account {
             return Err(m.refuse(Op::Destroy));
         }
         m.cancel_pending(now);
+        m.close_run(now);
         m.destroying = true;
         m.begin("deactivate", Target::Gone, due, now, rng);
+        Ok(())
+    }
+
+    /// Forces a machine off (`vm-shutdown-force`), as auto-shutdown or the
+    /// console does: billing ends at once, the machine is `off` after the
+    /// stop timing. A transition under way is cancelled.
+    pub fn force_shutdown(
+        &mut self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, AccountError> {
+        let due = now + self.timings.stop;
+        let (m, rng) = self.live(id, now)?;
+        if m.destroying {
+            return Err(m.refuse(Op::ForceShutdown));
+        }
+        match m.state {
+            MachineState::Off => Ok(Outcome::AlreadyThere),
+            MachineState::Ready
+            | MachineState::ServiceReady
+            | MachineState::Starting
+            | MachineState::Restarting
+            | MachineState::Stopping => {
+                m.cancel_pending(now);
+                m.close_run(now);
+                m.set_state(MachineState::Stopping, now, rng);
+                m.begin(
+                    "vm-shutdown-force",
+                    Target::State(MachineState::Off),
+                    due,
+                    now,
+                    rng,
+                );
+                Ok(Outcome::Began)
+            }
+            _ => Err(m.refuse(Op::ForceShutdown)),
+        }
+    }
+
+    /// Checks a change of machine type and disk size (a `vm-upgrade`)
+    /// without applying it: the machine must be `off` with nothing under
+    /// way, the type known, available in its region and fit for its
+    /// template, the disk no smaller. `None` when nothing would change.
+    pub fn plan_upgrade(
+        &mut self,
+        id: &str,
+        machine_type: Option<&str>,
+        size_gb: Option<f64>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(&'static MachineType, u32)>, AccountError> {
+        let (m, _) = self.live(id, now)?;
+        let ty = match machine_type {
+            None => m.machine_type,
+            Some(name) => catalog::machine_type(name).ok_or_else(|| {
+                invalid(Field::MachineType, format!("unknown machine type `{name}`"))
+            })?,
+        };
+        let size = match size_gb {
+            None => m.size_gb,
+            Some(size) => {
+                if !(size.fract() == 0.0
+                    && size >= f64::from(m.size_gb)
+                    && size <= f64::from(catalog::MAX_DISK_GB))
+                {
+                    return Err(invalid(
+                        Field::DiskSize,
+                        format!(
+                            "must be a whole number of GB from the current {} to {}, not {size} (disks only grow)",
+                            m.size_gb,
+                            catalog::MAX_DISK_GB
+                        ),
+                    ));
+                }
+                size as u32
+            }
+        };
+        if std::ptr::eq(ty, m.machine_type) && size == m.size_gb {
+            return Ok(None);
+        }
+        if m.destroying || m.state != MachineState::Off || m.pending.is_some() {
+            return Err(m.refuse(Op::Upgrade));
+        }
+        if !catalog::template_fits(m.template, ty) {
+            return Err(invalid(
+                Field::MachineType,
+                format!(
+                    "template {} ({}) cannot be used with machine type {}",
+                    m.template.id, m.template.label, ty.name
+                ),
+            ));
+        }
+        if !catalog::is_available(m.region, ty.name) {
+            return Err(AccountError::Unavailable {
+                region: m.region.to_string(),
+                machine_type: ty.name.to_string(),
+            });
+        }
+        Ok(Some((ty, size)))
+    }
+
+    /// Applies a change [`Account::plan_upgrade`] accepted: records a done
+    /// `vm-upgrade` event and the new prices from `now`.
+    pub fn apply_upgrade(
+        &mut self,
+        id: &str,
+        (ty, size_gb): (&'static MachineType, u32),
+        now: DateTime<Utc>,
+    ) -> Result<(), AccountError> {
+        let (m, rng) = self.live(id, now)?;
+        m.machine_type = ty;
+        m.size_gb = size_gb;
+        m.events.push(done_event("vm-upgrade", now, now, rng));
+        m.price_from(now);
+        Ok(())
+    }
+
+    /// An action from outside Machinist (the console), recorded under its
+    /// v1 event name. An upgrade that changes nothing is a no-op.
+    pub fn outside(
+        &mut self,
+        id: &str,
+        action: &OutsideAction,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, AccountError> {
+        match action {
+            OutsideAction::Start => self.start(id, now),
+            OutsideAction::Stop => self.stop(id, now),
+            OutsideAction::Restart => self.restart(id, now),
+            OutsideAction::ForceShutdown => self.force_shutdown(id, now),
+            OutsideAction::Upgrade { machine_type } => {
+                match self.plan_upgrade(id, Some(machine_type), None, now)? {
+                    Some(plan) => {
+                        self.apply_upgrade(id, plan, now)?;
+                        Ok(Outcome::Began)
+                    }
+                    None => Ok(Outcome::AlreadyThere),
+                }
+            }
+        }
+    }
+
+    /// The account's standing.
+    pub fn standing(&self) -> &Standing {
+        &self.standing
+    }
+
+    /// Switches the account's standing.
+    pub fn set_standing(&mut self, standing: Standing) {
+        self.standing = standing;
+    }
+
+    /// Refuses (with Paperspace's messages) while not in good standing.
+    pub fn check_standing(&self) -> Result<(), AccountError> {
+        if self.standing.in_good_standing {
+            return Ok(());
+        }
+        let messages = self.standing.messages.join(" ");
+        Err(AccountError::NotInGoodStanding(
+            if messages.trim().is_empty() {
+                "Your account is not in good standing".to_string()
+            } else {
+                messages
+            },
+        ))
+    }
+
+    /// What every machine that existed in `month` cost in it, up to `now`,
+    /// oldest first (removed machines too).
+    pub fn usage(&mut self, month: BillingMonth, now: DateTime<Utc>) -> Vec<SimUsage> {
+        self.settle(now);
+        self.machines
+            .iter()
+            .filter(|m| m.created_at < month.end() && m.gone_at.is_none_or(|g| g > month.start()))
+            .filter(|m| m.created_at <= now)
+            .map(|m| m.truth(month, now))
+            .collect()
+    }
+
+    /// One page of every machine's events (removed machines' too), by
+    /// (`dtCreated`, id), newest first when `descending`; `after` is the id
+    /// of the last event of the previous page. `None` for an unknown cursor.
+    pub fn events_page(
+        &mut self,
+        after: Option<&str>,
+        limit: usize,
+        descending: bool,
+        now: DateTime<Utc>,
+    ) -> Option<EventsPage<'_>> {
+        self.settle(now);
+        let cursor = match after {
+            None => None,
+            Some(handle) => Some((*self.event_at.get(handle)?, handle.to_string())),
+        };
+        let range: Box<dyn Iterator<Item = (&EventKey, &(usize, usize))>> =
+            match (&cursor, descending) {
+                (None, false) => Box::new(self.event_order.iter()),
+                (None, true) => Box::new(self.event_order.iter().rev()),
+                (Some(c), false) => Box::new(
+                    self.event_order
+                        .range((Bound::Excluded(c.clone()), Bound::Unbounded)),
+                ),
+                (Some(c), true) => Box::new(
+                    self.event_order
+                        .range((Bound::Unbounded, Bound::Excluded(c.clone())))
+                        .rev(),
+                ),
+            };
+        let mut items = Vec::with_capacity(limit);
+        let mut has_more = false;
+        for (_, &(mi, ei)) in range {
+            if items.len() == limit {
+                has_more = true;
+                break;
+            }
+            let m = &self.machines[mi];
+            items.push((m.id.as_str(), &m.events[ei]));
+        }
+        Some(EventsPage { items, has_more })
+    }
+
+    /// `dtCreated` of an event, by id (a listing cursor's place).
+    pub fn event_created(&self, handle: &str) -> Option<DateTime<Utc>> {
+        self.event_at.get(handle).copied()
+    }
+
+    /// Adds a machine that was created at `created_at` and is `off` since
+    /// provisioning, with its `create` event done: the start of a history
+    /// recorded with [`Account::record_past`].
+    pub fn add_past_machine(
+        &mut self,
+        name: &str,
+        machine_type: &str,
+        created_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<String, AccountError> {
+        self.settle(now);
+        if name.trim().is_empty() {
+            return Err(invalid(Field::Name, "must not be empty"));
+        }
+        let ty = catalog::machine_type(machine_type).ok_or_else(|| {
+            invalid(
+                Field::MachineType,
+                format!("unknown machine type `{machine_type}`"),
+            )
+        })?;
+        let provisioned = created_at + self.timings.provision;
+        if provisioned > now {
+            return Err(AccountError::BadHistory(format!(
+                "a machine created at {created_at} is still provisioning at {now}"
+            )));
+        }
+        let region = catalog::REGIONS
+            .into_iter()
+            .find(|r| catalog::is_available(r, ty.name))
+            .ok_or_else(|| AccountError::Unavailable {
+                region: catalog::REGIONS.join(", "),
+                machine_type: ty.name.to_string(),
+            })?;
+        let template = catalog::TEMPLATES
+            .iter()
+            .find(|t| catalog::template_fits(t, ty))
+            .ok_or_else(|| invalid(Field::Template, format!("no template fits {}", ty.name)))?;
+        let mut m = self.blank_machine(
+            name.trim().to_string(),
+            ty,
+            region,
+            template,
+            50,
+            created_at,
+        );
+        m.events
+            .push(done_event("create", created_at, provisioned, &mut self.rng));
+        m.set_state(MachineState::Off, provisioned, &mut self.rng);
+        let index = self.push_machine(m);
+        Ok(self.machines[index].id.clone())
+    }
+
+    /// Records past actions on a machine, each done at its instant and
+    /// taking its timing, without going through the transitions: a fast way
+    /// to give a machine a long history. Instants must not go back before
+    /// the machine's latest event (or its end), every action must end by
+    /// `now`, and each must be possible from the state the previous left
+    /// (start from `off`, stop/restart/forced shutdown from `ready`, upgrade
+    /// from `off`); the machine must have nothing under way.
+    pub fn record_past(
+        &mut self,
+        id: &str,
+        actions: &[(DateTime<Utc>, OutsideAction)],
+        now: DateTime<Utc>,
+    ) -> Result<(), AccountError> {
+        let timings = self.timings;
+        let (m, rng) = self.live(id, now)?;
+        if m.pending.is_some() || m.destroying {
+            return Err(AccountError::BadHistory(format!(
+                "machine {id} has an operation under way or is being destroyed"
+            )));
+        }
+        for (at, action) in actions {
+            let at = *at;
+            let latest = m
+                .events
+                .iter()
+                .map(|e| e.finished_at.unwrap_or(e.created_at))
+                .max()
+                .unwrap_or(m.created_at);
+            if at < latest {
+                return Err(AccountError::BadHistory(format!(
+                    "{} of machine {id} at {at} is before its latest event ({latest})",
+                    action.event_name()
+                )));
+            }
+            let takes = match action {
+                OutsideAction::Start => timings.start,
+                OutsideAction::Stop | OutsideAction::ForceShutdown => timings.stop,
+                OutsideAction::Restart => timings.restart,
+                OutsideAction::Upgrade { .. } => std::time::Duration::ZERO,
+            };
+            let done = at + takes;
+            if done > now {
+                return Err(AccountError::BadHistory(format!(
+                    "{} of machine {id} at {at} would end after now ({now})",
+                    action.event_name()
+                )));
+            }
+            let wrong = |m: &SimMachine| {
+                AccountError::BadHistory(format!(
+                    "cannot record {} of machine {id} at {at}: it is {} then",
+                    action.event_name(),
+                    m.state
+                ))
+            };
+            match action {
+                OutsideAction::Start => {
+                    if m.state != MachineState::Off {
+                        return Err(wrong(m));
+                    }
+                    m.set_state(MachineState::Ready, done, rng);
+                    m.open_run(done);
+                }
+                OutsideAction::Restart => {
+                    if m.state != MachineState::Ready {
+                        return Err(wrong(m));
+                    }
+                    m.set_state(MachineState::Ready, done, rng);
+                }
+                OutsideAction::Stop | OutsideAction::ForceShutdown => {
+                    if m.state != MachineState::Ready {
+                        return Err(wrong(m));
+                    }
+                    m.close_run(at);
+                    m.set_state(MachineState::Off, done, rng);
+                }
+                OutsideAction::Upgrade { machine_type } => {
+                    if m.state != MachineState::Off {
+                        return Err(wrong(m));
+                    }
+                    m.machine_type = catalog::machine_type(machine_type).ok_or_else(|| {
+                        invalid(
+                            Field::MachineType,
+                            format!("unknown machine type `{machine_type}`"),
+                        )
+                    })?;
+                    m.price_from(at);
+                }
+            }
+            m.events
+                .push(done_event(action.event_name(), at, done, rng));
+        }
+        self.settle(now);
         Ok(())
     }
 
@@ -1059,13 +1680,10 @@ impl Account {
     /// has nothing under way.
     pub fn fail_pending(&mut self, id: &str, message: &str, now: DateTime<Utc>) -> bool {
         self.settle(now);
-        let Some(m) = self
-            .machines
-            .iter_mut()
-            .find(|m| m.id == id && m.is_visible())
-        else {
+        let Ok(i) = self.visible_index(id) else {
             return false;
         };
+        let m = &mut self.machines[i];
         let Some(pending) = m.pending.take() else {
             return false;
         };
@@ -1074,18 +1692,23 @@ impl Account {
         event.error = Some(message.to_string());
         event.modified_at = now;
         event.finished_at = Some(now);
+        // A stop that failed did not stop the billing it ended.
+        let requested = event.created_at;
+        if matches!(event.name, "stop" | "vm-shutdown-force" | "deactivate")
+            && let Some(run) = m.runs.last_mut().filter(|r| r.to == Some(requested))
+        {
+            run.to = None;
+        }
         true
     }
 
     /// One event of any machine (removed ones too), with its machine's id.
     pub fn event(&mut self, handle: &str, now: DateTime<Utc>) -> Option<(&str, &Event)> {
         self.settle(now);
-        self.machines.iter().find_map(|m| {
-            m.events
-                .iter()
-                .find(|e| e.handle == handle)
-                .map(|e| (m.id.as_str(), e))
-        })
+        let at = *self.event_at.get(handle)?;
+        let &(mi, ei) = self.event_order.get(&(at, handle.to_string()))?;
+        let m = &self.machines[mi];
+        Some((m.id.as_str(), &m.events[ei]))
     }
 
     /// Marks a machine stuck (its transition never completes) or frees it (a
@@ -1093,13 +1716,10 @@ impl Account {
     /// such visible machine.
     pub fn set_stuck(&mut self, id: &str, stuck: bool, now: DateTime<Utc>) -> bool {
         self.settle(now);
-        let Some(m) = self
-            .machines
-            .iter_mut()
-            .find(|m| m.id == id && m.is_visible())
-        else {
+        let Ok(i) = self.visible_index(id) else {
             return false;
         };
+        let m = &mut self.machines[i];
         m.stuck = stuck;
         if !stuck {
             // Completing at the old due time would bill the stuck stretch wrongly.

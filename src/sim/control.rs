@@ -1,5 +1,7 @@
 //! The simulator's own control routes under `/_sim`: call counts, faults,
-//! stuck and failed machines and an internal view of every machine.
+//! stuck and failed machines, actions from outside Machinist, the account's
+//! standing, the ground truth of what machines cost, and an internal view
+//! of every machine.
 //!
 //! They need no API key and are never faulted or counted. Bodies are JSON;
 //! errors are `{"error": "<message>"}` with a 400 or 404.
@@ -16,6 +18,16 @@
 //! | `POST /_sim/machines/{id}/stuck` | `{"stuck":bool}` → 200 `{"id","stuck"}`; 404 for an unknown (or removed) machine |
 //! | `POST /_sim/machines/{id}/fail` | `{"message":"…"}` → 200 `{"id","failed":true}`: the operation under way ends in `error` with that message; 404 when the machine has none |
 //! | `GET /_sim/machines` | every machine ever created: `[{"id","name","state","machine_type","region","stuck","pending_state","pending_due","destroyed","gone","dt_created"}]` |
+//! | `POST /_sim/machines/{id}/outside` | `{"action":"start"\|"stop"\|"restart"\|"force-shutdown"\|"upgrade","machine_type"?}` → 200 `{"id","action","began":bool}` (`began` false for a no-op): done as from the Paperspace console, recorded as the event `start`, `stop`, `restart`, `vm-shutdown-force` (off after the stop timing) or `vm-upgrade` (at once; `off` machines only; `machine_type` required); 400 when the machine's state does not allow it or the type is unknown, 404 for an unknown machine |
+//! | `GET /_sim/standing` | `{"in_good_standing":bool,"messages":[…]}` |
+//! | `PUT /_sim/standing` | `{"in_good_standing":bool,"messages"?:[…]}` → 200 with it; while false, v1 create and start answer 403 `FORBIDDEN` with the messages joined by a space |
+//! | `GET /_sim/usage?month=YYYY-MM` | the ground truth of the month up to now: `{"month","machines":[{"id","name","machine_type","running_seconds","compute_cost","storage_seconds","storage_cost","total"}],"total"}`, dollars, every machine that existed in the month (removed ones too), oldest first; 400 on a bad or missing month |
+//!
+//! Running is billed from the completion of a start or restart (or a create
+//! that starts the machine) to the request of a stop, forced shutdown or
+//! destroy, each span at the hourly price in force (a `vm-upgrade` changes
+//! it); storage from creation until the machine is gone, as seconds over
+//! the month's seconds times the monthly storage price in force.
 //!
 //! `destroyed` is true from the destroy request on; `gone` once the machine
 //! has disappeared from the API. `pending_state` is the state the pending
@@ -24,7 +36,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -32,9 +44,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::account::Target;
+use super::account::{OutsideAction, Standing, Target};
 use super::faults::{FaultSpec, OneShotFault};
-use super::{Simulator, legacy_routes, v1_routes};
+use super::params::Params;
+use super::{SimError, Simulator, legacy_routes, v1_routes};
+use crate::machine::BillingMonth;
 
 /// The control routes, to be nested under `/_sim`.
 pub fn router(sim: Simulator) -> Router {
@@ -45,6 +59,9 @@ pub fn router(sim: Simulator) -> Router {
         .route("/machines", get(machines))
         .route("/machines/{id}/stuck", post(stuck))
         .route("/machines/{id}/fail", post(fail))
+        .route("/machines/{id}/outside", post(outside))
+        .route("/standing", get(standing).put(set_standing))
+        .route("/usage", get(usage))
         .with_state(sim)
 }
 
@@ -174,4 +191,105 @@ async fn machines(State(sim): State<Simulator>) -> Response {
             .collect::<Vec<_>>()
     });
     Json(view).into_response()
+}
+
+/// Body of `POST /_sim/machines/{id}/outside`.
+#[derive(Debug, Deserialize)]
+struct OutsideBody {
+    /// `start`, `stop`, `restart`, `force-shutdown` or `upgrade`.
+    action: String,
+    /// The new type of an `upgrade`.
+    #[serde(default)]
+    machine_type: Option<String>,
+}
+
+async fn outside(State(sim): State<Simulator>, Path(id): Path<String>, body: Bytes) -> Response {
+    let OutsideBody {
+        action,
+        machine_type,
+    } = match parse(&body) {
+        Ok(b) => b,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, problem),
+    };
+    let what = match (action.as_str(), machine_type) {
+        ("start", _) => OutsideAction::Start,
+        ("stop", _) => OutsideAction::Stop,
+        ("restart", _) => OutsideAction::Restart,
+        ("force-shutdown", _) => OutsideAction::ForceShutdown,
+        ("upgrade", Some(machine_type)) => OutsideAction::Upgrade { machine_type },
+        ("upgrade", None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "an upgrade needs `machine_type`, e.g. \"P5000\"",
+            );
+        }
+        (other, _) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unknown action `{other}`; expected start, stop, restart, force-shutdown or upgrade"
+                ),
+            );
+        }
+    };
+    match sim.outside(&id, what) {
+        Ok(began) => Json(json!({ "id": id, "action": action, "began": began })).into_response(),
+        Err(SimError::MachineNotFound(_)) => {
+            error(StatusCode::NOT_FOUND, format!("no machine {id}"))
+        }
+        Err(SimError::Refused(problem)) => error(StatusCode::BAD_REQUEST, problem),
+    }
+}
+
+/// Body of `PUT /_sim/standing`.
+#[derive(Debug, Deserialize)]
+struct StandingBody {
+    /// `isInGoodStanding`.
+    in_good_standing: bool,
+    /// `messages`; none when absent.
+    #[serde(default)]
+    messages: Vec<String>,
+}
+
+fn standing_json(standing: &Standing) -> serde_json::Value {
+    json!({ "in_good_standing": standing.in_good_standing, "messages": standing.messages })
+}
+
+async fn standing(State(sim): State<Simulator>) -> Response {
+    let view = sim.with_account(|acc, _| standing_json(acc.standing()));
+    Json(view).into_response()
+}
+
+async fn set_standing(State(sim): State<Simulator>, body: Bytes) -> Response {
+    let StandingBody {
+        in_good_standing,
+        messages,
+    } = match parse(&body) {
+        Ok(b) => b,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, problem),
+    };
+    sim.set_standing(in_good_standing, messages);
+    let view = sim.with_account(|acc, _| standing_json(acc.standing()));
+    Json(view).into_response()
+}
+
+async fn usage(State(sim): State<Simulator>, RawQuery(query): RawQuery) -> Response {
+    let p = Params::from_query(query.as_deref());
+    let month: BillingMonth = match p.str("month") {
+        Ok(Some(text)) => match text.parse() {
+            Ok(month) => month,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("`month`: {e}")),
+        },
+        Ok(None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "give the month as `?month=YYYY-MM`",
+            );
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let machines = sim.usage(month);
+    let total: f64 = machines.iter().map(|m| m.total).sum();
+    Json(json!({ "month": month.to_string(), "machines": machines, "total": total }))
+        .into_response()
 }

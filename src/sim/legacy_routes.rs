@@ -289,9 +289,11 @@ impl LegacyError {
                 StatusCode::BAD_REQUEST,
                 format!("Invalid parameter `{}`: {problem}", field_name(field)),
             ),
+            AccountError::NotInGoodStanding(_) => Self::new(StatusCode::FORBIDDEN, e.to_string()),
             AccountError::TemplateNotFound(_)
             | AccountError::WrongState { .. }
-            | AccountError::Unavailable { .. } => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
+            | AccountError::Unavailable { .. }
+            | AccountError::BadHistory(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
         }
     }
 }

@@ -32,11 +32,22 @@
 //! `start`, `stop`, `restart`, and `deactivate` for destroy, as the v1 API
 //! names it): `in progress` until its transition completes, then `done`
 //! (`cancelled` if a later operation superseded it). No-ops add none.
-//! `show` lists events **newest first**, like the docs' example.
+//! Actions from outside Machinist ([`Simulator::outside`]) add
+//! `vm-shutdown-force` (off after the stop timing) and `vm-upgrade` (a new
+//! machine type, at once, `off` machines only; also v1 `PUT` with another
+//! `machineType` or a larger `diskSize`). `show` lists events **newest
+//! first**, like the docs' example.
 //!
-//! Utilization: a machine is billed by the hour whenever its state is
-//! neither `off` nor `provisioning` (until it is gone); storage from
-//! creation until gone. Both are intersected with the billing month (UTC).
+//! Billing: a machine is billed for running from the instant a start,
+//! restart or starting create completes (its event's `dtFinished`) until a
+//! stop, forced shutdown or destroy is requested (that event's
+//! `dtStarted`); a restart of a running machine does not interrupt it.
+//! Storage is billed from creation until gone. Each span is priced with the
+//! prices in force then (a `vm-upgrade` changes them), intersected with the
+//! billing month (UTC). The legacy utilization, the v1 events and the
+//! ground truth ([`Simulator::usage`], `GET /_sim/usage`) all follow this.
+//! While the account is not in good standing ([`Simulator::set_standing`])
+//! v1 creates and starts are refused with a 403.
 //!
 //! # Legacy routes
 //!
@@ -79,7 +90,9 @@
 //! Control routes live under `/_sim` (no auth, never faulted, not
 //! counted): `GET|DELETE /_sim/calls`, `GET|PUT|DELETE /_sim/faults`,
 //! `GET|POST /_sim/faults/oneshot`, `POST /_sim/machines/{id}/stuck`,
-//! `GET /_sim/machines`. The control module documents their bodies.
+//! `POST /_sim/machines/{id}/fail`, `POST /_sim/machines/{id}/outside`,
+//! `GET|PUT /_sim/standing`, `GET /_sim/usage`, `GET /_sim/machines`. The
+//! control module documents their bodies.
 //!
 //! # Seeded account
 //!
@@ -114,12 +127,13 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::machine::MachineState;
+use crate::machine::{BillingMonth, MachineState};
 
+pub use account::{OutsideAction, SimUsage};
 pub use calls::CallCount;
 pub use faults::{DEFAULT_HANG_MS, FaultKind, FaultSpec, OneShotFault};
 
-use account::Account;
+use account::{Account, AccountError, Standing};
 use calls::CallLog;
 use faults::{Dialect, Faults, Strike};
 
@@ -190,6 +204,27 @@ impl Default for SimConfig {
             seed: 1,
             seed_machines: true,
             faults: FaultSpec::default(),
+        }
+    }
+}
+
+/// Why an in-process action on the simulated account was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimError {
+    /// No such machine (or it is gone).
+    #[error("machine {0} not found")]
+    MachineNotFound(String),
+    /// Not possible now: the machine's state, an unknown or unavailable
+    /// type, history out of order; the message says which.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<AccountError> for SimError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::MachineNotFound(id) => SimError::MachineNotFound(id),
+            other => SimError::Refused(other.to_string()),
         }
     }
 }
@@ -334,6 +369,57 @@ impl Simulator {
     /// A visible machine's current state, or `None` if it does not exist (any more).
     pub fn machine_state(&self, machine_id: &str) -> Option<MachineState> {
         self.with_account(|acc, now| acc.machine(machine_id, now).ok().map(|m| m.state.clone()))
+    }
+
+    /// Does `action` to a machine as if from the Paperspace console, outside
+    /// Machinist: recorded as its v1 event (`start`, `stop`, `restart`,
+    /// `vm-shutdown-force`, `vm-upgrade`), never counted or faulted. `true`
+    /// when something began, `false` for a no-op (already there).
+    pub fn outside(&self, machine_id: &str, action: OutsideAction) -> Result<bool, SimError> {
+        let outcome = self.with_account(|acc, now| acc.outside(machine_id, &action, now))?;
+        Ok(outcome == account::Outcome::Began)
+    }
+
+    /// Switches the account's standing; while not in good standing v1
+    /// creates and starts answer 403 `FORBIDDEN` with `messages` joined.
+    pub fn set_standing(&self, in_good_standing: bool, messages: Vec<String>) {
+        lock(&self.inner.account).set_standing(Standing {
+            in_good_standing,
+            messages,
+        });
+    }
+
+    /// The ground truth of what every machine that existed in `month`
+    /// (removed ones too) cost in it up to now, oldest first.
+    pub fn usage(&self, month: BillingMonth) -> Vec<SimUsage> {
+        self.with_account(|acc, now| acc.usage(month, now))
+    }
+
+    /// Adds a machine of `machine_type` created at `created_at` (before now
+    /// by at least the provision timing) and `off` since: the start of a
+    /// history given with [`Simulator::record_history`]. Returns its id.
+    pub fn seed_machine(
+        &self,
+        name: &str,
+        machine_type: &str,
+        created_at: DateTime<Utc>,
+    ) -> Result<String, SimError> {
+        Ok(self
+            .with_account(|acc, now| acc.add_past_machine(name, machine_type, created_at, now))?)
+    }
+
+    /// Records past actions on a machine at the given instants, each done
+    /// after its timing, without waiting for transitions: fast enough to give
+    /// a thousand machines a hundred events each. Instants must not go back
+    /// before the machine's latest event, each action must have ended by now
+    /// and be possible from the state the previous one left (start from
+    /// `off`; stop, restart, forced shutdown from `ready`; upgrade from `off`).
+    pub fn record_history(
+        &self,
+        machine_id: &str,
+        actions: &[(DateTime<Utc>, OutsideAction)],
+    ) -> Result<(), SimError> {
+        Ok(self.with_account(|acc, now| acc.record_past(machine_id, actions, now))?)
     }
 
     /// Runs `f` on the account at the clock's current time.

@@ -9,20 +9,25 @@
 //! | route | request | answer |
 //! |---|---|---|
 //! | `GET /v1/machines` | `after`, `limit` (1..=120, default 20), `orderBy` (`dtCreated`/`name`/`state`), `order` (`asc`/`desc`, default `desc`), filters `name`, `region`, `agentType`, `machineType` | `{hasMore, items, nextPage}` |
-//! | `POST /v1/machines` | `name`, `machineType`, `templateId`, `diskSize`, `region`; optional `publicIpType`, `startOnCreate`, `networkId`, `startupScriptId`, `accessorIds`, and the snapshot/shutdown settings of an update | `{data, event}` |
+//! | `POST /v1/machines` | `name`, `machineType`, `templateId`, `diskSize`, `region`; optional `publicIpType`, `startOnCreate`, `networkId`, `startupScriptId`, `accessorIds`, and the snapshot/shutdown settings of an update | `{data, event}`; 403 `FORBIDDEN` (the standing's messages) while not in good standing |
 //! | `GET /v1/machines/{id}` | — | machine |
-//! | `PUT /v1/machines/{id}` | `name`, `autoShutdownEnabled`, `autoShutdownTimeout`, `autoShutdownForce`, `autoSnapshotEnabled`, `autoSnapshotFrequency` (`hourly`/`daily`/`weekly`), `autoSnapshotSaveCount`, `publicIpType` | `{data}` |
+//! | `PUT /v1/machines/{id}` | `name`, `autoShutdownEnabled`, `autoShutdownTimeout`, `autoShutdownForce`, `autoSnapshotEnabled`, `autoSnapshotFrequency` (`hourly`/`daily`/`weekly`), `autoSnapshotSaveCount`, `publicIpType`; `machineType`, `diskSize` (no smaller) only while `off` (400 otherwise) | `{data}`; `{data, event}` (`vm-upgrade`, done at once, new `usageRate`/`storageRate`) when the type or disk changed |
 //! | `DELETE /v1/machines/{id}` | — | `{data, event}` (`deactivate`) |
-//! | `PATCH /v1/machines/{id}/start` · `/stop` · `/restart` | `{}` or nothing | `{data, event}`; a no-op answers the latest event |
+//! | `PATCH /v1/machines/{id}/start` · `/stop` · `/restart` | `{}` or nothing | `{data, event}`; a no-op answers the latest event; start is 403 `FORBIDDEN` while not in good standing |
 //! | `GET /v1/machines/{id}/accessors` | `after`, `limit` | `{hasMore, items: [{user, dtCreated}], nextPage}` |
 //! | `POST /v1/machines/{id}/accessors` | `{userId}` | `{user, dtCreated}` |
 //! | `GET`, `DELETE /v1/machines/{id}/accessors/{userId}` | — | `{user, dtCreated}` (DELETE adds `dtDeleted`); GET is 404 for a non-accessor |
 //! | `GET /v1/machine-events/{eventId}` | — | event |
-//! | `GET /v1/machine-events` | `machineId`, `after`, `limit`, `order` | `{hasMore, items, nextPage}`, newest first by default |
+//! | `GET /v1/machine-events` | `machineId`, `after`, `limit`, `order` | `{hasMore, items, nextPage}` by (`dtCreated`, `id`), newest first by default; every machine's events, removed machines' too |
 //! | `GET /v1/os-templates` | `after`, `limit`, `name` | `{hasMore, items, nextPage}` |
+//! | `GET /v1/billing/account-standing` | — | `{isInGoodStanding, hasPaymentMethod: true, isAdminLocked: false, messages}` (`PUT /_sim/standing` switches it) |
 //!
 //! Cursors are the id of the last item of a page, so a page boundary stays
-//! put when machines are created or removed between pages.
+//! put when machines are created or removed between pages. The account-wide
+//! event listing reads a range of an index kept in (`dtCreated`, `id`)
+//! order, so a page costs its own length, not the account's event count.
+//! An event's `dtStarted` is its `dtCreated` (the simulator begins every
+//! operation at once).
 
 use std::cmp::Ordering;
 
@@ -88,6 +93,11 @@ fn routes() -> Vec<(Method, &'static str, MethodRouter<Simulator>)> {
         (Method::GET, "/v1/machine-events/{eventId}", get(event)),
         (Method::GET, "/v1/machine-events", get(events)),
         (Method::GET, "/v1/os-templates", get(templates)),
+        (
+            Method::GET,
+            "/v1/billing/account-standing",
+            get(account_standing),
+        ),
     ]
 }
 
@@ -161,9 +171,11 @@ impl From<AccountError> for V1Error {
             AccountError::Invalid { field, problem } => {
                 Self::bad(format!("Invalid `{}`: {problem}", field_name(field)))
             }
+            AccountError::NotInGoodStanding(_) => Self::new(StatusCode::FORBIDDEN, e.to_string()),
             AccountError::TemplateNotFound(_)
             | AccountError::WrongState { .. }
-            | AccountError::Unavailable { .. } => Self::bad(e.to_string()),
+            | AccountError::Unavailable { .. }
+            | AccountError::BadHistory(_) => Self::bad(e.to_string()),
         }
     }
 }
@@ -428,7 +440,7 @@ fn public_ip(p: &Params) -> Result<Option<PublicIp>, V1Error> {
 
 /// Reads the settings an update (and a create) may change.
 fn changes(p: &Params) -> Result<MachineChanges, V1Error> {
-    for unsimulated in ["machineType", "diskSize", "networkId"] {
+    for unsimulated in ["networkId"] {
         if p.iter().any(|(k, _)| k == unsimulated) {
             return Err(V1Error::bad(format!(
                 "Changing `{unsimulated}` of an existing machine is not simulated"
@@ -534,6 +546,7 @@ async fn create(State(sim): State<Simulator>, body: Bytes) -> Answer {
         script_id,
     };
     sim.with_account(|acc, now| {
+        acc.check_standing()?;
         if let Some(bad) = accessor_ids.iter().find(|id| !catalog::is_user(id)) {
             return Err(V1Error::new(
                 StatusCode::NOT_FOUND,
@@ -574,13 +587,41 @@ async fn show(State(sim): State<Simulator>, Path(id): Path<String>) -> Answer {
     sim.with_account(|acc, now| Ok(Json(v1_machine(acc.machine(&id, now)?)).into_response()))
 }
 
+/// `PUT /machines/{id}`. A different `machineType` or a larger `diskSize`
+/// is a `vm-upgrade`, allowed only while the machine is `off` (a 400
+/// otherwise, before anything is changed); its prices change from then on
+/// and the answer carries the event.
 async fn update(State(sim): State<Simulator>, Path(id): Path<String>, body: Bytes) -> Answer {
     let p = Params::from_body(&body)?;
-    let changes = changes(&p)?;
+    let machine_type = p.str("machineType")?.map(str::to_string);
+    let disk_size = p.number("diskSize")?;
+    let changes = changes(&Params::from_body(&strip_keys(
+        &body,
+        &["machineType", "diskSize"],
+    ))?)?;
     sim.with_account(|acc, now| {
+        let upgrade = acc.plan_upgrade(&id, machine_type.as_deref(), disk_size, now)?;
         acc.update(&id, changes, now)?;
-        Ok(Json(json!({ "data": v1_machine(acc.machine(&id, now)?) })).into_response())
+        let m = match upgrade {
+            Some(plan) => {
+                acc.apply_upgrade(&id, plan, now)?;
+                mutation(acc.machine(&id, now)?)
+            }
+            None => json!({ "data": v1_machine(acc.machine(&id, now)?) }),
+        };
+        Ok(Json(m).into_response())
     })
+}
+
+/// The body without `keys`.
+fn strip_keys(body: &[u8], keys: &[&str]) -> Vec<u8> {
+    let mut value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if let Some(map) = value.as_object_mut() {
+        for key in keys {
+            map.remove(*key);
+        }
+    }
+    serde_json::to_vec(&value).unwrap_or_default()
 }
 
 async fn destroy(State(sim): State<Simulator>, Path(id): Path<String>) -> Answer {
@@ -602,6 +643,9 @@ async fn power(sim: Simulator, id: String, body: Bytes, op: Power) -> Answer {
     // The CLI sends `{}`; anything else that parses is ignored, garbage is a 400.
     Params::from_body(&body)?;
     sim.with_account(|acc, now| {
+        if let Power::Start = op {
+            acc.check_standing()?;
+        }
         match op {
             Power::Start => acc.start(&id, now),
             Power::Stop => acc.stop(&id, now),
@@ -700,24 +744,61 @@ async fn events(State(sim): State<Simulator>, RawQuery(query): RawQuery) -> Answ
     let paging = paging(&p, true)?;
     let machine = p.str("machineId")?.map(str::to_string);
     sim.with_account(|acc, now| {
-        let all = acc.all_machines(now);
+        let Some(machine) = machine else {
+            // The whole account: a range of the account's event index.
+            let got = acc
+                .events_page(
+                    paging.after.as_deref(),
+                    paging.limit,
+                    paging.descending,
+                    now,
+                )
+                .ok_or_else(|| unknown_cursor(paging.after.as_deref().unwrap_or_default()))?;
+            let next = got
+                .has_more
+                .then(|| got.items.last().map(|(_, e)| e.handle.clone()))
+                .flatten();
+            let items: Vec<Value> = got
+                .items
+                .iter()
+                .map(|(machine_id, e)| v1_event(machine_id, e))
+                .collect();
+            return Ok(Json(
+                json!({ "hasMore": next.is_some(), "items": items, "nextPage": next }),
+            )
+            .into_response());
+        };
         let key = |e: &Event| (iso(e.created_at), e.handle.clone());
         let cursor_key = match &paging.after {
             None => None,
             Some(after) => Some(
-                all.iter()
-                    .flat_map(|m| m.events.iter())
-                    .find(|e| &e.handle == after)
-                    .map(key)
+                acc.event_created(after)
+                    .map(|at| (iso(at), after.clone()))
                     .ok_or_else(|| unknown_cursor(after))?,
             ),
         };
-        let items = all
+        let items = acc
+            .all_machines(now)
             .iter()
-            .filter(|m| machine.as_ref().is_none_or(|want| &m.id == want))
+            .filter(|m| m.id == machine)
             .flat_map(|m| m.events.iter().map(move |e| (key(e), v1_event(&m.id, e))))
             .collect();
         Ok(Json(page(items, cursor_key, &paging)).into_response())
+    })
+}
+
+/// `GET /billing/account-standing`: the simulator's standing
+/// (`PUT /_sim/standing`); it has a payment method and is never admin-locked.
+async fn account_standing(State(sim): State<Simulator>) -> Answer {
+    sim.with_account(|acc, _| {
+        let standing = acc.standing();
+        Ok(Json(json!({
+            "isInGoodStanding": standing.in_good_standing,
+            "hasPaymentMethod": true,
+            "isAdminLocked": false,
+            "messages": standing.messages,
+        }))
+        .into_response())
     })
 }
 

@@ -28,6 +28,7 @@ mod schedule_timing;
 mod scheduler;
 mod schedules_e2e;
 mod sim_legacy;
+mod sim_metering;
 mod store;
 mod systemd;
 mod v1_client;

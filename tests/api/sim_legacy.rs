@@ -897,12 +897,12 @@ async fn utilization_accrues_while_running_across_a_month_boundary() {
     assert_eq!(april["utilization"]["secondsUsed"], 7200);
     assert_eq!(april["storageUtilization"]["secondsUsed"], 7200);
 
-    // Stopped machines stop accruing; storage goes on.
+    // Stopped machines stop accruing from the stop request; storage goes on.
     c.power(&id, "stop").await;
     c.advance(4);
     c.advance(3600);
     let april = util("2026-04").await;
-    assert_eq!(april["utilization"]["secondsUsed"], 7204);
+    assert_eq!(april["utilization"]["secondsUsed"], 7200);
     assert_eq!(april["storageUtilization"]["secondsUsed"], 7200 + 3604);
     assert_eq!(util("2026-05").await["utilization"]["secondsUsed"], 0);
 

@@ -857,3 +857,188 @@ async fn bad_arguments_are_refused_before_any_request() {
     assert!(errs[13].to_string().contains("teamId"), "{}", errs[13]);
     assert!(up.seen().is_empty(), "nothing was sent");
 }
+
+#[tokio::test]
+async fn event_page_asks_newest_first_with_the_cursor_and_reads_every_field() {
+    let up = Upstream::start().await;
+    let api = client(&up);
+    up.then(ok(json!({
+        "hasMore": true,
+        "nextPage": "ev/2+x==",
+        "items": [
+            {"id": "mev2", "machineId": "ps2other", "name": "vm-shutdown-force", "state": "done",
+             "error": null, "dtCreated": "2026-03-02T10:00:00.000Z",
+             "dtStarted": "2026-03-02T10:00:01.000Z", "dtFinished": "2026-03-02T10:00:05.000Z"},
+            {"id": "mev1", "machineId": ID, "name": "start", "state": "error",
+             "error": "host is out of capacity", "dtCreated": "2026-03-01T10:00:00.000Z",
+             "dtStarted": "2026-03-01T10:00:02.000Z", "dtFinished": null}
+        ]
+    })))
+    .then(ok(
+        json!({"hasMore": false, "nextPage": "ignored", "items": []}),
+    ))
+    .then(ok(json!({"hasMore": false, "items": []})))
+    .then(ok(json!({"hasMore": false, "items": []})));
+
+    let first = api.event_page(&PageRequest::default()).await.unwrap();
+    assert_eq!(first.next.as_deref(), Some("ev/2+x=="));
+    assert_eq!(first.events.len(), 2);
+    let e = &first.events[0];
+    assert_eq!(e.id.as_deref(), Some("mev2"));
+    assert_eq!(e.machine_id.as_deref(), Some("ps2other"));
+    assert_eq!(e.name, "vm-shutdown-force");
+    assert_eq!(e.state, "done");
+    assert_eq!(e.error, None);
+    assert_eq!(
+        e.created_at.unwrap().to_rfc3339(),
+        "2026-03-02T10:00:00+00:00"
+    );
+    assert_eq!(
+        e.started_at.unwrap().to_rfc3339(),
+        "2026-03-02T10:00:01+00:00"
+    );
+    assert_eq!(
+        e.finished_at.unwrap().to_rfc3339(),
+        "2026-03-02T10:00:05+00:00"
+    );
+    let failed = &first.events[1];
+    assert_eq!(failed.machine_id.as_deref(), Some(ID));
+    assert_eq!(failed.error.as_deref(), Some("host is out of capacity"));
+    assert_eq!(failed.finished_at, None);
+
+    let last = api
+        .event_page(&PageRequest {
+            cursor: first.next.clone(),
+            limit: Some(50),
+        })
+        .await
+        .unwrap();
+    assert!(last.events.is_empty());
+    assert_eq!(last.next, None, "hasMore false ends the listing");
+
+    // Limits outside the API's 1..=120 are clamped, not refused.
+    for limit in [0, 500] {
+        api.event_page(&PageRequest {
+            cursor: None,
+            limit: Some(limit),
+        })
+        .await
+        .unwrap();
+    }
+
+    let seen = up.seen();
+    assert_eq!(seen.len(), 4);
+    assert!(seen.iter().all(|s| s.line() == "GET /v1/machine-events"));
+    assert_eq!(
+        seen[0].raw_query.as_deref(),
+        Some("orderBy=dtCreated&order=desc&limit=120")
+    );
+    assert_eq!(
+        seen[1].raw_query.as_deref(),
+        Some("orderBy=dtCreated&order=desc&limit=50&after=ev%2F2%2Bx%3D%3D")
+    );
+    assert_eq!(seen[1].param("after"), Some("ev/2+x=="));
+    assert_eq!(seen[2].param("limit"), Some("1"));
+    assert_eq!(seen[3].param("limit"), Some("120"));
+    assert_eq!(
+        seen[0].headers["authorization"].to_str().unwrap(),
+        format!("Bearer {KEY}")
+    );
+}
+
+#[tokio::test]
+async fn machines_carry_their_usage_and_storage_rates() {
+    let up = Upstream::start().await;
+    let api = client(&up);
+    let mut no_storage = machine(ID, "off");
+    no_storage["storageRate"] = json!(null);
+    let mut text_rates = machine(ID, "off");
+    text_rates["usageRate"] = json!("1.10");
+    text_rates["storageRate"] = json!("7");
+    let mut unpriced = machine(ID, "off");
+    unpriced.as_object_mut().unwrap().remove("usageRate");
+    up.then(ok(machine(ID, "ready")))
+        .then(ok(no_storage))
+        .then(ok(text_rates))
+        .then(ok(unpriced));
+
+    let rate = |m: machinist::machine::Machine| m.rate.map(|r| (r.usage, r.storage));
+    assert_eq!(rate(api.show(ID).await.unwrap()), Some((0.51, 10.0)));
+    assert_eq!(rate(api.show(ID).await.unwrap()), Some((0.51, 0.0)));
+    assert_eq!(rate(api.show(ID).await.unwrap()), Some((1.10, 7.0)));
+    assert_eq!(rate(api.show(ID).await.unwrap()), None);
+}
+
+#[tokio::test]
+async fn account_standing_reads_its_shape_leniently() {
+    let up = Upstream::start().await;
+    let api = client(&up);
+    up.then(ok(json!({
+        "isInGoodStanding": false, "hasPaymentMethod": true, "isAdminLocked": false,
+        "messages": ["Your last payment failed.", "Update your card."]
+    })))
+    .then(ok(json!({
+        "isInGoodStanding": null, "isAdminLocked": true,
+        "messages": [{"message": "Locked by support."}, {"code": 7}, 3, ""]
+    })))
+    .then(ok(json!({"isInGoodStanding": true, "messages": null})))
+    .then(coded(403, "FORBIDDEN", "not allowed"));
+
+    let bad = api.account_standing().await.unwrap();
+    assert!(!bad.in_good_standing);
+    assert!(bad.has_payment_method);
+    assert!(!bad.admin_locked);
+    assert_eq!(
+        bad.messages,
+        ["Your last payment failed.", "Update your card."]
+    );
+    let locked = api.account_standing().await.unwrap();
+    assert!(
+        !locked.in_good_standing,
+        "a locked account is not in good standing"
+    );
+    assert!(locked.admin_locked);
+    assert!(!locked.has_payment_method);
+    assert_eq!(locked.messages, ["Locked by support."]);
+    let good = api.account_standing().await.unwrap();
+    assert!(good.in_good_standing);
+    assert!(good.messages.is_empty());
+    let e = api.account_standing().await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Permanent, "{e}");
+
+    let seen = up.seen();
+    assert!(
+        seen.iter()
+            .all(|s| s.line() == "GET /v1/billing/account-standing" && s.raw_query.is_none())
+    );
+    assert_eq!(
+        seen[0].headers["authorization"].to_str().unwrap(),
+        format!("Bearer {KEY}")
+    );
+}
+
+#[tokio::test]
+async fn event_page_and_standing_are_in_the_call_log() {
+    let up = Upstream::start().await;
+    let api = client(&up);
+    up.then(ok(json!({"hasMore": false, "items": []}))).then(ok(
+        json!({"isInGoodStanding": true, "hasPaymentMethod": true,
+                        "isAdminLocked": false, "messages": []}),
+    ));
+    let (_, calls) = machinist::paperspace::call_log::record_calls(async {
+        api.event_page(&PageRequest::default()).await.unwrap();
+        api.account_standing().await.unwrap();
+    })
+    .await;
+    let routes: Vec<_> = calls
+        .iter()
+        .map(|c| (c.method.as_str(), c.route.as_str(), c.status))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("GET", "/machine-events", Some(200)),
+            ("GET", "/billing/account-standing", Some(200))
+        ]
+    );
+}

@@ -30,9 +30,9 @@ use super::error::{ApiError, Call, code_status};
 use super::error::{check_id, check_not_empty};
 use super::transport::{self, Answer};
 use super::{Backend, MachineApi, cursor_came_back};
-use crate::machine::{Availability, BillingMonth, Template, Utilization};
+use crate::machine::{AccountStanding, Availability, BillingMonth, Template, Utilization};
 use crate::machine::{
-    CreateMachine, FilterField, MachineFilter, MachinePage, PageRequest, TemplateFilter,
+    CreateMachine, EventPage, FilterField, MachineFilter, MachinePage, PageRequest, TemplateFilter,
     UpdateMachine,
 };
 use crate::machine::{Machine, MachineEvent, is_paperspace_id};
@@ -111,6 +111,10 @@ pub mod routes {
     pub const TEMPLATES: Call = Call {
         method: "GET",
         route: "/os-templates",
+    };
+    pub const ACCOUNT_STANDING: Call = Call {
+        method: "GET",
+        route: "/billing/account-standing",
     };
 }
 
@@ -667,6 +671,41 @@ impl MachineApi for V1Client {
             "availability",
             "the v1 API has no availability route; a create of an unavailable type fails with Paperspace's own message",
         ))
+    }
+
+    /// `GET /machine-events?orderBy=dtCreated&order=desc&limit=N[&after=C]`:
+    /// one page of the account's events, newest first. The limit is
+    /// clamped to 1..=120 (the API's bounds) rather than refused: the meter
+    /// asks for what it can take, and any page size is correct.
+    async fn event_page(&self, page: &PageRequest) -> Result<EventPage, ApiError> {
+        let limit = page
+            .limit
+            .unwrap_or(DEFAULT_PAGE_SIZE)
+            .clamp(1, MAX_PAGE_SIZE)
+            .to_string();
+        let mut query = vec![
+            ("orderBy", "dtCreated"),
+            ("order", "desc"),
+            ("limit", limit.as_str()),
+        ];
+        if let Some(after) = &page.cursor {
+            query.push(("after", after.as_str()));
+        }
+        let got: wire::WirePage<wire::WireEvent> = self
+            .get_json(routes::EVENTS, routes::EVENTS.route, &query, None)
+            .await?;
+        let next = got.next();
+        Ok(EventPage {
+            events: got.items.into_iter().map(MachineEvent::from).collect(),
+            next,
+        })
+    }
+
+    /// `GET /billing/account-standing`.
+    async fn account_standing(&self) -> Result<AccountStanding, ApiError> {
+        let call = routes::ACCOUNT_STANDING;
+        let wire: wire::WireStanding = self.get_json(call, call.route, &[], None).await?;
+        Ok(wire.into())
     }
 
     /// `GET /os-templates`, every page; filters other than `name` are applied here.

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::machine::Template;
+use crate::machine::{AccountStanding, Template};
 use crate::machine::{BillingType, CreateMachine, MachineRate, PublicIpType, UpdateMachine};
 use crate::machine::{Machine, MachineEvent, MachineState};
 use crate::paperspace::error::ApiError;
@@ -250,6 +250,55 @@ impl From<WireEvent> for MachineEvent {
             created_at: w.dt_created,
             started_at: w.dt_started,
             finished_at: w.dt_finished,
+        }
+    }
+}
+
+/// `GET /billing/account-standing`. Read leniently: a missing or null
+/// `isInGoodStanding` reads as good unless the account is admin-locked,
+/// missing `hasPaymentMethod` and `isAdminLocked` as false, and a message
+/// may be a string or an object with a `message` (others are dropped).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireStanding {
+    /// `isInGoodStanding`: creates and starts are allowed.
+    #[serde(default, deserialize_with = "de_bool")]
+    is_in_good_standing: Option<bool>,
+    /// `hasPaymentMethod`.
+    #[serde(default, deserialize_with = "de_bool")]
+    has_payment_method: Option<bool>,
+    /// `isAdminLocked`: Paperspace staff locked the account.
+    #[serde(default, deserialize_with = "de_bool")]
+    is_admin_locked: Option<bool>,
+    /// `messages[]`: strings, or objects carrying a `message`.
+    #[serde(default)]
+    messages: Option<Value>,
+}
+
+impl From<WireStanding> for AccountStanding {
+    fn from(w: WireStanding) -> Self {
+        let messages = match w.messages {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|m| match m {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Object(o) => {
+                        o.get("message").and_then(Value::as_str).map(str::to_string)
+                    }
+                    _ => None,
+                })
+                .filter(|m| !m.trim().is_empty())
+                .collect(),
+            Some(Value::String(s)) if !s.trim().is_empty() => vec![s],
+            _ => Vec::new(),
+        };
+        AccountStanding {
+            in_good_standing: w
+                .is_in_good_standing
+                .unwrap_or(w.is_admin_locked != Some(true)),
+            has_payment_method: w.has_payment_method.unwrap_or(false),
+            admin_locked: w.is_admin_locked.unwrap_or(false),
+            messages,
         }
     }
 }
