@@ -29,6 +29,7 @@ mod scheduler;
 mod schedules_e2e;
 mod sim_legacy;
 mod store;
+mod store_metering;
 mod systemd;
 mod v1_client;
 mod v1_wire;
