@@ -73,8 +73,11 @@ CREATE TABLE account_standing (
 -- seen in its previous state (NULL at a first sighting, which now gets a
 -- row too, and on the rows written before this column).
 ALTER TABLE machine_states ADD COLUMN previous_seen_at INTEGER;
--- Each machine's states before a window: one seek per machine.
+-- Each machine's states in and before a window: seeks per machine. It
+-- replaces the index on `at` alone, so that a row (now one per machine
+-- first seen, too) still costs the writer one index entry.
 CREATE INDEX machine_states_machine ON machine_states (machine_id, at);
+DROP INDEX machine_states_at;
 
 -- Utilization by source: `paperspace` (the legacy pull) and `meter` (what
 -- the meter worked out), side by side per (machine, month). SQLite cannot

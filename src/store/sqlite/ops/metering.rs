@@ -40,19 +40,23 @@ const EVENTS: &str = concat!(
 /// The state rows with `at` in [?1, ?2), and each machine's last row
 /// before ?1, in (machine_id, at) order; rows of one machine at one instant
 /// in the order written. The machines come from a skip scan of
-/// `machine_states_machine`, as in [`EVENTS`].
+/// `machine_states_machine`, as in [`EVENTS`], and both parts are seeks of
+/// it per machine (the table has no index on `at` alone: see migration
+/// 0007).
 const STATES: &str = "WITH RECURSIVE ids(machine_id) AS ( \
        SELECT (SELECT MIN(machine_id) FROM machine_states) \
        UNION ALL \
        SELECT (SELECT MIN(machine_id) FROM machine_states WHERE machine_id > ids.machine_id) \
        FROM ids WHERE ids.machine_id IS NOT NULL) \
-     SELECT s.rowid AS seq, s.machine_id, s.state, s.at, s.previous_seen_at \
+     SELECT s.rowid AS seq, s.machine_id AS machine_id, s.state AS state, s.at AS at, \
+       s.previous_seen_at AS previous_seen_at \
      FROM ids JOIN machine_states s ON s.rowid = ( \
        SELECT rowid FROM machine_states WHERE machine_id = ids.machine_id AND at < ?1 \
        ORDER BY at DESC, rowid DESC LIMIT 1) \
      UNION ALL \
-     SELECT rowid AS seq, machine_id, state, at, previous_seen_at FROM machine_states \
-     WHERE at >= ?1 AND at < ?2 \
+     SELECT s.rowid AS seq, s.machine_id AS machine_id, s.state AS state, s.at AS at, \
+       s.previous_seen_at AS previous_seen_at \
+     FROM ids JOIN machine_states s ON s.machine_id = ids.machine_id AND s.at >= ?1 AND s.at < ?2 \
      ORDER BY machine_id, at, seq";
 
 /// The metering operations of the SQLite driver.
