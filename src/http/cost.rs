@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::machine::BillingMonth;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, UtilizationRow};
 
 /// One machine's month.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -85,6 +85,8 @@ pub async fn utilization(
     let month_secs = (month.end() - month.start()).num_seconds() as f64;
     let machines: Vec<UtilizationLine> = rows
         .into_iter()
+        // What Paperspace reported; the meter's own rows are not served yet.
+        .filter(|r| r.source == UtilizationRow::PAPERSPACE)
         .map(|r| {
             let hours = r.seconds_used.max(0) as f64 / 3600.0;
             let cost = hours * r.hourly_rate

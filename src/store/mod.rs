@@ -1,6 +1,6 @@
 //! Persistence: jobs, their history, machines as last seen, schedules and
-//! windows, utilization — behind one handle, [`Store`], over a database
-//! driver (today SQLite, `store/sqlite/`).
+//! windows, utilization, metering's facts — behind one handle, [`Store`],
+//! over a database driver (today SQLite, `store/sqlite/`).
 //!
 //! **The handle.** Every component holds a [`Store`] (cheap to clone,
 //! `handle/`). Its operations are grouped by what they hold, one file
@@ -9,6 +9,8 @@
 //! release), `handle/machines.rs` (sightings, known machines, start/stop
 //! switches, signs of running), `handle/schedules.rs` (schedules, windows,
 //! overrides, firings, enforcement), `handle/reports.rs` (utilization),
+//! `handle/metering.rs` (machine events, state and rate sightings, the
+//! ingestion cursor and gaps, monthly billing, account standing),
 //! `handle/facts.rs` (what metrics and readiness read). Each forwards its
 //! operations to the driver.
 //!
@@ -17,11 +19,12 @@
 //! and a driver never sees the handle it serves:
 //! - *nouns*: the types the operations take and answer, which every
 //!   driver shares, one file per concept (`jobs.rs`, `claims.rs`,
-//!   `machines.rs`, `schedules.rs`, `reports.rs`, `facts.rs`); `rows.rs`, the stored
-//!   encoding; `error.rs`, the one error type (which keeps the error it
-//!   came from, see there); `signals.rs`, the wake-ups and write status
-//!   every driver keeps; `options.rs`, where and how to open. None of them
-//!   imports a driver or the handle.
+//!   `machines.rs`, `schedules.rs`, `reports.rs`, `metering.rs`,
+//!   `facts.rs`); `rows.rs`, the stored encoding; `error.rs`, the one
+//!   error type (which keeps the error it came from, see there);
+//!   `signals.rs`, the wake-ups and write status every driver keeps;
+//!   `options.rs`, where and how to open. None of them imports a driver
+//!   or the handle.
 //! - *drivers*: `sqlite/`, importing only the nouns.
 //! - *the seam*: `driver.rs`, the enum of drivers and `on_driver!`.
 //! - *the handle*: `handle/`, [`Store`], `open` and the forwarding.
@@ -89,6 +92,7 @@ mod facts;
 mod handle;
 mod jobs;
 mod machines;
+mod metering;
 mod options;
 mod reports;
 pub mod rows;
@@ -102,6 +106,7 @@ pub(crate) use facts::EventFact;
 pub use handle::Store;
 pub use jobs::{CancelResult, JobFilter, RetryResult, Submitted, Transition};
 pub use machines::{KnownMachine, MachineSwitch};
+pub use metering::EventsSaved;
 pub use options::{Durability, StoreOptions};
 pub use reports::UtilizationRow;
 pub use sqlite::{MIGRATOR, migrate};

@@ -1,6 +1,7 @@
-//! Utilization: what utilization jobs pulled from Paperspace, kept per
-//! (machine, month) for reports and savings: the rows every driver answers
-//! (the operations: `handle/reports.rs`).
+//! Utilization: what utilization jobs pulled from Paperspace and what the
+//! meter worked out, kept per (machine, month, source) for reports and
+//! savings: the rows every driver answers (the operations:
+//! `handle/reports.rs`).
 
 use sqlx::FromRow;
 
@@ -11,6 +12,9 @@ pub struct UtilizationRow {
     pub machine_id: String,
     /// The billing month, `YYYY-MM`.
     pub month: String,
+    /// Where the figures come from: [`UtilizationRow::PAPERSPACE`] (a
+    /// utilization pull) or [`UtilizationRow::METER`] (the meter).
+    pub source: String,
     /// Seconds the machine ran that month.
     pub seconds_used: i64,
     /// Its price per running hour.
@@ -21,4 +25,11 @@ pub struct UtilizationRow {
     pub monthly_rate: f64,
     /// When it was pulled, in Unix milliseconds.
     pub pulled_at: i64,
+}
+
+impl UtilizationRow {
+    /// The source of rows a utilization pull wrote: Paperspace's own figures.
+    pub const PAPERSPACE: &str = "paperspace";
+    /// The source of rows the meter wrote.
+    pub const METER: &str = "meter";
 }

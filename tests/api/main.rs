@@ -30,6 +30,7 @@ mod schedules_e2e;
 mod sim_legacy;
 mod sim_metering;
 mod store;
+mod store_metering;
 mod systemd;
 mod v1_client;
 mod v1_wire;

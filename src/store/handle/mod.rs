@@ -2,7 +2,7 @@
 //! layer that knows the drivers. It opens the driver (`open`) and forwards
 //! each operation to it through `on_driver!` (`store/driver.rs`), one file
 //! per concept (`jobs.rs`, `claims.rs`, `machines.rs`, `schedules.rs`,
-//! `reports.rs`, `facts.rs`), taking and answering the nouns of
+//! `reports.rs`, `metering.rs`, `facts.rs`), taking and answering the nouns of
 //! `store/{jobs,claims,…}.rs`.
 //!
 //! Nothing below the handle imports it: the drivers see only the nouns,
@@ -13,6 +13,7 @@ mod claims;
 mod facts;
 mod jobs;
 mod machines;
+mod metering;
 mod reports;
 mod schedules;
 

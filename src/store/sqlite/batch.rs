@@ -15,7 +15,7 @@
 //!
 //! This file is only the loop: each command is applied by the file of what
 //! it writes (`jobs.rs`, `claims.rs`, `machines.rs`, `schedules.rs`,
-//! `reports.rs`), which fills the batch's [`Effects`] (`tx.rs`); none of
+//! `reports.rs`, `metering.rs`), which fills the batch's [`Effects`] (`tx.rs`); none of
 //! them knows this loop.
 //!
 //! A commit is answered as done only once the database file is known to be
@@ -31,7 +31,7 @@ use super::claims::{self, Parked};
 use super::command::Command;
 use super::file::DbFile;
 use super::tx::{Effects, pending};
-use super::{jobs, machines, reports, schedules};
+use super::{jobs, machines, metering, reports, schedules};
 use crate::job::JobId;
 use crate::store::signals::Signals;
 use crate::store::{Cause, StoreError};
@@ -138,6 +138,7 @@ impl Writer {
                 Command::Schedule(c) => schedules::apply_schedule(&tx, c, &mut self.next_id, fx)?,
                 Command::Window(c) => schedules::apply_window(&tx, c, &mut self.next_id, fx)?,
                 Command::SaveUtilization(c) => reports::apply(&tx, c, fx)?,
+                Command::Meter(c) => metering::apply(&tx, c, fx)?,
                 Command::Probe { reply } => {
                     tx.prepare_cached("UPDATE write_probe SET probes = probes + 1")?
                         .execute([])?;

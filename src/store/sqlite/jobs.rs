@@ -10,7 +10,7 @@ use super::rows::job_columns;
 use super::tx::{Effects, Reply, Tx, json_text, pending};
 use crate::job::{Job, JobId, JobState, NewEvent, NewJob};
 use crate::store::rows::{JobRow, to_ms};
-use crate::store::{CancelResult, RetryResult, StoreError, Submitted, Transition};
+use crate::store::{CancelResult, RetryResult, StoreError, Submitted, Transition, UtilizationRow};
 
 /// The earliest `run_at` after `?` of a queued or waiting job; read by the
 /// writer for its standing claims and by anyone through the readers.
@@ -298,7 +298,12 @@ fn transition_job(
         .extend(t.events.into_iter().map(|event| (t.job_id, at, event)));
     see_machines(tx, &seen, &t.gone, t.seen_complete, now)?;
     if let Some(u) = &t.utilization {
-        super::reports::save_utilization(tx, std::slice::from_ref(u), now)?;
+        super::reports::save_utilization(
+            tx,
+            std::slice::from_ref(u),
+            UtilizationRow::PAPERSPACE,
+            now,
+        )?;
     }
     fx.wake |= t.to != JobState::Running;
     Ok(true)

@@ -1,5 +1,5 @@
 //! Machines in SQLite: sightings (the `machines` table, with the
-//! `machine_states` and `machine_starts` they add to), and the reads of
+//! `machine_states`, `machine_starts` and `machine_rates` they add to), and the reads of
 //! what is known of machines: the machines, the switches Machinist made
 //! and the signs that a machine ran.
 
@@ -8,7 +8,7 @@ use rusqlite::params;
 use serde_json::Value;
 
 use super::tx::{Effects, Reply, Tx, json_text, pending};
-use crate::machine::Machine;
+use crate::machine::{Machine, MachineRate};
 use crate::store::StoreError;
 use crate::store::rows::to_ms;
 
@@ -40,6 +40,9 @@ pub(super) struct SeenMachine {
     /// cancelled), as its JSON spells them, for `machine_starts`: picked out
     /// here, by the caller, so the writer's thread parses no JSON.
     starts: Vec<String>,
+    /// v1's prices and the machine type they belong to, for
+    /// `machine_rates`; `None` on legacy, whose machines carry none.
+    rate: Option<(MachineRate, Option<String>)>,
 }
 
 impl SeenMachine {
@@ -54,6 +57,7 @@ impl SeenMachine {
             })
             .collect();
         SeenMachine {
+            rate: m.rate.map(|r| (r, m.machine_type.clone())),
             data: json_text(&m),
             state: m.state.as_str().to_string(),
             id: m.id,
@@ -109,7 +113,8 @@ pub(super) fn see_machines(
     Ok(())
 }
 
-/// The rows of machines seen at `at`: the machine, a state change, its starts.
+/// The rows of machines seen at `at`: the machine, a state change, its
+/// starts, a change of its prices.
 fn upsert_seen(tx: &Tx<'_>, machines: &[SeenMachine], at: i64) -> Result<(), StoreError> {
     let mut upsert = tx.prepare_cached(
         "INSERT INTO machines (id, name, state, data, seen_at, gone_at) \
@@ -117,12 +122,14 @@ fn upsert_seen(tx: &Tx<'_>, machines: &[SeenMachine], at: i64) -> Result<(), Sto
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, \
          data = excluded.data, seen_at = excluded.seen_at, gone_at = NULL",
     )?;
-    // A row in `machine_states` when a known machine's state changed
-    // (see the migration that made the table); it must run before the
-    // upsert it compares with.
+    // A row in `machine_states` at a machine's first sighting and whenever
+    // its state changed (see the migrations that made the table), with
+    // when it was last seen before: the one lookup of its row, which must
+    // run before the upsert it compares with.
     let mut state = tx.prepare_cached(
-        "INSERT INTO machine_states (machine_id, state, at) SELECT ?1, ?2, ?3 \
-         WHERE EXISTS (SELECT 1 FROM machines WHERE id = ?1 AND state <> ?2)",
+        "INSERT INTO machine_states (machine_id, state, at, previous_seen_at) \
+         SELECT ?1, ?2, ?3, m.seen_at FROM (SELECT 1) LEFT JOIN machines m ON m.id = ?1 \
+         WHERE m.id IS NULL OR m.state <> ?2",
     )?;
     for m in machines {
         state.execute(params![m.id, m.state, at])?;
@@ -136,6 +143,24 @@ fn upsert_seen(tx: &Tx<'_>, machines: &[SeenMachine], at: i64) -> Result<(), Sto
         for m in machines {
             for at in &m.starts {
                 start.execute(params![m.id, at])?;
+            }
+        }
+    }
+    // Legacy machines carry no prices: no statement for them either. A v1
+    // machine's prices cost one seek of its latest `machine_rates` row.
+    if machines.iter().any(|m| m.rate.is_some()) {
+        let mut rate = tx.prepare_cached(
+            "INSERT INTO machine_rates (machine_id, at, usage, storage, machine_type) \
+             SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM \
+             (SELECT usage, storage, machine_type FROM machine_rates WHERE machine_id = ?1 \
+              ORDER BY at DESC LIMIT 1) l \
+             WHERE l.usage = ?3 AND l.storage = ?4 AND l.machine_type IS ?5) \
+             ON CONFLICT (machine_id, at) DO UPDATE SET usage = excluded.usage, \
+             storage = excluded.storage, machine_type = excluded.machine_type",
+        )?;
+        for m in machines {
+            if let Some((r, machine_type)) = &m.rate {
+                rate.execute(params![m.id, at, r.usage, r.storage, machine_type])?;
             }
         }
     }

@@ -8,5 +8,6 @@ mod claims;
 mod facts;
 mod jobs;
 mod machines;
+mod metering;
 mod reports;
 mod schedules;

@@ -16,8 +16,29 @@ impl SqliteDriver {
         rows: Vec<Utilization>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.send(|reply| SaveUtilization { rows, now, reply })
-            .await
+        let source = UtilizationRow::PAPERSPACE;
+        self.send(|reply| SaveUtilization {
+            rows,
+            source,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    pub(in crate::store) async fn save_metered_utilization(
+        &self,
+        rows: Vec<Utilization>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let source = UtilizationRow::METER;
+        self.send(|reply| SaveUtilization {
+            rows,
+            source,
+            now,
+            reply,
+        })
+        .await
     }
 
     pub(in crate::store) async fn utilization(
@@ -25,7 +46,7 @@ impl SqliteDriver {
         month: &str,
     ) -> Result<Vec<UtilizationRow>, StoreError> {
         Ok(
-            sqlx::query_as("SELECT * FROM utilization WHERE month = ? ORDER BY machine_id")
+            sqlx::query_as("SELECT * FROM utilization WHERE month = ? ORDER BY machine_id, source")
                 .bind(month)
                 .fetch_all(&self.reader)
                 .await?,
@@ -33,9 +54,13 @@ impl SqliteDriver {
     }
 
     pub(in crate::store) async fn hourly_rates(&self) -> Result<Vec<(String, f64)>, StoreError> {
+        // One row per machine: its newest month, Paperspace's own figure
+        // before the meter's when the month has both.
         Ok(sqlx::query_as(
-            "SELECT machine_id, hourly_rate FROM utilization u WHERE month = \
-             (SELECT MAX(month) FROM utilization v WHERE v.machine_id = u.machine_id)",
+            "SELECT machine_id, hourly_rate FROM (SELECT machine_id, hourly_rate, \
+             ROW_NUMBER() OVER (PARTITION BY machine_id \
+             ORDER BY month DESC, source = 'paperspace' DESC) AS n FROM utilization) \
+             WHERE n = 1 ORDER BY machine_id",
         )
         .fetch_all(&self.reader)
         .await?)
