@@ -176,7 +176,7 @@ impl Plan {
                     .upcoming_edges_excluding(lead, MAX_COMMANDS, &w.exclusions, calendars)
                     .into_iter()
                     .take_while(|(_, at)| *at < to)
-                    .map(|(edge, at)| (at, edge == Edge::Open))
+                    .map(|(edge, at)| (at, edge == Edge::Start))
                     .collect();
                 Ok((PlanKind::Window, commands, &w.targets))
             }
@@ -288,7 +288,11 @@ impl Ledger {
         }
         for line in &mut machines {
             let f = &mut line.forecast;
-            for c in [&mut f.planned_cost, &mut f.always_on_cost, &mut f.pattern_cost] {
+            for c in [
+                &mut f.planned_cost,
+                &mut f.always_on_cost,
+                &mut f.pattern_cost,
+            ] {
                 *c = c.map(round2);
             }
         }

@@ -142,7 +142,8 @@ impl Ledger {
             let exists = known.machine.created_at.is_none_or(|c| c < to)
                 && known.gone_at.is_none_or(|g| g > from);
             if exists {
-                by.entry(known.machine.id.clone()).or_default().known = Some(known);
+                let id = known.machine.id.clone();
+                by.entry(id).or_default().known = Some(known);
             }
         }
         for event in self.store.machine_events(from, to).await? {
@@ -210,9 +211,9 @@ impl Ledger {
             .map(|(id, _)| id)
             .collect();
         for (id, info) in by.iter_mut() {
-            info.monthly_billed =
-                marked.contains(id) || self.settings.monthly_billed.contains(id);
-            info.events.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            info.monthly_billed = marked.contains(id) || self.settings.monthly_billed.contains(id);
+            info.events
+                .sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
             info.sightings.sort_by_key(|s| s.at);
             info.rates.sort_by_key(|r| r.at);
             info.stops.sort();
@@ -221,13 +222,15 @@ impl Ledger {
     }
 
     /// Every machine's `month` up to `now`: metered and with its savings.
-    pub async fn month(
+    pub(super) async fn month(
         &self,
         month: BillingMonth,
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<String, (MachineInfo, MachineMonth)>, CostError> {
         let to = month.end().min(now);
-        let by = self.gather(month.start(), to.max(month.start()), month).await?;
+        let by = self
+            .gather(month.start(), to.max(month.start()), month)
+            .await?;
         let priors = self.priors(&by).await?;
         let source = self.price_source();
         let mut out = BTreeMap::new();
@@ -244,7 +247,7 @@ impl Ledger {
                 priors.get(&id).cloned(),
                 info.monthly_billed,
             );
-            if metered.present_seconds > 0 || metered.running_seconds > 0 {
+            if present.is_some() || !metered.intervals.is_empty() {
                 out.insert(id, (info, MachineMonth { metered, savings }));
             }
         }
@@ -295,10 +298,7 @@ impl Ledger {
                 continue;
             };
             let from = known_from.max(first_stop - PATTERN_SPAN);
-            let from = info
-                .facts(id)
-                .created_at
-                .map_or(from, |c| c.max(from));
+            let from = info.facts(id).created_at.map_or(from, |c| c.max(from));
             if first_stop - from < PATTERN_MINIMUM {
                 continue;
             }
@@ -332,7 +332,11 @@ impl Ledger {
     ) -> Result<BTreeMap<String, (MachineInfo, Vec<(DateTime<Utc>, DateTime<Utc>)>)>, CostError>
     {
         let by = self
-            .gather(from, to, BillingMonth::containing(to - Duration::seconds(1)))
+            .gather(
+                from,
+                to,
+                BillingMonth::containing(to - Duration::seconds(1)),
+            )
             .await?;
         Ok(by
             .into_iter()

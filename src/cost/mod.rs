@@ -27,6 +27,4 @@ pub mod report;
 
 pub use forecast::{Forecast, ForecastError, ForecastLine, ForecastTotals, Plan, PlanKind};
 pub use ledger::{CostError, CostSettings, Ledger, MachineMonth};
-pub use report::{
-    CostLine, CostReport, DailyPoint, GroupTotal, PulledFigures, Totals, to_csv,
-};
+pub use report::{CostLine, CostReport, DailyPoint, GroupTotal, PulledFigures, Totals, to_csv};

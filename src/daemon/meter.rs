@@ -58,7 +58,7 @@ pub enum MeterError {
 }
 
 /// What one run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MeterRun {
     /// Machines listed.
     pub machines: usize,
@@ -118,7 +118,9 @@ impl Meter {
                     added = run.added,
                     "metered the account"
                 ),
-                Err(e) => tracing::warn!(error = %e, "metering run failed; trying again at the next interval"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metering run failed; trying again at the next interval")
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.every) => {}
@@ -156,9 +158,14 @@ impl Meter {
         Ok(run)
     }
 
-    async fn ingest_events(&self, now: DateTime<Utc>, run: &mut MeterRun) -> Result<(), MeterError> {
+    async fn ingest_events(
+        &self,
+        now: DateTime<Utc>,
+        run: &mut MeterRun,
+    ) -> Result<(), MeterError> {
         let cursor = self.store.meter_cursor().await?.unwrap_or_default();
-        let backfill = chrono::Duration::from_std(self.backfill).unwrap_or(chrono::Duration::days(62));
+        let backfill =
+            chrono::Duration::from_std(self.backfill).unwrap_or(chrono::Duration::days(62));
         // Page back to here.
         let mark = match (cursor.newest, cursor.oldest_open) {
             (Some(n), Some(o)) => Some(n.min(o.max(now - OPEN_HORIZON))),

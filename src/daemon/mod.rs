@@ -17,11 +17,14 @@
 //!   and the tests);
 //! - `service.rs`: [`serve`], the main loop around a running daemon, with
 //!   systemd notifications (`notify.rs`), the watchdog and SIGHUP reloads;
-//! - `pruner.rs`: the hourly deletion of finished jobs past their retention.
+//! - `pruner.rs`: the hourly deletion of finished jobs past their retention;
+//! - `meter.rs`: [`Meter`], the meter's ingestion of the account's machines,
+//!   events and standing every `cost.meter_interval`.
 //!
 //! Nothing here depends on the command line module: the CLI calls in,
 //! never the other way.
 
+mod meter;
 mod notify;
 mod paperspace_client;
 mod pruner;
@@ -35,7 +38,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
+use crate::cost::{CostSettings, Ledger};
 use crate::http::HttpState;
+use crate::meter::RateUnits;
 use crate::paperspace::MachineApi;
 use crate::schedule::spec::{ScheduleContext, ScheduleSpec};
 use crate::schedule::target::{Selector, Targets};
@@ -45,6 +50,7 @@ use crate::scheduler::registry::{Registry, RegistryError};
 use crate::store::{Store, StoreError};
 use crate::worker::{WorkerSettings, Workers};
 
+pub use meter::{Meter, MeterError, MeterRun};
 pub use paperspace_client::PaperspaceSettings;
 pub use service::serve;
 pub use settings::DaemonSettings;
@@ -93,6 +99,8 @@ pub struct Daemon {
     http: JoinHandle<()>,
     /// The pruner's task (`pruner.rs`).
     pruner: JoinHandle<()>,
+    /// The meter's ingestion (`meter.rs`), when it runs.
+    meter: Option<JoinHandle<()>>,
 }
 
 /// A lease owner name unique to this process: host, pid and a random part.
@@ -136,14 +144,35 @@ impl Daemon {
             default_zone: settings.default_zone.clone(),
         });
         let registry = Registry::new(store.clone(), clock.clone(), context.clone());
-        match &settings.utilization_pull {
-            // The v1 API has no utilization route: such a schedule could only fail.
-            Some(_) if api.backend() == crate::paperspace::Backend::V1 => tracing::info!(
-                "the v1 Paperspace API has no utilization route; not installing the monthly utilization pull"
-            ),
-            Some(cron) => install_utilization_pull(&registry, cron).await,
-            None => {}
+        // On v1 the pull closes the month's metering; on legacy it also
+        // pulls getUtilization.
+        if let Some(cron) = &settings.utilization_pull {
+            install_utilization_pull(&registry, cron).await;
         }
+        let cost = &settings.cost;
+        let ledger = Ledger::new(
+            store.clone(),
+            CostSettings {
+                backend: api.backend(),
+                units: RateUnits {
+                    usage: cost.usage_rate_unit,
+                    storage: cost.storage_rate_unit,
+                },
+                monthly_billed: cost.monthly_billed.iter().cloned().collect(),
+            },
+        );
+        let meter = settings.meter.then(|| {
+            tokio::spawn(
+                Meter::new(
+                    store.clone(),
+                    api.clone(),
+                    clock.clone(),
+                    cost.meter_interval,
+                    cost.backfill,
+                )
+                .run(shutdown.clone()),
+            )
+        });
         let scheduler = Scheduler::new(store.clone(), api.clone(), clock.clone(), context);
         let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
 
@@ -167,6 +196,7 @@ impl Daemon {
                 token: settings.admin_token.clone(),
                 registry: registry.clone(),
                 api: Some(api),
+                ledger,
             },
             &settings.http,
         );
@@ -194,6 +224,7 @@ impl Daemon {
             scheduler,
             http,
             pruner,
+            meter,
         })
     }
 
@@ -265,6 +296,9 @@ impl Daemon {
         let _ = self.scheduler.await;
         let _ = self.http.await;
         let _ = self.pruner.await;
+        if let Some(meter) = self.meter {
+            let _ = meter.await;
+        }
     }
 }
 

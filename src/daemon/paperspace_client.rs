@@ -131,11 +131,12 @@ pub(crate) async fn paperspace_api(
             "paperspace.backend = \"sim\": jobs run against a simulated account in this process; \
              set paperspace.backend = \"v1\" and an API key to manage real machines"
         );
-        // The legacy routes of the simulator: the only ones with utilization, which demos show.
+        // The v1 routes of the simulator, as every real account has
+        // today: the meter's events, rates and standing included.
         let settings = PaperspaceSettings {
             request_timeout: config.paperspace.request_timeout,
             rate_limit: Some(config.rate_limit.clone()),
-            ..PaperspaceSettings::simulator(Backend::Legacy, &handle.url)
+            ..PaperspaceSettings::simulator(Backend::V1, &handle.url)
         };
         return Ok((settings.client()?, Some(handle)));
     };

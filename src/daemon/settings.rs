@@ -15,9 +15,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{AdminToken, Config};
+use crate::config::{AdminToken, Config, CostConfig};
 use crate::http::HttpLimits;
 use crate::job::JobDefaults;
+use crate::meter::RateUnits;
 use crate::schedule::calendar::Calendars;
 use crate::store::StoreOptions;
 use crate::worker::WorkerSettings;
@@ -45,6 +46,11 @@ pub struct DaemonSettings {
     pub default_zone: String,
     /// The cron expression of the built-in monthly utilization pull, if installed.
     pub utilization_pull: Option<String>,
+    /// Metering and pricing (`[cost]`).
+    pub cost: CostConfig,
+    /// Whether the meter's ingestion runs (`daemon/meter.rs`); off for
+    /// tests and the demo, which list the account only when they say so.
+    pub meter: bool,
 }
 
 impl DaemonSettings {
@@ -56,6 +62,7 @@ impl DaemonSettings {
             store: StoreOptions::new(db_path),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             utilization_pull: None,
+            meter: false,
             ..DaemonSettings::from_config(&Config::default(), None)
         }
     }
@@ -68,7 +75,13 @@ impl DaemonSettings {
                 durability: config.store.synchronous,
                 busy_timeout: config.store.busy_timeout,
             },
-            workers: WorkerSettings::from_config(&config.workers),
+            workers: WorkerSettings {
+                rate_units: RateUnits {
+                    usage: config.cost.usage_rate_unit,
+                    storage: config.cost.storage_rate_unit,
+                },
+                ..WorkerSettings::from_config(&config.workers)
+            },
             defaults: JobDefaults {
                 max_attempts: config.workers.max_attempts,
                 wait_ready: config.wait.ready,
@@ -84,6 +97,8 @@ impl DaemonSettings {
             default_zone: config.schedule.default_timezone.clone(),
             utilization_pull: Some(config.schedule.utilization_pull.trim().to_string())
                 .filter(|c| !c.is_empty()),
+            cost: config.cost.clone(),
+            meter: true,
         }
     }
 }

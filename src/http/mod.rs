@@ -127,6 +127,8 @@ pub struct HttpState {
     /// Paperspace, for the readiness probe when no job asked it lately;
     /// `None`: readiness relies on the jobs' calls alone.
     pub api: Option<Arc<dyn crate::paperspace::MachineApi>>,
+    /// What machines cost and saved: the cost report and the forecast.
+    pub ledger: crate::cost::Ledger,
 }
 
 /// A request target longer than this is answered 414 in the JSON shape

@@ -77,6 +77,26 @@ pub struct MeteredMonth {
     pub intervals: Vec<Interval>,
 }
 
+impl MeteredMonth {
+    /// A month with nothing known of the machine: it did not run.
+    pub fn idle(machine_id: &str, month: BillingMonth) -> Self {
+        MeteredMonth {
+            machine_id: machine_id.to_string(),
+            month,
+            running_seconds: 0,
+            uncertainty_seconds: 0,
+            compute_cost: None,
+            present_seconds: 0,
+            storage_cost: None,
+            total: None,
+            hourly_rate: None,
+            method: Method::Idle,
+            price_source: PriceSource::Unknown,
+            intervals: Vec::new(),
+        }
+    }
+}
+
 /// The prices of one machine, oldest first, read with the operator's units.
 #[derive(Debug, Clone, Copy)]
 pub struct Prices<'a> {

@@ -29,6 +29,7 @@ use tracing::Instrument;
 use crate::clock::SharedClock;
 use crate::config::WorkersConfig;
 use crate::job::{Backoff, Checkpoint, Job, JobId, JobState, NewEvent, Outcome};
+use crate::meter::RateUnits;
 use crate::paperspace::MachineApi;
 use crate::paperspace::call_log::CallLog;
 use crate::store::{ClaimedJob, StandingClaim, Store, Transition};
@@ -56,6 +57,9 @@ pub struct WorkerSettings {
     /// At shutdown, how long running steps may take to finish before their
     /// jobs are released back to the queue.
     pub grace: Duration,
+    /// How to read v1's prices when a `utilization` job answers from the
+    /// meter (`cost.usage_rate_unit`, `cost.storage_rate_unit`).
+    pub rate_units: RateUnits,
 }
 
 /// The shutdown grace period; not a setting.
@@ -75,6 +79,7 @@ impl WorkerSettings {
                 max: config.backoff_max,
             },
             grace: GRACE,
+            rate_units: RateUnits::default(),
         }
     }
 }

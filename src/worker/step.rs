@@ -49,11 +49,14 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::clock::SharedClock;
+use crate::cost::{CostSettings, Ledger};
 use crate::job::{Checkpoint, EventMark, Job, JobState, NewEvent, Operation, Outcome};
 use crate::machine::humanize;
+use crate::machine::{BillingMonth, Utilization};
 use crate::machine::{FilterField, Machine, MachineEvent, MachineFilter, MachineState, WaitTarget};
+use crate::meter::MeteredMonth;
 use crate::paperspace::call_log::CallLog;
-use crate::paperspace::{ApiError, MachineApi, WaitError};
+use crate::paperspace::{ApiError, Backend, MachineApi, WaitError};
 use crate::store::{Store, StoreError, Transition};
 
 use super::WorkerSettings;
@@ -368,6 +371,12 @@ impl<'a> Step<'a> {
             return Ok(self.poll().await);
         }
         let sent = Sent::from_checkpoint(self.job.checkpoint.as_ref());
+        if matches!(operation, Operation::Start | Operation::Create(_))
+            && sent.is_none()
+            && let Some(refused) = self.refused_by_standing().await
+        {
+            return Ok(refused);
+        }
         let id = self.machine_id().to_string();
         let api = self.api;
         Ok(match operation {
@@ -428,23 +437,7 @@ impl<'a> Step<'a> {
                 }
                 Err(e) => self.api_error(e, None),
             },
-            Operation::Utilization(a) => match api.utilization(&id, a.month).await {
-                Ok(u) => {
-                    self.report.utilization = Some(u.clone());
-                    let cost = u.cost();
-                    let mut result = serde_json::to_value(&u).unwrap_or(Value::Null);
-                    result["cost"] = json!((cost * 100.0).round() / 100.0);
-                    Outcome::Succeeded {
-                        note: format!(
-                            "{id} ran {} in {} (${cost:.2})",
-                            humanize(Duration::from_secs(u.seconds_used)),
-                            a.month
-                        ),
-                        result,
-                    }
-                }
-                Err(e) => self.api_error(e, None),
-            },
+            Operation::Utilization(a) => self.utilization(&id, a.month).await,
             Operation::Availability(a) => {
                 match api.availability(&a.region, &a.machine_type).await {
                     Ok(av) => Outcome::Succeeded {
@@ -470,6 +463,112 @@ impl<'a> Step<'a> {
         let result = machine_json(&machine);
         self.report.seen.push(machine);
         Outcome::Succeeded { result, note }
+    }
+
+    /// A start or create while the last check found the account not in
+    /// good standing fails at once with Paperspace's own words: Paperspace
+    /// refuses them anyway, and retrying would only storm its API.
+    async fn refused_by_standing(&mut self) -> Option<Outcome> {
+        if self.api.backend() != Backend::V1 {
+            return None;
+        }
+        let (standing, checked) = self.store.account_standing().await.ok().flatten()?;
+        if standing.in_good_standing {
+            return None;
+        }
+        let said = if standing.messages.is_empty() {
+            "no reason given".to_string()
+        } else {
+            standing.messages.join("; ")
+        };
+        Some(Outcome::Failed {
+            error: format!(
+                "the Paperspace account is not in good standing (checked {}): {said}; \
+                 Paperspace refuses creates and starts until it is settled in the console",
+                checked.format("%Y-%m-%d %H:%M UTC")
+            ),
+        })
+    }
+
+    /// A month's utilization of a machine. On v1 the meter answers (v1 has
+    /// no utilization route); on legacy Paperspace's `getUtilization` does,
+    /// and the meter's figures are kept beside it so reports can show both.
+    async fn utilization(&mut self, id: &str, month: BillingMonth) -> Outcome {
+        let ledger = Ledger::new(
+            self.store.clone(),
+            CostSettings {
+                units: self.settings.rate_units,
+                ..CostSettings::new(self.api.backend())
+            },
+        );
+        let ids = [id.to_string()];
+        let metered = match ledger
+            .metered_utilization(Some(&ids), month, self.now)
+            .await
+        {
+            Ok(rows) => rows.into_iter().next(),
+            Err(e) => {
+                return Outcome::Retry {
+                    error: format!("could not read the meter's facts: {e}"),
+                    at: self.now + chrono::Duration::seconds(30),
+                    checkpoint: None,
+                };
+            }
+        };
+        if let Some((u, _)) = &metered
+            && let Err(e) = self
+                .store
+                .save_metered_utilization(vec![u.clone()], self.now)
+                .await
+        {
+            tracing::warn!(machine_id = id, error = %e, "could not keep the metered utilization");
+        }
+        if self.api.backend() == Backend::V1 {
+            let (u, m) = metered.unwrap_or_else(|| {
+                let empty = Utilization {
+                    machine_id: id.to_string(),
+                    billing_month: month,
+                    seconds_used: 0,
+                    hourly_rate: 0.0,
+                    storage_seconds_used: 0,
+                    storage_monthly_rate: 0.0,
+                };
+                (empty, MeteredMonth::idle(id, month))
+            });
+            let cost = u.cost();
+            let mut result = serde_json::to_value(&u).unwrap_or(Value::Null);
+            result["cost"] = json!((cost * 100.0).round() / 100.0);
+            result["source"] = json!("meter");
+            result["method"] = json!(m.method.as_str());
+            result["hours_bound"] = json!((m.uncertainty_seconds as f64 / 36.0).round() / 100.0);
+            return Outcome::Succeeded {
+                note: format!(
+                    "{id} ran {} in {month} (${cost:.2}), metered from its events",
+                    humanize(Duration::from_secs(u.seconds_used)),
+                ),
+                result,
+            };
+        }
+        match self.api.utilization(id, month).await {
+            Ok(u) => {
+                self.report.utilization = Some(u.clone());
+                let cost = u.cost();
+                let mut result = serde_json::to_value(&u).unwrap_or(Value::Null);
+                result["cost"] = json!((cost * 100.0).round() / 100.0);
+                result["source"] = json!("paperspace");
+                if let Some((m, _)) = &metered {
+                    result["metered_seconds"] = json!(m.seconds_used);
+                }
+                Outcome::Succeeded {
+                    note: format!(
+                        "{id} ran {} in {month} (${cost:.2})",
+                        humanize(Duration::from_secs(u.seconds_used)),
+                    ),
+                    result,
+                }
+            }
+            Err(e) => self.api_error(e, None),
+        }
     }
 
     /// A failed call: retry a transient error while attempts remain.

@@ -106,16 +106,26 @@ async fn every_job_kind_runs_end_to_end(backend: Backend) {
             assert!(avail["result"]["available"].is_boolean());
         }
         Backend::V1 => {
-            // No v1 route: one attempt, failed with a message naming the backend.
-            for (job, op) in [(&usage, "utilization"), (&avail, "availability")] {
-                assert_eq!(job["state"], "failed", "{job:#}");
-                assert_eq!(job["attempt"], 1, "{job:#}");
-                let error = job["last_error"].as_str().unwrap();
-                assert!(
-                    error.starts_with(&format!("{op} is not supported by the v1 Paperspace API")),
-                    "{error}"
-                );
-            }
+            // No v1 utilization route: the meter answers, from the states
+            // the jobs saw (no event ingestion runs in this test) and the
+            // machine's usageRate.
+            assert_eq!(usage["state"], "succeeded", "{usage:#}");
+            assert_eq!(usage["result"]["source"], "meter", "{usage:#}");
+            assert_eq!(usage["result"]["billing_month"], month.as_str());
+            assert!(
+                usage["result"]["hourly_rate"].as_f64().unwrap() > 0.0,
+                "{usage:#}"
+            );
+            assert_eq!(usage["result"]["method"], "observed", "{usage:#}");
+            // No v1 availability route: one attempt, failed with a message
+            // naming the backend.
+            assert_eq!(avail["state"], "failed", "{avail:#}");
+            assert_eq!(avail["attempt"], 1, "{avail:#}");
+            let error = avail["last_error"].as_str().unwrap();
+            assert!(
+                error.starts_with("availability is not supported by the v1 Paperspace API"),
+                "{error}"
+            );
         }
     }
 

@@ -172,6 +172,7 @@ pub fn daemon_settings(db: impl Into<std::path::PathBuf>, workers: usize) -> Dae
             max: Duration::from_millis(200),
         },
         grace: Duration::from_secs(2),
+        ..WorkerSettings::default()
     };
     settings
 }

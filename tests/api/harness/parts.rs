@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use machinist::clock::SharedClock;
 use machinist::config::AdminToken;
+use machinist::cost::{CostSettings, Ledger};
 use machinist::http::HttpState;
 use machinist::job::JobDefaults;
+use machinist::paperspace::Backend;
 use machinist::schedule::spec::ScheduleContext;
 use machinist::scheduler::registry::Registry;
 use machinist::store::{Store, StoreOptions};
@@ -43,6 +45,7 @@ impl Parts {
                 token,
                 registry: registry.clone(),
                 api: None,
+                ledger: Ledger::new(store.clone(), CostSettings::new(Backend::V1)),
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
