@@ -361,9 +361,7 @@ impl Ledger {
         let months = self.month(month, now).await?;
         Ok(months
             .into_values()
-            .filter(|(_, m)| {
-                machine_ids.is_none_or(|ids| ids.iter().any(|id| *id == m.metered.machine_id))
-            })
+            .filter(|(_, m)| machine_ids.is_none_or(|ids| ids.contains(&m.metered.machine_id)))
             .map(|(_, m)| {
                 let metered = m.metered;
                 // Effective rates, so that the row's cost is the metered
