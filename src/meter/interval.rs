@@ -102,11 +102,15 @@ struct Edge {
     uncertainty: i64,
 }
 
-/// Whether a machine in `state` is billed for running: up and not on its
+/// Whether a machine in `state` is billed for running: up, and not on its
 /// way up (billing begins when a start is done) or down (it ends when a
-/// stop begins).
+/// stop begins). An upgrade (`vm-upgrade`) happens to a machine that is
+/// off, so `upgrading` is not running time either.
 pub fn is_billed(state: &MachineState) -> bool {
-    state.is_running() && !matches!(state, MachineState::Starting | MachineState::Stopping)
+    matches!(
+        state,
+        MachineState::Ready | MachineState::ServiceReady | MachineState::Restarting
+    )
 }
 
 /// The edge an event makes, if it makes one.
