@@ -70,12 +70,17 @@ CREATE TABLE account_standing (
 );
 
 -- A state row now says how far off it may be: when the machine was last
--- seen in its previous state (NULL at a first sighting, which now gets a
--- row too, and on the rows written before this column).
+-- seen in its previous state (NULL on the rows written before this column).
 ALTER TABLE machine_states ADD COLUMN previous_seen_at INTEGER;
+-- A machine's first sighting, which the meter needs where no event tells
+-- its state (legacy): kept in the machine's own row, written by the insert
+-- that records it anyway, rather than as a `machine_states` row that every
+-- new machine would cost the writer.
+ALTER TABLE machines ADD COLUMN first_seen_at INTEGER;
+ALTER TABLE machines ADD COLUMN first_state TEXT;
 -- Each machine's states in and before a window: seeks per machine. It
--- replaces the index on `at` alone, so that a row (now one per machine
--- first seen, too) still costs the writer one index entry.
+-- replaces the index on `at` alone, so that a change still costs the
+-- writer one index entry.
 CREATE INDEX machine_states_machine ON machine_states (machine_id, at);
 DROP INDEX machine_states_at;
 

@@ -117,19 +117,19 @@ pub(super) fn see_machines(
 /// starts, a change of its prices.
 fn upsert_seen(tx: &Tx<'_>, machines: &[SeenMachine], at: i64) -> Result<(), StoreError> {
     let mut upsert = tx.prepare_cached(
-        "INSERT INTO machines (id, name, state, data, seen_at, gone_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, NULL) \
+        "INSERT INTO machines (id, name, state, data, seen_at, gone_at, first_seen_at, first_state) \
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?5, ?3) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, \
          data = excluded.data, seen_at = excluded.seen_at, gone_at = NULL",
     )?;
-    // A row in `machine_states` at a machine's first sighting and whenever
-    // its state changed (see the migrations that made the table), with
-    // when it was last seen before: the one lookup of its row, which must
-    // run before the upsert it compares with.
+    // A row in `machine_states` whenever a known machine's state changed
+    // (see the migrations that made the table), with when it was last seen
+    // before: the one lookup of its row, which must run before the upsert
+    // it compares with. A first sighting is the machine row's own
+    // `first_seen_at`/`first_state`, written by the insert.
     let mut state = tx.prepare_cached(
         "INSERT INTO machine_states (machine_id, state, at, previous_seen_at) \
-         SELECT ?1, ?2, ?3, m.seen_at FROM (SELECT 1) LEFT JOIN machines m ON m.id = ?1 \
-         WHERE m.id IS NULL OR m.state <> ?2",
+         SELECT ?1, ?2, ?3, m.seen_at FROM machines m WHERE m.id = ?1 AND m.state <> ?2",
     )?;
     for m in machines {
         state.execute(params![m.id, m.state, at])?;

@@ -42,7 +42,8 @@ const EVENTS: &str = concat!(
 /// in the order written. The machines come from a skip scan of
 /// `machine_states_machine`, as in [`EVENTS`], and both parts are seeks of
 /// it per machine (the table has no index on `at` alone: see migration
-/// 0007).
+/// 0007). A machine's first sighting (kept in its `machines` row) joins
+/// them when it is in the window, or when no state row precedes the window.
 const STATES: &str = "WITH RECURSIVE ids(machine_id) AS ( \
        SELECT (SELECT MIN(machine_id) FROM machine_states) \
        UNION ALL \
@@ -57,6 +58,12 @@ const STATES: &str = "WITH RECURSIVE ids(machine_id) AS ( \
      SELECT s.rowid AS seq, s.machine_id AS machine_id, s.state AS state, s.at AS at, \
        s.previous_seen_at AS previous_seen_at \
      FROM ids JOIN machine_states s ON s.machine_id = ids.machine_id AND s.at >= ?1 AND s.at < ?2 \
+     UNION ALL \
+     SELECT 0 AS seq, m.id AS machine_id, m.first_state AS state, m.first_seen_at AS at, \
+       NULL AS previous_seen_at \
+     FROM machines m WHERE m.first_seen_at IS NOT NULL AND m.first_seen_at < ?2 \
+       AND (m.first_seen_at >= ?1 OR NOT EXISTS ( \
+         SELECT 1 FROM machine_states s WHERE s.machine_id = m.id AND s.at < ?1)) \
      ORDER BY machine_id, at, seq";
 
 /// The metering operations of the SQLite driver.
