@@ -109,8 +109,17 @@ impl Meter {
 
     /// Runs now and then every interval until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut first = true;
         loop {
             match self.run_once().await {
+                // The first run says what it found; later ones only when asked.
+                Ok(run) if first => tracing::info!(
+                    machines = run.machines,
+                    events = run.events,
+                    pages = run.pages,
+                    every = %crate::machine::humanize(self.every),
+                    "metering the account: machines listed and their events read"
+                ),
                 Ok(run) => tracing::debug!(
                     machines = run.machines,
                     pages = run.pages,
@@ -122,6 +131,7 @@ impl Meter {
                     tracing::warn!(error = %e, "metering run failed; trying again at the next interval")
                 }
             }
+            first = false;
             tokio::select! {
                 _ = tokio::time::sleep(self.every) => {}
                 _ = shutdown.cancelled() => return,
