@@ -18,11 +18,13 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::config::AdminToken;
+use crate::cost::{Forecast, Plan};
 use crate::http::routes::{self, Route, Verb};
 use crate::http::{
-    ErrorBody, FireTimeView, FireTimes, HistoryPage, JobPage, MachineDetail, MachineList,
-    MachineView, OverrideList, OverrideView, PreviewRequest, PullAnswer, PullRequest, Readiness,
-    SavingsView, ScheduleDetail, ScheduleList, UtilizationView, WindowDetail, WindowList,
+    Billing, BillingRequest, BillingView, CostReportView, ErrorBody, FireTimeView, FireTimes,
+    HistoryPage, JobPage, MachineDetail, MachineList, MachineView, OverrideList, OverrideView,
+    PreviewRequest, PullAnswer, PullRequest, Readiness, SavingsView, ScheduleDetail, ScheduleList,
+    UtilizationView, WindowDetail, WindowList,
 };
 use crate::job::{Job, JobEvent, JobId, JobRequest};
 use crate::machine::BillingMonth;
@@ -371,6 +373,43 @@ impl AdminClient {
             .call(&routes::SAVINGS_REPORT, &[], &query, None)
             .await?
             .1)
+    }
+
+    /// `GET /v1/reports/cost`: the month's cost (the current month by default).
+    pub async fn cost_report(
+        &self,
+        month: Option<BillingMonth>,
+    ) -> Result<CostReportView, AdminError> {
+        let month = month.map(|m| m.to_string());
+        let query = encode_query(&[("month", month.as_deref())]);
+        Ok(self.call(&routes::COST_REPORT, &[], &query, None).await?.1)
+    }
+
+    /// `GET /v1/reports/cost?format=csv`: the report as the server's CSV.
+    pub async fn cost_report_csv(&self, month: Option<BillingMonth>) -> Result<String, AdminError> {
+        let month = month.map(|m| m.to_string());
+        let query = encode_query(&[("month", month.as_deref()), ("format", Some("csv"))]);
+        let (_, bytes) = self.fetch(&routes::COST_REPORT, &[], &query, None).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// `POST /v1/forecast`: what a plan would cost; nothing is stored.
+    pub async fn forecast(&self, plan: &Plan) -> Result<Forecast, AdminError> {
+        let body = self.encode(plan)?;
+        Ok(self.call(&routes::FORECAST, &[], "", Some(body)).await?.1)
+    }
+
+    /// `GET /v1/machines/{id}/billing`.
+    pub async fn billing(&self, id: &str) -> Result<BillingView, AdminError> {
+        self.keyed(&routes::MACHINE_BILLING_SHOW, id, "", None)
+            .await
+    }
+
+    /// `PUT /v1/machines/{id}/billing`.
+    pub async fn set_billing(&self, id: &str, billing: Billing) -> Result<BillingView, AdminError> {
+        let body = self.encode(&BillingRequest { billing })?;
+        self.keyed(&routes::MACHINE_BILLING_SET, id, "", Some(body))
+            .await
     }
 
     /// `POST /v1/reports/utilization/pull`: the ids of the `utilization`

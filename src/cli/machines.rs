@@ -5,11 +5,16 @@
 use std::process::ExitCode;
 
 use super::connection::{DaemonArgs, print_fields, print_json, print_table, report_errors, time};
-use crate::http::{MachineDetail, MachineView};
+use crate::http::{Billing, MachineDetail, MachineView};
+use crate::text::escape;
 
 /// Machines as the daemon last saw them.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct MachinesArgs {
+    // `billing` (not a doc comment: clap would show it).
+    #[command(subcommand)]
+    command: Option<MachinesCommand>,
     /// One machine's id; without it, every machine.
     id: Option<String>,
     /// Print the API's JSON.
@@ -18,6 +23,28 @@ pub struct MachinesArgs {
     // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum MachinesCommand {
+    /// Show whether a machine is billed monthly or hourly, or set it:
+    /// a machine billed monthly saves nothing when stopped.
+    Billing {
+        /// The machine's id.
+        id: String,
+        /// `monthly` or `hourly`; without it, show.
+        #[arg(value_enum)]
+        billing: Option<BillingArg>,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BillingArg {
+    Monthly,
+    Hourly,
 }
 
 impl MachinesArgs {
@@ -32,6 +59,33 @@ impl MachinesArgs {
 pub async fn run(args: MachinesArgs) -> anyhow::Result<ExitCode> {
     report_errors(async move {
         let client = args.daemon.client()?;
+        if let Some(MachinesCommand::Billing { id, billing, json }) = &args.command {
+            let view = match billing {
+                None => client.billing(id).await?,
+                Some(b) => {
+                    let b = match b {
+                        BillingArg::Monthly => Billing::Monthly,
+                        BillingArg::Hourly => Billing::Hourly,
+                    };
+                    client.set_billing(id, b).await?
+                }
+            };
+            if *json {
+                print_json(&view)?;
+            } else {
+                let why = match view.source.as_str() {
+                    "config" => " (cost.monthly_billed in the configuration)",
+                    "api" => " (set with `machinist machines billing`)",
+                    _ => " (the default)",
+                };
+                println!(
+                    "{} is billed {}{why}",
+                    escape(&view.machine_id),
+                    view.billing.as_str()
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         match &args.id {
             None => {
                 let machines = client.machines().await?;

@@ -50,9 +50,10 @@ pub enum Command {
     Schedules(crate::cli::schedules::SchedulesArgs),
     /// Office-hours windows and their per-machine overrides.
     Windows(crate::cli::windows::WindowsArgs),
-    /// Utilization and savings reports for a month.
+    /// Utilization, savings and cost reports for a month.
     Report(crate::cli::report::ReportArgs),
-    /// Machines as the daemon last saw them, or one with its jobs and schedules.
+    /// Machines as the daemon last saw them, or one with its jobs and
+    /// schedules; how a machine is billed.
     Machines(crate::cli::machines::MachinesArgs),
     /// Every job's events, newest first.
     History(crate::cli::history::HistoryArgs),

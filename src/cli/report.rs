@@ -1,15 +1,18 @@
 //! `machinist report`: a month's utilization and cost per machine, and what
-//! Machinist's stops saved, through the daemon's admin API.
+//! Machinist's stops saved, through the daemon's admin API; and the table of
+//! a forecast (`schedules preview --cost`, `windows preview --cost`).
 //!
-//! Output is tables with totals; `--json` prints the API's JSON for
-//! scripts. A server error prints one line `error: <message> (field:
+//! Output is tables with totals; `--json` (`-o json` for `report cost`)
+//! prints the API's JSON for scripts, `-o csv` the server's CSV as sent. A server error prints one line `error: <message> (field:
 //! <field>)` and exits 1; a usage error (a month not `YYYY-MM`) exits 2.
 
 use std::process::ExitCode;
 
 use super::connection::{DaemonArgs, print_json, print_table, report_errors, time};
-use crate::http::{PullAnswer, SavingsView, UtilizationView};
+use crate::cost::Forecast;
+use crate::http::{CostReportView, PullAnswer, SavingsView, UtilizationView};
 use crate::machine::BillingMonth;
+use crate::text::escape;
 
 /// Utilization and savings reports.
 #[derive(Debug, clap::Args)]
@@ -55,6 +58,25 @@ enum ReportCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What each machine ran and cost in a month (metered), and what
+    /// Machinist's stops saved, with how each figure was derived.
+    Cost {
+        /// The billing month, `YYYY-MM` (UTC). Default: the current one.
+        #[arg(long, value_name = "YYYY-MM")]
+        month: Option<BillingMonth>,
+        /// `table` (default), `json` (the API's JSON) or `csv` (for a
+        /// spreadsheet, as the daemon writes it).
+        #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+        output: Output,
+    },
+}
+
+/// `report cost -o`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Table,
+    Json,
+    Csv,
 }
 
 /// Runs `machinist report …`; errors are printed as one line, exit 1.
@@ -107,6 +129,12 @@ async fn run_inner(args: ReportArgs) -> anyhow::Result<ExitCode> {
                 print_savings(&report);
             }
         }
+        ReportCommand::Cost { month, output } => match output {
+            Output::Table => print_cost(&client.cost_report(month).await?),
+            Output::Json => print_json(&client.cost_report(month).await?)?,
+            // The server defused formulas; the terminal gets it as sent.
+            Output::Csv => print!("{}", client.cost_report_csv(month).await?),
+        },
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -133,20 +161,25 @@ fn print_utilization(report: &UtilizationView) {
                 money(m.hourly_rate),
                 money(m.storage_monthly_rate),
                 money(m.cost),
+                m.source.clone(),
                 time(m.pulled_at),
             ]
         })
         .collect();
-    let hours: f64 = report.machines.iter().map(|m| m.hours_used).sum();
     rows.push(vec![
         "total".into(),
-        format!("{hours:.2}"),
+        String::new(),
         String::new(),
         String::new(),
         money(report.total_cost),
         String::new(),
+        String::new(),
     ]);
-    println!("utilization {} (USD)", report.month);
+    println!(
+        "utilization {} (USD; {} backend)",
+        report.month,
+        escape(&report.backend)
+    );
     print_table(
         &[
             "MACHINE",
@@ -154,10 +187,12 @@ fn print_utilization(report: &UtilizationView) {
             "RATE/H",
             "STORAGE/MONTH",
             "COST",
-            "PULLED",
+            "SOURCE",
+            "AT",
         ],
         &rows,
     );
+    println!("a machine with both sources counts once in the total, by Paperspace's figures");
 }
 
 fn print_savings(report: &SavingsView) {
@@ -187,8 +222,13 @@ fn print_savings(report: &SavingsView) {
         String::new(),
         money(report.total_saved),
     ]);
-    println!("savings {} (USD)", report.month);
+    println!(
+        "savings {} (USD; {} backend)",
+        report.month,
+        escape(&report.backend)
+    );
     print_table(&["MACHINE", "STOPS", "HOURS OFF", "RATE/H", "SAVED"], &rows);
+    println!("how: {}", escape(&report.method));
     let missing = report
         .machines
         .iter()
@@ -197,9 +237,186 @@ fn print_savings(report: &SavingsView) {
     if missing > 0 {
         println!(
             "? {missing} machine{} without a known rate (not in the total); \
-             `machinist report utilization --month {} --pull` pulls rates",
+             `machinist report utilization --month {} --pull` pulls rates, and on v1 \
+             `machinist jobs submit refresh` records them",
             if missing == 1 { "" } else { "s" },
             report.month
         );
+    }
+}
+
+/// `report cost`'s table: a row per machine, the totals, then the derivation.
+fn print_cost(r: &CostReportView) {
+    let state = if r.complete {
+        "complete".to_string()
+    } else {
+        format!("until {}", time(r.until))
+    };
+    println!(
+        "cost {} (USD; {} backend; {state})",
+        r.month,
+        escape(&r.backend)
+    );
+    if r.machines.is_empty() {
+        println!(
+            "no machine existed or ran in {} as far as the daemon knows",
+            r.month
+        );
+    } else {
+        let unknown = |x: Option<f64>| x.map(money).unwrap_or_else(|| "?".into());
+        let mut rows: Vec<Vec<String>> = r
+            .machines
+            .iter()
+            .map(|m| {
+                vec![
+                    if m.name.is_empty() {
+                        m.machine_id.clone()
+                    } else {
+                        m.name.clone()
+                    },
+                    m.machine_type.clone().unwrap_or_else(|| "-".into()),
+                    if m.hours_bound > 0.0 {
+                        format!("{:.2} ±{:.2}", m.hours, m.hours_bound)
+                    } else {
+                        format!("{:.2}", m.hours)
+                    },
+                    m.method.as_str().to_string(),
+                    m.hourly_rate
+                        .map(|x| format!("{x}"))
+                        .unwrap_or_else(|| "?".into()),
+                    unknown(m.compute),
+                    unknown(m.storage),
+                    unknown(m.total),
+                    if m.monthly_billed {
+                        "monthly".into()
+                    } else {
+                        unknown(m.saved)
+                    },
+                ]
+            })
+            .collect();
+        let t = &r.totals;
+        rows.push(vec![
+            "total".into(),
+            String::new(),
+            format!("{:.2}", t.hours),
+            String::new(),
+            String::new(),
+            money(t.compute),
+            money(t.storage),
+            money(t.total),
+            money(t.saved),
+        ]);
+        print_table(
+            &[
+                "MACHINE", "TYPE", "HOURS", "METHOD", "RATE/H", "COMPUTE", "STORAGE", "TOTAL",
+                "SAVED",
+            ],
+            &rows,
+        );
+        if t.unpriced > 0 {
+            println!(
+                "? {} machine{} without a known price (not in the money totals)",
+                t.unpriced,
+                if t.unpriced == 1 { "" } else { "s" }
+            );
+        }
+    }
+    for gap in &r.gaps {
+        println!(
+            "gap: the meter did not run from {} to {}; {} events back-filled{}",
+            time(gap.from),
+            time(gap.to),
+            gap.backfilled,
+            if gap.complete {
+                ""
+            } else {
+                " (Paperspace no longer lists all of them: hours across it are inferred)"
+            }
+        );
+    }
+    println!();
+    println!("how these figures were derived:");
+    for line in &r.derivation {
+        println!("  - {}", escape(line));
+    }
+}
+
+/// A forecast's table: a row per machine, then the totals and assumptions.
+pub(super) fn print_forecast(f: &Forecast) {
+    println!(
+        "forecast {} (USD): {} start{}, {} stop{} in the month",
+        f.month,
+        f.starts,
+        if f.starts == 1 { "" } else { "s" },
+        f.stops,
+        if f.stops == 1 { "" } else { "s" }
+    );
+    let unknown = |x: Option<f64>| x.map(money).unwrap_or_else(|| "?".into());
+    let hours = |s: i64| format!("{:.2}", s as f64 / 3600.0);
+    let mut rows: Vec<Vec<String>> = f
+        .machines
+        .iter()
+        .map(|l| {
+            let m = &l.forecast;
+            vec![
+                if l.name.is_empty() {
+                    m.machine_id.clone()
+                } else {
+                    l.name.clone()
+                },
+                hours(m.planned_seconds),
+                unknown(m.planned_cost),
+                unknown(m.always_on_cost),
+                if m.pattern_known {
+                    format!(
+                        "{} ({}h)",
+                        unknown(m.pattern_cost),
+                        hours(m.pattern_seconds)
+                    )
+                } else {
+                    format!("{} (no history)", unknown(m.pattern_cost))
+                },
+                m.hourly_rate
+                    .map(|x| format!("{x}"))
+                    .unwrap_or_else(|| "?".into()),
+            ]
+        })
+        .collect();
+    let t = &f.totals;
+    rows.push(vec![
+        "total".into(),
+        format!("{:.2}", t.planned_hours),
+        money(t.planned_cost),
+        money(t.always_on_cost),
+        money(t.pattern_cost),
+        String::new(),
+    ]);
+    print_table(
+        &[
+            "MACHINE",
+            "HOURS",
+            "COST",
+            "ALWAYS ON",
+            "LAST 30 DAYS",
+            "RATE/H",
+        ],
+        &rows,
+    );
+    println!(
+        "saves {} against always on, {} against the last 30 days",
+        money(t.saved_vs_always_on),
+        money(t.saved_vs_pattern)
+    );
+    if t.unpriced > 0 {
+        println!(
+            "? {} machine{} without a known price (not in the totals)",
+            t.unpriced,
+            if t.unpriced == 1 { "" } else { "s" }
+        );
+    }
+    println!("assuming:");
+    for a in &f.assumptions {
+        println!("  - {}", escape(a));
     }
 }

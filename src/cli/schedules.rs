@@ -14,7 +14,9 @@ use super::connection::{
     print_table, report_errors, time, truncate,
 };
 use crate::cli::admin_client::AdminClient;
+use crate::cost::Plan;
 use crate::http::{FireTimeView, PreviewRequest};
+use crate::machine::BillingMonth;
 use crate::schedule::calendar::Exclusions;
 use crate::schedule::firing::Firing;
 use crate::schedule::spec::{MisfirePolicy, OverlapPolicy, Schedule, ScheduleSpec};
@@ -64,8 +66,9 @@ enum SchedulesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The next fire times of a schedule, or of an expression before saving it.
-    Preview(PreviewArgs),
+    /// The next fire times of a schedule, or of an expression before saving
+    /// it; with --cost, what it would make its machines cost in a month.
+    Preview(Box<PreviewArgs>),
     /// Pause a schedule: it fires no more until resumed.
     Pause(KeyArgs),
     /// Resume a paused schedule from its next time (missed times are not made up).
@@ -169,8 +172,36 @@ struct PreviewArgs {
     #[arg(long, value_name = "ZONE", requires = "cron")]
     timezone: Option<String>,
     /// How many, 1..=100 (default 10).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "cost")]
     count: Option<u32>,
+    /// Forecast instead: the hours and cost the schedule would make its
+    /// machines run in a month, against always on and their last 30 days.
+    #[arg(long)]
+    cost: bool,
+    /// With --cost and --cron: the job the schedule makes, start or stop.
+    #[arg(long, requires = "cron")]
+    kind: Option<String>,
+    /// With --cost and --cron: a machine it acts on; repeat for more.
+    #[arg(
+        long = "machine",
+        value_name = "ID",
+        requires = "cron",
+        conflicts_with = "select"
+    )]
+    machines: Vec<String>,
+    /// With --cost and --cron: the machines matching this
+    /// (`name=GLOB,region=R,machine_type=T,state=S`).
+    #[arg(long, value_name = "SELECTOR", value_parser = parse_selector, requires = "cron")]
+    select: Option<Selector>,
+    /// With --cost and --cron: a local date on which not to fire; repeat for more.
+    #[arg(long = "exclude-date", value_name = "YYYY-MM-DD", requires = "cron")]
+    exclude_dates: Vec<NaiveDate>,
+    /// With --cost and --cron: a holiday calendar of the daemon's configuration.
+    #[arg(long = "calendar", value_name = "NAME", requires = "cron")]
+    calendars: Vec<String>,
+    /// With --cost: the month to forecast, `YYYY-MM`. Default: next month.
+    #[arg(long, value_name = "YYYY-MM", requires = "cost")]
+    month: Option<BillingMonth>,
     /// Print the API's JSON.
     #[arg(long)]
     json: bool,
@@ -217,6 +248,9 @@ async fn run_inner(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
                 }
                 print_firings(&detail.recent_firings);
             }
+        }
+        SchedulesCommand::Preview(preview) if preview.cost => {
+            run_forecast(&client, *preview).await?
         }
         SchedulesCommand::Preview(preview) => {
             let (times, zone) = match (&preview.key, preview.cron) {
@@ -265,6 +299,79 @@ async fn run_inner(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `schedules preview --cost`: a stored schedule's forecast, or a draft's.
+async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()> {
+    let spec = match (&p.key, p.cron) {
+        (Some(key), _) => {
+            let s = client.schedule(key).await?.schedule;
+            ScheduleSpec {
+                name: s.name,
+                cron: s.cron,
+                timezone: Some(s.timezone),
+                template: s.template,
+                targets: s.targets,
+                enabled: true,
+                jitter_seconds: s.jitter_seconds,
+                exclusions: s.exclusions,
+                misfire: Some(s.misfire),
+                catch_up_seconds: Some(s.catch_up_seconds),
+                overlap: s.overlap,
+            }
+        }
+        (None, Some(cron)) => {
+            let Some(kind) = p.kind else {
+                anyhow::bail!(
+                    "a draft schedule's cost needs its job: add --kind start or --kind stop"
+                );
+            };
+            if p.machines.is_empty() && p.select.is_none() {
+                anyhow::bail!(
+                    "a draft schedule's cost needs its machines: add --machine ID (repeatable) or --select SELECTOR"
+                );
+            }
+            ScheduleSpec {
+                name: "draft".into(),
+                cron,
+                timezone: p.timezone,
+                template: JobTemplate {
+                    kind,
+                    args: serde_json::Value::Null,
+                    wait: None,
+                    wait_timeout_seconds: None,
+                    max_attempts: None,
+                    priority: None,
+                },
+                targets: Targets {
+                    machine_ids: p.machines,
+                    selector: p.select,
+                },
+                enabled: true,
+                jitter_seconds: 0,
+                exclusions: Exclusions {
+                    dates: p.exclude_dates,
+                    calendars: p.calendars,
+                },
+                misfire: None,
+                catch_up_seconds: None,
+                overlap: OverlapPolicy::Skip,
+            }
+        }
+        (None, None) => unreachable!("clap requires a key or --cron"),
+    };
+    let plan = Plan {
+        schedule: Some(spec),
+        window: None,
+        month: p.month,
+    };
+    let forecast = client.forecast(&plan).await?;
+    if p.json {
+        print_json(&forecast)
+    } else {
+        super::report::print_forecast(&forecast);
+        Ok(())
+    }
 }
 
 async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! `machinist status`: is the daemon alive and ready, how many jobs are in
 //! each state, how deep the queue is and how long its oldest due job has
-//! waited, and the next schedule firings. Read from `/healthz`, `/readyz`,
+//! waited, the next schedule firings, the account's standing and the
+//! meter's last run. Read from `/healthz`, `/readyz`,
 //! `/metrics` and `/v1/schedules`. `--json` prints one object; the exit
 //! code is 0 when the daemon is ready, 1 otherwise.
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::connection::{DaemonArgs, print_fields, print_json, print_table, report_errors, time};
 use crate::cli::admin_client::AdminError;
+use crate::http::{MeterView, StandingView};
 
 /// Firings listed.
 const NEXT_FIRINGS: usize = 5;
@@ -52,6 +54,11 @@ pub struct Status {
     pub queue: Queue,
     /// The soonest firings of enabled schedules (window edges included).
     pub next_firings: Vec<NextFiring>,
+    /// The account's standing as the meter last checked it (when ready and
+    /// checked: v1 only).
+    pub account_standing: Option<StandingView>,
+    /// Where the meter's ingestion stands (when ready).
+    pub meter: Option<MeterView>,
 }
 
 /// Queue depth, from the metrics' gauges.
@@ -83,8 +90,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     report_errors(async move {
         let client = args.daemon.client()?;
         client.health().await?;
-        let (ready, not_ready, checks) = match client.ready().await {
-            Ok(r) => (true, None, r.checks),
+        let (ready, not_ready, checks, account_standing, meter) = match client.ready().await {
+            Ok(r) => (true, None, r.checks, r.account_standing, Some(r.meter)),
             Err(AdminError::Api {
                 code,
                 message,
@@ -94,6 +101,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 false,
                 Some(format!("{}: {message}", field.unwrap_or_default())),
                 BTreeMap::new(),
+                None,
+                None,
             ),
             Err(e) => return Err(e.into()),
         };
@@ -121,6 +130,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             jobs,
             queue,
             next_firings,
+            account_standing,
+            meter,
         };
         if args.json {
             print_json(&status)?;
@@ -209,6 +220,40 @@ fn print_status(s: &Status) {
             s.queue.queued, s.queue.waiting, s.queue.due, s.queue.oldest_due_age_seconds
         ),
     ));
+    if let Some(a) = &s.account_standing {
+        let mut line = if a.in_good_standing {
+            "in good standing".to_string()
+        } else {
+            "NOT in good standing: Paperspace refuses starts and creates".to_string()
+        };
+        if !a.has_payment_method {
+            line.push_str("; no payment method");
+        }
+        if a.admin_locked {
+            line.push_str("; locked by Paperspace");
+        }
+        line.push_str(&format!(" (checked {})", time(a.checked_at)));
+        fields.push(("account", line));
+        for m in &a.messages {
+            fields.push(("  message", m.clone()));
+        }
+    }
+    if let Some(m) = &s.meter {
+        fields.push((
+            "meter",
+            match m.ingested_at {
+                Some(at) => format!(
+                    "last run {}; {} events kept{}",
+                    time(at),
+                    m.events,
+                    m.newest
+                        .map(|n| format!(", newest from {}", time(n)))
+                        .unwrap_or_default()
+                ),
+                None => format!("not run yet; {} events kept", m.events),
+            },
+        ));
+    }
     print_fields(&fields);
     println!();
     if s.next_firings.is_empty() {

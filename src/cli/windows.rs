@@ -18,7 +18,9 @@ use super::schedules::{
     exclusions_summary, fire_line, firing_line, parse_selector, print_fire_times, targets_summary,
 };
 use crate::cli::admin_client::AdminClient;
+use crate::cost::Plan;
 use crate::http::{OverrideView, WindowDetail};
+use crate::machine::BillingMonth;
 use crate::schedule::calendar::Exclusions;
 use crate::schedule::hours::{Day, WindowSpec};
 use crate::schedule::target::{Selector, Targets};
@@ -64,16 +66,10 @@ enum WindowsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The next openings and closings of a window.
-    Preview {
-        key: String,
-        /// How many edges, 1..=100 (default 10).
-        #[arg(long, value_name = "N")]
-        count: Option<u32>,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    /// The next openings and closings of a window; with --cost, what it
+    /// (or a draft given by the flags of `windows add`) would make its
+    /// machines cost in a month.
+    Preview(Box<PreviewArgs>),
     /// Pause a window: no starts, stops or enforcement until resumed.
     Pause(KeyArgs),
     /// Resume a paused window.
@@ -139,6 +135,50 @@ struct AddArgs {
     json: bool,
 }
 
+#[derive(Debug, clap::Args)]
+struct PreviewArgs {
+    /// A stored window's id or name; with --cost, leave it out to price a
+    /// draft given by --days, --start, --end, --timezone and its machines.
+    key: Option<String>,
+    /// How many edges, 1..=100 (default 10).
+    #[arg(long, value_name = "N", conflicts_with = "cost")]
+    count: Option<u32>,
+    /// Forecast instead: the hours and cost the window would make its
+    /// machines run in a month, against always on and their last 30 days.
+    #[arg(long)]
+    cost: bool,
+    /// Draft: the days the window opens (`mon-fri`, `mon,wed,fri`, `all`).
+    #[arg(long, value_name = "DAYS", value_parser = parse_days, requires = "cost", conflicts_with = "key")]
+    days: Option<Days>,
+    /// Draft: local opening time, `HH:MM`.
+    #[arg(long, value_name = "HH:MM", value_parser = parse_wall_time, requires = "days")]
+    start: Option<NaiveTime>,
+    /// Draft: local closing time, `HH:MM`.
+    #[arg(long, value_name = "HH:MM", value_parser = parse_wall_time, requires = "days")]
+    end: Option<NaiveTime>,
+    /// Draft: IANA zone of the times.
+    #[arg(long, value_name = "ZONE", requires = "days")]
+    timezone: Option<String>,
+    /// Draft: a machine the window starts and stops; repeat for more.
+    #[arg(long = "machine", value_name = "ID", requires = "days")]
+    machines: Vec<String>,
+    /// Draft: the machines matching this at each edge.
+    #[arg(long, value_name = "SELECTOR", value_parser = parse_selector, requires = "days")]
+    select: Option<Selector>,
+    /// Draft: a local date on which the window stays closed; repeat for more.
+    #[arg(long = "exclude-date", value_name = "YYYY-MM-DD", requires = "days")]
+    exclude_dates: Vec<NaiveDate>,
+    /// Draft: a holiday calendar of the daemon's configuration.
+    #[arg(long = "calendar", value_name = "NAME", requires = "days")]
+    calendars: Vec<String>,
+    /// With --cost: the month to forecast, `YYYY-MM`. Default: next month.
+    #[arg(long, value_name = "YYYY-MM", requires = "cost")]
+    month: Option<BillingMonth>,
+    /// Print the API's JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Parsed `--days`.
 #[derive(Debug, Clone)]
 struct Days(Vec<Day>);
@@ -198,7 +238,17 @@ async fn run_inner(args: WindowsArgs) -> anyhow::Result<ExitCode> {
                 print_detail(&detail, &key);
             }
         }
-        WindowsCommand::Preview { key, count, json } => {
+        WindowsCommand::Preview(p) if p.cost => run_forecast(&client, *p).await?,
+        WindowsCommand::Preview(p) => {
+            let PreviewArgs {
+                key, count, json, ..
+            } = *p;
+            let Some(key) = key else {
+                anyhow::bail!(
+                    "name the window to preview (`machinist windows preview office`), \
+                     or price a draft with --cost and the flags of `windows add`"
+                );
+            };
             let times = client.preview_window(&key, count).await?;
             if json {
                 print_json(&serde_json::json!({ "fire_times": times }))?;
@@ -285,6 +335,72 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `windows preview --cost`: a stored window's forecast, or a draft's.
+async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()> {
+    let request = match (&p.key, p.days) {
+        (Some(key), _) => {
+            let w = client.window(key).await?.window;
+            WindowRequest {
+                name: w.name,
+                hours: w.hours,
+                targets: w.targets,
+                enforce: w.enforce,
+                enforce_interval_seconds: Some(w.enforce_interval_seconds),
+                exclusions: w.exclusions,
+                enabled: true,
+            }
+        }
+        (None, Some(days)) => {
+            let (Some(start), Some(end), Some(zone)) = (p.start, p.end, p.timezone) else {
+                anyhow::bail!(
+                    "a draft window's cost needs its hours: give --start HH:MM, --end HH:MM and --timezone ZONE with --days"
+                );
+            };
+            if p.machines.is_empty() && p.select.is_none() {
+                anyhow::bail!(
+                    "a draft window's cost needs its machines: add --machine ID (repeatable) or --select SELECTOR"
+                );
+            }
+            WindowRequest {
+                name: "draft".into(),
+                hours: WindowSpec {
+                    days: days.0,
+                    start,
+                    end,
+                    zone,
+                },
+                targets: Targets {
+                    machine_ids: p.machines,
+                    selector: p.select,
+                },
+                enforce: false,
+                enforce_interval_seconds: None,
+                exclusions: Exclusions {
+                    dates: p.exclude_dates,
+                    calendars: p.calendars,
+                },
+                enabled: true,
+            }
+        }
+        (None, None) => anyhow::bail!(
+            "name the window to price (`machinist windows preview office --cost`), or give a \
+             draft's --days, --start, --end, --timezone and --machine or --select"
+        ),
+    };
+    let plan = Plan {
+        schedule: None,
+        window: Some(request),
+        month: p.month,
+    };
+    let forecast = client.forecast(&plan).await?;
+    if p.json {
+        print_json(&forecast)
+    } else {
+        super::report::print_forecast(&forecast);
+        Ok(())
+    }
 }
 
 async fn run_override(client: &AdminClient, args: OverrideArgs) -> anyhow::Result<()> {

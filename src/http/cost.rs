@@ -1,9 +1,10 @@
 //! Reports of what machines cost and what Machinist's stops saved.
 //!
-//! Utilization comes from the monthly pulls (utilization jobs) kept per
-//! machine and month. Savings: for each stop request Paperspace accepted, the
+//! Utilization comes from the monthly pulls (utilization jobs, which on v1
+//! the meter answers) kept per machine, month and source. Savings: for each stop request Paperspace accepted, the
 //! hours until the first sign the machine ran again (or until now), split by
-//! month, times the machine's hourly rate as last pulled. A machine can be
+//! month, times the machine's hourly rate as last pulled, else (v1) its
+//! latest `usageRate` as Machinist saw it. A machine can be
 //! started outside Machinist (console, API), so Machinist's next start is
 //! only one sign: so is any state in which it runs seen after the stop, and
 //! any start operation Paperspace listed in its events created after the
@@ -15,7 +16,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::machine::BillingMonth;
-use crate::store::{Store, StoreError, UtilizationRow};
+use crate::meter::RateUnits;
+use crate::store::{Store, StoreError};
 
 /// One machine's month.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,17 +32,20 @@ pub struct UtilizationLine {
     pub(super) storage_monthly_rate: f64,
     /// Hours run times the rate, plus storage prorated over the month.
     pub cost: f64,
-    /// When the figures were pulled from Paperspace.
+    /// When the figures were pulled from Paperspace, or metered.
     pub(super) pulled_at: DateTime<Utc>,
+    /// `paperspace` (a utilization pull) or `meter` (Machinist's own metering).
+    pub(super) source: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UtilizationReport {
     /// The month reported.
     pub(super) month: BillingMonth,
-    /// By machine id.
+    /// By machine id, then source.
     pub machines: Vec<UtilizationLine>,
-    /// The sum of the machines' costs.
+    /// The sum of the machines' costs, each machine counted once: by
+    /// Paperspace's figures where pulled, else by the meter's.
     pub total_cost: f64,
 }
 
@@ -53,7 +58,8 @@ pub struct SavingsLine {
     pub stops: u32,
     /// Hours the machine stayed off after those stops, within the month.
     pub hours_off: f64,
-    /// `None` until a utilization pull has told the machine's rate.
+    /// From the utilization pull, else the machine's latest v1 `usageRate`
+    /// per hour; `None` while neither is known.
     pub hourly_rate: Option<f64>,
     /// Hours off times the rate; `None` while the rate is unknown.
     pub saved: Option<f64>,
@@ -76,17 +82,17 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0 + 0.0
 }
 
-/// The utilization pulled for `month`.
+/// The utilization kept for `month`: pulled from Paperspace and metered by
+/// Machinist, each row with its source.
 pub async fn utilization(
     store: &Store,
     month: BillingMonth,
 ) -> Result<UtilizationReport, StoreError> {
-    let rows = store.utilization(&month.to_string()).await?;
+    let mut rows = store.utilization(&month.to_string()).await?;
+    rows.sort_by(|a, b| (&a.machine_id, &a.source).cmp(&(&b.machine_id, &b.source)));
     let month_secs = (month.end() - month.start()).num_seconds() as f64;
     let machines: Vec<UtilizationLine> = rows
         .into_iter()
-        // What Paperspace reported; the meter's own rows are not served yet.
-        .filter(|r| r.source == UtilizationRow::PAPERSPACE)
         .map(|r| {
             let hours = r.seconds_used.max(0) as f64 / 3600.0;
             let cost = hours * r.hourly_rate
@@ -98,10 +104,26 @@ pub async fn utilization(
                 storage_monthly_rate: r.monthly_rate,
                 cost: round2(cost),
                 pulled_at: crate::store::rows::from_ms(r.pulled_at),
+                source: r.source,
             }
         })
         .collect();
-    let total_cost = round2(machines.iter().map(|m| m.cost).sum());
+    // Each machine once: Paperspace's figures where pulled, else the meter's.
+    let pulled: std::collections::HashSet<&str> = machines
+        .iter()
+        .filter(|m| m.source == crate::store::UtilizationRow::PAPERSPACE)
+        .map(|m| m.machine_id.as_str())
+        .collect();
+    let total_cost = round2(
+        machines
+            .iter()
+            .filter(|m| {
+                m.source == crate::store::UtilizationRow::PAPERSPACE
+                    || !pulled.contains(m.machine_id.as_str())
+            })
+            .map(|m| m.cost)
+            .sum(),
+    );
     Ok(UtilizationReport {
         month,
         machines,
@@ -120,15 +142,37 @@ enum Change {
     Ran,
 }
 
-/// What the stops Machinist carried out saved in `month`, up to `now`.
+/// What the stops Machinist carried out saved in `month`, up to `now`,
+/// priced by the utilization pulls alone.
 pub async fn savings(
     store: &Store,
     month: BillingMonth,
     now: DateTime<Utc>,
 ) -> Result<SavingsReport, StoreError> {
+    savings_priced(store, month, now, None).await
+}
+
+/// As [`savings`]; with `units`, a machine no utilization pull priced is
+/// priced by its latest v1 `usageRate` as Machinist saw it, read in `units`.
+pub async fn savings_priced(
+    store: &Store,
+    month: BillingMonth,
+    now: DateTime<Utc>,
+    units: Option<RateUnits>,
+) -> Result<SavingsReport, StoreError> {
     let (from, to) = (month.start(), month.end().min(now));
     let switches = store.switches(to).await?;
-    let rates: HashMap<String, f64> = store.hourly_rates().await?.into_iter().collect();
+    let mut rates: HashMap<String, f64> = HashMap::new();
+    if let Some(units) = units {
+        // Oldest first: the latest sighting of each machine stays.
+        let mut sightings = store.rate_sightings(now).await?;
+        sightings.sort_by_key(|s| s.at);
+        for s in sightings {
+            rates.insert(s.machine_id, units.hourly(s.rate.usage));
+        }
+    }
+    // A pulled rate wins over a sighted one.
+    rates.extend(store.hourly_rates().await?);
     let ran = store.signs_of_running(to).await?;
 
     // Per machine, the intervals it was off after a stop, in time order.

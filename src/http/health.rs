@@ -42,6 +42,38 @@ pub struct Readiness {
     pub status: String,
     /// Every check by name (`database`, `migrations`, `paperspace`) with what it found.
     pub checks: std::collections::BTreeMap<String, String>,
+    /// The account's standing as the meter last checked it; `null` when it
+    /// never did (legacy has no such call). Shown, never a reason for not
+    /// being ready: the daemon still stops machines while starts are refused.
+    pub account_standing: Option<StandingView>,
+    /// Where the meter's ingestion of the account's events stands.
+    pub meter: MeterView,
+}
+
+/// The account's standing in [`Readiness`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandingView {
+    /// Creates and starts are allowed.
+    pub in_good_standing: bool,
+    /// A payment method is on file.
+    pub has_payment_method: bool,
+    /// Paperspace staff locked the account.
+    pub admin_locked: bool,
+    /// What Paperspace tells the account holder, as sent.
+    pub messages: Vec<String>,
+    /// When the meter checked.
+    pub checked_at: DateTime<Utc>,
+}
+
+/// The meter's state in [`Readiness`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterView {
+    /// When its last complete run ended; `null` before the first.
+    pub ingested_at: Option<DateTime<Utc>>,
+    /// Creation time of the newest event ingested.
+    pub newest: Option<DateTime<Utc>>,
+    /// Machine events kept.
+    pub events: u64,
 }
 
 /// The last readiness probe of Paperspace.
@@ -110,9 +142,35 @@ pub(super) async fn readyz(
             ))
         ),
     );
+    let account_standing = store
+        .account_standing()
+        .await
+        .map_err(|e| not_ready("database", format!("the database did not answer: {e}")))?
+        .map(|(s, checked_at)| StandingView {
+            in_good_standing: s.in_good_standing,
+            has_payment_method: s.has_payment_method,
+            admin_locked: s.admin_locked,
+            messages: s.messages,
+            checked_at,
+        });
+    let cursor = store
+        .meter_cursor()
+        .await
+        .map_err(|e| not_ready("database", format!("the database did not answer: {e}")))?
+        .unwrap_or_default();
+    let events = store
+        .machine_event_count()
+        .await
+        .map_err(|e| not_ready("database", format!("the database did not answer: {e}")))?;
     Ok(Json(Readiness {
         status: "ready".into(),
         checks,
+        account_standing,
+        meter: MeterView {
+            ingested_at: cursor.ingested_at,
+            newest: cursor.newest,
+            events,
+        },
     }))
 }
 

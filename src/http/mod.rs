@@ -15,14 +15,15 @@
 //!   parameter, a bad `state`/`kind`/`machine_id` filter, `limit` outside
 //!   1..=500, a cursor this listing did not make, a non-numeric job id, a
 //!   path key that is neither an id nor a name, `count` outside 1..=100, a
-//!   missing or malformed `month`;
+//!   missing or malformed `month`, a `format` other than `json` or `csv`;
 //! - 401 `unauthorized` (with `WWW-Authenticate: Bearer`), see `http/auth.rs`;
 //! - 404 `not_found`: an unknown job, schedule, window (field `key`),
 //!   override (field `id`) or route; 405 `method_not_allowed`;
 //! - 409 `conflict`: cancel of a finished job, retry of a job that did not
 //!   fail, a schedule or window name already taken (field `name`), changing
 //!   or deleting a window's edge schedule directly, a utilization pull while
-//!   no machine is known;
+//!   no machine is known, `hourly` billing of a machine the configuration
+//!   lists in `cost.monthly_billed` (field `billing`);
 //! - 408 `request_timeout`: the body did not arrive within the body timeout;
 //! - 413 `payload_too_large`; 414 `uri_too_long`; 415
 //!   `unsupported_media_type` (`POST /v1/jobs` needs `Content-Type:
@@ -33,6 +34,8 @@
 //!   of a month not yet begun, field `month`); 422 `invalid_schedule`,
 //!   `invalid_window`, `invalid_override`: the same for those (bad `cron`,
 //!   `timezone`, `template.*`, `targets`, `exclusions`, `hours.*`, `until`, …);
+//!   422 `invalid_forecast`: a forecast's plan (its field, e.g.
+//!   `schedule.cron`, or `body` when it names neither or both);
 //!   in every kind, free text holding a character [`crate::text::is_refused`]
 //!   lists, named by its field;
 //! - 503 `unavailable`: the store failed, or the daemon stayed too busy to
@@ -64,6 +67,7 @@
 
 mod auth;
 pub mod cost;
+mod costs;
 mod error;
 mod health;
 mod jobs;
@@ -98,9 +102,10 @@ use crate::http::routes::{Route, Verb};
 use crate::job::JobDefaults;
 use crate::store::Store;
 
+pub use costs::{Billing, BillingRequest, BillingView, CostLineView, CostReportView};
 use error::Problem;
 pub use error::{ErrorBody, ErrorDetail};
-pub use health::Readiness;
+pub use health::{MeterView, Readiness, StandingView};
 pub use jobs::{HistoryPage, JobDetail, JobPage};
 pub use machines::{MachineDetail, MachineList, MachineView};
 pub use reports::{
@@ -289,6 +294,8 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         routes::HISTORY => on(m, jobs::history),
         routes::MACHINES_LIST => on(m, machines::list),
         routes::MACHINE_SHOW => on(m, machines::show),
+        routes::MACHINE_BILLING_SHOW => on(m, costs::show_billing),
+        routes::MACHINE_BILLING_SET => on(m, costs::set_billing),
         routes::SCHEDULE_CREATE => on(m, schedules::create),
         routes::SCHEDULES_LIST => on(m, schedules::list),
         routes::EXPRESSION_PREVIEW => on(m, schedules::preview_expression),
@@ -315,6 +322,8 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         routes::UTILIZATION_REPORT => on(m, reports::utilization_report),
         routes::UTILIZATION_PULL => on(m, reports::pull_utilization),
         routes::SAVINGS_REPORT => on(m, reports::savings_report),
+        routes::COST_REPORT => on(m, costs::cost_report),
+        routes::FORECAST => on(m, costs::forecast),
         other => panic!(
             "{} {} is in the route table but has no handler",
             other.method.as_str(),

@@ -42,6 +42,8 @@ pub(super) struct Param {
     pub schema: fn() -> Value,
     /// The parameter's description in the document.
     pub description: &'static str,
+    /// Whether a request must give it (path parameters always).
+    pub required: bool,
 }
 
 /// What the document says of one route beyond the route table.
@@ -68,6 +70,15 @@ const fn q(name: &'static str, schema: fn() -> Value, description: &'static str)
         location: In::Query,
         schema,
         description,
+        required: false,
+    }
+}
+
+/// A query parameter a request must give.
+const fn q_required(name: &'static str, schema: fn() -> Value, description: &'static str) -> Param {
+    Param {
+        required: true,
+        ..q(name, schema, description)
     }
 }
 
@@ -77,6 +88,7 @@ const fn p(name: &'static str, schema: fn() -> Value, description: &'static str)
         location: In::Path,
         schema,
         description,
+        required: true,
     }
 }
 
@@ -92,7 +104,8 @@ const KEY: Param = p(
 );
 const LIMIT: Param = q("limit", limit, "Page size, 1 to 500 (default 50).");
 const COUNT: Param = q("count", count, "Fire times, 1 to 100 (default 10).");
-const MONTH: Param = q("month", month, "The month, `YYYY-MM` (1970-01 to 9999-12).");
+const MONTH: Param = q_required("month", month, "The month, `YYYY-MM` (1970-01 to 9999-12).");
+const MACHINE_ID: Param = p("id", paperspace_id, "A Paperspace machine id.");
 const MACHINE_FILTER: Param = q("machine_id", paperspace_id, "Only this Paperspace machine.");
 
 /// The document's details of every route of the admin API, one per route
@@ -207,10 +220,26 @@ pub(super) const OPERATIONS: &[Operation] = &[
     Operation {
         route: routes::MACHINE_SHOW,
         tag: "machines",
-        params: &[p("id", paperspace_id, "A Paperspace machine id.")],
+        params: &[MACHINE_ID],
         body: None,
         ok: (200, Some("MachineDetail")),
         errors: &[400, 404],
+    },
+    Operation {
+        route: routes::MACHINE_BILLING_SHOW,
+        tag: "machines",
+        params: &[MACHINE_ID],
+        body: None,
+        ok: (200, Some("Billing")),
+        errors: &[400, 404],
+    },
+    Operation {
+        route: routes::MACHINE_BILLING_SET,
+        tag: "machines",
+        params: &[MACHINE_ID],
+        body: Some("BillingRequest"),
+        ok: (200, Some("Billing")),
+        errors: &[400, 404, 409],
     },
     Operation {
         route: routes::SCHEDULE_CREATE,
@@ -431,6 +460,33 @@ pub(super) const OPERATIONS: &[Operation] = &[
         ok: (200, Some("SavingsView")),
         errors: &[400],
     },
+    Operation {
+        route: routes::COST_REPORT,
+        tag: "reports",
+        params: &[
+            q(
+                "month",
+                month,
+                "The month, `YYYY-MM` (1970-01 to 9999-12); default: the current one (UTC).",
+            ),
+            q(
+                "format",
+                report_format,
+                "`json` (default) or `csv` (an attachment `machinist-cost-YYYY-MM.csv`).",
+            ),
+        ],
+        body: None,
+        ok: (200, Some("CostReport")),
+        errors: &[400],
+    },
+    Operation {
+        route: routes::FORECAST,
+        tag: "reports",
+        params: &[],
+        body: Some("Plan"),
+        ok: (200, Some("Forecast")),
+        errors: &[400, 422],
+    },
 ];
 
 fn reason(status: u16) -> &'static str {
@@ -450,7 +506,7 @@ fn reason(status: u16) -> &'static str {
         413 => "The body is larger than the limit",
         415 => "The body is not `application/json`",
         422 => {
-            "Well-formed but not valid (`invalid_job`, `invalid_schedule`, `invalid_window`, `invalid_override`)"
+            "Well-formed but not valid (`invalid_job`, `invalid_schedule`, `invalid_window`, `invalid_override`, `invalid_forecast`)"
         }
         503 => {
             "The store failed, the daemon is too busy or the request timed out (`unavailable`, `timeout`, `not_ready`)"
@@ -482,6 +538,10 @@ fn operation(op: &Operation) -> Value {
             json!({"description": reason(status), "content": {"application/json": {"schema": schema_ref(name)}}})
         }
     };
+    let mut ok = ok;
+    if op.route == routes::COST_REPORT {
+        ok["content"]["text/csv"] = json!({"schema": {"type": "string"}});
+    }
     responses.insert(status.to_string(), ok);
     if op.route == routes::JOB_SUBMIT {
         responses.insert(
@@ -511,7 +571,7 @@ fn operation(op: &Operation) -> Value {
             json!({
                 "name": p.name,
                 "in": if p.location == In::Path { "path" } else { "query" },
-                "required": p.location == In::Path || p.name == "month",
+                "required": p.required,
                 "description": p.description,
                 "schema": (p.schema)(),
             })
@@ -712,6 +772,59 @@ fn limit() -> Value {
 
 fn count() -> Value {
     json!({"type": "integer", "minimum": 1, "maximum": crate::scheduler::registry::MAX_PREVIEW, "default": super::schedules::DEFAULT_PREVIEW})
+}
+
+/// `GET /v1/reports/cost`'s JSON.
+fn cost_report() -> Value {
+    let line = open_obj(
+        "One machine's month.",
+        json!({
+            "machine_id": t(STRING), "name": t(STRING), "machine_type": nullable(STRING), "region": nullable(STRING),
+            "hours": t("number"), "hours_bound": t("number"),
+            "method": {"type": "string", "enum": ["events", "mixed", "observed", "idle"]},
+            "hourly_rate": nullable("number"), "compute": nullable("number"), "storage": nullable("number"), "total": nullable("number"),
+            "monthly_billed": t("boolean"), "stops": t("integer"), "kept_off_hours": t("number"), "saved": nullable("number"),
+        }),
+    );
+    let totals = open_obj(
+        "Sums over every machine.",
+        json!({"hours": t("number"), "compute": t("number"), "storage": t("number"), "total": t("number"), "saved": t("number"), "unpriced": t("integer")}),
+    );
+    open_obj(
+        "A month's cost per machine (`machines`), in sums (`totals`), by region, machine type and UTC day, with the meter's gaps and how each figure was derived.",
+        json!({
+            "month": t(STRING), "backend": {"type": "string", "enum": ["v1", "legacy"]}, "until": time(), "complete": t("boolean"),
+            "derivation": {"type": "array", "items": t(STRING)},
+            "machines": {"type": "array", "items": line},
+            "totals": totals,
+        }),
+    )
+}
+
+/// `POST /v1/forecast`'s answer.
+fn forecast() -> Value {
+    let line = open_obj(
+        "One machine's forecast.",
+        json!({"machine_id": t(STRING), "name": t(STRING), "planned_seconds": t("integer"), "planned_cost": nullable("number"), "always_on_cost": nullable("number"), "pattern_cost": nullable("number")}),
+    );
+    let totals = open_obj(
+        "Sums over the plan's machines.",
+        json!({"planned_hours": t("number"), "planned_cost": t("number"), "always_on_cost": t("number"), "pattern_cost": t("number"), "unpriced": t("integer")}),
+    );
+    open_obj(
+        "What a plan would make its machines run and cost in a month, against always on and their last 30 days.",
+        json!({
+            "kind": {"type": "string", "enum": ["schedule", "window"]}, "month": t(STRING),
+            "starts": t("integer"), "stops": t("integer"),
+            "machines": {"type": "array", "items": line},
+            "totals": totals,
+            "assumptions": {"type": "array", "items": t(STRING)},
+        }),
+    )
+}
+
+fn report_format() -> Value {
+    json!({"type": "string", "enum": ["json", "csv"], "default": "json"})
 }
 
 fn boolean() -> Value {
@@ -1129,14 +1242,19 @@ fn schemas(calendars: &[String]) -> Value {
     let schema_spec_none = schedule_spec(false);
     let mut schemas = json!({
         "Error": obj(&["error"], json!({"error": obj(&["code", "message", "field"], json!({
-            "code": {"type": "string", "enum": ["bad_request", "unauthorized", "not_found", "method_not_allowed", "conflict", "payload_too_large", "unsupported_media_type", "request_timeout", "invalid_job", "invalid_schedule", "invalid_window", "invalid_override", "unavailable", "timeout", "not_ready", "internal"]},
+            "code": {"type": "string", "enum": ["bad_request", "unauthorized", "not_found", "method_not_allowed", "conflict", "payload_too_large", "unsupported_media_type", "request_timeout", "invalid_job", "invalid_schedule", "invalid_window", "invalid_override", "invalid_forecast", "unavailable", "timeout", "not_ready", "internal"]},
             "message": t(STRING),
             "field": {"type": "string", "nullable": true, "description": "The offending input: a JSON path, query parameter or path segment."},
         }))})),
         "Health": obj(&["status"], json!({"status": {"type": "string", "enum": ["ok"]}})),
-        "Readiness": obj(&["status", "checks"], json!({
+        "Readiness": obj(&["status", "checks", "account_standing", "meter"], json!({
             "status": {"type": "string", "enum": ["ready"]},
             "checks": {"type": "object", "additionalProperties": t(STRING)},
+            "account_standing": {"type": "object", "nullable": true, "description": "The account's standing as last checked (v1); `null` when never checked (legacy).", "required": ["in_good_standing", "has_payment_method", "admin_locked", "messages", "checked_at"], "properties": {
+                "in_good_standing": t("boolean"), "has_payment_method": t("boolean"), "admin_locked": t("boolean"),
+                "messages": {"type": "array", "items": t(STRING)}, "checked_at": time(),
+            }},
+            "meter": obj(&["ingested_at", "newest", "events"], json!({"ingested_at": nullable_time(), "newest": nullable_time(), "events": t("integer")})),
         })),
         "OpenApiDocument": open_obj("This document.", json!({"openapi": t(STRING)})),
         "Job": obj(&["id", "kind", "state", "priority", "attempt", "max_attempts", "run_at", "created_at", "updated_at"], json!({
@@ -1217,6 +1335,27 @@ fn schemas(calendars: &[String]) -> Value {
     map.insert(
         "OverrideRequest".into(),
         json!({"type": "object", "description": "Keep a machine on or off until a time (`until`: in the future, at most 31 days ahead) or for some hours from now (`hours`); one of the two.", "required": ["machine_id", "mode"], "additionalProperties": false, "oneOf": [{"required": ["until"]}, {"required": ["hours"]}], "properties": {"machine_id": paperspace_id(), "mode": {"type": "string", "enum": ["keep_on", "keep_off"]}, "until": time(), "hours": {"type": "number", "exclusiveMinimum": true, "minimum": 0, "maximum": 744}, "reason": free_text(500)}}),
+    );
+    map.insert("CostReport".into(), cost_report());
+    map.insert("Forecast".into(), forecast());
+    map.insert(
+        "Billing".into(),
+        obj(
+            &["machine_id", "billing", "source"],
+            json!({
+                "machine_id": t(STRING),
+                "billing": {"type": "string", "enum": ["monthly", "hourly"]},
+                "source": {"type": "string", "enum": ["config", "api", "default"]},
+            }),
+        ),
+    );
+    map.insert(
+        "Plan".into(),
+        json!({"type": "object", "description": "Exactly one of a schedule or a window, as `POST /v1/schedules` or `POST /v1/windows` would create it; a schedule's template kind is `start` or `stop`.", "additionalProperties": false, "oneOf": [{"required": ["schedule"]}, {"required": ["window"]}], "properties": {"schedule": schema_ref("ScheduleSpec"), "window": schema_ref("WindowRequest"), "month": {"type": "string", "pattern": MONTH_PATTERN, "description": "The month to forecast; default: the next one."}}}),
+    );
+    map.insert(
+        "BillingRequest".into(),
+        json!({"type": "object", "required": ["billing"], "additionalProperties": false, "properties": {"billing": {"type": "string", "enum": ["monthly", "hourly"]}}}),
     );
     map.insert(
         "PullRequest".into(),

@@ -16,7 +16,7 @@ use super::error::Problem;
 use super::params;
 use super::params::json_body;
 use crate::http::cost::{
-    SavingsLine, SavingsReport, UtilizationLine, UtilizationReport, savings, utilization,
+    SavingsLine, SavingsReport, UtilizationLine, UtilizationReport, savings_priced, utilization,
 };
 use crate::job::{JobId, JobRequest, SpecError};
 use crate::machine::BillingMonth;
@@ -26,9 +26,12 @@ use crate::machine::BillingMonth;
 pub struct UtilizationView {
     /// The month reported, `YYYY-MM`.
     pub month: BillingMonth,
-    /// By machine id.
+    /// The Paperspace API the daemon speaks: `v1` or `legacy`.
+    pub backend: String,
+    /// By machine id, then source.
     pub machines: Vec<UtilizationLineView>,
-    /// The sum of the machines' costs.
+    /// The sum of the machines' costs, each machine counted once: by
+    /// Paperspace's figures where pulled, else by the meter's.
     pub total_cost: f64,
 }
 
@@ -45,8 +48,11 @@ pub struct UtilizationLineView {
     pub storage_monthly_rate: f64,
     /// Hours run times the rate, plus storage prorated over the month.
     pub cost: f64,
-    /// When the figures were pulled from Paperspace.
+    /// When the figures were pulled from Paperspace, or metered.
     pub pulled_at: DateTime<Utc>,
+    /// `paperspace` (a utilization pull, legacy) or `meter` (Machinist's own
+    /// metering of the account's events, v1).
+    pub source: String,
 }
 
 /// `GET /v1/reports/savings`: what Machinist's stops saved in a month.
@@ -54,6 +60,10 @@ pub struct UtilizationLineView {
 pub struct SavingsView {
     /// The month reported, `YYYY-MM`.
     pub month: BillingMonth,
+    /// The Paperspace API the daemon speaks: `v1` or `legacy`.
+    pub backend: String,
+    /// How the figures were worked out, in one sentence.
+    pub method: String,
     /// By machine id.
     pub machines: Vec<SavingsLineView>,
     /// The sum of the machines' hours off.
@@ -71,7 +81,8 @@ pub struct SavingsLineView {
     pub stops: u32,
     /// Hours the machine stayed off after those stops, within the month.
     pub hours_off: f64,
-    /// `null` until a utilization pull has told the machine's rate.
+    /// From the utilization pull, else the machine's latest v1 `usageRate`
+    /// per hour; `null` while neither is known.
     pub hourly_rate: Option<f64>,
     /// Hours off times the rate; `null` while the rate is unknown.
     pub saved: Option<f64>,
@@ -79,8 +90,8 @@ pub struct SavingsLineView {
 
 // Every field named, so that a field added to a report fails to compile here
 // rather than go missing from the API.
-impl From<UtilizationReport> for UtilizationView {
-    fn from(r: UtilizationReport) -> Self {
+impl UtilizationView {
+    fn new(r: UtilizationReport, backend: &str) -> Self {
         let UtilizationReport {
             month,
             machines,
@@ -96,6 +107,7 @@ impl From<UtilizationReport> for UtilizationView {
                     storage_monthly_rate,
                     cost,
                     pulled_at,
+                    source,
                 } = l;
                 UtilizationLineView {
                     machine_id,
@@ -104,19 +116,26 @@ impl From<UtilizationReport> for UtilizationView {
                     storage_monthly_rate,
                     cost,
                     pulled_at,
+                    source,
                 }
             })
             .collect();
         UtilizationView {
             month,
+            backend: backend.to_string(),
             machines,
             total_cost,
         }
     }
 }
 
-impl From<SavingsReport> for SavingsView {
-    fn from(r: SavingsReport) -> Self {
+/// How savings are worked out, in one sentence.
+const SAVINGS_METHOD: &str = "hours each machine stayed off after Machinist's stops, until \
+     Machinist started it or it was seen running or Paperspace listed a start of it, times its \
+     hourly rate: the utilization pull's, else its latest usageRate as Machinist saw it";
+
+impl SavingsView {
+    fn new(r: SavingsReport, backend: &str) -> Self {
         let SavingsReport {
             month,
             machines,
@@ -144,6 +163,8 @@ impl From<SavingsReport> for SavingsView {
             .collect();
         SavingsView {
             month,
+            backend: backend.to_string(),
+            method: SAVINGS_METHOD.to_string(),
             machines,
             total_hours_off,
             total_saved,
@@ -186,7 +207,8 @@ pub(super) async fn utilization_report(
 ) -> Result<Json<UtilizationView>, Problem> {
     let month = month_param(raw.as_deref())?;
     let report = utilization(&app.http.store, month).await?;
-    Ok(Json(report.into()))
+    let backend = app.http.ledger.settings().backend.as_str();
+    Ok(Json(UtilizationView::new(report, backend)))
 }
 
 /// `GET /v1/reports/savings?month=YYYY-MM`.
@@ -195,8 +217,15 @@ pub(super) async fn savings_report(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SavingsView>, Problem> {
     let month = month_param(raw.as_deref())?;
-    let report = savings(&app.http.store, month, app.http.clock.now()).await?;
-    Ok(Json(report.into()))
+    let settings = app.http.ledger.settings();
+    let report = savings_priced(
+        &app.http.store,
+        month,
+        app.http.clock.now(),
+        Some(settings.units),
+    )
+    .await?;
+    Ok(Json(SavingsView::new(report, settings.backend.as_str())))
 }
 
 /// `POST /v1/reports/utilization/pull`: one `utilization` job per machine

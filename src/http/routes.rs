@@ -32,6 +32,8 @@
 //! | `GET /v1/history?machine_id=&limit=&cursor=` | [`HistoryPage`](super::HistoryPage): `{"events":[…],"next_cursor":"e17"\|null}`, newest first |
 //! | `GET /v1/machines` | [`MachineList`](super::MachineList): every machine seen, with `seen_at` and `gone_at` |
 //! | `GET /v1/machines/{id}` | [`MachineDetail`](super::MachineDetail): the machine, its 20 most recent jobs, the schedules that target it |
+//! | `GET /v1/machines/{id}/billing` | [`BillingView`](super::BillingView) `{"machine_id","billing":"monthly"\|"hourly","source":"config"\|"api"\|"default"}` |
+//! | `PUT /v1/machines/{id}/billing` | body `{"billing":"monthly"\|"hourly"}`; 200 + `BillingView`; 409 for `hourly` on a machine in `cost.monthly_billed` |
 //! | `POST /v1/schedules` | body [`ScheduleSpec`](crate::schedule::spec::ScheduleSpec); 201 + the schedule |
 //! | `GET /v1/schedules?include_windows=` | [`ScheduleList`](super::ScheduleList): `{"schedules":[…]}` by name; window edges only with `include_windows=true` |
 //! | `POST /v1/schedules/preview` | body [`PreviewRequest`](super::PreviewRequest) `{"cron","timezone"?,"count"?}`: `FireTimes`, nothing stored |
@@ -58,6 +60,8 @@
 //! | `GET /v1/reports/utilization?month=YYYY-MM` | [`UtilizationView`](super::UtilizationView) |
 //! | `POST /v1/reports/utilization/pull` | body `{"month":"YYYY-MM"}`; 202 + [`PullAnswer`](super::PullAnswer) `{"jobs":[ids]}`, one `utilization` job per known machine |
 //! | `GET /v1/reports/savings?month=YYYY-MM` | [`SavingsView`](super::SavingsView) |
+//! | `GET /v1/reports/cost?month=YYYY-MM&format=json\|csv` | [`CostReportView`](super::CostReportView) (the current month by default), or with `format=csv` [`to_csv`](crate::cost::to_csv) as an attachment `machinist-cost-YYYY-MM.csv` (`http/costs.rs`) |
+//! | `POST /v1/forecast` | body [`Plan`](crate::cost::Plan) `{"schedule"\|"window","month"?}`: [`Forecast`](crate::cost::Forecast), nothing stored; 422 `invalid_forecast` naming the field |
 //!
 //! A `{key}` is an id or a name: a positive number written plainly, or 1 to
 //! 128 characters without control characters (names are never numbers).
@@ -191,6 +195,8 @@ route_table! {
     HISTORY = Admin Get "/v1/history", "Every job's events, newest first";
     MACHINES_LIST = Admin Get "/v1/machines", "Every machine seen, with when";
     MACHINE_SHOW = Admin Get "/v1/machines/{id}", "A machine with its recent jobs and the schedules aimed at it";
+    MACHINE_BILLING_SHOW = Admin Get "/v1/machines/{id}/billing", "Whether a machine is billed monthly or hourly, and who said so";
+    MACHINE_BILLING_SET = Admin Put "/v1/machines/{id}/billing", "Mark a machine as billed monthly or hourly";
     SCHEDULE_CREATE = Admin Post "/v1/schedules", "Create a schedule";
     SCHEDULES_LIST = Admin Get "/v1/schedules", "List schedules by name";
     EXPRESSION_PREVIEW = Admin Post "/v1/schedules/preview", "Fire times of an expression; nothing stored";
@@ -217,6 +223,8 @@ route_table! {
     UTILIZATION_REPORT = Admin Get "/v1/reports/utilization", "Machine hours and cost of a month";
     UTILIZATION_PULL = Admin Post "/v1/reports/utilization/pull", "Queue one utilization job per known machine";
     SAVINGS_REPORT = Admin Get "/v1/reports/savings", "What schedules saved in a month";
+    COST_REPORT = Admin Get "/v1/reports/cost", "A month's cost per machine and in sums, as JSON or CSV";
+    FORECAST = Admin Post "/v1/forecast", "What a schedule or window not yet saved would cost in a month";
 }
 
 /// True for a path whose routes are [`Access::Open`]: the auth layer lets

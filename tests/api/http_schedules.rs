@@ -960,15 +960,16 @@ async fn reports_need_a_month_and_answer_their_shape() {
         .expect(StatusCode::OK);
     assert_eq!(
         empty,
-        json!({"month": "2026-03", "machines": [], "total_cost": 0.0})
+        json!({"month": "2026-03", "backend": "v1", "machines": [], "total_cost": 0.0})
     );
     let savings = app
         .get("/v1/reports/savings?month=2026-03")
         .await
         .expect(StatusCode::OK);
+    assert!(savings["method"].as_str().unwrap().contains("usageRate"));
     assert_eq!(
         savings,
-        json!({"month": "2026-03", "machines": [], "total_hours_off": 0.0, "total_saved": 0.0})
+        json!({"month": "2026-03", "backend": "v1", "method": savings["method"], "machines": [], "total_hours_off": 0.0, "total_saved": 0.0})
     );
 
     app.store()
@@ -993,9 +994,11 @@ async fn reports_need_a_month_and_answer_their_shape() {
         feb,
         json!({
             "month": "2026-02",
+            "backend": "v1",
             "machines": [{
                 "machine_id": "ps1", "hours_used": 10.0, "hourly_rate": 0.51,
-                "storage_monthly_rate": 5.0, "cost": 5.1, "pulled_at": "2026-03-02T09:00:00Z"
+                "storage_monthly_rate": 5.0, "cost": 5.1, "pulled_at": "2026-03-02T09:00:00Z",
+                "source": "paperspace"
             }],
             "total_cost": 5.1
         })

@@ -14,6 +14,7 @@ mod crash;
 mod daemon_jobs;
 mod demo;
 mod http_cli;
+mod http_cost;
 mod http_fuzz;
 mod http_jobs;
 mod http_machines;
