@@ -90,6 +90,25 @@ impl MachineInfo {
     }
 }
 
+/// Moves each change of price back to the `vm-upgrade` that made it: the
+/// meter sees a new price only at its next listing, up to an interval
+/// after the upgrade, and a machine started in between ran at the new one.
+fn align_rates_to_upgrades(info: &mut MachineInfo) {
+    for i in 1..info.rates.len() {
+        let (before, at) = (info.rates[i - 1].at, info.rates[i].at);
+        let upgraded = info
+            .events
+            .iter()
+            .filter(|e| e.name == "vm-upgrade" && e.state == "done")
+            .filter_map(|e| e.finished_at)
+            .filter(|t| *t > before && *t <= at)
+            .max();
+        if let Some(t) = upgraded {
+            info.rates[i].at = t;
+        }
+    }
+}
+
 /// One machine's metered month with its savings.
 #[derive(Debug, Clone)]
 pub struct MachineMonth {
@@ -159,7 +178,10 @@ impl Ledger {
         let pulled = self.store.utilization(&month.to_string()).await?;
         match self.settings.backend {
             Backend::V1 => {
-                for rate in self.store.rate_sightings(to).await? {
+                // Prices seen after the span count too: a machine first
+                // priced after the month ended was priced so during it
+                // (rates change only by an upgrade, which is seen).
+                for rate in self.store.rate_sightings(to + Duration::days(3660)).await? {
                     if let Some(info) = by.get_mut(&rate.machine_id) {
                         info.rates.push(rate);
                     }
@@ -217,6 +239,7 @@ impl Ledger {
             info.sightings.sort_by_key(|s| s.at);
             info.rates.sort_by_key(|r| r.at);
             info.stops.sort();
+            align_rates_to_upgrades(info);
         }
         Ok(by)
     }

@@ -199,6 +199,35 @@ fn observed_edges(sightings: &[StateSighting], events: &[Edge]) -> Vec<Edge> {
     out
 }
 
+/// Removes the edge of a `create` that left its machine off. No event
+/// says whether a create started the machine (v1's `startOnCreate`), so
+/// what follows decides: a start next means it was off; a stop next means
+/// it ran; with no later event, the first state seen after it; with none of
+/// those, it ran (`startOnCreate` defaults to true).
+fn drop_creates_left_off(events: &mut Vec<Edge>, sightings: &[StateSighting]) {
+    let is_create =
+        |e: &Edge| matches!(&e.evidence, Evidence::Event { name, .. } if name == "create");
+    let mut i = 0;
+    while i < events.len() {
+        if is_create(&events[i]) {
+            let at = events[i].at;
+            let left_off = match events.get(i + 1) {
+                Some(next) => next.up,
+                None => sightings
+                    .iter()
+                    .filter(|s| s.at > at)
+                    .min_by_key(|s| s.at)
+                    .is_some_and(|s| !is_billed(&s.state)),
+            };
+            if left_off {
+                events.remove(i);
+                continue;
+            }
+        }
+        i += 1;
+    }
+}
+
 /// The intervals `facts` show the machine billed for running within
 /// `[from, to)`, oldest first.
 pub fn running_intervals(
@@ -208,6 +237,7 @@ pub fn running_intervals(
 ) -> Vec<Interval> {
     let mut events: Vec<Edge> = facts.events.iter().filter_map(event_edge).collect();
     events.sort_by_key(|e| e.at);
+    drop_creates_left_off(&mut events, facts.sightings);
     let mut edges = observed_edges(facts.sightings, &events);
     edges.extend(events);
     // At one instant a down edge comes first: a stop and a start at the
@@ -443,6 +473,33 @@ mod tests {
         assert_eq!(got[0].to, at("02T13:00:00"));
         assert_eq!(got[0].closed_by, Evidence::Observed);
         assert_eq!(got[0].uncertainty_seconds, 300);
+    }
+
+    #[test]
+    fn a_create_that_left_the_machine_off_opens_nothing() {
+        // Created off, started a day later by hand.
+        let events = [
+            event("e0", "create", "done", "10T12:00:00", Some("10T12:03:00")),
+            event("e1", "start", "done", "11T09:00:00", Some("11T09:01:00")),
+            event("e2", "stop", "done", "11T10:01:00", Some("11T10:02:00")),
+        ];
+        let got = running_intervals(&facts(&events, &[]), at("01T00:00:00"), at("31T00:00:00"));
+        assert_eq!(hours(&got), 1.0);
+        // Created off and never touched: the first state seen says so.
+        let events = [event(
+            "e0",
+            "create",
+            "done",
+            "10T12:00:00",
+            Some("10T12:03:00"),
+        )];
+        let sightings = [seen(MachineState::Off, "10T12:10:00", None)];
+        let got = running_intervals(
+            &facts(&events, &sightings),
+            at("01T00:00:00"),
+            at("31T00:00:00"),
+        );
+        assert!(got.is_empty(), "{got:?}");
     }
 
     #[test]
