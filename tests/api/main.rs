@@ -23,6 +23,7 @@ mod http_schedules;
 mod legacy_client;
 mod legacy_wire;
 mod logs;
+mod metering_month;
 mod official_cli;
 mod reports;
 mod schedule_timing;
