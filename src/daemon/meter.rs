@@ -192,6 +192,7 @@ impl Meter {
             limit: Some(PAGE_LIMIT),
         };
         let mut reached = false;
+        let mut truncated = false;
         let mut followed = std::collections::HashSet::new();
         loop {
             let EventPage { events: got, next } = self.api.event_page(&page).await?;
@@ -212,8 +213,10 @@ impl Meter {
                 Some(_) => {
                     tracing::warn!(
                         pages = run.pages,
-                        "stopped paging machine events; the next run goes on from the newest"
+                        "stopped paging machine events before reaching the last run's; \
+                         the older ones are recorded as a gap"
                     );
+                    truncated = true;
                     break;
                 }
             }
@@ -239,7 +242,7 @@ impl Meter {
                 from: last,
                 to: now,
                 backfilled,
-                complete: reached || mark.is_none(),
+                complete: !truncated && (reached || mark.is_none()),
             };
             if !gap.complete {
                 tracing::warn!(
@@ -247,6 +250,21 @@ impl Meter {
                     "Paperspace no longer lists every machine event since the last metering run; intervals across the gap rest on the states observed"
                 );
             }
+            self.store.record_meter_gap(gap.clone()).await?;
+            run.gap = Some(gap);
+        }
+        // A listing cut short leaves events between the mark and the
+        // oldest read unread for good: say so where reports look.
+        if truncated
+            && run.gap.is_none()
+            && let Some(oldest) = events.iter().filter_map(|e| e.created_at).min()
+        {
+            let gap = MeterGap {
+                from: stop_at,
+                to: oldest,
+                backfilled: 0,
+                complete: false,
+            };
             self.store.record_meter_gap(gap.clone()).await?;
             run.gap = Some(gap);
         }

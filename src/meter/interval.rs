@@ -215,7 +215,7 @@ fn drop_creates_left_off(events: &mut Vec<Edge>, sightings: &[StateSighting]) {
                 Some(next) => next.up,
                 None => sightings
                     .iter()
-                    .filter(|s| s.at > at)
+                    .filter(|s| s.at >= at)
                     .min_by_key(|s| s.at)
                     .is_some_and(|s| !is_billed(&s.state)),
             };

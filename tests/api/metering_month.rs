@@ -544,9 +544,7 @@ async fn stored(store: &Store) -> Vec<MachineEvent> {
         .unwrap()
 }
 
-/// A P4000 created in February, used for a day then, `off` since. (Not
-/// created `off` through the API: the meter takes a done `create` for a
-/// start, even with `startOnCreate: false`.)
+/// A P4000 created in February, used for a day then, `off` since.
 fn seeded_off(app: &TestApp, name: &str) -> String {
     let sim = &app.sim.sim;
     let id = sim
@@ -653,6 +651,35 @@ async fn an_event_in_progress_at_one_run_is_updated_when_done_and_opens_its_inte
     let truth = app.sim.sim.usage(march);
     let truth = truth.iter().find(|u| u.id == id).unwrap();
     assert_eq!(m.running_seconds as f64, truth.running_seconds);
+}
+
+#[tokio::test]
+async fn a_machine_created_off_is_not_billed_until_a_start_is_done() {
+    let app = app(Backend::V1, "2026-03-02T09:00:00Z").await;
+    let api = v1(&app);
+    let store = app.store();
+    let meter = meter(&app, store, chrono::Duration::days(30));
+    let mut req = CreateMachine::new("cold", "East Coast (NY2)", "P4000", 50, "tkni3aa4");
+    req.start_on_create = Some(false);
+    let id = api.create(&req).await.unwrap().id;
+    app.clock()
+        .advance(chrono::Duration::from_std(TRANSITION).unwrap());
+    meter.run_once().await.unwrap();
+    // A start under way: the create is done, the machine still not billed.
+    api.start(&id).await.unwrap();
+    app.clock().advance(chrono::Duration::seconds(5));
+    meter.run_once().await.unwrap();
+    let ledger = Ledger::new(store.clone(), CostSettings::new(Backend::V1));
+    let march: BillingMonth = "2026-03".parse().unwrap();
+    let now = app.clock().now();
+    let metered = ledger
+        .metered_utilization(Some(std::slice::from_ref(&id)), march, now)
+        .await
+        .unwrap();
+    assert_eq!(metered[0].1.running_seconds, 0, "{:#?}", metered[0].1);
+    let truth = app.sim.sim.usage(march);
+    let truth = truth.iter().find(|u| u.id == id).unwrap();
+    assert_eq!(truth.running_seconds, 0.0);
 }
 
 #[tokio::test]
