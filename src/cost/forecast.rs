@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ledger::{CostError, Ledger};
 use crate::machine::{BillingMonth, Machine};
-use crate::meter::{Command, MachineForecast, PATTERN_DAYS, forecast_machine};
+use crate::meter::{Command, History, MachineForecast, PATTERN_DAYS, forecast_machine};
 use crate::schedule::calendar::Calendars;
 use crate::schedule::hours::Edge;
 use crate::schedule::spec::ScheduleSpec;
@@ -245,12 +245,26 @@ impl Ledger {
                 totals.unpriced += 1;
                 continue;
             };
-            let known_history = !info.events.is_empty() || !info.sightings.is_empty();
+            // What is known of the machine begins at its first fact (or
+            // its creation), within the last 30 days.
+            let known_from = info
+                .events
+                .iter()
+                .filter_map(|e| e.created_at)
+                .chain(info.sightings.iter().map(|s| s.at))
+                .min()
+                .map(|first| {
+                    let created = info.known.as_ref().and_then(|k| k.machine.created_at);
+                    first.min(created.unwrap_or(first)).max(history_from)
+                });
             let prices = info.prices(self.settings().units, source);
             let f = forecast_machine(
                 &id,
-                known_history.then_some(spans.as_slice()),
-                history_end,
+                known_from.map(|from| History {
+                    spans: &spans,
+                    from,
+                    end: history_end,
+                }),
                 &commands,
                 &prices,
                 from,
@@ -315,7 +329,9 @@ impl Ledger {
                      plan's starts and stops act on top of them (after a stop the machine stays \
                      off until the plan or its pattern starts it)"
                 ),
-                "a machine with no metered history is taken to be always on".to_string(),
+                "with less than 30 days metered, what is known repeats; with less than a day, \
+                 the machine is taken to be always on"
+                    .to_string(),
                 "compute only: storage costs the same whatever the plan".to_string(),
                 "firing times in the plan's zone, with DST and its exclusion days applied"
                     .to_string(),

@@ -5,8 +5,9 @@
 //! starts and stops act on top of them. After the plan stops it, the machine
 //! stays off until the plan starts it or its pattern shows someone starting
 //! it; after the plan starts it, it runs until the plan stops it or its
-//! pattern shows it stopped. A machine with no metered history is taken to be
-//! always on, which is what it costs if nobody stops it. Firing times come
+//! pattern shows it stopped. With less than 30 days known, what is known
+//! repeats; a machine with less than a day of metered history is taken to
+//! be always on, which is what it costs if nobody stops it. Firing times come
 //! from the schedule model, so time zones, DST and exclusion days are those
 //! the daemon would apply.
 
@@ -44,15 +45,31 @@ pub struct MachineForecast {
 /// A start (`true`) or stop (`false`) the plan makes at an instant.
 pub type Command = (DateTime<Utc>, bool);
 
-/// `spans` (running intervals of the last [`PATTERN_DAYS`] before
-/// `pattern_end`) repeated over `[from, to)`.
+/// Less metered history than this is no pattern: the machine is taken to
+/// be always on.
+pub const PATTERN_MINIMUM: Duration = Duration::days(1);
+
+/// A machine's metered running over `[from, end)`: the pattern that
+/// repeats, with a period of its own length (at most [`PATTERN_DAYS`]).
+#[derive(Debug, Clone, Copy)]
+pub struct History<'a> {
+    /// Its running intervals.
+    pub spans: &'a [(DateTime<Utc>, DateTime<Utc>)],
+    /// Where what is known of the machine begins.
+    pub from: DateTime<Utc>,
+    /// Where it ends (now).
+    pub end: DateTime<Utc>,
+}
+
+/// `history` repeated over `[from, to)`.
 fn repeat_pattern(
-    spans: &[(DateTime<Utc>, DateTime<Utc>)],
-    pattern_end: DateTime<Utc>,
+    history: &History<'_>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let period = Duration::days(PATTERN_DAYS);
+    let spans = history.spans;
+    let pattern_end = history.end;
+    let period = history.end - history.from;
     let mut out = Vec::new();
     // The copy of the pattern that covers `from` and every later one.
     let mut shift = Duration::zero();
@@ -135,20 +152,20 @@ fn seconds(spans: &[(DateTime<Utc>, DateTime<Utc>)]) -> i64 {
 }
 
 /// Forecasts one machine over `[from, to)`: `history` is its metered
-/// running over the [`PATTERN_DAYS`] before `history_end` (`None` when
-/// nothing is metered), `commands` the plan's starts and stops.
+/// running (`None`, or less than [`PATTERN_MINIMUM`] of it, when too
+/// little is known), `commands` the plan's starts and stops.
 pub fn forecast_machine(
     machine_id: &str,
-    history: Option<&[(DateTime<Utc>, DateTime<Utc>)]>,
-    history_end: DateTime<Utc>,
+    history: Option<History<'_>>,
     commands: &[Command],
     prices: &Prices<'_>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> MachineForecast {
     let always = [(from, to)];
-    let pattern = match history {
-        Some(spans) => repeat_pattern(spans, history_end, from, to),
+    let history = history.filter(|h| h.end - h.from >= PATTERN_MINIMUM);
+    let pattern = match &history {
+        Some(h) => repeat_pattern(h, from, to),
         None => always.to_vec(),
     };
     let planned = apply_plan(&pattern, commands, from, to);
@@ -213,7 +230,7 @@ mod tests {
             (at("2026-05-02T18:00:00Z"), false),
         ];
         let rates = rate();
-        let f = forecast_machine("ps1", None, from, &commands, &prices(&rates), from, to);
+        let f = forecast_machine("ps1", None, &commands, &prices(&rates), from, to);
         assert_eq!(f.planned_seconds, 18 * 3600);
         assert_eq!(f.always_on_seconds, 48 * 3600);
         assert_eq!(f.planned_cost, Some(18.0));
@@ -237,17 +254,41 @@ mod tests {
             (end + Duration::hours(42), false),
         ];
         let rates = rate();
-        let f = forecast_machine(
-            "ps1",
-            Some(&history),
+        let history = History {
+            spans: &history,
+            from: end - Duration::days(PATTERN_DAYS),
             end,
-            &commands,
-            &prices(&rates),
-            from,
-            to,
-        );
+        };
+        let f = forecast_machine("ps1", Some(history), &commands, &prices(&rates), from, to);
         assert_eq!(f.pattern_seconds, 24 * 3600);
         assert_eq!(f.planned_seconds, 20 * 3600);
         assert!(f.pattern_known);
+    }
+
+    #[test]
+    fn a_short_history_repeats_with_its_own_length_or_not_at_all() {
+        let end = at("2026-05-01T00:00:00Z");
+        let (from, to) = (end, end + Duration::days(20));
+        let rates = rate();
+        // Eight hours known: too little, taken as always on.
+        let spans = [(end - Duration::hours(8), end - Duration::hours(7))];
+        let short = History {
+            spans: &spans,
+            from: end - Duration::hours(8),
+            end,
+        };
+        let f = forecast_machine("ps1", Some(short), &[], &prices(&rates), from, to);
+        assert!(!f.pattern_known);
+        assert_eq!(f.pattern_seconds, 20 * 86_400);
+        // Ten days known, running on the first of them: once every ten days.
+        let spans = [(end - Duration::days(10), end - Duration::days(9))];
+        let ten = History {
+            spans: &spans,
+            from: end - Duration::days(10),
+            end,
+        };
+        let f = forecast_machine("ps1", Some(ten), &[], &prices(&rates), from, to);
+        assert!(f.pattern_known);
+        assert_eq!(f.pattern_seconds, 2 * 86_400);
     }
 }

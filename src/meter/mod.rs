@@ -12,7 +12,9 @@ pub mod savings;
 pub mod sighting;
 pub mod units;
 
-pub use forecast::{Command, MachineForecast, PATTERN_DAYS, apply_plan, forecast_machine};
+pub use forecast::{
+    Command, History, MachineForecast, PATTERN_DAYS, PATTERN_MINIMUM, apply_plan, forecast_machine,
+};
 pub use interval::{Evidence, Interval, MachineFacts, is_billed, running_intervals};
 pub use month::{MeteredMonth, Method, PriceSource, Prices, meter_month, present_span};
 pub use savings::{MachineSavings, PatternBaseline, PriorPattern, machine_savings};
