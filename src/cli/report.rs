@@ -292,10 +292,21 @@ fn print_cost(r: &CostReportView) {
                     } else {
                         unknown(m.saved)
                     },
+                    if m.monthly_billed {
+                        "monthly".into()
+                    } else {
+                        unknown(m.saved_vs_always_on)
+                    },
                 ]
             })
             .collect();
         let t = &r.totals;
+        let vs_always_on: f64 = r
+            .machines
+            .iter()
+            .filter(|m| !m.monthly_billed)
+            .filter_map(|m| m.saved_vs_always_on)
+            .sum();
         rows.push(vec![
             "total".into(),
             String::new(),
@@ -306,13 +317,26 @@ fn print_cost(r: &CostReportView) {
             money(t.storage),
             money(t.total),
             money(t.saved),
+            money(vs_always_on),
         ]);
         print_table(
             &[
-                "MACHINE", "TYPE", "HOURS", "METHOD", "RATE/H", "COMPUTE", "STORAGE", "TOTAL",
+                "MACHINE",
+                "TYPE",
+                "HOURS",
+                "METHOD",
+                "RATE/H",
+                "COMPUTE",
+                "STORAGE",
+                "TOTAL",
                 "SAVED",
+                "VS ALWAYS ON",
             ],
             &rows,
+        );
+        println!(
+            "SAVED: hours off after Machinist's stops, at the rate then; VS ALWAYS ON: what running \
+             whenever the machine existed would have cost, less COMPUTE"
         );
         if t.unpriced > 0 {
             println!(
@@ -321,6 +345,40 @@ fn print_cost(r: &CostReportView) {
                 if t.unpriced == 1 { "" } else { "s" }
             );
         }
+    }
+    let pulled: Vec<Vec<String>> = r
+        .machines
+        .iter()
+        .filter_map(|m| {
+            let p = m.pulled.as_ref()?;
+            Some(vec![
+                if m.name.is_empty() {
+                    m.machine_id.clone()
+                } else {
+                    m.name.clone()
+                },
+                format!("{:.2}", m.hours),
+                format!("{:.2}", p.hours),
+                format!("{:+.2}", p.hours_difference),
+                money(p.total),
+                time(p.pulled_at),
+            ])
+        })
+        .collect();
+    if !pulled.is_empty() {
+        println!();
+        println!("Paperspace's getUtilization beside the meter:");
+        print_table(
+            &[
+                "MACHINE",
+                "METERED H",
+                "PULLED H",
+                "DIFFERENCE",
+                "PULLED TOTAL",
+                "PULLED AT",
+            ],
+            &pulled,
+        );
     }
     for gap in &r.gaps {
         println!(

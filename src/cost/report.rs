@@ -202,7 +202,14 @@ fn line(id: &str, info: &MachineInfo, m: &MachineMonth) -> CostLine {
         kept_off_hours: hours(savings.kept_off_seconds),
         saved: savings.saved.map(cents),
         always_on_cost: savings.always_on_cost.map(cents),
-        saved_vs_always_on: savings.saved_vs_always_on.map(cents),
+        // Against always on, Paperspace's own hours where they were pulled:
+        // the meter on legacy knows only what it watched.
+        saved_vs_always_on: match (&info.pulled, savings.always_on_cost) {
+            (Some(p), Some(always)) if !savings.monthly_billed => Some(cents(
+                always - p.seconds_used.max(0) as f64 / 3600.0 * p.hourly_rate,
+            )),
+            _ => savings.saved_vs_always_on.map(cents),
+        },
         vs_pattern: savings.vs_pattern.clone().map(|mut b| {
             b.expected_cost = b.expected_cost.map(cents);
             b.saved = b.saved.map(cents);

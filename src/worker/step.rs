@@ -515,15 +515,9 @@ impl<'a> Step<'a> {
                 };
             }
         };
-        if let Some((u, _)) = &metered
-            && let Err(e) = self
-                .store
-                .save_metered_utilization(vec![u.clone()], self.now)
-                .await
-        {
-            tracing::warn!(machine_id = id, error = %e, "could not keep the metered utilization");
-        }
         if self.api.backend() == Backend::V1 {
+            self.keep_metered(metered.as_ref().map(|(u, _)| u.clone()))
+                .await;
             let (u, m) = metered.unwrap_or_else(|| {
                 let empty = Utilization {
                     machine_id: id.to_string(),
@@ -551,6 +545,14 @@ impl<'a> Step<'a> {
         }
         match self.api.utilization(id, month).await {
             Ok(u) => {
+                // The meter's hours at the prices Paperspace just reported:
+                // legacy machines carry no price of their own.
+                self.keep_metered(metered.as_ref().map(|(m, _)| Utilization {
+                    hourly_rate: u.hourly_rate,
+                    storage_monthly_rate: u.storage_monthly_rate,
+                    ..m.clone()
+                }))
+                .await;
                 self.report.utilization = Some(u.clone());
                 let cost = u.cost();
                 let mut result = serde_json::to_value(&u).unwrap_or(Value::Null);
@@ -568,6 +570,19 @@ impl<'a> Step<'a> {
                 }
             }
             Err(e) => self.api_error(e, None),
+        }
+    }
+
+    /// Keeps the meter's figures for a month beside what Paperspace pulled;
+    /// failing to is logged, not a failure of the job.
+    async fn keep_metered(&self, row: Option<Utilization>) {
+        if let Some(row) = row
+            && let Err(e) = self
+                .store
+                .save_metered_utilization(vec![row], self.now)
+                .await
+        {
+            tracing::warn!(error = %e, "could not keep the metered utilization");
         }
     }
 
