@@ -335,8 +335,8 @@ fn print_cost(r: &CostReportView) {
             &rows,
         );
         println!(
-            "SAVED: hours off after Machinist's stops, at the rate then; VS ALWAYS ON: what running \
-             whenever the machine existed would have cost, less COMPUTE"
+            "SAVED: hours off after Machinist's stops, at the rate then; VS ALWAYS ON: running \
+             whenever the machine existed, less what it ran (Paperspace's hours where pulled)"
         );
         if t.unpriced > 0 {
             println!(
