@@ -14,9 +14,9 @@ use crate::schedule::spec::ScheduleSpec;
 use crate::schedule::timing::CronSchedule;
 use crate::schedule::window::WindowRequest;
 
-/// Most starts and stops a plan may make in the horizon: a schedule firing
-/// every minute is no plan to price.
-const MAX_COMMANDS: usize = 20_000;
+/// Most starts and stops a plan may make over the month and the week before
+/// it: a schedule firing every minute (about 56,000) fits.
+const MAX_COMMANDS: usize = 100_000;
 
 /// What to forecast: exactly one of a schedule or a window, as they would be
 /// created (`POST /v1/schedules`, `POST /v1/windows`), nothing stored.
@@ -147,6 +147,12 @@ impl Plan {
                 let zone = s.timezone.as_deref().unwrap_or(default_zone);
                 let timing = CronSchedule::parse(&s.cron, zone)
                     .map_err(|e| invalid("schedule.cron", e.to_string()))?;
+                if !s.cron.trim_start().starts_with('@') && s.cron.split_whitespace().count() > 5 {
+                    return Err(invalid(
+                        "schedule.cron",
+                        "a forecast takes a cron of 5 fields (`m h dom mon dow`), no seconds",
+                    ));
+                }
                 s.exclusions
                     .validate(calendars)
                     .map_err(|e| invalid("schedule.exclusions", e.to_string()))?;
@@ -154,7 +160,9 @@ impl Plan {
                 if firings.len() > MAX_COMMANDS {
                     return Err(invalid(
                         "schedule.cron",
-                        format!("fires more than {MAX_COMMANDS} times in the month; no forecast"),
+                        format!(
+                            "fires more than {MAX_COMMANDS} times around the month; no forecast"
+                        ),
                     ));
                 }
                 let commands = firings

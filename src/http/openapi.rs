@@ -1085,6 +1085,21 @@ fn schedule_spec(machines: bool) -> Value {
     }})
 }
 
+/// The schedule of `POST /v1/forecast`: one that starts or stops machines,
+/// firing at most once a minute (a forecast enumerates its firings).
+fn forecast_schedule() -> Value {
+    let mut spec = schedule_spec(true);
+    let properties = spec["properties"]
+        .as_object_mut()
+        .expect("a schedule's properties");
+    properties.insert(
+        "template".into(),
+        one_of_kinds([JobKind::Start, JobKind::Stop].into_iter(), "JobTemplate"),
+    );
+    properties.insert("cron".into(), cron_with(false));
+    spec
+}
+
 /// A wall-clock time, `HH:MM` or `HH:MM:SS`.
 fn wall_time() -> Value {
     json!({"type": "string", "pattern": "^(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?$"})
@@ -1195,6 +1210,11 @@ fn cron_field(
 /// the month after the 29th only with every month, since a schema cannot
 /// tell whether `30 2` ever fires.
 fn cron() -> Value {
+    cron_with(true)
+}
+
+/// A cron expression; `seconds` allows the 6-field form with seconds first.
+fn cron_with(seconds: bool) -> Value {
     const MONTHS: [&str; 12] = [
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ];
@@ -1213,10 +1233,20 @@ fn cron() -> Value {
     let month = cron_field(1, 12, &months, &months);
     let dow = cron_field(0, 7, &days, &days_as_end);
     let macros = "@(?:[Yy][Ee][Aa][Rr][Ll][Yy]|[Aa][Nn][Nn][Uu][Aa][Ll][Ll][Yy]|[Mm][Oo][Nn][Tt][Hh][Ll][Yy]|[Ww][Ee][Ee][Kk][Ll][Yy]|[Dd][Aa][Ii][Ll][Yy]|[Mm][Ii][Dd][Nn][Ii][Gg][Hh][Tt]|[Hh][Oo][Uu][Rr][Ll][Yy])";
+    let optional_seconds = if seconds {
+        format!("(?:{sixty} )?")
+    } else {
+        String::new()
+    };
     let pattern = format!(
-        "^(?:{macros}|(?:{sixty} )?{sixty} {hours} (?:{any_dom} \\* |{early_dom} {month} ){dow})$"
+        "^(?:{macros}|{optional_seconds}{sixty} {hours} (?:{any_dom} \\* |{early_dom} {month} ){dow})$"
     );
-    json!({"type": "string", "pattern": pattern, "example": "0 9 * * MON-FRI", "description": "5 fields (`m h dom mon dow`), 6 with seconds first, or `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`). Values or names (`JAN`, `MON`), `*`, ranges that run forwards, `/step`, comma lists; 0 and 7 are Sunday. The pattern allows a day of the month past the 29th only with `*` as the month; the server also takes such a day with months that have it."})
+    let fields = if seconds {
+        "5 fields (`m h dom mon dow`), 6 with seconds first,"
+    } else {
+        "5 fields (`m h dom mon dow`; a forecast takes no seconds field),"
+    };
+    json!({"type": "string", "pattern": pattern, "example": "0 9 * * MON-FRI", "description": format!("{fields} or `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`). Values or names (`JAN`, `MON`), `*`, ranges that run forwards, `/step`, comma lists; 0 and 7 are Sunday. The pattern allows a day of the month past the 29th only with `*` as the month; the server also takes such a day with months that have it.")})
 }
 
 fn schemas(calendars: &[String]) -> Value {
@@ -1351,7 +1381,7 @@ fn schemas(calendars: &[String]) -> Value {
     );
     map.insert(
         "Plan".into(),
-        json!({"type": "object", "description": "Exactly one of a schedule or a window, as `POST /v1/schedules` or `POST /v1/windows` would create it; a schedule's template kind is `start` or `stop`.", "additionalProperties": false, "oneOf": [{"required": ["schedule"]}, {"required": ["window"]}], "properties": {"schedule": schema_ref("ScheduleSpec"), "window": schema_ref("WindowRequest"), "month": {"type": "string", "pattern": MONTH_PATTERN, "description": "The month to forecast; default: the next one."}}}),
+        json!({"type": "object", "description": "Exactly one of a schedule or a window, as `POST /v1/schedules` or `POST /v1/windows` would create it; a schedule's template kind is `start` or `stop`, and its cron has no seconds field.", "additionalProperties": false, "oneOf": [{"required": ["schedule"]}, {"required": ["window"]}], "properties": {"schedule": forecast_schedule(), "window": schema_ref("WindowRequest"), "month": {"type": "string", "pattern": MONTH_PATTERN, "description": "The month to forecast; default: the next one."}}}),
     );
     map.insert(
         "BillingRequest".into(),
