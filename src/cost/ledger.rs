@@ -195,7 +195,7 @@ impl Ledger {
                 for (id, info) in by.iter_mut() {
                     let row = pulled
                         .iter()
-                        .find(|r| &r.machine_id == id && r.source == "paperspace");
+                        .find(|r| &r.machine_id == id && r.source == UtilizationRow::PAPERSPACE);
                     let usage = row.map(|r| r.hourly_rate).or(latest.get(id).copied());
                     if let Some(usage) = usage {
                         info.rates.push(RateSighting {
@@ -212,7 +212,7 @@ impl Ledger {
             }
         }
         for row in pulled {
-            if row.source == "paperspace"
+            if row.source == UtilizationRow::PAPERSPACE
                 && let Some(info) = by.get_mut(&row.machine_id)
             {
                 info.pulled = Some(row);

@@ -68,7 +68,8 @@ pub struct MeterRun {
     pub events: usize,
     /// Events not kept before.
     pub added: u64,
-    /// Paperspace API calls the run made.
+    /// Paperspace calls the run made: the machine listing counts once,
+    /// however many pages it took (`list_all` pages on its own).
     pub calls: usize,
     /// The gap this run back-filled, if the previous run was too long ago.
     pub gap: Option<MeterGap>,

@@ -57,7 +57,7 @@ use crate::machine::{FilterField, Machine, MachineEvent, MachineFilter, MachineS
 use crate::meter::MeteredMonth;
 use crate::paperspace::call_log::CallLog;
 use crate::paperspace::{ApiError, Backend, MachineApi, WaitError};
-use crate::store::{Store, StoreError, Transition};
+use crate::store::{Store, StoreError, Transition, UtilizationRow};
 
 use super::WorkerSettings;
 
@@ -532,7 +532,7 @@ impl<'a> Step<'a> {
             let cost = u.cost();
             let mut result = serde_json::to_value(&u).unwrap_or(Value::Null);
             result["cost"] = json!((cost * 100.0).round() / 100.0);
-            result["source"] = json!("meter");
+            result["source"] = json!(UtilizationRow::METER);
             result["method"] = json!(m.method.as_str());
             result["hours_bound"] = json!((m.uncertainty_seconds as f64 / 36.0).round() / 100.0);
             return Outcome::Succeeded {
@@ -557,7 +557,7 @@ impl<'a> Step<'a> {
                 let cost = u.cost();
                 let mut result = serde_json::to_value(&u).unwrap_or(Value::Null);
                 result["cost"] = json!((cost * 100.0).round() / 100.0);
-                result["source"] = json!("paperspace");
+                result["source"] = json!(UtilizationRow::PAPERSPACE);
                 if let Some((m, _)) = &metered {
                     result["metered_seconds"] = json!(m.seconds_used);
                 }
