@@ -102,6 +102,24 @@ async fn every_job_kind_runs_end_to_end(backend: Backend) {
             assert_eq!(usage["state"], "succeeded", "{usage:#}");
             assert_eq!(usage["result"]["billing_month"], month.as_str());
             assert!(usage["result"]["hourly_rate"].as_f64().unwrap() > 0.0);
+            // Paperspace's figures and the meter's, side by side, each
+            // with its source; the meter's at the prices just pulled.
+            let (status, report) = app
+                .get(&format!("/v1/reports/utilization?month={month}"))
+                .await;
+            assert_eq!(status, 200, "{report:#}");
+            let rows: Vec<&serde_json::Value> = report["machines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["machine_id"] == id.as_str())
+                .collect();
+            let mut sources: Vec<&str> =
+                rows.iter().map(|r| r["source"].as_str().unwrap()).collect();
+            sources.sort();
+            assert_eq!(sources, ["meter", "paperspace"], "{report:#}");
+            assert_eq!(rows[0]["hourly_rate"], rows[1]["hourly_rate"], "{report:#}");
+            assert_eq!(report["backend"], "legacy");
             assert_eq!(avail["state"], "succeeded", "{avail:#}");
             assert!(avail["result"]["available"].is_boolean());
         }

@@ -320,6 +320,41 @@ async fn billing_marks_a_machine_monthly() {
 }
 
 #[tokio::test]
+async fn a_machine_the_configuration_bills_monthly_cannot_be_set_hourly_over_the_api() {
+    let app = spawn_app(AppOptions {
+        backend: Backend::V1,
+        monthly_billed: &["pslbrvlji"],
+        ..AppOptions::default()
+    })
+    .await;
+    let refreshed = app.run(json!({"kind": "refresh"})).await;
+    assert_eq!(refreshed["state"], "succeeded", "{refreshed:#}");
+    let app = Answering(app);
+    let path = "/v1/machines/pslbrvlji/billing";
+    let shown = app.get(path).await.expect(StatusCode::OK);
+    assert_eq!(
+        shown,
+        json!({"machine_id": "pslbrvlji", "billing": "monthly", "source": "config"})
+    );
+    let refused = app.put_json(path, json!({"billing": "hourly"})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.to_string().contains("cost.monthly_billed"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.get(path).await.expect(StatusCode::OK), shown);
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let report = app
+        .get(&format!("/v1/reports/cost?month={month}"))
+        .await
+        .expect(StatusCode::OK);
+    let l = line(&report, "pslbrvlji");
+    assert_eq!(l["monthly_billed"], true, "{l}");
+    assert_eq!(l["saved"].as_f64(), Some(0.0), "{l}");
+}
+
+#[tokio::test]
 async fn readiness_shows_the_account_standing_and_the_meter() {
     let app = spawn_app(AppOptions {
         backend: Backend::V1,

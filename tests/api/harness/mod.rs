@@ -74,6 +74,8 @@ pub struct AppOptions {
     pub calendars: Calendars,
     /// The zone of schedules that name none.
     pub default_zone: &'static str,
+    /// Machines the configuration lists as billed monthly (`cost.monthly_billed`).
+    pub monthly_billed: &'static [&'static str],
 }
 
 impl Default for AppOptions {
@@ -89,6 +91,7 @@ impl Default for AppOptions {
             limits: HttpLimits::default(),
             calendars: Calendars::default(),
             default_zone: "UTC",
+            monthly_billed: &[],
         }
     }
 }
@@ -195,6 +198,11 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
             settings.http = options.limits;
             settings.calendars = options.calendars;
             settings.default_zone = options.default_zone.into();
+            settings.cost.monthly_billed = options
+                .monthly_billed
+                .iter()
+                .map(|m| m.to_string())
+                .collect();
             let daemon = Daemon::start(settings, api.clone(), clock).await.unwrap();
             let url = daemon.url();
             (Some(daemon), None, url)

@@ -45,7 +45,17 @@ impl Parts {
                 token,
                 registry: registry.clone(),
                 api: None,
-                ledger: Ledger::new(store.clone(), CostSettings::new(Backend::V1)),
+                ledger: Ledger::new(
+                    store.clone(),
+                    CostSettings {
+                        monthly_billed: options
+                            .monthly_billed
+                            .iter()
+                            .map(|m| m.to_string())
+                            .collect(),
+                        ..CostSettings::new(Backend::V1)
+                    },
+                ),
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
