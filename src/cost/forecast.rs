@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::cents;
 use super::ledger::{CostError, Ledger};
 use crate::machine::{BillingMonth, Machine};
 use crate::meter::{Command, History, MachineForecast, PATTERN_DAYS, forecast_machine};
@@ -111,10 +112,6 @@ fn invalid(field: &str, message: impl Into<String>) -> ForecastError {
         field: field.to_string(),
         message: message.into(),
     }
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0 + 0.0
 }
 
 impl Plan {
@@ -306,7 +303,7 @@ impl Ledger {
             &mut totals.saved_vs_always_on,
             &mut totals.saved_vs_pattern,
         ] {
-            *x = round2(*x);
+            *x = cents(*x);
         }
         for line in &mut machines {
             let f = &mut line.forecast;
@@ -315,7 +312,7 @@ impl Ledger {
                 &mut f.always_on_cost,
                 &mut f.pattern_cost,
             ] {
-                *c = c.map(round2);
+                *c = c.map(cents);
             }
         }
         let in_month = |on: bool| {

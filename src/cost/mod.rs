@@ -27,4 +27,10 @@ pub mod report;
 
 pub use forecast::{Forecast, ForecastError, ForecastLine, ForecastTotals, Plan, PlanKind};
 pub use ledger::{CostError, CostSettings, Ledger, MachineMonth};
+/// Money to the cent, as every report shows it; `+ 0.0` turns the `-0.0`
+/// of an empty sum into `0.0`.
+pub fn cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0 + 0.0
+}
+
 pub use report::{CostLine, CostReport, DailyPoint, GroupTotal, PulledFigures, Totals, to_csv};

@@ -6,14 +6,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::cents;
 use super::ledger::{CostError, Ledger, MachineInfo, MachineMonth};
 use crate::machine::BillingMonth;
 use crate::meter::{MeterGap, Method, PatternBaseline, PriceSource};
-
-/// Cents; `+ 0.0` turns the `-0.0` of an empty sum into `0.0`.
-fn cents(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0 + 0.0
-}
 
 fn hours(seconds: i64) -> f64 {
     (seconds as f64 / 36.0).round() / 100.0 + 0.0

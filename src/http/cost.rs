@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::cost::cents;
 use crate::machine::BillingMonth;
 use crate::meter::RateUnits;
 use crate::store::{Store, StoreError};
@@ -77,11 +78,6 @@ pub struct SavingsReport {
     pub total_saved: f64,
 }
 
-/// Cents; `+ 0.0` turns the `-0.0` of an empty sum into `0.0`.
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0 + 0.0
-}
-
 /// The utilization kept for `month`: pulled from Paperspace and metered by
 /// Machinist, each row with its source.
 pub async fn utilization(
@@ -99,10 +95,10 @@ pub async fn utilization(
                 + r.storage_seconds.max(0) as f64 / month_secs * r.monthly_rate;
             UtilizationLine {
                 machine_id: r.machine_id,
-                hours_used: round2(hours),
+                hours_used: cents(hours),
                 hourly_rate: r.hourly_rate,
                 storage_monthly_rate: r.monthly_rate,
-                cost: round2(cost),
+                cost: cents(cost),
                 pulled_at: crate::store::rows::from_ms(r.pulled_at),
                 source: r.source,
             }
@@ -114,7 +110,7 @@ pub async fn utilization(
         .filter(|m| m.source == crate::store::UtilizationRow::PAPERSPACE)
         .map(|m| m.machine_id.as_str())
         .collect();
-    let total_cost = round2(
+    let total_cost = cents(
         machines
             .iter()
             .filter(|m| {
@@ -231,17 +227,17 @@ pub async fn savings_priced(
             let rate = rates.get(&machine_id).copied();
             SavingsLine {
                 stops,
-                hours_off: round2(hours),
+                hours_off: cents(hours),
                 hourly_rate: rate,
-                saved: rate.map(|r| round2(hours * r)),
+                saved: rate.map(|r| cents(hours * r)),
                 machine_id,
             }
         })
         .collect();
     Ok(SavingsReport {
         month,
-        total_hours_off: round2(machines.iter().map(|m| m.hours_off).sum()),
-        total_saved: round2(machines.iter().filter_map(|m| m.saved).sum()),
+        total_hours_off: cents(machines.iter().map(|m| m.hours_off).sum()),
+        total_saved: cents(machines.iter().filter_map(|m| m.saved).sum()),
         machines,
     })
 }
