@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::cents;
-use super::ledger::{CostError, Ledger};
+use super::ledger::{CostError, Ledger, first_fact};
 use crate::machine::{BillingMonth, Machine};
 use crate::meter::{Command, History, MachineForecast, PATTERN_DAYS, forecast_machine};
 use crate::schedule::calendar::Calendars;
@@ -252,16 +252,10 @@ impl Ledger {
             };
             // What is known of the machine begins at its first fact (or
             // its creation), within the last 30 days.
-            let known_from = info
-                .events
-                .iter()
-                .filter_map(|e| e.created_at)
-                .chain(info.sightings.iter().map(|s| s.at))
-                .min()
-                .map(|first| {
-                    let created = info.known.as_ref().and_then(|k| k.machine.created_at);
-                    first.min(created.unwrap_or(first)).max(history_from)
-                });
+            let known_from = first_fact(&info.events, &info.sightings).map(|first| {
+                let created = info.known.as_ref().and_then(|k| k.machine.created_at);
+                first.min(created.unwrap_or(first)).max(history_from)
+            });
             let prices = info.prices(self.settings().units, source);
             let f = forecast_machine(
                 &id,

@@ -6,19 +6,16 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::machine::{BillingMonth, MachineEvent, MachineRate, Utilization};
 use crate::meter::{
-    MachineFacts, MachineSavings, MeteredMonth, PriceSource, Prices, PriorPattern, RateSighting,
-    RateUnits, StateSighting, machine_savings, meter_month, present_span, running_intervals,
+    MachineFacts, MachineSavings, MeteredMonth, PATTERN_DAYS, PATTERN_MINIMUM, PriceSource, Prices,
+    PriorPattern, RateSighting, RateUnits, StateSighting, machine_savings, meter_month,
+    present_span, running_intervals,
 };
 use crate::paperspace::Backend;
 use crate::store::{KnownMachine, Store, StoreError, UtilizationRow};
 
 /// How long before Machinist's first stop of a machine its pattern is
-/// measured over, for the savings baseline.
-const PATTERN_SPAN: Duration = Duration::days(30);
-
-/// Less metered history than this before Machinist's first stop is no
-/// pattern to compare with.
-const PATTERN_MINIMUM: Duration = Duration::days(1);
+/// measured over, for the savings baseline: as long as a forecast's.
+const PATTERN_SPAN: Duration = Duration::days(PATTERN_DAYS);
 
 /// How the ledger reads and prices what it meters.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +85,19 @@ impl MachineInfo {
             source,
         }
     }
+}
+
+/// When the earliest event or sighting of a machine happened: what is
+/// known of it begins there.
+pub(super) fn first_fact(
+    events: &[MachineEvent],
+    sightings: &[StateSighting],
+) -> Option<DateTime<Utc>> {
+    events
+        .iter()
+        .filter_map(|e| e.created_at)
+        .chain(sightings.iter().map(|s| s.at))
+        .min()
 }
 
 /// Moves each change of price back to the `vm-upgrade` that made it: the
@@ -311,26 +321,20 @@ impl Ledger {
             let no_sightings = Vec::new();
             let events = events.get(id).unwrap_or(&no_events);
             let sightings = sightings.get(id).unwrap_or(&no_sightings);
-            // The earliest fact about the machine: the pattern starts there.
-            let known_from = events
-                .iter()
-                .filter_map(|e| e.created_at)
-                .chain(sightings.iter().map(|s| s.at))
-                .min();
-            let Some(known_from) = known_from else {
+            // The pattern starts at the earliest fact about the machine.
+            let Some(known_from) = first_fact(events, sightings) else {
                 continue;
             };
+            let life = info.facts(id);
             let from = known_from.max(first_stop - PATTERN_SPAN);
-            let from = info.facts(id).created_at.map_or(from, |c| c.max(from));
+            let from = life.created_at.map_or(from, |c| c.max(from));
             if first_stop - from < PATTERN_MINIMUM {
                 continue;
             }
             let facts = MachineFacts {
-                machine_id: id,
                 events,
                 sightings,
-                created_at: info.facts(id).created_at,
-                gone_at: info.facts(id).gone_at,
+                ..life
             };
             let intervals = running_intervals(&facts, from, first_stop);
             out.insert(
