@@ -40,7 +40,6 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::SharedClock;
 use crate::cost::{CostSettings, Ledger};
 use crate::http::HttpState;
-use crate::meter::RateUnits;
 use crate::paperspace::MachineApi;
 use crate::schedule::spec::{ScheduleContext, ScheduleSpec};
 use crate::schedule::target::{Selector, Targets};
@@ -154,10 +153,8 @@ impl Daemon {
             store.clone(),
             CostSettings {
                 backend: api.backend(),
-                units: RateUnits {
-                    usage: cost.usage_rate_unit,
-                    storage: cost.storage_rate_unit,
-                },
+                // Translated once, with the workers' (`settings.rs`).
+                units: settings.workers.rate_units,
                 monthly_billed: cost.monthly_billed.iter().cloned().collect(),
             },
         );
