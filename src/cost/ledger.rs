@@ -255,15 +255,23 @@ impl Ledger {
     }
 
     /// Every machine's `month` up to `now`: metered and with its savings.
+    ///
+    /// Only the machines in `only`, when given: a `utilization` job asks
+    /// for one, and the monthly pull runs one per machine, so metering the
+    /// whole account for each would cost the square of its size.
     pub(super) async fn month(
         &self,
         month: BillingMonth,
         now: DateTime<Utc>,
+        only: Option<&[String]>,
     ) -> Result<BTreeMap<String, (MachineInfo, MachineMonth)>, CostError> {
         let to = month.end().min(now);
-        let by = self
+        let mut by = self
             .gather(month.start(), to.max(month.start()), month)
             .await?;
+        if let Some(ids) = only {
+            by.retain(|id, _| ids.contains(id));
+        }
         let priors = self.priors(&by).await?;
         let source = self.price_source();
         let mut out = BTreeMap::new();
@@ -385,10 +393,9 @@ impl Ledger {
         month: BillingMonth,
         now: DateTime<Utc>,
     ) -> Result<Vec<(Utilization, MeteredMonth)>, CostError> {
-        let months = self.month(month, now).await?;
+        let months = self.month(month, now, machine_ids).await?;
         Ok(months
             .into_values()
-            .filter(|(_, m)| machine_ids.is_none_or(|ids| ids.contains(&m.metered.machine_id)))
             .map(|(_, m)| {
                 let metered = m.metered;
                 // Effective rates, so that the row's cost is the metered

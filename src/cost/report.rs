@@ -239,7 +239,7 @@ impl Ledger {
         month: BillingMonth,
         now: DateTime<Utc>,
     ) -> Result<CostReport, CostError> {
-        let months = self.month(month, now).await?;
+        let months = self.month(month, now, None).await?;
         let until = month.end().min(now).max(month.start());
         let source = self.price_source();
         let mut daily: BTreeMap<NaiveDate, (f64, f64)> = BTreeMap::new();
