@@ -8,8 +8,9 @@
 
 use std::process::ExitCode;
 
+use super::admin_client::AdminClient;
 use super::connection::{DaemonArgs, print_json, print_table, report_errors, time};
-use crate::cost::Forecast;
+use crate::cost::{Forecast, Plan};
 use crate::http::{CostReportView, PullAnswer, SavingsView, UtilizationView};
 use crate::machine::BillingMonth;
 use crate::text::escape;
@@ -400,8 +401,24 @@ fn print_cost(r: &CostReportView) {
     }
 }
 
+/// Asks the daemon to forecast `plan` and prints its JSON or its table:
+/// `schedules preview --cost` and `windows preview --cost`.
+pub(super) async fn show_forecast(
+    client: &AdminClient,
+    plan: &Plan,
+    json: bool,
+) -> anyhow::Result<()> {
+    let forecast = client.forecast(plan).await?;
+    if json {
+        print_json(&forecast)
+    } else {
+        print_forecast(&forecast);
+        Ok(())
+    }
+}
+
 /// A forecast's table: a row per machine, then the totals and assumptions.
-pub(super) fn print_forecast(f: &Forecast) {
+fn print_forecast(f: &Forecast) {
     println!(
         "forecast {} (USD): {} start{}, {} stop{} in the month",
         f.month,

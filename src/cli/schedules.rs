@@ -365,13 +365,7 @@ async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()
         window: None,
         month: p.month,
     };
-    let forecast = client.forecast(&plan).await?;
-    if p.json {
-        print_json(&forecast)
-    } else {
-        super::report::print_forecast(&forecast);
-        Ok(())
-    }
+    super::report::show_forecast(client, &plan, p.json).await
 }
 
 async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
