@@ -256,33 +256,7 @@ pub fn meter_month(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::{MachineEvent, MachineRate};
-
-    fn at(s: &str) -> DateTime<Utc> {
-        format!("2026-04-{s}Z").parse().unwrap()
-    }
-
-    fn event(id: &str, name: &str, start: &str, finish: &str) -> MachineEvent {
-        MachineEvent {
-            id: Some(id.into()),
-            machine_id: Some("ps1".into()),
-            name: name.into(),
-            state: "done".into(),
-            error: None,
-            created_at: Some(at(start)),
-            started_at: Some(at(start)),
-            finished_at: Some(at(finish)),
-        }
-    }
-
-    fn rate(when: &str, usage: f64, storage: f64) -> RateSighting {
-        RateSighting {
-            machine_id: "ps1".into(),
-            at: at(when),
-            rate: MachineRate { usage, storage },
-            machine_type: None,
-        }
-    }
+    use crate::meter::fixtures::{at, event, rate};
 
     #[test]
     fn a_rate_change_prices_each_interval_at_its_own_rate() {

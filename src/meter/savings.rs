@@ -179,40 +179,16 @@ pub fn machine_savings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::{BillingMonth, MachineEvent, MachineRate};
+    use crate::machine::{BillingMonth, MachineEvent};
+    use crate::meter::fixtures::{at, event, rate};
     use crate::meter::interval::MachineFacts;
     use crate::meter::month::{PriceSource, meter_month, present_span};
     use crate::meter::sighting::RateSighting;
     use crate::meter::units::RateUnits;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        format!("2026-04-{s}Z").parse().unwrap()
-    }
-
-    fn event(id: &str, name: &str, start: &str, finish: &str) -> MachineEvent {
-        MachineEvent {
-            id: Some(id.into()),
-            machine_id: Some("ps1".into()),
-            name: name.into(),
-            state: "done".into(),
-            error: None,
-            created_at: Some(at(start)),
-            started_at: Some(at(start)),
-            finished_at: Some(at(finish)),
-        }
-    }
-
     fn month_of(events: &[MachineEvent], now: &str) -> (MeteredMonth, Vec<RateSighting>) {
         let april: BillingMonth = "2026-04".parse().unwrap();
-        let rates = vec![RateSighting {
-            machine_id: "ps1".into(),
-            at: at("01T00:00:00"),
-            rate: MachineRate {
-                usage: 2.0,
-                storage: 0.0,
-            },
-            machine_type: None,
-        }];
+        let rates = vec![rate("01T00:00:00", 2.0, 0.0)];
         let facts = MachineFacts {
             machine_id: "ps1",
             events,
