@@ -80,4 +80,5 @@ pub mod scheduler;
 pub mod sim;
 pub mod store;
 pub mod text;
+pub mod webhook;
 pub mod worker;

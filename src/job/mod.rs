@@ -25,7 +25,7 @@ use serde_json::Value;
 pub use backoff::Backoff;
 pub use checkpoint::{Checkpoint, EventMark};
 pub use event::{EventKind, JobEvent, NewEvent};
-pub use operation::{JobKind, Operation, SpecError};
+pub use operation::{DeliverArgs, JobKind, Lane, Operation, SpecError};
 pub use outcome::Outcome;
 pub use state::JobState;
 pub use submission::{JobDefaults, JobRequest, NewJob};

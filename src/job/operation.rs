@@ -51,10 +51,15 @@ pub enum JobKind {
     Availability,
     /// Wait for a machine to reach a state, sending nothing.
     Wait,
+    /// Deliver one webhook event to one endpoint; queued by the daemon
+    /// for each endpoint an event concerns, never submitted by a person.
+    Deliver,
+    /// Compose the weekly digest and publish it as a `digest.weekly` event.
+    Digest,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 12] = [
+    pub const ALL: [JobKind; 14] = [
         JobKind::Create,
         JobKind::Start,
         JobKind::Stop,
@@ -67,6 +72,8 @@ impl JobKind {
         JobKind::Utilization,
         JobKind::Availability,
         JobKind::Wait,
+        JobKind::Deliver,
+        JobKind::Digest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +90,22 @@ impl JobKind {
             JobKind::Utilization => "utilization",
             JobKind::Availability => "availability",
             JobKind::Wait => "wait",
+            JobKind::Deliver => "deliver",
+            JobKind::Digest => "digest",
+        }
+    }
+
+    /// Kinds a person or a schedule may submit: all but `deliver`, which
+    /// the daemon queues itself for webhook events.
+    pub fn submittable(self) -> bool {
+        self != JobKind::Deliver
+    }
+
+    /// The lane whose workers run this kind (see [`Lane`]).
+    pub fn lane(self) -> Lane {
+        match self {
+            JobKind::Deliver | JobKind::Digest => Lane::Webhooks,
+            _ => Lane::Machines,
         }
     }
 
@@ -90,7 +113,11 @@ impl JobKind {
     pub fn needs_machine(self) -> bool {
         !matches!(
             self,
-            JobKind::Create | JobKind::Refresh | JobKind::Availability
+            JobKind::Create
+                | JobKind::Refresh
+                | JobKind::Availability
+                | JobKind::Deliver
+                | JobKind::Digest
         )
     }
 
@@ -132,13 +159,51 @@ impl FromStr for JobKind {
             .into_iter()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
-                let names: Vec<_> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
+                let names: Vec<_> = JobKind::ALL
+                    .iter()
+                    .filter(|k| k.submittable())
+                    .map(|k| k.as_str())
+                    .collect();
                 SpecError::new(
                     "kind",
                     format!("unknown job kind `{s}`; use one of {}", names.join(", ")),
                 )
             })
     }
+}
+
+/// Which workers run a job. Each lane has its own workers and its own
+/// standing claim, so a slow webhook receiver (a delivery may take its
+/// whole timeout) never holds a worker that a machine's start is waiting
+/// for, and a backlog of machine jobs never delays an alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// Paperspace operations: every kind but the two below.
+    Machines,
+    /// Webhook deliveries and the digest.
+    Webhooks,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Machines => "machines",
+            Lane::Webhooks => "webhooks",
+        }
+    }
+}
+
+/// Arguments of a deliver job: which event to which endpoint. The event
+/// and the endpoint are read at each attempt, so a re-send uses the
+/// endpoint's URL and secret as they are then; no secret is in the row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverArgs {
+    /// The endpoint's id.
+    pub endpoint: i64,
+    /// The event's id (`msg_…`), the delivery's `webhook-id`.
+    pub event: String,
 }
 
 /// Arguments of a destroy.
@@ -198,6 +263,8 @@ pub enum Operation {
     Utilization(UtilizationArgs),
     Availability(AvailabilityArgs),
     Wait,
+    Deliver(DeliverArgs),
+    Digest,
 }
 
 /// Deserializes `args`, naming the failing field as `args.<path>`.
@@ -352,6 +419,14 @@ impl Operation {
                 Operation::Availability(a)
             }
             JobKind::Wait => args::<NoArgs>(raw).map(|_| Operation::Wait)?,
+            JobKind::Deliver => {
+                let d: DeliverArgs = args(raw)?;
+                if !d.event.starts_with("msg_") || d.event.len() > 64 {
+                    return Err(SpecError::new("args.event", "must be an event id (msg_…)"));
+                }
+                Operation::Deliver(d)
+            }
+            JobKind::Digest => args::<NoArgs>(raw).map(|_| Operation::Digest)?,
         };
         Ok(op)
     }
@@ -370,6 +445,8 @@ impl Operation {
             Operation::Utilization(_) => JobKind::Utilization,
             Operation::Availability(_) => JobKind::Availability,
             Operation::Wait => JobKind::Wait,
+            Operation::Deliver(_) => JobKind::Deliver,
+            Operation::Digest => JobKind::Digest,
         }
     }
 
@@ -383,6 +460,7 @@ impl Operation {
             Operation::SetAccess(a) => to(serde_json::to_value(a)),
             Operation::Utilization(a) => to(serde_json::to_value(a)),
             Operation::Availability(a) => to(serde_json::to_value(a)),
+            Operation::Deliver(a) => to(serde_json::to_value(a)),
             _ => Value::Object(Default::default()),
         }
     }
@@ -414,6 +492,11 @@ mod tests {
                 json!({"region":"Europe (AMS1)","machine_type":"P4000"}),
             ),
             (JobKind::Wait, json!({})),
+            (
+                JobKind::Deliver,
+                json!({"endpoint": 1, "event": "msg_00000000000000000000000000000001"}),
+            ),
+            (JobKind::Digest, json!({})),
         ];
         for (kind, raw) in cases {
             let op = Operation::parse(kind, &raw).unwrap_or_else(|e| panic!("{kind}: {e}"));

@@ -145,6 +145,12 @@ impl JobRequest {
     /// Checks every field; the first problem found is returned.
     pub fn validate(self, defaults: &JobDefaults, now: DateTime<Utc>) -> Result<NewJob, SpecError> {
         let kind: JobKind = self.kind.parse()?;
+        if !kind.submittable() {
+            return Err(SpecError::new(
+                "kind",
+                "deliver jobs are queued by the daemon for webhook events; re-send one with `machinist webhooks deliveries ID --resend N`",
+            ));
+        }
         let machine_id = match (kind.needs_machine(), self.machine_id) {
             (true, None) => {
                 return Err(SpecError::new(

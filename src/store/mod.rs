@@ -99,6 +99,7 @@ pub mod rows;
 pub mod schedules;
 mod signals;
 mod sqlite;
+mod webhooks;
 
 pub use claims::{ClaimedJob, StandingClaim};
 pub use error::{Cause, StoreError};
@@ -110,3 +111,4 @@ pub use metering::EventsSaved;
 pub use options::{Durability, StoreOptions};
 pub use reports::UtilizationRow;
 pub use sqlite::{MIGRATOR, migrate};
+pub use webhooks::{AlarmMark, Delivery, EndpointSaved, Publication, Published};

@@ -16,6 +16,7 @@ mod machines;
 mod metering;
 mod reports;
 mod schedules;
+mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;
