@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::clock::SharedClock;
-use crate::job::{Job, JobId};
+use crate::job::{Job, JobId, Lane};
 
 /// A dispatcher's standing request for work. It stays in the writer, which
 /// tries it at the end of every batch that may have made a job claimable, in
@@ -20,6 +20,9 @@ use crate::job::{Job, JobId};
 pub struct StandingClaim {
     /// The lease owner the jobs are claimed for.
     pub owner: Arc<str>,
+    /// Only jobs of this lane's kinds are claimed (see [`Lane`]): each lane
+    /// has its own dispatcher, workers and claim.
+    pub lane: Lane,
     /// How many jobs the dispatcher may hold at once: running in a worker,
     /// or claimed ahead and next in line for one. The writer claims as many
     /// jobs as there are permits available and takes one permit per job,

@@ -393,6 +393,9 @@ impl<'a> Step<'a> {
                 .await?
             }
             Operation::Create(_) => self.create(sent).await?,
+            Operation::Deliver(_) | Operation::Digest => Outcome::Failed {
+                error: "not yet".into(),
+            },
             Operation::Wait => {
                 let target = self.job.wait.unwrap_or(WaitTarget::Ready);
                 self.begin_wait(target, None, "waiting".to_string(), self.now)

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::Store;
-use crate::job::{Job, JobId};
+use crate::job::{Job, JobId, Lane};
 use crate::store::claims::{ClaimedJob, StandingClaim};
 use crate::store::driver::on_driver;
 use crate::store::error::StoreError;
@@ -61,13 +61,16 @@ impl Store {
     }
 
     /// Returns jobs whose lease ran out to the queue (or fails those on their
-    /// last attempt). With `orphans_of_others_than`, also every job leased by
-    /// another owner: right at start-up, when this daemon holds the file lock,
-    /// those owners are known to be dead.
+    /// last attempt), whatever their lane. With `orphans_of_others_than`
+    /// (an owner and its lane), also every job of that lane leased by
+    /// another owner: right at start-up, when this daemon holds the file
+    /// lock, those owners are known to be dead. (Each lane's workers have
+    /// their own owner name, so one lane's start-up never takes back the
+    /// jobs the other lane has just claimed.)
     pub async fn rescue(
         &self,
         now: DateTime<Utc>,
-        orphans_of_others_than: Option<&Arc<str>>,
+        orphans_of_others_than: Option<(&Arc<str>, Lane)>,
     ) -> Result<Vec<JobId>, StoreError> {
         on_driver!(self, d => d.rescue(now, orphans_of_others_than).await)
     }
