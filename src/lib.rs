@@ -30,6 +30,10 @@
 //!   machine events and the states Machinist saw, priced per machine and
 //!   month with how each figure was derived; savings against baselines;
 //!   the forecast of a schedule or window.
+//! - [`webhook`]: webhooks' nouns, pure: endpoints and their filters, the
+//!   event catalogue and each event's contents, `whsec_` secrets and the
+//!   Standard Webhooks signature, the destination policy, the `slack`
+//!   format.
 //! - [`paperspace`]: the client: the [`paperspace::MachineApi`] trait the
 //!   workers and the scheduler call, its legacy ([`paperspace::legacy`]) and
 //!   v1 ([`paperspace::v1`]) implementations, the one error type
@@ -48,6 +52,10 @@
 //! - [`config`]: typed settings, layered from defaults, a TOML file and the
 //!   environment, validated once; secrets kept apart and masked.
 //! - [`logging`]: the `tracing` subscriber, text or JSON, reloadable level.
+//! - [`delivery`]: webhooks at run time: publishing events (stored with
+//!   their deliveries, or skipped when no endpoint wants them), sending
+//!   signed deliveries from the queue's `webhooks` lane, the
+//!   machine-left-running alarm and the weekly digest.
 //! - [`worker`]: the dispatcher that claims due jobs, the steps that run them,
 //!   lease renewal and rescue, graceful shutdown.
 //! - [`scheduler`]: the firing loop that turns schedules and windows into jobs,
@@ -69,6 +77,7 @@ pub mod clock;
 pub mod config;
 pub mod cost;
 pub mod daemon;
+pub mod delivery;
 pub mod http;
 pub mod job;
 pub mod logging;

@@ -146,7 +146,7 @@ impl Ledger {
         &self.settings
     }
 
-    pub(super) fn store(&self) -> &Store {
+    pub fn store(&self) -> &Store {
         &self.store
     }
 

@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::cost::{CostSettings, Ledger};
+use crate::delivery::Webhooks;
 use crate::http::HttpState;
 use crate::paperspace::MachineApi;
 use crate::schedule::spec::{ScheduleContext, ScheduleSpec};
@@ -148,6 +149,11 @@ impl Daemon {
         if let Some(cron) = &settings.utilization_pull {
             install_utilization_pull(&registry, cron).await;
         }
+        let webhooks = Webhooks::new(
+            store.clone(),
+            clock.clone(),
+            Arc::new(settings.webhooks.clone()),
+        );
         let cost = &settings.cost;
         let ledger = Ledger::new(
             store.clone(),
@@ -194,6 +200,7 @@ impl Daemon {
                 registry: registry.clone(),
                 api: Some(api),
                 ledger,
+                webhooks: webhooks.clone(),
             },
             &settings.http,
         );

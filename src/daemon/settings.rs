@@ -17,7 +17,12 @@ use std::time::Duration;
 
 use crate::config::{AdminToken, Config, CostConfig};
 use crate::http::HttpLimits;
+use crate::delivery::WebhookSettings;
 use crate::job::JobDefaults;
+use crate::webhook::{EndpointSpec, Secret};
+
+/// The weekly digest's firing: Monday 08:00 in the default zone.
+pub const DIGEST_CRON: &str = "0 8 * * 1";
 use crate::meter::RateUnits;
 use crate::schedule::calendar::Calendars;
 use crate::store::StoreOptions;
@@ -51,6 +56,12 @@ pub struct DaemonSettings {
     /// Whether the meter's ingestion runs (`daemon/meter.rs`); off for
     /// tests and the demo, which list the account only when they say so.
     pub meter: bool,
+    /// Webhooks: destinations, timeout, retries, alarms (`[webhooks]`).
+    pub webhooks: WebhookSettings,
+    /// The endpoints of `[[webhooks.endpoints]]`, with their secrets.
+    pub webhook_endpoints: Vec<(EndpointSpec, Secret)>,
+    /// The cron of the built-in weekly digest, if installed.
+    pub digest: Option<String>,
 }
 
 impl DaemonSettings {
@@ -63,6 +74,7 @@ impl DaemonSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             utilization_pull: None,
             meter: false,
+            digest: None,
             ..DaemonSettings::from_config(&Config::default(), None)
         }
     }
@@ -99,6 +111,9 @@ impl DaemonSettings {
                 .filter(|c| !c.is_empty()),
             cost: config.cost.clone(),
             meter: true,
+            webhooks: WebhookSettings::default(),
+            webhook_endpoints: Vec::new(),
+            digest: Some(DIGEST_CRON.to_string()),
         }
     }
 }

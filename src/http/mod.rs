@@ -134,6 +134,9 @@ pub struct HttpState {
     pub api: Option<Arc<dyn crate::paperspace::MachineApi>>,
     /// What machines cost and saved: the cost report and the forecast.
     pub ledger: crate::cost::Ledger,
+    /// Webhooks: the destination policy and settings, test pings, and the
+    /// publisher to refresh after an endpoint changes.
+    pub webhooks: crate::delivery::Webhooks,
 }
 
 /// A request target longer than this is answered 414 in the JSON shape

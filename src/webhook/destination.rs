@@ -118,17 +118,23 @@ fn is_link_local_v6(v6: Ipv6Addr) -> bool {
     (v6.segments()[0] & 0xffc0) == 0xfe80
 }
 
-/// A URL as it may appear in logs, history and errors: scheme, host, port
-/// and path, without a user, password, query or fragment (which may hold
-/// a token).
+/// A URL as it may appear in logs, history and errors: scheme, host,
+/// port and the first segment of the path, then `…`. Everything else may
+/// be a credential: a user and password, a query token, and for Slack the
+/// path itself (`/services/T…/B…/<secret>`).
 pub fn redact(url: &str) -> String {
     match Url::parse(url) {
         Ok(u) => {
             let host = u.host_str().unwrap_or("?");
-            match u.port() {
-                Some(p) => format!("{}://{host}:{p}{}", u.scheme(), u.path()),
-                None => format!("{}://{host}{}", u.scheme(), u.path()),
-            }
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let mut segments = u.path_segments().into_iter().flatten();
+            let first = segments.next().unwrap_or("");
+            let more = segments.next().is_some() || u.query().is_some();
+            format!(
+                "{}://{host}{port}/{first}{}",
+                u.scheme(),
+                if more { "/…" } else { "" }
+            )
         }
         Err(_) => "(not a URL)".into(),
     }
@@ -173,7 +179,12 @@ mod tests {
     fn redaction_drops_credentials_and_queries() {
         assert_eq!(
             redact("https://u:p@hooks.example.com:8443/a/b?token=x#f"),
-            "https://hooks.example.com:8443/a/b"
+            "https://hooks.example.com:8443/a/…"
         );
+        assert_eq!(
+            redact("https://hooks.slack.com/services/T0/B0/secret"),
+            "https://hooks.slack.com/services/…"
+        );
+        assert_eq!(redact("http://127.0.0.1:9/hook"), "http://127.0.0.1:9/hook");
     }
 }

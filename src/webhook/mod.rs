@@ -14,13 +14,14 @@
 //! - [`slack`]: the `slack` format, a body Slack and Mattermost incoming
 //!   webhooks accept.
 
+pub mod catalogue;
 pub mod destination;
 pub mod endpoint;
 pub mod event;
 pub mod secret;
 pub mod slack;
 
-pub use destination::{DestinationError, DestinationPolicy};
+pub use destination::{DestinationError, DestinationPolicy, redact};
 pub use endpoint::{
     Endpoint, EndpointId, EndpointPatch, EndpointSource, EndpointSpec, Format, SpecError,
 };

@@ -28,7 +28,10 @@ use tracing::Instrument;
 
 use crate::clock::SharedClock;
 use crate::config::WorkersConfig;
-use crate::job::{Backoff, Checkpoint, Job, JobId, JobState, NewEvent, Outcome};
+use crate::cost::Ledger;
+use crate::delivery::{Courier, Publisher};
+use crate::job::{Backoff, Checkpoint, Job, JobId, JobState, Lane, NewEvent, Outcome};
+use crate::webhook::catalogue;
 use crate::meter::RateUnits;
 use crate::paperspace::MachineApi;
 use crate::paperspace::call_log::CallLog;
@@ -60,6 +63,10 @@ pub struct WorkerSettings {
     /// How to read v1's prices when a `utilization` job answers from the
     /// meter (`cost.usage_rate_unit`, `cost.storage_rate_unit`).
     pub rate_units: RateUnits,
+    /// Which jobs these workers claim: the machines lane (every Paperspace
+    /// operation) or the webhooks lane (deliveries and the digest), each
+    /// with workers of its own (see [`Lane`]).
+    pub lane: Lane,
 }
 
 /// The shutdown grace period; not a setting.
@@ -80,6 +87,7 @@ impl WorkerSettings {
             },
             grace: GRACE,
             rate_units: RateUnits::default(),
+            lane: Lane::Machines,
         }
     }
 }
@@ -95,8 +103,59 @@ impl Default for WorkerSettings {
 /// writer anyway; a safety net only, since the writer reports every due time.
 const IDLE_CHECK: Duration = Duration::from_secs(300);
 
+/// What the workers need for webhooks: the machines lane publishes its
+/// jobs' ends, the webhooks lane sends deliveries and composes digests.
+#[derive(Clone)]
+pub struct WorkerHooks {
+    /// Sends a deliver job's attempt.
+    pub courier: Courier,
+    /// Publishes `job.*` events and the digest.
+    pub publisher: Publisher,
+    /// Reads the figures of the digest.
+    pub ledger: Ledger,
+}
+
+impl WorkerHooks {
+    /// Runs a digest job: composes the week's digest and publishes it.
+    async fn digest(&self, now: chrono::DateTime<chrono::Utc>) -> Outcome {
+        if !self
+            .publisher
+            .wants(crate::webhook::EventType::WeeklyDigest)
+        {
+            return Outcome::Succeeded {
+                result: serde_json::json!({"deliveries": []}),
+                note: "no webhook endpoint takes digest.weekly; nothing was composed".into(),
+            };
+        }
+        match crate::delivery::digest::compose(&self.ledger, now).await {
+            Ok(event) => {
+                let summary = event.data["summary"].as_str().unwrap_or_default().to_string();
+                let id = event.id.clone();
+                match self.publisher.publish(event, None).await {
+                    Some(published) => Outcome::Succeeded {
+                        result: serde_json::json!({"event": id, "deliveries": published.deliveries}),
+                        note: format!("digest published: {summary}"),
+                    },
+                    None => Outcome::Retry {
+                        error: "could not publish the digest".into(),
+                        at: now + chrono::Duration::seconds(30),
+                        checkpoint: None,
+                    },
+                }
+            }
+            Err(e) => Outcome::Retry {
+                error: format!("could not compose the digest: {e}"),
+                at: now + chrono::Duration::seconds(30),
+                checkpoint: None,
+            },
+        }
+    }
+}
+
 /// Shared by the dispatcher and the job tasks.
 struct Shared {
+    /// Webhooks: `None` in tests and tools that run workers without them.
+    hooks: Option<WorkerHooks>,
     /// Where jobs are claimed, and their transitions and leases written.
     store: Store,
     /// The Paperspace backend the steps call.
@@ -151,6 +210,7 @@ impl Workers {
     ) -> Self {
         Workers {
             shared: Arc::new(Shared {
+                hooks: None,
                 store,
                 api,
                 clock,
@@ -164,6 +224,14 @@ impl Workers {
         }
     }
 
+    /// Gives the workers what webhooks need (see [`WorkerHooks`]).
+    pub fn with_hooks(mut self, hooks: WorkerHooks) -> Self {
+        Arc::get_mut(&mut self.shared)
+            .expect("hooks are given before the workers run")
+            .hooks = Some(hooks);
+        self
+    }
+
     /// Runs until `shutdown` is cancelled, then drains as the settings say.
     pub async fn run(self, shutdown: CancellationToken) {
         let shared = self.shared;
@@ -171,7 +239,10 @@ impl Workers {
         // other owner belong to a process that is gone.
         match shared
             .store
-            .rescue(shared.clock.now(), Some(&shared.owner))
+            .rescue(
+                shared.clock.now(),
+                Some((&shared.owner, shared.settings.lane)),
+            )
             .await
         {
             Ok(ids) if !ids.is_empty() => {
@@ -225,6 +296,7 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &Canc
     let mut claimed = loop {
         let request = StandingClaim {
             owner: shared.owner.clone(),
+            lane: shared.settings.lane,
             slots: slots.clone(),
             clock: shared.clock.clone(),
             lease: shared.settings.lease,
@@ -416,7 +488,7 @@ async fn execute(
         return;
     }
     let calls = CallLog::new();
-    let step = Step::new(
+    let mut step = Step::new(
         &job,
         shared.api.as_ref(),
         &shared.store,
@@ -425,6 +497,7 @@ async fn execute(
         &calls,
         &shared.clock,
     );
+    step.hooks = shared.hooks.as_ref();
     let report = calls.scope(step.run()).await;
     let transition = match report {
         Ok(report) => Some(transition_for(&job, &shared.owner, report, &calls)),
@@ -442,12 +515,18 @@ async fn execute(
     drop((worker, slot));
     if let Some(transition) = transition {
         let to = transition.to;
+        let ended = ended_as(&job, &transition);
         match shared
             .store
             .transition(transition, shared.clock.now())
             .await
         {
-            Ok(true) => tracing::debug!(state = %to, "job step recorded"),
+            Ok(true) => {
+                tracing::debug!(state = %to, "job step recorded");
+                if let (Some(hooks), Some(ended)) = (&shared.hooks, ended) {
+                    publish_end(&hooks.publisher, &ended, shared.clock.now()).await;
+                }
+            }
             Ok(false) => {
                 tracing::info!(
                     "the job was cancelled or taken back while it ran; its result is dropped"
@@ -459,6 +538,41 @@ async fn execute(
         }
     }
     shared.let_go(job.id);
+}
+
+/// The job as a machine-lane step left it, when that is worth an event:
+/// failed, succeeded, or back in the queue for a retry. Deliveries and
+/// digests raise none (a failing receiver would otherwise feed itself).
+fn ended_as(job: &Job, t: &Transition) -> Option<Job> {
+    if job.kind.lane() != Lane::Machines {
+        return None;
+    }
+    let retrying = t.to == JobState::Queued && t.error.is_some();
+    if !matches!(t.to, JobState::Failed | JobState::Succeeded) && !retrying {
+        return None;
+    }
+    let mut ended = job.clone();
+    ended.state = t.to;
+    if let Some(error) = &t.error {
+        ended.last_error = Some(error.clone());
+    }
+    if let Some(run_at) = t.run_at {
+        ended.run_at = run_at;
+    }
+    if t.machine_id.is_some() {
+        ended.machine_id.clone_from(&t.machine_id);
+    }
+    Some(ended)
+}
+
+/// Publishes `job.failed`, `job.succeeded` or `job.retrying`.
+async fn publish_end(publisher: &Publisher, job: &Job, now: chrono::DateTime<chrono::Utc>) {
+    let event = match job.state {
+        JobState::Failed => catalogue::job_failed(job, now),
+        JobState::Succeeded => catalogue::job_succeeded(job, now),
+        _ => catalogue::job_retrying(job, now),
+    };
+    let _ = publisher.publish(event, None).await;
 }
 
 /// Turns a step's outcome into the state change and history rows to write.

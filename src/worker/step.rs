@@ -298,6 +298,8 @@ pub struct Step<'a> {
     pub now: DateTime<Utc>,
     /// For the moment a request leaves.
     clock: &'a SharedClock,
+    /// Webhooks, for deliver and digest jobs.
+    pub hooks: Option<&'a super::WorkerHooks>,
     /// What the step has learned so far, returned when it ends.
     report: StepReport,
 }
@@ -325,6 +327,7 @@ impl<'a> Step<'a> {
             calls,
             now: clock.now(),
             clock,
+            hooks: None,
             report: StepReport {
                 outcome: Outcome::Failed {
                     error: String::new(),
@@ -393,8 +396,21 @@ impl<'a> Step<'a> {
                 .await?
             }
             Operation::Create(_) => self.create(sent).await?,
-            Operation::Deliver(_) | Operation::Digest => Outcome::Failed {
-                error: "not yet".into(),
+            Operation::Deliver(args) => match self.hooks {
+                Some(hooks) => {
+                    let (outcome, attempts) = hooks.courier.deliver(self.job, &args).await;
+                    self.report.notes.extend(attempts);
+                    outcome
+                }
+                None => Outcome::Failed {
+                    error: "this process sends no webhooks".into(),
+                },
+            },
+            Operation::Digest => match self.hooks {
+                Some(hooks) => hooks.digest(self.now).await,
+                None => Outcome::Failed {
+                    error: "this process sends no webhooks".into(),
+                },
             },
             Operation::Wait => {
                 let target = self.job.wait.unwrap_or(WaitTarget::Ready);

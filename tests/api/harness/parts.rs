@@ -39,6 +39,11 @@ impl Parts {
         let registry = Registry::new(store.clone(), clock.clone(), context.clone());
         let url = if options.run == Run::Router {
             let state = HttpState {
+                webhooks: machinist::delivery::Webhooks::new(
+                    store.clone(),
+                    clock.clone(),
+                    Arc::new(machinist::delivery::WebhookSettings::default()),
+                ),
                 store: store.clone(),
                 clock,
                 defaults: JobDefaults::default(),

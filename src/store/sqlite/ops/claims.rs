@@ -71,11 +71,12 @@ impl SqliteDriver {
     pub(in crate::store) async fn rescue(
         &self,
         now: DateTime<Utc>,
-        orphans_of_others_than: Option<&Arc<str>>,
+        orphans_of_others_than: Option<(&Arc<str>, crate::job::Lane)>,
     ) -> Result<Vec<JobId>, StoreError> {
+        // TEMPORARY (until the lane-aware rescue lands): the lane is ignored.
         self.send(|reply| ClaimCommand::Rescue {
             now,
-            orphans_of_others_than: orphans_of_others_than.cloned(),
+            orphans_of_others_than: orphans_of_others_than.map(|(o, _)| o.clone()),
             reply,
         })
         .await
