@@ -111,9 +111,9 @@ impl DaemonSettings {
                 .filter(|c| !c.is_empty()),
             cost: config.cost.clone(),
             meter: true,
-            webhooks: WebhookSettings::default(),
+            webhooks: WebhookSettings::from_config(&config.webhooks),
             webhook_endpoints: Vec::new(),
-            digest: Some(DIGEST_CRON.to_string()),
+            digest: config.webhooks.digest.then(|| DIGEST_CRON.to_string()),
         }
     }
 }
