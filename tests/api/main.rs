@@ -36,3 +36,4 @@ mod store_metering;
 mod systemd;
 mod v1_client;
 mod v1_wire;
+mod webhooks;
