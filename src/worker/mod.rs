@@ -28,7 +28,7 @@ use tracing::Instrument;
 
 use crate::clock::SharedClock;
 use crate::config::WorkersConfig;
-use crate::job::{Backoff, Checkpoint, Job, JobId, JobState, NewEvent, Outcome};
+use crate::job::{Backoff, Checkpoint, Job, JobId, JobState, Lane, NewEvent, Outcome};
 use crate::meter::RateUnits;
 use crate::paperspace::MachineApi;
 use crate::paperspace::call_log::CallLog;
@@ -171,7 +171,7 @@ impl Workers {
         // other owner belong to a process that is gone.
         match shared
             .store
-            .rescue(shared.clock.now(), Some(&shared.owner))
+            .rescue(shared.clock.now(), Some((&shared.owner, Lane::Machines)))
             .await
         {
             Ok(ids) if !ids.is_empty() => {
@@ -225,6 +225,7 @@ async fn dispatch(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, shutdown: &Canc
     let mut claimed = loop {
         let request = StandingClaim {
             owner: shared.owner.clone(),
+            lane: Lane::Machines,
             slots: slots.clone(),
             clock: shared.clock.clone(),
             lease: shared.settings.lease,
