@@ -111,6 +111,9 @@ pub(super) mod list {
     ) -> Result<Vec<Duration>, D::Error> {
         #[derive(Deserialize)]
         struct One(#[serde(with = "super")] Duration);
-        Ok(Vec::<One>::deserialize(d)?.into_iter().map(|o| o.0).collect())
+        Ok(Vec::<One>::deserialize(d)?
+            .into_iter()
+            .map(|o| o.0)
+            .collect())
     }
 }

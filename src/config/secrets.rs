@@ -11,8 +11,8 @@ use super::Config;
 use super::error::{ConfigError, ConfigErrors, Origin};
 use super::sources::Env;
 use crate::paperspace::ApiKey;
-use crate::webhook::{EndpointSpec, Format, Secret};
 use crate::paperspace::BadApiKey;
+use crate::webhook::{EndpointSpec, Format, Secret};
 
 /// The variable that may hold the Paperspace API key.
 const API_KEY_VAR: &str = "PAPERSPACE_API_KEY";

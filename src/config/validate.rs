@@ -173,7 +173,10 @@ pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
             }
         }
         if let Err(err) = policy.check_url(&e.url) {
-            c.fail("webhooks.endpoints", format!("endpoint `{label}`: url: {err}"));
+            c.fail(
+                "webhooks.endpoints",
+                format!("endpoint `{label}`: url: {err}"),
+            );
         }
     }
 

@@ -26,9 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::delivery::Publisher;
-use crate::machine::{
-    EventPage, Machine, MachineEvent, MachineFilter, MachineState, PageRequest,
-};
+use crate::machine::{EventPage, Machine, MachineEvent, MachineFilter, MachineState, PageRequest};
 use crate::meter::{MeterCursor, MeterGap};
 use crate::paperspace::{ApiError, Backend, MachineApi};
 use crate::store::{JobFilter, KnownMachine, Store, StoreError};
@@ -212,7 +210,9 @@ impl Meter {
                     let event = changed.then(|| {
                         catalogue::account_standing(
                             standing.in_good_standing,
-                            Some(standing.messages.join("; ")).filter(|m| !m.is_empty()).as_deref(),
+                            Some(standing.messages.join("; "))
+                                .filter(|m| !m.is_empty())
+                                .as_deref(),
                             now,
                         )
                     });

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{AdminToken, Config, CostConfig};
-use crate::http::HttpLimits;
 use crate::delivery::WebhookSettings;
+use crate::http::HttpLimits;
 use crate::job::JobDefaults;
 use crate::webhook::{EndpointSpec, Secret};
 

@@ -537,8 +537,14 @@ impl Scheduler {
             && result.applied
         {
             for ((machine, reason), job_id) in stops.iter().zip(&result.enqueued) {
-                let event =
-                    catalogue::window_enforced(window.id, &window.name, machine, *job_id, reason, now);
+                let event = catalogue::window_enforced(
+                    window.id,
+                    &window.name,
+                    machine,
+                    *job_id,
+                    reason,
+                    now,
+                );
                 publisher.publish(event, None).await;
             }
         }

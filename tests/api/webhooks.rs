@@ -151,7 +151,13 @@ async fn a_receiver_answering_500_then_200_gets_the_same_webhook_id_twice() {
     let statuses: Vec<Option<u16>> = d.attempts.iter().map(|a| a.event.status).collect();
     assert_eq!(statuses, [Some(500), Some(200)]);
     let (_, listed) = app.get(&format!("/v1/webhooks/{id}/deliveries")).await;
-    assert_eq!(listed["deliveries"][0]["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        listed["deliveries"][0]["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -172,14 +178,19 @@ async fn a_410_disables_the_endpoint_and_says_so() {
         }
     })
     .await;
-    assert!(shown["disabled"].as_str().unwrap().contains("410 Gone"), "{shown}");
+    assert!(
+        shown["disabled"].as_str().unwrap().contains("410 Gone"),
+        "{shown}"
+    );
     // Later events are not delivered to it: no delivery is even queued.
     app.run(json!({"kind": "show", "machine_id": "psnosuchmachine2"}))
         .await;
     assert_eq!(app.store().deliveries(id, None, 10).await.unwrap().len(), 1);
     assert_eq!(rx.seen().len(), 1);
     // Resuming enables it again.
-    let (status, resumed) = app.post(&format!("/v1/webhooks/{id}/resume"), json!({})).await;
+    let (status, resumed) = app
+        .post(&format!("/v1/webhooks/{id}/resume"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{resumed}");
     assert!(resumed["disabled"].is_null());
 }
@@ -192,7 +203,11 @@ async fn a_hanging_receiver_holds_up_neither_a_start_nor_another_endpoint() {
         stuck.then(Script::Hold);
     }
     let healthy = Receiver::start().await;
-    endpoint(&app, json!({"url": stuck.url, "events": ["job.failed", "job.succeeded"]})).await;
+    endpoint(
+        &app,
+        json!({"url": stuck.url, "events": ["job.failed", "job.succeeded"]}),
+    )
+    .await;
     endpoint(&app, json!({"url": healthy.url, "events": ["job.failed"]})).await;
     // Ten failures: twenty deliveries, ten of them to a receiver that hangs.
     for i in 0..10 {
@@ -269,10 +284,7 @@ async fn job_retrying_and_job_succeeded_are_opt_in() {
     assert_eq!(succeeded["data"]["job_id"], job["id"]);
     // The endpoint with the default events got neither.
     assert!(
-        quiet
-            .seen()
-            .iter()
-            .all(|d| !d.kind().starts_with("job.")),
+        quiet.seen().iter().all(|d| !d.kind().starts_with("job.")),
         "defaults leave the opt-in types out"
     );
 }
@@ -521,7 +533,10 @@ async fn a_machine_started_outside_machinist_is_told() {
 async fn the_account_standing_is_told_when_it_changes() {
     let h = Driven::start("2026-03-02T20:00:00Z", Backend::V1).await;
     h.meter().run_once().await.unwrap();
-    assert!(h.of("account.standing").await.is_empty(), "good is not news");
+    assert!(
+        h.of("account.standing").await.is_empty(),
+        "good is not news"
+    );
     h.app
         .sim
         .sim

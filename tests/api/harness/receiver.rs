@@ -148,7 +148,9 @@ impl Receiver {
     /// Waits for a delivery of event type `kind` and returns it.
     pub async fn event(&self, kind: &str) -> Delivered {
         let seen = self
-            .until(Duration::from_secs(20), |s| s.iter().any(|d| d.kind() == kind))
+            .until(Duration::from_secs(20), |s| {
+                s.iter().any(|d| d.kind() == kind)
+            })
             .await;
         seen.into_iter().find(|d| d.kind() == kind).unwrap()
     }
