@@ -25,8 +25,12 @@ use crate::harness::served::Served;
 /// the daemon once it said `READY=1` (migrations applied, admin API bound)
 /// and the admin API's URL: every daemon gets a port of its own, so that no
 /// other test can take it between a kill and the restart.
-fn start_daemon(db: &Path, sim_url: &str, backend: &str) -> (Served, String) {
-    let mut command = serve(db, sim_url, backend);
+pub(crate) fn start_daemon(db: &Path, sim_url: &str, backend: &str) -> (Served, String) {
+    start_served(serve(db, sim_url, backend))
+}
+
+/// Starts `command` and waits for its `READY=1`; the daemon and its URL.
+pub(crate) fn start_served(mut command: Command) -> (Served, String) {
     command.stdout(Stdio::null());
     let daemon = Served::spawn(command);
     let url = daemon.ready();
@@ -34,7 +38,7 @@ fn start_daemon(db: &Path, sim_url: &str, backend: &str) -> (Served, String) {
 }
 
 /// `machinist serve` on `db`, listening on a free port it picks.
-fn serve(db: &Path, sim_url: &str, backend: &str) -> Command {
+pub(crate) fn serve(db: &Path, sim_url: &str, backend: &str) -> Command {
     let base_url = match backend {
         "v1" => format!("{sim_url}/v1"),
         _ => sim_url.to_string(),
@@ -72,7 +76,7 @@ async fn get_job(http: &reqwest::Client, url: &str, id: i64) -> Value {
         .unwrap()
 }
 
-fn kill9(daemon: &mut Served) {
+pub(crate) fn kill9(daemon: &mut Served) {
     daemon.child.kill().unwrap(); // SIGKILL on Unix, to the child alone
     daemon.child.wait().unwrap();
 }

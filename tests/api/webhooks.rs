@@ -613,3 +613,72 @@ async fn deliveries_are_jobs_of_their_own_lane_and_cannot_be_submitted() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body.to_string().contains("webhook"), "{body}");
 }
+
+/// `[webhooks]` for a daemon process: loopback receivers, and retries two
+/// seconds apart, long enough to kill the daemon between two attempts.
+const PROCESS_CONFIG: &str = "[webhooks]\nallow_http_loopback = true\nretry_schedule = [\"2s\", \"2s\", \"2s\"]\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_and_between_attempts_loses_no_delivery() {
+    use crate::crash::{kill9, serve, start_served};
+    let (_sim, sim_url) = crate::harness::process::start_sim(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("machinist.db");
+    let config = dir.path().join("machinist.toml");
+    std::fs::write(&config, PROCESS_CONFIG).unwrap();
+    let daemon = |db: &std::path::Path| {
+        let mut command = serve(db, &sim_url, "legacy");
+        command.arg("--config").arg(&config);
+        start_served(command)
+    };
+    let http = reqwest::Client::new();
+    let rx = Receiver::start().await;
+    // The first attempt hangs (the daemon dies during it), the second
+    // answers 500 (the daemon dies before the third), the third succeeds.
+    rx.then(Script::Hold).then(Script::Status(500, vec![]));
+
+    let (mut served, url) = daemon(&db);
+    let created: Value = http
+        .post(format!("{url}/v1/webhooks"))
+        .json(&json!({"url": rx.url, "events": ["job.failed"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = created["endpoint"]["id"].as_i64().unwrap();
+    let status = http
+        .post(format!("{url}/v1/jobs"))
+        .json(&json!({"kind": "show", "machine_id": "psnosuchmachine"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success());
+    rx.until(Duration::from_secs(20), |s| s.len() == 1).await;
+    kill9(&mut served); // during the first attempt
+
+    let (mut served, _) = daemon(&db);
+    rx.until(Duration::from_secs(30), |s| s.len() == 2).await;
+    kill9(&mut served); // after the 500, before the retry two seconds on
+
+    let (served, url) = daemon(&db);
+    let seen = rx.until(Duration::from_secs(30), |s| s.len() == 3).await;
+    let id = seen[0].header("webhook-id").to_string();
+    assert!(seen.iter().all(|d| d.header("webhook-id") == id), "one delivery, one id");
+    assert!(seen.iter().all(|d| d.kind() == "job.failed"));
+    // The delivery ended delivered, its attempts on record.
+    let listed: Value = http
+        .get(format!("{url}/v1/webhooks/{endpoint}/deliveries"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deliveries = listed["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 1, "{listed}");
+    assert_eq!(deliveries[0]["state"], "succeeded", "{listed}");
+    drop(served);
+}

@@ -445,6 +445,13 @@ fn prune(tx: &Tx<'_>, finished_before: DateTime<Utc>) -> Result<u64, StoreError>
         "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1",
         [cutoff],
     )?;
+    // Webhook events go with their last delivery: an event older than the
+    // cutoff that no remaining deliver job names is no longer shown or sent.
+    tx.execute(
+        "DELETE FROM webhook_events WHERE at < ?1 AND id NOT IN \
+         (SELECT json_extract(args, '$.event') FROM jobs WHERE kind = 'deliver')",
+        [cutoff],
+    )?;
     Ok(deleted as u64)
 }
 
