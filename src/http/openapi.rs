@@ -852,6 +852,12 @@ fn job_kind() -> Value {
     json!({"type": "string", "enum": kinds})
 }
 
+/// The kinds `POST /v1/jobs` and a schedule's template take: all but
+/// `deliver`, which the daemon queues itself.
+fn submittable() -> impl Iterator<Item = JobKind> {
+    JobKind::ALL.into_iter().filter(|k| k.submittable())
+}
+
 /// The largest id a cursor is written for here (18 digits; ids are i64).
 fn job_cursor() -> Value {
     json!({"type": "string", "pattern": "^j[1-9][0-9]{0,17}$"})
@@ -1063,9 +1069,7 @@ fn exclusions(calendars: &[String]) -> Value {
 /// `POST /v1/schedules`, `PUT /v1/schedules/{key}`: for a kind that acts on
 /// machines (targets required) or not (no targets).
 fn schedule_spec(machines: bool) -> Value {
-    let kinds = JobKind::ALL
-        .into_iter()
-        .filter(|k| k.needs_machine() == machines);
+    let kinds = submittable().filter(|k| k.needs_machine() == machines);
     let mut required = vec!["name", "cron", "template"];
     if machines {
         required.push("targets");
@@ -1264,8 +1268,8 @@ fn schemas(calendars: &[String]) -> Value {
         "failed",
         "cancelled"
     ]);
-    let job_requests: Vec<Value> = JobKind::ALL
-        .iter()
+    // `deliver` jobs are the daemon's own: listed, never submitted.
+    let job_requests: Vec<Value> = submittable()
         .map(|k| schema_ref(&format!("JobRequest_{}", k.as_str())))
         .collect();
     let schema_spec_machines = schedule_spec(true);
@@ -1288,7 +1292,7 @@ fn schemas(calendars: &[String]) -> Value {
         })),
         "OpenApiDocument": open_obj("This document.", json!({"openapi": t(STRING)})),
         "Job": obj(&["id", "kind", "state", "priority", "attempt", "max_attempts", "run_at", "created_at", "updated_at"], json!({
-            "id": t("integer"), "kind": t(STRING), "machine_id": nullable(STRING), "args": t("object"),
+            "id": t("integer"), "kind": job_kind(), "machine_id": nullable(STRING), "args": t("object"),
             "state": {"type": "string", "enum": job_states},
             "priority": t("integer"), "attempt": t("integer"), "max_attempts": t("integer"),
             "run_at": time(), "wait": nullable(STRING), "wait_timeout_seconds": t("integer"),
@@ -1391,7 +1395,7 @@ fn schemas(calendars: &[String]) -> Value {
         "PullRequest".into(),
         json!({"type": "object", "required": ["month"], "additionalProperties": false, "properties": {"month": {"type": "string", "pattern": MONTH_PATTERN, "description": "A month that has begun."}}}),
     );
-    for kind in JobKind::ALL {
+    for kind in submittable() {
         map.insert(format!("JobRequest_{}", kind.as_str()), job_request(kind));
         map.insert(format!("JobTemplate_{}", kind.as_str()), job_template(kind));
     }
@@ -1435,6 +1439,18 @@ mod tests {
         assert_eq!(number_range(17, 59), ["1[7-9]", "[2-4][0-9]", "5[0-9]"]);
         assert_eq!(number_range(5, 23), ["0?[5-9]", "1[0-9]", "2[0-3]"]);
         assert!(number_range(30, 29).is_empty());
+    }
+
+    #[test]
+    fn deliver_jobs_are_listed_but_never_submitted() {
+        let doc = document_value(&[]);
+        let schemas = &doc["components"]["schemas"];
+        let text = doc.to_string();
+        assert!(schemas.get("JobRequest_deliver").is_none());
+        assert!(!text.contains("JobTemplate_deliver"));
+        assert!(schemas.get("JobRequest_digest").is_some());
+        let kinds = &schemas["Job"]["properties"]["kind"]["enum"];
+        assert!(kinds.as_array().unwrap().contains(&json!("deliver")));
     }
 
     /// One operation per route of the table, and none for a route not in it.
