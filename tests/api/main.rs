@@ -34,6 +34,8 @@ mod sim_legacy;
 mod sim_metering;
 mod store;
 mod store_metering;
+mod store_webhooks;
 mod systemd;
 mod v1_client;
 mod v1_wire;
+mod webhooks;
