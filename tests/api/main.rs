@@ -20,6 +20,7 @@ mod http_jobs;
 mod http_machines;
 mod http_openapi;
 mod http_schedules;
+mod http_webhooks;
 mod legacy_client;
 mod legacy_wire;
 mod logs;
