@@ -197,9 +197,9 @@ async fn main() -> anyhow::Result<()> {
         );
         sent.insert(event.id.clone(), Instant::now());
         let publisher = publisher.clone();
-        publishing.push(tokio::spawn(async move {
-            publisher.publish(event, None).await
-        }));
+        publishing.push(tokio::spawn(
+            async move { publisher.publish(event, None).await },
+        ));
     }
     let during = submit_jobs(&store, args.jobs).await?;
     for p in publishing {
@@ -221,7 +221,10 @@ async fn main() -> anyhow::Result<()> {
             duplicates += 1;
         }
     }
-    let missing = sent.keys().filter(|id| !once.contains_key(id.as_str())).count();
+    let missing = sent
+        .keys()
+        .filter(|id| !once.contains_key(id.as_str()))
+        .count();
     let mut latencies: Vec<Duration> = sent
         .iter()
         .filter_map(|(id, t)| once.get(id.as_str()).map(|a| a.duration_since(*t)))
@@ -252,6 +255,9 @@ async fn main() -> anyhow::Result<()> {
         ms(percentile(&during, 0.99))
     );
     daemon.stop().await;
-    ensure!(duplicates == 0 && missing == 0, "{duplicates} twice, {missing} missing");
+    ensure!(
+        duplicates == 0 && missing == 0,
+        "{duplicates} twice, {missing} missing"
+    );
     Ok(())
 }

@@ -616,7 +616,8 @@ async fn deliveries_are_jobs_of_their_own_lane_and_cannot_be_submitted() {
 
 /// `[webhooks]` for a daemon process: loopback receivers, and retries two
 /// seconds apart, long enough to kill the daemon between two attempts.
-const PROCESS_CONFIG: &str = "[webhooks]\nallow_http_loopback = true\nretry_schedule = [\"2s\", \"2s\", \"2s\"]\n";
+const PROCESS_CONFIG: &str =
+    "[webhooks]\nallow_http_loopback = true\nretry_schedule = [\"2s\", \"2s\", \"2s\"]\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_and_between_attempts_loses_no_delivery() {
@@ -659,26 +660,57 @@ async fn kill_9_during_and_between_attempts_loses_no_delivery() {
     rx.until(Duration::from_secs(20), |s| s.len() == 1).await;
     kill9(&mut served); // during the first attempt
 
-    let (mut served, _) = daemon(&db);
+    let (mut served, url) = daemon(&db);
     rx.until(Duration::from_secs(30), |s| s.len() == 2).await;
-    kill9(&mut served); // after the 500, before the retry two seconds on
+    // The 500 is on record and the retry two seconds away: kill it now.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed: Value = http
+            .get(format!("{url}/v1/webhooks/{endpoint}/deliveries"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let d = &listed["deliveries"][0];
+        if d["state"] == "queued" && d["attempts"][0]["status"] == 500 {
+            assert!(d["next_attempt_at"].is_string(), "{listed}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{listed}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kill9(&mut served); // after the 500, before the retry
 
     let (served, url) = daemon(&db);
     let seen = rx.until(Duration::from_secs(30), |s| s.len() == 3).await;
     let id = seen[0].header("webhook-id").to_string();
-    assert!(seen.iter().all(|d| d.header("webhook-id") == id), "one delivery, one id");
+    assert!(
+        seen.iter().all(|d| d.header("webhook-id") == id),
+        "one delivery, one id"
+    );
     assert!(seen.iter().all(|d| d.kind() == "job.failed"));
-    // The delivery ended delivered, its attempts on record.
-    let listed: Value = http
-        .get(format!("{url}/v1/webhooks/{endpoint}/deliveries"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The delivery ends delivered (its end is written just after the
+    // receiver answers: another process, so asked again until then).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let listed = loop {
+        let listed: Value = http
+            .get(format!("{url}/v1/webhooks/{endpoint}/deliveries"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if listed["deliveries"][0]["state"] == "succeeded" || std::time::Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let deliveries = listed["deliveries"].as_array().unwrap();
-    assert_eq!(deliveries.len(), 1, "{listed}");
+    assert_eq!(deliveries.len(), 1, "one delivery: {listed}");
     assert_eq!(deliveries[0]["state"], "succeeded", "{listed}");
+    assert_eq!(rx.seen().len(), 3, "nothing sent after the success");
     drop(served);
 }
