@@ -1026,7 +1026,7 @@ fn webhook_url(policy: DestinationPolicy) -> Value {
         "type": "string", "minLength": 1, "maxLength": 2048,
         "pattern": format!("^(?:{})$", forms.join("|")),
         "example": "https://hooks.example.com/machinist",
-        "description": format!("Where deliveries are POSTed: {allowed}; no user or password in it. The pattern is the form every daemon accepts; a host name that resolves to a refused address is refused at delivery, not here."),
+        "description": format!("Where deliveries are POSTed: {allowed}; no user or password in it. The pattern states forms this daemon always saves, narrower than what it takes; a host name that resolves to a refused address is refused at each delivery, not here."),
     })
 }
 
@@ -1037,6 +1037,13 @@ fn event_types() -> Vec<&'static str> {
         .filter(|t| *t != EventType::Ping)
         .map(EventType::as_str)
         .collect()
+}
+
+/// An enum's values and `null`, which a nullable enum must list too.
+fn nullable_enum(values: &[&str]) -> Value {
+    let mut all: Vec<Value> = values.iter().map(|v| json!(v)).collect();
+    all.push(Value::Null);
+    Value::Array(all)
 }
 
 /// The webhook routes' bodies and answers.
@@ -1156,7 +1163,7 @@ fn webhook_schemas(map: &mut Map<String, Value>, policy: DestinationPolicy) {
             ],
             json!({
                 "id": t("integer"), "event_id": t(STRING),
-                "event_type": {"type": "string", "enum": every_type, "nullable": true},
+                "event_type": {"type": "string", "enum": nullable_enum(&every_type), "nullable": true, "description": "`null` once the event was pruned."},
                 "state": job_state(), "attempt": t("integer"), "max_attempts": t("integer"),
                 "next_attempt_at": nullable_time(), "last_error": nullable(STRING),
                 "created_at": time(), "finished_at": nullable_time(),

@@ -760,3 +760,90 @@ async fn unknown_or_malformed_ids_and_missing_tokens_are_refused() {
     }
     assert_eq!(app.listed().await, before);
 }
+
+/// Real answers carry every field their schema in the document requires,
+/// and the document states a webhook's URL as this daemon's policy lets it
+/// be saved.
+#[tokio::test]
+async fn answers_are_as_documented_and_the_url_follows_the_policy() {
+    let app = start().await;
+    let doc = app.get("/openapi.json").await.expect(StatusCode::OK);
+    let schemas = &doc["components"]["schemas"];
+    let created = app
+        .post_json(
+            "/v1/webhooks",
+            json!({"url": URL, "events": ["job.failed"]}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let id = id_of(&created["endpoint"]);
+    let (_, deliveries) = app.publish(EventType::JobFailed).await;
+    let page = app
+        .get(&format!("/v1/webhooks/{id}/deliveries"))
+        .await
+        .expect(StatusCode::OK);
+    let resent = app
+        .post(&format!(
+            "/v1/webhooks/{id}/deliveries/{}/resend",
+            deliveries[0]
+        ))
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let rotated = app
+        .post(&format!("/v1/webhooks/{id}/rotate-secret"))
+        .await
+        .expect(StatusCode::OK);
+    let events = app.get("/v1/webhooks/events").await.expect(StatusCode::OK);
+    for (name, value) in [
+        ("EndpointCreated", &created),
+        ("Endpoint", &created["endpoint"]),
+        ("DeliveryPage", &page),
+        ("Delivery", &page["deliveries"][0]),
+        ("Resent", &resent),
+        ("SecretRotated", &rotated),
+        ("EventCatalogue", &events),
+    ] {
+        let schema = &schemas[name];
+        for required in schema["required"].as_array().unwrap() {
+            assert!(
+                value.get(required.as_str().unwrap()).is_some(),
+                "{name} lacks {required}: {value}"
+            );
+        }
+        for key in value.as_object().unwrap().keys() {
+            assert!(
+                schema["properties"].get(key).is_some(),
+                "{name} has undocumented {key}: {value}"
+            );
+        }
+    }
+    let url = |doc: &Value| {
+        doc["components"]["schemas"]["EndpointSpec"]["properties"]["url"]["pattern"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(url(&doc).starts_with("^(?:https://"), "{}", url(&doc));
+    assert!(!url(&doc).contains("127"), "{}", url(&doc));
+
+    // A daemon that lets deliveries reach this host says so, and saves such a URL.
+    let local = Answering(
+        spawn_app(AppOptions {
+            run: Run::Router,
+            clock: Some(t0()),
+            webhooks: AppOptions::receivers(),
+            ..AppOptions::default()
+        })
+        .await,
+    );
+    let doc = local.get("/openapi.json").await.expect(StatusCode::OK);
+    assert!(
+        url(&doc).contains(r"https?://(?:localhost|127\.0\.0\.1"),
+        "{}",
+        url(&doc)
+    );
+    local
+        .post_json("/v1/webhooks", json!({"url": "http://127.0.0.1:9/hook"}))
+        .await
+        .expect(StatusCode::CREATED);
+}
