@@ -373,8 +373,8 @@ async fn raw_sqlite(dir: &Path, jobs: usize, per_txn: usize, sync: &str) -> anyh
             let due: Vec<i64> = tx
                 .prepare_cached(
                     "SELECT j.id FROM jobs j INDEXED BY jobs_due \
-                     WHERE j.state IN ('queued', 'waiting') AND j.run_at <= ?1 \
-                     AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
+                     WHERE j.state IN ('queued', 'waiting') AND j.kind NOT IN ('deliver', 'digest') \
+                     AND j.run_at <= ?1 AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
                          WHERE p.machine_id = j.machine_id AND p.id < j.id \
                          AND (p.state = 'queued' OR p.state = 'running' OR p.state = 'waiting'))) \
                      ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2",

@@ -584,6 +584,7 @@ impl AdminClient {
             Verb::Get => Method::GET,
             Verb::Post => Method::POST,
             Verb::Put => Method::PUT,
+            Verb::Patch => Method::PATCH,
             Verb::Delete => Method::DELETE,
         };
         let mut request = self

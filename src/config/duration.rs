@@ -88,3 +88,32 @@ mod tests {
         }
     }
 }
+
+/// A list of durations, for `#[serde(with = "duration::list")]`.
+pub(super) mod list {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeSeq};
+
+    pub(in crate::config) fn serialize<S: Serializer>(
+        ds: &[Duration],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(ds.len()))?;
+        for d in ds {
+            seq.serialize_element(&super::human(*d))?;
+        }
+        seq.end()
+    }
+
+    pub(in crate::config) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct One(#[serde(with = "super")] Duration);
+        Ok(Vec::<One>::deserialize(d)?
+            .into_iter()
+            .map(|o| o.0)
+            .collect())
+    }
+}

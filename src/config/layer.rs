@@ -374,7 +374,7 @@ mod tests {
                     .map(move |k| format!("{s}.{k}"))
             })
             .collect();
-        assert_eq!(keys.len(), 40, "{keys:?}");
+        assert_eq!(keys.len(), 50, "{keys:?}");
         assert!(keys.contains(&"rate_limit.per_second".to_string()));
     }
 }

@@ -104,6 +104,9 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     /// Metering: what machines cost, how it is measured and priced.
     pub cost: CostConfig,
+    /// Webhooks: where deliveries may go, their timeout and retries, the
+    /// alarms, and endpoints defined here.
+    pub webhooks: WebhooksConfig,
     /// Logging.
     pub log: LogConfig,
     /// Where each value came from, for messages; not a setting.
@@ -506,6 +509,124 @@ impl Default for CostConfig {
             usage_rate_unit: UsageUnit::Hour,
             storage_rate_unit: StorageUnit::Month,
             monthly_billed: Vec::new(),
+        }
+    }
+}
+
+/// `[webhooks]`: delivering events to receivers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Allow `http://` to loopback addresses, and loopback addresses at
+    /// all (a receiver on this host; tests).
+    pub allow_http_loopback: bool,
+    /// Allow private, link-local and unique-local addresses (a receiver
+    /// inside your network). The cloud metadata address is among them.
+    pub allow_private: bool,
+    /// How long one attempt may take, connection to the answer's end.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// The delay before each retry; a delivery gets one attempt more than
+    /// this list has entries. The default is the Standard Webhooks
+    /// example (5s to 10h), then twice 24h: about three days in all.
+    #[serde(with = "duration::list")]
+    pub retry_schedule: Vec<Duration>,
+    /// Deliveries (and digests) sent at once, on workers of their own.
+    pub workers: usize,
+    /// How long after Machinist was asked to stop a machine that is still
+    /// running `machine.left_running` goes out.
+    #[serde(with = "duration")]
+    pub left_running_after: Duration,
+    /// The least time between two `machine.left_running` of one machine.
+    #[serde(with = "duration")]
+    pub left_running_repeat: Duration,
+    /// How long the previous secret keeps signing after a rotation.
+    #[serde(with = "duration")]
+    pub rotation_overlap: Duration,
+    /// Install the built-in weekly digest schedule (Monday 08:00 in
+    /// `schedule.default_timezone`); endpoints opt in to `digest.weekly`.
+    pub digest: bool,
+    /// Endpoints defined here (`[[webhooks.endpoints]]`), kept in the
+    /// database under their name and changed only here.
+    pub endpoints: Vec<WebhookEndpointConfig>,
+}
+
+/// The Standard Webhooks specification's example schedule (5 s, 5 min,
+/// 30 min, 2 h, 5 h, 10 h, 10 h), then twice a day more: the last attempt
+/// comes about three days after the first.
+const DEFAULT_RETRY_SCHEDULE: [u64; 9] = [
+    5,
+    5 * 60,
+    30 * 60,
+    2 * 3600,
+    5 * 3600,
+    10 * 3600,
+    10 * 3600,
+    24 * 3600,
+    24 * 3600,
+];
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_http_loopback: false,
+            allow_private: false,
+            timeout: Duration::from_secs(15),
+            retry_schedule: DEFAULT_RETRY_SCHEDULE
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
+            workers: 8,
+            left_running_after: Duration::from_secs(15 * 60),
+            left_running_repeat: Duration::from_secs(3 * 3600),
+            rotation_overlap: Duration::from_secs(24 * 3600),
+            digest: true,
+            endpoints: Vec::new(),
+        }
+    }
+}
+
+/// One `[[webhooks.endpoints]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpointConfig {
+    /// Its name: how the database knows it across restarts, and the name
+    /// of its secret's credential (`webhook-NAME`).
+    pub name: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// `standard` (signed JSON) or `slack`.
+    #[serde(default)]
+    pub format: crate::webhook::Format,
+    /// Event types; absent: every type but the opt-in ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<crate::webhook::EventType>>,
+    /// Only events about these machines, schedules, windows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machines: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<String>,
+    /// A file holding its `whsec_` secret. Without it the secret is read
+    /// from `MACHINIST_WEBHOOK_SECRET_<NAME>` (upper case, `-` as `_`) or
+    /// the systemd credential `webhook-NAME`; a `slack` endpoint may have
+    /// none (Slack does not verify signatures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+}
+
+impl WebhookEndpointConfig {
+    /// The endpoint as the store keeps it.
+    pub fn spec(&self) -> crate::webhook::EndpointSpec {
+        crate::webhook::EndpointSpec {
+            url: self.url.clone(),
+            name: Some(self.name.clone()),
+            format: self.format,
+            events: self.events.clone(),
+            machines: self.machines.clone(),
+            schedules: self.schedules.clone(),
+            windows: self.windows.clone(),
         }
     }
 }

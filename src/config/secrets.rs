@@ -12,6 +12,7 @@ use super::error::{ConfigError, ConfigErrors, Origin};
 use super::sources::Env;
 use crate::paperspace::ApiKey;
 use crate::paperspace::BadApiKey;
+use crate::webhook::{EndpointSpec, Format, Secret};
 
 /// The variable that may hold the Paperspace API key.
 const API_KEY_VAR: &str = "PAPERSPACE_API_KEY";
@@ -29,6 +30,8 @@ pub struct Secrets {
     pub api_key: Option<ApiKey>,
     /// The bearer token of the admin API; needed to listen beyond loopback.
     pub admin_token: Option<AdminToken>,
+    /// The endpoints of `[[webhooks.endpoints]]` with their secrets.
+    pub webhook_endpoints: Vec<(EndpointSpec, Secret)>,
     /// Things the caller should log, such as a key file readable by others.
     /// They name files and variables, never a secret.
     pub warnings: Vec<String>,
@@ -91,15 +94,15 @@ impl fmt::Debug for AdminToken {
 /// Where one secret may come from.
 struct Spec<'a> {
     /// For messages: "Paperspace API key".
-    what: &'static str,
+    what: &'a str,
     /// The setting naming its file.
-    file_key: &'static str,
+    file_key: &'a str,
     /// That file, if one is configured; it then wins over the variable.
     file: Option<&'a Path>,
     /// The environment variable read when no file is configured.
-    var: &'static str,
+    var: &'a str,
     /// Its name in `$CREDENTIALS_DIRECTORY`.
-    credential: &'static str,
+    credential: &'a str,
 }
 
 /// What reading all secrets gave, including which failed.
@@ -219,17 +222,72 @@ fn resolve_all(config: &Config, env: &Env) -> Resolved {
             }
         });
     let admin_token_failed = errors.len() > before;
+    let webhook_endpoints = webhook_secrets(config, env, &mut warnings, &mut errors);
 
     Resolved {
         secrets: Secrets {
             api_key,
             admin_token,
+            webhook_endpoints,
             warnings,
         },
         errors,
         api_key_failed,
         admin_token_failed,
     }
+}
+
+/// The secret of each configured webhook endpoint: its `secret_file`, else
+/// `MACHINIST_WEBHOOK_SECRET_<NAME>`, else the credential `webhook-NAME`. A
+/// `slack` endpoint without one gets a generated secret (Slack does not
+/// verify); a `standard` one without one is an error, since its receiver
+/// could verify nothing.
+fn webhook_secrets(
+    config: &Config,
+    env: &Env,
+    warnings: &mut Vec<String>,
+    errors: &mut ConfigErrors,
+) -> Vec<(EndpointSpec, Secret)> {
+    let mut out = Vec::new();
+    for endpoint in &config.webhooks.endpoints {
+        let what = format!("webhook `{}` secret", crate::text::escape(&endpoint.name));
+        let var = format!(
+            "MACHINIST_WEBHOOK_SECRET_{}",
+            endpoint.name.to_ascii_uppercase().replace(['-', '.'], "_")
+        );
+        let credential = format!("webhook-{}", endpoint.name);
+        let spec = Spec {
+            what: &what,
+            file_key: "webhooks.endpoints",
+            file: endpoint.secret_file.as_deref(),
+            var: &var,
+            credential: &credential,
+        };
+        let secret = match find(&spec, env, warnings, errors) {
+            Some((text, origin)) => match Secret::parse(&text) {
+                Ok(secret) => Some(secret),
+                Err(e) => {
+                    errors.push(secret_error(origin, &spec, &e.to_string()));
+                    None
+                }
+            },
+            None if endpoint.format == Format::Slack => Some(Secret::generate()),
+            None => {
+                errors.push(ConfigError::new(
+                    config.origin("webhooks.endpoints"),
+                    Some("webhooks.endpoints"),
+                    format!(
+                        "{what} is not set: set secret_file, {var} or the systemd credential `{credential}` (make one with `echo whsec_$(openssl rand -base64 32)`)"
+                    ),
+                ));
+                None
+            }
+        };
+        if let Some(secret) = secret {
+            out.push((endpoint.spec(), secret));
+        }
+    }
+    out
 }
 
 const NOT_HEADER_SAFE: &str =

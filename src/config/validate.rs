@@ -135,6 +135,51 @@ pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
         }
     }
 
+    let hooks = &config.webhooks;
+    c.duration("webhooks.timeout", hooks.timeout, Min::Positive);
+    c.between("webhooks.workers", hooks.workers, 1, 256);
+    c.duration(
+        "webhooks.left_running_after",
+        hooks.left_running_after,
+        Min::Positive,
+    );
+    c.duration(
+        "webhooks.left_running_repeat",
+        hooks.left_running_repeat,
+        Min::Positive,
+    );
+    if hooks.retry_schedule.len() > 50 || hooks.retry_schedule.iter().any(|d| d.is_zero()) {
+        c.fail(
+            "webhooks.retry_schedule",
+            "at most 50 delays, each above zero".to_string(),
+        );
+    }
+    let policy = crate::webhook::DestinationPolicy {
+        allow_http_loopback: hooks.allow_http_loopback,
+        allow_private: hooks.allow_private,
+    };
+    let mut names = std::collections::BTreeSet::new();
+    for e in &hooks.endpoints {
+        let label = crate::text::escape(&e.name);
+        if !names.insert(e.name.clone()) {
+            c.fail(
+                "webhooks.endpoints",
+                format!("endpoint `{label}` is defined twice"),
+            );
+        }
+        if let Err(problems) = e.spec().check() {
+            for p in problems {
+                c.fail("webhooks.endpoints", format!("endpoint `{label}`: {p}"));
+            }
+        }
+        if let Err(err) = policy.check_url(&e.url) {
+            c.fail(
+                "webhooks.endpoints",
+                format!("endpoint `{label}`: url: {err}"),
+            );
+        }
+    }
+
     let schedule = &config.schedule;
     if let Err(e) = crate::schedule::timing::parse_zone(&schedule.default_timezone) {
         c.fail("schedule.default_timezone", e.to_string());

@@ -25,10 +25,12 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::machine::{EventPage, MachineEvent, MachineFilter, PageRequest};
+use crate::delivery::Publisher;
+use crate::machine::{EventPage, Machine, MachineEvent, MachineFilter, MachineState, PageRequest};
 use crate::meter::{MeterCursor, MeterGap};
 use crate::paperspace::{ApiError, Backend, MachineApi};
-use crate::store::{Store, StoreError};
+use crate::store::{JobFilter, KnownMachine, Store, StoreError};
+use crate::webhook::{EventType, catalogue};
 
 /// The most events one page asks for (v1 allows 1..=120).
 const PAGE_LIMIT: u32 = 120;
@@ -45,6 +47,21 @@ const OPEN_HORIZON: chrono::Duration = chrono::Duration::days(2);
 /// Most pages one run reads; the rest waits for the next run (with the
 /// first run's back-fill of a large account in mind).
 const MAX_PAGES: usize = 2_000;
+
+/// Which side of running a state is on, for telling outside changes:
+/// `Some(true)` running or on its way, `Some(false)` off or on its way,
+/// `None` neither (upgrading, unknown).
+fn family(state: &MachineState) -> Option<bool> {
+    match state {
+        MachineState::Ready
+        | MachineState::ServiceReady
+        | MachineState::Starting
+        | MachineState::Restarting
+        | MachineState::Provisioning => Some(true),
+        MachineState::Off | MachineState::Stopping => Some(false),
+        _ => None,
+    }
+}
 
 /// Why a metering run failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +106,8 @@ pub struct Meter {
     every: Duration,
     /// How far back the first run reads.
     backfill: Duration,
+    /// Where `machine.changed_outside` and `account.standing` are told.
+    publisher: Option<Publisher>,
 }
 
 impl Meter {
@@ -105,7 +124,16 @@ impl Meter {
             clock,
             every,
             backfill,
+            publisher: None,
         }
+    }
+
+    /// Tells `publisher` of machines changed outside Machinist
+    /// (`machine.changed_outside`) and of changes in the account's
+    /// standing (`account.standing`).
+    pub fn with_publisher(mut self, publisher: Publisher) -> Self {
+        self.publisher = Some(publisher);
+        self
     }
 
     /// Runs now and then every interval until `shutdown`.
@@ -148,7 +176,20 @@ impl Meter {
         run.calls += 1;
         run.machines = machines.len();
         let now = self.clock.now();
+        let watching = self
+            .publisher
+            .as_ref()
+            .filter(|p| p.wants(EventType::ChangedOutside));
+        let before = match watching {
+            Some(_) => self.store.machines().await?,
+            None => Vec::new(),
+        };
+        let listed = watching.map(|_| machines.clone());
         self.store.see_machines(machines, true, now).await?;
+        if let (Some(publisher), Some(listed)) = (watching, listed) {
+            self.tell_outside_changes(publisher, &before, &listed, now)
+                .await?;
+        }
         if self.api.backend() == Backend::V1 {
             self.ingest_events(now, &mut run).await?;
             match self.api.account_standing().await {
@@ -161,12 +202,86 @@ impl Meter {
                         );
                     }
                     run.in_good_standing = Some(standing.in_good_standing);
+                    let previous = self.store.account_standing().await?;
+                    let changed = match &previous {
+                        Some((p, _)) => p.in_good_standing != standing.in_good_standing,
+                        None => !standing.in_good_standing,
+                    };
+                    let event = changed.then(|| {
+                        catalogue::account_standing(
+                            standing.in_good_standing,
+                            Some(standing.messages.join("; "))
+                                .filter(|m| !m.is_empty())
+                                .as_deref(),
+                            now,
+                        )
+                    });
                     self.store.save_account_standing(standing, now).await?;
+                    if let (Some(event), Some(publisher)) = (event, &self.publisher) {
+                        publisher.publish(event, None).await;
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not check the account standing"),
             }
         }
         Ok(run)
+    }
+
+    /// Publishes `machine.changed_outside` for each machine whose state
+    /// moved between running and off (or that disappeared) since it was
+    /// last seen, with no start, stop, restart, create or destroy job of
+    /// Machinist's for it alive in between.
+    async fn tell_outside_changes(
+        &self,
+        publisher: &Publisher,
+        before: &[KnownMachine],
+        listed: &[Machine],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for known in before.iter().filter(|k| k.gone_at.is_none()) {
+            let was = &known.machine;
+            let now_state = listed.iter().find(|m| m.id == was.id).map(|m| &m.state);
+            let (from, to) = (family(&was.state), now_state.map(family));
+            let changed = match (from, to) {
+                (Some(a), Some(Some(b))) => a != b,
+                (_, None) => true,
+                _ => false,
+            };
+            if !changed || self.explained(&was.id, known.seen_at, now).await? {
+                continue;
+            }
+            let event = catalogue::changed_outside(
+                &was.id,
+                &was.name,
+                Some(was.state.clone()),
+                now_state.cloned(),
+                Some(known.seen_at),
+                now,
+            );
+            tracing::info!(machine = %was.id, from = %was.state, "a machine changed outside Machinist");
+            publisher.publish(event, None).await;
+        }
+        Ok(())
+    }
+
+    /// Whether a job of Machinist's that changes machines' states, for
+    /// `machine`, was alive at some time in [`since`, `now`].
+    async fn explained(
+        &self,
+        machine: &str,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let filter = JobFilter {
+            machine_id: Some(machine.to_string()),
+            ..JobFilter::default()
+        };
+        let jobs = self.store.jobs(&filter, None, 20).await?;
+        Ok(jobs.iter().any(|j| {
+            j.kind.changes_state()
+                && j.created_at <= now
+                && j.finished_at.is_none_or(|f| f >= since)
+        }))
     }
 
     async fn ingest_events(

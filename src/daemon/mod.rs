@@ -39,16 +39,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::cost::{CostSettings, Ledger};
-use crate::delivery::Webhooks;
+use crate::delivery::{LeftRunning, Webhooks};
 use crate::http::HttpState;
+use crate::job::Lane;
 use crate::paperspace::MachineApi;
 use crate::schedule::spec::{ScheduleContext, ScheduleSpec};
 use crate::schedule::target::{Selector, Targets};
 use crate::schedule::template::JobTemplate;
 use crate::scheduler::Scheduler;
 use crate::scheduler::registry::{Registry, RegistryError};
+use crate::store::EndpointSaved;
 use crate::store::{Store, StoreError};
-use crate::worker::{WorkerSettings, Workers};
+use crate::webhook::catalogue;
+use crate::worker::{WorkerHooks, WorkerSettings, Workers};
 
 pub use meter::{Meter, MeterError, MeterRun};
 pub use paperspace_client::PaperspaceSettings;
@@ -101,13 +104,31 @@ pub struct Daemon {
     pruner: JoinHandle<()>,
     /// The meter's ingestion (`meter.rs`), when it runs.
     meter: Option<JoinHandle<()>>,
+    /// The webhooks lane's workers (deliveries, digests): stopped last, so
+    /// that `daemon.stopping` can still go out.
+    hook_workers: JoinHandle<()>,
+    /// Stops them (not a child of `shutdown`).
+    hook_workers_stop: CancellationToken,
+    /// The machine-left-running watch.
+    left_running: JoinHandle<()>,
+    /// Publishes `daemon.stopping`.
+    webhooks: Webhooks,
+    /// `daemon.*` events' fields.
+    identity: Identity,
+}
+
+/// Who this daemon is, for `daemon.started` and `daemon.stopping`.
+#[derive(Clone)]
+struct Identity {
+    host: String,
+    backend: String,
+    /// For the time of `daemon.stopping`.
+    clock: SharedClock,
 }
 
 /// A lease owner name unique to this process: host, pid and a random part.
 fn owner_name() -> Arc<str> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".to_string());
+    let host = host_name();
     let nonce: u32 = rand::random();
     format!("{host}:{}:{nonce:08x}", std::process::id()).into()
 }
@@ -149,11 +170,31 @@ impl Daemon {
         if let Some(cron) = &settings.utilization_pull {
             install_utilization_pull(&registry, cron).await;
         }
-        let webhooks = Webhooks::new(
-            store.clone(),
-            clock.clone(),
-            Arc::new(settings.webhooks.clone()),
-        );
+        let hook_settings = Arc::new(settings.webhooks.clone());
+        let webhooks = Webhooks::new(store.clone(), clock.clone(), hook_settings.clone());
+        if !settings.webhook_endpoints.is_empty() {
+            match store
+                .sync_config_endpoints(settings.webhook_endpoints.clone(), clock.now())
+                .await?
+            {
+                EndpointSaved::NameTaken(name) => tracing::error!(
+                    name = %name,
+                    "a webhook endpoint of the configuration has the name of one made over the API; rename one of them (the configuration's is not used)"
+                ),
+                _ => tracing::info!(
+                    endpoints = settings.webhook_endpoints.len(),
+                    "webhook endpoints of the configuration are in place"
+                ),
+            }
+        }
+        if let Err(e) = webhooks.publisher.refresh().await {
+            tracing::error!(error = %e, "could not read the webhook endpoints; every event will be stored until they are");
+        }
+        let identity = Identity {
+            host: host_name(),
+            backend: api.backend().as_str().to_string(),
+            clock: clock.clone(),
+        };
         let cost = &settings.cost;
         let ledger = Ledger::new(
             store.clone(),
@@ -173,23 +214,58 @@ impl Daemon {
                     cost.meter_interval,
                     cost.backfill,
                 )
+                .with_publisher(webhooks.publisher.clone())
                 .run(shutdown.clone()),
             )
         });
-        let scheduler = Scheduler::new(store.clone(), api.clone(), clock.clone(), context);
+        if let Some(cron) = &settings.digest {
+            install_digest(&registry, cron).await;
+        }
+        let scheduler = Scheduler::new(store.clone(), api.clone(), clock.clone(), context)
+            .with_publisher(webhooks.publisher.clone());
         let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
 
         let owner = owner_name();
         tracing::info!(owner = %owner, db = %settings.store.path.display(), "starting workers");
+        let hooks = WorkerHooks {
+            courier: webhooks.courier.clone(),
+            publisher: webhooks.publisher.clone(),
+            ledger: ledger.clone(),
+        };
         let worker_parts = WorkerParts {
             store: store.clone(),
             api: api.clone(),
             clock: clock.clone(),
             settings: settings.workers.clone(),
-            owner,
+            owner: owner.clone(),
+            hooks: hooks.clone(),
         };
         let workers_stop = shutdown.child_token();
         let workers = worker_parts.spawn(workers_stop.clone());
+        // The webhooks lane: workers of its own, claiming only deliveries
+        // and digests, under an owner name of its own.
+        let hook_parts = WorkerParts {
+            settings: WorkerSettings {
+                count: hook_settings.workers.max(1),
+                prefetch: 0,
+                lane: Lane::Webhooks,
+                ..settings.workers.clone()
+            },
+            owner: format!("{owner}/webhooks").into(),
+            ..worker_parts.clone()
+        };
+        let hook_workers_stop = CancellationToken::new();
+        let hook_workers = hook_parts.spawn(hook_workers_stop.clone());
+        let left_running = tokio::spawn(
+            LeftRunning::new(
+                store.clone(),
+                webhooks.publisher.clone(),
+                clock.clone(),
+                hook_settings.clone(),
+                settings.workers.rate_units,
+            )
+            .run(shutdown.clone()),
+        );
 
         let router = crate::http::router(
             HttpState {
@@ -213,10 +289,23 @@ impl Daemon {
 
         let pruner = tokio::spawn(pruner::prune_loop(
             store.clone(),
-            clock,
+            clock.clone(),
             settings.retention,
             shutdown.clone(),
         ));
+        webhooks
+            .publisher
+            .publish(
+                catalogue::daemon(
+                    true,
+                    &identity.host,
+                    env!("CARGO_PKG_VERSION"),
+                    &identity.backend,
+                    clock.now(),
+                ),
+                None,
+            )
+            .await;
         Ok(Daemon {
             addr,
             store,
@@ -229,6 +318,11 @@ impl Daemon {
             http,
             pruner,
             meter,
+            hook_workers,
+            hook_workers_stop,
+            left_running,
+            webhooks,
+            identity,
         })
     }
 
@@ -243,9 +337,34 @@ impl Daemon {
     }
 
     /// Stops claiming, lets running steps finish within the grace period,
-    /// releases the rest, and stops the admin API.
+    /// releases the rest, and stops the admin API. `daemon.stopping` is
+    /// published first, and the webhooks lane stops last, after giving its
+    /// deliveries a moment ([`STOPPING_GRACE`]); what it cannot deliver by
+    /// then stays queued for the next start.
     pub async fn stop(self) {
+        let now = self.identity.clock.now();
+        let published = self
+            .webhooks
+            .publisher
+            .publish(
+                catalogue::daemon(
+                    false,
+                    &self.identity.host,
+                    env!("CARGO_PKG_VERSION"),
+                    &self.identity.backend,
+                    now,
+                ),
+                None,
+            )
+            .await;
         self.shutdown.cancel();
+        if let Some(published) = published {
+            let _ = tokio::time::timeout(
+                STOPPING_GRACE,
+                delivered(&self.store, &published.deliveries),
+            )
+            .await;
+        }
         self.wait().await;
     }
 
@@ -296,6 +415,9 @@ impl Daemon {
 
     /// Waits until the daemon has stopped (after `shutdown` was cancelled).
     async fn wait(self) {
+        self.hook_workers_stop.cancel();
+        let _ = self.hook_workers.await;
+        let _ = self.left_running.await;
         let _ = self.workers.await;
         let _ = self.scheduler.await;
         let _ = self.http.await;
@@ -306,7 +428,37 @@ impl Daemon {
     }
 }
 
+/// How long a stopping daemon waits for `daemon.stopping` to be delivered.
+const STOPPING_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Until every job of `ids` has finished (delivered, or failed and
+/// waiting for a retry counts as not yet).
+async fn delivered(store: &Store, ids: &[crate::job::JobId]) {
+    let mut commits = store.commits();
+    loop {
+        let mut open = false;
+        for id in ids {
+            match store.job(*id).await {
+                Ok(Some(job)) if !job.state.is_final() => open = true,
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+        if !open || commits.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The host's name, for `daemon.*` events.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
 /// What it takes to (re)start the workers.
+#[derive(Clone)]
 struct WorkerParts {
     /// Where the jobs are.
     store: Store,
@@ -318,6 +470,8 @@ struct WorkerParts {
     settings: WorkerSettings,
     /// The lease owner name; the same across restarts within one process.
     owner: Arc<str>,
+    /// Webhooks: deliveries, digests and job events.
+    hooks: WorkerHooks,
 }
 
 impl WorkerParts {
@@ -328,8 +482,42 @@ impl WorkerParts {
             self.clock.clone(),
             self.settings.clone(),
             self.owner.clone(),
-        );
+        )
+        .with_hooks(self.hooks.clone());
         tokio::spawn(workers.run(stop))
+    }
+}
+
+/// The name of the built-in weekly digest schedule.
+pub const DIGEST_SCHEDULE: &str = "digest-weekly";
+
+/// Installs the weekly digest unless a schedule of that name exists. Its
+/// job composes the digest only when some endpoint takes `digest.weekly`.
+async fn install_digest(registry: &Registry, cron: &str) {
+    let spec = ScheduleSpec {
+        name: DIGEST_SCHEDULE.to_string(),
+        cron: cron.to_string(),
+        timezone: None,
+        template: JobTemplate {
+            kind: "digest".into(),
+            args: serde_json::json!({}),
+            wait: None,
+            wait_timeout_seconds: None,
+            max_attempts: None,
+            priority: None,
+        },
+        targets: Targets::default(),
+        enabled: true,
+        jitter_seconds: 0,
+        exclusions: Default::default(),
+        misfire: None,
+        catch_up_seconds: None,
+        overlap: Default::default(),
+    };
+    match registry.create_schedule(spec).await {
+        Ok(s) => tracing::info!(schedule = %s.name, cron, "installed the weekly digest"),
+        Err(RegistryError::NameTaken(_)) => {}
+        Err(e) => tracing::warn!(error = %e, "could not install the weekly digest"),
     }
 }
 

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{AdminToken, Config, CostConfig};
-use crate::http::HttpLimits;
 use crate::delivery::WebhookSettings;
+use crate::http::HttpLimits;
 use crate::job::JobDefaults;
 use crate::webhook::{EndpointSpec, Secret};
 
@@ -111,9 +111,9 @@ impl DaemonSettings {
                 .filter(|c| !c.is_empty()),
             cost: config.cost.clone(),
             meter: true,
-            webhooks: WebhookSettings::default(),
+            webhooks: WebhookSettings::from_config(&config.webhooks),
             webhook_endpoints: Vec::new(),
-            digest: Some(DIGEST_CRON.to_string()),
+            digest: config.webhooks.digest.then(|| DIGEST_CRON.to_string()),
         }
     }
 }

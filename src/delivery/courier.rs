@@ -99,9 +99,8 @@ impl reqwest::dns::Resolve for Guard {
         let policy = self.0;
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refused = None;
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
@@ -131,7 +130,11 @@ impl Courier {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("machinist/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
+            .user_agent(concat!(
+                "machinist/",
+                env!("CARGO_PKG_VERSION"),
+                " (webhooks)"
+            ))
             .dns_resolver(Arc::new(Guard(settings.policy)))
             .build()
             .expect("the webhook client's settings are valid");
@@ -232,10 +235,7 @@ impl Courier {
             }
             Err(e) => {
                 report.error = Some(if e.is_timeout() {
-                    format!(
-                        "no answer within {}s",
-                        self.settings.timeout.as_secs_f64()
-                    )
+                    format!("no answer within {}s", self.settings.timeout.as_secs_f64())
                 } else {
                     error_text(&e.without_url())
                 });
@@ -328,10 +328,7 @@ impl Courier {
             let error = report.error.clone().unwrap_or_default();
             if job.attempt >= job.max_attempts {
                 Outcome::Failed {
-                    error: format!(
-                        "gave up after {} attempts: {error}",
-                        job.max_attempts
-                    ),
+                    error: format!("gave up after {} attempts: {error}", job.max_attempts),
                 }
             } else {
                 let delay = self

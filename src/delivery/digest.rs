@@ -33,8 +33,17 @@ pub async fn compose(ledger: &Ledger, now: DateTime<Utc>) -> Result<Event, CostE
     for m in months {
         let report = ledger.cost_report(m, now).await?;
         for day in &report.daily {
-            let date = day.date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
-            if date >= week_start.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+            let date = day
+                .date
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight exists")
+                .and_utc();
+            if date
+                >= week_start
+                    .date_naive()
+                    .and_hms_opt(0, 0, 0)
+                    .expect("midnight")
+                    .and_utc()
                 && date < now
             {
                 week_hours += day.hours;

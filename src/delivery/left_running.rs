@@ -66,7 +66,8 @@ impl LeftRunning {
             return Ok(0);
         }
         let now = self.clock.now();
-        let after = chrono::Duration::from_std(self.settings.left_running_after).unwrap_or_default();
+        let after =
+            chrono::Duration::from_std(self.settings.left_running_after).unwrap_or_default();
         let repeat =
             chrono::Duration::from_std(self.settings.left_running_repeat).unwrap_or_default();
         let mut raised = 0;

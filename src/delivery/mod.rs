@@ -41,6 +41,7 @@ pub use left_running::LeftRunning;
 pub use publisher::Publisher;
 
 use crate::clock::SharedClock;
+use crate::config::WebhooksConfig;
 use crate::store::Store;
 use crate::webhook::DestinationPolicy;
 
@@ -87,35 +88,28 @@ pub struct WebhookSettings {
     pub left_running_repeat: Duration,
 }
 
-/// The Standard Webhooks specification's example schedule (5 s, 5 min,
-/// 30 min, 2 h, 5 h, 10 h, 10 h), then twice a day more: the last attempt
-/// comes about three days after the first.
-pub const DEFAULT_RETRY_SCHEDULE: [u64; 9] = [
-    5,
-    5 * 60,
-    30 * 60,
-    2 * 3600,
-    5 * 3600,
-    10 * 3600,
-    10 * 3600,
-    24 * 3600,
-    24 * 3600,
-];
+impl WebhookSettings {
+    /// The settings `[webhooks]` asks for.
+    pub fn from_config(config: &WebhooksConfig) -> Self {
+        WebhookSettings {
+            policy: DestinationPolicy {
+                allow_http_loopback: config.allow_http_loopback,
+                allow_private: config.allow_private,
+            },
+            timeout: config.timeout,
+            retry_schedule: config.retry_schedule.clone(),
+            rotation_overlap: config.rotation_overlap,
+            workers: config.workers,
+            left_running_after: config.left_running_after,
+            left_running_repeat: config.left_running_repeat,
+        }
+    }
+}
 
 impl Default for WebhookSettings {
+    /// The defaults of `[webhooks]`.
     fn default() -> Self {
-        WebhookSettings {
-            policy: DestinationPolicy::default(),
-            timeout: Duration::from_secs(15),
-            retry_schedule: DEFAULT_RETRY_SCHEDULE
-                .iter()
-                .map(|s| Duration::from_secs(*s))
-                .collect(),
-            rotation_overlap: Duration::from_secs(24 * 3600),
-            workers: 8,
-            left_running_after: Duration::from_secs(15 * 60),
-            left_running_repeat: Duration::from_secs(3 * 3600),
-        }
+        WebhookSettings::from_config(&WebhooksConfig::default())
     }
 }
 

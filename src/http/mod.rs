@@ -13,17 +13,22 @@
 //!   wrong type, an unknown or missing field (named by its JSON path), an
 //!   unknown, repeated or empty query
 //!   parameter, a bad `state`/`kind`/`machine_id` filter, `limit` outside
-//!   1..=500, a cursor this listing did not make, a non-numeric job id, a
+//!   1..=500 (1..=200 for deliveries), a cursor this listing did not make
+//!   or a `before` that is no delivery id, a non-numeric job, webhook or
+//!   delivery id, a
 //!   path key that is neither an id nor a name, `count` outside 1..=100, a
 //!   missing or malformed `month`, a `format` other than `json` or `csv`;
 //! - 401 `unauthorized` (with `WWW-Authenticate: Bearer`), see `http/auth.rs`;
 //! - 404 `not_found`: an unknown job, schedule, window (field `key`),
-//!   override (field `id`) or route; 405 `method_not_allowed`;
+//!   override or webhook endpoint (field `id`), delivery of that endpoint
+//!   (field `delivery`) or route; 405 `method_not_allowed`;
 //! - 409 `conflict`: cancel of a finished job, retry of a job that did not
 //!   fail, a schedule or window name already taken (field `name`), changing
 //!   or deleting a window's edge schedule directly, a utilization pull while
 //!   no machine is known, `hourly` billing of a machine the configuration
-//!   lists in `cost.monthly_billed` (field `billing`);
+//!   lists in `cost.monthly_billed` (field `billing`), a webhook endpoint
+//!   name already taken (field `name`), changing, rotating or deleting a
+//!   webhook endpoint of the configuration file;
 //! - 408 `request_timeout`: the body did not arrive within the body timeout;
 //! - 413 `payload_too_large`; 414 `uri_too_long`; 415
 //!   `unsupported_media_type` (`POST /v1/jobs` needs `Content-Type:
@@ -36,6 +41,11 @@
 //!   `timezone`, `template.*`, `targets`, `exclusions`, `hours.*`, `until`, …);
 //!   422 `invalid_forecast`: a forecast's plan (its field, e.g.
 //!   `schedule.cron`, or `body` when it names neither or both);
+//!   422 `invalid_webhook`: a webhook endpoint or change to one, every
+//!   field at fault named at once (`field` joins them with commas: `url`
+//!   for a URL the destination policy refuses, with its reason), or an
+//!   empty change (field `body`), or a test delivery to a URL the policy
+//!   now refuses (field `url`);
 //!   in every kind, free text holding a character [`crate::text::is_refused`]
 //!   lists, named by its field;
 //! - 503 `unavailable`: the store failed, or the daemon stayed too busy to
@@ -79,6 +89,7 @@ mod reports;
 pub mod routes;
 mod schedules;
 mod server;
+mod webhooks;
 mod windows;
 
 use std::any::Any;
@@ -114,6 +125,10 @@ pub use reports::{
 pub use routes::{HEALTH_PATH, METRICS_PATH, OPENAPI_PATH, READY_PATH};
 pub use schedules::{FireTimeView, FireTimes, PreviewRequest, ScheduleDetail, ScheduleList};
 pub use server::serve;
+pub use webhooks::{
+    AttemptView, DeliveryPage, DeliveryView, EndpointCreated, EventCatalogue, EventTypeView,
+    Resent, SecretRotated, TestDelivery, WebhookList,
+};
 pub use windows::{EdgeFiring, OverrideList, OverrideView, WindowDetail, WindowList};
 
 /// What the handlers need.
@@ -282,6 +297,7 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         Verb::Get => MethodFilter::GET,
         Verb::Post => MethodFilter::POST,
         Verb::Put => MethodFilter::PUT,
+        Verb::Patch => MethodFilter::PATCH,
         Verb::Delete => MethodFilter::DELETE,
     };
     match *route {
@@ -327,6 +343,18 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         routes::SAVINGS_REPORT => on(m, reports::savings_report),
         routes::COST_REPORT => on(m, costs::cost_report),
         routes::FORECAST => on(m, costs::forecast),
+        routes::WEBHOOK_CREATE => on(m, webhooks::create),
+        routes::WEBHOOKS_LIST => on(m, webhooks::list),
+        routes::WEBHOOK_EVENTS => on(m, webhooks::events),
+        routes::WEBHOOK_SHOW => on(m, webhooks::show),
+        routes::WEBHOOK_UPDATE => on(m, webhooks::update),
+        routes::WEBHOOK_DELETE => on(m, webhooks::delete),
+        routes::WEBHOOK_PAUSE => on(m, webhooks::pause),
+        routes::WEBHOOK_RESUME => on(m, webhooks::resume),
+        routes::WEBHOOK_ROTATE => on(m, webhooks::rotate_secret),
+        routes::WEBHOOK_TEST => on(m, webhooks::test),
+        routes::DELIVERIES_LIST => on(m, webhooks::deliveries),
+        routes::DELIVERY_RESEND => on(m, webhooks::resend),
         other => panic!(
             "{} {} is in the route table but has no handler",
             other.method.as_str(),

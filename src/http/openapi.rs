@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::routes::{self, Access, Route};
 use crate::job::JobKind;
+use crate::webhook::{DestinationPolicy, EventType};
 
 /// Where a parameter goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +108,11 @@ const COUNT: Param = q("count", count, "Fire times, 1 to 100 (default 10).");
 const MONTH: Param = q_required("month", month, "The month, `YYYY-MM` (1970-01 to 9999-12).");
 const MACHINE_ID: Param = p("id", paperspace_id, "A Paperspace machine id.");
 const MACHINE_FILTER: Param = q("machine_id", paperspace_id, "Only this Paperspace machine.");
+const WEBHOOK_ID: Param = p(
+    "id",
+    positive_id,
+    "A webhook endpoint id: a positive whole number, written plainly.",
+);
 
 /// The document's details of every route of the admin API, one per route
 /// of [`routes::ROUTES`].
@@ -487,6 +493,117 @@ pub(super) const OPERATIONS: &[Operation] = &[
         ok: (200, Some("Forecast")),
         errors: &[400, 422],
     },
+    Operation {
+        route: routes::WEBHOOK_CREATE,
+        tag: "webhooks",
+        params: &[],
+        body: Some("EndpointSpec"),
+        ok: (201, Some("EndpointCreated")),
+        errors: &[400, 409, 422],
+    },
+    Operation {
+        route: routes::WEBHOOKS_LIST,
+        tag: "webhooks",
+        params: &[],
+        body: None,
+        ok: (200, Some("WebhookList")),
+        errors: &[400],
+    },
+    Operation {
+        route: routes::WEBHOOK_EVENTS,
+        tag: "webhooks",
+        params: &[],
+        body: None,
+        ok: (200, Some("EventCatalogue")),
+        errors: &[400],
+    },
+    Operation {
+        route: routes::WEBHOOK_SHOW,
+        tag: "webhooks",
+        params: &[WEBHOOK_ID],
+        body: None,
+        ok: (200, Some("Endpoint")),
+        errors: &[400, 404],
+    },
+    Operation {
+        route: routes::WEBHOOK_UPDATE,
+        tag: "webhooks",
+        params: &[WEBHOOK_ID],
+        body: Some("EndpointPatch"),
+        ok: (200, Some("Endpoint")),
+        errors: &[400, 404, 409, 422],
+    },
+    Operation {
+        route: routes::WEBHOOK_DELETE,
+        tag: "webhooks",
+        params: &[WEBHOOK_ID],
+        body: None,
+        ok: (204, None),
+        errors: &[400, 404, 409],
+    },
+    Operation {
+        route: routes::WEBHOOK_PAUSE,
+        tag: "webhooks",
+        params: &[WEBHOOK_ID],
+        body: None,
+        ok: (200, Some("Endpoint")),
+        errors: &[400, 404],
+    },
+    Operation {
+        route: routes::WEBHOOK_RESUME,
+        tag: "webhooks",
+        params: &[WEBHOOK_ID],
+        body: None,
+        ok: (200, Some("Endpoint")),
+        errors: &[400, 404],
+    },
+    Operation {
+        route: routes::WEBHOOK_ROTATE,
+        tag: "webhooks",
+        params: &[WEBHOOK_ID],
+        body: None,
+        ok: (200, Some("SecretRotated")),
+        errors: &[400, 404, 409],
+    },
+    Operation {
+        route: routes::WEBHOOK_TEST,
+        tag: "webhooks",
+        params: &[WEBHOOK_ID],
+        body: None,
+        ok: (200, Some("TestDelivery")),
+        errors: &[400, 404, 422],
+    },
+    Operation {
+        route: routes::DELIVERIES_LIST,
+        tag: "webhooks",
+        params: &[
+            WEBHOOK_ID,
+            q(
+                "before",
+                positive_id,
+                "`next_before` of the previous page: deliveries with lower ids.",
+            ),
+            q("limit", delivery_limit, "Page size, 1 to 200 (default 50)."),
+        ],
+        body: None,
+        ok: (200, Some("DeliveryPage")),
+        errors: &[400, 404],
+    },
+    Operation {
+        route: routes::DELIVERY_RESEND,
+        tag: "webhooks",
+        params: &[
+            WEBHOOK_ID,
+            p(
+                "delivery",
+                positive_id,
+                "A delivery id of this endpoint (the `id` of a listed delivery).",
+            ),
+        ],
+        body: None,
+        ok: (202, Some("Resent")),
+        errors: &[400, 404],
+    },
 ];
 
 fn reason(status: u16) -> &'static str {
@@ -506,7 +623,7 @@ fn reason(status: u16) -> &'static str {
         413 => "The body is larger than the limit",
         415 => "The body is not `application/json`",
         422 => {
-            "Well-formed but not valid (`invalid_job`, `invalid_schedule`, `invalid_window`, `invalid_override`, `invalid_forecast`)"
+            "Well-formed but not valid (`invalid_job`, `invalid_schedule`, `invalid_window`, `invalid_override`, `invalid_forecast`, `invalid_webhook`)"
         }
         503 => {
             "The store failed, the daemon is too busy or the request timed out (`unavailable`, `timeout`, `not_ready`)"
@@ -632,8 +749,9 @@ pub(super) fn takes_query(route: &Route) -> bool {
         .any(|p| p.location == In::Query)
 }
 
-/// The whole document, for a daemon whose configuration names `calendars`.
-pub fn document_value(calendars: &[String]) -> Value {
+/// The whole document, for a daemon whose configuration names `calendars`
+/// and whose webhooks may reach what `policy` allows.
+pub fn document_value(calendars: &[String], policy: DestinationPolicy) -> Value {
     let mut paths = Map::new();
     for route in routes::ROUTES {
         let item = paths
@@ -648,6 +766,7 @@ pub fn document_value(calendars: &[String]) -> Value {
         "schedules",
         "windows",
         "reports",
+        "webhooks",
     ]
     .iter()
     .map(|t| json!({"name": t}))
@@ -657,14 +776,14 @@ pub fn document_value(calendars: &[String]) -> Value {
         "info": {
             "title": "Machinist admin API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Jobs, schedules, windows, machines, reports, health and metrics of a Machinist daemon. Every error is `{\"error\":{\"code\",\"message\",\"field\"}}`.",
+            "description": "Jobs, schedules, windows, machines, reports, webhooks, health and metrics of a Machinist daemon. Every error is `{\"error\":{\"code\",\"message\",\"field\"}}`.",
         },
         "tags": tags,
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": schemas(calendars),
+            "schemas": schemas(calendars, policy),
         },
     })
 }
@@ -679,7 +798,10 @@ pub(super) async fn document(State(app): State<super::AppState>) -> Json<Value> 
         .names()
         .map(str::to_string)
         .collect();
-    Json(document_value(&calendars))
+    Json(document_value(
+        &calendars,
+        app.http.webhooks.settings().policy,
+    ))
 }
 
 fn obj(required: &[&str], properties: Value) -> Value {
@@ -850,6 +972,212 @@ fn job_state() -> Value {
 fn job_kind() -> Value {
     let kinds: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
     json!({"type": "string", "enum": kinds})
+}
+
+/// The kinds `POST /v1/jobs` and a schedule's template take: all but
+/// `deliver`, which the daemon queues itself.
+fn submittable() -> impl Iterator<Item = JobKind> {
+    JobKind::ALL.into_iter().filter(|k| k.submittable())
+}
+
+fn delivery_limit() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": super::webhooks::MAX_DELIVERIES, "default": super::webhooks::DEFAULT_DELIVERIES})
+}
+
+/// A port, 1 to 65535, written plainly.
+const PORT: &str =
+    "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})";
+
+/// 0 to 255, written plainly.
+const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+
+/// A webhook's URL as `policy` lets it be saved. The server checks the text
+/// (no spaces or control characters, at most 2048 bytes) and the
+/// destination: `https`, no user or password, and no literal address the
+/// policy refuses (a host name's addresses are checked at each delivery).
+/// The pattern states a part of that which any match passes: a host name
+/// of dotted labels ending in one that starts with a letter (so never an
+/// address, nor `localhost`), an optional port, then printable ASCII; with
+/// `allow_http_loopback` also `http` to a loopback host, with
+/// `allow_private` also `https` to a private IPv4 address.
+fn webhook_url(policy: DestinationPolicy) -> Value {
+    let label = "[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*";
+    let last = "[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*";
+    let rest = format!("(?::{PORT})?(?:[/?#][!-~]*)?");
+    let mut forms = vec![format!(r"https://(?:{label}\.)+{last}{rest}")];
+    if policy.allow_http_loopback {
+        forms.push(format!(
+            r"https?://(?:localhost|127\.0\.0\.1|\[::1\]){rest}"
+        ));
+    }
+    if policy.allow_private {
+        forms.push(format!(
+            r"https://(?:10(?:\.{OCTET}){{3}}|192\.168(?:\.{OCTET}){{2}}|172\.(?:1[6-9]|2[0-9]|3[01])(?:\.{OCTET}){{2}}){rest}"
+        ));
+    }
+    let mut allowed = "`https` to a public host".to_string();
+    if policy.allow_http_loopback {
+        allowed.push_str(", `http` or `https` to this host (`webhooks.allow_http_loopback`)");
+    }
+    if policy.allow_private {
+        allowed.push_str(", private addresses (`webhooks.allow_private`)");
+    }
+    json!({
+        "type": "string", "minLength": 1, "maxLength": 2048,
+        "pattern": format!("^(?:{})$", forms.join("|")),
+        "example": "https://hooks.example.com/machinist",
+        "description": format!("Where deliveries are POSTed: {allowed}; no user or password in it. The pattern is the form every daemon accepts; a host name that resolves to a refused address is refused at delivery, not here."),
+    })
+}
+
+/// The event types an endpoint may name (`ping` goes to any endpoint).
+fn event_types() -> Vec<&'static str> {
+    EventType::ALL
+        .into_iter()
+        .filter(|t| *t != EventType::Ping)
+        .map(EventType::as_str)
+        .collect()
+}
+
+/// The webhook routes' bodies and answers.
+fn webhook_schemas(map: &mut Map<String, Value>, policy: DestinationPolicy) {
+    let types = event_types();
+    let every_type: Vec<&str> = EventType::ALL.into_iter().map(EventType::as_str).collect();
+    let format = json!({"type": "string", "enum": ["standard", "slack"], "description": "`standard`: the Standard Webhooks payload `{type, timestamp, data}`; `slack`: a message for a Slack or Mattermost incoming webhook."});
+    let name = json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "A label unique among endpoints: 1 to 64 letters, digits, `-`, `_` or `.`."});
+    let events = json!({"type": "array", "minItems": 1, "items": {"type": "string", "enum": types}, "description": "The event types to receive; left out, the default ones (`GET /v1/webhooks/events`)."});
+    // At most 128 bytes without control characters: any such text of up
+    // to 32 characters, or printable ASCII up to 128.
+    let filter = |what: &str| {
+        json!({"type": "array", "maxItems": 1000, "description": format!("Only events about these {what}; empty: any."), "items": {
+            "type": "string", "minLength": 1, "maxLength": 128,
+            "pattern": r"^(?:[ -~]{1,128}|[^\u0000-\u001f\u007f-\u009f]{1,32})$",
+        }})
+    };
+    let properties = json!({
+        "url": webhook_url(policy),
+        "name": name,
+        "format": format,
+        "events": events,
+        "machines": filter("machines (ids)"),
+        "schedules": filter("schedules (ids or names)"),
+        "windows": filter("windows (ids or names)"),
+    });
+    map.insert(
+        "EndpointSpec".into(),
+        json!({"type": "object", "description": "A webhook endpoint.", "required": ["url"], "additionalProperties": false, "properties": properties.clone()}),
+    );
+    let mut patch = properties;
+    patch["paused"] = json!({"type": "boolean", "description": "Pause (no new deliveries) or resume; the one field an endpoint of the configuration file takes."});
+    map.insert(
+        "EndpointPatch".into(),
+        json!({"type": "object", "description": "The fields to change; at least one.", "minProperties": 1, "additionalProperties": false, "properties": patch}),
+    );
+    let strings = json!({"type": "array", "items": t(STRING)});
+    map.insert(
+        "Endpoint".into(),
+        obj(
+            &["id", "name", "url", "format", "events", "machines", "schedules", "windows", "paused", "disabled", "source", "previous_secret_until", "created_at", "updated_at"],
+            json!({
+                "id": t("integer"), "name": nullable(STRING), "url": t(STRING),
+                "format": {"type": "string", "enum": ["standard", "slack"]},
+                "events": {"type": "array", "items": {"type": "string", "enum": every_type}},
+                "machines": strings, "schedules": strings, "windows": strings,
+                "paused": t("boolean"),
+                "disabled": {"type": "string", "nullable": true, "description": "Why deliveries stopped on their own (a 410 Gone); a resume clears it."},
+                "source": {"type": "string", "enum": ["api", "config"], "description": "`config`: defined in the configuration file, changed there."},
+                "previous_secret_until": nullable_time(),
+                "created_at": time(), "updated_at": time(),
+            }),
+        ),
+    );
+    let secret = json!({"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]+={0,2}$", "description": "The signing secret; shown only when made."});
+    map.insert(
+        "EndpointCreated".into(),
+        obj(
+            &["endpoint", "secret"],
+            json!({"endpoint": schema_ref("Endpoint"), "secret": secret}),
+        ),
+    );
+    map.insert(
+        "SecretRotated".into(),
+        obj(
+            &["endpoint", "secret", "previous_secret_until"],
+            json!({"endpoint": schema_ref("Endpoint"), "secret": secret, "previous_secret_until": time()}),
+        ),
+    );
+    map.insert(
+        "WebhookList".into(),
+        obj(&["webhooks"], json!({"webhooks": list_of("Endpoint")})),
+    );
+    map.insert(
+        "EventCatalogue".into(),
+        obj(
+            &["events"],
+            json!({"events": {"type": "array", "items": obj(&["type", "description", "opt_in", "default"], json!({
+                "type": {"type": "string", "enum": types}, "description": t(STRING),
+                "opt_in": t("boolean"), "default": t("boolean"),
+            }))}}),
+        ),
+    );
+    map.insert(
+        "TestDelivery".into(),
+        obj(
+            &["event_id", "delivered", "status", "latency_ms", "answer", "error", "url"],
+            json!({
+                "event_id": t(STRING), "delivered": {"type": "boolean", "description": "True when the receiver answered 2xx."},
+                "status": nullable("integer"), "latency_ms": t("integer"), "answer": t(STRING),
+                "error": nullable(STRING), "url": {"type": "string", "description": "The URL shortened to what logs show."},
+            }),
+        ),
+    );
+    let attempt = obj(
+        &["at", "status", "latency_ms", "answer", "error", "url"],
+        json!({
+            "at": time(), "status": nullable("integer"), "latency_ms": nullable("integer"),
+            "answer": t(STRING), "error": nullable(STRING), "url": nullable(STRING),
+        }),
+    );
+    map.insert(
+        "Delivery".into(),
+        obj(
+            &[
+                "id",
+                "event_id",
+                "event_type",
+                "state",
+                "attempt",
+                "max_attempts",
+                "next_attempt_at",
+                "last_error",
+                "created_at",
+                "finished_at",
+                "attempts",
+            ],
+            json!({
+                "id": t("integer"), "event_id": t(STRING),
+                "event_type": {"type": "string", "enum": every_type, "nullable": true},
+                "state": job_state(), "attempt": t("integer"), "max_attempts": t("integer"),
+                "next_attempt_at": nullable_time(), "last_error": nullable(STRING),
+                "created_at": time(), "finished_at": nullable_time(),
+                "attempts": {"type": "array", "items": attempt},
+            }),
+        ),
+    );
+    map.insert(
+        "DeliveryPage".into(),
+        obj(
+            &["deliveries", "next_before"],
+            json!({"deliveries": list_of("Delivery"), "next_before": nullable("integer")}),
+        ),
+    );
+    map.insert(
+        "Resent".into(),
+        obj(
+            &["delivery", "event_id"],
+            json!({"delivery": t("integer"), "event_id": t(STRING)}),
+        ),
+    );
 }
 
 /// The largest id a cursor is written for here (18 digits; ids are i64).
@@ -1063,9 +1391,7 @@ fn exclusions(calendars: &[String]) -> Value {
 /// `POST /v1/schedules`, `PUT /v1/schedules/{key}`: for a kind that acts on
 /// machines (targets required) or not (no targets).
 fn schedule_spec(machines: bool) -> Value {
-    let kinds = JobKind::ALL
-        .into_iter()
-        .filter(|k| k.needs_machine() == machines);
+    let kinds = submittable().filter(|k| k.needs_machine() == machines);
     let mut required = vec!["name", "cron", "template"];
     if machines {
         required.push("targets");
@@ -1249,7 +1575,7 @@ fn cron_with(seconds: bool) -> Value {
     json!({"type": "string", "pattern": pattern, "example": "0 9 * * MON-FRI", "description": format!("{fields} or `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`). Values or names (`JAN`, `MON`), `*`, ranges that run forwards, `/step`, comma lists; 0 and 7 are Sunday. The pattern allows a day of the month past the 29th only with `*` as the month; the server also takes such a day with months that have it.")})
 }
 
-fn schemas(calendars: &[String]) -> Value {
+fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
     let page = |items: &str, item: &str| {
         obj(
             &[items, "next_cursor"],
@@ -1264,17 +1590,17 @@ fn schemas(calendars: &[String]) -> Value {
         "failed",
         "cancelled"
     ]);
-    let job_requests: Vec<Value> = JobKind::ALL
-        .iter()
+    // `deliver` jobs are the daemon's own: listed, never submitted.
+    let job_requests: Vec<Value> = submittable()
         .map(|k| schema_ref(&format!("JobRequest_{}", k.as_str())))
         .collect();
     let schema_spec_machines = schedule_spec(true);
     let schema_spec_none = schedule_spec(false);
     let mut schemas = json!({
         "Error": obj(&["error"], json!({"error": obj(&["code", "message", "field"], json!({
-            "code": {"type": "string", "enum": ["bad_request", "unauthorized", "not_found", "method_not_allowed", "conflict", "payload_too_large", "unsupported_media_type", "request_timeout", "invalid_job", "invalid_schedule", "invalid_window", "invalid_override", "invalid_forecast", "unavailable", "timeout", "not_ready", "internal"]},
+            "code": {"type": "string", "enum": ["bad_request", "unauthorized", "not_found", "method_not_allowed", "conflict", "payload_too_large", "unsupported_media_type", "request_timeout", "invalid_job", "invalid_schedule", "invalid_window", "invalid_override", "invalid_forecast", "invalid_webhook", "unavailable", "timeout", "not_ready", "internal"]},
             "message": t(STRING),
-            "field": {"type": "string", "nullable": true, "description": "The offending input: a JSON path, query parameter or path segment."},
+            "field": {"type": "string", "nullable": true, "description": "The offending input: a JSON path, query parameter or path segment (several, joined by commas, when a webhook's fields are refused together)."},
         }))})),
         "Health": obj(&["status"], json!({"status": {"type": "string", "enum": ["ok"]}})),
         "Readiness": obj(&["status", "checks", "account_standing", "meter"], json!({
@@ -1288,7 +1614,7 @@ fn schemas(calendars: &[String]) -> Value {
         })),
         "OpenApiDocument": open_obj("This document.", json!({"openapi": t(STRING)})),
         "Job": obj(&["id", "kind", "state", "priority", "attempt", "max_attempts", "run_at", "created_at", "updated_at"], json!({
-            "id": t("integer"), "kind": t(STRING), "machine_id": nullable(STRING), "args": t("object"),
+            "id": t("integer"), "kind": job_kind(), "machine_id": nullable(STRING), "args": t("object"),
             "state": {"type": "string", "enum": job_states},
             "priority": t("integer"), "attempt": t("integer"), "max_attempts": t("integer"),
             "run_at": time(), "wait": nullable(STRING), "wait_timeout_seconds": t("integer"),
@@ -1367,6 +1693,7 @@ fn schemas(calendars: &[String]) -> Value {
         json!({"type": "object", "description": "Keep a machine on or off until a time (`until`: in the future, at most 31 days ahead) or for some hours from now (`hours`); one of the two.", "required": ["machine_id", "mode"], "additionalProperties": false, "oneOf": [{"required": ["until"]}, {"required": ["hours"]}], "properties": {"machine_id": paperspace_id(), "mode": {"type": "string", "enum": ["keep_on", "keep_off"]}, "until": time(), "hours": {"type": "number", "exclusiveMinimum": true, "minimum": 0, "maximum": 744}, "reason": free_text(500)}}),
     );
     map.insert("CostReport".into(), cost_report());
+    webhook_schemas(map, policy);
     map.insert("Forecast".into(), forecast());
     map.insert(
         "Billing".into(),
@@ -1391,7 +1718,7 @@ fn schemas(calendars: &[String]) -> Value {
         "PullRequest".into(),
         json!({"type": "object", "required": ["month"], "additionalProperties": false, "properties": {"month": {"type": "string", "pattern": MONTH_PATTERN, "description": "A month that has begun."}}}),
     );
-    for kind in JobKind::ALL {
+    for kind in submittable() {
         map.insert(format!("JobRequest_{}", kind.as_str()), job_request(kind));
         map.insert(format!("JobTemplate_{}", kind.as_str()), job_template(kind));
     }
@@ -1404,7 +1731,7 @@ mod tests {
 
     #[test]
     fn every_schema_reference_resolves() {
-        let doc = document_value(&[]);
+        let doc = document_value(&[], DestinationPolicy::default());
         let text = doc.to_string();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for part in text.split("#/components/schemas/").skip(1) {
@@ -1421,10 +1748,10 @@ mod tests {
 
     #[test]
     fn exclusions_name_only_the_configured_calendars() {
-        let doc = document_value(&["nl".to_string()]);
+        let doc = document_value(&["nl".to_string()], DestinationPolicy::default());
         let calendars = &doc["components"]["schemas"]["Exclusions"]["properties"]["calendars"];
         assert_eq!(calendars["items"]["enum"], json!(["nl"]));
-        let doc = document_value(&[]);
+        let doc = document_value(&[], DestinationPolicy::default());
         let calendars = &doc["components"]["schemas"]["Exclusions"]["properties"]["calendars"];
         assert_eq!(calendars["maxItems"], json!(0));
     }
@@ -1435,6 +1762,90 @@ mod tests {
         assert_eq!(number_range(17, 59), ["1[7-9]", "[2-4][0-9]", "5[0-9]"]);
         assert_eq!(number_range(5, 23), ["0?[5-9]", "1[0-9]", "2[0-3]"]);
         assert!(number_range(30, 29).is_empty());
+    }
+
+    /// Every URL and filter entry the webhook schemas allow is one the
+    /// server saves: its text passes the endpoint's checks and its
+    /// destination the policy the document was written for.
+    #[test]
+    fn webhook_values_the_document_allows_are_saved() {
+        use crate::webhook::EndpointSpec;
+        use proptest::test_runner::{Config, TestRunner};
+        let unanchored = |schema: &Value| {
+            let p = schema["pattern"].as_str().unwrap();
+            p.strip_prefix('^')
+                .unwrap()
+                .strip_suffix('$')
+                .unwrap()
+                .to_string()
+        };
+        let config = || Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        for (allow_http_loopback, allow_private) in
+            [(false, false), (true, false), (false, true), (true, true)]
+        {
+            let policy = DestinationPolicy {
+                allow_http_loopback,
+                allow_private,
+            };
+            let schema = webhook_url(policy);
+            let urls = proptest::string::string_regex(&unanchored(&schema)).unwrap();
+            TestRunner::new(config())
+                .run(&urls, |url| {
+                    if url.chars().count() > 2048 {
+                        return Ok(());
+                    }
+                    let spec = EndpointSpec {
+                        url: url.clone(),
+                        ..EndpointSpec::default()
+                    };
+                    proptest::prop_assert!(spec.check().is_ok(), "{url}: {:?}", spec.check());
+                    let checked = policy.check_url(&url);
+                    proptest::prop_assert!(checked.is_ok(), "{url} under {policy:?}: {checked:?}");
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let mut schemas = Map::new();
+        webhook_schemas(&mut schemas, DestinationPolicy::default());
+        let items = &schemas["EndpointSpec"]["properties"]["machines"]["items"];
+        let entries = proptest::string::string_regex(&unanchored(items)).unwrap();
+        TestRunner::new(config())
+            .run(&entries, |entry| {
+                let spec = EndpointSpec {
+                    url: "https://hooks.example.com/".into(),
+                    machines: vec![entry.clone()],
+                    schedules: vec![entry.clone()],
+                    windows: vec![entry.clone()],
+                    ..EndpointSpec::default()
+                };
+                proptest::prop_assert!(spec.check().is_ok(), "{entry:?}: {:?}", spec.check());
+                Ok(())
+            })
+            .unwrap();
+        // The document's event types are the ones the server takes.
+        let types = &schemas["EndpointSpec"]["properties"]["events"]["items"]["enum"];
+        for t in types.as_array().unwrap() {
+            let spec: EndpointSpec =
+                serde_json::from_value(json!({"url": "https://hooks.example.com/", "events": [t]}))
+                    .unwrap();
+            spec.check().unwrap();
+        }
+    }
+
+    #[test]
+    fn deliver_jobs_are_listed_but_never_submitted() {
+        let doc = document_value(&[], DestinationPolicy::default());
+        let schemas = &doc["components"]["schemas"];
+        let text = doc.to_string();
+        assert!(schemas.get("JobRequest_deliver").is_none());
+        assert!(!text.contains("JobTemplate_deliver"));
+        assert!(schemas.get("JobRequest_digest").is_some());
+        let kinds = &schemas["Job"]["properties"]["kind"]["enum"];
+        assert!(kinds.as_array().unwrap().contains(&json!("deliver")));
     }
 
     /// One operation per route of the table, and none for a route not in it.

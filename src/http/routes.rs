@@ -62,6 +62,22 @@
 //! | `GET /v1/reports/savings?month=YYYY-MM` | [`SavingsView`](super::SavingsView) |
 //! | `GET /v1/reports/cost?month=YYYY-MM&format=json\|csv` | [`CostReportView`](super::CostReportView) (the current month by default), or with `format=csv` [`to_csv`](crate::cost::to_csv) as an attachment `machinist-cost-YYYY-MM.csv` (`http/costs.rs`) |
 //! | `POST /v1/forecast` | body [`Plan`](crate::cost::Plan) `{"schedule"\|"window","month"?}`: [`Forecast`](crate::cost::Forecast), nothing stored; 422 `invalid_forecast` naming the field |
+//! | `POST /v1/webhooks` | body [`EndpointSpec`](crate::webhook::EndpointSpec); 201 + [`EndpointCreated`](super::EndpointCreated) `{"endpoint","secret":"whsec_…"}`, the only answer but a rotation's that carries the secret; 409 for a name taken (`http/webhooks.rs`) |
+//! | `GET /v1/webhooks` | [`WebhookList`](super::WebhookList): `{"webhooks":[…]}` by id, never a secret |
+//! | `GET /v1/webhooks/events` | [`EventCatalogue`](super::EventCatalogue): `{"events":[{"type","description","opt_in","default"}…]}`, every type an endpoint may name |
+//! | `GET /v1/webhooks/{id}` | the [`Endpoint`](crate::webhook::Endpoint), never its secret |
+//! | `PATCH /v1/webhooks/{id}` | body [`EndpointPatch`](crate::webhook::EndpointPatch), the fields to change; 200 + the endpoint; 409 for an endpoint of the configuration file unless only `paused` changes |
+//! | `DELETE /v1/webhooks/{id}` | 204 (its deliveries not yet made are cancelled); 409 for an endpoint of the configuration file |
+//! | `POST /v1/webhooks/{id}/pause` | 200 + the endpoint |
+//! | `POST /v1/webhooks/{id}/resume` | 200 + the endpoint, `disabled` cleared |
+//! | `POST /v1/webhooks/{id}/rotate-secret` | 200 + [`SecretRotated`](super::SecretRotated) `{"endpoint","secret","previous_secret_until"}`; 409 for an endpoint of the configuration file |
+//! | `POST /v1/webhooks/{id}/test` | [`TestDelivery`](super::TestDelivery): a `ping` sent now and what the receiver answered (a receiver's failure is `"delivered":false`, still a 200) |
+//! | `GET /v1/webhooks/{id}/deliveries?before=&limit=` | [`DeliveryPage`](super::DeliveryPage): `{"deliveries":[…],"next_before":41\|null}`, newest first, each with its attempts; limit 1..=200 (50) |
+//! | `POST /v1/webhooks/{id}/deliveries/{delivery}/resend` | 202 + [`Resent`](super::Resent) `{"delivery","event_id"}`: a new delivery of the same event |
+//!
+//! A webhook's `{id}` and a delivery's `{delivery}` are positive numbers
+//! written plainly; `events` is not an id, so `/v1/webhooks/events` never
+//! reaches an endpoint (axum matches the fixed segment first).
 //!
 //! A `{key}` is an id or a name: a positive number written plainly, or 1 to
 //! 128 characters without control characters (names are never numbers).
@@ -83,6 +99,7 @@ pub enum Verb {
     Get,
     Post,
     Put,
+    Patch,
     Delete,
 }
 
@@ -93,6 +110,7 @@ impl Verb {
             Verb::Get => "GET",
             Verb::Post => "POST",
             Verb::Put => "PUT",
+            Verb::Patch => "PATCH",
             Verb::Delete => "DELETE",
         }
     }
@@ -103,6 +121,7 @@ impl Verb {
             Verb::Get => "get",
             Verb::Post => "post",
             Verb::Put => "put",
+            Verb::Patch => "patch",
             Verb::Delete => "delete",
         }
     }
@@ -225,6 +244,18 @@ route_table! {
     SAVINGS_REPORT = Admin Get "/v1/reports/savings", "What schedules saved in a month";
     COST_REPORT = Admin Get "/v1/reports/cost", "A month's cost per machine and in sums, as JSON or CSV";
     FORECAST = Admin Post "/v1/forecast", "What a schedule or window not yet saved would cost in a month";
+    WEBHOOK_CREATE = Admin Post "/v1/webhooks", "Create a webhook endpoint; its secret is answered only here and at a rotation";
+    WEBHOOKS_LIST = Admin Get "/v1/webhooks", "List webhook endpoints by id, without their secrets";
+    WEBHOOK_EVENTS = Admin Get "/v1/webhooks/events", "The event types an endpoint may receive";
+    WEBHOOK_SHOW = Admin Get "/v1/webhooks/{id}", "A webhook endpoint, without its secret";
+    WEBHOOK_UPDATE = Admin Patch "/v1/webhooks/{id}", "Change some fields of a webhook endpoint";
+    WEBHOOK_DELETE = Admin Delete "/v1/webhooks/{id}", "Delete a webhook endpoint, cancelling its deliveries not yet made";
+    WEBHOOK_PAUSE = Admin Post "/v1/webhooks/{id}/pause", "Pause a webhook endpoint: no new deliveries";
+    WEBHOOK_RESUME = Admin Post "/v1/webhooks/{id}/resume", "Resume a webhook endpoint, also one a 410 Gone disabled";
+    WEBHOOK_ROTATE = Admin Post "/v1/webhooks/{id}/rotate-secret", "Replace an endpoint's secret; the previous one keeps signing for the overlap";
+    WEBHOOK_TEST = Admin Post "/v1/webhooks/{id}/test", "Send a ping to an endpoint now and answer what the receiver said";
+    DELIVERIES_LIST = Admin Get "/v1/webhooks/{id}/deliveries", "An endpoint's deliveries with their attempts, newest first";
+    DELIVERY_RESEND = Admin Post "/v1/webhooks/{id}/deliveries/{delivery}/resend", "Queue a delivery again, with the same event (and webhook-id)";
 }
 
 /// True for a path whose routes are [`Access::Open`]: the auth layer lets
@@ -279,6 +310,10 @@ mod tests {
             "/v1/windows/office/overrides/3"
         );
         assert_eq!(JOBS_LIST.fill(&[]), "/v1/jobs");
+        assert_eq!(
+            DELIVERY_RESEND.fill(&["4", "17"]),
+            "/v1/webhooks/4/deliveries/17/resend"
+        );
     }
 
     #[test]

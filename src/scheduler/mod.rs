@@ -19,6 +19,7 @@ use rand::RngExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
+use crate::delivery::Publisher;
 use crate::machine::humanize;
 use crate::machine::{Machine, MachineFilter, MachineState};
 use crate::paperspace::MachineApi;
@@ -29,6 +30,7 @@ use crate::schedule::target::NO_TARGET;
 use crate::schedule::template::JobTemplate;
 use crate::schedule::window::{Override, OverrideMode, Window};
 use crate::store::{Cause, Store, StoreError};
+use crate::webhook::catalogue;
 
 /// Most missed firings recorded one by one for a single schedule after an outage.
 const MISSED_RECORD_LIMIT: usize = 1000;
@@ -66,6 +68,9 @@ pub struct Scheduler {
     clock: SharedClock,
     /// Job defaults and calendars that firings are built with.
     ctx: Arc<ScheduleContext>,
+    /// Where skipped firings, collapsed windows and enforcement stops are
+    /// told; `None` tells nobody.
+    publisher: Option<Publisher>,
 }
 
 impl Scheduler {
@@ -80,7 +85,16 @@ impl Scheduler {
             api,
             clock,
             ctx,
+            publisher: None,
         }
+    }
+
+    /// Tells `publisher` of skipped firings (`schedule.firing_skipped`),
+    /// windows a DST change removed (`window.collapsed`) and machines
+    /// enforcement stops (`window.enforced`).
+    pub fn with_publisher(mut self, publisher: Publisher) -> Self {
+        self.publisher = Some(publisher);
+        self
     }
 
     /// Handles everything due now.
@@ -138,17 +152,27 @@ impl Scheduler {
                 .map(|(o, h)| (o.as_slice(), h.as_ref()))
                 .unwrap_or_default();
             let plan = self.plan(&schedule, now, listing.as_deref(), window_overrides, hours);
+            let skips: Vec<FiringEntry> = plan
+                .entries
+                .iter()
+                .filter(|e| matches!(e.action, FiringAction::Skip { .. }))
+                .cloned()
+                .collect();
             // Sent together so that the store's writer commits them in one
             // transaction instead of one fsync per schedule.
             let store = self.store.clone();
             firing.spawn(async move {
                 let result = store.fire(plan, now).await;
-                (schedule.name, result)
+                (schedule, skips, result)
             });
         }
         while let Some(done) = firing.join_next().await {
-            let (name, result) = done.map_err(|e| StoreError::Write(Cause::new(e)))?;
+            let (schedule, skips, result) = done.map_err(|e| StoreError::Write(Cause::new(e)))?;
+            let name = schedule.name.clone();
             let result = result?;
+            if result.applied {
+                self.tell_skips(&schedule, &skips, &result, now).await;
+            }
             tally(&mut report, &result);
             if result.applied {
                 tracing::info!(
@@ -166,6 +190,70 @@ impl Scheduler {
             }
         }
         Ok(report)
+    }
+
+    /// Publishes what a firing skipped: `window.collapsed` for a window's
+    /// day a DST change removed (once per window and day, though both its
+    /// edges skip), `schedule.firing_skipped` for a missed, excluded or
+    /// overlapping firing. Skips by design (an override, a window that
+    /// reopens at the instant it closes) are not news.
+    async fn tell_skips(
+        &self,
+        schedule: &Schedule,
+        skips: &[FiringEntry],
+        result: &FireResult,
+        now: DateTime<Utc>,
+    ) {
+        let Some(publisher) = &self.publisher else {
+            return;
+        };
+        for entry in skips {
+            let FiringAction::Skip { reason } = &entry.action else {
+                continue;
+            };
+            if reason.starts_with(COLLAPSED) {
+                let Some(window_id) = schedule.window_id else {
+                    continue;
+                };
+                let day = entry.fire_at.date_naive();
+                let key = format!("window_collapsed:{window_id}:{day}");
+                if matches!(self.store.alarm_mark(&key).await, Ok(Some(_))) {
+                    continue;
+                }
+                let name = match self.store.window(&window_id.to_string()).await {
+                    Ok(Some(w)) => w.name,
+                    _ => window_id.to_string(),
+                };
+                let event = catalogue::window_collapsed(window_id, &name, Some(day), reason, now);
+                publisher.publish(event, Some(key)).await;
+            } else if !reason.starts_with("override:") && !reason.contains(REOPENS) {
+                let event = catalogue::firing_skipped(
+                    schedule.id,
+                    &schedule.name,
+                    entry.fire_at,
+                    &entry.target,
+                    reason,
+                    now,
+                );
+                publisher.publish(event, None).await;
+            }
+        }
+        // The store skips targets whose earlier job is still unfinished
+        // (overlap policy `skip`); it counts them, beyond the plan's skips.
+        let overlapped = result.skipped.saturating_sub(skips.len());
+        if overlapped > 0 {
+            let event = catalogue::firing_skipped(
+                schedule.id,
+                &schedule.name,
+                schedule.next_fire_at.unwrap_or(now),
+                "*",
+                &format!(
+                    "{overlapped} target(s) skipped: the job of an earlier firing is still unfinished (overlap policy: skip)"
+                ),
+                now,
+            );
+            publisher.publish(event, None).await;
+        }
     }
 
     /// Works out one firing of `schedule`: which times are due, which run,
@@ -431,9 +519,36 @@ impl Scheduler {
                 action,
             });
         }
-        self.store
+        let stops: Vec<(String, String)> = plan
+            .entries
+            .iter()
+            .filter_map(|e| match &e.action {
+                FiringAction::Enqueue {
+                    reason: Some(r), ..
+                } => Some((e.target.clone(), r.clone())),
+                _ => None,
+            })
+            .collect();
+        let result = self
+            .store
             .enforce(window.id, expected, next, plan, now)
-            .await
+            .await?;
+        if let Some(publisher) = &self.publisher
+            && result.applied
+        {
+            for ((machine, reason), job_id) in stops.iter().zip(&result.enqueued) {
+                let event = catalogue::window_enforced(
+                    window.id,
+                    &window.name,
+                    machine,
+                    *job_id,
+                    reason,
+                    now,
+                );
+                publisher.publish(event, None).await;
+            }
+        }
+        Ok(result)
     }
 
     /// Ticks until `shutdown`, sleeping in between until the next firing or
@@ -503,6 +618,11 @@ fn empty_plan(expected: DateTime<Utc>) -> FiringPlan {
         entries: Vec::new(),
     }
 }
+
+/// How a skip for a day a DST change removed begins ([`IdleEdge`]'s text).
+const COLLAPSED: &str = "window collapsed by a DST change";
+/// Part of a skip for a window that reopens at the instant it closes.
+const REOPENS: &str = "closes at the instant the next one opens";
 
 /// Why a window's closing that meets the next opening leaves `target` on:
 /// the opening starts it at the same instant, unless an override keeps it

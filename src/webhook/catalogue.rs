@@ -219,14 +219,20 @@ pub fn left_running(l: &LeftRunning<'_>, at: DateTime<Utc>) -> Event {
         JobState::Failed => format!(
             "its stop (job {}) failed: {}",
             l.stop_job.id,
-            l.stop_job.last_error.as_deref().unwrap_or("no reason recorded")
+            l.stop_job
+                .last_error
+                .as_deref()
+                .unwrap_or("no reason recorded")
         ),
         JobState::Succeeded => format!(
             "it was stopped by job {} and started again since",
             l.stop_job.id
         ),
         JobState::Cancelled => format!("its stop (job {}) was cancelled", l.stop_job.id),
-        _ => format!("its stop (job {}) is still {}", l.stop_job.id, l.stop_job.state),
+        _ => format!(
+            "its stop (job {}) is still {}",
+            l.stop_job.id, l.stop_job.state
+        ),
     };
     let money = match (l.hourly_rate, cost) {
         (Some(rate), Some(cost)) => format!(" at ${rate:.2}/h, ${cost:.2} so far"),

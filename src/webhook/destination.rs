@@ -29,13 +29,21 @@ pub struct DestinationPolicy {
 pub enum DestinationError {
     #[error("not a URL ({0}); write it as https://host/path")]
     Malformed(String),
-    #[error("only https URLs are accepted (http only to a loopback address, when webhooks.allow_http_loopback = true)")]
+    #[error(
+        "only https URLs are accepted (http only to a loopback address, when webhooks.allow_http_loopback = true)"
+    )]
     Scheme,
-    #[error("the URL must not carry a user name or password; put credentials in the path or use the signature")]
+    #[error(
+        "the URL must not carry a user name or password; put credentials in the path or use the signature"
+    )]
     Credentials,
-    #[error("{0} is a loopback address; set webhooks.allow_http_loopback = true to deliver to this host")]
+    #[error(
+        "{0} is a loopback address; set webhooks.allow_http_loopback = true to deliver to this host"
+    )]
     Loopback(IpAddr),
-    #[error("{0} is a private, link-local or metadata address; set webhooks.allow_private = true to deliver inside your network")]
+    #[error(
+        "{0} is a private, link-local or metadata address; set webhooks.allow_private = true to deliver inside your network"
+    )]
     Private(IpAddr),
     #[error("{0} is not an address a delivery can go to")]
     Unroutable(IpAddr),
@@ -147,15 +155,43 @@ mod tests {
     #[test]
     fn public_https_only_by_default() {
         let p = DestinationPolicy::default();
-        assert!(p.check_url("https://hooks.slack.com/services/T/B/x").is_ok());
-        assert_eq!(p.check_url("http://hooks.example.com/"), Err(DestinationError::Scheme));
-        assert_eq!(p.check_url("https://u:p@example.com/"), Err(DestinationError::Credentials));
-        for private in ["https://10.1.2.3/", "https://169.254.169.254/latest", "https://[fd00:ec2::254]/", "https://192.168.1.1/", "https://100.64.0.1/", "https://[::ffff:10.0.0.1]/"] {
-            assert!(matches!(p.check_url(private), Err(DestinationError::Private(_))), "{private}");
+        assert!(
+            p.check_url("https://hooks.slack.com/services/T/B/x")
+                .is_ok()
+        );
+        assert_eq!(
+            p.check_url("http://hooks.example.com/"),
+            Err(DestinationError::Scheme)
+        );
+        assert_eq!(
+            p.check_url("https://u:p@example.com/"),
+            Err(DestinationError::Credentials)
+        );
+        for private in [
+            "https://10.1.2.3/",
+            "https://169.254.169.254/latest",
+            "https://[fd00:ec2::254]/",
+            "https://192.168.1.1/",
+            "https://100.64.0.1/",
+            "https://[::ffff:10.0.0.1]/",
+        ] {
+            assert!(
+                matches!(p.check_url(private), Err(DestinationError::Private(_))),
+                "{private}"
+            );
         }
-        assert!(matches!(p.check_url("https://127.0.0.1/"), Err(DestinationError::Loopback(_))));
-        assert!(matches!(p.check_url("https://localhost/"), Err(DestinationError::Loopback(_))));
-        assert!(matches!(p.check_url("https://0.0.0.0/"), Err(DestinationError::Unroutable(_))));
+        assert!(matches!(
+            p.check_url("https://127.0.0.1/"),
+            Err(DestinationError::Loopback(_))
+        ));
+        assert!(matches!(
+            p.check_url("https://localhost/"),
+            Err(DestinationError::Loopback(_))
+        ));
+        assert!(matches!(
+            p.check_url("https://0.0.0.0/"),
+            Err(DestinationError::Unroutable(_))
+        ));
         assert!(p.check_url("ftp://example.com/").is_err());
     }
 
@@ -167,7 +203,10 @@ mod tests {
         };
         assert!(loopback.check_url("http://127.0.0.1:9000/hook").is_ok());
         assert!(loopback.check_url("http://localhost:9000/hook").is_ok());
-        assert_eq!(loopback.check_url("http://10.0.0.1/"), Err(DestinationError::Scheme));
+        assert_eq!(
+            loopback.check_url("http://10.0.0.1/"),
+            Err(DestinationError::Scheme)
+        );
         let private = DestinationPolicy {
             allow_http_loopback: false,
             allow_private: true,

@@ -344,7 +344,12 @@ mod tests {
     }
 
     fn event(kind: EventType, subject: Subject) -> Event {
-        Event::new(kind, "2026-03-02T18:00:00Z".parse().unwrap(), json!({}), subject)
+        Event::new(
+            kind,
+            "2026-03-02T18:00:00Z".parse().unwrap(),
+            json!({}),
+            subject,
+        )
     }
 
     #[test]
@@ -385,7 +390,12 @@ mod tests {
             machines: vec![String::new()],
             ..EndpointSpec::default()
         };
-        let fields: Vec<String> = spec.check().unwrap_err().into_iter().map(|e| e.field).collect();
+        let fields: Vec<String> = spec
+            .check()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
         assert_eq!(fields, ["url", "name", "events", "machines"]);
     }
 }

@@ -229,13 +229,23 @@ mod tests {
         assert!(!defaults.contains(&EventType::JobSucceeded));
         assert!(!defaults.contains(&EventType::WeeklyDigest));
         assert!(!defaults.contains(&EventType::Ping));
-        assert!("job.exploded".parse::<EventType>().unwrap_err().contains("job.failed"));
+        assert!(
+            "job.exploded"
+                .parse::<EventType>()
+                .unwrap_err()
+                .contains("job.failed")
+        );
     }
 
     #[test]
     fn the_payload_is_type_timestamp_data() {
         let at = "2026-03-02T18:00:00Z".parse().unwrap();
-        let e = Event::new(EventType::JobFailed, at, json!({"job_id": 7}), Subject::default());
+        let e = Event::new(
+            EventType::JobFailed,
+            at,
+            json!({"job_id": 7}),
+            Subject::default(),
+        );
         assert!(e.id.starts_with("msg_") && e.id.len() == 36);
         assert_eq!(
             e.payload(),

@@ -141,6 +141,9 @@ mod tests {
         assert_eq!(sig.split(' ').count(), 2);
         assert!(sig.split(' ').all(|s| s.starts_with("v1,")));
         let after = Signer::new(&secrets, until).unwrap();
-        assert_eq!(after.sign("msg_1", 1_772_409_600, b"{}").split(' ').count(), 1);
+        assert_eq!(
+            after.sign("msg_1", 1_772_409_600, b"{}").split(' ').count(),
+            1
+        );
     }
 }

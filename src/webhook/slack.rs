@@ -52,9 +52,7 @@ pub fn body(event: &Event) -> Value {
     if !fields.is_empty() {
         blocks.push(json!({"type": "section", "fields": fields}));
     }
-    let mut context = event
-        .timestamp
-        .to_rfc3339_opts(SecondsFormat::Secs, true);
+    let mut context = event.timestamp.to_rfc3339_opts(SecondsFormat::Secs, true);
     if let Some(link) = event.data.get("link").and_then(Value::as_str) {
         context.push_str(&format!(" · {}", escape(link)));
     }
@@ -97,9 +95,17 @@ mod tests {
         );
         let b = body(&e);
         assert_eq!(b["text"], "stop of &lt;!channel&gt; failed");
-        assert_eq!(b["blocks"][0]["text"]["text"], "*job.failed*\nstop of &lt;!channel&gt; failed");
+        assert_eq!(
+            b["blocks"][0]["text"]["text"],
+            "*job.failed*\nstop of &lt;!channel&gt; failed"
+        );
         let fields = b["blocks"][1]["fields"].as_array().unwrap();
         assert_eq!(fields.len(), 2);
-        assert!(b["blocks"][2]["elements"][0]["text"].as_str().unwrap().ends_with("/v1/jobs/7"));
+        assert!(
+            b["blocks"][2]["elements"][0]["text"]
+                .as_str()
+                .unwrap()
+                .ends_with("/v1/jobs/7")
+        );
     }
 }

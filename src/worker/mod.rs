@@ -31,11 +31,11 @@ use crate::config::WorkersConfig;
 use crate::cost::Ledger;
 use crate::delivery::{Courier, Publisher};
 use crate::job::{Backoff, Checkpoint, Job, JobId, JobState, Lane, NewEvent, Outcome};
-use crate::webhook::catalogue;
 use crate::meter::RateUnits;
 use crate::paperspace::MachineApi;
 use crate::paperspace::call_log::CallLog;
 use crate::store::{ClaimedJob, StandingClaim, Store, Transition};
+use crate::webhook::catalogue;
 use step::{Abandoned, Step, StepReport};
 
 /// How workers behave: the runtime form of `[workers]`
@@ -129,7 +129,10 @@ impl WorkerHooks {
         }
         match crate::delivery::digest::compose(&self.ledger, now).await {
             Ok(event) => {
-                let summary = event.data["summary"].as_str().unwrap_or_default().to_string();
+                let summary = event.data["summary"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 let id = event.id.clone();
                 match self.publisher.publish(event, None).await {
                     Some(published) => Outcome::Succeeded {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use machinist::job::{JobDefaults, JobRequest, JobState, NewEvent, NewJob};
+use machinist::job::{JobDefaults, JobRequest, JobState, Lane, NewEvent, NewJob};
 use machinist::store::{
     CancelResult, JobFilter, RetryResult, Store, StoreError, StoreOptions, Transition,
 };
@@ -305,7 +305,10 @@ async fn expired_leases_go_back_to_the_queue_and_last_attempts_fail() {
         .claim(&dead, 10, t0() + secs(61), t0() + secs(300))
         .await
         .unwrap();
-    let rescued = store.rescue(t0() + secs(62), Some(&me)).await.unwrap();
+    let rescued = store
+        .rescue(t0() + secs(62), Some((&me, Lane::Machines)))
+        .await
+        .unwrap();
     assert_eq!(rescued, [a.id]);
 }
 
@@ -589,6 +592,7 @@ fn standing(
     let (next_due, rx) = tokio::sync::watch::channel(None);
     let claim = machinist::store::StandingClaim {
         owner: owner.clone(),
+        lane: Lane::Machines,
         slots: Arc::new(tokio::sync::Semaphore::new(slots)),
         clock: Arc::new(clock.clone()),
         lease: Duration::from_secs(30),

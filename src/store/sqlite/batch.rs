@@ -15,7 +15,7 @@
 //!
 //! This file is only the loop: each command is applied by the file of what
 //! it writes (`jobs.rs`, `claims.rs`, `machines.rs`, `schedules.rs`,
-//! `reports.rs`, `metering.rs`), which fills the batch's [`Effects`] (`tx.rs`); none of
+//! `reports.rs`, `metering.rs`, `webhooks.rs`), which fills the batch's [`Effects`] (`tx.rs`); none of
 //! them knows this loop.
 //!
 //! A commit is answered as done only once the database file is known to be
@@ -31,7 +31,7 @@ use super::claims::{self, Parked};
 use super::command::Command;
 use super::file::DbFile;
 use super::tx::{Effects, pending};
-use super::{jobs, machines, metering, reports, schedules};
+use super::{jobs, machines, metering, reports, schedules, webhooks};
 use crate::job::JobId;
 use crate::store::signals::Signals;
 use crate::store::{Cause, StoreError};
@@ -139,6 +139,7 @@ impl Writer {
                 Command::Window(c) => schedules::apply_window(&tx, c, &mut self.next_id, fx)?,
                 Command::SaveUtilization(c) => reports::apply(&tx, c, fx)?,
                 Command::Meter(c) => metering::apply(&tx, c, fx)?,
+                Command::Webhook(c) => webhooks::apply(&tx, c, &mut self.next_id, fx)?,
                 Command::Probe { reply } => {
                     tx.prepare_cached("UPDATE write_probe SET probes = probes + 1")?
                         .execute([])?;

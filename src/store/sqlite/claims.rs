@@ -3,6 +3,7 @@
 //! jobs of dead owners (rescue) and handing back a stopping owner's jobs
 //! (release).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -10,10 +11,10 @@ use rusqlite::params;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::jobs::NEXT_DUE;
+use super::jobs::{next_due, webhook_kinds};
 use super::rows::job_columns;
 use super::tx::{Effects, Reply, Tx, pending};
-use crate::job::{Job, JobId, JobState, NewEvent};
+use crate::job::{Job, JobId, JobState, Lane, NewEvent};
 use crate::store::rows::{JobRow, from_ms, to_ms};
 use crate::store::{ClaimedJob, StandingClaim, StoreError};
 
@@ -51,9 +52,9 @@ pub(super) enum ClaimCommand {
     },
     Rescue {
         now: DateTime<Utc>,
-        /// Also take back jobs leased by anyone but this owner (start-up of
-        /// the only daemon on the file).
-        orphans_of_others_than: Option<Arc<str>>,
+        /// Also take back jobs of this lane leased by anyone but this owner
+        /// (start-up of the only daemon on the file).
+        orphans_of_others_than: Option<(Arc<str>, Lane)>,
         reply: Reply<Vec<JobId>>,
     },
     Release {
@@ -103,7 +104,7 @@ pub(super) fn apply(
             lease_until,
             reply,
         } => {
-            let jobs = claim(tx, &owner, limit, now, lease_until, fx)?;
+            let jobs = claim_any(tx, &owner, limit, now, lease_until, fx)?;
             fx.pending.push(pending(reply, jobs));
         }
         ClaimCommand::Stand { claim, jobs, reply } => {
@@ -132,7 +133,10 @@ pub(super) fn apply(
             orphans_of_others_than,
             reply,
         } => {
-            let ids = rescue(tx, now, orphans_of_others_than.as_deref(), fx)?;
+            let orphans = orphans_of_others_than
+                .as_ref()
+                .map(|(owner, lane)| (&**owner, *lane));
+            let ids = rescue(tx, now, orphans, fx)?;
             fx.wake |= !ids.is_empty();
             fx.pending.push(pending(reply, ids));
         }
@@ -149,35 +153,148 @@ pub(super) fn apply(
     Ok(())
 }
 
-/// Up to `limit` jobs that can be claimed at `now`, in claim order.
-fn due_jobs(tx: &Tx<'_>, limit: usize, now: DateTime<Utc>) -> Result<Vec<JobRow>, StoreError> {
-    // Due, and first in its machine's line: no earlier unfinished job for the
-    // same machine, so one machine never has two jobs at once and its jobs
-    // run in submission order. "Unfinished" is spelled as the partial index
-    // `jobs_machine_open` spells it, so that the index serves.
-    Ok(tx
-        .prepare_cached(concat!(
-            // INDEXED BY: walk the due index in claim order and stop at the
-            // limit; left to itself the planner read every queued row and
-            // sorted them, which grew linearly with the backlog.
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs j INDEXED BY jobs_due \
-             WHERE j.state IN ('queued', 'waiting') AND j.run_at <= ?1 \
-             AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
-                 WHERE p.machine_id = j.machine_id AND p.id < j.id \
-                 AND (p.state = 'queued' OR p.state = 'running' OR p.state = 'waiting'))) \
-             ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2"
-        ))?
-        .query_map(params![to_ms(now), limit as i64], JobRow::from_sqlite)?
-        .collect::<Result<_, _>>()?)
+/// Most running deliveries to one endpoint: a receiver that hangs holds
+/// this many of the webhooks lane's workers, not all of them, so the other
+/// endpoints' deliveries keep going.
+pub(super) const RUNNING_PER_ENDPOINT: usize = 2;
+
+/// The machines lane's due jobs in claim order: due, and first in its
+/// machine's line (no earlier unfinished job for the same machine, so one
+/// machine never has two jobs at once and its jobs run in submission
+/// order). "Unfinished" is spelled as the partial index `jobs_machine_open`
+/// spells it, and the lane as `jobs_due` does, so that both indexes serve.
+const DUE_MACHINES: &str = concat!(
+    // INDEXED BY: walk the due index in claim order and stop at the
+    // limit; left to itself the planner read every queued row and
+    // sorted them, which grew linearly with the backlog.
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs j INDEXED BY jobs_due \
+     WHERE j.state IN ('queued', 'waiting') AND j.kind NOT IN ",
+    webhook_kinds!(),
+    " AND j.run_at <= ?1 \
+     AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
+         WHERE p.machine_id = j.machine_id AND p.id < j.id \
+         AND (p.state = 'queued' OR p.state = 'running' OR p.state = 'waiting'))) \
+     ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2"
+);
+
+/// The webhooks lane's due jobs in claim order, each with the endpoint of
+/// a delivery (NULL for a digest), as column 20. No LIMIT: the caller
+/// steps through them and stops once it has enough, looking past the
+/// deliveries of endpoints that already have their share running.
+const DUE_WEBHOOKS: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    ", json_extract(j.args, '$.endpoint') FROM jobs j INDEXED BY jobs_due_webhooks \
+     WHERE j.state IN ('queued', 'waiting') AND j.kind IN ",
+    webhook_kinds!(),
+    " AND j.run_at <= ?1 ORDER BY j.priority DESC, j.run_at, j.id"
+);
+
+/// Running deliveries per endpoint: few rows (the running jobs), read by
+/// the partial index `jobs_running`.
+const RUNNING_DELIVERIES: &str = "SELECT json_extract(args, '$.endpoint'), COUNT(*) \
+     FROM jobs INDEXED BY jobs_running WHERE state = 'running' AND kind = 'deliver' \
+     GROUP BY 1";
+
+/// Up to `limit` jobs of `lane` that can be claimed at `now`, in claim order.
+fn due_jobs(
+    tx: &Tx<'_>,
+    lane: Lane,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<Vec<JobRow>, StoreError> {
+    match lane {
+        Lane::Machines => Ok(tx
+            .prepare_cached(DUE_MACHINES)?
+            .query_map(params![to_ms(now), limit as i64], JobRow::from_sqlite)?
+            .collect::<Result<_, _>>()?),
+        Lane::Webhooks => due_webhooks(tx, limit, now),
+    }
 }
 
-/// Takes up to `limit` due jobs for `owner`, leased until `lease_until`,
-/// answered in claim order (priority, then id).
+/// The webhooks lane's share of [`due_jobs`]: due, and at most
+/// [`RUNNING_PER_ENDPOINT`] deliveries per endpoint running, counting the
+/// ones already running and the ones taken here. A delivery over its
+/// endpoint's share is passed over, and the jobs behind it are still taken.
+fn due_webhooks(tx: &Tx<'_>, limit: usize, now: DateTime<Utc>) -> Result<Vec<JobRow>, StoreError> {
+    let mut picked = Vec::new();
+    if limit == 0 {
+        return Ok(picked);
+    }
+    let mut due = tx.prepare_cached(DUE_WEBHOOKS)?;
+    let mut rows = due.query([to_ms(now)])?;
+    // Read once the first delivery comes up: nothing due costs one seek.
+    let mut running: Option<HashMap<i64, usize>> = None;
+    while let Some(row) = rows.next()? {
+        if let Some(endpoint) = row.get::<_, Option<i64>>(20)? {
+            let running = match &mut running {
+                Some(r) => r,
+                None => running.insert(running_deliveries(tx)?),
+            };
+            let n = running.entry(endpoint).or_default();
+            if *n >= RUNNING_PER_ENDPOINT {
+                continue;
+            }
+            *n += 1;
+        }
+        picked.push(JobRow::from_sqlite(row)?);
+        if picked.len() == limit {
+            break;
+        }
+    }
+    Ok(picked)
+}
+
+/// How many deliveries run now, per endpoint.
+fn running_deliveries(tx: &Tx<'_>) -> Result<HashMap<i64, usize>, StoreError> {
+    let mut stmt = tx.prepare_cached(RUNNING_DELIVERIES)?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut running = HashMap::new();
+    for row in rows {
+        if let (Some(endpoint), n) = row? {
+            running.insert(endpoint, n.max(0) as usize);
+        }
+    }
+    Ok(running)
+}
+
+/// Takes up to `limit` due jobs of any lane for `owner` (a claim on
+/// request): the machines lane's first, then the webhooks lane's with the
+/// slots left, each by its own rules; answered in claim order (priority,
+/// then id).
+fn claim_any(
+    tx: &Tx<'_>,
+    owner: &str,
+    limit: usize,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    fx: &mut Effects,
+) -> Result<Vec<Job>, StoreError> {
+    let mut jobs = claim(tx, owner, Lane::Machines, limit, now, lease_until, fx)?;
+    let left = limit - jobs.len();
+    jobs.extend(claim(
+        tx,
+        owner,
+        Lane::Webhooks,
+        left,
+        now,
+        lease_until,
+        fx,
+    )?);
+    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+    Ok(jobs)
+}
+
+/// Takes up to `limit` due jobs of `lane` for `owner`, leased until
+/// `lease_until`, answered in claim order (priority, then id).
 fn claim(
     tx: &Tx<'_>,
     owner: &str,
+    lane: Lane,
     limit: usize,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
@@ -186,7 +303,7 @@ fn claim(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let picked = due_jobs(tx, limit, now)?;
+    let picked = due_jobs(tx, lane, limit, now)?;
     if picked.is_empty() {
         return Ok(Vec::new());
     }
@@ -249,10 +366,11 @@ pub(super) fn try_parked(
         }
         let now = parked.claim.clock.now();
         let lease_until = now + chrono::Duration::from_std(parked.claim.lease).unwrap_or_default();
-        let jobs = claim(tx, &parked.claim.owner, free, now, lease_until, fx)?;
+        let lane = parked.claim.lane;
+        let jobs = claim(tx, &parked.claim.owner, lane, free, now, lease_until, fx)?;
         if jobs.is_empty() {
             let next: Option<i64> = tx
-                .prepare_cached(NEXT_DUE)?
+                .prepare_cached(next_due(lane))?
                 .query_row([to_ms(now)], |r| r.get(0))?;
             // Published before the commit: at worst the dispatcher wakes a
             // little early for a job a failed batch did not keep.
@@ -295,18 +413,27 @@ fn renew(
     Ok(())
 }
 
+/// Takes back running jobs whose lease ran out, of any lane; with
+/// `others_than`, also the jobs of that lane leased by another owner.
 fn rescue(
     tx: &Tx<'_>,
     now: DateTime<Utc>,
-    others_than: Option<&str>,
+    others_than: Option<(&str, Lane)>,
     fx: &mut Effects,
 ) -> Result<Vec<JobId>, StoreError> {
+    let (owner, webhooks) = match others_than {
+        Some((owner, lane)) => (Some(owner), lane == Lane::Webhooks),
+        None => (None, false),
+    };
     let rows: Vec<(i64, i64, i64, Option<String>)> = tx
-        .prepare_cached(
+        .prepare_cached(concat!(
             "SELECT id, attempt, max_attempts, lease_owner FROM jobs WHERE state = 'running' \
-             AND (lease_expires_at < ?1 OR (?2 IS NOT NULL AND lease_owner IS NOT ?2))",
-        )?
-        .query_map(params![to_ms(now), others_than], |r| {
+             AND (lease_expires_at < ?1 OR (?2 IS NOT NULL AND lease_owner IS NOT ?2 \
+             AND (kind IN ",
+            webhook_kinds!(),
+            ") = ?3)) ORDER BY id"
+        ))?
+        .query_map(params![to_ms(now), owner, webhooks], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
         .collect::<Result<_, _>>()?;

@@ -8,14 +8,59 @@ use serde_json::Value;
 use super::machines::{SeenMachine, see_machines};
 use super::rows::job_columns;
 use super::tx::{Effects, Reply, Tx, json_text, pending};
-use crate::job::{Job, JobId, JobState, NewEvent, NewJob};
+use crate::job::{Job, JobId, JobState, Lane, NewEvent, NewJob};
 use crate::store::rows::{JobRow, to_ms};
 use crate::store::{CancelResult, RetryResult, StoreError, Submitted, Transition, UtilizationRow};
 
-/// The earliest `run_at` after `?` of a queued or waiting job; read by the
-/// writer for its standing claims and by anyone through the readers.
-pub(super) const NEXT_DUE: &str = "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_next_due \
-     WHERE state IN ('queued', 'waiting') AND run_at > ?";
+/// The kinds of the webhooks lane ([`Lane::Webhooks`], see
+/// `JobKind::lane`), as a literal for `concat!`. Each lane's partial
+/// indexes (migration 0008) say `kind IN` or `kind NOT IN` this list, and
+/// every query that names them spells its condition the same way, so that
+/// `INDEXED BY` finds the index usable.
+macro_rules! webhook_kinds {
+    () => {
+        "('deliver', 'digest')"
+    };
+}
+pub(super) use webhook_kinds;
+
+/// The earliest `run_at` after `?1` of a queued or waiting job of the
+/// machines lane.
+const NEXT_DUE_MACHINES: &str = concat!(
+    "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_next_due \
+     WHERE state IN ('queued', 'waiting') AND kind NOT IN ",
+    webhook_kinds!(),
+    " AND run_at > ?1"
+);
+
+/// The same for the webhooks lane.
+const NEXT_DUE_WEBHOOKS: &str = concat!(
+    "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_next_due_webhooks \
+     WHERE state IN ('queued', 'waiting') AND kind IN ",
+    webhook_kinds!(),
+    " AND run_at > ?1"
+);
+
+/// The earliest `run_at` after `?1` of a queued or waiting job of any lane;
+/// read by anyone through the readers.
+pub(super) const NEXT_DUE: &str = concat!(
+    "SELECT MIN(m) FROM (SELECT MIN(run_at) AS m FROM jobs INDEXED BY jobs_next_due \
+     WHERE state IN ('queued', 'waiting') AND kind NOT IN ",
+    webhook_kinds!(),
+    " AND run_at > ?1 UNION ALL SELECT MIN(run_at) AS m FROM jobs INDEXED BY jobs_next_due_webhooks \
+     WHERE state IN ('queued', 'waiting') AND kind IN ",
+    webhook_kinds!(),
+    " AND run_at > ?1)"
+);
+
+/// The earliest `run_at` after `?1` of a queued or waiting job of `lane`;
+/// read by the writer for that lane's standing claim.
+pub(super) fn next_due(lane: Lane) -> &'static str {
+    match lane {
+        Lane::Machines => NEXT_DUE_MACHINES,
+        Lane::Webhooks => NEXT_DUE_WEBHOOKS,
+    }
+}
 
 /// A write to a job. Each variant carries the arguments of the `Store`
 /// method of the same name (documented there) and `reply`, where its answer
@@ -432,4 +477,19 @@ pub(super) fn insert_events(
         ])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::job::{JobKind, Lane};
+
+    #[test]
+    fn the_webhook_kinds_literal_is_the_webhooks_lane() {
+        let lane: Vec<String> = JobKind::ALL
+            .into_iter()
+            .filter(|k| k.lane() == Lane::Webhooks)
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect();
+        assert_eq!(webhook_kinds!(), format!("({})", lane.join(", ")));
+    }
 }

@@ -4,7 +4,7 @@
 //! applies whatever is waiting in one transaction and answers after the
 //! commit; each command is defined and applied by the file of what it
 //! writes (`jobs.rs`, `claims.rs`, `machines.rs`, `schedules.rs`,
-//! `reports.rs`, `metering.rs`). Reads run on sqlx's pool of read-only connections, which
+//! `reports.rs`, `metering.rs`, `webhooks.rs`). Reads run on sqlx's pool of read-only connections, which
 //! WAL mode lets run beside the writer. Migrations in `migrations/sqlite/`
 //! are embedded in the binary and applied when the store opens. The driver
 //! locks the database file itself (one daemon per file, by whatever path)
@@ -17,8 +17,8 @@
 //! family) → the per-concept files → `tx.rs` (what a batch lends a
 //! command) and `rows.rs`; among the concept files, `schedules` → `jobs`
 //! (a firing submits jobs) → `machines`, `reports` (a report carries
-//! sightings and utilization), `claims` → `jobs`, and `metering` on its
-//! own. The operations the
+//! sightings and utilization), `claims` → `jobs`, `webhooks` → `jobs` (a
+//! publication queues deliveries), and `metering` on its own. The operations the
 //! store's handle forwards to are `impl SqliteDriver` blocks in `ops/`,
 //! one file per concept, which turn writes into their family's command
 //! (`send` takes any command that converts into a [`Command`]) and run
@@ -38,6 +38,7 @@ mod reports;
 mod rows;
 mod schedules;
 mod tx;
+mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;

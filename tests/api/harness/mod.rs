@@ -15,6 +15,7 @@ mod cli;
 mod clients;
 mod parts;
 pub mod process;
+pub mod receiver;
 pub mod served;
 pub mod upstream;
 mod wait;
@@ -76,6 +77,31 @@ pub struct AppOptions {
     pub default_zone: &'static str,
     /// Machines the configuration lists as billed monthly (`cost.monthly_billed`).
     pub monthly_billed: &'static [&'static str],
+    /// `[webhooks]`: the defaults refuse loopback receivers; [`AppOptions::receivers`]
+    /// allows them, with quick retries.
+    pub webhooks: machinist::delivery::WebhookSettings,
+    /// Endpoints as `[[webhooks.endpoints]]` would give them.
+    pub webhook_endpoints: Vec<(machinist::webhook::EndpointSpec, machinist::webhook::Secret)>,
+}
+
+impl AppOptions {
+    /// Webhook settings for a receiver in the test: loopback allowed,
+    /// retries after 200 ms, 300 ms and 400 ms, a 3 s timeout.
+    pub fn receivers() -> machinist::delivery::WebhookSettings {
+        machinist::delivery::WebhookSettings {
+            policy: machinist::webhook::DestinationPolicy {
+                allow_http_loopback: true,
+                allow_private: false,
+            },
+            timeout: Duration::from_secs(3),
+            retry_schedule: vec![
+                Duration::from_millis(200),
+                Duration::from_millis(300),
+                Duration::from_millis(400),
+            ],
+            ..machinist::delivery::WebhookSettings::default()
+        }
+    }
 }
 
 impl Default for AppOptions {
@@ -92,6 +118,8 @@ impl Default for AppOptions {
             calendars: Calendars::default(),
             default_zone: "UTC",
             monthly_billed: &[],
+            webhooks: machinist::delivery::WebhookSettings::default(),
+            webhook_endpoints: Vec::new(),
         }
     }
 }
@@ -203,6 +231,8 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
                 .iter()
                 .map(|m| m.to_string())
                 .collect();
+            settings.webhooks = options.webhooks.clone();
+            settings.webhook_endpoints = options.webhook_endpoints.clone();
             let daemon = Daemon::start(settings, api.clone(), clock).await.unwrap();
             let url = daemon.url();
             (Some(daemon), None, url)

@@ -42,7 +42,7 @@ impl Parts {
                 webhooks: machinist::delivery::Webhooks::new(
                     store.clone(),
                     clock.clone(),
-                    Arc::new(machinist::delivery::WebhookSettings::default()),
+                    Arc::new(options.webhooks.clone()),
                 ),
                 store: store.clone(),
                 clock,

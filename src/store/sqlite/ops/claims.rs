@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-use crate::job::{Job, JobId};
+use crate::job::{Job, JobId, Lane};
 use crate::store::rows::from_ms;
 use crate::store::sqlite::SqliteDriver;
 use crate::store::sqlite::claims::{ClaimCommand, ClaimedJobs};
@@ -71,12 +71,12 @@ impl SqliteDriver {
     pub(in crate::store) async fn rescue(
         &self,
         now: DateTime<Utc>,
-        orphans_of_others_than: Option<(&Arc<str>, crate::job::Lane)>,
+        orphans_of_others_than: Option<(&Arc<str>, Lane)>,
     ) -> Result<Vec<JobId>, StoreError> {
-        // TEMPORARY (until the lane-aware rescue lands): the lane is ignored.
         self.send(|reply| ClaimCommand::Rescue {
             now,
-            orphans_of_others_than: orphans_of_others_than.map(|(o, _)| o.clone()),
+            orphans_of_others_than: orphans_of_others_than
+                .map(|(owner, lane)| (owner.clone(), lane)),
             reply,
         })
         .await

@@ -7,6 +7,7 @@ use crate::store::error::StoreError;
 use crate::store::facts::{EventFact, FiringFact, Gauges};
 use crate::store::rows::{from_ms, to_ms};
 use crate::store::sqlite::SqliteDriver;
+use crate::store::sqlite::jobs::webhook_kinds;
 
 /// Job events after an id, with what the counters need of their job: its
 /// kind, its creation, and for a final state change when it first waited.
@@ -61,17 +62,33 @@ impl SqliteDriver {
         )
         .fetch_all(db)
         .await?;
-        let depth = sqlx::query_as(
-            "SELECT state, run_at <= ?, COUNT(*) FROM jobs INDEXED BY jobs_due \
-             WHERE state IN ('queued', 'waiting') GROUP BY 1, 2 ORDER BY 1, 2",
-        )
+        // Each lane's due index, its condition spelled as the index's
+        // (migration 0008).
+        let depth = sqlx::query_as(concat!(
+            "SELECT state, due, SUM(n) FROM ( \
+             SELECT state, run_at <= ?1 AS due, COUNT(*) AS n FROM jobs INDEXED BY jobs_due \
+             WHERE state IN ('queued', 'waiting') AND kind NOT IN ",
+            webhook_kinds!(),
+            " GROUP BY 1, 2 UNION ALL \
+             SELECT state, run_at <= ?1 AS due, COUNT(*) AS n FROM jobs INDEXED BY jobs_due_webhooks \
+             WHERE state IN ('queued', 'waiting') AND kind IN ",
+            webhook_kinds!(),
+            " GROUP BY 1, 2) GROUP BY 1, 2 ORDER BY 1, 2"
+        ))
         .bind(now_ms)
         .fetch_all(db)
         .await?;
-        let (oldest,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_due \
-             WHERE state IN ('queued', 'waiting') AND run_at <= ?",
-        )
+        let (oldest,): (Option<i64>,) = sqlx::query_as(concat!(
+            "SELECT MIN(m) FROM ( \
+             SELECT MIN(run_at) AS m FROM jobs INDEXED BY jobs_due \
+             WHERE state IN ('queued', 'waiting') AND kind NOT IN ",
+            webhook_kinds!(),
+            " AND run_at <= ?1 UNION ALL \
+             SELECT MIN(run_at) AS m FROM jobs INDEXED BY jobs_due_webhooks \
+             WHERE state IN ('queued', 'waiting') AND kind IN ",
+            webhook_kinds!(),
+            " AND run_at <= ?1)"
+        ))
         .bind(now_ms)
         .fetch_one(db)
         .await?;

@@ -11,4 +11,4 @@ mod machines;
 mod metering;
 mod reports;
 mod schedules;
-mod webhooks_stub;
+mod webhooks;
