@@ -13,27 +13,26 @@
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::AdminToken;
 use crate::cost::{Forecast, Plan};
 use crate::http::routes::{self, Route, Verb};
 use crate::http::{
-    Billing, BillingRequest, BillingView, CostReportView, ErrorBody, FireTimeView, FireTimes,
-    HistoryPage, JobPage, MachineDetail, MachineList, MachineView, OverrideList, OverrideView,
-    PreviewRequest, PullAnswer, PullRequest, Readiness, SavingsView, ScheduleDetail, ScheduleList,
-    UtilizationView, WindowDetail, WindowList,
+    Billing, BillingRequest, BillingView, CostReportView, DeliveryPage, EndpointCreated, ErrorBody,
+    EventCatalogue, EventTypeView, FireTimeView, FireTimes, HistoryPage, JobPage, MachineDetail,
+    MachineList, MachineView, OverrideList, OverrideView, PreviewRequest, PullAnswer, PullRequest,
+    Readiness, Resent, SavingsView, ScheduleDetail, ScheduleList, SecretRotated, TestDelivery,
+    UtilizationView, WebhookList, WindowDetail, WindowList,
 };
 use crate::job::{Job, JobEvent, JobId, JobRequest};
 use crate::machine::BillingMonth;
 use crate::schedule::spec::{Schedule, ScheduleSpec};
 use crate::schedule::window::{OverrideRequest, Window, WindowRequest};
 use crate::store::JobFilter;
-use crate::webhook::{Endpoint, EndpointId, EndpointSpec, EventType, Secret};
+use crate::webhook::{Endpoint, EndpointId, EndpointSpec};
 
 /// How long one call may take: longer than the server's own default timeout
 /// (30 s), so its JSON timeout answer arrives before the client gives up.
@@ -430,66 +429,66 @@ impl AdminClient {
 
     /// `POST /v1/webhooks`: the endpoint and its secret, which the daemon
     /// shows this once.
-    pub async fn create_webhook(&self, spec: &EndpointSpec) -> Result<WebhookCreated, AdminError> {
+    pub async fn create_webhook(&self, spec: &EndpointSpec) -> Result<EndpointCreated, AdminError> {
         let body = self.encode(spec)?;
         Ok(self
-            .call(&webhook_routes::CREATE, &[], "", Some(body))
+            .call(&routes::WEBHOOK_CREATE, &[], "", Some(body))
             .await?
             .1)
     }
 
     /// `GET /v1/webhooks`: every endpoint.
     pub async fn webhooks(&self) -> Result<Vec<Endpoint>, AdminError> {
-        let list: WebhookList = self.call(&webhook_routes::LIST, &[], "", None).await?.1;
+        let list: WebhookList = self.call(&routes::WEBHOOKS_LIST, &[], "", None).await?.1;
         Ok(list.webhooks)
     }
 
     /// `GET /v1/webhooks/{id}`.
     pub async fn webhook(&self, id: EndpointId) -> Result<Endpoint, AdminError> {
-        self.by_id(&webhook_routes::SHOW, id).await
+        self.by_id(&routes::WEBHOOK_SHOW, id).await
     }
 
     /// `DELETE /v1/webhooks/{id}`.
     pub async fn delete_webhook(&self, id: EndpointId) -> Result<(), AdminError> {
-        self.by_id(&webhook_routes::DELETE, id).await
+        self.by_id(&routes::WEBHOOK_DELETE, id).await
     }
 
     /// `POST /v1/webhooks/{id}/pause`: the paused endpoint.
     pub async fn pause_webhook(&self, id: EndpointId) -> Result<Endpoint, AdminError> {
-        self.by_id(&webhook_routes::PAUSE, id).await
+        self.by_id(&routes::WEBHOOK_PAUSE, id).await
     }
 
     /// `POST /v1/webhooks/{id}/resume`: the endpoint, paused and disabled
     /// no more.
     pub async fn resume_webhook(&self, id: EndpointId) -> Result<Endpoint, AdminError> {
-        self.by_id(&webhook_routes::RESUME, id).await
+        self.by_id(&routes::WEBHOOK_RESUME, id).await
     }
 
     /// `POST /v1/webhooks/{id}/rotate-secret`: the new secret, shown this
     /// once, and until when the previous one still signs.
     pub async fn rotate_webhook_secret(&self, id: EndpointId) -> Result<SecretRotated, AdminError> {
-        self.by_id(&webhook_routes::ROTATE_SECRET, id).await
+        self.by_id(&routes::WEBHOOK_ROTATE, id).await
     }
 
     /// `POST /v1/webhooks/{id}/test`: one `ping` delivered now, and what
     /// the receiver answered.
     pub async fn test_webhook(&self, id: EndpointId) -> Result<TestDelivery, AdminError> {
-        self.by_id(&webhook_routes::TEST, id).await
+        self.by_id(&routes::WEBHOOK_TEST, id).await
     }
 
-    /// `GET /v1/webhooks/{id}/deliveries`: one page, newest first, before
-    /// the cursor `before` when given.
+    /// `GET /v1/webhooks/{id}/deliveries`: one page, newest first; with
+    /// `before` (the previous page's `next_before`), those older than it.
     pub async fn webhook_deliveries(
         &self,
         id: EndpointId,
-        before: Option<&str>,
+        before: Option<JobId>,
         limit: Option<u32>,
     ) -> Result<DeliveryPage, AdminError> {
-        let limit = limit.map(|l| l.to_string());
-        let query = encode_query(&[("before", before), ("limit", limit.as_deref())]);
+        let (before, limit) = (before.map(|b| b.to_string()), limit.map(|l| l.to_string()));
+        let query = encode_query(&[("before", before.as_deref()), ("limit", limit.as_deref())]);
         let id = id.to_string();
         Ok(self
-            .call(&webhook_routes::DELIVERIES, &[&id], &query, None)
+            .call(&routes::DELIVERIES_LIST, &[&id], &query, None)
             .await?
             .1)
     }
@@ -503,14 +502,14 @@ impl AdminClient {
     ) -> Result<Resent, AdminError> {
         let (id, delivery) = (id.to_string(), delivery.to_string());
         Ok(self
-            .call(&webhook_routes::RESEND, &[&id, &delivery], "", None)
+            .call(&routes::DELIVERY_RESEND, &[&id, &delivery], "", None)
             .await?
             .1)
     }
 
     /// `GET /v1/webhooks/events`: the event catalogue.
-    pub async fn webhook_events(&self) -> Result<Vec<EventInfo>, AdminError> {
-        let list: EventList = self.call(&webhook_routes::EVENTS, &[], "", None).await?.1;
+    pub async fn webhook_events(&self) -> Result<Vec<EventTypeView>, AdminError> {
+        let list: EventCatalogue = self.call(&routes::WEBHOOK_EVENTS, &[], "", None).await?.1;
         Ok(list.events)
     }
 
@@ -703,178 +702,6 @@ keyed_calls!(
     window, update_window, pause_window, resume_window, delete_window, preview_window;
     WINDOW_SHOW, WINDOW_UPDATE, WINDOW_PAUSE, WINDOW_RESUME, WINDOW_DELETE, WINDOW_PREVIEW;
 );
-
-// ---- webhooks' answers ----
-
-/// `POST /v1/webhooks`'s answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WebhookCreated {
-    pub endpoint: Endpoint,
-    /// The signing secret, which the daemon shows only this once.
-    #[serde(with = "secret_text")]
-    pub secret: Secret,
-}
-
-/// `GET /v1/webhooks`'s answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WebhookList {
-    pub webhooks: Vec<Endpoint>,
-}
-
-/// `POST /v1/webhooks/{id}/rotate-secret`'s answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SecretRotated {
-    pub endpoint: Endpoint,
-    /// The new secret, shown only this once.
-    #[serde(with = "secret_text")]
-    pub secret: Secret,
-    /// Until when the previous secret signs too, so that receivers can
-    /// switch without dropping a delivery.
-    pub previous_secret_until: Option<DateTime<Utc>>,
-}
-
-/// `POST /v1/webhooks/{id}/test`'s answer: what the one `ping` came to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TestDelivery {
-    /// The ping's `webhook-id`.
-    pub event_id: String,
-    /// Whether the receiver answered 2xx.
-    pub delivered: bool,
-    /// The receiver's status; `None` when no answer came.
-    pub status: Option<u16>,
-    pub latency_ms: Option<u64>,
-    /// The start of the receiver's answer.
-    #[serde(default)]
-    pub answer: Option<String>,
-    /// Why no answer came, or why it does not count.
-    pub error: Option<String>,
-    /// The URL as the daemon shows it.
-    pub url: String,
-}
-
-/// `GET /v1/webhooks/{id}/deliveries`'s answer: newest first.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeliveryPage {
-    pub deliveries: Vec<DeliveryView>,
-    /// The cursor of the next (older) page; `None` on the last.
-    #[serde(deserialize_with = "cursor_text")]
-    pub next_before: Option<String>,
-}
-
-/// One delivery of one event to one endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeliveryView {
-    /// The delivery's id (its deliver job's), for `--resend`.
-    pub id: JobId,
-    /// The event's `webhook-id`, the same on every attempt and re-send.
-    pub event_id: String,
-    /// `None` when the event was pruned.
-    pub event_type: Option<EventType>,
-    /// Its deliver job's state: `queued` (waiting for its next attempt),
-    /// `running`, `succeeded`, `failed`, …
-    pub state: String,
-    pub attempt: u32,
-    pub max_attempts: u32,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Oldest first.
-    pub attempts: Vec<AttemptView>,
-}
-
-/// One attempt of a delivery: one signed POST.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AttemptView {
-    pub at: DateTime<Utc>,
-    /// The receiver's status; `None` when no answer came.
-    pub status: Option<u16>,
-    pub latency_ms: Option<u64>,
-    /// The start of the receiver's answer.
-    #[serde(default)]
-    pub answer: Option<String>,
-    pub error: Option<String>,
-    pub url: Option<String>,
-}
-
-/// `POST …/deliveries/{delivery}/resend`'s answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Resent {
-    /// The new delivery's id.
-    pub delivery: JobId,
-    /// The event's id, unchanged: receivers drop it if they had it.
-    pub event_id: String,
-}
-
-/// `GET /v1/webhooks/events`'s answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EventList {
-    pub events: Vec<EventInfo>,
-}
-
-/// One type of the event catalogue.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EventInfo {
-    #[serde(rename = "type")]
-    pub kind: EventType,
-    pub description: String,
-    /// Sent only to endpoints that name it.
-    pub opt_in: bool,
-    /// Sent to endpoints created without an event list.
-    pub default: bool,
-}
-
-/// A secret as the API writes it: the `whsec_…` text.
-mod secret_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::webhook::Secret;
-
-    pub fn serialize<S: Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(secret.expose())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-        let text = String::deserialize(d)?;
-        Secret::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A page cursor, written as a number or a string: its text.
-fn cursor_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => Some(other.to_string()),
-    })
-}
-
-/// The webhook routes, until the route table has them: the contract of
-/// `http/webhooks.rs`.
-mod webhook_routes {
-    use crate::http::routes::{Access, Route, Verb};
-
-    const fn admin(method: Verb, path: &'static str) -> Route {
-        Route {
-            method,
-            path,
-            access: Access::Admin,
-            summary: "",
-        }
-    }
-
-    pub const CREATE: Route = admin(Verb::Post, "/v1/webhooks");
-    pub const LIST: Route = admin(Verb::Get, "/v1/webhooks");
-    pub const EVENTS: Route = admin(Verb::Get, "/v1/webhooks/events");
-    pub const SHOW: Route = admin(Verb::Get, "/v1/webhooks/{id}");
-    pub const DELETE: Route = admin(Verb::Delete, "/v1/webhooks/{id}");
-    pub const PAUSE: Route = admin(Verb::Post, "/v1/webhooks/{id}/pause");
-    pub const RESUME: Route = admin(Verb::Post, "/v1/webhooks/{id}/resume");
-    pub const ROTATE_SECRET: Route = admin(Verb::Post, "/v1/webhooks/{id}/rotate-secret");
-    pub const TEST: Route = admin(Verb::Post, "/v1/webhooks/{id}/test");
-    pub const DELIVERIES: Route = admin(Verb::Get, "/v1/webhooks/{id}/deliveries");
-    pub const RESEND: Route = admin(Verb::Post, "/v1/webhooks/{id}/deliveries/{delivery}/resend");
-}
 
 /// `?k=v&…` of the parameters that are set, or nothing.
 fn encode_query(pairs: &[(&str, Option<&str>)]) -> String {
