@@ -1,6 +1,6 @@
 //! A typed client of the admin API ([`crate::http`]), used by `machinist
-//! jobs`, `schedules`, `windows`, `report`, `machines`, `history` and
-//! `status`.
+//! jobs`, `schedules`, `windows`, `report`, `machines`, `history`,
+//! `status` and `webhooks`.
 //!
 //! Every URL is built from the route table ([`crate::http::routes`]):
 //! [`Route::fill`] of the route the method calls, sent with that route's
@@ -21,16 +21,18 @@ use crate::config::AdminToken;
 use crate::cost::{Forecast, Plan};
 use crate::http::routes::{self, Route, Verb};
 use crate::http::{
-    Billing, BillingRequest, BillingView, CostReportView, ErrorBody, FireTimeView, FireTimes,
-    HistoryPage, JobPage, MachineDetail, MachineList, MachineView, OverrideList, OverrideView,
-    PreviewRequest, PullAnswer, PullRequest, Readiness, SavingsView, ScheduleDetail, ScheduleList,
-    UtilizationView, WindowDetail, WindowList,
+    Billing, BillingRequest, BillingView, CostReportView, DeliveryPage, EndpointCreated, ErrorBody,
+    EventCatalogue, EventTypeView, FireTimeView, FireTimes, HistoryPage, JobPage, MachineDetail,
+    MachineList, MachineView, OverrideList, OverrideView, PreviewRequest, PullAnswer, PullRequest,
+    Readiness, Resent, SavingsView, ScheduleDetail, ScheduleList, SecretRotated, TestDelivery,
+    UtilizationView, WebhookList, WindowDetail, WindowList,
 };
 use crate::job::{Job, JobEvent, JobId, JobRequest};
 use crate::machine::BillingMonth;
 use crate::schedule::spec::{Schedule, ScheduleSpec};
 use crate::schedule::window::{OverrideRequest, Window, WindowRequest};
 use crate::store::JobFilter;
+use crate::webhook::{Endpoint, EndpointId, EndpointSpec};
 
 /// How long one call may take: longer than the server's own default timeout
 /// (30 s), so its JSON timeout answer arrives before the client gives up.
@@ -421,6 +423,103 @@ impl AdminClient {
             .await?
             .1;
         Ok(answer.jobs)
+    }
+
+    // ---- webhooks ----
+
+    /// `POST /v1/webhooks`: the endpoint and its secret, which the daemon
+    /// shows this once.
+    pub async fn create_webhook(&self, spec: &EndpointSpec) -> Result<EndpointCreated, AdminError> {
+        let body = self.encode(spec)?;
+        Ok(self
+            .call(&routes::WEBHOOK_CREATE, &[], "", Some(body))
+            .await?
+            .1)
+    }
+
+    /// `GET /v1/webhooks`: every endpoint.
+    pub async fn webhooks(&self) -> Result<Vec<Endpoint>, AdminError> {
+        let list: WebhookList = self.call(&routes::WEBHOOKS_LIST, &[], "", None).await?.1;
+        Ok(list.webhooks)
+    }
+
+    /// `GET /v1/webhooks/{id}`.
+    pub async fn webhook(&self, id: EndpointId) -> Result<Endpoint, AdminError> {
+        self.by_id(&routes::WEBHOOK_SHOW, id).await
+    }
+
+    /// `DELETE /v1/webhooks/{id}`.
+    pub async fn delete_webhook(&self, id: EndpointId) -> Result<(), AdminError> {
+        self.by_id(&routes::WEBHOOK_DELETE, id).await
+    }
+
+    /// `POST /v1/webhooks/{id}/pause`: the paused endpoint.
+    pub async fn pause_webhook(&self, id: EndpointId) -> Result<Endpoint, AdminError> {
+        self.by_id(&routes::WEBHOOK_PAUSE, id).await
+    }
+
+    /// `POST /v1/webhooks/{id}/resume`: the endpoint, paused and disabled
+    /// no more.
+    pub async fn resume_webhook(&self, id: EndpointId) -> Result<Endpoint, AdminError> {
+        self.by_id(&routes::WEBHOOK_RESUME, id).await
+    }
+
+    /// `POST /v1/webhooks/{id}/rotate-secret`: the new secret, shown this
+    /// once, and until when the previous one still signs.
+    pub async fn rotate_webhook_secret(&self, id: EndpointId) -> Result<SecretRotated, AdminError> {
+        self.by_id(&routes::WEBHOOK_ROTATE, id).await
+    }
+
+    /// `POST /v1/webhooks/{id}/test`: one `ping` delivered now, and what
+    /// the receiver answered.
+    pub async fn test_webhook(&self, id: EndpointId) -> Result<TestDelivery, AdminError> {
+        self.by_id(&routes::WEBHOOK_TEST, id).await
+    }
+
+    /// `GET /v1/webhooks/{id}/deliveries`: one page, newest first; with
+    /// `before` (the previous page's `next_before`), those older than it.
+    pub async fn webhook_deliveries(
+        &self,
+        id: EndpointId,
+        before: Option<JobId>,
+        limit: Option<u32>,
+    ) -> Result<DeliveryPage, AdminError> {
+        let (before, limit) = (before.map(|b| b.to_string()), limit.map(|l| l.to_string()));
+        let query = encode_query(&[("before", before.as_deref()), ("limit", limit.as_deref())]);
+        let id = id.to_string();
+        Ok(self
+            .call(&routes::DELIVERIES_LIST, &[&id], &query, None)
+            .await?
+            .1)
+    }
+
+    /// `POST /v1/webhooks/{id}/deliveries/{delivery}/resend`: the new
+    /// delivery of the same event (same `webhook-id`).
+    pub async fn resend_delivery(
+        &self,
+        id: EndpointId,
+        delivery: JobId,
+    ) -> Result<Resent, AdminError> {
+        let (id, delivery) = (id.to_string(), delivery.to_string());
+        Ok(self
+            .call(&routes::DELIVERY_RESEND, &[&id, &delivery], "", None)
+            .await?
+            .1)
+    }
+
+    /// `GET /v1/webhooks/events`: the event catalogue.
+    pub async fn webhook_events(&self) -> Result<Vec<EventTypeView>, AdminError> {
+        let list: EventCatalogue = self.call(&routes::WEBHOOK_EVENTS, &[], "", None).await?.1;
+        Ok(list.events)
+    }
+
+    /// Calls `route`, whose one path parameter is an endpoint's id.
+    async fn by_id<T: DeserializeOwned>(
+        &self,
+        route: &Route,
+        id: EndpointId,
+    ) -> Result<T, AdminError> {
+        Ok(self.call(route, &[&id.to_string()], "", None).await?.1)
     }
 
     fn url(&self, path: &str) -> String {

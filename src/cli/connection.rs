@@ -230,6 +230,11 @@ pub(super) fn truncate(s: &str, max: usize) -> String {
 /// A table with aligned columns; the last column is not padded. Cells are
 /// escaped ([`escape`]): they hold what the daemon sent.
 pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    print!("{}", table(header, rows));
+}
+
+/// [`print_table`]'s text, each line ending in a newline.
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|row| row.iter().map(|cell| escape(cell)).collect())
@@ -241,7 +246,8 @@ pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String]| {
+    let mut text = String::new();
+    let mut line = |cells: &[String]| {
         let mut out = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             if i + 1 == cells.len() {
@@ -252,20 +258,28 @@ pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 out.push_str(&" ".repeat(pad + 2));
             }
         }
-        println!("{}", out.trim_end());
+        text.push_str(out.trim_end());
+        text.push('\n');
     };
     line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
     for row in rows {
         line(row);
     }
+    text
 }
 
 /// `key  value` lines with the values aligned, escaped ([`escape`]).
 pub(super) fn print_fields(fields: &[(&str, String)]) {
+    print!("{}", field_lines(fields));
+}
+
+/// [`print_fields`]'s text, each line ending in a newline.
+pub(super) fn field_lines(fields: &[(&str, String)]) -> String {
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    for (key, value) in fields {
-        println!("{key:<width$}  {}", escape(value));
-    }
+    fields
+        .iter()
+        .map(|(key, value)| format!("{key:<width$}  {}\n", escape(value)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -55,6 +55,9 @@ pub enum Command {
     /// Machines as the daemon last saw them, or one with its jobs and
     /// schedules; how a machine is billed.
     Machines(crate::cli::machines::MachinesArgs),
+    /// Webhook endpoints: where events are POSTed, their secrets, test
+    /// pings and deliveries.
+    Webhooks(crate::cli::webhooks::WebhooksArgs),
     /// Every job's events, newest first.
     History(crate::cli::history::HistoryArgs),
     /// The daemon's readiness, job counts, queue depth and next firings.
@@ -76,6 +79,7 @@ mod report;
 mod schedules;
 mod status;
 pub mod walkthrough;
+mod webhooks;
 mod windows;
 
 /// A command's failure and the exit code it deserves.
@@ -186,6 +190,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         | Command::Windows(_)
         | Command::Report(_)
         | Command::Machines(_)
+        | Command::Webhooks(_)
         | Command::History(_)
         | Command::Status(_)
         | Command::Sim(_)
@@ -202,6 +207,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
                 Command::Report(args) => report::run(args.with_config(cli.config.clone())).await?,
                 Command::Machines(args) => {
                     machines::run(args.with_config(cli.config.clone())).await?
+                }
+                Command::Webhooks(args) => {
+                    webhooks::run(args.with_config(cli.config.clone())).await?
                 }
                 Command::History(args) => {
                     history::run(args.with_config(cli.config.clone())).await?
