@@ -507,7 +507,7 @@ fn created_text(c: &EndpointCreated) -> String {
         e.format,
         names(&e.events, ", "),
     );
-    text.push_str(&secret_text(&c.secret, e));
+    text.push_str(&secret_text(c.secret.expose(), e));
     text
 }
 
@@ -517,7 +517,7 @@ fn rotated_text(r: &SecretRotated) -> String {
         "webhook endpoint {}: new signing secret\n",
         escape(&label(e))
     );
-    text.push_str(&secret_text(&r.secret, e));
+    text.push_str(&secret_text(r.secret.expose(), e));
     text.push_str(&format!(
         "Until {} deliveries are signed with both secrets,\n\
          so receivers can switch to the new one without missing any.\n",

@@ -51,8 +51,9 @@ const PATCH_EXAMPLE: &str = r#"{"events":["job.failed"],"paused":false}"#;
 pub struct EndpointCreated {
     /// The endpoint as stored.
     pub endpoint: Endpoint,
-    /// `whsec_…`: what the receiver verifies signatures with.
-    pub secret: String,
+    /// `whsec_…`: what the receiver verifies signatures with (masked in
+    /// `Debug`, so never in a log line).
+    pub secret: Secret,
 }
 
 /// `GET /v1/webhooks`.
@@ -67,8 +68,8 @@ pub struct WebhookList {
 pub struct SecretRotated {
     /// The endpoint, with `previous_secret_until` set.
     pub endpoint: Endpoint,
-    /// The new `whsec_…`, which signs from now on.
-    pub secret: String,
+    /// The new `whsec_…`, which signs from now on (masked in `Debug`).
+    pub secret: Secret,
     /// Until when the previous secret signs too (`webhooks.rotation_overlap`
     /// from now), so the receiver can switch without losing a delivery.
     pub previous_secret_until: DateTime<Utc>,
@@ -231,7 +232,7 @@ pub(super) async fn create(
     check_destination(&app, Some(&spec.url), &mut problems);
     refuse(problems)?;
     let secret = Secret::generate();
-    let shown = secret.expose().to_string();
+    let shown = secret.clone();
     let now = app.http.clock.now();
     let saved = app
         .http
@@ -412,7 +413,7 @@ pub(super) async fn rotate_secret(
         .and_then(|d| now.checked_add_signed(d))
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let secret = Secret::generate();
-    let shown = secret.expose().to_string();
+    let shown = secret.clone();
     let endpoint = app
         .http
         .store

@@ -205,10 +205,10 @@ fn check_url_text(url: &str, problems: &mut Vec<SpecError>) {
             "url",
             format!("at most {MAX_URL} characters"),
         ));
-    } else if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    } else if url.chars().any(char::is_whitespace) || crate::text::refused(url).is_some() {
         problems.push(SpecError::new(
             "url",
-            "must not contain spaces or control characters",
+            "must not contain spaces, control, zero-width or bidirectional-control characters",
         ));
     }
 }
@@ -251,11 +251,11 @@ fn check_filter(field: &str, list: &[String], problems: &mut Vec<SpecError>) {
     }
     if list
         .iter()
-        .any(|v| v.is_empty() || v.len() > 128 || v.chars().any(char::is_control))
+        .any(|v| v.is_empty() || v.chars().count() > 128 || crate::text::refused(v).is_some())
     {
         problems.push(SpecError::new(
             field,
-            "each entry is an id or a name of 1 to 128 characters, without control characters",
+            "each entry is an id or a name of 1 to 128 characters, without control, zero-width or bidirectional-control characters",
         ));
     }
 }

@@ -61,6 +61,21 @@ impl Secret {
     }
 }
 
+/// A secret travels as its text, in the answer that shows it once (and in
+/// a client reading that answer); read back, it is checked like any other.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Secret::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(whsec_…)")

@@ -45,6 +45,12 @@ fn override_() -> Value {
 fn pull() -> Value {
     json!({"month": "2026-01"})
 }
+fn webhook() -> Value {
+    json!({"url": "https://hooks.example.com/fz", "name": "fzh", "format": "standard", "events": ["daemon.stopping"], "machines": ["ps1"]})
+}
+fn webhook_patch() -> Value {
+    json!({"name": "fzh2", "events": ["job.failed"], "paused": true})
+}
 
 const ROUTES: &[Route] = &[
     Route {
@@ -221,6 +227,56 @@ const ROUTES: &[Route] = &[
         method: "POST",
         path: "/v1/reports/utilization/pull",
         body: Some(pull),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/webhooks",
+        body: Some(webhook),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/webhooks",
+        body: None,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/webhooks/events",
+        body: None,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/webhooks/{}",
+        body: None,
+    },
+    Route {
+        method: "PATCH",
+        path: "/v1/webhooks/{}",
+        body: Some(webhook_patch),
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/webhooks/{}",
+        body: None,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/webhooks/{}/pause",
+        body: None,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/webhooks/{}/resume",
+        body: None,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/webhooks/{}/rotate-secret",
+        body: None,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/webhooks/{}/deliveries",
+        body: None,
     },
 ];
 
@@ -404,7 +460,7 @@ struct Case {
 
 fn build(f: &Fixture, route: &Route, brk: &Break) -> Option<Case> {
     let key_for = |path: &str| {
-        if path.contains("/overrides/") {
+        if path.contains("/overrides/") || path.starts_with("/v1/webhooks") {
             "1".to_string()
         } else if path.starts_with("/v1/jobs") {
             f.job.clone()
@@ -631,6 +687,9 @@ fn fixture() -> &'static Fixture {
             assert!(st.is_success(), "{win}");
             let (st, o) = app.post("/v1/windows/fzw/overrides", override_()).await;
             assert!(st.is_success(), "{o}");
+            let (st, hook) = app.post("/v1/webhooks", webhook()).await;
+            assert!(st.is_success(), "{hook}");
+            assert_eq!(hook["endpoint"]["id"], 1);
             (
                 app,
                 created["name"].as_str().unwrap().to_string(),

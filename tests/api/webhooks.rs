@@ -67,6 +67,19 @@ async fn endpoint(app: &TestApp, body: Value) -> (i64, String) {
     )
 }
 
+/// Keeps a payload as the catalogue's example: `target/tmp/webhook-examples/
+/// <type>.json`, which the README's event catalogue shows.
+fn keep_example(payload: &Value) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("webhook-examples");
+    std::fs::create_dir_all(&dir).unwrap();
+    let kind = payload["type"].as_str().unwrap();
+    std::fs::write(
+        dir.join(format!("{kind}.json")),
+        serde_json::to_string_pretty(payload).unwrap(),
+    )
+    .unwrap();
+}
+
 fn fault_route(backend: Backend, op: &str) -> String {
     let (method, route) = crate::harness::route(backend, op);
     format!("{method} {route}")
@@ -107,6 +120,7 @@ async fn a_failed_stop_arrives_signed_as_the_specification_says() {
     assert!((Utc::now().timestamp() - sent).abs() < 60);
     // The payload: {type, timestamp, data} with the job's facts and a link.
     let body = d.json();
+    keep_example(&body);
     assert_eq!(body["type"], "job.failed");
     assert_eq!(body["data"]["job_id"], job["id"]);
     assert_eq!(body["data"]["kind"], "stop");
@@ -278,9 +292,11 @@ async fn job_retrying_and_job_succeeded_are_opt_in() {
     let job = app.run(json!({"kind": "start", "machine_id": off})).await;
     assert_eq!(job["state"], "succeeded");
     let retrying = rx.event("job.retrying").await.json();
+    keep_example(&retrying);
     assert!(retrying["data"]["retry_at"].is_string(), "{retrying}");
     assert_eq!(retrying["data"]["attempt"], 1);
     let succeeded = rx.event("job.succeeded").await.json();
+    keep_example(&succeeded);
     assert_eq!(succeeded["data"]["job_id"], job["id"]);
     // The endpoint with the default events got neither.
     assert!(
@@ -313,6 +329,7 @@ async fn the_daemon_tells_when_it_starts_and_stops_and_a_digest_on_demand() {
     })
     .await;
     let started = rx.event("daemon.started").await.json();
+    keep_example(&started);
     assert_eq!(started["data"]["version"], env!("CARGO_PKG_VERSION"));
     // A configured endpoint is the configuration's to change.
     let (_, list) = app.get("/v1/webhooks").await;
@@ -326,6 +343,7 @@ async fn the_daemon_tells_when_it_starts_and_stops_and_a_digest_on_demand() {
     let digest = app.run(json!({"kind": "digest"})).await;
     assert_eq!(digest["state"], "succeeded", "{digest}");
     let body = rx.event("digest.weekly").await.json();
+    keep_example(&body);
     for key in ["week", "month_to_date", "failed_jobs", "machines"] {
         assert!(!body["data"][key].is_null(), "{key}: {body}");
     }
@@ -333,6 +351,7 @@ async fn the_daemon_tells_when_it_starts_and_stops_and_a_digest_on_demand() {
     let mut app = app;
     app.daemon.take().unwrap().stop().await;
     let stopping = rx.event("daemon.stopping").await.json();
+    keep_example(&stopping);
     assert_eq!(stopping["data"]["pid"], std::process::id());
 }
 
@@ -423,6 +442,7 @@ impl Driven {
                 .await
                 .unwrap()
                 .unwrap();
+            keep_example(&event.payload());
             out.push((event.kind.as_str().to_string(), event.data));
         }
         out
