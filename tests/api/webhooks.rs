@@ -734,3 +734,67 @@ async fn kill_9_during_and_between_attempts_loses_no_delivery() {
     assert_eq!(rx.seen().len(), 3, "nothing sent after the success");
     drop(served);
 }
+
+/// A port free a moment ago, for a receiver started after its endpoint.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+type ChildLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>;
+
+/// `contrib/webhook-receiver.py` as a child process on `port` with
+/// `secret`; the process and its output, line by line.
+async fn python_receiver(port: u16, secret: &str) -> (tokio::process::Child, ChildLines) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/contrib/webhook-receiver.py"
+        ))
+        .arg(port.to_string())
+        .env("WEBHOOK_SECRET", secret)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = next_line(&mut lines).await;
+    assert!(first.starts_with("listening on"), "{first}");
+    (child, lines)
+}
+
+async fn next_line(lines: &mut ChildLines) -> String {
+    tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("a line within 20 s")
+        .unwrap()
+        .expect("the receiver is still running")
+}
+
+#[tokio::test]
+async fn the_contrib_receiver_verifies_deliveries_and_refuses_a_wrong_secret() {
+    let app = app(Backend::Legacy).await;
+    // The README's receiver, given the secret `webhooks add` printed…
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let (_, secret) = endpoint(&app, json!({"url": url, "events": ["job.failed"]})).await;
+    let (_right, mut lines) = python_receiver(port, &secret).await;
+    // …and one given a secret that is not its endpoint's.
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    endpoint(&app, json!({"url": url, "events": ["job.failed"]})).await;
+    let (_wrong, mut wrong) = python_receiver(port, Secret::generate().expose()).await;
+
+    let job = app
+        .run(json!({"kind": "show", "machine_id": "psnosuchmachine"}))
+        .await;
+    let line = next_line(&mut lines).await;
+    assert!(line.starts_with("verified job.failed"), "{line}");
+    assert!(line.contains(&format!("job {}", job["id"])), "{line}");
+    let line = next_line(&mut wrong).await;
+    assert_eq!(line, "REFUSED: the signature does not verify");
+}
