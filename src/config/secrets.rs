@@ -263,14 +263,17 @@ fn webhook_secrets(
             var: &var,
             credential: &credential,
         };
+        let before = errors.len();
         let secret = match find(&spec, env, warnings, errors) {
             Some((text, origin)) => match Secret::parse(&text) {
                 Ok(secret) => Some(secret),
                 Err(e) => {
-                    errors.push(secret_error(origin, &spec, &e.to_string()));
+                    errors.push(secret_error(origin, &spec, &format!("is not usable: {e}")));
                     None
                 }
             },
+            // The source named could not be read: that error says it all.
+            None if errors.len() > before => None,
             None if endpoint.format == Format::Slack => Some(Secret::generate()),
             None => {
                 errors.push(ConfigError::new(

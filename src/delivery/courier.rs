@@ -79,8 +79,9 @@ impl AttemptReport {
 #[derive(Clone)]
 pub struct Courier {
     /// No redirects, the attempt timeout, and a resolver that refuses
-    /// addresses the policy refuses.
-    client: reqwest::Client,
+    /// addresses the policy refuses. Built at the first delivery: a daemon
+    /// without webhooks never pays for its TLS setup (about half a MB).
+    client: Arc<std::sync::OnceLock<reqwest::Client>>,
     /// Endpoints, events, secrets; and where a 410 disables an endpoint.
     store: Store,
     /// For the signature's timestamp and retry times.
@@ -126,24 +127,29 @@ impl reqwest::dns::Resolve for Guard {
 
 impl Courier {
     pub fn new(store: Store, clock: SharedClock, settings: Arc<WebhookSettings>) -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!(
-                "machinist/",
-                env!("CARGO_PKG_VERSION"),
-                " (webhooks)"
-            ))
-            .dns_resolver(Arc::new(Guard(settings.policy)))
-            .build()
-            .expect("the webhook client's settings are valid");
         Courier {
-            client,
+            client: Arc::default(),
             store,
             clock,
             settings,
         }
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(self.settings.timeout)
+                .connect_timeout(self.settings.timeout.min(Duration::from_secs(10)))
+                .user_agent(concat!(
+                    "machinist/",
+                    env!("CARGO_PKG_VERSION"),
+                    " (webhooks)"
+                ))
+                .dns_resolver(Arc::new(Guard(self.settings.policy)))
+                .build()
+                .expect("the webhook client's settings are valid")
+        })
     }
 
     pub fn settings(&self) -> &WebhookSettings {
@@ -170,7 +176,7 @@ impl Courier {
         let shown = redact(&endpoint.url);
         let started = Instant::now();
         let sent = self
-            .client
+            .client()
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &event.id)

@@ -135,9 +135,14 @@ impl LeftRunning {
         Ok(self.store.jobs(&filter, None, 1).await?.into_iter().next())
     }
 
-    /// Looks once a minute until `shutdown`.
+    /// Looks once a minute until `shutdown`; while no endpoint takes the
+    /// event, not at all (an idle daemon does not wake).
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.publisher.until_wanted(EventType::LeftRunning) => {}
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(EVERY) => {}

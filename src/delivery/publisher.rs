@@ -4,6 +4,8 @@
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::Notify;
+
 use crate::clock::SharedClock;
 use crate::store::{Publication, Published, Store, StoreError};
 use crate::webhook::{Event, EventType};
@@ -25,6 +27,9 @@ struct Inner {
     /// [`Publisher::refresh`]; `None` until the first, when every event is
     /// written (the store's own filter decides).
     wanted: RwLock<Option<HashSet<EventType>>>,
+    /// Told after every refresh, so that a watch with nothing to tell
+    /// sleeps until an endpoint wants it instead of waking on a timer.
+    refreshed: Notify,
 }
 
 impl Publisher {
@@ -35,6 +40,7 @@ impl Publisher {
                 clock,
                 max_attempts,
                 wanted: RwLock::new(None),
+                refreshed: Notify::new(),
             }),
         }
     }
@@ -49,7 +55,21 @@ impl Publisher {
             .flat_map(|e| e.events.iter().copied())
             .collect();
         *self.inner.wanted.write().expect("wanted set poisoned") = Some(wanted);
+        self.inner.refreshed.notify_waiters();
         Ok(())
+    }
+
+    /// Until `kind` is wanted (at once if it is).
+    pub async fn until_wanted(&self, kind: EventType) {
+        loop {
+            let refreshed = self.inner.refreshed.notified();
+            tokio::pin!(refreshed);
+            refreshed.as_mut().enable();
+            if self.wants(kind) {
+                return;
+            }
+            refreshed.await;
+        }
     }
 
     /// Whether some active endpoint wants events of `kind`.
