@@ -89,9 +89,10 @@ enum JobsCommand {
 #[derive(Debug, clap::Args)]
 struct SubmitArgs {
     /// create, start, stop, restart, destroy, update, set_access, show,
-    /// refresh, utilization, availability or wait.
+    /// refresh, utilization, availability, wait or digest (the weekly
+    /// digest of the webhooks, sent now).
     kind: String,
-    /// The machine to act on (not for create, refresh, availability).
+    /// The machine to act on (not for create, refresh, availability, digest).
     machine_id: Option<String>,
     /// The arguments as one JSON object, e.g. '{"month":"2026-03"}'.
     #[arg(long, value_name = "JSON")]
