@@ -25,6 +25,10 @@ use machinist::worker::WorkerSettings;
 
 const TOKEN: &str = "bench-admin-token-0123456789";
 
+#[path = "support/figures.rs"]
+mod figures;
+use figures::{ms, percentile};
+
 struct Args {
     seconds: u64,
     clients: usize,
@@ -45,18 +49,6 @@ fn parse_args() -> anyhow::Result<Args> {
         }
     }
     Ok(args)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 #[tokio::main]

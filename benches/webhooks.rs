@@ -33,6 +33,10 @@ use machinist::webhook::{
 };
 use serde_json::json;
 
+#[path = "support/figures.rs"]
+mod figures;
+use figures::{ms, percentile};
+
 struct Args {
     events: usize,
     jobs: usize,
@@ -52,17 +56,6 @@ fn parse_args() -> anyhow::Result<Args> {
         }
     }
     Ok(args)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 /// Arrivals: (webhook-id, when).

@@ -494,30 +494,48 @@ pub const DIGEST_SCHEDULE: &str = "digest-weekly";
 /// Installs the weekly digest unless a schedule of that name exists. Its
 /// job composes the digest only when some endpoint takes `digest.weekly`.
 async fn install_digest(registry: &Registry, cron: &str) {
-    let spec = ScheduleSpec {
-        name: DIGEST_SCHEDULE.to_string(),
+    let template = builtin_template("digest", serde_json::json!({}));
+    let spec = builtin(DIGEST_SCHEDULE, cron, template, Targets::default());
+    install(registry, spec, "the weekly digest").await;
+}
+
+/// A built-in schedule's job: the kind's defaults.
+fn builtin_template(kind: &str, args: serde_json::Value) -> JobTemplate {
+    JobTemplate {
+        kind: kind.into(),
+        args,
+        wait: None,
+        wait_timeout_seconds: None,
+        max_attempts: None,
+        priority: None,
+    }
+}
+
+/// A built-in schedule in the default zone, with the default policies.
+fn builtin(name: &str, cron: &str, template: JobTemplate, targets: Targets) -> ScheduleSpec {
+    ScheduleSpec {
+        name: name.to_string(),
         cron: cron.to_string(),
         timezone: None,
-        template: JobTemplate {
-            kind: "digest".into(),
-            args: serde_json::json!({}),
-            wait: None,
-            wait_timeout_seconds: None,
-            max_attempts: None,
-            priority: None,
-        },
-        targets: Targets::default(),
+        template,
+        targets,
         enabled: true,
         jitter_seconds: 0,
         exclusions: Default::default(),
         misfire: None,
         catch_up_seconds: None,
         overlap: Default::default(),
-    };
+    }
+}
+
+/// Creates a built-in schedule unless one of its name exists (so that
+/// edits made over the API are kept).
+async fn install(registry: &Registry, spec: ScheduleSpec, what: &str) {
+    let cron = spec.cron.clone();
     match registry.create_schedule(spec).await {
-        Ok(s) => tracing::info!(schedule = %s.name, cron, "installed the weekly digest"),
+        Ok(s) => tracing::info!(schedule = %s.name, cron, "installed {what}"),
         Err(RegistryError::NameTaken(_)) => {}
-        Err(e) => tracing::warn!(error = %e, "could not install the weekly digest"),
+        Err(e) => tracing::warn!(error = %e, "could not install {what}"),
     }
 }
 
@@ -527,35 +545,14 @@ pub const UTILIZATION_SCHEDULE: &str = "utilization-monthly";
 /// Installs the monthly utilization pull unless a schedule of that name
 /// exists (so that edits made over the API are kept).
 async fn install_utilization_pull(registry: &Registry, cron: &str) {
-    let spec = ScheduleSpec {
-        name: UTILIZATION_SCHEDULE.to_string(),
-        cron: cron.to_string(),
-        timezone: None,
-        template: JobTemplate {
-            kind: "utilization".into(),
-            args: serde_json::json!({"month": "previous"}),
-            wait: None,
-            wait_timeout_seconds: None,
-            max_attempts: None,
-            priority: None,
-        },
-        targets: Targets {
-            machine_ids: Vec::new(),
-            selector: Some(Selector {
-                name: Some("*".into()),
-                ..Selector::default()
-            }),
-        },
-        enabled: true,
-        jitter_seconds: 0,
-        exclusions: Default::default(),
-        misfire: None,
-        catch_up_seconds: None,
-        overlap: Default::default(),
+    let template = builtin_template("utilization", serde_json::json!({"month": "previous"}));
+    let targets = Targets {
+        machine_ids: Vec::new(),
+        selector: Some(Selector {
+            name: Some("*".into()),
+            ..Selector::default()
+        }),
     };
-    match registry.create_schedule(spec).await {
-        Ok(s) => tracing::info!(schedule = %s.name, cron, "installed the monthly utilization pull"),
-        Err(RegistryError::NameTaken(_)) => {}
-        Err(e) => tracing::warn!(error = %e, "could not install the monthly utilization pull"),
-    }
+    let spec = builtin(UTILIZATION_SCHEDULE, cron, template, targets);
+    install(registry, spec, "the monthly utilization pull").await;
 }

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, EventType};
+/// A field that cannot be accepted, and why: the same noun as a job's.
+pub use crate::job::SpecError;
 
 /// An endpoint's id: increasing in creation order.
 pub type EndpointId = i64;
@@ -62,25 +64,6 @@ pub enum EndpointSource {
     /// In the configuration file (`[[webhooks.endpoints]]`); changed there
     /// and read again at start, so the API refuses to change it.
     Config,
-}
-
-/// A field of an endpoint that cannot be accepted, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct SpecError {
-    /// The field to blame (`url`, `events`, …).
-    pub field: String,
-    /// Why, for a person.
-    pub message: String,
-}
-
-impl SpecError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        SpecError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
 }
 
 /// What a caller asks for when creating an endpoint (the API's body, the
