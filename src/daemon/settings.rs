@@ -19,14 +19,14 @@ use crate::config::{AdminToken, Config, CostConfig};
 use crate::delivery::WebhookSettings;
 use crate::http::HttpLimits;
 use crate::job::JobDefaults;
-use crate::webhook::{EndpointSpec, Secret};
-
-/// The weekly digest's firing: Monday 08:00 in the default zone.
-pub const DIGEST_CRON: &str = "0 8 * * 1";
 use crate::meter::RateUnits;
 use crate::schedule::calendar::Calendars;
 use crate::store::StoreOptions;
+use crate::webhook::{EndpointSpec, Secret};
 use crate::worker::WorkerSettings;
+
+/// The weekly digest's firing: Monday 08:00 in the default zone.
+pub const DIGEST_CRON: &str = "0 8 * * 1";
 
 /// Everything the daemon needs besides the Paperspace API and the clock.
 #[derive(Debug, Clone)]
