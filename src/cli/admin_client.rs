@@ -32,7 +32,7 @@ use crate::machine::BillingMonth;
 use crate::schedule::spec::{Schedule, ScheduleSpec};
 use crate::schedule::window::{OverrideRequest, Window, WindowRequest};
 use crate::store::JobFilter;
-use crate::webhook::{Endpoint, EndpointId, EndpointSpec};
+use crate::webhook::{Endpoint, EndpointId, EndpointPatch, EndpointSpec};
 
 /// How long one call may take: longer than the server's own default timeout
 /// (30 s), so its JSON timeout answer arrives before the client gives up.
@@ -446,6 +446,19 @@ impl AdminClient {
     /// `GET /v1/webhooks/{id}`.
     pub async fn webhook(&self, id: EndpointId) -> Result<Endpoint, AdminError> {
         self.by_id(&routes::WEBHOOK_SHOW, id).await
+    }
+
+    /// `PATCH /v1/webhooks/{id}`: the endpoint as changed.
+    pub async fn update_webhook(
+        &self,
+        id: EndpointId,
+        patch: &EndpointPatch,
+    ) -> Result<Endpoint, AdminError> {
+        let body = self.encode(patch)?;
+        Ok(self
+            .call(&routes::WEBHOOK_UPDATE, &[&id.to_string()], "", Some(body))
+            .await?
+            .1)
     }
 
     /// `DELETE /v1/webhooks/{id}`.

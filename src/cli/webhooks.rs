@@ -25,7 +25,7 @@ use crate::http::{
 use crate::job::{JobId, JobState};
 use crate::text::escape;
 use crate::webhook::{
-    Endpoint, EndpointId, EndpointSource, EndpointSpec, EventType, Format, redact,
+    Endpoint, EndpointId, EndpointPatch, EndpointSource, EndpointSpec, EventType, Format, redact,
 };
 
 /// Where to read about checking a delivery's signature.
@@ -78,6 +78,8 @@ enum WebhooksCommand {
     },
     /// Show an endpoint in full: URL, events, filters, status and why it was disabled.
     Show(IdArgs),
+    /// Change an endpoint's URL, name, format, events or filters; the secret stays.
+    Update(Box<UpdateArgs>),
     /// Remove an endpoint; its deliveries not yet made are cancelled.
     #[command(visible_alias = "rm")]
     Remove(IdArgs),
@@ -127,6 +129,49 @@ struct AddArgs {
     #[arg(long = "window", value_name = "NAME")]
     windows: Vec<String>,
     /// Print the API's JSON (the endpoint and its secret).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("change")
+        .required(true)
+        .multiple(true)
+        .args(["endpoint_url", "name", "events", "format", "machines", "schedules", "windows", "clear_filters"])
+))]
+struct UpdateArgs {
+    /// The endpoint's id (see `machinist webhooks list`).
+    #[arg(value_name = "ID", value_parser = parse_id)]
+    id: EndpointId,
+    /// A new URL to POST deliveries to.
+    // Not `--url`: that is the global option naming the daemon's address.
+    #[arg(long = "endpoint-url", value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// A new label.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// The event types to receive from now on (replacing the list),
+    /// comma-separated or repeated.
+    #[arg(long, value_name = "TYPE,…", value_delimiter = ',', value_parser = parse_event)]
+    events: Vec<EventType>,
+    /// The body from now on: `standard` or `slack`.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Only events about these machines from now on (replacing the list);
+    /// repeat for more.
+    #[arg(long = "machine", value_name = "ID")]
+    machines: Vec<String>,
+    /// Only events about these schedules from now on (replacing the list).
+    #[arg(long = "schedule", value_name = "NAME")]
+    schedules: Vec<String>,
+    /// Only events about these windows from now on (replacing the list).
+    #[arg(long = "window", value_name = "NAME")]
+    windows: Vec<String>,
+    /// Remove the machine, schedule and window filters (any event passes).
+    #[arg(long, conflicts_with_all = ["machines", "schedules", "windows"])]
+    clear_filters: bool,
+    /// Print the API's JSON.
     #[arg(long)]
     json: bool,
 }
@@ -204,6 +249,43 @@ async fn run_inner(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
                 print!("{}", detail_text(&endpoint));
             }
         }
+        WebhooksCommand::Update(update) => {
+            let UpdateArgs {
+                id,
+                endpoint_url,
+                name,
+                events,
+                format,
+                machines,
+                schedules,
+                windows,
+                clear_filters,
+                json,
+            } = *update;
+            let list = |v: Vec<String>| {
+                if clear_filters {
+                    Some(Vec::new())
+                } else {
+                    (!v.is_empty()).then_some(v)
+                }
+            };
+            let patch = EndpointPatch {
+                url: endpoint_url,
+                name,
+                format: format.map(Format::from),
+                events: (!events.is_empty()).then_some(dedup(events)),
+                machines: list(machines),
+                schedules: list(schedules),
+                windows: list(windows),
+                paused: None,
+            };
+            let endpoint = client.update_webhook(id, &patch).await.map_err(about(id))?;
+            if json {
+                print_json(&endpoint)?;
+            } else {
+                print!("{}", detail_text(&endpoint));
+            }
+        }
         WebhooksCommand::Remove(IdArgs { id, json }) => {
             client.delete_webhook(id).await.map_err(about(id))?;
             if json {
@@ -252,13 +334,19 @@ async fn run_inner(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
-    let mut events: Vec<EventType> = Vec::new();
-    for e in args.events {
-        if !events.contains(&e) {
-            events.push(e);
+/// `events` without repeats, in the order given.
+fn dedup(events: Vec<EventType>) -> Vec<EventType> {
+    let mut out: Vec<EventType> = Vec::new();
+    for e in events {
+        if !out.contains(&e) {
+            out.push(e);
         }
     }
+    out
+}
+
+async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
+    let events = dedup(args.events);
     let spec = EndpointSpec {
         url: args.endpoint_url,
         name: args.name,

@@ -552,3 +552,70 @@ async fn text_from_the_store_is_escaped_and_configured_endpoints_are_explained()
     );
     fails(&app, &["webhooks", "rotate-secret", &file], 1).await;
 }
+
+#[tokio::test]
+async fn update_changes_what_it_names_and_keeps_the_secret() {
+    let app = app_with(Vec::new()).await;
+    let added = ok(
+        &app,
+        &[
+            "webhooks",
+            "add",
+            "https://hooks.example.com/a",
+            "--name",
+            "a",
+            "--machine",
+            "ps1",
+        ],
+    )
+    .await;
+    let secret = secret_in(&added);
+    let out = ok(
+        &app,
+        &[
+            "webhooks",
+            "update",
+            "1",
+            "--endpoint-url",
+            "https://hooks.example.com/b",
+            "--events",
+            "job.failed,machine.left_running",
+            "--format",
+            "slack",
+            "--json",
+        ],
+    )
+    .await;
+    let e = json(&out);
+    assert_eq!(e["url"], "https://hooks.example.com/b");
+    assert_eq!(e["format"], "slack");
+    assert_eq!(e["events"], json!(["job.failed", "machine.left_running"]));
+    assert_eq!(e["machines"], json!(["ps1"]), "what is not named stays");
+    let cleared = json(
+        &ok(
+            &app,
+            &["webhooks", "update", "1", "--clear-filters", "--json"],
+        )
+        .await,
+    );
+    assert_eq!(cleared["machines"], json!([]));
+    // The secret is the one `add` printed: the store still signs with it.
+    let secrets = app.store().endpoint_secrets(1).await.unwrap().unwrap();
+    assert_eq!(secrets.current.expose(), secret);
+    // Nothing to change is a usage error; a refused URL the daemon's.
+    fails(&app, &["webhooks", "update", "1"], 2).await;
+    let err = fails(
+        &app,
+        &[
+            "webhooks",
+            "update",
+            "1",
+            "--endpoint-url",
+            "http://10.0.0.1/",
+        ],
+        1,
+    )
+    .await;
+    assert!(err.contains("only https URLs"), "{err}");
+    fails(&app, &["webhooks", "update", "9", "--name", "x"], 1).await;
+}
