@@ -535,9 +535,15 @@ async fn a_dst_collapsed_window_and_an_enforced_stop_are_told() {
 }
 
 #[tokio::test]
-async fn a_machine_started_outside_machinist_is_told() {
+async fn a_machine_started_outside_machinist_during_a_closed_window_is_told() {
     let h = Driven::start("2026-03-02T20:00:00Z", Backend::V1).await;
     let off = h.app.machines_in("off").await[0].clone();
+    // Its window is open 02:00–03:00 Amsterdam: closed at 21:00.
+    h.app
+        .registry()
+        .create_window(night_window("night", &off))
+        .await
+        .unwrap();
     h.meter().run_once().await.unwrap();
     assert!(h.of("machine.changed_outside").await.is_empty());
     h.app.sim.sim.outside(&off, OutsideAction::Start).unwrap();
