@@ -7,6 +7,10 @@
 //! characters in every free-text field ([`refused`]); the CLI, which also
 //! prints text written before that rule or by other tools, shows any it meets
 //! as `\u{..}` escapes ([`escape`]).
+//!
+//! It also holds the one way an error from a network library is shown: on
+//! one line with its causes ([`error_chain`]), whether a Paperspace call or
+//! a webhook delivery failed.
 
 /// The characters refused in free text: C0 controls, DEL and C1 controls;
 /// the Arabic letter mark; zero-width space, joiners and the directional
@@ -49,6 +53,22 @@ pub fn escape(s: &str) -> String {
             out.push(c);
         }
         rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// An error and its causes on one line, each cause once (reqwest's own
+/// text stops at the top level, and some causes repeat their source's).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
     }
     out
 }

@@ -222,7 +222,7 @@ impl Courier {
                         Err(e) => {
                             report.error = Some(format!(
                                 "the answer was cut off: {}",
-                                error_text(&e.without_url())
+                                crate::text::error_chain(&e.without_url())
                             ));
                             break;
                         }
@@ -243,7 +243,7 @@ impl Courier {
                 report.error = Some(if e.is_timeout() {
                     format!("no answer within {}s", self.settings.timeout.as_secs_f64())
                 } else {
-                    error_text(&e.without_url())
+                    crate::text::error_chain(&e.without_url())
                 });
             }
         }
@@ -386,21 +386,6 @@ impl Courier {
         let report = self.send(&endpoint, &secrets, &event).await?;
         Ok((event, report))
     }
-}
-
-/// An error and its causes, one line.
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// The start of an answer, as UTF-8 (lossy), control characters escaped.

@@ -86,17 +86,28 @@ fn digits(value: &str) -> Option<&str> {
         .then_some(value)
 }
 
-/// A job id from the URL path.
-pub(super) fn job_id(value: &str) -> Result<JobId, Problem> {
+/// The id of a `what` (`job`, `override`, `webhook`, …) from a URL, or a
+/// 400 naming `field`.
+pub(super) fn id(field: &str, what: &str, value: &str) -> Result<i64, Problem> {
     positive_id(value).ok_or_else(|| {
+        let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         Problem::bad_field(
-            "id",
+            field,
             format!(
-                "`{}` is not a job id; job ids are positive whole numbers",
+                "`{}` is not {article} {what} id; {what} ids are positive whole numbers",
                 shorten(value)
             ),
         )
     })
+}
+
+/// A job id from the URL path.
+pub(super) fn job_id(value: &str) -> Result<JobId, Problem> {
+    id("id", "job", value)
 }
 
 /// What a cursor pages through: the prefix keeps a history cursor from being

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::Problem;
-use super::params::{self, positive_id, shorten};
+use super::params::{self, positive_id};
 use super::schedules::created;
 use crate::delivery::CourierError;
 use crate::job::{JobEvent, JobId, JobState};
@@ -508,8 +508,8 @@ pub(super) async fn resend(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, Problem> {
     let Path((id, delivery)) = path.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let id = parse_id("id", "a webhook", &id)?;
-    let delivery = parse_id("delivery", "a delivery", &delivery)?;
+    let id = params::id("id", "webhook", &id)?;
+    let delivery = params::id("delivery", "delivery", &delivery)?;
     let max_attempts = app.http.webhooks.settings().max_attempts();
     let submitted = app
         .http
@@ -548,19 +548,7 @@ pub(super) async fn resend(
 /// The `{id}` of a path: a positive whole number, or a 400 naming `id`.
 fn endpoint_id(path: Result<Path<String>, PathRejection>) -> Result<EndpointId, Problem> {
     let Path(raw) = path.map_err(|e| Problem::bad_field("id", e.body_text()))?;
-    parse_id("id", "a webhook", &raw)
-}
-
-fn parse_id(field: &str, what: &str, raw: &str) -> Result<i64, Problem> {
-    positive_id(raw).ok_or_else(|| {
-        Problem::bad_field(
-            field,
-            format!(
-                "`{}` is not {what} id; ids are positive whole numbers",
-                shorten(raw)
-            ),
-        )
-    })
+    params::id("id", "webhook", &raw)
 }
 
 /// `?limit=` of the deliveries: 1..=200, default 50.
@@ -698,10 +686,10 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(parse_id("id", "a webhook", "7").unwrap(), 7);
+        assert_eq!(params::id("id", "webhook", "7").unwrap(), 7);
         for bad in ["0", "events", "-3", "07"] {
             assert_eq!(
-                parse_id("id", "a webhook", bad)
+                params::id("id", "webhook", bad)
                     .unwrap_err()
                     .field
                     .as_deref(),

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::Problem;
-use super::params::{json_body, positive_id, shorten};
+use super::params::{self, json_body};
 use super::schedules::{
     FireTimeView, FireTimes, SHOW_FIRINGS, check_key, count_param, created, path_key,
     registry_error,
@@ -307,15 +307,7 @@ pub(super) async fn delete_override(
 ) -> Result<StatusCode, Problem> {
     let Path((key, id)) = path.map_err(|e| Problem::bad_request(e.body_text()))?;
     check_key(&key)?;
-    let id = positive_id(&id).ok_or_else(|| {
-        Problem::bad_field(
-            "id",
-            format!(
-                "`{}` is not an override id; override ids are positive whole numbers",
-                shorten(&id)
-            ),
-        )
-    })?;
+    let id = params::id("id", "override", &id)?;
     app.http
         .registry
         .delete_override(&key, id)

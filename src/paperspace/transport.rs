@@ -96,7 +96,7 @@ async fn exchange(
             ApiError::Connect {
                 call,
                 base_url: base_url.to_string(),
-                detail: error_chain(&e.without_url()),
+                detail: crate::text::error_chain(&e.without_url()),
             }
         }
     };
@@ -114,21 +114,6 @@ async fn exchange(
         message: error_message(&body),
         retry_after,
     })
-}
-
-/// The error and its causes on one line (reqwest's own text stops at the top level).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
 }
 
 /// The API's own message from any error body shape both APIs use:
