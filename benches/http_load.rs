@@ -16,17 +16,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use machinist::clock::SystemClock;
-use machinist::config::{AdminToken, RateLimitConfig};
-use machinist::daemon::{Daemon, DaemonSettings, PaperspaceSettings};
+use machinist::config::AdminToken;
+use machinist::daemon::{Daemon, DaemonSettings};
 use machinist::job::JobState;
-use machinist::paperspace::{Backend, MachineApi};
-use machinist::sim::{self, SimConfig, Timings};
 use machinist::worker::WorkerSettings;
 
 const TOKEN: &str = "bench-admin-token-0123456789";
 
+#[path = "support/account.rs"]
+mod account;
 #[path = "support/figures.rs"]
 mod figures;
+use account::simulated_account;
 use figures::{ms, percentile};
 
 struct Args {
@@ -54,22 +55,7 @@ fn parse_args() -> anyhow::Result<Args> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let sim = sim::spawn(
-        SimConfig {
-            timings: Timings::uniform(Duration::from_millis(50)),
-            ..SimConfig::default()
-        },
-        Arc::new(SystemClock),
-    )
-    .await?;
-    let api: Arc<dyn MachineApi> = PaperspaceSettings {
-        rate_limit: Some(RateLimitConfig {
-            per_second: 10_000.0,
-            burst: 1_000,
-        }),
-        ..PaperspaceSettings::simulator(Backend::Legacy, &sim.url)
-    }
-    .client()?;
+    let (_sim, api) = simulated_account().await?;
     let dir = tempfile::tempdir()?;
     let mut settings = DaemonSettings::new(dir.path().join("machinist.db"));
     settings.workers = WorkerSettings {

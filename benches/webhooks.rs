@@ -21,20 +21,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use axum::http::HeaderMap;
 use machinist::clock::SystemClock;
-use machinist::config::RateLimitConfig;
-use machinist::daemon::{Daemon, DaemonSettings, PaperspaceSettings};
+use machinist::daemon::{Daemon, DaemonSettings};
 use machinist::delivery::{Publisher, WebhookSettings};
 use machinist::job::{JobDefaults, JobId, JobState, NewJob, Operation};
-use machinist::paperspace::{Backend, MachineApi};
-use machinist::sim::{self, SimConfig, Timings};
 use machinist::store::Store;
 use machinist::webhook::{
     DestinationPolicy, EndpointSource, EndpointSpec, EventType, Secret, Subject,
 };
 use serde_json::json;
 
+#[path = "support/account.rs"]
+mod account;
 #[path = "support/figures.rs"]
 mod figures;
+use account::simulated_account;
 use figures::{ms, percentile};
 
 struct Args {
@@ -125,22 +125,7 @@ async fn start_delays(store: &Store, ids: &[JobId]) -> anyhow::Result<Vec<Durati
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let sim = sim::spawn(
-        SimConfig {
-            timings: Timings::uniform(Duration::from_millis(50)),
-            ..SimConfig::default()
-        },
-        Arc::new(SystemClock),
-    )
-    .await?;
-    let api: Arc<dyn MachineApi> = PaperspaceSettings {
-        rate_limit: Some(RateLimitConfig {
-            per_second: 10_000.0,
-            burst: 1_000,
-        }),
-        ..PaperspaceSettings::simulator(Backend::Legacy, &sim.url)
-    }
-    .client()?;
+    let (_sim, api) = simulated_account().await?;
     let dir = tempfile::tempdir()?;
     let mut settings = DaemonSettings::new(dir.path().join("machinist.db"));
     settings.webhooks = WebhookSettings {
