@@ -35,7 +35,7 @@ use crate::meter::RateUnits;
 use crate::paperspace::MachineApi;
 use crate::paperspace::call_log::CallLog;
 use crate::store::{ClaimedJob, StandingClaim, Store, Transition};
-use crate::webhook::catalogue;
+use crate::webhook::{EventType, catalogue};
 use step::{Abandoned, Step, StepReport};
 
 /// How workers behave: the runtime form of `[workers]`
@@ -118,10 +118,7 @@ pub struct WorkerHooks {
 impl WorkerHooks {
     /// Runs a digest job: composes the week's digest and publishes it.
     async fn digest(&self, now: chrono::DateTime<chrono::Utc>) -> Outcome {
-        if !self
-            .publisher
-            .wants(crate::webhook::EventType::WeeklyDigest)
-        {
+        if !self.publisher.wants(EventType::WeeklyDigest) {
             return Outcome::Succeeded {
                 result: serde_json::json!({"deliveries": []}),
                 note: "no webhook endpoint takes digest.weekly; nothing was composed".into(),
@@ -518,7 +515,8 @@ async fn execute(
     drop((worker, slot));
     if let Some(transition) = transition {
         let to = transition.to;
-        let ended = ended_as(&job, &transition);
+        let publisher = shared.hooks.as_ref().map(|h| &h.publisher);
+        let ended = ended_as(&job, &transition, publisher);
         match shared
             .store
             .transition(transition, shared.clock.now())
@@ -526,8 +524,8 @@ async fn execute(
         {
             Ok(true) => {
                 tracing::debug!(state = %to, "job step recorded");
-                if let (Some(hooks), Some(ended)) = (&shared.hooks, ended) {
-                    publish_end(&hooks.publisher, &ended, shared.clock.now()).await;
+                if let (Some(publisher), Some(ended)) = (publisher, ended) {
+                    publish_end(publisher, &ended, shared.clock.now()).await;
                 }
             }
             Ok(false) => {
@@ -543,15 +541,23 @@ async fn execute(
     shared.let_go(job.id);
 }
 
-/// The job as a machine-lane step left it, when that is worth an event:
-/// failed, succeeded, or back in the queue for a retry. Deliveries and
-/// digests raise none (a failing receiver would otherwise feed itself).
-fn ended_as(job: &Job, t: &Transition) -> Option<Job> {
+/// The job as a machine-lane step left it, when that is worth an event
+/// some endpoint wants: failed, succeeded, or back in the queue for a
+/// retry. Deliveries and digests raise none (a failing receiver would
+/// otherwise feed itself). Asked before the job is copied, so a step whose
+/// event nobody takes costs nothing more.
+fn ended_as(job: &Job, t: &Transition, publisher: Option<&Publisher>) -> Option<Job> {
+    let publisher = publisher?;
     if job.kind.lane() != Lane::Machines {
         return None;
     }
-    let retrying = t.to == JobState::Queued && t.error.is_some();
-    if !matches!(t.to, JobState::Failed | JobState::Succeeded) && !retrying {
+    let kind = match t.to {
+        JobState::Failed => EventType::JobFailed,
+        JobState::Succeeded => EventType::JobSucceeded,
+        JobState::Queued if t.error.is_some() => EventType::JobRetrying,
+        _ => return None,
+    };
+    if !publisher.wants(kind) {
         return None;
     }
     let mut ended = job.clone();
