@@ -26,6 +26,9 @@
 //! - [`schedule`]: the schedule model, pure: cron in IANA zones with exact DST
 //!   rules, exclusion calendars, windows and their overrides, templates,
 //!   targets, firing records.
+//! - [`group`]: machine groups, pure: ordered stages of machines, and the
+//!   runs that start them in order and stop them in reverse, as jobs that
+//!   depend on the step before.
 //! - [`meter`]: metering, pure: running intervals built from Paperspace's
 //!   machine events and the states Machinist saw, priced per machine and
 //!   month with how each figure was derived; savings against baselines;
@@ -78,6 +81,7 @@ pub mod config;
 pub mod cost;
 pub mod daemon;
 pub mod delivery;
+pub mod group;
 pub mod http;
 pub mod job;
 pub mod logging;

@@ -201,6 +201,7 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
         wait: args.wait_for,
         wait_timeout_seconds: args.wait_timeout,
         idempotency_key: args.idempotency_key,
+        ..JobRequest::default()
     };
     let (job, created) = client.submit(&request).await?;
     if !args.wait {

@@ -346,6 +346,7 @@ async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()
                 targets: Targets {
                     machine_ids: p.machines,
                     selector: p.select,
+                    group: None,
                 },
                 enabled: true,
                 jitter_seconds: 0,
@@ -384,6 +385,7 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         targets: Targets {
             machine_ids: args.machines,
             selector: args.select,
+            group: None,
         },
         enabled: !args.paused,
         jitter_seconds: args.jitter.unwrap_or(0),
@@ -681,6 +683,7 @@ mod tests {
         let ids = |n: usize| Targets {
             machine_ids: (1..=n).map(|i| format!("ps{i}")).collect(),
             selector: None,
+            group: None,
         };
         assert_eq!(targets_summary(&ids(0), 3), "-");
         assert_eq!(targets_summary(&ids(2), 3), "ps1, ps2");
@@ -688,6 +691,7 @@ mod tests {
         let select = Targets {
             machine_ids: vec![],
             selector: Some(parse_selector("name=gpu-*,state=off").unwrap()),
+            group: None,
         };
         assert_eq!(targets_summary(&select, 3), "select name=gpu-*,state=off");
     }

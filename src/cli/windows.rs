@@ -303,6 +303,7 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         targets: Targets {
             machine_ids: args.machines,
             selector: args.select,
+            group: None,
         },
         enforce: args.enforce,
         enforce_interval_seconds: args.enforce_every,
@@ -374,6 +375,7 @@ async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()
                 targets: Targets {
                     machine_ids: p.machines,
                     selector: p.select,
+                    group: None,
                 },
                 enforce: false,
                 enforce_interval_seconds: None,

@@ -552,6 +552,7 @@ async fn install_utilization_pull(registry: &Registry, cron: &str) {
             name: Some("*".into()),
             ..Selector::default()
         }),
+        group: None,
     };
     let spec = builtin(UTILIZATION_SCHEDULE, cron, template, targets);
     install(registry, spec, "the monthly utilization pull").await;

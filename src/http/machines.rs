@@ -158,11 +158,13 @@ mod tests {
         let by_id = Targets {
             machine_ids: vec!["ps2".into(), "ps1".into()],
             selector: None,
+            group: None,
         };
         assert!(targets(&schedule(by_id), &m));
         let other = Targets {
             machine_ids: vec!["ps2".into()],
             selector: None,
+            group: None,
         };
         assert!(!targets(&schedule(other), &m));
         let glob = |name: &str, state: Option<&str>| Targets {
@@ -172,6 +174,7 @@ mod tests {
                 state: state.map(str::to_string),
                 ..Selector::default()
             }),
+            group: None,
         };
         assert!(targets(&schedule(glob("gpu-*", None)), &m));
         assert!(targets(&schedule(glob("*", Some("ready"))), &m));

@@ -7,9 +7,12 @@
 //! - `backoff`: the delay before a retry.
 //! - `outcome`: what one step of a job came to.
 //! - `submission`: a request to run a job, checked into a [`NewJob`].
+//! - `dependency`: jobs that wait for others (`depends_on`), and the order
+//!   of a batch.
 
 mod backoff;
 mod checkpoint;
+pub mod dependency;
 mod event;
 pub mod operation;
 mod outcome;
@@ -24,11 +27,12 @@ use serde_json::Value;
 
 pub use backoff::Backoff;
 pub use checkpoint::{Checkpoint, EventMark};
+pub use dependency::{Dependency, DependencyRef, OnDependencyFailure};
 pub use event::{EventKind, JobEvent, NewEvent};
 pub use operation::{DeliverArgs, JobKind, Lane, Operation, SpecError};
 pub use outcome::Outcome;
 pub use state::JobState;
-pub use submission::{JobDefaults, JobRequest, NewJob};
+pub use submission::{BatchRequest, JobDefaults, JobRequest, NewBatch, NewJob};
 
 use crate::machine::WaitTarget;
 
@@ -79,6 +83,20 @@ pub struct Job {
     pub updated_at: DateTime<Utc>,
     /// When the job reached a final state; `None` until then.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The jobs this one waits for (it is `blocked` until they succeed);
+    /// empty for most jobs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<JobId>,
+    /// What the job does if one of `depends_on` fails or is cancelled;
+    /// `None` for a job without dependencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_dependency_failure: Option<OnDependencyFailure>,
+    /// The group run that made the job (`GET /v1/group-runs/{id}`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_run: Option<i64>,
+    /// Which step of that run, counted from 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_step: Option<u32>,
 }
 
 impl Job {

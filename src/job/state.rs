@@ -1,14 +1,18 @@
 //! The states of a job and who moves jobs between them.
 //!
 //! ```text
+//!  submit ──> blocked ──dependencies succeeded──> queued   (or ──a dependency failed──> cancelled)
 //!  submit ──> queued ──claim──> running ──ok──────────────> succeeded
 //!               ^  ^              │ │ │
 //!               │  │  transient   │ │ └─ request sent ──> waiting ──(poll due)── claim ──> running
 //!               │  └── error ─────┘ │
 //!               │   (backoff)       └─ permanent error / attempts used ──> failed
 //!               └──── retry (HTTP) ────────────────────────────────────────┘
-//!  queued | running | waiting ──cancel──> cancelled
+//!  blocked | queued | running | waiting ──cancel──> cancelled
 //! ```
+//!
+//! A job with dependencies (`depends_on`, see `job/dependency.rs`) starts
+//! `blocked` while any of them is unfinished.
 //!
 //! A job's `run_at` says when it is next due: the delayed start of a new job,
 //! the end of a retry backoff, or the next poll of a wait.
@@ -22,6 +26,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
+    /// Waiting for the jobs it depends on; in no due index, so it costs
+    /// nothing until the last of them finishes.
+    ///
+    /// In: a submission with unfinished dependencies. Out: the store, in the
+    /// transaction that finishes the last dependency (→ queued, or →
+    /// cancelled when one failed or was cancelled and the job does not run
+    /// anyway); cancel (→ cancelled).
+    Blocked,
     /// Due at `run_at`, waiting for a worker.
     ///
     /// In: the HTTP API or a schedule submits it; a worker puts it back after
@@ -56,7 +68,8 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 6] = [
+    pub const ALL: [JobState; 7] = [
+        JobState::Blocked,
         JobState::Queued,
         JobState::Running,
         JobState::Waiting,
@@ -67,6 +80,7 @@ impl JobState {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            JobState::Blocked => "blocked",
             JobState::Queued => "queued",
             JobState::Running => "running",
             JobState::Waiting => "waiting",
@@ -94,7 +108,7 @@ impl fmt::Display for JobState {
 /// A string that names no job state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "`{0}` is not a job state; use one of queued, running, waiting, succeeded, failed, cancelled"
+    "`{0}` is not a job state; use one of blocked, queued, running, waiting, succeeded, failed, cancelled"
 )]
 pub struct UnknownJobState(pub String);
 

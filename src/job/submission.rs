@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::dependency::{self, Dependency, DependencyRef, OnDependencyFailure};
 use super::operation::{JobKind, Operation, SpecError, check_id, check_text};
 use crate::machine::BillingMonth;
 use crate::machine::WaitTarget;
@@ -49,6 +50,92 @@ pub struct JobRequest {
     /// Submitting the same key again returns the job it made the first time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Jobs that must succeed before this one runs: ids, or in a batch the
+    /// `ref` of another job of the batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<DependencyRef>,
+    /// `cancel` (default) or `run`: what the job does when a dependency
+    /// fails or is cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_dependency_failure: Option<String>,
+    /// In a batch, the name other jobs of the batch depend on this one by.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// Several jobs submitted together, in one transaction: all are stored or
+/// none. Jobs of the batch may depend on each other by `ref`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The jobs, each as `POST /v1/jobs` takes it, plus an optional `ref`.
+    pub jobs: Vec<JobRequest>,
+}
+
+/// A checked batch: its jobs in storage order (each after what it depends
+/// on), and where each came from in the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewBatch {
+    /// The jobs in the order they are stored; their `Earlier` dependencies
+    /// are positions in this list.
+    pub jobs: Vec<NewJob>,
+    /// `positions[k]`: the request position of `jobs[k]`.
+    pub positions: Vec<usize>,
+    /// `refs[k]`: the `ref` of `jobs[k]`, if it had one.
+    pub refs: Vec<Option<String>>,
+}
+
+impl BatchRequest {
+    /// Checks every job and orders the batch; a problem is named by its
+    /// job's position (`jobs[2].machine_id`).
+    pub fn validate(
+        self,
+        defaults: &JobDefaults,
+        now: DateTime<Utc>,
+    ) -> Result<NewBatch, SpecError> {
+        if self.jobs.is_empty() {
+            return Err(SpecError::new("jobs", "give at least one job"));
+        }
+        if self.jobs.len() > dependency::MAX_BATCH {
+            return Err(SpecError::new(
+                "jobs",
+                format!("at most {} jobs in one batch", dependency::MAX_BATCH),
+            ));
+        }
+        let refs: Vec<Option<String>> = self.jobs.iter().map(|j| j.reference.clone()).collect();
+        let deps: Vec<Vec<DependencyRef>> =
+            self.jobs.iter().map(|j| j.depends_on.clone()).collect();
+        let mut checked = Vec::with_capacity(self.jobs.len());
+        for (i, mut job) in self.jobs.into_iter().enumerate() {
+            job.reference = None;
+            job.depends_on = Vec::new();
+            let policy = job.on_dependency_failure.take();
+            let mut new = job.validate(defaults, now).map_err(|e| SpecError {
+                field: format!("jobs[{i}].{}", e.field),
+                message: e.message,
+            })?;
+            new.on_dependency_failure = match policy {
+                None => OnDependencyFailure::Cancel,
+                Some(p) => OnDependencyFailure::parse(&p).map_err(|e| SpecError {
+                    field: format!("jobs[{i}].{}", e.field),
+                    message: e.message,
+                })?,
+            };
+            checked.push(Some(new));
+        }
+        let order = dependency::order_batch(&refs, &deps)?;
+        let mut jobs = Vec::with_capacity(checked.len());
+        for (&i, deps) in order.order.iter().zip(order.deps) {
+            let mut job = checked[i].take().expect("each position once");
+            job.depends_on = deps;
+            jobs.push(job);
+        }
+        Ok(NewBatch {
+            jobs,
+            refs: order.order.iter().map(|&i| refs[i].clone()).collect(),
+            positions: order.order,
+        })
+    }
 }
 
 /// Defaults that come from the configuration.
@@ -109,6 +196,10 @@ pub struct NewJob {
     pub wait_timeout: Duration,
     /// A caller's key that makes a repeated submission return the first job.
     pub idempotency_key: Option<String>,
+    /// Jobs that must succeed first; empty for a job that is due at `run_at`.
+    pub depends_on: Vec<Dependency>,
+    /// What the job does when one of `depends_on` fails or is cancelled.
+    pub on_dependency_failure: OnDependencyFailure,
 }
 
 impl NewJob {
@@ -128,6 +219,8 @@ impl NewJob {
             wait,
             wait_timeout: wait.map_or(Duration::ZERO, |t| defaults.wait_timeout(t)),
             idempotency_key: None,
+            depends_on: Vec::new(),
+            on_dependency_failure: OnDependencyFailure::Cancel,
             operation,
         }
     }
@@ -144,6 +237,20 @@ fn default_wait(operation: &Operation) -> Option<WaitTarget> {
 impl JobRequest {
     /// Checks every field; the first problem found is returned.
     pub fn validate(self, defaults: &JobDefaults, now: DateTime<Utc>) -> Result<NewJob, SpecError> {
+        if let Some(reference) = &self.reference {
+            return Err(SpecError::new(
+                "ref",
+                format!(
+                    "`{}`: refs name jobs of a batch (POST /v1/jobs/batch); leave ref out of a single job",
+                    crate::text::escape(reference)
+                ),
+            ));
+        }
+        let depends_on = dependency::check_ids("depends_on", &self.depends_on)?;
+        let on_dependency_failure = match self.on_dependency_failure.as_deref() {
+            None => OnDependencyFailure::Cancel,
+            Some(p) => OnDependencyFailure::parse(p)?,
+        };
         let kind: JobKind = self.kind.parse()?;
         if !kind.submittable() {
             return Err(SpecError::new(
@@ -286,6 +393,8 @@ impl JobRequest {
             wait,
             wait_timeout,
             idempotency_key: self.idempotency_key,
+            depends_on,
+            on_dependency_failure,
         })
     }
 }

@@ -18,6 +18,11 @@ pub struct Targets {
     /// Machines matching this at fire time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<Selector>,
+    /// A machine group (`/v1/groups`), run in its stage order: a start
+    /// starts stage by stage, a stop stops in reverse. Alone: not with
+    /// `machine_ids` or a selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// Conditions a machine must all meet; an absent condition matches anything.
@@ -196,6 +201,7 @@ mod tests {
         let t = |s: Selector| Targets {
             machine_ids: vec![],
             selector: Some(s),
+            group: None,
         };
         let by_name = t(Selector {
             name: Some("gpu-*".into()),
@@ -227,16 +233,19 @@ mod tests {
                 name: Some("*".into()),
                 ..Selector::default()
             }),
+            group: None,
         };
         assert_eq!(field(both, true), "targets");
         let bad_id = Targets {
             machine_ids: vec!["ps1".into(), "a/b".into()],
             selector: None,
+            group: None,
         };
         assert_eq!(field(bad_id, true), "targets.machine_ids[1]");
         let empty = Targets {
             machine_ids: vec![],
             selector: Some(Selector::default()),
+            group: None,
         };
         assert_eq!(field(empty, true), "targets.selector");
         let bad_state = Targets {
@@ -245,11 +254,13 @@ mod tests {
                 state: Some("sleeping".into()),
                 ..Selector::default()
             }),
+            group: None,
         };
         assert_eq!(field(bad_state, true), "targets.selector.state");
         let extra = Targets {
             machine_ids: vec!["ps1".into()],
             selector: None,
+            group: None,
         };
         assert_eq!(field(extra, false), "targets");
     }

@@ -101,6 +101,7 @@ impl JobTemplate {
             wait: self.wait.clone(),
             wait_timeout_seconds: self.wait_timeout_seconds,
             idempotency_key: None,
+            ..JobRequest::default()
         };
         // Validated against the firing time so that a late catch-up is not "in the past".
         request.validate(defaults, run_at.min(fire_at))

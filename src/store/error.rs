@@ -47,6 +47,10 @@ pub enum StoreError {
     Corrupt { job_id: JobId, detail: String },
     #[error("the database writer has stopped (the daemon is shutting down)")]
     Closed,
+    /// The write was refused for what it asked (a dependency on a job the
+    /// store does not hold); nothing was written. The HTTP API answers 422.
+    #[error("{0}")]
+    Refused(crate::job::SpecError),
     /// The file at `path` is no longer the one the daemon opened (see
     /// `store/sqlite/file.rs`); nothing more is written.
     #[error(

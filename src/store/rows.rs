@@ -19,7 +19,8 @@ use sqlx::FromRow;
 use serde_json::Value;
 
 use super::{Cause, StoreError};
-use crate::job::{EventKind, Job, JobEvent, JobKind, JobState, NewEvent};
+use crate::group::{Group, GroupAction, GroupRun};
+use crate::job::{EventKind, Job, JobEvent, JobKind, JobState, NewEvent, OnDependencyFailure};
 use crate::machine::WaitTarget;
 use crate::schedule::firing::{Firing, FiringOutcome};
 use crate::schedule::spec::{MisfirePolicy, OverlapPolicy, Schedule, WindowEdge};
@@ -79,6 +80,14 @@ pub(crate) struct JobRow {
     pub updated_at: i64,
     /// When the job reached a final state, in milliseconds since the epoch; NULL until then.
     pub finished_at: Option<i64>,
+    /// The jobs it waits for, as a JSON array of ids; NULL for none.
+    pub depends_on: Option<String>,
+    /// `cancel` or `run`; NULL for a job without dependencies.
+    pub on_dependency_failure: Option<String>,
+    /// The group run that made the job, if any.
+    pub group_run: Option<i64>,
+    /// Its step in that run, from 0.
+    pub group_step: Option<i64>,
 }
 
 impl TryFrom<JobRow> for Job {
@@ -124,6 +133,18 @@ impl TryFrom<JobRow> for Job {
             created_at: from_ms(r.created_at),
             updated_at: from_ms(r.updated_at),
             finished_at: r.finished_at.map(from_ms),
+            depends_on: json(r.depends_on)
+                .map_err(|e| corrupt("depends_on", e))?
+                .unwrap_or_default(),
+            on_dependency_failure: r
+                .on_dependency_failure
+                .map(|p| {
+                    OnDependencyFailure::parse(&p)
+                        .map_err(|e| corrupt("on_dependency_failure", e.message))
+                })
+                .transpose()?,
+            group_run: r.group_run,
+            group_step: r.group_step.map(|s| s.max(0) as u32),
         })
     }
 }
@@ -386,5 +407,77 @@ impl From<OverrideDbRow> for Override {
             reason: r.reason,
             created_at: from_ms(r.created_at),
         }
+    }
+}
+
+/// A row of `machine_groups`.
+#[derive(Debug, FromRow)]
+pub(crate) struct GroupRow {
+    /// Store-assigned id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// The stages as JSON text.
+    pub stages: String,
+    /// Creation time, in milliseconds since the epoch.
+    pub created_at: i64,
+    /// Last change, in milliseconds since the epoch.
+    pub updated_at: i64,
+}
+
+impl TryFrom<GroupRow> for Group {
+    type Error = StoreError;
+
+    fn try_from(r: GroupRow) -> Result<Self, StoreError> {
+        Ok(Group {
+            id: r.id,
+            stages: serde_json::from_str(&r.stages)
+                .map_err(|e| corrupt(&format!("stages of group {}", r.name), e))?,
+            name: r.name,
+            created_at: from_ms(r.created_at),
+            updated_at: from_ms(r.updated_at),
+        })
+    }
+}
+
+/// A row of `group_runs`.
+#[derive(Debug, FromRow)]
+pub(crate) struct GroupRunRow {
+    /// Store-assigned id.
+    pub id: i64,
+    /// The group's name when the run was made.
+    pub group_name: String,
+    /// `start`, `stop` or `restart`.
+    pub action: String,
+    /// What the starts wait for.
+    pub wait: String,
+    /// The steps as JSON text.
+    pub steps: String,
+    /// The schedule whose firing made it; NULL by hand.
+    pub schedule_id: Option<i64>,
+    /// Resumes so far.
+    pub resumes: i64,
+    /// Creation time, in milliseconds since the epoch.
+    pub created_at: i64,
+    /// Last resume (or creation), in milliseconds since the epoch.
+    pub updated_at: i64,
+}
+
+impl TryFrom<GroupRunRow> for GroupRun {
+    type Error = StoreError;
+
+    fn try_from(r: GroupRunRow) -> Result<Self, StoreError> {
+        let what = format!("group run {}", r.id);
+        Ok(GroupRun {
+            id: r.id,
+            group: r.group_name,
+            action: GroupAction::parse("action", &r.action).map_err(|e| corrupt(&what, e))?,
+            wait: WaitTarget::parse(&r.wait).ok_or_else(|| corrupt(&what, &r.wait))?,
+            steps: serde_json::from_str(&r.steps).map_err(|e| corrupt(&what, e))?,
+            schedule_id: r.schedule_id,
+            resumes: r.resumes.max(0) as u32,
+            created_at: from_ms(r.created_at),
+            updated_at: from_ms(r.updated_at),
+        })
     }
 }

@@ -15,6 +15,18 @@ impl Store {
         on_driver!(self, d => d.submit(job, now).await)
     }
 
+    /// Stores several jobs in one transaction, all or none, in the order
+    /// given; a job's `Earlier` dependencies are positions in `jobs`. A
+    /// dependency on a job the store does not hold is
+    /// [`StoreError::Refused`], and nothing is written.
+    pub async fn submit_batch(
+        &self,
+        jobs: Vec<NewJob>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Submitted>, StoreError> {
+        on_driver!(self, d => d.submit_batch(jobs, now).await)
+    }
+
     /// Records a worker's report; false when the worker no longer held the job.
     pub async fn transition(
         &self,

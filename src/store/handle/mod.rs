@@ -11,6 +11,7 @@
 
 mod claims;
 mod facts;
+mod groups;
 mod jobs;
 mod machines;
 mod metering;

@@ -31,7 +31,7 @@ use super::claims::{self, Parked};
 use super::command::Command;
 use super::file::DbFile;
 use super::tx::{Effects, pending};
-use super::{jobs, machines, metering, reports, schedules, webhooks};
+use super::{groups, jobs, machines, metering, reports, schedules, webhooks};
 use crate::job::JobId;
 use crate::store::signals::Signals;
 use crate::store::{Cause, StoreError};
@@ -140,6 +140,7 @@ impl Writer {
                 Command::SaveUtilization(c) => reports::apply(&tx, c, fx)?,
                 Command::Meter(c) => metering::apply(&tx, c, fx)?,
                 Command::Webhook(c) => webhooks::apply(&tx, c, &mut self.next_id, fx)?,
+                Command::Group(c) => groups::apply(&tx, c, &mut self.next_id, fx)?,
                 Command::Probe { reply } => {
                     tx.prepare_cached("UPDATE write_probe SET probes = probes + 1")?
                         .execute([])?;

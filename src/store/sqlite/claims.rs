@@ -175,12 +175,13 @@ const DUE_MACHINES: &str = concat!(
     " AND j.run_at <= ?1 \
      AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
          WHERE p.machine_id = j.machine_id AND p.id < j.id \
-         AND (p.state = 'queued' OR p.state = 'running' OR p.state = 'waiting'))) \
+         AND (p.state = 'queued' OR p.state = 'running' OR p.state = 'waiting' \
+         OR p.state = 'blocked'))) \
      ORDER BY j.priority DESC, j.run_at, j.id LIMIT ?2"
 );
 
 /// The webhooks lane's due jobs in claim order, each with the endpoint of
-/// a delivery (NULL for a digest), as column 20. No LIMIT: the caller
+/// a delivery (NULL for a digest), as column 24. No LIMIT: the caller
 /// steps through them and stops once it has enough, looking past the
 /// deliveries of endpoints that already have their share running.
 const DUE_WEBHOOKS: &str = concat!(
@@ -228,7 +229,7 @@ fn due_webhooks(tx: &Tx<'_>, limit: usize, now: DateTime<Utc>) -> Result<Vec<Job
     // Read once the first delivery comes up: nothing due costs one seek.
     let mut running: Option<HashMap<i64, usize>> = None;
     while let Some(row) = rows.next()? {
-        if let Some(endpoint) = row.get::<_, Option<i64>>(20)? {
+        if let Some(endpoint) = row.get::<_, Option<i64>>(24)? {
             let running = match &mut running {
                 Some(r) => r,
                 None => running.insert(running_deliveries(tx)?),
@@ -454,6 +455,7 @@ fn rescue(
                 at,
                 NewEvent::state(Some(JobState::Running), JobState::Failed, error),
             ));
+            super::dependencies::settle(tx, id, JobState::Failed, now, fx)?;
         } else {
             tx.prepare_cached(
                 "UPDATE jobs SET state = 'queued', run_at = ?1, lease_owner = NULL, \

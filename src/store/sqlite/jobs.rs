@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
+use super::dependencies;
 use super::machines::{SeenMachine, see_machines};
 use super::rows::job_columns;
 use super::tx::{Effects, Reply, Tx, json_text, pending};
-use crate::job::{Job, JobId, JobState, Lane, NewEvent, NewJob};
+use crate::job::{Dependency, Job, JobId, JobState, Lane, NewEvent, NewJob, SpecError};
 use crate::store::rows::{JobRow, to_ms};
 use crate::store::{CancelResult, RetryResult, StoreError, Submitted, Transition, UtilizationRow};
 
@@ -90,6 +91,12 @@ pub(super) enum JobCommand {
         finished_before: DateTime<Utc>,
         reply: Reply<u64>,
     },
+    /// Several jobs in one go (`Store::submit_batch`): all or none.
+    SubmitBatch {
+        jobs: Vec<EncodedJob>,
+        now: DateTime<Utc>,
+        reply: Reply<Result<Vec<Submitted>, SpecError>>,
+    },
 }
 
 /// A job to store, with its JSON already made by the caller: the writer's
@@ -151,9 +158,18 @@ pub(super) fn apply(
 ) -> Result<(), StoreError> {
     match command {
         JobCommand::Submit { job, now, reply } => {
+            let ids = dependency_ids(std::slice::from_ref(&*job));
+            if let Some(refused) = dependencies::missing(tx, &ids)? {
+                fx.pending.push(refuse(reply, refused));
+                return Ok(());
+            }
             let submitted = submit_in(tx, next_id, *job, now, &mut fx.events)?;
             fx.wake |= submitted.created;
             fx.pending.push(pending(reply, submitted));
+        }
+        JobCommand::SubmitBatch { jobs, now, reply } => {
+            let outcome = submit_batch_in(tx, next_id, jobs, None, now, fx)?;
+            fx.pending.push(pending(reply, outcome));
         }
         JobCommand::Transition {
             transition,
@@ -186,6 +202,67 @@ pub(super) fn apply(
     Ok(())
 }
 
+/// An answer that refuses the write: sent whether or not the batch
+/// commits, since this command wrote nothing.
+fn refuse<T: Send + 'static>(reply: Reply<T>, refused: SpecError) -> super::tx::Pending {
+    Box::new(move |_| {
+        let _ = reply.send(Err(StoreError::Refused(refused)));
+    })
+}
+
+/// The ids of jobs already in the queue that `jobs` depend on.
+fn dependency_ids(jobs: &[EncodedJob]) -> Vec<JobId> {
+    let mut ids: Vec<JobId> = jobs
+        .iter()
+        .flat_map(|j| &j.job.depends_on)
+        .filter_map(|d| match d {
+            Dependency::Job(id) => Some(*id),
+            Dependency::Earlier(_) => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Where a job of a batch goes: the ids of the jobs of its batch stored
+/// before it (what its `Earlier` dependencies point at), and the group run
+/// and step it belongs to.
+#[derive(Default)]
+pub(super) struct Placement<'a> {
+    pub earlier: &'a [JobId],
+    pub group: Option<(i64, u32)>,
+}
+
+/// Inserts jobs in order, all or none: a dependency on a job the store
+/// does not hold refuses the whole batch before anything is written. Each
+/// job is placed in `run` (with its step) when given.
+pub(super) fn submit_batch_in(
+    tx: &Tx<'_>,
+    next_id: &mut JobId,
+    jobs: Vec<EncodedJob>,
+    run: Option<(i64, Vec<u32>)>,
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) -> Result<Result<Vec<Submitted>, SpecError>, StoreError> {
+    if let Some(refused) = dependencies::missing(tx, &dependency_ids(&jobs))? {
+        return Ok(Err(refused));
+    }
+    let mut ids = Vec::with_capacity(jobs.len());
+    let mut out = Vec::with_capacity(jobs.len());
+    for (k, job) in jobs.into_iter().enumerate() {
+        let placement = Placement {
+            earlier: &ids,
+            group: run.as_ref().map(|(id, steps)| (*id, steps[k])),
+        };
+        let submitted = submit_placed(tx, next_id, job, now, &mut fx.events, &placement)?;
+        fx.wake |= submitted.created && submitted.job.state == JobState::Queued;
+        ids.push(submitted.job.id);
+        out.push(submitted);
+    }
+    Ok(Ok(out))
+}
+
 /// Inserts a job (or finds the one its idempotency key made) inside the
 /// writer's transaction.
 pub(super) fn submit_in(
@@ -194,6 +271,18 @@ pub(super) fn submit_in(
     job: EncodedJob,
     now: DateTime<Utc>,
     events: &mut Vec<(JobId, i64, NewEvent)>,
+) -> Result<Submitted, StoreError> {
+    submit_placed(tx, next_id, job, now, events, &Placement::default())
+}
+
+/// [`submit_in`] for a job of a batch, placed as `placement` says.
+pub(super) fn submit_placed(
+    tx: &Tx<'_>,
+    next_id: &mut JobId,
+    job: EncodedJob,
+    now: DateTime<Utc>,
+    events: &mut Vec<(JobId, i64, NewEvent)>,
+    placement: &Placement<'_>,
 ) -> Result<Submitted, StoreError> {
     if let Some(key) = &job.job.idempotency_key {
         let existing = tx
@@ -216,8 +305,30 @@ pub(super) fn submit_in(
         args,
         args_text,
     } = job;
-    let stored = stage_job(next_id, job, args, now, events);
+    let deps: Vec<JobId> = job
+        .depends_on
+        .iter()
+        .map(|d| match d {
+            Dependency::Job(id) => *id,
+            Dependency::Earlier(k) => placement.earlier[*k],
+        })
+        .collect();
+    let start = if deps.is_empty() {
+        dependencies::Start {
+            state: JobState::Queued,
+            pending: Vec::new(),
+            error: None,
+        }
+    } else {
+        dependencies::start(tx, &deps, job.on_dependency_failure)?
+    };
+    let mut stored = stage_job(next_id, job, args, now, events, &start, deps);
+    stored.group_run = placement.group.map(|(run, _)| run);
+    stored.group_step = placement.group.map(|(_, step)| step);
     insert_job(tx, &stored, &args_text)?;
+    if !start.pending.is_empty() {
+        dependencies::link(tx, stored.id, &start.pending)?;
+    }
     Ok(Submitted {
         job: stored,
         created: true,
@@ -232,25 +343,35 @@ fn stage_job(
     args: Value,
     now: DateTime<Utc>,
     events: &mut Vec<(JobId, i64, NewEvent)>,
+    start: &dependencies::Start,
+    depends_on: Vec<JobId>,
 ) -> Job {
     let id = *next_id;
     *next_id += 1;
-    let message = if job.run_at > now {
-        format!("submitted; due at {}", job.run_at.to_rfc3339())
-    } else {
-        "submitted".to_string()
+    let message = match start.state {
+        JobState::Blocked => {
+            let ids: Vec<String> = start.pending.iter().map(|d| d.to_string()).collect();
+            format!(
+                "submitted; waits for job{} {}",
+                if ids.len() == 1 { "" } else { "s" },
+                ids.join(", ")
+            )
+        }
+        JobState::Cancelled => format!(
+            "submitted, and cancelled at once: {}",
+            start.error.as_deref().unwrap_or_default()
+        ),
+        _ if job.run_at > now => format!("submitted; due at {}", job.run_at.to_rfc3339()),
+        _ => "submitted".to_string(),
     };
-    events.push((
-        id,
-        to_ms(now),
-        NewEvent::state(None, JobState::Queued, message),
-    ));
+    events.push((id, to_ms(now), NewEvent::state(None, start.state, message)));
+    let with_deps = !depends_on.is_empty();
     Job {
         id,
         kind: job.operation.kind(),
         machine_id: job.machine_id,
         args,
-        state: JobState::Queued,
+        state: start.state,
         priority: job.priority,
         attempt: 0,
         max_attempts: job.max_attempts,
@@ -259,21 +380,49 @@ fn stage_job(
         wait_timeout: job.wait_timeout,
         checkpoint: None,
         result: None,
-        last_error: None,
+        last_error: start.error.clone(),
         idempotency_key: job.idempotency_key,
         lease_owner: None,
         lease_expires_at: None,
         created_at: now,
         updated_at: now,
-        finished_at: None,
+        finished_at: start.state.is_final().then_some(now),
+        depends_on,
+        on_dependency_failure: with_deps.then_some(job.on_dependency_failure),
+        group_run: None,
+        group_step: None,
     }
 }
 
 fn insert_job(tx: &Tx<'_>, job: &Job, args: &str) -> Result<(), StoreError> {
+    if job.depends_on.is_empty() && job.group_run.is_none() {
+        // The common case keeps its short statement.
+        tx.prepare_cached(
+            "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, max_attempts, \
+             run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?
+        .execute(params![
+            job.id,
+            job.kind.as_str(),
+            job.machine_id,
+            args,
+            job.priority,
+            i64::from(job.max_attempts),
+            to_ms(job.run_at),
+            job.wait.map(|w| w.as_str()),
+            job.wait_timeout.as_millis() as i64,
+            job.idempotency_key,
+            to_ms(job.created_at),
+            to_ms(job.updated_at),
+        ])?;
+        return Ok(());
+    }
     tx.prepare_cached(
         "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, max_attempts, \
-         run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at, last_error, \
+         finished_at, depends_on, on_dependency_failure, group_run, group_step) \
+         VALUES (?1, ?2, ?3, ?4, ?13, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?
     .execute(params![
         job.id,
@@ -288,6 +437,13 @@ fn insert_job(tx: &Tx<'_>, job: &Job, args: &str) -> Result<(), StoreError> {
         job.idempotency_key,
         to_ms(job.created_at),
         to_ms(job.updated_at),
+        job.state.as_str(),
+        job.last_error,
+        job.finished_at.map(to_ms),
+        (!job.depends_on.is_empty()).then(|| json_text(&job.depends_on)),
+        job.on_dependency_failure.map(|p| p.as_str()),
+        job.group_run,
+        job.group_step.map(i64::from),
     ])?;
     Ok(())
 }
@@ -350,6 +506,9 @@ fn transition_job(
             now,
         )?;
     }
+    if t.to.is_final() {
+        dependencies::settle(tx, t.job_id, t.to, now, fx)?;
+    }
     fx.wake |= t.to != JobState::Running;
     Ok(true)
 }
@@ -388,6 +547,10 @@ fn cancel(
     if let (JobState::Running, Some(owner)) = (job.state, &job.lease_owner) {
         fx.revoked.push((owner.clone(), id));
     }
+    if job.state == JobState::Blocked {
+        tx.prepare_cached("DELETE FROM job_dependencies WHERE job_id = ?1")?
+            .execute([id])?;
+    }
     let note = if job.state == JobState::Running {
         "cancelled by request; a Paperspace call in flight may still complete"
     } else {
@@ -398,6 +561,7 @@ fn cancel(
         at,
         NewEvent::state(Some(job.state), JobState::Cancelled, note),
     ));
+    dependencies::settle(tx, id, JobState::Cancelled, now, fx)?;
     let job = fetch_job(tx, id)?.expect("the row was just updated");
     Ok(CancelResult::Cancelled(Box::new(job)))
 }

@@ -29,7 +29,9 @@
 mod batch;
 mod claims;
 mod command;
+mod dependencies;
 mod file;
+mod groups;
 mod jobs;
 mod machines;
 mod metering;

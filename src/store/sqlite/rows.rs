@@ -13,7 +13,8 @@ macro_rules! job_columns {
     () => {
         "id, kind, machine_id, args, state, priority, attempt, max_attempts, run_at, wait, \
          wait_timeout_ms, checkpoint, result, last_error, idempotency_key, lease_owner, \
-         lease_expires_at, created_at, updated_at, finished_at"
+         lease_expires_at, created_at, updated_at, finished_at, depends_on, \
+         on_dependency_failure, group_run, group_step"
     };
 }
 pub(super) use job_columns;
@@ -42,6 +43,10 @@ impl JobRow {
             created_at: r.get(17)?,
             updated_at: r.get(18)?,
             finished_at: r.get(19)?,
+            depends_on: r.get(20)?,
+            on_dependency_failure: r.get(21)?,
+            group_run: r.get(22)?,
+            group_step: r.get(23)?,
         })
     }
 }

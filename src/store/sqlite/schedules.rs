@@ -606,7 +606,7 @@ fn overlap_skip(
         .prepare_cached(
             "SELECT j.id, j.state FROM firings f JOIN jobs j ON j.id = f.job_id \
              WHERE f.schedule_id = ?1 AND f.target = ?2 AND f.fire_at < ?3 \
-             AND j.state IN ('queued', 'running', 'waiting') ORDER BY f.fire_at DESC LIMIT 1",
+             AND j.state IN ('blocked', 'queued', 'running', 'waiting') ORDER BY f.fire_at DESC LIMIT 1",
         )?
         .query_row(
             params![plan.schedule_id, entry.target, to_ms(entry.fire_at)],

@@ -570,6 +570,8 @@ fn queue_delivery(
         wait: None,
         wait_timeout: Duration::ZERO,
         idempotency_key: None,
+        depends_on: Vec::new(),
+        on_dependency_failure: Default::default(),
     };
     submit_in(tx, next_id, EncodedJob::new(job), now, &mut fx.events)
 }

@@ -24,6 +24,17 @@ impl SqliteDriver {
             .await
     }
 
+    pub(in crate::store) async fn submit_batch(
+        &self,
+        jobs: Vec<NewJob>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Submitted>, StoreError> {
+        let jobs = jobs.into_iter().map(EncodedJob::new).collect();
+        self.send(|reply| JobCommand::SubmitBatch { jobs, now, reply })
+            .await?
+            .map_err(StoreError::Refused)
+    }
+
     pub(in crate::store) async fn transition(
         &self,
         transition: Transition,

@@ -125,7 +125,7 @@ impl SqliteDriver {
         Ok(sqlx::query_as::<_, (String,)>(
             // The condition as `jobs_machine_open` spells it, so that index serves.
             "SELECT DISTINCT machine_id FROM jobs \
-             WHERE (state = 'queued' OR state = 'running' OR state = 'waiting') \
+             WHERE (state = 'queued' OR state = 'running' OR state = 'waiting' OR state = 'blocked') \
              AND machine_id IN (SELECT value FROM json_each(?))",
         )
         .bind(serde_json::to_string(machine_ids).unwrap_or_default())

@@ -6,6 +6,7 @@
 
 mod claims;
 mod facts;
+mod groups;
 mod jobs;
 mod machines;
 mod metering;
