@@ -34,6 +34,7 @@ mod schedules_e2e;
 mod sim_legacy;
 mod sim_metering;
 mod store;
+mod store_dependencies;
 mod store_metering;
 mod store_webhooks;
 mod systemd;

@@ -11,15 +11,15 @@ use machinist::store::{
 };
 use serde_json::json;
 
-fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     "2026-03-02T09:00:00Z".parse().unwrap()
 }
 
-fn secs(n: i64) -> chrono::Duration {
+pub(crate) fn secs(n: i64) -> chrono::Duration {
     chrono::Duration::seconds(n)
 }
 
-async fn open() -> (Store, tempfile::TempDir) {
+pub(crate) async fn open() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
         .await
@@ -27,7 +27,7 @@ async fn open() -> (Store, tempfile::TempDir) {
     (store, dir)
 }
 
-fn job(kind: &str, machine: Option<&str>) -> NewJob {
+pub(crate) fn job(kind: &str, machine: Option<&str>) -> NewJob {
     JobRequest {
         kind: kind.into(),
         machine_id: machine.map(str::to_string),
@@ -37,7 +37,7 @@ fn job(kind: &str, machine: Option<&str>) -> NewJob {
     .unwrap()
 }
 
-fn finish(id: i64, owner: &Arc<str>, to: JobState) -> Transition {
+pub(crate) fn finish(id: i64, owner: &Arc<str>, to: JobState) -> Transition {
     Transition {
         job_id: id,
         owner: owner.clone(),
@@ -581,7 +581,7 @@ async fn seen_machines_are_kept_and_missing_ones_marked_gone() {
     assert_eq!(known[1].gone_at, Some(t0() + secs(5)));
 }
 
-fn standing(
+pub(crate) fn standing(
     owner: &Arc<str>,
     slots: usize,
     clock: &machinist::clock::ManualClock,
