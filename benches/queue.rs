@@ -21,7 +21,14 @@
 //! 5. an idle `machinist serve`: its resident memory, and how often its
 //!    threads wake with nothing due (context switches read from
 //!    `/proc/PID/task/*/status` over `--idle-seconds N`, 60 by default;
-//!    the target is none).
+//!    the target is none);
+//! 6. dependency chains: 1,000 chains of 10 `show` jobs (`--chains N`),
+//!    each job depending on the one before, submitted as one batch per
+//!    chain by the submitters; jobs/s, and the hand-off from a job's call
+//!    to its dependent's call (which includes the first job's own no-op
+//!    step and its commit). Then the same hand-off with one chain at a time
+//!    on an idle daemon, the mechanism alone, and plain jobs of the same
+//!    count, to read the chains' rate against.
 //!
 //! Before them it measures what this machine gives raw SQLite at this
 //! moment (see `raw_sqlite`), so that a figure can be read against the
@@ -46,7 +53,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use machinist::clock::SystemClock;
 use machinist::daemon::PaperspaceSettings;
-use machinist::job::{JobDefaults, JobId, JobRequest, JobState, NewJob};
+use machinist::job::{Dependency, JobDefaults, JobId, JobRequest, JobState, NewJob};
 use machinist::machine::{
     AccountStanding, ApiCallRecord, Availability, BillingMonth, CreateMachine, EventPage, Machine,
     MachineFilter, MachinePage, MachineState, PageRequest, Template, TemplateFilter, UpdateMachine,
@@ -69,6 +76,10 @@ const IDLE_JOBS: usize = 2_000;
 const RAW_JOBS: usize = 20_000;
 const SIM_JOBS: usize = 2_000;
 const SIM_MACHINES: usize = 100;
+const CHAINS: usize = 1_000;
+const CHAIN_LENGTH: usize = 10;
+/// Chains run one at a time for the idle hand-off.
+const IDLE_CHAINS: usize = 100;
 /// Jobs whose history rows are read back after a run.
 const SAMPLED: usize = 200;
 
@@ -76,8 +87,10 @@ struct Args {
     jobs: usize,
     quick: bool,
     load: Load,
-    /// Scenarios to run (1 to 5).
+    /// Scenarios to run (0 to 6).
     only: Vec<u8>,
+    /// Chains of scenario 6.
+    chains: usize,
     /// How long scenario 5 counts the idle daemon's wake-ups.
     idle_for: Duration,
 }
@@ -103,7 +116,8 @@ fn parse_args() -> anyhow::Result<Args> {
             prefetch: WorkerSettings::default().prefetch,
             budget: BUDGET,
         },
-        only: vec![0, 1, 2, 3, 4, 5],
+        only: vec![0, 1, 2, 3, 4, 5, 6],
+        chains: CHAINS,
         idle_for: Duration::from_secs(60),
     };
     let mut jobs = None;
@@ -129,6 +143,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--submitters" => args.load.submitters = number("--submitters")?.max(1),
             "--workers" => args.load.workers = number("--workers")?.max(1),
             "--prefetch" => args.load.prefetch = number("--prefetch")?,
+            "--chains" => args.chains = number("--chains")?.max(1),
             "--budget" => args.load.budget = Duration::from_secs(number("--budget")? as u64),
             "--idle-seconds" => {
                 args.idle_for = Duration::from_secs(number("--idle-seconds")? as u64)
@@ -151,6 +166,7 @@ fn parse_args() -> anyhow::Result<Args> {
     }
     if args.quick {
         args.jobs = QUICK_JOBS;
+        args.chains = args.chains.min(CHAINS / 10);
     }
     if let Some(n) = jobs {
         args.jobs = n;
@@ -308,8 +324,195 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         println!();
     }
+    // 6. Dependency chains.
+    if wanted(6) {
+        let jobs = args.chains * CHAIN_LENGTH;
+        let chained = chains(args.chains, load).await?;
+        println!(
+            "dependency chains ({} chains of {CHAIN_LENGTH} show jobs = {jobs} jobs, one batch per \
+             chain, {} submitters, {} workers, synchronous=FULL): {:.0} jobs/s{}",
+            args.chains,
+            load.submitters,
+            load.workers,
+            chained.jobs_per_sec,
+            if chained.complete {
+                ""
+            } else {
+                " (UNFINISHED within the budget)"
+            }
+        );
+        println!(
+            "  hand-off under that load, a job's call → its dependent's call: p50 {} p99 {}",
+            ms(chained.hand_off.p50),
+            ms(chained.hand_off.p99)
+        );
+        let idle = idle_chains(IDLE_CHAINS.min(args.chains), load).await?;
+        println!(
+            "  hand-off on an idle daemon, one chain at a time ({} hand-offs): p50 {} p99 {}   \
+             target p99 < 5 ms ({})",
+            idle.samples,
+            ms(idle.hand_off.p50),
+            ms(idle.hand_off.p99),
+            verdict(idle.hand_off.p99 < Duration::from_millis(5))
+        );
+        let plain = throughput(jobs, Durability::Full, load).await?;
+        println!(
+            "  plain show jobs of the same count in this run, for comparison: {:.0} jobs/s \
+             (chains at {:.2}x)",
+            plain.jobs_per_sec,
+            chained.jobs_per_sec / plain.jobs_per_sec
+        );
+        println!();
+    }
     println!("load average at the end: {}", load_average());
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 6: dependency chains.
+
+/// What a chains run measured.
+struct Chained {
+    jobs_per_sec: f64,
+    hand_off: Percentiles,
+    complete: bool,
+}
+
+/// One chain of `show` jobs, each on its own machine and depending on the
+/// one before, as a batch.
+fn chain(n: usize) -> anyhow::Result<Vec<NewJob>> {
+    (0..CHAIN_LENGTH)
+        .map(|k| {
+            let mut job = show_job(format!("c{n}-{k}"))?;
+            if k > 0 {
+                job.depends_on = vec![Dependency::Earlier(k - 1)];
+            }
+            Ok(job)
+        })
+        .collect()
+}
+
+/// Each chain's hand-offs: the call of job k + 1 after the call of job k.
+fn hand_offs(
+    starts: &HashMap<String, Vec<Duration>>,
+    chains: std::ops::Range<usize>,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut out = Vec::new();
+    for n in chains {
+        for k in 1..CHAIN_LENGTH {
+            let at = |k: usize| {
+                starts
+                    .get(&format!("c{n}-{k}"))
+                    .and_then(|v| v.first().copied())
+                    .with_context(|| format!("job {k} of chain {n} never started"))
+            };
+            let (before, after) = (at(k - 1)?, at(k)?);
+            ensure!(
+                after > before,
+                "chain {n}: job {k} started before the job it depends on"
+            );
+            out.push(after - before);
+        }
+    }
+    Ok(out)
+}
+
+/// `chains` chains submitted at once by the submitters, run to the end.
+async fn chains(chains: usize, load: Load) -> anyhow::Result<Chained> {
+    let dir = tempfile::tempdir()?;
+    let store = open_store(dir.path(), Durability::Full).await?;
+    let base = Instant::now();
+    let api = Arc::new(Recording::new(NoopApi, base));
+    let (shutdown, worker_task) = start_workers(&store, api.clone(), load);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let total = chains * CHAIN_LENGTH;
+    let began = Instant::now();
+    let mut submitters = Vec::new();
+    for s in 0..load.submitters {
+        let store = store.clone();
+        let submitters_count = load.submitters;
+        submitters.push(tokio::spawn(async move {
+            for n in (s..chains).step_by(submitters_count) {
+                store.submit_batch(chain(n)?, Utc::now()).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for s in submitters {
+        s.await??;
+    }
+    let deadline = began + load.budget;
+    let complete = loop {
+        if api.shows.load(Ordering::Relaxed) >= total {
+            let counts = store.counts().await?;
+            if count_of(&counts, JobState::Succeeded) as usize == total {
+                break true;
+            }
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let elapsed = began.elapsed();
+    shutdown.cancel();
+    worker_task.await?;
+    let starts = api.take_starts();
+    let hand_off = if complete {
+        percentiles(hand_offs(&starts, 0..chains)?)
+    } else {
+        percentiles(Vec::new())
+    };
+    let counts = store.counts().await?;
+    ensure!(
+        !complete || count_of(&counts, JobState::Succeeded) as usize == total,
+        "chains lost jobs: {counts:?}"
+    );
+    Ok(Chained {
+        jobs_per_sec: total as f64 / elapsed.as_secs_f64(),
+        hand_off,
+        complete,
+    })
+}
+
+/// What the idle chains measured.
+struct IdleChains {
+    samples: usize,
+    hand_off: Percentiles,
+}
+
+/// One chain at a time on an otherwise idle daemon: the hand-off alone.
+async fn idle_chains(chains: usize, load: Load) -> anyhow::Result<IdleChains> {
+    let dir = tempfile::tempdir()?;
+    let store = open_store(dir.path(), Durability::Full).await?;
+    let base = Instant::now();
+    let api = Arc::new(Recording::new(NoopApi, base));
+    let (shutdown, worker_task) = start_workers(&store, api.clone(), load);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for n in 0..chains {
+        let jobs = store.submit_batch(chain(n)?, Utc::now()).await?;
+        let last = jobs.last().context("a chain has jobs")?.job.id;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let job = store.job(last).await?.context("job vanished")?;
+            if job.state == JobState::Succeeded {
+                break;
+            }
+            ensure!(!job.state.is_final(), "job {last} is {}", job.state);
+            ensure!(
+                Instant::now() < deadline,
+                "chain {n} did not finish within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    shutdown.cancel();
+    worker_task.await?;
+    let samples = hand_offs(&api.take_starts(), 0..chains)?;
+    Ok(IdleChains {
+        samples: samples.len(),
+        hand_off: percentiles(samples),
+    })
 }
 
 /// The 1, 5 and 15 minute load averages: other work on the machine skews every figure.

@@ -23,7 +23,7 @@ fn about_machine(machine: Option<&str>) -> Subject {
 }
 
 fn job_data(job: &Job, summary: String) -> Value {
-    json!({
+    let mut data = json!({
         "summary": summary,
         "job_id": job.id,
         "kind": job.kind.as_str(),
@@ -33,7 +33,14 @@ fn job_data(job: &Job, summary: String) -> Value {
         "max_attempts": job.max_attempts,
         "error": job.last_error,
         "link": format!("/v1/jobs/{}", job.id),
-    })
+    });
+    // A job of a group run: the run is what the receiver acts on.
+    if let Some(run) = job.group_run {
+        data["group_run"] = json!(run);
+        data["group_step"] = json!(job.group_step);
+        data["group_run_link"] = json!(format!("/v1/group-runs/{run}"));
+    }
+    data
 }
 
 fn on(job: &Job) -> String {
@@ -47,7 +54,7 @@ fn on(job: &Job) -> String {
 /// error), as stored after the failure.
 pub fn job_failed(job: &Job, at: DateTime<Utc>) -> Event {
     let reason = job.last_error.as_deref().unwrap_or("no reason recorded");
-    let summary = format!(
+    let mut summary = format!(
         "job {} ({}{}) failed after {} of {} attempts: {reason}",
         job.id,
         job.kind,
@@ -55,6 +62,13 @@ pub fn job_failed(job: &Job, at: DateTime<Utc>) -> Event {
         job.attempt,
         job.max_attempts
     );
+    if let Some(run) = job.group_run {
+        summary.push_str(&format!(
+            "; group run {run} stops at step {} and its later steps are not sent \
+             (`machinist groups run {run} --resume` retries from there)",
+            job.group_step.map_or(0, |s| s + 1)
+        ));
+    }
     Event::new(
         EventType::JobFailed,
         at,

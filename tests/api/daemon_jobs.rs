@@ -12,10 +12,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 /// A fault's route key for `op` on `backend`.
-fn fault_route(backend: Backend, op: &str) -> String {
-    let (method, route) = crate::harness::route(backend, op);
-    format!("{method} {route}")
-}
+use crate::harness::fault_route;
 
 /// Runs each named test once per backend: `legacy::name` and `v1::name`.
 macro_rules! both_backends {

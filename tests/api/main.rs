@@ -14,6 +14,7 @@ mod config;
 mod crash;
 mod daemon_jobs;
 mod demo;
+mod groups;
 mod http_cli;
 mod http_cost;
 mod http_fuzz;

@@ -80,10 +80,7 @@ fn keep_example(payload: &Value) {
     .unwrap();
 }
 
-fn fault_route(backend: Backend, op: &str) -> String {
-    let (method, route) = crate::harness::route(backend, op);
-    format!("{method} {route}")
-}
+use crate::harness::fault_route;
 
 /// A stop Paperspace refuses for good (a 400), on `machine`.
 fn refuse_stop(app: &TestApp, backend: Backend) {

@@ -175,6 +175,12 @@ pub fn daemon_api(backend: Backend, url: &str, timeout: Duration) -> Arc<dyn Mac
     .unwrap()
 }
 
+/// `METHOD /route` of `op` on `backend`, as a simulator fault names it.
+pub fn fault_route(backend: Backend, op: &str) -> String {
+    let (method, route) = route(backend, op);
+    format!("{method} {route}")
+}
+
 /// `(method, route)` the simulator counts for a start/stop/show/create of `backend`.
 pub fn route(backend: Backend, op: &str) -> (&'static str, &'static str) {
     match (backend, op) {
