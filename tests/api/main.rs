@@ -17,6 +17,7 @@ mod demo;
 mod http_cli;
 mod http_cost;
 mod http_fuzz;
+mod http_groups;
 mod http_jobs;
 mod http_machines;
 mod http_openapi;
