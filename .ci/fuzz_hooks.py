@@ -5,7 +5,11 @@ A JSON schema cannot state a bound relative to the present: a job's
 month that has begun. The document says these in words; here each generated
 value outside them is moved inside, so that the run still checks that every
 request the schema allows is accepted. A window's `end` must also differ
-from its `start`, which a schema cannot say either. Nothing else is changed.
+from its `start`, which a schema cannot say either. So with what a job may
+depend on (jobs the daemon holds, refs of the same batch without a cycle:
+dependencies are dropped, refs made unique) and a group's stages (names
+unique, each machine in one stage: repeats are renamed or dropped). Nothing
+else is changed.
 """
 
 from datetime import datetime, timedelta, timezone
@@ -45,6 +49,42 @@ def _template(body):
         args["month"] = _month_begun(args["month"])
 
 
+def _batch(body, now):
+    jobs = body.get("jobs")
+    if not isinstance(jobs, list):
+        return
+    for i, job in enumerate(jobs):
+        if not isinstance(job, dict):
+            continue
+        job.pop("depends_on", None)
+        if "ref" in job:
+            job["ref"] = f"r{i}"
+        _job(job, now)
+
+
+def _stages(body):
+    stages = body.get("stages")
+    if not isinstance(stages, list):
+        return
+    names, machines = set(), set()
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, dict):
+            continue
+        if stage.get("name") in names:
+            stage["name"] = f"s{i}"
+        names.add(stage.get("name"))
+        ids = stage.get("machine_ids")
+        if isinstance(ids, list) and ids:
+            kept = []
+            for m in ids:
+                if m not in machines and m not in kept:
+                    kept.append(m)
+            if not kept:
+                kept = [f"psfuzz{i}"]
+            stage["machine_ids"] = kept
+            machines.update(kept)
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     # Every phase's requests pass here (the coverage phase's skip `map_body`).
@@ -54,7 +94,12 @@ def before_call(context, case, kwargs):
     path, method = case.operation.path, case.method.upper()
     now = _now()
     if path == "/v1/jobs" and method == "POST":
+        body.pop("depends_on", None)
         _job(body, now)
+    elif path == "/v1/jobs/batch":
+        _batch(body, now)
+    elif path.startswith("/v1/groups"):
+        _stages(body)
     elif path.startswith("/v1/schedules") and method in ("POST", "PUT"):
         if isinstance(body.get("template"), dict):
             _template(body["template"])

@@ -175,6 +175,11 @@ impl Problem {
 
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
+        // A write refused for what it asked (a dependency on a job the store
+        // does not hold) is the request's fault, named by its field.
+        if let StoreError::Refused(refused) = e {
+            return Problem::invalid_job(refused);
+        }
         // Store errors name files and SQL problems, never secrets. A lost
         // database file was logged once, as an error, when the store found it.
         if !matches!(e, StoreError::Lost { .. }) {

@@ -12,8 +12,10 @@ use super::AppState;
 use super::error::Problem;
 use super::params::{self, CursorKind};
 use crate::job::operation::check_id;
-use crate::job::{Job, JobEvent, JobId, JobKind, JobRequest, JobState};
-use crate::store::{CancelResult, JobFilter, RetryResult};
+use crate::job::{
+    BatchRequest, DependencyRef, Job, JobEvent, JobId, JobKind, JobRequest, JobState, SpecError,
+};
+use crate::store::{CancelResult, JobFilter, RetryResult, StoreError};
 
 /// A page of `GET /v1/jobs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,16 @@ pub struct JobDetail {
     pub events: Vec<JobEvent>,
 }
 
+/// `POST /v1/jobs/batch`: the jobs in the order of the request, and the id
+/// each `ref` was given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchAnswer {
+    /// In the order of the request (not the order they were stored in).
+    pub jobs: Vec<Job>,
+    /// Each `ref` of the request and the id of its job.
+    pub refs: std::collections::BTreeMap<String, JobId>,
+}
+
 /// `POST /v1/jobs`.
 pub(super) async fn submit(
     State(app): State<AppState>,
@@ -52,10 +64,14 @@ pub(super) async fn submit(
     let request: JobRequest =
         super::params::json_body(&headers, body, app.max_body_bytes, JOB_EXAMPLE)?;
     let now = app.http.clock.now();
+    let ids = dependency_ids(&request.depends_on, "depends_on");
     let job = request
         .validate(&app.http.defaults, now)
         .map_err(Problem::invalid_job)?;
-    let submitted = app.http.store.submit(job, now).await?;
+    let submitted = match app.http.store.submit(job, now).await {
+        Err(StoreError::Refused(refused)) => return Err(refusal(&app, &ids, refused).await),
+        other => other?,
+    };
     let id = submitted.job.id;
     if submitted.created {
         tracing::info!(job_id = id, kind = %submitted.job.kind, "job submitted over the admin API");
@@ -68,6 +84,87 @@ pub(super) async fn submit(
         Ok((StatusCode::OK, Json(submitted.job)).into_response())
     }
 }
+
+/// `POST /v1/jobs/batch`: every job checked and the batch ordered before
+/// anything is stored; then all are stored in one transaction, or none.
+pub(super) async fn submit_batch(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let request: BatchRequest =
+        super::params::json_body(&headers, body, app.max_body_bytes, BATCH_EXAMPLE)?;
+    let now = app.http.clock.now();
+    let ids: Vec<(String, JobId)> = request
+        .jobs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, job)| dependency_ids(&job.depends_on, &format!("jobs[{i}].depends_on")))
+        .collect();
+    let batch = request
+        .validate(&app.http.defaults, now)
+        .map_err(Problem::invalid_job)?;
+    let (positions, refs) = (batch.positions, batch.refs);
+    let stored = match app.http.store.submit_batch(batch.jobs, now).await {
+        Err(StoreError::Refused(refused)) => return Err(refusal(&app, &ids, refused).await),
+        other => other?,
+    };
+    let created = stored.iter().filter(|s| s.created).count();
+    let mut in_order: Vec<Option<Job>> = vec![None; stored.len()];
+    let mut named = std::collections::BTreeMap::new();
+    for ((submitted, position), reference) in stored.into_iter().zip(positions).zip(refs) {
+        if let Some(reference) = reference {
+            named.insert(reference, submitted.job.id);
+        }
+        in_order[position] = Some(submitted.job);
+    }
+    let jobs: Vec<Job> = in_order.into_iter().flatten().collect();
+    tracing::info!(
+        jobs = jobs.len(),
+        created,
+        "job batch submitted over the admin API"
+    );
+    // 200 only when every job's idempotency_key matched an existing job.
+    let status = if created == 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(BatchAnswer { jobs, refs: named })).into_response())
+}
+
+/// The job ids among `deps`, each with its field (`depends_on[1]`).
+fn dependency_ids(deps: &[DependencyRef], field: &str) -> Vec<(String, JobId)> {
+    deps.iter()
+        .enumerate()
+        .filter_map(|(i, dep)| match dep {
+            DependencyRef::Job(id) => Some((format!("{field}[{i}]"), *id)),
+            DependencyRef::Ref(_) => None,
+        })
+        .collect()
+}
+
+/// The 422 of a submission the store refused: a dependency on a job it
+/// does not hold, named by its place in the request (the store counts the
+/// distinct ids it was given, not the request's entries).
+async fn refusal(app: &AppState, ids: &[(String, JobId)], refused: SpecError) -> Problem {
+    for (field, id) in ids {
+        match app.http.store.job(*id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Problem::invalid_job(SpecError::new(
+                    field.clone(),
+                    format!("there is no job {id} (it may have been pruned); name jobs that exist"),
+                ));
+            }
+            Err(e) => return e.into(),
+        }
+    }
+    Problem::invalid_job(refused)
+}
+
+/// What the empty-body and not-an-object errors suggest for a batch.
+const BATCH_EXAMPLE: &str = r#"{"jobs":[{"ref":"db","kind":"start","machine_id":"psA"},{"kind":"start","machine_id":"psB","depends_on":["db"]}]}"#;
 
 /// What the empty-body and not-an-object errors suggest.
 const JOB_EXAMPLE: &str = r#"{"kind":"start","machine_id":"ps123"}"#;

@@ -21,14 +21,19 @@
 //! - 401 `unauthorized` (with `WWW-Authenticate: Bearer`), see `http/auth.rs`;
 //! - 404 `not_found`: an unknown job, schedule, window (field `key`),
 //!   override or webhook endpoint (field `id`), delivery of that endpoint
-//!   (field `delivery`) or route; 405 `method_not_allowed`;
+//!   (field `delivery`), group (field `name`), group run (field `id`) or
+//!   route; 405 `method_not_allowed`;
 //! - 409 `conflict`: cancel of a finished job, retry of a job that did not
 //!   fail, a schedule or window name already taken (field `name`), changing
 //!   or deleting a window's edge schedule directly, a utilization pull while
 //!   no machine is known, `hourly` billing of a machine the configuration
 //!   lists in `cost.monthly_billed` (field `billing`), a webhook endpoint
 //!   name already taken (field `name`), changing, rotating or deleting a
-//!   webhook endpoint of the configuration file;
+//!   webhook endpoint of the configuration file; a group name already
+//!   taken, or a rename of a group that schedules or windows target by name,
+//!   or the deletion of such a group (field `name`); a resume of a group run
+//!   still going, one that succeeded, or one that changed meanwhile (field
+//!   `id`);
 //! - 408 `request_timeout`: the body did not arrive within the body timeout;
 //! - 413 `payload_too_large`; 414 `uri_too_long`; 415
 //!   `unsupported_media_type` (`POST /v1/jobs` needs `Content-Type:
@@ -36,7 +41,12 @@
 //! - 422 `invalid_job`: well-formed JSON that is not a valid job (unknown
 //!   kind, missing `machine_id`, bad `wait`, bad `args.*`, …), with the
 //!   [`SpecError`](crate::job::SpecError)'s field (also a utilization pull
-//!   of a month not yet begun, field `month`); 422 `invalid_schedule`,
+//!   of a month not yet begun, field `month`; a `depends_on[i]` naming a
+//!   job the store does not hold; a batch's unknown `ref` or dependency
+//!   cycle, named `a → b → a`); 422 `invalid_group`: a group, a change to
+//!   one, or a run request (bad `name`, `stages[i].…`, `action`, `wait`), or
+//!   a run of a group none of whose machines matched (field `stages`);
+//!   422 `invalid_schedule`,
 //!   `invalid_window`, `invalid_override`: the same for those (bad `cron`,
 //!   `timezone`, `template.*`, `targets`, `exclusions`, `hours.*`, `until`, …);
 //!   422 `invalid_forecast`: a forecast's plan (its field, e.g.
@@ -79,6 +89,7 @@ mod auth;
 pub mod cost;
 mod costs;
 mod error;
+mod groups;
 mod health;
 mod jobs;
 mod machines;
@@ -116,8 +127,9 @@ use crate::store::Store;
 pub use costs::{Billing, BillingRequest, BillingView, CostLineView, CostReportView};
 use error::Problem;
 pub use error::{ErrorBody, ErrorDetail};
+pub use groups::{GroupDetail, GroupList, RunPage};
 pub use health::{MeterView, Readiness, StandingView};
-pub use jobs::{HistoryPage, JobDetail, JobPage};
+pub use jobs::{BatchAnswer, HistoryPage, JobDetail, JobPage};
 pub use machines::{MachineDetail, MachineList, MachineView};
 pub use reports::{
     PullAnswer, PullRequest, SavingsLineView, SavingsView, UtilizationLineView, UtilizationView,
@@ -306,11 +318,21 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         routes::METRICS => on(m, health::metrics),
         routes::OPENAPI => on(m, openapi::document),
         routes::JOB_SUBMIT => on(m, jobs::submit),
+        routes::JOB_BATCH => on(m, jobs::submit_batch),
         routes::JOBS_LIST => on(m, jobs::list),
         routes::JOB_SHOW => on(m, jobs::show),
         routes::JOB_CANCEL => on(m, jobs::cancel),
         routes::JOB_RETRY => on(m, jobs::retry),
         routes::HISTORY => on(m, jobs::history),
+        routes::GROUP_CREATE => on(m, groups::create),
+        routes::GROUPS_LIST => on(m, groups::list),
+        routes::GROUP_SHOW => on(m, groups::show),
+        routes::GROUP_UPDATE => on(m, groups::update),
+        routes::GROUP_DELETE => on(m, groups::delete),
+        routes::GROUP_RUN => on(m, groups::run),
+        routes::GROUP_RUNS_LIST => on(m, groups::runs),
+        routes::GROUP_RUN_SHOW => on(m, groups::show_run),
+        routes::GROUP_RUN_RESUME => on(m, groups::resume),
         routes::MACHINES_LIST => on(m, machines::list),
         routes::MACHINE_SHOW => on(m, machines::show),
         routes::MACHINE_BILLING_SHOW => on(m, costs::show_billing),

@@ -20,7 +20,7 @@ use axum::extract::State;
 use serde_json::{Map, Value, json};
 
 use super::routes::{self, Access, Route};
-use crate::job::JobKind;
+use crate::job::{JobKind, JobState};
 use crate::webhook::{DestinationPolicy, EventType};
 
 /// Where a parameter goes.
@@ -108,6 +108,16 @@ const COUNT: Param = q("count", count, "Fire times, 1 to 100 (default 10).");
 const MONTH: Param = q_required("month", month, "The month, `YYYY-MM` (1970-01 to 9999-12).");
 const MACHINE_ID: Param = p("id", paperspace_id, "A Paperspace machine id.");
 const MACHINE_FILTER: Param = q("machine_id", paperspace_id, "Only this Paperspace machine.");
+const GROUP_NAME: Param = p(
+    "name",
+    group_name,
+    "A group's name: 1 to 64 letters, digits, `-`, `_` or `.`.",
+);
+const RUN_ID: Param = p(
+    "id",
+    positive_id,
+    "A group run id: a positive whole number, written plainly.",
+);
 const WEBHOOK_ID: Param = p(
     "id",
     positive_id,
@@ -155,6 +165,14 @@ pub(super) const OPERATIONS: &[Operation] = &[
         params: &[],
         body: Some("JobRequest"),
         ok: (201, Some("Job")),
+        errors: &[400, 422],
+    },
+    Operation {
+        route: routes::JOB_BATCH,
+        tag: "jobs",
+        params: &[],
+        body: Some("BatchRequest"),
+        ok: (201, Some("BatchAnswer")),
         errors: &[400, 422],
     },
     Operation {
@@ -214,6 +232,86 @@ pub(super) const OPERATIONS: &[Operation] = &[
         body: None,
         ok: (200, Some("HistoryPage")),
         errors: &[400],
+    },
+    Operation {
+        route: routes::GROUP_CREATE,
+        tag: "groups",
+        params: &[],
+        body: Some("GroupSpec"),
+        ok: (201, Some("Group")),
+        errors: &[400, 409, 422],
+    },
+    Operation {
+        route: routes::GROUPS_LIST,
+        tag: "groups",
+        params: &[],
+        body: None,
+        ok: (200, Some("GroupList")),
+        errors: &[400],
+    },
+    Operation {
+        route: routes::GROUP_SHOW,
+        tag: "groups",
+        params: &[GROUP_NAME],
+        body: None,
+        ok: (200, Some("GroupDetail")),
+        errors: &[400, 404],
+    },
+    Operation {
+        route: routes::GROUP_UPDATE,
+        tag: "groups",
+        params: &[GROUP_NAME],
+        body: Some("GroupPatch"),
+        ok: (200, Some("Group")),
+        errors: &[400, 404, 409, 422],
+    },
+    Operation {
+        route: routes::GROUP_DELETE,
+        tag: "groups",
+        params: &[GROUP_NAME],
+        body: None,
+        ok: (204, None),
+        errors: &[400, 404, 409],
+    },
+    Operation {
+        route: routes::GROUP_RUN,
+        tag: "groups",
+        params: &[GROUP_NAME],
+        body: Some("RunRequest"),
+        ok: (201, Some("RunView")),
+        errors: &[400, 404, 422],
+    },
+    Operation {
+        route: routes::GROUP_RUNS_LIST,
+        tag: "groups",
+        params: &[
+            q("group", group_name, "Only runs of the group of this name."),
+            q("limit", run_limit, "Page size, 1 to 100 (default 20)."),
+            q(
+                "cursor",
+                run_cursor,
+                "`next_cursor` of the previous page, unchanged.",
+            ),
+        ],
+        body: None,
+        ok: (200, Some("RunPage")),
+        errors: &[400],
+    },
+    Operation {
+        route: routes::GROUP_RUN_SHOW,
+        tag: "groups",
+        params: &[RUN_ID],
+        body: None,
+        ok: (200, Some("RunView")),
+        errors: &[400, 404],
+    },
+    Operation {
+        route: routes::GROUP_RUN_RESUME,
+        tag: "groups",
+        params: &[RUN_ID],
+        body: None,
+        ok: (200, Some("RunView")),
+        errors: &[400, 404, 409],
     },
     Operation {
         route: routes::MACHINES_LIST,
@@ -623,7 +721,7 @@ fn reason(status: u16) -> &'static str {
         413 => "The body is larger than the limit",
         415 => "The body is not `application/json`",
         422 => {
-            "Well-formed but not valid (`invalid_job`, `invalid_schedule`, `invalid_window`, `invalid_override`, `invalid_forecast`, `invalid_webhook`)"
+            "Well-formed but not valid (`invalid_job`, `invalid_group`, `invalid_schedule`, `invalid_window`, `invalid_override`, `invalid_forecast`, `invalid_webhook`)"
         }
         503 => {
             "The store failed, the daemon is too busy or the request timed out (`unavailable`, `timeout`, `not_ready`)"
@@ -664,6 +762,12 @@ fn operation(op: &Operation) -> Value {
         responses.insert(
             "200".into(),
             json!({"description": "An existing job with the same idempotency_key", "content": {"application/json": {"schema": schema_ref("Job")}}}),
+        );
+    }
+    if op.route == routes::JOB_BATCH {
+        responses.insert(
+            "200".into(),
+            json!({"description": "Every job's idempotency_key matched an existing job, which is answered", "content": {"application/json": {"schema": schema_ref("BatchAnswer")}}}),
         );
     }
     let mut errors: Vec<u16> = op.errors.to_vec();
@@ -762,6 +866,7 @@ pub fn document_value(calendars: &[String], policy: DestinationPolicy) -> Value 
     let tags: Vec<Value> = [
         "health",
         "jobs",
+        "groups",
         "machines",
         "schedules",
         "windows",
@@ -776,7 +881,7 @@ pub fn document_value(calendars: &[String], policy: DestinationPolicy) -> Value 
         "info": {
             "title": "Machinist admin API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Jobs, schedules, windows, machines, reports, webhooks, health and metrics of a Machinist daemon. Every error is `{\"error\":{\"code\",\"message\",\"field\"}}`.",
+            "description": "Jobs, machine groups, schedules, windows, machines, reports, webhooks, health and metrics of a Machinist daemon. Every error is `{\"error\":{\"code\",\"message\",\"field\"}}`.",
         },
         "tags": tags,
         "security": [{"bearer": []}],
@@ -966,7 +1071,8 @@ fn paperspace_id() -> Value {
 }
 
 fn job_state() -> Value {
-    json!({"type": "string", "enum": ["queued", "running", "waiting", "succeeded", "failed", "cancelled"]})
+    let states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+    json!({"type": "string", "enum": states})
 }
 
 fn job_kind() -> Value {
@@ -1184,6 +1290,133 @@ fn webhook_schemas(map: &mut Map<String, Value>, policy: DestinationPolicy) {
     );
 }
 
+/// Most stages in a group, as [`crate::group::GroupSpec::check`] allows
+/// (its constant is private to `group/spec.rs`; a test here holds the two
+/// equal).
+const MAX_STAGES: usize = 50;
+
+/// A group's name, as [`crate::group::GroupSpec::check`] takes it.
+fn group_name() -> Value {
+    json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"})
+}
+
+fn run_limit() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": super::groups::MAX_RUNS, "default": super::groups::DEFAULT_RUNS})
+}
+
+fn run_cursor() -> Value {
+    json!({"type": "string", "pattern": "^r[1-9][0-9]{0,17}$"})
+}
+
+/// The group routes' bodies and answers.
+fn group_schemas(map: &mut Map<String, Value>) {
+    let states: Vec<&str> = crate::machine::MachineState::KNOWN
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let stage_name = json!({"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "Unique in the group: 1 to 64 letters, digits, `-`, `_` or `.`."});
+    let selector = json!({"type": "object", "additionalProperties": false, "minProperties": 1, "description": "Machines matching all of these when a run is made.", "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": format!("^[^{HIDDEN}]*$"), "description": "A glob: `*` any run, `?` one character."},
+        "region": free_text(1024), "machine_type": free_text(1024),
+        "state": {"type": "string", "enum": states},
+    }});
+    map.insert(
+        "Stage".into(),
+        json!({"description": "One stage: its machines by id (each machine in one stage of the group only) or by selector.", "oneOf": [
+            {"type": "object", "additionalProperties": false, "required": ["name", "machine_ids"], "properties": {
+                "name": stage_name,
+                "machine_ids": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": paperspace_id()},
+            }},
+            {"type": "object", "additionalProperties": false, "required": ["name", "selector"], "properties": {
+                "name": stage_name,
+                "machine_ids": {"type": "array", "maxItems": 0},
+                "selector": selector,
+            }},
+        ]}),
+    );
+    let stages = json!({"type": "array", "minItems": 1, "maxItems": MAX_STAGES, "items": schema_ref("Stage"), "description": "In start order; stage names unique in the group, and a machine in one stage only."});
+    map.insert(
+        "GroupSpec".into(),
+        json!({"type": "object", "description": "A machine group.", "required": ["name", "stages"], "additionalProperties": false, "properties": {"name": group_name(), "stages": stages}}),
+    );
+    map.insert(
+        "GroupPatch".into(),
+        json!({"type": "object", "description": "The fields to change; at least one. A rename is refused while schedules or windows target the group by name.", "minProperties": 1, "additionalProperties": false, "properties": {"name": group_name(), "stages": stages}}),
+    );
+    map.insert(
+        "RunRequest".into(),
+        json!({"type": "object", "required": ["action"], "additionalProperties": false, "properties": {
+            "action": {"type": "string", "enum": ["start", "stop", "restart"], "description": "`start`: stages first to last, each ready before the next; `stop`: last to first; `restart`: a stop, then a start."},
+            "wait": {"type": "string", "enum": ["ready", "serviceready"], "default": "ready", "description": "What a started machine must reach before the next stage starts."},
+        }}),
+    );
+    let stage_out = open_obj(
+        "A stage: `name`, and `machine_ids` or `selector`.",
+        json!({"name": t(STRING), "machine_ids": {"type": "array", "items": t(STRING)}, "selector": t("object")}),
+    );
+    map.insert(
+        "Group".into(),
+        obj(
+            &["id", "name", "stages", "created_at", "updated_at"],
+            json!({"id": t("integer"), "name": t(STRING), "stages": {"type": "array", "items": stage_out}, "created_at": time(), "updated_at": time()}),
+        ),
+    );
+    map.insert(
+        "GroupList".into(),
+        obj(&["groups"], json!({"groups": list_of("Group")})),
+    );
+    map.insert(
+        "GroupDetail".into(),
+        json!({"allOf": [schema_ref("Group"), obj(&["recent_runs"], json!({"recent_runs": list_of("RunView")}))]}),
+    );
+    let step_action = json!({"type": "string", "enum": ["start", "stop"]});
+    let step = obj(
+        &["stage", "action", "machine_ids"],
+        json!({"stage": t(STRING), "action": step_action, "machine_ids": {"type": "array", "items": t(STRING)}}),
+    );
+    let run_job = obj(
+        &["machine_id", "job_id", "state"],
+        json!({"machine_id": t(STRING), "job_id": t("integer"), "state": job_state(), "error": t(STRING)}),
+    );
+    let progress = obj(
+        &["stage", "action", "state", "jobs"],
+        json!({
+            "stage": t(STRING), "action": step_action,
+            "state": {"type": "string", "enum": ["blocked", "running", "succeeded", "failed", "cancelled"]},
+            "jobs": {"type": "array", "items": run_job},
+        }),
+    );
+    let failure = obj(
+        &["step", "stage", "machine_id", "job_id", "reason"],
+        json!({"step": t("integer"), "stage": t(STRING), "machine_id": t(STRING), "job_id": t("integer"), "reason": t(STRING)}),
+    );
+    map.insert(
+        "RunView".into(),
+        obj(
+            &["id", "group", "action", "wait", "steps", "resumes", "created_at", "updated_at", "state", "steps_done", "progress"],
+            json!({
+                "id": t("integer"), "group": t(STRING),
+                "action": {"type": "string", "enum": ["start", "stop", "restart"]},
+                "wait": {"type": "string", "enum": ["ready", "serviceready", "off", "gone"]},
+                "steps": {"type": "array", "items": step},
+                "schedule_id": {"type": "integer", "description": "The schedule whose firing made the run; absent for a run made by hand."},
+                "resumes": t("integer"), "created_at": time(), "updated_at": time(),
+                "state": {"type": "string", "enum": ["running", "succeeded", "failed"]},
+                "steps_done": t("integer"),
+                "progress": {"type": "array", "items": progress},
+                "failure": failure,
+            }),
+        ),
+    );
+    map.insert(
+        "RunPage".into(),
+        obj(
+            &["runs", "next_cursor"],
+            json!({"runs": list_of("RunView"), "next_cursor": nullable(STRING)}),
+        ),
+    );
+}
+
 /// The largest id a cursor is written for here (18 digits; ids are i64).
 fn job_cursor() -> Value {
     json!({"type": "string", "pattern": "^j[1-9][0-9]{0,17}$"})
@@ -1322,11 +1555,32 @@ fn job_request(kind: JobKind) -> Value {
             json!("Submitting the same key again answers 200 with the job it made the first time.");
         k
     });
+    properties.insert("depends_on".into(), json!({"type": "array", "maxItems": crate::job::dependency::MAX_DEPENDENCIES, "items": positive_id(), "description": "Ids of jobs that must succeed before this one runs (it is `blocked` until then); each must be a job the daemon holds, or the answer is a 422 naming it."}));
+    properties.insert("on_dependency_failure".into(), json!({"type": "string", "enum": ["cancel", "run"], "default": "cancel", "description": "When a dependency fails or is cancelled: cancel this job too, or run it anyway once they have all finished."}));
     let all_of = refused_combinations(
         kind,
         &[json!({"not": {"required": ["run_at", "delay_seconds"]}})],
     );
     json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties, "allOf": all_of})
+}
+
+/// A job of `POST /v1/jobs/batch` for one kind: a job of `POST /v1/jobs`
+/// that may have a `ref`, and may depend on the refs of the batch's other
+/// jobs as well as on ids.
+fn batch_job(kind: JobKind) -> Value {
+    let mut schema = job_request(kind);
+    let properties = schema["properties"]
+        .as_object_mut()
+        .expect("a job's properties");
+    let mut reference = free_text(64);
+    reference["minLength"] = json!(1);
+    reference["description"] =
+        json!("A name, unique in the batch, that other jobs of the batch depend on this one by.");
+    let mut by_ref = reference.clone();
+    by_ref["description"] = json!("The `ref` of another job of the batch.");
+    properties.insert("ref".into(), reference);
+    properties.insert("depends_on".into(), json!({"type": "array", "maxItems": crate::job::dependency::MAX_DEPENDENCIES, "items": {"oneOf": [positive_id(), by_ref]}, "description": "Jobs that must succeed first: ids of jobs the daemon holds, or refs of other jobs of the batch; the batch's dependencies must not form a cycle (a 422 names it)."}));
+    schema
 }
 
 /// A schedule's job template for one kind.
@@ -1586,14 +1840,7 @@ fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
             json!({items: list_of(item), "next_cursor": nullable(STRING)}),
         )
     };
-    let job_states = json!([
-        "queued",
-        "running",
-        "waiting",
-        "succeeded",
-        "failed",
-        "cancelled"
-    ]);
+    let job_states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
     // `deliver` jobs are the daemon's own: listed, never submitted.
     let job_requests: Vec<Value> = submittable()
         .map(|k| schema_ref(&format!("JobRequest_{}", k.as_str())))
@@ -1602,7 +1849,7 @@ fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
     let schema_spec_none = schedule_spec(false);
     let mut schemas = json!({
         "Error": obj(&["error"], json!({"error": obj(&["code", "message", "field"], json!({
-            "code": {"type": "string", "enum": ["bad_request", "unauthorized", "not_found", "method_not_allowed", "conflict", "payload_too_large", "unsupported_media_type", "request_timeout", "invalid_job", "invalid_schedule", "invalid_window", "invalid_override", "invalid_forecast", "invalid_webhook", "unavailable", "timeout", "not_ready", "internal"]},
+            "code": {"type": "string", "enum": ["bad_request", "unauthorized", "not_found", "method_not_allowed", "conflict", "payload_too_large", "unsupported_media_type", "request_timeout", "invalid_job", "invalid_group", "invalid_schedule", "invalid_window", "invalid_override", "invalid_forecast", "invalid_webhook", "unavailable", "timeout", "not_ready", "internal"]},
             "message": t(STRING),
             "field": {"type": "string", "nullable": true, "description": "The offending input: a JSON path, query parameter or path segment (several, joined by commas, when a webhook's fields are refused together)."},
         }))})),
@@ -1626,6 +1873,10 @@ fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
             "last_error": nullable(STRING), "idempotency_key": nullable(STRING),
             "lease_owner": nullable(STRING), "lease_expires_at": nullable_time(),
             "created_at": time(), "updated_at": time(), "finished_at": nullable_time(),
+            "depends_on": {"type": "array", "items": t("integer"), "description": "Jobs that must succeed before this one runs; absent when none."},
+            "on_dependency_failure": {"type": "string", "enum": ["cancel", "run"], "description": "What the job does when a dependency fails or is cancelled; absent without dependencies."},
+            "group_run": {"type": "integer", "description": "The group run that made the job (`GET /v1/group-runs/{id}`); absent for others."},
+            "group_step": {"type": "integer", "description": "Its step in that run, from 0."},
         })),
         "JobEvent": obj(&["id", "job_id", "at", "kind", "message"], json!({
             "id": t("integer"), "job_id": t("integer"), "at": time(),
@@ -1680,6 +1931,21 @@ fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
         "JobRequest".into(),
         json!({"description": "A job; its fields depend on `kind`.", "oneOf": job_requests}),
     );
+    let batch_jobs: Vec<Value> = submittable()
+        .map(|k| schema_ref(&format!("BatchJob_{}", k.as_str())))
+        .collect();
+    map.insert(
+        "BatchRequest".into(),
+        json!({"type": "object", "description": "Jobs stored together, all or none, in an order where each comes after what it depends on.", "required": ["jobs"], "additionalProperties": false, "properties": {"jobs": {"type": "array", "minItems": 1, "maxItems": crate::job::dependency::MAX_BATCH, "items": {"oneOf": batch_jobs}}}}),
+    );
+    map.insert(
+        "BatchAnswer".into(),
+        obj(
+            &["jobs", "refs"],
+            json!({"jobs": {"type": "array", "items": schema_ref("Job"), "description": "In the order of the request."}, "refs": {"type": "object", "additionalProperties": t("integer"), "description": "Each `ref` of the request and its job's id."}}),
+        ),
+    );
+    group_schemas(map);
     map.insert(
         "ScheduleSpec".into(),
         json!({"description": "A schedule: targets when its template's kind acts on machines, none otherwise.", "oneOf": [schema_spec_machines, schema_spec_none]}),
@@ -1725,6 +1991,7 @@ fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
     for kind in submittable() {
         map.insert(format!("JobRequest_{}", kind.as_str()), job_request(kind));
         map.insert(format!("JobTemplate_{}", kind.as_str()), job_template(kind));
+        map.insert(format!("BatchJob_{}", kind.as_str()), batch_job(kind));
     }
     schemas
 }
@@ -1860,6 +2127,23 @@ mod tests {
             let n = OPERATIONS.iter().filter(|op| op.route == *route).count();
             assert_eq!(n, 1, "{} {}", route.method.as_str(), route.path);
         }
+    }
+
+    #[test]
+    fn the_stage_limit_is_the_groups() {
+        use crate::group::{GroupSpec, Stage};
+        let spec = |n: usize| GroupSpec {
+            name: "g".into(),
+            stages: (0..n)
+                .map(|i| Stage {
+                    name: format!("s{i}"),
+                    machine_ids: vec![format!("ps{i}")],
+                    selector: None,
+                })
+                .collect(),
+        };
+        spec(MAX_STAGES).check().unwrap();
+        assert_eq!(spec(MAX_STAGES + 1).check().unwrap_err().field, "stages");
     }
 
     #[test]

@@ -118,6 +118,8 @@ pub(super) enum CursorKind {
     Jobs,
     /// An event id: the history continues with events below it.
     History,
+    /// A group run id: the list continues with runs below it.
+    Runs,
 }
 
 impl CursorKind {
@@ -125,6 +127,7 @@ impl CursorKind {
         match self {
             CursorKind::Jobs => 'j',
             CursorKind::History => 'e',
+            CursorKind::Runs => 'r',
         }
     }
 }
@@ -373,7 +376,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_are_strict() {
-        for kind in [CursorKind::Jobs, CursorKind::History] {
+        for kind in [CursorKind::Jobs, CursorKind::History, CursorKind::Runs] {
             let c = encode_cursor(kind, 42);
             assert_eq!(decode_cursor(kind, Some(&c)).unwrap(), Some(42));
         }

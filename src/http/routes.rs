@@ -25,11 +25,21 @@
 //! | `GET /metrics` | Prometheus text (`http/metrics.rs`) |
 //! | `GET /openapi.json` | the OpenAPI 3 document of every route here (`http/openapi.rs`) |
 //! | `POST /v1/jobs` | body [`JobRequest`](crate::job::JobRequest); 201 + the job, or 200 + the existing job when its `idempotency_key` matched |
+//! | `POST /v1/jobs/batch` | body [`BatchRequest`](crate::job::BatchRequest) `{"jobs":[…]}`, each job as `POST /v1/jobs` takes it plus an optional `ref` that others' `depends_on` name; all stored in one transaction or none; 201 + [`BatchAnswer`](super::BatchAnswer) `{"jobs":[…in request order…],"refs":{"ref":id}}`; 422 `invalid_job` naming a cycle (`a → b → a`) or an unknown ref |
 //! | `GET /v1/jobs?state=&kind=&machine_id=&limit=&cursor=` | [`JobPage`](super::JobPage): `{"jobs":[…],"next_cursor":"j41"\|null}`, newest first |
 //! | `GET /v1/jobs/{id}` | [`JobDetail`](super::JobDetail): the job's fields plus `"events":[…]`, oldest first |
 //! | `POST /v1/jobs/{id}/cancel` | 200 + the cancelled job; 409 if it already finished |
 //! | `POST /v1/jobs/{id}/retry` | 200 + the re-queued job; 409 unless it failed |
 //! | `GET /v1/history?machine_id=&limit=&cursor=` | [`HistoryPage`](super::HistoryPage): `{"events":[…],"next_cursor":"e17"\|null}`, newest first |
+//! | `POST /v1/groups` | body [`GroupSpec`](crate::group::GroupSpec) `{"name","stages":[{"name","machine_ids"\|"selector"}…]}`; 201 + the [`Group`](crate::group::Group); 409 for a name taken (`http/groups.rs`) |
+//! | `GET /v1/groups` | [`GroupList`](super::GroupList): `{"groups":[…]}` by name |
+//! | `GET /v1/groups/{name}` | [`GroupDetail`](super::GroupDetail): the group plus `recent_runs`, its last 10 runs as [`RunView`](crate::group::RunView)s, newest first |
+//! | `PATCH /v1/groups/{name}` | body [`GroupPatch`](crate::group::GroupPatch) `{"name"?,"stages"?}`; 200 + the group; 409 when another group has the new name or schedules or windows target this one by name |
+//! | `DELETE /v1/groups/{name}` | 204 (its runs stay); 409 naming the schedules and windows that target it |
+//! | `POST /v1/groups/{name}/runs` | body [`RunRequest`](crate::group::RunRequest) `{"action":"start"\|"stop"\|"restart","wait"?}`; 201 + the run's `RunView`, its jobs all queued at once, each step's depending on the step before; 422 when no machine of the group matched |
+//! | `GET /v1/group-runs?group=&limit=&cursor=` | [`RunPage`](super::RunPage): `{"runs":[RunView…],"next_cursor":"r12"\|null}`, newest first; limit 1..=100 (20) |
+//! | `GET /v1/group-runs/{id}` | the `RunView`: steps with their jobs, `state` (`running`, `succeeded`, `failed`), `failure` |
+//! | `POST /v1/group-runs/{id}/resume` | 200 + the `RunView` with new jobs from the first step that did not succeed; 409 while it runs, once it succeeded, or when it changed meanwhile |
 //! | `GET /v1/machines` | [`MachineList`](super::MachineList): every machine seen, with `seen_at` and `gone_at` |
 //! | `GET /v1/machines/{id}` | [`MachineDetail`](super::MachineDetail): the machine, its 20 most recent jobs, the schedules that target it |
 //! | `GET /v1/machines/{id}/billing` | [`BillingView`](super::BillingView) `{"machine_id","billing":"monthly"\|"hourly","source":"config"\|"api"\|"default"}` |
@@ -74,6 +84,10 @@
 //! | `POST /v1/webhooks/{id}/test` | [`TestDelivery`](super::TestDelivery): a `ping` sent now and what the receiver answered (a receiver's failure is `"delivered":false`, still a 200) |
 //! | `GET /v1/webhooks/{id}/deliveries?before=&limit=` | [`DeliveryPage`](super::DeliveryPage): `{"deliveries":[…],"next_before":41\|null}`, newest first, each with its attempts; limit 1..=200 (50) |
 //! | `POST /v1/webhooks/{id}/deliveries/{delivery}/resend` | 202 + [`Resent`](super::Resent) `{"delivery","event_id"}`: a new delivery of the same event |
+//!
+//! A group's `{name}` is 1 to 64 letters, digits, `-`, `_` or `.`; a group
+//! run's `{id}` a positive number written plainly. `POST /v1/jobs/batch` is
+//! no job id: `GET /v1/jobs/batch` is a 405.
 //!
 //! A webhook's `{id}` and a delivery's `{delivery}` are positive numbers
 //! written plainly; `events` is not an id, so `/v1/webhooks/events` never
@@ -207,11 +221,21 @@ route_table! {
     METRICS = Admin Get "/metrics", "Prometheus metrics (text format 0.0.4)";
     OPENAPI = Admin Get "/openapi.json", "This document";
     JOB_SUBMIT = Admin Post "/v1/jobs", "Submit a job (200 with the existing job when its idempotency_key matched)";
+    JOB_BATCH = Admin Post "/v1/jobs/batch", "Submit several jobs at once, all or none, depending on each other by ref";
     JOBS_LIST = Admin Get "/v1/jobs", "List jobs, newest first";
     JOB_SHOW = Admin Get "/v1/jobs/{id}", "A job with its events";
     JOB_CANCEL = Admin Post "/v1/jobs/{id}/cancel", "Cancel a job that has not finished";
     JOB_RETRY = Admin Post "/v1/jobs/{id}/retry", "Re-queue a failed job";
     HISTORY = Admin Get "/v1/history", "Every job's events, newest first";
+    GROUP_CREATE = Admin Post "/v1/groups", "Create a machine group: named stages of machines";
+    GROUPS_LIST = Admin Get "/v1/groups", "List machine groups by name";
+    GROUP_SHOW = Admin Get "/v1/groups/{name}", "A machine group with its last 10 runs";
+    GROUP_UPDATE = Admin Patch "/v1/groups/{name}", "Rename a machine group or replace its stages";
+    GROUP_DELETE = Admin Delete "/v1/groups/{name}", "Delete a machine group no schedule or window targets";
+    GROUP_RUN = Admin Post "/v1/groups/{name}/runs", "Start, stop or restart a group stage by stage";
+    GROUP_RUNS_LIST = Admin Get "/v1/group-runs", "Group runs with their progress, newest first";
+    GROUP_RUN_SHOW = Admin Get "/v1/group-runs/{id}", "A group run's steps, jobs and state";
+    GROUP_RUN_RESUME = Admin Post "/v1/group-runs/{id}/resume", "Run a failed group run again from the step that failed";
     MACHINES_LIST = Admin Get "/v1/machines", "Every machine seen, with when";
     MACHINE_SHOW = Admin Get "/v1/machines/{id}", "A machine with its recent jobs and the schedules aimed at it";
     MACHINE_BILLING_SHOW = Admin Get "/v1/machines/{id}/billing", "Whether a machine is billed monthly or hourly, and who said so";

@@ -48,6 +48,18 @@ fn pull() -> Value {
 fn webhook() -> Value {
     json!({"url": "https://hooks.example.com/fz", "name": "fzh", "format": "standard", "events": ["daemon.stopping"], "machines": ["ps1"]})
 }
+fn batch() -> Value {
+    json!({"jobs": [{"kind": "refresh", "ref": "a"}, {"kind": "refresh", "depends_on": ["a"], "on_dependency_failure": "run"}]})
+}
+fn group() -> Value {
+    json!({"name": "fzg2", "stages": [{"name": "db", "machine_ids": ["ps1"]}, {"name": "app", "selector": {"name": "web-*"}}]})
+}
+fn group_patch() -> Value {
+    json!({"name": "fzg3", "stages": [{"name": "all", "machine_ids": ["ps2"]}]})
+}
+fn group_run() -> Value {
+    json!({"action": "restart", "wait": "serviceready"})
+}
 fn webhook_patch() -> Value {
     json!({"name": "fzh2", "events": ["job.failed"], "paused": true})
 }
@@ -79,6 +91,11 @@ const ROUTES: &[Route] = &[
         body: Some(job),
     },
     Route {
+        method: "POST",
+        path: "/v1/jobs/batch",
+        body: Some(batch),
+    },
+    Route {
         method: "GET",
         path: "/v1/jobs",
         body: None,
@@ -101,6 +118,51 @@ const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/v1/history",
+        body: None,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/groups",
+        body: Some(group),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/groups",
+        body: None,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/groups/{}",
+        body: None,
+    },
+    Route {
+        method: "PATCH",
+        path: "/v1/groups/{}",
+        body: Some(group_patch),
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/groups/{}",
+        body: None,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/groups/{}/runs",
+        body: Some(group_run),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/group-runs",
+        body: None,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/group-runs/{}",
+        body: None,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/group-runs/{}/resume",
         body: None,
     },
     Route {
@@ -426,6 +488,7 @@ struct Fixture {
     schedule: String,
     window: String,
     job: String,
+    group: String,
     /// A connection per request: the server may close a connection after
     /// answering a request whose body it did not read (a 413, a 401), and a
     /// pooled client can race that close with its next request.
@@ -460,8 +523,13 @@ struct Case {
 
 fn build(f: &Fixture, route: &Route, brk: &Break) -> Option<Case> {
     let key_for = |path: &str| {
-        if path.contains("/overrides/") || path.starts_with("/v1/webhooks") {
+        if path.contains("/overrides/")
+            || path.starts_with("/v1/webhooks")
+            || path.starts_with("/v1/group-runs")
+        {
             "1".to_string()
+        } else if path.starts_with("/v1/groups") {
+            f.group.clone()
         } else if path.starts_with("/v1/jobs") {
             f.job.clone()
         } else if path.starts_with("/v1/windows") {
@@ -549,7 +617,7 @@ fn build(f: &Fixture, route: &Route, brk: &Break) -> Option<Case> {
                 && sent.len() < 19
                 && sent.bytes().all(|b| b.is_ascii_digit());
             if canonical_id
-                || [&f.schedule, &f.window, &f.job]
+                || [&f.schedule, &f.window, &f.job, &f.group]
                     .iter()
                     .any(|k| k.as_str() == sent)
             {
@@ -673,7 +741,7 @@ fn fixture() -> &'static Fixture {
             .enable_all()
             .build()
             .unwrap();
-        let (app, schedule, window, job) = rt.block_on(async {
+        let (app, schedule, window, job, group) = rt.block_on(async {
             let app = spawn_app(AppOptions::default()).await;
             // Something of everything, none of it able to fire during the test.
             let done = app.run(json!({"kind": "refresh"})).await;
@@ -690,11 +758,19 @@ fn fixture() -> &'static Fixture {
             let (st, hook) = app.post("/v1/webhooks", webhook()).await;
             assert!(st.is_success(), "{hook}");
             assert_eq!(hook["endpoint"]["id"], 1);
+            let (st, g) = app
+                .post(
+                    "/v1/groups",
+                    json!({"name": "fzg", "stages": [{"name": "one", "machine_ids": ["ps1"]}]}),
+                )
+                .await;
+            assert!(st.is_success(), "{g}");
             (
                 app,
                 created["name"].as_str().unwrap().to_string(),
                 win["name"].as_str().unwrap().to_string(),
                 done["id"].to_string(),
+                g["name"].as_str().unwrap().to_string(),
             )
         });
         Fixture {
@@ -703,6 +779,7 @@ fn fixture() -> &'static Fixture {
             schedule,
             window,
             job,
+            group,
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
                 .build()

@@ -18,6 +18,7 @@ mod groups;
 mod http_cli;
 mod http_cost;
 mod http_fuzz;
+mod http_groups;
 mod http_jobs;
 mod http_machines;
 mod http_openapi;
