@@ -27,10 +27,12 @@ pub(super) struct Start {
 /// before anything of a batch is written.
 pub(super) fn missing(tx: &Tx<'_>, ids: &[JobId]) -> Result<Option<SpecError>, StoreError> {
     let mut stmt = tx.prepare_cached("SELECT 1 FROM jobs WHERE id = ?1")?;
-    for (i, id) in ids.iter().enumerate() {
+    for id in ids {
         if stmt.query_row([id], |_| Ok(())).optional()?.is_none() {
+            // The ids of a whole batch, sorted: the caller knows which
+            // request position named it.
             return Ok(Some(SpecError::new(
-                format!("depends_on[{i}]"),
+                "depends_on",
                 format!("there is no job {id} (it may have been pruned); name jobs that exist"),
             )));
         }
