@@ -79,6 +79,15 @@ pub enum FiringAction {
         /// Why no job is queued, recorded with the firing.
         reason: String,
     },
+    /// The target is a machine of a group run the firing makes (stored
+    /// with the plan, beside it: see `Store::fire_run`); the firing records
+    /// that machine's job in the run, its start job for a restart.
+    InRun {
+        /// Late: the firing was missed and is being caught up.
+        caught_up: bool,
+        /// A note for the firing record, as for `Enqueue`.
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
