@@ -121,7 +121,8 @@ pub struct FiringPlan {
 pub struct FireResult {
     /// False when the schedule had moved on: another scheduler fired it, or it was edited.
     pub applied: bool,
-    /// Ids of the jobs queued, in entry order.
+    /// Ids of the jobs queued, in entry order (an `InRun` entry's job in
+    /// its run), then a run's jobs no entry records (a restart's stops).
     pub enqueued: Vec<JobId>,
     /// How many entries were recorded as skipped (including overlap skips).
     pub skipped: usize,
