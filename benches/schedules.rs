@@ -677,7 +677,8 @@ async fn breakdown(
     let plan_started = Instant::now();
     let plans: Vec<_> = due
         .iter()
-        .map(|s| scheduler.plan(s, at, None, &[], None))
+        // Plain schedules: no group, so no run beside the plan.
+        .map(|s| scheduler.plan(s, at, None, &[], None, None).0)
         .collect();
     let plan = plan_started.elapsed().as_secs_f64() * 1e3 / plans.len().max(1) as f64;
     let (first, rest) = plans.split_at(plans.len() / 2);

@@ -106,6 +106,11 @@ struct AddArgs {
     /// `name=GLOB,region=R,machine_type=T,state=S` (one or more; a machine must match all).
     #[arg(long, value_name = "SELECTOR", value_parser = parse_selector)]
     select: Option<Selector>,
+    /// A machine group (`machinist groups add`), run stage by stage: a
+    /// start starts its stages in order, a stop stops them in reverse.
+    /// For start, stop and restart; not with --machine or --select.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["machines", "select"])]
+    group: Option<String>,
     /// Spread the jobs over this many seconds after each fire time.
     #[arg(long, value_name = "SECS")]
     jitter: Option<u32>,
@@ -385,7 +390,7 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         targets: Targets {
             machine_ids: args.machines,
             selector: args.select,
-            group: None,
+            group: args.group,
         },
         enabled: !args.paused,
         jitter_seconds: args.jitter.unwrap_or(0),
@@ -479,8 +484,11 @@ fn finish(schedule: &Schedule, json: bool, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// "ps1, ps2", "name=gpu-*, state=ready", or "-".
+/// "ps1, ps2", "name=gpu-*, state=ready", "group shop", or "-".
 pub(super) fn targets_summary(targets: &Targets, max: usize) -> String {
+    if let Some(group) = &targets.group {
+        return format!("group {group}");
+    }
     if let Some(s) = &targets.selector {
         let parts: Vec<String> = [
             ("name", &s.name),
@@ -694,5 +702,10 @@ mod tests {
             group: None,
         };
         assert_eq!(targets_summary(&select, 3), "select name=gpu-*,state=off");
+        let group = Targets {
+            group: Some("shop".into()),
+            ..Targets::default()
+        };
+        assert_eq!(targets_summary(&group, 3), "group shop");
     }
 }

@@ -91,7 +91,7 @@ enum WindowsCommand {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("targets").required(true).args(["machines", "select"])))]
+#[command(group(clap::ArgGroup::new("targets").required(true).args(["machines", "select", "group"])))]
 struct AddArgs {
     /// A unique name (not a number).
     name: String,
@@ -115,6 +115,10 @@ struct AddArgs {
     /// `name=GLOB,region=R,machine_type=T,state=S` (one or more; a machine must match all).
     #[arg(long, value_name = "SELECTOR", value_parser = parse_selector)]
     select: Option<Selector>,
+    /// A machine group (`machinist groups add`): the opening starts its
+    /// stages in order, the closing (and enforcement) stops them in reverse.
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
     /// Also stop targets found running while the window is closed.
     #[arg(long)]
     enforce: bool,
@@ -303,7 +307,7 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         targets: Targets {
             machine_ids: args.machines,
             selector: args.select,
-            group: None,
+            group: args.group,
         },
         enforce: args.enforce,
         enforce_interval_seconds: args.enforce_every,

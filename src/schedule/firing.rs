@@ -79,6 +79,15 @@ pub enum FiringAction {
         /// Why no job is queued, recorded with the firing.
         reason: String,
     },
+    /// The target is a machine of a group run the firing makes (stored
+    /// with the plan, beside it: see `Store::fire_run`); the firing records
+    /// that machine's job in the run, its start job for a restart.
+    InRun {
+        /// Late: the firing was missed and is being caught up.
+        caught_up: bool,
+        /// A note for the firing record, as for `Enqueue`.
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -112,7 +121,8 @@ pub struct FiringPlan {
 pub struct FireResult {
     /// False when the schedule had moved on: another scheduler fired it, or it was edited.
     pub applied: bool,
-    /// Ids of the jobs queued, in entry order.
+    /// Ids of the jobs queued, in entry order (an `InRun` entry's job in
+    /// its run), then a run's jobs no entry records (a restart's stops).
     pub enqueued: Vec<JobId>,
     /// How many entries were recorded as skipped (including overlap skips).
     pub skipped: usize,

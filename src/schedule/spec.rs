@@ -183,6 +183,14 @@ impl ScheduleSpec {
         let cron = parse_cron(&self.cron, &zone)?;
         let kind = self.template.validate(&ctx.defaults)?;
         self.targets.validate(kind.needs_machine(), kind.as_str())?;
+        if self.targets.group.is_some() && self.template.wait.as_deref() == Some("none") {
+            // A group's next stage goes once this one got there: its jobs
+            // must wait for something.
+            return Err(SpecError::new(
+                "template.wait",
+                "a group's jobs wait before the next stage goes (starts for ready or serviceready, stops for off); `none` would not keep the order",
+            ));
+        }
         if self.jitter_seconds > MAX_JITTER {
             return Err(SpecError::new("jitter_seconds", "at most 3600 (an hour)"));
         }

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::SpecError;
 use crate::job::operation::{check_id, check_text};
+use crate::job::{JobKind, SpecError};
 use crate::machine::Machine;
 
 /// The targets of a schedule. Empty for kinds that act on no machine
@@ -41,6 +41,27 @@ pub struct Selector {
     pub state: Option<String>,
 }
 
+/// Checks a group's (or a stage's) name: it is typed on command lines and
+/// shown in tables, so 1 to 64 letters, digits, `-`, `_` or `.`. The
+/// same rule as `group/spec.rs` names groups by; it lives here because
+/// schedules sit below groups in the layers and name them too.
+pub fn check_group_name(field: &str, name: &str) -> Result<(), SpecError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        check_text(field, name)?;
+        Err(SpecError::new(
+            field,
+            "must be 1 to 64 letters, digits, `-`, `_` or `.`",
+        ))
+    }
+}
+
 /// The target written for firings of kinds that act on no machine.
 pub const NO_TARGET: &str = "-";
 
@@ -68,16 +89,23 @@ impl Selector {
 impl Targets {
     /// True when nothing is targeted.
     pub fn is_empty(&self) -> bool {
-        self.machine_ids.is_empty() && self.selector.is_none()
+        self.machine_ids.is_empty() && self.selector.is_none() && self.group.is_none()
     }
 
-    /// True when firing needs the account's machine list.
+    /// True when firing needs the account's machine list. For a group,
+    /// whether its stages have selectors is known only once the group is
+    /// read: the scheduler asks the group then.
     pub fn needs_listing(&self) -> bool {
         self.selector.is_some()
     }
 
     /// Checks the targets against whether the job kind acts on a machine.
+    /// `kind` is a job kind, `window` for a window's targets (whose edges
+    /// start and stop), or `group` for a group's stage.
     pub fn validate(&self, needs_machine: bool, kind: &str) -> Result<(), SpecError> {
+        if let Some(group) = &self.group {
+            return self.validate_group(group, needs_machine, kind);
+        }
         if !needs_machine {
             if !self.is_empty() {
                 return Err(SpecError::new(
@@ -145,6 +173,37 @@ impl Targets {
             }
         }
         Ok(())
+    }
+
+    /// A group target: alone, for the kinds a group runs (a window's edges
+    /// are a start and a stop), and named by the rule groups are named by.
+    fn validate_group(
+        &self,
+        group: &str,
+        needs_machine: bool,
+        kind: &str,
+    ) -> Result<(), SpecError> {
+        if !self.machine_ids.is_empty() || self.selector.is_some() {
+            return Err(SpecError::new(
+                "targets",
+                "give a group alone, not with machine_ids or a selector (a group's stages name its machines)",
+            ));
+        }
+        // A window's edges are a start and a stop.
+        let runs_group = kind == "window"
+            || matches!(
+                kind.parse::<JobKind>(),
+                Ok(JobKind::Start | JobKind::Stop | JobKind::Restart)
+            );
+        if !needs_machine || !runs_group {
+            return Err(SpecError::new(
+                "targets.group",
+                format!(
+                    "{kind} jobs cannot target a group; only start, stop and restart schedules (and windows) run one"
+                ),
+            ));
+        }
+        check_group_name("targets.group", group)
     }
 
     /// The machine ids to act on now; `machines` is the account's list,
@@ -263,5 +322,42 @@ mod tests {
             group: None,
         };
         assert_eq!(field(extra, false), "targets");
+    }
+
+    #[test]
+    fn a_group_is_alone_named_like_a_group_and_only_started_or_stopped() {
+        let group = |name: &str| Targets {
+            group: Some(name.into()),
+            ..Targets::default()
+        };
+        group("shop").validate(true, "start").unwrap();
+        group("shop").validate(true, "restart").unwrap();
+        group("shop").validate(true, "window").unwrap();
+        let with_ids = Targets {
+            machine_ids: vec!["ps1".into()],
+            ..group("shop")
+        };
+        assert_eq!(
+            with_ids.validate(true, "stop").unwrap_err().field,
+            "targets"
+        );
+        let err = group("shop").validate(true, "show").unwrap_err();
+        assert_eq!(err.field, "targets.group");
+        assert!(err.message.contains("show jobs cannot target a group"));
+        assert_eq!(
+            group("shop").validate(false, "refresh").unwrap_err().field,
+            "targets.group"
+        );
+        assert_eq!(
+            group("a shop").validate(true, "start").unwrap_err().field,
+            "targets.group"
+        );
+        assert_eq!(
+            group(&"g".repeat(65))
+                .validate(true, "start")
+                .unwrap_err()
+                .field,
+            "targets.group"
+        );
     }
 }

@@ -20,16 +20,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::delivery::Publisher;
+use crate::group::{self, Group, GroupAction, Step};
 use crate::machine::humanize;
-use crate::machine::{Machine, MachineFilter, MachineState};
+use crate::machine::{Machine, MachineFilter, MachineState, WaitTarget};
 use crate::paperspace::MachineApi;
 use crate::schedule::firing::{FireResult, FiringAction, FiringEntry, FiringPlan, WHOLE_FIRING};
 use crate::schedule::hours::{IdleEdge, ValidWindow};
 use crate::schedule::spec::{MisfirePolicy, ON_TIME, Schedule, ScheduleContext, WindowEdge};
-use crate::schedule::target::NO_TARGET;
+use crate::schedule::target::{NO_TARGET, Targets};
 use crate::schedule::template::JobTemplate;
 use crate::schedule::window::{Override, OverrideMode, Window};
-use crate::store::{Cause, Store, StoreError};
+use crate::store::{Cause, NewRun, Store, StoreError};
 use crate::webhook::catalogue;
 
 /// Most missed firings recorded one by one for a single schedule after an outage.
@@ -105,8 +106,32 @@ impl Scheduler {
         report.more_due = due.len() as u32 == BATCH;
         let windows = self.store.due_enforcements(now).await?;
 
+        // The groups that due schedules and windows target, read once per
+        // tick; schedules of their own machines read none.
+        let mut groups: HashMap<String, Option<Group>> = HashMap::new();
+        let named = due
+            .iter()
+            .map(|s| &s.targets)
+            .chain(windows.iter().map(|w| &w.targets))
+            .filter_map(|t| t.group.as_ref());
+        for name in named {
+            if !groups.contains_key(name) {
+                let group = self.store.group(name).await?;
+                groups.insert(name.clone(), group);
+            }
+        }
+        let group_of = |targets: &Targets| -> Option<&Group> {
+            groups.get(targets.group.as_ref()?).and_then(Option::as_ref)
+        };
+        // A group's stages may select their machines, as a schedule may.
+        let needs_listing_for = |targets: &Targets| {
+            targets.needs_listing()
+                || group_of(targets).is_some_and(|g| g.stages.iter().any(|s| s.selector.is_some()))
+        };
+
         // One listing of the account per tick serves every selector.
-        let needs_listing = due.iter().any(|s| s.targets.needs_listing()) || !windows.is_empty();
+        let needs_listing =
+            due.iter().any(|s| needs_listing_for(&s.targets)) || !windows.is_empty();
         let listing = if needs_listing {
             match self.api.list_all(&MachineFilter::all()).await {
                 Ok(machines) => {
@@ -132,7 +157,7 @@ impl Scheduler {
         let mut window_info: HashMap<i64, (Vec<Override>, Option<ValidWindow>)> = HashMap::new();
         let mut firing = tokio::task::JoinSet::new();
         for schedule in due {
-            if schedule.targets.needs_listing() && listing.is_none() {
+            if needs_listing_for(&schedule.targets) && listing.is_none() {
                 continue;
             }
             if let Some(window_id) = schedule.window_id
@@ -151,7 +176,15 @@ impl Scheduler {
                 .and_then(|w| window_info.get(&w))
                 .map(|(o, h)| (o.as_slice(), h.as_ref()))
                 .unwrap_or_default();
-            let plan = self.plan(&schedule, now, listing.as_deref(), window_overrides, hours);
+            let group = group_of(&schedule.targets);
+            let (plan, run) = self.plan(
+                &schedule,
+                now,
+                listing.as_deref(),
+                window_overrides,
+                hours,
+                group,
+            );
             let skips: Vec<FiringEntry> = plan
                 .entries
                 .iter()
@@ -162,7 +195,10 @@ impl Scheduler {
             // transaction instead of one fsync per schedule.
             let store = self.store.clone();
             firing.spawn(async move {
-                let result = store.fire(plan, now).await;
+                let result = match run {
+                    Some(run) => store.fire_run(plan, run, now).await,
+                    None => store.fire(plan, now).await,
+                };
                 (schedule, skips, result)
             });
         }
@@ -185,7 +221,8 @@ impl Scheduler {
         }
         if let Some(machines) = listing.as_deref() {
             for window in windows {
-                let result = self.enforce(&window, now, machines).await?;
+                let group = group_of(&window.targets);
+                let result = self.enforce(&window, now, machines, group).await?;
                 tally(&mut report, &result);
             }
         }
@@ -257,7 +294,9 @@ impl Scheduler {
     }
 
     /// Works out one firing of `schedule`: which times are due, which run,
-    /// which are skipped and why, and the jobs for each target.
+    /// which are skipped and why, and the jobs for each target; for a
+    /// group-targeted schedule, the group run the firing makes (`group` is
+    /// the group it names, `None` when there is no such group).
     pub fn plan(
         &self,
         schedule: &Schedule,
@@ -265,7 +304,8 @@ impl Scheduler {
         listing: Option<&[Machine]>,
         overrides: &[Override],
         hours: Option<&ValidWindow>,
-    ) -> FiringPlan {
+        group: Option<&Group>,
+    ) -> (FiringPlan, Option<NewRun>) {
         let due = schedule.next_fire_at.unwrap_or(now);
         let mut plan = FiringPlan {
             schedule_id: schedule.id,
@@ -285,7 +325,7 @@ impl Scheduler {
                         reason: format!("the schedule cannot be evaluated ({e}); it is paused"),
                     },
                 });
-                return plan;
+                return (plan, None);
             }
         };
         plan.next_fire_at = cron.next_after(now);
@@ -326,7 +366,7 @@ impl Scheduler {
             });
         }
         let Some(fire_at) = run_at else {
-            return plan;
+            return (plan, None);
         };
 
         let zone = cron.zone();
@@ -339,7 +379,7 @@ impl Scheduler {
                     reason: format!("{day} is an excluded date"),
                 },
             });
-            return plan;
+            return (plan, None);
         }
         // Two edges of one window at one instant: the window decides which
         // acts, so that their jobs never race in the queue.
@@ -360,7 +400,26 @@ impl Scheduler {
                     reason: idle.to_string(),
                 },
             });
-            return plan;
+            return (plan, None);
+        }
+        let late_note = caught_up.then(|| {
+            format!(
+                "caught up {} late",
+                humanize(late.to_std().unwrap_or_default())
+            )
+        });
+        let base = if caught_up { now } else { fire_at };
+        if schedule.targets.group.is_some() {
+            let due = Due {
+                fire_at,
+                caught_up,
+                note: late_note,
+                run_at: base,
+            };
+            let (entries, run) =
+                self.plan_group(schedule, group, &due, idle.as_ref(), overrides, listing);
+            plan.entries.extend(entries);
+            return (plan, run);
         }
         let kind = schedule.template.kind();
         let needs_machine = kind.as_ref().is_ok_and(|k| k.needs_machine());
@@ -377,15 +436,8 @@ impl Scheduler {
                     reason: "no machine matches the selector".into(),
                 },
             });
-            return plan;
+            return (plan, None);
         }
-        let late_note = caught_up.then(|| {
-            format!(
-                "caught up {} late",
-                humanize(late.to_std().unwrap_or_default())
-            )
-        });
-        let base = if caught_up { now } else { fire_at };
         for target in targets {
             if let Some(reason) = overridden(schedule, &target, overrides)
                 .or_else(|| reopened(idle.as_ref(), &target, overrides))
@@ -426,16 +478,119 @@ impl Scheduler {
                 action,
             });
         }
-        plan
+        (plan, None)
+    }
+
+    /// The entries and the run of a group-targeted firing: machines an
+    /// override (or a closing that meets the next opening) leaves alone are
+    /// skipped one by one, as plain targets are; the others form one run,
+    /// stage by stage (`group::plan`), each recorded with its job in it.
+    /// The schedule's jitter does not apply: the stages set the pace.
+    fn plan_group(
+        &self,
+        schedule: &Schedule,
+        group: Option<&Group>,
+        due: &Due,
+        idle: Option<&IdleEdge>,
+        overrides: &[Override],
+        listing: Option<&[Machine]>,
+    ) -> (Vec<FiringEntry>, Option<NewRun>) {
+        let fire_at = due.fire_at;
+        let whole = |reason: String| {
+            vec![FiringEntry {
+                fire_at,
+                target: WHOLE_FIRING.into(),
+                action: FiringAction::Skip { reason },
+            }]
+        };
+        let name = schedule.targets.group.as_deref().unwrap_or_default();
+        let Some(group) = group else {
+            return (whole(missing_group(name)), None);
+        };
+        let action = match schedule.template.kind() {
+            Ok(kind) => match GroupAction::of_kind(kind) {
+                Some(action) => action,
+                None => {
+                    return (
+                        whole(format!(
+                            "the job cannot be made: {kind} jobs cannot target a group"
+                        )),
+                        None,
+                    );
+                }
+            },
+            Err(e) => return (whole(format!("the job cannot be made: {e}")), None),
+        };
+        let mut entries = Vec::new();
+        let mut left_out: Vec<String> = Vec::new();
+        for id in group_machines(group, listing) {
+            if let Some(reason) =
+                overridden(schedule, &id, overrides).or_else(|| reopened(idle, &id, overrides))
+            {
+                entries.push(FiringEntry {
+                    fire_at,
+                    target: id.clone(),
+                    action: FiringAction::Skip { reason },
+                });
+                left_out.push(id);
+            }
+        }
+        let steps = group::plan(group, action, listing, &|id| {
+            left_out.iter().any(|m| m == id)
+        });
+        if steps.is_empty() {
+            if entries.is_empty() {
+                entries = whole(format!(
+                    "group {name} has no machine now: its stages' selectors match none"
+                ));
+            }
+            return (entries, None);
+        }
+        // A start waits for ready unless the template asks for more; a
+        // stop always waits for off (`group::jobs_for`).
+        let wait = match schedule.template.wait.as_deref() {
+            Some("serviceready") => WaitTarget::ServiceReady,
+            _ => WaitTarget::Ready,
+        };
+        let mut jobs = group::jobs_for(&steps, 0, None, wait, &self.ctx.defaults, due.run_at);
+        let template = &schedule.template;
+        for (job, _) in &mut jobs {
+            if let Some(priority) = template.priority {
+                job.priority = priority;
+            }
+            if let Some(attempts) = template.max_attempts {
+                job.max_attempts = attempts;
+            }
+            if let Some(secs) = template.wait_timeout_seconds {
+                job.wait_timeout = Duration::from_secs(secs);
+            }
+        }
+        entries.extend(run_entries(&steps, fire_at, |_| FiringAction::InRun {
+            caught_up: due.caught_up,
+            reason: due.note.clone(),
+        }));
+        let run = NewRun {
+            group: group.name.clone(),
+            action,
+            wait,
+            steps,
+            schedule_id: Some(schedule.id),
+            jobs,
+        };
+        (entries, Some(run))
     }
 
     /// One enforcement pass over a window: stop targets found running while
     /// it is closed (unless kept on), or kept off while it is open.
+    /// For a window that targets a group (`group`, `None` when it is
+    /// missing), the machines to stop form one stop run over their stages
+    /// in reverse, not independent stops.
     async fn enforce(
         &self,
         window: &Window,
         now: DateTime<Utc>,
         machines: &[Machine],
+        group: Option<&Group>,
     ) -> Result<FireResult, StoreError> {
         let Some(expected) = window.next_enforce_at else {
             return Ok(FireResult::default());
@@ -449,12 +604,20 @@ impl Scheduler {
         let (Some(stop), Ok(valid)) = (stop, window.hours.validate()) else {
             return self
                 .store
-                .enforce(window.id, expected, next, empty_plan(expected), now)
+                .enforce(window.id, expected, next, empty_plan(expected), None, now)
                 .await;
         };
         let open = valid.is_open(now, &window.exclusions, &self.ctx.calendars);
         let overrides = self.store.overrides(window.id, Some(now)).await?;
-        let targets = window.targets.resolve(Some(machines));
+        let group = window.targets.group.as_ref().and(group);
+        let targets = match (&window.targets.group, group) {
+            (None, _) => window.targets.resolve(Some(machines)),
+            (Some(_), Some(group)) => group_machines(group, Some(machines)),
+            (Some(name), None) => {
+                tracing::warn!(window = %window.name, "{}", missing_group(name));
+                Vec::new()
+            }
+        };
         let running: Vec<&Machine> = machines
             .iter()
             .filter(|m| targets.contains(&m.id))
@@ -473,6 +636,8 @@ impl Scheduler {
         let mut plan = empty_plan(expected);
         plan.schedule_id = stop.id;
         let zone = valid.start_schedule().zone();
+        // For a group: the machines to stop, and why.
+        let mut in_run: Vec<(String, String)> = Vec::new();
         for m in running {
             let mode = overrides
                 .iter()
@@ -492,6 +657,10 @@ impl Scheduler {
                 ),
             };
             if busy.contains(&m.id) {
+                continue;
+            }
+            if group.is_some() {
+                in_run.push((m.id.clone(), reason));
                 continue;
             }
             let template = JobTemplate {
@@ -519,11 +688,37 @@ impl Scheduler {
                 action,
             });
         }
+        let run = match group {
+            Some(group) if !in_run.is_empty() => {
+                let steps = group::plan(group, GroupAction::Stop, Some(machines), &|id| {
+                    !in_run.iter().any(|(m, _)| m == id)
+                });
+                let jobs =
+                    group::jobs_for(&steps, 0, None, WaitTarget::Ready, &self.ctx.defaults, now);
+                plan.entries
+                    .extend(run_entries(&steps, expected, |id| FiringAction::InRun {
+                        caught_up: false,
+                        reason: in_run.iter().find(|(m, _)| m == id).map(|(_, r)| r.clone()),
+                    }));
+                Some(NewRun {
+                    group: group.name.clone(),
+                    action: GroupAction::Stop,
+                    wait: WaitTarget::Ready,
+                    steps,
+                    schedule_id: Some(stop.id),
+                    jobs,
+                })
+            }
+            _ => None,
+        };
         let stops: Vec<(String, String)> = plan
             .entries
             .iter()
             .filter_map(|e| match &e.action {
                 FiringAction::Enqueue {
+                    reason: Some(r), ..
+                }
+                | FiringAction::InRun {
                     reason: Some(r), ..
                 } => Some((e.target.clone(), r.clone())),
                 _ => None,
@@ -531,7 +726,7 @@ impl Scheduler {
             .collect();
         let result = self
             .store
-            .enforce(window.id, expected, next, plan, now)
+            .enforce(window.id, expected, next, plan, run, now)
             .await?;
         if let Some(publisher) = &self.publisher
             && result.applied
@@ -617,6 +812,55 @@ fn empty_plan(expected: DateTime<Utc>) -> FiringPlan {
         overlap: crate::schedule::spec::OverlapPolicy::Skip,
         entries: Vec::new(),
     }
+}
+
+/// A firing's time, whether it is caught up (and the note saying how late),
+/// and when its jobs are due.
+struct Due {
+    fire_at: DateTime<Utc>,
+    caught_up: bool,
+    note: Option<String>,
+    run_at: DateTime<Utc>,
+}
+
+/// Why a firing of a schedule or window targeting the group `name` does
+/// nothing: the group is gone (it cannot be removed while targeted, but a
+/// schedule may be restored from an older database, say).
+fn missing_group(name: &str) -> String {
+    format!("no group {name}; create it with `machinist groups add`")
+}
+
+/// Every machine of `group` now, stage by stage, each once.
+fn group_machines(group: &Group, listing: Option<&[Machine]>) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for stage in &group.stages {
+        for id in stage.targets().resolve(listing) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+/// One firing entry per machine of a run's steps, in the order they first
+/// act: the firing records each machine once, with its job in the run.
+fn run_entries(
+    steps: &[Step],
+    fire_at: DateTime<Utc>,
+    action: impl Fn(&str) -> FiringAction,
+) -> Vec<FiringEntry> {
+    let mut entries: Vec<FiringEntry> = Vec::new();
+    for id in steps.iter().flat_map(|s| &s.machine_ids) {
+        if !entries.iter().any(|e| &e.target == id) {
+            entries.push(FiringEntry {
+                fire_at,
+                target: id.clone(),
+                action: action(id),
+            });
+        }
+    }
+    entries
 }
 
 /// How a skip for a day a DST change removed begins ([`IdleEdge`]'s text).

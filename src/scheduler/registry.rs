@@ -14,6 +14,7 @@ use crate::schedule::spec::{
     MisfirePolicy, OverlapPolicy, Schedule, ScheduleContext, ScheduleSpec, ValidSchedule,
     WindowEdge, check_name, parse_cron,
 };
+use crate::schedule::target::Targets;
 use crate::schedule::template::JobTemplate;
 use crate::schedule::timing::CronSchedule;
 use crate::schedule::window::{
@@ -140,8 +141,34 @@ impl Registry {
         self.fetch_schedule(key).await
     }
 
+    /// Refuses targets naming a group that does not exist, unless it is
+    /// the group already stored (`current`): a pause or an edit of other
+    /// fields is not refused for it. (Between this read and the write, the
+    /// group may be removed; the firing then records why it did nothing.)
+    async fn check_group(
+        &self,
+        targets: &Targets,
+        current: Option<&Targets>,
+    ) -> Result<(), RegistryError> {
+        let Some(name) = &targets.group else {
+            return Ok(());
+        };
+        if current.is_some_and(|c| c.group.as_ref() == Some(name)) {
+            return Ok(());
+        }
+        if self.store.group(name).await?.is_none() {
+            return Err(SpecError::new(
+                "targets.group",
+                format!("no group {name}; create it with `machinist groups add`"),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     pub async fn create_schedule(&self, spec: ScheduleSpec) -> Result<Schedule, RegistryError> {
         let valid = spec.validate(&self.ctx)?;
+        self.check_group(&valid.spec.targets, None).await?;
         let now = self.clock.now();
         let name = valid.spec.name.clone();
         let id = Self::written(
@@ -169,6 +196,8 @@ impl Registry {
             )));
         }
         let valid = spec.validate(&self.ctx)?;
+        self.check_group(&valid.spec.targets, Some(&current.targets))
+            .await?;
         let now = self.clock.now();
         let name = valid.spec.name.clone();
         Self::written(
@@ -361,6 +390,7 @@ impl Registry {
     pub async fn create_window(&self, request: WindowRequest) -> Result<Window, RegistryError> {
         let now = self.clock.now();
         let row = self.window_row(&request, now)?;
+        self.check_group(&request.targets, None).await?;
         let name = row.name.clone();
         let id = Self::written(
             self.store.create_window(row, now).await?,
@@ -379,6 +409,8 @@ impl Registry {
         let current = self.fetch_window(key).await?;
         let now = self.clock.now();
         let row = self.window_row(&request, now)?;
+        self.check_group(&request.targets, Some(&current.targets))
+            .await?;
         let name = row.name.clone();
         Self::written(
             self.store.update_window(current.id, row, now).await?,

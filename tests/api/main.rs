@@ -32,6 +32,7 @@ mod official_cli;
 mod reports;
 mod schedule_timing;
 mod scheduler;
+mod scheduler_groups;
 mod schedules_e2e;
 mod sim_legacy;
 mod sim_metering;

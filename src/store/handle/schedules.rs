@@ -11,6 +11,7 @@ use crate::schedule::spec::Schedule;
 use crate::schedule::window::{Override, OverrideMode, Window};
 use crate::store::driver::on_driver;
 use crate::store::error::StoreError;
+use crate::store::groups::NewRun;
 use crate::store::schedules::{ScheduleRow, WindowRow, Written};
 
 impl Store {
@@ -52,7 +53,22 @@ impl Store {
         plan: FiringPlan,
         now: DateTime<Utc>,
     ) -> Result<FireResult, StoreError> {
-        on_driver!(self, d => d.fire(plan, now).await)
+        on_driver!(self, d => d.fire(plan, None, now).await)
+    }
+
+    /// Applies a firing plan of a group-targeted schedule with the group
+    /// run it makes, in one transaction: the run and its jobs are stored
+    /// only if the firing is, and each of the plan's `InRun` entries records
+    /// its machine's job in the run. Under the overlap policy `skip`, a
+    /// machine whose previous job of this schedule is unfinished skips the
+    /// whole run (a run's stages cannot go on without one of its machines).
+    pub async fn fire_run(
+        &self,
+        plan: FiringPlan,
+        run: NewRun,
+        now: DateTime<Utc>,
+    ) -> Result<FireResult, StoreError> {
+        on_driver!(self, d => d.fire(plan, Some(run), now).await)
     }
 
     pub async fn create_window(
@@ -76,16 +92,19 @@ impl Store {
         on_driver!(self, d => d.delete_window(id).await)
     }
 
-    /// Applies an enforcement pass if the window still expects it.
+    /// Applies an enforcement pass if the window still expects it; `run`
+    /// is the stop run of a group-targeted window, applied as
+    /// [`Store::fire_run`] applies one.
     pub async fn enforce(
         &self,
         window_id: i64,
         expected_next: DateTime<Utc>,
         next_enforce_at: Option<DateTime<Utc>>,
         plan: FiringPlan,
+        run: Option<NewRun>,
         now: DateTime<Utc>,
     ) -> Result<FireResult, StoreError> {
-        on_driver!(self, d => d.enforce(window_id, expected_next, next_enforce_at, plan, now).await)
+        on_driver!(self, d => d.enforce(window_id, expected_next, next_enforce_at, plan, run, now).await)
     }
 
     pub async fn add_override(

@@ -2,18 +2,22 @@
 //! schedules), overrides, the firings of both and enforcement's passes,
 //! written by the writer in its batch; and their reads.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use super::jobs::{EncodedJob, submit_in};
 use super::tx::{Effects, Reply, Tx, pending};
+use crate::group::StepAction;
 use crate::job::{JobId, NewEvent};
 use crate::schedule::firing::{
     FireResult, FiringAction, FiringEntry, FiringOutcome, FiringPlan, WHOLE_FIRING,
 };
 use crate::schedule::spec::{OverlapPolicy, WindowEdge};
 use crate::schedule::window::OverrideMode;
+use crate::store::groups::NewRun;
 use crate::store::rows::to_ms;
 use crate::store::schedules::{ScheduleRow, WindowRow, Written};
 use crate::store::{Cause, StoreError};
@@ -44,9 +48,11 @@ pub(super) enum ScheduleCommand {
         id: i64,
         reply: Reply<Written<i64>>,
     },
-    /// A firing of any schedule, a window's derived ones included.
+    /// A firing of any schedule, a window's derived ones included; with
+    /// the group run it makes, for a group-targeted schedule.
     Fire {
         plan: Box<FiringPlan>,
+        run: Option<Box<NewRun>>,
         now: DateTime<Utc>,
         reply: Reply<FireResult>,
     },
@@ -76,6 +82,8 @@ pub(super) enum WindowCommand {
         expected_next: DateTime<Utc>,
         next_enforce_at: Option<DateTime<Utc>>,
         plan: Box<FiringPlan>,
+        /// The stop run of a group-targeted window.
+        run: Option<Box<NewRun>>,
         now: DateTime<Utc>,
         reply: Reply<FireResult>,
     },
@@ -140,8 +148,13 @@ pub(super) fn apply_schedule(
             )?;
             answer(fx, reply, written(id, n));
         }
-        ScheduleCommand::Fire { plan, now, reply } => {
-            let result = fire(tx, &plan, now, next_id, fx)?;
+        ScheduleCommand::Fire {
+            plan,
+            run,
+            now,
+            reply,
+        } => {
+            let result = fire(tx, &plan, run.map(|r| *r), now, next_id, fx)?;
             fx.wake |= !result.enqueued.is_empty();
             fx.pending.push(pending(reply, result));
         }
@@ -173,11 +186,12 @@ pub(super) fn apply_window(
             expected_next,
             next_enforce_at,
             plan,
+            run,
             now,
             reply,
         } => {
             let result = if advance_enforcement(tx, window_id, expected_next, next_enforce_at)? {
-                record_firings(tx, &plan, now, next_id, fx)?
+                record_firings(tx, &plan, run.map(|r| *r), now, next_id, fx)?
             } else {
                 FireResult::default()
             };
@@ -346,6 +360,7 @@ fn set_enabled(
 fn fire(
     tx: &Tx<'_>,
     plan: &FiringPlan,
+    run: Option<NewRun>,
     now: DateTime<Utc>,
     next_id: &mut JobId,
     fx: &mut Effects,
@@ -360,7 +375,7 @@ fn fire(
     }
     tx.prepare_cached("UPDATE schedules SET next_fire_at = ?1 WHERE id = ?2")?
         .execute(params![plan.next_fire_at.map(to_ms), plan.schedule_id])?;
-    record_firings(tx, plan, now, next_id, fx)
+    record_firings(tx, plan, run, now, next_id, fx)
 }
 
 /// Moves a window's next enforcement on if it still expects this one (its
@@ -496,10 +511,13 @@ fn add_override(
 }
 
 /// Records each entry of a plan as a firing (once: a firing already
-/// recorded is a duplicate) and submits the jobs of those that enqueue.
+/// recorded is a duplicate) and submits the jobs of those that enqueue;
+/// `run`, a group run the plan's `InRun` entries belong to, is stored
+/// first (or skipped whole, [`start_firing_run`]).
 fn record_firings(
     tx: &Tx<'_>,
     plan: &FiringPlan,
+    run: Option<NewRun>,
     now: DateTime<Utc>,
     next_id: &mut JobId,
     fx: &mut Effects,
@@ -507,6 +525,10 @@ fn record_firings(
     let mut result = FireResult {
         applied: true,
         ..FireResult::default()
+    };
+    let mut run = match run {
+        Some(run) => Some(start_firing_run(tx, plan, run, now, next_id, fx)?),
+        None => None,
     };
     for entry in &plan.entries {
         let action = overlap_skip(tx, plan, entry)?.unwrap_or_else(|| entry.action.clone());
@@ -525,6 +547,31 @@ fn record_firings(
                 Some(job),
             ),
             FiringAction::Skip { reason } => (FiringOutcome::Skipped, Some(reason), None),
+            FiringAction::InRun { caught_up, reason } => {
+                let job_id = match &mut run {
+                    Some(FiringRun::Started { machines, .. }) => machines.remove(&entry.target),
+                    _ => None,
+                };
+                let (outcome, reason) = match (job_id, &run) {
+                    (Some(_), _) if caught_up => (FiringOutcome::CaughtUp, reason),
+                    (Some(_), _) => (FiringOutcome::Enqueued, reason),
+                    (None, Some(FiringRun::Skipped(why))) => {
+                        (FiringOutcome::Skipped, Some(why.clone()))
+                    }
+                    (None, _) => (
+                        FiringOutcome::Skipped,
+                        Some(format!("{} is in no step of the group's run", entry.target)),
+                    ),
+                };
+                if !insert_firing(tx, plan, entry, outcome, reason.as_deref(), job_id, now)? {
+                    result.duplicates += 1;
+                } else if let Some(id) = job_id {
+                    result.enqueued.push(id);
+                } else {
+                    result.skipped += 1;
+                }
+                continue;
+            }
         };
         let job_id = job.as_ref().map(|_| *next_id);
         if !insert_firing(tx, plan, entry, outcome, reason.as_deref(), job_id, now)? {
@@ -549,7 +596,110 @@ fn record_firings(
         ));
         result.enqueued.push(submitted.job.id);
     }
+    // A run's jobs no entry names (a restart's stops) count as queued too.
+    if let Some(FiringRun::Started { others, .. }) = run {
+        result.enqueued.extend(others);
+    }
     Ok(result)
+}
+
+/// What became of a firing's group run.
+enum FiringRun {
+    /// Stored: each machine's job the firing records (its start job for a
+    /// restart), and the run's other jobs.
+    Started {
+        machines: HashMap<String, JobId>,
+        others: Vec<JobId>,
+    },
+    /// Not stored; why, recorded for each of its machines.
+    Skipped(String),
+}
+
+/// Stores the group run of a firing, unless the firing was already recorded
+/// for one of its machines, or (under the overlap policy `skip`) one of its
+/// machines' previous job of this schedule is unfinished: a run is one
+/// thing, and its stages cannot go on without one of their machines, so it
+/// is skipped whole rather than made with holes.
+fn start_firing_run(
+    tx: &Tx<'_>,
+    plan: &FiringPlan,
+    run: NewRun,
+    now: DateTime<Utc>,
+    next_id: &mut JobId,
+    fx: &mut Effects,
+) -> Result<FiringRun, StoreError> {
+    let members: Vec<&FiringEntry> = plan
+        .entries
+        .iter()
+        .filter(|e| matches!(e.action, FiringAction::InRun { .. }))
+        .collect();
+    for entry in &members {
+        let recorded: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM firings WHERE schedule_id = ?1 AND fire_at = ?2 AND target = ?3)",
+            )?
+            .query_row(
+                params![plan.schedule_id, to_ms(entry.fire_at), entry.target],
+                |r| r.get(0),
+            )?;
+        if recorded {
+            return Ok(FiringRun::Skipped(format!(
+                "this firing was already recorded for {}; its group run is not made twice",
+                entry.target
+            )));
+        }
+    }
+    for entry in &members {
+        if let Some(FiringAction::Skip { reason }) = overlap_skip(tx, plan, entry)? {
+            return Ok(FiringRun::Skipped(format!(
+                "{reason}, for {}: the group's run is skipped whole",
+                entry.target
+            )));
+        }
+    }
+    let (group, schedule_id) = (run.group.clone(), run.schedule_id);
+    let starts: Vec<usize> = run
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.action == StepAction::Start)
+        .map(|(i, _)| i)
+        .collect();
+    let started = super::groups::start_run_in(tx, next_id, run, now, fx)?;
+    let mut machines: HashMap<String, JobId> = HashMap::new();
+    let mut others = Vec::new();
+    for job in &started.jobs {
+        fx.events.push((
+            job.id,
+            to_ms(now),
+            NewEvent::note(format!(
+                "made by schedule {} for its firing at {}: step {} of run {} of group {group}",
+                schedule_id.unwrap_or(plan.schedule_id),
+                members.first().map_or(now, |e| e.fire_at).to_rfc3339(),
+                job.group_step.unwrap_or_default(),
+                started.run.id,
+            )),
+        ));
+        let Some(machine) = job.machine_id.clone() else {
+            continue;
+        };
+        // A machine has one job in a start or a stop; in a restart, its
+        // start is the one the firing records (the end the firing wanted).
+        let is_start = job
+            .group_step
+            .is_some_and(|s| starts.contains(&(s as usize)));
+        match machines.get(&machine) {
+            Some(&earlier) if is_start => {
+                others.push(earlier);
+                machines.insert(machine, job.id);
+            }
+            Some(_) => others.push(job.id),
+            None => {
+                machines.insert(machine, job.id);
+            }
+        }
+    }
+    Ok(FiringRun::Started { machines, others })
 }
 
 /// Inserts the row of one firing: its entry, outcome, reason and job; false

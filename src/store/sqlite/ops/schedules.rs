@@ -8,6 +8,7 @@ use crate::schedule::firing::{FireResult, Firing, FiringPlan};
 use crate::schedule::spec::Schedule;
 use crate::schedule::window::{Override, OverrideMode, Window};
 use crate::store::StoreError;
+use crate::store::groups::NewRun;
 use crate::store::rows::{FiringDbRow, OverrideDbRow, ScheduleDbRow, WindowDbRow, from_ms, to_ms};
 use crate::store::schedules::{ScheduleRow, WindowRow, Written};
 use crate::store::sqlite::SqliteDriver;
@@ -67,11 +68,18 @@ impl SqliteDriver {
     pub(in crate::store) async fn fire(
         &self,
         plan: FiringPlan,
+        run: Option<NewRun>,
         now: DateTime<Utc>,
     ) -> Result<FireResult, StoreError> {
         let plan = Box::new(plan);
-        self.send(|reply| ScheduleCommand::Fire { plan, now, reply })
-            .await
+        let run = run.map(Box::new);
+        self.send(|reply| ScheduleCommand::Fire {
+            plan,
+            run,
+            now,
+            reply,
+        })
+        .await
     }
 
     pub(in crate::store) async fn create_window(
@@ -113,14 +121,17 @@ impl SqliteDriver {
         expected_next: DateTime<Utc>,
         next_enforce_at: Option<DateTime<Utc>>,
         plan: FiringPlan,
+        run: Option<NewRun>,
         now: DateTime<Utc>,
     ) -> Result<FireResult, StoreError> {
         let plan = Box::new(plan);
+        let run = run.map(Box::new);
         self.send(|reply| WindowCommand::Enforce {
             window_id,
             expected_next,
             next_enforce_at,
             plan,
+            run,
             now,
             reply,
         })
