@@ -984,7 +984,10 @@ mod tests {
     #[test]
     fn pending_routes_are_the_contract() {
         assert_eq!(pending::JOB_BATCH.fill(&[]), "/v1/jobs/batch");
-        assert_eq!(pending::GROUP_SHOW.fill(&[&segment("a b")]), "/v1/groups/a%20b");
+        assert_eq!(
+            pending::GROUP_SHOW.fill(&[&segment("a b")]),
+            "/v1/groups/a%20b"
+        );
         assert_eq!(pending::GROUP_RUN.fill(&["shop"]), "/v1/groups/shop/runs");
         assert_eq!(
             pending::GROUP_RUN_RESUME.fill(&["3"]),

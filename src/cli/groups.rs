@@ -440,22 +440,34 @@ fn parse_stage(text: &str) -> Result<Stage, String> {
 
 // ---- errors in the CLI's words ----
 
-/// True for the daemon's answer to a path it has no route for: a daemon
-/// older than this CLI, which knows nothing of groups.
+/// True for the daemon's answer to a route it does not have (its 404 `no
+/// route …`, or a 405 where another method shares the path): a daemon
+/// older than this CLI.
 fn is_unknown_route(e: &AdminError) -> bool {
-    matches!(e, AdminError::Api { status: 404, message, .. } if message.starts_with("no route "))
+    match e {
+        AdminError::Api {
+            status, message, ..
+        } => (*status == 404 && message.starts_with("no route ")) || *status == 405,
+        _ => false,
+    }
 }
 
-/// A daemon without the group routes said as such; other errors as they are.
-fn unknown_route(e: AdminError) -> anyhow::Error {
+/// A daemon without the routes of `what` (`machine groups`, `job
+/// batches`) said as such; other errors as they are.
+pub(super) fn older_daemon(what: &str, e: AdminError) -> anyhow::Error {
     if is_unknown_route(&e) {
         anyhow::anyhow!(
-            "the daemon does not know machine groups ({e}); it is older than this \
-             machinist: upgrade it and restart `machinist serve`"
+            "the daemon does not know {what} ({e}); it is older than this machinist: \
+             upgrade it and restart `machinist serve`"
         )
     } else {
         e.into()
     }
+}
+
+/// [`older_daemon`] for the group routes.
+fn unknown_route(e: AdminError) -> anyhow::Error {
+    older_daemon("machine groups", e)
 }
 
 /// A 404 about group `name` in the CLI's words.

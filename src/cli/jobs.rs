@@ -323,7 +323,8 @@ async fn submit_group(
 ) -> anyhow::Result<ExitCode> {
     if !matches!(args.kind.as_str(), "start" | "stop" | "restart") {
         return Ok(usage(&format!(
-            "--group runs start, stop or restart; `{}` acts on one machine at a time:              give its MACHINE instead of --group",
+            "--group runs start, stop or restart; `{}` acts on one machine at a time: \
+             give its MACHINE instead of --group",
             args.kind
         )));
     }
@@ -331,7 +332,8 @@ async fn submit_group(
         && !matches!(wait, "ready" | "serviceready")
     {
         return Ok(usage(&format!(
-            "--wait-for `{wait}` cannot be a group's: with --group, a started machine waits              for ready (the default) or serviceready before the next stage starts"
+            "--wait-for `{wait}` cannot be a group's: with --group, a started machine waits \
+             for ready (the default) or serviceready before the next stage starts"
         )));
     }
     let request = RunRequest {
@@ -359,7 +361,10 @@ async fn run_batch(client: &AdminClient, file: &Path, json: bool) -> anyhow::Res
             "{name} is not a batch: give {{\"jobs\":[{{\"kind\":\"start\",\"machine_id\":\"psA\",\"ref\":\"db\"}}, …]}}"
         )
     })?;
-    let created = client.submit_batch(&batch).await?;
+    let created = client
+        .submit_batch(&batch)
+        .await
+        .map_err(|e| super::groups::older_daemon("job batches", e))?;
     if json {
         print_json(&created)?;
     } else {
@@ -417,10 +422,17 @@ fn state_note(job: &Job) -> String {
     if job.state != JobState::Blocked {
         return job.state.to_string();
     }
-    match job.depends_on.as_slice() {
-        [one] => format!("blocked: waits for job {one}"),
-        [] => "blocked".to_string(),
-        many => format!("blocked: waits for jobs {}", ids(many)),
+    if job.depends_on.is_empty() {
+        return "blocked".to_string();
+    }
+    format!("blocked: waits for {}", jobs_phrase(&job.depends_on))
+}
+
+/// `job 10` or `jobs 10, 11`.
+fn jobs_phrase(list: &[JobId]) -> String {
+    match list {
+        [one] => format!("job {one}"),
+        many => format!("jobs {}", ids(many)),
     }
 }
 
@@ -633,8 +645,8 @@ fn print_job(job: &Job) {
         fields.push((
             "depends on",
             format!(
-                "jobs {} (if one fails or is cancelled: {policy})",
-                ids(&job.depends_on)
+                "{} (if one fails or is cancelled: {policy})",
+                jobs_phrase(&job.depends_on)
             ),
         ));
     }
