@@ -81,6 +81,13 @@ pub(super) async fn report_errors(
     }
 }
 
+/// A usage error found after parsing (flags that clap lets through but
+/// that do not go together): printed as clap prints one, exit 2.
+pub(super) fn usage(message: &str) -> ExitCode {
+    eprintln!("error: {}", escape(message));
+    ExitCode::from(2)
+}
+
 /// The client: the URL from the flag, the variable or the config; the token
 /// from the variable or the config's sources.
 pub(super) fn connect(

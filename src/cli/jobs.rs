@@ -1,5 +1,7 @@
 //! `machinist jobs`: submit, list, show, cancel and retry jobs through the
-//! daemon's admin API.
+//! daemon's admin API; submit jobs that wait for others (`--after`), a
+//! batch of jobs that depend on each other (`jobs batch`), and a start,
+//! stop or restart of a machine group (`--group`, see [`super::groups`]).
 //!
 //! The daemon and its admin token are found as [`super::connection`] says
 //! (`--url`, `$MACHINIST_URL` or the config; `$MACHINIST_ADMIN_TOKEN` or the
@@ -9,18 +11,24 @@
 //! JSON for scripts. A server error prints one line `error: <message>
 //! (field: <field>)` and exits 1; a usage error exits 2.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::connection::{
-    build_args, compact, config_path, connect, one_line, print_json, report_errors, time, truncate,
+    build_args, compact, config_path, connect, one_line, print_json, report_errors, table, time,
+    truncate, usage,
 };
-use crate::cli::admin_client::AdminClient;
-use crate::job::{EventKind, Job, JobEvent, JobId, JobKind, JobRequest, JobState};
+use crate::cli::admin_client::{AdminClient, BatchCreated};
+use crate::group::RunRequest;
+use crate::job::{
+    BatchRequest, DependencyRef, EventKind, Job, JobEvent, JobId, JobKind, JobRequest, JobState,
+};
 use crate::store::JobFilter;
 use crate::text::escape;
 /// How often `--wait` asks for news.
@@ -56,8 +64,21 @@ impl JobsArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum JobsCommand {
-    /// Submit a job, e.g. `machinist jobs submit start ps123abc --wait`.
-    Submit(SubmitArgs),
+    /// Submit a job, e.g. `machinist jobs submit start ps123abc --wait`, or
+    /// start, stop or restart a group: `machinist jobs submit start --group shop`.
+    Submit(Box<SubmitArgs>),
+    /// Submit several jobs at once from a JSON file (`-`: standard input):
+    /// {"jobs":[{"kind":"start","machine_id":"psA","ref":"db"},
+    /// {"kind":"start","machine_id":"psB","depends_on":["db"]}]}.
+    /// All are stored or none; a job may depend on another's `ref`.
+    Batch {
+        /// The batch's JSON file, or `-` for standard input.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Print the API's JSON (the jobs in file order, and each ref's id).
+        #[arg(long)]
+        json: bool,
+    },
     /// List jobs, newest first.
     List(ListArgs),
     /// Show a job with its history.
@@ -90,10 +111,31 @@ enum JobsCommand {
 struct SubmitArgs {
     /// create, start, stop, restart, destroy, update, set_access, show,
     /// refresh, utilization, availability, wait or digest (the weekly
-    /// digest of the webhooks, sent now).
+    /// digest of the webhooks, sent now). With --group: start, stop or
+    /// restart.
     kind: String,
     /// The machine to act on (not for create, refresh, availability, digest).
     machine_id: Option<String>,
+    /// Act on this machine group instead of one machine: its stages in
+    /// order for a start, in reverse for a stop, both for a restart (see
+    /// `machinist groups`).
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with_all = [
+            "machine_id", "args", "arg", "wait_timeout", "delay", "run_at", "priority",
+            "max_attempts", "idempotency_key", "after", "on_dependency_failure",
+        ]
+    )]
+    group: Option<String>,
+    /// Run only after this job succeeded; repeat, or give a comma list, for
+    /// several. The job is `blocked` until then.
+    #[arg(long, value_name = "ID,…", value_delimiter = ',', value_parser = clap::value_parser!(i64).range(1..))]
+    after: Vec<JobId>,
+    /// If a job of --after fails or is cancelled: cancel this one too
+    /// (the default), or run it anyway once they have all finished.
+    #[arg(long, value_enum, value_name = "WHAT", requires = "after")]
+    on_dependency_failure: Option<DependencyFailure>,
     /// The arguments as one JSON object, e.g. '{"month":"2026-03"}'.
     #[arg(long, value_name = "JSON")]
     args: Option<String>,
@@ -103,7 +145,9 @@ struct SubmitArgs {
     #[arg(long = "arg", value_name = "KEY=VALUE")]
     arg: Vec<String>,
     /// The state to wait for after the request: none, ready, serviceready,
-    /// off or gone. Default: the kind's natural end state.
+    /// off or gone. Default: the kind's natural end state. With --group:
+    /// what each started machine reaches before the next stage starts,
+    /// ready (the default) or serviceready.
     #[arg(long, value_name = "STATE")]
     wait_for: Option<String>,
     /// How long that wait may last, in seconds.
@@ -124,18 +168,37 @@ struct SubmitArgs {
     /// Submitting the same key again returns the first job instead of a new one.
     #[arg(long, value_name = "KEY")]
     idempotency_key: Option<String>,
-    /// Follow the job to its end, printing its history as it happens; exit
-    /// 0 if it succeeded, 1 if it failed or was cancelled.
+    /// Follow the job (or the group run) to its end, printing its history
+    /// as it happens; exit 0 if it succeeded, 1 if it failed or was
+    /// cancelled.
     #[arg(long)]
     wait: bool,
-    /// Print the API's JSON (with --wait: the finished job with its events).
+    /// Print the API's JSON (with --wait: the finished job with its events,
+    /// or the run as it ended).
     #[arg(long)]
     json: bool,
 }
 
+/// `--on-dependency-failure` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DependencyFailure {
+    Cancel,
+    Run,
+}
+
+impl DependencyFailure {
+    fn as_str(self) -> &'static str {
+        match self {
+            DependencyFailure::Cancel => "cancel",
+            DependencyFailure::Run => "run",
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 struct ListArgs {
-    /// queued, running, waiting, succeeded, failed or cancelled.
+    /// blocked (waiting for the jobs it depends on), queued, running,
+    /// waiting, succeeded, failed or cancelled.
     #[arg(long)]
     state: Option<String>,
     /// A job kind (start, stop, …).
@@ -166,7 +229,8 @@ async fn run_inner(args: JobsArgs) -> anyhow::Result<ExitCode> {
     let config = config_path(args.config.clone());
     let client = connect(args.url.as_deref(), config.as_deref())?;
     match args.command {
-        JobsCommand::Submit(submit) => run_submit(&client, submit).await,
+        JobsCommand::Submit(submit) => run_submit(&client, *submit).await,
+        JobsCommand::Batch { file, json } => run_batch(&client, &file, json).await,
         JobsCommand::List(list) => run_list(&client, list).await,
         JobsCommand::Show { id, json } => {
             let (job, events) = client.show(id).await?;
@@ -190,6 +254,9 @@ async fn run_inner(args: JobsArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    if let Some(group) = &args.group {
+        return submit_group(client, group, &args).await;
+    }
     let request = JobRequest {
         kind: args.kind,
         machine_id: args.machine_id,
@@ -201,6 +268,12 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
         wait: args.wait_for,
         wait_timeout_seconds: args.wait_timeout,
         idempotency_key: args.idempotency_key,
+        depends_on: args
+            .after
+            .iter()
+            .map(|&id| DependencyRef::Job(id))
+            .collect(),
+        on_dependency_failure: args.on_dependency_failure.map(|p| p.as_str().to_string()),
         ..JobRequest::default()
     };
     let (job, created) = client.submit(&request).await?;
@@ -217,7 +290,7 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
                 "job {} {how}: {} ({})",
                 job.id,
                 escape(&describe(&job)),
-                job.state
+                state_note(&job)
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -229,12 +302,138 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
             "exists (idempotency key)"
         };
         println!("job {} {how}: {}", job.id, escape(&describe(&job)));
+        if job.state == JobState::Blocked {
+            println!("{}", state_note(&job));
+        }
         eprintln!(
             "following job {}; Ctrl-C stops following, not the job",
             job.id
         );
     }
     follow(client, job.id, args.json).await
+}
+
+/// `start|stop|restart --group NAME`: a group run, checked here first so
+/// that a kind a group cannot take, or a wait its starts cannot have, is a
+/// usage error (exit 2) like the flags clap refuses.
+async fn submit_group(
+    client: &AdminClient,
+    group: &str,
+    args: &SubmitArgs,
+) -> anyhow::Result<ExitCode> {
+    if !matches!(args.kind.as_str(), "start" | "stop" | "restart") {
+        return Ok(usage(&format!(
+            "--group runs start, stop or restart; `{}` acts on one machine at a time: \
+             give its MACHINE instead of --group",
+            args.kind
+        )));
+    }
+    if let Some(wait) = args.wait_for.as_deref()
+        && !matches!(wait, "ready" | "serviceready")
+    {
+        return Ok(usage(&format!(
+            "--wait-for `{wait}` cannot be a group's: with --group, a started machine waits \
+             for ready (the default) or serviceready before the next stage starts"
+        )));
+    }
+    let request = RunRequest {
+        action: args.kind.clone(),
+        wait: args.wait_for.clone(),
+    };
+    super::groups::start_run(client, group, &request, args.wait, args.json).await
+}
+
+/// `jobs batch FILE`: the jobs of the file, stored together or not at all.
+async fn run_batch(client: &AdminClient, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let (name, text) = if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the batch from standard input")?;
+        ("standard input".to_string(), text)
+    } else {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the batch file {}", file.display()))?;
+        (file.display().to_string(), text)
+    };
+    let batch: BatchRequest = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{name} is not a batch: give {{\"jobs\":[{{\"kind\":\"start\",\"machine_id\":\"psA\",\"ref\":\"db\"}}, …]}}"
+        )
+    })?;
+    let created = client
+        .submit_batch(&batch)
+        .await
+        .map_err(|e| super::groups::older_daemon("job batches", e))?;
+    if json {
+        print_json(&created)?;
+    } else {
+        print!("{}", batch_text(&created));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The jobs of a batch, in file order, with their refs and dependencies.
+fn batch_text(created: &BatchCreated) -> String {
+    let refs: std::collections::HashMap<JobId, &str> = created
+        .refs
+        .iter()
+        .map(|(r, id)| (*id, r.as_str()))
+        .collect();
+    let rows: Vec<Vec<String>> = created
+        .jobs
+        .iter()
+        .map(|job| {
+            vec![
+                job.id.to_string(),
+                refs.get(&job.id).unwrap_or(&"-").to_string(),
+                job.kind.to_string(),
+                job.machine_id.clone().unwrap_or_else(|| "-".to_string()),
+                job.state.to_string(),
+                ids(&job.depends_on),
+            ]
+        })
+        .collect();
+    let n = created.jobs.len();
+    format!(
+        "{n} job{} submitted\n{}",
+        if n == 1 { "" } else { "s" },
+        table(
+            &["ID", "REF", "KIND", "MACHINE", "STATE", "DEPENDS ON"],
+            &rows
+        )
+    )
+}
+
+/// `10, 11`, or `-` for none.
+fn ids(ids: &[JobId]) -> String {
+    if ids.is_empty() {
+        return "-".to_string();
+    }
+    ids.iter()
+        .map(JobId::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The state as a submission reports it: `queued`, or `blocked: waits for
+/// jobs 10, 11`.
+fn state_note(job: &Job) -> String {
+    if job.state != JobState::Blocked {
+        return job.state.to_string();
+    }
+    if job.depends_on.is_empty() {
+        return "blocked".to_string();
+    }
+    format!("blocked: waits for {}", jobs_phrase(&job.depends_on))
+}
+
+/// `job 10` or `jobs 10, 11`.
+fn jobs_phrase(list: &[JobId]) -> String {
+    match list {
+        [one] => format!("job {one}"),
+        many => format!("jobs {}", ids(many)),
+    }
 }
 
 /// Follows a job to its end, printing each new event once.
@@ -359,11 +558,12 @@ fn print_table(jobs: &[Job]) {
         "KIND",
         "MACHINE",
         "STATE",
+        "AFTER",
         "ATTEMPT",
         "RUN AT/UPDATED",
         "LAST ERROR",
     ];
-    let rows: Vec<[String; 7]> = jobs
+    let rows: Vec<[String; 8]> = jobs
         .iter()
         .map(|job| {
             let when = if matches!(job.state, JobState::Queued | JobState::Waiting) {
@@ -376,6 +576,8 @@ fn print_table(jobs: &[Job]) {
                 job.kind.to_string(),
                 job.machine_id.clone().unwrap_or_else(|| "-".to_string()),
                 job.state.to_string(),
+                // Comma-separated without spaces: the cell stays one word.
+                truncate(&ids(&job.depends_on).replace(' ', ""), 24),
                 format!("{}/{}", job.attempt, job.max_attempts),
                 time(when),
                 job.last_error
@@ -438,6 +640,26 @@ fn print_job(job: &Job) {
         ("priority", job.priority.to_string()),
         ("run at", time(job.run_at)),
     ];
+    if !job.depends_on.is_empty() {
+        let policy = job.on_dependency_failure.unwrap_or_default().as_str();
+        fields.push((
+            "depends on",
+            format!(
+                "{} (if one fails or is cancelled: {policy})",
+                jobs_phrase(&job.depends_on)
+            ),
+        ));
+    }
+    if let Some(run) = job.group_run {
+        let step = job
+            .group_step
+            .map(|s| format!(", step {}", s + 1))
+            .unwrap_or_default();
+        fields.push((
+            "group run",
+            format!("{run}{step} (machinist groups run {run})"),
+        ));
+    }
     if let Some(wait) = job.wait {
         fields.push((
             "wait",

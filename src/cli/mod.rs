@@ -46,6 +46,9 @@ pub enum Command {
     CheckConfig,
     /// Submit, list, show, cancel and retry jobs on a running daemon.
     Jobs(crate::cli::jobs::JobsArgs),
+    /// Machine groups: stages started in order and stopped in reverse, and
+    /// their runs.
+    Groups(crate::cli::groups::GroupsArgs),
     /// Add, list, show, preview, pause, resume and remove cron schedules.
     Schedules(crate::cli::schedules::SchedulesArgs),
     /// Office-hours windows and their per-machine overrides.
@@ -72,6 +75,7 @@ pub enum Command {
 pub mod admin_client;
 mod connection;
 pub mod demo;
+mod groups;
 mod history;
 mod jobs;
 mod machines;
@@ -186,6 +190,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             }
         }
         Command::Jobs(_)
+        | Command::Groups(_)
         | Command::Schedules(_)
         | Command::Windows(_)
         | Command::Report(_)
@@ -198,6 +203,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             init_logging("warn", format.unwrap_or(LogFormat::Text));
             let code = match cli.command {
                 Command::Jobs(args) => jobs::run(args.with_config(cli.config.clone())).await?,
+                Command::Groups(args) => groups::run(args.with_config(cli.config.clone())).await?,
                 Command::Schedules(args) => {
                     schedules::run(args.with_config(cli.config.clone())).await?
                 }
