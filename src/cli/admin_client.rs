@@ -11,13 +11,12 @@
 //! own error (its `code`, `message` and `field`), a daemon that cannot be
 //! reached (with a hint to start it), or an answer that is not Machinist's.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
 
 use crate::config::AdminToken;
@@ -25,10 +24,11 @@ use crate::cost::{Forecast, Plan};
 use crate::group::{Group, GroupPatch, GroupSpec, RunId, RunRequest, RunView};
 use crate::http::routes::{self, Route, Verb};
 use crate::http::{
-    Billing, BillingRequest, BillingView, CostReportView, DeliveryPage, EndpointCreated, ErrorBody,
-    EventCatalogue, EventTypeView, FireTimeView, FireTimes, HistoryPage, JobPage, MachineDetail,
-    MachineList, MachineView, OverrideList, OverrideView, PreviewRequest, PullAnswer, PullRequest,
-    Readiness, Resent, SavingsView, ScheduleDetail, ScheduleList, SecretRotated, TestDelivery,
+    BatchAnswer, Billing, BillingRequest, BillingView, CostReportView, DeliveryPage,
+    EndpointCreated, ErrorBody, EventCatalogue, EventTypeView, FireTimeView, FireTimes,
+    GroupDetail, GroupList, HistoryPage, JobPage, MachineDetail, MachineList, MachineView,
+    OverrideList, OverrideView, PreviewRequest, PullAnswer, PullRequest, Readiness, Resent,
+    RunPage, SavingsView, ScheduleDetail, ScheduleList, SecretRotated, TestDelivery,
     UtilizationView, WebhookList, WindowDetail, WindowList,
 };
 use crate::job::{BatchRequest, Job, JobEvent, JobId, JobRequest};
@@ -42,78 +42,6 @@ use crate::webhook::{Endpoint, EndpointId, EndpointPatch, EndpointSpec};
 /// (30 s), so its JSON timeout answer arrives before the client gives up.
 const CALL_TIMEOUT: Duration = Duration::from_secs(45);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// MERGE: the routes of job batches, groups and group runs (issue 17), as
-/// the admin API's contract gives them, for as long as the route table
-/// ([`crate::http::routes`]) does not list them. Once it does, each
-/// `pending::X` below becomes `routes::X` and this module goes; the paths
-/// and methods are the contract's, so nothing else changes.
-mod pending {
-    use crate::http::routes::{Access, Route, Verb};
-
-    /// Declares each route as a constant, as the route table does.
-    macro_rules! pending_routes {
-        ($($name:ident = $method:ident $path:literal, $summary:literal;)*) => {
-            $(
-                pub(super) const $name: Route = Route {
-                    method: Verb::$method,
-                    path: $path,
-                    access: Access::Admin,
-                    summary: $summary,
-                };
-            )*
-        };
-    }
-
-    pending_routes! {
-        JOB_BATCH = Post "/v1/jobs/batch", "Submit jobs together, ordered by their refs";
-        GROUP_CREATE = Post "/v1/groups", "Create a machine group";
-        GROUPS_LIST = Get "/v1/groups", "List machine groups";
-        GROUP_SHOW = Get "/v1/groups/{name}", "A group with its recent runs";
-        GROUP_UPDATE = Patch "/v1/groups/{name}", "Rename a group or replace its stages";
-        GROUP_DELETE = Delete "/v1/groups/{name}", "Delete a group";
-        GROUP_RUN = Post "/v1/groups/{name}/runs", "Start, stop or restart a group stage by stage";
-        GROUP_RUNS_LIST = Get "/v1/group-runs", "Group runs, newest first";
-        GROUP_RUN_SHOW = Get "/v1/group-runs/{id}", "A group run with its progress";
-        GROUP_RUN_RESUME = Post "/v1/group-runs/{id}/resume", "Resume a failed group run from its failed step";
-    }
-}
-
-/// MERGE: `POST /v1/jobs/batch`'s answer; switch to the HTTP module's type
-/// if it names one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct BatchCreated {
-    /// In request order.
-    pub jobs: Vec<Job>,
-    /// Each `ref` given, and the id of its job.
-    #[serde(default)]
-    pub refs: BTreeMap<String, JobId>,
-}
-
-/// `GET /v1/groups`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct GroupList {
-    pub groups: Vec<Group>,
-}
-
-/// `GET /v1/groups/{name}`: the group and its recent runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct GroupDetail {
-    #[serde(flatten)]
-    pub group: Group,
-    /// Newest first.
-    #[serde(default)]
-    pub recent_runs: Vec<RunView>,
-}
-
-/// A page of `GET /v1/group-runs`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RunPage {
-    /// Newest first.
-    pub runs: Vec<RunView>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
 
 /// A failed call.
 #[derive(Debug, thiserror::Error)]
@@ -507,29 +435,29 @@ impl AdminClient {
     pub(crate) async fn submit_batch(
         &self,
         batch: &BatchRequest,
-    ) -> Result<BatchCreated, AdminError> {
+    ) -> Result<BatchAnswer, AdminError> {
         let body = self.encode(batch)?;
-        Ok(self.call(&pending::JOB_BATCH, &[], "", Some(body)).await?.1)
+        Ok(self.call(&routes::JOB_BATCH, &[], "", Some(body)).await?.1)
     }
 
     /// `POST /v1/groups`: the created group.
     pub(crate) async fn create_group(&self, spec: &GroupSpec) -> Result<Group, AdminError> {
         let body = self.encode(spec)?;
         Ok(self
-            .call(&pending::GROUP_CREATE, &[], "", Some(body))
+            .call(&routes::GROUP_CREATE, &[], "", Some(body))
             .await?
             .1)
     }
 
     /// `GET /v1/groups`: every group.
     pub(crate) async fn groups(&self) -> Result<Vec<Group>, AdminError> {
-        let list: GroupList = self.call(&pending::GROUPS_LIST, &[], "", None).await?.1;
+        let list: GroupList = self.call(&routes::GROUPS_LIST, &[], "", None).await?.1;
         Ok(list.groups)
     }
 
     /// `GET /v1/groups/{name}`: the group and its recent runs.
     pub(crate) async fn group(&self, name: &str) -> Result<GroupDetail, AdminError> {
-        self.keyed(&pending::GROUP_SHOW, name, "", None).await
+        self.keyed(&routes::GROUP_SHOW, name, "", None).await
     }
 
     /// `PATCH /v1/groups/{name}`: the group as changed.
@@ -539,13 +467,13 @@ impl AdminClient {
         patch: &GroupPatch,
     ) -> Result<Group, AdminError> {
         let body = self.encode(patch)?;
-        self.keyed(&pending::GROUP_UPDATE, name, "", Some(body))
+        self.keyed(&routes::GROUP_UPDATE, name, "", Some(body))
             .await
     }
 
     /// `DELETE /v1/groups/{name}`.
     pub(crate) async fn delete_group(&self, name: &str) -> Result<(), AdminError> {
-        self.keyed(&pending::GROUP_DELETE, name, "", None).await
+        self.keyed(&routes::GROUP_DELETE, name, "", None).await
     }
 
     /// `POST /v1/groups/{name}/runs`: the run just made.
@@ -555,7 +483,7 @@ impl AdminClient {
         request: &RunRequest,
     ) -> Result<RunView, AdminError> {
         let body = self.encode(request)?;
-        self.keyed(&pending::GROUP_RUN, name, "", Some(body)).await
+        self.keyed(&routes::GROUP_RUN, name, "", Some(body)).await
     }
 
     /// `GET /v1/group-runs`: one page, newest first, of one group's runs or
@@ -573,7 +501,7 @@ impl AdminClient {
             ("cursor", cursor),
         ]);
         Ok(self
-            .call(&pending::GROUP_RUNS_LIST, &[], &query, None)
+            .call(&routes::GROUP_RUNS_LIST, &[], &query, None)
             .await?
             .1)
     }
@@ -581,7 +509,7 @@ impl AdminClient {
     /// `GET /v1/group-runs/{id}`: the run with its progress.
     pub(crate) async fn group_run(&self, id: RunId) -> Result<RunView, AdminError> {
         Ok(self
-            .call(&pending::GROUP_RUN_SHOW, &[&id.to_string()], "", None)
+            .call(&routes::GROUP_RUN_SHOW, &[&id.to_string()], "", None)
             .await?
             .1)
     }
@@ -590,7 +518,7 @@ impl AdminClient {
     /// step.
     pub(crate) async fn resume_group_run(&self, id: RunId) -> Result<RunView, AdminError> {
         Ok(self
-            .call(&pending::GROUP_RUN_RESUME, &[&id.to_string()], "", None)
+            .call(&routes::GROUP_RUN_RESUME, &[&id.to_string()], "", None)
             .await?
             .1)
     }
@@ -978,23 +906,6 @@ mod tests {
         assert_eq!(segment("a/b c?#%"), "a%2Fb%20c%3F%23%25");
         assert_eq!(segment("window:office:start"), "window%3Aoffice%3Astart");
         assert_eq!(segment("é"), "%C3%A9");
-    }
-
-    /// The routes not yet in the table fill as the contract writes them.
-    #[test]
-    fn pending_routes_are_the_contract() {
-        assert_eq!(pending::JOB_BATCH.fill(&[]), "/v1/jobs/batch");
-        assert_eq!(
-            pending::GROUP_SHOW.fill(&[&segment("a b")]),
-            "/v1/groups/a%20b"
-        );
-        assert_eq!(pending::GROUP_RUN.fill(&["shop"]), "/v1/groups/shop/runs");
-        assert_eq!(
-            pending::GROUP_RUN_RESUME.fill(&["3"]),
-            "/v1/group-runs/3/resume"
-        );
-        assert_eq!(pending::GROUP_UPDATE.method, Verb::Patch);
-        assert_eq!(pending::GROUP_DELETE.method, Verb::Delete);
     }
 
     #[test]

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use super::connection::{
     DaemonArgs, field_lines, one_line, print_json, report_errors, table, time, truncate,
 };
-use crate::cli::admin_client::{AdminClient, AdminError, GroupDetail, GroupList};
+use crate::cli::admin_client::{AdminClient, AdminError};
 use crate::group::{
     Group, GroupPatch, GroupRun, GroupSpec, RunId, RunState, RunView, Stage, StepView,
 };
+use crate::http::{GroupDetail, GroupList};
 use crate::schedule::target::Selector;
 use crate::text::escape;
 

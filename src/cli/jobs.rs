@@ -24,8 +24,9 @@ use super::connection::{
     build_args, compact, config_path, connect, one_line, print_json, report_errors, table, time,
     truncate, usage,
 };
-use crate::cli::admin_client::{AdminClient, BatchCreated};
+use crate::cli::admin_client::AdminClient;
 use crate::group::RunRequest;
+use crate::http::BatchAnswer;
 use crate::job::{
     BatchRequest, DependencyRef, EventKind, Job, JobEvent, JobId, JobKind, JobRequest, JobState,
 };
@@ -374,7 +375,7 @@ async fn run_batch(client: &AdminClient, file: &Path, json: bool) -> anyhow::Res
 }
 
 /// The jobs of a batch, in file order, with their refs and dependencies.
-fn batch_text(created: &BatchCreated) -> String {
+fn batch_text(created: &BatchAnswer) -> String {
     let refs: std::collections::HashMap<JobId, &str> = created
         .refs
         .iter()

@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use machinist::machine::MachineEvent;
-use machinist::paperspace::Backend;
+use machinist::paperspace::{Backend, MachineApi};
 use machinist::sim::{FaultKind, OneShotFault};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::crash::{kill9, start_daemon};
 use crate::harness::process::start_sim;
-use crate::harness::wait::until_committed;
-use crate::harness::{AppOptions, TestApp, fault_route, spawn_app};
+use crate::harness::{AppOptions, TestApp, fault_route, spawn_app, until_committed};
 
 /// A group of four machines in three stages: db = [0], app = [1, 2], web = [3].
 fn shop(ids: &[String]) -> Value {
@@ -25,6 +24,19 @@ fn shop(ids: &[String]) -> Value {
         {"name": "app", "machine_ids": [ids[1], ids[2]]},
         {"name": "web", "machine_ids": [ids[3]]},
     ]})
+}
+
+/// Four new machines, off, for a group of its own.
+fn four_off(app: &TestApp) -> Vec<String> {
+    let created = Utc::now() - chrono::Duration::days(1);
+    (0..4)
+        .map(|i| {
+            app.sim
+                .sim
+                .seed_machine(&format!("group-{i}"), "C5", created)
+                .unwrap()
+        })
+        .collect()
 }
 
 /// The run once `done` holds for it, read again after each commit.
@@ -82,9 +94,7 @@ async fn a_group_starts_stage_by_stage_once_each_is_ready_and_stops_in_reverse()
         ..AppOptions::default()
     })
     .await;
-    let off = app.machines_in("off").await;
-    assert!(off.len() >= 4, "the simulator seeds machines that are off");
-    let ids = &off[..4];
+    let ids = &four_off(&app);
     let (status, group) = app.post("/v1/groups", shop(ids)).await;
     assert_eq!(status, StatusCode::CREATED, "{group}");
 
@@ -150,8 +160,7 @@ async fn a_failure_in_stage_two_leaves_stage_three_untouched_until_a_resume() {
         ..AppOptions::default()
     })
     .await;
-    let off = app.machines_in("off").await;
-    let ids = &off[..4];
+    let ids = &four_off(&app);
     let solo = json!({"name": "shop", "stages": [
         {"name": "db", "machine_ids": [ids[0]]},
         {"name": "app", "machine_ids": [ids[1]]},
