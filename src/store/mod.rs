@@ -11,8 +11,17 @@
 //! overrides, firings, enforcement), `handle/reports.rs` (utilization),
 //! `handle/metering.rs` (machine events, state and rate sightings, the
 //! ingestion cursor and gaps, monthly billing, account standing),
-//! `handle/facts.rs` (what metrics and readiness read). Each forwards its
-//! operations to the driver.
+//! `handle/facts.rs` (what metrics and readiness read),
+//! `handle/groups.rs` (machine groups, and group runs stored with their
+//! jobs). Each forwards its operations to the driver.
+//!
+//! **Dependencies.** A job with unfinished dependencies is stored
+//! `blocked`, with one edge per unfinished dependency; the transaction that
+//! finishes a job settles its dependents (queues those left with no edge,
+//! cancels those whose dependency failed), so the hand-off costs no
+//! polling and a standing claim takes the dependent in that same commit.
+//! A driver must do the same in the transaction of every final state
+//! (`store/sqlite/dependencies.rs`).
 //!
 //! **Layers, as River's `riverdriver`.** Imports run one way, nouns ←
 //! drivers ← `driver.rs` ← `handle/`, so the store's modules form a DAG
