@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::GroupId;
 use crate::job::SpecError;
-use crate::job::operation::{check_id, check_text};
-use crate::schedule::target::{Selector, Targets};
+use crate::job::operation::check_id;
+use crate::schedule::target::{Selector, Targets, check_group_name};
 
 /// Most stages in a group.
 pub const MAX_STAGES: usize = 50;
@@ -99,22 +99,9 @@ impl GroupPatch {
     }
 }
 
-/// A group or stage name: it is typed on command lines and shown in tables.
+/// A group or stage name, by the rule schedules name groups by.
 fn check_name(field: &str, name: &str) -> Result<(), SpecError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        check_text(field, name)?;
-        Err(SpecError::new(
-            field,
-            "must be 1 to 64 letters, digits, `-`, `_` or `.`",
-        ))
-    }
+    check_group_name(field, name)
 }
 
 fn check_stages(stages: &[Stage]) -> Result<(), SpecError> {

@@ -395,29 +395,6 @@ fn stage_job(
 }
 
 fn insert_job(tx: &Tx<'_>, job: &Job, args: &str) -> Result<(), StoreError> {
-    if job.depends_on.is_empty() && job.group_run.is_none() {
-        // The common case keeps its short statement.
-        tx.prepare_cached(
-            "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, max_attempts, \
-             run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?
-        .execute(params![
-            job.id,
-            job.kind.as_str(),
-            job.machine_id,
-            args,
-            job.priority,
-            i64::from(job.max_attempts),
-            to_ms(job.run_at),
-            job.wait.map(|w| w.as_str()),
-            job.wait_timeout.as_millis() as i64,
-            job.idempotency_key,
-            to_ms(job.created_at),
-            to_ms(job.updated_at),
-        ])?;
-        return Ok(());
-    }
     tx.prepare_cached(
         "INSERT INTO jobs (id, kind, machine_id, args, state, priority, attempt, max_attempts, \
          run_at, wait, wait_timeout_ms, idempotency_key, created_at, updated_at, last_error, \
