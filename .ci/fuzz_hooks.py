@@ -77,7 +77,9 @@ def _stages(body):
         if isinstance(ids, list) and ids:
             kept = []
             for m in ids:
-                if m not in machines and m not in kept:
+                # Only strings are ids; anything else is the negative
+                # phase's own invalid data, left for the server to refuse.
+                if not isinstance(m, str) or (m not in machines and m not in kept):
                     kept.append(m)
             if not kept:
                 kept = [f"psfuzz{i}"]

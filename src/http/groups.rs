@@ -202,9 +202,9 @@ pub(super) async fn run(
     };
     let steps = group::plan(&group, action, machines.as_deref(), &|_| false);
     if steps.is_empty() {
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            INVALID_GROUP,
+        // A conflict with what the daemon knows now, not a bad request:
+        // the same run succeeds once a listing shows matching machines.
+        return Err(Problem::conflict(
             format!(
                 "no machine of group `{name}` matched: its stages' selectors match none of the machines the daemon knows (GET /v1/machines); change the selectors, or wait until the daemon has listed the machines"
             ),

@@ -44,8 +44,9 @@
 //!   of a month not yet begun, field `month`; a `depends_on[i]` naming a
 //!   job the store does not hold; a batch's unknown `ref` or dependency
 //!   cycle, named `a → b → a`); 422 `invalid_group`: a group, a change to
-//!   one, or a run request (bad `name`, `stages[i].…`, `action`, `wait`), or
-//!   a run of a group none of whose machines matched (field `stages`);
+//!   one, or a run request (bad `name`, `stages[i].…`, `action`, `wait`)
+//!   (a run of a group none of whose machines matches now is a 409
+//!   `conflict`, field `stages`);
 //!   422 `invalid_schedule`,
 //!   `invalid_window`, `invalid_override`: the same for those (bad `cron`,
 //!   `timezone`, `template.*`, `targets`, `exclusions`, `hours.*`, `until`, …);

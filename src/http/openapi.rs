@@ -279,7 +279,7 @@ pub(super) const OPERATIONS: &[Operation] = &[
         params: &[GROUP_NAME],
         body: Some("RunRequest"),
         ok: (201, Some("RunView")),
-        errors: &[400, 404, 422],
+        errors: &[400, 404, 409, 422],
     },
     Operation {
         route: routes::GROUP_RUNS_LIST,

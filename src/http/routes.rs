@@ -36,7 +36,7 @@
 //! | `GET /v1/groups/{name}` | [`GroupDetail`](super::GroupDetail): the group plus `recent_runs`, its last 10 runs as [`RunView`](crate::group::RunView)s, newest first |
 //! | `PATCH /v1/groups/{name}` | body [`GroupPatch`](crate::group::GroupPatch) `{"name"?,"stages"?}`; 200 + the group; 409 when another group has the new name or schedules or windows target this one by name |
 //! | `DELETE /v1/groups/{name}` | 204 (its runs stay); 409 naming the schedules and windows that target it |
-//! | `POST /v1/groups/{name}/runs` | body [`RunRequest`](crate::group::RunRequest) `{"action":"start"\|"stop"\|"restart","wait"?}`; 201 + the run's `RunView`, its jobs all queued at once, each step's depending on the step before; 422 when no machine of the group matched |
+//! | `POST /v1/groups/{name}/runs` | body [`RunRequest`](crate::group::RunRequest) `{"action":"start"\|"stop"\|"restart","wait"?}`; 201 + the run's `RunView`, its jobs all queued at once, each step's depending on the step before; 409 when no machine of the group matches now (its selectors match none the daemon knows) |
 //! | `GET /v1/group-runs?group=&limit=&cursor=` | [`RunPage`](super::RunPage): `{"runs":[RunView…],"next_cursor":"r12"\|null}`, newest first; limit 1..=100 (20) |
 //! | `GET /v1/group-runs/{id}` | the `RunView`: steps with their jobs, `state` (`running`, `succeeded`, `failed`), `failure` |
 //! | `POST /v1/group-runs/{id}/resume` | 200 + the `RunView` with new jobs from the first step that did not succeed; 409 while it runs, once it succeeded, or when it changed meanwhile |
