@@ -66,25 +66,26 @@ def _stages(body):
     stages = body.get("stages")
     if not isinstance(stages, list):
         return
-    names, machines = set(), set()
+    # Lists, not sets: the negative phases put lists and objects where
+    # names and ids go, which a set cannot hold; those are left for the
+    # server to refuse.
+    names, machines = [], []
     for i, stage in enumerate(stages):
         if not isinstance(stage, dict):
             continue
-        if stage.get("name") in names:
+        if isinstance(stage.get("name"), str) and stage["name"] in names:
             stage["name"] = f"s{i}"
-        names.add(stage.get("name"))
+        names.append(stage.get("name"))
         ids = stage.get("machine_ids")
         if isinstance(ids, list) and ids:
             kept = []
             for m in ids:
-                # Only strings are ids; anything else is the negative
-                # phase's own invalid data, left for the server to refuse.
                 if not isinstance(m, str) or (m not in machines and m not in kept):
                     kept.append(m)
             if not kept:
                 kept = [f"psfuzz{i}"]
             stage["machine_ids"] = kept
-            machines.update(kept)
+            machines.extend(kept)
 
 
 @schemathesis.hook
