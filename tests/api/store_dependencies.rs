@@ -475,6 +475,14 @@ async fn a_run_goes_stage_by_stage_stops_at_a_failure_and_resumes_from_it() {
         store.group_run(run_id).await.unwrap().is_some(),
         "runs outlive their group"
     );
+    // Pruning keeps a run while any of its jobs is kept, then drops it.
+    store.prune(t0()).await.unwrap();
+    assert!(store.group_run(run_id).await.unwrap().is_some());
+    store.prune(t0() + secs(1)).await.unwrap();
+    assert!(
+        store.group_run(run_id).await.unwrap().is_none(),
+        "pruned with its last job"
+    );
 }
 
 #[tokio::test]

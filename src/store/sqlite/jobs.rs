@@ -586,6 +586,12 @@ fn prune(tx: &Tx<'_>, finished_before: DateTime<Utc>) -> Result<u64, StoreError>
         "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1",
         [cutoff],
     )?;
+    // A group run goes with its last job: its progress is read from them.
+    tx.execute(
+        "DELETE FROM group_runs WHERE updated_at < ?1 AND NOT EXISTS \
+         (SELECT 1 FROM jobs WHERE group_run = group_runs.id)",
+        [cutoff],
+    )?;
     // Webhook events go with their last delivery: an event older than the
     // cutoff that no remaining deliver job names is no longer shown or sent.
     tx.execute(
