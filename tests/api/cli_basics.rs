@@ -60,3 +60,68 @@ async fn a_closed_stdout_ends_a_listing_quietly() {
         assert!(status.success(), "{args:?}: {status:?}, {stderr}");
     }
 }
+
+/// `--delay 1h` and `--wait-timeout 2h30m` mean what they say; a bare number
+/// is still seconds; a word that is no duration is a usage error (exit 2)
+/// naming the forms.
+#[tokio::test]
+async fn durations_are_typed_as_people_write_them() {
+    let app = spawn_app(AppOptions::default()).await;
+    let before = chrono::Utc::now();
+    ok(
+        &app,
+        &[
+            "jobs",
+            "submit",
+            "start",
+            "ps123abc",
+            "--delay",
+            "1h",
+            "--wait-timeout",
+            "2h30m",
+        ],
+    )
+    .await;
+    let job = app.job(1).await;
+    assert_eq!(job["wait_timeout_seconds"], 9_000, "{job}");
+    let run_at: chrono::DateTime<chrono::Utc> = job["run_at"].as_str().unwrap().parse().unwrap();
+    let delay = (run_at - before).num_seconds();
+    assert!((3_590..=3_610).contains(&delay), "{job}");
+
+    ok(
+        &app,
+        &["jobs", "submit", "show", "ps123abc", "--delay", "90"],
+    )
+    .await;
+    let run_at: chrono::DateTime<chrono::Utc> = app.job(2).await["run_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((80..=100).contains(&(run_at - before).num_seconds()));
+
+    for args in [
+        &["jobs", "submit", "show", "ps123abc", "--delay", "1x"][..],
+        &[
+            "schedules",
+            "add",
+            "x",
+            "--cron",
+            "0 9 * * *",
+            "--jitter",
+            "1x",
+        ][..],
+        &["windows", "add", "w", "--enforce", "--enforce-every", "1x"][..],
+    ] {
+        let out = app.cli(args).await;
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("`1x` is not a duration: use 30s, 15m, 1h or a number of seconds"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let help = ok(&app, &["jobs", "submit", "--help"]).await;
+    assert!(help.contains("--delay <DURATION>"), "{help}");
+}
