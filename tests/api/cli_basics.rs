@@ -125,3 +125,42 @@ async fn durations_are_typed_as_people_write_them() {
     let help = ok(&app, &["jobs", "submit", "--help"]).await;
     assert!(help.contains("--delay <DURATION>"), "{help}");
 }
+
+/// `machinist serve` on a port another process holds: one line that says so
+/// (the OS's words once), how to listen elsewhere, exit 1, and no database
+/// left behind, since the port is bound before the store is opened.
+#[test]
+fn serve_on_a_taken_port_says_so_once_and_creates_no_database() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("machinist.toml");
+    std::fs::write(&config, "").unwrap();
+    let db = dir.path().join("machinist.db");
+    let out = std::process::Command::new(crate::harness::process::BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("MACHINIST_STORE_PATH", &db)
+        .env("MACHINIST_HTTP_LISTEN", &addr)
+        .env_remove("MACHINIST_ADMIN_TOKEN")
+        .env_remove("PAPERSPACE_API_KEY")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    let error = errors[0];
+    assert!(
+        error.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert_eq!(error.matches("in use").count(), 1, "{stderr}");
+    assert!(error.contains("MACHINIST_HTTP_LISTEN"), "{stderr}");
+    assert!(!db.exists(), "a database was created: {stderr}");
+    drop(taken);
+}
