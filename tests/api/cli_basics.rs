@@ -164,3 +164,54 @@ fn serve_on_a_taken_port_says_so_once_and_creates_no_database() {
     assert!(!db.exists(), "a database was created: {stderr}");
     drop(taken);
 }
+
+/// Conflicts read as English ("has already succeeded"), and a month that has
+/// the right form but does not exist is called invalid, not malformed.
+#[tokio::test]
+async fn messages_say_what_happened_in_plain_words() {
+    let app = spawn_app(AppOptions::default()).await;
+    let done = app
+        .run(serde_json::json!({"kind": "availability", "args": {"region": "Europe (AMS1)", "machine_type": "C5"}}))
+        .await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let id = done["id"].to_string();
+
+    let cancel = app.cli(&["jobs", "cancel", &id]).await;
+    assert_eq!(cancel.code, 1, "{}", cancel.stderr);
+    assert!(
+        cancel.stderr.contains(&format!(
+            "job {id} has already succeeded; only blocked, queued"
+        )),
+        "{}",
+        cancel.stderr
+    );
+    let retry = app.cli(&["jobs", "retry", &id]).await;
+    assert_eq!(retry.code, 1, "{}", retry.stderr);
+    assert!(
+        retry.stderr.contains(&format!(
+            "job {id} has succeeded; only failed jobs can be retried"
+        )),
+        "{}",
+        retry.stderr
+    );
+
+    let month = app
+        .cli(&[
+            "jobs",
+            "submit",
+            "utilization",
+            "ps1",
+            "--arg",
+            "month=2026-13",
+        ])
+        .await;
+    assert_ne!(month.code, 0, "{}", month.stdout);
+    assert!(
+        month
+            .stderr
+            .contains("billing month `2026-13` is invalid: month 13 does not exist"),
+        "{}",
+        month.stderr
+    );
+    assert!(!month.stderr.contains("YYYY-MM"), "{}", month.stderr);
+}
