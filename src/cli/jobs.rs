@@ -151,11 +151,13 @@ struct SubmitArgs {
     /// ready (the default) or serviceready.
     #[arg(long, value_name = "STATE")]
     wait_for: Option<String>,
-    /// How long that wait may last, in seconds.
-    #[arg(long, value_name = "SECS")]
+    /// How long that wait may last: 30s, 15m, 1h, 2h30m or a number of
+    /// seconds.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::seconds_arg)]
     wait_timeout: Option<u64>,
-    /// Run no earlier than this many seconds from now.
-    #[arg(long, value_name = "SECS", conflicts_with = "run_at")]
+    /// Run no earlier than this long from now: 30s, 15m, 1h, 2h30m or a
+    /// number of seconds.
+    #[arg(long, value_name = "DURATION", conflicts_with = "run_at", value_parser = crate::config::duration::seconds_arg)]
     delay: Option<u64>,
     /// Run no earlier than this instant (RFC 3339, e.g. 2026-03-02T09:00:00Z).
     #[arg(long, value_name = "TIME")]

@@ -111,8 +111,9 @@ struct AddArgs {
     /// For start, stop and restart; not with --machine or --select.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["machines", "select"])]
     group: Option<String>,
-    /// Spread the jobs over this many seconds after each fire time.
-    #[arg(long, value_name = "SECS")]
+    /// Spread the jobs over this long after each fire time: 30s, 15m, 1h
+    /// or a number of seconds.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::seconds_arg_u32)]
     jitter: Option<u32>,
     /// A local date on which not to fire; repeat for more.
     #[arg(long = "exclude-date", value_name = "YYYY-MM-DD")]
@@ -124,8 +125,9 @@ struct AddArgs {
     /// (within --catch-up) or skip them all. Default: run_once.
     #[arg(long, value_enum)]
     misfire: Option<MisfireArg>,
-    /// How late a missed fire time may still run. Default per kind.
-    #[arg(long = "catch-up", value_name = "SECS")]
+    /// How late a missed fire time may still run: 30s, 15m, 1h or a number
+    /// of seconds. Default per kind.
+    #[arg(long = "catch-up", value_name = "DURATION", value_parser = crate::config::duration::seconds_arg)]
     catch_up: Option<u64>,
     /// When the previous job for a machine has not finished: skip this one
     /// (default) or queue it behind.
@@ -135,8 +137,9 @@ struct AddArgs {
     /// Default: the kind's own.
     #[arg(long, value_name = "STATE")]
     wait_for: Option<String>,
-    /// How long that wait may last, in seconds.
-    #[arg(long, value_name = "SECS")]
+    /// How long that wait may last: 30s, 15m, 1h, 2h30m or a number of
+    /// seconds.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::seconds_arg)]
     wait_timeout: Option<u64>,
     /// The jobs' priority, -1000..=1000.
     #[arg(long, allow_negative_numbers = true)]

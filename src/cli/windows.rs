@@ -122,8 +122,9 @@ struct AddArgs {
     /// Also stop targets found running while the window is closed.
     #[arg(long)]
     enforce: bool,
-    /// How often enforcement looks, in seconds (default 300).
-    #[arg(long = "enforce-every", value_name = "SECS", requires = "enforce")]
+    /// How often enforcement looks: 30s, 15m, 1h or a number of seconds
+    /// (default 5m).
+    #[arg(long = "enforce-every", value_name = "DURATION", requires = "enforce", value_parser = crate::config::duration::seconds_arg)]
     enforce_every: Option<u64>,
     /// A local date on which the window stays closed; repeat for more.
     #[arg(long = "exclude-date", value_name = "YYYY-MM-DD")]

@@ -58,9 +58,64 @@ impl de::Visitor<'_> for Visitor {
     }
 }
 
+/// What a command-line flag that takes seconds says of a value it cannot read.
+fn not_seconds(v: &str) -> String {
+    format!("`{v}` is not a duration: use 30s, 15m, 1h or a number of seconds")
+}
+
+/// A command-line duration in whole seconds: `30s`, `15m`, `1h`, `2h30m`
+/// (the forms the configuration file takes, parsed the same way) or a bare
+/// number of seconds, as these flags took before. A clap `value_parser`.
+pub(crate) fn seconds_arg(v: &str) -> Result<u64, String> {
+    let v = v.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return v.parse().map_err(|_| not_seconds(v));
+    }
+    let d = humantime::parse_duration(v).map_err(|_| not_seconds(v))?;
+    if d.subsec_nanos() != 0 {
+        // The API takes whole seconds; rounding silently would change what
+        // was asked for.
+        return Err(format!("`{v}` is not a whole number of seconds"));
+    }
+    Ok(d.as_secs())
+}
+
+/// [`seconds_arg`] for a flag whose API field is 32-bit (`--jitter`).
+pub(crate) fn seconds_arg_u32(v: &str) -> Result<u32, String> {
+    let secs = seconds_arg(v)?;
+    u32::try_from(secs).map_err(|_| format!("`{}` is too long", v.trim()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_arg_takes_units_and_bare_seconds() {
+        assert_eq!(seconds_arg("90"), Ok(90));
+        assert_eq!(seconds_arg("30s"), Ok(30));
+        assert_eq!(seconds_arg("15m"), Ok(900));
+        assert_eq!(seconds_arg("1h"), Ok(3_600));
+        assert_eq!(seconds_arg("2h30m"), Ok(9_000));
+        assert_eq!(seconds_arg(" 1d "), Ok(86_400));
+        assert_eq!(seconds_arg_u32("5m"), Ok(300));
+    }
+
+    #[test]
+    fn seconds_arg_says_what_to_write() {
+        for bad in ["1x", "", "-5", "h"] {
+            let e = seconds_arg(bad).unwrap_err();
+            assert!(
+                e.contains("is not a duration: use 30s, 15m, 1h or a number of seconds"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(
+            seconds_arg("1500ms").unwrap_err(),
+            "`1500ms` is not a whole number of seconds"
+        );
+        assert!(seconds_arg_u32("200000d").is_err());
+    }
 
     #[test]
     fn human_uses_the_largest_whole_unit() {

@@ -53,7 +53,7 @@
 //! `v1`), not the API a client speaks ([`Backend`]): it maps to one with
 //! [`BackendChoice::api`].
 
-mod duration;
+pub(crate) mod duration;
 mod error;
 mod layer;
 mod secrets;

@@ -58,6 +58,17 @@ pub use paperspace_client::PaperspaceSettings;
 pub use service::serve;
 pub use settings::DaemonSettings;
 
+/// What to do about an address that could not be bound, in the settings'
+/// own names.
+fn listen_hint(cause: &std::io::Error) -> &'static str {
+    match cause.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "another process is using that port: stop it, or listen elsewhere with MACHINIST_HTTP_LISTEN (http.listen in the configuration)"
+        }
+        _ => "listen elsewhere with MACHINIST_HTTP_LISTEN (http.listen in the configuration)",
+    }
+}
+
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -65,12 +76,14 @@ pub enum DaemonError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The admin API's address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    // The OS error is in the message and deliberately not a `source`: the
+    // CLI prints the whole chain, which would say it twice.
+    #[error("cannot listen on {addr}: {cause}; {}", listen_hint(.cause))]
     Listen {
         /// The address asked for.
         addr: SocketAddr,
         /// Why the system refused it.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// An admin API reachable beyond this host must ask for a token.
     #[error(
@@ -144,19 +157,19 @@ impl Daemon {
         if settings.admin_token.is_none() && !settings.listen.ip().is_loopback() {
             return Err(DaemonError::NoTokenOffLoopback(settings.listen));
         }
-        let store = Store::open(&settings.store).await?;
+        // The port first: a daemon that cannot serve must not have created
+        // or migrated a database on its way to failing.
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
-            .map_err(|source| DaemonError::Listen {
+            .map_err(|cause| DaemonError::Listen {
                 addr: settings.listen,
-                source,
+                cause,
             })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| DaemonError::Listen {
-                addr: settings.listen,
-                source,
-            })?;
+        let addr = listener.local_addr().map_err(|cause| DaemonError::Listen {
+            addr: settings.listen,
+            cause,
+        })?;
+        let store = Store::open(&settings.store).await?;
         let shutdown = CancellationToken::new();
 
         let context = Arc::new(ScheduleContext {

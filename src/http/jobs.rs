@@ -254,8 +254,9 @@ pub(super) async fn cancel(
             tracing::info!(job_id = id, "job cancelled over the admin API");
             Ok(Json(*job))
         }
+        // Every final state is a past participle: "has already succeeded".
         CancelResult::AlreadyFinished(job) => Err(Problem::conflict(format!(
-            "job {id} is already {}; only queued, running or waiting jobs can be cancelled",
+            "job {id} has already {}; only blocked, queued, running or waiting jobs can be cancelled",
             job.state
         ))),
         CancelResult::NotFound => Err(no_job(id)),
@@ -274,7 +275,9 @@ pub(super) async fn retry(
             Ok(Json(*job))
         }
         RetryResult::NotFailed(job) => Err(Problem::conflict(format!(
-            "job {id} is {}; only failed jobs can be retried",
+            "job {id} {} {}; only failed jobs can be retried",
+            // "has succeeded", "is queued".
+            if job.state.is_final() { "has" } else { "is" },
             job.state
         ))),
         RetryResult::NotFound => Err(no_job(id)),

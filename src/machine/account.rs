@@ -17,8 +17,24 @@ pub struct BillingMonth {
 
 /// A string that is not a `YYYY-MM` month.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("billing month `{0}` is not of the form YYYY-MM (e.g. 2026-03)")]
+#[error("{}", bad_month_message(.0))]
 pub struct BadBillingMonth(pub String);
+
+/// Says what is wrong with `s`: a `2026-13` has the right form and names a
+/// month that does not exist, which "not of the form YYYY-MM" would deny.
+fn bad_month_message(s: &str) -> String {
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    match s.split_once('-') {
+        Some((y, m)) if digits(y, 4) && digits(m, 2) => {
+            if (1..=12).contains(&m.parse::<u32>().unwrap_or(0)) {
+                format!("billing month `{s}` is invalid: the year must be 1970 to 9999")
+            } else {
+                format!("billing month `{s}` is invalid: month {m} does not exist (01 to 12)")
+            }
+        }
+        _ => format!("billing month `{s}` is not of the form YYYY-MM (e.g. 2026-03)"),
+    }
+}
 
 impl BillingMonth {
     /// `month` is 1..=12.
@@ -222,16 +238,19 @@ mod tests {
                 .to_string(),
             "2027-01"
         );
-        for bad in [
-            "2026-13",
-            "2026-00",
-            "2026-3",
-            "26-03",
-            "2026/03",
-            "",
-            "abcd-ef",
-            "2026-03-01",
+        for (bad, says) in [
+            ("2026-13", "month 13 does not exist"),
+            ("2026-00", "month 00 does not exist"),
+            ("1969-05", "the year must be 1970 to 9999"),
         ] {
+            let err = bad.parse::<BillingMonth>().unwrap_err().to_string();
+            assert!(
+                err.contains("is invalid") && err.contains(says),
+                "{bad}: {err}"
+            );
+            assert!(!err.contains("YYYY-MM"), "{bad}: {err}");
+        }
+        for bad in ["2026-3", "26-03", "2026/03", "", "abcd-ef", "2026-03-01"] {
             let err = bad.parse::<BillingMonth>().unwrap_err();
             assert!(err.to_string().contains("YYYY-MM"), "{bad}: {err}");
         }
