@@ -9,6 +9,7 @@
 mod harness;
 
 mod architecture;
+mod cli_connection;
 mod cli_groups;
 mod cli_webhooks;
 mod config;
