@@ -78,6 +78,15 @@ pub enum AdminError {
         /// What could not be read, or the start of the body.
         detail: String,
     },
+    /// The daemon refused the call for want of a valid admin token (401),
+    /// said in CLI words: what to set, not which header to send.
+    #[error("{}", unauthorized_message(url, *token_sent))]
+    Unauthorized {
+        /// The daemon's base URL.
+        url: String,
+        /// Whether a token was sent: refused, or missing.
+        token_sent: bool,
+    },
     /// The base URL cannot be used.
     #[error("invalid daemon URL `{url}`: {reason}")]
     BadUrl {
@@ -86,6 +95,19 @@ pub enum AdminError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+fn unauthorized_message(url: &str, token_sent: bool) -> String {
+    let what = if token_sent {
+        format!("the admin token is not valid for the daemon at {url}")
+    } else {
+        format!("the daemon at {url} needs an admin token and none was given")
+    };
+    format!(
+        "{what}: pass --token-file PATH, set MACHINIST_ADMIN_TOKEN, \
+         or add token_file to a context in {}",
+        super::contexts::client_config_hint()
+    )
 }
 
 fn field_suffix(field: &Option<String>) -> String {
@@ -100,6 +122,7 @@ impl AdminError {
     pub fn code(&self) -> Option<&str> {
         match self {
             AdminError::Api { code, .. } => Some(code),
+            AdminError::Unauthorized { .. } => Some("unauthorized"),
             _ => None,
         }
     }
@@ -110,6 +133,7 @@ impl AdminError {
             AdminError::Api { status, .. } | AdminError::BadResponse { status, .. } => {
                 Some(*status)
             }
+            AdminError::Unauthorized { .. } => Some(401),
             _ => None,
         }
     }
@@ -144,17 +168,39 @@ impl fmt::Debug for AdminClient {
 impl AdminClient {
     /// A client of the daemon at `base_url` (`http://127.0.0.1:7420`),
     /// sending `token` as `Authorization: Bearer` when given.
+    ///
+    /// A URL without a scheme (`127.0.0.1:7420`, `localhost:7420`) is taken
+    /// as `http://`; another scheme than http or https is refused. A path is
+    /// kept as the prefix of every route (a daemon behind a reverse proxy at
+    /// `/machinist`); a query or fragment is refused, since no route would
+    /// keep it.
     pub fn new(base_url: &str, token: Option<AdminToken>) -> Result<Self, AdminError> {
         let bad = |reason: &str| AdminError::BadUrl {
             url: base_url.to_string(),
             reason: reason.to_string(),
         };
-        let url = reqwest::Url::parse(base_url).map_err(|e| bad(&e.to_string()))?;
+        // Without `://`, `localhost:7420` would parse as scheme `localhost`.
+        let with_scheme = if base_url.contains("://") {
+            base_url.to_string()
+        } else {
+            format!("http://{base_url}")
+        };
+        let url = reqwest::Url::parse(&with_scheme).map_err(|e| bad(&e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad("use an http:// or https:// URL"));
+            return Err(bad(&format!(
+                "the scheme `{}` is not supported: use http:// or https:// (or no scheme, for http)",
+                url.scheme()
+            )));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad(
+                "there is no host: use a URL such as http://127.0.0.1:7420",
+            ));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(bad("leave out the query and fragment"));
+            return Err(bad(
+                "leave out the query and fragment: give the daemon's base URL, such as http://127.0.0.1:7420",
+            ));
         }
         let http = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)
@@ -721,6 +767,12 @@ impl AdminClient {
         if status.is_success() {
             return Ok((status, bytes));
         }
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(AdminError::Unauthorized {
+                url: self.base.clone(),
+                token_sent: self.token.is_some(),
+            });
+        }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => Err(AdminError::Api {
                 status: status.as_u16(),
@@ -888,6 +940,53 @@ mod tests {
         assert!(AdminClient::new("not a url", None).is_err());
         let c = AdminClient::new("http://127.0.0.1:7420/", None).unwrap();
         assert_eq!(c.base_url(), "http://127.0.0.1:7420");
+    }
+
+    #[test]
+    fn urls_without_a_scheme_are_http() {
+        for (given, base) in [
+            ("127.0.0.1:7420", "http://127.0.0.1:7420"),
+            ("localhost:7420", "http://localhost:7420"),
+            ("[::1]:7420/", "http://[::1]:7420"),
+            (
+                "https://m.example.com/machinist/",
+                "https://m.example.com/machinist",
+            ),
+        ] {
+            assert_eq!(AdminClient::new(given, None).unwrap().base_url(), base);
+        }
+        let e = AdminClient::new("ftp://x:7420", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`ftp` is not supported") && e.contains("http://"),
+            "{e}"
+        );
+        let e = AdminClient::new("http://x:7420/?a=1", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("leave out the query"), "{e}");
+    }
+
+    #[test]
+    fn a_401_says_what_to_set() {
+        let none = AdminError::Unauthorized {
+            url: "http://x:1".into(),
+            token_sent: false,
+        }
+        .to_string();
+        assert!(none.starts_with("the daemon at http://x:1 needs an admin token and none was given: pass --token-file PATH, set MACHINIST_ADMIN_TOKEN"), "{none}");
+        let refused = AdminError::Unauthorized {
+            url: "http://x:1".into(),
+            token_sent: true,
+        };
+        assert!(refused.to_string().starts_with(
+            "the admin token is not valid for the daemon at http://x:1: pass --token-file PATH"
+        ));
+        assert_eq!(
+            (refused.status(), refused.code()),
+            (Some(401), Some("unauthorized"))
+        );
     }
 
     #[test]

@@ -2,12 +2,17 @@
 //! jobs`, `schedules`, `windows`, `report`): finding the daemon and its
 //! token, reporting errors, and printing.
 //!
-//! The daemon is found at `--url`, else `$MACHINIST_URL`, else `http://` +
-//! the config's `http.listen` (the config read as the daemon reads it: the
-//! top-level `--config` or `$MACHINIST_CONFIG`, else the default path). The
-//! admin token never goes on the command line: it comes from
-//! `$MACHINIST_ADMIN_TOKEN`, else from where the daemon reads it
-//! (`http.admin_token_file` or the systemd credential).
+//! The daemon is found at `--url`, else `$MACHINIST_URL`, else the chosen
+//! context's `url` (see [`super::contexts`]), else `http://` + the config's
+//! `http.listen` (the config read as the daemon reads it: the top-level
+//! `--config` or `$MACHINIST_CONFIG`, else the default path). A URL without
+//! a scheme is taken as `http://`.
+//!
+//! The admin token comes from the first of: `--token`, `--token-file`,
+//! `$MACHINIST_ADMIN_TOKEN`, the chosen context's `token_file`, and where
+//! the daemon reads it (`http.admin_token_file` or the systemd credential).
+//! Environment variables beat the context, as `AWS_*` variables beat an aws
+//! profile: a context is the default, what is set for this run wins.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -38,22 +43,50 @@ pub(super) struct KeyArgs {
     pub(super) json: bool,
 }
 
-/// Where the daemon is: `--url` and the config file to fall back on.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// Where the daemon is and how to authenticate: `--url`, `--token`,
+/// `--token-file`, `--context` and the config file to fall back on.
+#[derive(Clone, Default, clap::Args)]
 pub(super) struct DaemonArgs {
-    /// The daemon's admin API. Default: `http://` + `http.listen` of the config.
+    /// The daemon's admin API, such as http://127.0.0.1:7420 (no scheme means
+    /// http://). Default: the context's url, else `http://` + `http.listen`
+    /// of the config.
     #[arg(long, env = "MACHINIST_URL", global = true, value_name = "URL")]
     pub url: Option<String>,
+    /// The admin token. Visible to other users in `ps` and kept in shell
+    /// history: prefer --token-file or $MACHINIST_ADMIN_TOKEN.
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// A file holding the admin token (surrounding whitespace is ignored).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// A named daemon (url and token_file) from the client config,
+    /// ~/.config/machinist/client.toml or $MACHINIST_CLIENT_CONFIG; see
+    /// `machinist contexts`. Default: its current_context.
+    #[arg(long, env = "MACHINIST_CONTEXT", global = true, value_name = "NAME")]
+    pub context: Option<String>,
     /// The top-level `--config`, handed over by the caller.
     #[arg(skip)]
     pub config: Option<PathBuf>,
+}
+
+// By hand, so a `--token` never reaches a debug print.
+impl std::fmt::Debug for DaemonArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DaemonArgs")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "****"))
+            .field("token_file", &self.token_file)
+            .field("context", &self.context)
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 impl DaemonArgs {
     /// The client of the daemon these arguments point at.
     pub(super) fn client(&self) -> anyhow::Result<AdminClient> {
         let config = config_path(self.config.clone());
-        connect(self.url.as_deref(), config.as_deref())
+        resolve(self, config.as_deref())
     }
 }
 
@@ -88,14 +121,26 @@ pub(super) fn usage(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The client: the URL from the flag, the variable or the config; the token
-/// from the variable or the config's sources.
+/// The client for a command that has only `--url` (`machinist jobs`): the
+/// token and the context come from the environment and the client config.
 pub(super) fn connect(
     url: Option<&str>,
     config_path: Option<&Path>,
 ) -> anyhow::Result<AdminClient> {
+    let args = DaemonArgs {
+        url: url.map(str::to_string),
+        context: std::env::var(super::contexts::CONTEXT_VAR).ok(),
+        ..DaemonArgs::default()
+    };
+    resolve(&args, config_path)
+}
+
+/// The client: the URL and the token each from the first source that has
+/// one (see the module doc for the order).
+fn resolve(args: &DaemonArgs, config_path: Option<&Path>) -> anyhow::Result<AdminClient> {
     let env = Env::process();
-    let env_token = env.get(TOKEN_VAR).filter(|t| !t.is_empty());
+    let contexts = super::contexts::load()?;
+    let context = contexts.pick(args.context.as_deref())?;
     let mut config: Option<Config> = None;
     let mut load_config = || -> anyhow::Result<Config> {
         if let Some(c) = &config {
@@ -109,15 +154,45 @@ pub(super) fn connect(
         config = Some(loaded.clone());
         Ok(loaded)
     };
-    let url = match url.filter(|u| !u.is_empty()) {
-        Some(url) => url.to_string(),
-        None => format!("http://{}", connectable(load_config()?.http.listen)),
+    let url = match (args.url.as_deref().filter(|u| !u.is_empty()), context) {
+        (Some(url), _) => url.to_string(),
+        (None, Some((_, context))) => context.url.clone(),
+        (None, None) => format!("http://{}", connectable(load_config()?.http.listen)),
     };
-    let token = match env_token {
-        Some(text) => Some(AdminToken::new(text).map_err(|e| anyhow::anyhow!("{TOKEN_VAR}: {e}"))?),
-        None => token_from_config(&load_config()?, &env)?,
+    let token = if let Some(text) = &args.token {
+        Some(AdminToken::new(text.as_str()).map_err(|e| anyhow::anyhow!("--token: {e}"))?)
+    } else if let Some(path) = &args.token_file {
+        Some(token_file(path, "--token-file")?)
+    } else if let Some(text) = env.get(TOKEN_VAR).filter(|t| !t.is_empty()) {
+        Some(AdminToken::new(text).map_err(|e| anyhow::anyhow!("{TOKEN_VAR}: {e}"))?)
+    } else if let Some((name, ctx)) = context
+        && let Some(path) = &ctx.token_file
+    {
+        Some(token_file(
+            path,
+            &format!("token_file of context `{name}`"),
+        )?)
+    } else {
+        token_from_config(&load_config()?, &env)?
     };
     Ok(AdminClient::new(&url, token)?)
+}
+
+/// Reads a token file; the error names the file and where it was given,
+/// never the contents.
+fn token_file(path: &Path, given_by: &str) -> anyhow::Result<AdminToken> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the admin token file {} ({given_by}): {e}",
+            path.display()
+        )
+    })?;
+    AdminToken::new(text).map_err(|e| {
+        anyhow::anyhow!(
+            "the admin token file {} ({given_by}) cannot be used: {e}",
+            path.display()
+        )
+    })
 }
 
 /// The token from where the daemon reads it (the configured file, else the

@@ -67,6 +67,9 @@ pub enum Command {
     Status(crate::cli::status::StatusArgs),
     /// Serve a simulated Paperspace account over HTTP (no API key, no cost).
     Sim(crate::sim::SimArgs),
+    /// The named daemons (url, token file) of the client config
+    /// (~/.config/machinist/client.toml or $MACHINIST_CLIENT_CONFIG).
+    Contexts(crate::cli::contexts::ContextsArgs),
     /// Run the daemon on a temp database against an in-process simulated
     /// account and watch a few jobs go through.
     Demo(crate::cli::demo::DemoArgs),
@@ -74,6 +77,7 @@ pub enum Command {
 
 pub mod admin_client;
 mod connection;
+mod contexts;
 pub mod demo;
 mod groups;
 mod history;
@@ -198,6 +202,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         | Command::Webhooks(_)
         | Command::History(_)
         | Command::Status(_)
+        | Command::Contexts(_)
         | Command::Sim(_)
         | Command::Demo(_) => {
             init_logging("warn", format.unwrap_or(LogFormat::Text));
@@ -221,6 +226,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
                     history::run(args.with_config(cli.config.clone())).await?
                 }
                 Command::Status(args) => status::run(args.with_config(cli.config.clone())).await?,
+                Command::Contexts(args) => contexts::run(args).await?,
                 Command::Sim(args) => crate::sim::run(args).await.map(|()| ExitCode::SUCCESS)?,
                 Command::Demo(args) => crate::cli::demo::run(args)
                     .await

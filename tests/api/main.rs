@@ -10,6 +10,7 @@ mod harness;
 
 mod architecture;
 mod cli_basics;
+mod cli_connection;
 mod cli_groups;
 mod cli_webhooks;
 mod config;
