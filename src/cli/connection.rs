@@ -121,20 +121,6 @@ pub(super) fn usage(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The client for a command that has only `--url` (`machinist jobs`): the
-/// token and the context come from the environment and the client config.
-pub(super) fn connect(
-    url: Option<&str>,
-    config_path: Option<&Path>,
-) -> anyhow::Result<AdminClient> {
-    let args = DaemonArgs {
-        url: url.map(str::to_string),
-        context: std::env::var(super::contexts::CONTEXT_VAR).ok(),
-        ..DaemonArgs::default()
-    };
-    resolve(&args, config_path)
-}
-
 /// The client: the URL and the token each from the first source that has
 /// one (see the module doc for the order).
 fn resolve(args: &DaemonArgs, config_path: Option<&Path>) -> anyhow::Result<AdminClient> {

@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::connection::{
-    build_args, compact, config_path, connect, one_line, print_json, report_errors, table, time,
-    truncate, usage,
+    DaemonArgs, build_args, compact, one_line, print_json, report_errors, table, time, truncate,
+    usage,
 };
 use crate::cli::admin_client::AdminClient;
 use crate::group::RunRequest;
@@ -44,21 +44,16 @@ pub struct JobsArgs {
     // What to do (not a doc comment: clap would show it).
     #[command(subcommand)]
     command: JobsCommand,
-    /// The daemon's admin API. Default: `http://` + `http.listen` of the config.
-    #[arg(long, env = "MACHINIST_URL", global = true, value_name = "URL")]
-    url: Option<String>,
-    /// The config file to take the default URL and the token file from: the
-    /// top-level `--config`, handed over with [`JobsArgs::with_config`];
-    /// `$MACHINIST_CONFIG` when not handed over.
-    #[arg(skip)]
-    config: Option<PathBuf>,
+    /// Where the daemon is and how to sign in, as for every client command.
+    #[command(flatten)]
+    daemon: DaemonArgs,
 }
 
 impl JobsArgs {
     /// Sets the config file (the top-level `--config`) to read the daemon's
     /// address and the token file from.
     pub fn with_config(mut self, config: Option<PathBuf>) -> Self {
-        self.config = config;
+        self.daemon.config = config;
         self
     }
 }
@@ -229,8 +224,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_inner(args: JobsArgs) -> anyhow::Result<ExitCode> {
-    let config = config_path(args.config.clone());
-    let client = connect(args.url.as_deref(), config.as_deref())?;
+    let client = args.daemon.client()?;
     match args.command {
         JobsCommand::Submit(submit) => run_submit(&client, *submit).await,
         JobsCommand::Batch { file, json } => run_batch(&client, &file, json).await,
