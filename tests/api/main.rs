@@ -10,6 +10,7 @@ mod harness;
 
 mod architecture;
 mod cli_groups;
+mod cli_install;
 mod cli_webhooks;
 mod config;
 mod crash;
