@@ -73,9 +73,19 @@ pub enum Command {
     /// Run the daemon on a temp database against an in-process simulated
     /// account and watch a few jobs go through.
     Demo(crate::cli::demo::DemoArgs),
+    /// Print the example configuration file (config/machinist.example.toml).
+    PrintConfigExample,
+    /// Print the systemd unit (config/machinist.service).
+    PrintUnit,
+    /// Print a shell completion script: `machinist completions bash >
+    /// /usr/share/bash-completion/completions/machinist`.
+    Completions(crate::cli::completions::CompletionsArgs),
+    /// Print the manual page (roff): `machinist man | man -l -`.
+    Man,
 }
 
 pub mod admin_client;
+pub mod completions;
 mod connection;
 mod contexts;
 pub mod demo;
@@ -85,6 +95,7 @@ mod jobs;
 mod machines;
 mod report;
 mod schedules;
+pub mod shipped;
 mod status;
 pub mod walkthrough;
 mod webhooks;
@@ -192,6 +203,24 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             } else {
                 Err(Failure::Config(errors))
             }
+        }
+        // These print what is built into the binary: no configuration is
+        // read, so they work before there is one.
+        Command::PrintConfigExample => {
+            completions::print(shipped::CONFIG_EXAMPLE.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::PrintUnit => {
+            completions::print(shipped::UNIT.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions(args) => {
+            completions::print(&completions::completions(args.shell))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            completions::print(&completions::man_page()?)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Jobs(_)
         | Command::Groups(_)

@@ -92,6 +92,7 @@ mod costs;
 mod error;
 mod groups;
 mod health;
+mod index;
 mod jobs;
 mod machines;
 mod metrics;
@@ -130,6 +131,7 @@ use error::Problem;
 pub use error::{ErrorBody, ErrorDetail};
 pub use groups::{GroupDetail, GroupList, RunPage};
 pub use health::{MeterView, Readiness, StandingView};
+pub use index::{ApiIndex, IndexRoute};
 pub use jobs::{BatchAnswer, HistoryPage, JobDetail, JobPage};
 pub use machines::{MachineDetail, MachineList, MachineView};
 pub use reports::{
@@ -314,6 +316,7 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         Verb::Delete => MethodFilter::DELETE,
     };
     match *route {
+        routes::INDEX => on(m, index::index),
         routes::HEALTHZ => on(m, health::healthz),
         routes::READYZ => on(m, health::readyz),
         routes::METRICS => on(m, health::metrics),

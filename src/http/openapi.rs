@@ -128,6 +128,14 @@ const WEBHOOK_ID: Param = p(
 /// of [`routes::ROUTES`].
 pub(super) const OPERATIONS: &[Operation] = &[
     Operation {
+        route: routes::INDEX,
+        tag: "health",
+        params: &[],
+        body: None,
+        ok: (200, Some("ApiIndex")),
+        errors: &[],
+    },
+    Operation {
         route: routes::HEALTHZ,
         tag: "health",
         params: &[],
@@ -826,6 +834,10 @@ fn operation_id(op: &Operation) -> String {
                 .trim_matches(|c| c == '{' || c == '}')
                 .replace(['.', '-'], "_"),
         );
+    }
+    if op.route.path == "/" {
+        // `/` has no segment to name it by.
+        id.push_str("_index");
     }
     id
 }
@@ -1853,6 +1865,14 @@ fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
             "message": t(STRING),
             "field": {"type": "string", "nullable": true, "description": "The offending input: a JSON path, query parameter or path segment (several, joined by commas, when a webhook's fields are refused together)."},
         }))})),
+        "ApiIndex": obj(&["name", "version", "openapi", "health", "ready", "routes"], json!({
+            "name": {"type": "string", "enum": ["machinist"]}, "version": t(STRING),
+            "openapi": t(STRING), "health": t(STRING), "ready": t(STRING),
+            "routes": {"type": "array", "description": "Every route of the admin API.", "items": obj(&["method", "path", "summary"], json!({
+                "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+                "path": t(STRING), "summary": t(STRING),
+            }))},
+        })),
         "Health": obj(&["status"], json!({"status": {"type": "string", "enum": ["ok"]}})),
         "Readiness": obj(&["status", "checks", "account_standing", "meter"], json!({
             "status": {"type": "string", "enum": ["ready"]},

@@ -20,6 +20,7 @@
 //!
 //! | route | answer |
 //! | --- | --- |
+//! | `GET /` | [`ApiIndex`](super::ApiIndex): `{"name","version","openapi","health","ready","routes":[{"method","path","summary"}…]}`, this table as JSON, for whoever finds the daemon's address (`http/index.rs`) |
 //! | `GET /healthz` | `{"status":"ok"}`; open without auth |
 //! | `GET /readyz` | [`Readiness`](super::Readiness): database, migrations, Paperspace answered recently; 503 `not_ready` naming the check otherwise; open without auth (`http/health.rs`) |
 //! | `GET /metrics` | Prometheus text (`http/metrics.rs`) |
@@ -216,6 +217,7 @@ macro_rules! route_table {
 
 // NAME = who method path, summary (the OpenAPI operation's);
 route_table! {
+    INDEX = Admin Get "/", "The API's name, version, links and every route";
     HEALTHZ = Open Get "/healthz", "The process is alive";
     READYZ = Open Get "/readyz", "Database reachable, migrations applied, Paperspace answered recently";
     METRICS = Admin Get "/metrics", "Prometheus metrics (text format 0.0.4)";

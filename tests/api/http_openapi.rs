@@ -378,3 +378,33 @@ async fn the_documents_constraints_are_the_servers() {
         );
     }
 }
+
+/// `GET /` is an index of the API built from the route table, behind the
+/// token like the document it links to.
+#[tokio::test]
+async fn the_root_is_an_index_of_the_routes() {
+    let app = spawn_app(AppOptions::default()).await;
+    let (status, index) = app.get("/").await;
+    assert_eq!(status, StatusCode::OK, "{index}");
+    assert_eq!(index["name"], "machinist");
+    assert_eq!(index["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(index["openapi"], OPENAPI_PATH);
+    assert_eq!(index["health"], "/healthz");
+    assert_eq!(index["ready"], "/readyz");
+    let routes = index["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), ROUTES.len());
+    for (listed, route) in routes.iter().zip(ROUTES) {
+        assert_eq!(listed["method"], route.method.as_str());
+        assert_eq!(listed["path"], route.path);
+        assert_eq!(listed["summary"], route.summary);
+    }
+    assert!(
+        routes
+            .iter()
+            .any(|r| r["method"] == "POST" && r["path"] == "/v1/jobs"),
+        "{index}"
+    );
+
+    let resp = app.http.get(format!("{}/", app.url)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}

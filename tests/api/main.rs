@@ -12,6 +12,7 @@ mod architecture;
 mod cli_basics;
 mod cli_connection;
 mod cli_groups;
+mod cli_install;
 mod cli_webhooks;
 mod config;
 mod crash;
