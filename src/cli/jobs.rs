@@ -217,8 +217,9 @@ struct ListArgs {
 }
 
 /// Runs `machinist jobs …`. Errors are printed here, as one line; the exit
-/// code is 0 on success and 1 on any failure (a failed or cancelled job
-/// under `--wait` included).
+/// code is 0 on success, 1 on any failure (a failed or cancelled job
+/// under `--wait` included) and 2 on a usage error (an unknown kind or
+/// state).
 pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
     report_errors(run_inner(args)).await
 }
@@ -251,6 +252,15 @@ async fn run_inner(args: JobsArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    // A kind the daemon would refuse is a usage error, caught before
+    // anything is sent (exit 2, with the closest kind as clap suggests).
+    let submittable = JobKind::ALL
+        .iter()
+        .filter(|k| k.submittable())
+        .map(|k| k.as_str());
+    if let Err(message) = known_value("job kind", &args.kind, submittable) {
+        return Ok(usage(&message));
+    }
     if let Some(group) = &args.group {
         return submit_group(client, group, &args).await;
     }
@@ -497,20 +507,21 @@ async fn follow(client: &AdminClient, id: JobId, json: bool) -> anyhow::Result<E
 }
 
 async fn run_list(client: &AdminClient, args: ListArgs) -> anyhow::Result<ExitCode> {
-    // Filters are checked by the server, which names the bad one; parse
-    // here only what must be typed to travel.
+    // A state or kind that names none is a usage error (exit 2, with the
+    // closest name as clap suggests); every kind may be listed, `deliver`
+    // included.
     let state = match &args.state {
-        Some(s) => Some(
-            s.parse::<JobState>()
-                .map_err(|e| anyhow::anyhow!("{e} (field: state)"))?,
-        ),
+        Some(s) => match known_value("job state", s, JobState::ALL.map(JobState::as_str)) {
+            Ok(()) => s.parse::<JobState>().ok(),
+            Err(message) => return Ok(usage(&message)),
+        },
         None => None,
     };
     let kind = match &args.kind {
-        Some(k) => Some(
-            k.parse::<JobKind>()
-                .map_err(|e| anyhow::anyhow!("{} (field: kind)", e.message))?,
-        ),
+        Some(k) => match known_value("job kind", k, JobKind::ALL.map(JobKind::as_str)) {
+            Ok(()) => k.parse::<JobKind>().ok(),
+            Err(message) => return Ok(usage(&message)),
+        },
         None => None,
     };
     let filter = JobFilter {
@@ -547,6 +558,37 @@ async fn run_list(client: &AdminClient, args: ListArgs) -> anyhow::Result<ExitCo
         println!("more: {hint} --cursor {cursor}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `Ok` when `value` is one of `valid`; else the usage message, worded as
+/// clap words an invalid value: the value, the closest valid one when one
+/// is close ("did you mean `running`?"), and all of them, on one line.
+fn known_value<'a>(
+    what: &str,
+    value: &str,
+    valid: impl IntoIterator<Item = &'a str>,
+) -> Result<(), String> {
+    let valid: Vec<&str> = valid.into_iter().collect();
+    if valid.contains(&value) {
+        return Ok(());
+    }
+    let mut message = format!("`{value}` is not a {what}");
+    if let Some(close) = closest(value, &valid) {
+        message.push_str(&format!("; did you mean `{close}`?"));
+    }
+    message.push_str(&format!(" (one of {})", valid.join(", ")));
+    Err(message)
+}
+
+/// The valid value most like `value`, if any is alike enough: clap's own
+/// measure and threshold (Jaro-Winkler above 0.7).
+fn closest<'a>(value: &str, valid: &[&'a str]) -> Option<&'a str> {
+    valid
+        .iter()
+        .map(|v| (strsim::jaro_winkler(value, v), *v))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, v)| v)
 }
 
 fn print_table(jobs: &[Job]) {

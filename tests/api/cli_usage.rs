@@ -1,0 +1,58 @@
+//! Issue 18's usage errors and confirmations, through the real binary
+//! against a daemon in this process: a misspelt job kind or state is a usage
+//! error (exit 2, "did you mean", nothing sent).
+
+use crate::harness::{AppOptions, TestApp, spawn_app};
+
+/// Runs the CLI expecting exit `code`; its stderr.
+async fn fails(app: &TestApp, args: &[&str], code: i32) -> String {
+    let out = app.cli(args).await;
+    assert_eq!(
+        out.code, code,
+        "{args:?}\nstdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    out.stderr
+}
+
+/// `jobs submit strat ps1`: exit 2 with clap's kind of suggestion, and the
+/// daemon never asked: no job stored.
+#[tokio::test]
+async fn cli_usage_misspelt_kind_exits_2_with_a_suggestion() {
+    let app = spawn_app(AppOptions::default()).await;
+    let before = app.job_count().await;
+    let stderr = fails(&app, &["jobs", "submit", "strat", "ps123abc"], 2).await;
+    assert!(
+        stderr.contains("`strat` is not a job kind; did you mean `start`?"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("one of create, start"), "{stderr}");
+    // `deliver` is the daemon's own: never offered for a submission.
+    assert!(!stderr.contains("deliver"), "{stderr}");
+    // Nothing close: no suggestion, still exit 2.
+    let stderr = fails(&app, &["jobs", "submit", "teleport", "ps123abc"], 2).await;
+    assert!(stderr.contains("`teleport` is not a job kind"), "{stderr}");
+    assert!(!stderr.contains("did you mean"), "{stderr}");
+    // With --group too: the kind is checked before the group's rules.
+    let stderr = fails(&app, &["jobs", "submit", "stpo", "--group", "shop"], 2).await;
+    assert!(stderr.contains("did you mean `stop`?"), "{stderr}");
+    assert_eq!(app.job_count().await, before);
+}
+
+/// `jobs list --state runing` and `--kind delivr`: exit 2 with the closest
+/// value; listing `deliver` jobs is allowed.
+#[tokio::test]
+async fn cli_usage_misspelt_state_exits_2_with_a_suggestion() {
+    let app = spawn_app(AppOptions::default()).await;
+    let stderr = fails(&app, &["jobs", "list", "--state", "runing"], 2).await;
+    assert!(
+        stderr.contains("`runing` is not a job state; did you mean `running`?"),
+        "{stderr}"
+    );
+    let stderr = fails(&app, &["jobs", "list", "--kind", "delivr"], 2).await;
+    assert!(stderr.contains("did you mean `deliver`?"), "{stderr}");
+    let out = app.cli(&["jobs", "list", "--state", "running"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = app.cli(&["jobs", "list", "--kind", "deliver"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
