@@ -11,7 +11,7 @@
 //! JSON for scripts. A server error prints one line `error: <message>
 //! (field: <field>)` and exits 1; a usage error exits 2.
 
-use std::io::Read;
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -175,6 +175,11 @@ struct SubmitArgs {
     /// or the run as it ended).
     #[arg(long)]
     json: bool,
+    /// Destroy without asking. On a terminal, `destroy` first asks "Destroy
+    /// machine …? [y/N]"; when standard input is not a terminal (a script,
+    /// a pipe, cron) it never asks and goes ahead.
+    #[arg(short = 'y', long)]
+    yes: bool,
 }
 
 /// `--on-dependency-failure` values.
@@ -264,6 +269,31 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
     if let Some(group) = &args.group {
         return submit_group(client, group, &args).await;
     }
+    if args.kind == JobKind::Destroy.as_str()
+        && !args.yes
+        && let Some(machine) = args.machine_id.as_deref()
+        && std::io::stdin().is_terminal()
+    {
+        // The name helps to tell machines apart; a daemon that does not
+        // know the machine (or cannot be asked) leaves it out.
+        let name = client
+            .machine(machine)
+            .await
+            .ok()
+            .map(|detail| detail.machine.machine.name)
+            .filter(|name| !name.is_empty());
+        let confirmed = confirm_destroy(
+            machine,
+            name.as_deref(),
+            &mut std::io::stdin().lock(),
+            &mut std::io::stderr(),
+        )
+        .context("cannot read the answer from standard input")?;
+        if !confirmed {
+            eprintln!("error: machine {} not destroyed", escape(machine));
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     let request = JobRequest {
         kind: args.kind,
         machine_id: args.machine_id,
@@ -318,6 +348,31 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
         );
     }
     follow(client, job.id, args.json).await
+}
+
+/// Asks on `output` whether to destroy `machine` and reads the answer from
+/// `input`: true only for `y` or `yes` (any case); anything else, an empty
+/// line or the end of the input is no.
+fn confirm_destroy(
+    machine: &str,
+    name: Option<&str>,
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+) -> std::io::Result<bool> {
+    let who = match name {
+        Some(name) => format!("{machine} ({name})"),
+        None => machine.to_string(),
+    };
+    write!(
+        output,
+        "Destroy machine {}? This deletes its disk. [y/N] ",
+        escape(&who)
+    )?;
+    output.flush()?;
+    let mut answer = String::new();
+    input.read_line(&mut answer)?;
+    let answer = answer.trim().to_ascii_lowercase();
+    Ok(answer == "y" || answer == "yes")
 }
 
 /// `start|stop|restart --group NAME`: a group run, checked here first so
@@ -780,4 +835,38 @@ fn detail_json(job: &Job, events: &[JobEvent]) -> Value {
         );
     }
     value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The prompt a terminal shows, and the answer it reads.
+    fn ask(name: Option<&str>, answer: &str) -> (bool, String) {
+        let mut output = Vec::new();
+        let confirmed =
+            confirm_destroy("ps123abc", name, &mut answer.as_bytes(), &mut output).unwrap();
+        (confirmed, String::from_utf8(output).unwrap())
+    }
+
+    #[test]
+    fn destroy_asks_and_proceeds_only_on_yes() {
+        let (confirmed, prompt) = ask(Some("train"), "y\n");
+        assert!(confirmed);
+        assert_eq!(
+            prompt,
+            "Destroy machine ps123abc (train)? This deletes its disk. [y/N] "
+        );
+        let (_, prompt) = ask(None, "yes\n");
+        assert_eq!(
+            prompt,
+            "Destroy machine ps123abc? This deletes its disk. [y/N] "
+        );
+        for yes in ["y\n", "yes\n", "Y\n", " YES \n", "y"] {
+            assert!(ask(None, yes).0, "{yes:?}");
+        }
+        for no in ["\n", "n\n", "no\n", "yess\n", "sure\n", ""] {
+            assert!(!ask(None, no).0, "{no:?}");
+        }
+    }
 }
