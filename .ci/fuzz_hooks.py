@@ -94,7 +94,6 @@ def _stages(body):
             machines.extend(kept)
 
 
-@schemathesis.hook
 # The bodies whose machine ids are checked against the account's listing.
 _MACHINE_ID_BODIES = {
     ("/v1/schedules", "POST"),
@@ -105,6 +104,7 @@ _MACHINE_ID_BODIES = {
 }
 
 
+@schemathesis.hook
 def before_call(context, case, kwargs):
     # Every phase's requests pass here (the coverage phase's skip `map_body`).
     body = case.body
