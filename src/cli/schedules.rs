@@ -150,6 +150,10 @@ struct AddArgs {
     /// Add it paused; `machinist schedules resume` starts it.
     #[arg(long)]
     paused: bool,
+    /// Accept machine ids missing from the daemon's last listing of the
+    /// account (machines created since).
+    #[arg(long)]
+    allow_unknown: bool,
     /// Print the API's JSON.
     #[arg(long)]
     json: bool,
@@ -326,6 +330,7 @@ async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()
                 misfire: Some(s.misfire),
                 catch_up_seconds: Some(s.catch_up_seconds),
                 overlap: s.overlap,
+                allow_unknown: false,
             }
         }
         (None, Some(cron)) => {
@@ -365,6 +370,7 @@ async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()
                 misfire: None,
                 catch_up_seconds: None,
                 overlap: OverlapPolicy::Skip,
+                allow_unknown: false,
             }
         }
         (None, None) => unreachable!("clap requires a key or --cron"),
@@ -410,6 +416,7 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
             Some(OverlapArg::Queue) => OverlapPolicy::Queue,
             Some(OverlapArg::Skip) | None => OverlapPolicy::Skip,
         },
+        allow_unknown: args.allow_unknown,
     };
     let schedule = client.create_schedule(&spec).await?;
     if args.json {

@@ -135,6 +135,10 @@ struct AddArgs {
     /// Add it paused; `machinist windows resume` starts it.
     #[arg(long)]
     paused: bool,
+    /// Accept machine ids missing from the daemon's last listing of the
+    /// account (machines created since).
+    #[arg(long)]
+    allow_unknown: bool,
     /// Print the API's JSON.
     #[arg(long)]
     json: bool,
@@ -211,6 +215,10 @@ struct OverrideArgs {
     /// Why, for whoever wonders later.
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
+    /// Accept machine ids missing from the daemon's last listing of the
+    /// account (machines created since).
+    #[arg(long)]
+    allow_unknown: bool,
     /// Print the API's JSON.
     #[arg(long)]
     json: bool,
@@ -317,6 +325,7 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
             calendars: args.calendars,
         },
         enabled: !args.paused,
+        allow_unknown: args.allow_unknown,
     };
     let window = client.create_window(&request).await?;
     if args.json {
@@ -356,6 +365,7 @@ async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()
                 enforce_interval_seconds: Some(w.enforce_interval_seconds),
                 exclusions: w.exclusions,
                 enabled: true,
+                allow_unknown: false,
             }
         }
         (None, Some(days)) => {
@@ -389,6 +399,7 @@ async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()
                     calendars: p.calendars,
                 },
                 enabled: true,
+                allow_unknown: false,
             }
         }
         (None, None) => anyhow::bail!(
@@ -415,6 +426,7 @@ async fn run_override(client: &AdminClient, args: OverrideArgs) -> anyhow::Resul
         until: args.until,
         hours: args.hours,
         reason: args.reason,
+        allow_unknown: args.allow_unknown,
     };
     let view = client.add_override(&args.key, &request).await?;
     if args.json {

@@ -412,6 +412,8 @@ impl Daemon {
                     misfire: Some(existing.misfire),
                     catch_up_seconds: Some(existing.catch_up_seconds),
                     overlap: existing.overlap,
+                    // Its targets were checked when they were stored.
+                    allow_unknown: true,
                 };
                 self.registry
                     .update_schedule(UTILIZATION_SCHEDULE, spec)
@@ -538,6 +540,8 @@ fn builtin(name: &str, cron: &str, template: JobTemplate, targets: Targets) -> S
         misfire: None,
         catch_up_seconds: None,
         overlap: Default::default(),
+        // From the configuration, perhaps before the first listing.
+        allow_unknown: true,
     }
 }
 

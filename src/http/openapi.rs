@@ -1678,6 +1678,7 @@ fn schedule_spec(machines: bool) -> Value {
         "misfire": {"type": "string", "enum": ["skip", "run_once"], "default": "run_once"},
         "catch_up_seconds": {"type": "integer", "minimum": 0, "maximum": 31 * 24 * 3600, "description": "Default per job kind."},
         "overlap": {"type": "string", "enum": ["skip", "queue"], "default": "skip"},
+        "allow_unknown": {"type": "boolean", "default": false, "description": "Accept machine ids missing from the daemon's last listing of the account (machines created later); without it such an id is refused with 422."},
     }})
 }
 
@@ -1976,11 +1977,11 @@ fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
     );
     map.insert(
         "WindowRequest".into(),
-        json!({"type": "object", "description": "An office-hours window.", "required": ["name", "hours", "targets"], "additionalProperties": false, "properties": {"name": name(false), "hours": window_hours(), "targets": schema_ref("MachineTargets"), "enforce": {"type": "boolean", "default": false, "description": "Stop targets found running while the window is closed."}, "enforce_interval_seconds": {"type": "integer", "minimum": 10, "maximum": 86_400, "default": 300}, "exclusions": schema_ref("Exclusions"), "enabled": {"type": "boolean", "default": true}}}),
+        json!({"type": "object", "description": "An office-hours window.", "required": ["name", "hours", "targets"], "additionalProperties": false, "properties": {"name": name(false), "hours": window_hours(), "targets": schema_ref("MachineTargets"), "enforce": {"type": "boolean", "default": false, "description": "Stop targets found running while the window is closed."}, "enforce_interval_seconds": {"type": "integer", "minimum": 10, "maximum": 86_400, "default": 300}, "exclusions": schema_ref("Exclusions"), "enabled": {"type": "boolean", "default": true}, "allow_unknown": {"type": "boolean", "default": false, "description": "Accept machine ids missing from the daemon's last listing of the account (machines created later); without it such an id is refused with 422."}}}),
     );
     map.insert(
         "OverrideRequest".into(),
-        json!({"type": "object", "description": "Keep a machine on or off until a time (`until`: in the future, at most 31 days ahead) or for some hours from now (`hours`); one of the two.", "required": ["machine_id", "mode"], "additionalProperties": false, "oneOf": [{"required": ["until"]}, {"required": ["hours"]}], "properties": {"machine_id": paperspace_id(), "mode": {"type": "string", "enum": ["keep_on", "keep_off"]}, "until": time(), "hours": {"type": "number", "exclusiveMinimum": true, "minimum": 0, "maximum": 744}, "reason": free_text(500)}}),
+        json!({"type": "object", "description": "Keep a machine on or off until a time (`until`: in the future, at most 31 days ahead) or for some hours from now (`hours`); one of the two.", "required": ["machine_id", "mode"], "additionalProperties": false, "oneOf": [{"required": ["until"]}, {"required": ["hours"]}], "properties": {"machine_id": paperspace_id(), "mode": {"type": "string", "enum": ["keep_on", "keep_off"]}, "until": time(), "hours": {"type": "number", "exclusiveMinimum": true, "minimum": 0, "maximum": 744}, "reason": free_text(500), "allow_unknown": {"type": "boolean", "default": false, "description": "Accept machine ids missing from the daemon's last listing of the account (machines created later); without it such an id is refused with 422."}}}),
     );
     map.insert("CostReport".into(), cost_report());
     webhook_schemas(map, policy);

@@ -132,6 +132,10 @@ pub struct ScheduleSpec {
     /// What a firing does for a target whose previous job has not finished.
     #[serde(default)]
     pub overlap: OverlapPolicy,
+    /// Accept machine ids missing from the daemon's last listing of the
+    /// account (machines created later); not stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unknown: bool,
 }
 
 fn yes() -> bool {

@@ -37,6 +37,10 @@ pub struct WindowRequest {
     /// A disabled window keeps its definition but its schedules do not fire.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Accept machine ids missing from the daemon's last listing of the
+    /// account (machines created later); not stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unknown: bool,
 }
 
 fn yes() -> bool {
@@ -117,6 +121,10 @@ pub struct OverrideRequest {
     /// Why, for people reading the override list; at most 500 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Accept a machine id missing from the daemon's last listing of the
+    /// account (a machine created later).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unknown: bool,
 }
 
 impl OverrideRequest {

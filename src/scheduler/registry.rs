@@ -166,9 +166,68 @@ impl Registry {
         Ok(())
     }
 
+    /// Refuses machine ids the daemon's last listing of the account does
+    /// not hold, or holds as gone, unless `allow_unknown` (a machine created
+    /// after the listing) or the id is among those already stored
+    /// (`current`: an edit of other fields is not refused for it). With no
+    /// machine known at all, the account was never listed: nothing is
+    /// refused. `field(i)` names the i-th id in the error.
+    async fn check_machines(
+        &self,
+        ids: &[String],
+        current: &[String],
+        allow_unknown: bool,
+        field: impl Fn(usize) -> String,
+    ) -> Result<(), RegistryError> {
+        if allow_unknown || ids.iter().all(|id| current.contains(id)) {
+            return Ok(());
+        }
+        let known = self.store.machines().await?;
+        if known.is_empty() {
+            return Ok(());
+        }
+        for (i, id) in ids.iter().enumerate() {
+            if current.contains(id) {
+                continue;
+            }
+            let why = match known.iter().find(|k| &k.machine.id == id) {
+                Some(k) => match k.gone_at {
+                    Some(gone) => format!("{id} is gone since {}", gone.to_rfc3339()),
+                    None => continue,
+                },
+                None => format!("no machine {id} in the daemon's last listing of the account"),
+            };
+            return Err(SpecError::new(
+                field(i),
+                format!(
+                    "{why}; run `machinist jobs submit refresh` if it is new, \
+                     or pass --allow-unknown (allow_unknown: true) for a machine created later"
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// [`Self::check_machines`] for the explicit ids of `targets`.
+    async fn check_target_machines(
+        &self,
+        targets: &Targets,
+        current: Option<&Targets>,
+        allow_unknown: bool,
+    ) -> Result<(), RegistryError> {
+        let current = current.map(|c| c.machine_ids.as_slice()).unwrap_or(&[]);
+        self.check_machines(&targets.machine_ids, current, allow_unknown, |i| {
+            format!("targets.machine_ids[{i}]")
+        })
+        .await
+    }
+
     pub async fn create_schedule(&self, spec: ScheduleSpec) -> Result<Schedule, RegistryError> {
         let valid = spec.validate(&self.ctx)?;
         self.check_group(&valid.spec.targets, None).await?;
+        self.check_target_machines(&valid.spec.targets, None, valid.spec.allow_unknown)
+            .await?;
         let now = self.clock.now();
         let name = valid.spec.name.clone();
         let id = Self::written(
@@ -198,6 +257,12 @@ impl Registry {
         let valid = spec.validate(&self.ctx)?;
         self.check_group(&valid.spec.targets, Some(&current.targets))
             .await?;
+        self.check_target_machines(
+            &valid.spec.targets,
+            Some(&current.targets),
+            valid.spec.allow_unknown,
+        )
+        .await?;
         let now = self.clock.now();
         let name = valid.spec.name.clone();
         Self::written(
@@ -391,6 +456,8 @@ impl Registry {
         let now = self.clock.now();
         let row = self.window_row(&request, now)?;
         self.check_group(&request.targets, None).await?;
+        self.check_target_machines(&request.targets, None, request.allow_unknown)
+            .await?;
         let name = row.name.clone();
         let id = Self::written(
             self.store.create_window(row, now).await?,
@@ -411,6 +478,12 @@ impl Registry {
         let row = self.window_row(&request, now)?;
         self.check_group(&request.targets, Some(&current.targets))
             .await?;
+        self.check_target_machines(
+            &request.targets,
+            Some(&current.targets),
+            request.allow_unknown,
+        )
+        .await?;
         let name = row.name.clone();
         Self::written(
             self.store.update_window(current.id, row, now).await?,
@@ -436,6 +509,8 @@ impl Registry {
             enforce_interval_seconds: Some(current.enforce_interval_seconds),
             exclusions: current.exclusions.clone(),
             enabled,
+            // Its targets were checked when they were stored.
+            allow_unknown: true,
         };
         self.update_window(&current.id.to_string(), request).await
     }
@@ -506,6 +581,13 @@ impl Registry {
             return Err(SpecError::new("until", "at most 31 days ahead").into());
         }
         request.check_reason()?;
+        self.check_machines(
+            std::slice::from_ref(&request.machine_id),
+            &[],
+            request.allow_unknown,
+            |_| "machine_id".to_string(),
+        )
+        .await?;
         let id = Self::written(
             self.store
                 .add_override(

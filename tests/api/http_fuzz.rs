@@ -31,16 +31,16 @@ fn job() -> Value {
     json!({"kind": "start", "machine_id": "ps123", "priority": 1, "max_attempts": 2, "wait": "ready", "idempotency_key": "k"})
 }
 fn schedule() -> Value {
-    json!({"name": "fz", "cron": "0 19 * * MON-FRI", "timezone": "Europe/Amsterdam", "template": {"kind": "stop"}, "targets": {"machine_ids": ["ps1"]}, "jitter_seconds": 3})
+    json!({"name": "fz", "cron": "0 19 * * MON-FRI", "timezone": "Europe/Amsterdam", "template": {"kind": "stop"}, "targets": {"machine_ids": ["ps1"]}, "jitter_seconds": 3, "allow_unknown": true})
 }
 fn window() -> Value {
-    json!({"name": "fzw", "hours": {"days": ["mon"], "start": "09:00", "end": "18:00", "zone": "UTC"}, "targets": {"machine_ids": ["ps1"]}, "enforce": false})
+    json!({"name": "fzw", "hours": {"days": ["mon"], "start": "09:00", "end": "18:00", "zone": "UTC"}, "targets": {"machine_ids": ["ps1"]}, "enforce": false, "allow_unknown": true})
 }
 fn preview() -> Value {
     json!({"cron": "0 9 * * *", "timezone": "UTC", "count": 3})
 }
 fn override_() -> Value {
-    json!({"machine_id": "ps1", "mode": "keep_on", "hours": 2, "reason": "x"})
+    json!({"machine_id": "ps1", "mode": "keep_on", "hours": 2, "reason": "x", "allow_unknown": true})
 }
 fn pull() -> Value {
     json!({"month": "2026-01"})

@@ -341,7 +341,7 @@ async fn the_documents_constraints_are_the_servers() {
     let (status, body) = app
         .post(
             "/v1/windows",
-            serde_json::json!({"name": "w", "hours": {"days": ["mon"], "start": "09:00", "end": "18:00", "zone": "UTC"}, "targets": {"machine_ids": ["ps1"]}}),
+            serde_json::json!({"name": "w", "hours": {"days": ["mon"], "start": "09:00", "end": "18:00", "zone": "UTC"}, "targets": {"machine_ids": ["ps1"]}, "allow_unknown": true}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -356,7 +356,7 @@ async fn the_documents_constraints_are_the_servers() {
     let (status, body) = app
         .post(
             "/v1/windows/w/overrides",
-            serde_json::json!({"machine_id": "ps1", "mode": "keep_on", "hours": 1e-9}),
+            serde_json::json!({"machine_id": "ps1", "mode": "keep_on", "hours": 1e-9, "allow_unknown": true}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

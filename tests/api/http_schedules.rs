@@ -1293,6 +1293,7 @@ async fn the_typed_client_round_trips() {
                 until: None,
                 hours: Some(1.5),
                 reason: None,
+                allow_unknown: false,
             },
         )
         .await

@@ -423,6 +423,7 @@ async fn a_window_starts_and_stops_at_its_edges_and_honours_keep_on() {
                 until: None,
                 hours: Some(3.0),
                 reason: Some("deadline".into()),
+                allow_unknown: false,
             },
         )
         .await
@@ -468,6 +469,7 @@ async fn enforcement_stops_machines_running_outside_the_window_after_an_override
                 until: Some(at("2026-03-02T20:20:00Z")),
                 hours: None,
                 reason: None,
+                allow_unknown: false,
             },
         )
         .await

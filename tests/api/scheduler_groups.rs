@@ -202,6 +202,7 @@ async fn a_window_on_a_group_opens_stage_by_stage_and_closes_in_reverse_past_a_k
                 until: None,
                 hours: Some(3.0),
                 reason: Some("release".into()),
+                allow_unknown: false,
             },
         )
         .await
