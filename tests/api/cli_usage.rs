@@ -9,18 +9,7 @@ use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::harness::{AppOptions, TestApp, spawn_app};
-
-/// Runs the CLI expecting exit `code`; its stderr.
-async fn fails(app: &TestApp, args: &[&str], code: i32) -> String {
-    let out = app.cli(args).await;
-    assert_eq!(
-        out.code, code,
-        "{args:?}\nstdout: {}\nstderr: {}",
-        out.stdout, out.stderr
-    );
-    out.stderr
-}
+use crate::harness::{AppOptions, spawn_app};
 
 /// `jobs submit strat ps1`: exit 2 with clap's kind of suggestion, and the
 /// daemon never asked: no job stored.
@@ -28,7 +17,9 @@ async fn fails(app: &TestApp, args: &[&str], code: i32) -> String {
 async fn cli_usage_misspelt_kind_exits_2_with_a_suggestion() {
     let app = spawn_app(AppOptions::default()).await;
     let before = app.job_count().await;
-    let stderr = fails(&app, &["jobs", "submit", "strat", "ps123abc"], 2).await;
+    let stderr = app
+        .cli_fails(&["jobs", "submit", "strat", "ps123abc"], 2)
+        .await;
     assert!(
         stderr.contains("`strat` is not a job kind; did you mean `start`?"),
         "{stderr}"
@@ -37,11 +28,15 @@ async fn cli_usage_misspelt_kind_exits_2_with_a_suggestion() {
     // `deliver` is the daemon's own: never offered for a submission.
     assert!(!stderr.contains("deliver"), "{stderr}");
     // Nothing close: no suggestion, still exit 2.
-    let stderr = fails(&app, &["jobs", "submit", "teleport", "ps123abc"], 2).await;
+    let stderr = app
+        .cli_fails(&["jobs", "submit", "teleport", "ps123abc"], 2)
+        .await;
     assert!(stderr.contains("`teleport` is not a job kind"), "{stderr}");
     assert!(!stderr.contains("did you mean"), "{stderr}");
     // With --group too: the kind is checked before the group's rules.
-    let stderr = fails(&app, &["jobs", "submit", "stpo", "--group", "shop"], 2).await;
+    let stderr = app
+        .cli_fails(&["jobs", "submit", "stpo", "--group", "shop"], 2)
+        .await;
     assert!(stderr.contains("did you mean `stop`?"), "{stderr}");
     assert_eq!(app.job_count().await, before);
 }
@@ -51,12 +46,16 @@ async fn cli_usage_misspelt_kind_exits_2_with_a_suggestion() {
 #[tokio::test]
 async fn cli_usage_misspelt_state_exits_2_with_a_suggestion() {
     let app = spawn_app(AppOptions::default()).await;
-    let stderr = fails(&app, &["jobs", "list", "--state", "runing"], 2).await;
+    let stderr = app
+        .cli_fails(&["jobs", "list", "--state", "runing"], 2)
+        .await;
     assert!(
         stderr.contains("`runing` is not a job state; did you mean `running`?"),
         "{stderr}"
     );
-    let stderr = fails(&app, &["jobs", "list", "--kind", "delivr"], 2).await;
+    let stderr = app
+        .cli_fails(&["jobs", "list", "--kind", "delivr"], 2)
+        .await;
     assert!(stderr.contains("did you mean `deliver`?"), "{stderr}");
     let out = app.cli(&["jobs", "list", "--state", "running"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);

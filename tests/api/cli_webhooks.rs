@@ -37,17 +37,6 @@ async fn ok(app: &TestApp, args: &[&str]) -> String {
     out.stdout
 }
 
-/// Runs the CLI expecting exit `code`; its stderr.
-async fn fails(app: &TestApp, args: &[&str], code: i32) -> String {
-    let out = app.cli(args).await;
-    assert_eq!(
-        out.code, code,
-        "{args:?}\nstdout: {}\nstderr: {}",
-        out.stdout, out.stderr
-    );
-    out.stderr
-}
-
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
@@ -310,48 +299,56 @@ async fn mistakes_are_said_in_the_cli_words() {
         &["webhooks", "deliveries", "99"],
         &["webhooks", "show", "99", "--json"],
     ] {
-        let stderr = fails(&app, args, 1).await;
+        let stderr = app.cli_fails(args, 1).await;
         assert_eq!(
             stderr, "error: no webhook endpoint has id 99; `machinist webhooks list` shows them\n",
             "{args:?}"
         );
     }
-    let stderr = fails(&app, &["webhooks", "deliveries", "1", "--resend", "7"], 1).await;
+    let stderr = app
+        .cli_fails(&["webhooks", "deliveries", "1", "--resend", "7"], 1)
+        .await;
     assert_eq!(
         stderr,
         "error: webhook endpoint 1 has no delivery 7; `machinist webhooks deliveries 1` lists them\n"
     );
 
     // Usage errors: exit 2, nothing sent.
-    let stderr = fails(
-        &app,
-        &[
-            "webhooks",
-            "add",
-            url,
-            "--events",
-            "job.failed,job.exploded",
-        ],
-        2,
-    )
-    .await;
+    let stderr = app
+        .cli_fails(
+            &[
+                "webhooks",
+                "add",
+                url,
+                "--events",
+                "job.failed,job.exploded",
+            ],
+            2,
+        )
+        .await;
     assert!(
         stderr.contains("unknown event type `job.exploded`; use one of job.failed, job.succeeded"),
         "{stderr}"
     );
-    let stderr = fails(&app, &["webhooks", "show", "ops"], 2).await;
+    let stderr = app.cli_fails(&["webhooks", "show", "ops"], 2).await;
     assert!(stderr.contains("`ops` is not an endpoint id"), "{stderr}");
-    fails(&app, &["webhooks", "add", url, "--format", "xml"], 2).await;
-    fails(&app, &["webhooks", "deliveries", "1", "--limit", "201"], 2).await;
+    app.cli_fails(&["webhooks", "add", url, "--format", "xml"], 2)
+        .await;
+    app.cli_fails(&["webhooks", "deliveries", "1", "--limit", "201"], 2)
+        .await;
 
     // What the daemon refuses: its reason, the field, exit 1.
-    let stderr = fails(&app, &["webhooks", "add", "http://hooks.example.com/x"], 1).await;
+    let stderr = app
+        .cli_fails(&["webhooks", "add", "http://hooks.example.com/x"], 1)
+        .await;
     assert!(
         stderr.starts_with("error: url: only https URLs are accepted")
             && stderr.contains("(field: url)"),
         "{stderr}"
     );
-    let stderr = fails(&app, &["webhooks", "add", url, "--name", "ops"], 1).await;
+    let stderr = app
+        .cli_fails(&["webhooks", "add", url, "--name", "ops"], 1)
+        .await;
     assert!(stderr.contains("the name `ops` is taken"), "{stderr}");
     let listed = json(&ok(&app, &["webhooks", "list", "--json"]).await);
     assert_eq!(listed["webhooks"].as_array().unwrap().len(), 1);
@@ -545,12 +542,13 @@ async fn text_from_the_store_is_escaped_and_configured_endpoints_are_explained()
         "{shown}"
     );
     ok(&app, &["webhooks", "pause", &file]).await;
-    let stderr = fails(&app, &["webhooks", "remove", &file], 1).await;
+    let stderr = app.cli_fails(&["webhooks", "remove", &file], 1).await;
     assert!(
         stderr.contains("is defined in the configuration file; change it there"),
         "{stderr}"
     );
-    fails(&app, &["webhooks", "rotate-secret", &file], 1).await;
+    app.cli_fails(&["webhooks", "rotate-secret", &file], 1)
+        .await;
 }
 
 #[tokio::test]
@@ -603,19 +601,20 @@ async fn update_changes_what_it_names_and_keeps_the_secret() {
     let secrets = app.store().endpoint_secrets(1).await.unwrap().unwrap();
     assert_eq!(secrets.current.expose(), secret);
     // Nothing to change is a usage error; a refused URL the daemon's.
-    fails(&app, &["webhooks", "update", "1"], 2).await;
-    let err = fails(
-        &app,
-        &[
-            "webhooks",
-            "update",
-            "1",
-            "--endpoint-url",
-            "http://10.0.0.1/",
-        ],
-        1,
-    )
-    .await;
+    app.cli_fails(&["webhooks", "update", "1"], 2).await;
+    let err = app
+        .cli_fails(
+            &[
+                "webhooks",
+                "update",
+                "1",
+                "--endpoint-url",
+                "http://10.0.0.1/",
+            ],
+            1,
+        )
+        .await;
     assert!(err.contains("only https URLs"), "{err}");
-    fails(&app, &["webhooks", "update", "9", "--name", "x"], 1).await;
+    app.cli_fails(&["webhooks", "update", "9", "--name", "x"], 1)
+        .await;
 }

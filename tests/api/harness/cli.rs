@@ -18,6 +18,11 @@ impl TestApp {
             .env("MACHINIST_URL", &self.url)
             .env_remove("MACHINIST_ADMIN_TOKEN")
             .env_remove("MACHINIST_CONFIG")
+            .env_remove("MACHINIST_CONTEXT")
+            .env_remove("MACHINIST_CLIENT_CONFIG")
+            // No client config of the person running the tests: a missing
+            // file at the default path means no contexts.
+            .env("XDG_CONFIG_HOME", "/nonexistent/machinist-tests")
             .env_remove("RUST_LOG")
             .kill_on_drop(true);
         if let Some(token) = self.token {
@@ -34,5 +39,16 @@ impl TestApp {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// Runs `machinist ARGS…` expecting exit `code`; its stderr.
+    pub async fn cli_fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.cli(args).await;
+        assert_eq!(
+            out.code, code,
+            "{args:?}\nstdout: {}\nstderr: {}",
+            out.stdout, out.stderr
+        );
+        out.stderr
     }
 }
