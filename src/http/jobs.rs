@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::Problem;
 use super::params::{self, CursorKind};
+use crate::job::dependency::no_such_job;
 use crate::job::operation::check_id;
 use crate::job::{
     BatchRequest, DependencyRef, Job, JobEvent, JobId, JobKind, JobRequest, JobState, SpecError,
@@ -152,10 +153,7 @@ async fn refusal(app: &AppState, ids: &[(String, JobId)], refused: SpecError) ->
         match app.http.store.job(*id).await {
             Ok(Some(_)) => {}
             Ok(None) => {
-                return Problem::invalid_job(SpecError::new(
-                    field.clone(),
-                    format!("there is no job {id} (it may have been pruned); name jobs that exist"),
-                ));
+                return Problem::invalid_job(no_such_job(field.clone(), *id));
             }
             Err(e) => return e.into(),
         }

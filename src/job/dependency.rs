@@ -85,6 +85,15 @@ pub enum Dependency {
 /// depends on failed or was cancelled; what follows names that job.
 pub const NOT_RUN: &str = "not run: ";
 
+/// The refusal of a dependency on job `id`, which the store does not hold;
+/// named by `field` (`depends_on[1]`, `jobs[2].depends_on[0]`).
+pub fn no_such_job(field: impl Into<String>, id: JobId) -> SpecError {
+    SpecError::new(
+        field,
+        format!("there is no job {id} (it may have been pruned); name jobs that exist"),
+    )
+}
+
 /// Most dependencies one job may name.
 pub const MAX_DEPENDENCIES: usize = 1000;
 
