@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::tx::{Effects, Tx};
-use crate::job::dependency::NOT_RUN;
+use crate::job::dependency::{NOT_RUN, no_such_job};
 use crate::job::{JobId, JobState, NewEvent, OnDependencyFailure, SpecError};
 use crate::store::StoreError;
 use crate::store::rows::to_ms;
@@ -31,10 +31,7 @@ pub(super) fn missing(tx: &Tx<'_>, ids: &[JobId]) -> Result<Option<SpecError>, S
         if stmt.query_row([id], |_| Ok(())).optional()?.is_none() {
             // The ids of a whole batch, sorted: the caller knows which
             // request position named it.
-            return Ok(Some(SpecError::new(
-                "depends_on",
-                format!("there is no job {id} (it may have been pruned); name jobs that exist"),
-            )));
+            return Ok(Some(no_such_job("depends_on", *id)));
         }
     }
     Ok(None)
@@ -52,9 +49,9 @@ pub(super) fn start(
     for (i, &id) in deps.iter().enumerate() {
         let state: Option<String> = stmt.query_row([id], |r| r.get(0)).optional()?;
         let Some(state) = state else {
-            return Err(StoreError::Refused(SpecError::new(
+            return Err(StoreError::Refused(no_such_job(
                 format!("depends_on[{i}]"),
-                format!("there is no job {id} (it may have been pruned); name jobs that exist"),
+                id,
             )));
         };
         match state.parse::<JobState>() {
@@ -135,9 +132,14 @@ pub(super) fn settle(
     let at = to_ms(now);
     let mut work = vec![(finished, state)];
     while let Some((id, state)) = work.pop() {
-        let dependents: Vec<JobId> = tx
-            .prepare_cached("SELECT job_id FROM job_dependencies WHERE depends_on = ?1")?
-            .query_map([id], |r| r.get(0))?
+        // Each dependent with its state and policy, in one read: settling
+        // one dependent below changes no other's (a cascade waits in `work`).
+        let dependents: Vec<(JobId, String, Option<String>)> = tx
+            .prepare_cached(
+                "SELECT d.job_id, j.state, j.on_dependency_failure FROM job_dependencies d \
+                 JOIN jobs j ON j.id = d.job_id WHERE d.depends_on = ?1",
+            )?
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
         if dependents.is_empty() {
             continue;
@@ -145,14 +147,7 @@ pub(super) fn settle(
         tx.prepare_cached("DELETE FROM job_dependencies WHERE depends_on = ?1")?
             .execute([id])?;
         let mut cause = None;
-        for dependent in dependents {
-            let row: Option<(String, Option<String>)> = tx
-                .prepare_cached("SELECT state, on_dependency_failure FROM jobs WHERE id = ?1")?
-                .query_row([dependent], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let Some((dependent_state, policy)) = row else {
-                continue;
-            };
+        for (dependent, dependent_state, policy) in dependents {
             if dependent_state != JobState::Blocked.as_str() {
                 continue;
             }
