@@ -86,7 +86,7 @@ struct AddArgs {
     #[arg(long, value_name = "EXPR")]
     cron: String,
     /// IANA zone of the expression, e.g. Europe/Amsterdam. Default: the
-    /// daemon's `schedule.timezone`.
+    /// daemon's `schedule.default_timezone` (UTC unless configured).
     #[arg(long, value_name = "ZONE")]
     timezone: Option<String>,
     /// The job to make: start, stop, restart, refresh, utilization, …
