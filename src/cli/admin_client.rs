@@ -47,7 +47,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// The daemon answered with an error in the API's shape.
-    #[error("{message}{}", field_suffix(field))]
+    #[error("{message}{}", field_suffix(*status, message, field))]
     Api {
         /// The HTTP status, for callers that tell 404 or 503 apart.
         status: u16,
@@ -110,11 +110,17 @@ fn unauthorized_message(url: &str, token_sent: bool) -> String {
     )
 }
 
-fn field_suffix(field: &Option<String>) -> String {
-    field
-        .as_deref()
-        .map(|f| format!(" (field: {f})"))
-        .unwrap_or_default()
+/// ` (field: args.disk_size_gb)` after the message of a request the daemon
+/// found invalid (400, 422), where it points at what to fix; nothing for
+/// other refusals (an unknown id, a name taken: the message names it) or a
+/// message that already begins with the field.
+fn field_suffix(status: u16, message: &str, field: &Option<String>) -> String {
+    match field.as_deref() {
+        Some(f) if matches!(status, 400 | 422) && !message.starts_with(&format!("{f}:")) => {
+            format!(" (field: {f})")
+        }
+        _ => String::new(),
+    }
 }
 
 impl AdminError {

@@ -1210,7 +1210,8 @@ async fn cli_submits_lists_shows_and_reports_errors() {
     assert_eq!(missing.code, 1);
     assert_eq!(
         missing.stderr.trim(),
-        "error: there is no job 999 (field: id)"
+        // A 404 names what is missing; no field to fix.
+        "error: there is no job 999"
     );
 
     let invalid = app.cli(&["jobs", "submit", "start"]).await;

@@ -1266,7 +1266,7 @@ async fn the_typed_client_round_trips() {
     assert_eq!(e.status(), Some(404));
     assert_eq!(
         e.to_string(),
-        "there is no schedule named `nightly-stop` (field: key)"
+        "there is no schedule named `nightly-stop`"
     );
 
     let request = serde_json::from_value(office("office")).unwrap();
@@ -1561,6 +1561,6 @@ async fn cli_adds_lists_shows_and_reports_errors() {
     assert_eq!(gone.code, 1);
     assert_eq!(
         gone.stderr.trim(),
-        "error: there is no schedule named `nightly-stop` (field: key)"
+        "error: there is no schedule named `nightly-stop`"
     );
 }
