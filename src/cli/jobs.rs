@@ -35,6 +35,7 @@ use crate::http::BatchAnswer;
 use crate::job::{
     BatchRequest, DependencyRef, EventKind, Job, JobEvent, JobId, JobKind, JobRequest, JobState,
 };
+use crate::machine::Machine;
 use crate::store::JobFilter;
 use crate::text::escape;
 /// How often `--wait` asks for news.
@@ -555,7 +556,7 @@ async fn follow(client: &AdminClient, id: JobId, json: bool) -> anyhow::Result<E
                     if !json {
                         println!("job {id} succeeded");
                         if let Some(result) = &job.result {
-                            print!("{}", field_value("result", result, 2));
+                            print!("{}", wait_result(id, result));
                         }
                     }
                     ExitCode::SUCCESS
@@ -575,6 +576,35 @@ async fn follow(client: &AdminClient, id: JobId, json: bool) -> anyhow::Result<E
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The result `--wait` ends with: a machine (what start, stop, show,
+/// create… return) as its id, name, state, type, region and public
+/// address, the fields one looks for after a start (`jobs show` prints
+/// them all); any other result whole, on indented lines.
+fn wait_result(id: JobId, result: &Value) -> String {
+    let machine = result
+        .get("machine_type")
+        .and(result.get("region"))
+        .and_then(|_| serde_json::from_value::<Machine>(result.clone()).ok());
+    let Some(m) = machine else {
+        return field_value("result", result, 2);
+    };
+    let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".to_string());
+    let style = Style::detect();
+    let fields = [
+        ("machine", escape(&format!("{} ({})", m.id, m.name))),
+        ("state", style.state(&escape(m.state.as_str()))),
+        ("type", escape(&opt(&m.machine_type))),
+        ("region", escape(&opt(&m.region))),
+        ("public ip", escape(&opt(&m.public_ip))),
+    ];
+    let mut text = String::from("result:\n");
+    for (key, value) in fields {
+        text.push_str(&format!("  {key:<9}  {value}\n"));
+    }
+    text.push_str(&format!("  (every field: machinist jobs show {id})\n"));
+    text
 }
 
 /// `jobs submit --wait -o yaml`: waits for the job's end without printing

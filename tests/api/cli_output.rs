@@ -195,31 +195,46 @@ async fn tables_show_ages_next_to_times() {
 }
 
 /// A result with fields prints as indented lines under `result:`, in
-/// `jobs show` and at the end of `--wait`; never as one line of JSON.
+/// `jobs show` and at the end of `--wait` (a machine there as the fields
+/// one looks for); never as one line of JSON.
 #[tokio::test]
 async fn results_print_on_indented_lines() {
     let (app, machine) = app_and_machine().await;
     let waited = ok(&app, &["jobs", "submit", "show", &machine, "--wait"]).await;
-    let shown = ok(&app, &["jobs", "show", "1"]).await;
-    for text in [&waited, &shown] {
-        let lines: Vec<&str> = text.lines().collect();
-        let at = lines
-            .iter()
-            .position(|l| *l == "result:")
-            .unwrap_or_else(|| panic!("no `result:` line:\n{text}"));
-        let fields: Vec<&str> = lines[at + 1..]
-            .iter()
-            .take_while(|l| l.starts_with("  "))
-            .copied()
-            .collect();
-        assert!(
-            fields.contains(&format!("  id: {machine}").as_str()),
-            "{text}"
-        );
-        assert!(fields.iter().any(|l| l.starts_with("  state: ")), "{text}");
-        assert!(fields.len() > 5, "{text}");
-        assert!(!text.contains("{\""), "one line of JSON:\n{text}");
-    }
+    let summary = waited.split("result:\n").nth(1).unwrap_or_default();
+    assert!(
+        summary.starts_with(&format!("  machine    {machine} (")),
+        "{waited}"
+    );
+    assert!(summary.contains("\n  state      ready\n"), "{waited}");
+    assert!(
+        summary.contains("(every field: machinist jobs show 1)"),
+        "{waited}"
+    );
+    let refreshed = ok(&app, &["jobs", "submit", "refresh", "--wait"]).await;
+    assert!(
+        refreshed.contains("\nresult:\n  by_state:\n    "),
+        "{refreshed}"
+    );
+    assert!(!refreshed.contains("{\""), "one line of JSON:\n{refreshed}");
+    let text = ok(&app, &["jobs", "show", "1"]).await;
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "result:")
+        .unwrap_or_else(|| panic!("no `result:` line:\n{text}"));
+    let fields: Vec<&str> = lines[at + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("  "))
+        .copied()
+        .collect();
+    assert!(
+        fields.contains(&format!("  id: {machine}").as_str()),
+        "{text}"
+    );
+    assert!(fields.iter().any(|l| l.starts_with("  state: ")), "{text}");
+    assert!(fields.len() > 5, "{text}");
+    assert!(!text.contains("{\""), "one line of JSON:\n{text}");
 }
 
 /// A cron with a seconds field shows its times to the second: in the list,
