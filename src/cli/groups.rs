@@ -18,8 +18,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::connection::{DaemonArgs, field_lines, one_line, report_errors, table, time, truncate};
-use super::output::OutputArgs;
+use super::connection::{
+    DaemonArgs, field_lines, one_line, report_errors, state_table, table, time, truncate,
+};
+use super::output::{OutputArgs, Style, time_ago};
 use crate::cli::admin_client::{AdminClient, AdminError};
 use crate::group::{
     Group, GroupPatch, GroupRun, GroupSpec, RunId, RunState, RunView, Stage, StepView,
@@ -595,6 +597,7 @@ fn detail_text(detail: &GroupDetail) -> String {
 }
 
 fn runs_text(runs: &[RunView]) -> String {
+    let now = chrono::Utc::now();
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|v| {
@@ -604,7 +607,7 @@ fn runs_text(runs: &[RunView]) -> String {
                 v.run.action.to_string(),
                 v.state.as_str().to_string(),
                 format!("{}/{}", v.steps_done, v.progress.len()),
-                time(v.run.created_at),
+                time_ago(v.run.created_at, now),
                 v.failure
                     .as_ref()
                     .map(|f| truncate(&one_line(&format!("{}: {}", f.machine_id, f.reason)), 60))
@@ -612,11 +615,12 @@ fn runs_text(runs: &[RunView]) -> String {
             ]
         })
         .collect();
-    table(
+    state_table(
         &[
             "ID", "GROUP", "ACTION", "STATE", "STEPS", "CREATED", "FAILURE",
         ],
         &rows,
+        Some((3, Style::detect())),
     )
 }
 
