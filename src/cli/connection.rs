@@ -39,7 +39,7 @@ pub(super) const TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
 pub(super) struct KeyArgs {
     // The schedule's or window's id or name.
     pub(super) key: String,
-    /// `-o json|yaml|wide`, `--json`.
+    // -o table|wide|json|yaml and --json.
     #[command(flatten)]
     pub(super) output: OutputArgs,
 }

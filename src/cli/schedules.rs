@@ -751,6 +751,24 @@ mod tests {
     }
 
     #[test]
+    fn seconds_only_for_a_cron_with_a_seconds_field() {
+        assert!(has_seconds("30 0 9 * * *"));
+        assert!(has_seconds("0 0 9 * * * 2027"));
+        assert!(!has_seconds("0 9 * * MON-FRI"));
+        assert!(!has_seconds("@daily"));
+        let at: DateTime<Utc> = "2026-01-05T08:00:30Z".parse().unwrap();
+        assert_eq!(
+            zone_time(at, "Europe/Amsterdam", true),
+            "2026-01-05 09:00:30 CET"
+        );
+        assert_eq!(
+            zone_time(at, "Europe/Amsterdam", false),
+            "2026-01-05 09:00 CET"
+        );
+        assert_eq!(zone_time(at, "Nowhere/Else", true), "2026-01-05T08:00:30Z");
+    }
+
+    #[test]
     fn spans_use_the_largest_whole_unit() {
         assert_eq!(span(86_400), "1d");
         assert_eq!(span(7 * 86_400), "7d");
