@@ -24,6 +24,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::output::{OutputArgs, Style};
 use crate::cli::admin_client::AdminClient;
 use crate::config::{AdminToken, Config, Env};
 use crate::text::escape;
@@ -38,9 +39,9 @@ pub(super) const TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
 pub(super) struct KeyArgs {
     // The schedule's or window's id or name.
     pub(super) key: String,
-    /// Print the API's JSON.
-    #[arg(long)]
-    pub(super) json: bool,
+    // -o table|wide|json|yaml and --json.
+    #[command(flatten)]
+    pub(super) output: OutputArgs,
 }
 
 /// Where the daemon is and how to authenticate: `--url`, `--token`,
@@ -303,6 +304,17 @@ pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) {
 
 /// [`print_table`]'s text, each line ending in a newline.
 pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    state_table(header, rows, None)
+}
+
+/// [`table`] with the cells of one column (the state's) coloured as
+/// `style` colours states; the colour goes round the cell and the padding
+/// after it, so it takes no width.
+pub(super) fn state_table(
+    header: &[&str],
+    rows: &[Vec<String>],
+    state_column: Option<(usize, Style)>,
+) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|row| row.iter().map(|cell| escape(cell)).collect())
@@ -315,23 +327,30 @@ pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let mut text = String::new();
-    let mut line = |cells: &[String]| {
+    let mut line = |cells: &[String], paint: Option<(usize, Style)>| {
         let mut out = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            let cell = match paint {
+                Some((column, style)) if column == i => style.state(cell),
+                _ => cell.clone(),
+            };
             if i + 1 == cells.len() {
-                out.push_str(cell);
+                out.push_str(&cell);
             } else {
-                let pad = w.saturating_sub(cell.chars().count());
-                out.push_str(cell);
+                let pad = w.saturating_sub(cells[i].chars().count());
+                out.push_str(&cell);
                 out.push_str(&" ".repeat(pad + 2));
             }
         }
         text.push_str(out.trim_end());
         text.push('\n');
     };
-    line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    line(
+        &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+        None,
+    );
     for row in rows {
-        line(row);
+        line(row, state_column);
     }
     text
 }

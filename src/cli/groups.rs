@@ -7,7 +7,8 @@
 //! follows it (`--follow`) or resumes a failed one from its failed step
 //! (`--resume`).
 //!
-//! Output is for people; `--json` prints the API's JSON for scripts. A
+//! Output is for people; `-o json`/`-o yaml` (or `--json`) prints the
+//! API's answer for scripts (see [`super::output`]). A
 //! server error prints one line `error: …` and exits 1 (an unknown group or
 //! run is said in the CLI's words, with where to look); a usage error
 //! (a `--stage` that is not `NAME=MACHINES`) exits 2. Everything typed or
@@ -18,8 +19,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::connection::{
-    DaemonArgs, field_lines, one_line, print_json, report_errors, table, time, truncate,
+    DaemonArgs, field_lines, one_line, report_errors, state_table, table, time, truncate,
 };
+use super::output::{OutputArgs, Style, time_ago};
 use crate::cli::admin_client::{AdminClient, AdminError};
 use crate::group::{
     Group, GroupPatch, GroupRun, GroupSpec, RunId, RunState, RunView, Stage, StepView,
@@ -69,9 +71,10 @@ enum GroupsCommand {
     Add(AddArgs),
     /// List groups: name, stages and when each last changed.
     List {
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Show a group's stages and its recent runs.
     Show(NameArgs),
@@ -95,9 +98,10 @@ struct AddArgs {
     /// each stage.
     #[arg(long = "stage", value_name = "NAME=MACHINES", value_parser = parse_stage, required = true)]
     stages: Vec<Stage>,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,9 +121,10 @@ struct UpdateArgs {
     /// A new name for the group.
     #[arg(long, value_name = "NEW")]
     rename: Option<String>,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 // The arguments of a subcommand that acts on one group. Plain comments,
@@ -128,9 +133,10 @@ struct UpdateArgs {
 struct NameArgs {
     /// The group's name (see `machinist groups list`).
     name: String,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -146,9 +152,10 @@ struct RunArgs {
     /// not get there), then show it.
     #[arg(long)]
     resume: bool,
-    /// Print the API's JSON (with --follow: the run as it ended).
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -161,9 +168,10 @@ struct RunsArgs {
     /// Continue after a previous page (its `next cursor`).
     #[arg(long)]
     cursor: Option<String>,
-    /// Print the API's JSON page.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Runs `machinist groups …`; errors are printed as one line, exit 1.
@@ -180,25 +188,25 @@ async fn run_inner(args: GroupsArgs) -> anyhow::Result<ExitCode> {
                 stages: add.stages,
             };
             let group = client.create_group(&spec).await.map_err(unknown_route)?;
-            if add.json {
-                print_json(&group)?;
+            if add.output.structured() {
+                add.output.print(&group)?;
             } else {
                 println!("group {} added", escape(&group.name));
                 print!("{}", stages_text(&group.stages));
             }
         }
-        GroupsCommand::List { json } => {
+        GroupsCommand::List { output } => {
             let groups = client.groups().await.map_err(unknown_route)?;
-            if json {
-                print_json(&GroupList { groups })?;
+            if output.structured() {
+                output.print(&GroupList { groups })?;
             } else {
                 print!("{}", list_text(&groups));
             }
         }
-        GroupsCommand::Show(NameArgs { name, json }) => {
+        GroupsCommand::Show(NameArgs { name, output }) => {
             let detail = client.group(&name).await.map_err(no_group(&name))?;
-            if json {
-                print_json(&detail)?;
+            if output.structured() {
+                output.print(&detail)?;
             } else {
                 print!("{}", detail_text(&detail));
             }
@@ -212,17 +220,17 @@ async fn run_inner(args: GroupsArgs) -> anyhow::Result<ExitCode> {
                 .update_group(&update.name, &patch)
                 .await
                 .map_err(no_group(&update.name))?;
-            if update.json {
-                print_json(&group)?;
+            if update.output.structured() {
+                update.output.print(&group)?;
             } else {
                 println!("group {} updated", escape(&group.name));
                 print!("{}", stages_text(&group.stages));
             }
         }
-        GroupsCommand::Remove(NameArgs { name, json }) => {
+        GroupsCommand::Remove(NameArgs { name, output }) => {
             client.delete_group(&name).await.map_err(no_group(&name))?;
-            if json {
-                print_json(&serde_json::json!({ "name": name, "removed": true }))?;
+            if output.structured() {
+                output.print(&serde_json::json!({ "name": name, "removed": true }))?;
             } else {
                 println!("group {} removed", escape(&name));
             }
@@ -237,7 +245,7 @@ async fn run_show(client: &AdminClient, args: RunArgs) -> anyhow::Result<ExitCod
     let id = args.id;
     let view = if args.resume {
         let view = client.resume_group_run(id).await.map_err(no_run(id))?;
-        if !args.json {
+        if !args.output.structured() {
             println!("group run {id} resumed (resume {})", view.run.resumes);
         }
         view
@@ -245,14 +253,14 @@ async fn run_show(client: &AdminClient, args: RunArgs) -> anyhow::Result<ExitCod
         client.group_run(id).await.map_err(no_run(id))?
     };
     if args.follow {
-        if !args.json {
+        if !args.output.structured() {
             println!("{}", escape(&header_line(&view)));
             eprintln!("following group run {id}; Ctrl-C stops following, not the run");
         }
-        return follow(client, view, args.json).await;
+        return follow(client, view, args.output).await;
     }
-    if args.json {
-        print_json(&view)?;
+    if args.output.structured() {
+        args.output.print(&view)?;
     } else {
         print!("{}", run_text(&view));
     }
@@ -267,8 +275,8 @@ async fn run_list(client: &AdminClient, args: RunsArgs) -> anyhow::Result<()> {
             Some(name) => no_group(name)(e),
             None => unknown_route(e),
         })?;
-    if args.json {
-        return print_json(&page);
+    if args.output.structured() {
+        return args.output.print(&page);
     }
     if page.runs.is_empty() {
         match &args.group {
@@ -298,13 +306,14 @@ pub(super) async fn start_run(
     group: &str,
     request: &crate::group::RunRequest,
     wait: bool,
-    json: bool,
+    output: OutputArgs,
 ) -> anyhow::Result<ExitCode> {
     let view = client
         .run_group(group, request)
         .await
         .map_err(no_group(group))?;
     let id = view.run.id;
+    let json = output.structured();
     if !json {
         println!("{}", escape(&started_line(&view.run)));
     }
@@ -312,10 +321,10 @@ pub(super) async fn start_run(
         if !json {
             eprintln!("following group run {id}; Ctrl-C stops following, not the run");
         }
-        return follow(client, view, json).await;
+        return follow(client, view, output).await;
     }
     if json {
-        print_json(&view)?;
+        output.print(&view)?;
     } else {
         println!("follow it: machinist groups run {id} --follow");
     }
@@ -324,7 +333,12 @@ pub(super) async fn start_run(
 
 /// Follows a run to its end, printing a step's line each time it changes;
 /// exit 0 when the run succeeded, 1 when it failed.
-async fn follow(client: &AdminClient, first: RunView, json: bool) -> anyhow::Result<ExitCode> {
+async fn follow(
+    client: &AdminClient,
+    first: RunView,
+    output: OutputArgs,
+) -> anyhow::Result<ExitCode> {
+    let json = output.structured();
     let id = first.run.id;
     let mut shown: Vec<String> = Vec::new();
     let mut view = first;
@@ -345,7 +359,7 @@ async fn follow(client: &AdminClient, first: RunView, json: bool) -> anyhow::Res
         }
         if view.state != RunState::Running {
             if json {
-                print_json(&view)?;
+                output.print(&view)?;
             }
             return Ok(match view.state {
                 RunState::Succeeded => {
@@ -583,6 +597,7 @@ fn detail_text(detail: &GroupDetail) -> String {
 }
 
 fn runs_text(runs: &[RunView]) -> String {
+    let now = chrono::Utc::now();
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|v| {
@@ -592,7 +607,7 @@ fn runs_text(runs: &[RunView]) -> String {
                 v.run.action.to_string(),
                 v.state.as_str().to_string(),
                 format!("{}/{}", v.steps_done, v.progress.len()),
-                time(v.run.created_at),
+                time_ago(v.run.created_at, now),
                 v.failure
                     .as_ref()
                     .map(|f| truncate(&one_line(&format!("{}: {}", f.machine_id, f.reason)), 60))
@@ -600,11 +615,12 @@ fn runs_text(runs: &[RunView]) -> String {
             ]
         })
         .collect();
-    table(
+    state_table(
         &[
             "ID", "GROUP", "ACTION", "STATE", "STEPS", "CREATED", "FAILURE",
         ],
         &rows,
+        Some((3, Style::detect())),
     )
 }
 

@@ -1,10 +1,11 @@
 //! `machinist history`: every job's events, newest first, a page at a time
 //! (`--cursor` continues where the last page ended), through the daemon's
-//! admin API. `--json` prints the API's JSON.
+//! admin API. `-o json` or `-o yaml` (or `--json`) prints the API's answer.
 
 use std::process::ExitCode;
 
-use super::connection::{DaemonArgs, print_json, report_errors};
+use super::connection::{DaemonArgs, report_errors};
+use super::output::OutputArgs;
 use crate::text::escape;
 
 /// The history of every job, or of one machine's jobs.
@@ -19,9 +20,10 @@ pub struct HistoryArgs {
     /// The `next` cursor printed by the previous page.
     #[arg(long)]
     cursor: Option<String>,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
     // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
@@ -46,8 +48,8 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 Some(args.limit),
             )
             .await?;
-        if args.json {
-            print_json(&page)?;
+        if args.output.structured() {
+            args.output.print(&page)?;
             return Ok(ExitCode::SUCCESS);
         }
         if page.events.is_empty() {

@@ -7,8 +7,10 @@
 //! (`--url`, `$MACHINIST_URL` or the config; `$MACHINIST_ADMIN_TOKEN` or the
 //! daemon's own token source).
 //!
-//! Output is for people (tables, aligned fields); `--json` prints the API's
-//! JSON for scripts. A server error prints one line `error: <message>
+//! Output is for people (tables, aligned fields, a result as indented
+//! lines); `-o json`/`-o yaml` (or `--json`) prints the API's answer for
+//! scripts and `-o wide` adds columns to the list (see [`super::output`]).
+//! A server error prints one line `error: <message>
 //! (field: <field>)` and exits 1; a usage error exits 2.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -21,8 +23,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::connection::{
-    DaemonArgs, build_args, compact, one_line, print_json, report_errors, table, time, truncate,
-    usage,
+    DaemonArgs, build_args, one_line, print_json, report_errors, state_table, table, time,
+    truncate, usage,
+};
+use super::output::{
+    Format, OutputArgs, Style, field_value, print_structured, time_ago, value_lines,
 };
 use crate::cli::admin_client::AdminClient;
 use crate::group::RunRequest;
@@ -30,6 +35,7 @@ use crate::http::BatchAnswer;
 use crate::job::{
     BatchRequest, DependencyRef, EventKind, Job, JobEvent, JobId, JobKind, JobRequest, JobState,
 };
+use crate::machine::Machine;
 use crate::store::JobFilter;
 use crate::text::escape;
 /// How often `--wait` asks for news.
@@ -71,9 +77,10 @@ enum JobsCommand {
         /// The batch's JSON file, or `-` for standard input.
         #[arg(value_name = "FILE")]
         file: PathBuf,
-        /// Print the API's JSON (the jobs in file order, and each ref's id).
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// List jobs, newest first.
     List(ListArgs),
@@ -81,25 +88,28 @@ enum JobsCommand {
     Show {
         #[arg(value_parser = clap::value_parser!(i64).range(1..))]
         id: JobId,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Cancel a queued, running or waiting job.
     Cancel {
         #[arg(value_parser = clap::value_parser!(i64).range(1..))]
         id: JobId,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Queue a failed job again.
     Retry {
         #[arg(value_parser = clap::value_parser!(i64).range(1..))]
         id: JobId,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 
@@ -169,12 +179,12 @@ struct SubmitArgs {
     /// Follow the job (or the group run) to its end, printing its history
     /// as it happens; exit 0 if it succeeded, 1 if it failed or was
     /// cancelled.
-    #[arg(long)]
+    #[arg(short = 'w', long)]
     wait: bool,
-    /// Print the API's JSON (with --wait: the finished job with its events,
-    /// or the run as it ended).
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
     /// Destroy without asking. On a terminal, `destroy` first asks "Destroy
     /// machine …? [y/N]"; when standard input is not a terminal (a script,
     /// a pipe, cron) it never asks and goes ahead.
@@ -216,9 +226,10 @@ struct ListArgs {
     /// Continue after a previous page (its `next cursor`).
     #[arg(long)]
     cursor: Option<String>,
-    /// Print the API's JSON page.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Runs `machinist jobs …`. Errors are printed here, as one line; the exit
@@ -233,25 +244,25 @@ async fn run_inner(args: JobsArgs) -> anyhow::Result<ExitCode> {
     let client = args.daemon.client()?;
     match args.command {
         JobsCommand::Submit(submit) => run_submit(&client, *submit).await,
-        JobsCommand::Batch { file, json } => run_batch(&client, &file, json).await,
+        JobsCommand::Batch { file, output } => run_batch(&client, &file, output).await,
         JobsCommand::List(list) => run_list(&client, list).await,
-        JobsCommand::Show { id, json } => {
+        JobsCommand::Show { id, output } => {
             let (job, events) = client.show(id).await?;
-            if json {
-                print_json(&detail_json(&job, &events))?;
+            if output.structured() {
+                output.print(&detail_json(&job, &events))?;
             } else {
                 print_job(&job);
                 print_events(&events);
             }
             Ok(ExitCode::SUCCESS)
         }
-        JobsCommand::Cancel { id, json } => {
+        JobsCommand::Cancel { id, output } => {
             let job = client.cancel(id).await?;
-            finish_action(&job, json, "cancelled")
+            finish_action(&job, output, "cancelled")
         }
-        JobsCommand::Retry { id, json } => {
+        JobsCommand::Retry { id, output } => {
             let job = client.retry(id).await?;
-            finish_action(&job, json, "queued again")
+            finish_action(&job, output, "queued again")
         }
     }
 }
@@ -315,8 +326,8 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
     };
     let (job, created) = client.submit(&request).await?;
     if !args.wait {
-        if args.json {
-            print_json(&job)?;
+        if args.output.structured() {
+            args.output.print(&job)?;
         } else {
             let how = if created {
                 "submitted"
@@ -332,7 +343,10 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if !args.json {
+    if args.output.format() == Format::Yaml {
+        return wait_quietly(client, job.id).await;
+    }
+    if !args.output.structured() {
         let how = if created {
             "submitted"
         } else {
@@ -347,7 +361,7 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
             job.id
         );
     }
-    follow(client, job.id, args.json).await
+    follow(client, job.id, args.output.structured()).await
 }
 
 /// Asks on `output` whether to destroy `machine` and reads the answer from
@@ -402,11 +416,15 @@ async fn submit_group(
         action: args.kind.clone(),
         wait: args.wait_for.clone(),
     };
-    super::groups::start_run(client, group, &request, args.wait, args.json).await
+    super::groups::start_run(client, group, &request, args.wait, args.output).await
 }
 
 /// `jobs batch FILE`: the jobs of the file, stored together or not at all.
-async fn run_batch(client: &AdminClient, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+async fn run_batch(
+    client: &AdminClient,
+    file: &Path,
+    output: OutputArgs,
+) -> anyhow::Result<ExitCode> {
     let (name, text) = if file == Path::new("-") {
         let mut text = String::new();
         std::io::stdin()
@@ -427,8 +445,8 @@ async fn run_batch(client: &AdminClient, file: &Path, json: bool) -> anyhow::Res
         .submit_batch(&batch)
         .await
         .map_err(|e| super::groups::older_daemon("job batches", e))?;
-    if json {
-        print_json(&created)?;
+    if output.structured() {
+        output.print(&created)?;
     } else {
         print!("{}", batch_text(&created));
     }
@@ -538,8 +556,7 @@ async fn follow(client: &AdminClient, id: JobId, json: bool) -> anyhow::Result<E
                     if !json {
                         println!("job {id} succeeded");
                         if let Some(result) = &job.result {
-                            // The whole result is in `show` and `--json`.
-                            println!("result: {}", escape(&truncate(&compact(result), 160)));
+                            print!("{}", wait_result(id, result));
                         }
                     }
                     ExitCode::SUCCESS
@@ -556,6 +573,63 @@ async fn follow(client: &AdminClient, id: JobId, json: bool) -> anyhow::Result<E
                     ExitCode::FAILURE
                 }
             });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The result `--wait` ends with: a machine (what start, stop, show,
+/// create… return) as its id, name, state, type, region and public
+/// address, the fields one looks for after a start (`jobs show` prints
+/// them all); any other result whole, on indented lines.
+fn wait_result(id: JobId, result: &Value) -> String {
+    let machine = result
+        .get("machine_type")
+        .and(result.get("region"))
+        .and_then(|_| serde_json::from_value::<Machine>(result.clone()).ok());
+    let Some(m) = machine else {
+        return field_value("result", result, 2);
+    };
+    let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".to_string());
+    let style = Style::detect();
+    let fields = [
+        ("machine", escape(&format!("{} ({})", m.id, m.name))),
+        ("state", style.state(&escape(m.state.as_str()))),
+        ("type", escape(&opt(&m.machine_type))),
+        ("region", escape(&opt(&m.region))),
+        ("public ip", escape(&opt(&m.public_ip))),
+    ];
+    let mut text = String::from("result:\n");
+    for (key, value) in fields {
+        text.push_str(&format!("  {key:<9}  {value}\n"));
+    }
+    text.push_str(&format!("  (every field: machinist jobs show {id})\n"));
+    text
+}
+
+/// `jobs submit --wait -o yaml`: waits for the job's end without printing
+/// its history, then prints the job with its events as YAML; the exit code
+/// as for `--wait`.
+async fn wait_quietly(client: &AdminClient, id: JobId) -> anyhow::Result<ExitCode> {
+    let mut unreachable_since: Option<Instant> = None;
+    loop {
+        match client.show(id).await {
+            Ok((job, events)) if job.state.is_final() => {
+                print_structured(&detail_json(&job, &events), Format::Yaml)?;
+                return Ok(if job.state == JobState::Succeeded {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            Ok(_) => unreachable_since = None,
+            Err(e) if e.is_unreachable() => {
+                let since = *unreachable_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > UNREACHABLE_GRACE {
+                    return Err(e.into());
+                }
+            }
+            Err(e) => return Err(e.into()),
         }
         tokio::time::sleep(POLL).await;
     }
@@ -587,14 +661,14 @@ async fn run_list(client: &AdminClient, args: ListArgs) -> anyhow::Result<ExitCo
     let page = client
         .list(&filter, args.cursor.as_deref(), args.limit)
         .await?;
-    if args.json {
-        print_json(&page)?;
+    if args.output.structured() {
+        args.output.print(&page)?;
         return Ok(ExitCode::SUCCESS);
     }
     if page.jobs.is_empty() {
         println!("no jobs");
     } else {
-        print_table(&page.jobs);
+        print_table(&page.jobs, args.output.wide());
     }
     if let Some(cursor) = &page.next_cursor {
         let mut hint = String::from("machinist jobs list");
@@ -646,8 +720,12 @@ fn closest<'a>(value: &str, valid: &[&'a str]) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn print_table(jobs: &[Job]) {
-    let header = [
+/// The jobs' table: with `wide`, also the priority, when each was created,
+/// its idempotency key and the whole last error (the table cuts it to 50
+/// characters on one line). Times carry their age; the state its colour.
+fn print_table(jobs: &[Job], wide: bool) {
+    let now = Utc::now();
+    let mut header = vec![
         "ID",
         "KIND",
         "MACHINE",
@@ -655,9 +733,12 @@ fn print_table(jobs: &[Job]) {
         "AFTER",
         "ATTEMPT",
         "RUN AT/UPDATED",
-        "LAST ERROR",
     ];
-    let rows: Vec<[String; 8]> = jobs
+    if wide {
+        header.extend(["PRIORITY", "CREATED", "IDEMPOTENCY KEY"]);
+    }
+    header.push("LAST ERROR");
+    let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|job| {
             let when = if matches!(job.state, JobState::Queued | JobState::Waiting) {
@@ -665,7 +746,7 @@ fn print_table(jobs: &[Job]) {
             } else {
                 job.updated_at
             };
-            [
+            let mut row = vec![
                 job.id.to_string(),
                 job.kind.to_string(),
                 job.machine_id.clone().unwrap_or_else(|| "-".to_string()),
@@ -673,41 +754,33 @@ fn print_table(jobs: &[Job]) {
                 // Comma-separated without spaces: the cell stays one word.
                 truncate(&ids(&job.depends_on).replace(' ', ""), 24),
                 format!("{}/{}", job.attempt, job.max_attempts),
-                time(when),
-                job.last_error
-                    .as_deref()
-                    .map(|e| truncate(&one_line(e), 50))
-                    .unwrap_or_default(),
-            ]
-            .map(|cell| escape(&cell))
+                time_ago(when, now),
+            ];
+            let error = job.last_error.as_deref().map(one_line).unwrap_or_default();
+            if wide {
+                row.extend([
+                    job.priority.to_string(),
+                    time_ago(job.created_at, now),
+                    job.idempotency_key
+                        .clone()
+                        .unwrap_or_else(|| "-".to_string()),
+                    error,
+                ]);
+            } else {
+                row.push(truncate(&error, 50));
+            }
+            row
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        println!("{}", out.trim_end());
-    };
-    line(&header.map(str::to_string));
-    for row in &rows {
-        line(row);
-    }
+    print!(
+        "{}",
+        state_table(&header, &rows, Some((3, Style::detect())))
+    );
 }
 
-fn finish_action(job: &Job, json: bool, what: &str) -> anyhow::Result<ExitCode> {
-    if json {
-        print_json(job)?;
+fn finish_action(job: &Job, output: OutputArgs, what: &str) -> anyhow::Result<ExitCode> {
+    if output.structured() {
+        output.print(job)?;
     } else {
         println!("job {} {what}", job.id);
         print_job(job);
@@ -723,7 +796,12 @@ fn describe(job: &Job) -> String {
     }
 }
 
+/// A job's fields, aligned; its arguments, checkpoint and result, when
+/// they have fields of their own, after them as indented lines.
 fn print_job(job: &Job) {
+    let now = Utc::now();
+    // What prints as a block of lines after the aligned fields.
+    let mut blocks: Vec<(&str, Value)> = Vec::new();
     let mut fields: Vec<(&str, String)> = vec![
         ("job", format!("{}: {}", job.id, describe(job))),
         ("state", job.state.to_string()),
@@ -732,7 +810,7 @@ fn print_job(job: &Job) {
             format!("{} of {}", job.attempt, job.max_attempts),
         ),
         ("priority", job.priority.to_string()),
-        ("run at", time(job.run_at)),
+        ("run at", time_ago(job.run_at, now)),
     ];
     if !job.depends_on.is_empty() {
         let policy = job.on_dependency_failure.unwrap_or_default().as_str();
@@ -764,7 +842,7 @@ fn print_job(job: &Job) {
         ));
     }
     if !job.args.is_null() && job.args.as_object().is_none_or(|o| !o.is_empty()) {
-        fields.push(("args", compact(&job.args)));
+        blocks.push(("args", job.args.clone()));
     }
     if let Some(key) = &job.idempotency_key {
         fields.push(("idempotency key", key.clone()));
@@ -772,10 +850,10 @@ fn print_job(job: &Job) {
     if let Some(checkpoint) = &job.checkpoint
         && let Ok(value) = serde_json::to_value(checkpoint)
     {
-        fields.push(("checkpoint", compact(&value)));
+        blocks.push(("checkpoint", value));
     }
     if let Some(result) = &job.result {
-        fields.push(("result", compact(result)));
+        blocks.push(("result", result.clone()));
     }
     if let Some(error) = &job.last_error {
         fields.push(("last error", one_line(error)));
@@ -784,14 +862,36 @@ fn print_job(job: &Job) {
         let until = job.lease_expires_at.map(time).unwrap_or_default();
         fields.push(("lease", format!("{owner} until {until}")));
     }
-    fields.push(("created", time(job.created_at)));
-    fields.push(("updated", time(job.updated_at)));
+    fields.push(("created", time_ago(job.created_at, now)));
+    fields.push(("updated", time_ago(job.updated_at, now)));
     if let Some(finished) = job.finished_at {
-        fields.push(("finished", time(finished)));
+        fields.push(("finished", time_ago(finished, now)));
     }
-    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    // A scalar (a string, a number) reads best in line with the rest.
+    let (nested, scalars): (Vec<_>, Vec<_>) = blocks
+        .into_iter()
+        .partition(|(_, v)| matches!(v, Value::Object(_) | Value::Array(_)));
+    let width = fields
+        .iter()
+        .map(|(k, _)| k.len())
+        .chain(scalars.iter().map(|(k, _)| k.len()))
+        .max()
+        .unwrap_or(0);
+    let style = Style::detect();
     for (key, value) in fields {
-        println!("{key:<width$}  {}", escape(&value));
+        let value = escape(&value);
+        let value = if key == "state" {
+            style.state(&value)
+        } else {
+            value
+        };
+        println!("{key:<width$}  {value}");
+    }
+    for (key, value) in scalars {
+        println!("{key:<width$}  {}", value_lines(&value).join(" "));
+    }
+    for (key, value) in nested {
+        print!("{}", field_value(key, &value, 2));
     }
 }
 

@@ -1,10 +1,14 @@
 //! `machinist machines [ID]`: the last known state of every machine, or one
 //! machine with its recent jobs and the schedules aimed at it, through the
-//! daemon's admin API. `--json` prints the API's JSON.
+//! daemon's admin API. `-o json` or `-o yaml` (or `--json`) prints the
+//! API's answer; `-o wide` adds the addresses and sizes to the list.
 
 use std::process::ExitCode;
 
-use super::connection::{DaemonArgs, print_fields, print_json, print_table, report_errors, time};
+use chrono::Utc;
+
+use super::connection::{DaemonArgs, print_table, report_errors, state_table, time};
+use super::output::{OutputArgs, Style, time_ago};
 use crate::http::{Billing, MachineDetail, MachineView};
 use crate::text::escape;
 
@@ -17,9 +21,10 @@ pub struct MachinesArgs {
     command: Option<MachinesCommand>,
     /// One machine's id; without it, every machine.
     id: Option<String>,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
     // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
@@ -35,9 +40,10 @@ enum MachinesCommand {
         /// `monthly` or `hourly`; without it, show.
         #[arg(value_enum)]
         billing: Option<BillingArg>,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 
@@ -59,7 +65,12 @@ impl MachinesArgs {
 pub async fn run(args: MachinesArgs) -> anyhow::Result<ExitCode> {
     report_errors(async move {
         let client = args.daemon.client()?;
-        if let Some(MachinesCommand::Billing { id, billing, json }) = &args.command {
+        if let Some(MachinesCommand::Billing {
+            id,
+            billing,
+            output,
+        }) = &args.command
+        {
             let view = match billing {
                 None => client.billing(id).await?,
                 Some(b) => {
@@ -70,8 +81,8 @@ pub async fn run(args: MachinesArgs) -> anyhow::Result<ExitCode> {
                     client.set_billing(id, b).await?
                 }
             };
-            if *json {
-                print_json(&view)?;
+            if output.structured() {
+                output.print(&view)?;
             } else {
                 let why = match view.source.as_str() {
                     "config" => " (cost.monthly_billed in the configuration)",
@@ -89,16 +100,16 @@ pub async fn run(args: MachinesArgs) -> anyhow::Result<ExitCode> {
         match &args.id {
             None => {
                 let machines = client.machines().await?;
-                if args.json {
-                    print_json(&crate::http::MachineList { machines })?;
+                if args.output.structured() {
+                    args.output.print(&crate::http::MachineList { machines })?;
                 } else {
-                    print_list(&machines);
+                    print_list(&machines, args.output.wide());
                 }
             }
             Some(id) => {
                 let detail = client.machine(id).await?;
-                if args.json {
-                    print_json(&detail)?;
+                if args.output.structured() {
+                    args.output.print(&detail)?;
                 } else {
                     print_detail(&detail);
                 }
@@ -113,7 +124,10 @@ fn opt(s: &Option<String>) -> String {
     s.clone().unwrap_or_else(|| "-".into())
 }
 
-fn print_list(machines: &[MachineView]) {
+/// The machines' table; with `wide`, also their addresses, CPUs, memory
+/// and GPU.
+fn print_list(machines: &[MachineView], wide: bool) {
+    let now = Utc::now();
     if machines.is_empty() {
         println!("no machines seen yet; `machinist jobs submit refresh` lists the account");
         return;
@@ -121,7 +135,7 @@ fn print_list(machines: &[MachineView]) {
     let rows: Vec<Vec<String>> = machines
         .iter()
         .map(|m| {
-            vec![
+            let mut row = vec![
                 m.machine.id.clone(),
                 m.machine.name.clone(),
                 if m.gone_at.is_some() {
@@ -131,15 +145,45 @@ fn print_list(machines: &[MachineView]) {
                 },
                 opt(&m.machine.machine_type),
                 opt(&m.machine.region),
-                time(m.seen_at),
-            ]
+            ];
+            if wide {
+                let m = &m.machine;
+                row.extend([
+                    opt(&m.public_ip),
+                    opt(&m.private_ip),
+                    m.cpus.map_or("-".into(), |c| c.to_string()),
+                    m.ram_bytes.map_or("-".into(), gib),
+                    opt(&m.gpu),
+                ]);
+            }
+            row.push(time_ago(m.seen_at, now));
+            row
         })
         .collect();
-    print_table(&["ID", "NAME", "STATE", "TYPE", "REGION", "SEEN"], &rows);
+    let mut header = vec!["ID", "NAME", "STATE", "TYPE", "REGION"];
+    if wide {
+        header.extend(["PUBLIC IP", "PRIVATE IP", "CPUS", "RAM", "GPU"]);
+    }
+    header.push("SEEN");
+    print!(
+        "{}",
+        state_table(&header, &rows, Some((2, Style::detect())))
+    );
+}
+
+/// `30 GiB`, `0.5 GiB`: memory as Paperspace sizes it.
+fn gib(bytes: u64) -> String {
+    let gib = bytes as f64 / (1u64 << 30) as f64;
+    if gib.fract() == 0.0 {
+        format!("{gib:.0} GiB")
+    } else {
+        format!("{gib:.1} GiB")
+    }
 }
 
 fn print_detail(d: &MachineDetail) {
     let m = &d.machine.machine;
+    let now = Utc::now();
     let mut fields = vec![
         ("id", m.id.clone()),
         ("name", m.name.clone()),
@@ -147,12 +191,23 @@ fn print_detail(d: &MachineDetail) {
         ("type", opt(&m.machine_type)),
         ("region", opt(&m.region)),
         ("public ip", opt(&m.public_ip)),
-        ("seen", time(d.machine.seen_at)),
+        ("seen", time_ago(d.machine.seen_at, now)),
     ];
     if let Some(gone) = d.machine.gone_at {
-        fields.push(("gone", time(gone)));
+        fields.push(("gone", time_ago(gone, now)));
     }
-    print_fields(&fields);
+    // As print_fields prints them, with the state in its colour.
+    let style = Style::detect();
+    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, value) in fields {
+        let value = escape(&value);
+        let value = if key == "state" {
+            style.state(&value)
+        } else {
+            value
+        };
+        println!("{key:<width$}  {value}");
+    }
     println!();
     if d.schedules.is_empty() {
         println!("schedules: none target it");

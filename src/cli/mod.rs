@@ -93,6 +93,7 @@ mod groups;
 mod history;
 mod jobs;
 mod machines;
+mod output;
 mod report;
 mod schedules;
 pub mod shipped;

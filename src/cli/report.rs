@@ -2,14 +2,17 @@
 //! Machinist's stops saved, through the daemon's admin API; and the table of
 //! a forecast (`schedules preview --cost`, `windows preview --cost`).
 //!
-//! Output is tables with totals; `--json` (`-o json` for `report cost`)
-//! prints the API's JSON for scripts, `-o csv` the server's CSV as sent. A server error prints one line `error: <message> (field:
-//! <field>)` and exits 1; a usage error (a month not `YYYY-MM`) exits 2.
+//! Output is tables with totals; `-o json` or `-o yaml` (or `--json`, but
+//! not for `report cost`) prints the API's answer for scripts (see
+//! [`super::output`]), `-o csv` the server's CSV as sent. A server error
+//! prints one line `error: <message> (field: <field>)` and exits 1; a
+//! usage error (a month not `YYYY-MM`) exits 2.
 
 use std::process::ExitCode;
 
 use super::admin_client::AdminClient;
-use super::connection::{DaemonArgs, print_json, print_table, report_errors, time};
+use super::connection::{DaemonArgs, print_table, report_errors, time};
+use super::output::{Format, OutputArgs, print_structured};
 use crate::cost::{Forecast, Plan};
 use crate::http::{CostReportView, PullAnswer, SavingsView, UtilizationView};
 use crate::machine::BillingMonth;
@@ -46,18 +49,20 @@ enum ReportCommand {
         /// known machine; run the report again once they finish.
         #[arg(long)]
         pull: bool,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Hours machines stayed off after Machinist stopped them, and what that saved.
     Savings {
         /// The billing month, `YYYY-MM`.
         #[arg(long, value_name = "YYYY-MM")]
         month: BillingMonth,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// What each machine ran and cost in a month (metered), and what
     /// Machinist's stops saved, with how each figure was derived.
@@ -65,8 +70,9 @@ enum ReportCommand {
         /// The billing month, `YYYY-MM` (UTC). Default: the current one.
         #[arg(long, value_name = "YYYY-MM")]
         month: Option<BillingMonth>,
-        /// `table` (default), `json` (the API's JSON) or `csv` (for a
-        /// spreadsheet, as the daemon writes it).
+        /// `table` (default; `wide` is the same), `json` (the API's JSON),
+        /// `yaml` (the same as YAML) or `csv` (for a spreadsheet, as the
+        /// daemon writes it).
         #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
         output: Output,
     },
@@ -76,7 +82,9 @@ enum ReportCommand {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Output {
     Table,
+    Wide,
     Json,
+    Yaml,
     Csv,
 }
 
@@ -91,11 +99,11 @@ async fn run_inner(args: ReportArgs) -> anyhow::Result<ExitCode> {
         ReportCommand::Utilization {
             month,
             pull: true,
-            json,
+            output,
         } => {
             let jobs = client.pull_utilization(month).await?;
-            if json {
-                print_json(&PullAnswer { jobs })?;
+            if output.structured() {
+                output.print(&PullAnswer { jobs })?;
             } else {
                 let ids: Vec<String> = jobs.iter().map(|id| id.to_string()).collect();
                 println!(
@@ -113,26 +121,27 @@ async fn run_inner(args: ReportArgs) -> anyhow::Result<ExitCode> {
         ReportCommand::Utilization {
             month,
             pull: false,
-            json,
+            output,
         } => {
             let report = client.utilization_report(month).await?;
-            if json {
-                print_json(&report)?;
+            if output.structured() {
+                output.print(&report)?;
             } else {
                 print_utilization(&report);
             }
         }
-        ReportCommand::Savings { month, json } => {
+        ReportCommand::Savings { month, output } => {
             let report = client.savings_report(month).await?;
-            if json {
-                print_json(&report)?;
+            if output.structured() {
+                output.print(&report)?;
             } else {
                 print_savings(&report);
             }
         }
         ReportCommand::Cost { month, output } => match output {
-            Output::Table => print_cost(&client.cost_report(month).await?),
-            Output::Json => print_json(&client.cost_report(month).await?)?,
+            Output::Table | Output::Wide => print_cost(&client.cost_report(month).await?),
+            Output::Json => print_structured(&client.cost_report(month).await?, Format::Json)?,
+            Output::Yaml => print_structured(&client.cost_report(month).await?, Format::Yaml)?,
             // The server defused formulas; the terminal gets it as sent.
             Output::Csv => print!("{}", client.cost_report_csv(month).await?),
         },
@@ -406,11 +415,11 @@ fn print_cost(r: &CostReportView) {
 pub(super) async fn show_forecast(
     client: &AdminClient,
     plan: &Plan,
-    json: bool,
+    output: OutputArgs,
 ) -> anyhow::Result<()> {
     let forecast = client.forecast(plan).await?;
-    if json {
-        print_json(&forecast)
+    if output.structured() {
+        output.print(&forecast)
     } else {
         print_forecast(&forecast);
         Ok(())

@@ -1,18 +1,20 @@
 //! `machinist schedules`: add, list, show, preview, pause, resume and remove
 //! cron schedules through the daemon's admin API.
 //!
-//! Output is for people; `--json` prints the API's JSON for scripts. A
+//! Output is for people; `-o json`/`-o yaml` (or `--json`) prints the
+//! API's answer for scripts (see [`super::output`]). A
 //! server error prints one line `error: <message> (field: <field>)` and
 //! exits 1; a usage error exits 2.
 
 use std::process::ExitCode;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::connection::{
-    DaemonArgs, KeyArgs, build_args, compact, local_time, one_line, print_fields, print_json,
-    print_table, report_errors, time, truncate,
+    DaemonArgs, KeyArgs, build_args, compact, local_time, one_line, print_fields, print_table,
+    report_errors, time, truncate,
 };
+use super::output::{OutputArgs, relative};
 use crate::cli::admin_client::AdminClient;
 use crate::cost::Plan;
 use crate::http::{FireTimeView, PreviewRequest};
@@ -54,17 +56,19 @@ enum SchedulesCommand {
         /// Also list the start and stop schedules of windows.
         #[arg(long)]
         include_windows: bool,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Show a schedule: its definition, next fire times, recent firings.
     Show {
         /// The schedule's id or name.
         key: String,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// The next fire times of a schedule, or of an expression before saving
     /// it; with --cost, what it would make its machines cost in a month.
@@ -154,9 +158,10 @@ struct AddArgs {
     /// account (machines created since).
     #[arg(long)]
     allow_unknown: bool,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -214,9 +219,10 @@ struct PreviewArgs {
     /// With --cost: the month to forecast, `YYYY-MM`. Default: next month.
     #[arg(long, value_name = "YYYY-MM", requires = "cost")]
     month: Option<BillingMonth>,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Runs `machinist schedules …`; errors are printed as one line, exit 1.
@@ -230,27 +236,28 @@ async fn run_inner(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
         SchedulesCommand::Add(add) => run_add(&client, *add).await?,
         SchedulesCommand::List {
             include_windows,
-            json,
+            output,
         } => {
             let schedules = client.schedules(include_windows).await?;
-            if json {
-                print_json(&serde_json::json!({ "schedules": schedules }))?;
+            if output.structured() {
+                output.print(&serde_json::json!({ "schedules": schedules }))?;
             } else if schedules.is_empty() {
                 println!("no schedules");
             } else {
-                print_list(&schedules);
+                print_list(&schedules, output.wide());
             }
         }
-        SchedulesCommand::Show { key, json } => {
+        SchedulesCommand::Show { key, output } => {
             let detail = client.schedule(&key).await?;
-            if json {
-                print_json(&detail)?;
+            if output.structured() {
+                output.print(&detail)?;
             } else {
                 print_schedule(&detail.schedule);
                 print_fire_times(
                     "next fire times",
                     &detail.next_fire_times,
                     &detail.schedule.timezone,
+                    has_seconds(&detail.schedule.cron),
                 );
                 if !detail.schedule.enabled {
                     println!();
@@ -265,16 +272,17 @@ async fn run_inner(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
             run_forecast(&client, *preview).await?
         }
         SchedulesCommand::Preview(preview) => {
-            let (times, zone) = match (&preview.key, preview.cron) {
+            let (times, zone, seconds) = match (&preview.key, preview.cron) {
                 (Some(key), _) => {
                     let times = client.preview_schedule(key, preview.count).await?;
                     // The zone's name reads better than the offset in `local`.
-                    let zone = if preview.json {
-                        None
+                    let (zone, seconds) = if preview.output.structured() {
+                        (None, false)
                     } else {
-                        Some(client.schedule(key).await?.schedule.timezone)
+                        let schedule = client.schedule(key).await?.schedule;
+                        (Some(schedule.timezone), has_seconds(&schedule.cron))
                     };
-                    (times, zone)
+                    (times, zone, seconds)
                 }
                 (None, Some(cron)) => {
                     let request = PreviewRequest {
@@ -283,27 +291,30 @@ async fn run_inner(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
                         count: preview.count,
                     };
                     let times = client.preview_expression(&request).await?;
-                    (times, request.timezone)
+                    let seconds = has_seconds(&request.cron);
+                    (times, request.timezone, seconds)
                 }
                 (None, None) => unreachable!("clap requires a key or --cron"),
             };
-            if preview.json {
-                print_json(&serde_json::json!({ "fire_times": times }))?;
+            if preview.output.structured() {
+                preview
+                    .output
+                    .print(&serde_json::json!({ "fire_times": times }))?;
             } else if times.is_empty() {
                 println!("never fires");
             } else {
                 for t in &times {
-                    println!("{}", escape(&fire_line(t, zone.as_deref())));
+                    println!("{}", escape(&fire_line(t, zone.as_deref(), seconds)));
                 }
             }
         }
-        SchedulesCommand::Pause(KeyArgs { key, json }) => {
+        SchedulesCommand::Pause(KeyArgs { key, output }) => {
             let schedule = client.pause_schedule(&key).await?;
-            finish(&schedule, json, "paused")?;
+            finish(&schedule, output, "paused")?;
         }
-        SchedulesCommand::Resume(KeyArgs { key, json }) => {
+        SchedulesCommand::Resume(KeyArgs { key, output }) => {
             let schedule = client.resume_schedule(&key).await?;
-            finish(&schedule, json, "resumed")?;
+            finish(&schedule, output, "resumed")?;
         }
         SchedulesCommand::Rm { key } => {
             client.delete_schedule(&key).await?;
@@ -380,7 +391,7 @@ async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()
         window: None,
         month: p.month,
     };
-    super::report::show_forecast(client, &plan, p.json).await
+    super::report::show_forecast(client, &plan, p.output).await
 }
 
 async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
@@ -419,9 +430,10 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         allow_unknown: args.allow_unknown,
     };
     let schedule = client.create_schedule(&spec).await?;
-    if args.json {
-        return print_json(&schedule);
+    if args.output.structured() {
+        return args.output.print(&schedule);
     }
+    let seconds = has_seconds(&schedule.cron);
     println!(
         "schedule {} added: {}",
         schedule.id,
@@ -433,7 +445,7 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
     match schedule.next_fire_at {
         Some(next) => println!(
             "next: {} ({})",
-            local_time(next, &schedule.timezone),
+            zone_time(next, &schedule.timezone, seconds),
             time(next)
         ),
         None if !schedule.enabled => {
@@ -478,12 +490,15 @@ pub(super) fn parse_selector(text: &str) -> Result<Selector, String> {
     Ok(selector)
 }
 
-fn finish(schedule: &Schedule, json: bool, what: &str) -> anyhow::Result<()> {
-    if json {
-        return print_json(schedule);
+fn finish(schedule: &Schedule, output: OutputArgs, what: &str) -> anyhow::Result<()> {
+    if output.structured() {
+        return output.print(schedule);
     }
     let next = match schedule.next_fire_at {
-        Some(next) => format!("; next: {}", local_time(next, &schedule.timezone)),
+        Some(next) => format!(
+            "; next: {}",
+            zone_time(next, &schedule.timezone, has_seconds(&schedule.cron))
+        ),
         None => String::new(),
     };
     println!(
@@ -535,29 +550,77 @@ pub(super) fn exclusions_summary(exclusions: &Exclusions) -> String {
     }
 }
 
-fn print_list(schedules: &[Schedule]) {
+/// The schedules' table; with `wide`, also every target (the table cuts
+/// them to 40 characters), the job's arguments, the jitter and the
+/// exclusions.
+fn print_list(schedules: &[Schedule], wide: bool) {
+    let now = Utc::now();
     let rows: Vec<Vec<String>> = schedules
         .iter()
         .map(|s| {
-            vec![
+            let targets = targets_summary(&s.targets, if wide { usize::MAX } else { 3 });
+            let mut row = vec![
                 s.id.to_string(),
                 s.name.clone(),
                 s.cron.clone(),
                 s.timezone.clone(),
                 s.template.kind.clone(),
-                truncate(&targets_summary(&s.targets, 3), 40),
-                match s.next_fire_at {
-                    Some(next) => local_time(next, &s.timezone),
-                    None if !s.enabled => "paused".to_string(),
-                    None => "never".to_string(),
+                if wide {
+                    targets
+                } else {
+                    truncate(&targets, 40)
                 },
-            ]
+            ];
+            if wide {
+                row.extend([
+                    if s.template.args.is_null() {
+                        "-".to_string()
+                    } else {
+                        compact(&s.template.args)
+                    },
+                    span(u64::from(s.jitter_seconds)),
+                    exclusions_summary(&s.exclusions),
+                ]);
+            }
+            row.push(match s.next_fire_at {
+                Some(next) => format!(
+                    "{} ({})",
+                    zone_time(next, &s.timezone, has_seconds(&s.cron)),
+                    relative(next, now)
+                ),
+                None if !s.enabled => "paused".to_string(),
+                None => "never".to_string(),
+            });
+            row
         })
         .collect();
-    print_table(
-        &["ID", "NAME", "CRON", "ZONE", "KIND", "TARGETS", "NEXT"],
-        &rows,
-    );
+    let mut header = vec!["ID", "NAME", "CRON", "ZONE", "KIND", "TARGETS"];
+    if wide {
+        header.extend(["ARGS", "JITTER", "EXCLUSIONS"]);
+    }
+    header.push("NEXT");
+    print_table(&header, &rows);
+}
+
+/// True for a cron expression with a seconds field (6 or 7 fields, seconds
+/// first): its times are shown to the second, not the minute.
+pub(super) fn has_seconds(cron: &str) -> bool {
+    !cron.trim_start().starts_with('@') && cron.split_whitespace().count() >= 6
+}
+
+/// [`local_time`], or with `seconds` the same to the second:
+/// `2026-03-02 10:00:30 CET`.
+pub(super) fn zone_time(at: DateTime<Utc>, zone: &str, seconds: bool) -> String {
+    if !seconds {
+        return local_time(at, zone);
+    }
+    match zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => at
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string(),
+        Err(_) => time(at),
+    }
 }
 
 fn print_schedule(s: &Schedule) {
@@ -611,11 +674,12 @@ fn span(secs: u64) -> String {
     }
 }
 
-/// `2026-03-03 09:00 CET  (2026-03-03T08:00:00Z)`, with the edge for windows.
-pub(super) fn fire_line(t: &FireTimeView, zone: Option<&str>) -> String {
+/// `2026-03-03 09:00 CET  (2026-03-03T08:00:00Z)`, with the edge for
+/// windows; with `seconds` (a cron with a seconds field) `09:00:30`.
+pub(super) fn fire_line(t: &FireTimeView, zone: Option<&str>, seconds: bool) -> String {
     // The `local` string carries the zone's offset; a named zone reads better.
     let local = match zone {
-        Some(zone) => local_time(t.utc, zone),
+        Some(zone) => zone_time(t.utc, zone, seconds),
         None => t.local.clone(),
     };
     match t.edge {
@@ -624,14 +688,14 @@ pub(super) fn fire_line(t: &FireTimeView, zone: Option<&str>) -> String {
     }
 }
 
-pub(super) fn print_fire_times(title: &str, times: &[FireTimeView], zone: &str) {
+pub(super) fn print_fire_times(title: &str, times: &[FireTimeView], zone: &str, seconds: bool) {
     if times.is_empty() {
         return;
     }
     println!();
     println!("{title}:");
     for t in times {
-        println!("  {}", escape(&fire_line(t, Some(zone))));
+        println!("  {}", escape(&fire_line(t, Some(zone), seconds)));
     }
 }
 
@@ -684,6 +748,24 @@ mod tests {
         for bad in ["name", "colour=red", "name=", "name=a,name=b"] {
             assert!(parse_selector(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn seconds_only_for_a_cron_with_a_seconds_field() {
+        assert!(has_seconds("30 0 9 * * *"));
+        assert!(has_seconds("0 0 9 * * * 2027"));
+        assert!(!has_seconds("0 9 * * MON-FRI"));
+        assert!(!has_seconds("@daily"));
+        let at: DateTime<Utc> = "2026-01-05T08:00:30Z".parse().unwrap();
+        assert_eq!(
+            zone_time(at, "Europe/Amsterdam", true),
+            "2026-01-05 09:00:30 CET"
+        );
+        assert_eq!(
+            zone_time(at, "Europe/Amsterdam", false),
+            "2026-01-05 09:00 CET"
+        );
+        assert_eq!(zone_time(at, "Nowhere/Else", true), "2026-01-05T08:00:30Z");
     }
 
     #[test]

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::connection::{DaemonArgs, print_fields, print_json, print_table, report_errors, time};
+use super::connection::{DaemonArgs, print_fields, print_table, report_errors, time};
+use super::output::OutputArgs;
 use crate::cli::admin_client::AdminError;
 use crate::http::{MeterView, StandingView};
 
@@ -21,9 +22,10 @@ const NEXT_FIRINGS: usize = 5;
 /// The daemon's health, queue and next firings.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// Print one JSON object.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json: one object (not a doc comment:
+    // clap would show it).
+    #[command(flatten)]
+    output: OutputArgs,
     // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
@@ -133,8 +135,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             account_standing,
             meter,
         };
-        if args.json {
-            print_json(&status)?;
+        if args.output.structured() {
+            args.output.print(&status)?;
         } else {
             print_status(&status);
         }

@@ -1,7 +1,8 @@
 //! `machinist webhooks`: the endpoints events are POSTed to, their secrets,
 //! test pings and deliveries, through the daemon's admin API.
 //!
-//! Output is for people; `--json` prints the API's JSON for scripts. A
+//! Output is for people; `-o json`/`-o yaml` (or `--json`) prints the
+//! API's answer for scripts (see [`super::output`]). A
 //! server error prints one line `error: …` and exits 1 (an unknown id is
 //! said in the CLI's words, with where to look); a usage error (an unknown
 //! event type, an id that is not a number) exits 2. `webhooks test` exits 1
@@ -14,9 +15,8 @@
 
 use std::process::ExitCode;
 
-use super::connection::{
-    DaemonArgs, field_lines, one_line, print_json, report_errors, table, time, truncate,
-};
+use super::connection::{DaemonArgs, field_lines, one_line, report_errors, table, time, truncate};
+use super::output::OutputArgs;
 use crate::cli::admin_client::{AdminClient, AdminError};
 use crate::http::{
     DeliveryView, EndpointCreated, EventCatalogue, EventTypeView, SecretRotated, TestDelivery,
@@ -72,9 +72,10 @@ enum WebhooksCommand {
     Add(Box<AddArgs>),
     /// List endpoints: id, name, format, events, status and URL (redacted).
     List {
-        /// Print the API's JSON (full URLs).
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Show an endpoint in full: URL, events, filters, status and why it was disabled.
     Show(IdArgs),
@@ -95,9 +96,10 @@ enum WebhooksCommand {
     Deliveries(DeliveriesArgs),
     /// The event types an endpoint can receive, and which it gets by default.
     Events {
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 
@@ -128,9 +130,10 @@ struct AddArgs {
     /// Only events about this window (its id or name); repeat for more.
     #[arg(long = "window", value_name = "NAME")]
     windows: Vec<String>,
-    /// Print the API's JSON (the endpoint and its secret).
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -171,9 +174,10 @@ struct UpdateArgs {
     /// Remove the machine, schedule and window filters (any event passes).
     #[arg(long, conflicts_with_all = ["machines", "schedules", "windows"])]
     clear_filters: bool,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// `--format` values.
@@ -199,9 +203,10 @@ struct IdArgs {
     /// The endpoint's id (see `machinist webhooks list`).
     #[arg(value_name = "ID", value_parser = parse_id)]
     id: EndpointId,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -219,9 +224,10 @@ struct DeliveriesArgs {
     /// delivery's id.
     #[arg(long, value_name = "DELIVERY", value_parser = clap::value_parser!(i64).range(1..))]
     resend: Option<JobId>,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Runs `machinist webhooks …`; errors are printed as one line, exit 1.
@@ -233,18 +239,18 @@ async fn run_inner(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
     let client = args.daemon.client()?;
     match args.command {
         WebhooksCommand::Add(add) => run_add(&client, *add).await?,
-        WebhooksCommand::List { json } => {
+        WebhooksCommand::List { output } => {
             let webhooks = client.webhooks().await?;
-            if json {
-                print_json(&WebhookList { webhooks })?;
+            if output.structured() {
+                output.print(&WebhookList { webhooks })?;
             } else {
                 print!("{}", list_text(&webhooks));
             }
         }
-        WebhooksCommand::Show(IdArgs { id, json }) => {
+        WebhooksCommand::Show(IdArgs { id, output }) => {
             let endpoint = client.webhook(id).await.map_err(about(id))?;
-            if json {
-                print_json(&endpoint)?;
+            if output.structured() {
+                output.print(&endpoint)?;
             } else {
                 print!("{}", detail_text(&endpoint));
             }
@@ -260,7 +266,7 @@ async fn run_inner(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
                 schedules,
                 windows,
                 clear_filters,
-                json,
+                output,
             } = *update;
             let list = |v: Vec<String>| {
                 if clear_filters {
@@ -280,40 +286,40 @@ async fn run_inner(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
                 paused: None,
             };
             let endpoint = client.update_webhook(id, &patch).await.map_err(about(id))?;
-            if json {
-                print_json(&endpoint)?;
+            if output.structured() {
+                output.print(&endpoint)?;
             } else {
                 print!("{}", detail_text(&endpoint));
             }
         }
-        WebhooksCommand::Remove(IdArgs { id, json }) => {
+        WebhooksCommand::Remove(IdArgs { id, output }) => {
             client.delete_webhook(id).await.map_err(about(id))?;
-            if json {
-                print_json(&serde_json::json!({ "id": id, "removed": true }))?;
+            if output.structured() {
+                output.print(&serde_json::json!({ "id": id, "removed": true }))?;
             } else {
                 println!("webhook endpoint {id} removed");
             }
         }
-        WebhooksCommand::Pause(IdArgs { id, json }) => {
+        WebhooksCommand::Pause(IdArgs { id, output }) => {
             let endpoint = client.pause_webhook(id).await.map_err(about(id))?;
-            finish(&endpoint, json, "paused: no new deliveries until resumed")?;
+            finish(&endpoint, output, "paused: no new deliveries until resumed")?;
         }
-        WebhooksCommand::Resume(IdArgs { id, json }) => {
+        WebhooksCommand::Resume(IdArgs { id, output }) => {
             let endpoint = client.resume_webhook(id).await.map_err(about(id))?;
-            finish(&endpoint, json, "resumed")?;
+            finish(&endpoint, output, "resumed")?;
         }
-        WebhooksCommand::RotateSecret(IdArgs { id, json }) => {
+        WebhooksCommand::RotateSecret(IdArgs { id, output }) => {
             let rotated = client.rotate_webhook_secret(id).await.map_err(about(id))?;
-            if json {
-                print_json(&rotated)?;
+            if output.structured() {
+                output.print(&rotated)?;
             } else {
                 print!("{}", rotated_text(&rotated));
             }
         }
-        WebhooksCommand::Test(IdArgs { id, json }) => {
+        WebhooksCommand::Test(IdArgs { id, output }) => {
             let result = client.test_webhook(id).await.map_err(about(id))?;
-            if json {
-                print_json(&result)?;
+            if output.structured() {
+                output.print(&result)?;
             } else {
                 print!("{}", test_text(&result));
             }
@@ -322,10 +328,10 @@ async fn run_inner(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
             }
         }
         WebhooksCommand::Deliveries(d) => run_deliveries(&client, d).await?,
-        WebhooksCommand::Events { json } => {
+        WebhooksCommand::Events { output } => {
             let events = client.webhook_events().await?;
-            if json {
-                print_json(&EventCatalogue { events })?;
+            if output.structured() {
+                output.print(&EventCatalogue { events })?;
             } else {
                 print!("{}", events_text(&events));
             }
@@ -357,8 +363,8 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         windows: args.windows,
     };
     let created = client.create_webhook(&spec).await?;
-    if args.json {
-        return print_json(&created);
+    if args.output.structured() {
+        return args.output.print(&created);
     }
     print!("{}", created_text(&created));
     Ok(())
@@ -377,8 +383,8 @@ async fn run_deliveries(client: &AdminClient, args: DeliveriesArgs) -> anyhow::R
                 e.into()
             }
         })?;
-        if args.json {
-            return print_json(&resent);
+        if args.output.structured() {
+            return args.output.print(&resent);
         }
         println!(
             "delivery {delivery} re-sent as delivery {} (event {})",
@@ -391,8 +397,8 @@ async fn run_deliveries(client: &AdminClient, args: DeliveriesArgs) -> anyhow::R
         .webhook_deliveries(id, args.before, args.limit)
         .await
         .map_err(about(id))?;
-    if args.json {
-        return print_json(&page);
+    if args.output.structured() {
+        return args.output.print(&page);
     }
     if page.deliveries.is_empty() {
         println!("no deliveries to webhook endpoint {id}");
@@ -719,9 +725,9 @@ fn events_text(events: &[EventTypeView]) -> String {
     table(&["TYPE", "DEFAULT/OPT-IN", "DESCRIPTION"], &rows)
 }
 
-fn finish(endpoint: &Endpoint, json: bool, what: &str) -> anyhow::Result<()> {
-    if json {
-        return print_json(endpoint);
+fn finish(endpoint: &Endpoint, output: OutputArgs, what: &str) -> anyhow::Result<()> {
+    if output.structured() {
+        return output.print(endpoint);
     }
     println!("webhook endpoint {} {what}", escape(&label(endpoint)));
     Ok(())

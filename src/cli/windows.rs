@@ -2,7 +2,8 @@
 //! each closing, optionally enforced) and per-machine overrides, through the
 //! daemon's admin API.
 //!
-//! Output is for people; `--json` prints the API's JSON for scripts. A
+//! Output is for people; `-o json`/`-o yaml` (or `--json`) prints the
+//! API's answer for scripts (see [`super::output`]). A
 //! server error prints one line `error: <message> (field: <field>)` and
 //! exits 1; a usage error exits 2.
 
@@ -11,9 +12,10 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::connection::{
-    DaemonArgs, KeyArgs, local_time, one_line, print_fields, print_json, print_table,
-    report_errors, time, truncate,
+    DaemonArgs, KeyArgs, local_time, one_line, print_fields, print_table, report_errors, time,
+    truncate,
 };
+use super::output::OutputArgs;
 use super::schedules::{
     exclusions_summary, fire_line, firing_line, parse_selector, print_fire_times, targets_summary,
 };
@@ -54,17 +56,19 @@ enum WindowsCommand {
     Add(Box<AddArgs>),
     /// List windows by name.
     List {
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Show a window: its hours, next openings and closings, overrides, firings.
     Show {
         /// The window's id or name.
         key: String,
-        /// Print the API's JSON.
-        #[arg(long)]
-        json: bool,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// The next openings and closings of a window; with --cost, what it
     /// (or a draft given by the flags of `windows add`) would make its
@@ -139,9 +143,10 @@ struct AddArgs {
     /// account (machines created since).
     #[arg(long)]
     allow_unknown: bool,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -183,9 +188,10 @@ struct PreviewArgs {
     /// With --cost: the month to forecast, `YYYY-MM`. Default: next month.
     #[arg(long, value_name = "YYYY-MM", requires = "cost")]
     month: Option<BillingMonth>,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Parsed `--days`.
@@ -219,9 +225,10 @@ struct OverrideArgs {
     /// account (machines created since).
     #[arg(long)]
     allow_unknown: bool,
-    /// Print the API's JSON.
-    #[arg(long)]
-    json: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Runs `machinist windows …`; errors are printed as one line, exit 1.
@@ -233,20 +240,20 @@ async fn run_inner(args: WindowsArgs) -> anyhow::Result<ExitCode> {
     let client = args.daemon.client()?;
     match args.command {
         WindowsCommand::Add(add) => run_add(&client, *add).await?,
-        WindowsCommand::List { json } => {
+        WindowsCommand::List { output } => {
             let windows = client.windows().await?;
-            if json {
-                print_json(&serde_json::json!({ "windows": windows }))?;
+            if output.structured() {
+                output.print(&serde_json::json!({ "windows": windows }))?;
             } else if windows.is_empty() {
                 println!("no windows");
             } else {
                 print_list(&windows);
             }
         }
-        WindowsCommand::Show { key, json } => {
+        WindowsCommand::Show { key, output } => {
             let detail = client.window(&key).await?;
-            if json {
-                print_json(&detail)?;
+            if output.structured() {
+                output.print(&detail)?;
             } else {
                 print_detail(&detail, &key);
             }
@@ -254,7 +261,7 @@ async fn run_inner(args: WindowsArgs) -> anyhow::Result<ExitCode> {
         WindowsCommand::Preview(p) if p.cost => run_forecast(&client, *p).await?,
         WindowsCommand::Preview(p) => {
             let PreviewArgs {
-                key, count, json, ..
+                key, count, output, ..
             } = *p;
             let Some(key) = key else {
                 anyhow::bail!(
@@ -263,33 +270,33 @@ async fn run_inner(args: WindowsArgs) -> anyhow::Result<ExitCode> {
                 );
             };
             let times = client.preview_window(&key, count).await?;
-            if json {
-                print_json(&serde_json::json!({ "fire_times": times }))?;
+            if output.structured() {
+                output.print(&serde_json::json!({ "fire_times": times }))?;
             } else {
                 // The zone's name reads better than the offset in `local`.
                 let zone = client.window(&key).await?.window.hours.zone;
                 for t in &times {
-                    println!("{}", escape(&fire_line(t, Some(&zone))));
+                    println!("{}", escape(&fire_line(t, Some(&zone), false)));
                 }
             }
         }
-        WindowsCommand::Pause(KeyArgs { key, json }) => {
+        WindowsCommand::Pause(KeyArgs { key, output }) => {
             let window = client.pause_window(&key).await?;
-            finish(&window, json, "paused")?;
+            finish(&window, output, "paused")?;
         }
-        WindowsCommand::Resume(KeyArgs { key, json }) => {
+        WindowsCommand::Resume(KeyArgs { key, output }) => {
             let window = client.resume_window(&key).await?;
-            finish(&window, json, "resumed")?;
+            finish(&window, output, "resumed")?;
         }
         WindowsCommand::Rm { key } => {
             client.delete_window(&key).await?;
             println!("window {key} deleted");
         }
         WindowsCommand::Override(o) => run_override(&client, o).await?,
-        WindowsCommand::Overrides(KeyArgs { key, json }) => {
+        WindowsCommand::Overrides(KeyArgs { key, output }) => {
             let overrides = client.overrides(&key).await?;
-            if json {
-                print_json(&serde_json::json!({ "overrides": overrides }))?;
+            if output.structured() {
+                output.print(&serde_json::json!({ "overrides": overrides }))?;
             } else if overrides.is_empty() {
                 println!("no overrides");
             } else {
@@ -328,8 +335,8 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         allow_unknown: args.allow_unknown,
     };
     let window = client.create_window(&request).await?;
-    if args.json {
-        return print_json(&window);
+    if args.output.structured() {
+        return args.output.print(&window);
     }
     println!(
         "window {} added: {}",
@@ -341,7 +348,10 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
             .preview_window(&window.id.to_string(), Some(2))
             .await?;
         for t in &edges {
-            println!("next {}", escape(&fire_line(t, Some(&window.hours.zone))));
+            println!(
+                "next {}",
+                escape(&fire_line(t, Some(&window.hours.zone), false))
+            );
         }
     } else {
         println!(
@@ -412,7 +422,7 @@ async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()
         window: Some(request),
         month: p.month,
     };
-    super::report::show_forecast(client, &plan, p.json).await
+    super::report::show_forecast(client, &plan, p.output).await
 }
 
 async fn run_override(client: &AdminClient, args: OverrideArgs) -> anyhow::Result<()> {
@@ -429,8 +439,8 @@ async fn run_override(client: &AdminClient, args: OverrideArgs) -> anyhow::Resul
         allow_unknown: args.allow_unknown,
     };
     let view = client.add_override(&args.key, &request).await?;
-    if args.json {
-        return print_json(&view);
+    if args.output.structured() {
+        return args.output.print(&view);
     }
     let o = &view.rule;
     println!(
@@ -534,9 +544,9 @@ fn hours_summary(w: &Window) -> String {
     )
 }
 
-fn finish(window: &Window, json: bool, what: &str) -> anyhow::Result<()> {
-    if json {
-        return print_json(window);
+fn finish(window: &Window, output: OutputArgs, what: &str) -> anyhow::Result<()> {
+    if output.structured() {
+        return output.print(window);
     }
     println!("window {} ({}) {what}", window.id, escape(&window.name));
     Ok(())
@@ -593,7 +603,7 @@ fn print_detail(detail: &WindowDetail, key: &str) {
         ("updated", time(w.updated_at)),
     ];
     print_fields(&fields);
-    print_fire_times("next edges", &detail.next_edges, &w.hours.zone);
+    print_fire_times("next edges", &detail.next_edges, &w.hours.zone, false);
     if !w.enabled {
         println!();
         println!("paused; `machinist windows preview {key}` shows its hours");

@@ -13,6 +13,7 @@ mod cli_basics;
 mod cli_connection;
 mod cli_groups;
 mod cli_install;
+mod cli_output;
 mod cli_usage;
 mod cli_webhooks;
 mod config;
