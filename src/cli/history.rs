@@ -1,6 +1,7 @@
 //! `machinist history`: every job's events, newest first, a page at a time
 //! (`--cursor` continues where the last page ended), through the daemon's
-//! admin API. `--json` prints the API's JSON.
+//! admin API. `--json` prints the API's JSON. `--follow` keeps printing new
+//! events as they happen ([`super::follow`]).
 
 use std::process::ExitCode;
 
@@ -19,9 +20,13 @@ pub struct HistoryArgs {
     /// The `next` cursor printed by the previous page.
     #[arg(long)]
     cursor: Option<String>,
-    /// Print the API's JSON.
+    /// Print the API's JSON (with --follow: one event per line).
     #[arg(long)]
     json: bool,
+    /// Keep printing: the last --limit events oldest first, then each new
+    /// one as it happens, until Ctrl-C.
+    #[arg(short = 'f', long, conflicts_with = "cursor")]
+    follow: bool,
     // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
@@ -39,6 +44,10 @@ impl HistoryArgs {
 pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     report_errors(async move {
         let client = args.daemon.client()?;
+        if args.follow {
+            return super::follow::history(&client, args.machine.as_deref(), args.limit, args.json)
+                .await;
+        }
         let page = client
             .history(
                 args.machine.as_deref(),

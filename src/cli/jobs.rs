@@ -14,7 +14,6 @@
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -24,6 +23,7 @@ use super::connection::{
     DaemonArgs, build_args, compact, one_line, print_json, report_errors, table, time, truncate,
     usage,
 };
+use super::follow::{Follower, WAIT_SECONDS, ends_the_job};
 use crate::cli::admin_client::AdminClient;
 use crate::group::RunRequest;
 use crate::http::BatchAnswer;
@@ -32,11 +32,6 @@ use crate::job::{
 };
 use crate::store::JobFilter;
 use crate::text::escape;
-/// How often `--wait` asks for news.
-const POLL: Duration = Duration::from_millis(500);
-/// How long `--wait` keeps trying while the daemon cannot be reached
-/// (a restart of the daemon takes a few seconds).
-const UNREACHABLE_GRACE: Duration = Duration::from_secs(60);
 
 /// Manage jobs through the daemon's admin API.
 #[derive(Debug, clap::Args)]
@@ -81,9 +76,13 @@ enum JobsCommand {
     Show {
         #[arg(value_parser = clap::value_parser!(i64).range(1..))]
         id: JobId,
-        /// Print the API's JSON.
+        /// Print the API's JSON (with --follow: the job as it ended).
         #[arg(long)]
         json: bool,
+        /// Keep printing the job's events as they happen, until it ends;
+        /// exit 0 if it succeeded, 1 if it failed or was cancelled.
+        #[arg(short = 'f', long)]
+        follow: bool,
     },
     /// Cancel a queued, running or waiting job.
     Cancel {
@@ -216,9 +215,13 @@ struct ListArgs {
     /// Continue after a previous page (its `next cursor`).
     #[arg(long)]
     cursor: Option<String>,
-    /// Print the API's JSON page.
+    /// Print the API's JSON page (with --watch: one job per line).
     #[arg(long)]
     json: bool,
+    /// Keep printing: after the list, a row for each job that changes or
+    /// appears (and matches the filters), until Ctrl-C.
+    #[arg(short = 'w', long, conflicts_with = "cursor")]
+    watch: bool,
 }
 
 /// Runs `machinist jobs …`. Errors are printed here, as one line; the exit
@@ -235,7 +238,21 @@ async fn run_inner(args: JobsArgs) -> anyhow::Result<ExitCode> {
         JobsCommand::Submit(submit) => run_submit(&client, *submit).await,
         JobsCommand::Batch { file, json } => run_batch(&client, &file, json).await,
         JobsCommand::List(list) => run_list(&client, list).await,
-        JobsCommand::Show { id, json } => {
+        JobsCommand::Show {
+            id,
+            json,
+            follow: true,
+        } => {
+            let (job, _) = client.show(id).await?;
+            if !json {
+                print_job(&job);
+                println!();
+                println!("events:");
+                eprintln!("following job {id}; Ctrl-C stops following, not the job");
+            }
+            follow(&client, id, json, "  ").await
+        }
+        JobsCommand::Show { id, json, .. } => {
             let (job, events) = client.show(id).await?;
             if json {
                 print_json(&detail_json(&job, &events))?;
@@ -347,7 +364,7 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
             job.id
         );
     }
-    follow(client, job.id, args.json).await
+    follow(client, job.id, args.json, "").await
 }
 
 /// Asks on `output` whether to destroy `machine` and reads the answer from
@@ -498,66 +515,63 @@ fn jobs_phrase(list: &[JobId]) -> String {
     }
 }
 
-/// Follows a job to its end, printing each new event once.
-async fn follow(client: &AdminClient, id: JobId, json: bool) -> anyhow::Result<ExitCode> {
-    let mut last_event = 0_i64;
-    let mut unreachable_since: Option<Instant> = None;
+/// Follows a job to its end, printing each of its events once (each line
+/// after `indent`), from the first: the history read forward by long
+/// polling (see [`super::follow`]), which also rides out a daemon restart.
+async fn follow(
+    client: &AdminClient,
+    id: JobId,
+    json: bool,
+    indent: &str,
+) -> anyhow::Result<ExitCode> {
+    let mut follower = Follower::new(client, None, Some(id), 0, !json);
     loop {
-        let (job, events) = match client.show(id).await {
-            Ok(answer) => {
-                if unreachable_since.take().is_some() && !json {
-                    eprintln!("reached the daemon again");
-                }
-                answer
-            }
-            Err(e) if e.is_unreachable() => {
-                let since = *unreachable_since.get_or_insert_with(|| {
-                    eprintln!("{e}; still trying");
-                    Instant::now()
-                });
-                if since.elapsed() > UNREACHABLE_GRACE {
-                    return Err(e.into());
-                }
-                tokio::time::sleep(POLL * 2).await;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let events = follower.next(WAIT_SECONDS).await?;
         if !json {
-            for event in events.iter().filter(|e| e.id > last_event) {
-                println!("{}", escape(&event_line(event)));
+            for event in &events {
+                println!("{indent}{}", escape(&event_line(event)));
             }
         }
-        last_event = events.iter().map(|e| e.id).max().unwrap_or(last_event);
-        if job.state.is_final() {
-            if json {
-                print_json(&detail_json(&job, &events))?;
+        // The job is read when it may have ended: when an event says so, or
+        // when a whole wait brought nothing (a job pruned or changed by hand).
+        if !(events.is_empty() || events.iter().any(ends_the_job)) {
+            continue;
+        }
+        let (job, events) = follower.call(|| client.show(id)).await?;
+        if !job.state.is_final() {
+            continue;
+        }
+        if !json {
+            for event in events.iter().filter(|e| e.id > follower.after()) {
+                println!("{indent}{}", escape(&event_line(event)));
             }
-            return Ok(match job.state {
-                JobState::Succeeded => {
-                    if !json {
-                        println!("job {id} succeeded");
-                        if let Some(result) = &job.result {
-                            // The whole result is in `show` and `--json`.
-                            println!("result: {}", escape(&truncate(&compact(result), 160)));
-                        }
+        }
+        if json {
+            print_json(&detail_json(&job, &events))?;
+        }
+        return Ok(match job.state {
+            JobState::Succeeded => {
+                if !json {
+                    println!("job {id} succeeded");
+                    if let Some(result) = &job.result {
+                        // The whole result is in `show` and `--json`.
+                        println!("result: {}", escape(&truncate(&compact(result), 160)));
                     }
-                    ExitCode::SUCCESS
                 }
-                JobState::Failed => {
-                    eprintln!(
-                        "error: job {id} failed: {}",
-                        escape(job.last_error.as_deref().unwrap_or("no error recorded"))
-                    );
-                    ExitCode::FAILURE
-                }
-                _ => {
-                    eprintln!("error: job {id} was cancelled");
-                    ExitCode::FAILURE
-                }
-            });
-        }
-        tokio::time::sleep(POLL).await;
+                ExitCode::SUCCESS
+            }
+            JobState::Failed => {
+                eprintln!(
+                    "error: job {id} failed: {}",
+                    escape(job.last_error.as_deref().unwrap_or("no error recorded"))
+                );
+                ExitCode::FAILURE
+            }
+            _ => {
+                eprintln!("error: job {id} was cancelled");
+                ExitCode::FAILURE
+            }
+        });
     }
 }
 
@@ -584,6 +598,9 @@ async fn run_list(client: &AdminClient, args: ListArgs) -> anyhow::Result<ExitCo
         kind,
         machine_id: args.machine.clone(),
     };
+    if args.watch {
+        return super::follow::watch_jobs(client, &filter, args.limit, args.json).await;
+    }
     let page = client
         .list(&filter, args.cursor.as_deref(), args.limit)
         .await?;
