@@ -425,3 +425,51 @@ async fn waiters_past_the_cap_are_answered_at_once() {
     assert_eq!(page["events"][0]["job_id"], job["id"], "{page}");
     assert!(started.elapsed() < Duration::from_secs(15));
 }
+
+/// A daemon that stops ends its waiting requests at once (with nothing)
+/// rather than waiting for them.
+#[tokio::test]
+async fn a_wait_ends_when_the_daemon_stops() {
+    let mut app = spawn_app(AppOptions {
+        limits: machinist::http::HttpLimits {
+            max_waiters: 1,
+            ..machinist::http::HttpLimits::default()
+        },
+        ..AppOptions::default()
+    })
+    .await;
+    let started = Instant::now();
+    // Sent by hand: the app's own calls borrow it, and the test takes its
+    // daemon out while this one waits.
+    let waiting = app
+        .http
+        .get(app.at("/v1/history?after=0&wait=20"))
+        .bearer_auth(app.token.unwrap())
+        .send();
+    tokio::pin!(waiting);
+    // The first request is waiting once a second one, past the cap of one
+    // waiter, is answered at once (a second one that got the turn first
+    // waits its one second, and is asked again).
+    let mut holds = false;
+    for _ in 0..20 {
+        let probe = Instant::now();
+        tokio::select! {
+            answer = &mut waiting => panic!("the wait ended early: {answer:?}"),
+            _ = app.get("/v1/history?after=0&wait=1") => {}
+        }
+        if probe.elapsed() < Duration::from_millis(500) {
+            holds = true;
+            break;
+        }
+    }
+    assert!(holds, "the first request never waited");
+    let stopping = Instant::now();
+    let stop = app.daemon.take().unwrap().stop();
+    let (_, answer) = tokio::join!(stop, &mut waiting);
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let answer = answer.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let page: Value = answer.json().await.unwrap();
+    assert_eq!(page["events"], json!([]));
+}
