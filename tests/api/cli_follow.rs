@@ -68,6 +68,7 @@ impl Following {
     /// Waits for the child's own end; its exit code.
     fn exit(&mut self) -> i32 {
         self.out.wait_closed();
+        self.err.wait_closed();
         self.child.wait().unwrap().code().unwrap_or(-1)
     }
 
@@ -439,36 +440,37 @@ async fn a_wait_ends_when_the_daemon_stops() {
     })
     .await;
     let started = Instant::now();
-    // Sent by hand: the app's own calls borrow it, and the test takes its
-    // daemon out while this one waits.
-    let waiting = app
-        .http
-        .get(app.at("/v1/history?after=0&wait=20"))
-        .bearer_auth(app.token.unwrap())
-        .send();
-    tokio::pin!(waiting);
-    // The first request is waiting once a second one, past the cap of one
-    // waiter, is answered at once (a second one that got the turn first
-    // waits its one second, and is asked again).
+    // Sent by hand and spawned: it goes on while the test probes, and the
+    // test takes the daemon out of the app while it waits.
+    let send = || {
+        app.http
+            .get(app.at("/v1/history?after=0&wait=20"))
+            .bearer_auth(app.token.unwrap())
+            .send()
+    };
+    let mut waiting = tokio::spawn(send());
+    // It waits once a second request, past the cap of one waiter, is
+    // answered at once. (A second one that got the turn first waits its
+    // one second, while the first is answered at once: send it again.)
     let mut holds = false;
     for _ in 0..20 {
         let probe = Instant::now();
-        tokio::select! {
-            answer = &mut waiting => panic!("the wait ended early: {answer:?}"),
-            _ = app.get("/v1/history?after=0&wait=1") => {}
-        }
-        if probe.elapsed() < Duration::from_millis(500) {
+        app.get("/v1/history?after=0&wait=1").await;
+        if probe.elapsed() < Duration::from_millis(500) && !waiting.is_finished() {
             holds = true;
             break;
+        }
+        if waiting.is_finished() {
+            waiting = tokio::spawn(send());
         }
     }
     assert!(holds, "the first request never waited");
     let stopping = Instant::now();
     let stop = app.daemon.take().unwrap().stop();
-    let (_, answer) = tokio::join!(stop, &mut waiting);
+    let (_, answer) = tokio::join!(stop, waiting);
     assert!(stopping.elapsed() < Duration::from_secs(10));
     assert!(started.elapsed() < Duration::from_secs(15));
-    let answer = answer.unwrap();
+    let answer = answer.unwrap().unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     let page: Value = answer.json().await.unwrap();
     assert_eq!(page["events"], json!([]));
