@@ -140,20 +140,20 @@ impl Follower {
 /// A daemon that refuses the long poll's parameters predates it: say so,
 /// rather than show its 400.
 fn older_daemon(client: &AdminClient, e: anyhow::Error) -> anyhow::Error {
-    let refused = e.downcast_ref::<AdminError>().is_some_and(|e| {
-        matches!(e, AdminError::Api { status: 400, field: Some(f), .. }
-            if matches!(f.as_str(), "after" | "wait" | "job_id"))
-    });
-    if refused {
-        anyhow::anyhow!(
-            "the daemon at {} cannot be followed: it refused `after` on GET /v1/history, so it \
-             is older than this machinist; upgrade it, or run the command without \
-             --follow/--watch ({e})",
-            client.base_url()
-        )
-    } else {
-        e
-    }
+    let refused = match e.downcast_ref::<AdminError>() {
+        Some(AdminError::Api {
+            status: 400,
+            field: Some(field),
+            ..
+        }) if matches!(field.as_str(), "after" | "wait" | "job_id") => field.clone(),
+        _ => return e,
+    };
+    anyhow::anyhow!(
+        "the daemon at {} cannot be followed: it refused `{refused}` on GET /v1/history, so it \
+         is older than this machinist; upgrade it, or run the command without \
+         --follow/--watch ({e})",
+        client.base_url()
+    )
 }
 
 /// Runs a follow mode until it ends by itself or the user presses Ctrl-C,
@@ -340,6 +340,32 @@ pub(super) fn ends_the_job(event: &JobEvent) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 400 naming a long-poll parameter is a daemon too old to follow;
+    /// any other error is shown as it is.
+    #[test]
+    fn an_older_daemon_is_named_as_such() {
+        let client = AdminClient::new("http://127.0.0.1:7420", None).unwrap();
+        let refused = |field: &str| AdminError::Api {
+            status: 400,
+            code: "bad_request".into(),
+            message: format!("unknown query parameter `{field}`"),
+            field: Some(field.into()),
+        };
+        for field in ["after", "wait", "job_id"] {
+            let said = older_daemon(&client, refused(field).into()).to_string();
+            assert!(
+                said.starts_with("the daemon at http://127.0.0.1:7420 cannot be followed")
+                    && said.contains("older than this machinist"),
+                "{said}"
+            );
+        }
+        let other = older_daemon(&client, refused("machine_id").into()).to_string();
+        assert_eq!(
+            other,
+            "unknown query parameter `machine_id` (field: machine_id)"
+        );
+    }
 
     #[test]
     fn watch_rows_line_up_whatever_the_cells() {

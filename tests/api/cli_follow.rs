@@ -19,6 +19,7 @@ use crate::harness::{AppOptions, TestApp, messages, spawn_app};
 
 /// A follow mode of the CLI, running: its output line by line as it comes.
 struct Following {
+    /// The child, killed if the test ends first.
     child: Kill,
     /// stdout.
     out: Lines,
