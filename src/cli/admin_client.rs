@@ -306,6 +306,33 @@ impl AdminClient {
         Ok(self.call(&routes::HISTORY, &[], &query, None).await?.1)
     }
 
+    /// `GET /v1/history?after=…&wait=…`: the events with ids above
+    /// `after` (of one machine's jobs, or of one job), oldest first, at most
+    /// 500; when there are none yet, the daemon waits up to `wait` seconds
+    /// (it may cut that short) for the first. A long poll: see
+    /// `http/follow.rs`.
+    pub async fn history_after(
+        &self,
+        machine_id: Option<&str>,
+        job_id: Option<JobId>,
+        after: i64,
+        wait: u64,
+    ) -> Result<HistoryPage, AdminError> {
+        let (job_id, after, wait) = (
+            job_id.map(|id| id.to_string()),
+            after.to_string(),
+            wait.to_string(),
+        );
+        let query = encode_query(&[
+            ("machine_id", machine_id),
+            ("job_id", job_id.as_deref()),
+            ("limit", Some("500")),
+            ("after", Some(&after)),
+            ("wait", Some(&wait)),
+        ]);
+        Ok(self.call(&routes::HISTORY, &[], &query, None).await?.1)
+    }
+
     // ---- machines, readiness, metrics ----
 
     /// `GET /v1/machines`: every machine seen, by name.

@@ -242,11 +242,6 @@ pub(super) fn build_args(json: Option<&str>, pairs: &[String]) -> anyhow::Result
 
 // ---- output ----
 
-pub(super) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
 /// `2026-03-02T09:00:00Z`.
 pub(super) fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()

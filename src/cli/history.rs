@@ -1,6 +1,7 @@
 //! `machinist history`: every job's events, newest first, a page at a time
 //! (`--cursor` continues where the last page ended), through the daemon's
 //! admin API. `-o json` or `-o yaml` (or `--json`) prints the API's answer.
+//! `--follow` keeps printing new events as they happen ([`super::follow`]).
 
 use std::process::ExitCode;
 
@@ -21,9 +22,13 @@ pub struct HistoryArgs {
     #[arg(long)]
     cursor: Option<String>,
     // -o table|wide|json|yaml and --json (not a doc comment: clap would
-    // show it).
+    // show it). With --follow, json prints one event per line.
     #[command(flatten)]
     output: OutputArgs,
+    /// Keep printing: the last --limit events oldest first, then each new
+    /// one as it happens, until Ctrl-C.
+    #[arg(short = 'f', long, conflicts_with = "cursor")]
+    follow: bool,
     // Where the daemon is and its token (not a doc comment: clap would show it).
     #[command(flatten)]
     daemon: DaemonArgs,
@@ -41,6 +46,13 @@ impl HistoryArgs {
 pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     report_errors(async move {
         let client = args.daemon.client()?;
+        if args.follow {
+            let Some(json) = args.output.stream() else {
+                return Ok(super::connection::usage(super::output::NOT_A_STREAM));
+            };
+            return super::follow::history(&client, args.machine.as_deref(), args.limit, json)
+                .await;
+        }
         let page = client
             .history(
                 args.machine.as_deref(),

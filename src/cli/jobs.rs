@@ -16,16 +16,15 @@
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::connection::{
-    DaemonArgs, build_args, one_line, print_json, report_errors, state_table, table, time,
-    truncate, usage,
+    DaemonArgs, build_args, one_line, report_errors, state_table, table, time, truncate, usage,
 };
+use super::follow::{Follower, WAIT_SECONDS, ends_the_job};
 use super::output::{
     Format, OutputArgs, Style, field_value, print_structured, time_ago, value_lines,
 };
@@ -38,11 +37,6 @@ use crate::job::{
 use crate::machine::Machine;
 use crate::store::JobFilter;
 use crate::text::escape;
-/// How often `--wait` asks for news.
-const POLL: Duration = Duration::from_millis(500);
-/// How long `--wait` keeps trying while the daemon cannot be reached
-/// (a restart of the daemon takes a few seconds).
-const UNREACHABLE_GRACE: Duration = Duration::from_secs(60);
 
 /// Manage jobs through the daemon's admin API.
 #[derive(Debug, clap::Args)]
@@ -92,6 +86,10 @@ enum JobsCommand {
         // show it).
         #[command(flatten)]
         output: OutputArgs,
+        /// Keep printing the job's events as they happen, until it ends;
+        /// exit 0 if it succeeded, 1 if it failed or was cancelled.
+        #[arg(short = 'f', long)]
+        follow: bool,
     },
     /// Cancel a queued, running or waiting job.
     Cancel {
@@ -227,9 +225,13 @@ struct ListArgs {
     #[arg(long)]
     cursor: Option<String>,
     // -o table|wide|json|yaml and --json (not a doc comment: clap would
-    // show it).
+    // show it). With --watch, json prints one job per line.
     #[command(flatten)]
     output: OutputArgs,
+    /// Keep printing: after the list, a row for each job that changes or
+    /// appears (and matches the filters), until Ctrl-C.
+    #[arg(short = 'w', long, conflicts_with = "cursor")]
+    watch: bool,
 }
 
 /// Runs `machinist jobs …`. Errors are printed here, as one line; the exit
@@ -246,7 +248,21 @@ async fn run_inner(args: JobsArgs) -> anyhow::Result<ExitCode> {
         JobsCommand::Submit(submit) => run_submit(&client, *submit).await,
         JobsCommand::Batch { file, output } => run_batch(&client, &file, output).await,
         JobsCommand::List(list) => run_list(&client, list).await,
-        JobsCommand::Show { id, output } => {
+        JobsCommand::Show {
+            id,
+            output,
+            follow: true,
+        } => {
+            let (job, _) = client.show(id).await?;
+            if !output.structured() {
+                print_job(&job);
+                println!();
+                println!("events:");
+                eprintln!("following job {id}; Ctrl-C stops following, not the job");
+            }
+            follow(&client, id, output.format(), "  ").await
+        }
+        JobsCommand::Show { id, output, .. } => {
             let (job, events) = client.show(id).await?;
             if output.structured() {
                 output.print(&detail_json(&job, &events))?;
@@ -343,9 +359,6 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if args.output.format() == Format::Yaml {
-        return wait_quietly(client, job.id).await;
-    }
     if !args.output.structured() {
         let how = if created {
             "submitted"
@@ -361,7 +374,7 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
             job.id
         );
     }
-    follow(client, job.id, args.output.structured()).await
+    follow(client, job.id, args.output.format(), "").await
 }
 
 /// Asks on `output` whether to destroy `machine` and reads the answer from
@@ -516,65 +529,64 @@ fn jobs_phrase(list: &[JobId]) -> String {
     }
 }
 
-/// Follows a job to its end, printing each new event once.
-async fn follow(client: &AdminClient, id: JobId, json: bool) -> anyhow::Result<ExitCode> {
-    let mut last_event = 0_i64;
-    let mut unreachable_since: Option<Instant> = None;
+/// Follows a job to its end, printing each of its events once (each line
+/// after `indent`), from the first: the history read forward by long
+/// polling (see [`super::follow`]), which also rides out a daemon restart.
+async fn follow(
+    client: &AdminClient,
+    id: JobId,
+    format: Format,
+    indent: &str,
+) -> anyhow::Result<ExitCode> {
+    // JSON or YAML: nothing but the job as it ended, with its events.
+    let structured = matches!(format, Format::Json | Format::Yaml);
+    let mut follower = Follower::new(client, None, Some(id), 0, !structured);
     loop {
-        let (job, events) = match client.show(id).await {
-            Ok(answer) => {
-                if unreachable_since.take().is_some() && !json {
-                    eprintln!("reached the daemon again");
-                }
-                answer
-            }
-            Err(e) if e.is_unreachable() => {
-                let since = *unreachable_since.get_or_insert_with(|| {
-                    eprintln!("{e}; still trying");
-                    Instant::now()
-                });
-                if since.elapsed() > UNREACHABLE_GRACE {
-                    return Err(e.into());
-                }
-                tokio::time::sleep(POLL * 2).await;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if !json {
-            for event in events.iter().filter(|e| e.id > last_event) {
-                println!("{}", escape(&event_line(event)));
+        let events = follower.next(WAIT_SECONDS).await?;
+        if !structured {
+            for event in &events {
+                println!("{indent}{}", escape(&event_line(event)));
             }
         }
-        last_event = events.iter().map(|e| e.id).max().unwrap_or(last_event);
-        if job.state.is_final() {
-            if json {
-                print_json(&detail_json(&job, &events))?;
+        // The job is read when it may have ended: when an event says so, or
+        // when a whole wait brought nothing (a job pruned or changed by hand).
+        if !(events.is_empty() || events.iter().any(ends_the_job)) {
+            continue;
+        }
+        let (job, events) = follower.call(|| client.show(id)).await?;
+        if !job.state.is_final() {
+            continue;
+        }
+        if !structured {
+            for event in events.iter().filter(|e| e.id > follower.after()) {
+                println!("{indent}{}", escape(&event_line(event)));
             }
-            return Ok(match job.state {
-                JobState::Succeeded => {
-                    if !json {
-                        println!("job {id} succeeded");
-                        if let Some(result) = &job.result {
-                            print!("{}", wait_result(id, result));
-                        }
+        }
+        if structured {
+            print_structured(&detail_json(&job, &events), format)?;
+        }
+        return Ok(match job.state {
+            JobState::Succeeded => {
+                if !structured {
+                    println!("job {id} succeeded");
+                    if let Some(result) = &job.result {
+                        print!("{}", wait_result(id, result));
                     }
-                    ExitCode::SUCCESS
                 }
-                JobState::Failed => {
-                    eprintln!(
-                        "error: job {id} failed: {}",
-                        escape(job.last_error.as_deref().unwrap_or("no error recorded"))
-                    );
-                    ExitCode::FAILURE
-                }
-                _ => {
-                    eprintln!("error: job {id} was cancelled");
-                    ExitCode::FAILURE
-                }
-            });
-        }
-        tokio::time::sleep(POLL).await;
+                ExitCode::SUCCESS
+            }
+            JobState::Failed => {
+                eprintln!(
+                    "error: job {id} failed: {}",
+                    escape(job.last_error.as_deref().unwrap_or("no error recorded"))
+                );
+                ExitCode::FAILURE
+            }
+            _ => {
+                eprintln!("error: job {id} was cancelled");
+                ExitCode::FAILURE
+            }
+        });
     }
 }
 
@@ -607,34 +619,6 @@ fn wait_result(id: JobId, result: &Value) -> String {
     text
 }
 
-/// `jobs submit --wait -o yaml`: waits for the job's end without printing
-/// its history, then prints the job with its events as YAML; the exit code
-/// as for `--wait`.
-async fn wait_quietly(client: &AdminClient, id: JobId) -> anyhow::Result<ExitCode> {
-    let mut unreachable_since: Option<Instant> = None;
-    loop {
-        match client.show(id).await {
-            Ok((job, events)) if job.state.is_final() => {
-                print_structured(&detail_json(&job, &events), Format::Yaml)?;
-                return Ok(if job.state == JobState::Succeeded {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                });
-            }
-            Ok(_) => unreachable_since = None,
-            Err(e) if e.is_unreachable() => {
-                let since = *unreachable_since.get_or_insert_with(Instant::now);
-                if since.elapsed() > UNREACHABLE_GRACE {
-                    return Err(e.into());
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
 async fn run_list(client: &AdminClient, args: ListArgs) -> anyhow::Result<ExitCode> {
     // A state or kind that names none is a usage error (exit 2, with the
     // closest name as clap suggests); every kind may be listed, `deliver`
@@ -658,6 +642,12 @@ async fn run_list(client: &AdminClient, args: ListArgs) -> anyhow::Result<ExitCo
         kind,
         machine_id: args.machine.clone(),
     };
+    if args.watch {
+        let Some(json) = args.output.stream() else {
+            return Ok(usage(super::output::NOT_A_STREAM));
+        };
+        return super::follow::watch_jobs(client, &filter, args.limit, json).await;
+    }
     let page = client
         .list(&filter, args.cursor.as_deref(), args.limit)
         .await?;

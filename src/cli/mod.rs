@@ -65,6 +65,9 @@ pub enum Command {
     History(crate::cli::history::HistoryArgs),
     /// The daemon's readiness, job counts, queue depth and next firings.
     Status(crate::cli::status::StatusArgs),
+    /// A live table of the daemon's machines and jobs, redrawn as they
+    /// change, until Ctrl-C (`--once`: one view).
+    Top(crate::cli::top::TopArgs),
     /// Serve a simulated Paperspace account over HTTP (no API key, no cost).
     Sim(crate::sim::SimArgs),
     /// The named daemons (url, token file) of the client config
@@ -89,6 +92,7 @@ pub mod completions;
 mod connection;
 mod contexts;
 pub mod demo;
+mod follow;
 mod groups;
 mod history;
 mod jobs;
@@ -98,6 +102,7 @@ mod report;
 mod schedules;
 pub mod shipped;
 mod status;
+mod top;
 pub mod walkthrough;
 mod webhooks;
 mod windows;
@@ -232,6 +237,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         | Command::Webhooks(_)
         | Command::History(_)
         | Command::Status(_)
+        | Command::Top(_)
         | Command::Contexts(_)
         | Command::Sim(_)
         | Command::Demo(_) => {
@@ -256,6 +262,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
                     history::run(args.with_config(cli.config.clone())).await?
                 }
                 Command::Status(args) => status::run(args.with_config(cli.config.clone())).await?,
+                Command::Top(args) => top::run(args.with_config(cli.config.clone())).await?,
                 Command::Contexts(args) => contexts::run(args).await?,
                 Command::Sim(args) => crate::sim::run(args).await.map(|()| ExitCode::SUCCESS)?,
                 Command::Demo(args) => crate::cli::demo::run(args)

@@ -45,6 +45,10 @@ pub(super) struct OutputArgs {
     json: bool,
 }
 
+/// The usage error of `-o yaml` with `--follow` or `--watch`.
+pub(super) const NOT_A_STREAM: &str = "--follow and --watch print rows or, with -o json, one JSON object per line; \
+     -o yaml has no one-line form";
+
 /// What `-o` may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub(super) enum Format {
@@ -72,6 +76,17 @@ impl OutputArgs {
     /// True for json and yaml: print the API's answer and nothing else.
     pub(super) fn structured(&self) -> bool {
         matches!(self.format(), Format::Json | Format::Yaml)
+    }
+
+    /// How a stream (`--follow`, `--watch`) prints its items: `Some(true)`
+    /// as JSON lines, `Some(false)` as rows; `None` for YAML, which has no
+    /// one-line form ([`NOT_A_STREAM`]).
+    pub(super) fn stream(&self) -> Option<bool> {
+        match self.format() {
+            Format::Json => Some(true),
+            Format::Table | Format::Wide => Some(false),
+            Format::Yaml => None,
+        }
     }
 
     /// True for `-o wide`.

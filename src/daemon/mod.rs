@@ -290,6 +290,7 @@ impl Daemon {
                 api: Some(api),
                 ledger,
                 webhooks: webhooks.clone(),
+                shutdown: shutdown.clone(),
             },
             &settings.http,
         );

@@ -10,13 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::Problem;
+use super::follow;
 use super::params::{self, CursorKind};
 use crate::job::dependency::no_such_job;
 use crate::job::operation::check_id;
 use crate::job::{
     BatchRequest, DependencyRef, Job, JobEvent, JobId, JobKind, JobRequest, JobState, SpecError,
 };
-use crate::store::{CancelResult, JobFilter, RetryResult, StoreError};
+use crate::store::{CancelResult, EventFilter, JobFilter, RetryResult, StoreError};
 
 /// A page of `GET /v1/jobs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,10 +31,17 @@ pub struct JobPage {
 /// A page of `GET /v1/history`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryPage {
-    /// Newest first.
+    /// Newest first; with `after`, oldest first.
     pub events: Vec<JobEvent>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
+    /// Pass as `cursor` for the next page; `null` on the last page (and
+    /// always with `after`).
     pub next_cursor: Option<String>,
+    /// Pass as `after` to read on: the newest event the store held when
+    /// the page was read (without `after`), or the last event of the page
+    /// (with `after`; the `after` given when the page is empty). Absent
+    /// (0) from daemons that cannot follow.
+    #[serde(default)]
+    pub next_after: i64,
 }
 
 /// `GET /v1/jobs/{id}`: the job's fields with its events beside them.
@@ -282,26 +290,70 @@ pub(super) async fn retry(
     }
 }
 
-/// `GET /v1/history?machine_id=&limit=&cursor=`.
+/// `GET /v1/history?machine_id=&job_id=&limit=&cursor=&after=&wait=`:
+/// newest first a page at a time, or with `after` the events since, oldest
+/// first, waiting up to `wait` seconds for one (see `http/follow.rs`).
 pub(super) async fn history(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<HistoryPage>, Problem> {
-    let q = params::query(raw.as_deref(), &["machine_id", "limit", "cursor"])?;
+    let q = params::query(
+        raw.as_deref(),
+        &["machine_id", "job_id", "limit", "cursor", "after", "wait"],
+    )?;
     let get = |k: &str| q.get(k).map(String::as_str);
-    let machine_id = machine_filter(get("machine_id"))?;
+    let filter = EventFilter {
+        machine_id: machine_filter(get("machine_id"))?,
+        job_id: get("job_id")
+            .map(|v| params::id("job_id", "job", v))
+            .transpose()?,
+    };
     let limit = params::limit(get("limit"))?;
     let before = params::decode_cursor(CursorKind::History, get("cursor"))?;
+    let after = get("after").map(params::event_after).transpose()?;
+    let wait = get("wait").map(params::wait_seconds).transpose()?;
+    if let Some(after) = after {
+        if before.is_some() {
+            return Err(Problem::bad_field(
+                "after",
+                "`after` reads the events since an id and `cursor` pages back through older ones: give one of them",
+            ));
+        }
+        let poll = follow::Poll {
+            filter,
+            after,
+            limit,
+            wait: wait.unwrap_or_default(),
+        };
+        let events = follow::events_after(&app.http, &app.waiters, &poll).await?;
+        let next_after = events.last().map_or(after, |e| e.id);
+        return Ok(Json(HistoryPage {
+            events,
+            next_cursor: None,
+            next_after,
+        }));
+    }
+    if wait.is_some() {
+        return Err(Problem::bad_field(
+            "wait",
+            "`wait` waits for events after an id: give `after` too (the `next_after` of a page)",
+        ));
+    }
+    // The newest id first, and the page no newer than it: a follower that
+    // reads on from `next_after` then misses nothing and repeats nothing.
+    let newest = app.http.store.last_event_id().await?.unwrap_or(0);
+    let below = before.unwrap_or(i64::MAX).min(newest.saturating_add(1));
     let mut events = app
         .http
         .store
-        .history(machine_id.as_deref(), before, limit + 1)
+        .history(&filter, Some(below), limit + 1)
         .await?;
     let next_cursor = page_end(&mut events, limit, |e| e.id)
         .map(|id| params::encode_cursor(CursorKind::History, id));
     Ok(Json(HistoryPage {
         events,
         next_cursor,
+        next_after: newest,
     }))
 }
 

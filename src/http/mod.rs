@@ -15,7 +15,9 @@
 //!   parameter, a bad `state`/`kind`/`machine_id` filter, `limit` outside
 //!   1..=500 (1..=200 for deliveries), a cursor this listing did not make
 //!   or a `before` that is no delivery id, a non-numeric job, webhook or
-//!   delivery id, a
+//!   delivery id (a `job_id` filter included), a history `after` that is
+//!   not a whole number, a `wait` outside 0..=25 or without `after`, an
+//!   `after` with a `cursor` (see `http/follow.rs`), a
 //!   path key that is neither an id nor a name, `count` outside 1..=100, a
 //!   missing or malformed `month`, a `format` other than `json` or `csv`;
 //! - 401 `unauthorized` (with `WWW-Authenticate: Bearer`), see `http/auth.rs`;
@@ -75,6 +77,10 @@
 //! the first page). A page of `limit` items is followed by a cursor only if
 //! more items exist.
 //!
+//! The history also reads forward: `after=ID` answers the events above an
+//! id, oldest first, and `wait=S` waits up to S seconds for the first one (a
+//! long poll; `http/follow.rs` has the design and its limits).
+//!
 //! # Limits
 //!
 //! [`HttpLimits`]: the body size, a per-request timeout, and a cap on
@@ -90,6 +96,7 @@ mod auth;
 pub mod cost;
 mod costs;
 mod error;
+mod follow;
 mod groups;
 mod health;
 mod index;
@@ -167,6 +174,10 @@ pub struct HttpState {
     /// Webhooks: the destination policy and settings, test pings, and the
     /// publisher to refresh after an endpoint changes.
     pub webhooks: crate::delivery::Webhooks,
+    /// Cancelled when the daemon shuts down: requests that wait for news
+    /// (`GET /v1/history?wait=`) answer at once instead of holding the
+    /// shutdown up.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// A request target longer than this is answered 414 in the JSON shape
@@ -189,6 +200,10 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
     /// Requests handled at once; more wait for a turn.
     pub max_concurrent: usize,
+    /// Requests that may wait for news at once (`GET /v1/history?wait=`,
+    /// each holding a turn of `max_concurrent`); past this, such a request
+    /// answers at once with what there is.
+    pub max_waiters: usize,
     /// A request head must arrive within this of its first byte, or the
     /// connection is closed ([`serve`]).
     pub header_timeout: Duration,
@@ -210,12 +225,14 @@ impl Default for HttpLimits {
 }
 
 impl HttpLimits {
-    /// The configured limits; `max_concurrent` is not a setting (64).
+    /// The configured limits; `max_concurrent` (64) and `max_waiters` (16)
+    /// are not settings.
     pub fn from_config(http: &HttpConfig) -> Self {
         HttpLimits {
             max_body_bytes: http.max_body_bytes,
             request_timeout: http.request_timeout,
             max_concurrent: 64,
+            max_waiters: 16,
             header_timeout: http.header_timeout,
             body_timeout: http.body_timeout,
             idle_timeout: http.idle_timeout,
@@ -244,6 +261,8 @@ pub(crate) struct AppState {
     metrics: Arc<Metrics>,
     /// The last readiness probe of Paperspace, so probes stay rare.
     probe: Arc<tokio::sync::Mutex<Option<health::Probe>>>,
+    /// The requests waiting for news of the history, and their cap.
+    waiters: follow::Waiters,
 }
 
 /// The admission gate: a timeout around a concurrency cap.
@@ -266,6 +285,7 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         max_body_bytes: limits.max_body_bytes,
         metrics: metrics.clone(),
         probe: Arc::default(),
+        waiters: follow::Waiters::new(limits.max_waiters.max(1), limits.request_timeout),
     };
     let max = limits.max_concurrent.max(1);
     let gate = Gate {

@@ -230,11 +230,26 @@ pub(super) const OPERATIONS: &[Operation] = &[
         tag: "jobs",
         params: &[
             MACHINE_FILTER,
+            q(
+                "job_id",
+                positive_id,
+                "Only this job's events: a job id, a positive whole number written plainly.",
+            ),
             LIMIT,
             q(
                 "cursor",
                 event_cursor,
-                "`next_cursor` of the previous page, unchanged.",
+                "`next_cursor` of the previous page, unchanged. Not with `after`.",
+            ),
+            q(
+                "after",
+                event_after,
+                "Read forward: the events with ids above this one (0: from the start), oldest first, at most `limit`; pass the previous page's `next_after`. Not with `cursor`.",
+            ),
+            q(
+                "wait",
+                wait_seconds,
+                "With `after` only: when no event is there yet, wait up to this many seconds for the first one (a long poll), then answer what there is, possibly nothing. The wait is cut to half the daemon's request timeout, and a request past the daemon's cap on waiting requests (16) answers at once.",
             ),
         ],
         body: None,
@@ -1438,6 +1453,14 @@ fn event_cursor() -> Value {
     json!({"type": "string", "pattern": "^e[1-9][0-9]{0,17}$"})
 }
 
+fn event_after() -> Value {
+    json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": i64::MAX})
+}
+
+fn wait_seconds() -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": super::follow::MAX_WAIT_SECONDS})
+}
+
 fn int(min: i64, max: i64) -> Value {
     json!({"type": "integer", "minimum": min, "maximum": max})
 }
@@ -1908,7 +1931,14 @@ fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
         })),
         "JobDetail": {"allOf": [schema_ref("Job"), obj(&["events"], json!({"events": list_of("JobEvent")}))]},
         "JobPage": page("jobs", "Job"),
-        "HistoryPage": page("events", "JobEvent"),
+        "HistoryPage": obj(
+            &["events", "next_cursor", "next_after"],
+            json!({
+                "events": list_of("JobEvent"),
+                "next_cursor": nullable(STRING),
+                "next_after": {"type": "integer", "format": "int64", "minimum": 0},
+            }),
+        ),
         "Machine": open_obj("A machine as Paperspace last reported it.", json!({
             "id": t(STRING), "name": t(STRING), "state": t(STRING), "machine_type": nullable(STRING),
             "region": nullable(STRING), "public_ip": nullable(STRING), "usage_rate": nullable(STRING),

@@ -72,6 +72,38 @@ pub(super) fn limit(value: Option<&str>) -> Result<u32, Problem> {
         })
 }
 
+/// The `after` of the history: an event id, or 0 for the start; in
+/// canonical decimal form.
+pub(super) fn event_after(value: &str) -> Result<i64, Problem> {
+    if value == "0" {
+        return Ok(0);
+    }
+    positive_id(value).ok_or_else(|| {
+        Problem::bad_field(
+            "after",
+            format!(
+                "`{}` is not an event id; `after` is a whole number, 0 for the start (the `next_after` of a page)",
+                shorten(value)
+            ),
+        )
+    })
+}
+
+/// The `wait` of the history: whole seconds, 0..=[`super::follow::MAX_WAIT_SECONDS`].
+pub(super) fn wait_seconds(value: &str) -> Result<std::time::Duration, Problem> {
+    let max = super::follow::MAX_WAIT_SECONDS;
+    digits(value)
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| *n <= max)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| {
+            Problem::bad_field(
+                "wait",
+                format!("`wait` must be a whole number of seconds from 0 to {max}"),
+            )
+        })
+}
+
 /// A positive id in canonical decimal form (no sign, no leading zeros).
 pub(super) fn positive_id(value: &str) -> Option<i64> {
     let d = digits(value)?;

@@ -31,7 +31,7 @@
 //! | `GET /v1/jobs/{id}` | [`JobDetail`](super::JobDetail): the job's fields plus `"events":[…]`, oldest first |
 //! | `POST /v1/jobs/{id}/cancel` | 200 + the cancelled job; 409 if it already finished |
 //! | `POST /v1/jobs/{id}/retry` | 200 + the re-queued job; 409 unless it failed |
-//! | `GET /v1/history?machine_id=&limit=&cursor=` | [`HistoryPage`](super::HistoryPage): `{"events":[…],"next_cursor":"e17"\|null}`, newest first |
+//! | `GET /v1/history?machine_id=&job_id=&limit=&cursor=&after=&wait=` | [`HistoryPage`](super::HistoryPage): `{"events":[…],"next_cursor":"e17"\|null,"next_after":42}`, newest first; with `after=ID` (not with `cursor`) the events above that id, oldest first, and with `wait=0..=25` the request waits that long for the first one: a long poll, at most 16 waiting at once, past that answered at once (`http/follow.rs`) |
 //! | `POST /v1/groups` | body [`GroupSpec`](crate::group::GroupSpec) `{"name","stages":[{"name","machine_ids"\|"selector"}…]}`; 201 + the [`Group`](crate::group::Group); 409 for a name taken (`http/groups.rs`) |
 //! | `GET /v1/groups` | [`GroupList`](super::GroupList): `{"groups":[…]}` by name |
 //! | `GET /v1/groups/{name}` | [`GroupDetail`](super::GroupDetail): the group plus `recent_runs`, its last 10 runs as [`RunView`](crate::group::RunView)s, newest first |

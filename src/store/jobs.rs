@@ -79,3 +79,13 @@ pub struct JobFilter {
     /// Only jobs of this machine.
     pub machine_id: Option<String>,
 }
+
+/// Filters of the history (`GET /v1/history`): every job's events, or
+/// those of one machine's jobs, or of one job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only events of jobs on this machine.
+    pub machine_id: Option<String>,
+    /// Only events of this job.
+    pub job_id: Option<JobId>,
+}

@@ -116,7 +116,7 @@ pub use error::{Cause, StoreError};
 pub(crate) use facts::EventFact;
 pub use groups::{GroupRemoved, GroupWritten, NewRun, RunResumed, RunStarted};
 pub use handle::Store;
-pub use jobs::{CancelResult, JobFilter, RetryResult, Submitted, Transition};
+pub use jobs::{CancelResult, EventFilter, JobFilter, RetryResult, Submitted, Transition};
 pub use machines::{KnownMachine, MachineSwitch};
 pub use metering::EventsSaved;
 pub use options::{Durability, StoreOptions};

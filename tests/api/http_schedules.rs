@@ -1264,10 +1264,7 @@ async fn the_typed_client_round_trips() {
     client.delete_schedule("nightly-stop").await.unwrap();
     let e = client.schedule("nightly-stop").await.unwrap_err();
     assert_eq!(e.status(), Some(404));
-    assert_eq!(
-        e.to_string(),
-        "there is no schedule named `nightly-stop`"
-    );
+    assert_eq!(e.to_string(), "there is no schedule named `nightly-stop`");
 
     let request = serde_json::from_value(office("office")).unwrap();
     let window = client.create_window(&request).await.unwrap();

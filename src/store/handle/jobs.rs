@@ -7,7 +7,9 @@ use super::Store;
 use crate::job::{Job, JobEvent, JobId, JobState, NewJob};
 use crate::store::driver::on_driver;
 use crate::store::error::StoreError;
-use crate::store::jobs::{CancelResult, JobFilter, RetryResult, Submitted, Transition};
+use crate::store::jobs::{
+    CancelResult, EventFilter, JobFilter, RetryResult, Submitted, Transition,
+};
 
 impl Store {
     /// Stores a new job (or returns the one its idempotency key already made).
@@ -69,14 +71,28 @@ impl Store {
         on_driver!(self, d => d.events(job_id).await)
     }
 
-    /// Every job's history, newest first, below the cursor `before` (an event id).
+    /// Every job's history (or the filter's part of it), newest first,
+    /// below the cursor `before` (an event id).
     pub async fn history(
         &self,
-        machine_id: Option<&str>,
+        filter: &EventFilter,
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<JobEvent>, StoreError> {
-        on_driver!(self, d => d.history(machine_id, before, limit).await)
+        on_driver!(self, d => d.history(filter, before, limit).await)
+    }
+
+    /// The events (of the filter) with ids above `after`, oldest first, at
+    /// most `limit`: what a follower of the history has not seen yet. Ids
+    /// only grow, so reading on from the last id returned neither skips nor
+    /// repeats an event.
+    pub async fn history_after(
+        &self,
+        filter: &EventFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<JobEvent>, StoreError> {
+        on_driver!(self, d => d.history_after(filter, after, limit).await)
     }
 
     /// The earliest time after `now` at which a queued or waiting job falls due.

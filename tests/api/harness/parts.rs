@@ -38,7 +38,9 @@ impl Parts {
         });
         let registry = Registry::new(store.clone(), clock.clone(), context.clone());
         let url = if options.run == Run::Router {
+            let shutdown = tokio_util::sync::CancellationToken::new();
             let state = HttpState {
+                shutdown: shutdown.clone(),
                 webhooks: machinist::delivery::Webhooks::new(
                     store.clone(),
                     clock.clone(),
@@ -69,7 +71,7 @@ impl Parts {
                 listener,
                 router,
                 options.limits.clone(),
-                tokio_util::sync::CancellationToken::new(),
+                shutdown,
             ));
             format!("http://{addr}")
         } else {

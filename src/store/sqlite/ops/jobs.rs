@@ -8,7 +8,9 @@ use crate::job::{Job, JobEvent, JobId, JobKind, JobState, NewJob};
 use crate::store::rows::{EventRow, JobRow, from_ms, to_ms};
 use crate::store::sqlite::SqliteDriver;
 use crate::store::sqlite::jobs::{EncodedJob, EncodedTransition, JobCommand, NEXT_DUE};
-use crate::store::{CancelResult, JobFilter, RetryResult, StoreError, Submitted, Transition};
+use crate::store::{
+    CancelResult, EventFilter, JobFilter, RetryResult, StoreError, Submitted, Transition,
+};
 
 /// The job operations of the SQLite driver: writes go to the writer as
 /// [`JobCommand`]s, reads to the reader pool.
@@ -124,17 +126,44 @@ impl SqliteDriver {
 
     pub(in crate::store) async fn history(
         &self,
-        machine_id: Option<&str>,
+        filter: &EventFilter,
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<JobEvent>, StoreError> {
         let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT e.* FROM job_events e WHERE e.id < ? AND (? IS NULL OR e.job_id IN \
-             (SELECT id FROM jobs WHERE machine_id = ?)) ORDER BY e.id DESC LIMIT ?",
+            "SELECT e.* FROM job_events e WHERE e.id < ? AND (? IS NULL OR e.job_id = ?) \
+             AND (? IS NULL OR e.job_id IN (SELECT id FROM jobs WHERE machine_id = ?)) \
+             ORDER BY e.id DESC LIMIT ?",
         )
         .bind(before.unwrap_or(i64::MAX))
-        .bind(machine_id)
-        .bind(machine_id)
+        .bind(filter.job_id)
+        .bind(filter.job_id)
+        .bind(&filter.machine_id)
+        .bind(&filter.machine_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(JobEvent::try_from).collect()
+    }
+
+    pub(in crate::store) async fn history_after(
+        &self,
+        filter: &EventFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<JobEvent>, StoreError> {
+        // A range of the primary key, oldest first: a follower's poll reads
+        // only the rows it has not seen.
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT e.* FROM job_events e WHERE e.id > ? AND (? IS NULL OR e.job_id = ?) \
+             AND (? IS NULL OR e.job_id IN (SELECT id FROM jobs WHERE machine_id = ?)) \
+             ORDER BY e.id LIMIT ?",
+        )
+        .bind(after)
+        .bind(filter.job_id)
+        .bind(filter.job_id)
+        .bind(&filter.machine_id)
+        .bind(&filter.machine_id)
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
