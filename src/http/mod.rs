@@ -89,6 +89,7 @@
 mod auth;
 pub mod cost;
 mod costs;
+mod dry_run;
 mod error;
 mod groups;
 mod health;
@@ -127,6 +128,7 @@ use crate::job::JobDefaults;
 use crate::store::Store;
 
 pub use costs::{Billing, BillingRequest, BillingView, CostLineView, CostReportView};
+pub use dry_run::{JobDryRun, JobPreview, OverrideDryRun, ScheduleDryRun, WindowDryRun};
 use error::Problem;
 pub use error::{ErrorBody, ErrorDetail};
 pub use groups::{GroupDetail, GroupList, RunPage};
