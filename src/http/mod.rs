@@ -68,6 +68,16 @@
 //! A query string on a route that takes no query parameters is a 400
 //! naming the first parameter. Nothing is written when a request is refused.
 //!
+//! # Dry runs
+//!
+//! The creates and replaces of jobs, schedules, windows and overrides take
+//! `?dry_run=true` (`http/dry_run.rs`): every check of the real request,
+//! with the same errors, then a 200 with what would be stored (`id` null
+//! when it would be new), the next firings of a schedule or window, and for
+//! a window with enforcement `would_stop`, the running machines its
+//! enforcement would stop now. Nothing is written: no row, no history, no
+//! wake of the scheduler. `dry_run=false` is the request itself.
+//!
 //! # Paging
 //!
 //! Cursors are opaque strings ("ids below X"): ids only grow, so a page
