@@ -40,7 +40,9 @@
 //!   application/json`); 431 `headers_too_large`;
 //! - 422 `invalid_job`: well-formed JSON that is not a valid job (unknown
 //!   kind, missing `machine_id`, bad `wait`, bad `args.*`, …), with the
-//!   [`SpecError`](crate::job::SpecError)'s field (also a utilization pull
+//!   [`SpecError`](crate::job::SpecError)'s field; every field at fault at
+//!   once (`field` joins them with commas, the message gives each as
+//!   `field: why`, separated by `; `) (also a utilization pull
 //!   of a month not yet begun, field `month`; a `depends_on[i]` naming a
 //!   job the store does not hold; a batch's unknown `ref` or dependency
 //!   cycle, named `a → b → a`); 422 `invalid_group`: a group, a change to

@@ -556,3 +556,55 @@ async fn a_machine_paperspace_knows_but_the_listing_lacks_is_accepted() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn several_bad_fields_are_named_at_once_one_line_each() {
+    let app = spawn_app(AppOptions::default()).await;
+    let args = [
+        "jobs",
+        "submit",
+        "create",
+        "--arg",
+        "name=",
+        "--arg",
+        "region=Europe (AMS1)",
+        "--arg",
+        "machine_type=",
+        "--arg",
+        "disk_size_gb=0",
+        "--arg",
+        "template_id=t1",
+        "--priority",
+        "5000",
+    ];
+    let stderr = app.cli_fails(&args, 1).await;
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "error: must not be empty (field: args.name)",
+            "error: must not be empty (field: args.machine_type)",
+            "error: must be between 1 and 16384 (GB) (field: args.disk_size_gb)",
+            "error: must be between -1000 and 1000 (field: priority)",
+        ],
+        "{stderr}"
+    );
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    assert_eq!(app.cli_fails(&dry, 1).await, stderr);
+
+    // Over HTTP: one 422, `field` joining the fields with commas.
+    let (status, body) = app
+        .post(
+            "/v1/jobs",
+            json!({"kind": "create", "priority": 5000, "args": {"name": "", "region": "r",
+                   "machine_type": "", "disk_size_gb": 0, "template_id": "t1"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["error"]["field"],
+        "args.name,args.machine_type,args.disk_size_gb,priority"
+    );
+    assert_eq!(app.job_count().await, 0);
+}
