@@ -136,6 +136,9 @@ pub struct Registry {
     /// Paperspace, asked of a machine id the last listing lacks; `None`:
     /// such an id is refused without asking.
     api: Option<Arc<dyn MachineApi>>,
+    /// Whether a machine Paperspace shows is recorded as seen: not during a
+    /// dry run, which writes nothing ([`Self::for_dry_run`]).
+    record_seen: bool,
 }
 
 /// A window's timing error, named under `hours`.
@@ -162,6 +165,16 @@ impl Registry {
             clock,
             ctx,
             api: None,
+            record_seen: true,
+        }
+    }
+
+    /// This registry for a dry run's checks: the same, but it records
+    /// nothing, not even a machine a show call found.
+    fn for_dry_run(&self) -> Registry {
+        Registry {
+            record_seen: false,
+            ..self.clone()
         }
     }
 
@@ -180,9 +193,11 @@ impl Registry {
         };
         match api.show(id).await {
             Ok(machine) => {
-                self.store
-                    .see_machines(vec![machine], false, self.clock.now())
-                    .await?;
+                if self.record_seen {
+                    self.store
+                        .see_machines(vec![machine], false, self.clock.now())
+                        .await?;
+                }
                 Ok(Shown::Exists)
             }
             Err(e) if e.is_not_found() => Ok(Shown::Unknown),
@@ -424,7 +439,10 @@ impl Registry {
             Some(key) => Some(self.fetch_schedule(key).await?),
             None => None,
         };
-        let valid = self.check_schedule(spec, current.as_ref()).await?;
+        let valid = self
+            .for_dry_run()
+            .check_schedule(spec, current.as_ref())
+            .await?;
         let own = current
             .as_ref()
             .map_or(Own::Nothing, |c| Own::Schedule(c.id));
@@ -708,7 +726,10 @@ impl Registry {
             None => None,
         };
         let now = self.clock.now();
-        let row = self.check_window(&request, current.as_ref(), now).await?;
+        let row = self
+            .for_dry_run()
+            .check_window(&request, current.as_ref(), now)
+            .await?;
         let own = current.as_ref().map_or(Own::Nothing, |c| Own::Window(c.id));
         self.check_name_free(&row.name, own).await?;
         let window = Window {
@@ -920,7 +941,10 @@ impl Registry {
         request: OverrideRequest,
     ) -> Result<Override, RegistryError> {
         let now = self.clock.now();
-        let (window, until) = self.check_override(key, &request, now).await?;
+        let (window, until) = self
+            .for_dry_run()
+            .check_override(key, &request, now)
+            .await?;
         Ok(Override {
             id: 0,
             window_id: window.id,

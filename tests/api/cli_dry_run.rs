@@ -528,13 +528,17 @@ async fn a_machine_paperspace_knows_but_the_listing_lacks_is_accepted() {
         "listed already: {machines}"
     );
 
+    let schedule = json!({"name": "s", "cron": "0 19 * * *", "timezone": "UTC",
+                          "template": {"kind": "stop"}, "targets": {"machine_ids": [fresh]}});
+    // A dry run accepts it too, and records nothing of it.
     let (status, body) = app
-        .post(
-            "/v1/schedules",
-            json!({"name": "s", "cron": "0 19 * * *", "timezone": "UTC",
-                   "template": {"kind": "stop"}, "targets": {"machine_ids": [fresh]}}),
-        )
+        .post("/v1/schedules?dry_run=true", schedule.clone())
         .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, shown) = app.get(&format!("/v1/machines/{fresh}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{shown}");
+
+    let (status, body) = app.post("/v1/schedules", schedule).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // Seen now: the show call is recorded like a listing's sight.
     let (status, shown) = app.get(&format!("/v1/machines/{fresh}")).await;
