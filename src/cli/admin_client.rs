@@ -26,10 +26,11 @@ use crate::http::routes::{self, Route, Verb};
 use crate::http::{
     BatchAnswer, Billing, BillingRequest, BillingView, CostReportView, DeliveryPage,
     EndpointCreated, ErrorBody, EventCatalogue, EventTypeView, FireTimeView, FireTimes,
-    GroupDetail, GroupList, HistoryPage, JobPage, MachineDetail, MachineList, MachineView,
-    OverrideList, OverrideView, PreviewRequest, PullAnswer, PullRequest, Readiness, Resent,
-    RunPage, SavingsView, ScheduleDetail, ScheduleList, SecretRotated, TestDelivery,
-    UtilizationView, WebhookList, WindowDetail, WindowList,
+    GroupDetail, GroupList, HistoryPage, JobDryRun, JobPage, MachineDetail, MachineList,
+    MachineView, OverrideDryRun, OverrideList, OverrideView, PreviewRequest, PullAnswer,
+    PullRequest, Readiness, Resent, RunPage, SavingsView, ScheduleDetail, ScheduleDryRun,
+    ScheduleList, SecretRotated, TestDelivery, UtilizationView, WebhookList, WindowDetail,
+    WindowDryRun, WindowList,
 };
 use crate::job::{BatchRequest, Job, JobEvent, JobId, JobRequest};
 use crate::machine::BillingMonth;
@@ -42,6 +43,8 @@ use crate::webhook::{Endpoint, EndpointId, EndpointPatch, EndpointSpec};
 /// (30 s), so its JSON timeout answer arrives before the client gives up.
 const CALL_TIMEOUT: Duration = Duration::from_secs(45);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The query of a create or replace that writes nothing.
+const DRY_RUN: &str = "?dry_run=true";
 
 /// A failed call.
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +241,69 @@ impl AdminClient {
         let body = self.encode(request)?;
         let (status, job) = self.call(&routes::JOB_SUBMIT, &[], "", Some(body)).await?;
         Ok((job, status == StatusCode::CREATED))
+    }
+
+    /// `POST /v1/jobs?dry_run=true`: the job the submission would queue;
+    /// nothing is written.
+    pub async fn dry_run_submit(&self, request: &JobRequest) -> Result<JobDryRun, AdminError> {
+        let body = self.encode(request)?;
+        Ok(self
+            .call(&routes::JOB_SUBMIT, &[], DRY_RUN, Some(body))
+            .await?
+            .1)
+    }
+
+    /// `POST /v1/schedules?dry_run=true` (`key` `None`), or `PUT
+    /// /v1/schedules/{key}?dry_run=true`: what would be stored; nothing is.
+    pub async fn dry_run_schedule(
+        &self,
+        key: Option<&str>,
+        spec: &ScheduleSpec,
+    ) -> Result<ScheduleDryRun, AdminError> {
+        let body = self.encode(spec)?;
+        match key {
+            None => Ok(self
+                .call(&routes::SCHEDULE_CREATE, &[], DRY_RUN, Some(body))
+                .await?
+                .1),
+            Some(key) => {
+                self.keyed(&routes::SCHEDULE_UPDATE, key, DRY_RUN, Some(body))
+                    .await
+            }
+        }
+    }
+
+    /// `POST /v1/windows?dry_run=true` (`key` `None`), or `PUT
+    /// /v1/windows/{key}?dry_run=true`: what would be stored, and what its
+    /// enforcement would stop now; nothing is written.
+    pub async fn dry_run_window(
+        &self,
+        key: Option<&str>,
+        request: &WindowRequest,
+    ) -> Result<WindowDryRun, AdminError> {
+        let body = self.encode(request)?;
+        match key {
+            None => Ok(self
+                .call(&routes::WINDOW_CREATE, &[], DRY_RUN, Some(body))
+                .await?
+                .1),
+            Some(key) => {
+                self.keyed(&routes::WINDOW_UPDATE, key, DRY_RUN, Some(body))
+                    .await
+            }
+        }
+    }
+
+    /// `POST /v1/windows/{key}/overrides?dry_run=true`: the override that
+    /// would be added; nothing is written.
+    pub async fn dry_run_override(
+        &self,
+        key: &str,
+        request: &OverrideRequest,
+    ) -> Result<OverrideDryRun, AdminError> {
+        let body = self.encode(request)?;
+        self.keyed(&routes::OVERRIDE_ADD, key, DRY_RUN, Some(body))
+            .await
     }
 
     /// `GET /v1/jobs`: one page, newest first.

@@ -102,13 +102,29 @@ pub(super) fn config_path(handed: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 /// Runs a command, printing its error as one line `error: …` (a server
-/// error reads `error: <message> (field: <field>)`) and exiting 1.
+/// error reads `error: <message> (field: <field>)`; one that names several
+/// fields at once, one such line per field) and exiting 1.
 pub(super) async fn report_errors(
     command: impl Future<Output = anyhow::Result<ExitCode>>,
 ) -> anyhow::Result<ExitCode> {
     match command.await {
         Ok(code) => Ok(code),
         Err(e) => {
+            // A refusal naming several fields at once: one line each.
+            if let Some(super::admin_client::AdminError::Api { field, message, .. }) =
+                e.downcast_ref()
+                && let Some(field) = field
+                && field.contains(',')
+            {
+                let joined = crate::job::SpecError::new(field, message);
+                for part in joined.parts() {
+                    eprintln!(
+                        "error: {}",
+                        escape(&format!("{} (field: {})", part.message, part.field))
+                    );
+                }
+                return Ok(ExitCode::FAILURE);
+            }
             eprintln!("error: {}", escape(&format!("{e:#}")));
             Ok(ExitCode::FAILURE)
         }

@@ -30,7 +30,7 @@ use super::output::{
 };
 use crate::cli::admin_client::AdminClient;
 use crate::group::RunRequest;
-use crate::http::BatchAnswer;
+use crate::http::{BatchAnswer, JobPreview};
 use crate::job::{
     BatchRequest, DependencyRef, EventKind, Job, JobEvent, JobId, JobKind, JobRequest, JobState,
 };
@@ -183,6 +183,10 @@ struct SubmitArgs {
     // show it).
     #[command(flatten)]
     output: OutputArgs,
+    /// Show what would be submitted, checked by the daemon as the real
+    /// submission (the same errors), and submit nothing.
+    #[arg(long, conflicts_with_all = ["group", "wait"])]
+    dry_run: bool,
     /// Destroy without asking. On a terminal, `destroy` first asks "Destroy
     /// machine …? [y/N]"; when standard input is not a terminal (a script,
     /// a pipe, cron) it never asks and goes ahead.
@@ -296,8 +300,16 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
     if let Some(group) = &args.group {
         return submit_group(client, group, &args).await;
     }
+    // Likewise a state to wait for: the daemon's list, checked here for
+    // the "did you mean" of a typo.
+    if let Some(wait) = args.wait_for.as_deref()
+        && let Err(message) = known_value("state to wait for", wait, WAIT_STATES)
+    {
+        return Ok(usage(&format!("--wait-for: {message}")));
+    }
     if args.kind == JobKind::Destroy.as_str()
         && !args.yes
+        && !args.dry_run
         && let Some(machine) = args.machine_id.as_deref()
         && std::io::stdin().is_terminal()
     {
@@ -340,6 +352,15 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
         on_dependency_failure: args.on_dependency_failure.map(|p| p.as_str().to_string()),
         ..JobRequest::default()
     };
+    if args.dry_run {
+        let answer = client.dry_run_submit(&request).await?;
+        if args.output.structured() {
+            args.output.print(&answer)?;
+        } else {
+            print_dry_run(&answer.job);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let (job, created) = client.submit(&request).await?;
     if !args.wait {
         if args.output.structured() {
@@ -377,9 +398,42 @@ async fn run_submit(client: &AdminClient, args: SubmitArgs) -> anyhow::Result<Ex
     follow(client, job.id, args.output.format(), "").await
 }
 
+/// What `--wait-for` takes: the daemon's wait targets, and `none`.
+const WAIT_STATES: [&str; 5] = ["none", "ready", "serviceready", "off", "gone"];
+
+/// `jobs submit --dry-run`: the job the daemon would queue.
+fn print_dry_run(job: &JobPreview) {
+    let what = match &job.machine_id {
+        Some(m) => format!("{} {m}", job.kind),
+        None => job.kind.clone(),
+    };
+    println!("dry run: would submit {}", escape(&what));
+    let wait = match &job.wait {
+        Some(target) => format!("{target} (up to {}s)", job.wait_timeout_seconds),
+        None => "none".to_string(),
+    };
+    let mut fields: Vec<(&str, String)> = vec![
+        ("state", job.state.clone()),
+        ("run at", time(job.run_at)),
+        ("wait for", wait),
+        ("priority", job.priority.to_string()),
+        ("attempts", format!("at most {}", job.max_attempts)),
+    ];
+    if job.args.as_object().is_some_and(|a| !a.is_empty()) {
+        fields.push(("args", super::connection::compact(&job.args)));
+    }
+    if !job.depends_on.is_empty() {
+        fields.push(("after", ids(&job.depends_on)));
+    }
+    if let Some(key) = &job.idempotency_key {
+        fields.push(("idempotency key", key.clone()));
+    }
+    super::connection::print_fields(&fields);
+    println!("nothing was submitted");
+}
+
 /// Asks on `output` whether to destroy `machine` and reads the answer from
-/// `input`: true only for `y` or `yes` (any case); anything else, an empty
-/// line or the end of the input is no.
+/// `input` ([`super::confirm::confirm`]).
 fn confirm_destroy(
     machine: &str,
     name: Option<&str>,
@@ -390,16 +444,8 @@ fn confirm_destroy(
         Some(name) => format!("{machine} ({name})"),
         None => machine.to_string(),
     };
-    write!(
-        output,
-        "Destroy machine {}? This deletes its disk. [y/N] ",
-        escape(&who)
-    )?;
-    output.flush()?;
-    let mut answer = String::new();
-    input.read_line(&mut answer)?;
-    let answer = answer.trim().to_ascii_lowercase();
-    Ok(answer == "y" || answer == "yes")
+    let question = format!("Destroy machine {}? This deletes its disk.", escape(&who));
+    super::confirm::confirm(&question, input, output)
 }
 
 /// `start|stop|restart --group NAME`: a group run, checked here first so

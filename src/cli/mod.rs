@@ -89,6 +89,7 @@ pub enum Command {
 
 pub mod admin_client;
 pub mod completions;
+mod confirm;
 mod connection;
 mod contexts;
 pub mod demo;

@@ -162,6 +162,10 @@ struct AddArgs {
     // show it).
     #[command(flatten)]
     output: OutputArgs,
+    /// Show the schedule the daemon would store and its next fire times,
+    /// checked as the real add (the same errors), and add nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -429,6 +433,40 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         },
         allow_unknown: args.allow_unknown,
     };
+    if args.dry_run {
+        let answer = client.dry_run_schedule(None, &spec).await?;
+        if args.output.structured() {
+            return args.output.print(&answer);
+        }
+        let field = |name: &str| {
+            answer.schedule[name]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let zone = field("timezone");
+        println!(
+            "dry run: would create schedule {}",
+            escape(&format!(
+                "{} ({} in {zone}): {} on {}",
+                spec.name,
+                field("cron"),
+                spec.template.kind,
+                targets_summary(&spec.targets, 5)
+            ))
+        );
+        for t in &answer.next_fire_times {
+            println!(
+                "next: {}",
+                escape(&fire_line(t, Some(&zone), has_seconds(&field("cron"))))
+            );
+        }
+        if !spec.enabled {
+            println!("paused: it would not fire until resumed");
+        }
+        println!("nothing was created");
+        return Ok(());
+    }
     let schedule = client.create_schedule(&spec).await?;
     if args.output.structured() {
         return args.output.print(&schedule);

@@ -7,8 +7,10 @@
 //! server error prints one line `error: <message> (field: <field>)` and
 //! exits 1; a usage error exits 2.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::connection::{
@@ -21,12 +23,13 @@ use super::schedules::{
 };
 use crate::cli::admin_client::AdminClient;
 use crate::cost::Plan;
-use crate::http::{OverrideView, WindowDetail};
+use crate::http::{OverrideView, WindowDetail, WindowDryRun};
 use crate::machine::BillingMonth;
 use crate::schedule::calendar::Exclusions;
 use crate::schedule::hours::{Day, WindowSpec};
 use crate::schedule::target::{Selector, Targets};
 use crate::schedule::window::{OverrideMode, OverrideRequest, Window, WindowRequest};
+use crate::scheduler::registry::WouldStop;
 use crate::text::escape;
 
 /// Manage office-hours windows through the daemon's admin API.
@@ -147,6 +150,17 @@ struct AddArgs {
     // show it).
     #[command(flatten)]
     output: OutputArgs,
+    /// Show the window the daemon would store, its next edges and, with
+    /// --enforce, the running machines enforcement would stop now; checked
+    /// as the real add (the same errors), and add nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// With --enforce: add it without asking. On a terminal, a window whose
+    /// enforcement would stop running machines at once first names them
+    /// and asks; when standard input is not a terminal it names them and
+    /// goes ahead.
+    #[arg(short = 'y', long, conflicts_with = "dry_run")]
+    yes: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -229,6 +243,10 @@ struct OverrideArgs {
     // show it).
     #[command(flatten)]
     output: OutputArgs,
+    /// Show the override the daemon would add, checked as the real one
+    /// (the same errors), and add nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Runs `machinist windows …`; errors are printed as one line, exit 1.
@@ -334,6 +352,43 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         enabled: !args.paused,
         allow_unknown: args.allow_unknown,
     };
+    // Enforcement looks at once when the window is added: learn first what
+    // it would stop, so that nobody is surprised by machines going down.
+    if args.dry_run || (request.enforce && request.enabled) {
+        let answer = client.dry_run_window(None, &request).await?;
+        if args.dry_run {
+            if args.output.structured() {
+                return args.output.print(&answer);
+            }
+            print_window_dry_run(&request, &answer);
+            return Ok(());
+        }
+        if !answer.would_stop.is_empty() {
+            let notice = format!(
+                "enforcement will stop {} now: {}",
+                running_machines(answer.would_stop.len()),
+                stop_list(&answer.would_stop)
+            );
+            // On stdout for people; with --json, stdout is the window's JSON.
+            if args.output.structured() {
+                eprintln!("{notice}");
+            } else {
+                println!("{notice}");
+            }
+            if !args.yes && std::io::stdin().is_terminal() {
+                let question = format!("Add window {} and stop them?", escape(&request.name));
+                let confirmed = super::confirm::confirm(
+                    &question,
+                    &mut std::io::stdin().lock(),
+                    &mut std::io::stderr(),
+                )
+                .context("cannot read the answer from standard input")?;
+                if !confirmed {
+                    anyhow::bail!("window {} not added", escape(&request.name));
+                }
+            }
+        }
+    }
     let window = client.create_window(&request).await?;
     if args.output.structured() {
         return args.output.print(&window);
@@ -438,6 +493,25 @@ async fn run_override(client: &AdminClient, args: OverrideArgs) -> anyhow::Resul
         reason: args.reason,
         allow_unknown: args.allow_unknown,
     };
+    if args.dry_run {
+        let answer = client.dry_run_override(&args.key, &request).await?;
+        if args.output.structured() {
+            return args.output.print(&answer);
+        }
+        let until = answer.rule["until"]
+            .as_str()
+            .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+            .map(time)
+            .unwrap_or_default();
+        println!(
+            "dry run: would add an override to window {}: {} {} until {until}",
+            escape(&args.key),
+            escape(&request.machine_id),
+            request.mode.as_str(),
+        );
+        println!("nothing was added");
+        return Ok(());
+    }
     let view = client.add_override(&args.key, &request).await?;
     if args.output.structured() {
         return args.output.print(&view);
@@ -452,6 +526,69 @@ async fn run_override(client: &AdminClient, args: OverrideArgs) -> anyhow::Resul
         time(o.until)
     );
     Ok(())
+}
+
+/// `windows add --dry-run`: the window, its next edges, and what its
+/// enforcement would stop now.
+fn print_window_dry_run(request: &WindowRequest, answer: &WindowDryRun) {
+    let hours = &request.hours;
+    let enforce = if request.enforce {
+        let every = answer.window["enforce_interval_seconds"]
+            .as_u64()
+            .unwrap_or_default();
+        format!(", enforced every {every}s")
+    } else {
+        String::new()
+    };
+    println!(
+        "dry run: would create window {}",
+        escape(&format!(
+            "{} ({} {}–{} {}) for {}{enforce}",
+            request.name,
+            days_summary(&hours.days),
+            wall(hours.start),
+            wall(hours.end),
+            hours.zone,
+            targets_summary(&request.targets, 5),
+        ))
+    );
+    for t in &answer.next_edges {
+        println!("next {}", escape(&fire_line(t, Some(&hours.zone), false)));
+    }
+    if !request.enabled {
+        println!("paused: it would neither open, close nor enforce until resumed");
+    } else if request.enforce {
+        if answer.would_stop.is_empty() {
+            println!("would stop nothing now");
+        } else {
+            println!("would stop now: {}", stop_list(&answer.would_stop));
+        }
+    }
+    println!("nothing was created");
+}
+
+/// `2 running machines`.
+fn running_machines(n: usize) -> String {
+    if n == 1 {
+        "1 running machine".to_string()
+    } else {
+        format!("{n} running machines")
+    }
+}
+
+/// `psA (train), psB`: each machine with its name when it has one.
+fn stop_list(stops: &[WouldStop]) -> String {
+    let each: Vec<String> = stops
+        .iter()
+        .map(|s| {
+            if s.name.is_empty() {
+                escape(&s.machine_id)
+            } else {
+                escape(&format!("{} ({})", s.machine_id, s.name))
+            }
+        })
+        .collect();
+    each.join(", ")
 }
 
 /// Parses `mon-fri`, `mon,wed,fri`, `fri-mon` (wrapping), `weekdays`, `all`.

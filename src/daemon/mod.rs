@@ -177,7 +177,8 @@ impl Daemon {
             calendars: settings.calendars.clone(),
             default_zone: settings.default_zone.clone(),
         });
-        let registry = Registry::new(store.clone(), clock.clone(), context.clone());
+        let registry =
+            Registry::new(store.clone(), clock.clone(), context.clone()).with_api(api.clone());
         // On v1 the pull closes the month's metering; on legacy it also
         // pulls getUtilization.
         if let Some(cron) = &settings.utilization_pull {

@@ -64,12 +64,14 @@ pub struct BatchAnswer {
     pub refs: std::collections::BTreeMap<String, JobId>,
 }
 
-/// `POST /v1/jobs`.
+/// `POST /v1/jobs?dry_run=true|false`.
 pub(super) async fn submit(
     State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    let dry_run = super::dry_run::asked(raw.as_deref())?;
     let request: JobRequest =
         super::params::json_body(&headers, body, app.max_body_bytes, JOB_EXAMPLE)?;
     let now = app.http.clock.now();
@@ -77,6 +79,19 @@ pub(super) async fn submit(
     let job = request
         .validate(&app.http.defaults, now)
         .map_err(Problem::invalid_job)?;
+    if dry_run {
+        // The one check the store makes: each job depended on exists.
+        for (field, id) in &ids {
+            if app.http.store.job(*id).await?.is_none() {
+                return Err(Problem::invalid_job(no_such_job(field.clone(), *id)));
+            }
+        }
+        let answer = super::dry_run::JobDryRun {
+            dry_run: true,
+            job: super::dry_run::JobPreview::of(&job),
+        };
+        return Ok((StatusCode::OK, Json(answer)).into_response());
+    }
     let submitted = match app.http.store.submit(job, now).await {
         Err(StoreError::Refused(refused)) => return Err(refusal(&app, &ids, refused).await),
         other => other?,

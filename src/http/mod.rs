@@ -42,7 +42,9 @@
 //!   application/json`); 431 `headers_too_large`;
 //! - 422 `invalid_job`: well-formed JSON that is not a valid job (unknown
 //!   kind, missing `machine_id`, bad `wait`, bad `args.*`, …), with the
-//!   [`SpecError`](crate::job::SpecError)'s field (also a utilization pull
+//!   [`SpecError`](crate::job::SpecError)'s field; every field at fault at
+//!   once (`field` joins them with commas, the message gives each as
+//!   `field: why`, separated by `; `) (also a utilization pull
 //!   of a month not yet begun, field `month`; a `depends_on[i]` naming a
 //!   job the store does not hold; a batch's unknown `ref` or dependency
 //!   cycle, named `a → b → a`); 422 `invalid_group`: a group, a change to
@@ -70,6 +72,16 @@
 //! A query string on a route that takes no query parameters is a 400
 //! naming the first parameter. Nothing is written when a request is refused.
 //!
+//! # Dry runs
+//!
+//! The creates and replaces of jobs, schedules, windows and overrides take
+//! `?dry_run=true` (`http/dry_run.rs`): every check of the real request,
+//! with the same errors, then a 200 with what would be stored (`id` null
+//! when it would be new), the next firings of a schedule or window, and for
+//! a window with enforcement `would_stop`, the running machines its
+//! enforcement would stop now. Nothing is written: no row, no history, no
+//! wake of the scheduler. `dry_run=false` is the request itself.
+//!
 //! # Paging
 //!
 //! Cursors are opaque strings ("ids below X"): ids only grow, so a page
@@ -95,6 +107,7 @@
 mod auth;
 pub mod cost;
 mod costs;
+mod dry_run;
 mod error;
 mod follow;
 mod groups;
@@ -134,6 +147,7 @@ use crate::job::JobDefaults;
 use crate::store::Store;
 
 pub use costs::{Billing, BillingRequest, BillingView, CostLineView, CostReportView};
+pub use dry_run::{JobDryRun, JobPreview, OverrideDryRun, ScheduleDryRun, WindowDryRun};
 use error::Problem;
 pub use error::{ErrorBody, ErrorDetail};
 pub use groups::{GroupDetail, GroupList, RunPage};

@@ -104,6 +104,11 @@ const KEY: Param = p(
     "An id (a positive whole number, written plainly) or a name (1 to 128 characters, never an integer); percent-encode `/`.",
 );
 const LIMIT: Param = q("limit", limit, "Page size, 1 to 500 (default 50).");
+const DRY_RUN: Param = q(
+    "dry_run",
+    boolean,
+    "`true`: check the request as the real one, answer 200 with what it would store (and do), and write nothing. Default false.",
+);
 const COUNT: Param = q("count", count, "Fire times, 1 to 100 (default 10).");
 const MONTH: Param = q_required("month", month, "The month, `YYYY-MM` (1970-01 to 9999-12).");
 const MACHINE_ID: Param = p("id", paperspace_id, "A Paperspace machine id.");
@@ -170,7 +175,7 @@ pub(super) const OPERATIONS: &[Operation] = &[
     Operation {
         route: routes::JOB_SUBMIT,
         tag: "jobs",
-        params: &[],
+        params: &[DRY_RUN],
         body: Some("JobRequest"),
         ok: (201, Some("Job")),
         errors: &[400, 422],
@@ -371,7 +376,7 @@ pub(super) const OPERATIONS: &[Operation] = &[
     Operation {
         route: routes::SCHEDULE_CREATE,
         tag: "schedules",
-        params: &[],
+        params: &[DRY_RUN],
         body: Some("ScheduleSpec"),
         ok: (201, Some("Schedule")),
         errors: &[400, 409, 422],
@@ -407,7 +412,7 @@ pub(super) const OPERATIONS: &[Operation] = &[
     Operation {
         route: routes::NAMED_PREVIEW_UPDATE,
         tag: "schedules",
-        params: &[],
+        params: &[DRY_RUN],
         body: Some("ScheduleSpec"),
         ok: (200, Some("Schedule")),
         errors: &[400, 404, 409, 422],
@@ -431,7 +436,7 @@ pub(super) const OPERATIONS: &[Operation] = &[
     Operation {
         route: routes::SCHEDULE_UPDATE,
         tag: "schedules",
-        params: &[KEY],
+        params: &[KEY, DRY_RUN],
         body: Some("ScheduleSpec"),
         ok: (200, Some("Schedule")),
         errors: &[400, 404, 409, 422],
@@ -471,7 +476,7 @@ pub(super) const OPERATIONS: &[Operation] = &[
     Operation {
         route: routes::WINDOW_CREATE,
         tag: "windows",
-        params: &[],
+        params: &[DRY_RUN],
         body: Some("WindowRequest"),
         ok: (201, Some("Window")),
         errors: &[400, 409, 422],
@@ -495,7 +500,7 @@ pub(super) const OPERATIONS: &[Operation] = &[
     Operation {
         route: routes::WINDOW_UPDATE,
         tag: "windows",
-        params: &[KEY],
+        params: &[KEY, DRY_RUN],
         body: Some("WindowRequest"),
         ok: (200, Some("Window")),
         errors: &[400, 404, 409, 422],
@@ -543,7 +548,7 @@ pub(super) const OPERATIONS: &[Operation] = &[
     Operation {
         route: routes::OVERRIDE_ADD,
         tag: "windows",
-        params: &[KEY],
+        params: &[KEY, DRY_RUN],
         body: Some("OverrideRequest"),
         ok: (201, Some("Override")),
         errors: &[400, 404, 422],
@@ -793,6 +798,27 @@ fn operation(op: &Operation) -> Value {
             json!({"description": "Every job's idempotency_key matched an existing job, which is answered", "content": {"application/json": {"schema": schema_ref("BatchAnswer")}}}),
         );
     }
+    if let Some(dry) = dry_run_answer(&op.route) {
+        let dry = schema_ref(dry);
+        let description = "`dry_run=true`: what the request would store and do; nothing is written";
+        match responses.get_mut("200") {
+            Some(real) => {
+                let schema = real["content"]["application/json"]["schema"].take();
+                real["content"]["application/json"]["schema"] = json!({"anyOf": [schema, dry]});
+                let text = format!(
+                    "{}; or, with {description}",
+                    real["description"].as_str().unwrap_or("")
+                );
+                real["description"] = json!(text);
+            }
+            None => {
+                responses.insert(
+                    "200".into(),
+                    json!({"description": description, "content": {"application/json": {"schema": dry}}}),
+                );
+            }
+        }
+    }
     let mut errors: Vec<u16> = op.errors.to_vec();
     // Any route refuses a query string it does not take (400), and any
     // may time out (408), refuse the method (405), fail (503) or hit a bug.
@@ -838,6 +864,23 @@ fn operation(op: &Operation) -> Value {
         out["security"] = json!([]);
     }
     out
+}
+
+/// The schema of `route`'s answer to `dry_run=true`, for the routes that take it.
+fn dry_run_answer(route: &Route) -> Option<&'static str> {
+    let answers = [
+        (routes::JOB_SUBMIT, "JobDryRun"),
+        (routes::SCHEDULE_CREATE, "ScheduleDryRun"),
+        (routes::SCHEDULE_UPDATE, "ScheduleDryRun"),
+        (routes::NAMED_PREVIEW_UPDATE, "ScheduleDryRun"),
+        (routes::WINDOW_CREATE, "WindowDryRun"),
+        (routes::WINDOW_UPDATE, "WindowDryRun"),
+        (routes::OVERRIDE_ADD, "OverrideDryRun"),
+    ];
+    answers
+        .iter()
+        .find(|(r, _)| r == route)
+        .map(|(_, schema)| *schema)
 }
 
 fn operation_id(op: &Operation) -> String {
@@ -1869,6 +1912,36 @@ fn cron_with(seconds: bool) -> Value {
     json!({"type": "string", "pattern": pattern, "example": "0 9 * * MON-FRI", "description": format!("{fields} or `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`). Values or names (`JAN`, `MON`), `*`, ranges that run forwards, `/step`, comma lists; 0 and 7 are Sunday. The pattern allows a day of the month past the 29th only with `*` as the month; the server also takes such a day with months that have it.")})
 }
 
+/// The answers of `?dry_run=true` ([`super::dry_run`]).
+fn dry_run_schemas() -> Value {
+    json!({
+        "JobDryRun": obj(&["dry_run", "job"], json!({
+            "dry_run": {"type": "boolean", "enum": [true]},
+            "job": open_obj("The job as it would be queued, `id` null.", json!({
+                "id": nullable("integer"), "kind": job_kind(), "machine_id": nullable(STRING),
+                "state": {"type": "string", "enum": ["queued", "blocked"]}, "run_at": time(),
+            })),
+        })),
+        "ScheduleDryRun": obj(&["dry_run", "schedule", "next_fire_times"], json!({
+            "dry_run": {"type": "boolean", "enum": [true]},
+            "schedule": open_obj("The schedule as it would be stored; `id` null for a create.", json!({"id": nullable("integer"), "name": t(STRING), "cron": t(STRING), "timezone": t(STRING)})),
+            "next_fire_times": list_of("FireTime"),
+        })),
+        "WindowDryRun": obj(&["dry_run", "window", "next_edges", "would_stop"], json!({
+            "dry_run": {"type": "boolean", "enum": [true]},
+            "window": open_obj("The window as it would be stored; `id` null for a create.", json!({"id": nullable("integer"), "name": t(STRING), "enforce": t("boolean"), "enabled": t("boolean")})),
+            "next_edges": list_of("FireTime"),
+            "would_stop": {"type": "array", "description": "The running machines its enforcement would stop now.", "items": obj(&["machine_id", "name", "state", "reason"], json!({
+                "machine_id": t(STRING), "name": t(STRING), "state": t(STRING), "reason": t(STRING),
+            }))},
+        })),
+        "OverrideDryRun": obj(&["dry_run", "override"], json!({
+            "dry_run": {"type": "boolean", "enum": [true]},
+            "override": open_obj("The override as it would be stored, `id` null.", json!({"id": nullable("integer"), "machine_id": t(STRING), "mode": t(STRING), "until": time(), "active": t("boolean")})),
+        })),
+    })
+}
+
 fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
     let page = |items: &str, item: &str| {
         obj(
@@ -1977,6 +2050,11 @@ fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
         "NoTargets": no_targets(),
         "Exclusions": exclusions(calendars),
     });
+
+    let answers = dry_run_schemas();
+    for (name, schema) in answers.as_object().expect("an object") {
+        schemas[name] = schema.clone();
+    }
     let map = schemas.as_object_mut().expect("an object");
     map.insert(
         "JobRequest".into(),

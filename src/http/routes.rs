@@ -25,7 +25,7 @@
 //! | `GET /readyz` | [`Readiness`](super::Readiness): database, migrations, Paperspace answered recently; 503 `not_ready` naming the check otherwise; open without auth (`http/health.rs`) |
 //! | `GET /metrics` | Prometheus text (`http/metrics.rs`) |
 //! | `GET /openapi.json` | the OpenAPI 3 document of every route here (`http/openapi.rs`) |
-//! | `POST /v1/jobs` | body [`JobRequest`](crate::job::JobRequest); 201 + the job, or 200 + the existing job when its `idempotency_key` matched |
+//! | `POST /v1/jobs?dry_run=` | body [`JobRequest`](crate::job::JobRequest); 201 + the job, or 200 + the existing job when its `idempotency_key` matched; with `dry_run=true` 200 + [`JobDryRun`](super::JobDryRun) `{"dry_run":true,"job":{…"id":null}}`, nothing queued |
 //! | `POST /v1/jobs/batch` | body [`BatchRequest`](crate::job::BatchRequest) `{"jobs":[…]}`, each job as `POST /v1/jobs` takes it plus an optional `ref` that others' `depends_on` name; all stored in one transaction or none; 201 + [`BatchAnswer`](super::BatchAnswer) `{"jobs":[…in request order…],"refs":{"ref":id}}`; 422 `invalid_job` naming a cycle (`a → b → a`) or an unknown ref |
 //! | `GET /v1/jobs?state=&kind=&machine_id=&limit=&cursor=` | [`JobPage`](super::JobPage): `{"jobs":[…],"next_cursor":"j41"\|null}`, newest first |
 //! | `GET /v1/jobs/{id}` | [`JobDetail`](super::JobDetail): the job's fields plus `"events":[…]`, oldest first |
@@ -45,28 +45,28 @@
 //! | `GET /v1/machines/{id}` | [`MachineDetail`](super::MachineDetail): the machine, its 20 most recent jobs, the schedules that target it |
 //! | `GET /v1/machines/{id}/billing` | [`BillingView`](super::BillingView) `{"machine_id","billing":"monthly"\|"hourly","source":"config"\|"api"\|"default"}` |
 //! | `PUT /v1/machines/{id}/billing` | body `{"billing":"monthly"\|"hourly"}`; 200 + `BillingView`; 409 for `hourly` on a machine in `cost.monthly_billed` |
-//! | `POST /v1/schedules` | body [`ScheduleSpec`](crate::schedule::spec::ScheduleSpec); 201 + the schedule |
+//! | `POST /v1/schedules?dry_run=` | body [`ScheduleSpec`](crate::schedule::spec::ScheduleSpec); 201 + the schedule; with `dry_run=true` 200 + [`ScheduleDryRun`](super::ScheduleDryRun) `{"dry_run":true,"schedule":{…"id":null},"next_fire_times"}`, nothing stored |
 //! | `GET /v1/schedules?include_windows=` | [`ScheduleList`](super::ScheduleList): `{"schedules":[…]}` by name; window edges only with `include_windows=true` |
 //! | `POST /v1/schedules/preview` | body [`PreviewRequest`](super::PreviewRequest) `{"cron","timezone"?,"count"?}`: `FireTimes`, nothing stored |
 //! | `GET /v1/schedules/preview` | the schedule named `preview`, as `GET /v1/schedules/{key}` |
-//! | `PUT /v1/schedules/preview` | the schedule named `preview`, as `PUT /v1/schedules/{key}` |
+//! | `PUT /v1/schedules/preview?dry_run=` | the schedule named `preview`, as `PUT /v1/schedules/{key}` |
 //! | `DELETE /v1/schedules/preview` | the schedule named `preview`, as `DELETE /v1/schedules/{key}` |
 //! | `GET /v1/schedules/{key}` | [`ScheduleDetail`](super::ScheduleDetail): the schedule plus `next_fire_times` (5) and `recent_firings` (50, newest first) |
-//! | `PUT /v1/schedules/{key}` | body `ScheduleSpec`, a full replace; 200 + the schedule |
+//! | `PUT /v1/schedules/{key}?dry_run=` | body `ScheduleSpec`, a full replace; 200 + the schedule; with `dry_run=true` 200 + `ScheduleDryRun`, nothing changed |
 //! | `DELETE /v1/schedules/{key}` | 204 |
 //! | `POST /v1/schedules/{key}/pause` | 200 + the schedule |
 //! | `POST /v1/schedules/{key}/resume` | 200 + the schedule |
 //! | `GET /v1/schedules/{key}/preview?count=` | [`FireTimes`](super::FireTimes): `{"fire_times":[{"utc","local","edge"?}…]}`, count 1..=100 (10) |
-//! | `POST /v1/windows` | body [`WindowRequest`](crate::schedule::window::WindowRequest); 201 + the window |
+//! | `POST /v1/windows?dry_run=` | body [`WindowRequest`](crate::schedule::window::WindowRequest); 201 + the window; with `dry_run=true` 200 + [`WindowDryRun`](super::WindowDryRun) `{"dry_run":true,"window":{…"id":null},"next_edges","would_stop":[{"machine_id","name","state","reason"}…]}`: what enforcement would stop now, nothing stored |
 //! | `GET /v1/windows` | [`WindowList`](super::WindowList): `{"windows":[…]}` by name |
 //! | `GET /v1/windows/{key}` | [`WindowDetail`](super::WindowDetail): the window plus `next_edges` (6), active `overrides`, both edges' `recent_firings` |
-//! | `PUT /v1/windows/{key}` | body `WindowRequest`, a full replace; 200 + the window |
+//! | `PUT /v1/windows/{key}?dry_run=` | body `WindowRequest`, a full replace; 200 + the window; with `dry_run=true` 200 + `WindowDryRun` (its overrides in force count), nothing changed |
 //! | `DELETE /v1/windows/{key}` | 204 (its edges and overrides go with it) |
 //! | `POST /v1/windows/{key}/pause` | 200 + the window |
 //! | `POST /v1/windows/{key}/resume` | 200 + the window |
 //! | `GET /v1/windows/{key}/preview?count=` | `FireTimes` of its edges |
 //! | `GET /v1/windows/{key}/overrides` | [`OverrideList`](super::OverrideList): all, each with `active` |
-//! | `POST /v1/windows/{key}/overrides` | body [`OverrideRequest`](crate::schedule::window::OverrideRequest); 201 + the override |
+//! | `POST /v1/windows/{key}/overrides?dry_run=` | body [`OverrideRequest`](crate::schedule::window::OverrideRequest); 201 + the override; with `dry_run=true` 200 + [`OverrideDryRun`](super::OverrideDryRun) `{"dry_run":true,"override":{…"id":null}}` |
 //! | `DELETE /v1/windows/{key}/overrides/{id}` | 204 |
 //! | `GET /v1/reports/utilization?month=YYYY-MM` | [`UtilizationView`](super::UtilizationView) |
 //! | `POST /v1/reports/utilization/pull` | body `{"month":"YYYY-MM"}`; 202 + [`PullAnswer`](super::PullAnswer) `{"jobs":[ids]}`, one `utilization` job per known machine |

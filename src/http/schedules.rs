@@ -104,13 +104,18 @@ const PREVIEW_EXAMPLE: &str = r#"{"cron":"0 9 * * MON-FRI","timezone":"Europe/Am
 
 // ---- handlers ----
 
-/// `POST /v1/schedules`.
+/// `POST /v1/schedules?dry_run=true|false`.
 pub(super) async fn create(
     State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    let dry_run = super::dry_run::asked(raw.as_deref())?;
     let spec: ScheduleSpec = json_body(&headers, body, app.max_body_bytes, SCHEDULE_EXAMPLE)?;
+    if dry_run {
+        return dry_run_answer(&app, None, spec).await;
+    }
     let schedule = app
         .http
         .registry
@@ -171,23 +176,29 @@ async fn show_key(app: AppState, key: String) -> Result<Json<ScheduleDetail>, Pr
     }))
 }
 
-/// `PUT /v1/schedules/{key}`: a full replace.
+/// `PUT /v1/schedules/{key}?dry_run=true|false`: a full replace.
 pub(super) async fn update(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Schedule>, Problem> {
-    update_key(app, path_key(path)?, headers, body).await
+) -> Result<Response, Problem> {
+    update_key(app, path_key(path)?, raw, headers, body).await
 }
 
 async fn update_key(
     app: AppState,
     key: String,
+    raw: Option<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Schedule>, Problem> {
+) -> Result<Response, Problem> {
+    let dry_run = super::dry_run::asked(raw.as_deref())?;
     let spec: ScheduleSpec = json_body(&headers, body, app.max_body_bytes, SCHEDULE_EXAMPLE)?;
+    if dry_run {
+        return dry_run_answer(&app, Some(&key), spec).await;
+    }
     let schedule = app
         .http
         .registry
@@ -195,7 +206,32 @@ async fn update_key(
         .await
         .map_err(schedule_error)?;
     tracing::info!(schedule_id = schedule.id, name = %schedule.name, "schedule replaced over the admin API");
-    Ok(Json(schedule))
+    Ok(Json(schedule).into_response())
+}
+
+/// A create (`key` `None`) or replace of the schedule at `key`, not made:
+/// 200 + [`ScheduleDryRun`](super::ScheduleDryRun).
+async fn dry_run_answer(
+    app: &AppState,
+    key: Option<&str>,
+    spec: ScheduleSpec,
+) -> Result<Response, Problem> {
+    let plan = app
+        .http
+        .registry
+        .dry_run_schedule(key, spec)
+        .await
+        .map_err(schedule_error)?;
+    let answer = super::dry_run::ScheduleDryRun {
+        dry_run: true,
+        schedule: super::dry_run::unsaved(&plan.schedule, key.is_none()),
+        next_fire_times: plan
+            .next_fire_times
+            .into_iter()
+            .map(FireTimeView::from)
+            .collect(),
+    };
+    Ok(Json(answer).into_response())
 }
 
 /// `POST /v1/schedules/{key}/pause`.
@@ -301,10 +337,11 @@ pub(super) async fn show_named_preview(
 /// `PUT /v1/schedules/preview`: the schedule named `preview`.
 pub(super) async fn update_named_preview(
     State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Schedule>, Problem> {
-    update_key(app, "preview".into(), headers, body).await
+) -> Result<Response, Problem> {
+    update_key(app, "preview".into(), raw, headers, body).await
 }
 
 /// `DELETE /v1/schedules/preview`: the schedule named `preview`.

@@ -108,13 +108,18 @@ fn override_error(e: RegistryError) -> Problem {
     registry_error(e, INVALID_OVERRIDE)
 }
 
-/// `POST /v1/windows`.
+/// `POST /v1/windows?dry_run=true|false`.
 pub(super) async fn create(
     State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    let dry_run = super::dry_run::asked(raw.as_deref())?;
     let request: WindowRequest = json_body(&headers, body, app.max_body_bytes, WINDOW_EXAMPLE)?;
+    if dry_run {
+        return dry_run_answer(&app, None, request).await;
+    }
     let window = app
         .http
         .registry
@@ -178,15 +183,20 @@ pub(super) async fn show(
     }))
 }
 
-/// `PUT /v1/windows/{key}`: a full replace.
+/// `PUT /v1/windows/{key}?dry_run=true|false`: a full replace.
 pub(super) async fn update(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Window>, Problem> {
+) -> Result<Response, Problem> {
     let key = path_key(path)?;
+    let dry_run = super::dry_run::asked(raw.as_deref())?;
     let request: WindowRequest = json_body(&headers, body, app.max_body_bytes, WINDOW_EXAMPLE)?;
+    if dry_run {
+        return dry_run_answer(&app, Some(&key), request).await;
+    }
     let window = app
         .http
         .registry
@@ -194,7 +204,34 @@ pub(super) async fn update(
         .await
         .map_err(window_error)?;
     tracing::info!(window_id = window.id, name = %window.name, "window replaced over the admin API");
-    Ok(Json(window))
+    Ok(Json(window).into_response())
+}
+
+/// A create (`key` `None`) or replace of the window at `key`, not made:
+/// 200 + [`WindowDryRun`](super::WindowDryRun), with what enforcement
+/// would stop now.
+async fn dry_run_answer(
+    app: &AppState,
+    key: Option<&str>,
+    request: WindowRequest,
+) -> Result<Response, Problem> {
+    let plan = app
+        .http
+        .registry
+        .dry_run_window(key, request)
+        .await
+        .map_err(window_error)?;
+    let answer = super::dry_run::WindowDryRun {
+        dry_run: true,
+        window: super::dry_run::unsaved(&plan.window, key.is_none()),
+        next_edges: plan
+            .next_edges
+            .into_iter()
+            .map(FireTimeView::from)
+            .collect(),
+        would_stop: plan.would_stop,
+    };
+    Ok(Json(answer).into_response())
 }
 
 /// `POST /v1/windows/{key}/pause`.
@@ -274,15 +311,31 @@ pub(super) async fn overrides(
     Ok(Json(OverrideList { overrides }))
 }
 
-/// `POST /v1/windows/{key}/overrides`.
+/// `POST /v1/windows/{key}/overrides?dry_run=true|false`.
 pub(super) async fn add_override(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let key = path_key(path)?;
+    let dry_run = super::dry_run::asked(raw.as_deref())?;
     let request: OverrideRequest = json_body(&headers, body, app.max_body_bytes, OVERRIDE_EXAMPLE)?;
+    if dry_run {
+        let rule = app
+            .http
+            .registry
+            .dry_run_override(&key, request)
+            .await
+            .map_err(override_error)?;
+        let view = OverrideView::at(rule, app.http.clock.now());
+        let answer = super::dry_run::OverrideDryRun {
+            dry_run: true,
+            rule: super::dry_run::unsaved(&view, true),
+        };
+        return Ok(Json(answer).into_response());
+    }
     let rule = app
         .http
         .registry

@@ -31,6 +31,105 @@ impl SpecError {
             message: message.into(),
         }
     }
+
+    /// Every problem of a request as one error, so that a person fixes them
+    /// all in one go rather than one per try: a single problem as it is;
+    /// several with `field` joining their fields with commas
+    /// (`args.name,priority`) and `message` each `field: message`, joined
+    /// with `; ` (as `invalid_webhook` does). `None` without a problem.
+    pub fn all(mut problems: Vec<SpecError>) -> Option<SpecError> {
+        match problems.len() {
+            0 => None,
+            1 => problems.pop(),
+            _ => Some(SpecError {
+                field: problems
+                    .iter()
+                    .map(|p| p.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                message: problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }),
+        }
+    }
+
+    /// The problems [`Self::all`] joined, apart again: one per field of
+    /// `field`, each with its own message. An error that is not such a
+    /// join (one field, or a message that does not follow the fields) is
+    /// its own only part.
+    pub fn parts(&self) -> Vec<SpecError> {
+        let fields: Vec<&str> = self.field.split(',').collect();
+        if fields.len() < 2 {
+            return vec![self.clone()];
+        }
+        let mut parts = Vec::with_capacity(fields.len());
+        let Some(mut rest) = self
+            .message
+            .strip_prefix(fields[0])
+            .and_then(|m| m.strip_prefix(": "))
+        else {
+            return vec![self.clone()];
+        };
+        for (i, field) in fields.iter().enumerate() {
+            let end = match fields.get(i + 1) {
+                Some(next) => match rest.find(&format!("; {next}: ")) {
+                    Some(end) => end,
+                    None => return vec![self.clone()],
+                },
+                None => rest.len(),
+            };
+            parts.push(SpecError::new(*field, &rest[..end]));
+            if let Some(next) = fields.get(i + 1) {
+                rest = &rest[end + 2 + next.len() + 2..];
+            }
+        }
+        parts
+    }
+
+    /// The error with each field it names put under `at` (`jobs[2].`).
+    pub fn under(self, at: &str) -> SpecError {
+        let parts = self
+            .parts()
+            .into_iter()
+            .map(|p| SpecError::new(format!("{at}{}", p.field), p.message))
+            .collect();
+        SpecError::all(parts).expect("an error has a part")
+    }
+}
+
+/// Collects the problems of a request while it is checked, so that every
+/// one is reported at once ([`SpecError::all`]).
+#[derive(Debug, Default)]
+pub(crate) struct Problems(Vec<SpecError>);
+
+impl Problems {
+    /// The value of `checked`, or `None` with its problem kept.
+    pub(crate) fn check<T>(&mut self, checked: Result<T, SpecError>) -> Option<T> {
+        match checked {
+            Ok(value) => Some(value),
+            Err(e) => {
+                // A joined error (from a nested check) counts part by part.
+                self.0.extend(e.parts());
+                None
+            }
+        }
+    }
+
+    /// Keeps `problem`.
+    pub(crate) fn add(&mut self, problem: SpecError) {
+        self.0.push(problem);
+    }
+
+    /// `Err` with every problem kept, `Ok` without one.
+    pub(crate) fn finish(self) -> Result<(), SpecError> {
+        match SpecError::all(self.0) {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
 }
 
 /// What a job does.
@@ -336,6 +435,8 @@ impl Operation {
         let op = match kind {
             JobKind::Create => {
                 let create: CreateMachine = args(raw)?;
+                // Every field of a create at once: it has the most to get right.
+                let mut problems = Problems::default();
                 let texts = [
                     ("args.name", Some(&create.name)),
                     ("args.region", Some(&create.region)),
@@ -355,22 +456,23 @@ impl Operation {
                 ];
                 for (field, value) in texts {
                     if let Some(value) = value {
-                        check_text(field, value)?;
+                        problems.check(check_text(field, value));
                     }
                 }
-                non_empty("args.name", &create.name)?;
+                problems.check(non_empty("args.name", &create.name));
                 if create.name.chars().count() > 128 {
-                    return Err(SpecError::new("args.name", "at most 128 characters"));
+                    problems.add(SpecError::new("args.name", "at most 128 characters"));
                 }
-                non_empty("args.region", &create.region)?;
-                non_empty("args.machine_type", &create.machine_type)?;
-                check_id("args.template_id", &create.template_id)?;
+                problems.check(non_empty("args.region", &create.region));
+                problems.check(non_empty("args.machine_type", &create.machine_type));
+                problems.check(check_id("args.template_id", &create.template_id));
                 if !(1..=16_384).contains(&create.disk_size_gb) {
-                    return Err(SpecError::new(
+                    problems.add(SpecError::new(
                         "args.disk_size_gb",
                         "must be between 1 and 16384 (GB)",
                     ));
                 }
+                problems.finish()?;
                 Operation::Create(create)
             }
             JobKind::Start => args::<NoArgs>(raw).map(|_| Operation::Start)?,
@@ -468,6 +570,35 @@ impl Operation {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn joined_errors_come_apart() {
+        let one = SpecError::new("a", "bad; really: bad");
+        assert_eq!(SpecError::all(vec![one.clone()]), Some(one.clone()));
+        assert_eq!(one.parts(), vec![one.clone()]);
+        let parts = vec![
+            one.clone(),
+            SpecError::new("b.c", "too long; shorten it"),
+            SpecError::new("d", "missing"),
+        ];
+        let joined = SpecError::all(parts.clone()).unwrap();
+        assert_eq!(joined.field, "a,b.c,d");
+        assert_eq!(
+            joined.message,
+            "a: bad; really: bad; b.c: too long; shorten it; d: missing"
+        );
+        assert_eq!(joined.parts(), parts);
+        let under = joined.under("jobs[1].");
+        assert_eq!(under.field, "jobs[1].a,jobs[1].b.c,jobs[1].d");
+        assert_eq!(
+            under.parts()[1],
+            SpecError::new("jobs[1].b.c", "too long; shorten it")
+        );
+        assert_eq!(SpecError::all(Vec::new()), None);
+        // Not a join: its own only part.
+        let odd = SpecError::new("x,y", "no fields named here");
+        assert_eq!(odd.parts(), vec![odd.clone()]);
+    }
+
     use super::*;
     use serde_json::json;
 

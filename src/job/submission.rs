@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::dependency::{self, Dependency, DependencyRef, OnDependencyFailure};
-use super::operation::{JobKind, Operation, SpecError, check_id, check_text};
+use super::operation::{JobKind, Operation, Problems, SpecError, check_id, check_text};
 use crate::machine::BillingMonth;
 use crate::machine::WaitTarget;
 
@@ -110,10 +110,9 @@ impl BatchRequest {
             job.reference = None;
             job.depends_on = Vec::new();
             let policy = job.on_dependency_failure.take();
-            let mut new = job.validate(defaults, now).map_err(|e| SpecError {
-                field: format!("jobs[{i}].{}", e.field),
-                message: e.message,
-            })?;
+            let mut new = job
+                .validate(defaults, now)
+                .map_err(|e| e.under(&format!("jobs[{i}].")))?;
             new.on_dependency_failure = match policy {
                 None => OnDependencyFailure::Cancel,
                 Some(p) => OnDependencyFailure::parse(&p).map_err(|e| SpecError {
@@ -235,10 +234,14 @@ fn default_wait(operation: &Operation) -> Option<WaitTarget> {
 }
 
 impl JobRequest {
-    /// Checks every field; the first problem found is returned.
+    /// Checks every field; every problem found is returned at once
+    /// ([`SpecError::all`]). A field whose check needs another (the
+    /// machine, the arguments and the wait need the kind) is not checked
+    /// while that one is wrong.
     pub fn validate(self, defaults: &JobDefaults, now: DateTime<Utc>) -> Result<NewJob, SpecError> {
+        let mut problems = Problems::default();
         if let Some(reference) = &self.reference {
-            return Err(SpecError::new(
+            problems.add(SpecError::new(
                 "ref",
                 format!(
                     "`{}`: refs name jobs of a batch (POST /v1/jobs/batch); leave ref out of a single job",
@@ -246,44 +249,54 @@ impl JobRequest {
                 ),
             ));
         }
-        let depends_on = dependency::check_ids("depends_on", &self.depends_on)?;
+        let depends_on = problems.check(dependency::check_ids("depends_on", &self.depends_on));
         let on_dependency_failure = match self.on_dependency_failure.as_deref() {
-            None => OnDependencyFailure::Cancel,
-            Some(p) => OnDependencyFailure::parse(p)?,
+            None => Some(OnDependencyFailure::Cancel),
+            Some(p) => problems.check(OnDependencyFailure::parse(p)),
         };
-        let kind: JobKind = self.kind.parse()?;
-        if !kind.submittable() {
-            return Err(SpecError::new(
-                "kind",
-                "deliver jobs are queued by the daemon for webhook events; re-send one with `machinist webhooks deliveries ID --resend N`",
-            ));
-        }
-        let machine_id = match (kind.needs_machine(), self.machine_id) {
-            (true, None) => {
-                return Err(SpecError::new(
-                    "machine_id",
-                    format!("{kind} jobs need the id of the machine to act on"),
+        let kind: Option<JobKind> = problems.check(self.kind.parse::<JobKind>());
+        let kind = kind.filter(|kind| {
+            let ok = kind.submittable();
+            if !ok {
+                problems.add(SpecError::new(
+                    "kind",
+                    "deliver jobs are queued by the daemon for webhook events; re-send one with `machinist webhooks deliveries ID --resend N`",
                 ));
             }
-            (true, Some(id)) => {
-                check_id("machine_id", &id)?;
-                Some(id)
-            }
-            (false, None) => None,
-            (false, Some(_)) => {
-                return Err(SpecError::new(
-                    "machine_id",
-                    format!("{kind} jobs act on no existing machine; leave machine_id out"),
-                ));
-            }
+            ok
+        });
+        let machine_id = match kind.map(|k| (k, k.needs_machine())) {
+            None => None,
+            Some((kind, true)) => match self.machine_id {
+                None => {
+                    problems.add(SpecError::new(
+                        "machine_id",
+                        format!("{kind} jobs need the id of the machine to act on"),
+                    ));
+                    None
+                }
+                Some(id) => problems
+                    .check(check_id("machine_id", &id))
+                    .map(|()| Some(id)),
+            },
+            Some((kind, false)) => match self.machine_id {
+                None => Some(None),
+                Some(_) => {
+                    problems.add(SpecError::new(
+                        "machine_id",
+                        format!("{kind} jobs act on no existing machine; leave machine_id out"),
+                    ));
+                    None
+                }
+            },
         };
-        let operation = Operation::parse(kind, &self.args)?;
+        let operation = kind.and_then(|kind| problems.check(Operation::parse(kind, &self.args)));
         // Paperspace has nothing to report for a month that has not begun
         // (the pull route refuses the same).
-        if let Operation::Utilization(args) = &operation
+        if let Some(Operation::Utilization(args)) = &operation
             && args.month > BillingMonth::containing(now)
         {
-            return Err(SpecError::new(
+            problems.add(SpecError::new(
                 "args.month",
                 format!(
                     "{} has not begun; ask for the current month or an earlier one",
@@ -294,96 +307,134 @@ impl JobRequest {
 
         let run_at = match (self.run_at, self.delay_seconds) {
             (Some(_), Some(_)) => {
-                return Err(SpecError::new(
+                problems.add(SpecError::new(
                     "delay_seconds",
                     "give run_at or delay_seconds, not both",
                 ));
+                now
             }
             (Some(at), None) => {
                 if at - now > chrono::Duration::from_std(MAX_DELAY).expect("a week fits") {
-                    return Err(SpecError::new("run_at", "at most 7 days ahead"));
+                    problems.add(SpecError::new("run_at", "at most 7 days ahead"));
                 }
                 at.max(now)
             }
             (None, Some(secs)) => {
                 if secs > MAX_DELAY.as_secs() {
-                    return Err(SpecError::new("delay_seconds", "at most 604800 (7 days)"));
+                    problems.add(SpecError::new("delay_seconds", "at most 604800 (7 days)"));
+                    now
+                } else {
+                    now + chrono::Duration::seconds(secs as i64)
                 }
-                now + chrono::Duration::seconds(secs as i64)
             }
             (None, None) => now,
         };
 
         let priority = self.priority.unwrap_or(0);
         if !(-1000..=1000).contains(&priority) {
-            return Err(SpecError::new("priority", "must be between -1000 and 1000"));
+            problems.add(SpecError::new("priority", "must be between -1000 and 1000"));
         }
         let max_attempts = self.max_attempts.unwrap_or(defaults.max_attempts);
         if !(1..=100).contains(&max_attempts) {
-            return Err(SpecError::new("max_attempts", "must be between 1 and 100"));
+            problems.add(SpecError::new("max_attempts", "must be between 1 and 100"));
         }
 
-        let allowed = kind.waits();
-        let wait = match self.wait.as_deref() {
-            // A wait job is nothing but its wait: which state is not guessed.
-            None if kind == JobKind::Wait => {
-                return Err(SpecError::new(
-                    "wait",
-                    "wait jobs need the state to wait for: one of ready, serviceready, off, gone",
-                ));
-            }
-            None => default_wait(&operation),
-            Some("none") if kind != JobKind::Wait => None,
-            Some(s) => {
-                let target = WaitTarget::parse(s).filter(|t| allowed.contains(t));
-                if target.is_none() {
-                    let mut names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
-                    if kind != JobKind::Wait {
-                        names.push("none");
+        // The wait needs the kind; its default needs the arguments too.
+        let wait = match (kind, self.wait.as_deref()) {
+            (None, _) => None,
+            (Some(kind), wait) => {
+                let allowed = kind.waits();
+                match wait {
+                    // A wait job is nothing but its wait: which state is not guessed.
+                    None if kind == JobKind::Wait => {
+                        problems.add(SpecError::new(
+                            "wait",
+                            "wait jobs need the state to wait for: one of ready, serviceready, off, gone",
+                        ));
+                        None
                     }
-                    let message = if allowed.is_empty() {
-                        format!("{kind} jobs do not wait; leave wait out")
-                    } else {
-                        format!(
-                            "`{s}` is not a wait for {kind} jobs; use one of {}",
-                            names.join(", ")
-                        )
-                    };
-                    return Err(SpecError::new("wait", message));
+                    None => operation.as_ref().map(default_wait),
+                    Some("none") if kind != JobKind::Wait => Some(None),
+                    Some(s) => {
+                        let target = WaitTarget::parse(s).filter(|t| allowed.contains(t));
+                        if target.is_none() {
+                            let mut names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+                            if kind != JobKind::Wait {
+                                names.push("none");
+                            }
+                            let message = if allowed.is_empty() {
+                                format!("{kind} jobs do not wait; leave wait out")
+                            } else {
+                                format!(
+                                    "`{s}` is not a wait for {kind} jobs; use one of {}",
+                                    names.join(", ")
+                                )
+                            };
+                            problems.add(SpecError::new("wait", message));
+                            None
+                        } else {
+                            Some(target)
+                        }
+                    }
                 }
-                target
             }
         };
         let wait_timeout = match (wait, self.wait_timeout_seconds) {
-            (None, Some(_)) => {
-                return Err(SpecError::new(
+            // The wait is not known: its timeout cannot be judged.
+            (None, _) => None,
+            (Some(None), Some(_)) => {
+                problems.add(SpecError::new(
                     "wait_timeout_seconds",
                     "this job does not wait; leave wait_timeout_seconds out",
                 ));
+                None
             }
-            (None, None) => Duration::ZERO,
-            (Some(_), Some(secs)) => {
+            (Some(None), None) => Some(Duration::ZERO),
+            (Some(Some(_)), Some(secs)) => {
                 if secs == 0 || secs > MAX_DELAY.as_secs() {
-                    return Err(SpecError::new(
+                    problems.add(SpecError::new(
                         "wait_timeout_seconds",
                         "must be between 1 and 604800 (7 days)",
                     ));
+                    None
+                } else {
+                    Some(Duration::from_secs(secs))
                 }
-                Duration::from_secs(secs)
             }
-            (Some(target), None) => defaults.wait_timeout(target),
+            (Some(Some(target)), None) => Some(defaults.wait_timeout(target)),
         };
 
         if let Some(key) = &self.idempotency_key {
             if key.is_empty() || key.chars().count() > 200 {
-                return Err(SpecError::new(
+                problems.add(SpecError::new(
                     "idempotency_key",
                     "must be 1 to 200 characters without control characters",
                 ));
+            } else {
+                problems.check(check_text("idempotency_key", key));
             }
-            check_text("idempotency_key", key)?;
         }
 
+        problems.finish()?;
+        // Every check passed, so each of these holds its value.
+        let (
+            Some(operation),
+            Some(machine_id),
+            Some(wait),
+            Some(wait_timeout),
+            Some(depends_on),
+            Some(on_dependency_failure),
+        ) = (
+            operation,
+            machine_id,
+            wait,
+            wait_timeout,
+            depends_on,
+            on_dependency_failure,
+        )
+        else {
+            unreachable!("a check that failed without a problem")
+        };
         Ok(NewJob {
             operation,
             machine_id,
@@ -427,6 +478,47 @@ mod tests {
         assert_eq!(create.wait, Some(WaitTarget::Off));
         let delayed = req(json!({"kind":"refresh","delay_seconds":60})).unwrap();
         assert_eq!(delayed.run_at, now() + chrono::Duration::seconds(60));
+    }
+
+    #[test]
+    fn every_bad_field_is_named_at_once() {
+        let e = req(json!({"kind": "create", "priority": 5000, "args": {
+            "name": "", "region": "Europe (AMS1)", "machine_type": "",
+            "disk_size_gb": 0, "template_id": "t1"}}))
+        .unwrap_err();
+        assert_eq!(
+            e.field,
+            "args.name,args.machine_type,args.disk_size_gb,priority"
+        );
+        assert!(
+            e.message
+                .starts_with("args.name: must not be empty; args.machine_type: "),
+            "{}",
+            e.message
+        );
+        let parts = e.parts();
+        assert_eq!(parts.len(), 4);
+        assert_eq!(
+            parts[3],
+            SpecError::new("priority", "must be between -1000 and 1000")
+        );
+        // A field that needs a wrong one is not judged: no wait for a bad kind.
+        let e =
+            req(json!({"kind": "teleport", "wait": "sideways", "max_attempts": 0})).unwrap_err();
+        assert_eq!(e.field, "kind,max_attempts");
+        // In a batch, each field under its job.
+        let batch: BatchRequest = serde_json::from_value(json!({"jobs": [
+            {"kind": "refresh"},
+            {"kind": "start", "priority": -5000}
+        ]}))
+        .unwrap();
+        let e = batch.validate(&JobDefaults::default(), now()).unwrap_err();
+        assert_eq!(e.field, "jobs[1].machine_id,jobs[1].priority");
+        assert!(
+            e.message.starts_with("jobs[1].machine_id: start jobs need"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::group::{self, Group, GroupAction, Step};
 use crate::machine::humanize;
 use crate::machine::{Machine, MachineFilter, MachineState, WaitTarget};
 use crate::paperspace::MachineApi;
+use crate::schedule::calendar::Calendars;
 use crate::schedule::firing::{FireResult, FiringAction, FiringEntry, FiringPlan, WHOLE_FIRING};
 use crate::schedule::hours::{IdleEdge, ValidWindow};
 use crate::schedule::spec::{MisfirePolicy, ON_TIME, Schedule, ScheduleContext, WindowEdge};
@@ -607,58 +608,25 @@ impl Scheduler {
                 .enforce(window.id, expected, next, empty_plan(expected), None, now)
                 .await;
         };
-        let open = valid.is_open(now, &window.exclusions, &self.ctx.calendars);
         let overrides = self.store.overrides(window.id, Some(now)).await?;
         let group = window.targets.group.as_ref().and(group);
-        let targets = match (&window.targets.group, group) {
-            (None, _) => window.targets.resolve(Some(machines)),
-            (Some(_), Some(group)) => group_machines(group, Some(machines)),
-            (Some(name), None) => {
-                tracing::warn!(window = %window.name, "{}", missing_group(name));
-                Vec::new()
-            }
-        };
-        let running: Vec<&Machine> = machines
-            .iter()
-            .filter(|m| targets.contains(&m.id))
-            .filter(|m| {
-                matches!(
-                    m.state,
-                    MachineState::Ready
-                        | MachineState::ServiceReady
-                        | MachineState::Starting
-                        | MachineState::Restarting
-                )
-            })
-            .collect();
-        let ids: Vec<String> = running.iter().map(|m| m.id.clone()).collect();
-        let busy = self.store.busy_machines(&ids).await?;
+        let stops = enforcement_stops(
+            &self.store,
+            &self.ctx.calendars,
+            window,
+            &valid,
+            now,
+            machines,
+            &overrides,
+            group,
+        )
+        .await?;
         let mut plan = empty_plan(expected);
         plan.schedule_id = stop.id;
         let zone = valid.start_schedule().zone();
         // For a group: the machines to stop, and why.
         let mut in_run: Vec<(String, String)> = Vec::new();
-        for m in running {
-            let mode = overrides
-                .iter()
-                .find(|o| o.machine_id == m.id)
-                .map(|o| o.mode);
-            let reason = match (open, mode) {
-                (false, Some(OverrideMode::KeepOn)) | (true, None | Some(OverrideMode::KeepOn)) => {
-                    continue;
-                }
-                (false, _) => format!(
-                    "enforcement: {} is {} while window {} is closed",
-                    m.id, m.state, window.name
-                ),
-                (true, Some(OverrideMode::KeepOff)) => format!(
-                    "enforcement: {} is {} inside window {} but kept off by an override",
-                    m.id, m.state, window.name
-                ),
-            };
-            if busy.contains(&m.id) {
-                continue;
-            }
+        for EnforcementStop { machine: m, reason } in stops {
             if group.is_some() {
                 in_run.push((m.id.clone(), reason));
                 continue;
@@ -792,6 +760,89 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// A target an enforcement pass stops, and why.
+#[derive(Debug, Clone)]
+struct EnforcementStop<'m> {
+    /// The machine as the listing (or the daemon's last sight of it) shows it.
+    machine: &'m Machine,
+    /// Why it is stopped, as the firing records it: `enforcement: … is ready
+    /// while window … is closed`.
+    reason: String,
+}
+
+/// What one enforcement pass over `window` decides at `now`, with nothing
+/// written: the targets among `machines` that run (ready, serviceready,
+/// starting, restarting) while the window is closed and no `keep_on`
+/// override holds them, or while it is open and a `keep_off` one does;
+/// less those with a job in flight, which is left to finish. `group` is
+/// the group the window targets (`None` when it targets machines, or the
+/// group is missing: then nothing).
+///
+/// The pass itself ([`Scheduler::enforce`]) and a window's dry run
+/// ([`registry::Registry::dry_run_window`]) both ask this, so that what a
+/// dry run says enforcement would stop is what the pass stops.
+#[allow(clippy::too_many_arguments)]
+async fn enforcement_stops<'m>(
+    store: &Store,
+    calendars: &Calendars,
+    window: &Window,
+    valid: &ValidWindow,
+    now: DateTime<Utc>,
+    machines: &'m [Machine],
+    overrides: &[Override],
+    group: Option<&Group>,
+) -> Result<Vec<EnforcementStop<'m>>, StoreError> {
+    let open = valid.is_open(now, &window.exclusions, calendars);
+    let targets = match (&window.targets.group, group) {
+        (None, _) => window.targets.resolve(Some(machines)),
+        (Some(_), Some(group)) => group_machines(group, Some(machines)),
+        (Some(name), None) => {
+            tracing::warn!(window = %window.name, "{}", missing_group(name));
+            Vec::new()
+        }
+    };
+    let running: Vec<&Machine> = machines
+        .iter()
+        .filter(|m| targets.contains(&m.id))
+        .filter(|m| {
+            matches!(
+                m.state,
+                MachineState::Ready
+                    | MachineState::ServiceReady
+                    | MachineState::Starting
+                    | MachineState::Restarting
+            )
+        })
+        .collect();
+    let ids: Vec<String> = running.iter().map(|m| m.id.clone()).collect();
+    let busy = store.busy_machines(&ids).await?;
+    let mut stops = Vec::new();
+    for m in running {
+        let mode = overrides
+            .iter()
+            .find(|o| o.machine_id == m.id)
+            .map(|o| o.mode);
+        let reason = match (open, mode) {
+            (false, Some(OverrideMode::KeepOn)) | (true, None | Some(OverrideMode::KeepOn)) => {
+                continue;
+            }
+            (false, _) => format!(
+                "enforcement: {} is {} while window {} is closed",
+                m.id, m.state, window.name
+            ),
+            (true, Some(OverrideMode::KeepOff)) => format!(
+                "enforcement: {} is {} inside window {} but kept off by an override",
+                m.id, m.state, window.name
+            ),
+        };
+        if busy.contains(&m.id) {
+            continue;
+        }
+        stops.push(EnforcementStop { machine: m, reason });
+    }
+    Ok(stops)
 }
 
 fn tally(report: &mut TickReport, result: &FireResult) {

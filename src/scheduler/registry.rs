@@ -1,6 +1,17 @@
 //! Creating, changing and previewing schedules and windows: validation
 //! first, then one store write. The admin API calls this; nothing is written
 //! when a field is wrong.
+//!
+//! A dry run (`dry_run_schedule`, `dry_run_window`, `dry_run_override`)
+//! goes through the very checks of the write it stands for (the same
+//! errors, a name taken included) and stops short of the store: it answers
+//! what would be stored, when it would fire, and for an enforced window
+//! which running machines enforcement would stop now, decided by the
+//! scheduler's own enforcement decision on the machines the daemon last saw.
+//!
+//! An explicit machine id missing from the daemon's last listing is asked
+//! of Paperspace (a show call) before it is refused: a machine created
+//! since the listing is accepted, and recorded as seen.
 
 use std::sync::Arc;
 
@@ -10,6 +21,9 @@ use serde_json::json;
 
 use crate::clock::SharedClock;
 use crate::job::{JobKind, SpecError, operation::check_id};
+use crate::machine::{Machine, MachineState};
+use crate::paperspace::MachineApi;
+use crate::schedule::hours::ValidWindow;
 use crate::schedule::spec::{
     MisfirePolicy, OverlapPolicy, Schedule, ScheduleContext, ScheduleSpec, ValidSchedule,
     WindowEdge, check_name, parse_cron,
@@ -53,6 +67,63 @@ pub struct FireTime {
 /// Most fire times a preview returns.
 pub const MAX_PREVIEW: usize = 100;
 
+/// Fire times (or edges) a dry run answers.
+const DRY_RUN_FIRINGS: usize = 5;
+
+/// A schedule as a create or replace would store it, with nothing written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleDryRun {
+    /// The schedule as it would be stored; a create's `id` is 0 (none yet).
+    pub schedule: Schedule,
+    /// Its next fire times from now; empty when it would be paused.
+    pub next_fire_times: Vec<FireTime>,
+}
+
+/// A window as a create or replace would store it, with nothing written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowDryRun {
+    /// The window as it would be stored; a create's `id` is 0 (none yet).
+    pub window: Window,
+    /// Its next openings and closings; empty when it would be paused.
+    pub next_edges: Vec<FireTime>,
+    /// What enforcement would stop now; empty without enforcement.
+    pub would_stop: Vec<WouldStop>,
+}
+
+/// A running machine that a window's enforcement would stop now.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct WouldStop {
+    /// The Paperspace machine id.
+    pub machine_id: String,
+    /// Its name at Paperspace, as the daemon last saw it.
+    pub name: String,
+    /// Its state as the daemon last saw it.
+    pub state: MachineState,
+    /// Why enforcement stops it, as the firing would record it.
+    pub reason: String,
+}
+
+/// The schedule or window a request replaces, whose own name it may keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Own {
+    /// A create: every name in use is taken.
+    Nothing,
+    /// The replace of the schedule with this id.
+    Schedule(i64),
+    /// The replace of the window with this id.
+    Window(i64),
+}
+
+/// What Paperspace says of a machine id the last listing lacks.
+enum Shown {
+    /// It exists: created since the listing.
+    Exists,
+    /// Paperspace answered that there is no such machine.
+    Unknown,
+    /// Paperspace could not be asked (no client, or the call failed).
+    Unasked,
+}
+
 /// Schedules and windows, checked before they are stored.
 #[derive(Clone)]
 pub struct Registry {
@@ -62,6 +133,12 @@ pub struct Registry {
     clock: SharedClock,
     /// Defaults, calendars and default zone that validation needs.
     ctx: Arc<ScheduleContext>,
+    /// Paperspace, asked of a machine id the last listing lacks; `None`:
+    /// such an id is refused without asking.
+    api: Option<Arc<dyn MachineApi>>,
+    /// Whether a machine Paperspace shows is recorded as seen: not during a
+    /// dry run, which writes nothing ([`Self::for_dry_run`]).
+    record_seen: bool,
 }
 
 /// A window's timing error, named under `hours`.
@@ -83,7 +160,52 @@ fn fire_time(cron: &CronSchedule, utc: DateTime<Utc>, edge: Option<WindowEdge>) 
 
 impl Registry {
     pub fn new(store: Store, clock: SharedClock, ctx: Arc<ScheduleContext>) -> Self {
-        Registry { store, clock, ctx }
+        Registry {
+            store,
+            clock,
+            ctx,
+            api: None,
+            record_seen: true,
+        }
+    }
+
+    /// This registry for a dry run's checks: the same, but it records
+    /// nothing, not even a machine a show call found.
+    fn for_dry_run(&self) -> Registry {
+        Registry {
+            record_seen: false,
+            ..self.clone()
+        }
+    }
+
+    /// Asks `api` of a machine id the daemon's last listing lacks before
+    /// refusing it.
+    pub fn with_api(mut self, api: Arc<dyn MachineApi>) -> Self {
+        self.api = Some(api);
+        self
+    }
+
+    /// Whether Paperspace knows `id`: a show call. A machine it shows is
+    /// recorded as seen, so that the next check finds it in the listing.
+    async fn show_machine(&self, id: &str) -> Result<Shown, RegistryError> {
+        let Some(api) = &self.api else {
+            return Ok(Shown::Unasked);
+        };
+        match api.show(id).await {
+            Ok(machine) => {
+                if self.record_seen {
+                    self.store
+                        .see_machines(vec![machine], false, self.clock.now())
+                        .await?;
+                }
+                Ok(Shown::Exists)
+            }
+            Err(e) if e.is_not_found() => Ok(Shown::Unknown),
+            Err(e) => {
+                tracing::warn!(machine_id = %id, error = %e, "could not ask Paperspace about a machine id the last listing lacks");
+                Ok(Shown::Unasked)
+            }
+        }
     }
 
     pub fn context(&self) -> &ScheduleContext {
@@ -169,9 +291,11 @@ impl Registry {
     /// Refuses machine ids the daemon's last listing of the account does
     /// not hold, or holds as gone, unless `allow_unknown` (a machine created
     /// after the listing) or the id is among those already stored
-    /// (`current`: an edit of other fields is not refused for it). With no
-    /// machine known at all, the account was never listed: nothing is
-    /// refused. `field(i)` names the i-th id in the error.
+    /// (`current`: an edit of other fields is not refused for it). An id
+    /// the listing lacks is asked of Paperspace first: one it shows was
+    /// created since, and is accepted. With no machine known at all, the
+    /// account was never listed: nothing is refused. `field(i)` names the
+    /// i-th id in the error.
     async fn check_machines(
         &self,
         ids: &[String],
@@ -195,7 +319,16 @@ impl Registry {
                     Some(gone) => format!("{id} is gone since {}", gone.to_rfc3339()),
                     None => continue,
                 },
-                None => format!("no machine {id} in the daemon's last listing of the account"),
+                None => match self.show_machine(id).await? {
+                    Shown::Exists => continue,
+                    Shown::Unknown => format!(
+                        "no machine {id} in the daemon's last listing of the account, \
+                         nor at Paperspace"
+                    ),
+                    Shown::Unasked => {
+                        format!("no machine {id} in the daemon's last listing of the account")
+                    }
+                },
             };
             return Err(SpecError::new(
                 field(i),
@@ -223,11 +356,31 @@ impl Registry {
         .await
     }
 
-    pub async fn create_schedule(&self, spec: ScheduleSpec) -> Result<Schedule, RegistryError> {
+    /// Checks `spec` as a create (`current` `None`) or a replace of
+    /// `current` would: every check of the write but the store's own.
+    async fn check_schedule(
+        &self,
+        spec: ScheduleSpec,
+        current: Option<&Schedule>,
+    ) -> Result<ValidSchedule, RegistryError> {
+        if let Some(current) = current
+            && current.window_id.is_some()
+        {
+            return Err(RegistryError::Conflict(format!(
+                "schedule {} belongs to a window; change the window instead",
+                current.name
+            )));
+        }
         let valid = spec.validate(&self.ctx)?;
-        self.check_group(&valid.spec.targets, None).await?;
-        self.check_target_machines(&valid.spec.targets, None, valid.spec.allow_unknown)
+        let stored = current.map(|c| &c.targets);
+        self.check_group(&valid.spec.targets, stored).await?;
+        self.check_target_machines(&valid.spec.targets, stored, valid.spec.allow_unknown)
             .await?;
+        Ok(valid)
+    }
+
+    pub async fn create_schedule(&self, spec: ScheduleSpec) -> Result<Schedule, RegistryError> {
+        let valid = self.check_schedule(spec, None).await?;
         let now = self.clock.now();
         let name = valid.spec.name.clone();
         let id = Self::written(
@@ -248,21 +401,7 @@ impl Registry {
         spec: ScheduleSpec,
     ) -> Result<Schedule, RegistryError> {
         let current = self.fetch_schedule(key).await?;
-        if current.window_id.is_some() {
-            return Err(RegistryError::Conflict(format!(
-                "schedule {} belongs to a window; change the window instead",
-                current.name
-            )));
-        }
-        let valid = spec.validate(&self.ctx)?;
-        self.check_group(&valid.spec.targets, Some(&current.targets))
-            .await?;
-        self.check_target_machines(
-            &valid.spec.targets,
-            Some(&current.targets),
-            valid.spec.allow_unknown,
-        )
-        .await?;
+        let valid = self.check_schedule(spec, Some(&current)).await?;
         let now = self.clock.now();
         let name = valid.spec.name.clone();
         Self::written(
@@ -274,6 +413,70 @@ impl Registry {
             &name,
         )?;
         self.fetch_schedule(&current.id.to_string()).await
+    }
+
+    /// Refuses `name` when another schedule or window than `own` (the
+    /// schedule or window being replaced) holds it, as the store would.
+    async fn check_name_free(&self, name: &str, own: Own) -> Result<(), RegistryError> {
+        let schedule = self.store.schedule(name).await?;
+        let window = self.store.window(name).await?;
+        let taken = schedule.is_some_and(|s| own != Own::Schedule(s.id) && s.window_id.is_none())
+            || window.is_some_and(|w| own != Own::Window(w.id));
+        if taken {
+            return Err(RegistryError::NameTaken(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// What creating (`key` `None`) or replacing the schedule at `key` with
+    /// `spec` would store, and when it would fire; nothing is written.
+    pub async fn dry_run_schedule(
+        &self,
+        key: Option<&str>,
+        spec: ScheduleSpec,
+    ) -> Result<ScheduleDryRun, RegistryError> {
+        let current = match key {
+            Some(key) => Some(self.fetch_schedule(key).await?),
+            None => None,
+        };
+        let valid = self
+            .for_dry_run()
+            .check_schedule(spec, current.as_ref())
+            .await?;
+        let own = current
+            .as_ref()
+            .map_or(Own::Nothing, |c| Own::Schedule(c.id));
+        self.check_name_free(&valid.spec.name, own).await?;
+        let now = self.clock.now();
+        let row = self.row(&valid, now);
+        let schedule = Schedule {
+            id: current.as_ref().map_or(0, |c| c.id),
+            name: row.name,
+            cron: row.cron,
+            timezone: row.timezone,
+            template: valid.spec.template.clone(),
+            targets: valid.spec.targets.clone(),
+            enabled: row.enabled,
+            jitter_seconds: row.jitter_seconds,
+            exclusions: valid.spec.exclusions.clone(),
+            misfire: row.misfire,
+            catch_up_seconds: row.catch_up_seconds,
+            overlap: row.overlap,
+            window_id: None,
+            window_edge: None,
+            next_fire_at: row.next_fire_at,
+            created_at: current.as_ref().map_or(now, |c| c.created_at),
+            updated_at: now,
+        };
+        let next_fire_times = if schedule.enabled {
+            self.upcoming(&schedule, DRY_RUN_FIRINGS).await?
+        } else {
+            Vec::new()
+        };
+        Ok(ScheduleDryRun {
+            schedule,
+            next_fire_times,
+        })
     }
 
     /// Pauses (`false`) or resumes (`true`) a schedule; a resumed schedule
@@ -348,6 +551,15 @@ impl Registry {
         n: usize,
     ) -> Result<Vec<FireTime>, RegistryError> {
         let schedule = self.fetch_schedule(key).await?;
+        self.upcoming(&schedule, n).await
+    }
+
+    /// The next `n` fire times of `schedule`, stored or not.
+    async fn upcoming(
+        &self,
+        schedule: &Schedule,
+        n: usize,
+    ) -> Result<Vec<FireTime>, RegistryError> {
         let cron = schedule.timing()?;
         let hours = match schedule.window_id {
             Some(id) => self
@@ -452,12 +664,25 @@ impl Registry {
         self.fetch_window(key).await
     }
 
+    /// Checks `request` as a create (`current` `None`) or a replace of
+    /// `current` would, and the row it would store.
+    async fn check_window(
+        &self,
+        request: &WindowRequest,
+        current: Option<&Window>,
+        now: DateTime<Utc>,
+    ) -> Result<WindowRow, RegistryError> {
+        let row = self.window_row(request, now)?;
+        let stored = current.map(|c| &c.targets);
+        self.check_group(&request.targets, stored).await?;
+        self.check_target_machines(&request.targets, stored, request.allow_unknown)
+            .await?;
+        Ok(row)
+    }
+
     pub async fn create_window(&self, request: WindowRequest) -> Result<Window, RegistryError> {
         let now = self.clock.now();
-        let row = self.window_row(&request, now)?;
-        self.check_group(&request.targets, None).await?;
-        self.check_target_machines(&request.targets, None, request.allow_unknown)
-            .await?;
+        let row = self.check_window(&request, None, now).await?;
         let name = row.name.clone();
         let id = Self::written(
             self.store.create_window(row, now).await?,
@@ -475,15 +700,7 @@ impl Registry {
     ) -> Result<Window, RegistryError> {
         let current = self.fetch_window(key).await?;
         let now = self.clock.now();
-        let row = self.window_row(&request, now)?;
-        self.check_group(&request.targets, Some(&current.targets))
-            .await?;
-        self.check_target_machines(
-            &request.targets,
-            Some(&current.targets),
-            request.allow_unknown,
-        )
-        .await?;
+        let row = self.check_window(&request, Some(&current), now).await?;
         let name = row.name.clone();
         Self::written(
             self.store.update_window(current.id, row, now).await?,
@@ -492,6 +709,92 @@ impl Registry {
             &name,
         )?;
         self.fetch_window(&current.id.to_string()).await
+    }
+
+    /// What creating (`key` `None`) or replacing the window at `key` with
+    /// `request` would store, its next edges, and, with enforcement, which
+    /// running machines enforcement would stop now: the scheduler's own
+    /// decision, on the machines the daemon last saw (not gone) and the
+    /// replaced window's overrides in force. Nothing is written.
+    pub async fn dry_run_window(
+        &self,
+        key: Option<&str>,
+        request: WindowRequest,
+    ) -> Result<WindowDryRun, RegistryError> {
+        let current = match key {
+            Some(key) => Some(self.fetch_window(key).await?),
+            None => None,
+        };
+        let now = self.clock.now();
+        let row = self
+            .for_dry_run()
+            .check_window(&request, current.as_ref(), now)
+            .await?;
+        let own = current.as_ref().map_or(Own::Nothing, |c| Own::Window(c.id));
+        self.check_name_free(&row.name, own).await?;
+        let window = Window {
+            id: current.as_ref().map_or(0, |c| c.id),
+            name: row.name,
+            hours: request.hours,
+            targets: request.targets,
+            enforce: row.enforce,
+            enforce_interval_seconds: row.enforce_interval_seconds,
+            exclusions: request.exclusions,
+            enabled: row.enabled,
+            next_enforce_at: row.next_enforce_at,
+            created_at: current.as_ref().map_or(now, |c| c.created_at),
+            updated_at: now,
+        };
+        let valid = window.hours.validate().map_err(window_error)?;
+        let next_edges = if window.enabled {
+            self.edges(&window, &valid, DRY_RUN_FIRINGS)
+        } else {
+            Vec::new()
+        };
+        let mut would_stop = Vec::new();
+        if window.enforce && window.enabled {
+            let machines: Vec<Machine> = self
+                .store
+                .machines()
+                .await?
+                .into_iter()
+                .filter(|k| k.gone_at.is_none())
+                .map(|k| k.machine)
+                .collect();
+            let overrides = match &current {
+                Some(c) => self.store.overrides(c.id, Some(now)).await?,
+                None => Vec::new(),
+            };
+            let group = match &window.targets.group {
+                Some(name) => self.store.group(name).await?,
+                None => None,
+            };
+            let stops = super::enforcement_stops(
+                &self.store,
+                &self.ctx.calendars,
+                &window,
+                &valid,
+                now,
+                &machines,
+                &overrides,
+                group.as_ref(),
+            )
+            .await?;
+            would_stop = stops
+                .into_iter()
+                .map(|stop| WouldStop {
+                    machine_id: stop.machine.id.clone(),
+                    name: stop.machine.name.clone(),
+                    state: stop.machine.state.clone(),
+                    reason: stop.reason,
+                })
+                .collect();
+        }
+        Ok(WindowDryRun {
+            window,
+            next_edges,
+            would_stop,
+        })
     }
 
     /// Pauses or resumes a window: its edges and its enforcement.
@@ -534,9 +837,14 @@ impl Registry {
     ) -> Result<Vec<FireTime>, RegistryError> {
         let window = self.fetch_window(key).await?;
         let valid = window.hours.validate().map_err(window_error)?;
+        Ok(self.edges(&window, &valid, n))
+    }
+
+    /// The next `n` edges of `window` (its hours `valid`), stored or not.
+    fn edges(&self, window: &Window, valid: &ValidWindow, n: usize) -> Vec<FireTime> {
         let zone_cron = valid.start_schedule();
         let now = self.clock.now();
-        Ok(valid
+        valid
             .upcoming_edges_excluding(
                 now,
                 n.min(MAX_PREVIEW),
@@ -545,18 +853,19 @@ impl Registry {
             )
             .into_iter()
             .map(|(edge, t)| fire_time(&zone_cron, t, Some(edge.into())))
-            .collect())
+            .collect()
     }
 
-    /// Adds an override to a window.
-    pub async fn add_override(
+    /// Checks an override for the window at `key`: the window, and when
+    /// the override would expire.
+    async fn check_override(
         &self,
         key: &str,
-        request: OverrideRequest,
-    ) -> Result<Override, RegistryError> {
+        request: &OverrideRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Window, DateTime<Utc>), RegistryError> {
         let window = self.fetch_window(key).await?;
         check_id("machine_id", &request.machine_id)?;
-        let now = self.clock.now();
         let until = match (request.until, request.hours) {
             (Some(_), Some(_)) => {
                 return Err(SpecError::new("hours", "give until or hours, not both").into());
@@ -588,6 +897,17 @@ impl Registry {
             |_| "machine_id".to_string(),
         )
         .await?;
+        Ok((window, until))
+    }
+
+    /// Adds an override to a window.
+    pub async fn add_override(
+        &self,
+        key: &str,
+        request: OverrideRequest,
+    ) -> Result<Override, RegistryError> {
+        let now = self.clock.now();
+        let (window, until) = self.check_override(key, &request, now).await?;
         let id = Self::written(
             self.store
                 .add_override(
@@ -611,6 +931,29 @@ impl Registry {
                 what: "override",
                 key: id.to_string(),
             })
+    }
+
+    /// The override `request` would add to the window at `key` (`id` 0:
+    /// none yet); nothing is written.
+    pub async fn dry_run_override(
+        &self,
+        key: &str,
+        request: OverrideRequest,
+    ) -> Result<Override, RegistryError> {
+        let now = self.clock.now();
+        let (window, until) = self
+            .for_dry_run()
+            .check_override(key, &request, now)
+            .await?;
+        Ok(Override {
+            id: 0,
+            window_id: window.id,
+            machine_id: request.machine_id,
+            mode: request.mode,
+            until,
+            reason: request.reason,
+            created_at: now,
+        })
     }
 
     pub async fn delete_override(&self, key: &str, id: i64) -> Result<(), RegistryError> {

@@ -11,6 +11,7 @@ mod harness;
 mod architecture;
 mod cli_basics;
 mod cli_connection;
+mod cli_dry_run;
 mod cli_follow;
 mod cli_groups;
 mod cli_install;
