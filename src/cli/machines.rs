@@ -16,7 +16,7 @@ use crate::text::escape;
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct MachinesArgs {
-    // `billing` (not a doc comment: clap would show it).
+    // `list`, `show`, `billing` (not a doc comment: clap would show it).
     #[command(subcommand)]
     command: Option<MachinesCommand>,
     /// One machine's id; without it, every machine.
@@ -32,6 +32,23 @@ pub struct MachinesArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum MachinesCommand {
+    /// Every machine, as the daemon last saw it (the same as no ID).
+    List {
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// One machine, with its recent jobs and the schedules aimed at it
+    /// (the same as `machinist machines ID`).
+    Show {
+        /// The machine's id.
+        id: String,
+        // -o table|wide|json|yaml and --json (not a doc comment: clap would
+        // show it).
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Show whether a machine is billed monthly or hourly, or set it:
     /// a machine billed monthly saves nothing when stopped.
     Billing {
@@ -97,19 +114,26 @@ pub async fn run(args: MachinesArgs) -> anyhow::Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        match &args.id {
+        // `machines list` and `machines show ID` say what `machines` and
+        // `machines ID` do, as `jobs list` and `jobs show` do.
+        let (id, output) = match &args.command {
+            Some(MachinesCommand::List { output }) => (None, output),
+            Some(MachinesCommand::Show { id, output }) => (Some(id), output),
+            _ => (args.id.as_ref(), &args.output),
+        };
+        match id {
             None => {
                 let machines = client.machines().await?;
-                if args.output.structured() {
-                    args.output.print(&crate::http::MachineList { machines })?;
+                if output.structured() {
+                    output.print(&crate::http::MachineList { machines })?;
                 } else {
-                    print_list(&machines, args.output.wide());
+                    print_list(&machines, output.wide());
                 }
             }
             Some(id) => {
                 let detail = client.machine(id).await?;
-                if args.output.structured() {
-                    args.output.print(&detail)?;
+                if output.structured() {
+                    output.print(&detail)?;
                 } else {
                     print_detail(&detail);
                 }

@@ -215,3 +215,21 @@ async fn messages_say_what_happened_in_plain_words() {
     );
     assert!(!month.stderr.contains("YYYY-MM"), "{}", month.stderr);
 }
+
+/// `machines list` and `machines show ID` are `machines` and `machines ID`,
+/// as `jobs list` and `jobs show ID` are: "list" is not taken for a machine
+/// id.
+#[tokio::test]
+async fn machines_list_and_show_are_the_bare_forms() {
+    let app = spawn_app(AppOptions::default()).await;
+    ok(&app, &["jobs", "submit", "refresh", "--wait"]).await;
+    let bare = ok(&app, &["machines", "-o", "json"]).await;
+    let list = ok(&app, &["machines", "list", "-o", "json"]).await;
+    assert_eq!(bare, list);
+    let listed: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let id = listed["machines"][0]["id"].as_str().unwrap().to_string();
+    let shown = ok(&app, &["machines", "show", &id, "-o", "json"]).await;
+    let detail: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(detail["id"], id.as_str(), "{shown}");
+    assert!(ok(&app, &["machines", "list"]).await.starts_with("ID "));
+}
