@@ -419,9 +419,6 @@ fn print_dry_run(job: &JobPreview) {
         ("priority", job.priority.to_string()),
         ("attempts", format!("at most {}", job.max_attempts)),
     ];
-    if job.args.as_object().is_some_and(|a| !a.is_empty()) {
-        fields.push(("args", super::connection::compact(&job.args)));
-    }
     if !job.depends_on.is_empty() {
         fields.push(("after", ids(&job.depends_on)));
     }
@@ -429,6 +426,18 @@ fn print_dry_run(job: &JobPreview) {
         fields.push(("idempotency key", key.clone()));
     }
     super::connection::print_fields(&fields);
+    // The arguments as the job would hold them, one per line; those left
+    // to Paperspace's defaults (null) are not worth a line.
+    if let Some(args) = job.args.as_object() {
+        let given: serde_json::Map<String, Value> = args
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !given.is_empty() {
+            print!("{}", field_value("args", &Value::Object(given), 2));
+        }
+    }
     println!("nothing was submitted");
 }
 

@@ -366,9 +366,42 @@ pub enum Operation {
     Digest,
 }
 
-/// Deserializes `args`, naming the failing field as `args.<path>`.
+/// Deserializes `args`, naming every failing field as `args.<path>`
+/// ([`read_args`]).
 fn args<T: DeserializeOwned>(args: &Value) -> Result<T, SpecError> {
-    let value = if args.is_null() {
+    let (typed, problems) = read_args(args)?;
+    match (typed, SpecError::all(problems)) {
+        (Some(typed), None) => Ok(typed),
+        (_, Some(problems)) => Err(problems),
+        (None, None) => Err(SpecError::new("args", "cannot be read")),
+    }
+}
+
+/// What a placeholder may be, tried in turn, for a field that is missing or
+/// refused: one of them has the field's type, so reading can go on past it.
+const STAND_INS: [fn() -> Value; 6] = [
+    || Value::String("x".to_string()),
+    || Value::from(1),
+    || Value::Bool(true),
+    || Value::Null,
+    || Value::Object(Default::default()),
+    || Value::Array(Vec::new()),
+];
+
+/// At most this many problems are gathered from one `args`: an object with
+/// hundreds of unknown keys is answered with the first of them.
+const MAX_ARG_PROBLEMS: usize = 16;
+
+/// Deserializes `args` and gathers every field serde refuses, not only the
+/// first: a missing field, an unknown one and a value of the wrong type are
+/// each recorded, then stood in for (left out, or a placeholder of the
+/// field's type, [`STAND_INS`]) so that reading can go on to the next. The
+/// typed value, when there is one, holds those placeholders: it serves only
+/// to run the checks of the fields that were read (a create's `name` when
+/// its `region` is missing), never as the job's arguments. `Err` when
+/// `args` is not an object at all.
+fn read_args<T: DeserializeOwned>(args: &Value) -> Result<(Option<T>, Vec<SpecError>), SpecError> {
+    let mut value = if args.is_null() {
         Value::Object(Default::default())
     } else {
         args.clone()
@@ -376,21 +409,95 @@ fn args<T: DeserializeOwned>(args: &Value) -> Result<T, SpecError> {
     if !value.is_object() {
         return Err(SpecError::new("args", "must be a JSON object"));
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    let mut problems: Vec<SpecError> = Vec::new();
+    loop {
+        let (key, problem) = match first_problem::<T>(&value) {
+            Ok(typed) => return Ok((Some(typed), problems)),
+            Err(found) => found,
+        };
+        let repeated = problems.iter().any(|p| p.field == problem.field);
+        if !repeated {
+            problems.push(problem);
+        }
+        let Some(key) = key else {
+            return Ok((None, problems));
+        };
+        let unknown = problems
+            .last()
+            .is_some_and(|p| unknown_field(&p.message).is_some());
+        if repeated
+            || problems.len() >= MAX_ARG_PROBLEMS
+            || !stand_in::<T>(&mut value, &key, unknown)
+        {
+            return Ok((None, problems));
+        }
+    }
+}
+
+/// The first field serde refuses in `value`: its top-level key (`None` when
+/// the problem is not one field's) and the problem.
+fn first_problem<T: DeserializeOwned>(value: &Value) -> Result<T, (Option<String>, SpecError)> {
+    serde_path_to_error::deserialize(value.clone()).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        // serde names an unknown field in its message; lift it into the path.
-        let field = match (path.as_str(), unknown_field(&inner)) {
+        // serde names an unknown or missing field in its message; lift it
+        // into the path.
+        let named = unknown_field(&inner).or_else(|| missing_field(&inner));
+        let key = match (path.as_str(), named) {
+            (".", Some(name)) => Some(name.to_string()),
+            (".", None) => None,
+            (p, _) => p.split(['.', '[']).next().map(str::to_string),
+        };
+        let field = match (path.as_str(), named) {
             (".", Some(name)) => format!("args.{name}"),
             (".", None) => "args".to_string(),
             (p, _) => format!("args.{p}"),
         };
-        SpecError::new(field, inner)
+        (key, SpecError::new(field, inner))
     })
+}
+
+/// Stands in for `key` in `value` so that reading goes past it: a missing
+/// or refused field gets the first placeholder with which serde no longer
+/// blames it; an unknown key (or a refused one no placeholder suits) is
+/// left out. False when nothing will do.
+fn stand_in<T: DeserializeOwned>(value: &mut Value, key: &str, unknown: bool) -> bool {
+    if !unknown {
+        let fits = STAND_INS.iter().any(|make| {
+            value
+                .as_object_mut()
+                .expect("args is an object")
+                .insert(key.to_string(), make());
+            moved_past::<T>(value, key)
+        });
+        if fits {
+            return true;
+        }
+    }
+    value
+        .as_object_mut()
+        .expect("args is an object")
+        .remove(key)
+        .is_some()
+        && moved_past::<T>(value, key)
+}
+
+/// True when serde reads `value` whole, or blames a field other than `key`.
+fn moved_past<T: DeserializeOwned>(value: &Value, key: &str) -> bool {
+    match first_problem::<T>(value) {
+        Ok(_) => true,
+        Err((Some(next), _)) => next != key,
+        Err((None, _)) => false,
+    }
 }
 
 fn unknown_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
     rest.split('`').next()
 }
 
@@ -434,9 +541,20 @@ impl Operation {
     pub fn parse(kind: JobKind, raw: &Value) -> Result<Operation, SpecError> {
         let op = match kind {
             JobKind::Create => {
-                let create: CreateMachine = args(raw)?;
-                // Every field of a create at once: it has the most to get right.
+                // Every field of a create at once: it has the most to get
+                // right. Those serde refused first, then the checks of the
+                // fields it read (a placeholder's checks are left out).
+                let (create, unread) = read_args::<CreateMachine>(raw)?;
                 let mut problems = Problems::default();
+                let refused: Vec<String> = unread.iter().map(|p| p.field.clone()).collect();
+                for problem in unread {
+                    problems.add(problem);
+                }
+                let Some(create) = create else {
+                    problems.finish()?;
+                    unreachable!("a create that could not be read has a problem");
+                };
+                let mut read = Problems::default();
                 let texts = [
                     ("args.name", Some(&create.name)),
                     ("args.region", Some(&create.region)),
@@ -456,21 +574,26 @@ impl Operation {
                 ];
                 for (field, value) in texts {
                     if let Some(value) = value {
-                        problems.check(check_text(field, value));
+                        read.check(check_text(field, value));
                     }
                 }
-                problems.check(non_empty("args.name", &create.name));
+                read.check(non_empty("args.name", &create.name));
                 if create.name.chars().count() > 128 {
-                    problems.add(SpecError::new("args.name", "at most 128 characters"));
+                    read.add(SpecError::new("args.name", "at most 128 characters"));
                 }
-                problems.check(non_empty("args.region", &create.region));
-                problems.check(non_empty("args.machine_type", &create.machine_type));
-                problems.check(check_id("args.template_id", &create.template_id));
+                read.check(non_empty("args.region", &create.region));
+                read.check(non_empty("args.machine_type", &create.machine_type));
+                read.check(check_id("args.template_id", &create.template_id));
                 if !(1..=16_384).contains(&create.disk_size_gb) {
-                    problems.add(SpecError::new(
+                    read.add(SpecError::new(
                         "args.disk_size_gb",
                         "must be between 1 and 16384 (GB)",
                     ));
+                }
+                for problem in read.0 {
+                    if !refused.contains(&problem.field) {
+                        problems.add(problem);
+                    }
                 }
                 problems.finish()?;
                 Operation::Create(create)
@@ -603,6 +726,44 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_create_names_every_bad_field_at_once() {
+        let e = Operation::parse(
+            JobKind::Create,
+            &json!({"name": "", "machine_type": "P4000", "disk_size_gb": -1, "colour": "red"}),
+        )
+        .unwrap_err();
+        let fields: Vec<String> = e.parts().into_iter().map(|p| p.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "args.colour",
+                "args.disk_size_gb",
+                "args.region",
+                "args.template_id",
+                "args.name"
+            ],
+            "{e}"
+        );
+        // Other kinds too: every unknown key, every mistyped value.
+        let e = Operation::parse(JobKind::Start, &json!({"x": 1, "y": 2})).unwrap_err();
+        assert_eq!(e.field, "args.x,args.y");
+        let e = Operation::parse(
+            JobKind::Update,
+            &json!({"name": 5, "auto_shutdown_timeout_hours": "abc"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "args.auto_shutdown_timeout_hours,args.name");
+        // A value that is not an object is one problem.
+        let e = Operation::parse(JobKind::Create, &json!([1])).unwrap_err();
+        assert_eq!(e.field, "args");
+        // Hundreds of unknown keys: the first few, not hundreds.
+        let many: serde_json::Map<String, Value> =
+            (0..300).map(|i| (format!("k{i:03}"), json!(1))).collect();
+        let e = Operation::parse(JobKind::Start, &Value::Object(many)).unwrap_err();
+        assert_eq!(e.parts().len(), MAX_ARG_PROBLEMS);
+    }
+
+    #[test]
     fn every_kind_parses_its_args() {
         let cases = [
             (
@@ -650,7 +811,8 @@ mod tests {
                 json!({"name":"a","region":"r","machine_type":"P4000","template_id":"t1"})
             )
             .field,
-            "args"
+            // A missing field is named, not only its object.
+            "args.disk_size_gb"
         );
         assert_eq!(
             err(JobKind::Start, json!({"force": true})).field,
