@@ -183,8 +183,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 struct Display {
     /// Redraw a table in place (a terminal) or print a line per change.
     redraw: bool,
-    /// Lines of the frame last drawn, to move back over them.
-    drawn: usize,
+    /// The table on a terminal, each frame over the last.
+    screen: super::output::Redrawn,
     /// The last state seen of each job (for lines).
     jobs: BTreeMap<i64, String>,
     /// The last state seen of each machine (for lines).
@@ -195,7 +195,7 @@ impl Display {
     fn new(redraw: bool) -> Self {
         Display {
             redraw,
-            drawn: 0,
+            screen: super::output::Redrawn::default(),
             jobs: BTreeMap::new(),
             machines: BTreeMap::new(),
         }
@@ -321,16 +321,7 @@ impl Display {
                 .unwrap_or_else(|| "paused".to_string());
             frame.push(format!("{:<20} {:<16} {next}", s.name, s.cron));
         }
-        let mut out = std::io::stdout().lock();
-        if self.drawn > 0 {
-            // Up over the last frame, then clear to the end of the screen.
-            let _ = write!(out, "\x1b[{}A\x1b[J", self.drawn);
-        }
-        for line in &frame {
-            let _ = writeln!(out, "{line}");
-        }
-        let _ = out.flush();
-        self.drawn = frame.len();
+        self.screen.draw(&frame);
     }
 }
 

@@ -922,16 +922,7 @@ fn print_job(job: &Job) {
         .chain(scalars.iter().map(|(k, _)| k.len()))
         .max()
         .unwrap_or(0);
-    let style = Style::detect();
-    for (key, value) in fields {
-        let value = escape(&value);
-        let value = if key == "state" {
-            style.state(&value)
-        } else {
-            value
-        };
-        println!("{key:<width$}  {value}");
-    }
+    super::output::print_state_fields(&fields, width);
     for (key, value) in scalars {
         println!("{key:<width$}  {}", value_lines(&value).join(" "));
     }

@@ -221,17 +221,8 @@ fn print_detail(d: &MachineDetail) {
         fields.push(("gone", time_ago(gone, now)));
     }
     // As print_fields prints them, with the state in its colour.
-    let style = Style::detect();
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    for (key, value) in fields {
-        let value = escape(&value);
-        let value = if key == "state" {
-            style.state(&value)
-        } else {
-            value
-        };
-        println!("{key:<width$}  {value}");
-    }
+    super::output::print_state_fields(&fields, width);
     println!();
     if d.schedules.is_empty() {
         println!("schedules: none target it");

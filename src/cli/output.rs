@@ -299,3 +299,44 @@ mod tests {
         assert_eq!(field_value("result", &json!(3), 2), "result  3\n");
     }
 }
+
+/// Prints `fields` as `print_fields` does (keys aligned to `width`, values
+/// escaped), the `state` field in its colour.
+pub(super) fn print_state_fields(fields: &[(&str, String)], width: usize) {
+    let style = Style::detect();
+    for (key, value) in fields {
+        let value = escape(value);
+        let value = if *key == "state" {
+            style.state(&value)
+        } else {
+            value
+        };
+        println!("{key:<width$}  {value}");
+    }
+}
+
+/// A view redrawn in place on a terminal (`demo`, `top`): each frame is
+/// written over the last with plain ANSI escapes.
+#[derive(Debug, Default)]
+pub(super) struct Redrawn {
+    /// Lines of the frame last drawn, to move back over them; 0 before the
+    /// first.
+    drawn: usize,
+}
+
+impl Redrawn {
+    /// Writes `frame` over the previous one.
+    pub(super) fn draw(&mut self, frame: &[String]) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        if self.drawn > 0 {
+            // Up over the last frame, then clear to the end of the screen.
+            let _ = write!(out, "\x1b[{}A\x1b[J", self.drawn);
+        }
+        for line in frame {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+        self.drawn = frame.len();
+    }
+}

@@ -125,8 +125,8 @@ struct View {
     redraw: bool,
     /// Bold headings (a terminal).
     styled: bool,
-    /// Lines of the view last drawn, to move back over them; 0 before the first.
-    drawn: usize,
+    /// The view on a terminal, each one over the last.
+    screen: super::output::Redrawn,
     /// The active jobs last shown, with their state (for lines).
     jobs: BTreeMap<JobId, (String, JobState)>,
     /// The machines last shown, with their state (for lines).
@@ -140,7 +140,7 @@ impl View {
         View {
             redraw,
             styled,
-            drawn: 0,
+            screen: super::output::Redrawn::default(),
             jobs: BTreeMap::new(),
             machines: BTreeMap::new(),
             started: false,
@@ -224,16 +224,7 @@ impl View {
     /// The whole view, over the previous one when redrawing.
     fn draw(&mut self, url: &str, snapshot: &Snapshot) {
         let frame = frame(url, snapshot, self.styled, self.redraw);
-        let mut out = std::io::stdout().lock();
-        if self.drawn > 0 {
-            // Up over the last view, then clear to the end of the screen.
-            let _ = write!(out, "\x1b[{}A\x1b[J", self.drawn);
-        }
-        for line in &frame {
-            let _ = writeln!(out, "{line}");
-        }
-        let _ = out.flush();
-        self.drawn = frame.len();
+        self.screen.draw(&frame);
     }
 }
 
