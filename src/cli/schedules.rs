@@ -1,5 +1,21 @@
-//! `machinist schedules`: add, list, show, preview, pause, resume and remove
-//! cron schedules through the daemon's admin API.
+//! `machinist schedules`: add, list, show, preview, update, pause, resume
+//! and remove cron schedules through the daemon's admin API.
+//!
+//! `update` changes only what its flags say, although the API's `PUT
+//! /v1/schedules/{key}` replaces the whole schedule: it reads the stored
+//! schedule, applies the flags to it ([`spec_of`], then `UpdateArgs::apply`)
+//! and puts the whole back. A flag given replaces that field (`--machine`,
+//! `--select` and `--group` the targets, `--exclude-date` the dates,
+//! `--calendar` the calendars); `--arg` sets one argument among the others;
+//! `--no-args`, `--no-jitter` and `--no-exclusions` clear. No flag that
+//! changes anything is a usage error, found before the daemon is asked.
+//! What changed is printed field by field, `old → new` ([`changes`]: the
+//! stored object against the answer, both as the API shows them, so a
+//! default the daemon fills in shows as it will be stored); `--dry-run`
+//! prints the same from the `?dry_run=true` answer and writes nothing.
+//! Between the read and the write another client may change the schedule:
+//! the last write wins, as with any `PUT`. A window's edge schedules are
+//! refused by the daemon (409), which says to change the window instead.
 //!
 //! Output is for people; `-o json`/`-o yaml` (or `--json`) prints the
 //! API's answer for scripts (see [`super::output`]). A
@@ -318,6 +334,16 @@ impl UpdateArgs {
         }
         let template = &mut spec.template;
         if let Some(kind) = self.kind {
+            // A catch-up that is the old kind's default goes with the old
+            // kind: the daemon gives the new kind its own (a start caught
+            // up for the 24 h of a stop would start machines hours late).
+            let old_default = template
+                .kind()
+                .ok()
+                .map(|k| JobTemplate::default_catch_up(k).as_secs());
+            if self.catch_up.is_none() && spec.catch_up_seconds == old_default {
+                spec.catch_up_seconds = None;
+            }
             template.kind = kind;
         }
         if self.no_args {
@@ -1190,6 +1216,35 @@ mod tests {
         assert_eq!(span(900), "15m");
         assert_eq!(span(90), "90s");
         assert_eq!(span(0), "0s");
+    }
+
+    #[test]
+    fn changes_name_each_field_that_differs_by_its_path() {
+        let old = serde_json::json!({
+            "id": 1, "name": "nightly", "cron": "0 3 * * *",
+            "template": {"kind": "stop"},
+            "targets": {"machine_ids": ["ps1", "ps2"]},
+            "exclusions": {"dates": [], "calendars": ["nl"]},
+            "updated_at": "2026-12-06T07:00:00Z",
+        });
+        let new = serde_json::json!({
+            "id": 1, "name": "nightly", "cron": "0 4 * * *",
+            "template": {"kind": "stop", "args": {"month": "previous"}},
+            "targets": {"selector": {"name": "gpu-*"}},
+            "exclusions": {"dates": [], "calendars": []},
+            "updated_at": "2026-12-06T08:00:00Z",
+        });
+        assert_eq!(
+            changes(&old, &new),
+            [
+                "cron: 0 3 * * * → 0 4 * * *",
+                "exclusions.calendars: nl → none",
+                "targets.machine_ids: ps1, ps2 → -",
+                "targets.selector.name: - → gpu-*",
+                "template.args.month: - → previous",
+            ]
+        );
+        assert!(changes(&old, &old).is_empty());
     }
 
     #[test]
