@@ -2,6 +2,18 @@
 //! each closing, optionally enforced) and per-machine overrides, through the
 //! daemon's admin API.
 //!
+//! `update` reads the stored window, applies the given flags and puts the
+//! whole back (`PUT /v1/windows/{key}` replaces), as `schedules update`
+//! does, printing each change with [`super::schedules::changes`].
+//! Enforcement looks at once when a window is added with it, or when an
+//! update turns it on or changes what it enforces (the hours, the targets,
+//! the exclusions): both first ask for a dry run and, when it would stop
+//! running machines, name them, and on a terminal without `--yes` ask
+//! ([`warn_of_stops`], one code for `add` and `update`). An update that
+//! leaves all that alone (a rename, say) asks nothing: what enforcement
+//! would stop now, it stops at its next look whether or not the window is
+//! updated; one that turns enforcement off stops nothing.
+//!
 //! Output is for people; `-o json`/`-o yaml` (or `--json`) prints the
 //! API's answer for scripts (see [`super::output`]). A
 //! server error prints one line `error: <message> (field: <field>)` and
