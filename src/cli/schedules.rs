@@ -1,18 +1,35 @@
-//! `machinist schedules`: add, list, show, preview, pause, resume and remove
-//! cron schedules through the daemon's admin API.
+//! `machinist schedules`: add, list, show, preview, update, pause, resume
+//! and remove cron schedules through the daemon's admin API.
+//!
+//! `update` changes only what its flags say, although the API's `PUT
+//! /v1/schedules/{key}` replaces the whole schedule: it reads the stored
+//! schedule, applies the flags to it ([`spec_of`], then `UpdateArgs::apply`)
+//! and puts the whole back. A flag given replaces that field (`--machine`,
+//! `--select` and `--group` the targets, `--exclude-date` the dates,
+//! `--calendar` the calendars); `--arg` sets one argument among the others;
+//! `--no-args`, `--no-jitter` and `--no-exclusions` clear. No flag that
+//! changes anything is a usage error, found before the daemon is asked.
+//! What changed is printed field by field, `old → new` ([`changes`]: the
+//! stored object against the answer, both as the API shows them, so a
+//! default the daemon fills in shows as it will be stored); `--dry-run`
+//! prints the same from the `?dry_run=true` answer and writes nothing.
+//! Between the read and the write another client may change the schedule:
+//! the last write wins, as with any `PUT`. A window's edge schedules are
+//! refused by the daemon (409), which says to change the window instead.
 //!
 //! Output is for people; `-o json`/`-o yaml` (or `--json`) prints the
 //! API's answer for scripts (see [`super::output`]). A
 //! server error prints one line `error: <message> (field: <field>)` and
 //! exits 1; a usage error exits 2.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::connection::{
     DaemonArgs, KeyArgs, build_args, compact, local_time, one_line, print_fields, print_table,
-    report_errors, time, truncate,
+    report_errors, time, truncate, usage,
 };
 use super::output::{OutputArgs, relative};
 use crate::cli::admin_client::AdminClient;
@@ -77,6 +94,9 @@ enum SchedulesCommand {
     Pause(KeyArgs),
     /// Resume a paused schedule from its next time (missed times are not made up).
     Resume(KeyArgs),
+    /// Change some fields of a schedule, e.g. `machinist schedules update
+    /// nightly-stop --cron '0 20 * * MON-FRI'`; the others stay as they are.
+    Update(Box<UpdateArgs>),
     /// Delete a schedule (its jobs stay).
     Rm { key: String },
 }
@@ -168,6 +188,227 @@ struct AddArgs {
     dry_run: bool,
 }
 
+#[derive(Debug, clap::Args)]
+struct UpdateArgs {
+    /// The schedule's id or name.
+    key: String,
+    /// A new name (not a number).
+    #[arg(long, value_name = "NAME")]
+    rename: Option<String>,
+    /// A new expression: 5 fields, 6 with seconds first, or @hourly, @daily,
+    /// @weekly, @monthly.
+    #[arg(long, value_name = "EXPR")]
+    cron: Option<String>,
+    /// A new IANA zone of the expression, e.g. Europe/Amsterdam.
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
+    /// A new job kind: start, stop, restart, refresh, utilization, …
+    #[arg(long)]
+    kind: Option<String>,
+    /// New job arguments as one JSON object, replacing all the current ones.
+    #[arg(long, value_name = "JSON", conflicts_with = "no_args")]
+    args: Option<String>,
+    /// Set one argument, `--arg month=previous`, keeping the others (the
+    /// value read as JSON when it parses, else as a string).
+    #[arg(long = "arg", value_name = "KEY=VALUE")]
+    arg: Vec<String>,
+    /// Drop every job argument.
+    #[arg(long, conflicts_with = "arg")]
+    no_args: bool,
+    /// Act on these machines instead (repeat for more); replaces the targets.
+    #[arg(long = "machine", value_name = "ID", conflicts_with = "select")]
+    machines: Vec<String>,
+    /// Act on the machines matching this instead
+    /// (`name=GLOB,region=R,machine_type=T,state=S`); replaces the targets.
+    #[arg(long, value_name = "SELECTOR", value_parser = parse_selector)]
+    select: Option<Selector>,
+    /// Act on this machine group instead; replaces the targets.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["machines", "select"])]
+    group: Option<String>,
+    /// A new spread of the jobs after each fire time: 30s, 15m, 1h or a
+    /// number of seconds.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::seconds_arg_u32, conflicts_with = "no_jitter")]
+    jitter: Option<u32>,
+    /// No spread: every job at the fire time.
+    #[arg(long)]
+    no_jitter: bool,
+    /// The local dates on which not to fire (repeat for more); replaces the
+    /// excluded dates.
+    #[arg(long = "exclude-date", value_name = "YYYY-MM-DD")]
+    exclude_dates: Vec<NaiveDate>,
+    /// The holiday calendars of the daemon's configuration (repeat for
+    /// more); replaces the excluded calendars.
+    #[arg(long = "calendar", value_name = "NAME")]
+    calendars: Vec<String>,
+    /// Exclude no dates and no calendars.
+    #[arg(long, conflicts_with_all = ["exclude_dates", "calendars"])]
+    no_exclusions: bool,
+    /// Fire times missed while the daemon was down: run the latest once
+    /// (within --catch-up) or skip them all.
+    #[arg(long, value_enum)]
+    misfire: Option<MisfireArg>,
+    /// How late a missed fire time may still run: 30s, 15m, 1h or a number
+    /// of seconds.
+    #[arg(long = "catch-up", value_name = "DURATION", value_parser = crate::config::duration::seconds_arg)]
+    catch_up: Option<u64>,
+    /// When the previous job for a machine has not finished: skip this one
+    /// or queue it behind.
+    #[arg(long, value_enum)]
+    overlap: Option<OverlapArg>,
+    /// The state each job waits for: none, ready, serviceready, off or gone.
+    #[arg(long, value_name = "STATE")]
+    wait_for: Option<String>,
+    /// How long that wait may last: 30s, 15m, 1h, 2h30m or a number of
+    /// seconds.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::seconds_arg)]
+    wait_timeout: Option<u64>,
+    /// The jobs' priority, -1000..=1000.
+    #[arg(long, allow_negative_numbers = true)]
+    priority: Option<i32>,
+    /// The jobs' attempts before failing, 1..=100.
+    #[arg(long, value_name = "N")]
+    max_attempts: Option<u32>,
+    /// Pause it; `machinist schedules resume` starts it again.
+    #[arg(long)]
+    paused: bool,
+    /// Accept machine ids missing from the daemon's last listing of the
+    /// account (machines created since).
+    #[arg(long)]
+    allow_unknown: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Show what would change and the next fire times, checked as the real
+    /// update (the same errors), and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// The flags of `schedules update` that change something, as the usage
+/// error lists them.
+const UPDATE_FLAGS: &str = "--rename, --cron, --timezone, --kind, --args, --arg, --no-args, \
+     --machine, --select, --group, --jitter, --no-jitter, --exclude-date, --calendar, \
+     --no-exclusions, --misfire, --catch-up, --overlap, --wait-for, --wait-timeout, \
+     --priority, --max-attempts, --paused";
+
+impl UpdateArgs {
+    /// Whether any flag asks for a change (`--allow-unknown`, `--dry-run`
+    /// and the output flags do not).
+    fn changes_something(&self) -> bool {
+        self.rename.is_some()
+            || self.cron.is_some()
+            || self.timezone.is_some()
+            || self.kind.is_some()
+            || self.args.is_some()
+            || !self.arg.is_empty()
+            || self.no_args
+            || !self.machines.is_empty()
+            || self.select.is_some()
+            || self.group.is_some()
+            || self.jitter.is_some()
+            || self.no_jitter
+            || !self.exclude_dates.is_empty()
+            || !self.calendars.is_empty()
+            || self.no_exclusions
+            || self.misfire.is_some()
+            || self.catch_up.is_some()
+            || self.overlap.is_some()
+            || self.wait_for.is_some()
+            || self.wait_timeout.is_some()
+            || self.priority.is_some()
+            || self.max_attempts.is_some()
+            || self.paused
+    }
+
+    /// `spec` (the stored schedule's) with the given flags applied.
+    fn apply(self, mut spec: ScheduleSpec) -> anyhow::Result<ScheduleSpec> {
+        if let Some(name) = self.rename {
+            spec.name = name;
+        }
+        if let Some(cron) = self.cron {
+            spec.cron = cron;
+        }
+        if self.timezone.is_some() {
+            spec.timezone = self.timezone;
+        }
+        let template = &mut spec.template;
+        if let Some(kind) = self.kind {
+            // A catch-up that is the old kind's default goes with the old
+            // kind: the daemon gives the new kind its own (a start caught
+            // up for the 24 h of a stop would start machines hours late).
+            let old_default = template
+                .kind()
+                .ok()
+                .map(|k| JobTemplate::default_catch_up(k).as_secs());
+            if self.catch_up.is_none() && spec.catch_up_seconds == old_default {
+                spec.catch_up_seconds = None;
+            }
+            template.kind = kind;
+        }
+        if self.no_args {
+            template.args = serde_json::Value::Null;
+        } else if self.args.is_some() {
+            template.args = build_args(self.args.as_deref(), &self.arg)?;
+        } else if !self.arg.is_empty() {
+            // Set on top of the current arguments: they go back as JSON.
+            let current = match &template.args {
+                serde_json::Value::Null => "{}".to_string(),
+                other => other.to_string(),
+            };
+            template.args = build_args(Some(&current), &self.arg)?;
+        }
+        if self.wait_for.is_some() {
+            template.wait = self.wait_for;
+        }
+        if self.wait_timeout.is_some() {
+            template.wait_timeout_seconds = self.wait_timeout;
+        }
+        if self.priority.is_some() {
+            template.priority = self.priority;
+        }
+        if self.max_attempts.is_some() {
+            template.max_attempts = self.max_attempts;
+        }
+        if !self.machines.is_empty() || self.select.is_some() || self.group.is_some() {
+            spec.targets = Targets {
+                machine_ids: self.machines,
+                selector: self.select,
+                group: self.group,
+            };
+        }
+        if let Some(jitter) = self.jitter {
+            spec.jitter_seconds = jitter;
+        }
+        if self.no_jitter {
+            spec.jitter_seconds = 0;
+        }
+        if self.no_exclusions {
+            spec.exclusions = Exclusions::default();
+        }
+        if !self.exclude_dates.is_empty() {
+            spec.exclusions.dates = self.exclude_dates;
+        }
+        if !self.calendars.is_empty() {
+            spec.exclusions.calendars = self.calendars;
+        }
+        if let Some(misfire) = self.misfire {
+            spec.misfire = Some(misfire.policy());
+        }
+        if self.catch_up.is_some() {
+            spec.catch_up_seconds = self.catch_up;
+        }
+        if let Some(overlap) = self.overlap {
+            spec.overlap = overlap.policy();
+        }
+        if self.paused {
+            spec.enabled = false;
+        }
+        spec.allow_unknown = self.allow_unknown;
+        Ok(spec)
+    }
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum MisfireArg {
     Skip,
@@ -179,6 +420,24 @@ enum MisfireArg {
 enum OverlapArg {
     Skip,
     Queue,
+}
+
+impl MisfireArg {
+    fn policy(self) -> MisfirePolicy {
+        match self {
+            MisfireArg::Skip => MisfirePolicy::Skip,
+            MisfireArg::RunOnce => MisfirePolicy::RunOnce,
+        }
+    }
+}
+
+impl OverlapArg {
+    fn policy(self) -> OverlapPolicy {
+        match self {
+            OverlapArg::Skip => OverlapPolicy::Skip,
+            OverlapArg::Queue => OverlapPolicy::Queue,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -235,9 +494,18 @@ pub async fn run(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_inner(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
+    // A usage error before the daemon is looked for, as clap's own are.
+    if let SchedulesCommand::Update(update) = &args.command
+        && !update.changes_something()
+    {
+        return Ok(usage(&format!(
+            "nothing to change: give at least one of {UPDATE_FLAGS}"
+        )));
+    }
     let client = args.daemon.client()?;
     match args.command {
         SchedulesCommand::Add(add) => run_add(&client, *add).await?,
+        SchedulesCommand::Update(update) => run_update(&client, *update).await?,
         SchedulesCommand::List {
             include_windows,
             output,
@@ -331,23 +599,11 @@ async fn run_inner(args: SchedulesArgs) -> anyhow::Result<ExitCode> {
 /// `schedules preview --cost`: a stored schedule's forecast, or a draft's.
 async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()> {
     let spec = match (&p.key, p.cron) {
-        (Some(key), _) => {
-            let s = client.schedule(key).await?.schedule;
-            ScheduleSpec {
-                name: s.name,
-                cron: s.cron,
-                timezone: Some(s.timezone),
-                template: s.template,
-                targets: s.targets,
-                enabled: true,
-                jitter_seconds: s.jitter_seconds,
-                exclusions: s.exclusions,
-                misfire: Some(s.misfire),
-                catch_up_seconds: Some(s.catch_up_seconds),
-                overlap: s.overlap,
-                allow_unknown: false,
-            }
-        }
+        (Some(key), _) => ScheduleSpec {
+            // The forecast is of the schedule firing, paused or not.
+            enabled: true,
+            ..spec_of(client.schedule(key).await?.schedule)
+        },
         (None, Some(cron)) => {
             let Some(kind) = p.kind else {
                 anyhow::bail!(
@@ -422,15 +678,9 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
             dates: args.exclude_dates,
             calendars: args.calendars,
         },
-        misfire: args.misfire.map(|m| match m {
-            MisfireArg::Skip => MisfirePolicy::Skip,
-            MisfireArg::RunOnce => MisfirePolicy::RunOnce,
-        }),
+        misfire: args.misfire.map(MisfireArg::policy),
         catch_up_seconds: args.catch_up,
-        overlap: match args.overlap {
-            Some(OverlapArg::Queue) => OverlapPolicy::Queue,
-            Some(OverlapArg::Skip) | None => OverlapPolicy::Skip,
-        },
+        overlap: args.overlap.map_or(OverlapPolicy::Skip, OverlapArg::policy),
         allow_unknown: args.allow_unknown,
     };
     if args.dry_run {
@@ -471,15 +721,87 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
     if args.output.structured() {
         return args.output.print(&schedule);
     }
+    print_saved(&schedule, "added", &[]);
+    Ok(())
+}
+
+/// `schedules update`: the stored schedule with the given flags applied,
+/// put back whole (the API replaces, it does not patch).
+async fn run_update(client: &AdminClient, args: UpdateArgs) -> anyhow::Result<()> {
+    let key = args.key.clone();
+    let (dry_run, output) = (args.dry_run, args.output);
+    let current = client.schedule(&key).await?.schedule;
+    let spec = args.apply(spec_of(current.clone()))?;
+    let old = serde_json::to_value(&current)?;
+    if dry_run {
+        let answer = client.dry_run_schedule(Some(&key), &spec).await?;
+        if output.structured() {
+            return output.print(&answer);
+        }
+        println!("dry run: would change schedule {}:", escape(&current.name));
+        print_changes(&old, &answer.schedule);
+        let field = |name: &str| {
+            answer.schedule[name]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (zone, cron) = (field("timezone"), field("cron"));
+        for t in &answer.next_fire_times {
+            println!(
+                "next: {}",
+                escape(&fire_line(t, Some(&zone), has_seconds(&cron)))
+            );
+        }
+        if answer.schedule["enabled"] == false {
+            println!("paused: it would not fire until resumed");
+        }
+        println!("nothing was changed");
+        return Ok(());
+    }
+    let schedule = client.update_schedule(&key, &spec).await?;
+    if output.structured() {
+        return output.print(&schedule);
+    }
+    let changed = changes(&old, &serde_json::to_value(&schedule)?);
+    print_saved(&schedule, "updated", &changed);
+    Ok(())
+}
+
+/// The spec that stores `s` again as it is: what `schedules update`
+/// changes, and what `preview --cost` prices.
+fn spec_of(s: Schedule) -> ScheduleSpec {
+    ScheduleSpec {
+        name: s.name,
+        cron: s.cron,
+        timezone: Some(s.timezone),
+        template: s.template,
+        targets: s.targets,
+        enabled: s.enabled,
+        jitter_seconds: s.jitter_seconds,
+        exclusions: s.exclusions,
+        misfire: Some(s.misfire),
+        catch_up_seconds: Some(s.catch_up_seconds),
+        overlap: s.overlap,
+        allow_unknown: false,
+    }
+}
+
+/// `schedule 3 added: nightly (0 19 * * * in UTC)`, the `changed` lines
+/// under it, then its next fire time (or why there is none).
+fn print_saved(schedule: &Schedule, verb: &str, changed: &[String]) {
     let seconds = has_seconds(&schedule.cron);
     println!(
-        "schedule {} added: {}",
+        "schedule {} {verb}: {}",
         schedule.id,
         escape(&format!(
             "{} ({} in {})",
             schedule.name, schedule.cron, schedule.timezone
         ))
     );
+    for line in changed {
+        println!("  {}", escape(line));
+    }
     match schedule.next_fire_at {
         Some(next) => println!(
             "next: {} ({})",
@@ -494,7 +816,87 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         }
         None => println!("it never fires"),
     }
-    Ok(())
+}
+
+/// The bookkeeping of a stored schedule or window, left out of
+/// [`changes`]: the store and the scheduler set them, no flag does.
+const UNCHANGEABLE: [&str; 7] = [
+    "id",
+    "created_at",
+    "updated_at",
+    "next_fire_at",
+    "next_enforce_at",
+    "window_id",
+    "window_edge",
+];
+
+/// What differs between `old` and `new` (a schedule or a window as the API
+/// shows it): one `field: old → new` line each, a nested field by its
+/// dotted path (`template.kind`, `hours.start`), in field name order.
+pub(super) fn changes(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
+    flatten("", old, &mut before);
+    flatten("", new, &mut after);
+    let fields: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    fields
+        .into_iter()
+        .filter(|field| !UNCHANGEABLE.contains(&field.as_str()))
+        .filter(|field| before.get(*field) != after.get(*field))
+        .map(|field| {
+            format!(
+                "{field}: {} → {}",
+                shown(before.get(field)),
+                shown(after.get(field))
+            )
+        })
+        .collect()
+}
+
+/// [`changes`], printed one per line under the heading, or that there are
+/// none.
+pub(super) fn print_changes(old: &serde_json::Value, new: &serde_json::Value) {
+    let changed = changes(old, new);
+    if changed.is_empty() {
+        println!("  no field would change");
+    }
+    for line in changed {
+        println!("  {}", escape(&line));
+    }
+}
+
+/// The leaves of `value` by dotted path; an array or a null is a leaf.
+fn flatten(path: &str, value: &serde_json::Value, into: &mut BTreeMap<String, serde_json::Value>) {
+    match value {
+        serde_json::Value::Object(map) if !map.is_empty() || path.is_empty() => {
+            for (key, value) in map {
+                let path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                flatten(&path, value, into);
+            }
+        }
+        _ => {
+            into.insert(path.to_string(), value.clone());
+        }
+    }
+}
+
+/// A value as a person reads it: a string bare, a list comma-separated,
+/// nothing as `-`.
+fn shown(value: Option<&serde_json::Value>) -> String {
+    match value {
+        None | Some(serde_json::Value::Null) => "-".to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(items)) if items.is_empty() => "none".to_string(),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|item| shown(Some(item)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(other) => compact(other),
+    }
 }
 
 /// Parses `name=GLOB,region=R,machine_type=T,state=S`.
@@ -814,6 +1216,35 @@ mod tests {
         assert_eq!(span(900), "15m");
         assert_eq!(span(90), "90s");
         assert_eq!(span(0), "0s");
+    }
+
+    #[test]
+    fn changes_name_each_field_that_differs_by_its_path() {
+        let old = serde_json::json!({
+            "id": 1, "name": "nightly", "cron": "0 3 * * *",
+            "template": {"kind": "stop"},
+            "targets": {"machine_ids": ["ps1", "ps2"]},
+            "exclusions": {"dates": [], "calendars": ["nl"]},
+            "updated_at": "2026-12-06T07:00:00Z",
+        });
+        let new = serde_json::json!({
+            "id": 1, "name": "nightly", "cron": "0 4 * * *",
+            "template": {"kind": "stop", "args": {"month": "previous"}},
+            "targets": {"selector": {"name": "gpu-*"}},
+            "exclusions": {"dates": [], "calendars": []},
+            "updated_at": "2026-12-06T08:00:00Z",
+        });
+        assert_eq!(
+            changes(&old, &new),
+            [
+                "cron: 0 3 * * * → 0 4 * * *",
+                "exclusions.calendars: nl → none",
+                "targets.machine_ids: ps1, ps2 → -",
+                "targets.selector.name: - → gpu-*",
+                "template.args.month: - → previous",
+            ]
+        );
+        assert!(changes(&old, &old).is_empty());
     }
 
     #[test]

@@ -2,6 +2,18 @@
 //! each closing, optionally enforced) and per-machine overrides, through the
 //! daemon's admin API.
 //!
+//! `update` reads the stored window, applies the given flags and puts the
+//! whole back (`PUT /v1/windows/{key}` replaces), as `schedules update`
+//! does, printing each change with [`super::schedules::changes`].
+//! Enforcement looks at once when a window is added with it, or when an
+//! update turns it on or changes what it enforces (the hours, the targets,
+//! the exclusions): both first ask for a dry run and, when it would stop
+//! running machines, name them, and on a terminal without `--yes` ask
+//! ([`warn_of_stops`], one code for `add` and `update`). An update that
+//! leaves all that alone (a rename, say) asks nothing: what enforcement
+//! would stop now, it stops at its next look whether or not the window is
+//! updated; one that turns enforcement off stops nothing.
+//!
 //! Output is for people; `-o json`/`-o yaml` (or `--json`) prints the
 //! API's answer for scripts (see [`super::output`]). A
 //! server error prints one line `error: <message> (field: <field>)` and
@@ -15,7 +27,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::connection::{
     DaemonArgs, KeyArgs, local_time, one_line, print_fields, print_table, report_errors, time,
-    truncate,
+    truncate, usage,
 };
 use super::output::OutputArgs;
 use super::schedules::{
@@ -81,6 +93,9 @@ enum WindowsCommand {
     Pause(KeyArgs),
     /// Resume a paused window.
     Resume(KeyArgs),
+    /// Change some fields of a window, e.g. `machinist windows update office
+    /// --end 19:00`; the others stay as they are.
+    Update(Box<UpdateArgs>),
     /// Delete a window with its start and stop schedules and its overrides.
     Rm { key: String },
     /// Keep one machine on past the window (--keep-on) or off inside it
@@ -161,6 +176,157 @@ struct AddArgs {
     /// goes ahead.
     #[arg(short = 'y', long, conflicts_with = "dry_run")]
     yes: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct UpdateArgs {
+    /// The window's id or name.
+    key: String,
+    /// A new name (not a number).
+    #[arg(long, value_name = "NAME")]
+    rename: Option<String>,
+    /// New days the window opens: `mon-fri`, `mon,wed,fri`, `sat-sun`, `all`.
+    #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+    days: Option<Days>,
+    /// A new local opening time, 24-hour `HH:MM`.
+    #[arg(long, value_name = "HH:MM", value_parser = parse_wall_time)]
+    start: Option<NaiveTime>,
+    /// A new local closing time; before the opening means the next day,
+    /// 00:00 means midnight at the day's end.
+    #[arg(long, value_name = "HH:MM", value_parser = parse_wall_time)]
+    end: Option<NaiveTime>,
+    /// A new IANA zone of the times, e.g. Europe/Amsterdam.
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
+    /// Start and stop these machines instead (repeat for more); replaces
+    /// the targets.
+    #[arg(long = "machine", value_name = "ID")]
+    machines: Vec<String>,
+    /// Start and stop the machines matching this instead
+    /// (`name=GLOB,region=R,machine_type=T,state=S`); replaces the targets.
+    #[arg(long, value_name = "SELECTOR", value_parser = parse_selector)]
+    select: Option<Selector>,
+    /// Start and stop this machine group instead; replaces the targets.
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
+    /// Also stop targets found running while the window is closed.
+    #[arg(long, conflicts_with = "no_enforce")]
+    enforce: bool,
+    /// Stop enforcing: only the opening and the closing act.
+    #[arg(long)]
+    no_enforce: bool,
+    /// How often enforcement looks: 30s, 15m, 1h or a number of seconds.
+    #[arg(long = "enforce-every", value_name = "DURATION", value_parser = crate::config::duration::seconds_arg)]
+    enforce_every: Option<u64>,
+    /// The local dates on which the window stays closed (repeat for more);
+    /// replaces the excluded dates.
+    #[arg(long = "exclude-date", value_name = "YYYY-MM-DD")]
+    exclude_dates: Vec<NaiveDate>,
+    /// The holiday calendars of the daemon's configuration (repeat for
+    /// more); replaces the excluded calendars.
+    #[arg(long = "calendar", value_name = "NAME")]
+    calendars: Vec<String>,
+    /// Exclude no dates and no calendars.
+    #[arg(long, conflicts_with_all = ["exclude_dates", "calendars"])]
+    no_exclusions: bool,
+    /// Pause it; `machinist windows resume` starts it again.
+    #[arg(long)]
+    paused: bool,
+    /// Accept machine ids missing from the daemon's last listing of the
+    /// account (machines created since).
+    #[arg(long)]
+    allow_unknown: bool,
+    // -o table|wide|json|yaml and --json (not a doc comment: clap would
+    // show it).
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Show what would change, the next edges and, for an enforcing window,
+    /// the running machines enforcement would stop now; checked as the real
+    /// update (the same errors), and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Update it without asking when the change makes enforcement stop
+    /// running machines at once (see `windows add --yes`).
+    #[arg(short = 'y', long, conflicts_with = "dry_run")]
+    yes: bool,
+}
+
+/// The flags of `windows update` that change something, as the usage
+/// error lists them.
+const UPDATE_FLAGS: &str = "--rename, --days, --start, --end, --timezone, --machine, \
+     --select, --group, --enforce, --no-enforce, --enforce-every, --exclude-date, --calendar, \
+     --no-exclusions, --paused";
+
+impl UpdateArgs {
+    /// Whether any flag asks for a change (`--allow-unknown`, `--dry-run`,
+    /// `--yes` and the output flags do not).
+    fn changes_something(&self) -> bool {
+        self.rename.is_some()
+            || self.days.is_some()
+            || self.start.is_some()
+            || self.end.is_some()
+            || self.timezone.is_some()
+            || !self.machines.is_empty()
+            || self.select.is_some()
+            || self.group.is_some()
+            || self.enforce
+            || self.no_enforce
+            || self.enforce_every.is_some()
+            || !self.exclude_dates.is_empty()
+            || !self.calendars.is_empty()
+            || self.no_exclusions
+            || self.paused
+    }
+
+    /// `request` (the stored window's) with the given flags applied.
+    fn apply(self, mut request: WindowRequest) -> WindowRequest {
+        if let Some(name) = self.rename {
+            request.name = name;
+        }
+        let hours = &mut request.hours;
+        if let Some(days) = self.days {
+            hours.days = days.0;
+        }
+        if let Some(start) = self.start {
+            hours.start = start;
+        }
+        if let Some(end) = self.end {
+            hours.end = end;
+        }
+        if let Some(zone) = self.timezone {
+            hours.zone = zone;
+        }
+        if !self.machines.is_empty() || self.select.is_some() || self.group.is_some() {
+            request.targets = Targets {
+                machine_ids: self.machines,
+                selector: self.select,
+                group: self.group,
+            };
+        }
+        if self.enforce {
+            request.enforce = true;
+        }
+        if self.no_enforce {
+            request.enforce = false;
+        }
+        if self.enforce_every.is_some() {
+            request.enforce_interval_seconds = self.enforce_every;
+        }
+        if self.no_exclusions {
+            request.exclusions = Exclusions::default();
+        }
+        if !self.exclude_dates.is_empty() {
+            request.exclusions.dates = self.exclude_dates;
+        }
+        if !self.calendars.is_empty() {
+            request.exclusions.calendars = self.calendars;
+        }
+        if self.paused {
+            request.enabled = false;
+        }
+        request.allow_unknown = self.allow_unknown;
+        request
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -255,9 +421,18 @@ pub async fn run(args: WindowsArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_inner(args: WindowsArgs) -> anyhow::Result<ExitCode> {
+    // A usage error before the daemon is looked for, as clap's own are.
+    if let WindowsCommand::Update(update) = &args.command
+        && !update.changes_something()
+    {
+        return Ok(usage(&format!(
+            "nothing to change: give at least one of {UPDATE_FLAGS}"
+        )));
+    }
     let client = args.daemon.client()?;
     match args.command {
         WindowsCommand::Add(add) => run_add(&client, *add).await?,
+        WindowsCommand::Update(update) => run_update(&client, *update).await?,
         WindowsCommand::List { output } => {
             let windows = client.windows().await?;
             if output.structured() {
@@ -352,52 +527,159 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
         enabled: !args.paused,
         allow_unknown: args.allow_unknown,
     };
-    // Enforcement looks at once when the window is added: learn first what
-    // it would stop, so that nobody is surprised by machines going down.
-    if args.dry_run || (request.enforce && request.enabled) {
+    if args.dry_run {
         let answer = client.dry_run_window(None, &request).await?;
-        if args.dry_run {
-            if args.output.structured() {
-                return args.output.print(&answer);
-            }
-            print_window_dry_run(&request, &answer);
-            return Ok(());
+        if args.output.structured() {
+            return args.output.print(&answer);
         }
-        if !answer.would_stop.is_empty() {
-            let notice = format!(
-                "enforcement will stop {} now: {}",
-                running_machines(answer.would_stop.len()),
-                stop_list(&answer.would_stop)
-            );
-            // On stdout for people; with --json, stdout is the window's JSON.
-            if args.output.structured() {
-                eprintln!("{notice}");
-            } else {
-                println!("{notice}");
-            }
-            if !args.yes && std::io::stdin().is_terminal() {
-                let question = format!("Add window {} and stop them?", escape(&request.name));
-                let confirmed = super::confirm::confirm(
-                    &question,
-                    &mut std::io::stdin().lock(),
-                    &mut std::io::stderr(),
-                )
-                .context("cannot read the answer from standard input")?;
-                if !confirmed {
-                    anyhow::bail!("window {} not added", escape(&request.name));
-                }
-            }
-        }
+        print_window_dry_run(&request, &answer);
+        return Ok(());
+    }
+    // Enforcement looks at once when the window is added.
+    if request.enforce && request.enabled {
+        let answer = client.dry_run_window(None, &request).await?;
+        let name = escape(&request.name);
+        warn_of_stops(
+            &answer,
+            args.output,
+            args.yes,
+            &format!("Add window {name} and stop them?"),
+            &format!("window {name} not added"),
+        )?;
     }
     let window = client.create_window(&request).await?;
     if args.output.structured() {
         return args.output.print(&window);
     }
-    println!(
-        "window {} added: {}",
-        window.id,
-        escape(&format!("{} ({})", window.name, hours_summary(&window)))
+    print_saved(client, &window, "added", &[]).await
+}
+
+/// `windows update`: the stored window with the given flags applied, put
+/// back whole (the API replaces, it does not patch).
+async fn run_update(client: &AdminClient, args: UpdateArgs) -> anyhow::Result<()> {
+    let key = args.key.clone();
+    let (dry_run, output, yes) = (args.dry_run, args.output, args.yes);
+    let current = client.window(&key).await?.window;
+    let request = args.apply(request_of(current.clone()));
+    let old = serde_json::to_value(&current)?;
+    if dry_run {
+        let answer = client.dry_run_window(Some(&key), &request).await?;
+        if output.structured() {
+            return output.print(&answer);
+        }
+        println!("dry run: would change window {}:", escape(&current.name));
+        super::schedules::print_changes(&old, &answer.window);
+        for t in &answer.next_edges {
+            println!(
+                "next {}",
+                escape(&fire_line(t, Some(&request.hours.zone), false))
+            );
+        }
+        if !request.enabled {
+            println!("paused: it would neither open, close nor enforce until resumed");
+        } else if request.enforce {
+            print_would_stop(&answer.would_stop);
+        }
+        println!("nothing was changed");
+        return Ok(());
+    }
+    // Enforcement looks at once when it is turned on, or when what it
+    // enforces (the hours, the machines, the days off) changes: the same
+    // notice and question as `windows add --enforce`.
+    let enforcement_changes = !(current.enforce && current.enabled)
+        || current.hours != request.hours
+        || current.targets != request.targets
+        || current.exclusions != request.exclusions;
+    if request.enforce && request.enabled && enforcement_changes {
+        let answer = client.dry_run_window(Some(&key), &request).await?;
+        let name = escape(&current.name);
+        warn_of_stops(
+            &answer,
+            output,
+            yes,
+            &format!("Update window {name} and stop them?"),
+            &format!("window {name} not updated"),
+        )?;
+    }
+    let window = client.update_window(&key, &request).await?;
+    if output.structured() {
+        return output.print(&window);
+    }
+    let changed = super::schedules::changes(&old, &serde_json::to_value(&window)?);
+    print_saved(client, &window, "updated", &changed).await
+}
+
+/// The request that stores `w` again as it is: what `windows update`
+/// changes, and what `preview --cost` prices.
+fn request_of(w: Window) -> WindowRequest {
+    WindowRequest {
+        name: w.name,
+        hours: w.hours,
+        targets: w.targets,
+        enforce: w.enforce,
+        enforce_interval_seconds: Some(w.enforce_interval_seconds),
+        exclusions: w.exclusions,
+        enabled: w.enabled,
+        allow_unknown: false,
+    }
+}
+
+/// Before enforcement looks at once (a window added or changed with
+/// enforcement on): names the running machines the dry run says it would
+/// stop, so that nobody is surprised by machines going down, and on a
+/// terminal without `--yes` asks `question`; a no is an error saying
+/// `refused`. Nothing to stop, nothing said.
+fn warn_of_stops(
+    answer: &WindowDryRun,
+    output: OutputArgs,
+    yes: bool,
+    question: &str,
+    refused: &str,
+) -> anyhow::Result<()> {
+    if answer.would_stop.is_empty() {
+        return Ok(());
+    }
+    let notice = format!(
+        "enforcement will stop {} now: {}",
+        running_machines(answer.would_stop.len()),
+        stop_list(&answer.would_stop)
     );
+    // On stdout for people; with --json, stdout is the window's JSON.
+    if output.structured() {
+        eprintln!("{notice}");
+    } else {
+        println!("{notice}");
+    }
+    if !yes && std::io::stdin().is_terminal() {
+        let confirmed = super::confirm::confirm(
+            question,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stderr(),
+        )
+        .context("cannot read the answer from standard input")?;
+        if !confirmed {
+            anyhow::bail!("{refused}");
+        }
+    }
+    Ok(())
+}
+
+/// `window 1 added: office (mon-fri 09:00–18:00 Europe/Amsterdam)`, the
+/// `changed` lines under it, then its next two edges (or that it is paused).
+async fn print_saved(
+    client: &AdminClient,
+    window: &Window,
+    verb: &str,
+    changed: &[String],
+) -> anyhow::Result<()> {
+    println!(
+        "window {} {verb}: {}",
+        window.id,
+        escape(&format!("{} ({})", window.name, hours_summary(window)))
+    );
+    for line in changed {
+        println!("  {}", escape(line));
+    }
     if window.enabled {
         let edges = client
             .preview_window(&window.id.to_string(), Some(2))
@@ -420,19 +702,11 @@ async fn run_add(client: &AdminClient, args: AddArgs) -> anyhow::Result<()> {
 /// `windows preview --cost`: a stored window's forecast, or a draft's.
 async fn run_forecast(client: &AdminClient, p: PreviewArgs) -> anyhow::Result<()> {
     let request = match (&p.key, p.days) {
-        (Some(key), _) => {
-            let w = client.window(key).await?.window;
-            WindowRequest {
-                name: w.name,
-                hours: w.hours,
-                targets: w.targets,
-                enforce: w.enforce,
-                enforce_interval_seconds: Some(w.enforce_interval_seconds),
-                exclusions: w.exclusions,
-                enabled: true,
-                allow_unknown: false,
-            }
-        }
+        (Some(key), _) => WindowRequest {
+            // The forecast is of the window opening, paused or not.
+            enabled: true,
+            ..request_of(client.window(key).await?.window)
+        },
         (None, Some(days)) => {
             let (Some(start), Some(end), Some(zone)) = (p.start, p.end, p.timezone) else {
                 anyhow::bail!(
@@ -558,13 +832,18 @@ fn print_window_dry_run(request: &WindowRequest, answer: &WindowDryRun) {
     if !request.enabled {
         println!("paused: it would neither open, close nor enforce until resumed");
     } else if request.enforce {
-        if answer.would_stop.is_empty() {
-            println!("would stop nothing now");
-        } else {
-            println!("would stop now: {}", stop_list(&answer.would_stop));
-        }
+        print_would_stop(&answer.would_stop);
     }
     println!("nothing was created");
+}
+
+/// A dry run's `would stop now: …`, or `would stop nothing now`.
+fn print_would_stop(stops: &[WouldStop]) {
+    if stops.is_empty() {
+        println!("would stop nothing now");
+    } else {
+        println!("would stop now: {}", stop_list(stops));
+    }
 }
 
 /// `2 running machines`.

@@ -16,6 +16,7 @@ mod cli_follow;
 mod cli_groups;
 mod cli_install;
 mod cli_output;
+mod cli_update;
 mod cli_usage;
 mod cli_webhooks;
 mod config;
