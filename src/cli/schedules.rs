@@ -1013,7 +1013,8 @@ fn print_list(schedules: &[Schedule], wide: bool) {
             ];
             if wide {
                 row.extend([
-                    if s.template.args.is_null() {
+                    // No arguments, or an empty object: nothing to show.
+                    if s.template.args.as_object().is_none_or(|a| a.is_empty()) {
                         "-".to_string()
                     } else {
                         compact(&s.template.args)
