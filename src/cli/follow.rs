@@ -43,6 +43,11 @@ pub(super) const WAIT_SECONDS: u64 = 20;
 const UNREACHABLE_GRACE: Duration = Duration::from_secs(60);
 /// The pause between tries while the daemon cannot be reached.
 const RETRY: Duration = Duration::from_secs(1);
+/// The least time between two polls that brought nothing. A daemon answers
+/// a poll at once, empty, when too many already wait (or its wait was cut
+/// short); without this floor its follower would ask again at once, in a
+/// loop, and be one more load on a daemon that is busy already.
+const EMPTY_POLL_FLOOR: Duration = Duration::from_secs(1);
 
 /// Reads the history forward from an event id: the events of every job,
 /// of one machine's jobs, or of one job.
@@ -97,10 +102,17 @@ impl Follower {
             self.job_id,
             self.after,
         );
+        let asked = Instant::now();
         let page = self
             .call(|| client.history_after(machine_id.as_deref(), job_id, after, wait))
             .await
             .map_err(|e| older_daemon(&self.client, e))?;
+        if page.events.is_empty() && wait > 0 {
+            let spent = asked.elapsed();
+            if spent < EMPTY_POLL_FLOOR {
+                tokio::time::sleep(EMPTY_POLL_FLOOR - spent).await;
+            }
+        }
         if let Some(last) = page.events.last() {
             self.after = self.after.max(last.id);
         }
