@@ -381,23 +381,31 @@ async fn an_idle_daemon_does_not_wake() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // The scenario: let the last request's work settle, then watch for three seconds.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = switches(daemon.child.id());
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = switches(daemon.child.id());
-    // Threads present both times; one that ended meanwhile (a blocking-pool
-    // thread retiring) is not a wake-up of the daemon.
-    let woke: Vec<(String, u64)> = after
-        .iter()
-        .filter_map(|(tid, n)| Some((tid.clone(), n - before.get(tid)?)))
-        .filter(|(_, d)| *d > 0)
-        .collect();
-    let total: u64 = woke.iter().map(|(_, d)| d).sum();
-    assert!(
-        total <= 2,
-        "an idle daemon was switched in {total} times in 3 s: {woke:?}"
-    );
+    // The scenario: let the last request's work settle, then watch for three
+    // seconds. On a loaded machine (the whole suite in one process) the
+    // settling may outlast the pause and spill into a window; a daemon with
+    // a timer of its own wakes in every window, so one quiet window out of
+    // four proves the point without taking a slow settle for a wake-up.
+    let mut windows = Vec::new();
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = switches(daemon.child.id());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let after = switches(daemon.child.id());
+        // Threads present both times; one that ended meanwhile (a
+        // blocking-pool thread retiring) is not a wake-up of the daemon.
+        let woke: Vec<(String, u64)> = after
+            .iter()
+            .filter_map(|(tid, n)| Some((tid.clone(), n - before.get(tid)?)))
+            .filter(|(_, d)| *d > 0)
+            .collect();
+        let total: u64 = woke.iter().map(|(_, d)| d).sum();
+        if total <= 2 {
+            return;
+        }
+        windows.push((total, woke));
+    }
+    panic!("an idle daemon was switched in more than 2 times in every 3 s window: {windows:?}");
 }
 
 /// One daemon per database file, across processes: a second daemon that
