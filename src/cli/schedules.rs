@@ -804,7 +804,7 @@ fn print_saved(schedule: &Schedule, verb: &str, changed: &[String]) {
     }
     match schedule.next_fire_at {
         Some(next) => println!(
-            "next: {} ({})",
+            "next: {}  ({})",
             zone_time(next, &schedule.timezone, seconds),
             time(next)
         ),

@@ -551,8 +551,9 @@ impl Operation {
                     problems.add(problem);
                 }
                 let Some(create) = create else {
+                    // Not read means at least one problem was kept.
                     problems.finish()?;
-                    unreachable!("a create that could not be read has a problem");
+                    return Err(SpecError::new("args", "cannot be read"));
                 };
                 let mut read = Problems::default();
                 let texts = [
