@@ -90,6 +90,16 @@ pub enum AdminError {
         /// Whether a token was sent: refused, or missing.
         token_sent: bool,
     },
+    /// The daemon took the token as its viewer token, which may read but not
+    /// act (403), said in CLI words.
+    #[error(
+        "the token given is the viewer token of the daemon at {url}, which may read but not change anything: \
+         pass the admin token (--token-file PATH or MACHINIST_ADMIN_TOKEN) for this command"
+    )]
+    ReadOnly {
+        /// The daemon's base URL.
+        url: String,
+    },
     /// The base URL cannot be used.
     #[error("invalid daemon URL `{url}`: {reason}")]
     BadUrl {
@@ -132,6 +142,7 @@ impl AdminError {
         match self {
             AdminError::Api { code, .. } => Some(code),
             AdminError::Unauthorized { .. } => Some("unauthorized"),
+            AdminError::ReadOnly { .. } => Some("forbidden"),
             _ => None,
         }
     }
@@ -143,6 +154,7 @@ impl AdminError {
                 Some(*status)
             }
             AdminError::Unauthorized { .. } => Some(401),
+            AdminError::ReadOnly { .. } => Some(403),
             _ => None,
         }
     }
@@ -870,6 +882,11 @@ impl AdminClient {
             return Err(AdminError::Unauthorized {
                 url: self.base.clone(),
                 token_sent: self.token.is_some(),
+            });
+        }
+        if status == StatusCode::FORBIDDEN {
+            return Err(AdminError::ReadOnly {
+                url: self.base.clone(),
             });
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {

@@ -27,7 +27,7 @@ const ENV_PREFIX: &str = "MACHINIST_";
 
 /// Keys people try that are secrets, which never go in the config file:
 /// (section, key, where the secret goes instead).
-const SECRET_KEYS: [(&str, &str, &str); 2] = [
+const SECRET_KEYS: [(&str, &str, &str); 3] = [
     (
         "paperspace",
         "api_key",
@@ -37,6 +37,11 @@ const SECRET_KEYS: [(&str, &str, &str); 2] = [
         "http",
         "admin_token",
         "set http.admin_token_file, MACHINIST_ADMIN_TOKEN or the systemd credential `admin-token`",
+    ),
+    (
+        "http",
+        "viewer_token",
+        "set http.viewer_token_file, MACHINIST_VIEWER_TOKEN or the systemd credential `viewer-token`",
     ),
 ];
 
@@ -374,7 +379,7 @@ mod tests {
                     .map(move |k| format!("{s}.{k}"))
             })
             .collect();
-        assert_eq!(keys.len(), 50, "{keys:?}");
+        assert_eq!(keys.len(), 51, "{keys:?}");
         assert!(keys.contains(&"rate_limit.per_second".to_string()));
     }
 }

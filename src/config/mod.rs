@@ -390,6 +390,11 @@ pub struct HttpConfig {
     /// `MACHINIST_ADMIN_TOKEN` variable, then the credential `admin-token`
     /// in `$CREDENTIALS_DIRECTORY`.
     pub admin_token_file: PathBuf,
+    /// A file holding a read-only bearer token: it may call every `GET`
+    /// route (jobs, history, machines, reports…) and nothing that acts.
+    /// Empty: the `MACHINIST_VIEWER_TOKEN` variable, then the credential
+    /// `viewer-token`; none of them: no viewer token. Needs an admin token.
+    pub viewer_token_file: PathBuf,
     /// How long one admin request may take before it is answered with a timeout.
     #[serde(with = "duration")]
     pub request_timeout: Duration,
@@ -417,6 +422,11 @@ impl HttpConfig {
     pub fn admin_token_file(&self) -> Option<&Path> {
         non_empty_path(&self.admin_token_file)
     }
+
+    /// The configured viewer token file, if any.
+    pub fn viewer_token_file(&self) -> Option<&Path> {
+        non_empty_path(&self.viewer_token_file)
+    }
 }
 
 impl Default for HttpConfig {
@@ -424,6 +434,7 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7420)),
             admin_token_file: PathBuf::new(),
+            viewer_token_file: PathBuf::new(),
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 64 * 1024,
             header_timeout: Duration::from_secs(10),
@@ -764,7 +775,8 @@ impl Config {
     }
 
     /// The effective configuration as TOML, with `paperspace.api_key` and
-    /// `http.admin_token` shown as `"****"` when set and left out when not.
+    /// `http.admin_token` and `http.viewer_token` shown as `"****"` when set
+    /// and left out when not.
     /// The output is for people (`check-config`); it does not load back as
     /// is, since secrets never go in the config file.
     pub fn to_toml_masked(&self, secrets: &Secrets) -> String {
@@ -789,6 +801,12 @@ impl Config {
             "http",
             "admin_token",
             secrets.admin_token.is_some(),
+        );
+        mask(
+            &mut table,
+            "http",
+            "viewer_token",
+            secrets.viewer_token.is_some(),
         );
         toml::to_string(&table)
             .unwrap_or_else(|e| format!("# the configuration cannot be printed as TOML: {e}\n"))

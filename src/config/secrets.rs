@@ -18,6 +18,7 @@ use crate::webhook::{EndpointSpec, Format, Secret};
 const API_KEY_VAR: &str = "PAPERSPACE_API_KEY";
 /// The variable that may hold the admin token.
 const ADMIN_TOKEN_VAR: &str = "MACHINIST_ADMIN_TOKEN";
+const VIEWER_TOKEN_VAR: &str = "MACHINIST_VIEWER_TOKEN";
 /// An admin token shorter than this gets a warning.
 const SHORT_TOKEN: usize = 16;
 
@@ -30,6 +31,8 @@ pub struct Secrets {
     pub api_key: Option<ApiKey>,
     /// The bearer token of the admin API; needed to listen beyond loopback.
     pub admin_token: Option<AdminToken>,
+    /// The read-only bearer token of the admin API: `GET` routes only.
+    pub viewer_token: Option<AdminToken>,
     /// The endpoints of `[[webhooks.endpoints]]` with their secrets.
     pub webhook_endpoints: Vec<(EndpointSpec, Secret)>,
     /// Things the caller should log, such as a key file readable by others.
@@ -118,6 +121,29 @@ struct Resolved {
     admin_token_failed: bool,
 }
 
+/// A viewer token's problems for `serve`: one without an admin token (every
+/// request could act, so it would limit nothing), or one equal to it (it
+/// would act as the admin token does).
+fn check_viewer(config: &Config, secrets: &Secrets, errors: &mut ConfigErrors) {
+    let Some(viewer) = &secrets.viewer_token else {
+        return;
+    };
+    let problem = match &secrets.admin_token {
+        None => "a viewer token limits nothing without an admin token: set http.admin_token_file, \
+                 MACHINIST_ADMIN_TOKEN or the systemd credential `admin-token` too"
+            .to_string(),
+        Some(admin) if admin.matches(viewer.0.as_bytes()) => {
+            "the viewer token is the admin token: give the viewer a token of its own".to_string()
+        }
+        Some(_) => return,
+    };
+    errors.push(ConfigError::new(
+        config.origin("http.viewer_token_file"),
+        Some("http.viewer_token_file"),
+        problem,
+    ));
+}
+
 pub(super) fn resolve(config: &Config, env: &Env) -> Result<Secrets, ConfigErrors> {
     let r = resolve_all(config, env);
     r.errors.into_result(r.secrets)
@@ -162,6 +188,7 @@ pub(super) fn check_for_serve(config: &Config, secrets: &Secrets) -> ConfigError
             ),
         ));
     }
+    check_viewer(config, secrets, &mut errors);
     errors
 }
 
@@ -222,12 +249,33 @@ fn resolve_all(config: &Config, env: &Env) -> Resolved {
             }
         });
     let admin_token_failed = errors.len() > before;
+
+    let viewer_spec = Spec {
+        what: "viewer token",
+        file_key: "http.viewer_token_file",
+        file: config.http.viewer_token_file(),
+        var: VIEWER_TOKEN_VAR,
+        credential: "viewer-token",
+    };
+    let viewer_token =
+        find(&viewer_spec, env, &mut warnings, &mut errors).and_then(|(text, origin)| {
+            AdminToken::new(text)
+                .map_err(|e| {
+                    let why = match e {
+                        BadAdminToken::Empty => "is empty",
+                        BadAdminToken::NotHeaderSafe => NOT_HEADER_SAFE,
+                    };
+                    errors.push(secret_error(origin, &viewer_spec, why));
+                })
+                .ok()
+        });
     let webhook_endpoints = webhook_secrets(config, env, &mut warnings, &mut errors);
 
     Resolved {
         secrets: Secrets {
             api_key,
             admin_token,
+            viewer_token,
             webhook_endpoints,
             warnings,
         },

@@ -287,6 +287,7 @@ impl Daemon {
                 clock: clock.clone(),
                 defaults: settings.defaults.clone(),
                 token: settings.admin_token.clone(),
+                viewer_token: settings.viewer_token.clone(),
                 registry: registry.clone(),
                 api: Some(api),
                 ledger,

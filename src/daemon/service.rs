@@ -77,6 +77,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let (api, _sim) = paperspace_api(&config, secrets.api_key.clone()).await?;
     let mut settings = DaemonSettings::from_config(&config, secrets.admin_token.clone());
     settings.webhook_endpoints = secrets.webhook_endpoints.clone();
+    settings.viewer_token = secrets.viewer_token.clone();
     let mut daemon = Daemon::start(settings, api, Arc::new(SystemClock)).await?;
     tracing::info!(url = %daemon.url(), "machinist is serving the admin API");
     notifier.ready(&format!("serving the admin API on {}", daemon.url()));

@@ -43,6 +43,8 @@ pub struct DaemonSettings {
     pub http: HttpLimits,
     /// `None` disables auth, which is only allowed on a loopback address.
     pub admin_token: Option<AdminToken>,
+    /// The read-only token: `GET` routes only (`http.viewer_token_file`).
+    pub viewer_token: Option<AdminToken>,
     /// Finished jobs older than this are pruned.
     pub(super) retention: Duration,
     /// Holiday calendars schedules and windows may exclude.
@@ -104,6 +106,8 @@ impl DaemonSettings {
             listen: config.http.listen,
             http: HttpLimits::from_config(&config.http),
             admin_token,
+            // Set by the caller with the secrets, as the admin token is.
+            viewer_token: None,
             retention: config.retention.finished_jobs,
             calendars: Calendars::new(config.schedule.calendars.clone()),
             default_zone: config.schedule.default_timezone.clone(),

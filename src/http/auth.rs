@@ -7,10 +7,18 @@
 //! 401 with `WWW-Authenticate: Bearer` and the JSON error shape. Neither the
 //! configured nor the presented token is ever logged or echoed.
 //!
+//! The viewer token (`http.viewer_token_file`), when there is one, is read
+//! only: it passes `GET` (and `HEAD`) requests, which change nothing, and a
+//! request of any other method with it is answered 403 `forbidden`. It is
+//! judged by the method, not a list of routes, so a route added later is
+//! read-only for the viewer exactly when it is a `GET`.
+//!
 //! Without a token every request passes: the daemon allows that only on a
-//! loopback address (see `Config::validate_for_serve`).
+//! loopback address (see `Config::validate_for_serve`), and a viewer token
+//! needs an admin token.
 
 use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -19,19 +27,28 @@ use super::error::Problem;
 use super::routes;
 use crate::config::AdminToken;
 
-/// The middleware: `axum::middleware::from_fn_with_state(token, require_token)`.
+/// The tokens the admin API takes.
+#[derive(Clone)]
+pub(super) struct Tokens {
+    /// May call every route; `None` lets every request in.
+    pub admin: Option<AdminToken>,
+    /// May call `GET` routes only.
+    pub viewer: Option<AdminToken>,
+}
+
+/// The middleware: `axum::middleware::from_fn_with_state(tokens, require_token)`.
 pub(super) async fn require_token(
-    State(token): State<Option<AdminToken>>,
+    State(tokens): State<Tokens>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = token else {
+    let Some(admin) = &tokens.admin else {
         return next.run(request).await;
     };
     if routes::is_open(request.uri().path()) {
         return next.run(request).await;
     }
-    match check(&token, &request) {
+    match check(admin, tokens.viewer.as_ref(), &request) {
         Ok(()) => next.run(request).await,
         Err(e) => {
             tracing::debug!(path = request.uri().path(), reason = %e.message, "refused an unauthenticated admin request");
@@ -40,7 +57,11 @@ pub(super) async fn require_token(
     }
 }
 
-fn check(token: &AdminToken, request: &Request) -> Result<(), Problem> {
+fn check(
+    token: &AdminToken,
+    viewer: Option<&AdminToken>,
+    request: &Request,
+) -> Result<(), Problem> {
     let mut values = request.headers().get_all(AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         let message = if request.headers().contains_key(AUTHORIZATION) {
@@ -65,8 +86,18 @@ fn check(token: &AdminToken, request: &Request) -> Result<(), Problem> {
         }
     };
     if token.matches(presented) {
-        Ok(())
-    } else {
-        Err(Problem::unauthorized("the admin token is not valid"))
+        return Ok(());
+    }
+    match viewer {
+        Some(viewer) if viewer.matches(presented) => {
+            if matches!(*request.method(), Method::GET | Method::HEAD) {
+                Ok(())
+            } else {
+                Err(Problem::forbidden(
+                    "the viewer token may read, not act: this request needs the admin token",
+                ))
+            }
+        }
+        _ => Err(Problem::unauthorized("the admin token is not valid")),
     }
 }

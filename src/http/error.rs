@@ -83,6 +83,11 @@ impl Problem {
         Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// 403 `forbidden`: a valid token that may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Problem::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Problem::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -208,6 +213,7 @@ pub(crate) fn code_for(status: StatusCode) -> &'static str {
     match status {
         StatusCode::BAD_REQUEST => "bad_request",
         StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::REQUEST_TIMEOUT => "request_timeout",

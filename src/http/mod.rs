@@ -21,6 +21,7 @@
 //!   path key that is neither an id nor a name, `count` outside 1..=100, a
 //!   missing or malformed `month`, a `format` other than `json` or `csv`;
 //! - 401 `unauthorized` (with `WWW-Authenticate: Bearer`), see `http/auth.rs`;
+//! - 403 `forbidden`: the viewer token on a route that is not a `GET`;
 //! - 404 `not_found`: an unknown job, schedule, window (field `key`),
 //!   override or webhook endpoint (field `id`), delivery of that endpoint
 //!   (field `delivery`), group (field `name`), group run (field `id`) or
@@ -178,6 +179,8 @@ pub struct HttpState {
     pub defaults: JobDefaults,
     /// The admin token; `None` lets every request in (loopback only).
     pub token: Option<AdminToken>,
+    /// The read-only token: `GET` routes only ([`auth`]); `None`: none.
+    pub viewer_token: Option<AdminToken>,
     /// Schedules and windows: validated writes and previews.
     pub registry: crate::scheduler::registry::Registry,
     /// Paperspace, for the readiness probe when no job asked it lately;
@@ -292,7 +295,10 @@ struct Gate {
 
 /// The whole admin API, ready for [`serve`].
 pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
-    let token = state.token.clone();
+    let tokens = auth::Tokens {
+        admin: state.token.clone(),
+        viewer: state.viewer_token.clone(),
+    };
     let metrics = Arc::new(Metrics::new());
     let app = AppState {
         http: state,
@@ -332,7 +338,7 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
             },
             read_body,
         ))
-        .layer(middleware::from_fn_with_state(token, auth::require_token))
+        .layer(middleware::from_fn_with_state(tokens, auth::require_token))
         .layer(middleware::from_fn(check_head))
         .layer(middleware::from_fn_with_state(metrics, json_errors))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -957,7 +957,11 @@ pub fn document_value(calendars: &[String], policy: DestinationPolicy) -> Value 
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The admin token; or the viewer token (http.viewer_token_file), which may call the GET routes and is answered 403 `forbidden` on any other"
+            }},
             "schemas": schemas(calendars, policy),
         },
     })

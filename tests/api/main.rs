@@ -53,4 +53,5 @@ mod systemd;
 mod unknown_targets;
 mod v1_client;
 mod v1_wire;
+mod viewer_token;
 mod webhooks;

@@ -50,6 +50,7 @@ impl Parts {
                 clock,
                 defaults: JobDefaults::default(),
                 token,
+                viewer_token: None,
                 registry: registry.clone(),
                 api: None,
                 ledger: Ledger::new(
