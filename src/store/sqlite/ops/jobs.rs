@@ -12,6 +12,14 @@ use crate::store::{
     CancelResult, EventFilter, JobFilter, RetryResult, StoreError, Submitted, Transition,
 };
 
+/// Which side of an event id a history read takes.
+enum Side {
+    /// Ids below this one, newest first.
+    Below(i64),
+    /// Ids above this one, oldest first.
+    Above(i64),
+}
+
 /// The job operations of the SQLite driver: writes go to the writer as
 /// [`JobCommand`]s, reads to the reader pool.
 impl SqliteDriver {
@@ -130,20 +138,8 @@ impl SqliteDriver {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<JobEvent>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT e.* FROM job_events e WHERE e.id < ? AND (? IS NULL OR e.job_id = ?) \
-             AND (? IS NULL OR e.job_id IN (SELECT id FROM jobs WHERE machine_id = ?)) \
-             ORDER BY e.id DESC LIMIT ?",
-        )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(filter.job_id)
-        .bind(filter.job_id)
-        .bind(&filter.machine_id)
-        .bind(&filter.machine_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.into_iter().map(JobEvent::try_from).collect()
+        self.events_beside(filter, Side::Below(before.unwrap_or(i64::MAX)), limit)
+            .await
     }
 
     pub(in crate::store) async fn history_after(
@@ -154,19 +150,45 @@ impl SqliteDriver {
     ) -> Result<Vec<JobEvent>, StoreError> {
         // A range of the primary key, oldest first: a follower's poll reads
         // only the rows it has not seen.
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT e.* FROM job_events e WHERE e.id > ? AND (? IS NULL OR e.job_id = ?) \
-             AND (? IS NULL OR e.job_id IN (SELECT id FROM jobs WHERE machine_id = ?)) \
-             ORDER BY e.id LIMIT ?",
-        )
-        .bind(after)
-        .bind(filter.job_id)
-        .bind(filter.job_id)
-        .bind(&filter.machine_id)
-        .bind(&filter.machine_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
+        self.events_beside(filter, Side::Above(after), limit).await
+    }
+
+    /// The events matching `filter` on one side of an event id: below it
+    /// newest first (a page of the history), above it oldest first (a
+    /// follower reading on).
+    async fn events_beside(
+        &self,
+        filter: &EventFilter,
+        side: Side,
+        limit: u32,
+    ) -> Result<Vec<JobEvent>, StoreError> {
+        // One statement in its two directions, each static SQL.
+        macro_rules! events_sql {
+            ($cmp:literal, $order:literal) => {
+                concat!(
+                    "SELECT e.* FROM job_events e WHERE e.id ",
+                    $cmp,
+                    " ? AND (? IS NULL OR e.job_id = ?) \
+                     AND (? IS NULL OR e.job_id IN (SELECT id FROM jobs WHERE machine_id = ?)) \
+                     ORDER BY e.id ",
+                    $order,
+                    " LIMIT ?"
+                )
+            };
+        }
+        let (sql, id) = match side {
+            Side::Below(id) => (events_sql!("<", "DESC"), id),
+            Side::Above(id) => (events_sql!(">", "ASC"), id),
+        };
+        let rows: Vec<EventRow> = sqlx::query_as(sql)
+            .bind(id)
+            .bind(filter.job_id)
+            .bind(filter.job_id)
+            .bind(&filter.machine_id)
+            .bind(&filter.machine_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
         rows.into_iter().map(JobEvent::try_from).collect()
     }
 
