@@ -107,8 +107,15 @@ def _history(query):
         query.pop("cursor", None)
     elif "wait" in query:
         query["after"] = 0
-    if isinstance(query.get("wait"), int) and not isinstance(query["wait"], bool):
-        query["wait"] = min(query["wait"], 1)
+    # Some phases hand the query over as text ("24"), not as a number.
+    wait = query.get("wait")
+    if isinstance(wait, (str, float)):
+        try:
+            wait = int(wait)
+        except (ValueError, OverflowError):
+            return
+    if isinstance(wait, int) and not isinstance(wait, bool):
+        query["wait"] = min(wait, 1)
 
 
 # The bodies whose machine ids are checked against the account's listing.

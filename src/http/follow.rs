@@ -18,7 +18,7 @@
 //! A waiting request holds one of the admission gate's turns, so waiters
 //! must not crowd out the rest: at most [`HttpLimits::max_waiters`] wait at
 //! once, and a request past that cap is answered at once with what there is
-//! (its follower simply asks again). A wait is also cut to half the request
+//! and `Retry-After: 1` (its follower asks again a second later). A wait is also cut to half the request
 //! timeout, so that the router's timeout never answers a follower with a
 //! 503, and it ends at once when the daemon shuts down, which would
 //! otherwise wait for it.
@@ -71,6 +71,18 @@ pub(super) struct Poll {
     pub wait: Duration,
 }
 
+/// What a long poll came to.
+pub(super) enum Polled {
+    /// The events there were or that came (oldest first), or none when the
+    /// request did not wait, its wait ran out or the daemon shut down.
+    Events(Vec<JobEvent>),
+    /// None yet, and too many requests wait already: this one was answered
+    /// at once. The answer says so (`Retry-After: 1`) so that the follower
+    /// does not ask again at once, and so that a test can see a waiter
+    /// holding the only turn without timing anything.
+    Crowded,
+}
+
 /// The events of `poll`, oldest first: at once when there are some (or
 /// the request does not wait, or too many wait already), else the first
 /// ones a commit brings within the wait; empty when the wait ends first or
@@ -79,7 +91,7 @@ pub(super) async fn events_after(
     http: &HttpState,
     waiters: &Waiters,
     poll: &Poll,
-) -> Result<Vec<JobEvent>, StoreError> {
+) -> Result<Polled, StoreError> {
     // Subscribed before the first read: a commit between that read and the
     // wait still wakes it.
     let mut commits = http.store.commits();
@@ -89,11 +101,11 @@ pub(super) async fn events_after(
     };
     let events = read().await?;
     if !events.is_empty() || poll.wait.is_zero() {
-        return Ok(events);
+        return Ok(Polled::Events(events));
     }
     // Past the cap, the request answers what there is (nothing), at once.
     let Ok(_turn) = waiters.permits.try_acquire() else {
-        return Ok(events);
+        return Ok(Polled::Crowded);
     };
     let deadline = tokio::time::Instant::now() + poll.wait.min(waiters.longest);
     loop {
@@ -101,15 +113,15 @@ pub(super) async fn events_after(
             changed = commits.changed() => {
                 if changed.is_err() {
                     // The store is gone: nothing more will come.
-                    return Ok(Vec::new());
+                    return Ok(Polled::Events(Vec::new()));
                 }
             }
-            () = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
-            () = http.shutdown.cancelled() => return Ok(Vec::new()),
+            () = tokio::time::sleep_until(deadline) => return Ok(Polled::Events(Vec::new())),
+            () = http.shutdown.cancelled() => return Ok(Polled::Events(Vec::new())),
         }
         let events = read().await?;
         if !events.is_empty() {
-            return Ok(events);
+            return Ok(Polled::Events(events));
         }
     }
 }

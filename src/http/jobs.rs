@@ -311,7 +311,7 @@ pub(super) async fn retry(
 pub(super) async fn history(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<HistoryPage>, Problem> {
+) -> Result<Response, Problem> {
     let q = params::query(
         raw.as_deref(),
         &["machine_id", "job_id", "limit", "cursor", "after", "wait"],
@@ -340,13 +340,21 @@ pub(super) async fn history(
             limit,
             wait: wait.unwrap_or_default(),
         };
-        let events = follow::events_after(&app.http, &app.waiters, &poll).await?;
+        let (events, crowded) = match follow::events_after(&app.http, &app.waiters, &poll).await? {
+            follow::Polled::Events(events) => (events, false),
+            follow::Polled::Crowded => (Vec::new(), true),
+        };
         let next_after = events.last().map_or(after, |e| e.id);
-        return Ok(Json(HistoryPage {
+        let page = Json(HistoryPage {
             events,
             next_cursor: None,
             next_after,
-        }));
+        });
+        return Ok(if crowded {
+            ([(header::RETRY_AFTER, "1")], page).into_response()
+        } else {
+            page.into_response()
+        });
     }
     if wait.is_some() {
         return Err(Problem::bad_field(
@@ -369,7 +377,8 @@ pub(super) async fn history(
         events,
         next_cursor,
         next_after: newest,
-    }))
+    })
+    .into_response())
 }
 
 #[cfg(test)]
