@@ -415,6 +415,10 @@ pub struct HttpConfig {
     /// closes the oldest one that has no request being handled. Keep it
     /// well below the open-file limit (the unit sets `LimitNOFILE=8192`).
     pub max_connections: usize,
+    /// How long a dashboard sign-in (`/ui`) lasts before the browser must
+    /// sign in again, 1 minute to 30 days.
+    #[serde(with = "duration")]
+    pub session_ttl: Duration,
 }
 
 impl HttpConfig {
@@ -441,6 +445,7 @@ impl Default for HttpConfig {
             body_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            session_ttl: Duration::from_secs(12 * 3600),
         }
     }
 }

@@ -106,6 +106,20 @@ pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
     c.duration("http.body_timeout", http.body_timeout, Min::Positive);
     c.duration("http.idle_timeout", http.idle_timeout, Min::Positive);
     c.between("http.max_connections", http.max_connections, 16, 65_536);
+    c.duration(
+        "http.session_ttl",
+        http.session_ttl,
+        Min::AtLeast(Duration::from_secs(60)),
+    );
+    if http.session_ttl > Duration::from_secs(30 * 86_400) {
+        c.fail(
+            "http.session_ttl",
+            format!(
+                "must be at most 30 days (got {})",
+                humantime::format_duration(http.session_ttl)
+            ),
+        );
+    }
 
     let retention = &config.retention;
     c.duration(

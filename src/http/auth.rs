@@ -13,6 +13,10 @@
 //! judged by the method, not a list of routes, so a route added later is
 //! read-only for the viewer exactly when it is a `GET`.
 //!
+//! The dashboard's paths (`/ui…`) are let through: the dashboard signs its
+//! browsers in itself, with a session cookie (`http/ui/session.rs`). A
+//! browser asking for `GET /` (it accepts HTML) is redirected there.
+//!
 //! Without a token every request passes: the daemon allows that only on a
 //! loopback address (see `Config::validate_for_serve`), and a viewer token
 //! needs an admin token.
@@ -42,10 +46,15 @@ pub(super) async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
+    // A browser at `/` is shown the dashboard, which signs it in.
+    if super::ui::wants_dashboard(&request) {
+        return axum::response::Redirect::to("/ui/").into_response();
+    }
     let Some(admin) = &tokens.admin else {
         return next.run(request).await;
     };
-    if routes::is_open(request.uri().path()) {
+    // The dashboard has its own sign-in (a session cookie, `http/ui`).
+    if routes::is_open(request.uri().path()) || super::ui::is_ui_path(request.uri().path()) {
         return next.run(request).await;
     }
     match check(admin, tokens.viewer.as_ref(), &request) {

@@ -123,6 +123,7 @@ mod reports;
 pub mod routes;
 mod schedules;
 mod server;
+mod ui;
 mod webhooks;
 mod windows;
 
@@ -232,6 +233,8 @@ pub struct HttpLimits {
     pub idle_timeout: Duration,
     /// Connections open at once ([`serve`]).
     pub max_connections: usize,
+    /// How long a dashboard sign-in lasts (`http.session_ttl`).
+    pub session_ttl: Duration,
 }
 
 impl Default for HttpLimits {
@@ -254,6 +257,7 @@ impl HttpLimits {
             body_timeout: http.body_timeout,
             idle_timeout: http.idle_timeout,
             max_connections: http.max_connections,
+            session_ttl: http.session_ttl,
         }
     }
 }
@@ -280,6 +284,12 @@ pub(crate) struct AppState {
     probe: Arc<tokio::sync::Mutex<Option<health::Probe>>>,
     /// The requests waiting for news of the history, and their cap.
     waiters: follow::Waiters,
+    /// The dashboard's sign-in: the key its cookies and CSRF tokens are
+    /// signed with, and the sessions signed out.
+    ui: ui::Sessions,
+    /// How long a dashboard sign-in lasts (`http.session_ttl`), for the
+    /// login page to say.
+    session_ttl: Duration,
 }
 
 /// The admission gate: a timeout around a concurrency cap.
@@ -300,12 +310,19 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         viewer: state.viewer_token.clone(),
     };
     let metrics = Arc::new(Metrics::new());
+    let sessions = ui::Sessions::new(
+        state.token.clone(),
+        state.viewer_token.clone(),
+        limits.session_ttl,
+    );
     let app = AppState {
         http: state,
         max_body_bytes: limits.max_body_bytes,
         metrics: metrics.clone(),
         probe: Arc::default(),
         waiters: follow::Waiters::new(limits.max_waiters.max(1), limits.request_timeout),
+        ui: sessions,
+        session_ttl: limits.session_ttl,
     };
     let max = limits.max_concurrent.max(1);
     let gate = Gate {
@@ -321,6 +338,9 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
     }
     router
         .route_layer(middleware::from_fn(keep_route))
+        // The dashboard after `keep_route`: its pages are not API routes
+        // (no query check against the OpenAPI document).
+        .merge(ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
@@ -468,8 +488,11 @@ async fn keep_route(route: MatchedPath, request: Request, next: Next) -> Respons
     response
 }
 
-async fn not_found(uri: axum::http::Uri) -> Problem {
-    Problem::not_found(format!("no route {}", shorten_path(uri.path())))
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if ui::is_ui_path(uri.path()) {
+        return ui::not_found(uri.path());
+    }
+    Problem::not_found(format!("no route {}", shorten_path(uri.path()))).into_response()
 }
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
@@ -612,12 +635,14 @@ async fn json_errors(
     fixed
 }
 
+/// Whether an error answer already has its shape: the JSON error of the
+/// API, or a dashboard page (`http/ui`), which says it in HTML.
 fn is_json(response: &Response) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"))
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {

@@ -254,7 +254,7 @@ pub(super) const OPERATIONS: &[Operation] = &[
             q(
                 "wait",
                 wait_seconds,
-                "With `after` only: when no event is there yet, wait up to this many seconds for the first one (a long poll), then answer what there is, possibly nothing. The wait is cut to half the daemon's request timeout, and a request past the daemon's cap on waiting requests (16) answers at once.",
+                "With `after` only: when no event is there yet, wait up to this many seconds for the first one (a long poll), then answer what there is, possibly nothing. The wait is cut to half the daemon's request timeout, and a request past the daemon's cap on waiting requests (16) answers at once, with `Retry-After: 1`.",
             ),
         ],
         body: None,

@@ -13,6 +13,7 @@
 mod answer;
 mod cli;
 mod clients;
+pub mod dashboard;
 mod parts;
 pub mod process;
 pub mod receiver;
@@ -60,6 +61,8 @@ pub enum Run {
 /// How a test wants its app.
 pub struct AppOptions {
     pub token: Option<&'static str>,
+    /// The read-only token (`http.viewer_token_file`); `None` by default.
+    pub viewer_token: Option<&'static str>,
     /// How long each simulated state change takes.
     pub transition: Duration,
     pub workers: usize,
@@ -108,6 +111,7 @@ impl Default for AppOptions {
     fn default() -> Self {
         AppOptions {
             token: Some("test-admin-token-0123456789"),
+            viewer_token: None,
             transition: Duration::from_millis(80),
             workers: 8,
             request_timeout: Duration::from_secs(2),
@@ -229,6 +233,7 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
         Run::Daemon => {
             let mut settings = daemon_settings(db, options.workers);
             settings.admin_token = token;
+            settings.viewer_token = options.viewer_token.map(|t| AdminToken::new(t).unwrap());
             settings.http = options.limits;
             settings.calendars = options.calendars;
             settings.default_zone = options.default_zone.into();

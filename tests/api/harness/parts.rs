@@ -50,7 +50,7 @@ impl Parts {
                 clock,
                 defaults: JobDefaults::default(),
                 token,
-                viewer_token: None,
+                viewer_token: options.viewer_token.map(|t| AdminToken::new(t).unwrap()),
                 registry: registry.clone(),
                 api: None,
                 ledger: Ledger::new(

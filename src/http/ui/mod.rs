@@ -1,0 +1,236 @@
+//! The web dashboard, served at `/ui` on the admin listener.
+//!
+//! Server-rendered HTML ([maud], which escapes every value it splices in)
+//! with htmx for the live parts, and every asset embedded in the binary
+//! ([`assets`]): no CDN, no build step, works offline. Each page reads
+//! what the JSON API reads, from the same [`HttpState`](super::HttpState),
+//! and each button does what the API route of the same name does, through
+//! the same store calls, so the two cannot disagree.
+//!
+//! ## Who may do what
+//!
+//! The JSON API's Bearer check does not apply under `/ui`; the dashboard
+//! has its own sign-in ([`session`]): the admin or viewer token, entered
+//! once, becomes a signed session cookie. A page without a session
+//! redirects to the login page. Every post must carry the session's CSRF
+//! token (a hidden `csrf` field, or the `X-CSRF-Token` header htmx adds),
+//! and only an admin session may post; a viewer sees every page with its
+//! buttons greyed out, and a post is refused with 403 ([`Act`]).
+//!
+//! ## The pages
+//!
+//! | page | file |
+//! | --- | --- |
+//! | `GET/POST /ui/login`, `POST /ui/logout` | `login.rs` |
+//! | `GET /ui/` the fleet; `POST /ui/machines/{id}/start\|stop\|keep-on` | `fleet.rs` |
+//! | `GET /ui/jobs`, `/ui/jobs/{id}`; `POST` retry, cancel, bulk | `jobs.rs` |
+//! | `GET /ui/schedules`, `/ui/schedules/{key}`, `/ui/windows/{key}`, week view, cron preview; `POST` pause, resume, save, overrides | `schedules.rs` |
+//! | `GET /ui/reports`, `/ui/reports/cost.csv` | `reports.rs` |
+//! | `GET /ui/health` | `health.rs` |
+//! | `GET /ui/assets/{file}` | `assets.rs` |
+//!
+//! Every page answers `Cache-Control: no-store` and a Content-Security-Policy
+//! that allows scripts, styles and requests from the daemon alone, no
+//! inline script, and no framing.
+
+mod assets;
+mod error;
+mod fleet;
+mod login;
+mod page;
+mod session;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+pub(super) use error::UiError;
+pub(super) use session::Sessions;
+use session::{NoSession, Session};
+
+/// Where the dashboard lives.
+pub(super) const PREFIX: &str = "/ui";
+
+/// Whether `path` is the dashboard's (which does its own sign-in).
+pub(super) fn is_ui_path(path: &str) -> bool {
+    path == PREFIX || path.starts_with("/ui/")
+}
+
+/// Whether a request for `GET /` comes from a browser (it accepts HTML):
+/// it is then sent to the dashboard instead of the JSON index.
+pub(super) fn wants_dashboard(request: &Request) -> bool {
+    request.method() == Method::GET
+        && request.uri().path() == "/"
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+}
+
+/// The dashboard's routes, with their full paths (under [`PREFIX`]), to be
+/// merged into the admin router. (Not nested: a nested router sees its
+/// paths without the prefix, and `/ui/` would not be its own route.)
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(to_fleet))
+        .route("/ui/", get(fleet::page))
+        .route("/ui/login", get(login::form).post(login::submit))
+        .route("/ui/logout", post(login::logout))
+        .route("/ui/assets/{name}", get(assets::serve))
+        .merge(fleet::routes())
+        .layer(middleware::from_fn(page_headers))
+}
+
+/// `/ui` itself: the fleet, at `/ui/`.
+async fn to_fleet() -> Redirect {
+    Redirect::to("/ui/")
+}
+
+/// A dashboard path that is no page: a 404 page, not the API's JSON.
+pub(super) fn not_found(path: &str) -> Response {
+    UiError::not_found(format!(
+        "there is no dashboard page at {}",
+        path.chars().take(200).collect::<String>()
+    ))
+    .into_response()
+}
+
+/// The headers of every dashboard answer: no caching of pages (they hold
+/// a CSRF token and live data), and the Content-Security-Policy.
+async fn page_headers(request: Request, next: Next) -> Response {
+    let is_asset = request.uri().path().starts_with("/ui/assets/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if !is_asset {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// A page's reader: the signed-in session (any role), or a redirect to the
+/// login page.
+impl FromRequestParts<AppState> for Session {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, UiError> {
+        let now = app.http.clock.now();
+        if !app.ui.sign_in_needed() {
+            return Ok(app.ui.open_session(now));
+        }
+        match app.ui.session(&parts.headers, now) {
+            Ok(session) => Ok(session),
+            Err(NoSession::Missing | NoSession::Ended) => Err(UiError::SignIn {
+                next: parts
+                    .uri
+                    .path_and_query()
+                    .map_or_else(|| PREFIX.to_string(), |p| p.as_str().to_string()),
+            }),
+        }
+    }
+}
+
+/// A post that acts: an admin session, its CSRF token (form field `csrf` or
+/// header `X-CSRF-Token`), and the form `T` (urlencoded; `csrf` is ignored
+/// by `T`'s fields). A viewer gets 403, a missing or foreign token 403.
+pub(in crate::http) struct Act<T> {
+    /// Who acts.
+    pub session: Session,
+    /// What the form said.
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Act<T> {
+    type Rejection = UiError;
+
+    async fn from_request(request: Request, app: &AppState) -> Result<Self, UiError> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, app).await?;
+        let header_token = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), app)
+            .await
+            .map_err(|e| UiError::bad_input(format!("the form could not be read: {e}")))?;
+        let field_token = url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned());
+        let presented = header_token.or(field_token).unwrap_or_default();
+        if !app.ui.csrf_ok(&session, &presented) {
+            return Err(UiError::Csrf);
+        }
+        if !session.may_act() {
+            return Err(UiError::ReadOnly);
+        }
+        let form = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| UiError::bad_input(format!("the form is not valid: {e}")))?;
+        Ok(Act { session, form })
+    }
+}
+
+/// A form with no fields but its CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub(in crate::http) struct NoFields {}
+
+/// Where an action goes back to: the `back` field of its form when it is a
+/// dashboard path, else `fallback`. Never another site (an open redirect).
+pub(in crate::http) fn back_to(back: Option<&str>, fallback: &str) -> String {
+    match back {
+        Some(path) if is_ui_path(path) && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_string()
+        }
+        _ => fallback.to_string(),
+    }
+}
+
+/// A 303 to `path` with a signed notice of what was done.
+pub(in crate::http) fn done(app: &AppState, path: &str, text: &str) -> Response {
+    Redirect::to(&page::with_notice(&app.ui, path, text)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_dashboard_paths_are_ours() {
+        assert!(is_ui_path("/ui") && is_ui_path("/ui/jobs"));
+        assert!(!is_ui_path("/uix") && !is_ui_path("/v1/jobs"));
+    }
+
+    #[test]
+    fn back_never_leaves_the_dashboard() {
+        assert_eq!(
+            back_to(Some("/ui/jobs?state=failed"), "/ui/"),
+            "/ui/jobs?state=failed"
+        );
+        assert_eq!(back_to(Some("https://evil.example/"), "/ui/"), "/ui/");
+        assert_eq!(back_to(Some("//evil.example/ui/"), "/ui/"), "/ui/");
+        assert_eq!(back_to(None, "/ui/jobs"), "/ui/jobs");
+    }
+}
