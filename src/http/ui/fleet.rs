@@ -26,11 +26,11 @@ pub(super) async fn page(
     let body = html! {
         h1 { "Fleet" }
         div.scroll {
-            table {
+            table #machines {
                 thead { tr { th { "Machine" } th { "State" } th { "Type" } th.hide-phone { "Region" } th.hide-phone { "Seen" } } }
                 tbody {
                     @for m in &machines {
-                        tr {
+                        tr data-machine-id=(m.machine.id) {
                             td { (m.machine.name) br; span.muted { (m.machine.id) } }
                             td { (page::state(m.machine.state.as_str())) }
                             td { (m.machine.machine_type.as_deref().unwrap_or("—")) }

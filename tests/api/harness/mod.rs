@@ -11,6 +11,7 @@
 //! re-reads after each commit of the store ([`Store::commits`]).
 
 mod answer;
+pub mod browser;
 mod cli;
 mod clients;
 pub mod dashboard;
