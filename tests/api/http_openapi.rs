@@ -27,10 +27,32 @@ fn router_paths() -> BTreeSet<String> {
         "the router registers routes other than the table's"
     );
     assert!(source.contains("for route in routes::ROUTES {"));
-    for other in [".nest(", ".nest_service(", ".route_service(", ".merge("] {
+    // The one exception: the dashboard's pages, all under `/ui`, which are
+    // HTML for browsers and not part of the API or its document.
+    assert_eq!(source.matches(".merge(").count(), 1);
+    assert!(source.contains(".merge(ui::router())"));
+    for other in [".nest(", ".nest_service(", ".route_service("] {
         assert!(!source.contains(other), "the router adds routes by {other}");
     }
+    for path in dashboard_paths() {
+        assert!(path == "/ui" || path.starts_with("/ui/"), "{path} is outside /ui");
+    }
     ROUTES.iter().map(|r| r.path.to_string()).collect()
+}
+
+/// The paths the dashboard registers, read from its sources.
+fn dashboard_paths() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/ui");
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for call in source.split(".route(").skip(1) {
+            let path = call.trim_start().split('"').nth(1).unwrap();
+            paths.push(path.to_string());
+        }
+    }
+    assert!(!paths.is_empty());
+    paths
 }
 
 fn concrete(template: &str) -> String {
