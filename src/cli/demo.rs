@@ -88,7 +88,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     settings.utilization_pull = Some("0 2 1 * *".to_string());
     let daemon = Daemon::start(settings, api, Arc::new(SystemClock)).await?;
     println!("Machinist daemon   {}  (admin API)", daemon.url());
-    println!("dashboard          {}/ui/  (open in a browser)", daemon.url());
+    println!(
+        "dashboard          {}/ui/  (open in a browser)",
+        daemon.url()
+    );
     println!("database           {}", db.display());
     println!("simulated account  {}  (legacy Paperspace API)", sim.url);
 

@@ -35,7 +35,10 @@ fn router_paths() -> BTreeSet<String> {
         assert!(!source.contains(other), "the router adds routes by {other}");
     }
     for path in dashboard_paths() {
-        assert!(path == "/ui" || path.starts_with("/ui/"), "{path} is outside /ui");
+        assert!(
+            path == "/ui" || path.starts_with("/ui/"),
+            "{path} is outside /ui"
+        );
     }
     ROUTES.iter().map(|r| r.path.to_string()).collect()
 }
