@@ -88,6 +88,42 @@ impl TokenBucket {
     }
 }
 
+/// The rate limit as configured, and what is left of it at one instant:
+/// what the dashboard's health page shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    /// Calls per second on average (`rate_limit.per_second`).
+    pub per_second: f64,
+    /// Calls that may go at once after a quiet spell (`rate_limit.burst`).
+    pub burst: u32,
+    /// Tokens in the bucket now: calls that may go without waiting.
+    pub available: f64,
+    /// How much longer every call is held back after a 429; `None` when not.
+    pub paused_for: Option<Duration>,
+}
+
+impl TokenBucket {
+    /// The settings and the tokens available now (refilled for the time
+    /// elapsed, without taking one).
+    pub fn budget(&self) -> Budget {
+        let s = self.state.lock().expect("bucket lock poisoned");
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(s.refilled_at).as_secs_f64();
+        let paused_for = s.paused_until.filter(|u| *u > now).map(|u| u - now);
+        let available = if paused_for.is_some() {
+            0.0
+        } else {
+            (s.tokens + elapsed * self.rate).min(self.burst)
+        };
+        Budget {
+            per_second: self.rate,
+            burst: self.burst as u32,
+            available,
+            paused_for,
+        }
+    }
+}
+
 /// A [`MachineApi`] whose calls wait for the shared bucket.
 #[derive(Debug)]
 pub struct Throttled<A> {
@@ -126,6 +162,10 @@ impl<A: MachineApi> Throttled<A> {
 impl<A: MachineApi> MachineApi for Throttled<A> {
     fn backend(&self) -> Backend {
         self.inner.backend()
+    }
+
+    fn budget(&self) -> Option<Budget> {
+        Some(self.bucket.budget())
     }
 
     async fn create(&self, request: &CreateMachine) -> Result<Machine, ApiError> {
