@@ -268,6 +268,23 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_budget_says_what_is_left_without_spending_it() {
+        let bucket = TokenBucket::new(2.0, 3);
+        bucket.acquire().await;
+        bucket.acquire().await;
+        let left = bucket.budget();
+        assert_eq!((left.per_second, left.burst), (2.0, 3));
+        assert!((left.available - 1.0).abs() < 1e-9, "{left:?}");
+        assert_eq!(left.paused_for, None);
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!((bucket.budget().available - 2.0).abs() < 1e-6);
+        bucket.pause(Duration::from_secs(4));
+        let paused = bucket.budget();
+        assert_eq!(paused.available, 0.0);
+        assert_eq!(paused.paused_for, Some(Duration::from_secs(4)));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_pause_holds_everyone_back() {
         let bucket = TokenBucket::new(100.0, 10);
         bucket.pause(Duration::from_secs(7));

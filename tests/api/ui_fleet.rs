@@ -396,3 +396,71 @@ async fn the_health_page_shows_the_queue_and_readiness() {
     assert!(part.starts_with("<div id=\"health-live\""), "{part}");
     assert!(!part.contains("<html"), "{part}");
 }
+
+#[tokio::test]
+async fn a_thousand_machines_are_one_page_read_in_one_pass() {
+    let app = spawn_app(options()).await;
+    let machines: Vec<Machine> = (0..1000)
+        .map(|i| {
+            let state = if i % 3 == 0 {
+                MachineState::Ready
+            } else {
+                MachineState::Off
+            };
+            let name = if i % 2 == 0 { "gpu" } else { "cpu" };
+            Machine::new(format!("ps{i:04}"), format!("{name}-{i:04}"), state)
+        })
+        .collect();
+    app.store()
+        .see_machines(machines, true, Utc::now())
+        .await
+        .unwrap();
+    // A schedule by ids, a window by selector, an override on one machine.
+    let ids: Vec<String> = (0..500).map(|i| format!("ps{i:04}")).collect();
+    let (status, schedule) = app
+        .post(
+            "/v1/schedules",
+            json!({"name": "nightly", "cron": "0 20 * * *", "timezone": "UTC",
+                   "template": {"kind": "stop"}, "targets": {"machine_ids": ids}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{schedule}");
+    let (status, window) = app
+        .post(
+            "/v1/windows",
+            json!({"name": "gpus", "hours": {"days": ["mon", "tue", "wed", "thu", "fri"],
+                   "start": "08:00", "end": "19:00", "zone": "UTC"},
+                   "targets": {"selector": {"name": "gpu-*"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{window}");
+    let (status, rule) = app
+        .post(
+            "/v1/windows/gpus/overrides",
+            json!({"machine_id": "ps0998", "mode": "keep_off", "hours": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rule}");
+
+    let ui = app.ui_sign_in(ADMIN).await;
+    let started = std::time::Instant::now();
+    let page = ui.get("/ui/").await;
+    let took = started.elapsed();
+    let html = page.expect(StatusCode::OK);
+    assert_eq!(html.matches("<tr data-machine-id=").count(), 1000);
+    // Generous for a debug build on a busy machine; a query per machine
+    // (or per machine and schedule) would still pass this rarely.
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let by_id = row(html, "ps0001");
+    assert!(by_id.contains("schedule nightly"), "{by_id}");
+    let by_selector = row(html, "ps0998");
+    assert!(by_selector.contains("state-keep-off"), "{by_selector}");
+    assert!(by_selector.contains("class=\"keep-on\""), "{by_selector}");
+    let neither = row(html, "ps0999");
+    assert!(neither.contains("none scheduled"), "{neither}");
+    assert!(neither.contains("No window covers it"), "{neither}");
+    assert!(
+        html.contains("<div class=\"big\">334</div>"),
+        "334 of 1000 are ready"
+    );
+}
