@@ -464,3 +464,43 @@ async fn a_thousand_machines_are_one_page_read_in_one_pass() {
         "334 of 1000 are ready"
     );
 }
+
+#[tokio::test]
+async fn a_keep_on_sets_the_window_closing_aside_as_the_next_action() {
+    // Monday 16:00 UTC: the office window (09:00–18:00) closes next.
+    let monday: chrono::DateTime<Utc> = "2026-03-02T16:00:00Z".parse().unwrap();
+    let app = spawn_app(AppOptions {
+        clock: Some(monday),
+        ..options()
+    })
+    .await;
+    app.store()
+        .see_machines(
+            vec![Machine::new("ps1", "gpu-box", MachineState::Ready)],
+            true,
+            monday,
+        )
+        .await
+        .unwrap();
+    window(&app, "office", &["ps1"]).await;
+    let ui = app.ui_sign_in(ADMIN).await;
+    let before = ui.get("/ui/").await;
+    let gpu = row(before.expect(StatusCode::OK), "ps1");
+    assert!(gpu.contains("state-stop"), "{gpu}");
+    assert!(gpu.contains("2026-03-02 18:00 UTC"), "{gpu}");
+
+    let kept = ui
+        .post(
+            "/ui/machines/ps1/keep-on",
+            &[("window", "office"), ("hours", "3")],
+        )
+        .await;
+    assert_eq!(kept.status, StatusCode::SEE_OTHER, "{}", kept.body);
+    let after = ui.get("/ui/").await;
+    let gpu = row(after.expect(StatusCode::OK), "ps1");
+    // Kept on past 18:00: what acts on it next is Tuesday's opening.
+    assert!(gpu.contains("state-start"), "{gpu}");
+    assert!(gpu.contains("2026-03-03 09:00 UTC"), "{gpu}");
+    assert!(gpu.contains("until <time"), "{gpu}");
+    assert!(gpu.contains("2026-03-02 19:00 UTC"), "{gpu}");
+}

@@ -47,6 +47,7 @@ use crate::http::error::Problem;
 use crate::job::JobRequest;
 use crate::job::operation::check_id;
 use crate::machine::{BillingMonth, Machine, MachineState};
+use crate::schedule::spec::WindowEdge;
 use crate::schedule::target::{Selector, Targets};
 use crate::schedule::window::{Override, OverrideMode, OverrideRequest, Window};
 use crate::store::KnownMachine;
@@ -111,6 +112,9 @@ impl<'a> Aim<'a> {
 struct NextFiring<'a> {
     /// When, in UTC.
     at: DateTime<Utc>,
+    /// For a window's edge: the window's id and which edge, so that an
+    /// override of that window can set it aside.
+    edge: Option<(i64, WindowEdge)>,
     /// e.g. `stop`.
     action: String,
     /// `schedule nightly-stop` or `window office`.
@@ -119,7 +123,7 @@ struct NextFiring<'a> {
     aim: Aim<'a>,
 }
 
-/// A window that covers machines, with its overrides in force.
+/// A window that covers machines.
 struct Cover<'a> {
     /// The window.
     window: &'a Window,
@@ -196,6 +200,7 @@ pub(super) async fn page(
         };
         firings.push(NextFiring {
             at: next.utc,
+            edge: schedule.window_id.zip(schedule.window_edge),
             action: schedule.template.kind.clone(),
             source,
             aim: Aim::of(&schedule.targets, &groups),
@@ -233,6 +238,15 @@ pub(super) async fn page(
     let listed = known.len() - gone;
 
     let back = if show_gone { "/ui/?gone=1" } else { "/ui/" };
+    let rows = Rows {
+        session: &session,
+        lines,
+        firings,
+        overrides,
+        covers,
+        back,
+        now,
+    };
     let body = html! {
         h1 { "Fleet" }
         div.cards {
@@ -288,9 +302,7 @@ pub(super) async fn page(
                 }
                 tbody {
                     @for k in &present {
-                        (row(&session, k, lines.get(k.machine.id.as_str()).copied(), &firings,
-                             overrides.get(&k.machine.id).map(Vec::as_slice).unwrap_or(&[]),
-                             &covers, back, now))
+                        (rows.row(k))
                     }
                 }
             }
@@ -320,89 +332,124 @@ fn label(machine: &Machine) -> &str {
     }
 }
 
-/// One machine's row.
-#[allow(clippy::too_many_arguments)]
-fn row(
-    session: &Session,
-    known: &KnownMachine,
-    line: Option<&CostLine>,
-    firings: &[NextFiring],
-    overrides: &[(&str, Override)],
-    covers: &[Cover],
-    back: &str,
+/// What every row is drawn from: read once per page.
+struct Rows<'a> {
+    /// Who looks: a viewer's buttons are greyed out.
+    session: &'a Session,
+    /// The month's cost report line of each machine, by id.
+    lines: HashMap<&'a str, &'a CostLine>,
+    /// Each enabled schedule's next firing, earliest first.
+    firings: Vec<NextFiring<'a>>,
+    /// The overrides in force, by machine id, each with its window's name.
+    overrides: HashMap<String, Vec<(&'a str, Override)>>,
+    /// Every window, to offer those that cover a machine.
+    covers: Vec<Cover<'a>>,
+    /// The fleet page the forms come back to.
+    back: &'a str,
+    /// When the page is drawn.
     now: DateTime<Utc>,
-) -> Markup {
-    let m = &known.machine;
-    let rate = line
-        .and_then(|l| l.hourly_rate)
-        .or_else(|| m.rate.as_ref().map(|r| r.usage));
-    // Sorted by time: the first that aims at it is the next.
-    let next = firings.iter().find(|f| f.aim.hits(m));
-    let windows: Vec<&Window> = covers
-        .iter()
-        .filter(|c| c.aim.hits(m))
-        .map(|c| c.window)
-        .collect();
-    let id = &m.id;
-    html! {
-        tr data-machine-id=(id) {
-            td {
-                (label(m))
-                br;
-                span.muted { (id) }
-            }
-            td {
-                @if let Some(gone_at) = known.gone_at {
-                    (page::state("gone")) br;
-                    span.age { (page::relative(gone_at, now)) }
-                } @else {
-                    (page::state(m.state.as_str()))
+}
+
+impl Rows<'_> {
+    /// One machine's row.
+    fn row(&self, known: &KnownMachine) -> Markup {
+        let (session, back, now) = (self.session, self.back, self.now);
+        let m = &known.machine;
+        let line = self.lines.get(m.id.as_str()).copied();
+        let overrides = self.overrides.get(&m.id).map_or(&[][..], Vec::as_slice);
+        let rate = line
+            .and_then(|l| l.hourly_rate)
+            .or_else(|| m.rate.as_ref().map(|r| r.usage));
+        // Sorted by time: the first that aims at it, and that no override
+        // sets aside, is the next.
+        let next = self
+            .firings
+            .iter()
+            .find(|f| f.aim.hits(m) && !set_aside(f, overrides));
+        let windows: Vec<&Window> = self
+            .covers
+            .iter()
+            .filter(|c| c.aim.hits(m))
+            .map(|c| c.window)
+            .collect();
+        let id = &m.id;
+        html! {
+            tr data-machine-id=(id) {
+                td {
+                    (label(m))
                     br;
-                    span.age title="When the daemon last saw it" { "seen " (page::relative(known.seen_at, now)) }
+                    span.muted { (id) }
                 }
-            }
-            td.hide-phone { (m.machine_type.as_deref().unwrap_or("—")) }
-            td.hide-phone { (m.region.as_deref().unwrap_or("—")) }
-            td.num.hide-phone { (rate.map_or_else(|| "—".to_string(), page::money)) }
-            td.num { (line.and_then(|l| l.total).map_or_else(|| "—".to_string(), page::money)) }
-            td.num.hide-phone { (line.and_then(|l| l.saved).map_or_else(|| "—".to_string(), page::money)) }
-            td.hide-phone {
-                @if let Some(next) = next {
-                    (page::state(&next.action)) " "
-                    span.muted { (next.source) }
-                    br;
-                    (page::when(next.at, now))
-                } @else {
-                    span.muted { "none scheduled" }
-                }
-            }
-            td.hide-phone {
-                @for (window, rule) in overrides {
-                    div.override {
-                        (page::state(rule.mode.as_str()))
-                        " " span.muted { "window " (window) }
+                td {
+                    @if let Some(gone_at) = known.gone_at {
+                        (page::state("gone")) br;
+                        span.age { (page::relative(gone_at, now)) }
+                    } @else {
+                        (page::state(m.state.as_str()))
                         br;
-                        "until " (page::when(rule.until, now))
-                        @if let Some(reason) = &rule.reason {
+                        span.age title="When the daemon last saw it" { "seen " (page::relative(known.seen_at, now)) }
+                    }
+                }
+                td.hide-phone { (m.machine_type.as_deref().unwrap_or("—")) }
+                td.hide-phone { (m.region.as_deref().unwrap_or("—")) }
+                td.num.hide-phone { (rate.map_or_else(|| "—".to_string(), page::money)) }
+                td.num { (line.and_then(|l| l.total).map_or_else(|| "—".to_string(), page::money)) }
+                td.num.hide-phone { (line.and_then(|l| l.saved).map_or_else(|| "—".to_string(), page::money)) }
+                td.hide-phone {
+                    @if let Some(next) = next {
+                        (page::state(&next.action)) " "
+                        span.muted { (next.source) }
+                        br;
+                        (page::when(next.at, now))
+                    } @else {
+                        span.muted { "none scheduled" }
+                    }
+                }
+                td.hide-phone {
+                    @for (window, rule) in overrides {
+                        div.override {
+                            (page::state(rule.mode.as_str()))
+                            " " span.muted { "window " (window) }
                             br;
-                            span.muted { "“" (reason) "”" }
+                            "until " (page::when(rule.until, now))
+                            @if let Some(reason) = &rule.reason {
+                                br;
+                                span.muted { "“" (reason) "”" }
+                            }
                         }
                     }
                 }
-            }
-            td {
-                @if known.gone_at.is_none() {
-                    div.actions {
-                        (page::button_form(session, &format!("/ui/machines/{id}/start"), "Start", None,
-                            if m.state == MachineState::Off { "" } else { "secondary" }))
-                        (page::button_form(session, &format!("/ui/machines/{id}/stop"), "Stop",
-                            Some(&format!("Stop machine {}?", label(m))), "danger"))
+                td {
+                    @if known.gone_at.is_none() {
+                        div.actions {
+                            (page::button_form(session, &format!("/ui/machines/{id}/start"), "Start", None,
+                                if m.state == MachineState::Off { "" } else { "secondary" }))
+                            (page::button_form(session, &format!("/ui/machines/{id}/stop"), "Stop",
+                                Some(&format!("Stop machine {}?", label(m))), "danger"))
+                        }
+                        (keep_on_form(session, id, &windows, back))
                     }
-                    (keep_on_form(session, id, &windows, back))
                 }
             }
         }
     }
+}
+
+/// Whether an override in force at the firing keeps its window's edge
+/// from acting on the machine: `keep_on` its closing, `keep_off` its opening.
+fn set_aside(firing: &NextFiring, overrides: &[(&str, Override)]) -> bool {
+    let Some((window, edge)) = firing.edge else {
+        return false;
+    };
+    overrides.iter().any(|(_, rule)| {
+        rule.window_id == window
+            && rule.is_active(firing.at)
+            && matches!(
+                (rule.mode, edge),
+                (OverrideMode::KeepOn, WindowEdge::Stop)
+                    | (OverrideMode::KeepOff, WindowEdge::Start)
+            )
+    })
 }
 
 /// The "keep running" form of one machine: a window that covers it, for how
