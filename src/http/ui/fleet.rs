@@ -277,12 +277,10 @@ pub(super) async fn page(
                 code { "machinist jobs submit refresh --wait" } "."
             }
         }
-        p {
-            @if show_gone {
-                a href="/ui/" { "Hide machines that are gone" }
-            } @else if gone > 0 {
-                a href="/ui/?gone=1" { "Show " (gone) " machine" @if gone != 1 { "s" } " that are gone" }
-            }
+        @if show_gone {
+            p { a href="/ui/" { "Hide machines that are gone" } }
+        } @else if gone > 0 {
+            p { a href="/ui/?gone=1" { "Show " (gone) " machine" @if gone != 1 { "s" } " that are gone" } }
         }
         div.scroll {
             table #machines {
@@ -293,8 +291,8 @@ pub(super) async fn page(
                         th.hide-phone { "Type" }
                         th.hide-phone { "Region" }
                         th.num.hide-phone { "Rate/h" }
-                        th.num { "Month to date" }
-                        th.num.hide-phone { "Saved" }
+                        th.num title="This month, to date" { "Cost" }
+                        th.num.hide-phone title="By Machinist's stops this month" { "Saved" }
                         th.hide-phone { "Next action" }
                         th.hide-phone { "Overrides" }
                         th { "Actions" }
@@ -386,8 +384,8 @@ impl Rows<'_> {
                         span.age { (page::relative(gone_at, now)) }
                     } @else {
                         (page::state(m.state.as_str()))
-                        br;
-                        span.age title="When the daemon last saw it" { "seen " (page::relative(known.seen_at, now)) }
+                        br.hide-phone;
+                        span.age.hide-phone title="When the daemon last saw it" { "seen " (page::relative(known.seen_at, now)) }
                     }
                 }
                 td.hide-phone { (m.machine_type.as_deref().unwrap_or("—")) }
@@ -419,7 +417,7 @@ impl Rows<'_> {
                         }
                     }
                 }
-                td {
+                td.row-actions {
                     @if known.gone_at.is_none() {
                         div.actions {
                             (page::button_form(session, &format!("/ui/machines/{id}/start"), "Start", None,
@@ -468,7 +466,7 @@ fn keep_on_form(session: &Session, id: &str, windows: &[&Window], back: &str) ->
                 "Keep running past"
                 select name="window" {
                     @for w in windows {
-                        option value=(w.id) { "window " (w.name) }
+                        option value=(w.id) { "window " (w.name) @if !w.enabled { " (paused)" } }
                     }
                 }
             }
