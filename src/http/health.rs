@@ -100,6 +100,12 @@ pub(super) async fn readyz(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Readiness>, Problem> {
     params::query(raw.as_deref(), &[])?;
+    Ok(Json(readiness(&app).await?))
+}
+
+/// The checks of `GET /readyz`: the readiness, or the 503 naming the check
+/// that failed. The dashboard's health page shows the same.
+pub(super) async fn readiness(app: &AppState) -> Result<Readiness, Problem> {
     let store = &app.http.store;
     let mut checks = std::collections::BTreeMap::new();
     let migrations = store
@@ -131,7 +137,7 @@ pub(super) async fn readyz(
         .filter(|at| now - *at <= fresh);
     let answered = match by_jobs {
         Some(at) => at,
-        None => probe(&app, now).await?,
+        None => probe(app, now).await?,
     };
     checks.insert(
         "paperspace".into(),
@@ -162,7 +168,7 @@ pub(super) async fn readyz(
         .machine_event_count()
         .await
         .map_err(|e| not_ready("database", format!("the database did not answer: {e}")))?;
-    Ok(Json(Readiness {
+    Ok(Readiness {
         status: "ready".into(),
         checks,
         account_standing,
@@ -171,7 +177,7 @@ pub(super) async fn readyz(
             newest: cursor.newest,
             events,
         },
-    }))
+    })
 }
 
 /// Whether the database takes writes: `store.path` still names the file the

@@ -92,10 +92,7 @@ pub(super) async fn submit(
         };
         return Ok((StatusCode::OK, Json(answer)).into_response());
     }
-    let submitted = match app.http.store.submit(job, now).await {
-        Err(StoreError::Refused(refused)) => return Err(refusal(&app, &ids, refused).await),
-        other => other?,
-    };
+    let submitted = store_job(&app, job, &ids, now).await?;
     let id = submitted.job.id;
     if submitted.created {
         tracing::info!(job_id = id, kind = %submitted.job.kind, "job submitted over the admin API");
@@ -106,6 +103,35 @@ pub(super) async fn submit(
         Ok(response)
     } else {
         Ok((StatusCode::OK, Json(submitted.job)).into_response())
+    }
+}
+
+/// Checks and stores `request` as `POST /v1/jobs` does (not a dry run):
+/// the same validation, defaults and 422s. The dashboard's buttons that
+/// submit a job go through here too, so the two cannot disagree.
+pub(super) async fn submit_request(
+    app: &AppState,
+    request: JobRequest,
+) -> Result<crate::store::Submitted, Problem> {
+    let now = app.http.clock.now();
+    let ids = dependency_ids(&request.depends_on, "depends_on");
+    let job = request
+        .validate(&app.http.defaults, now)
+        .map_err(Problem::invalid_job)?;
+    store_job(app, job, &ids, now).await
+}
+
+/// Stores a validated job; a refusal of the store becomes the 422 naming
+/// the dependency at fault (`ids`: the request's job dependencies).
+async fn store_job(
+    app: &AppState,
+    job: crate::job::NewJob,
+    ids: &[(String, JobId)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<crate::store::Submitted, Problem> {
+    match app.http.store.submit(job, now).await {
+        Err(StoreError::Refused(refused)) => Err(refusal(app, ids, refused).await),
+        other => Ok(other?),
     }
 }
 

@@ -109,6 +109,17 @@ struct Counters {
     last_api_answer: Option<DateTime<Utc>>,
 }
 
+/// Paperspace calls the jobs made, as counted from their events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct ApiCalls {
+    /// Every call.
+    pub total: u64,
+    /// Calls Paperspace throttled (429).
+    pub throttled: u64,
+    /// Calls that failed on Paperspace's side (5xx) or got no answer.
+    pub failed: u64,
+}
+
 /// One daemon's metrics. Cheap to share behind an `Arc`.
 #[derive(Debug, Default)]
 pub(super) struct Metrics {
@@ -150,6 +161,23 @@ impl Metrics {
     /// rows read so far tell.
     pub(super) fn last_api_answer(&self) -> Option<DateTime<Utc>> {
         self.lock().last_api_answer
+    }
+
+    /// The Paperspace calls counted so far (since the first scrape's seed):
+    /// for the dashboard's health page.
+    pub(super) fn api_call_summary(&self) -> ApiCalls {
+        let c = self.lock();
+        let mut calls = ApiCalls::default();
+        for (labels, n) in &c.api_calls {
+            calls.total += n;
+            match labels.get(2).map(String::as_str) {
+                Some("429") => calls.throttled += n,
+                Some("none") => calls.failed += n,
+                Some(s) if s.starts_with('5') => calls.failed += n,
+                _ => {}
+            }
+        }
+        calls
     }
 
     /// Reads the rows written since the last call into the counters.

@@ -104,7 +104,7 @@ fn window_error(e: RegistryError) -> Problem {
     registry_error(e, INVALID_WINDOW)
 }
 
-fn override_error(e: RegistryError) -> Problem {
+pub(super) fn override_error(e: RegistryError) -> Problem {
     registry_error(e, INVALID_OVERRIDE)
 }
 

@@ -68,6 +68,12 @@ pub trait MachineApi: Send + Sync + std::fmt::Debug {
     /// Which API this is.
     fn backend(&self) -> Backend;
 
+    /// The rate limit every call waits for, and what is left of it now;
+    /// `None` for a client without one (only [`throttle::Throttled`] has one).
+    fn budget(&self) -> Option<throttle::Budget> {
+        None
+    }
+
     /// Creates a machine. Not idempotent at Paperspace: after an ambiguous
     /// failure look the machine up by name before asking again.
     async fn create(&self, request: &CreateMachine) -> Result<Machine, ApiError>;

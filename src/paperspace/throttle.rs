@@ -88,6 +88,42 @@ impl TokenBucket {
     }
 }
 
+/// The rate limit as configured, and what is left of it at one instant:
+/// what the dashboard's health page shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    /// Calls per second on average (`rate_limit.per_second`).
+    pub per_second: f64,
+    /// Calls that may go at once after a quiet spell (`rate_limit.burst`).
+    pub burst: u32,
+    /// Tokens in the bucket now: calls that may go without waiting.
+    pub available: f64,
+    /// How much longer every call is held back after a 429; `None` when not.
+    pub paused_for: Option<Duration>,
+}
+
+impl TokenBucket {
+    /// The settings and the tokens available now (refilled for the time
+    /// elapsed, without taking one).
+    pub fn budget(&self) -> Budget {
+        let s = self.state.lock().expect("bucket lock poisoned");
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(s.refilled_at).as_secs_f64();
+        let paused_for = s.paused_until.filter(|u| *u > now).map(|u| u - now);
+        let available = if paused_for.is_some() {
+            0.0
+        } else {
+            (s.tokens + elapsed * self.rate).min(self.burst)
+        };
+        Budget {
+            per_second: self.rate,
+            burst: self.burst as u32,
+            available,
+            paused_for,
+        }
+    }
+}
+
 /// A [`MachineApi`] whose calls wait for the shared bucket.
 #[derive(Debug)]
 pub struct Throttled<A> {
@@ -126,6 +162,10 @@ impl<A: MachineApi> Throttled<A> {
 impl<A: MachineApi> MachineApi for Throttled<A> {
     fn backend(&self) -> Backend {
         self.inner.backend()
+    }
+
+    fn budget(&self) -> Option<Budget> {
+        Some(self.bucket.budget())
     }
 
     async fn create(&self, request: &CreateMachine) -> Result<Machine, ApiError> {
@@ -225,6 +265,23 @@ mod tests {
             took >= Duration::from_millis(1990) && took <= Duration::from_millis(2010),
             "{took:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_says_what_is_left_without_spending_it() {
+        let bucket = TokenBucket::new(2.0, 3);
+        bucket.acquire().await;
+        bucket.acquire().await;
+        let left = bucket.budget();
+        assert_eq!((left.per_second, left.burst), (2.0, 3));
+        assert!((left.available - 1.0).abs() < 1e-9, "{left:?}");
+        assert_eq!(left.paused_for, None);
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!((bucket.budget().available - 2.0).abs() < 1e-6);
+        bucket.pause(Duration::from_secs(4));
+        let paused = bucket.budget();
+        assert_eq!(paused.available, 0.0);
+        assert_eq!(paused.paused_for, Some(Duration::from_secs(4)));
     }
 
     #[tokio::test(start_paused = true)]

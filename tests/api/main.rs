@@ -51,6 +51,7 @@ mod store_metering;
 mod store_webhooks;
 mod systemd;
 mod ui_browser;
+mod ui_fleet;
 mod ui_session;
 mod unknown_targets;
 mod v1_client;
