@@ -4,8 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::job::{Job, JobEvent, JobId, JobKind, JobState, NewJob};
-use crate::store::rows::{EventRow, JobRow, from_ms, to_ms};
+use crate::job::{Job, JobEvent, JobId, JobState, NewJob};
+use crate::schedule::firing::Firing;
+use crate::store::rows::{EventRow, FiringDbRow, JobRow, from_ms, to_ms};
 use crate::store::sqlite::SqliteDriver;
 use crate::store::sqlite::jobs::{EncodedJob, EncodedTransition, JobCommand, NEXT_DUE};
 use crate::store::{
@@ -102,22 +103,84 @@ impl SqliteDriver {
         before: Option<JobId>,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
-        let rows: Vec<JobRow> = sqlx::query_as(
-            "SELECT * FROM jobs WHERE id < ? AND (? IS NULL OR state = ?) \
-             AND (? IS NULL OR kind = ?) AND (? IS NULL OR machine_id = ?) \
-             ORDER BY id DESC LIMIT ?",
-        )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(filter.state.map(JobState::as_str))
-        .bind(filter.state.map(JobState::as_str))
-        .bind(filter.kind.map(JobKind::as_str))
-        .bind(filter.kind.map(JobKind::as_str))
-        .bind(&filter.machine_id)
-        .bind(&filter.machine_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
+        // Built from the filters given, so that each is a plain `col = ?`
+        // the planner can match to its index (`jobs_state`, `jobs_kind`,
+        // `jobs_machine`: each `(col, id)`, read newest first from the
+        // cursor down). The `? IS NULL OR col = ?` form of one static
+        // statement hides the index from SQLite's planner, which then walks
+        // the whole table for a rare state. Values are always bound.
+        let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new(if filter.schedule_id.is_some() {
+            // A schedule's jobs: walked down its firings (index
+            // firings_schedule_job), newest job first.
+            "SELECT j.* FROM firings f JOIN jobs j ON j.id = f.job_id WHERE f.job_id < "
+        } else {
+            "SELECT j.* FROM jobs j WHERE j.id < "
+        });
+        sql.push_bind(before.unwrap_or(i64::MAX));
+        if let Some(schedule_id) = filter.schedule_id {
+            sql.push(" AND f.schedule_id = ").push_bind(schedule_id);
+        }
+        if let Some(id) = filter.id {
+            sql.push(" AND j.id = ").push_bind(id);
+        }
+        if let Some(state) = filter.state {
+            sql.push(" AND j.state = ").push_bind(state.as_str());
+        }
+        if let Some(kind) = filter.kind {
+            sql.push(" AND j.kind = ").push_bind(kind.as_str());
+        }
+        if let Some(machine_id) = &filter.machine_id {
+            sql.push(" AND j.machine_id = ").push_bind(machine_id.clone());
+        }
+        if let Some(key) = &filter.idempotency_key {
+            sql.push(" AND j.idempotency_key = ")
+                .push_bind(key.clone());
+        }
+        // A created-at range is read as the range of ids submitted in it:
+        // the first job created at or after each end, found on
+        // `jobs_created`, bounds the id. The exact comparisons follow (with
+        // `+`, which keeps the planner off `jobs_created` for them: that
+        // index would need every job of the range sorted by id).
+        if let Some(from) = filter.created_from {
+            sql.push(
+                " AND j.id >= (SELECT id FROM jobs WHERE created_at >= ",
+            )
+            .push_bind(to_ms(from))
+            .push(" ORDER BY created_at, id LIMIT 1) AND +j.created_at >= ")
+            .push_bind(to_ms(from));
+        }
+        if let Some(to) = filter.created_to {
+            sql.push(" AND j.id < COALESCE((SELECT id FROM jobs WHERE created_at >= ")
+                .push_bind(to_ms(to))
+                .push(" ORDER BY created_at, id LIMIT 1), ")
+                .push_bind(i64::MAX)
+                .push(") AND +j.created_at < ")
+                .push_bind(to_ms(to));
+        }
+        sql.push(if filter.schedule_id.is_some() {
+            " ORDER BY f.job_id DESC LIMIT "
+        } else {
+            " ORDER BY j.id DESC LIMIT "
+        });
+        sql.push_bind(i64::from(limit));
+        let rows: Vec<JobRow> = sql
+            .build_query_as()
+            .fetch_all(&self.reader)
+            .await?;
         rows.into_iter().map(Job::try_from).collect()
+    }
+
+    /// The firing that queued job `job_id`, if a schedule's did.
+    pub(in crate::store) async fn job_firing(
+        &self,
+        job_id: JobId,
+    ) -> Result<Option<Firing>, StoreError> {
+        let row: Option<FiringDbRow> =
+            sqlx::query_as("SELECT * FROM firings WHERE job_id = ? LIMIT 1")
+                .bind(job_id)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(row.map(Firing::from))
     }
 
     pub(in crate::store) async fn events(
