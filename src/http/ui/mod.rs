@@ -36,6 +36,7 @@
 mod assets;
 mod error;
 mod fleet;
+mod jobs;
 mod login;
 mod page;
 mod session;
@@ -86,6 +87,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/ui/logout", post(login::logout))
         .route("/ui/assets/{name}", get(assets::serve))
         .merge(fleet::routes())
+        .merge(jobs::routes())
         .layer(middleware::from_fn(page_headers))
 }
 

@@ -120,21 +120,36 @@ impl SqliteDriver {
         if let Some(schedule_id) = filter.schedule_id {
             sql.push(" AND f.schedule_id = ").push_bind(schedule_id);
         }
+        // One index drives the read: the most selective filter's. The other
+        // equality terms are written `+col = ?`, which SQLite cannot serve
+        // from an index, so without statistics it does not pick, say,
+        // `jobs_kind` over `jobs_state` for "failed starts" and walk every
+        // start to find a few failures.
+        let mut indexed = filter.schedule_id.is_some();
+        let mut term = |sql: &mut sqlx::QueryBuilder<sqlx::Sqlite>, column: &str| {
+            sql.push(if indexed { " AND +j." } else { " AND j." });
+            sql.push(column).push(" = ");
+            indexed = true;
+        };
         if let Some(id) = filter.id {
-            sql.push(" AND j.id = ").push_bind(id);
-        }
-        if let Some(state) = filter.state {
-            sql.push(" AND j.state = ").push_bind(state.as_str());
-        }
-        if let Some(kind) = filter.kind {
-            sql.push(" AND j.kind = ").push_bind(kind.as_str());
-        }
-        if let Some(machine_id) = &filter.machine_id {
-            sql.push(" AND j.machine_id = ").push_bind(machine_id.clone());
+            term(&mut sql, "id");
+            sql.push_bind(id);
         }
         if let Some(key) = &filter.idempotency_key {
-            sql.push(" AND j.idempotency_key = ")
-                .push_bind(key.clone());
+            term(&mut sql, "idempotency_key");
+            sql.push_bind(key.clone());
+        }
+        if let Some(state) = filter.state {
+            term(&mut sql, "state");
+            sql.push_bind(state.as_str());
+        }
+        if let Some(machine_id) = &filter.machine_id {
+            term(&mut sql, "machine_id");
+            sql.push_bind(machine_id.clone());
+        }
+        if let Some(kind) = filter.kind {
+            term(&mut sql, "kind");
+            sql.push_bind(kind.as_str());
         }
         // A created-at range is read as the range of ids submitted in it:
         // the first job created at or after each end, found on
@@ -142,12 +157,10 @@ impl SqliteDriver {
         // `+`, which keeps the planner off `jobs_created` for them: that
         // index would need every job of the range sorted by id).
         if let Some(from) = filter.created_from {
-            sql.push(
-                " AND j.id >= (SELECT id FROM jobs WHERE created_at >= ",
-            )
-            .push_bind(to_ms(from))
-            .push(" ORDER BY created_at, id LIMIT 1) AND +j.created_at >= ")
-            .push_bind(to_ms(from));
+            sql.push(" AND j.id >= (SELECT id FROM jobs WHERE created_at >= ")
+                .push_bind(to_ms(from))
+                .push(" ORDER BY created_at, id LIMIT 1) AND +j.created_at >= ")
+                .push_bind(to_ms(from));
         }
         if let Some(to) = filter.created_to {
             sql.push(" AND j.id < COALESCE((SELECT id FROM jobs WHERE created_at >= ")
@@ -163,10 +176,7 @@ impl SqliteDriver {
             " ORDER BY j.id DESC LIMIT "
         });
         sql.push_bind(i64::from(limit));
-        let rows: Vec<JobRow> = sql
-            .build_query_as()
-            .fetch_all(&self.reader)
-            .await?;
+        let rows: Vec<JobRow> = sql.build_query_as().fetch_all(&self.reader).await?;
         rows.into_iter().map(Job::try_from).collect()
     }
 
