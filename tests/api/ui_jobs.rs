@@ -394,7 +394,10 @@ async fn ui_jobs_cancel_one_and_in_bulk() {
         .to_string();
     assert!(html.contains("<form id=\"bulk\" method=\"post\" action=\"/ui/jobs/bulk\""));
     assert!(html.contains("<input type=\"hidden\" name=\"machine\" value=\"psC\">"));
-    assert!(html.contains("data-confirm=\"Act on at most 1000 jobs"));
+    assert!(
+        html.contains("data-confirm=\"Retry at most 0 failed jobs, or cancel at most 6 queued"),
+        "{html}"
+    );
     let answer = ui
         .post("/ui/jobs/bulk", &[("machine", "psC"), ("action", "cancel")])
         .await;

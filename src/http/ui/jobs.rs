@@ -343,12 +343,12 @@ async fn list(
                 }
             }
         }
-        (filter_form(&app, &query).await?)
+        (filter_form(&app, &query, &listing.filter).await?)
         @if let Some(search) = &listing.search {
             p.muted { "Searching for " (search) "." }
         }
         form #bulk method="post" action="/ui/jobs/bulk"
-            data-confirm={ "Act on at most " (BULK_CAP) " jobs of this filter (newest first), or on the ticked rows only if any are ticked?" } {
+            data-confirm=(bulk_question(count_of(JobState::Failed), CANCELLABLE.iter().map(|s| count_of(*s)).sum())) {
             (page::csrf_field(&session))
             @for name in FILTER_FIELDS {
                 @if name != "limit" {
@@ -369,7 +369,7 @@ async fn list(
             }
             p.muted {
                 "The buttons act on every job of the filter (all pages, not only this one) or on the ticked rows, at most "
-                (BULK_CAP) " per press, newest first; press again for more. Running jobs are not bulk-cancelled."
+                (thousands(BULK_CAP.into())) " per press, newest first; press again for more. Running jobs are not bulk-cancelled."
             }
             (table_part(&session, &query, &jobs, next.as_deref(), now))
         }
@@ -385,10 +385,42 @@ async fn list(
     ))
 }
 
-/// The filter form, prefilled with the query.
-async fn filter_form(app: &AppState, query: &ListQuery) -> UiResult<Markup> {
+/// What a bulk button asks before it acts: at most how many jobs, from
+/// the counts of every job in the states it takes (the filter's are fewer
+/// or as many) and the cap of a press.
+fn bulk_question(failed: u64, cancellable: u64) -> String {
+    let cap = u64::from(BULK_CAP);
+    format!(
+        "Retry at most {} failed jobs, or cancel at most {} queued, waiting or blocked jobs, of this filter \
+         (only the ticked rows if any are ticked)?",
+        thousands(failed.min(cap)),
+        thousands(cancellable.min(cap))
+    )
+}
+
+/// `1234` as `1,234`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The filter form, prefilled with the query; the times as the
+/// `datetime-local` inputs show them (a date typed in a link becomes its
+/// midnight, which means the same).
+async fn filter_form(app: &AppState, query: &ListQuery, filter: &JobFilter) -> UiResult<Markup> {
     let machines = app.http.store.machines().await?;
     let value = |name: &str| query.field(name).unwrap_or_default().to_string();
+    let local = |at: Option<DateTime<Utc>>| {
+        at.map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
+            .unwrap_or_default()
+    };
     Ok(html! {
         form #job-filters .filters method="get" action="/ui/jobs" {
             label { "State"
@@ -419,10 +451,10 @@ async fn filter_form(app: &AppState, query: &ListQuery) -> UiResult<Markup> {
                 input type="text" name="schedule" value=(value("schedule")) size="12";
             }
             label { "Created from (UTC)"
-                input type="datetime-local" name="from" value=(value("from"));
+                input type="datetime-local" name="from" value=(local(filter.created_from));
             }
             label { "Created before (UTC)"
-                input type="datetime-local" name="to" value=(value("to"));
+                input type="datetime-local" name="to" value=(local(filter.created_to));
             }
             label { "Search"
                 input type="search" name="q" value=(value("q")) size="18"
@@ -487,7 +519,11 @@ fn table_part(
                                 }
                                 td { a href={ "/ui/jobs/" (job.id) } { (job.id) } }
                                 td { (job.kind.as_str()) }
-                                td { (job.machine_id.as_deref().unwrap_or("—")) }
+                                td {
+                                    @if let Some(m) = &job.machine_id {
+                                        a href={ "/ui/jobs?machine=" (urlencode(m)) } title="This machine's jobs" { (m) }
+                                    } @else { "—" }
+                                }
                                 td { (page::state(job.state.as_str())) }
                                 td.num { (job.attempt) "/" (job.max_attempts) }
                                 td.hide-phone { (page::when(job.created_at, now)) }
@@ -887,6 +923,18 @@ mod tests {
             "2026-03-02T08:30:00+00:00"
         );
         assert!(instant("to", "yesterday", false).is_err());
+    }
+
+    #[test]
+    fn the_bulk_question_says_how_many_at_most() {
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        let q = bulk_question(12, 5000);
+        assert!(
+            q.contains("at most 12 failed") && q.contains("at most 1,000 queued"),
+            "{q}"
+        );
     }
 
     #[test]
