@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use machinist::clock::Clock;
 use machinist::job::{EventKind, JobState, NewEvent};
+use machinist::machine::{Machine, MachineState};
 use machinist::scheduler::Scheduler;
 use machinist::store::Transition;
 use reqwest::StatusCode;
@@ -233,6 +234,34 @@ async fn ui_jobs_the_list_filters_searches_and_pages_without_gaps() {
     assert_eq!(row_ids(found.expect(StatusCode::OK)), vec![all[7]]);
     assert!(found.body.contains("idempotency key “nightly-key-7”"));
     assert!(rows(&ui, "/ui/jobs?q=no-such-key").await.is_empty());
+    // A machine the daemon has seen, by its name (any case) or id.
+    app.store()
+        .see_machines(
+            vec![Machine::new("psB", "Render <Box>", MachineState::Off)],
+            false,
+            app.clock().now(),
+        )
+        .await
+        .unwrap();
+    let found = ui.get("/ui/jobs?q=render+%3Cbox%3E&limit=100").await;
+    assert_eq!(
+        row_ids(found.expect(StatusCode::OK)),
+        newest_first(on_b.clone())
+    );
+    assert!(
+        found.body.contains("machine psB (Render &lt;Box&gt;)"),
+        "{}",
+        found.body
+    );
+    assert!(
+        found
+            .body
+            .contains("<option value=\"psB\">Render &lt;Box&gt;</option>")
+    );
+    assert_eq!(
+        rows(&ui, "/ui/jobs?q=psB&limit=100").await,
+        newest_first(on_b.clone())
+    );
 
     // Pages of 25, following "Older →": every job once, newest first.
     let mut seen = Vec::new();
