@@ -116,7 +116,25 @@ impl SqliteDriver {
         } else {
             "SELECT j.* FROM jobs j WHERE j.id < "
         });
-        sql.push_bind(before.unwrap_or(i64::MAX));
+        // The one upper bound of the id range: the cursor, or below the
+        // first job created at or after `created_to` if that is lower.
+        // (Two separate `id <` terms would leave one of them a mere check
+        // on every row the other lets through: SQLite bounds a range by
+        // one term a side.)
+        match filter.created_to {
+            Some(to) => {
+                sql.push("MIN(")
+                    .push_bind(before.unwrap_or(i64::MAX))
+                    .push(", COALESCE((SELECT id FROM jobs WHERE created_at >= ")
+                    .push_bind(to_ms(to))
+                    .push(" ORDER BY created_at, id LIMIT 1), ")
+                    .push_bind(i64::MAX)
+                    .push("))");
+            }
+            None => {
+                sql.push_bind(before.unwrap_or(i64::MAX));
+            }
+        }
         if let Some(schedule_id) = filter.schedule_id {
             sql.push(" AND f.schedule_id = ").push_bind(schedule_id);
         }
@@ -153,22 +171,23 @@ impl SqliteDriver {
         }
         // A created-at range is read as the range of ids submitted in it:
         // the first job created at or after each end, found on
-        // `jobs_created`, bounds the id. The exact comparisons follow (with
-        // `+`, which keeps the planner off `jobs_created` for them: that
-        // index would need every job of the range sorted by id).
+        // `jobs_created`, bounds the id (the upper end above), on the key
+        // the read walks. The exact comparisons follow (with `+`, which
+        // keeps the planner off `jobs_created` for them: that index would
+        // need every job of the range sorted by id).
         if let Some(from) = filter.created_from {
-            sql.push(" AND j.id >= (SELECT id FROM jobs WHERE created_at >= ")
+            sql.push(if filter.schedule_id.is_some() {
+                " AND f.job_id >= "
+            } else {
+                " AND j.id >= "
+            });
+            sql.push("(SELECT id FROM jobs WHERE created_at >= ")
                 .push_bind(to_ms(from))
                 .push(" ORDER BY created_at, id LIMIT 1) AND +j.created_at >= ")
                 .push_bind(to_ms(from));
         }
         if let Some(to) = filter.created_to {
-            sql.push(" AND j.id < COALESCE((SELECT id FROM jobs WHERE created_at >= ")
-                .push_bind(to_ms(to))
-                .push(" ORDER BY created_at, id LIMIT 1), ")
-                .push_bind(i64::MAX)
-                .push(") AND +j.created_at < ")
-                .push_bind(to_ms(to));
+            sql.push(" AND +j.created_at < ").push_bind(to_ms(to));
         }
         sql.push(if filter.schedule_id.is_some() {
             " ORDER BY f.job_id DESC LIMIT "
