@@ -563,3 +563,78 @@ async fn ui_jobs_a_schedules_jobs_are_found_by_its_name_and_show_their_firing() 
     let missing = ui.get("/ui/jobs?schedule=nope").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn ui_jobs_store_filters_combine_with_the_cursor() {
+    use machinist::store::JobFilter;
+    let app = start().await;
+    // Ten jobs in each of three hours; the middle hour's are paged through
+    // four at a time with the other filters on.
+    let mut hours: Vec<Vec<i64>> = vec![Vec::new(); 3];
+    for (h, ids) in hours.iter_mut().enumerate() {
+        for i in 0..10 {
+            let kind = if i % 2 == 0 { "start" } else { "stop" };
+            ids.push(submit(&app, json!({"kind": kind, "machine_id": "psA"})).await);
+        }
+        if h < 2 {
+            app.clock().advance(chrono::Duration::hours(1));
+        }
+    }
+    let filter = JobFilter {
+        created_from: Some(t0() + chrono::Duration::minutes(30)),
+        created_to: Some(t0() + chrono::Duration::minutes(90)),
+        state: Some(JobState::Queued),
+        machine_id: Some("psA".into()),
+        ..JobFilter::default()
+    };
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = app.store().jobs(&filter, before, 4).await.unwrap();
+        seen.extend(page.iter().map(|j| j.id));
+        if page.len() < 4 {
+            break;
+        }
+        before = page.last().map(|j| j.id);
+    }
+    let mut expected = hours[1].clone();
+    expected.reverse();
+    assert_eq!(seen, expected);
+    // Each filter narrows: the kind, the id, a key no job has.
+    let stops = JobFilter {
+        kind: Some(machinist::job::JobKind::Stop),
+        ..filter.clone()
+    };
+    assert_eq!(app.store().jobs(&stops, None, 100).await.unwrap().len(), 5);
+    let one = JobFilter {
+        id: Some(hours[1][3]),
+        ..filter.clone()
+    };
+    let found = app.store().jobs(&one, None, 100).await.unwrap();
+    assert_eq!(
+        found.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![hours[1][3]]
+    );
+    let outside = JobFilter {
+        id: Some(hours[0][3]),
+        ..filter.clone()
+    };
+    assert!(
+        app.store()
+            .jobs(&outside, None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let keyed = JobFilter {
+        idempotency_key: Some("nobody".into()),
+        ..JobFilter::default()
+    };
+    assert!(
+        app.store()
+            .jobs(&keyed, None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
