@@ -638,3 +638,31 @@ async fn ui_jobs_store_filters_combine_with_the_cursor() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn ui_jobs_a_bulk_press_stops_at_its_cap() {
+    let app = start().await;
+    let ui = app.ui_sign_in(ADMIN).await;
+    for _ in 0..6 {
+        let jobs: Vec<Value> = (0..200)
+            .map(|_| json!({"kind": "stop", "machine_id": "psZ"}))
+            .collect();
+        let (status, body) = app.post("/v1/jobs/batch", json!({"jobs": jobs})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let press = || ui.post("/ui/jobs/bulk", &[("machine", "psZ"), ("action", "cancel")]);
+    let first = press().await;
+    let back = follow(&ui, &first).await;
+    assert!(
+        back.contains("cancelled 1,000 jobs; stopped at 1,000, press again for the rest"),
+        "{back}"
+    );
+    // The newest thousand went first: the oldest 200 are still queued.
+    let queued = rows(&ui, "/ui/jobs?state=queued&limit=500").await;
+    assert_eq!(queued.len(), 200);
+    let cancelled = rows(&ui, "/ui/jobs?state=cancelled&limit=1").await;
+    assert!(queued.iter().all(|id| *id < cancelled[0]));
+    let second = press().await;
+    assert!(follow(&ui, &second).await.contains("cancelled 200 jobs"));
+    assert!(rows(&ui, "/ui/jobs?state=queued").await.is_empty());
+}
