@@ -187,7 +187,8 @@ struct Listing {
 
 /// Checks the query and turns names into ids (a schedule's name, a
 /// machine's name in the search box). A field that is not valid is a 400
-/// page naming it.
+/// page naming it, a schedule that does not exist a 404. A search that
+/// names a machine replaces the machine field.
 async fn listing(app: &AppState, query: &ListQuery) -> UiResult<Listing> {
     let store = &app.http.store;
     let mut filter = JobFilter {
@@ -305,7 +306,7 @@ async fn read_page(app: &AppState, listing: &Listing) -> UiResult<(Vec<Job>, Opt
     Ok((jobs, next))
 }
 
-/// `Query` that answers a dashboard page when the query cannot be read.
+/// The query, or a 400 page (not axum's plain text) when it cannot be read.
 fn read_query<T>(query: Result<Query<T>, QueryRejection>) -> UiResult<T> {
     query
         .map(|Query(q)| q)
