@@ -696,6 +696,7 @@ async fn run_list(client: &AdminClient, args: ListArgs) -> anyhow::Result<ExitCo
         state,
         kind,
         machine_id: args.machine.clone(),
+        ..JobFilter::default()
     };
     if args.watch {
         let Some(json) = args.output.stream() else {

@@ -241,6 +241,7 @@ pub(super) async fn list(
         state,
         kind,
         machine_id,
+        ..JobFilter::default()
     };
     let mut jobs = app.http.store.jobs(&filter, before, limit + 1).await?;
     let next_cursor =

@@ -78,6 +78,16 @@ pub struct JobFilter {
     pub kind: Option<JobKind>,
     /// Only jobs of this machine.
     pub machine_id: Option<String>,
+    /// Only this job (a search by id); the other filters still apply.
+    pub id: Option<JobId>,
+    /// Only the job submitted with this idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Only jobs queued by this schedule's firings (`firings.job_id`).
+    pub schedule_id: Option<i64>,
+    /// Only jobs created at or after this instant.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only jobs created before this instant.
+    pub created_to: Option<DateTime<Utc>>,
 }
 
 /// Filters of the history (`GET /v1/history`): every job's events, or

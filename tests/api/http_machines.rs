@@ -127,7 +127,7 @@ async fn readiness_probes_paperspace_when_no_job_asked_it_and_says_why_not() {
     let ready: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["checks"]["database"], "ok");
-    assert_eq!(ready["checks"]["migrations"], "9 applied");
+    assert_eq!(ready["checks"]["migrations"], "10 applied");
     assert!(
         ready["checks"]["paperspace"]
             .as_str()

@@ -52,6 +52,7 @@ mod store_webhooks;
 mod systemd;
 mod ui_browser;
 mod ui_fleet;
+mod ui_jobs;
 mod ui_session;
 mod unknown_targets;
 mod v1_client;

@@ -37,6 +37,7 @@ mod assets;
 mod error;
 mod fleet;
 mod health;
+mod jobs;
 mod login;
 mod page;
 mod session;
@@ -88,6 +89,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/ui/assets/{name}", get(assets::serve))
         .merge(fleet::routes())
         .merge(health::routes())
+        .merge(jobs::routes())
         .layer(middleware::from_fn(page_headers))
 }
 

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::Store;
 use crate::job::{Job, JobEvent, JobId, JobState, NewJob};
+use crate::schedule::firing::Firing;
 use crate::store::driver::on_driver;
 use crate::store::error::StoreError;
 use crate::store::jobs::{
@@ -64,6 +65,11 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
         on_driver!(self, d => d.jobs(filter, before, limit).await)
+    }
+
+    /// The firing that queued a job, when a schedule's did.
+    pub async fn job_firing(&self, job_id: JobId) -> Result<Option<Firing>, StoreError> {
+        on_driver!(self, d => d.job_firing(job_id).await)
     }
 
     /// A job's history, oldest first.

@@ -4,8 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::job::{Job, JobEvent, JobId, JobKind, JobState, NewJob};
-use crate::store::rows::{EventRow, JobRow, from_ms, to_ms};
+use crate::job::{Job, JobEvent, JobId, JobState, NewJob};
+use crate::schedule::firing::Firing;
+use crate::store::rows::{EventRow, FiringDbRow, JobRow, from_ms, to_ms};
 use crate::store::sqlite::SqliteDriver;
 use crate::store::sqlite::jobs::{EncodedJob, EncodedTransition, JobCommand, NEXT_DUE};
 use crate::store::{
@@ -102,22 +103,113 @@ impl SqliteDriver {
         before: Option<JobId>,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
-        let rows: Vec<JobRow> = sqlx::query_as(
-            "SELECT * FROM jobs WHERE id < ? AND (? IS NULL OR state = ?) \
-             AND (? IS NULL OR kind = ?) AND (? IS NULL OR machine_id = ?) \
-             ORDER BY id DESC LIMIT ?",
-        )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(filter.state.map(JobState::as_str))
-        .bind(filter.state.map(JobState::as_str))
-        .bind(filter.kind.map(JobKind::as_str))
-        .bind(filter.kind.map(JobKind::as_str))
-        .bind(&filter.machine_id)
-        .bind(&filter.machine_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
+        // Built from the filters given, so that each is a plain `col = ?`
+        // the planner can match to its index (`jobs_state`, `jobs_kind`,
+        // `jobs_machine`: each `(col, id)`, read newest first from the
+        // cursor down). The `? IS NULL OR col = ?` form of one static
+        // statement hides the index from SQLite's planner, which then walks
+        // the whole table for a rare state. Values are always bound.
+        let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new(if filter.schedule_id.is_some() {
+            // A schedule's jobs: walked down its firings (index
+            // firings_schedule_job), newest job first.
+            "SELECT j.* FROM firings f JOIN jobs j ON j.id = f.job_id WHERE f.job_id < "
+        } else {
+            "SELECT j.* FROM jobs j WHERE j.id < "
+        });
+        // The one upper bound of the id range: the cursor, or below the
+        // first job created at or after `created_to` if that is lower.
+        // (Two separate `id <` terms would leave one of them a mere check
+        // on every row the other lets through: SQLite bounds a range by
+        // one term a side.)
+        match filter.created_to {
+            Some(to) => {
+                sql.push("MIN(")
+                    .push_bind(before.unwrap_or(i64::MAX))
+                    .push(", COALESCE((SELECT id FROM jobs WHERE created_at >= ")
+                    .push_bind(to_ms(to))
+                    .push(" ORDER BY created_at, id LIMIT 1), ")
+                    .push_bind(i64::MAX)
+                    .push("))");
+            }
+            None => {
+                sql.push_bind(before.unwrap_or(i64::MAX));
+            }
+        }
+        if let Some(schedule_id) = filter.schedule_id {
+            sql.push(" AND f.schedule_id = ").push_bind(schedule_id);
+        }
+        // One index drives the read: the most selective filter's. The other
+        // equality terms are written `+col = ?`, which SQLite cannot serve
+        // from an index, so without statistics it does not pick, say,
+        // `jobs_kind` over `jobs_state` for "failed starts" and walk every
+        // start to find a few failures.
+        let mut indexed = filter.schedule_id.is_some();
+        let mut term = |sql: &mut sqlx::QueryBuilder<sqlx::Sqlite>, column: &str| {
+            sql.push(if indexed { " AND +j." } else { " AND j." });
+            sql.push(column).push(" = ");
+            indexed = true;
+        };
+        if let Some(id) = filter.id {
+            term(&mut sql, "id");
+            sql.push_bind(id);
+        }
+        if let Some(key) = &filter.idempotency_key {
+            term(&mut sql, "idempotency_key");
+            sql.push_bind(key.clone());
+        }
+        if let Some(state) = filter.state {
+            term(&mut sql, "state");
+            sql.push_bind(state.as_str());
+        }
+        if let Some(machine_id) = &filter.machine_id {
+            term(&mut sql, "machine_id");
+            sql.push_bind(machine_id.clone());
+        }
+        if let Some(kind) = filter.kind {
+            term(&mut sql, "kind");
+            sql.push_bind(kind.as_str());
+        }
+        // A created-at range is read as the range of ids submitted in it:
+        // the first job created at or after each end, found on
+        // `jobs_created`, bounds the id (the upper end above), on the key
+        // the read walks. The exact comparisons follow (with `+`, which
+        // keeps the planner off `jobs_created` for them: that index would
+        // need every job of the range sorted by id).
+        if let Some(from) = filter.created_from {
+            sql.push(if filter.schedule_id.is_some() {
+                " AND f.job_id >= "
+            } else {
+                " AND j.id >= "
+            });
+            sql.push("(SELECT id FROM jobs WHERE created_at >= ")
+                .push_bind(to_ms(from))
+                .push(" ORDER BY created_at, id LIMIT 1) AND +j.created_at >= ")
+                .push_bind(to_ms(from));
+        }
+        if let Some(to) = filter.created_to {
+            sql.push(" AND +j.created_at < ").push_bind(to_ms(to));
+        }
+        sql.push(if filter.schedule_id.is_some() {
+            " ORDER BY f.job_id DESC LIMIT "
+        } else {
+            " ORDER BY j.id DESC LIMIT "
+        });
+        sql.push_bind(i64::from(limit));
+        let rows: Vec<JobRow> = sql.build_query_as().fetch_all(&self.reader).await?;
         rows.into_iter().map(Job::try_from).collect()
+    }
+
+    /// The firing that queued job `job_id`, if a schedule's did.
+    pub(in crate::store) async fn job_firing(
+        &self,
+        job_id: JobId,
+    ) -> Result<Option<Firing>, StoreError> {
+        let row: Option<FiringDbRow> =
+            sqlx::query_as("SELECT * FROM firings WHERE job_id = ? LIMIT 1")
+                .bind(job_id)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(row.map(Firing::from))
     }
 
     pub(in crate::store) async fn events(
