@@ -38,7 +38,10 @@ mod error;
 mod fleet;
 mod login;
 mod page;
+mod schedules;
 mod session;
+mod week;
+mod windows;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -86,6 +89,9 @@ pub(super) fn router() -> Router<AppState> {
         .route("/ui/logout", post(login::logout))
         .route("/ui/assets/{name}", get(assets::serve))
         .merge(fleet::routes())
+        .merge(schedules::routes())
+        .merge(windows::routes())
+        .merge(week::routes())
         .layer(middleware::from_fn(page_headers))
 }
 
