@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::dashboard::UiSession;
+use crate::harness::dashboard::{UiSession, attr_after, no_redirects};
 use crate::harness::{AppOptions, Run, TestApp, spawn_app};
 
 const ADMIN: &str = "test-admin-token-0123456789";
@@ -382,6 +382,82 @@ async fn the_preview_shows_the_next_firings_or_what_is_wrong() {
     );
     assert!(!preview.contains("<li>"), "{preview}");
     assert!(html.contains(r#"value="0 25 * * *""#), "kept as typed");
+}
+
+/// `POST path` as htmx sends it (`HX-Request`, the CSRF token in a
+/// header) in a fresh admin session: the harness's session keeps its
+/// cookie to itself, so this signs in as a browser does.
+async fn htmx_post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+    let http = no_redirects();
+    let cookie_of = |answer: &reqwest::Response, name: &str| {
+        answer
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(name))
+            .map(|v| v.split(';').next().unwrap().to_string())
+            .unwrap()
+    };
+    let login = http.get(app.at("/ui/login")).send().await.unwrap();
+    let login_cookie = cookie_of(&login, "machinist_login=");
+    let challenge = attr_after(&login.text().await.unwrap(), "name=\"challenge\" value=").unwrap();
+    let signed = http
+        .post(app.at("/ui/login"))
+        .header("cookie", login_cookie)
+        .form(&[
+            ("token", ADMIN),
+            ("challenge", &challenge),
+            ("next", "/ui/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session = cookie_of(&signed, "machinist_session=");
+    let page = http
+        .get(app.at("/ui/schedules/new"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let csrf = attr_after(&page.text().await.unwrap(), "name=\"csrf-token\" content=").unwrap();
+    let answer = http
+        .post(app.at(path))
+        .header("cookie", &session)
+        .header("hx-request", "true")
+        .header("x-csrf-token", csrf)
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    (answer.status(), answer.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn with_htmx_the_preview_comes_alone() {
+    let app = start().await;
+    let fields = [
+        ("cron", "0 9 * * MON-FRI"),
+        ("timezone", ""),
+        ("kind", "refresh"),
+    ];
+    let (status, html) = htmx_post(&app, "/ui/schedules/preview", &fields).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.starts_with("<div") && html.contains(r#"id="preview""#),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<html") && !html.contains("<form"),
+        "only the preview: {html}"
+    );
+    assert_eq!(html.matches("<li>").count(), 10, "{html}");
+    // The daemon's zone when the form names none.
+    assert!(html.contains("Tue 2026-03-03 09:00 CET"), "{html}");
+    assert!(
+        html.contains("for schedules that start or stop machines"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
