@@ -484,7 +484,7 @@ async fn a_save_creates_or_replaces_and_a_refused_one_stores_nothing() {
     let refused = ui.post("/ui/schedules", &bad).await;
     let html = refused.expect(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("Not saved."), "{html}");
-    let beside = between(html, r#"id="error-cron""#, "</p>");
+    let beside = between(html, r#"id="error-cron""#, "</span>");
     assert!(beside.contains("61"), "{beside}");
     assert!(html.contains(r#"value="evening-stop""#) && html.contains(r#"value="61 * * * *""#));
     assert!(html.contains(r#"value="2026-12-25""#) && html.contains(r#"value="30""#));
@@ -495,11 +495,11 @@ async fn a_save_creates_or_replaces_and_a_refused_one_stores_nothing() {
     bad[4] = ("machine_ids", "");
     let refused = ui.post("/ui/schedules", &bad).await;
     let html = refused.expect(StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(between(html, r#"id="error-targets""#, "</p>").contains("stop jobs need targets"));
+    assert!(between(html, r#"id="error-targets""#, "</span>").contains("stop jobs need targets"));
     let mut bad = fields.to_vec();
     bad.push(("args", "{not json"));
     let refused = ui.post("/ui/schedules", &bad).await;
-    assert!(between(&refused.body, r#"id="error-args""#, "</p>").contains("not JSON"));
+    assert!(between(&refused.body, r#"id="error-args""#, "</span>").contains("not JSON"));
     assert!(app.store().schedules(true).await.unwrap().is_empty());
 
     // Saved: 303 to its page, with a notice.
@@ -527,7 +527,7 @@ async fn a_save_creates_or_replaces_and_a_refused_one_stores_nothing() {
     // A second one by the same name is refused beside the name.
     let taken = ui.post("/ui/schedules", &fields).await;
     let html = taken.expect(StatusCode::CONFLICT);
-    assert!(between(html, r#"id="error-name""#, "</p>").contains("is taken"));
+    assert!(between(html, r#"id="error-name""#, "</span>").contains("is taken"));
 
     // The edit form shows what is stored, and a save replaces it.
     let edit = ui.get(&format!("/ui/schedules/{id}/edit")).await;
@@ -727,4 +727,77 @@ async fn names_people_type_show_as_text() {
         );
         assert!(!html.contains("<script>x</script>"), "{path}");
     }
+}
+
+#[tokio::test]
+async fn a_schedules_page_lists_what_its_firings_did_with_links_to_the_jobs() {
+    use machinist::job::JobDefaults;
+    use machinist::schedule::firing::{FiringAction, FiringEntry, FiringPlan};
+
+    let app = start().await;
+    let id = create(&app, "/v1/schedules", nightly()).await;
+    let store = app.store();
+    let schedule = store.schedule("nightly-stop").await.unwrap().unwrap();
+    let due: DateTime<Utc> = "2026-03-02T18:00:00Z".parse().unwrap();
+    let job = schedule
+        .template
+        .instantiate(
+            Some("ps1"),
+            due,
+            chrono_tz::Europe::Amsterdam,
+            due,
+            &JobDefaults::default(),
+        )
+        .unwrap();
+    let fired = store
+        .fire(
+            FiringPlan {
+                schedule_id: id,
+                expected_next: due,
+                next_fire_at: Some("2026-03-03T18:00:00Z".parse().unwrap()),
+                overlap: schedule.overlap,
+                entries: vec![
+                    FiringEntry {
+                        fire_at: due,
+                        target: "ps1".into(),
+                        action: FiringAction::Enqueue {
+                            job: Box::new(job),
+                            caught_up: false,
+                            reason: None,
+                        },
+                    },
+                    FiringEntry {
+                        fire_at: due,
+                        target: "ps2".into(),
+                        action: FiringAction::Skip {
+                            reason: "ps2 <was busy>".into(),
+                        },
+                    },
+                ],
+            },
+            due,
+        )
+        .await
+        .unwrap();
+    let job_id = fired.enqueued[0];
+    let ui = app.ui_sign_in(ADMIN).await;
+    let page = ui.get(&format!("/ui/schedules/{id}")).await;
+    let html = page.expect(StatusCode::OK);
+    let firings = between(html, r#"<table id="firings">"#, "</table>");
+    assert!(
+        firings.contains(&format!(r#"<a href="/ui/jobs/{job_id}">job {job_id}</a>"#)),
+        "{firings}"
+    );
+    assert!(firings.contains("state-enqueued") && firings.contains("state-skipped"));
+    assert!(firings.contains("ps2 &lt;was busy&gt;"), "{firings}");
+    assert!(firings.contains("Mon 2026-03-02 19:00 CET"), "{firings}");
+    let list = ui.get("/ui/schedules").await;
+    let nightly = row(
+        list.expect(StatusCode::OK),
+        r#"data-schedule="nightly-stop""#,
+    );
+    assert!(
+        nightly.contains(r#"datetime="2026-03-02T18:00:00+00:00" title"#),
+        "last fired: {nightly}"
+    );
 }

@@ -1040,11 +1040,17 @@ fn editor_page(
     let err = |input: &str| -> Markup {
         html! {
             @for e in errors.iter().filter(|e| e.input() == input) {
-                p.field-error id={ "error-" (input) } { (e.message) }
+                span.field-error id={ "error-" (input) } { (e.message) }
             }
         }
     };
     let bad = |input: &str| errors.iter().any(|e| e.input() == input).then_some("true");
+    let why = |input: &str| {
+        errors
+            .iter()
+            .any(|e| e.input() == input)
+            .then(|| format!("error-{input}"))
+    };
     let kinds = JobKind::ALL
         .iter()
         .filter(|k| **k != JobKind::Deliver)
@@ -1062,26 +1068,26 @@ fn editor_page(
             (page::csrf_field(session))
             input type="hidden" name="id" value=(form.id);
             label { "Name"
-                input name="name" value=(form.name) required maxlength="128" aria-invalid=[bad("name")];
+                input name="name" value=(form.name) required maxlength="128" aria-invalid=[bad("name")] aria-describedby=[why("name")];
                 (err("name")) }
             label { "Cron (minute hour day-of-month month day-of-week)"
-                input name="cron" value=(form.cron) required placeholder="0 19 * * MON-FRI" aria-invalid=[bad("cron")];
+                input name="cron" value=(form.cron) required placeholder="0 19 * * MON-FRI" aria-invalid=[bad("cron")] aria-describedby=[why("cron")];
                 (err("cron")) }
             label { "Time zone (IANA; empty for the daemon's " (default_zone) ")"
-                input name="timezone" value=(form.timezone) placeholder=(default_zone) aria-invalid=[bad("timezone")];
+                input name="timezone" value=(form.timezone) placeholder=(default_zone) aria-invalid=[bad("timezone")] aria-describedby=[why("timezone")];
                 (err("timezone")) }
             label { "Action"
-                select name="kind" aria-invalid=[bad("kind")] {
+                select name="kind" aria-invalid=[bad("kind")] aria-describedby=[why("kind")] {
                     @for k in kinds { option value=(k) selected[k == form.kind] { (k) } }
                 }
                 (err("kind")) }
             label { "Arguments (JSON, for kinds that take some)"
-                textarea name="args" rows="2" aria-invalid=[bad("args")] { (form.args) }
+                textarea name="args" rows="2" aria-invalid=[bad("args")] aria-describedby=[why("args")] { (form.args) }
                 (err("args")) }
             fieldset.targets {
                 legend { "Machines: ids, or a selector, or a group" }
                 label { "Machine ids (commas or spaces between)"
-                    input name="machine_ids" value=(form.machine_ids) placeholder="ps123, ps456" aria-invalid=[bad("targets")]; }
+                    input name="machine_ids" value=(form.machine_ids) placeholder="ps123, ps456" aria-invalid=[bad("targets")] aria-describedby=[why("targets")]; }
                 label { "Selector: name (glob)" input name="selector_name" value=(form.selector_name) placeholder="gpu-*"; }
                 label { "Selector: region" input name="selector_region" value=(form.selector_region); }
                 label { "Selector: machine type" input name="selector_machine_type" value=(form.selector_machine_type); }
@@ -1091,10 +1097,10 @@ fn editor_page(
                 (err("targets"))
             }
             label { "Jitter (seconds to spread the jobs over)"
-                input name="jitter_seconds" value=(form.jitter_seconds) inputmode="numeric" placeholder="0" aria-invalid=[bad("jitter_seconds")];
+                input name="jitter_seconds" value=(form.jitter_seconds) inputmode="numeric" placeholder="0" aria-invalid=[bad("jitter_seconds")] aria-describedby=[why("jitter_seconds")];
                 (err("jitter_seconds")) }
             label { "Not on these dates (YYYY-MM-DD)"
-                input name="exclude_dates" value=(form.exclude_dates) aria-invalid=[bad("exclusions")]; }
+                input name="exclude_dates" value=(form.exclude_dates) aria-invalid=[bad("exclusions")] aria-describedby=[why("exclusions")]; }
             label { "Nor on these calendars' dates"
                 input name="calendars" value=(form.calendars);
                 (err("exclusions")) }
