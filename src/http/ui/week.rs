@@ -5,11 +5,13 @@
 //! now to the end of the seventh day.
 //!
 //! Fire times are worked out as the API's previews work them out (the
-//! registry's, with exclusions and a window's idle edges left out), from
-//! the schedules and windows read once, with no read per schedule. A
-//! schedule that fires more often than [`PER_SCHEDULE`] times in the week
-//! shows that many and is named under the grid, so that a few hundred
-//! schedules (or one firing every minute) keep the page small and quick.
+//! cron in the schedule's zone less its excluded dates; a window's edges
+//! by the registry, with exclusions and idle edges left out), from the
+//! schedules and windows read once, with no read per schedule. The work
+//! and the page stay bounded with a few hundred schedules: a schedule
+//! that fires more than [`DAY_LISTED`] times in a day shows as one line
+//! for that day (how many times, from when to when), and at most
+//! [`DAY_SCAN`] firings of it are looked for per day.
 
 use axum::Router;
 use axum::extract::State;
@@ -27,18 +29,30 @@ use crate::schedule::timing::resolve_local;
 
 /// Days in the grid, today first.
 const DAYS: u32 = 7;
-/// Most firings (or edges) of one schedule (or window) the week shows.
-const PER_SCHEDULE: usize = 24;
+/// Firings of one schedule a day lists one by one; more show as one line.
+const DAY_LISTED: usize = 3;
+/// Most firings of one schedule looked for in one day: past this the day
+/// says "more than" (a schedule firing every minute makes 1440).
+const DAY_SCAN: usize = 100;
+/// Most edges of one window looked for in the week (two a day, and the
+/// odd extra one of a window crossing midnight).
+const WINDOW_EDGES: usize = 4 * DAYS as usize;
 
 /// The week view's route.
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/ui/schedules/week", get(page))
 }
 
-/// One thing that will happen.
+/// One thing that will happen, or one schedule's many firings in a day.
 struct Event {
-    /// When.
+    /// When (the first of many).
     at: DateTime<Utc>,
+    /// The last of many firings in the day; `None` for one.
+    last: Option<DateTime<Utc>>,
+    /// How many firings the line stands for.
+    count: usize,
+    /// Whether the count stopped at [`DAY_SCAN`]: there may be more.
+    capped: bool,
     /// The schedule's or window's name.
     name: String,
     /// Its page.
@@ -49,14 +63,6 @@ struct Event {
     targets: Targets,
 }
 
-/// A schedule or window that fires more often than the week shows.
-struct Busy {
-    /// Its name.
-    name: String,
-    /// Its page.
-    href: String,
-}
-
 /// `GET /ui/schedules/week`.
 async fn page(State(app): State<AppState>, session: Session) -> UiResult<Markup> {
     let now = app.http.clock.now();
@@ -64,39 +70,62 @@ async fn page(State(app): State<AppState>, session: Session) -> UiResult<Markup>
     let zone_name = registry.context().default_zone.clone();
     let tz = zone(&zone_name);
     let today = now.with_timezone(&tz).date_naive();
-    let last = today + Duration::days(i64::from(DAYS));
-    let end = last
-        .and_hms_opt(0, 0, 0)
-        .and_then(|midnight| resolve_local(tz, midnight))
-        .unwrap_or(now + Duration::days(i64::from(DAYS)));
+    // Where each day of the grid begins in the zone, and where the last ends.
+    let bounds: Vec<DateTime<Utc>> = today
+        .iter_days()
+        .take(DAYS as usize + 1)
+        .enumerate()
+        .map(|(i, day)| {
+            day.and_hms_opt(0, 0, 0)
+                .and_then(|midnight| resolve_local(tz, midnight))
+                .unwrap_or(now + Duration::days(i as i64))
+        })
+        .collect();
+    let end = bounds[DAYS as usize];
+    let calendars = &registry.context().calendars;
     let names = machine_names(&app).await?;
     let mut events = Vec::new();
-    let mut busy = Vec::new();
     for s in app.http.store.schedules(false).await? {
+        let Ok(cron) = s.timing() else {
+            continue;
+        };
         if !s.enabled {
             continue;
         }
         let href = format!("/ui/schedules/{}", s.id);
-        let times: Vec<_> = registry
-            .upcoming_in(&s, None, PER_SCHEDULE + 1)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| t.utc < end)
-            .collect();
-        if times.len() > PER_SCHEDULE {
-            busy.push(Busy {
-                name: s.name.clone(),
-                href: href.clone(),
-            });
-        }
-        for t in times.into_iter().take(PER_SCHEDULE) {
-            events.push(Event {
-                at: t.utc,
-                name: s.name.clone(),
-                href: href.clone(),
-                action: s.template.kind.clone(),
-                targets: s.targets.clone(),
-            });
+        let event = |at, last, count, capped| Event {
+            at,
+            last,
+            count,
+            capped,
+            name: s.name.clone(),
+            href: href.clone(),
+            action: s.template.kind.clone(),
+            targets: s.targets.clone(),
+        };
+        for day in bounds.windows(2) {
+            if day[1] <= now {
+                continue;
+            }
+            // Firings from now (strictly after, as a preview) or the day's
+            // start (whole seconds: one before it is "strictly after")
+            // up to the day's end.
+            let from = if day[0] > now {
+                day[0] - Duration::seconds(1)
+            } else {
+                now
+            };
+            let times: Vec<DateTime<Utc>> = cron
+                .between(from, day[1] - Duration::seconds(1), DAY_SCAN)
+                .into_iter()
+                .filter(|at| !s.exclusions.excludes(*at, cron.zone(), calendars))
+                .collect();
+            if times.len() > DAY_LISTED {
+                let capped = times.len() == DAY_SCAN;
+                events.push(event(times[0], times.last().copied(), times.len(), capped));
+            } else {
+                events.extend(times.into_iter().map(|at| event(at, None, 1, false)));
+            }
         }
     }
     for w in app.http.store.windows().await? {
@@ -107,24 +136,20 @@ async fn page(State(app): State<AppState>, session: Session) -> UiResult<Markup>
             continue;
         }
         let href = format!("/ui/windows/{}", w.id);
-        let edges: Vec<_> = registry
-            .edges(&w, &valid, 2 * PER_SCHEDULE + 1)
+        for t in registry
+            .edges(&w, &valid, WINDOW_EDGES)
             .into_iter()
             .filter(|t| t.utc < end)
-            .collect();
-        if edges.len() > 2 * PER_SCHEDULE {
-            busy.push(Busy {
-                name: w.name.clone(),
-                href: href.clone(),
-            });
-        }
-        for t in edges.into_iter().take(2 * PER_SCHEDULE) {
+        {
             let action = match t.edge {
                 Some(WindowEdge::Stop) => "closes: stop",
                 _ => "opens: start",
             };
             events.push(Event {
                 at: t.utc,
+                last: None,
+                count: 1,
+                capped: false,
                 name: w.name.clone(),
                 href: href.clone(),
                 action: action.to_string(),
@@ -144,7 +169,7 @@ async fn page(State(app): State<AppState>, session: Session) -> UiResult<Markup>
             (day, on)
         })
         .collect();
-    let last_day = last - Duration::days(1);
+    let last_day = today + Duration::days(i64::from(DAYS) - 1);
     let body = html! {
         p { a href="/ui/schedules" { "← Schedules" } }
         h1 { "The week ahead" }
@@ -161,16 +186,6 @@ async fn page(State(app): State<AppState>, session: Session) -> UiResult<Markup>
                 }
             }
         }
-        @if !busy.is_empty() {
-            p.muted {
-                "These fire more than " (PER_SCHEDULE) " times this week; the grid shows their first "
-                (PER_SCHEDULE) ": "
-                @for (i, b) in busy.iter().enumerate() {
-                    @if i > 0 { ", " }
-                    a href=(b.href) { (b.name) }
-                }
-            }
-        }
     };
     Ok(shell("The week ahead", &session, None, body))
 }
@@ -179,12 +194,23 @@ async fn page(State(app): State<AppState>, session: Session) -> UiResult<Markup>
 fn event(e: &Event, tz: chrono_tz::Tz, names: &Names) -> Markup {
     html! {
         div.event {
-            time datetime=(e.at.to_rfc3339()) data-local title=(e.at.format("%Y-%m-%d %H:%M UTC")) {
-                (e.at.with_timezone(&tz).format("%H:%M"))
-            }
+            (clock(e.at, tz))
+            @if let Some(last) = e.last { "–" (clock(last, tz)) }
             " " a href=(e.href) { (e.name) }
             " · " (e.action)
+            @if e.count > 1 {
+                ", " (e.count) @if e.capped { "+" } " times"
+            }
             @if !e.targets.is_empty() { " → " (targets(&e.targets, names)) }
+        }
+    }
+}
+
+/// A time of day in `tz`, in a `<time data-local>`.
+fn clock(at: DateTime<Utc>, tz: chrono_tz::Tz) -> Markup {
+    html! {
+        time datetime=(at.to_rfc3339()) data-local title=(at.format("%Y-%m-%d %H:%M UTC")) {
+            (at.with_timezone(&tz).format("%H:%M"))
         }
     }
 }
