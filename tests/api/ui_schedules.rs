@@ -273,6 +273,14 @@ async fn the_week_view_puts_each_firing_on_its_day() {
         json!({"name": "busy", "cron": "* * * * *", "template": {"kind": "refresh"}}),
     )
     .await;
+    // Not on an excluded date, as it would not fire then.
+    create(
+        &app,
+        "/v1/schedules",
+        json!({"name": "daily-8", "cron": "0 8 * * *", "template": {"kind": "start"},
+               "targets": {"machine_ids": ["ps4"]}, "exclusions": {"dates": ["2026-03-05"]}}),
+    )
+    .await;
     create(&app, "/v1/windows", office()).await;
     let ui = app.ui_sign_in(ADMIN).await;
     let page = ui.get("/ui/schedules/week").await;
@@ -311,6 +319,13 @@ async fn the_week_view_puts_each_firing_on_its_day() {
     assert!(wednesday.contains(">office</a> · opens: start") && wednesday.contains("ps3"));
     let tuesday = between(html, r#"data-day="2026-03-03""#, "</section>");
     assert!(!tuesday.contains("late-utc"), "{tuesday}");
+    let thursday = between(html, r#"data-day="2026-03-05""#, "</section>");
+    let friday = between(html, r#"data-day="2026-03-06""#, "</section>");
+    assert!(!thursday.contains("daily-8") && thursday.contains("nightly-stop"));
+    assert!(
+        friday.contains("daily-8") && friday.contains(">08:00<"),
+        "{friday}"
+    );
     let saturday = between(html, r#"data-day="2026-03-07""#, "</section>");
     assert!(!saturday.contains("nightly-stop") && !saturday.contains("office"));
     // Nothing from before now: Monday's opening at 09:00 CET is past.

@@ -32,7 +32,7 @@ const DAYS: u32 = 7;
 /// Firings of one schedule a day lists one by one; more show as one line.
 const DAY_LISTED: usize = 3;
 /// Most firings of one schedule looked for in one day: past this the day
-/// says "more than" (a schedule firing every minute makes 1440).
+/// says "100+ times" (a schedule firing every minute makes 1440).
 const DAY_SCAN: usize = 100;
 /// Most edges of one window looked for in the week (two a day, and the
 /// odd extra one of a window crossing midnight).

@@ -189,6 +189,9 @@ async fn window_page(
     let overrides = store.overrides(w.id, None).await?;
     let edges = store.window_schedules(w.id).await?;
     let here = format!("/ui/windows/{}", w.id);
+    // The machines to pick from, by name.
+    let mut known: Vec<(&String, &String)> = names.iter().collect();
+    known.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
     let blank = OverrideForm {
         mode: "keep_on".to_string(),
         hours: "3".to_string(),
@@ -264,7 +267,7 @@ async fn window_page(
             label { "Machine id"
                 input name="machine_id" value=(form.machine_id) required list="override-machines";
                 datalist #override-machines {
-                    @for (id, name) in &names { option value=(id) { (name) } }
+                    @for (id, name) in &known { option value=(id) { (name) } }
                 }
             }
             label { "For hours" input name="hours" value=(form.hours) inputmode="decimal"; }
