@@ -560,7 +560,6 @@ impl Registry {
         schedule: &Schedule,
         n: usize,
     ) -> Result<Vec<FireTime>, RegistryError> {
-        let cron = schedule.timing()?;
         let hours = match schedule.window_id {
             Some(id) => self
                 .store
@@ -569,19 +568,29 @@ impl Registry {
                 .and_then(|w| w.hours.validate().ok()),
             None => None,
         };
+        self.upcoming_in(schedule, hours.as_ref(), n)
+    }
+
+    /// The next `n` fire times of `schedule` whose window has the hours
+    /// `hours` (`None` for a schedule of its own), without reading the
+    /// store: what a page listing many schedules previews each with.
+    pub fn upcoming_in(
+        &self,
+        schedule: &Schedule,
+        hours: Option<&ValidWindow>,
+        n: usize,
+    ) -> Result<Vec<FireTime>, RegistryError> {
+        let cron = schedule.timing()?;
         // Excluded days do not fire, so they are not previewed either; a
         // window's edge belongs to the day the window opens. Nor do a
         // window's idle edges (a window collapsed by a DST change).
         let excluded = |t: DateTime<Utc>| {
-            let day = schedule.exclusion_day(t, cron.zone(), hours.as_ref());
+            let day = schedule.exclusion_day(t, cron.zone(), hours);
             schedule.exclusions.excludes_date(day, &self.ctx.calendars)
-                || hours
-                    .as_ref()
-                    .zip(schedule.window_edge)
-                    .is_some_and(|(h, edge)| {
-                        h.idle_edge(edge.into(), t, &schedule.exclusions, &self.ctx.calendars)
-                            .is_some()
-                    })
+                || hours.zip(schedule.window_edge).is_some_and(|(h, edge)| {
+                    h.idle_edge(edge.into(), t, &schedule.exclusions, &self.ctx.calendars)
+                        .is_some()
+                })
         };
         let n = n.min(MAX_PREVIEW);
         let mut times = Vec::with_capacity(n);
@@ -841,7 +850,7 @@ impl Registry {
     }
 
     /// The next `n` edges of `window` (its hours `valid`), stored or not.
-    fn edges(&self, window: &Window, valid: &ValidWindow, n: usize) -> Vec<FireTime> {
+    pub fn edges(&self, window: &Window, valid: &ValidWindow, n: usize) -> Vec<FireTime> {
         let zone_cron = valid.start_schedule();
         let now = self.clock.now();
         valid

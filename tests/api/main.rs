@@ -53,6 +53,7 @@ mod systemd;
 mod ui_browser;
 mod ui_fleet;
 mod ui_jobs;
+mod ui_schedules;
 mod ui_session;
 mod unknown_targets;
 mod v1_client;

@@ -40,7 +40,10 @@ mod health;
 mod jobs;
 mod login;
 mod page;
+mod schedules;
 mod session;
+mod week;
+mod windows;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -90,6 +93,9 @@ pub(super) fn router() -> Router<AppState> {
         .merge(fleet::routes())
         .merge(health::routes())
         .merge(jobs::routes())
+        .merge(schedules::routes())
+        .merge(windows::routes())
+        .merge(week::routes())
         .layer(middleware::from_fn(page_headers))
 }
 
