@@ -22,11 +22,13 @@
 //! | page | file |
 //! | --- | --- |
 //! | `GET/POST /ui/login`, `POST /ui/logout` | `login.rs` |
-//! | `GET /ui/` the fleet; `POST /ui/machines/{id}/start\|stop\|keep-on` | `fleet.rs` |
-//! | `GET /ui/jobs`, `/ui/jobs/{id}`; `POST` retry, cancel, bulk | `jobs.rs` |
-//! | `GET /ui/schedules`, `/ui/schedules/{key}`, `/ui/windows/{key}`, week view, cron preview; `POST` pause, resume, save, overrides | `schedules.rs` |
-//! | `GET /ui/reports`, `/ui/reports/cost.csv` | `reports.rs` |
-//! | `GET /ui/health` | `health.rs` |
+//! | `GET /ui/` the fleet (`?gone=1` with gone machines); `POST /ui/machines/{id}/start\|stop\|keep-on` | `fleet.rs` |
+//! | `GET /ui/jobs` (filters, search, keyset pages), `/ui/jobs/table` (its live part), `/ui/jobs/{id}` and `/ui/jobs/{id}/live`; `POST /ui/jobs/{id}/retry\|cancel`, `POST /ui/jobs/bulk` | `jobs.rs` |
+//! | `GET /ui/schedules` (schedules and windows), `/ui/schedules/{key}`, `/ui/schedules/new`, `/ui/schedules/{key}/edit`; `POST /ui/schedules` (create), `/ui/schedules/{key}` (replace), `/ui/schedules/preview`, `/ui/schedules/{key}/pause\|resume` | `schedules.rs` |
+//! | `GET /ui/schedules/week` | `week.rs` |
+//! | `GET /ui/windows/{key}`; `POST /ui/windows/{key}/pause\|resume`, `/ui/windows/{key}/overrides`, `/ui/windows/{key}/overrides/{id}/delete` | `windows.rs` |
+//! | `GET /ui/reports?month=`, `/ui/reports/cost.csv?month=`; `POST /ui/reports/utilization/pull` | `reports.rs` |
+//! | `GET /ui/health` (`?part=live`) | `health.rs` |
 //! | `GET /ui/assets/{file}` | `assets.rs` |
 //!
 //! Every page answers `Cache-Control: no-store` and a Content-Security-Policy

@@ -259,11 +259,6 @@ impl Browser {
         }
     }
 
-    /// The page's whole text (what a reader sees, tags excluded).
-    pub async fn body_text(&self) -> String {
-        self.text("body").await
-    }
-
     /// Runs `script` in the page (its last expression's value, as JSON).
     pub async fn run(&self, script: &str) -> Value {
         self.client.execute(script, vec![]).await.unwrap()
