@@ -217,15 +217,17 @@ pub(super) async fn savings_report(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SavingsView>, Problem> {
     let month = month_param(raw.as_deref())?;
-    let settings = app.http.ledger.settings();
-    let report = savings_priced(
-        &app.http.store,
-        month,
-        app.http.clock.now(),
-        Some(settings.units),
-    )
-    .await?;
-    Ok(Json(SavingsView::new(report, settings.backend.as_str())))
+    let report = savings(&app, month).await?;
+    let backend = app.http.ledger.settings().backend.as_str();
+    Ok(Json(SavingsView::new(report, backend)))
+}
+
+/// What Machinist's stops saved in `month` up to now, priced as the
+/// configuration reads rates: `GET /v1/reports/savings` and the
+/// dashboard's reports page.
+pub(super) async fn savings(app: &AppState, month: BillingMonth) -> Result<SavingsReport, Problem> {
+    let units = app.http.ledger.settings().units;
+    Ok(savings_priced(&app.http.store, month, app.http.clock.now(), Some(units)).await?)
 }
 
 /// `POST /v1/reports/utilization/pull`: one `utilization` job per machine
@@ -238,6 +240,16 @@ pub(super) async fn pull_utilization(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let PullRequest { month } = json_body(&headers, body, app.max_body_bytes, PULL_EXAMPLE)?;
+    let ids = pull(&app, month).await?;
+    tracing::info!(%month, jobs = ids.len(), "utilization pull requested over the admin API");
+    Ok((StatusCode::ACCEPTED, Json(PullAnswer { jobs: ids })).into_response())
+}
+
+/// Queues one `utilization` job of `month` per machine the daemon knows
+/// (and Paperspace has not said is gone); their ids. What
+/// `POST /v1/reports/utilization/pull` and the dashboard's "Pull
+/// utilization" button both do.
+pub(super) async fn pull(app: &AppState, month: BillingMonth) -> Result<Vec<JobId>, Problem> {
     let now = app.http.clock.now();
     if month > BillingMonth::containing(now) {
         return Err(Problem::invalid_job(SpecError::new(
@@ -278,6 +290,5 @@ pub(super) async fn pull_utilization(
     for job in jobs {
         ids.push(app.http.store.submit(job, now).await?.job.id);
     }
-    tracing::info!(%month, jobs = ids.len(), "utilization pull requested over the admin API");
-    Ok((StatusCode::ACCEPTED, Json(PullAnswer { jobs: ids })).into_response())
+    Ok(ids)
 }

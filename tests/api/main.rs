@@ -50,6 +50,7 @@ mod store_dependencies;
 mod store_metering;
 mod store_webhooks;
 mod systemd;
+mod ui_reports;
 mod ui_session;
 mod unknown_targets;
 mod v1_client;

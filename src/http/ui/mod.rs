@@ -34,10 +34,12 @@
 //! inline script, and no framing.
 
 mod assets;
+mod chart;
 mod error;
 mod fleet;
 mod login;
 mod page;
+mod reports;
 mod session;
 
 use axum::Router;
@@ -86,6 +88,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/ui/logout", post(login::logout))
         .route("/ui/assets/{name}", get(assets::serve))
         .merge(fleet::routes())
+        .merge(reports::routes())
         .layer(middleware::from_fn(page_headers))
 }
 
