@@ -217,17 +217,15 @@ pub(super) async fn savings_report(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SavingsView>, Problem> {
     let month = month_param(raw.as_deref())?;
-    let report = savings(&app, month).await?;
-    let backend = app.http.ledger.settings().backend.as_str();
-    Ok(Json(SavingsView::new(report, backend)))
-}
-
-/// What Machinist's stops saved in `month` up to now, priced as the
-/// configuration reads rates: `GET /v1/reports/savings` and the
-/// dashboard's reports page.
-pub(super) async fn savings(app: &AppState, month: BillingMonth) -> Result<SavingsReport, Problem> {
-    let units = app.http.ledger.settings().units;
-    Ok(savings_priced(&app.http.store, month, app.http.clock.now(), Some(units)).await?)
+    let settings = app.http.ledger.settings();
+    let report = savings_priced(
+        &app.http.store,
+        month,
+        app.http.clock.now(),
+        Some(settings.units),
+    )
+    .await?;
+    Ok(Json(SavingsView::new(report, settings.backend.as_str())))
 }
 
 /// `POST /v1/reports/utilization/pull`: one `utilization` job per machine

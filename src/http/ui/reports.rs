@@ -3,10 +3,14 @@
 //! `GET /ui/reports?month=YYYY-MM` (the current month by default) shows
 //!
 //! - cost and savings of the six months up to the chosen one, as a bar
-//!   chart and the same figures as a table: cost is the month's
-//!   [`Ledger::cost_report`](crate::cost::Ledger::cost_report) total (what
-//!   `GET /v1/reports/cost` sums), savings what `GET /v1/reports/savings`
-//!   sums ([`super::super::reports::savings`]);
+//!   chart and the same figures as a table: the `totals` of each month's
+//!   [`Ledger::cost_report`](crate::cost::Ledger::cost_report), what
+//!   `GET /v1/reports/cost` answers. (Its `saved` is the ledger's: hours
+//!   kept off after Machinist's stops at the rate then, nothing for a
+//!   machine billed monthly. `GET /v1/reports/savings` counts the older
+//!   way, by the latest rate; one report for both keeps the chart, the
+//!   cards and the per-machine table in agreement, and meters each month
+//!   once.)
 //! - the chosen month per machine: a chart of the twenty that cost most and
 //!   a table of every one, with a CSV download
 //!   (`GET /ui/reports/cost.csv?month=…`, the very response of
@@ -29,6 +33,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
+use tokio::task::JoinSet;
 
 use super::chart::{self, Frame, Group, Series};
 use super::error::{UiError, UiResult};
@@ -37,6 +42,7 @@ use super::session::Session;
 use super::{Act, AppState, done};
 use crate::cost::{CostLine, CostReport};
 use crate::http::cost::{UtilizationReport, utilization};
+use crate::http::error::Problem;
 use crate::http::{costs, reports};
 use crate::machine::BillingMonth;
 
@@ -98,7 +104,7 @@ struct MonthFigures {
     month: BillingMonth,
     /// What every priced machine cost (`totals.total` of the cost report).
     cost: f64,
-    /// What the savings report sums for it.
+    /// What Machinist's stops saved (`totals.saved` of the cost report).
     saved: f64,
     /// Machines in the cost report.
     machines: usize,
@@ -106,6 +112,52 @@ struct MonthFigures {
     unpriced: u32,
     /// False while the month is still running.
     complete: bool,
+}
+
+/// The cost reports of the [`MONTHS`] months up to `month`, read at once
+/// (each meters the whole fleet; on two cores two run together), as the
+/// history's figures oldest first, and `month`'s own report.
+async fn months_up_to(
+    app: &AppState,
+    month: BillingMonth,
+    now: DateTime<Utc>,
+) -> UiResult<(Vec<MonthFigures>, CostReport)> {
+    let mut tasks = JoinSet::new();
+    let mut m = month;
+    for back in 0..MONTHS {
+        let ledger = app.http.ledger.clone();
+        tasks.spawn(async move { (back, ledger.cost_report(m, now).await) });
+        m = m.previous();
+    }
+    let mut reports: Vec<Option<CostReport>> = (0..MONTHS).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        let (back, report) = match joined {
+            Ok(done) => done,
+            // A panic in a report is the page's panic (the router answers 500).
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(Problem::internal(format!("a cost report stopped: {e}")).into()),
+        };
+        reports[back] = Some(report.map_err(costs::cost_error)?);
+    }
+    // Newest first, as read.
+    let reports: Vec<CostReport> = reports.into_iter().flatten().collect();
+    let history = reports
+        .iter()
+        .rev()
+        .map(|r| MonthFigures {
+            month: r.month,
+            cost: r.totals.total,
+            saved: r.totals.saved,
+            machines: r.machines.len(),
+            unpriced: r.totals.unpriced,
+            complete: r.complete,
+        })
+        .collect();
+    let shown = reports
+        .into_iter()
+        .next()
+        .expect("every month's report was read");
+    Ok((history, shown))
 }
 
 /// `GET /ui/reports`.
@@ -117,32 +169,7 @@ async fn page(
 ) -> UiResult<Markup> {
     let now = app.http.clock.now();
     let month = chosen(query.month.as_deref(), now)?;
-    let mut history = Vec::with_capacity(MONTHS);
-    let mut shown = None;
-    let mut m = month;
-    for _ in 0..MONTHS {
-        let report = app
-            .http
-            .ledger
-            .cost_report(m, now)
-            .await
-            .map_err(costs::cost_error)?;
-        let saved = reports::savings(&app, m).await?;
-        history.push(MonthFigures {
-            month: m,
-            cost: report.totals.total,
-            saved: saved.total_saved,
-            machines: report.machines.len(),
-            unpriced: report.totals.unpriced,
-            complete: report.complete,
-        });
-        if m == month {
-            shown = Some(report);
-        }
-        m = m.previous();
-    }
-    history.reverse();
-    let report = shown.expect("the chosen month is the first one read");
+    let (history, report) = months_up_to(&app, month, now).await?;
     let pulled = utilization(&app.http.store, month).await?;
     let body = html! {
         h1 { "Reports" }
@@ -198,7 +225,7 @@ fn history_section(history: &[MonthFigures], chosen: BillingMonth) -> Markup {
                 (chart::columns(Frame { title: &title, format: short_money }, &[COST, SAVED], &groups))
                 figcaption.muted {
                     "Cost: every machine's running and storage, as the cost report meters it. "
-                    "Saved: hours off after Machinist's stops times the hourly rate, as the savings report counts them."
+                    "Saved: hours kept off after Machinist's stops, at the hourly rate then."
                 }
             }
             div.scroll {
@@ -393,10 +420,18 @@ fn utilization_section(
 fn short_money(v: f64) -> String {
     let sign = if v < 0.0 { "−" } else { "" };
     let a = v.abs();
+    // One decimal only where it says something: `$60k`, `$1.5k`.
+    let scaled = |x: f64, unit: &str| {
+        if (x * 10.0).round() % 10.0 == 0.0 {
+            format!("{sign}${x:.0}{unit}")
+        } else {
+            format!("{sign}${x:.1}{unit}")
+        }
+    };
     if a >= 1_000_000.0 {
-        format!("{sign}${:.1}M", a / 1_000_000.0)
+        scaled(a / 1_000_000.0, "M")
     } else if a >= 1_000.0 {
-        format!("{sign}${:.1}k", a / 1_000.0)
+        scaled(a / 1_000.0, "k")
     } else if a == a.trunc() {
         format!("{sign}${a:.0}")
     } else {
@@ -448,6 +483,7 @@ mod tests {
         assert_eq!(short_money(0.0), "$0");
         assert_eq!(short_money(12.5), "$12.50");
         assert_eq!(short_money(1500.0), "$1.5k");
+        assert_eq!(short_money(60_000.0), "$60k");
         assert_eq!(short_money(-20.0), "−$20");
     }
 }
