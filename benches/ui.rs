@@ -7,7 +7,7 @@
 //! BENCH_QUICK=1 cargo bench --bench ui          # 20,000 jobs, 100 machines
 //! BENCH_QUICK=1 cargo bench --profile dev --bench ui   # a quick try without a release build
 //! cargo bench --bench ui -- --requests 100      # timed requests per page (50)
-//! BENCH_SCREENSHOTS=/tmp/shots cargo bench --bench ui  # also a PNG of each page
+//! BENCH_SCREENSHOTS=/tmp/shots cargo bench --bench ui  # also a PNG of each page (1280×2400)
 //! ```
 //!
 //! What it does:
@@ -624,6 +624,10 @@ async fn measure(client: &fantoccini::Client, url: &str, pages: &[String]) -> an
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let shots = std::env::var_os("BENCH_SCREENSHOTS").map(std::path::PathBuf::from);
+    if shots.is_some() {
+        // Tall enough to see a page's tables in its picture.
+        client.set_window_size(1280, 2400).await?;
+    }
     println!(
         "\nfirst render in headless Chromium, median of {BROWSER_LOADS} loads; target < {TARGET_RENDER_MS:.0} ms"
     );

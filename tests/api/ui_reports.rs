@@ -102,6 +102,7 @@ async fn ui_reports_the_page_charts_the_months_and_lists_the_machines() {
         machines.find(ESCAPED) < machines.find("render-box"),
         "psB (twice the rate) first: {machines}"
     );
+    assert!(!machines.contains("psA"), "ids only for twins: {machines}");
     let per_machine = between(html, "id=\"per-machine\"", "</svg>");
     assert!(per_machine.contains("render-box"), "{per_machine}");
     // 48 h at $0.50 and at $1.00, priced as the cost report prices them.

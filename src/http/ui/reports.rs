@@ -24,7 +24,7 @@
 //! no script; the tables hold the same figures for screen readers and
 //! browsers that draw no SVG.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -297,6 +297,15 @@ fn machines_section(report: &CostReport) -> Markup {
     } else {
         format!("Cost per machine in {month}")
     };
+    // The id shows only where a name is not enough: two machines of one
+    // name (the CSV has every id). An id on every row of a thousand is
+    // a sixth of the page.
+    let mut seen = HashSet::new();
+    let twins: HashSet<&str> = lines
+        .iter()
+        .map(|l| name_of(l))
+        .filter(|name| !seen.insert(*name))
+        .collect();
     let t = &report.totals;
     html! {
         section aria-labelledby="per-machine" {
@@ -332,7 +341,10 @@ fn machines_section(report: &CostReport) -> Markup {
                         // thousand of them.
                         @for l in &lines {
                             tr {
-                                td title=(l.machine_id) { (name_of(l)) }
+                                td {
+                                    (name_of(l))
+                                    @if twins.contains(name_of(l)) { " (" (l.machine_id) ")" }
+                                }
                                 td { (l.machine_type.as_deref().unwrap_or("—")) }
                                 td { (l.region.as_deref().unwrap_or("—")) }
                                 td { (format!("{:.2}", l.hours)) }
