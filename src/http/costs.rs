@@ -255,26 +255,47 @@ pub(super) async fn cost_report(
             ));
         }
     };
+    if format == Format::Csv {
+        return cost_csv(&app, month).await;
+    }
     let report = app
         .http
         .ledger
         .cost_report(month, now)
         .await
         .map_err(cost_error)?;
-    Ok(match format {
-        Format::Json => Json(CostReportView::from(report)).into_response(),
-        Format::Csv => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"machinist-cost-{month}.csv\""),
+    Ok(Json(CostReportView::from(report)).into_response())
+}
+
+/// `month`'s cost report as a CSV download, up to now: what
+/// `GET /v1/reports/cost?format=csv` answers, and the dashboard's
+/// `GET /ui/reports/cost.csv` (one function, so the two files are the same).
+pub(super) async fn cost_csv(app: &AppState, month: BillingMonth) -> Result<Response, Problem> {
+    let report = app
+        .http
+        .ledger
+        .cost_report(month, app.http.clock.now())
+        .await
+        .map_err(cost_error)?;
+    Ok(csv_attachment(&report))
+}
+
+/// [`crate::cost::to_csv`] of `report` as an attachment named by its month.
+fn csv_attachment(report: &CostReport) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"machinist-cost-{}.csv\"",
+                    report.month
                 ),
-            ],
-            crate::cost::to_csv(&report),
-        )
-            .into_response(),
-    })
+            ),
+        ],
+        crate::cost::to_csv(report),
+    )
+        .into_response()
 }
 
 /// `POST /v1/forecast`: body [`Plan`]; nothing is stored.
@@ -307,7 +328,8 @@ pub(super) async fn forecast(
     Ok(Json(forecast))
 }
 
-fn cost_error(e: CostError) -> Problem {
+/// A ledger's failure as the API's problem.
+pub(super) fn cost_error(e: CostError) -> Problem {
     match e {
         CostError::Store(e) => e.into(),
     }

@@ -238,6 +238,16 @@ pub(super) async fn pull_utilization(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let PullRequest { month } = json_body(&headers, body, app.max_body_bytes, PULL_EXAMPLE)?;
+    let ids = pull(&app, month).await?;
+    tracing::info!(%month, jobs = ids.len(), "utilization pull requested over the admin API");
+    Ok((StatusCode::ACCEPTED, Json(PullAnswer { jobs: ids })).into_response())
+}
+
+/// Queues one `utilization` job of `month` per machine the daemon knows
+/// (and Paperspace has not said is gone); their ids. What
+/// `POST /v1/reports/utilization/pull` and the dashboard's "Pull
+/// utilization" button both do.
+pub(super) async fn pull(app: &AppState, month: BillingMonth) -> Result<Vec<JobId>, Problem> {
     let now = app.http.clock.now();
     if month > BillingMonth::containing(now) {
         return Err(Problem::invalid_job(SpecError::new(
@@ -278,6 +288,5 @@ pub(super) async fn pull_utilization(
     for job in jobs {
         ids.push(app.http.store.submit(job, now).await?.job.id);
     }
-    tracing::info!(%month, jobs = ids.len(), "utilization pull requested over the admin API");
-    Ok((StatusCode::ACCEPTED, Json(PullAnswer { jobs: ids })).into_response())
+    Ok(ids)
 }

@@ -54,6 +54,7 @@ mod ui_browser;
 mod ui_fleet;
 mod ui_jobs;
 mod ui_schedules;
+mod ui_reports;
 mod ui_session;
 mod unknown_targets;
 mod v1_client;

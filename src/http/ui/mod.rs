@@ -36,6 +36,7 @@
 //! inline script, and no framing.
 
 mod assets;
+mod chart;
 mod error;
 mod fleet;
 mod health;
@@ -43,6 +44,7 @@ mod jobs;
 mod login;
 mod page;
 mod schedules;
+mod reports;
 mod session;
 mod week;
 mod windows;
@@ -98,6 +100,7 @@ pub(super) fn router() -> Router<AppState> {
         .merge(schedules::routes())
         .merge(windows::routes())
         .merge(week::routes())
+        .merge(reports::routes())
         .layer(middleware::from_fn(page_headers))
 }
 
