@@ -290,6 +290,8 @@ pub(crate) struct AppState {
     /// How long a dashboard sign-in lasts (`http.session_ttl`), for the
     /// login page to say.
     session_ttl: Duration,
+    /// Finished months' cost figures the dashboard's reports page keeps.
+    past_months: ui::PastMonths,
 }
 
 /// The admission gate: a timeout around a concurrency cap.
@@ -323,6 +325,7 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         waiters: follow::Waiters::new(limits.max_waiters.max(1), limits.request_timeout),
         ui: sessions,
         session_ttl: limits.session_ttl,
+        past_months: ui::PastMonths::default(),
     };
     let max = limits.max_concurrent.max(1);
     let gate = Gate {

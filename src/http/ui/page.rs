@@ -7,7 +7,7 @@
 //! show as text. Nothing here builds HTML from strings.
 
 use chrono::{DateTime, Utc};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
 use super::assets;
@@ -241,12 +241,6 @@ pub(in crate::http) fn money(amount: f64) -> String {
     } else {
         format!("${amount:.2}")
     }
-}
-
-/// Markup known to be safe (an SVG the server drew from numbers); never
-/// for text a user typed.
-pub(in crate::http) fn trusted(svg: String) -> PreEscaped<String> {
-    PreEscaped(svg)
 }
 
 #[cfg(test)]

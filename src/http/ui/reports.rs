@@ -25,6 +25,7 @@
 //! browsers that draw no SVG.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -99,6 +100,7 @@ fn href(month: BillingMonth) -> String {
 }
 
 /// One month of the history chart.
+#[derive(Debug, Clone)]
 struct MonthFigures {
     /// The month.
     month: BillingMonth,
@@ -114,22 +116,75 @@ struct MonthFigures {
     complete: bool,
 }
 
-/// The cost reports of the [`MONTHS`] months up to `month`, read at once
-/// (each meters the whole fleet; on two cores two run together), as the
-/// history's figures oldest first, and `month`'s own report.
+impl MonthFigures {
+    fn of(r: &CostReport) -> Self {
+        MonthFigures {
+            month: r.month,
+            cost: r.totals.total,
+            saved: r.totals.saved,
+            machines: r.machines.len(),
+            unpriced: r.totals.unpriced,
+            complete: r.complete,
+        }
+    }
+}
+
+/// How long a finished month's figures are kept before they are metered
+/// again (a back-filled gap may still change them a little).
+const KEEP_PAST_MONTH: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Finished months' figures for the history chart, kept for
+/// [`KEEP_PAST_MONTH`]: metering five past months of a large fleet is most
+/// of the page's time (1,000 machines: over a second), and a month that
+/// has ended no longer grows. The month shown in full is always metered.
+#[derive(Clone, Default)]
+pub(in crate::http) struct PastMonths {
+    /// By month: when it was metered, and its figures.
+    kept: Arc<Mutex<HashMap<BillingMonth, (DateTime<Utc>, MonthFigures)>>>,
+}
+
+impl PastMonths {
+    fn get(&self, month: BillingMonth, now: DateTime<Utc>) -> Option<MonthFigures> {
+        let kept = self.kept.lock().expect("past months lock");
+        kept.get(&month)
+            .filter(|(at, _)| now - *at < KEEP_PAST_MONTH && *at <= now)
+            .map(|(_, figures)| figures.clone())
+    }
+
+    fn keep(&self, figures: &MonthFigures, now: DateTime<Utc>) {
+        if !figures.complete {
+            return;
+        }
+        let mut kept = self.kept.lock().expect("past months lock");
+        kept.retain(|_, (at, _)| now - *at < KEEP_PAST_MONTH);
+        kept.insert(figures.month, (now, figures.clone()));
+    }
+}
+
+/// The figures of the [`MONTHS`] months up to `month`, oldest first, and
+/// `month`'s own report. Months not kept in [`PastMonths`] are metered at
+/// once (each meters the whole fleet; on two cores two run together).
 async fn months_up_to(
     app: &AppState,
     month: BillingMonth,
     now: DateTime<Utc>,
 ) -> UiResult<(Vec<MonthFigures>, CostReport)> {
     let mut tasks = JoinSet::new();
+    let mut figures: Vec<Option<MonthFigures>> = vec![None; MONTHS];
     let mut m = month;
-    for back in 0..MONTHS {
-        let ledger = app.http.ledger.clone();
-        tasks.spawn(async move { (back, ledger.cost_report(m, now).await) });
+    for (back, slot) in figures.iter_mut().enumerate() {
+        *slot = if back == 0 {
+            None
+        } else {
+            app.past_months.get(m, now)
+        };
+        if slot.is_none() {
+            let ledger = app.http.ledger.clone();
+            tasks.spawn(async move { (back, ledger.cost_report(m, now).await) });
+        }
         m = m.previous();
     }
-    let mut reports: Vec<Option<CostReport>> = (0..MONTHS).map(|_| None).collect();
+    let mut shown = None;
     while let Some(joined) = tasks.join_next().await {
         let (back, report) = match joined {
             Ok(done) => done,
@@ -137,27 +192,17 @@ async fn months_up_to(
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => return Err(Problem::internal(format!("a cost report stopped: {e}")).into()),
         };
-        reports[back] = Some(report.map_err(costs::cost_error)?);
+        let report = report.map_err(costs::cost_error)?;
+        let month_figures = MonthFigures::of(&report);
+        app.past_months.keep(&month_figures, now);
+        figures[back] = Some(month_figures);
+        if back == 0 {
+            shown = Some(report);
+        }
     }
-    // Newest first, as read.
-    let reports: Vec<CostReport> = reports.into_iter().flatten().collect();
-    let history = reports
-        .iter()
-        .rev()
-        .map(|r| MonthFigures {
-            month: r.month,
-            cost: r.totals.total,
-            saved: r.totals.saved,
-            machines: r.machines.len(),
-            unpriced: r.totals.unpriced,
-            complete: r.complete,
-        })
-        .collect();
-    let shown = reports
-        .into_iter()
-        .next()
-        .expect("every month's report was read");
-    Ok((history, shown))
+    // Newest first, as read; the chart wants oldest first.
+    let history = figures.into_iter().rev().flatten().collect();
+    Ok((history, shown.expect("the month shown is always metered")))
 }
 
 /// `GET /ui/reports`.
