@@ -7,6 +7,7 @@
 //! phone widths land in `target/ui-screenshots/`.
 
 use fantoccini::Locator;
+use machinist::paperspace::Backend;
 use machinist::sim::{FaultKind, OneShotFault};
 use serde_json::json;
 
@@ -21,6 +22,8 @@ const VIEWER: &str = "test-viewer-token-0123456789";
 async fn app_with_fleet() -> (TestApp, String) {
     let app = spawn_app(AppOptions {
         viewer_token: Some(VIEWER),
+        // The current API, whose machines carry their hourly price.
+        backend: Backend::V1,
         ..AppOptions::default()
     })
     .await;
@@ -270,6 +273,7 @@ async fn an_admin_walks_through_every_page() {
         .text(&format!("#machines tr[data-machine-id='{renamed}']"))
         .await;
     assert!(row.contains("demo <tonight>"), "{row}");
+    browser.screenshots("fleet").await;
 
     // Reports: the chart, and the CSV behind the download link.
     browser.open("/ui/reports").await;
