@@ -297,7 +297,7 @@ async fn an_admin_walks_through_every_page() {
 
     browser.open("/ui/health").await;
     browser.screenshots("health").await;
-    browser.open(&format!("/ui/windows/office")).await;
+    browser.open("/ui/windows/office").await;
     browser.screenshots("window").await;
 
     browser.click("form[action='/ui/logout'] button").await;

@@ -140,8 +140,11 @@ const KEEP_PAST_MONTH: chrono::Duration = chrono::Duration::minutes(10);
 #[derive(Clone, Default)]
 pub(in crate::http) struct PastMonths {
     /// By month: when it was metered, and its figures.
-    kept: Arc<Mutex<HashMap<BillingMonth, (DateTime<Utc>, MonthFigures)>>>,
+    kept: Arc<Mutex<HashMap<BillingMonth, Metered>>>,
 }
+
+/// A month's figures and when they were metered.
+type Metered = (DateTime<Utc>, MonthFigures);
 
 impl PastMonths {
     fn get(&self, month: BillingMonth, now: DateTime<Utc>) -> Option<MonthFigures> {
