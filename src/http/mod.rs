@@ -290,8 +290,9 @@ pub(crate) struct AppState {
     /// How long a dashboard sign-in lasts (`http.session_ttl`), for the
     /// login page to say.
     session_ttl: Duration,
-    /// Finished months' cost figures the dashboard's reports page keeps.
-    past_months: ui::PastMonths,
+    /// The cost reports the dashboard shows, kept a minute (ten for a
+    /// finished month) so that each view does not meter the fleet again.
+    month_costs: ui::MonthCosts,
 }
 
 /// The admission gate: a timeout around a concurrency cap.
@@ -325,7 +326,7 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         waiters: follow::Waiters::new(limits.max_waiters.max(1), limits.request_timeout),
         ui: sessions,
         session_ttl: limits.session_ttl,
-        past_months: ui::PastMonths::default(),
+        month_costs: ui::MonthCosts::default(),
     };
     let max = limits.max_concurrent.max(1);
     let gate = Gate {

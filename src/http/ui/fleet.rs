@@ -144,14 +144,14 @@ pub(super) async fn page(
 
     let known = store.machines().await?;
     let month = BillingMonth::containing(now);
-    let report = app
-        .http
-        .ledger
-        .cost_report(month, now)
+    let metered = app
+        .month_costs
+        .report(&app.http.ledger, month, now)
         .await
         .map_err(|e| match e {
             CostError::Store(e) => UiError::from(e),
         })?;
+    let report = &metered.report;
     let lines: HashMap<&str, &CostLine> = report
         .machines
         .iter()
@@ -259,7 +259,7 @@ pub(super) async fn page(
                 div.muted { "Cost this month" }
                 div.big { (page::money(report.totals.total)) }
                 div.muted {
-                    (month.to_string()) ", to date"
+                    (month.to_string()) ", to date, metered " (page::relative(metered.at, now))
                     @if report.totals.unpriced > 0 {
                         " · " (report.totals.unpriced) " without a price"
                     }

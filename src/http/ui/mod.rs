@@ -42,6 +42,7 @@ mod fleet;
 mod health;
 mod jobs;
 mod login;
+mod month_costs;
 mod page;
 mod reports;
 mod schedules;
@@ -62,7 +63,7 @@ use tower_http::compression::CompressionLayer;
 
 use super::AppState;
 pub(super) use error::UiError;
-pub(super) use reports::PastMonths;
+pub(super) use month_costs::MonthCosts;
 pub(super) use session::Sessions;
 use session::{NoSession, Session};
 

@@ -25,7 +25,6 @@
 //! browsers that draw no SVG.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -38,6 +37,7 @@ use tokio::task::JoinSet;
 
 use super::chart::{self, Frame, Group, Series};
 use super::error::{UiError, UiResult};
+use super::month_costs::Metered;
 use super::page::{self, Nav, NoticeQuery};
 use super::session::Session;
 use super::{Act, AppState, done};
@@ -129,65 +129,25 @@ impl MonthFigures {
     }
 }
 
-/// How long a finished month's figures are kept before they are metered
-/// again (a back-filled gap may still change them a little).
-const KEEP_PAST_MONTH: chrono::Duration = chrono::Duration::minutes(10);
-
-/// Finished months' figures for the history chart, kept for
-/// [`KEEP_PAST_MONTH`]: metering five past months of a large fleet is most
-/// of the page's time (1,000 machines: over a second), and a month that
-/// has ended no longer grows. The month shown in full is always metered.
-#[derive(Clone, Default)]
-pub(in crate::http) struct PastMonths {
-    /// By month: when it was metered, and its figures.
-    kept: Arc<Mutex<HashMap<BillingMonth, Metered>>>,
-}
-
-/// A month's figures and when they were metered.
-type Metered = (DateTime<Utc>, MonthFigures);
-
-impl PastMonths {
-    fn get(&self, month: BillingMonth, now: DateTime<Utc>) -> Option<MonthFigures> {
-        let kept = self.kept.lock().expect("past months lock");
-        kept.get(&month)
-            .filter(|(at, _)| now - *at < KEEP_PAST_MONTH && *at <= now)
-            .map(|(_, figures)| figures.clone())
-    }
-
-    fn keep(&self, figures: &MonthFigures, now: DateTime<Utc>) {
-        if !figures.complete {
-            return;
-        }
-        let mut kept = self.kept.lock().expect("past months lock");
-        kept.retain(|_, (at, _)| now - *at < KEEP_PAST_MONTH);
-        kept.insert(figures.month, (now, figures.clone()));
-    }
-}
-
 /// The figures of the [`MONTHS`] months up to `month`, oldest first, and
-/// `month`'s own report. Months not kept in [`PastMonths`] are metered at
-/// once (each meters the whole fleet; on two cores two run together).
+/// `month`'s own report, from the kept reports ([`MonthCosts`]); those not
+/// kept are metered at once (each meters the whole fleet; on two cores two
+/// run together).
+///
+/// [`MonthCosts`]: super::month_costs::MonthCosts
 async fn months_up_to(
     app: &AppState,
     month: BillingMonth,
     now: DateTime<Utc>,
-) -> UiResult<(Vec<MonthFigures>, CostReport)> {
+) -> UiResult<(Vec<MonthFigures>, Metered)> {
     let mut tasks = JoinSet::new();
-    let mut figures: Vec<Option<MonthFigures>> = vec![None; MONTHS];
     let mut m = month;
-    for (back, slot) in figures.iter_mut().enumerate() {
-        *slot = if back == 0 {
-            None
-        } else {
-            app.past_months.get(m, now)
-        };
-        if slot.is_none() {
-            let ledger = app.http.ledger.clone();
-            tasks.spawn(async move { (back, ledger.cost_report(m, now).await) });
-        }
+    for back in 0..MONTHS {
+        let (costs, ledger) = (app.month_costs.clone(), app.http.ledger.clone());
+        tasks.spawn(async move { (back, costs.report(&ledger, m, now).await) });
         m = m.previous();
     }
-    let mut shown = None;
+    let mut reports: Vec<Option<Metered>> = vec![None; MONTHS];
     while let Some(joined) = tasks.join_next().await {
         let (back, report) = match joined {
             Ok(done) => done,
@@ -195,17 +155,17 @@ async fn months_up_to(
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => return Err(Problem::internal(format!("a cost report stopped: {e}")).into()),
         };
-        let report = report.map_err(costs::cost_error)?;
-        let month_figures = MonthFigures::of(&report);
-        app.past_months.keep(&month_figures, now);
-        figures[back] = Some(month_figures);
-        if back == 0 {
-            shown = Some(report);
-        }
+        reports[back] = Some(report.map_err(costs::cost_error)?);
     }
     // Newest first, as read; the chart wants oldest first.
-    let history = figures.into_iter().rev().flatten().collect();
-    Ok((history, shown.expect("the month shown is always metered")))
+    let history = reports
+        .iter()
+        .rev()
+        .flatten()
+        .map(|m| MonthFigures::of(&m.report))
+        .collect();
+    let shown = reports[0].take().expect("every month's report was read");
+    Ok((history, shown))
 }
 
 /// `GET /ui/reports`.
@@ -217,14 +177,17 @@ async fn page(
 ) -> UiResult<Markup> {
     let now = app.http.clock.now();
     let month = chosen(query.month.as_deref(), now)?;
-    let (history, report) = months_up_to(&app, month, now).await?;
+    let (history, metered) = months_up_to(&app, month, now).await?;
+    let report = &metered.report;
     let pulled = utilization(&app.http.store, month).await?;
     let body = html! {
         h1 { "Reports" }
         (month_picker(month, now))
+        p.muted { "Figures as metered " (page::when(metered.at, now)) "; the API's "
+            code { "GET /v1/reports/cost" } " meters afresh." }
         (history_section(&history, month))
-        (machines_section(&report))
-        (utilization_section(&session, &pulled, &report))
+        (machines_section(report))
+        (utilization_section(&session, &pulled, report))
     };
     let notice = page::notice(&app.ui, &notice);
     Ok(page::shell(
