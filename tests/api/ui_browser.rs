@@ -242,6 +242,54 @@ async fn an_admin_walks_through_every_page() {
     browser.open("/ui/schedules/week").await;
     browser.screenshots("week").await;
 
+    // The cron editor: a preview (htmx swaps it in) before saving.
+    browser.open("/ui/schedules/new").await;
+    let field = |name: &'static str| {
+        let client = browser.client.clone();
+        async move {
+            client
+                .find(Locator::Css(&format!("form.editor [name={name}]")))
+                .await
+                .unwrap()
+        }
+    };
+    field("name")
+        .await
+        .send_keys("morning-start")
+        .await
+        .unwrap();
+    field("cron").await.send_keys("30 8 * * 1-5").await.unwrap();
+    field("timezone")
+        .await
+        .send_keys("Europe/Amsterdam")
+        .await
+        .unwrap();
+    field("kind").await.select_by_value("start").await.unwrap();
+    field("machine_ids")
+        .await
+        .send_keys(&renamed)
+        .await
+        .unwrap();
+    browser
+        .click("form.editor button[formaction='/ui/schedules/preview']")
+        .await;
+    let preview = browser
+        .wait_for_text("#preview", false, |s| s.contains("08:30"))
+        .await;
+    assert!(!preview.contains("error"), "{preview}");
+    // Still the editor: the preview changed nothing and went nowhere.
+    assert_eq!(browser.path().await, "/ui/schedules/new");
+    assert_eq!(app.get("/v1/schedules/morning-start").await.0.as_u16(), 404);
+    browser.screenshots("schedule-editor").await;
+    browser.click("form.editor button:not([formaction])").await;
+    browser
+        .wait_for_path(|p| p.starts_with("/ui/schedules/") && !p.ends_with("/new"))
+        .await;
+    let (status, saved) = app.get("/v1/schedules/morning-start").await;
+    assert_eq!(status.as_u16(), 200, "{saved}");
+    assert_eq!(saved["cron"], "30 8 * * 1-5");
+    browser.screenshots("schedule").await;
+
     // The fleet: keep the machine running for two hours.
     browser.open("/ui/").await;
     let form = format!("#machines tr[data-machine-id='{renamed}'] form.keep-on");
