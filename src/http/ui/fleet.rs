@@ -65,12 +65,46 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/ui/machines/{id}/keep-on", post(keep_on))
 }
 
-/// `?gone=1`: show machines Paperspace said are gone, too.
+/// Machines per page: a fleet of a thousand is five pages of rows a
+/// browser lays out at once, not one 1 MB table; the cards above count
+/// every machine.
+const PAGE_SIZE: usize = 200;
+
+/// `?gone=1&q=&page=`: which machines the table shows.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct FleetQuery {
-    /// Any value but empty shows them.
+    /// Any value but empty also shows machines Paperspace said are gone.
     #[serde(default)]
     gone: Option<String>,
+    /// Only machines whose name or id contains this (any case).
+    #[serde(default)]
+    q: Option<String>,
+    /// The page of the table, from 1.
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+impl FleetQuery {
+    /// The fleet's path with this query, at `page`: what links and the
+    /// forms' way back carry.
+    fn path(&self, show_gone: bool, q: &str, page: usize) -> String {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        if show_gone {
+            pairs.append_pair("gone", "1");
+        }
+        if !q.is_empty() {
+            pairs.append_pair("q", q);
+        }
+        if page > 1 {
+            pairs.append_pair("page", &page.to_string());
+        }
+        let query = pairs.finish();
+        if query.is_empty() {
+            "/ui/".to_string()
+        } else {
+            format!("/ui/?{query}")
+        }
+    }
 }
 
 /// Which machines a schedule or window aims at, compiled once per page.
@@ -227,17 +261,29 @@ pub(super) async fn page(
         .collect();
 
     let gone = known.iter().filter(|k| k.gone_at.is_some()).count();
+    let q = query.q.as_deref().unwrap_or("").trim().to_string();
+    let wanted = q.to_lowercase();
     let present: Vec<&KnownMachine> = known
         .iter()
         .filter(|k| show_gone || k.gone_at.is_none())
+        .filter(|k| {
+            wanted.is_empty()
+                || k.machine.name.to_lowercase().contains(&wanted)
+                || k.machine.id.to_lowercase().contains(&wanted)
+        })
         .collect();
+    let pages = present.len().div_ceil(PAGE_SIZE).max(1);
+    let page_no = query.page.unwrap_or(1).clamp(1, pages);
+    let first = (page_no - 1) * PAGE_SIZE;
+    let shown = &present[first.min(present.len())..(first + PAGE_SIZE).min(present.len())];
     let running = known
         .iter()
         .filter(|k| k.gone_at.is_none() && k.machine.state != MachineState::Off)
         .count();
     let listed = known.len() - gone;
 
-    let back = if show_gone { "/ui/?gone=1" } else { "/ui/" };
+    let back = query.path(show_gone, &q, page_no);
+    let back = back.as_str();
     let rows = Rows {
         session: &session,
         lines,
@@ -282,6 +328,26 @@ pub(super) async fn page(
         } @else if gone > 0 {
             p { a href="/ui/?gone=1" { "Show " (gone) " machine" @if gone != 1 { "s" } " that are gone" } }
         }
+        form #fleet-filter .filters method="get" action="/ui/" {
+            @if show_gone { input type="hidden" name="gone" value="1"; }
+            label { "Name or id contains"
+                input type="search" name="q" value=(q) placeholder="gpu-"; }
+            button type="submit" class="secondary" { "Filter" }
+            @if !q.is_empty() { a href=(query.path(show_gone, "", 1)) { "Show all" } }
+        }
+        p.pager #fleet-pager {
+            @if present.is_empty() {
+                "No machine matches."
+            } @else {
+                "Machines " (first + 1) "–" (first + shown.len()) " of " (present.len())
+                @if page_no > 1 {
+                    " · " a rel="prev" href=(query.path(show_gone, &q, page_no - 1)) { "← Previous" }
+                }
+                @if page_no < pages {
+                    " · " a rel="next" href=(query.path(show_gone, &q, page_no + 1)) { "Next →" }
+                }
+            }
+        }
         div.scroll {
             table #machines {
                 thead {
@@ -299,7 +365,7 @@ pub(super) async fn page(
                     }
                 }
                 tbody {
-                    @for k in &present {
+                    @for k in shown {
                         (rows.row(k))
                     }
                 }
