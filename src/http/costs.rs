@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
 use super::error::Problem;
 use super::params::{self, json_body, shorten};
+use super::{AppState, HttpState};
 use crate::cost::{
     CostError, CostLine, CostReport, DailyPoint, ForecastError, GroupTotal, Plan, PulledFigures,
     Totals,
@@ -305,27 +305,29 @@ pub(super) async fn forecast(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<crate::cost::Forecast>, Problem> {
     let plan: Plan = json_body(&headers, body, app.max_body_bytes, FORECAST_EXAMPLE)?;
-    let ctx = app.http.registry.context();
-    let forecast = app
-        .http
-        .ledger
-        .forecast(
-            &plan,
-            app.http.clock.now(),
-            &ctx.default_zone,
-            &ctx.calendars,
+    let forecast = forecast_of(&app.http, &plan).await.map_err(|e| match e {
+        ForecastError::Invalid { field, message } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_forecast",
+            message,
         )
-        .await
-        .map_err(|e| match e {
-            ForecastError::Invalid { field, message } => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_forecast",
-                message,
-            )
-            .with_field(field),
-            ForecastError::Cost(e) => cost_error(e),
-        })?;
+        .with_field(field),
+        ForecastError::Cost(e) => cost_error(e),
+    })?;
     Ok(Json(forecast))
+}
+
+/// The forecast of `plan` as of now, in the daemon's default zone and with
+/// its calendars: what `POST /v1/forecast` answers and the dashboard's cron
+/// editor previews.
+pub(super) async fn forecast_of(
+    http: &HttpState,
+    plan: &Plan,
+) -> Result<crate::cost::Forecast, ForecastError> {
+    let ctx = http.registry.context();
+    http.ledger
+        .forecast(plan, http.clock.now(), &ctx.default_zone, &ctx.calendars)
+        .await
 }
 
 /// A ledger's failure as the API's problem.

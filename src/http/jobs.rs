@@ -8,10 +8,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
 use super::error::Problem;
 use super::follow;
 use super::params::{self, CursorKind};
+use super::{AppState, HttpState};
 use crate::job::dependency::no_such_job;
 use crate::job::operation::check_id;
 use crate::job::{
@@ -297,11 +297,17 @@ pub(super) async fn cancel(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Job>, Problem> {
     let id = path_id(path)?;
-    match app.http.store.cancel(id, app.http.clock.now()).await? {
-        CancelResult::Cancelled(job) => {
-            tracing::info!(job_id = id, "job cancelled over the admin API");
-            Ok(Json(*job))
-        }
+    let job = cancel_job(&app.http, id).await?;
+    tracing::info!(job_id = id, "job cancelled over the admin API");
+    Ok(Json(job))
+}
+
+/// Cancels job `id`: the cancelled job, or the refusal the API answers
+/// (409 once it finished, 404 for no such job); the dashboard's Cancel
+/// button says the same.
+pub(super) async fn cancel_job(http: &HttpState, id: JobId) -> Result<Job, Problem> {
+    match http.store.cancel(id, http.clock.now()).await? {
+        CancelResult::Cancelled(job) => Ok(*job),
         // Every final state is a past participle: "has already succeeded".
         CancelResult::AlreadyFinished(job) => Err(Problem::conflict(format!(
             "job {id} has already {}; only blocked, queued, running or waiting jobs can be cancelled",
@@ -317,11 +323,17 @@ pub(super) async fn retry(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Job>, Problem> {
     let id = path_id(path)?;
-    match app.http.store.retry(id, app.http.clock.now()).await? {
-        RetryResult::Queued(job) => {
-            tracing::info!(job_id = id, "failed job re-queued over the admin API");
-            Ok(Json(*job))
-        }
+    let job = retry_job(&app.http, id).await?;
+    tracing::info!(job_id = id, "failed job re-queued over the admin API");
+    Ok(Json(job))
+}
+
+/// Re-queues failed job `id`: the job, or the refusal the API answers (409
+/// unless it failed, 404 for no such job); the dashboard's Retry button
+/// says the same.
+pub(super) async fn retry_job(http: &HttpState, id: JobId) -> Result<Job, Problem> {
+    match http.store.retry(id, http.clock.now()).await? {
+        RetryResult::Queued(job) => Ok(*job),
         RetryResult::NotFailed(job) => Err(Problem::conflict(format!(
             "job {id} {} {}; only failed jobs can be retried",
             // "has succeeded", "is queued".

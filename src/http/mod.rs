@@ -287,9 +287,6 @@ pub(crate) struct AppState {
     /// The dashboard's sign-in: the key its cookies and CSRF tokens are
     /// signed with, and the sessions signed out.
     ui: ui::Sessions,
-    /// How long a dashboard sign-in lasts (`http.session_ttl`), for the
-    /// login page to say.
-    session_ttl: Duration,
     /// The cost reports the dashboard shows, kept a minute (ten for a
     /// finished month) so that each view does not meter the fleet again.
     month_costs: ui::MonthCosts,
@@ -325,7 +322,6 @@ pub fn router(state: HttpState, limits: &HttpLimits) -> Router {
         probe: Arc::default(),
         waiters: follow::Waiters::new(limits.max_waiters.max(1), limits.request_timeout),
         ui: sessions,
-        session_ttl: limits.session_ttl,
         month_costs: ui::MonthCosts::default(),
     };
     let max = limits.max_concurrent.max(1);
@@ -616,7 +612,7 @@ async fn json_errors(
         .map_or("unmatched", |m| m.as_str());
     metrics.admin_request(method.as_str(), route, status.as_u16());
     tracing::debug!(%method, %path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "admin request");
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+    if !(status.is_client_error() || status.is_server_error()) || already_shaped(&response) {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -641,7 +637,7 @@ async fn json_errors(
 
 /// Whether an error answer already has its shape: the JSON error of the
 /// API, or a dashboard page (`http/ui`), which says it in HTML.
-fn is_json(response: &Response) -> bool {
+fn already_shaped(response: &Response) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -69,9 +69,7 @@ impl IntoResponse for UiError {
             let mut to = String::from("/ui/login");
             if next != "/ui" && next != "/ui/" {
                 to.push_str("?next=");
-                to.push_str(
-                    &url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>(),
-                );
+                to.push_str(&page::urlencode(next));
             }
             return Redirect::to(&to).into_response();
         }

@@ -42,7 +42,8 @@ use super::error::{UiError, UiResult};
 use super::page::{self, Nav, NoticeQuery};
 use super::session::Session;
 use super::{Act, AppState, NoFields, back_to, done};
-use crate::cost::{CostError, CostLine};
+use crate::cost::CostLine;
+use crate::http::costs;
 use crate::http::error::Problem;
 use crate::job::JobRequest;
 use crate::job::operation::check_id;
@@ -182,9 +183,7 @@ pub(super) async fn page(
         .month_costs
         .report(&app.http.ledger, month, now)
         .await
-        .map_err(|e| match e {
-            CostError::Store(e) => UiError::from(e),
-        })?;
+        .map_err(costs::cost_error)?;
     let report = &metered.report;
     let lines: HashMap<&str, &CostLine> = report
         .machines

@@ -53,6 +53,7 @@ use super::page::{self, Nav, NoticeQuery};
 use super::session::Session;
 use super::{Act, AppState, NoFields, done};
 use crate::http::error::Problem;
+use crate::http::jobs;
 use crate::http::params::{self, CursorKind};
 use crate::job::{EventKind, Job, JobEvent, JobId, JobKind, JobState};
 use crate::schedule::firing::Firing;
@@ -524,7 +525,7 @@ fn table_part(
                                 td { (job.kind.as_str()) }
                                 td {
                                     @if let Some(m) = &job.machine_id {
-                                        a href={ "/ui/jobs?machine=" (urlencode(m)) } title="This machine's jobs" { (m) }
+                                        a href={ "/ui/jobs?machine=" (page::urlencode(m)) } title="This machine's jobs" { (m) }
                                     } @else { "—" }
                                 }
                                 td { (page::state(job.state.as_str())) }
@@ -647,13 +648,8 @@ async fn bulk(
             });
         }
         while let Some(acted) = calls.join_next().await {
-            let acted = acted.map_err(|e| {
-                UiError::Problem(Problem::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    format!("a bulk action's call failed: {e}"),
-                ))
-            })??;
+            let acted = acted
+                .map_err(|e| Problem::internal(format!("a bulk action's call failed: {e}")))??;
             if acted {
                 done_n += 1;
             } else {
@@ -738,7 +734,7 @@ async fn show(
             dt { "Kind" } dd { (job.kind.as_str()) }
             dt { "Machine" } dd {
                 @if let Some(m) = &job.machine_id {
-                    a href={ "/ui/jobs?machine=" (urlencode(m)) } { (m) }
+                    a href={ "/ui/jobs?machine=" (page::urlencode(m)) } { (m) }
                 } @else { "—" }
             }
             dt { "Created" } dd { (page::when(job.created_at, now)) }
@@ -877,57 +873,38 @@ fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-/// A URL query value.
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// `POST /ui/jobs/{id}/retry`: what `POST /v1/jobs/{id}/retry` does.
+/// `POST /ui/jobs/{id}/retry`: what `POST /v1/jobs/{id}/retry` does, and
+/// its refusals in its words.
 async fn retry(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     _act: Act<NoFields>,
 ) -> UiResult<Response> {
     let id = path_id(path)?;
-    match app.http.store.retry(id, app.http.clock.now()).await? {
-        RetryResult::Queued(_) => {
-            tracing::info!(job_id = id, "failed job re-queued on the dashboard");
-            Ok(done(
-                &app,
-                &format!("/ui/jobs/{id}"),
-                &format!("job {id} queued again"),
-            ))
-        }
-        // The API's words (http/jobs.rs), so the two say the same.
-        RetryResult::NotFailed(job) => Err(Problem::conflict(format!(
-            "job {id} {} {}; only failed jobs can be retried",
-            if job.state.is_final() { "has" } else { "is" },
-            job.state
-        ))
-        .into()),
-        RetryResult::NotFound => Err(UiError::not_found(format!("there is no job {id}"))),
-    }
+    jobs::retry_job(&app.http, id).await?;
+    tracing::info!(job_id = id, "failed job re-queued on the dashboard");
+    Ok(done(
+        &app,
+        &format!("/ui/jobs/{id}"),
+        &format!("job {id} queued again"),
+    ))
 }
 
-/// `POST /ui/jobs/{id}/cancel`: what `POST /v1/jobs/{id}/cancel` does.
+/// `POST /ui/jobs/{id}/cancel`: what `POST /v1/jobs/{id}/cancel` does, and
+/// its refusals in its words.
 async fn cancel(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     _act: Act<NoFields>,
 ) -> UiResult<Response> {
     let id = path_id(path)?;
-    match app.http.store.cancel(id, app.http.clock.now()).await? {
-        CancelResult::Cancelled(_) => {
-            tracing::info!(job_id = id, "job cancelled on the dashboard");
-            Ok(done(&app, &format!("/ui/jobs/{id}"), &format!("job {id} cancelled")))
-        }
-        CancelResult::AlreadyFinished(job) => Err(Problem::conflict(format!(
-            "job {id} has already {}; only blocked, queued, running or waiting jobs can be cancelled",
-            job.state
-        ))
-        .into()),
-        CancelResult::NotFound => Err(UiError::not_found(format!("there is no job {id}"))),
-    }
+    jobs::cancel_job(&app.http, id).await?;
+    tracing::info!(job_id = id, "job cancelled on the dashboard");
+    Ok(done(
+        &app,
+        &format!("/ui/jobs/{id}"),
+        &format!("job {id} cancelled"),
+    ))
 }
 
 #[cfg(test)]

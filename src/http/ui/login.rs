@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::page;
 use super::session::is_https;
-use super::{Act, AppState, NoFields, back_to};
+use super::{AppState, NoFields, Posted, back_to};
 
 /// `?next=` of the login page: where to go once signed in.
 #[derive(Debug, Default, Deserialize)]
@@ -65,7 +65,7 @@ fn login_page(
             p.muted {
                 "The daemon's " code { "http.admin_token_file" } " (may act) or "
                 code { "http.viewer_token_file" } " (may only look). "
-                "The sign-in lasts " (humantime::format_duration(app.session_ttl)) "."
+                "The sign-in lasts " (humantime::format_duration(app.ui.ttl())) "."
             }
             button type="submit" { "Sign in" }
         }
@@ -121,30 +121,11 @@ pub(super) async fn submit(
 pub(super) async fn logout(
     State(app): State<AppState>,
     headers: HeaderMap,
-    act: Result<Act<NoFields>, super::UiError>,
+    posted: Posted<NoFields>,
 ) -> Response {
-    let session = match act {
-        Ok(act) => act.session,
-        // A viewer's sign-out is no action on the fleet: let it through
-        // once its CSRF token holds.
-        Err(super::UiError::ReadOnly) => {
-            return viewer_logout(&app, &headers).await;
-        }
-        Err(e) => return e.into_response(),
-    };
-    sign_out(&app, &headers, &session)
-}
-
-async fn viewer_logout(app: &AppState, headers: &HeaderMap) -> Response {
-    // Act already checked the CSRF token before finding the role read-only.
-    match app.ui.session(headers, app.http.clock.now()) {
-        Ok(session) => sign_out(app, headers, &session),
-        Err(_) => Redirect::to("/ui/login").into_response(),
-    }
-}
-
-fn sign_out(app: &AppState, headers: &HeaderMap, session: &super::Session) -> Response {
-    let cookie = app.ui.end(session, app.http.clock.now(), is_https(headers));
+    let cookie = app
+        .ui
+        .end(&posted.session, app.http.clock.now(), is_https(&headers));
     let mut response = Redirect::to("/ui/login").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);

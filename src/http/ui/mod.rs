@@ -174,17 +174,18 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
-/// A post that acts: an admin session, its CSRF token (form field `csrf` or
-/// header `X-CSRF-Token`), and the form `T` (urlencoded; `csrf` is ignored
-/// by `T`'s fields). A viewer gets 403, a missing or foreign token 403.
-pub(in crate::http) struct Act<T> {
-    /// Who acts.
+/// A post from this dashboard: any signed-in session, its CSRF token (form
+/// field `csrf` or header `X-CSRF-Token`), and the form `T` (urlencoded;
+/// `csrf` is ignored by `T`'s fields). A missing or foreign token is 403.
+/// Signing out takes this; everything that acts takes [`Act`].
+pub(in crate::http) struct Posted<T> {
+    /// Who posted.
     pub session: Session,
     /// What the form said.
     pub form: T,
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for Act<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     type Rejection = UiError;
 
     async fn from_request(request: Request, app: &AppState) -> Result<Self, UiError> {
@@ -205,11 +206,29 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Act<T> {
         if !app.ui.csrf_ok(&session, &presented) {
             return Err(UiError::Csrf);
         }
+        let form = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| UiError::bad_input(format!("the form is not valid: {e}")))?;
+        Ok(Posted { session, form })
+    }
+}
+
+/// A post that acts: a [`Posted`] form of an admin session. A viewer gets
+/// 403 (after the CSRF check, so a forged post learns nothing more).
+pub(in crate::http) struct Act<T> {
+    /// Who acts.
+    pub session: Session,
+    /// What the form said.
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Act<T> {
+    type Rejection = UiError;
+
+    async fn from_request(request: Request, app: &AppState) -> Result<Self, UiError> {
+        let Posted { session, form } = Posted::from_request(request, app).await?;
         if !session.may_act() {
             return Err(UiError::ReadOnly);
         }
-        let form = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|e| UiError::bad_input(format!("the form is not valid: {e}")))?;
         Ok(Act { session, form })
     }
 }

@@ -73,12 +73,16 @@ pub(in crate::http) fn notice(sessions: &Sessions, query: &NoticeQuery) -> Optio
 /// `path` with a signed notice: where an action redirects (303) to.
 pub(in crate::http) fn with_notice(sessions: &Sessions, path: &str, text: &str) -> String {
     let sep = if path.contains('?') { '&' } else { '?' };
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     format!(
         "{path}{sep}notice={}&sig={}",
-        enc(text),
-        enc(&sessions.sign_notice(text))
+        urlencode(text),
+        urlencode(&sessions.sign_notice(text))
     )
+}
+
+/// `s` as a value in a URL's query.
+pub(in crate::http) fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// The `<head>`: the embedded stylesheet and scripts, no other origin.

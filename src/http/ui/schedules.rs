@@ -41,6 +41,7 @@ use super::page::{self, Nav, NoticeQuery};
 use super::session::Session;
 use super::{Act, AppState, NoFields, done};
 use crate::cost::{Forecast, ForecastError, Plan};
+use crate::http::costs;
 use crate::http::schedules::{DEFAULT_PREVIEW, check_key, registry_error};
 use crate::job::JobKind;
 use crate::schedule::calendar::Exclusions;
@@ -186,7 +187,7 @@ impl BackQuery {
 /// A Pause or Resume button for `base` (`/ui/schedules/{id}` or
 /// `/ui/windows/{id}`) that returns to `back`.
 pub(super) fn pause_button(session: &Session, base: &str, enabled: bool, back: &str) -> Markup {
-    let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    let back = page::urlencode(back);
     if enabled {
         page::button_form(
             session,
@@ -972,17 +973,7 @@ async fn forecast(
         window: None,
         month: None,
     };
-    let ctx = app.http.registry.context();
-    let answer = app
-        .http
-        .ledger
-        .forecast(
-            &plan,
-            app.http.clock.now(),
-            &ctx.default_zone,
-            &ctx.calendars,
-        )
-        .await;
+    let answer = costs::forecast_of(&app.http, &plan).await;
     Ok(match answer {
         Ok(f) => forecast_table(&f),
         Err(ForecastError::Invalid { message, .. }) => {

@@ -158,6 +158,11 @@ impl Sessions {
         }
     }
 
+    /// How long a sign-in lasts (`http.session_ttl`).
+    pub(in crate::http) fn ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
     /// Whether a browser must sign in (an admin token is configured).
     pub(in crate::http) fn sign_in_needed(&self) -> bool {
         self.inner.admin.is_some()
