@@ -357,7 +357,7 @@ fn fire_times(times: Vec<FireTime>) -> FireTimes {
     }
 }
 
-fn schedule_error(e: RegistryError) -> Problem {
+pub(super) fn schedule_error(e: RegistryError) -> Problem {
     registry_error(e, INVALID_SCHEDULE)
 }
 

@@ -100,7 +100,7 @@ pub struct WindowDetail {
     pub recent_firings: Vec<EdgeFiring>,
 }
 
-fn window_error(e: RegistryError) -> Problem {
+pub(super) fn window_error(e: RegistryError) -> Problem {
     registry_error(e, INVALID_WINDOW)
 }
 

@@ -42,7 +42,7 @@ use super::session::Session;
 use super::{Act, AppState, NoFields, done};
 use crate::cost::{Forecast, ForecastError, Plan};
 use crate::http::costs;
-use crate::http::schedules::{DEFAULT_PREVIEW, check_key, registry_error};
+use crate::http::schedules::{self, DEFAULT_PREVIEW, check_key};
 use crate::job::JobKind;
 use crate::schedule::calendar::Exclusions;
 use crate::schedule::spec::{MisfirePolicy, OverlapPolicy, Schedule, ScheduleSpec};
@@ -58,8 +58,6 @@ const DETAIL_FIRINGS: usize = 10;
 const RECENT_FIRINGS: u32 = 50;
 /// Machine ids a targets cell names before "and N more".
 const SHOWN_IDS: usize = 5;
-/// The 422 code of a schedule that is not valid, as the API's.
-const INVALID_SCHEDULE: &str = "invalid_schedule";
 
 /// The schedule pages' routes (windows and the week view have their own).
 pub(super) fn routes() -> Router<AppState> {
@@ -477,7 +475,7 @@ async fn set_enabled(
 }
 
 fn schedule_error(e: RegistryError) -> UiError {
-    UiError::Problem(registry_error(e, INVALID_SCHEDULE))
+    UiError::Problem(schedules::schedule_error(e))
 }
 
 // ---- the cron editor ----

@@ -32,17 +32,13 @@ use super::schedules::{
 };
 use super::session::Session;
 use super::{Act, AppState, NoFields, done};
-use crate::http::schedules::registry_error;
+use crate::http::windows;
 use crate::http::windows::SHOW_EDGES;
 use crate::job::SpecError;
 use crate::schedule::spec::WindowEdge;
 use crate::schedule::timing::resolve_local;
 use crate::schedule::window::{OverrideMode, OverrideRequest, Window};
 use crate::scheduler::registry::RegistryError;
-
-/// The 422 codes of the API's window and override errors.
-const INVALID_WINDOW: &str = "invalid_window";
-const INVALID_OVERRIDE: &str = "invalid_override";
 
 /// The window pages' routes.
 pub(super) fn routes() -> Router<AppState> {
@@ -83,8 +79,9 @@ pub(super) fn edge_word(edge: Option<WindowEdge>) -> &'static str {
     }
 }
 
+/// A refused window read or write, as the API refuses it.
 fn window_error(e: RegistryError) -> UiError {
-    UiError::Problem(registry_error(e, INVALID_WINDOW))
+    UiError::Problem(windows::window_error(e))
 }
 
 /// The "add override" form as typed.
@@ -364,7 +361,7 @@ async fn add_override(
             ));
         }
         Err(RegistryError::Invalid(e)) => e,
-        Err(other) => return Err(UiError::Problem(registry_error(other, INVALID_OVERRIDE))),
+        Err(other) => return Err(UiError::Problem(windows::override_error(other))),
     };
     let page = window_page(
         &app,
@@ -394,7 +391,7 @@ async fn delete_override(
     registry
         .delete_override(&w.id.to_string(), id)
         .await
-        .map_err(|e| UiError::Problem(registry_error(e, INVALID_OVERRIDE)))?;
+        .map_err(|e| UiError::Problem(windows::override_error(e)))?;
     tracing::info!(
         window_id = w.id,
         override_id = id,
