@@ -254,6 +254,10 @@ pub struct StoreConfig {
     /// systemd sets `STATE_DIRECTORY`, else `./machinist.db`;
     /// [`Config::load`] fills that in.
     pub path: PathBuf,
+    /// A PostgreSQL URL (`postgres://…`) that several daemons may share;
+    /// empty means the SQLite file at `path`. A password in it is masked
+    /// wherever it is shown (`StoreOptions`'s `DatabaseUrl`).
+    pub url: String,
     /// SQLite's `PRAGMA synchronous`: `full` survives power loss, `normal`
     /// (with WAL) may lose the last commits on power loss but not on a crash.
     /// The store's own type, so the setting needs no translation.
@@ -267,6 +271,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: PathBuf::new(),
+            url: String::new(),
             synchronous: Durability::Full,
             busy_timeout: Duration::from_secs(5),
         }

@@ -48,6 +48,17 @@ pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
     );
     c.duration("paperspace.sim_transition", p.sim_transition, Min::Zero);
 
+    if !config.store.url.is_empty() {
+        // Never echo the URL: it may hold a password.
+        match url::Url::parse(&config.store.url) {
+            Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") => {}
+            Ok(_) => c.fail(
+                "store.url",
+                "must be a postgres:// or postgresql:// URL (leave it empty for SQLite)",
+            ),
+            Err(e) => c.fail("store.url", format!("not a URL: {e}")),
+        }
+    }
     c.duration(
         "store.busy_timeout",
         config.store.busy_timeout,

@@ -21,7 +21,7 @@ use crate::http::HttpLimits;
 use crate::job::JobDefaults;
 use crate::meter::RateUnits;
 use crate::schedule::calendar::Calendars;
-use crate::store::StoreOptions;
+use crate::store::{DatabaseUrl, StoreOptions};
 use crate::webhook::{EndpointSpec, Secret};
 use crate::worker::WorkerSettings;
 
@@ -86,6 +86,8 @@ impl DaemonSettings {
         DaemonSettings {
             store: StoreOptions {
                 path: config.store.path.clone(),
+                url: (!config.store.url.is_empty())
+                    .then(|| DatabaseUrl::new(config.store.url.clone())),
                 durability: config.store.synchronous,
                 busy_timeout: config.store.busy_timeout,
             },

@@ -20,6 +20,7 @@
 //! on an enum is a branch the compiler sees through, and the future of each
 //! call stays a plain value on the caller's stack.
 
+use super::postgres::PostgresDriver;
 use super::sqlite::SqliteDriver;
 
 /// The database behind a store.
@@ -27,6 +28,9 @@ use super::sqlite::SqliteDriver;
 pub(super) enum Driver {
     /// One SQLite file: a writer thread with group commit, sqlx readers.
     Sqlite(SqliteDriver),
+    /// A PostgreSQL database that several daemons may share: a
+    /// transaction per write, `LISTEN`/`NOTIFY` between daemons.
+    Postgres(PostgresDriver),
 }
 
 /// `$body` with `$d` bound to the driver of `$store`, whichever it is.
@@ -34,6 +38,7 @@ macro_rules! on_driver {
     ($store:expr, $d:ident => $body:expr) => {
         match &$store.driver {
             $crate::store::driver::Driver::Sqlite($d) => $body,
+            $crate::store::driver::Driver::Postgres($d) => $body,
         }
     };
 }

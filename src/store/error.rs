@@ -35,6 +35,10 @@ pub enum StoreError {
         /// The process holding the lock, when the system tells.
         holder: Option<u32>,
     },
+    /// The PostgreSQL database at `url` (password masked) could not be
+    /// reached or opened.
+    #[error("could not connect to the database {url}: {detail}")]
+    Connect { url: String, detail: String },
     #[error("could not apply the database migrations: {0}")]
     Migrate(Cause),
     #[error("database error: {0}")]

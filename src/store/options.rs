@@ -17,12 +17,53 @@ pub enum Durability {
     Normal,
 }
 
+/// A PostgreSQL connection URL (`store.url`). It may hold a password, so it
+/// is shown only with the password masked ([`DatabaseUrl::redacted`], and
+/// its `Debug`); the text itself goes nowhere but to the driver.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        DatabaseUrl(url.into())
+    }
+
+    /// The URL as given, for the driver's connect options only.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password (if any) replaced by `***`, for messages
+    /// and logs.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut parsed) if parsed.password().is_some() => {
+                let _ = parsed.set_password(Some("***"));
+                parsed.to_string()
+            }
+            Ok(parsed) => parsed.to_string(),
+            // Not a URL: say nothing of what it holds.
+            Err(_) => "(a store.url that is not a URL)".to_string(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
 /// Where and how to open the store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// The database file (`store.path`).
+    /// The SQLite database file (`store.path`); unused when `url` is set.
     pub path: PathBuf,
-    /// How durable each commit is.
+    /// A PostgreSQL database (`store.url`) that several daemons may share;
+    /// `None` for the SQLite file at `path`, the default.
+    pub url: Option<DatabaseUrl>,
+    /// How durable each commit is (SQLite; PostgreSQL follows its server's
+    /// own `synchronous_commit`).
     pub durability: Durability,
     /// How long a reader waits for a lock before failing.
     pub busy_timeout: Duration,
@@ -32,8 +73,39 @@ impl StoreOptions {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         StoreOptions {
             path: path.into(),
+            url: None,
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// A PostgreSQL database at `url`.
+    pub fn postgres(url: DatabaseUrl) -> Self {
+        StoreOptions {
+            url: Some(url),
+            ..StoreOptions::new(PathBuf::new())
+        }
+    }
+
+    /// What the store is, for messages and logs: the file's path, or the
+    /// URL without its password.
+    pub fn describe(&self) -> String {
+        match &self.url {
+            Some(url) => url.redacted(),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
+/// The SQLite file at a path, with the defaults.
+impl From<PathBuf> for StoreOptions {
+    fn from(path: PathBuf) -> Self {
+        StoreOptions::new(path)
+    }
+}
+
+impl From<&std::path::Path> for StoreOptions {
+    fn from(path: &std::path::Path) -> Self {
+        StoreOptions::new(path)
     }
 }

@@ -27,8 +27,9 @@ use tokio::sync::Notify;
 use crate::store::driver::{Driver, on_driver};
 use crate::store::error::StoreError;
 use crate::store::options::StoreOptions;
+use crate::store::postgres::{PostgresDriver, migrate_postgres};
 use crate::store::signals::{LastWrite, Signals};
-use crate::store::sqlite::SqliteDriver;
+use crate::store::sqlite::{SqliteDriver, migrate_sqlite};
 
 /// The handle every component uses. Cheap to clone.
 #[derive(Clone)]
@@ -37,32 +38,51 @@ pub struct Store {
     driver: Driver,
     /// What the driver tells after its commits; shared with it.
     signals: Arc<Signals>,
-    /// The database file, for messages.
+    /// The database file (empty on PostgreSQL), for messages.
     path: Arc<Path>,
+    /// What the store is, for messages: the file, or the URL without its
+    /// password.
+    describe: Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store").field("at", &self.describe).finish()
     }
 }
 
 impl Store {
-    /// Opens (creating if needed) the database, applies migrations and starts
-    /// the writer. Fails if another daemon holds the file.
+    /// Opens the database and applies migrations: the SQLite file at
+    /// `opts.path` (created if needed; fails if another daemon holds it), or
+    /// the PostgreSQL database at `opts.url`, which other daemons may share.
     pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
         let signals = Arc::new(Signals::default());
-        let sqlite = SqliteDriver::open(opts, &signals).await?;
+        let driver = match &opts.url {
+            Some(url) => Driver::Postgres(PostgresDriver::open(opts, url, &signals).await?),
+            None => Driver::Sqlite(SqliteDriver::open(opts, &signals).await?),
+        };
         Ok(Store {
-            driver: Driver::Sqlite(sqlite),
+            driver,
             signals,
             path: opts.path.clone().into(),
+            describe: opts.describe().into(),
         })
     }
 
-    /// The database file.
+    /// The database file (empty on PostgreSQL).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What the store is, for messages: the file's path, or the URL with its
+    /// password masked.
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    /// Whether the database is PostgreSQL, which several daemons may share.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.driver, Driver::Postgres(_))
     }
 
     /// Whether `path` still names the file this store opened (the database
@@ -105,5 +125,15 @@ impl Store {
     /// Notified when a job may have become claimable.
     pub fn wake(&self) -> Arc<Notify> {
         self.signals.wake.clone()
+    }
+}
+
+/// Applies pending migrations and returns the versions applied: to the
+/// SQLite file (refused while a daemon holds it) or the PostgreSQL database
+/// (under sqlx's advisory lock).
+pub async fn migrate(opts: &StoreOptions) -> Result<Vec<i64>, StoreError> {
+    match &opts.url {
+        Some(url) => migrate_postgres(url).await,
+        None => migrate_sqlite(opts).await,
     }
 }

@@ -141,7 +141,7 @@ fn open_writer(opts: &StoreOptions) -> Result<rusqlite::Connection, StoreError> 
 /// Applies pending migrations and returns the versions applied. Refused,
 /// like a second daemon, while a daemon has the database: its schema must not
 /// change under it.
-pub async fn migrate(opts: &StoreOptions) -> Result<Vec<i64>, StoreError> {
+pub(in crate::store) async fn migrate_sqlite(opts: &StoreOptions) -> Result<Vec<i64>, StoreError> {
     // Released when this returns, after the migration's connection closed.
     let _lock = file::create_locked(&opts.path)?;
     apply_migrations(opts).await

@@ -15,6 +15,7 @@ pub mod browser;
 mod cli;
 mod clients;
 pub mod dashboard;
+pub mod database;
 mod parts;
 pub mod process;
 pub mod receiver;
@@ -24,6 +25,7 @@ mod wait;
 
 pub use answer::{Answer, Answering, answer};
 pub use clients::{legacy_client_at, quick_wait, spawn_sim, v1_client_at};
+pub use database::{TestDatabase, on_postgres};
 use parts::Parts;
 pub use wait::until_committed;
 
@@ -41,7 +43,7 @@ use machinist::paperspace::legacy::LegacyClient;
 use machinist::paperspace::{Backend, MachineApi};
 use machinist::schedule::calendar::Calendars;
 use machinist::sim::SimHandle;
-use machinist::store::{JobFilter, Store};
+use machinist::store::{JobFilter, Store, StoreOptions};
 use machinist::worker::WorkerSettings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -150,6 +152,9 @@ pub struct TestApp {
     /// The daemon's own client of the simulator (rate limited like the real one).
     pub daemon_api: Arc<dyn MachineApi>,
     _dir: tempfile::TempDir,
+    /// Dropped after the daemon (fields drop in order): a PostgreSQL
+    /// database is dropped with it.
+    _database: TestDatabase,
 }
 
 /// The simulator at `url` as `backend`, each call given `timeout`.
@@ -202,8 +207,9 @@ pub fn route(backend: Backend, op: &str) -> (&'static str, &'static str) {
 }
 
 /// The settings of a test daemon: quick polls, leases and backoff.
-pub fn daemon_settings(db: impl Into<std::path::PathBuf>, workers: usize) -> DaemonSettings {
-    let mut settings = DaemonSettings::new(db);
+pub fn daemon_settings(db: impl Into<StoreOptions>, workers: usize) -> DaemonSettings {
+    let mut settings = DaemonSettings::new(std::path::PathBuf::new());
+    settings.store = db.into();
     settings.workers = WorkerSettings {
         count: workers,
         prefetch: WorkerSettings::default().prefetch,
@@ -228,7 +234,8 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
     let sim = spawn_sim(options.transition, clock.clone()).await;
     let api = daemon_api(options.backend, &sim.url, options.request_timeout);
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("machinist.db");
+    let database = TestDatabase::create(dir.path()).await;
+    let db = database.options.clone();
     let token = options.token.map(|t| AdminToken::new(t).unwrap());
     let (daemon, parts, url) = match options.run {
         Run::Daemon => {
@@ -266,6 +273,7 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
         backend: options.backend,
         http: reqwest::Client::new(),
         _dir: dir,
+        _database: database,
     }
 }
 

@@ -26,11 +26,11 @@ impl Parts {
     /// API on it; the parts and the API's URL (empty without it).
     pub(super) async fn start(
         options: &AppOptions,
-        db: std::path::PathBuf,
+        db: StoreOptions,
         clock: SharedClock,
         token: Option<AdminToken>,
     ) -> (Parts, String) {
-        let store = Store::open(&StoreOptions::new(db)).await.unwrap();
+        let store = Store::open(&db).await.unwrap();
         let context = Arc::new(ScheduleContext {
             defaults: JobDefaults::default(),
             calendars: options.calendars.clone(),

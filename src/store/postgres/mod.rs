@@ -1,0 +1,177 @@
+//! The PostgreSQL driver: one database that several daemons share.
+//!
+//! Every write is one transaction on a pooled connection, committed before
+//! it is answered (no group commit: PostgreSQL commits concurrent
+//! transactions together on its own). Each operation lives in `ops/`, one
+//! file per concept as in the store's handle; what several operations
+//! write in their transaction (a job and its history, a firing that submits
+//! jobs, a machine seen) lives in the concept files beside this one
+//! (`jobs.rs`, `machines.rs`, …), which take a [`Tx`] and fill
+//! [`Effects`].
+//!
+//! **Other daemons.** This process is not the only writer, so the
+//! store's signals cannot come from its own commits alone. Every write
+//! transaction that changes something sends a `NOTIFY` (delivered by
+//! PostgreSQL at its commit, to every daemon listening: `listener.rs`),
+//! and each daemon turns those into its local wake-ups, the commits
+//! watch and its standing claims' next try (`claims.rs`). A daemon also
+//! tells its own signals directly after its commits, so a lost listener
+//! connection costs other daemons' promptness, never this one's; the
+//! standing claims poll as a fallback while the listener is down.
+//!
+//! Migrations are `migrations/postgres/`, embedded, and applied at open
+//! under sqlx's advisory lock, so two daemons starting together do not
+//! apply them twice.
+
+mod listener;
+mod ops;
+mod tx;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::facts::Migrations;
+use super::signals::Signals;
+use super::{Cause, DatabaseUrl, StoreError, StoreOptions};
+pub(super) use tx::{Effects, Tx};
+
+/// The embedded PostgreSQL migrations.
+pub static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connections in the pool: the workers' steps, the standing claims, the
+/// scheduler and the admin API's reads share them.
+const POOL_SIZE: u32 = 16;
+
+/// The PostgreSQL driver's side of a store handle. Cheap to clone.
+#[derive(Clone)]
+pub(in crate::store) struct PostgresDriver {
+    /// Every read and write.
+    pool: PgPool,
+    /// The store's signals, told after this daemon's commits and, through
+    /// the listener, after other daemons'.
+    signals: Arc<Signals>,
+    /// The standing claims of this daemon and their wake-ups.
+    claims: Arc<ops::Claims>,
+    /// The `LISTEN` task, stopped when the last handle goes.
+    _listener: Arc<listener::Listening>,
+}
+
+/// The database at `url` could not be reached or opened.
+fn connect_error(url: &DatabaseUrl, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Connect {
+        url: url.redacted(),
+        detail: e.to_string(),
+    }
+}
+
+/// The connect options of `url`, with statement logging off (statements
+/// carry job arguments).
+fn connect_options(url: &DatabaseUrl) -> Result<PgConnectOptions, StoreError> {
+    Ok(PgConnectOptions::from_str(url.expose())
+        .map_err(|e| connect_error(url, e))?
+        .application_name("machinist")
+        .disable_statement_logging())
+}
+
+/// Applies pending migrations and returns the versions applied.
+pub(in crate::store) async fn migrate_postgres(url: &DatabaseUrl) -> Result<Vec<i64>, StoreError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(connect_options(url)?)
+        .await
+        .map_err(|e| connect_error(url, e))?;
+    let applied = run_migrations(&pool).await;
+    pool.close().await;
+    applied
+}
+
+/// The versions of the migrations applied successfully, from sqlx's own
+/// table (which a database never migrated lacks: an error).
+const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+
+async fn run_migrations(pool: &PgPool) -> Result<Vec<i64>, StoreError> {
+    let before: Vec<(i64,)> = sqlx::query_as(APPLIED)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
+    PG_MIGRATOR
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Migrate(Cause::new(e)))?;
+    Ok(PG_MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !before.iter().any(|(b,)| b == v))
+        .collect())
+}
+
+impl PostgresDriver {
+    /// Connects, applies migrations and starts listening for the other
+    /// daemons' commits.
+    pub(in crate::store) async fn open(
+        opts: &StoreOptions,
+        url: &DatabaseUrl,
+        signals: &Arc<Signals>,
+    ) -> Result<PostgresDriver, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .min_connections(0)
+            .acquire_timeout(opts.busy_timeout.max(Duration::from_secs(5)))
+            .connect_with(connect_options(url)?)
+            .await
+            .map_err(|e| connect_error(url, e))?;
+        let applied = run_migrations(&pool).await?;
+        if !applied.is_empty() {
+            tracing::info!(versions = ?applied, "applied database migrations");
+        }
+        let claims = Arc::new(ops::Claims::default());
+        let listening = listener::start(pool.clone(), signals.clone(), claims.clone());
+        Ok(PostgresDriver {
+            pool,
+            signals: signals.clone(),
+            claims,
+            _listener: Arc::new(listening),
+        })
+    }
+
+    /// [`PG_MIGRATOR`]'s migrations that the database lacks, for readiness.
+    pub(in crate::store) async fn migrations(&self) -> Result<Migrations, StoreError> {
+        let applied: Vec<(i64,)> = sqlx::query_as(APPLIED).fetch_all(&self.pool).await?;
+        Ok(Migrations {
+            known: PG_MIGRATOR.iter().count(),
+            missing: PG_MIGRATOR
+                .iter()
+                .map(|m| m.version)
+                .filter(|v| !applied.iter().any(|(a,)| a == v))
+                .collect(),
+        })
+    }
+
+    /// Nothing to check: there is no file that could be moved away.
+    pub(in crate::store) fn check_file(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Writes the one row of `write_probe`.
+    pub(in crate::store) async fn probe_write(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO write_probe (id, probes) VALUES (1, 1) \
+             ON CONFLICT (id) DO UPDATE SET probes = write_probe.probes + 1",
+        )
+        .execute(&mut *tx)
+        .await?;
+        self.commit(tx, Effects::default()).await
+    }
+
+    /// A SQLite-only test hook: PostgreSQL has no page cap to set.
+    pub(in crate::store) async fn cap_pages(&self, _pages: Option<u32>) -> Result<(), StoreError> {
+        Err(StoreError::Db(
+            "a page cap is a SQLite test hook; PostgreSQL has none".into(),
+        ))
+    }
+}

@@ -1,0 +1,15 @@
+//! The PostgreSQL driver's operations, one file per concept as in the
+//! store's handle (`store/handle/`): each `impl PostgresDriver` block runs
+//! its writes in a transaction of their own and its reads on the pool.
+
+mod claims;
+mod facts;
+mod groups;
+mod jobs;
+mod machines;
+mod metering;
+mod reports;
+mod schedules;
+mod webhooks;
+
+pub(super) use claims::Claims;
