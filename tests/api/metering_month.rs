@@ -362,10 +362,10 @@ async fn a_month_of_fifty_machines_meters_within_a_polling_interval_of_the_truth
 
     // Commits fsync'd at checkpoints only: a month of runs is thousands of
     // commits, and what is tested is what they hold.
-    let dir = tempfile::tempdir().unwrap();
+    let fixture = crate::harness::Fixture::new().await;
     let store = Store::open(&StoreOptions {
         durability: Durability::Normal,
-        ..StoreOptions::new(dir.path().join("month.db"))
+        ..fixture.options()
     })
     .await
     .unwrap();

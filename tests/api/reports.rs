@@ -87,10 +87,7 @@ fn usage(machine: &str, month: &str, hours: u64, rate: f64) -> Utilization {
 
 #[tokio::test]
 async fn savings_count_the_hours_between_a_stop_and_the_next_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
-        .await
-        .unwrap();
+    let (store, _fixture) = crate::harness::open_store().await;
     // psA: stopped 18:00, started 08:00 the next day (14 h), twice in March,
     // then stopped on 31 March 20:00 and started on 1 April 08:00 (4 h + 8 h).
     switch(&store, "stop", "psA", "2026-03-02T18:00:00Z", 204).await;
@@ -194,10 +191,7 @@ fn start_event(state: &str, created: &str) -> MachineEvent {
 
 #[tokio::test]
 async fn savings_end_at_the_first_sign_the_machine_ran() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
-        .await
-        .unwrap();
+    let (store, _fixture) = crate::harness::open_store().await;
     // psM: the stop job looks (ready) and stops it at 18:00; its wait sees it
     // stopping, then off. Someone starts it from the console: it is seen
     // ready at 22:00, and again at 23:00. Machinist starts it at 08:00 the
@@ -329,10 +323,7 @@ async fn savings_end_at_the_first_sign_the_machine_ran() {
 
 #[tokio::test]
 async fn utilization_is_kept_once_per_machine_and_month() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
-        .await
-        .unwrap();
+    let (store, _fixture) = crate::harness::open_store().await;
     let month: BillingMonth = "2026-03".parse().unwrap();
     store
         .save_utilization(

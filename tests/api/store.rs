@@ -19,7 +19,15 @@ pub(crate) fn secs(n: i64) -> chrono::Duration {
     chrono::Duration::seconds(n)
 }
 
-pub(crate) async fn open() -> (Store, tempfile::TempDir) {
+/// A store on a fresh test database (SQLite, or PostgreSQL in the
+/// conformance run: `harness::database`).
+pub(crate) async fn open() -> (Store, crate::harness::Fixture) {
+    crate::harness::open_store().await
+}
+
+/// A SQLite store in a temp directory, for the tests of the SQLite
+/// driver's own file handling (lock, permissions, a moved file).
+async fn open_sqlite() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
         .await
@@ -396,7 +404,7 @@ async fn listing_pages_newest_first_and_prune_removes_old_finished_jobs() {
 
 #[tokio::test]
 async fn the_database_is_private_and_has_one_daemon() {
-    let (store, dir) = open().await;
+    let (store, dir) = open_sqlite().await;
     let path = dir.path().join("m.db");
     #[cfg(unix)]
     {
@@ -416,7 +424,7 @@ async fn the_database_is_private_and_has_one_daemon() {
 #[cfg(unix)]
 #[tokio::test]
 async fn a_second_store_is_refused_by_any_path_to_the_same_file() {
-    let (store, dir) = open().await;
+    let (store, dir) = open_sqlite().await;
     let path = dir.path().join("m.db");
     let symlink = dir.path().join("link.db");
     std::os::unix::fs::symlink(&path, &symlink).unwrap();
@@ -470,7 +478,7 @@ async fn a_database_removed_or_replaced_while_open_refuses_every_write() {
     };
 
     // Removed: the write after it is refused, and so is every later one.
-    let (store, dir) = open().await;
+    let (store, dir) = open_sqlite().await;
     let path = dir.path().join("m.db");
     let kept = store
         .submit(job("show", Some("psA")), t0())
@@ -501,7 +509,7 @@ async fn a_database_removed_or_replaced_while_open_refuses_every_write() {
     );
 
     // Replaced by another file (a restore with mv).
-    let (store, dir) = open().await;
+    let (store, dir) = open_sqlite().await;
     let path = dir.path().join("m.db");
     store.submit(job("show", Some("psA")), t0()).await.unwrap();
     let other = dir.path().join("other.db");
@@ -514,7 +522,7 @@ async fn a_database_removed_or_replaced_while_open_refuses_every_write() {
     lost(err, "was replaced by another file");
 
     // The WAL alone removed: what it holds would be missing after a restart.
-    let (store, dir) = open().await;
+    let (store, dir) = open_sqlite().await;
     let path = dir.path().join("m.db");
     store.submit(job("show", Some("psA")), t0()).await.unwrap();
     std::fs::remove_file(wal(&path)).unwrap();
@@ -528,7 +536,8 @@ async fn a_database_removed_or_replaced_while_open_refuses_every_write() {
 #[tokio::test]
 async fn a_write_that_fails_tells_its_caller_why() {
     use machinist::machine::{Machine, MachineState};
-    let (store, _dir) = open().await;
+    // A full disk is a SQLite file's (`cap_pages_for_test`).
+    let (store, _dir) = open_sqlite().await;
     // The database may not grow: as on a full disk, a write that needs new
     // pages fails with SQLite's SQLITE_FULL, here in the middle of the
     // batch, before the command is answered.

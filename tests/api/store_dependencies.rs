@@ -487,9 +487,8 @@ async fn a_run_goes_stage_by_stage_stops_at_a_failure_and_resumes_from_it() {
 
 #[tokio::test]
 async fn dependencies_survive_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.db");
-    let opts = machinist::store::StoreOptions::new(path);
+    let fixture = crate::harness::Fixture::new().await;
+    let opts = fixture.options();
     let (a, b) = {
         let store = machinist::store::Store::open(&opts).await.unwrap();
         let a = store

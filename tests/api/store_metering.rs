@@ -18,12 +18,8 @@ fn day(d: u32) -> DateTime<Utc> {
     at(&format!("2026-03-{d:02}T00:00:00Z"))
 }
 
-async fn open() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
-        .await
-        .unwrap();
-    (store, dir)
+async fn open() -> (Store, crate::harness::Fixture) {
+    crate::harness::open_store().await
 }
 
 fn event(id: &str, machine: &str, name: &str, state: &str, created: &str) -> MachineEvent {

@@ -29,12 +29,8 @@ fn secs(n: i64) -> chrono::Duration {
     chrono::Duration::seconds(n)
 }
 
-async fn open() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreOptions::new(dir.path().join("m.db")))
-        .await
-        .unwrap();
-    (store, dir)
+async fn open() -> (Store, crate::harness::Fixture) {
+    crate::harness::open_store().await
 }
 
 fn spec(name: Option<&str>) -> EndpointSpec {

@@ -23,8 +23,11 @@
 //! under sqlx's advisory lock, so two daemons starting together do not
 //! apply them twice.
 
+mod jobs;
 mod listener;
+mod machines;
 mod ops;
+mod reports;
 mod tx;
 
 use std::str::FromStr;

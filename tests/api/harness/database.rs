@@ -107,3 +107,37 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// A store opened on a fresh test database, with what keeps it alive.
+pub struct Fixture {
+    /// The temp directory (the SQLite file, sockets, other files).
+    pub dir: tempfile::TempDir,
+    /// The database, dropped after the test.
+    pub database: TestDatabase,
+}
+
+impl Fixture {
+    pub async fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let database = TestDatabase::create(dir.path()).await;
+        Fixture { dir, database }
+    }
+
+    /// How to open the store again (a restart).
+    pub fn options(&self) -> machinist::store::StoreOptions {
+        self.database.options.clone()
+    }
+
+    /// Opens the store (again).
+    pub async fn open(&self) -> machinist::store::Store {
+        machinist::store::Store::open(&self.options())
+            .await
+            .unwrap()
+    }
+}
+
+/// A store on a fresh test database.
+pub async fn open_store() -> (machinist::store::Store, Fixture) {
+    let fixture = Fixture::new().await;
+    (fixture.open().await, fixture)
+}

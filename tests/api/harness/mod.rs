@@ -25,7 +25,7 @@ mod wait;
 
 pub use answer::{Answer, Answering, answer};
 pub use clients::{legacy_client_at, quick_wait, spawn_sim, v1_client_at};
-pub use database::{TestDatabase, on_postgres};
+pub use database::{Fixture, TestDatabase, on_postgres, open_store};
 use parts::Parts;
 pub use wait::until_committed;
 
