@@ -23,12 +23,18 @@
 //! under sqlx's advisory lock, so two daemons starting together do not
 //! apply them twice.
 
+mod claims;
+mod dependencies;
+mod groups;
 mod jobs;
 mod listener;
 mod machines;
+mod metering;
 mod ops;
 mod reports;
+mod schedules;
 mod tx;
+mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -1,0 +1,1 @@
+//! Claims in PostgreSQL: what its writes do inside a transaction (to be written).

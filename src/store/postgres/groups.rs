@@ -1,0 +1,1 @@
+//! Groups in PostgreSQL: what its writes do inside a transaction (to be written).

@@ -1,0 +1,1 @@
+//! Metering in PostgreSQL: what its writes do inside a transaction (to be written).
