@@ -263,19 +263,15 @@ pub(super) async fn fire(
     record_firings(tx, plan, run, now, fx).await
 }
 
-/// Enforcement's pass over a window: its next enforcement moved on, and its
-/// firings recorded, if the window still expects this pass (its
-/// `next_enforce_at` is `expected_next`), as [`fire`] does for a schedule.
-pub(super) async fn enforce(
+/// Moves a window's next enforcement on if it still expects this pass (its
+/// `next_enforce_at` is `expected_next`); whether it did, and so whether
+/// the pass's firings are to be recorded ([`record_firings`]).
+pub(super) async fn advance_enforcement(
     tx: &mut Tx,
     window_id: i64,
     expected_next: DateTime<Utc>,
     next_enforce_at: Option<DateTime<Utc>>,
-    plan: &FiringPlan,
-    run: Option<NewRun>,
-    now: DateTime<Utc>,
-    fx: &mut Effects,
-) -> Result<FireResult, StoreError> {
+) -> Result<bool, StoreError> {
     // Conditional on the value read, as in `fire`: one daemon's pass only.
     let moved = sqlx::query(
         "UPDATE windows SET next_enforce_at = $1 WHERE id = $2 AND next_enforce_at = $3",
@@ -286,10 +282,7 @@ pub(super) async fn enforce(
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    if moved == 0 {
-        return Ok(FireResult::default());
-    }
-    record_firings(tx, plan, run, now, fx).await
+    Ok(moved > 0)
 }
 
 /// A window and its two derived schedules, unless the name is taken.
@@ -446,7 +439,7 @@ pub(super) async fn delete_override(
 /// recorded is a duplicate) and submits the jobs of those that enqueue;
 /// `run`, a group run the plan's `InRun` entries belong to, is stored
 /// first (or skipped whole, [`start_firing_run`]).
-async fn record_firings(
+pub(super) async fn record_firings(
     tx: &mut Tx,
     plan: &FiringPlan,
     run: Option<NewRun>,

@@ -139,17 +139,14 @@ impl PostgresDriver {
     ) -> Result<FireResult, StoreError> {
         let mut tx = self.begin().await?;
         let mut fx = Effects::default();
-        let result = write::enforce(
-            &mut tx,
-            window_id,
-            expected_next,
-            next_enforce_at,
-            &plan,
-            run,
-            now,
-            &mut fx,
-        )
-        .await?;
+        let result =
+            if write::advance_enforcement(&mut tx, window_id, expected_next, next_enforce_at)
+                .await?
+            {
+                write::record_firings(&mut tx, &plan, run, now, &mut fx).await?
+            } else {
+                FireResult::default()
+            };
         self.commit_fired(tx, fx, result).await
     }
 
