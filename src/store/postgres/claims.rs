@@ -135,24 +135,28 @@ async fn due_webhooks(
     let page = (limit * 4).max(64) as i64;
     loop {
         let rows: Vec<JobRow> = match offset_after {
-            None => sqlx::query_as(sqlx::AssertSqlSafe(due_webhooks_sql()))
-                .bind(to_ms(now))
-                .bind(page)
-                .fetch_all(&mut **tx)
-                .await?,
-            Some((priority, run_at, id)) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT * FROM jobs j \
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(due_webhooks_sql()))
+                    .bind(to_ms(now))
+                    .bind(page)
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+            Some((priority, run_at, id)) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT * FROM jobs j \
                  WHERE j.state IN ('queued', 'waiting') AND j.kind IN {WEBHOOK_KINDS} \
                  AND j.run_at <= $1 AND (-j.priority, j.run_at, j.id) > ($3, $4, $5) \
                  ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2"
-            )))
-            .bind(to_ms(now))
-            .bind(page)
-            .bind(-priority)
-            .bind(run_at)
-            .bind(id)
-            .fetch_all(&mut **tx)
-            .await?,
+                )))
+                .bind(to_ms(now))
+                .bind(page)
+                .bind(-priority)
+                .bind(run_at)
+                .bind(id)
+                .fetch_all(&mut **tx)
+                .await?
+            }
         };
         let full = rows.len() as i64 == page;
         for row in rows {
@@ -160,7 +164,10 @@ async fn due_webhooks(
             if row.kind == "deliver" {
                 let endpoint = serde_json::from_str::<serde_json::Value>(&row.args)
                     .ok()
-                    .and_then(|a| a.get("endpoint").map(|e| e.to_string().trim_matches('"').to_string()));
+                    .and_then(|a| {
+                        a.get("endpoint")
+                            .map(|e| e.to_string().trim_matches('"').to_string())
+                    });
                 if let Some(endpoint) = endpoint {
                     let n = running.entry(endpoint).or_default();
                     if *n >= RUNNING_PER_ENDPOINT {

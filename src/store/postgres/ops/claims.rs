@@ -69,7 +69,11 @@ impl Claims {
     /// `owner`'s claim learns that `id` was cancelled.
     pub(in crate::store) fn revoke(&self, owner: &str, id: JobId) {
         if let Some(stand) = self.stands.lock().expect("claims poisoned").get(owner) {
-            stand.revoked.lock().expect("revoked set poisoned").insert(id);
+            stand
+                .revoked
+                .lock()
+                .expect("revoked set poisoned")
+                .insert(id);
         }
     }
 
@@ -117,7 +121,10 @@ impl PostgresDriver {
         let owner = claim.owner.clone();
         // Tries at once: jobs may be waiting already.
         wake.notify_one();
-        let task = tokio::spawn(self.clone().stand_loop(claim, jobs, wake.clone(), stop.clone()));
+        let task = tokio::spawn(
+            self.clone()
+                .stand_loop(claim, jobs, wake.clone(), stop.clone()),
+        );
         let older = self.claims.stands.lock().expect("claims poisoned").insert(
             owner,
             Stand {
@@ -172,7 +179,11 @@ impl PostgresDriver {
 
     /// One try of a standing claim: answers whether it took every slot it
     /// could (and so should try again at once, for jobs beyond them).
-    async fn try_stand(&self, claim: &StandingClaim, out: &ClaimedJobs) -> Result<bool, StoreError> {
+    async fn try_stand(
+        &self,
+        claim: &StandingClaim,
+        out: &ClaimedJobs,
+    ) -> Result<bool, StoreError> {
         let free = claim.slots.available_permits();
         if free == 0 {
             return Ok(false);
@@ -223,7 +234,12 @@ impl PostgresDriver {
     }
 
     pub(in crate::store) async fn unpark(&self, owner: &Arc<str>) -> Result<(), StoreError> {
-        let stand = self.claims.stands.lock().expect("claims poisoned").remove(owner);
+        let stand = self
+            .claims
+            .stands
+            .lock()
+            .expect("claims poisoned")
+            .remove(owner);
         if let Some(stand) = stand {
             stand.stop.notify_one();
             // Once it ends, every job it took is in its channel.
