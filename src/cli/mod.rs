@@ -182,9 +182,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
                 .await
                 .map_err(anyhow::Error::from)?;
             if applied.is_empty() {
-                println!("{}: up to date", options.path.display());
+                println!("{}: up to date", options.describe());
             } else {
-                println!("{}: applied migrations {applied:?}", options.path.display());
+                println!("{}: applied migrations {applied:?}", options.describe());
             }
             Ok(ExitCode::SUCCESS)
         }

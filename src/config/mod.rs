@@ -818,6 +818,13 @@ impl Config {
             "viewer_token",
             secrets.viewer_token.is_some(),
         );
+        // A database URL may carry a password: shown with it masked.
+        if !self.store.url.is_empty()
+            && let Some(toml::Value::Table(store)) = table.get_mut("store")
+        {
+            let shown = crate::store::DatabaseUrl::new(self.store.url.clone()).redacted();
+            store.insert("url".to_string(), toml::Value::String(shown));
+        }
         toml::to_string(&table)
             .unwrap_or_else(|e| format!("# the configuration cannot be printed as TOML: {e}\n"))
     }

@@ -240,7 +240,7 @@ impl Daemon {
         let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
 
         let owner = owner_name();
-        tracing::info!(owner = %owner, db = %settings.store.path.display(), "starting workers");
+        tracing::info!(owner = %owner, db = %settings.store.describe(), "starting workers");
         let hooks = WorkerHooks {
             courier: webhooks.courier.clone(),
             publisher: webhooks.publisher.clone(),

@@ -113,6 +113,15 @@ pub(super) async fn readiness(app: &AppState) -> Result<Readiness, Problem> {
         .await
         .map_err(|e| not_ready("database", format!("the database did not answer: {e}")))?;
     checks.insert("database".into(), "ok".into());
+    // Which database, so that an operator of several daemons sees they
+    // share one (the URL without its password).
+    checks.insert(
+        "store".into(),
+        match store.is_shared() {
+            true => format!("postgresql {}", store.describe()),
+            false => format!("sqlite {}", store.describe()),
+        },
+    );
     let missing: Vec<String> = migrations.missing.iter().map(i64::to_string).collect();
     if !missing.is_empty() {
         return Err(not_ready(

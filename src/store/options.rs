@@ -33,6 +33,12 @@ impl DatabaseUrl {
         &self.0
     }
 
+    /// The URL as given, for tests that pass it on to a daemon they start.
+    #[doc(hidden)]
+    pub fn expose_for_test(&self) -> &str {
+        &self.0
+    }
+
     /// The URL with its password (if any) replaced by `***`, for messages
     /// and logs.
     pub fn redacted(&self) -> String {
@@ -107,5 +113,28 @@ impl From<PathBuf> for StoreOptions {
 impl From<&std::path::Path> for StoreOptions {
     fn from(path: &std::path::Path) -> Self {
         StoreOptions::new(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_url_never_shows_its_password() {
+        let url = DatabaseUrl::new("postgres://machinist:s3cret@db.internal:5432/fleet");
+        assert_eq!(
+            url.redacted(),
+            "postgres://machinist:***@db.internal:5432/fleet"
+        );
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let options = StoreOptions::postgres(url);
+        assert!(!format!("{options:?}").contains("s3cret"));
+        assert!(!options.describe().contains("s3cret"));
+        // Without a password it is shown as given; not a URL, not at all.
+        let plain = DatabaseUrl::new("postgres://postgres@127.0.0.1/test");
+        assert_eq!(plain.redacted(), "postgres://postgres@127.0.0.1/test");
+        let odd = DatabaseUrl::new("host=db password=s3cret");
+        assert!(!odd.redacted().contains("s3cret"));
     }
 }

@@ -406,7 +406,9 @@ async fn keep_leases(shared: Arc<Shared>, shutdown: CancellationToken) {
             .lock()
             .expect("running set poisoned")
             .is_empty();
-        let wait = if holding {
+        let wait = if holding || shared.store.is_shared() {
+            // On a shared database other daemons claim too, and no local
+            // event tells when their leases run out: look every period.
             Some(every)
         } else {
             match shared.store.next_lease_expiry().await {

@@ -1028,3 +1028,50 @@ fn bad_configuration_exits_2_with_one_line_per_problem_and_starts_nothing() {
         assert!(!db.exists(), "{command} created the database");
     }
 }
+
+#[test]
+fn a_store_url_must_be_postgres_and_its_password_is_never_shown() {
+    let (_dir, path, result) = load_text(
+        "[store]\nurl = \"mysql://fleet:hunter22@db/fleet\"\n",
+        Env::empty(),
+    );
+    let errors = result.unwrap_err();
+    let p = path.display();
+    assert_eq!(
+        lines(&errors),
+        vec![format!(
+            "{p}:2: store.url: must be a postgres:// or postgresql:// URL (leave it empty for SQLite)"
+        )]
+    );
+    assert!(!errors.to_string().contains("hunter22"));
+
+    let env = Env::empty().with("MACHINIST_STORE_URL", "postgres://fleet@db.internal/fleet");
+    let config = Config::load_from(sources(&dir(), None, env)).unwrap();
+    assert_eq!(config.store.url, "postgres://fleet@db.internal/fleet");
+
+    // check-config prints it with the password masked.
+    let dir = dir();
+    let out = machinist(
+        &["check-config"],
+        &[
+            (
+                "MACHINIST_STORE_URL",
+                "postgres://fleet:hunter22@db.internal/fleet",
+            ),
+            ("MACHINIST_PAPERSPACE_BACKEND", "sim"),
+            (
+                "MACHINIST_STORE_PATH",
+                dir.path().join("m.db").to_str().unwrap(),
+            ),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let printed: toml::Table = toml::from_str(&stdout).unwrap();
+    assert_eq!(
+        printed["store"]["url"].as_str(),
+        Some("postgres://fleet:***@db.internal/fleet")
+    );
+    assert!(!stdout.contains("hunter22") && !stderr.contains("hunter22"));
+}

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use machinist::store::StoreOptions;
 use serde_json::{Value, json};
 
 use crate::harness::process::{BIN, start_sim};
@@ -25,7 +26,7 @@ use crate::harness::served::Served;
 /// the daemon once it said `READY=1` (migrations applied, admin API bound)
 /// and the admin API's URL: every daemon gets a port of its own, so that no
 /// other test can take it between a kill and the restart.
-pub(crate) fn start_daemon(db: &Path, sim_url: &str, backend: &str) -> (Served, String) {
+pub(crate) fn start_daemon(db: &StoreOptions, sim_url: &str, backend: &str) -> (Served, String) {
     start_served(serve(db, sim_url, backend))
 }
 
@@ -37,8 +38,9 @@ pub(crate) fn start_served(mut command: Command) -> (Served, String) {
     (daemon, url)
 }
 
-/// `machinist serve` on `db`, listening on a free port it picks.
-pub(crate) fn serve(db: &Path, sim_url: &str, backend: &str) -> Command {
+/// `machinist serve` on `db` (the SQLite file, or the PostgreSQL database
+/// of the conformance run), listening on a free port it picks.
+pub(crate) fn serve(db: &StoreOptions, sim_url: &str, backend: &str) -> Command {
     let base_url = match backend {
         "v1" => format!("{sim_url}/v1"),
         _ => sim_url.to_string(),
@@ -46,7 +48,14 @@ pub(crate) fn serve(db: &Path, sim_url: &str, backend: &str) -> Command {
     let mut command = Command::new(BIN);
     command
         .arg("serve")
-        .env("MACHINIST_STORE_PATH", db)
+        .env("MACHINIST_STORE_PATH", &db.path)
+        .env(
+            "MACHINIST_STORE_URL",
+            db.url
+                .as_ref()
+                .map(|u| u.expose_for_test())
+                .unwrap_or_default(),
+        )
         .env("MACHINIST_HTTP_LISTEN", "127.0.0.1:0")
         .env("MACHINIST_PAPERSPACE_BACKEND", backend)
         .env("MACHINIST_PAPERSPACE_BASE_URL", base_url)
@@ -94,8 +103,8 @@ async fn kill_9_loses_no_job_and_repeats_no_request_v1() {
 async fn kill_9_loses_no_job_and_repeats_no_request(backend: &str) {
     let (_sim, sim_url) = start_sim(&["--transition-ms", "400", "--latency-ms", "30"]);
     let http = reqwest::Client::new();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("machinist.db");
+    let fixture = crate::harness::Fixture::new().await;
+    let db = fixture.options();
 
     // A fleet to act on: 8 machines that start off, 8 that start ready.
     let key = [("x-api-key", "sim-key")];
@@ -417,14 +426,14 @@ async fn a_second_daemon_on_a_link_to_the_database_is_refused() {
     let (_sim, sim_url) = start_sim(&[]);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("machinist.db");
-    let (first, _) = start_daemon(&db, &sim_url, "legacy");
+    let (first, _) = start_daemon(&StoreOptions::new(&db), &sim_url, "legacy");
 
     let symlink = dir.path().join("link.db");
     std::os::unix::fs::symlink(&db, &symlink).unwrap();
     let hard_link = dir.path().join("hard.db");
     std::fs::hard_link(&db, &hard_link).unwrap();
     for other in [&symlink, &hard_link] {
-        let mut command = serve(other, &sim_url, "legacy");
+        let mut command = serve(&StoreOptions::new(other), &sim_url, "legacy");
         command.stdout(Stdio::null());
         let mut second = Served::spawn(command);
         // It exits by itself (30 s at most), its stderr read to the end.

@@ -226,8 +226,8 @@ async fn a_failure_in_stage_two_leaves_stage_three_untouched_until_a_resume() {
 async fn kill_9_in_the_middle_of_a_run_resumes_at_the_right_stage_sending_nothing_twice() {
     let (_sim, sim_url) = start_sim(&["--transition-ms", "500", "--latency-ms", "20"]);
     let http = reqwest::Client::new();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("machinist.db");
+    let fixture = crate::harness::Fixture::new().await;
+    let db = fixture.options();
     let mut ids = Vec::new();
     for i in 0..4 {
         let body = json!({"machineName": format!("group-{i}"), "region": "East Coast (NY2)",

@@ -127,7 +127,22 @@ async fn readiness_probes_paperspace_when_no_job_asked_it_and_says_why_not() {
     let ready: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["checks"]["database"], "ok");
-    assert_eq!(ready["checks"]["migrations"], "10 applied");
+    let migrations = match crate::harness::on_postgres() {
+        true => machinist::store::PG_MIGRATOR.iter().count(),
+        false => machinist::store::MIGRATOR.iter().count(),
+    };
+    assert_eq!(
+        ready["checks"]["migrations"],
+        format!("{migrations} applied")
+    );
+    let store = ready["checks"]["store"].as_str().unwrap();
+    assert!(
+        store.starts_with(match crate::harness::on_postgres() {
+            true => "postgresql postgres://",
+            false => "sqlite /",
+        }),
+        "{store}"
+    );
     assert!(
         ready["checks"]["paperspace"]
             .as_str()

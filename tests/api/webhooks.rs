@@ -646,11 +646,11 @@ const PROCESS_CONFIG: &str =
 async fn kill_9_during_and_between_attempts_loses_no_delivery() {
     use crate::crash::{kill9, serve, start_served};
     let (_sim, sim_url) = crate::harness::process::start_sim(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("machinist.db");
-    let config = dir.path().join("machinist.toml");
+    let fixture = crate::harness::Fixture::new().await;
+    let db = fixture.options();
+    let config = fixture.dir.path().join("machinist.toml");
     std::fs::write(&config, PROCESS_CONFIG).unwrap();
-    let daemon = |db: &std::path::Path| {
+    let daemon = |db: &machinist::store::StoreOptions| {
         let mut command = serve(db, &sim_url, "legacy");
         command.arg("--config").arg(&config);
         start_served(command)

@@ -1,1 +1,367 @@
-//! Claims in PostgreSQL: what its writes do inside a transaction (to be written).
+//! Claims in PostgreSQL: taking due jobs under a lease, with several
+//! daemons claiming from one table at once.
+//!
+//! **`FOR UPDATE SKIP LOCKED`.** A claim locks the due rows it picks and
+//! passes over rows another daemon's claim has locked, so concurrent
+//! claims never wait on each other and never take one job twice. One
+//! machine's jobs still run one at a time, in submission order, across
+//! daemons: a job is due only while no earlier unfinished job of its
+//! machine exists, and that earlier job is either committed (visible to
+//! the check) or locked by the claim that is taking it, which has not
+//! committed, so the check still sees it queued. Either way the later job
+//! is not picked.
+//!
+//! **The webhooks lane** caps running deliveries per endpoint
+//! ([`RUNNING_PER_ENDPOINT`]), a count over rows other claims are changing:
+//! its claims take a transaction-level advisory lock, so they run one at a
+//! time (they are few and short; the machines lane, the hot path, takes
+//! none).
+//!
+//! **Fencing.** Every write a lease holder makes (transition, renew,
+//! release) applies only `WHERE state = 'running' AND lease_owner = $owner`,
+//! and each daemon's owner name is its own (host, pid and a random part),
+//! so a daemon that stalled past its lease and comes back finds the job
+//! rescued, or held by another owner, and its write changes nothing.
+//!
+//! **Rescue** takes back running jobs whose lease ran out, locking them
+//! with `SKIP LOCKED` so that two daemons' rescues never both requeue one
+//! job. Unlike SQLite's, it never takes back jobs by owner at start-up:
+//! on a shared database another owner is another live daemon, not a dead
+//! predecessor, so its jobs come back only when its lease runs out.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::dependencies;
+use super::jobs::insert_event;
+use super::tx::{Effects, Tx};
+use crate::job::{Job, JobId, JobState, Lane, NewEvent};
+use crate::store::StoreError;
+use crate::store::rows::{JobRow, from_ms, to_ms};
+
+/// The kinds of the webhooks lane (`JobKind::lane`), as SQL.
+const WEBHOOK_KINDS: &str = "('deliver', 'digest')";
+
+/// Most running deliveries to one endpoint (as SQLite's).
+const RUNNING_PER_ENDPOINT: usize = 2;
+
+/// The advisory lock the webhooks lane's claims share.
+const WEBHOOKS_CLAIM_LOCK: i64 = 0x6d61_6368_0001;
+
+/// The machines lane's due jobs in claim order, locked for this claim.
+fn due_machines() -> String {
+    format!(
+        "SELECT * FROM jobs j \
+         WHERE j.state IN ('queued', 'waiting') AND j.kind NOT IN {WEBHOOK_KINDS} \
+         AND j.run_at <= $1 \
+         AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
+             WHERE p.machine_id = j.machine_id AND p.id < j.id \
+             AND (p.state = 'queued' OR p.state = 'running' OR p.state = 'waiting' \
+             OR p.state = 'blocked'))) \
+         ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2 \
+         FOR UPDATE SKIP LOCKED"
+    )
+}
+
+/// The webhooks lane's due jobs in claim order (under the lane's lock).
+fn due_webhooks_sql() -> String {
+    format!(
+        "SELECT * FROM jobs j \
+         WHERE j.state IN ('queued', 'waiting') AND j.kind IN {WEBHOOK_KINDS} \
+         AND j.run_at <= $1 ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2"
+    )
+}
+
+/// The earliest `run_at` after `$1` of a queued or waiting job of `lane`.
+pub(super) fn next_due_sql(lane: Lane) -> String {
+    let not = match lane {
+        Lane::Machines => "NOT",
+        Lane::Webhooks => "",
+    };
+    format!(
+        "SELECT MIN(run_at) FROM jobs WHERE state IN ('queued', 'waiting') \
+         AND kind {not} IN {WEBHOOK_KINDS} AND run_at > $1"
+    )
+}
+
+/// Up to `limit` jobs of `lane` that can be claimed at `now`, in claim
+/// order, locked by `tx`.
+async fn due_jobs(
+    tx: &mut Tx,
+    lane: Lane,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<Vec<JobRow>, StoreError> {
+    match lane {
+        Lane::Machines => Ok(sqlx::query_as(sqlx::AssertSqlSafe(due_machines()))
+            .bind(to_ms(now))
+            .bind(limit as i64)
+            .fetch_all(&mut **tx)
+            .await?),
+        Lane::Webhooks => due_webhooks(tx, limit, now).await,
+    }
+}
+
+/// The webhooks lane's share of [`due_jobs`]: at most
+/// [`RUNNING_PER_ENDPOINT`] deliveries per endpoint running, counting the
+/// running ones and the ones taken here.
+async fn due_webhooks(
+    tx: &mut Tx,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<Vec<JobRow>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WEBHOOKS_CLAIM_LOCK)
+        .execute(&mut **tx)
+        .await?;
+    let running: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT args::jsonb ->> 'endpoint', COUNT(*) FROM jobs \
+         WHERE state = 'running' AND kind = 'deliver' GROUP BY 1",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut running: HashMap<String, usize> = running
+        .into_iter()
+        .filter_map(|(e, n)| e.map(|e| (e, n.max(0) as usize)))
+        .collect();
+    // Read in pages: deliveries past their endpoint's share are skipped, and
+    // the jobs behind them still taken.
+    let mut picked = Vec::new();
+    let mut offset_after: Option<(i64, i64, i64)> = None;
+    let page = (limit * 4).max(64) as i64;
+    loop {
+        let rows: Vec<JobRow> = match offset_after {
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(due_webhooks_sql()))
+                    .bind(to_ms(now))
+                    .bind(page)
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+            Some((priority, run_at, id)) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT * FROM jobs j \
+                 WHERE j.state IN ('queued', 'waiting') AND j.kind IN {WEBHOOK_KINDS} \
+                 AND j.run_at <= $1 AND (-j.priority, j.run_at, j.id) > ($3, $4, $5) \
+                 ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2"
+                )))
+                .bind(to_ms(now))
+                .bind(page)
+                .bind(-priority)
+                .bind(run_at)
+                .bind(id)
+                .fetch_all(&mut **tx)
+                .await?
+            }
+        };
+        let full = rows.len() as i64 == page;
+        for row in rows {
+            offset_after = Some((row.priority, row.run_at, row.id));
+            if row.kind == "deliver" {
+                let endpoint = serde_json::from_str::<serde_json::Value>(&row.args)
+                    .ok()
+                    .and_then(|a| {
+                        a.get("endpoint")
+                            .map(|e| e.to_string().trim_matches('"').to_string())
+                    });
+                if let Some(endpoint) = endpoint {
+                    let n = running.entry(endpoint).or_default();
+                    if *n >= RUNNING_PER_ENDPOINT {
+                        continue;
+                    }
+                    *n += 1;
+                }
+            }
+            picked.push(row);
+            if picked.len() == limit {
+                return Ok(picked);
+            }
+        }
+        if !full {
+            return Ok(picked);
+        }
+    }
+}
+
+/// Takes up to `limit` due jobs of `lane` for `owner`, leased until
+/// `lease_until`, answered in claim order (priority, then id).
+pub(super) async fn claim(
+    tx: &mut Tx,
+    owner: &str,
+    lane: Lane,
+    limit: usize,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Vec<Job>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let picked = due_jobs(tx, lane, limit, now).await?;
+    if picked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = picked.iter().map(|r| r.id).collect();
+    // A resumed wait goes on with the attempt it is in.
+    sqlx::query(
+        "UPDATE jobs SET attempt = CASE WHEN state = 'queued' THEN attempt + 1 ELSE attempt END, \
+         state = 'running', lease_owner = $2, lease_expires_at = $3, updated_at = $4 \
+         WHERE id = ANY($1)",
+    )
+    .bind(&ids)
+    .bind(owner)
+    .bind(to_ms(lease_until))
+    .bind(to_ms(now))
+    .execute(&mut **tx)
+    .await?;
+    let mut jobs = Vec::with_capacity(picked.len());
+    for row in picked {
+        let mut job = Job::try_from(row)?;
+        let fresh = job.state == JobState::Queued;
+        if fresh {
+            job.attempt += 1;
+        }
+        job.state = JobState::Running;
+        job.lease_owner = Some(owner.to_string());
+        job.lease_expires_at = Some(from_ms(to_ms(lease_until)));
+        job.updated_at = from_ms(to_ms(now));
+        // A poll of a wait is recorded by its API call, not as a state change.
+        if fresh {
+            let event = NewEvent::state(
+                Some(JobState::Queued),
+                JobState::Running,
+                format!("attempt {} of {}", job.attempt, job.max_attempts),
+            );
+            insert_event(tx, job.id, to_ms(now), &event).await?;
+        }
+        jobs.push(job);
+    }
+    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+    Ok(jobs)
+}
+
+/// Takes up to `limit` due jobs of any lane for `owner` (a claim on
+/// request): the machines lane's first, then the webhooks lane's with the
+/// slots left; answered in claim order.
+pub(super) async fn claim_any(
+    tx: &mut Tx,
+    owner: &str,
+    limit: usize,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Vec<Job>, StoreError> {
+    let mut jobs = claim(tx, owner, Lane::Machines, limit, now, lease_until).await?;
+    let left = limit - jobs.len();
+    jobs.extend(claim(tx, owner, Lane::Webhooks, left, now, lease_until).await?);
+    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+    Ok(jobs)
+}
+
+/// Extends `owner`'s leases on `ids`; a job no longer leased to it is left
+/// alone (the fence).
+pub(super) async fn renew(
+    tx: &mut Tx,
+    owner: &str,
+    ids: &[JobId],
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE jobs SET lease_expires_at = $1 WHERE state = 'running' \
+         AND lease_owner = $2 AND id = ANY($3)",
+    )
+    .bind(to_ms(until))
+    .bind(owner)
+    .bind(ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Takes back running jobs whose lease ran out (see the module doc).
+pub(super) async fn rescue(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) -> Result<Vec<JobId>, StoreError> {
+    let rows: Vec<(i64, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, attempt, max_attempts, lease_owner FROM jobs \
+         WHERE state = 'running' AND lease_expires_at < $1 ORDER BY id \
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(to_ms(now))
+    .fetch_all(&mut **tx)
+    .await?;
+    let at = to_ms(now);
+    let mut ids = Vec::with_capacity(rows.len());
+    for (id, attempt, max_attempts, owner) in rows {
+        let owner = owner.unwrap_or_else(|| "?".into());
+        if attempt >= max_attempts {
+            let error =
+                format!("the worker ({owner}) stopped during the last of {max_attempts} attempts");
+            sqlx::query(
+                "UPDATE jobs SET state = 'failed', last_error = $1, lease_owner = NULL, \
+                 lease_expires_at = NULL, updated_at = $2, finished_at = $2 WHERE id = $3",
+            )
+            .bind(&error)
+            .bind(at)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            let event = NewEvent::state(Some(JobState::Running), JobState::Failed, error);
+            insert_event(tx, id, at, &event).await?;
+            dependencies::settle(tx, id, JobState::Failed, now, fx).await?;
+        } else {
+            sqlx::query(
+                "UPDATE jobs SET state = 'queued', run_at = $1, lease_owner = NULL, \
+                 lease_expires_at = NULL, updated_at = $1 WHERE id = $2",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            let event = NewEvent::state(
+                Some(JobState::Running),
+                JobState::Queued,
+                format!(
+                    "the worker ({owner}) went away; back in the queue, resuming from its checkpoint"
+                ),
+            );
+            insert_event(tx, id, at, &event).await?;
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Puts `owner`'s unfinished jobs among `ids` back in the queue.
+pub(super) async fn release(
+    tx: &mut Tx,
+    owner: &str,
+    ids: &[JobId],
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let at = to_ms(now);
+    // The interrupted attempt does not count against the job.
+    let released: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE jobs SET state = 'queued', run_at = $1, attempt = GREATEST(attempt - 1, 0), \
+         lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
+         WHERE state = 'running' AND lease_owner = $2 AND id = ANY($3) RETURNING id",
+    )
+    .bind(at)
+    .bind(owner)
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id,) in &released {
+        let event = NewEvent::state(
+            Some(JobState::Running),
+            JobState::Queued,
+            "released at shutdown; resumes from its checkpoint",
+        );
+        insert_event(tx, *id, at, &event).await?;
+    }
+    Ok(released.len())
+}
