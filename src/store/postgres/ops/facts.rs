@@ -114,8 +114,8 @@ impl PostgresDriver {
         .fetch_one(db)
         .await?;
         let machines = sqlx::query_as(
-            "SELECT CASE WHEN gone_at IS NULL THEN state ELSE 'gone' END AS s, COUNT(*) \
-             FROM machines GROUP BY 1 ORDER BY s COLLATE \"C\"",
+            "SELECT s, COUNT(*) FROM (SELECT CASE WHEN gone_at IS NULL THEN state ELSE 'gone' END AS s \
+             FROM machines) m GROUP BY s ORDER BY s COLLATE \"C\"",
         )
         .fetch_all(db)
         .await?;
