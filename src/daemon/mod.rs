@@ -29,6 +29,7 @@ mod meter;
 mod notify;
 mod paperspace_client;
 mod pruner;
+mod rate_limit;
 mod service;
 mod settings;
 
@@ -167,6 +168,10 @@ impl Daemon {
             cause,
         })?;
         let store = Store::open(&settings.store).await?;
+        if store.is_shared() {
+            // Paperspace limits the account: one bucket for every daemon.
+            api.share_rate_limit(Arc::new(rate_limit::StoreBucket(store.clone())));
+        }
         let shutdown = CancellationToken::new();
 
         let context = Arc::new(ScheduleContext {
