@@ -24,7 +24,7 @@ use crate::cost::{Forecast, Plan};
 use crate::group::{Group, GroupPatch, GroupSpec, RunId, RunRequest, RunView};
 use crate::http::routes::{self, Route, Verb};
 use crate::http::{
-    BatchAnswer, Billing, DaemonList, BillingRequest, BillingView, CostReportView, DeliveryPage,
+    BatchAnswer, Billing, BillingRequest, BillingView, CostReportView, DaemonList, DeliveryPage,
     EndpointCreated, ErrorBody, EventCatalogue, EventTypeView, FireTimeView, FireTimes,
     GroupDetail, GroupList, HistoryPage, JobDryRun, JobPage, MachineDetail, MachineList,
     MachineView, OverrideDryRun, OverrideList, OverrideView, PreviewRequest, PullAnswer,

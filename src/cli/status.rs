@@ -273,7 +273,15 @@ fn print_status(s: &Status) {
         println!("daemons:");
         let rows: Vec<Vec<String>> = s.daemons.iter().map(daemon_row).collect();
         print_table(
-            &["HOST", "PID", "VERSION", "LEADER", "HEARTBEAT", "STARTED", "ID"],
+            &[
+                "HOST",
+                "PID",
+                "VERSION",
+                "LEADER",
+                "HEARTBEAT",
+                "STARTED",
+                "ID",
+            ],
             &rows,
         );
         println!();

@@ -14,8 +14,7 @@ use crate::store::{DaemonInfo, DaemonRecord, Leadership, PG_MIGRATOR, StoreError
 
 /// Now in Unix milliseconds, by the database's clock (not the
 /// transaction's start: a long transaction must not see time stand still).
-pub(in crate::store) const NOW_MS: &str =
-    "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+pub(in crate::store) const NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
 /// The lease's name in `leadership`.
 const SCHEDULER: &str = "scheduler";
