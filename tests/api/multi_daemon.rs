@@ -371,3 +371,347 @@ async fn the_rate_limit_is_one_bucket_for_every_daemon() {
     assert!(waits[5] <= Duration::from_millis(400), "{waits:?}");
     assert!(waits[5] >= Duration::from_millis(200), "{waits:?}");
 }
+
+// ---- chaos: three daemon processes, kill -9, SIGSTOP ----
+
+/// `machinist serve` on the fixture's database with a 3 s lead lease.
+fn chaos_daemon(
+    db: &machinist::store::StoreOptions,
+    sim_url: &str,
+) -> (crate::harness::served::Served, String) {
+    let mut command = crate::crash::serve(db, sim_url, "legacy");
+    command.env("MACHINIST_STORE_LEADER_LEASE", "3s");
+    crate::crash::start_served(command)
+}
+
+/// The leading daemon's pid, as `url` lists the daemons.
+async fn leader_pid(http: &reqwest::Client, url: &str) -> Option<u32> {
+    let listed: Value = http
+        .get(format!("{url}/v1/daemons"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    listed["daemons"]
+        .as_array()?
+        .iter()
+        .find(|d| d["leader"] == true)
+        .and_then(|d| d["pid"].as_u64())
+        .map(|p| p as u32)
+}
+
+/// Three daemons on one database and one simulated account; 1,000 start and
+/// stop jobs over 100 machines, five creates and a schedule firing every
+/// second, while a random daemon is killed and restarted every two
+/// seconds, the leader is killed once, and one daemon is stopped (SIGSTOP)
+/// past its leases and then continued. Nothing is lost, no start or stop
+/// reaches Paperspace twice, no machine is created twice, every fire time
+/// is recorded once, and the lead moves within the lease and a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_three_daemons_kill_9_and_sigstop_lose_and_repeat_nothing() {
+    if !needs_postgres("chaos_three_daemons") {
+        return;
+    }
+    use crate::crash::kill9;
+    let (_sim, sim_url) = crate::harness::process::start_sim(&[
+        "--transition-ms",
+        "150",
+        "--latency-ms",
+        "5",
+        "--no-seed-machines",
+    ]);
+    let http = reqwest::Client::new();
+    let fixture = Fixture::new().await;
+    let db = fixture.options();
+
+    // 100 machines: the even ones start ready, the odd ones off.
+    let mut machines = Vec::new();
+    for i in 0..100 {
+        let body = json!({"machineName": format!("chaos-{i}"), "region": "East Coast (NY2)",
+            "machineType": "C5", "size": 50, "billingType": "hourly", "templateId": "tkni3aa4",
+            "startOnCreate": i % 2 == 0});
+        let m: Value = http
+            .post(format!("{sim_url}/machines/createSingleMachinePublic"))
+            .header("x-api-key", "sim-key")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        machines.push((m["id"].as_str().unwrap().to_string(), i % 2 == 0));
+    }
+    // The simulator's provisioning (150 ms) ends before the first job.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let mut daemons: Vec<(crate::harness::served::Served, String)> =
+        (0..3).map(|_| chaos_daemon(&db, &sim_url)).collect();
+    let url_of =
+        |daemons: &[(crate::harness::served::Served, String)], k: usize| daemons[k % 3].1.clone();
+
+    // A schedule firing every second at three machines.
+    let watched: Vec<String> = machines.iter().take(3).map(|(id, _)| id.clone()).collect();
+    let schedule: Value = http
+        .post(format!("{}/v1/schedules", url_of(&daemons, 0)))
+        .json(
+            &json!({"name": "every-second", "cron": "* * * * * *", "timezone": "UTC",
+            "template": {"kind": "show"}, "targets": {"machine_ids": watched},
+            "misfire": "run_once", "catch_up_seconds": 60, "overlap": "queue"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schedule_id = schedule["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{schedule}"));
+
+    // Ten jobs a machine, alternating from its state, spread over the daemons.
+    let mut jobs: Vec<(i64, &'static str, Option<String>)> = Vec::new();
+    for round in 0..10 {
+        for (k, (id, ready)) in machines.iter().enumerate() {
+            let kind = if (round % 2 == 0) == *ready {
+                "stop"
+            } else {
+                "start"
+            };
+            let url = url_of(&daemons, k + round);
+            jobs.push((
+                submit(
+                    &url,
+                    json!({"kind": kind, "machine_id": id, "max_attempts": 20}),
+                )
+                .await,
+                kind,
+                Some(id.clone()),
+            ));
+        }
+    }
+    for i in 0..5 {
+        let args = json!({"name": format!("chaos-new-{i}"), "region": "Europe (AMS1)",
+            "machine_type": "C5", "disk_size_gb": 50, "template_id": "tkni3aa4"});
+        let url = url_of(&daemons, i);
+        jobs.push((
+            submit(
+                &url,
+                json!({"kind": "create", "args": args, "max_attempts": 20}),
+            )
+            .await,
+            "create",
+            None,
+        ));
+    }
+
+    // The chaos: a kill -9 and restart every two seconds (a fixed sequence
+    // of victims), the leader among them once, and one SIGSTOP.
+    let mut failover = None;
+    for (round, victim) in [1usize, 0, 2, 1, 2, 0, 1].into_iter().enumerate() {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        match round {
+            2 => {
+                // The leader dies: another leads within the lease + 1 s.
+                let pid = leader_pid(&http, &url_of(&daemons, 0))
+                    .await
+                    .expect("a leader");
+                let k = daemons
+                    .iter()
+                    .position(|(d, _)| d.child.id() == pid)
+                    .unwrap();
+                let killed = std::time::Instant::now();
+                kill9(&mut daemons[k].0);
+                let observer = url_of(&daemons, k + 1);
+                loop {
+                    if let Some(next) = leader_pid(&http, &observer).await.filter(|p| *p != pid) {
+                        failover = Some((killed.elapsed(), next));
+                        break;
+                    }
+                    assert!(killed.elapsed() < Duration::from_secs(10), "no new leader");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                daemons[k] = chaos_daemon(&db, &sim_url);
+            }
+            4 => {
+                // Stopped past its leases (3 s), then continued: whatever it
+                // held was rescued by the others, and its late writes are
+                // fenced off.
+                let pid = daemons[victim].0.child.id().to_string();
+                assert!(
+                    std::process::Command::new("kill")
+                        .args(["-STOP", &pid])
+                        .status()
+                        .unwrap()
+                        .success()
+                );
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                assert!(
+                    std::process::Command::new("kill")
+                        .args(["-CONT", &pid])
+                        .status()
+                        .unwrap()
+                        .success()
+                );
+            }
+            _ => {
+                kill9(&mut daemons[victim].0);
+                daemons[victim] = chaos_daemon(&db, &sim_url);
+            }
+        }
+    }
+
+    // Everything finishes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut finals: std::collections::HashMap<i64, Value> = std::collections::HashMap::new();
+    while finals.len() < jobs.len() {
+        let url = url_of(&daemons, 0);
+        for (id, _, _) in &jobs {
+            if finals.contains_key(id) {
+                continue;
+            }
+            let job: Value = http
+                .get(format!("{url}/v1/jobs/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if matches!(
+                job["state"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                finals.insert(*id, job);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "jobs did not finish: {} of {}",
+            finals.len(),
+            jobs.len()
+        );
+        // Other processes: no commit here wakes this test.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // 0 lost: every job succeeded.
+    for (id, kind, _) in &jobs {
+        assert_eq!(
+            finals[id]["state"], "succeeded",
+            "{kind} job {id}: {:#}",
+            finals[id]
+        );
+    }
+    let rescued = finals
+        .values()
+        .flat_map(|j| j["events"].as_array().unwrap().iter())
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("went away; back in the queue"))
+        })
+        .count();
+    let (took, next) = failover.unwrap();
+    eprintln!(
+        "chaos: {} jobs succeeded, {rescued} taken back from a dead or stopped daemon, the lead moved to pid {next} {:.2} s after the leader's kill",
+        jobs.len(),
+        took.as_secs_f64()
+    );
+    assert!(
+        took <= Duration::from_secs(4),
+        "the lead took {took:?} to move (lease 3 s + 1 s)"
+    );
+
+    // 0 sent twice: per machine, no more starts or stops at Paperspace
+    // than jobs of that kind, and each machine ends where its jobs left it.
+    let listed: Value = http
+        .get(format!("{sim_url}/_sim/machines"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = listed.as_array().unwrap();
+    for (id, ready) in &machines {
+        for kind in ["start", "stop"] {
+            let asked = jobs
+                .iter()
+                .filter(|(_, k, m)| *k == kind && m.as_deref() == Some(id))
+                .count();
+            let shown: Value = http
+                .get(format!(
+                    "{sim_url}/machines/getMachinePublic?machineId={id}"
+                ))
+                .header("x-api-key", "sim-key")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let applied = shown["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["name"] == kind)
+                .count();
+            assert!(
+                applied <= asked,
+                "{id}: {applied} {kind}s reached Paperspace for {asked} {kind} jobs"
+            );
+        }
+        // Ten alternating jobs end where the machine began.
+        let state = listed.iter().find(|m| m["id"] == id.as_str()).unwrap()["state"].clone();
+        assert_eq!(state, json!(if *ready { "ready" } else { "off" }), "{id}");
+    }
+    // 0 created twice.
+    for i in 0..5 {
+        let name = format!("chaos-new-{i}");
+        let made = listed.iter().filter(|m| m["name"] == name.as_str()).count();
+        assert_eq!(made, 1, "{name} was created {made} times");
+    }
+    // Every fire time once per target, with no gap, and one job per firing
+    // that queued one.
+    let url = fixture.options().url.unwrap();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url.expose_for_test())
+        .await
+        .unwrap();
+    let firings: Vec<(i64, String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT fire_at, target, outcome, job_id FROM firings WHERE schedule_id = $1 ORDER BY target, fire_at",
+    )
+    .bind(schedule_id)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(firings.len() >= 3 * 15, "only {} firings", firings.len());
+    for target in &watched {
+        let times: Vec<i64> = firings
+            .iter()
+            .filter(|f| &f.1 == target)
+            .map(|f| f.0)
+            .collect();
+        for pair in times.windows(2) {
+            assert_eq!(
+                pair[1] - pair[0],
+                1000,
+                "{target}: a fire time missing or repeated between {} and {}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+    let with_jobs: Vec<i64> = firings.iter().filter_map(|f| f.3).collect();
+    let distinct: std::collections::HashSet<_> = with_jobs.iter().collect();
+    assert_eq!(distinct.len(), with_jobs.len(), "two firings share a job");
+    let queued = firings
+        .iter()
+        .filter(|f| f.2 == "enqueued" || f.2 == "caught_up")
+        .count();
+    assert_eq!(queued, with_jobs.len(), "a firing that queued has no job");
+    for (daemon, _) in &mut daemons {
+        kill9(daemon);
+    }
+}
