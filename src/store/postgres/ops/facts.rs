@@ -1,14 +1,48 @@
-//! The PostgreSQL driver's facts operations.
+//! The reads of metrics and readiness, on the pool: facts after a cursor,
+//! and the counts of what is stored (`store/facts.rs`).
+//!
+//! `firings` has no rowid in PostgreSQL (its key is the schedule, time and
+//! target): the metrics' cursor over it is the row's `ctid`, as one
+//! number (block × 2¹⁶ + offset; a block holds far fewer than 2¹⁶ rows).
+//! Firings are only ever inserted and deleted, so a row keeps its `ctid`
+//! and later inserts land after earlier ones, except where a vacuum freed
+//! room in an earlier block after firings were deleted with their
+//! schedule: such a firing is not counted, where SQLite's reused rowids
+//! could miss one too. A `BIGINT` identity column on `firings` would make
+//! the cursor exact.
+
+use chrono::{DateTime, Utc};
 
 use crate::store::error::StoreError;
 use crate::store::facts::{EventFact, FiringFact, Gauges};
 use crate::store::postgres::PostgresDriver;
 use crate::store::rows::{from_ms, to_ms};
-use chrono::{DateTime, Utc};
+
+/// The lane of webhook jobs, as a literal for `concat!`: spelled as the
+/// partial indexes `jobs_due` and `jobs_due_webhooks` spell it, so that
+/// the planner can use them.
+macro_rules! webhook_kinds {
+    () => {
+        "('deliver', 'digest')"
+    };
+}
+
+/// Job events after an id, with what the counters need of their job: its
+/// kind, its creation, and for a final state change when it first waited.
+const EVENT_FACTS: &str = "SELECT e.id, e.at, e.kind, e.from_state, e.to_state, e.method, e.route, \
+     e.status, e.latency_ms, j.kind AS job_kind, j.created_at AS job_created_at, \
+     CASE WHEN e.kind = 'state' AND e.to_state IN ('succeeded', 'failed', 'cancelled') \
+       THEN (SELECT MIN(w.at) FROM job_events w WHERE w.job_id = e.job_id \
+             AND w.kind = 'state' AND w.to_state = 'waiting') END AS first_wait_at \
+     FROM job_events e JOIN jobs j ON j.id = e.job_id \
+     WHERE e.id > $1 ORDER BY e.id LIMIT $2";
 
 impl PostgresDriver {
     pub(in crate::store) async fn last_event_id(&self) -> Result<Option<i64>, StoreError> {
-        unimplemented!("postgres: last_event_id")
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM job_events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(max)
     }
 
     pub(in crate::store) async fn event_facts(
@@ -16,7 +50,11 @@ impl PostgresDriver {
         after: i64,
         limit: i64,
     ) -> Result<Vec<EventFact>, StoreError> {
-        unimplemented!("postgres: event_facts")
+        Ok(sqlx::query_as(EVENT_FACTS)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     pub(in crate::store) async fn firing_facts(
@@ -24,10 +62,73 @@ impl PostgresDriver {
         after: i64,
         limit: i64,
     ) -> Result<Vec<FiringFact>, StoreError> {
-        unimplemented!("postgres: firing_facts")
+        // The cursor back into a `ctid`: a range scan of the heap from it.
+        Ok(sqlx::query_as(
+            "SELECT ((ctid::text::point)[0]::BIGINT * 65536 + (ctid::text::point)[1]::BIGINT) \
+             AS rowid, fire_at, outcome, recorded_at FROM firings \
+             WHERE ctid > format('(%s,%s)', $1::BIGINT / 65536, $1::BIGINT % 65536)::tid \
+             ORDER BY ctid LIMIT $2",
+        )
+        .bind(after.max(0))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub(in crate::store) async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StoreError> {
-        unimplemented!("postgres: gauges")
+        let db = &self.pool;
+        let now_ms = to_ms(now);
+        let jobs = sqlx::query_as(
+            "SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state \
+             ORDER BY kind COLLATE \"C\", state COLLATE \"C\"",
+        )
+        .fetch_all(db)
+        .await?;
+        // Each lane on its due index, its condition spelled as the index's.
+        let depth = sqlx::query_as(concat!(
+            "SELECT state, due, SUM(n)::BIGINT FROM ( \
+             SELECT state, run_at <= $1 AS due, COUNT(*) AS n FROM jobs \
+             WHERE state IN ('queued', 'waiting') AND kind NOT IN ",
+            webhook_kinds!(),
+            " GROUP BY 1, 2 UNION ALL \
+             SELECT state, run_at <= $1 AS due, COUNT(*) AS n FROM jobs \
+             WHERE state IN ('queued', 'waiting') AND kind IN ",
+            webhook_kinds!(),
+            " GROUP BY 1, 2) d GROUP BY 1, 2 ORDER BY state COLLATE \"C\", due"
+        ))
+        .bind(now_ms)
+        .fetch_all(db)
+        .await?;
+        let (oldest,): (Option<i64>,) = sqlx::query_as(concat!(
+            "SELECT MIN(m) FROM ( \
+             SELECT MIN(run_at) AS m FROM jobs \
+             WHERE state IN ('queued', 'waiting') AND kind NOT IN ",
+            webhook_kinds!(),
+            " AND run_at <= $1 UNION ALL \
+             SELECT MIN(run_at) AS m FROM jobs \
+             WHERE state IN ('queued', 'waiting') AND kind IN ",
+            webhook_kinds!(),
+            " AND run_at <= $1) o"
+        ))
+        .bind(now_ms)
+        .fetch_one(db)
+        .await?;
+        let machines = sqlx::query_as(
+            "SELECT s, COUNT(*) FROM (SELECT CASE WHEN gone_at IS NULL THEN state ELSE 'gone' END AS s \
+             FROM machines) m GROUP BY s ORDER BY s COLLATE \"C\"",
+        )
+        .fetch_all(db)
+        .await?;
+        let schedules =
+            sqlx::query_as("SELECT enabled, COUNT(*) FROM schedules GROUP BY 1 ORDER BY 1")
+                .fetch_all(db)
+                .await?;
+        Ok(Gauges {
+            jobs,
+            depth,
+            oldest_due: oldest.map(from_ms),
+            machines,
+            schedules,
+        })
     }
 }

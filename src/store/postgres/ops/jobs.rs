@@ -1,13 +1,30 @@
-//! The PostgreSQL driver's jobs operations.
+//! The PostgreSQL driver's job operations: submit, transition, cancel,
+//! retry and prune each run in a transaction of their own, written by
+//! `postgres/jobs.rs` (which says how they stay right with several daemons
+//! writing at once); the job reads run on the pool. The same outcomes as
+//! the SQLite driver's `ops/jobs.rs`.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, QueryBuilder};
 
 use crate::job::{Job, JobEvent, JobId, JobState, NewJob};
 use crate::schedule::firing::Firing;
-use crate::store::postgres::PostgresDriver;
+use crate::store::postgres::jobs::{
+    cancel, dependency_ids, prune, retry, submit_batch_in, submit_in, transition_job,
+};
+use crate::store::postgres::{Effects, PostgresDriver, dependencies};
 use crate::store::rows::{EventRow, FiringDbRow, JobRow, from_ms, to_ms};
 use crate::store::{
     CancelResult, EventFilter, JobFilter, RetryResult, StoreError, Submitted, Transition,
 };
-use chrono::{DateTime, Utc};
+
+/// The earliest `run_at` after `$1` of a queued or waiting job (of either
+/// lane: each lane's partial index `jobs_next_due*` serves its half).
+const NEXT_DUE: &str = "SELECT MIN(m) FROM (\
+     SELECT MIN(run_at) AS m FROM jobs WHERE state IN ('queued', 'waiting') \
+     AND kind NOT IN ('deliver', 'digest') AND run_at > $1 \
+     UNION ALL SELECT MIN(run_at) AS m FROM jobs WHERE state IN ('queued', 'waiting') \
+     AND kind IN ('deliver', 'digest') AND run_at > $1) AS due";
 
 impl PostgresDriver {
     pub(in crate::store) async fn submit(
@@ -15,7 +32,17 @@ impl PostgresDriver {
         job: NewJob,
         now: DateTime<Utc>,
     ) -> Result<Submitted, StoreError> {
-        unimplemented!("postgres: submit")
+        let mut tx = self.begin().await?;
+        let mut fx = Effects::default();
+        let ids = dependency_ids(std::slice::from_ref(&job));
+        if let Some(refused) = dependencies::missing(&mut tx, &ids).await? {
+            // Nothing written: the transaction is dropped, rolled back.
+            return Err(StoreError::Refused(refused));
+        }
+        let submitted = submit_in(&mut tx, job, now, &mut fx).await?;
+        fx.wake |= submitted.created;
+        self.commit(tx, fx).await?;
+        Ok(submitted)
     }
 
     pub(in crate::store) async fn submit_batch(
@@ -23,7 +50,13 @@ impl PostgresDriver {
         jobs: Vec<NewJob>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Submitted>, StoreError> {
-        unimplemented!("postgres: submit_batch")
+        let mut tx = self.begin().await?;
+        let mut fx = Effects::default();
+        let submitted = submit_batch_in(&mut tx, jobs, None, now, &mut fx)
+            .await?
+            .map_err(StoreError::Refused)?;
+        self.commit(tx, fx).await?;
+        Ok(submitted)
     }
 
     pub(in crate::store) async fn transition(
@@ -31,7 +64,15 @@ impl PostgresDriver {
         transition: Transition,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        unimplemented!("postgres: transition")
+        let mut tx = self.begin().await?;
+        // The worker gave its slot back before sending this.
+        let mut fx = Effects {
+            recheck: true,
+            ..Effects::default()
+        };
+        let applied = transition_job(&mut tx, transition, now, &mut fx).await?;
+        self.commit(tx, fx).await?;
+        Ok(applied)
     }
 
     pub(in crate::store) async fn cancel(
@@ -39,7 +80,12 @@ impl PostgresDriver {
         id: JobId,
         now: DateTime<Utc>,
     ) -> Result<CancelResult, StoreError> {
-        unimplemented!("postgres: cancel")
+        let mut tx = self.begin().await?;
+        let mut fx = Effects::default();
+        let result = cancel(&mut tx, id, now, &mut fx).await?;
+        fx.wake |= matches!(result, CancelResult::Cancelled(_));
+        self.commit(tx, fx).await?;
+        Ok(result)
     }
 
     pub(in crate::store) async fn retry(
@@ -47,18 +93,30 @@ impl PostgresDriver {
         id: JobId,
         now: DateTime<Utc>,
     ) -> Result<RetryResult, StoreError> {
-        unimplemented!("postgres: retry")
+        let mut tx = self.begin().await?;
+        let mut fx = Effects::default();
+        let result = retry(&mut tx, id, now).await?;
+        fx.wake |= matches!(result, RetryResult::Queued(_));
+        self.commit(tx, fx).await?;
+        Ok(result)
     }
 
     pub(in crate::store) async fn prune(
         &self,
         finished_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        unimplemented!("postgres: prune")
+        let mut tx = self.begin().await?;
+        let deleted = prune(&mut tx, finished_before).await?;
+        self.commit(tx, Effects::default()).await?;
+        Ok(deleted)
     }
 
     pub(in crate::store) async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        unimplemented!("postgres: job")
+        let row: Option<JobRow> = sqlx::query_as("SELECT * FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Job::try_from).transpose()
     }
 
     pub(in crate::store) async fn jobs(
@@ -67,21 +125,101 @@ impl PostgresDriver {
         before: Option<JobId>,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
-        unimplemented!("postgres: jobs")
+        // Built from the filters given, each a plain `col = $n` the planner
+        // can match to its index; values are always bound. The conditions
+        // are SQLite's, term for term (its index hints aside), so that both
+        // drivers list the same jobs.
+        let mut sql = QueryBuilder::<Postgres>::new(if filter.schedule_id.is_some() {
+            // A schedule's jobs: walked down its firings, newest job first.
+            "SELECT j.* FROM firings f JOIN jobs j ON j.id = f.job_id WHERE f.job_id < "
+        } else {
+            "SELECT j.* FROM jobs j WHERE j.id < "
+        });
+        // The cursor, or below the first job created at or after
+        // `created_to` if that is lower.
+        match filter.created_to {
+            Some(to) => {
+                sql.push("LEAST(")
+                    .push_bind(before.unwrap_or(i64::MAX))
+                    .push(", COALESCE((SELECT id FROM jobs WHERE created_at >= ")
+                    .push_bind(to_ms(to))
+                    .push(" ORDER BY created_at, id LIMIT 1), ")
+                    .push_bind(i64::MAX)
+                    .push("))");
+            }
+            None => {
+                sql.push_bind(before.unwrap_or(i64::MAX));
+            }
+        }
+        if let Some(schedule_id) = filter.schedule_id {
+            sql.push(" AND f.schedule_id = ").push_bind(schedule_id);
+        }
+        if let Some(id) = filter.id {
+            sql.push(" AND j.id = ").push_bind(id);
+        }
+        if let Some(key) = &filter.idempotency_key {
+            sql.push(" AND j.idempotency_key = ").push_bind(key.clone());
+        }
+        if let Some(state) = filter.state {
+            sql.push(" AND j.state = ").push_bind(state.as_str());
+        }
+        if let Some(machine_id) = &filter.machine_id {
+            sql.push(" AND j.machine_id = ")
+                .push_bind(machine_id.clone());
+        }
+        if let Some(kind) = filter.kind {
+            sql.push(" AND j.kind = ").push_bind(kind.as_str());
+        }
+        // A created-at range is read as the range of ids submitted in it
+        // (the first job created at or after each end bounds the id), then
+        // checked exactly.
+        if let Some(from) = filter.created_from {
+            sql.push(if filter.schedule_id.is_some() {
+                " AND f.job_id >= "
+            } else {
+                " AND j.id >= "
+            });
+            sql.push("(SELECT id FROM jobs WHERE created_at >= ")
+                .push_bind(to_ms(from))
+                .push(" ORDER BY created_at, id LIMIT 1) AND j.created_at >= ")
+                .push_bind(to_ms(from));
+        }
+        if let Some(to) = filter.created_to {
+            sql.push(" AND j.created_at < ").push_bind(to_ms(to));
+        }
+        sql.push(if filter.schedule_id.is_some() {
+            " ORDER BY f.job_id DESC LIMIT "
+        } else {
+            " ORDER BY j.id DESC LIMIT "
+        });
+        sql.push_bind(i64::from(limit));
+        let rows: Vec<JobRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(Job::try_from).collect()
     }
 
+    /// The firing that queued job `job_id`, if a schedule's did.
     pub(in crate::store) async fn job_firing(
         &self,
         job_id: JobId,
     ) -> Result<Option<Firing>, StoreError> {
-        unimplemented!("postgres: job_firing")
+        let row: Option<FiringDbRow> =
+            sqlx::query_as("SELECT * FROM firings WHERE job_id = $1 LIMIT 1")
+                .bind(job_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(Firing::from))
     }
 
     pub(in crate::store) async fn events(
         &self,
         job_id: JobId,
     ) -> Result<Vec<JobEvent>, StoreError> {
-        unimplemented!("postgres: events")
+        let rows: Vec<EventRow> =
+            sqlx::query_as("SELECT * FROM job_events WHERE job_id = $1 ORDER BY id")
+                .bind(job_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(JobEvent::try_from).collect()
     }
 
     pub(in crate::store) async fn history(
@@ -90,7 +228,8 @@ impl PostgresDriver {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<JobEvent>, StoreError> {
-        unimplemented!("postgres: history")
+        self.events_beside(filter, Side::Below(before.unwrap_or(i64::MAX)), limit)
+            .await
     }
 
     pub(in crate::store) async fn history_after(
@@ -99,17 +238,75 @@ impl PostgresDriver {
         after: i64,
         limit: u32,
     ) -> Result<Vec<JobEvent>, StoreError> {
-        unimplemented!("postgres: history_after")
+        // A range of the primary key, oldest first: a follower's poll reads
+        // only the rows it has not seen.
+        self.events_beside(filter, Side::Above(after), limit).await
+    }
+
+    /// The events matching `filter` on one side of an event id: below it
+    /// newest first (a page of the history), above it oldest first (a
+    /// follower reading on).
+    async fn events_beside(
+        &self,
+        filter: &EventFilter,
+        side: Side,
+        limit: u32,
+    ) -> Result<Vec<JobEvent>, StoreError> {
+        // One statement in its two directions, each static SQL.
+        macro_rules! events_sql {
+            ($cmp:literal, $order:literal) => {
+                concat!(
+                    "SELECT e.* FROM job_events e WHERE e.id ",
+                    $cmp,
+                    " $1 AND ($2::BIGINT IS NULL OR e.job_id = $2) \
+                     AND ($3::TEXT IS NULL OR e.job_id IN (SELECT id FROM jobs WHERE machine_id = $3)) \
+                     ORDER BY e.id ",
+                    $order,
+                    " LIMIT $4"
+                )
+            };
+        }
+        let (sql, id) = match side {
+            Side::Below(id) => (events_sql!("<", "DESC"), id),
+            Side::Above(id) => (events_sql!(">", "ASC"), id),
+        };
+        let rows: Vec<EventRow> = sqlx::query_as(sql)
+            .bind(id)
+            .bind(filter.job_id)
+            .bind(&filter.machine_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(JobEvent::try_from).collect()
     }
 
     pub(in crate::store) async fn next_due_after(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        unimplemented!("postgres: next_due_after")
+        let next: Option<i64> = sqlx::query_scalar(NEXT_DUE)
+            .bind(to_ms(now))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(next.map(from_ms))
     }
 
     pub(in crate::store) async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
-        unimplemented!("postgres: counts")
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, n)| Some((s.parse().ok()?, n as u64)))
+            .collect())
     }
+}
+
+/// Which side of an event id a history read takes.
+enum Side {
+    /// Ids below this one, newest first.
+    Below(i64),
+    /// Ids above this one, oldest first.
+    Above(i64),
 }
