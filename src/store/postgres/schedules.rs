@@ -56,7 +56,7 @@ use crate::store::schedules::{ScheduleRow, WindowRow, Written};
 const NAMES_LOCK: i64 = 0x6d61_6368_6e61_6d65;
 
 /// `Done(id)` when a write touched a row, `NotFound` otherwise.
-pub(super) fn written(id: i64, changed: u64) -> Written<i64> {
+fn written(id: i64, changed: u64) -> Written<i64> {
     if changed == 0 {
         Written::NotFound
     } else {
