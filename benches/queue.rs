@@ -29,6 +29,15 @@
 //!    step and its commit). Then the same hand-off with one chain at a time
 //!    on an idle daemon, the mechanism alone, and plain jobs of the same
 //!    count, to read the chains' rate against.
+//! 7. several daemons on PostgreSQL (the server at `MACHINIST_BENCH_POSTGRES`,
+//!    by default `postgres://postgres@127.0.0.1:5432/test`, on this machine,
+//!    its own settings, `fsync` on): scenario 1's load with a quarter of the
+//!    jobs (`--pg-jobs N`) on SQLite, on PostgreSQL with one daemon and
+//!    with two (two store handles, each with its own workers), in one run;
+//! 8. failover on PostgreSQL: two `machinist serve` processes; kill -9 of
+//!    the one running a job (its call hangs at the simulator) and the time
+//!    until the other runs it; kill -9 of the leader and the time until the
+//!    other leads.
 //!
 //! Before them it measures what this machine gives raw SQLite at this
 //! moment (see `raw_sqlite`), so that a figure can be read against the
@@ -93,6 +102,8 @@ struct Args {
     chains: usize,
     /// How long scenario 5 counts the idle daemon's wake-ups.
     idle_for: Duration,
+    /// Jobs of scenario 7's runs.
+    pg_jobs: Option<usize>,
 }
 
 /// The shape of a loaded run.
@@ -116,9 +127,10 @@ fn parse_args() -> anyhow::Result<Args> {
             prefetch: WorkerSettings::default().prefetch,
             budget: BUDGET,
         },
-        only: vec![0, 1, 2, 3, 4, 5, 6],
+        only: vec![0, 1, 2, 3, 4, 5, 6, 7, 8],
         chains: CHAINS,
         idle_for: Duration::from_secs(60),
+        pg_jobs: None,
     };
     let mut jobs = None;
     let mut it = std::env::args().skip(1);
@@ -144,6 +156,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--workers" => args.load.workers = number("--workers")?.max(1),
             "--prefetch" => args.load.prefetch = number("--prefetch")?,
             "--chains" => args.chains = number("--chains")?.max(1),
+            "--pg-jobs" => args.pg_jobs = Some(number("--pg-jobs")?.max(1)),
             "--budget" => args.load.budget = Duration::from_secs(number("--budget")? as u64),
             "--idle-seconds" => {
                 args.idle_for = Duration::from_secs(number("--idle-seconds")? as u64)
@@ -364,8 +377,356 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         println!();
     }
+    // 7. Several daemons on PostgreSQL, beside SQLite.
+    if wanted(7) {
+        let jobs = args.pg_jobs.unwrap_or((args.jobs / 4).max(1));
+        match postgres_server().await {
+            Ok((server, settings)) => {
+                println!(
+                    "several daemons on one PostgreSQL ({jobs} no-op jobs, {} submitters, {} workers \
+                     with {} more claimed ahead per daemon; PostgreSQL on this machine with {settings}; \
+                     SQLite synchronous=FULL):",
+                    load.submitters, load.workers, load.prefetch
+                );
+                let sqlite = throughput(jobs, Durability::Full, load).await?;
+                print_row("SQLite, 1 daemon", &sqlite);
+                let one = on_postgres(&server, 1, jobs, load).await?;
+                print_row("PostgreSQL, 1 daemon", &one);
+                let two = on_postgres(&server, 2, jobs, load).await?;
+                print_row("PostgreSQL, 2 daemons", &two);
+                println!(
+                    "  targets: >= 5000 jobs/s with one daemon ({}), two daemons >= 0.9x one ({})",
+                    verdict(one.complete && one.jobs_per_sec >= 5_000.0),
+                    verdict(two.complete && two.jobs_per_sec >= 0.9 * one.jobs_per_sec)
+                );
+            }
+            Err(e) => println!("several daemons on PostgreSQL: skipped: {e:#}"),
+        }
+        println!();
+    }
+
+    // 8. Failover on PostgreSQL.
+    if wanted(8) {
+        match postgres_server().await {
+            Ok((server, _)) => match failover(&server).await {
+                Ok(f) => {
+                    println!(
+                        "failover on PostgreSQL (two machinist serve processes, workers.lease = {} s, \
+                         store.leader_lease = {} s):",
+                        FAILOVER_LEASE.as_secs(),
+                        FAILOVER_LEASE.as_secs()
+                    );
+                    println!(
+                        "  kill -9 of the daemon running a job: the other runs it {:.2} s later   \
+                         (bound: the lease + a third of it for the rescue, {:.1} s)",
+                        f.worker.as_secs_f64(),
+                        FAILOVER_LEASE.as_secs_f64() * 4.0 / 3.0
+                    );
+                    println!(
+                        "  kill -9 of the leader: the other leads {:.2} s later   target <= the lease + 1 s ({})",
+                        f.leader.as_secs_f64(),
+                        verdict(f.leader <= FAILOVER_LEASE + Duration::from_secs(1))
+                    );
+                }
+                Err(e) => println!("failover on PostgreSQL: FAILED: {e:#}"),
+            },
+            Err(e) => println!("failover on PostgreSQL: skipped: {e:#}"),
+        }
+        println!();
+    }
     println!("load average at the end: {}", load_average());
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios 7 and 8: PostgreSQL.
+
+/// The PostgreSQL server the benchmark creates its databases on.
+fn postgres_url() -> String {
+    std::env::var("MACHINIST_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// The server, if it answers, and its durability settings.
+async fn postgres_server() -> anyhow::Result<(String, String)> {
+    use sqlx::Connection;
+    let url = postgres_url();
+    let mut conn = sqlx::PgConnection::connect(&url)
+        .await
+        .with_context(|| format!("no PostgreSQL at {url} (MACHINIST_BENCH_POSTGRES)"))?;
+    let mut shown = Vec::new();
+    for setting in ["fsync", "synchronous_commit", "server_version"] {
+        let (value,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+            .fetch_one(&mut conn)
+            .await?;
+        shown.push(format!("{setting}={value}"));
+    }
+    conn.close().await?;
+    Ok((url, shown.join(", ")))
+}
+
+/// A fresh database on `server`, dropped with the returned guard.
+struct BenchDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    async fn create(server: &str) -> anyhow::Result<BenchDatabase> {
+        use sqlx::Connection;
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "machinist_bench_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = sqlx::PgConnection::connect(server).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        let mut url = url::Url::parse(server)?;
+        url.set_path(&name);
+        Ok(BenchDatabase {
+            server: server.to_string(),
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    fn options(&self) -> StoreOptions {
+        StoreOptions::postgres(machinist::store::DatabaseUrl::new(self.url.clone()))
+    }
+
+    async fn drop_it(self) -> anyhow::Result<()> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.server).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut conn)
+        .await?;
+        conn.close().await?;
+        Ok(())
+    }
+}
+
+/// Scenario 1's load on a fresh PostgreSQL database, through `daemons`
+/// store handles each with its own workers.
+async fn on_postgres(
+    server: &str,
+    daemons: usize,
+    jobs: usize,
+    load: Load,
+) -> anyhow::Result<Loaded> {
+    let db = BenchDatabase::create(server).await?;
+    let mut stores = Vec::with_capacity(daemons);
+    for _ in 0..daemons {
+        stores.push(Store::open(&db.options()).await?);
+    }
+    let machines: Vec<String> = (0..jobs).map(|n| format!("ps{n}")).collect();
+    let result = loaded_run(&stores, NoopApi, machines, load).await;
+    drop(stores);
+    db.drop_it().await?;
+    result
+}
+
+/// One line of scenario 7.
+fn print_row(what: &str, run: &Loaded) {
+    println!(
+        "  {what:<22} {:>6.0} jobs/s{}   submit p50 {} p99 {}   submit → start p50 {} p99 {}",
+        run.jobs_per_sec,
+        if run.complete { "" } else { " (UNFINISHED)" },
+        ms(run.submit.p50),
+        ms(run.submit.p99),
+        ms(run.to_start.p50),
+        ms(run.to_start.p99)
+    );
+}
+
+/// The leases of scenario 8's daemons.
+const FAILOVER_LEASE: Duration = Duration::from_secs(5);
+
+/// What scenario 8 measured.
+struct Failover {
+    worker: Duration,
+    leader: Duration,
+}
+
+/// A `machinist serve` process on `url` against the simulator at `sim`.
+fn failover_daemon(db: &str, sim: &str) -> anyhow::Result<(std::process::Child, SocketAddr)> {
+    let addr: SocketAddr = {
+        let probe = TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?
+    };
+    let lease = format!("{}s", FAILOVER_LEASE.as_secs());
+    let child = Command::new(env!("CARGO_BIN_EXE_machinist"))
+        .arg("serve")
+        .env("MACHINIST_STORE_URL", db)
+        .env("MACHINIST_STORE_LEADER_LEASE", &lease)
+        .env("MACHINIST_WORKERS_LEASE", &lease)
+        .env("MACHINIST_HTTP_LISTEN", addr.to_string())
+        .env("MACHINIST_PAPERSPACE_BACKEND", "legacy")
+        .env("MACHINIST_PAPERSPACE_BASE_URL", sim)
+        .env("MACHINIST_PAPERSPACE_REQUEST_TIMEOUT", "10m")
+        .env("PAPERSPACE_API_KEY", "sim-key")
+        .env_remove("MACHINIST_ADMIN_TOKEN")
+        .env_remove("MACHINIST_CONFIG")
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !healthz(addr) {
+        ensure!(
+            Instant::now() < deadline,
+            "machinist serve did not answer on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((child, addr))
+}
+
+/// `GET http://addr{path}` as JSON.
+async fn get_json(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    path: &str,
+) -> anyhow::Result<serde_json::Value> {
+    Ok(http
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await?
+        .json()
+        .await?)
+}
+
+/// The pid of the daemon that leads, as `addr` lists them, and of the
+/// daemon whose owner name is `owner`.
+fn pid_of(daemons: &serde_json::Value, pick: impl Fn(&serde_json::Value) -> bool) -> Option<u32> {
+    daemons["daemons"]
+        .as_array()?
+        .iter()
+        .find(|d| pick(d))
+        .and_then(|d| d["pid"].as_u64())
+        .map(|p| p as u32)
+}
+
+/// Scenario 8.
+async fn failover(server: &str) -> anyhow::Result<Failover> {
+    let db = BenchDatabase::create(server).await?;
+    // A simulator whose every request hangs: a job's call holds its worker.
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_machinist"))
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--hang-rate",
+            "1",
+            "--hang-ms",
+            "600000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(sim.stdout.take().context("the simulator's stdout")?),
+        &mut line,
+    )?;
+    let sim_url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .context("the simulator did not say its URL")?
+        .to_string();
+    let http = reqwest::Client::new();
+    let outcome = async {
+        let mut daemons = vec![
+            failover_daemon(&db.url, &sim_url)?,
+            failover_daemon(&db.url, &sim_url)?,
+        ];
+        // A job whose call hangs: whoever claims it holds it.
+        let job: serde_json::Value = http
+            .post(format!("http://{}/v1/jobs", daemons[0].1))
+            .json(&serde_json::json!({"kind": "show", "machine_id": "pshang"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = job["id"].as_i64().context("no job id")?;
+        let holder = loop {
+            let job = get_json(&http, daemons[0].1, &format!("/v1/jobs/{id}")).await?;
+            if let Some(owner) = job["lease_owner"].as_str() {
+                break owner.to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let listed = get_json(&http, daemons[0].1, "/v1/daemons").await?;
+        let pid = pid_of(&listed, |d| {
+            holder.starts_with(d["id"].as_str().unwrap_or("?"))
+        })
+        .context("the job's holder is not among the daemons")?;
+        let k = daemons
+            .iter()
+            .position(|(c, _)| c.id() == pid)
+            .context("holder not started here")?;
+        let other = daemons[1 - k].1;
+        let killed = Instant::now();
+        daemons[k].0.kill()?;
+        daemons[k].0.wait()?;
+        let worker = loop {
+            let job = get_json(&http, other, &format!("/v1/jobs/{id}")).await?;
+            if job["lease_owner"].as_str().is_some_and(|o| o != holder) {
+                break killed.elapsed();
+            }
+            ensure!(
+                killed.elapsed() < Duration::from_secs(60),
+                "the job was not taken over"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        daemons[k] = failover_daemon(&db.url, &sim_url)?;
+        // The leader dies.
+        let listed = get_json(&http, other, "/v1/daemons").await?;
+        let leader = pid_of(&listed, |d| d["leader"] == true).context("no leader")?;
+        let k = daemons
+            .iter()
+            .position(|(c, _)| c.id() == leader)
+            .context("leader not started here")?;
+        let observer = daemons[1 - k].1;
+        let killed = Instant::now();
+        daemons[k].0.kill()?;
+        daemons[k].0.wait()?;
+        let leader = loop {
+            let listed = get_json(&http, observer, "/v1/daemons").await?;
+            if pid_of(&listed, |d| d["leader"] == true).is_some_and(|p| p != leader) {
+                break killed.elapsed();
+            }
+            ensure!(
+                killed.elapsed() < Duration::from_secs(60),
+                "no daemon took the lead"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        for (mut child, _) in daemons {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        anyhow::Ok(Failover { worker, leader })
+    }
+    .await;
+    let _ = sim.kill();
+    let _ = sim.wait();
+    db.drop_it().await?;
+    outcome
 }
 
 // ---------------------------------------------------------------------------
@@ -423,7 +784,7 @@ async fn chains(chains: usize, load: Load) -> anyhow::Result<Chained> {
     let store = open_store(dir.path(), Durability::Full).await?;
     let base = Instant::now();
     let api = Arc::new(Recording::new(NoopApi, base));
-    let (shutdown, worker_task) = start_workers(&store, api.clone(), load);
+    let (shutdown, worker_task) = start_workers(&store, api.clone(), load, 0);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let total = chains * CHAIN_LENGTH;
     let began = Instant::now();
@@ -487,7 +848,7 @@ async fn idle_chains(chains: usize, load: Load) -> anyhow::Result<IdleChains> {
     let store = open_store(dir.path(), Durability::Full).await?;
     let base = Instant::now();
     let api = Arc::new(Recording::new(NoopApi, base));
-    let (shutdown, worker_task) = start_workers(&store, api.clone(), load);
+    let (shutdown, worker_task) = start_workers(&store, api.clone(), load, 0);
     tokio::time::sleep(Duration::from_millis(50)).await;
     for n in 0..chains {
         let jobs = store.submit_batch(chain(n)?, Utc::now()).await?;
@@ -696,8 +1057,9 @@ fn ms(d: Duration) -> String {
     }
 }
 
-fn owner() -> Arc<str> {
-    format!("bench-{}", std::process::id()).into()
+/// The lease owner of the benchmark's `k`-th daemon.
+fn owner(k: usize) -> Arc<str> {
+    format!("bench-{}-{k}", std::process::id()).into()
 }
 
 fn show_job(machine_id: String) -> anyhow::Result<NewJob> {
@@ -720,6 +1082,7 @@ fn start_workers(
     store: &Store,
     api: Arc<dyn MachineApi>,
     load: Load,
+    k: usize,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let shutdown = CancellationToken::new();
     let workers = Workers::new(
@@ -731,7 +1094,7 @@ fn start_workers(
             prefetch: load.prefetch,
             ..WorkerSettings::default()
         },
-        owner(),
+        owner(k),
     );
     let task = tokio::spawn(workers.run(shutdown.clone()));
     (shutdown, task)
@@ -1046,7 +1409,7 @@ async fn throughput(jobs: usize, durability: Durability, load: Load) -> anyhow::
     let dir = tempfile::tempdir()?;
     let store = open_store(dir.path(), durability).await?;
     let machines: Vec<String> = (0..jobs).map(|n| format!("ps{n}")).collect();
-    let result = loaded_run(&store, NoopApi, machines, load).await;
+    let result = loaded_run(std::slice::from_ref(&store), NoopApi, machines, load).await;
     drop(store);
     result
 }
@@ -1089,7 +1452,7 @@ async fn simulator_backed(jobs: usize, machine_count: usize, load: Load) -> anyh
     let dir = tempfile::tempdir()?;
     let store = open_store(dir.path(), Durability::Full).await?;
     let machines: Vec<String> = (0..jobs).map(|n| ids[n % ids.len()].clone()).collect();
-    let result = loaded_run(&store, client, machines, load).await;
+    let result = loaded_run(std::slice::from_ref(&store), client, machines, load).await;
     drop(store);
     drop(handle);
     result
@@ -1098,7 +1461,7 @@ async fn simulator_backed(jobs: usize, machine_count: usize, load: Load) -> anyh
 /// Runs one `show` job per entry of `machines` (dealt out to the
 /// submitters in turn) through workers, and measures.
 async fn loaded_run<A: MachineApi + 'static>(
-    store: &Store,
+    stores: &[Store],
     api: A,
     machines: Vec<String>,
     load: Load,
@@ -1107,7 +1470,14 @@ async fn loaded_run<A: MachineApi + 'static>(
     let base = Instant::now();
     let deadline = base + load.budget;
     let api = Arc::new(Recording::new(api, base));
-    let (shutdown, worker_task) = start_workers(store, api.clone(), load);
+    // One "daemon" per store handle: its own workers under its own owner
+    // (several handles on one PostgreSQL database are several daemons).
+    let running: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(k, store)| start_workers(store, api.clone(), load, k))
+        .collect();
+    let store = &stores[0];
 
     let machines = Arc::new(machines);
     let writer_before = thread_cpu(WRITER_THREAD);
@@ -1115,7 +1485,7 @@ async fn loaded_run<A: MachineApi + 'static>(
     let started = base.elapsed();
     let mut submitters = Vec::with_capacity(load.submitters);
     for s in 0..load.submitters {
-        let store = store.clone();
+        let store = stores[s % stores.len()].clone();
         let machines = machines.clone();
         submitters.push(tokio::spawn(async move {
             let mut mine = Vec::with_capacity(total / load.submitters + 1);
@@ -1175,8 +1545,12 @@ async fn loaded_run<A: MachineApi + 'static>(
     let writer_cpu = thread_cpu(WRITER_THREAD)
         .zip(writer_before)
         .map(|(after, before)| after.saturating_sub(before));
-    shutdown.cancel();
-    worker_task.await?;
+    for (shutdown, _) in &running {
+        shutdown.cancel();
+    }
+    for (_, task) in running {
+        task.await?;
+    }
     let elapsed = ended - started;
 
     // Throughput per tenth of the run, from the stored finish times.
@@ -1325,7 +1699,7 @@ async fn idle_latency(jobs: usize, durability: Durability, load: Load) -> anyhow
     let store = open_store(dir.path(), durability).await?;
     let base = Instant::now();
     let api = Arc::new(Recording::new(NoopApi, base));
-    let (shutdown, worker_task) = start_workers(&store, api.clone(), load);
+    let (shutdown, worker_task) = start_workers(&store, api.clone(), load, 0);
     // Let the workers' start-up (rescue of a previous process's jobs) pass.
     tokio::time::sleep(Duration::from_millis(50)).await;
 

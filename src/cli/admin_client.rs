@@ -24,7 +24,7 @@ use crate::cost::{Forecast, Plan};
 use crate::group::{Group, GroupPatch, GroupSpec, RunId, RunRequest, RunView};
 use crate::http::routes::{self, Route, Verb};
 use crate::http::{
-    BatchAnswer, Billing, BillingRequest, BillingView, CostReportView, DeliveryPage,
+    BatchAnswer, Billing, BillingRequest, BillingView, CostReportView, DaemonList, DeliveryPage,
     EndpointCreated, ErrorBody, EventCatalogue, EventTypeView, FireTimeView, FireTimes,
     GroupDetail, GroupList, HistoryPage, JobDryRun, JobPage, MachineDetail, MachineList,
     MachineView, OverrideDryRun, OverrideList, OverrideView, PreviewRequest, PullAnswer,
@@ -429,6 +429,13 @@ impl AdminClient {
     /// the failing check otherwise.
     pub async fn ready(&self) -> Result<Readiness, AdminError> {
         Ok(self.call(&routes::READYZ, &[], "", None).await?.1)
+    }
+
+    /// `GET /v1/daemons`: every daemon on the daemon's database, the
+    /// running ones first.
+    pub async fn daemons(&self) -> Result<Vec<crate::store::DaemonRecord>, AdminError> {
+        let list: DaemonList = self.call(&routes::DAEMONS, &[], "", None).await?.1;
+        Ok(list.daemons)
     }
 
     /// `GET /metrics`: the Prometheus text.

@@ -15,6 +15,7 @@ use super::connection::{DaemonArgs, print_fields, print_table, report_errors, ti
 use super::output::OutputArgs;
 use crate::cli::admin_client::AdminError;
 use crate::http::{MeterView, StandingView};
+use crate::store::DaemonRecord;
 
 /// Firings listed.
 const NEXT_FIRINGS: usize = 5;
@@ -61,6 +62,9 @@ pub struct Status {
     pub account_standing: Option<StandingView>,
     /// Where the meter's ingestion stands (when ready).
     pub meter: Option<MeterView>,
+    /// The daemons on the database (several on PostgreSQL), the running
+    /// ones first; empty from a daemon older than `GET /v1/daemons`.
+    pub daemons: Vec<DaemonRecord>,
 }
 
 /// Queue depth, from the metrics' gauges.
@@ -108,6 +112,12 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             ),
             Err(e) => return Err(e.into()),
         };
+        let daemons = match client.daemons().await {
+            Ok(daemons) => daemons,
+            // A daemon from before several daemons could share a database.
+            Err(AdminError::Api { status: 404, .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
         let metrics = client.metrics().await?;
         let (jobs, queue) = read_gauges(&metrics);
         let mut next_firings: Vec<NextFiring> = client
@@ -134,6 +144,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             next_firings,
             account_standing,
             meter,
+            daemons,
         };
         if args.output.structured() {
             args.output.print(&status)?;
@@ -258,6 +269,23 @@ fn print_status(s: &Status) {
     }
     print_fields(&fields);
     println!();
+    if !s.daemons.is_empty() {
+        println!("daemons:");
+        let rows: Vec<Vec<String>> = s.daemons.iter().map(daemon_row).collect();
+        print_table(
+            &[
+                "HOST",
+                "PID",
+                "VERSION",
+                "LEADER",
+                "HEARTBEAT",
+                "STARTED",
+                "ID",
+            ],
+            &rows,
+        );
+        println!();
+    }
     if s.next_firings.is_empty() {
         println!("next firings: none (no enabled schedule)");
     } else {
@@ -269,6 +297,23 @@ fn print_status(s: &Status) {
             .collect();
         print_table(&["AT", "SCHEDULE", "KIND"], &rows);
     }
+}
+
+/// One daemon's row: where it runs, whether it leads, when it last beat
+/// (or that it stopped).
+fn daemon_row(d: &DaemonRecord) -> Vec<String> {
+    vec![
+        d.host.clone(),
+        d.pid.to_string(),
+        d.version.clone(),
+        if d.leader { "yes" } else { "no" }.to_string(),
+        match d.stopped_at {
+            Some(at) => format!("stopped {}", time(at)),
+            None => time(d.heartbeat_at),
+        },
+        time(d.started_at),
+        d.id.clone(),
+    ]
 }
 
 #[cfg(test)]

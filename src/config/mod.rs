@@ -265,6 +265,11 @@ pub struct StoreConfig {
     /// How long a connection waits for a lock before SQLite reports busy.
     #[serde(with = "duration")]
     pub busy_timeout: Duration,
+    /// PostgreSQL: how long the leading daemon's lease on the scheduler
+    /// lasts; every daemon beats every third of it, and a dead leader is
+    /// replaced within it.
+    #[serde(with = "duration")]
+    pub leader_lease: Duration,
 }
 
 impl Default for StoreConfig {
@@ -274,6 +279,7 @@ impl Default for StoreConfig {
             url: String::new(),
             synchronous: Durability::Full,
             busy_timeout: Duration::from_secs(5),
+            leader_lease: Duration::from_secs(15),
         }
     }
 }

@@ -64,6 +64,11 @@ pub(super) fn check(config: &Config, skip: &BTreeSet<String>) -> ConfigErrors {
         config.store.busy_timeout,
         Min::Positive,
     );
+    c.duration(
+        "store.leader_lease",
+        config.store.leader_lease,
+        Min::AtLeast(Duration::from_secs(3)),
+    );
 
     let w = &config.workers;
     c.between("workers.count", w.count, 1, 256);

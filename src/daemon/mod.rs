@@ -24,10 +24,12 @@
 //! Nothing here depends on the command line module: the CLI calls in,
 //! never the other way.
 
+mod leader;
 mod meter;
 mod notify;
 mod paperspace_client;
 mod pruner;
+mod rate_limit;
 mod service;
 mod settings;
 
@@ -49,7 +51,7 @@ use crate::schedule::template::JobTemplate;
 use crate::scheduler::Scheduler;
 use crate::scheduler::registry::{Registry, RegistryError};
 use crate::store::EndpointSaved;
-use crate::store::{Store, StoreError};
+use crate::store::{DaemonInfo, Store, StoreError};
 use crate::webhook::catalogue;
 use crate::worker::{WorkerHooks, WorkerSettings, Workers};
 
@@ -109,21 +111,17 @@ pub struct Daemon {
     worker_parts: WorkerParts,
     /// Kept for reloads that change schedules (the utilization pull).
     registry: Registry,
-    /// The scheduler's task: fires schedules and windows.
-    scheduler: JoinHandle<()>,
+    /// The work done by the leading daemon (`leader.rs`): the scheduler,
+    /// the left-running watch, the pruner and the meter, while this daemon
+    /// leads; ends after them at shutdown.
+    led: JoinHandle<()>,
     /// The admin API's task, which drains its connections at shutdown.
     http: JoinHandle<()>,
-    /// The pruner's task (`pruner.rs`).
-    pruner: JoinHandle<()>,
-    /// The meter's ingestion (`meter.rs`), when it runs.
-    meter: Option<JoinHandle<()>>,
     /// The webhooks lane's workers (deliveries, digests): stopped last, so
     /// that `daemon.stopping` can still go out.
     hook_workers: JoinHandle<()>,
     /// Stops them (not a child of `shutdown`).
     hook_workers_stop: CancellationToken,
-    /// The machine-left-running watch.
-    left_running: JoinHandle<()>,
     /// Publishes `daemon.stopping`.
     webhooks: Webhooks,
     /// `daemon.*` events' fields.
@@ -170,6 +168,10 @@ impl Daemon {
             cause,
         })?;
         let store = Store::open(&settings.store).await?;
+        if store.is_shared() {
+            // Paperspace limits the account: one bucket for every daemon.
+            api.share_rate_limit(Arc::new(rate_limit::StoreBucket(store.clone())));
+        }
         let shutdown = CancellationToken::new();
 
         let context = Arc::new(ScheduleContext {
@@ -219,27 +221,19 @@ impl Daemon {
                 monthly_billed: cost.monthly_billed.iter().cloned().collect(),
             },
         );
-        let meter = settings.meter.then(|| {
-            tokio::spawn(
-                Meter::new(
-                    store.clone(),
-                    api.clone(),
-                    clock.clone(),
-                    cost.meter_interval,
-                    cost.backfill,
-                )
-                .with_publisher(webhooks.publisher.clone())
-                .run(shutdown.clone()),
-            )
-        });
         if let Some(cron) = &settings.digest {
             install_digest(&registry, cron).await;
         }
-        let scheduler = Scheduler::new(store.clone(), api.clone(), clock.clone(), context)
-            .with_publisher(webhooks.publisher.clone());
-        let scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
 
         let owner = owner_name();
+        store
+            .register(&DaemonInfo {
+                id: owner.clone(),
+                host: identity.host.clone(),
+                pid: std::process::id(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .await?;
         tracing::info!(owner = %owner, db = %settings.store.describe(), "starting workers");
         let hooks = WorkerHooks {
             courier: webhooks.courier.clone(),
@@ -270,16 +264,62 @@ impl Daemon {
         };
         let hook_workers_stop = CancellationToken::new();
         let hook_workers = hook_parts.spawn(hook_workers_stop.clone());
-        let left_running = tokio::spawn(
-            LeftRunning::new(
-                store.clone(),
-                webhooks.publisher.clone(),
-                clock.clone(),
-                hook_settings.clone(),
-                settings.workers.rate_units,
-            )
-            .run(shutdown.clone()),
-        );
+        // The work done once for all daemons on the database, in the one
+        // that leads (`leader.rs`; on SQLite, this one, always).
+        let singletons: leader::Start = {
+            let (store, api, clock) = (store.clone(), api.clone(), clock.clone());
+            let publisher = webhooks.publisher.clone();
+            let (meter, meter_interval, backfill) =
+                (settings.meter, cost.meter_interval, cost.backfill);
+            let (hook_settings, rate_units) = (hook_settings.clone(), settings.workers.rate_units);
+            let retention = settings.retention;
+            Box::new(move |stop: CancellationToken| {
+                let mut running = vec![
+                    tokio::spawn(
+                        Scheduler::new(store.clone(), api.clone(), clock.clone(), context.clone())
+                            .with_publisher(publisher.clone())
+                            .run(stop.clone()),
+                    ),
+                    tokio::spawn(
+                        LeftRunning::new(
+                            store.clone(),
+                            publisher.clone(),
+                            clock.clone(),
+                            hook_settings.clone(),
+                            rate_units,
+                        )
+                        .run(stop.clone()),
+                    ),
+                    tokio::spawn(pruner::prune_loop(
+                        store.clone(),
+                        clock.clone(),
+                        retention,
+                        stop.clone(),
+                    )),
+                ];
+                if meter {
+                    running.push(tokio::spawn(
+                        Meter::new(
+                            store.clone(),
+                            api.clone(),
+                            clock.clone(),
+                            meter_interval,
+                            backfill,
+                        )
+                        .with_publisher(publisher.clone())
+                        .run(stop.clone()),
+                    ));
+                }
+                running
+            })
+        };
+        let led = tokio::spawn(leader::lead(
+            store.clone(),
+            owner.clone(),
+            settings.leader_lease,
+            singletons,
+            shutdown.clone(),
+        ));
 
         let router = crate::http::router(
             HttpState {
@@ -303,12 +343,6 @@ impl Daemon {
             shutdown.clone(),
         ));
 
-        let pruner = tokio::spawn(pruner::prune_loop(
-            store.clone(),
-            clock.clone(),
-            settings.retention,
-            shutdown.clone(),
-        ));
         webhooks
             .publisher
             .publish(
@@ -330,13 +364,10 @@ impl Daemon {
             workers_stop,
             worker_parts,
             registry,
-            scheduler,
+            led,
             http,
-            pruner,
-            meter,
             hook_workers,
             hook_workers_stop,
-            left_running,
             webhooks,
             identity,
         })
@@ -435,14 +466,9 @@ impl Daemon {
     async fn wait(self) {
         self.hook_workers_stop.cancel();
         let _ = self.hook_workers.await;
-        let _ = self.left_running.await;
         let _ = self.workers.await;
-        let _ = self.scheduler.await;
+        let _ = self.led.await;
         let _ = self.http.await;
-        let _ = self.pruner.await;
-        if let Some(meter) = self.meter {
-            let _ = meter.await;
-        }
     }
 }
 

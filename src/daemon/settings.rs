@@ -47,6 +47,10 @@ pub struct DaemonSettings {
     pub viewer_token: Option<AdminToken>,
     /// Finished jobs older than this are pruned.
     pub(super) retention: Duration,
+    /// How long the leading daemon's lease on the scheduler lasts
+    /// (`store.leader_lease`; PostgreSQL only): a dead leader is replaced
+    /// within it.
+    pub leader_lease: Duration,
     /// Holiday calendars schedules and windows may exclude.
     pub calendars: Calendars,
     /// The zone of schedules that name none.
@@ -111,6 +115,7 @@ impl DaemonSettings {
             // Set by the caller with the secrets, as the admin token is.
             viewer_token: None,
             retention: config.retention.finished_jobs,
+            leader_lease: config.store.leader_lease,
             calendars: Calendars::new(config.schedule.calendars.clone()),
             default_zone: config.schedule.default_timezone.clone(),
             utilization_pull: Some(config.schedule.utilization_pull.trim().to_string())

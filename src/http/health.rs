@@ -35,6 +35,19 @@ pub(super) const PROBE_EVERY: Duration = Duration::from_secs(30);
 /// itself; the probe is a write like any other, so this also spaces them.
 pub(super) const WRITE_FRESH: Duration = Duration::from_secs(5);
 
+/// `GET /v1/daemons`: every daemon on the database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaemonList {
+    /// The running ones first, then the stopped, by last heartbeat.
+    pub daemons: Vec<crate::store::DaemonRecord>,
+}
+
+/// `GET /v1/daemons`.
+pub(super) async fn daemons(State(app): State<AppState>) -> Result<Json<DaemonList>, Problem> {
+    let daemons = app.http.store.daemons().await.map_err(Problem::from)?;
+    Ok(Json(DaemonList { daemons }))
+}
+
 /// `GET /readyz` when ready.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Readiness {

@@ -153,7 +153,7 @@ pub use dry_run::{JobDryRun, JobPreview, OverrideDryRun, ScheduleDryRun, WindowD
 use error::Problem;
 pub use error::{ErrorBody, ErrorDetail};
 pub use groups::{GroupDetail, GroupList, RunPage};
-pub use health::{MeterView, Readiness, StandingView};
+pub use health::{DaemonList, MeterView, Readiness, StandingView};
 pub use index::{ApiIndex, IndexRoute};
 pub use jobs::{BatchAnswer, HistoryPage, JobDetail, JobPage};
 pub use machines::{MachineDetail, MachineList, MachineView};
@@ -379,6 +379,7 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         routes::INDEX => on(m, index::index),
         routes::HEALTHZ => on(m, health::healthz),
         routes::READYZ => on(m, health::readyz),
+        routes::DAEMONS => on(m, health::daemons),
         routes::METRICS => on(m, health::metrics),
         routes::OPENAPI => on(m, openapi::document),
         routes::JOB_SUBMIT => on(m, jobs::submit),

@@ -342,6 +342,14 @@ pub(super) const OPERATIONS: &[Operation] = &[
         errors: &[400, 404, 409],
     },
     Operation {
+        route: routes::DAEMONS,
+        tag: "health",
+        params: &[],
+        body: None,
+        ok: (200, Some("DaemonList")),
+        errors: &[],
+    },
+    Operation {
         route: routes::MACHINES_LIST,
         tag: "machines",
         params: &[],
@@ -2022,6 +2030,12 @@ fn schemas(calendars: &[String], policy: DestinationPolicy) -> Value {
         })),
         "MachineView": {"allOf": [schema_ref("Machine"), obj(&["seen_at", "gone_at"], json!({"seen_at": time(), "gone_at": nullable_time()}))]},
         "MachineList": obj(&["machines"], json!({"machines": list_of("MachineView")})),
+        "DaemonView": obj(&["id", "host", "pid", "version", "schema_version", "started_at", "heartbeat_at", "stopped_at", "leader"], json!({
+            "id": t(STRING), "host": t(STRING), "pid": t("integer"), "version": t(STRING),
+            "schema_version": t("integer"), "started_at": time(), "heartbeat_at": time(),
+            "stopped_at": nullable_time(), "leader": t("boolean"),
+        })),
+        "DaemonList": obj(&["daemons"], json!({"daemons": list_of("DaemonView")})),
         "MachineDetail": {"allOf": [schema_ref("MachineView"), obj(&["recent_jobs", "schedules"], json!({"recent_jobs": list_of("Job"), "schedules": list_of("Schedule")}))]},
         "Targets": obj(&[], json!({
             "machine_ids": {"type": "array", "items": t(STRING)},

@@ -24,6 +24,7 @@
 //! | `GET /healthz` | `{"status":"ok"}`; open without auth |
 //! | `GET /readyz` | [`Readiness`](super::Readiness): database, migrations, Paperspace answered recently; 503 `not_ready` naming the check otherwise; open without auth (`http/health.rs`) |
 //! | `GET /metrics` | Prometheus text (`http/metrics.rs`) |
+//! | `GET /v1/daemons` | [`DaemonList`](super::DaemonList): `{"daemons":[{"id","host","pid","version","schema_version","started_at","heartbeat_at","stopped_at","leader"}…]}`, the running ones first; on SQLite the one daemon (`http/health.rs`) |
 //! | `GET /openapi.json` | the OpenAPI 3 document of every route here (`http/openapi.rs`) |
 //! | `POST /v1/jobs?dry_run=` | body [`JobRequest`](crate::job::JobRequest); 201 + the job, or 200 + the existing job when its `idempotency_key` matched; with `dry_run=true` 200 + [`JobDryRun`](super::JobDryRun) `{"dry_run":true,"job":{…"id":null}}`, nothing queued |
 //! | `POST /v1/jobs/batch` | body [`BatchRequest`](crate::job::BatchRequest) `{"jobs":[…]}`, each job as `POST /v1/jobs` takes it plus an optional `ref` that others' `depends_on` name; all stored in one transaction or none; 201 + [`BatchAnswer`](super::BatchAnswer) `{"jobs":[…in request order…],"refs":{"ref":id}}`; 422 `invalid_job` naming a cycle (`a → b → a`) or an unknown ref |
@@ -221,6 +222,7 @@ route_table! {
     HEALTHZ = Open Get "/healthz", "The process is alive";
     READYZ = Open Get "/readyz", "Database reachable, migrations applied, Paperspace answered recently";
     METRICS = Admin Get "/metrics", "Prometheus metrics (text format 0.0.4)";
+    DAEMONS = Admin Get "/v1/daemons", "The daemons on this database, their last heartbeat and which one leads";
     OPENAPI = Admin Get "/openapi.json", "This document";
     JOB_SUBMIT = Admin Post "/v1/jobs", "Submit a job (200 with the existing job when its idempotency_key matched)";
     JOB_BATCH = Admin Post "/v1/jobs/batch", "Submit several jobs at once, all or none, depending on each other by ref";

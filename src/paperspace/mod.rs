@@ -74,6 +74,11 @@ pub trait MachineApi: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Makes the rate limit one for every daemon that shares `bucket` (the
+    /// daemons on one PostgreSQL database): each call then takes its token
+    /// there. A client without a rate limit ignores it.
+    fn share_rate_limit(&self, _bucket: std::sync::Arc<dyn throttle::SharedBucket>) {}
+
     /// Creates a machine. Not idempotent at Paperspace: after an ambiguous
     /// failure look the machine up by name before asking again.
     async fn create(&self, request: &CreateMachine) -> Result<Machine, ApiError>;

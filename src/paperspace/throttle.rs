@@ -4,8 +4,14 @@
 //! throttles bursts. [`Throttled`] wraps any [`MachineApi`] so that all calls
 //! share one token bucket, and a 429 pauses every caller (not just the job
 //! that got it) for the `Retry-After` the API asked for.
+//!
+//! Paperspace limits the account, not the host: daemons that share a
+//! database also share the bucket ([`SharedBucket`], kept by the store),
+//! so together they stay under `rate_limit.per_second`. When the shared
+//! bucket cannot be reached the daemon falls back to its own, so a database
+//! outage never stops a stop.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,8 +26,17 @@ use super::{
 /// How long everyone pauses after a 429 that named no `Retry-After`.
 pub const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(5);
 
+/// A token bucket that several daemons share, kept elsewhere (the store's
+/// `rate_limit` row on PostgreSQL).
+#[async_trait]
+pub trait SharedBucket: Send + Sync {
+    /// Takes one token of a bucket of `rate` per second and bursts of
+    /// `burst`; answers how long to wait before the call may go. The token
+    /// is the caller's either way (it may be owed, and the wait repays it).
+    async fn take(&self, rate: f64, burst: u32) -> Result<Duration, String>;
+}
+
 /// A token bucket: `rate` calls per second on average, bursts up to `burst`.
-#[derive(Debug)]
 pub struct TokenBucket {
     /// Tokens added per second.
     rate: f64,
@@ -29,6 +44,19 @@ pub struct TokenBucket {
     burst: f64,
     /// Tokens and pause, locked briefly by each `acquire` and `pause`.
     state: Mutex<BucketState>,
+    /// The bucket shared with other daemons, once the daemon set it: tokens
+    /// come from there, this one's only while it cannot be reached.
+    shared: OnceLock<Arc<dyn SharedBucket>>,
+}
+
+impl std::fmt::Debug for TokenBucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenBucket")
+            .field("rate", &self.rate)
+            .field("burst", &self.burst)
+            .field("shared", &self.shared.get().is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -53,11 +81,39 @@ impl TokenBucket {
                 refilled_at: Instant::now(),
                 paused_until: None,
             }),
+            shared: OnceLock::new(),
         }
     }
 
-    /// Waits for a token.
+    /// Takes tokens from `shared` from now on (set once; later calls are
+    /// ignored).
+    pub fn share(&self, shared: Arc<dyn SharedBucket>) {
+        let _ = self.shared.set(shared);
+    }
+
+    /// Waits for a token: the shared bucket's when there is one (after any
+    /// pause a 429 asked for), else this one's.
     pub async fn acquire(&self) {
+        if let Some(shared) = self.shared.get() {
+            let paused = {
+                let s = self.state.lock().expect("bucket lock poisoned");
+                s.paused_until
+                    .map(|until| until.saturating_duration_since(Instant::now()))
+            };
+            if let Some(pause) = paused.filter(|p| !p.is_zero()) {
+                tokio::time::sleep(pause).await;
+            }
+            match shared.take(self.rate, self.burst as u32).await {
+                Ok(wait) => {
+                    tokio::time::sleep(wait).await;
+                    return;
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "the rate limit shared with the other daemons cannot be read; using this daemon's own for this call"
+                ),
+            }
+        }
         loop {
             let wait = {
                 let mut s = self.state.lock().expect("bucket lock poisoned");
@@ -166,6 +222,10 @@ impl<A: MachineApi> MachineApi for Throttled<A> {
 
     fn budget(&self) -> Option<Budget> {
         Some(self.bucket.budget())
+    }
+
+    fn share_rate_limit(&self, bucket: Arc<dyn SharedBucket>) {
+        self.bucket.share(bucket);
     }
 
     async fn create(&self, request: &CreateMachine) -> Result<Machine, ApiError> {

@@ -39,6 +39,28 @@ pub enum StoreError {
     /// reached or opened.
     #[error("could not connect to the database {url}: {detail}")]
     Connect { url: String, detail: String },
+    /// The database was migrated by a newer machinist than this one.
+    #[error(
+        "the database's schema (version {found}) is newer than this machinist knows (version {known}){}; upgrade this daemon to the version the others run",
+        by_list(.by, " — it is in use by ")
+    )]
+    SchemaNewer {
+        found: i64,
+        known: i64,
+        /// Running daemons of the newer schema, named for the message.
+        by: Vec<String>,
+    },
+    /// This machinist would migrate a database that older daemons run on.
+    #[error(
+        "this machinist would migrate the database's schema from version {found} to {known}, but daemons of the older schema are running on it{}; stop them, start this one (it migrates), then upgrade and start the others",
+        by_list(.by, ": ")
+    )]
+    SchemaInUse {
+        found: i64,
+        known: i64,
+        /// The running daemons of the older schema.
+        by: Vec<String>,
+    },
     #[error("could not apply the database migrations: {0}")]
     Migrate(Cause),
     #[error("database error: {0}")]
@@ -61,6 +83,14 @@ pub enum StoreError {
         "the database file {path} {what} while the daemon ran; writes are refused, since a restart would not find them: restart the daemon (after putting the right file back at that path, if it was moved)"
     )]
     Lost { path: PathBuf, what: String },
+}
+
+/// `prefix` and the names joined, or nothing for none.
+fn by_list(by: &[String], prefix: &str) -> String {
+    match by.is_empty() {
+        true => String::new(),
+        false => format!("{prefix}{}", by.join(", ")),
+    }
 }
 
 impl StoreError {

@@ -95,6 +95,7 @@
 //! throughput (sqlx) or async reads, migrations and PostgreSQL (rusqlite).
 
 mod claims;
+mod daemons;
 mod driver;
 mod error;
 mod facts;
@@ -113,6 +114,7 @@ mod sqlite;
 mod webhooks;
 
 pub use claims::{ClaimedJob, StandingClaim};
+pub use daemons::{DaemonInfo, DaemonRecord, Leadership};
 pub use error::{Cause, StoreError};
 pub(crate) use facts::EventFact;
 pub use groups::{GroupRemoved, GroupWritten, NewRun, RunResumed, RunStarted};

@@ -37,6 +37,7 @@ mod legacy_client;
 mod legacy_wire;
 mod logs;
 mod metering_month;
+mod multi_daemon;
 mod official_cli;
 mod reports;
 mod schedule_timing;

@@ -10,6 +10,7 @@
 //! DAG (nouns ← drivers ← `driver.rs` ← handle).
 
 mod claims;
+mod daemons;
 mod facts;
 mod groups;
 mod jobs;

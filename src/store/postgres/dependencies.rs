@@ -40,15 +40,20 @@ pub(super) struct Start {
 }
 
 /// The first job id in `ids` (sorted) that the store does not hold, as a
-/// refusal before anything of a batch is written.
+/// refusal before anything of a batch is written. The ones it holds are
+/// locked `FOR SHARE` here, all at once in id order: [`start`] locks each
+/// job's own dependencies again (already held), so a batch whose first job
+/// depends on a younger job than its second does not take them out of
+/// order (which could deadlock with a [`settle`] going down the chain).
 pub(super) async fn missing(tx: &mut Tx, ids: &[JobId]) -> Result<Option<SpecError>, StoreError> {
     if ids.is_empty() {
         return Ok(None);
     }
-    let found: Vec<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE id = ANY($1)")
-        .bind(ids)
-        .fetch_all(&mut **tx)
-        .await?;
+    let found: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR SHARE")
+            .bind(ids)
+            .fetch_all(&mut **tx)
+            .await?;
     // The ids of a whole batch, sorted: the caller knows which request
     // position named it.
     Ok(ids

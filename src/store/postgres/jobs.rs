@@ -38,13 +38,13 @@ pub(super) fn dependency_ids(jobs: &[NewJob]) -> Vec<JobId> {
 }
 
 /// Inserts a job (or finds the one its idempotency key made) inside `tx`.
+/// As in SQLite, the caller decides the wake-up (`fx.wake`) from the answer.
 pub(super) async fn submit_in(
     tx: &mut Tx,
     job: NewJob,
     now: DateTime<Utc>,
-    fx: &mut Effects,
+    _fx: &mut Effects,
 ) -> Result<Submitted, StoreError> {
-    let _ = fx;
     submit_placed(tx, job, now, &[], None).await
 }
 

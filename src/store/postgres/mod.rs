@@ -102,11 +102,16 @@ pub(in crate::store) async fn migrate_postgres(url: &DatabaseUrl) -> Result<Vec<
 /// table (which a database never migrated lacks: an error).
 const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success";
 
+/// A daemon whose heartbeat is this recent is running (it beats every
+/// third of `store.leader_lease`, at most 10 s apart).
+const LIVE_WITHIN: Duration = Duration::from_secs(30);
+
 async fn run_migrations(pool: &PgPool) -> Result<Vec<i64>, StoreError> {
     let before: Vec<(i64,)> = sqlx::query_as(APPLIED)
         .fetch_all(pool)
         .await
         .unwrap_or_default();
+    check_schema(pool, &before).await?;
     PG_MIGRATOR
         .run(pool)
         .await
@@ -116,6 +121,56 @@ async fn run_migrations(pool: &PgPool) -> Result<Vec<i64>, StoreError> {
         .map(|m| m.version)
         .filter(|v| !before.iter().any(|(b,)| b == v))
         .collect())
+}
+
+/// Refuses a database that a newer machinist migrated (this binary would
+/// misread it), and refuses to migrate one that daemons of an older schema
+/// are still running on (the schema would change under them).
+async fn check_schema(pool: &PgPool, applied: &[(i64,)]) -> Result<(), StoreError> {
+    let ours = ops::schema_version();
+    let newest = applied.iter().map(|(v,)| *v).max().unwrap_or(0);
+    let live = |newer: bool| {
+        let sql = format!(
+            "SELECT host, pid, version FROM daemons WHERE stopped_at IS NULL \
+             AND heartbeat_at > {} - $1 AND schema_version {} $2 ORDER BY host, pid",
+            ops::NOW_MS,
+            if newer { ">" } else { "<" }
+        );
+        async move {
+            // A database from before the daemons table has no daemons to
+            // name: the query fails, and the list is empty.
+            let rows: Vec<(String, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(i64::try_from(LIVE_WITHIN.as_millis()).unwrap_or(i64::MAX))
+                .bind(ours)
+                .fetch_all(pool)
+                .await
+                .unwrap_or_default();
+            rows.into_iter()
+                .map(|(host, pid, version)| format!("{host} (pid {pid}, machinist {version})"))
+                .collect::<Vec<_>>()
+        }
+    };
+    if newest > ours {
+        return Err(StoreError::SchemaNewer {
+            found: newest,
+            known: ours,
+            by: live(true).await,
+        });
+    }
+    let pending = PG_MIGRATOR
+        .iter()
+        .any(|m| !applied.iter().any(|(v,)| *v == m.version));
+    if pending && !applied.is_empty() {
+        let older = live(false).await;
+        if !older.is_empty() {
+            return Err(StoreError::SchemaInUse {
+                found: newest,
+                known: ours,
+                by: older,
+            });
+        }
+    }
+    Ok(())
 }
 
 impl PostgresDriver {

@@ -33,10 +33,10 @@ use sqlx::Row;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 
-use super::jobs::{insert_event, submit_batch_in, submit_in};
+use super::jobs::{insert_event, submit_in};
 use super::tx::{Effects, Tx};
 use crate::group::StepAction;
-use crate::job::{Job, JobId, NewEvent};
+use crate::job::{JobId, NewEvent};
 use crate::schedule::firing::{
     FireResult, FiringAction, FiringEntry, FiringOutcome, FiringPlan, WHOLE_FIRING,
 };
@@ -600,16 +600,16 @@ async fn start_firing_run(
         .filter(|(_, s)| s.action == StepAction::Start)
         .map(|(i, _)| i)
         .collect();
-    let (run_id, jobs) = store_run(tx, run, now, fx).await?;
+    let started = super::groups::start_run_in(tx, run, now, fx).await?;
     let mut machines: HashMap<String, JobId> = HashMap::new();
     let mut others = Vec::new();
-    for job in &jobs {
+    for job in &started.jobs {
         let note = NewEvent::note(format!(
             "made by schedule {} for its firing at {}: step {} of run {} of group {group}",
             schedule_id.unwrap_or(plan.schedule_id),
             members.first().map_or(now, |e| e.fire_at).to_rfc3339(),
             job.group_step.unwrap_or_default(),
-            run_id,
+            started.run.id,
         ));
         insert_event(tx, job.id, to_ms(now), &note).await?;
         let Some(machine) = job.machine_id.clone() else {
@@ -632,35 +632,6 @@ async fn start_firing_run(
         }
     }
     Ok(FiringRun::Started { machines, others })
-}
-
-/// Stores a group run and its jobs (SQLite's `groups::start_run_in`): the
-/// run's id and its jobs in order.
-async fn store_run(
-    tx: &mut Tx,
-    run: NewRun,
-    now: DateTime<Utc>,
-    fx: &mut Effects,
-) -> Result<(i64, Vec<Job>), StoreError> {
-    let steps = serde_json::to_string(&run.steps).expect("a run's steps serialize");
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO group_runs (group_name, action, wait, steps, schedule_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-    )
-    .bind(&run.group)
-    .bind(run.action.as_str())
-    .bind(run.wait.as_str())
-    .bind(steps)
-    .bind(run.schedule_id)
-    .bind(to_ms(now))
-    .fetch_one(&mut **tx)
-    .await?;
-    let (jobs, steps): (Vec<_>, Vec<u32>) = run.jobs.into_iter().unzip();
-    match submit_batch_in(tx, jobs, Some((id, steps)), now, fx).await? {
-        Ok(submitted) => Ok((id, submitted.into_iter().map(|s| s.job).collect())),
-        // A run's jobs depend only on each other.
-        Err(refused) => Err(StoreError::Refused(refused)),
-    }
 }
 
 /// Inserts the row of one firing: its entry, outcome, reason and job; false

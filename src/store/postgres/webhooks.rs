@@ -15,8 +15,9 @@
 //!   `NameTaken` may have left its transaction unusable: the operation
 //!   rolls it back (nothing it wrote is kept — a refused write changes
 //!   nothing, as in SQLite).
-//! - A patch is applied to the row locked `FOR UPDATE`, so a disable or
-//!   another patch made meanwhile is not overwritten with what was read.
+//! - A patch is applied to the row locked `FOR NO KEY UPDATE`, so a
+//!   disable or another patch made meanwhile is not overwritten with what
+//!   was read.
 //! - A publication holds the endpoints it delivers to `FOR KEY SHARE`
 //!   until its commit: a delete waits for it and then cancels the
 //!   deliveries it queued, as it would have after SQLite's serial writes
@@ -24,13 +25,14 @@
 //! - Syncing the configuration's endpoints takes an advisory lock, so that
 //!   daemons starting together with the same configuration take turns and
 //!   the later one finds the earlier one's endpoints instead of a name
-//!   conflict.
+//!   conflict; it then locks the rows it decides on `FOR UPDATE`, in id
+//!   order like a publication, so the two cannot deadlock.
 //!
 //! Secrets are written as [`Secret::expose`] text, as SQLite stores them,
 //! and read back only by `endpoint_secrets`; nothing here puts one in an
 //! error or a log line (the pool logs no statements).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -104,11 +106,12 @@ async fn hold_endpoint(tx: &mut Tx, id: EndpointId) -> Result<Option<Endpoint>, 
     row.map(Endpoint::try_from).transpose()
 }
 
-/// The endpoint holding `name`, and its source as stored, locked `FOR
-/// UPDATE` so that it is neither deleted nor renamed before the commit.
-async fn name_holder(tx: &mut Tx, name: &str) -> Result<Option<(EndpointId, String)>, StoreError> {
+/// The endpoint holding `name`. Not locked: should it let the name go
+/// after this read, the answer `NameTaken` was true when it was made; should
+/// another take the name after it, the unique index refuses the write.
+async fn name_holder(tx: &mut Tx, name: &str) -> Result<Option<EndpointId>, StoreError> {
     Ok(
-        sqlx::query_as("SELECT id, source FROM webhook_endpoints WHERE name = $1 FOR UPDATE")
+        sqlx::query_scalar("SELECT id FROM webhook_endpoints WHERE name = $1")
             .bind(name)
             .fetch_optional(&mut **tx)
             .await?,
@@ -168,7 +171,7 @@ pub(super) async fn update_endpoint(
     let row: Option<EndpointRow> = sqlx::query_as(concat!(
         "SELECT ",
         endpoint_columns!(),
-        " FROM webhook_endpoints WHERE id = $1 FOR UPDATE"
+        " FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE"
     ))
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -179,7 +182,7 @@ pub(super) async fn update_endpoint(
     if let Some(name) = &patch.name
         && name_holder(tx, name)
             .await?
-            .is_some_and(|(holder, _)| holder != id)
+            .is_some_and(|holder| holder != id)
     {
         return Ok(EndpointSaved::NameTaken(name.clone()));
     }
@@ -340,41 +343,59 @@ pub(super) async fn sync_config_endpoints(
         .bind(CONFIG_SYNC_LOCK)
         .execute(&mut **tx)
         .await?;
+    // Every row the sync may change or decides on, locked at once in id
+    // order, the order a publication holds endpoints in: the two cannot
+    // deadlock, and none of these rows is renamed or deleted before the
+    // commit.
+    let names: Vec<String> = endpoints
+        .iter()
+        .filter_map(|(spec, _)| spec.name.clone())
+        .collect();
+    let rows: Vec<(EndpointId, Option<String>, String)> = sqlx::query_as(
+        "SELECT id, name, source FROM webhook_endpoints \
+         WHERE source = 'config' OR name = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&names)
+    .fetch_all(&mut **tx)
+    .await?;
+    let holders: HashMap<&str, (EndpointId, &str)> = rows
+        .iter()
+        .filter_map(|(id, name, source)| Some((name.as_deref()?, (*id, source.as_str()))))
+        .collect();
     let mut listed = HashSet::new();
     for (spec, _) in endpoints {
         let Some(name) = &spec.name else { continue };
         if !listed.insert(name.as_str()) {
             return Ok(EndpointSaved::NameTaken(name.clone()));
         }
-        if let Some((_, source)) = name_holder(tx, name).await?
-            && source != source_text(EndpointSource::Config)
+        if let Some((_, source)) = holders.get(name.as_str())
+            && *source != source_text(EndpointSource::Config)
         {
             return Ok(EndpointSaved::NameTaken(name.clone()));
         }
     }
     // Those no longer listed go first, their undelivered deliveries with
     // them. One without a name matches nothing, so it is made anew.
-    let stored: Vec<(EndpointId, Option<String>)> = sqlx::query_as(
-        "SELECT id, name FROM webhook_endpoints WHERE source = 'config' ORDER BY id FOR UPDATE",
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    for (id, name) in stored {
-        if !name.is_some_and(|n| listed.contains(n.as_str())) {
-            delete_endpoint(tx, id, now).await?;
+    for (id, name, source) in &rows {
+        if source == source_text(EndpointSource::Config)
+            && !name.as_deref().is_some_and(|n| listed.contains(n))
+        {
+            delete_endpoint(tx, *id, now).await?;
         }
     }
     let mut last = EndpointSaved::NotFound;
     for (spec, secret) in endpoints {
-        let held = match &spec.name {
-            // Locked: it stays until the commit.
-            Some(name) => name_holder(tx, name).await?.map(|(id, _)| id),
-            None => None,
-        };
+        // A listed name's holder is a config endpoint (checked above).
+        let held = spec
+            .name
+            .as_deref()
+            .and_then(|name| holders.get(name))
+            .map(|(id, _)| *id);
         last = match held {
             None => create_endpoint(tx, spec, secret, EndpointSource::Config, now).await?,
             Some(id) => EndpointSaved::Saved(sync_one(tx, id, spec, secret, now).await?),
         };
+        // An `api` endpoint took the name since the rows were read.
         if matches!(last, EndpointSaved::NameTaken(_)) {
             return Ok(last);
         }

@@ -77,6 +77,8 @@ pub(in crate::store) struct SqliteDriver {
     /// The store's signals, for callers whose batch failed before their
     /// command was answered.
     signals: Arc<Signals>,
+    /// The one daemon on the file, as it registered (`ops/daemons.rs`).
+    me: Arc<std::sync::Mutex<Option<crate::store::DaemonRecord>>>,
 }
 
 /// The settings of every connection to the database, the readers' (sqlx)
@@ -218,6 +220,7 @@ impl SqliteDriver {
             reader,
             file: Arc::new(Held(file)),
             signals: signals.clone(),
+            me: Arc::default(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! its writes in a transaction of their own and its reads on the pool.
 
 mod claims;
+mod daemons;
 mod facts;
 mod groups;
 mod jobs;
@@ -13,3 +14,4 @@ mod schedules;
 mod webhooks;
 
 pub(super) use claims::Claims;
+pub(super) use daemons::{NOW_MS, schema_version};

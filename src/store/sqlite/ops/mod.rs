@@ -5,6 +5,7 @@
 //! so the families (`super::{jobs,claims,…}`) never see the handle.
 
 mod claims;
+mod daemons;
 mod facts;
 mod groups;
 mod jobs;
