@@ -25,6 +25,10 @@
 //!   and counts as a duplicate, as SQLite answers. Job ids come from the
 //!   table's identity, unknown before the submit, so the job's id is set on
 //!   the firing row after it.
+//! - **Lock order**: a window's row before its derived schedules' rows
+//!   (enforcement, a window's update and its delete all go that way; a
+//!   firing row's foreign key share-locks its schedule's row), so two of
+//!   them wait for each other rather than deadlock.
 
 use std::collections::HashMap;
 
@@ -362,6 +366,17 @@ pub(super) async fn update_window(
 
 /// A window with its derived schedules, their firings and its overrides.
 pub(super) async fn delete_window(tx: &mut Tx, id: i64) -> Result<Written<i64>, StoreError> {
+    // The window's row first, as an enforcement pass (window, then its stop
+    // schedule's row through the firing's foreign key) and an update
+    // (window, then its schedules) lock them: deleting the schedules first
+    // would deadlock with a pass in between.
+    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM windows WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if found.is_none() {
+        return Ok(Written::NotFound);
+    }
     sqlx::query(
         "DELETE FROM firings WHERE schedule_id IN (SELECT id FROM schedules WHERE window_id = $1)",
     )
