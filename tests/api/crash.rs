@@ -12,7 +12,6 @@
 //! events), not the requests counted.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

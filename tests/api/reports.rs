@@ -10,7 +10,7 @@ use machinist::http::cost as report;
 use machinist::job::{JobDefaults, JobRequest, JobState, NewEvent};
 use machinist::machine::ApiCallRecord;
 use machinist::machine::{BillingMonth, Machine, MachineEvent, MachineState, Utilization};
-use machinist::store::{Store, StoreOptions, Transition};
+use machinist::store::{Store, Transition};
 
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()

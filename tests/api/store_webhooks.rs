@@ -11,9 +11,7 @@ use machinist::clock::ManualClock;
 use machinist::job::{
     EventKind, JobDefaults, JobId, JobKind, JobRequest, JobState, Lane, NewEvent, NewJob,
 };
-use machinist::store::{
-    ClaimedJob, EndpointSaved, Publication, StandingClaim, Store, StoreOptions, Transition,
-};
+use machinist::store::{ClaimedJob, EndpointSaved, Publication, StandingClaim, Store, Transition};
 use machinist::webhook::{
     Endpoint, EndpointPatch, EndpointSource, EndpointSpec, Event, EventType, Format, Secret,
     Subject,

@@ -25,9 +25,12 @@
 //!
 //! **Rescue** takes back running jobs whose lease ran out, locking them
 //! with `SKIP LOCKED` so that two daemons' rescues never both requeue one
-//! job. Unlike SQLite's, it never takes back jobs by owner at start-up:
-//! on a shared database another owner is another live daemon, not a dead
-//! predecessor, so its jobs come back only when its lease runs out.
+//! job. At a daemon's start-up SQLite also takes back every job leased by
+//! another owner, since the file lock proves that owner dead; on a shared
+//! database another owner may be a live daemon, so only the jobs of owners
+//! no live daemon answers for (no `daemons` row of that id, not stopped,
+//! beating within the last 30 s) are taken back at once, and a live
+//! daemon's only when its lease runs out.
 
 use std::collections::HashMap;
 
@@ -280,18 +283,34 @@ pub(super) async fn renew(
     Ok(())
 }
 
-/// Takes back running jobs whose lease ran out (see the module doc).
+/// Takes back running jobs whose lease ran out; with `orphans_of_others_than`
+/// (an owner and its lane, at a daemon's start-up), also that lane's jobs
+/// leased by owners that no live daemon answers for (see the module doc).
 pub(super) async fn rescue(
     tx: &mut Tx,
     now: DateTime<Utc>,
+    orphans_of_others_than: Option<(&str, Lane)>,
     fx: &mut Effects,
 ) -> Result<Vec<JobId>, StoreError> {
-    let rows: Vec<(i64, i64, i64, Option<String>)> = sqlx::query_as(
-        "SELECT id, attempt, max_attempts, lease_owner FROM jobs \
-         WHERE state = 'running' AND lease_expires_at < $1 ORDER BY id \
-         FOR UPDATE SKIP LOCKED",
-    )
+    let (owner, webhooks) = match orphans_of_others_than {
+        Some((owner, lane)) => (Some(owner), lane == Lane::Webhooks),
+        None => (None, false),
+    };
+    let rows: Vec<(i64, i64, i64, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, attempt, max_attempts, lease_owner FROM jobs j \
+         WHERE state = 'running' AND (lease_expires_at < $1 \
+         OR ($2::TEXT IS NOT NULL AND lease_owner IS DISTINCT FROM $2 \
+             AND (kind IN {WEBHOOK_KINDS}) = $3 \
+             AND NOT EXISTS (SELECT 1 FROM daemons d WHERE d.stopped_at IS NULL \
+                 AND d.heartbeat_at > {NOW_MS} - $4 \
+                 AND (j.lease_owner = d.id OR starts_with(j.lease_owner, d.id || '/'))))) \
+         ORDER BY id FOR UPDATE SKIP LOCKED",
+        NOW_MS = super::ops::NOW_MS
+    )))
     .bind(to_ms(now))
+    .bind(owner)
+    .bind(webhooks)
+    .bind(i64::try_from(super::LIVE_WITHIN.as_millis()).unwrap_or(i64::MAX))
     .fetch_all(&mut **tx)
     .await?;
     let at = to_ms(now);

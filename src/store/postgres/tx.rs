@@ -44,7 +44,23 @@ impl PostgresDriver {
     /// (PostgreSQL delivers a `NOTIFY` at commit, or never), then tells
     /// this daemon's signals and standing claims. A failed commit is
     /// recorded for readiness and answered as a write error.
-    pub(super) async fn commit(&self, mut tx: Tx, fx: Effects) -> Result<(), StoreError> {
+    pub(super) async fn commit(&self, mut tx: Tx, mut fx: Effects) -> Result<(), StoreError> {
+        // This daemon's standing claims take what the write made claimable,
+        // in its transaction, as SQLite's writer does in its batch.
+        let taken = if fx.wake || fx.recheck {
+            match self.claims.take_in(&mut tx).await {
+                Ok(taken) => taken,
+                Err(e) => {
+                    self.signals.record(Err(e.clone()));
+                    return Err(e);
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        if !taken.is_empty() {
+            fx.read_only = false;
+        }
         if !fx.read_only {
             let note = Note {
                 wake: fx.wake,
@@ -67,8 +83,23 @@ impl PostgresDriver {
             self.signals.record(Err(e.clone()));
             return Err(e);
         }
+        // Before the answer: once a submit returns, its job is on its way.
+        for taken in taken {
+            taken.hand_over();
+        }
         self.committed(&fx);
         Ok(())
+    }
+
+    /// Commits a write that changed nothing another daemon or waiter acts
+    /// on (a lease renewed, a claim that took nothing): no notification,
+    /// no standing claim tried.
+    pub(super) async fn commit_quietly(&self, tx: Tx) -> Result<(), StoreError> {
+        let fx = Effects {
+            read_only: true,
+            ..Effects::default()
+        };
+        self.commit(tx, fx).await
     }
 
     /// After a commit, this daemon's side of its effects.

@@ -1,28 +1,37 @@
 //! The PostgreSQL driver's claim operations, and its standing claims.
 //!
 //! **Standing claims.** SQLite's writer tries its standing claims inside
-//! the batch that made jobs claimable. Here any daemon's commit may do
-//! that, so each standing claim is a task of this daemon ([`Claims`]) that
-//! claims (`FOR UPDATE SKIP LOCKED`, `postgres/claims.rs`) as many jobs as
-//! its dispatcher has free slots whenever it is woken: by this daemon's
-//! commits that may have made a job claimable or freed a slot
-//! (`tx.rs`), by other daemons' through `LISTEN` (`listener.rs`), by a
-//! `poke` when a delayed job falls due, and, while the listener is down,
-//! by a poll every [`POLL_WITHOUT_LISTENER`]. When a try takes nothing it
-//! publishes the lane's next due time, as SQLite's does, so the
-//! dispatcher's timer pokes at the right moment.
+//! the batch that made jobs claimable, so a submitted job is claimed by
+//! the commit that stores it. Here every write is its own transaction, and
+//! this daemon's writes do the same: a write that may have made a job
+//! claimable (or freed a worker slot) tries this daemon's standing claims
+//! in its own transaction before committing ([`Claims::take_in`], from
+//! `tx.rs`), and hands the jobs over after the commit. Other daemons'
+//! commits reach a standing claim through `LISTEN` (`listener.rs`): each
+//! claim has a task that tries again when woken by them, by a `poke`
+//! when a delayed job falls due, and, while the listener is down, every
+//! [`POLL_WITHOUT_LISTENER`]. When its try takes nothing it publishes the
+//! lane's next due time, as SQLite's does, so the dispatcher's timer pokes
+//! at the right moment.
+//!
+//! A claim's jobs are counted against its free worker slots, and the slots
+//! are taken after the commit: whoever tries a claim (a write, or its
+//! task) holds the claim's `trying` lock from the count to the hand-over,
+//! so two tries never count the same free slot. A write finds the lock
+//! taken and leaves that claim to whoever holds it (it is woken after the
+//! commit anyway), so writes never wait on each other here.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, OwnedMutexGuard, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::job::{Job, JobId, Lane};
-use crate::store::postgres::tx::Effects;
+use crate::store::postgres::tx::{Effects, Tx};
 use crate::store::postgres::{PostgresDriver, claims};
 use crate::store::rows::{from_ms, to_ms};
 use crate::store::{ClaimedJob, StandingClaim, StoreError};
@@ -40,22 +49,90 @@ const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
 /// This daemon's standing claims and what wakes them.
 #[derive(Default)]
 pub(in crate::store) struct Claims {
-    /// The running standing claims, by owner.
-    stands: Mutex<HashMap<Arc<str>, Stand>>,
+    /// The running standing claims, by owner (in a fixed order, so that
+    /// a write tries them in the same order every time).
+    stands: Mutex<BTreeMap<Arc<str>, Stand>>,
     /// Whether the listener is connected: without it, the claims poll.
     listening: AtomicBool,
 }
 
-/// One standing claim's task and its wake-up.
+/// What a standing claim shares between its task and the writes that try
+/// it.
+struct Standing {
+    /// What the dispatcher asked for.
+    claim: StandingClaim,
+    /// Where its jobs go.
+    out: ClaimedJobs,
+    /// Held from counting free slots to handing the jobs over.
+    trying: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// One standing claim of this daemon.
 struct Stand {
+    /// The claim, shared with its task.
+    standing: Arc<Standing>,
     /// Tells the task to try again.
     wake: Arc<Notify>,
     /// Tells the task to stop after its current try.
     stop: Arc<Notify>,
-    /// The cancelled jobs of this owner (the dispatcher's set).
-    revoked: Arc<Mutex<std::collections::HashSet<JobId>>>,
     /// The task, awaited by `unpark` so that every job it took is sent.
     task: JoinHandle<()>,
+}
+
+/// Jobs a write took for a standing claim, handed over after its commit.
+pub(in crate::store) struct Taken {
+    standing: Arc<Standing>,
+    jobs: Vec<Job>,
+    /// Keeps other tries off this claim until the slots are taken.
+    _trying: OwnedMutexGuard<()>,
+}
+
+impl Taken {
+    /// After the commit: the jobs go out, each with its worker slot.
+    pub(in crate::store) fn hand_over(self) {
+        self.standing.send(self.jobs);
+    }
+}
+
+impl Standing {
+    /// Sends `jobs` with a slot each; the caller holds `trying` and counted
+    /// the slots free under it, and only holders take slots.
+    fn send(&self, jobs: Vec<Job>) {
+        let claimed: Vec<ClaimedJob> = jobs
+            .into_iter()
+            .map(|job| ClaimedJob {
+                job,
+                slot: self
+                    .claim
+                    .slots
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("a permit counted free under the claim's lock"),
+            })
+            .collect();
+        // A dispatcher gone after the commit leaves its jobs leased to an
+        // owner that stops; their leases run out and they are rescued.
+        let _ = self.out.send(Ok(claimed));
+    }
+
+    /// Claims as many due jobs as there are free slots, in `tx`.
+    async fn claim_in(&self, tx: &mut Tx) -> Result<Vec<Job>, StoreError> {
+        let free = self.claim.slots.available_permits();
+        if free == 0 {
+            return Ok(Vec::new());
+        }
+        let now = self.claim.clock.now();
+        let lease_until = now + chrono::Duration::from_std(self.claim.lease).unwrap_or_default();
+        claims::claim(
+            tx,
+            &self.claim.owner,
+            self.claim.lane,
+            free,
+            now,
+            lease_until,
+        )
+        .await
+    }
 }
 
 impl Claims {
@@ -70,6 +147,8 @@ impl Claims {
     pub(in crate::store) fn revoke(&self, owner: &str, id: JobId) {
         if let Some(stand) = self.stands.lock().expect("claims poisoned").get(owner) {
             stand
+                .standing
+                .claim
                 .revoked
                 .lock()
                 .expect("revoked set poisoned")
@@ -89,6 +168,35 @@ impl Claims {
 
     fn listening(&self) -> bool {
         self.listening.load(Ordering::SeqCst)
+    }
+
+    /// Tries every standing claim that no one else is trying, in the
+    /// write's transaction `tx`; the jobs go out once it commits
+    /// ([`Taken::hand_over`]).
+    pub(in crate::store) async fn take_in(&self, tx: &mut Tx) -> Result<Vec<Taken>, StoreError> {
+        let standing: Vec<Arc<Standing>> = self
+            .stands
+            .lock()
+            .expect("claims poisoned")
+            .values()
+            .filter(|s| !s.standing.out.is_closed())
+            .map(|s| s.standing.clone())
+            .collect();
+        let mut taken = Vec::new();
+        for standing in standing {
+            let Ok(trying) = standing.trying.clone().try_lock_owned() else {
+                continue;
+            };
+            let jobs = standing.claim_in(tx).await?;
+            if !jobs.is_empty() {
+                taken.push(Taken {
+                    standing,
+                    jobs,
+                    _trying: trying,
+                });
+            }
+        }
+        Ok(taken)
     }
 }
 
@@ -117,20 +225,25 @@ impl PostgresDriver {
     ) -> Result<(), StoreError> {
         let wake = Arc::new(Notify::new());
         let stop = Arc::new(Notify::new());
-        let revoked = claim.revoked.clone();
         let owner = claim.owner.clone();
+        let standing = Arc::new(Standing {
+            claim,
+            out: jobs,
+            trying: Arc::default(),
+        });
         // Tries at once: jobs may be waiting already.
         wake.notify_one();
-        let task = tokio::spawn(
-            self.clone()
-                .stand_loop(claim, jobs, wake.clone(), stop.clone()),
-        );
+        let task = tokio::spawn(self.clone().stand_loop(
+            standing.clone(),
+            wake.clone(),
+            stop.clone(),
+        ));
         let older = self.claims.stands.lock().expect("claims poisoned").insert(
             owner,
             Stand {
+                standing,
                 wake,
                 stop,
-                revoked,
                 task,
             },
         );
@@ -143,29 +256,23 @@ impl PostgresDriver {
 
     /// A standing claim's task: tries whenever woken, until stopped or its
     /// dispatcher is gone.
-    async fn stand_loop(
-        self,
-        claim: StandingClaim,
-        jobs: ClaimedJobs,
-        wake: Arc<Notify>,
-        stop: Arc<Notify>,
-    ) {
+    async fn stand_loop(self, standing: Arc<Standing>, wake: Arc<Notify>, stop: Arc<Notify>) {
         let stopped = stop.notified();
         tokio::pin!(stopped);
         stopped.as_mut().enable();
         loop {
-            let wait = match self.try_stand(&claim, &jobs).await {
+            let wait = match self.try_stand(&standing).await {
                 Ok(true) => continue,
                 Ok(false) if self.claims.listening() => None,
                 Ok(false) => Some(POLL_WITHOUT_LISTENER),
                 Err(e) => {
-                    if jobs.send(Err(e)).is_err() {
+                    if standing.out.send(Err(e)).is_err() {
                         return;
                     }
                     Some(RETRY_AFTER_ERROR)
                 }
             };
-            if jobs.is_closed() {
+            if standing.out.is_closed() {
                 return;
             }
             tokio::select! {
@@ -177,55 +284,33 @@ impl PostgresDriver {
         }
     }
 
-    /// One try of a standing claim: answers whether it took every slot it
-    /// could (and so should try again at once, for jobs beyond them).
-    async fn try_stand(
-        &self,
-        claim: &StandingClaim,
-        out: &ClaimedJobs,
-    ) -> Result<bool, StoreError> {
-        let free = claim.slots.available_permits();
+    /// One try of a standing claim by its task: answers whether it filled
+    /// every free slot (and should try again at once, for jobs beyond
+    /// them).
+    async fn try_stand(&self, standing: &Standing) -> Result<bool, StoreError> {
+        let _trying = standing.trying.lock().await;
+        let free = standing.claim.slots.available_permits();
         if free == 0 {
             return Ok(false);
         }
-        let now = claim.clock.now();
-        let lease_until = now + chrono::Duration::from_std(claim.lease).unwrap_or_default();
         let mut tx = self.begin().await?;
-        let jobs = claims::claim(&mut tx, &claim.owner, claim.lane, free, now, lease_until).await?;
+        let jobs = standing.claim_in(&mut tx).await?;
         if jobs.is_empty() {
-            let (next,): (Option<i64>,) =
-                sqlx::query_as(sqlx::AssertSqlSafe(claims::next_due_sql(claim.lane)))
-                    .bind(to_ms(now))
-                    .fetch_one(&mut *tx)
-                    .await?;
-            self.commit(
-                tx,
-                Effects {
-                    read_only: true,
-                    ..Effects::default()
-                },
-            )
+            let now = standing.claim.clock.now();
+            let (next,): (Option<i64>,) = sqlx::query_as(sqlx::AssertSqlSafe(
+                claims::next_due_sql(standing.claim.lane),
+            ))
+            .bind(to_ms(now))
+            .fetch_one(&mut *tx)
             .await?;
-            claim.next_due.send_replace(next.map(from_ms));
+            self.commit_quietly(tx).await?;
+            standing.claim.next_due.send_replace(next.map(from_ms));
             return Ok(false);
         }
-        self.commit(tx, Effects::default()).await?;
-        // Only this task takes permits, so the ones just counted are there.
         let took = jobs.len();
-        let claimed: Vec<ClaimedJob> = jobs
-            .into_iter()
-            .map(|job| ClaimedJob {
-                job,
-                slot: claim
-                    .slots
-                    .clone()
-                    .try_acquire_owned()
-                    .expect("a permit counted free a moment ago"),
-            })
-            .collect();
-        // A dispatcher gone after the commit leaves its jobs leased to an
-        // owner that stops; the lease keeper of the next one rescues them.
-        let _ = out.send(Ok(claimed));
+        // Jobs changed state: the commits watch and the other daemons hear.
+        self.commit(tx, Effects::default()).await?;
+        standing.send(jobs);
         Ok(took == free)
     }
 
@@ -242,8 +327,10 @@ impl PostgresDriver {
             .remove(owner);
         if let Some(stand) = stand {
             stand.stop.notify_one();
-            // Once it ends, every job it took is in its channel.
+            // Once it ends, every job it took is in its channel; a write
+            // trying it meanwhile hands over before releasing `trying`.
             let _ = stand.task.await;
+            let _ = stand.standing.trying.lock().await;
         }
         Ok(())
     }
@@ -257,24 +344,20 @@ impl PostgresDriver {
         let mut tx = self.begin().await?;
         claims::renew(&mut tx, owner, &ids, until).await?;
         // A renewal changes nothing anyone waits on.
-        let fx = Effects {
-            read_only: true,
-            ..Effects::default()
-        };
-        self.commit(tx, fx).await
+        self.commit_quietly(tx).await
     }
 
-    /// Takes back jobs whose lease ran out. `orphans_of_others_than` is
-    /// ignored: on a shared database, jobs leased by another owner belong
-    /// to another live daemon (`postgres/claims.rs`).
+    /// Takes back jobs whose lease ran out and, at start-up, the jobs of
+    /// owners no live daemon answers for (`postgres/claims.rs`).
     pub(in crate::store) async fn rescue(
         &self,
         now: DateTime<Utc>,
-        _orphans_of_others_than: Option<(&Arc<str>, Lane)>,
+        orphans_of_others_than: Option<(&Arc<str>, Lane)>,
     ) -> Result<Vec<JobId>, StoreError> {
         let mut tx = self.begin().await?;
         let mut fx = Effects::default();
-        let ids = claims::rescue(&mut tx, now, &mut fx).await?;
+        let orphans = orphans_of_others_than.map(|(owner, lane)| (&**owner, lane));
+        let ids = claims::rescue(&mut tx, now, orphans, &mut fx).await?;
         fx.wake |= !ids.is_empty();
         fx.read_only = ids.is_empty();
         self.commit(tx, fx).await?;

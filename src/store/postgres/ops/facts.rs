@@ -2,14 +2,15 @@
 //! and the counts of what is stored (`store/facts.rs`).
 //!
 //! `firings` has no rowid in PostgreSQL (its key is the schedule, time and
-//! target): the metrics' cursor over it is the row's `ctid`, as one
-//! number (block × 2¹⁶ + offset; a block holds far fewer than 2¹⁶ rows).
-//! Firings are only ever inserted and deleted, so a row keeps its `ctid`
-//! and later inserts land after earlier ones, except where a vacuum freed
-//! room in an earlier block after firings were deleted with their
-//! schedule: such a firing is not counted, where SQLite's reused rowids
-//! could miss one too. A `BIGINT` identity column on `firings` would make
-//! the cursor exact.
+//! target): the metrics' cursor over it is the row's `ctid`, as one number
+//! (block × 2¹⁶ + offset; a block holds far fewer than 2¹⁶ rows). A
+//! firing's row is inserted and updated (its job) in one transaction and
+//! never moved after, so it is read once; but rows written by several
+//! connections go into blocks of their own, and a vacuum frees room in
+//! earlier blocks after firings are deleted with their schedule, so a
+//! firing can land behind the cursor and go uncounted by the lateness
+//! histogram. An identity column (`seq`, as SQLite's rowid) would make the
+//! cursor exact; it needs a migration (branch `wt-meter-seq`).
 
 use chrono::{DateTime, Utc};
 

@@ -3,9 +3,13 @@
 //! single-row facts as one upsert each, which PostgreSQL makes atomic
 //! against another daemon's); the reads run on the pool.
 //!
-//! `machine_states` has no rowid here: rows of one machine at one instant
-//! (a machine seen twice within a millisecond) are ordered by their `ctid`,
-//! which follows the order written in a table that is only appended to.
+//! `machine_states` has no rowid here, so rows of one machine at one
+//! instant (a machine seen twice within a millisecond) are ordered by their
+//! `ctid`. That is the order written while one connection appends to one
+//! block, but not once several connections insert (each fills a block of
+//! its own): such ties can then read out of order. An identity column
+//! (`seq`, as SQLite's rowid) would make the order exact; it needs a
+//! migration (branch `wt-meter-seq`).
 
 use chrono::{DateTime, Utc};
 
