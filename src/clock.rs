@@ -58,12 +58,54 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system clock moved by an offset that someone keeps up to date: the
+/// clock of daemons that share a database, set at every heartbeat to the
+/// database's clock (`daemon/leader.rs`), so that leases and due times mean
+/// the same instant on every host whatever their own clocks say.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    /// Milliseconds to add to the system clock.
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl OffsetClock {
+    /// From now on, the system clock plus `offset`.
+    pub fn set_offset(&self, offset: Duration) {
+        self.offset_ms.store(
+            offset.num_milliseconds(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// The offset in force.
+    pub fn offset(&self) -> Duration {
+        Duration::milliseconds(self.offset_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.offset()
+    }
+}
+
 /// The clock type passed around the crate.
 pub type SharedClock = Arc<dyn Clock>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_offset_clock_is_the_system_clock_moved() {
+        let clock = OffsetClock::default();
+        let before = Utc::now();
+        assert!(clock.now() >= before && clock.now() - before < Duration::seconds(5));
+        clock.set_offset(Duration::hours(-1));
+        assert_eq!(clock.offset(), Duration::hours(-1));
+        let behind = before - clock.now();
+        assert!(behind > Duration::minutes(59) && behind <= Duration::hours(1));
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

@@ -12,6 +12,11 @@
 //! milliseconds; one that stops cleanly resigns, and is replaced at the
 //! next beat of another.
 //!
+//! Their clocks follow the database's: each beat also reads the database's
+//! time and moves the daemon's clock ([`OffsetClock`]) to it, so that job
+//! leases and due times, written by one host and judged by another, mean
+//! one instant whatever the hosts' own clocks say.
+//!
 //! A leader that stalls past its lease (a SIGSTOP, a GC pause of the host)
 //! and comes back learns it lost the lease at its next beat, which comes at
 //! once (its timer is past due), and stops its singletons then. Until that
@@ -24,19 +29,33 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::OffsetClock;
 use crate::store::{Leadership, Store};
 
 /// What leading starts: the singletons, stopped by the token.
 pub(super) type Start = Box<dyn Fn(CancellationToken) -> Vec<JoinHandle<()>> + Send + Sync>;
 
-/// Runs `start` while this daemon (`id`) leads; until `shutdown`.
-pub(super) async fn lead(
-    store: Store,
-    id: Arc<str>,
-    lease: Duration,
-    start: Start,
-    shutdown: CancellationToken,
-) {
+/// Who leads and how.
+pub(super) struct Leading {
+    /// The shared database.
+    pub store: Store,
+    /// This daemon's id (its lease owner name).
+    pub id: Arc<str>,
+    /// The scheduler's lease (`store.leader_lease`).
+    pub lease: Duration,
+    /// The daemon's clock, set to the database's at every beat; `None`
+    /// when the daemon keeps its own (tests, SQLite).
+    pub clock: Option<Arc<OffsetClock>>,
+}
+
+/// Runs `start` while this daemon leads; until `shutdown`.
+pub(super) async fn lead(leading: Leading, start: Start, shutdown: CancellationToken) {
+    let Leading {
+        store,
+        id,
+        lease,
+        clock,
+    } = leading;
     if !store.is_shared() {
         let running = start(shutdown.child_token());
         shutdown.cancelled().await;
@@ -51,7 +70,12 @@ pub(super) async fn lead(
     let mut held_until: Option<tokio::time::Instant> = None;
     loop {
         let asked = tokio::time::Instant::now();
-        let wait = match store.heartbeat(&id, Some(lease)).await {
+        let sent = chrono::Utc::now();
+        let answer = store.heartbeat(&id, Some(lease)).await;
+        if let (Ok(answer), Some(clock)) = (&answer, &clock) {
+            follow(clock, sent, answer.now);
+        }
+        let wait = match answer {
             Ok(Leadership { leader: true, .. }) => {
                 held_until = Some(asked + lease);
                 if term.is_none() {
@@ -65,6 +89,7 @@ pub(super) async fn lead(
                 leader: false,
                 holder,
                 expires_in,
+                ..
             }) => {
                 if let Some((token, running)) = term.take() {
                     tracing::warn!(daemon = %id, leader = ?holder, "lost the lead; stopping the scheduler here");
@@ -101,6 +126,25 @@ pub(super) async fn lead(
     if let Err(e) = store.resign(&id).await {
         tracing::warn!(error = %e, "could not resign the lead; another daemon takes over when it runs out");
     }
+}
+
+/// Sets `clock` to the database's time `db_now`, read by a round trip sent
+/// at `sent` (by this host's clock): the database answered about halfway.
+fn follow(
+    clock: &OffsetClock,
+    sent: chrono::DateTime<chrono::Utc>,
+    db_now: chrono::DateTime<chrono::Utc>,
+) {
+    let back = chrono::Utc::now();
+    let midway = sent + (back - sent) / 2;
+    let offset = db_now - midway;
+    if (offset - clock.offset()).num_milliseconds().abs() > 1000 {
+        tracing::warn!(
+            offset_ms = offset.num_milliseconds(),
+            "this host's clock is more than a second off the database's; leases and due times follow the database's"
+        );
+    }
+    clock.set_offset(offset);
 }
 
 async fn join(running: Vec<JoinHandle<()>>) {

@@ -314,9 +314,12 @@ impl Daemon {
             })
         };
         let led = tokio::spawn(leader::lead(
-            store.clone(),
-            owner.clone(),
-            settings.leader_lease,
+            leader::Leading {
+                store: store.clone(),
+                id: owner.clone(),
+                lease: settings.leader_lease,
+                clock: settings.database_clock.clone(),
+            },
             singletons,
             shutdown.clone(),
         ));

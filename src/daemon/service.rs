@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::clock::SystemClock;
+use crate::clock::{OffsetClock, SharedClock, SystemClock};
 use crate::config::{BackendChoice, Config, Env};
 use crate::daemon::notify::{Notifier, NotifyEnv};
 use crate::daemon::paperspace_client::paperspace_api;
@@ -78,7 +78,17 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let mut settings = DaemonSettings::from_config(&config, secrets.admin_token.clone());
     settings.webhook_endpoints = secrets.webhook_endpoints.clone();
     settings.viewer_token = secrets.viewer_token.clone();
-    let mut daemon = Daemon::start(settings, api, Arc::new(SystemClock)).await?;
+    // Daemons that share a database keep the database's time, so that
+    // leases and due times mean one instant on every host (`leader.rs`).
+    let clock: SharedClock = match settings.store.url {
+        Some(_) => {
+            let clock = Arc::new(OffsetClock::default());
+            settings.database_clock = Some(clock.clone());
+            clock
+        }
+        None => Arc::new(SystemClock),
+    };
+    let mut daemon = Daemon::start(settings, api, clock).await?;
     tracing::info!(url = %daemon.url(), "machinist is serving the admin API");
     notifier.ready(&format!("serving the admin API on {}", daemon.url()));
 

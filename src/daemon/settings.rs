@@ -51,6 +51,9 @@ pub struct DaemonSettings {
     /// (`store.leader_lease`; PostgreSQL only): a dead leader is replaced
     /// within it.
     pub leader_lease: Duration,
+    /// The daemon's clock when it follows the database's (several daemons
+    /// on PostgreSQL): set to the database's time at every heartbeat.
+    pub database_clock: Option<std::sync::Arc<crate::clock::OffsetClock>>,
     /// Holiday calendars schedules and windows may exclude.
     pub calendars: Calendars,
     /// The zone of schedules that name none.
@@ -116,6 +119,7 @@ impl DaemonSettings {
             viewer_token: None,
             retention: config.retention.finished_jobs,
             leader_lease: config.store.leader_lease,
+            database_clock: None,
             calendars: Calendars::new(config.schedule.calendars.clone()),
             default_zone: config.schedule.default_timezone.clone(),
             utilization_pull: Some(config.schedule.utilization_pull.trim().to_string())

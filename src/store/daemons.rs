@@ -57,4 +57,6 @@ pub struct Leadership {
     /// How long the lease has left, by the database's clock: the leader
     /// renews well before it runs out, a candidate tries again just after.
     pub expires_in: Duration,
+    /// The database's clock when it answered (SQLite: this host's).
+    pub now: DateTime<Utc>,
 }

@@ -1,6 +1,8 @@
 //! Persistence: jobs, their history, machines as last seen, schedules and
-//! windows, utilization, metering's facts — behind one handle, [`Store`],
-//! over a database driver (today SQLite, `store/sqlite/`).
+//! windows, utilization, metering's facts, the daemons on the database —
+//! behind one handle, [`Store`], over a database driver: SQLite
+//! (`store/sqlite/`, one daemon per file, the default) or PostgreSQL
+//! (`store/postgres/`, several daemons on one database, `store.url`).
 //!
 //! **The handle.** Every component holds a [`Store`] (cheap to clone,
 //! `handle/`). Its operations are grouped by what they hold, one file
@@ -13,7 +15,9 @@
 //! ingestion cursor and gaps, monthly billing, account standing),
 //! `handle/facts.rs` (what metrics and readiness read),
 //! `handle/groups.rs` (machine groups, and group runs stored with their
-//! jobs). Each forwards its operations to the driver.
+//! jobs), `handle/daemons.rs` (the daemons on the database, the leader's
+//! lease, the shared rate limit). Each forwards its operations to the
+//! driver.
 //!
 //! **Dependencies.** A job with unfinished dependencies is stored
 //! `blocked`, with one edge per unfinished dependency; the transaction that
@@ -34,7 +38,7 @@
 //!   `signals.rs`, the wake-ups and write status every driver keeps;
 //!   `options.rs`, where and how to open. None of them imports a driver
 //!   or the handle.
-//! - *drivers*: `sqlite/`, importing only the nouns.
+//! - *drivers*: `sqlite/` and `postgres/`, importing only the nouns.
 //! - *the seam*: `driver.rs`, the enum of drivers and `on_driver!`.
 //! - *the handle*: `handle/`, [`Store`], `open` and the forwarding.
 //!
@@ -47,13 +51,15 @@
 //! caller's `Ok` means "on disk". A write whose worker no longer holds the
 //! job changes nothing and says so (`transition` answers `false`).
 //!
-//! **The seam for a second driver** is the enum `driver::Driver`, which
+//! **The seam between drivers** is the enum `driver::Driver`, which
 //! `Store` forwards every operation to through a `match` (`driver.rs` says
 //! why an enum and not a trait object: the hot path pays nothing for it).
-//! A new driver (PostgreSQL, in the next issue) is a type with the
-//! operations the `impl Store` blocks of `handle/` forward, by the same
-//! names and signatures, with the same outcomes, so that one conformance suite
-//! passes against both. Beyond the SQL, it must provide:
+//! A driver is a type with the operations the `impl Store` blocks of
+//! `handle/` forward, by the same names and signatures, with the same
+//! outcomes: one conformance suite passes against both (the integration
+//! tests, run again on PostgreSQL with `MACHINIST_TEST_POSTGRES`, each on a
+//! database of its own: `tests/api/harness/database.rs`). Beyond the SQL,
+//! a driver provides:
 //! - *Notifications*, through the `signals::Signals` it is given at
 //!   open: `wake` after a commit that may have made a job claimable,
 //!   `schedules_changed` after one that changed schedules, windows or
@@ -66,18 +72,21 @@
 //! - *Readiness*: `record()` every write that changed something or failed
 //!   (read back by `Store::last_write`), `probe_write`, a real write, and
 //!   `migrations`, its embedded migrations that the database lacks.
-//! - *The lock on the database*: one daemon per database, refused with
-//!   [`StoreError::Locked`] at open (SQLite: flock on the file), and
-//!   `check_file`, which refuses writes with [`StoreError::Lost`] once the
-//!   database is no longer the one opened (SQLite: `store/sqlite/file.rs`).
-//!   And the fence on leases: every write a lease holder makes (transition,
-//!   renew, release) applies only while it still holds the lease
-//!   (`lease_owner = ?`).
+//! - *Who else writes*: SQLite allows one daemon per database, refused
+//!   with [`StoreError::Locked`] at open (flock on the file), and
+//!   `check_file` refuses writes with [`StoreError::Lost`] once the file is
+//!   no longer the one opened (`store/sqlite/file.rs`). PostgreSQL allows
+//!   several: claims skip each other's locked rows, the daemons register
+//!   and beat, one holds the scheduler's lease, the rate limit is one row,
+//!   and a daemon refuses a schema newer than it knows, or to migrate under
+//!   daemons of an older one (`store/postgres/`). Either way, the fence on
+//!   leases: every write a lease holder makes (transition, renew, release)
+//!   applies only while it still holds the lease (`lease_owner = ?`).
 //!
 //! No SQL leaves the store: what `http/` reads for readiness and metrics
 //! (applied migrations, facts after a cursor, counts) are operations like
-//! the others (`facts.rs`, `handle/facts.rs`), so the read pool is the
-//! SQLite driver's alone.
+//! the others (`facts.rs`, `handle/facts.rs`), so each pool is its
+//! driver's alone.
 //!
 //! **Two SQLite libraries, on purpose.** The readers use sqlx and the
 //! writer uses rusqlite; both link the one bundled `libsqlite3-sys`, so the
@@ -89,7 +98,7 @@
 //! sqlx, in turn, gives the async read pool (rusqlite has no async API:
 //! readers on it would need a thread pool of our own), the embedded
 //! migrator ([`MIGRATOR`], whose `_sqlx_migrations` table readiness
-//! reads), and the PostgreSQL driver to come; its `FromRow` rows
+//! reads), and the PostgreSQL driver (`postgres/`); its `FromRow` rows
 //! (`rows.rs`) are generic over the database, so both drivers' readers
 //! decode the same structs. One library would cost either the writer's
 //! throughput (sqlx) or async reads, migrations and PostgreSQL (rusqlite).

@@ -550,12 +550,13 @@ async fn shutdown_releases_waiting_work_and_a_new_daemon_finishes_it(backend: Ba
     let jid = job["id"].as_i64().unwrap();
     // Wait until the start was sent and the job waits.
     app.reached(jid, "waiting").await;
-    let store_path = app.store().path().to_path_buf();
+    let store = app.store_options();
     let start = crate::harness::route(backend, "start");
     app.daemon.unwrap().stop().await;
     app.sim.sim.set_stuck(&id, false);
     // A second daemon on the same database picks the wait up without resending.
-    let mut settings = machinist::daemon::DaemonSettings::new(store_path);
+    let mut settings = machinist::daemon::DaemonSettings::new(std::path::PathBuf::new());
+    settings.store = store;
     settings.workers.poll_interval = Duration::from_millis(20);
     let api = crate::harness::daemon_api(backend, &app.sim.url, Duration::from_secs(2));
     let second = machinist::daemon::Daemon::start(
@@ -664,7 +665,7 @@ async fn a_resumed_start_whose_request_never_arrived_is_sent_again(backend: Back
     while starts(&app.sim) < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let store_path = app.store().path().to_path_buf();
+    let store = app.store_options();
     // The grace period runs out while the request hangs: the job goes back
     // to the queue with its checkpoint.
     app.daemon.unwrap().stop().await;
@@ -673,7 +674,8 @@ async fn a_resumed_start_whose_request_never_arrived_is_sent_again(backend: Back
         Some(machinist::machine::MachineState::Off)
     );
 
-    let mut settings = machinist::daemon::DaemonSettings::new(store_path);
+    let mut settings = machinist::daemon::DaemonSettings::new(std::path::PathBuf::new());
+    settings.store = store;
     settings.workers.poll_interval = Duration::from_millis(20);
     let api = crate::harness::daemon_api(backend, &app.sim.url, Duration::from_secs(2));
     let second = machinist::daemon::Daemon::start(
@@ -828,6 +830,9 @@ async fn readyz(app: &crate::harness::TestApp) -> (StatusCode, serde_json::Value
 
 #[tokio::test]
 async fn a_database_removed_while_running_refuses_writes_and_readiness() {
+    if crate::harness::sqlite_only("a_database_removed_while_running") {
+        return;
+    }
     let app = spawn_app(AppOptions::default()).await;
     let later = json!({"kind": "refresh", "delay_seconds": 3600});
     for _ in 0..3 {
@@ -886,6 +891,9 @@ async fn a_database_removed_while_running_refuses_writes_and_readiness() {
 
 #[tokio::test]
 async fn a_failing_write_makes_the_daemon_unready_until_writes_succeed_again() {
+    if crate::harness::sqlite_only("a_failing_write_makes_the_daemon_unready") {
+        return;
+    }
     let app = spawn_app(AppOptions::default()).await;
     let probes = || {
         let db = rusqlite::Connection::open_with_flags(

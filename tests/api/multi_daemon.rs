@@ -693,11 +693,14 @@ async fn chaos_three_daemons_kill_9_and_sigstop_lose_and_repeat_nothing() {
     .unwrap();
     assert!(firings.len() >= 3 * 15, "only {} firings", firings.len());
     for target in &watched {
-        let times: Vec<i64> = firings
+        // A time the scheduler missed (the lead was moving) is one row for
+        // the whole firing ("*"), skipped or superseded by the catch-up.
+        let mut times: Vec<i64> = firings
             .iter()
-            .filter(|f| &f.1 == target)
+            .filter(|f| &f.1 == target || f.1 == "*")
             .map(|f| f.0)
             .collect();
+        times.sort_unstable();
         for pair in times.windows(2) {
             assert_eq!(
                 pair[1] - pair[0],

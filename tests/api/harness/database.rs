@@ -26,6 +26,16 @@ pub fn on_postgres() -> bool {
     postgres_server().is_some()
 }
 
+/// For a test of the SQLite file itself (its lock, a removed file, a full
+/// disk): says so and answers `true` on the PostgreSQL run, which skips it.
+pub fn sqlite_only(test: &str) -> bool {
+    if on_postgres() {
+        eprintln!("{test}: tests the SQLite file; skipped on PostgreSQL");
+        return true;
+    }
+    false
+}
+
 /// A test's database; a PostgreSQL one is dropped with it.
 pub struct TestDatabase {
     /// How to open it.

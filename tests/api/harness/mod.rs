@@ -25,7 +25,7 @@ mod wait;
 
 pub use answer::{Answer, Answering, answer};
 pub use clients::{legacy_client_at, quick_wait, spawn_sim, v1_client_at};
-pub use database::{Fixture, TestDatabase, on_postgres, open_store};
+pub use database::{Fixture, TestDatabase, on_postgres, open_store, sqlite_only};
 use parts::Parts;
 pub use wait::until_committed;
 
@@ -285,6 +285,11 @@ impl TestApp {
             (None, Some(parts)) => &parts.store,
             (None, None) => panic!("the daemon was stopped"),
         }
+    }
+
+    /// How the test's database is opened (to start a second daemon on it).
+    pub fn store_options(&self) -> StoreOptions {
+        self._database.options.clone()
     }
 
     /// The manual clock ([`AppOptions::clock`]).

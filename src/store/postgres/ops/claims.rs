@@ -231,8 +231,6 @@ impl PostgresDriver {
             out: jobs,
             trying: Arc::default(),
         });
-        // Tries at once: jobs may be waiting already.
-        wake.notify_one();
         let task = tokio::spawn(self.clone().stand_loop(
             standing.clone(),
             wake.clone(),
@@ -241,8 +239,8 @@ impl PostgresDriver {
         let older = self.claims.stands.lock().expect("claims poisoned").insert(
             owner,
             Stand {
-                standing,
-                wake,
+                standing: standing.clone(),
+                wake: wake.clone(),
                 stop,
                 task,
             },
@@ -250,6 +248,16 @@ impl PostgresDriver {
         // A newer claim from the same owner replaces the older one.
         if let Some(older) = older {
             older.stop.notify_one();
+        }
+        // The first try before answering, as SQLite's writer tries a new
+        // claim in the batch that registers it: jobs waiting already are
+        // on their way, and the claim's task is idle, so the next write
+        // tries the claim itself.
+        match self.try_stand(&standing).await {
+            Ok(false) => {}
+            // More than its slots may be due, or the try failed: the task
+            // goes on.
+            Ok(true) | Err(_) => wake.notify_one(),
         }
         Ok(())
     }

@@ -117,6 +117,16 @@ impl PostgresDriver {
             .await?
             .unwrap_or_default(),
         };
+        // No lease row at all: the database's time, read on its own.
+        let now = match now {
+            0 => {
+                sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!("SELECT {NOW_MS}")))
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .0
+            }
+            now => now,
+        };
         // A heartbeat changes nothing another daemon waits on.
         self.commit(
             tx,
@@ -131,6 +141,7 @@ impl PostgresDriver {
             leader,
             holder: (!holder.is_empty() && expires_at > now).then_some(holder),
             expires_in: Duration::from_millis(u64::try_from(expires_at - now).unwrap_or(0)),
+            now: from_ms(now),
         })
     }
 

@@ -36,6 +36,7 @@ impl SqliteDriver {
             leader: true,
             holder: Some(id.to_string()),
             expires_in: Duration::MAX,
+            now: Utc::now(),
         })
     }
 
