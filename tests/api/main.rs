@@ -49,6 +49,7 @@ mod sim_metering;
 mod store;
 mod store_dependencies;
 mod store_metering;
+mod store_metering_race;
 mod store_webhooks;
 mod systemd;
 mod ui_browser;

@@ -1,16 +1,8 @@
 //! The reads of metrics and readiness, on the pool: facts after a cursor,
 //! and the counts of what is stored (`store/facts.rs`).
 //!
-//! `firings` has no rowid in PostgreSQL (its key is the schedule, time and
-//! target): the metrics' cursor over it is the row's `ctid`, as one number
-//! (block × 2¹⁶ + offset; a block holds far fewer than 2¹⁶ rows). A
-//! firing's row is inserted and updated (its job) in one transaction and
-//! never moved after, so it is read once; but rows written by several
-//! connections go into blocks of their own, and a vacuum frees room in
-//! earlier blocks after firings are deleted with their schedule, so a
-//! firing can land behind the cursor and go uncounted by the lateness
-//! histogram. An identity column (`seq`, as SQLite's rowid) would make the
-//! cursor exact; it needs a migration (branch `wt-meter-seq`).
+//! The metrics' cursor over `firings` is its `seq` (SQLite's rowid): an
+//! identity, so ids only grow.
 
 use chrono::{DateTime, Utc};
 
@@ -63,14 +55,11 @@ impl PostgresDriver {
         after: i64,
         limit: i64,
     ) -> Result<Vec<FiringFact>, StoreError> {
-        // The cursor back into a `ctid`: a range scan of the heap from it.
         Ok(sqlx::query_as(
-            "SELECT ((ctid::text::point)[0]::BIGINT * 65536 + (ctid::text::point)[1]::BIGINT) \
-             AS rowid, fire_at, outcome, recorded_at FROM firings \
-             WHERE ctid > format('(%s,%s)', $1::BIGINT / 65536, $1::BIGINT % 65536)::tid \
-             ORDER BY ctid LIMIT $2",
+            "SELECT seq AS rowid, fire_at, outcome, recorded_at FROM firings \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
-        .bind(after.max(0))
+        .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)

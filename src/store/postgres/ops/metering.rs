@@ -3,13 +3,10 @@
 //! single-row facts as one upsert each, which PostgreSQL makes atomic
 //! against another daemon's); the reads run on the pool.
 //!
-//! `machine_states` has no rowid here, so rows of one machine at one
-//! instant (a machine seen twice within a millisecond) are ordered by their
-//! `ctid`. That is the order written while one connection appends to one
-//! block, but not once several connections insert (each fills a block of
-//! its own): such ties can then read out of order. An identity column
-//! (`seq`, as SQLite's rowid) would make the order exact; it needs a
-//! migration (branch `wt-meter-seq`).
+//! Rows of one machine at one instant (a machine seen twice within a
+//! millisecond) are ordered by `machine_states.seq`, SQLite's rowid: taken
+//! at insert under the sighting's lock of the machine row, it follows the
+//! order written.
 
 use chrono::{DateTime, Utc};
 
@@ -49,7 +46,7 @@ const EVENTS: &str = concat!(
 
 /// The state rows with `at` in [$1, $2), and each machine's last row
 /// before $1, in (machine_id, at) order; rows of one machine at one
-/// instant in the order written (a first sighting, then `ctid`). The
+/// instant in the order written (a first sighting, then `seq`). The
 /// machines come from a loose index scan of `machine_states_machine`, as
 /// in [`EVENTS`], and both parts are seeks of it per machine (the table
 /// has no index on `at` alone). A machine's first sighting (kept in its
@@ -61,15 +58,15 @@ const STATES: &str = "WITH RECURSIVE ids(machine_id) AS ( \
        SELECT (SELECT MIN(machine_id) FROM machine_states WHERE machine_id > ids.machine_id) \
        FROM ids WHERE ids.machine_id IS NOT NULL) \
      SELECT machine_id, state, at, previous_seen_at FROM ( \
-     SELECT 1 AS later, s.ctid AS seq, s.machine_id, s.state, s.at, s.previous_seen_at \
+     SELECT 1 AS later, s.seq AS seq, s.machine_id, s.state, s.at, s.previous_seen_at \
      FROM ids CROSS JOIN LATERAL ( \
-       SELECT ctid, * FROM machine_states WHERE machine_id = ids.machine_id AND at < $1 \
-       ORDER BY at DESC, ctid DESC LIMIT 1) s \
+       SELECT * FROM machine_states WHERE machine_id = ids.machine_id AND at < $1 \
+       ORDER BY at DESC, seq DESC LIMIT 1) s \
      UNION ALL \
-     SELECT 1, s.ctid, s.machine_id, s.state, s.at, s.previous_seen_at \
+     SELECT 1, s.seq, s.machine_id, s.state, s.at, s.previous_seen_at \
      FROM ids JOIN machine_states s ON s.machine_id = ids.machine_id AND s.at >= $1 AND s.at < $2 \
      UNION ALL \
-     SELECT 0, NULL::tid, m.id, m.first_state, m.first_seen_at, NULL::BIGINT \
+     SELECT 0, NULL::BIGINT, m.id, m.first_state, m.first_seen_at, NULL::BIGINT \
      FROM machines m WHERE m.first_seen_at IS NOT NULL AND m.first_seen_at < $2 \
        AND (m.first_seen_at >= $1 OR NOT EXISTS ( \
          SELECT 1 FROM machine_states s WHERE s.machine_id = m.id AND s.at < $1))) u \
