@@ -379,7 +379,7 @@ mod tests {
                     .map(move |k| format!("{s}.{k}"))
             })
             .collect();
-        assert_eq!(keys.len(), 52, "{keys:?}");
+        assert_eq!(keys.len(), 54, "{keys:?}");
         assert!(keys.contains(&"rate_limit.per_second".to_string()));
     }
 }

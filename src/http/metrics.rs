@@ -249,6 +249,7 @@ impl Metrics {
     ) -> Result<String, StoreError> {
         self.catch_up(store).await?;
         let gauges = store.gauges(now).await?;
+        let daemons = store.daemons().await?;
         let oldest_due_age = gauges
             .oldest_due
             .map_or(0.0, |at| ((to_ms(now) - to_ms(at)).max(0)) as f64 / 1000.0);
@@ -300,6 +301,23 @@ impl Metrics {
                 .schedules
                 .iter()
                 .map(|(e, n)| (vec![e.to_string()], *n as f64)),
+        );
+        gauge(
+            &mut out,
+            "machinist_daemon_heartbeat_age_seconds",
+            "Seconds since each running daemon on the database last beat, and whether it leads.",
+            &["daemon", "host", "version", "leader"],
+            daemons.iter().filter(|d| d.stopped_at.is_none()).map(|d| {
+                (
+                    vec![
+                        d.id.clone(),
+                        d.host.clone(),
+                        d.version.clone(),
+                        d.leader.to_string(),
+                    ],
+                    secs(now - d.heartbeat_at).max(0.0),
+                )
+            }),
         );
         if let Some(at) = c.last_api_answer {
             gauge(
