@@ -37,14 +37,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::dependencies;
-use super::jobs::insert_event;
+use super::jobs::{insert_event, webhook_kinds};
 use super::tx::{Effects, Tx};
 use crate::job::{Job, JobId, JobState, Lane, NewEvent};
 use crate::store::StoreError;
 use crate::store::rows::{JobRow, from_ms, to_ms};
 
-/// The kinds of the webhooks lane (`JobKind::lane`), as SQL.
-const WEBHOOK_KINDS: &str = "('deliver', 'digest')";
+/// The kinds of the webhooks lane, as SQL.
+const WEBHOOK_KINDS: &str = webhook_kinds!();
 
 /// Most running deliveries to one endpoint (as SQLite's).
 const RUNNING_PER_ENDPOINT: usize = 2;
@@ -383,4 +383,20 @@ pub(super) async fn release(
         insert_event(tx, *id, at, &event).await?;
     }
     Ok(released.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WEBHOOK_KINDS;
+    use crate::job::{JobKind, Lane};
+
+    #[test]
+    fn the_webhook_kinds_are_the_webhooks_lane() {
+        let lane: Vec<String> = JobKind::ALL
+            .into_iter()
+            .filter(|k| k.lane() == Lane::Webhooks)
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect();
+        assert_eq!(WEBHOOK_KINDS, format!("({})", lane.join(", ")));
+    }
 }

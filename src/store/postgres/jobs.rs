@@ -22,6 +22,17 @@ use crate::job::{Dependency, Job, JobId, JobState, NewEvent, NewJob, SpecError};
 use crate::store::rows::{JobRow, to_ms};
 use crate::store::{CancelResult, RetryResult, StoreError, Submitted, Transition, UtilizationRow};
 
+/// The kinds of the webhooks lane (`JobKind::lane`), as a literal for
+/// `concat!`: every query that tells the lanes apart spells them so, as
+/// the partial indexes of migration 0001 do (a unit test in `claims.rs`
+/// holds it to `JobKind::lane`).
+macro_rules! webhook_kinds {
+    () => {
+        "('deliver', 'digest')"
+    };
+}
+pub(super) use webhook_kinds;
+
 /// The ids of jobs already in the queue that `jobs` depend on, sorted.
 pub(super) fn dependency_ids(jobs: &[NewJob]) -> Vec<JobId> {
     let mut ids: Vec<JobId> = jobs

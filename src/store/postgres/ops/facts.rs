@@ -9,16 +9,8 @@ use chrono::{DateTime, Utc};
 use crate::store::error::StoreError;
 use crate::store::facts::{EventFact, FiringFact, Gauges};
 use crate::store::postgres::PostgresDriver;
+use crate::store::postgres::jobs::webhook_kinds;
 use crate::store::rows::{from_ms, to_ms};
-
-/// The lane of webhook jobs, as a literal for `concat!`: spelled as the
-/// partial indexes `jobs_due` and `jobs_due_webhooks` spell it, so that
-/// the planner can use them.
-macro_rules! webhook_kinds {
-    () => {
-        "('deliver', 'digest')"
-    };
-}
 
 /// Job events after an id, with what the counters need of their job: its
 /// kind, its creation, and for a final state change when it first waited.

@@ -9,6 +9,7 @@ use sqlx::{Postgres, QueryBuilder};
 
 use crate::job::{Job, JobEvent, JobId, JobState, NewJob};
 use crate::schedule::firing::Firing;
+use crate::store::postgres::jobs::webhook_kinds;
 use crate::store::postgres::jobs::{
     cancel, dependency_ids, prune, retry, submit_batch_in, submit_in, transition_job,
 };
@@ -20,11 +21,17 @@ use crate::store::{
 
 /// The earliest `run_at` after `$1` of a queued or waiting job (of either
 /// lane: each lane's partial index `jobs_next_due*` serves its half).
-const NEXT_DUE: &str = "SELECT MIN(m) FROM (\
+const NEXT_DUE: &str = concat!(
+    "SELECT MIN(m) FROM (\
      SELECT MIN(run_at) AS m FROM jobs WHERE state IN ('queued', 'waiting') \
-     AND kind NOT IN ('deliver', 'digest') AND run_at > $1 \
+     AND kind NOT IN ",
+    webhook_kinds!(),
+    " AND run_at > $1 \
      UNION ALL SELECT MIN(run_at) AS m FROM jobs WHERE state IN ('queued', 'waiting') \
-     AND kind IN ('deliver', 'digest') AND run_at > $1) AS due";
+     AND kind IN ",
+    webhook_kinds!(),
+    " AND run_at > $1) AS due"
+);
 
 impl PostgresDriver {
     pub(in crate::store) async fn submit(
