@@ -30,6 +30,10 @@ const MAX_REVOKED: usize = 64;
 /// What a commit tells the other daemons.
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
 pub(super) struct Note {
+    /// The store that committed (a random id per open store): a store
+    /// skips its own notes, whose signals it gave at its commit.
+    #[serde(rename = "f", default)]
+    pub from: u64,
     /// Some job may have become claimable.
     #[serde(rename = "w", default)]
     pub wake: bool,
@@ -55,6 +59,7 @@ impl Note {
         // A note this version cannot read (a newer daemon's) still says
         // that something changed: wake everything.
         serde_json::from_str(payload).unwrap_or(Note {
+            from: 0,
             wake: true,
             schedules: true,
             revoked: Vec::new(),
@@ -71,12 +76,18 @@ impl Drop for Listening {
     }
 }
 
-/// Starts listening on a connection of its own (outside the pool's count).
-pub(super) fn start(pool: PgPool, signals: Arc<Signals>, claims: Arc<Claims>) -> Listening {
-    Listening(tokio::spawn(listen(pool, signals, claims)))
+/// Starts listening on a connection of its own (outside the pool's count),
+/// for the store whose notes say `me`.
+pub(super) fn start(
+    pool: PgPool,
+    signals: Arc<Signals>,
+    claims: Arc<Claims>,
+    me: u64,
+) -> Listening {
+    Listening(tokio::spawn(listen(pool, signals, claims, me)))
 }
 
-async fn listen(pool: PgPool, signals: Arc<Signals>, claims: Arc<Claims>) {
+async fn listen(pool: PgPool, signals: Arc<Signals>, claims: Arc<Claims>, me: u64) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
@@ -99,7 +110,12 @@ async fn listen(pool: PgPool, signals: Arc<Signals>, claims: Arc<Claims>) {
         }
         loop {
             match listener.try_recv().await {
-                Ok(Some(n)) => tell(&signals, &claims, Note::decode(n.payload())),
+                Ok(Some(n)) => {
+                    let note = Note::decode(n.payload());
+                    if note.from != me || me == 0 {
+                        tell(&signals, &claims, note);
+                    }
+                }
                 Ok(None) => {
                     // The connection dropped and will be remade by the
                     // next call; notes in between are lost.
@@ -138,6 +154,7 @@ mod tests {
     #[test]
     fn a_note_reads_back_and_an_unknown_one_wakes_everything() {
         let note = Note {
+            from: 9,
             wake: true,
             schedules: false,
             revoked: vec![("host/1".into(), 7)],
@@ -147,7 +164,7 @@ mod tests {
             ..note
         }
         .encode();
-        assert_eq!(text, r#"{"w":true,"s":false,"r":[["host/1",7]]}"#);
+        assert_eq!(text, r#"{"f":9,"w":true,"s":false,"r":[["host/1",7]]}"#);
         let back = Note::decode(&text);
         assert!(back.wake && !back.schedules);
         assert_eq!(back.revoked, vec![("host/1".to_string(), 7)]);
@@ -158,6 +175,7 @@ mod tests {
     #[test]
     fn too_many_revoked_jobs_leave_only_the_wake_up() {
         let note = Note {
+            from: 1,
             wake: true,
             schedules: false,
             revoked: (0..100).map(|i| ("o".to_string(), i)).collect(),

@@ -65,6 +65,8 @@ pub(in crate::store) struct PostgresDriver {
     signals: Arc<Signals>,
     /// The standing claims of this daemon and their wake-ups.
     claims: Arc<ops::Claims>,
+    /// This store's id in its notes, so that its listener skips them.
+    me: u64,
     /// The `LISTEN` task, stopped when the last handle goes.
     _listener: Arc<listener::Listening>,
 }
@@ -193,11 +195,14 @@ impl PostgresDriver {
             tracing::info!(versions = ?applied, "applied database migrations");
         }
         let claims = Arc::new(ops::Claims::default());
-        let listening = listener::start(pool.clone(), signals.clone(), claims.clone());
+        // Never 0, which a note from before ids has.
+        let me = rand::random::<u64>().max(1);
+        let listening = listener::start(pool.clone(), signals.clone(), claims.clone(), me);
         Ok(PostgresDriver {
             pool,
             signals: signals.clone(),
             claims,
+            me,
             _listener: Arc::new(listening),
         })
     }

@@ -63,6 +63,7 @@ impl PostgresDriver {
         }
         if !fx.read_only {
             let note = Note {
+                from: self.me,
                 wake: fx.wake,
                 schedules: fx.schedules_changed,
                 revoked: fx.revoked.clone(),
