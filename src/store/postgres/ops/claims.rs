@@ -9,8 +9,8 @@
 //! `tx.rs`), and hands the jobs over after the commit. Other daemons'
 //! commits reach a standing claim through `LISTEN` (`listener.rs`): each
 //! claim has a task that tries again when woken by them, by a `poke`
-//! when a delayed job falls due, and, while the listener is down, every
-//! [`POLL_WITHOUT_LISTENER`]. When its try takes nothing it publishes the
+//! when a delayed job falls due, every [`SAFETY_POLL`] as a safety net,
+//! and, while the listener is down, every [`POLL_WITHOUT_LISTENER`]. When its try takes nothing it publishes the
 //! lane's next due time, as SQLite's does, so the dispatcher's timer pokes
 //! at the right moment.
 //!
@@ -42,6 +42,14 @@ pub(in crate::store) type ClaimedJobs = mpsc::UnboundedSender<Result<Vec<Claimed
 /// How often a standing claim looks for work on its own while no
 /// notification can reach it (the listener is reconnecting).
 const POLL_WITHOUT_LISTENER: Duration = Duration::from_secs(1);
+
+/// How often a standing claim looks on its own even while notifications
+/// reach it: a claim passes over rows another transaction has locked
+/// (`SKIP LOCKED`), and when that transaction changes nothing that wakes
+/// the claims (a read that locked a dependency, a rollback), no commit
+/// says that the job is there to take. The safety net's cost is one short
+/// query a second per claim.
+const SAFETY_POLL: Duration = Duration::from_secs(1);
 
 /// How long a standing claim waits after a failed try.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
@@ -271,7 +279,7 @@ impl PostgresDriver {
         loop {
             let wait = match self.try_stand(&standing).await {
                 Ok(true) => continue,
-                Ok(false) if self.claims.listening() => None,
+                Ok(false) if self.claims.listening() => Some(SAFETY_POLL),
                 Ok(false) => Some(POLL_WITHOUT_LISTENER),
                 Err(e) => {
                     if standing.out.send(Err(e)).is_err() {
