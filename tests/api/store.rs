@@ -626,8 +626,8 @@ async fn a_standing_claim_takes_a_job_in_the_commit_that_stores_it() {
     let submitted = store.submit(job("show", Some("psA")), t0()).await.unwrap();
     // The submit's answer means committed, and the same commit claimed it
     // (on PostgreSQL, unless the claim's own task was trying at that
-    // moment, after the poke above: then that task takes it right after;
-    // see `postgres/ops/claims.rs`).
+    // moment, after the poke above or in its one-second look: then that
+    // task takes it right after; see `postgres/ops/claims.rs`).
     if !crate::harness::on_postgres() {
         let stored = store.job(submitted.job.id).await.unwrap().unwrap();
         assert_eq!(stored.state, JobState::Running);
