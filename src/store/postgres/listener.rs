@@ -1,8 +1,9 @@
 //! `LISTEN`: what the other daemons' commits tell this one.
 //!
-//! Every write transaction that changed something sends one [`Note`] on
-//! [`CHANNEL`] (`tx.rs`); PostgreSQL delivers it at commit to every
-//! listening connection, this daemon's own included. The listener turns
+//! Every write that changed something sends one [`Note`] on [`CHANNEL`]
+//! after its commit (`notifier.rs`, which merges the notes of writes that
+//! commit together); PostgreSQL delivers it to every listening connection,
+//! this daemon's own included. The listener turns
 //! each into the local signals: the commits watch, the wake-up of waiters
 //! on work, the scheduler's look-again, and the standing claims' next
 //! try. While its connection is down it reconnects every second and the
@@ -25,7 +26,7 @@ pub(super) const CHANNEL: &str = "machinist";
 
 /// A payload must stay under PostgreSQL's 8000 bytes; a note with more
 /// revoked jobs than this says only "wake".
-const MAX_REVOKED: usize = 64;
+pub(super) const MAX_REVOKED: usize = 64;
 
 /// What a commit tells the other daemons.
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]

@@ -11,8 +11,9 @@
 //!
 //! **Other daemons.** This process is not the only writer, so the
 //! store's signals cannot come from its own commits alone. Every write
-//! transaction that changes something sends a `NOTIFY` (delivered by
-//! PostgreSQL at its commit, to every daemon listening: `listener.rs`),
+//! that changes something sends a `NOTIFY` after its commit (merged with
+//! the other writes' by `notifier.rs`, which says why it is not sent in
+//! the write's transaction) to every daemon listening (`listener.rs`),
 //! and each daemon turns those into its local wake-ups, the commits
 //! watch and its standing claims' next try (`claims.rs`). A daemon also
 //! tells its own signals directly after its commits, so a lost listener
@@ -30,6 +31,7 @@ mod jobs;
 mod listener;
 mod machines;
 mod metering;
+mod notifier;
 mod ops;
 mod reports;
 mod schedules;
@@ -67,6 +69,10 @@ pub(in crate::store) struct PostgresDriver {
     claims: Arc<ops::Claims>,
     /// This store's id in its notes, so that its listener skips them.
     me: u64,
+    /// Sends this daemon's notes to the others after its commits.
+    notifier: notifier::Notifier,
+    /// The `NOTIFY` task, stopped when the last handle goes.
+    _notifying: Arc<notifier::Notifying>,
     /// The `LISTEN` task, stopped when the last handle goes.
     _listener: Arc<listener::Listening>,
 }
@@ -198,11 +204,14 @@ impl PostgresDriver {
         // Never 0, which a note from before ids has.
         let me = rand::random::<u64>().max(1);
         let listening = listener::start(pool.clone(), signals.clone(), claims.clone(), me);
+        let (notifier, notifying) = notifier::Notifier::start(pool.clone());
         Ok(PostgresDriver {
             pool,
             signals: signals.clone(),
             claims,
             me,
+            notifier,
+            _notifying: Arc::new(notifying),
             _listener: Arc::new(listening),
         })
     }

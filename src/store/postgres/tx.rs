@@ -1,13 +1,14 @@
 //! A write's transaction and what it did besides its answer: every write
 //! operation begins one ([`PostgresDriver::begin`]), lets the concept files
 //! write in it and note their [`Effects`], and ends with
-//! [`PostgresDriver::commit`], which notifies the other daemons in the same
-//! commit and this one's signals after it.
+//! [`PostgresDriver::commit`], which tells this daemon's signals and,
+//! through the notifier, the other daemons after the commit.
 
 use sqlx::Postgres;
 
 use super::PostgresDriver;
-use super::listener::{CHANNEL, Note};
+use super::listener::Note;
+use super::ops::Taken;
 use crate::job::JobId;
 use crate::store::StoreError;
 
@@ -40,20 +41,17 @@ impl PostgresDriver {
         Ok(self.pool.begin().await?)
     }
 
-    /// Commits a write: notifies the other daemons in the transaction
-    /// (PostgreSQL delivers a `NOTIFY` at commit, or never), then tells
-    /// this daemon's signals and standing claims. A failed commit is
-    /// recorded for readiness and answered as a write error.
+    /// Commits a write, then tells this daemon's signals and standing
+    /// claims, and the other daemons through a note sent after the commit
+    /// (`notifier.rs`). A failed commit is recorded for readiness and
+    /// answered as a write error.
     pub(super) async fn commit(&self, mut tx: Tx, mut fx: Effects) -> Result<(), StoreError> {
         // This daemon's standing claims take what the write made claimable,
         // in its transaction, as SQLite's writer does in its batch.
         let taken = if fx.wake || fx.recheck {
             match self.claims.take_in(&mut tx).await {
                 Ok(taken) => taken,
-                Err(e) => {
-                    self.signals.record(Err(e.clone()));
-                    return Err(e);
-                }
+                Err(e) => return Err(self.failed(e)),
             }
         } else {
             Vec::new()
@@ -61,35 +59,58 @@ impl PostgresDriver {
         if !taken.is_empty() {
             fx.read_only = false;
         }
-        if !fx.read_only {
-            let note = Note {
-                from: self.me,
-                wake: fx.wake,
-                schedules: fx.schedules_changed,
-                revoked: fx.revoked.clone(),
-            };
-            let sent = sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(note.encode())
-                .execute(&mut *tx)
-                .await;
-            if let Err(e) = sent {
-                let e = StoreError::Write(crate::store::Cause::new(e));
-                self.signals.record(Err(e.clone()));
-                return Err(e);
-            }
+        // The commit and what follows it run to the end in a task of their
+        // own, even if the caller goes away meanwhile (a client hung up, a
+        // request timed out): a commit that went through must still hand
+        // its claimed jobs over, or they would sit leased to this daemon
+        // until the lease runs out, and still be told to the waiters and
+        // the other daemons.
+        let this = self.clone();
+        let done = tokio::spawn(async move { this.commit_and_tell(tx, fx, taken).await });
+        match done.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down.
+            Err(e) => Err(self.failed(StoreError::Write(crate::store::Cause::new(e)))),
         }
+    }
+
+    /// [`Self::commit`]'s part after the standing claims were tried.
+    async fn commit_and_tell(
+        &self,
+        tx: Tx,
+        mut fx: Effects,
+        taken: Vec<Taken>,
+    ) -> Result<(), StoreError> {
         if let Err(e) = tx.commit().await {
-            let e = StoreError::Write(crate::store::Cause::new(e));
-            self.signals.record(Err(e.clone()));
-            return Err(e);
+            return Err(self.failed(StoreError::Write(crate::store::Cause::new(e))));
         }
         // Before the answer: once a submit returns, its job is on its way.
         for taken in taken {
             taken.hand_over();
         }
         self.committed(&fx);
+        if !fx.read_only {
+            let note = Note {
+                from: self.me,
+                wake: fx.wake,
+                schedules: fx.schedules_changed,
+                revoked: std::mem::take(&mut fx.revoked),
+            };
+            if note.revoked.is_empty() {
+                self.notifier.send(note);
+            } else {
+                // A cancel is answered once the job's owner is told.
+                self.notifier.send_and_wait(note).await;
+            }
+        }
         Ok(())
+    }
+
+    /// Records a failed write for readiness and gives its error back.
+    fn failed(&self, e: StoreError) -> StoreError {
+        self.signals.record(Err(e.clone()));
+        e
     }
 
     /// Commits a write that changed nothing another daemon or waiter acts
