@@ -487,6 +487,8 @@ async fn execute(
         tracing::info!("the job was cancelled before its step started; nothing was sent");
         drop((worker, slot));
         shared.let_go(job.id);
+        // No write follows to try the claim with the freed slot.
+        shared.store.poke();
         return;
     }
     let calls = CallLog::new();
@@ -515,6 +517,10 @@ async fn execute(
     // The step is over: give the slot back before recording it, so the batch
     // that commits this job's end can already claim the next one.
     drop((worker, slot));
+    if transition.is_none() {
+        // No write follows to try the claim with the freed slot.
+        shared.store.poke();
+    }
     if let Some(transition) = transition {
         let to = transition.to;
         let publisher = shared.hooks.as_ref().map(|h| &h.publisher);

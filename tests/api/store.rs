@@ -673,6 +673,64 @@ async fn a_standing_claim_learns_the_next_due_time_and_a_poke_takes_the_job_then
     assert_eq!(jobs.iter().map(|c| c.job.id).collect::<Vec<_>>(), vec![id]);
 }
 
+/// On PostgreSQL a claim passes over a due job another transaction holds
+/// locked (`SKIP LOCKED`), and that transaction may commit without waking
+/// anyone (here: a read `FOR SHARE`, as a submit's dependency check does).
+/// The claim must then say to look again soon, not "nothing is due"; it
+/// said nothing was due, and the job waited for an unrelated wake-up.
+#[tokio::test]
+async fn a_claim_that_passes_over_a_locked_due_job_looks_again_soon() {
+    use sqlx::Connection;
+    if !crate::harness::on_postgres() {
+        eprintln!("tests SKIP LOCKED: PostgreSQL only (SQLite has one writer)");
+        return;
+    }
+    let (store, fixture) = open().await;
+    let clock = machinist::clock::ManualClock::new(t0());
+    let me: Arc<str> = "w1".into();
+    let (claim, mut due) = standing(&me, 1, &clock);
+    let slots = claim.slots.clone();
+    // No free slot while the job is submitted: nothing claims it yet.
+    let held = slots.clone().try_acquire_owned().unwrap();
+    let mut claimed = store.stand(claim).await.unwrap();
+    let id = store
+        .submit(job("show", Some("psA")), t0())
+        .await
+        .unwrap()
+        .job
+        .id;
+
+    let url = fixture.options().url.unwrap();
+    let mut other = sqlx::postgres::PgConnection::connect(url.expose_for_test())
+        .await
+        .unwrap();
+    let mut lock = other.begin().await.unwrap();
+    sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR SHARE")
+        .bind(id)
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+
+    // A slot comes free and the claim tries: the job is due but locked.
+    due.borrow_and_update();
+    drop(held);
+    store.poke();
+    due.changed().await.unwrap();
+    let again = due.borrow_and_update().expect("a time to look again");
+    assert!(
+        again <= t0() + secs(1),
+        "look again at {again}, long after the locked job fell due"
+    );
+    assert!(claimed.try_recv().is_err());
+
+    // The lock goes without a wake-up; the look at that time takes it.
+    lock.commit().await.unwrap();
+    clock.set(again);
+    store.poke();
+    let jobs = claimed.recv().await.unwrap().unwrap();
+    assert_eq!(jobs.iter().map(|c| c.job.id).collect::<Vec<_>>(), vec![id]);
+}
+
 #[tokio::test]
 async fn a_standing_claim_takes_no_more_jobs_than_free_slots() {
     let (store, _dir) = open().await;

@@ -52,18 +52,26 @@ const RUNNING_PER_ENDPOINT: usize = 2;
 /// The advisory lock the webhooks lane's claims share.
 const WEBHOOKS_CLAIM_LOCK: i64 = 0x6d61_6368_0001;
 
-/// The machines lane's due jobs in claim order, locked for this claim.
-fn due_machines() -> String {
+/// The rows of the machines lane that are due at `$1`: queued or waiting,
+/// and no earlier unfinished job of their machine.
+fn machines_due_where() -> String {
     format!(
-        "SELECT * FROM jobs j \
-         WHERE j.state IN ('queued', 'waiting') AND j.kind NOT IN {WEBHOOK_KINDS} \
+        "j.state IN ('queued', 'waiting') AND j.kind NOT IN {WEBHOOK_KINDS} \
          AND j.run_at <= $1 \
          AND (j.machine_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p \
              WHERE p.machine_id = j.machine_id AND p.id < j.id \
              AND (p.state = 'queued' OR p.state = 'running' OR p.state = 'waiting' \
-             OR p.state = 'blocked'))) \
+             OR p.state = 'blocked')))"
+    )
+}
+
+/// The machines lane's due jobs in claim order, locked for this claim.
+fn due_machines() -> String {
+    format!(
+        "SELECT * FROM jobs j WHERE {} \
          ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2 \
-         FOR UPDATE SKIP LOCKED"
+         FOR UPDATE SKIP LOCKED",
+        machines_due_where()
     )
 }
 
@@ -76,16 +84,52 @@ fn due_webhooks_sql() -> String {
     )
 }
 
-/// The earliest `run_at` after `$1` of a queued or waiting job of `lane`.
-pub(super) fn next_due_sql(lane: Lane) -> String {
+/// How soon a claim looks again after passing over a due job that another
+/// transaction held locked.
+const LOCKED_AGAIN: chrono::Duration = chrono::Duration::milliseconds(20);
+
+/// When a claim of `lane` that left worker slots free must look again: the
+/// earliest later `run_at` of the lane, or soon when a due job was passed
+/// over.
+///
+/// The machines lane's claim passes over rows another transaction holds
+/// locked (`SKIP LOCKED`): a claim taking them, but also a write that only
+/// read them under a lock (a submit checking its dependencies `FOR
+/// SHARE`), or one that rolls back. Such a transaction may commit without
+/// waking anyone, and no later `run_at` stands for the job it held, so
+/// the claim asks again, without locking, whether a due job is left, and
+/// if so looks again after [`LOCKED_AGAIN`]. The webhooks lane's claim
+/// locks nothing it skips (it runs under its advisory lock, and a delivery
+/// over its endpoint's share waits for a running one to end, which wakes
+/// the claims).
+pub(super) async fn next_look(
+    tx: &mut Tx,
+    lane: Lane,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
     let not = match lane {
         Lane::Machines => "NOT",
         Lane::Webhooks => "",
     };
-    format!(
-        "SELECT MIN(run_at) FROM jobs WHERE state IN ('queued', 'waiting') \
-         AND kind {not} IN {WEBHOOK_KINDS} AND run_at > $1"
-    )
+    let passed_over = match lane {
+        Lane::Machines => format!(
+            "EXISTS (SELECT 1 FROM jobs j WHERE {})",
+            machines_due_where()
+        ),
+        Lane::Webhooks => "FALSE".to_string(),
+    };
+    let (passed_over, next): (bool, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {passed_over}, (SELECT MIN(run_at) FROM jobs WHERE state IN ('queued', 'waiting') \
+         AND kind {not} IN {WEBHOOK_KINDS} AND run_at > $1)"
+    )))
+    .bind(to_ms(now))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(if passed_over {
+        Some(now + LOCKED_AGAIN)
+    } else {
+        next.map(from_ms)
+    })
 }
 
 /// Up to `limit` jobs of `lane` that can be claimed at `now`, in claim

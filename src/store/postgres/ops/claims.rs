@@ -9,10 +9,13 @@
 //! `tx.rs`), and hands the jobs over after the commit. Other daemons'
 //! commits reach a standing claim through `LISTEN` (`listener.rs`): each
 //! claim has a task that tries again when woken by them, by a `poke`
-//! when a delayed job falls due, every [`SAFETY_POLL`] as a safety net,
-//! and, while the listener is down, every [`POLL_WITHOUT_LISTENER`]. When its try takes nothing it publishes the
-//! lane's next due time, as SQLite's does, so the dispatcher's timer pokes
-//! at the right moment.
+//! when a delayed job falls due, every [`SAFETY_POLL`] as a safety net
+//! for other daemons' lost notes, and, while the listener is down, every
+//! [`POLL_WITHOUT_LISTENER`]. A try that leaves worker slots free, whoever
+//! makes it, publishes when to look again, as SQLite's does: the lane's
+//! next due time, or in a few milliseconds when it passed over a due job
+//! another transaction held locked (`claims::next_look`). The dispatcher's
+//! timer pokes at that moment.
 //!
 //! A claim's jobs are counted against its free worker slots, and the slots
 //! are taken after the commit: whoever tries a claim (a write, or its
@@ -33,7 +36,7 @@ use tokio::task::JoinHandle;
 use crate::job::{Job, JobId, Lane};
 use crate::store::postgres::tx::{Effects, Tx};
 use crate::store::postgres::{PostgresDriver, claims};
-use crate::store::rows::{from_ms, to_ms};
+use crate::store::rows::from_ms;
 use crate::store::{ClaimedJob, StandingClaim, StoreError};
 
 /// Where a standing claim's jobs go.
@@ -44,11 +47,13 @@ pub(in crate::store) type ClaimedJobs = mpsc::UnboundedSender<Result<Vec<Claimed
 const POLL_WITHOUT_LISTENER: Duration = Duration::from_secs(1);
 
 /// How often a standing claim looks on its own even while notifications
-/// reach it: a claim passes over rows another transaction has locked
-/// (`SKIP LOCKED`), and when that transaction changes nothing that wakes
-/// the claims (a read that locked a dependency, a rollback), no commit
-/// says that the job is there to take. The safety net's cost is one short
-/// query a second per claim.
+/// reach it. This daemon's own writes and its claims' published next look
+/// (which covers a due job passed over under another transaction's lock,
+/// `claims::next_look`) need no poll; another daemon's note can be lost,
+/// though: it is sent after that daemon's commit (`notifier.rs`), so a
+/// daemon that dies in between, or a send that fails, leaves the job
+/// unannounced. The safety net's cost is one short query a second per
+/// claim.
 const SAFETY_POLL: Duration = Duration::from_secs(1);
 
 /// How long a standing claim waits after a failed try.
@@ -123,7 +128,12 @@ impl Standing {
         let _ = self.out.send(Ok(claimed));
     }
 
-    /// Claims as many due jobs as there are free slots, in `tx`.
+    /// Claims as many due jobs as there are free slots, in `tx`. A try
+    /// that leaves slots free publishes when to look again (the next due
+    /// time, or soon when it passed over a locked due job: see
+    /// `claims::next_look`), so the dispatcher's timer pokes then; every
+    /// try does, whoever makes it, since the dispatcher clears the time
+    /// when it pokes.
     async fn claim_in(&self, tx: &mut Tx) -> Result<Vec<Job>, StoreError> {
         let free = self.claim.slots.available_permits();
         if free == 0 {
@@ -131,7 +141,7 @@ impl Standing {
         }
         let now = self.claim.clock.now();
         let lease_until = now + chrono::Duration::from_std(self.claim.lease).unwrap_or_default();
-        claims::claim(
+        let jobs = claims::claim(
             tx,
             &self.claim.owner,
             self.claim.lane,
@@ -139,7 +149,14 @@ impl Standing {
             now,
             lease_until,
         )
-        .await
+        .await?;
+        if jobs.len() < free {
+            let next = claims::next_look(tx, self.claim.lane, now).await?;
+            // Published before the commit: at worst the dispatcher pokes a
+            // little early for a job a rolled-back write did not keep.
+            self.claim.next_due.send_replace(next);
+        }
+        Ok(jobs)
     }
 }
 
@@ -312,15 +329,7 @@ impl PostgresDriver {
         let mut tx = self.begin().await?;
         let jobs = standing.claim_in(&mut tx).await?;
         if jobs.is_empty() {
-            let now = standing.claim.clock.now();
-            let (next,): (Option<i64>,) = sqlx::query_as(sqlx::AssertSqlSafe(
-                claims::next_due_sql(standing.claim.lane),
-            ))
-            .bind(to_ms(now))
-            .fetch_one(&mut *tx)
-            .await?;
             self.commit_quietly(tx).await?;
-            standing.claim.next_due.send_replace(next.map(from_ms));
             return Ok(false);
         }
         let took = jobs.len();
