@@ -141,11 +141,23 @@ async fn due_jobs(
     now: DateTime<Utc>,
 ) -> Result<Vec<JobRow>, StoreError> {
     match lane {
-        Lane::Machines => Ok(sqlx::query_as(sqlx::AssertSqlSafe(due_machines()))
-            .bind(to_ms(now))
-            .bind(limit as i64)
-            .fetch_all(&mut **tx)
-            .await?),
+        Lane::Machines => {
+            // The claim must walk `jobs_due` in its order and stop at the
+            // limit. The planner's estimate of queued rows lags the queue
+            // (no statistics in a new database, stale ones when a backlog
+            // builds up faster than autovacuum analyzes), and believing
+            // them few it reads and sorts every queued row instead: 10 ms
+            // against 0.4 ms with 7,000 queued. Sorting is only penalized,
+            // for the rest of this transaction, which claims and commits.
+            sqlx::query("SET LOCAL enable_sort = off")
+                .execute(&mut **tx)
+                .await?;
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(due_machines()))
+                .bind(to_ms(now))
+                .bind(limit as i64)
+                .fetch_all(&mut **tx)
+                .await?)
+        }
         Lane::Webhooks => due_webhooks(tx, limit, now).await,
     }
 }
