@@ -63,6 +63,78 @@ pub(crate) fn finish(id: i64, owner: &Arc<str>, to: JobState) -> Transition {
     }
 }
 
+/// Writes that arrive together each get their own answer and their own
+/// rows: PostgreSQL writes plain submits and workers' reports that arrive
+/// while a batch is being written in the next batch (`postgres/batch.rs`),
+/// with a statement per kind of row, and a stale report among fresh ones
+/// must still change nothing.
+#[tokio::test]
+async fn submits_and_reports_made_at_once_each_get_their_own_answer() {
+    let (store, _dir) = open().await;
+    let me: Arc<str> = "w1".into();
+    let stranger: Arc<str> = "w2".into();
+    let submits: Vec<_> = (0..40)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .submit(job("show", Some(&format!("ps{n}"))), t0())
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for (n, submit) in submits.into_iter().enumerate() {
+        let submitted = submit.await.unwrap().unwrap();
+        assert!(submitted.created);
+        assert_eq!(submitted.job.machine_id, Some(format!("ps{n}")));
+        assert_eq!(submitted.job.state, JobState::Queued);
+        ids.push(submitted.job.id);
+    }
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 40);
+
+    let claimed = store.claim(&me, 40, t0(), t0() + secs(30)).await.unwrap();
+    assert_eq!(claimed.len(), 40);
+    // Even jobs are reported by their worker, odd ones by a worker that
+    // does not hold them: stale, they change nothing.
+    let reports: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(k, id)| {
+            let store = store.clone();
+            let by = if k % 2 == 0 { me.clone() } else { stranger.clone() };
+            let id = *id;
+            tokio::spawn(async move {
+                store
+                    .transition(finish(id, &by, JobState::Succeeded), t0() + secs(1))
+                    .await
+            })
+        })
+        .collect();
+    for (k, report) in reports.into_iter().enumerate() {
+        assert_eq!(report.await.unwrap().unwrap(), k % 2 == 0, "report {k}");
+    }
+    for (k, id) in ids.iter().enumerate() {
+        let stored = store.job(*id).await.unwrap().unwrap();
+        let events = store.events(*id).await.unwrap();
+        let last = events.last().unwrap();
+        if k % 2 == 0 {
+            assert_eq!(stored.state, JobState::Succeeded);
+            assert_eq!(stored.result, Some(json!({"ok": true})));
+            assert!(stored.lease_owner.is_none());
+            assert_eq!(last.event.message, "done");
+        } else {
+            assert_eq!(stored.state, JobState::Running);
+            assert_eq!(stored.lease_owner.as_deref(), Some("w1"));
+            assert_ne!(last.event.message, "done");
+        }
+        assert_eq!(events[0].event.message, "submitted");
+    }
+}
+
 #[tokio::test]
 async fn jobs_of_one_machine_run_one_at_a_time_in_order() {
     let (store, _dir) = open().await;

@@ -172,22 +172,13 @@ async fn submit_placed(
         });
     };
     let stored = Job::try_from(row)?;
-    let message = match start.state {
-        JobState::Blocked => {
-            let ids: Vec<String> = start.pending.iter().map(|d| d.to_string()).collect();
-            format!(
-                "submitted; waits for job{} {}",
-                if ids.len() == 1 { "" } else { "s" },
-                ids.join(", ")
-            )
-        }
-        JobState::Cancelled => format!(
-            "submitted, and cancelled at once: {}",
-            start.error.as_deref().unwrap_or_default()
-        ),
-        _ if job.run_at > now => format!("submitted; due at {}", job.run_at.to_rfc3339()),
-        _ => "submitted".to_string(),
-    };
+    let message = submitted_message(
+        start.state,
+        &start.pending,
+        start.error.as_deref(),
+        job.run_at,
+        now,
+    );
     insert_event(
         tx,
         stored.id,
@@ -202,6 +193,34 @@ async fn submit_placed(
         job: stored,
         created: true,
     })
+}
+
+/// The first history row's line of a job stored in `state`: what it
+/// waits for (`pending` jobs), why it was cancelled at once (`error`), or
+/// when it is due.
+pub(super) fn submitted_message(
+    state: JobState,
+    pending: &[JobId],
+    error: Option<&str>,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> String {
+    match state {
+        JobState::Blocked => {
+            let ids: Vec<String> = pending.iter().map(|d| d.to_string()).collect();
+            format!(
+                "submitted; waits for job{} {}",
+                if ids.len() == 1 { "" } else { "s" },
+                ids.join(", ")
+            )
+        }
+        JobState::Cancelled => format!(
+            "submitted, and cancelled at once: {}",
+            error.unwrap_or_default()
+        ),
+        _ if run_at > now => format!("submitted; due at {}", run_at.to_rfc3339()),
+        _ => "submitted".to_string(),
+    }
 }
 
 /// The job `id` as `tx` sees it.
@@ -251,6 +270,53 @@ pub(super) async fn insert_event(
     Ok(())
 }
 
+/// A history row to add: its job, its time in ms, the event.
+pub(super) type EventRow<'a> = (JobId, i64, &'a NewEvent);
+
+/// Adds history rows in the order given, in one statement (`insert_event`
+/// is one row).
+pub(super) async fn insert_events(tx: &mut Tx, rows: &[EventRow<'_>]) -> Result<(), StoreError> {
+    match rows {
+        [] => return Ok(()),
+        [(job_id, at, event)] => return insert_event(tx, *job_id, *at, event).await,
+        _ => {}
+    }
+    let col = |f: &dyn Fn(&EventRow<'_>) -> Option<String>| -> Vec<Option<String>> {
+        rows.iter().map(f).collect()
+    };
+    sqlx::query(
+        "INSERT INTO job_events (job_id, at, kind, from_state, to_state, message, \
+         method, route, status, latency_ms, error) \
+         SELECT job_id, at, kind, from_state, to_state, message, method, route, status, \
+         latency_ms, error FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], \
+         $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], \
+         $11::TEXT[]) WITH ORDINALITY AS e(job_id, at, kind, from_state, to_state, message, \
+         method, route, status, latency_ms, error, n) ORDER BY n",
+    )
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>())
+    .bind(rows.iter().map(|r| r.1).collect::<Vec<i64>>())
+    .bind(col(&|r| Some(r.2.kind.as_str().to_string())))
+    .bind(col(&|r| r.2.from_state.map(|s| s.as_str().to_string())))
+    .bind(col(&|r| r.2.to_state.map(|s| s.as_str().to_string())))
+    .bind(col(&|r| Some(r.2.message.clone())))
+    .bind(col(&|r| r.2.method.clone()))
+    .bind(col(&|r| r.2.route.clone()))
+    .bind(
+        rows.iter()
+            .map(|r| r.2.status.map(i64::from))
+            .collect::<Vec<Option<i64>>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.2.latency_ms.map(|l| l as i64))
+            .collect::<Vec<Option<i64>>>(),
+    )
+    .bind(col(&|r| r.2.error.clone()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Writes a worker's report; a report whose worker no longer holds the job
 /// (cancelled or taken back meanwhile) is stale and changes nothing. The
 /// `UPDATE`'s condition is the fence: it re-checks the row after waiting
@@ -290,9 +356,8 @@ pub(super) async fn transition_job(
     if changed == 0 {
         return Ok(false);
     }
-    for event in &t.events {
-        insert_event(tx, t.job_id, at, event).await?;
-    }
+    let events: Vec<_> = t.events.iter().map(|e| (t.job_id, at, e)).collect();
+    insert_events(tx, &events).await?;
     // SQLite's `see_machines` writes nothing for a report that saw nothing.
     if !t.seen.is_empty() || !t.gone.is_empty() || t.seen_complete {
         super::machines::see_machines(tx, &t.seen, &t.gone, t.seen_complete, now).await?;

@@ -86,19 +86,24 @@ pub(super) async fn see_machines(
     // Every existing row this sighting writes, locked in id order before
     // any is written, with the state and `seen_at` the comparisons need.
     let touched: Vec<String> = present.iter().chain(gone).cloned().collect();
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+    // Two statements, not one with `OR ($2 AND …)`: a prepared plan for
+    // that cannot use the primary key, and every sighting read the whole
+    // table.
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(if complete {
         "SELECT id, state, seen_at FROM machines \
-         WHERE id = ANY($1) OR ($2 AND gone_at IS NULL) ORDER BY id FOR UPDATE",
-    )
+         WHERE id = ANY($1) OR gone_at IS NULL ORDER BY id FOR UPDATE"
+    } else {
+        "SELECT id, state, seen_at FROM machines WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+    })
     .bind(&touched)
-    .bind(complete)
     .fetch_all(&mut **tx)
     .await?;
     let mut stored: HashMap<String, (String, i64)> = rows
         .into_iter()
         .map(|(id, state, seen_at)| (id, (state, seen_at)))
         .collect();
-    for m in &seen {
+    let done = insert_new(tx, &seen, &mut stored, at).await?;
+    for m in seen.iter().filter(|m| !done.contains(m.id)) {
         see_one(tx, m, &mut stored, at).await?;
     }
     if !gone.is_empty() {
@@ -122,6 +127,58 @@ pub(super) async fn see_machines(
         .await?;
     }
     Ok(())
+}
+
+/// Inserts in one statement the machines of this sighting that are new
+/// and plain (listed once, with no starts or prices to record: a first
+/// sighting is then only its row), in id order as [`see_one`] would; the
+/// ones another transaction inserted first are left to [`see_one`], which
+/// compares with that row. Answers the ids written.
+async fn insert_new<'a>(
+    tx: &mut Tx,
+    seen: &[SeenMachine<'a>],
+    stored: &mut HashMap<String, (String, i64)>,
+    at: i64,
+) -> Result<std::collections::HashSet<&'a str>, StoreError> {
+    let mut listed: HashMap<&str, usize> = HashMap::new();
+    for m in seen {
+        *listed.entry(m.id).or_default() += 1;
+    }
+    let new: Vec<&SeenMachine> = seen
+        .iter()
+        .filter(|m| {
+            !stored.contains_key(m.id)
+                && listed[m.id] == 1
+                && m.starts.is_empty()
+                && m.rate.is_none()
+        })
+        .collect();
+    if new.len() < 2 {
+        // One row is what `see_one` writes anyway.
+        return Ok(Default::default());
+    }
+    let inserted: Vec<(String,)> = sqlx::query_as(
+        "INSERT INTO machines (id, name, state, data, seen_at, gone_at, first_seen_at, first_state) \
+         SELECT id, name, state, data, $5, NULL, $5, state \
+         FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) AS m(id, name, state, data) \
+         ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    .bind(new.iter().map(|m| m.id).collect::<Vec<_>>())
+    .bind(new.iter().map(|m| m.name).collect::<Vec<_>>())
+    .bind(new.iter().map(|m| m.state).collect::<Vec<_>>())
+    .bind(new.iter().map(|m| m.data.as_str()).collect::<Vec<_>>())
+    .bind(at)
+    .fetch_all(&mut **tx)
+    .await?;
+    let by_id: HashMap<&str, &SeenMachine<'a>> = new.iter().map(|m| (m.id, *m)).collect();
+    let mut done = std::collections::HashSet::new();
+    for (id,) in inserted {
+        if let Some(m) = by_id.get(id.as_str()) {
+            stored.insert(id, (m.state.to_string(), at));
+            done.insert(m.id);
+        }
+    }
+    Ok(done)
 }
 
 /// The rows of one machine seen at `at`: the machine, a state change, its

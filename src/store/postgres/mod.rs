@@ -1,8 +1,10 @@
 //! The PostgreSQL driver: one database that several daemons share.
 //!
 //! Every write is one transaction on a pooled connection, committed before
-//! it is answered (no group commit: PostgreSQL commits concurrent
-//! transactions together on its own). Each operation lives in `ops/`, one
+//! it is answered, except the two every job makes, a plain submit and a
+//! worker's report: those that arrive together share a transaction and a
+//! statement per kind of row (`batch.rs`, which says why). Each operation
+//! lives in `ops/`, one
 //! file per concept as in the store's handle; what several operations
 //! write in their transaction (a job and its history, a firing that submits
 //! jobs, a machine seen) lives in the concept files beside this one
@@ -24,6 +26,7 @@
 //! under sqlx's advisory lock, so two daemons starting together do not
 //! apply them twice.
 
+mod batch;
 mod claims;
 mod dependencies;
 mod groups;
@@ -69,6 +72,11 @@ pub(in crate::store) struct PostgresDriver {
     claims: Arc<ops::Claims>,
     /// This store's id in its notes, so that its listener skips them.
     me: u64,
+    /// Where plain submits and reports go to be written in batches;
+    /// `None` in the batch writer's own handle, which writes alone.
+    writes: Option<batch::Batcher>,
+    /// The batch writer's task, stopped when the last handle goes.
+    _batching: Option<Arc<batch::Batching>>,
     /// Sends this daemon's notes to the others after its commits.
     notifier: notifier::Notifier,
     /// The `NOTIFY` task, stopped when the last handle goes.
@@ -205,15 +213,21 @@ impl PostgresDriver {
         let me = rand::random::<u64>().max(1);
         let listening = listener::start(pool.clone(), signals.clone(), claims.clone(), me);
         let (notifier, notifying) = notifier::Notifier::start(pool.clone());
-        Ok(PostgresDriver {
+        let mut driver = PostgresDriver {
             pool,
             signals: signals.clone(),
             claims,
             me,
+            writes: None,
+            _batching: None,
             notifier,
             _notifying: Arc::new(notifying),
             _listener: Arc::new(listening),
-        })
+        };
+        let (batcher, batching) = batch::Batcher::start(driver.clone());
+        driver.writes = Some(batcher);
+        driver._batching = Some(Arc::new(batching));
+        Ok(driver)
     }
 
     /// [`PG_MIGRATOR`]'s migrations that the database lacks, for readiness.

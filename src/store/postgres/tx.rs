@@ -21,6 +21,10 @@ pub(in crate::store) struct Effects {
     /// Some job may have become claimable: the standing claims of every
     /// daemon try again.
     pub wake: bool,
+    /// Whether the other daemons' claims are woken: `wake`, unless this
+    /// daemon's claims took everything due in the write's transaction
+    /// (set at the commit).
+    pub wake_others: bool,
     /// This daemon's standing claims try again even if nothing became
     /// claimable (a worker slot came free).
     pub recheck: bool,
@@ -48,14 +52,17 @@ impl PostgresDriver {
     pub(super) async fn commit(&self, mut tx: Tx, mut fx: Effects) -> Result<(), StoreError> {
         // This daemon's standing claims take what the write made claimable,
         // in its transaction, as SQLite's writer does in its batch.
-        let taken = if fx.wake || fx.recheck {
+        let (taken, drained) = if fx.wake || fx.recheck {
             match self.claims.take_in(&mut tx).await {
-                Ok(taken) => taken,
+                Ok(tried) => tried,
                 Err(e) => return Err(self.failed(e)),
             }
         } else {
-            Vec::new()
+            (Vec::new(), false)
         };
+        // What this daemon took leaves nothing due for the others to wake
+        // for; their followers still hear of the commit.
+        fx.wake_others = fx.wake && !drained;
         if !taken.is_empty() {
             fx.read_only = false;
         }
@@ -93,7 +100,7 @@ impl PostgresDriver {
         if !fx.read_only {
             let note = Note {
                 from: self.me,
-                wake: fx.wake,
+                wake: fx.wake_others,
                 schedules: fx.schedules_changed,
                 revoked: std::mem::take(&mut fx.revoked),
             };

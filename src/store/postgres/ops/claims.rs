@@ -134,10 +134,12 @@ impl Standing {
     /// `claims::next_look`), so the dispatcher's timer pokes then; every
     /// try does, whoever makes it, since the dispatcher clears the time
     /// when it pokes.
-    async fn claim_in(&self, tx: &mut Tx) -> Result<Vec<Job>, StoreError> {
+    /// Also answers whether the try left slots free (so that it took every
+    /// job due for this claim).
+    async fn claim_in(&self, tx: &mut Tx) -> Result<(Vec<Job>, bool), StoreError> {
         let free = self.claim.slots.available_permits();
         if free == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         }
         let now = self.claim.clock.now();
         let lease_until = now + chrono::Duration::from_std(self.claim.lease).unwrap_or_default();
@@ -150,13 +152,14 @@ impl Standing {
             lease_until,
         )
         .await?;
-        if jobs.len() < free {
+        let left_free = jobs.len() < free;
+        if left_free {
             let next = claims::next_look(tx, self.claim.lane, now).await?;
             // Published before the commit: at worst the dispatcher pokes a
             // little early for a job a rolled-back write did not keep.
             self.claim.next_due.send_replace(next);
         }
-        Ok(jobs)
+        Ok((jobs, left_free))
     }
 }
 
@@ -197,8 +200,14 @@ impl Claims {
 
     /// Tries every standing claim that no one else is trying, in the
     /// write's transaction `tx`; the jobs go out once it commits
-    /// ([`Taken::hand_over`]).
-    pub(in crate::store) async fn take_in(&self, tx: &mut Tx) -> Result<Vec<Taken>, StoreError> {
+    /// ([`Taken::hand_over`]). Also answers whether this daemon took
+    /// everything the write made due: it has a claim of each lane, each
+    /// was tried and left worker slots free. Other daemons then need no
+    /// wake-up for it.
+    pub(in crate::store) async fn take_in(
+        &self,
+        tx: &mut Tx,
+    ) -> Result<(Vec<Taken>, bool), StoreError> {
         let standing: Vec<Arc<Standing>> = self
             .stands
             .lock()
@@ -207,12 +216,17 @@ impl Claims {
             .filter(|s| !s.standing.out.is_closed())
             .map(|s| s.standing.clone())
             .collect();
+        let mut lanes = Vec::new();
+        let mut drained = true;
         let mut taken = Vec::new();
         for standing in standing {
             let Ok(trying) = standing.trying.clone().try_lock_owned() else {
+                drained = false;
                 continue;
             };
-            let jobs = standing.claim_in(tx).await?;
+            let (jobs, left_free) = standing.claim_in(tx).await?;
+            drained &= left_free;
+            lanes.push(standing.claim.lane);
             if !jobs.is_empty() {
                 taken.push(Taken {
                     standing,
@@ -221,7 +235,10 @@ impl Claims {
                 });
             }
         }
-        Ok(taken)
+        let every_lane = [Lane::Machines, Lane::Webhooks]
+            .iter()
+            .all(|lane| lanes.contains(lane));
+        Ok((taken, drained && every_lane))
     }
 }
 
@@ -327,7 +344,7 @@ impl PostgresDriver {
             return Ok(false);
         }
         let mut tx = self.begin().await?;
-        let jobs = standing.claim_in(&mut tx).await?;
+        let (jobs, _) = standing.claim_in(&mut tx).await?;
         if jobs.is_empty() {
             self.commit_quietly(tx).await?;
             return Ok(false);

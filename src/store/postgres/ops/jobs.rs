@@ -9,6 +9,7 @@ use sqlx::{Postgres, QueryBuilder};
 
 use crate::job::{Job, JobEvent, JobId, JobState, NewJob};
 use crate::schedule::firing::Firing;
+use crate::store::postgres::batch::Batcher;
 use crate::store::postgres::jobs::webhook_kinds;
 use crate::store::postgres::jobs::{
     cancel, dependency_ids, prune, retry, submit_batch_in, submit_in, transition_job,
@@ -35,6 +36,18 @@ const NEXT_DUE: &str = concat!(
 
 impl PostgresDriver {
     pub(in crate::store) async fn submit(
+        &self,
+        job: NewJob,
+        now: DateTime<Utc>,
+    ) -> Result<Submitted, StoreError> {
+        match &self.writes {
+            Some(batcher) if Batcher::takes_submit(&job) => batcher.submit(job, now).await,
+            _ => self.submit_alone(job, now).await,
+        }
+    }
+
+    /// A submit in a transaction of its own.
+    pub(in crate::store::postgres) async fn submit_alone(
         &self,
         job: NewJob,
         now: DateTime<Utc>,
@@ -67,6 +80,20 @@ impl PostgresDriver {
     }
 
     pub(in crate::store) async fn transition(
+        &self,
+        transition: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        match &self.writes {
+            Some(batcher) if Batcher::takes_report(&transition) => {
+                batcher.report(transition, now).await
+            }
+            _ => self.transition_alone(transition, now).await,
+        }
+    }
+
+    /// A worker's report in a transaction of its own.
+    pub(in crate::store::postgres) async fn transition_alone(
         &self,
         transition: Transition,
         now: DateTime<Utc>,
