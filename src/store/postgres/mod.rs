@@ -4,12 +4,11 @@
 //! it is answered, except the two every job makes, a plain submit and a
 //! worker's report: those that arrive together share a transaction and a
 //! statement per kind of row (`batch.rs`, which says why). Each operation
-//! lives in `ops/`, one
-//! file per concept as in the store's handle; what several operations
-//! write in their transaction (a job and its history, a firing that submits
-//! jobs, a machine seen) lives in the concept files beside this one
-//! (`jobs.rs`, `machines.rs`, …), which take a [`Tx`] and fill
-//! [`Effects`].
+//! lives in `ops/`, one file per concept as in the store's handle; what
+//! several operations write in their transaction (a job and its history, a
+//! firing that submits jobs, a machine seen) lives in the concept files
+//! beside this one (`jobs.rs`, `machines.rs`, …), which take a [`Tx`] and
+//! fill [`Effects`].
 //!
 //! **Other daemons.** This process is not the only writer, so the
 //! store's signals cannot come from its own commits alone. Every write
