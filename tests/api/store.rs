@@ -105,7 +105,11 @@ async fn submits_and_reports_made_at_once_each_get_their_own_answer() {
         .enumerate()
         .map(|(k, id)| {
             let store = store.clone();
-            let by = if k % 2 == 0 { me.clone() } else { stranger.clone() };
+            let by = if k % 2 == 0 {
+                me.clone()
+            } else {
+                stranger.clone()
+            };
             let id = *id;
             tokio::spawn(async move {
                 store

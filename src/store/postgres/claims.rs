@@ -75,13 +75,30 @@ fn due_machines() -> String {
     )
 }
 
-/// The webhooks lane's due jobs in claim order (under the lane's lock).
-fn due_webhooks_sql() -> String {
+/// A page of the webhooks lane's due jobs in claim order (under the lane's
+/// lock), each with the endpoint a delivery goes to; `after` starts the
+/// page past the last row of the one before (keyset, `$3`–`$5`).
+fn due_webhooks_sql(after: bool) -> String {
+    let after = if after {
+        "AND (-j.priority, j.run_at, j.id) > ($3, $4, $5)"
+    } else {
+        ""
+    };
     format!(
-        "SELECT * FROM jobs j \
+        "SELECT j.*, CASE WHEN j.kind = 'deliver' THEN j.args::jsonb ->> 'endpoint' END \
+         AS endpoint FROM jobs j \
          WHERE j.state IN ('queued', 'waiting') AND j.kind IN {WEBHOOK_KINDS} \
-         AND j.run_at <= $1 ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2"
+         AND j.run_at <= $1 {after} ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2"
     )
+}
+
+/// A row of [`due_webhooks_sql`].
+#[derive(sqlx::FromRow)]
+struct DueWebhook {
+    #[sqlx(flatten)]
+    row: JobRow,
+    /// A delivery's endpoint (`NULL` for a digest).
+    endpoint: Option<String>,
 }
 
 /// How soon a claim looks again after passing over a due job that another
@@ -198,47 +215,24 @@ async fn due_webhooks(
     let mut offset_after: Option<(i64, i64, i64)> = None;
     let page = (limit * 4).max(64) as i64;
     loop {
-        let rows: Vec<JobRow> = match offset_after {
-            None => {
-                sqlx::query_as(sqlx::AssertSqlSafe(due_webhooks_sql()))
-                    .bind(to_ms(now))
-                    .bind(page)
-                    .fetch_all(&mut **tx)
-                    .await?
-            }
-            Some((priority, run_at, id)) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT * FROM jobs j \
-                 WHERE j.state IN ('queued', 'waiting') AND j.kind IN {WEBHOOK_KINDS} \
-                 AND j.run_at <= $1 AND (-j.priority, j.run_at, j.id) > ($3, $4, $5) \
-                 ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2"
-                )))
-                .bind(to_ms(now))
-                .bind(page)
-                .bind(-priority)
-                .bind(run_at)
-                .bind(id)
-                .fetch_all(&mut **tx)
-                .await?
-            }
-        };
+        let mut query = sqlx::query_as::<_, DueWebhook>(sqlx::AssertSqlSafe(due_webhooks_sql(
+            offset_after.is_some(),
+        )))
+        .bind(to_ms(now))
+        .bind(page);
+        if let Some((priority, run_at, id)) = offset_after {
+            query = query.bind(-priority).bind(run_at).bind(id);
+        }
+        let rows = query.fetch_all(&mut **tx).await?;
         let full = rows.len() as i64 == page;
-        for row in rows {
+        for DueWebhook { row, endpoint } in rows {
             offset_after = Some((row.priority, row.run_at, row.id));
-            if row.kind == "deliver" {
-                let endpoint = serde_json::from_str::<serde_json::Value>(&row.args)
-                    .ok()
-                    .and_then(|a| {
-                        a.get("endpoint")
-                            .map(|e| e.to_string().trim_matches('"').to_string())
-                    });
-                if let Some(endpoint) = endpoint {
-                    let n = running.entry(endpoint).or_default();
-                    if *n >= RUNNING_PER_ENDPOINT {
-                        continue;
-                    }
-                    *n += 1;
+            if let Some(endpoint) = endpoint {
+                let n = running.entry(endpoint).or_default();
+                if *n >= RUNNING_PER_ENDPOINT {
+                    continue;
                 }
+                *n += 1;
             }
             picked.push(row);
             if picked.len() == limit {

@@ -313,13 +313,13 @@ impl PostgresDriver {
         loop {
             let wait = match self.try_stand(&standing).await {
                 Ok(true) => continue,
-                Ok(false) if self.claims.listening() => Some(SAFETY_POLL),
-                Ok(false) => Some(POLL_WITHOUT_LISTENER),
+                Ok(false) if self.claims.listening() => SAFETY_POLL,
+                Ok(false) => POLL_WITHOUT_LISTENER,
                 Err(e) => {
                     if standing.out.send(Err(e)).is_err() {
                         return;
                     }
-                    Some(RETRY_AFTER_ERROR)
+                    RETRY_AFTER_ERROR
                 }
             };
             if standing.out.is_closed() {
@@ -329,7 +329,7 @@ impl PostgresDriver {
                 biased;
                 _ = &mut stopped => return,
                 _ = wake.notified() => {}
-                _ = sleep_for(wait) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -432,13 +432,5 @@ impl PostgresDriver {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(next.map(from_ms))
-    }
-}
-
-/// Sleeps for `wait`, or forever.
-async fn sleep_for(wait: Option<Duration>) {
-    match wait {
-        Some(wait) => tokio::time::sleep(wait).await,
-        None => std::future::pending().await,
     }
 }
