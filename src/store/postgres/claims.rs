@@ -245,15 +245,29 @@ async fn due_webhooks(
     }
 }
 
-/// Takes up to `limit` due jobs of `lane` for `owner`, leased until
-/// `lease_until`, answered in claim order (priority, then id).
+/// When a claim is recorded and until when its lease runs.
+pub(super) struct Leased {
+    /// The claim's time: the jobs' `updated_at` and their history row.
+    pub at: DateTime<Utc>,
+    /// When the lease runs out unless renewed.
+    pub until: DateTime<Utc>,
+}
+
+/// Takes up to `limit` jobs of `lane` due at `now` for `owner`, answered in
+/// claim order (priority, then id).
+///
+/// The claim is recorded at the time `stamp` answers, asked after the jobs
+/// were picked: a job picked because an earlier job of its machine ended
+/// must not be recorded as started before that end, whose time its writer
+/// took before committing (for a batched report, before waiting for its
+/// batch).
 pub(super) async fn claim(
     tx: &mut Tx,
     owner: &str,
     lane: Lane,
     limit: usize,
     now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
+    stamp: impl FnOnce() -> Leased,
 ) -> Result<Vec<Job>, StoreError> {
     if limit == 0 {
         return Ok(Vec::new());
@@ -262,6 +276,10 @@ pub(super) async fn claim(
     if picked.is_empty() {
         return Ok(Vec::new());
     }
+    let Leased {
+        at: now,
+        until: lease_until,
+    } = stamp();
     let ids: Vec<i64> = picked.iter().map(|r| r.id).collect();
     // A resumed wait goes on with the attempt it is in.
     sqlx::query(
@@ -315,9 +333,13 @@ pub(super) async fn claim_any(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<Job>, StoreError> {
-    let mut jobs = claim(tx, owner, Lane::Machines, limit, now, lease_until).await?;
+    let leased = || Leased {
+        at: now,
+        until: lease_until,
+    };
+    let mut jobs = claim(tx, owner, Lane::Machines, limit, now, leased).await?;
     let left = limit - jobs.len();
-    jobs.extend(claim(tx, owner, Lane::Webhooks, left, now, lease_until).await?);
+    jobs.extend(claim(tx, owner, Lane::Webhooks, left, now, leased).await?);
     jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
     Ok(jobs)
 }

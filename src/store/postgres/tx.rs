@@ -8,7 +8,7 @@ use sqlx::Postgres;
 
 use super::PostgresDriver;
 use super::listener::Note;
-use super::ops::Taken;
+use super::ops::Tried;
 use crate::job::JobId;
 use crate::store::StoreError;
 
@@ -52,18 +52,18 @@ impl PostgresDriver {
     pub(super) async fn commit(&self, mut tx: Tx, mut fx: Effects) -> Result<(), StoreError> {
         // This daemon's standing claims take what the write made claimable,
         // in its transaction, as SQLite's writer does in its batch.
-        let (taken, drained) = if fx.wake || fx.recheck {
+        let tried = if fx.wake || fx.recheck {
             match self.claims.take_in(&mut tx).await {
                 Ok(tried) => tried,
                 Err(e) => return Err(self.failed(e)),
             }
         } else {
-            (Vec::new(), false)
+            Tried::default()
         };
         // What this daemon took leaves nothing due for the others to wake
         // for; their followers still hear of the commit.
-        fx.wake_others = fx.wake && !drained;
-        if !taken.is_empty() {
+        fx.wake_others = fx.wake && !tried.drained;
+        if !tried.taken.is_empty() {
             fx.read_only = false;
         }
         // The commit and what follows it run to the end in a task of their
@@ -73,7 +73,7 @@ impl PostgresDriver {
         // until the lease runs out, and still be told to the waiters and
         // the other daemons.
         let this = self.clone();
-        let done = tokio::spawn(async move { this.commit_and_tell(tx, fx, taken).await });
+        let done = tokio::spawn(async move { this.commit_and_tell(tx, fx, tried).await });
         match done.await {
             Ok(result) => result,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -87,14 +87,17 @@ impl PostgresDriver {
         &self,
         tx: Tx,
         mut fx: Effects,
-        taken: Vec<Taken>,
+        tried: Tried,
     ) -> Result<(), StoreError> {
         if let Err(e) = tx.commit().await {
             return Err(self.failed(StoreError::Write(crate::store::Cause::new(e))));
         }
         // Before the answer: once a submit returns, its job is on its way.
-        for taken in taken {
+        for taken in tried.taken {
             taken.hand_over();
+        }
+        for claim in tried.skipped {
+            claim.notify_one();
         }
         self.committed(&fx);
         if !fx.read_only {
@@ -131,20 +134,16 @@ impl PostgresDriver {
         self.commit(tx, fx).await
     }
 
-    /// After a commit, this daemon's side of its effects.
+    /// After a commit, this daemon's side of its effects (its standing
+    /// claims were tried in the write's transaction, and the ones that
+    /// could not be tried there are woken: `Tried`).
     fn committed(&self, fx: &Effects) {
         if fx.read_only {
-            if fx.recheck {
-                self.claims.recheck();
-            }
             return;
         }
         self.signals.record(Ok(()));
         for (owner, id) in &fx.revoked {
             self.claims.revoke(owner, *id);
-        }
-        if fx.wake || fx.recheck {
-            self.claims.recheck();
         }
         if fx.wake {
             self.signals.wake.notify_one();

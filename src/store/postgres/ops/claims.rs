@@ -142,16 +142,15 @@ impl Standing {
             return Ok((Vec::new(), false));
         }
         let now = self.claim.clock.now();
-        let lease_until = now + chrono::Duration::from_std(self.claim.lease).unwrap_or_default();
-        let jobs = claims::claim(
-            tx,
-            &self.claim.owner,
-            self.claim.lane,
-            free,
-            now,
-            lease_until,
-        )
-        .await?;
+        let lease = chrono::Duration::from_std(self.claim.lease).unwrap_or_default();
+        let stamp = || {
+            let at = self.claim.clock.now().max(now);
+            claims::Leased {
+                at,
+                until: at + lease,
+            }
+        };
+        let jobs = claims::claim(tx, &self.claim.owner, self.claim.lane, free, now, stamp).await?;
         let left_free = jobs.len() < free;
         if left_free {
             let next = claims::next_look(tx, self.claim.lane, now).await?;
@@ -200,46 +199,60 @@ impl Claims {
 
     /// Tries every standing claim that no one else is trying, in the
     /// write's transaction `tx`; the jobs go out once it commits
-    /// ([`Taken::hand_over`]). Also answers whether this daemon took
-    /// everything the write made due: it has a claim of each lane, each
-    /// was tried and left worker slots free. Other daemons then need no
-    /// wake-up for it.
-    pub(in crate::store) async fn take_in(
-        &self,
-        tx: &mut Tx,
-    ) -> Result<(Vec<Taken>, bool), StoreError> {
-        let standing: Vec<Arc<Standing>> = self
+    /// ([`Taken::hand_over`]), and the claims it could not try are woken
+    /// then ([`Tried::skipped`]).
+    pub(in crate::store) async fn take_in(&self, tx: &mut Tx) -> Result<Tried, StoreError> {
+        let standing: Vec<(Arc<Standing>, Arc<Notify>)> = self
             .stands
             .lock()
             .expect("claims poisoned")
             .values()
             .filter(|s| !s.standing.out.is_closed())
-            .map(|s| s.standing.clone())
+            .map(|s| (s.standing.clone(), s.wake.clone()))
             .collect();
         let mut lanes = Vec::new();
-        let mut drained = true;
-        let mut taken = Vec::new();
-        for standing in standing {
+        let mut tried = Tried {
+            taken: Vec::new(),
+            skipped: Vec::new(),
+            drained: true,
+        };
+        for (standing, wake) in standing {
             let Ok(trying) = standing.trying.clone().try_lock_owned() else {
-                drained = false;
+                tried.skipped.push(wake);
+                tried.drained = false;
                 continue;
             };
             let (jobs, left_free) = standing.claim_in(tx).await?;
-            drained &= left_free;
+            tried.drained &= left_free;
             lanes.push(standing.claim.lane);
             if !jobs.is_empty() {
-                taken.push(Taken {
+                tried.taken.push(Taken {
                     standing,
                     jobs,
                     _trying: trying,
                 });
             }
         }
-        let every_lane = [Lane::Machines, Lane::Webhooks]
+        tried.drained &= [Lane::Machines, Lane::Webhooks]
             .iter()
             .all(|lane| lanes.contains(lane));
-        Ok((taken, drained && every_lane))
+        Ok(tried)
     }
+}
+
+/// What a write's try of this daemon's standing claims came to.
+#[derive(Default)]
+pub(in crate::store) struct Tried {
+    /// The jobs taken, handed over after the commit.
+    pub taken: Vec<Taken>,
+    /// The claims someone else was trying (their task): woken after the
+    /// commit, since that try may not see what the write wrote. A claim
+    /// tried here needs no second try: it saw the write.
+    pub skipped: Vec<Arc<Notify>>,
+    /// Whether this daemon took everything the write made due: it has a
+    /// claim of each lane, each was tried and left worker slots free.
+    /// Other daemons then need no wake-up for it.
+    pub drained: bool,
 }
 
 impl PostgresDriver {

@@ -13,5 +13,5 @@ mod reports;
 mod schedules;
 mod webhooks;
 
-pub(super) use claims::{Claims, Taken};
+pub(super) use claims::{Claims, Tried};
 pub(super) use daemons::{NOW_MS, schema_version};
