@@ -99,3 +99,31 @@ pub struct EventFilter {
     /// Only events of this job.
     pub job_id: Option<JobId>,
 }
+
+/// The first history row's line of a job stored in `state`: what it
+/// waits for (`pending` jobs), why it was cancelled at once (`error`), or
+/// when it is due.
+pub(in crate::store) fn submitted_message(
+    state: JobState,
+    pending: &[JobId],
+    error: Option<&str>,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> String {
+    match state {
+        JobState::Blocked => {
+            let ids: Vec<String> = pending.iter().map(|d| d.to_string()).collect();
+            format!(
+                "submitted; waits for job{} {}",
+                if ids.len() == 1 { "" } else { "s" },
+                ids.join(", ")
+            )
+        }
+        JobState::Cancelled => format!(
+            "submitted, and cancelled at once: {}",
+            error.unwrap_or_default()
+        ),
+        _ if run_at > now => format!("submitted; due at {}", run_at.to_rfc3339()),
+        _ => "submitted".to_string(),
+    }
+}

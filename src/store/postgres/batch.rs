@@ -359,7 +359,13 @@ async fn insert_jobs(
             NewEvent::state(
                 None,
                 JobState::Queued,
-                jobs::submitted_message(JobState::Queued, &[], None, job.run_at, *now),
+                crate::store::jobs::submitted_message(
+                    JobState::Queued,
+                    &[],
+                    None,
+                    job.run_at,
+                    *now,
+                ),
             )
         })
         .collect();

@@ -348,22 +348,13 @@ fn stage_job(
 ) -> Job {
     let id = *next_id;
     *next_id += 1;
-    let message = match start.state {
-        JobState::Blocked => {
-            let ids: Vec<String> = start.pending.iter().map(|d| d.to_string()).collect();
-            format!(
-                "submitted; waits for job{} {}",
-                if ids.len() == 1 { "" } else { "s" },
-                ids.join(", ")
-            )
-        }
-        JobState::Cancelled => format!(
-            "submitted, and cancelled at once: {}",
-            start.error.as_deref().unwrap_or_default()
-        ),
-        _ if job.run_at > now => format!("submitted; due at {}", job.run_at.to_rfc3339()),
-        _ => "submitted".to_string(),
-    };
+    let message = crate::store::jobs::submitted_message(
+        start.state,
+        &start.pending,
+        start.error.as_deref(),
+        job.run_at,
+        now,
+    );
     events.push((id, to_ms(now), NewEvent::state(None, start.state, message)));
     let with_deps = !depends_on.is_empty();
     Job {
