@@ -37,6 +37,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+use sqlx::QueryBuilder;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -444,75 +445,92 @@ async fn apply_reports(
         .iter()
         .map(|(t, _)| t.result.as_ref().map(|r| r.to_string()))
         .collect();
-    let changed: Vec<(i64,)> = sqlx::query_as(
-        "UPDATE jobs SET state = t.to_state, run_at = COALESCE(t.run_at, jobs.run_at), \
+    // One statement: the update, and the history rows of the reports it
+    // applied (the ones whose worker still held the job).
+    let events: Vec<jobs::EventRow<'_>> = reports
+        .iter()
+        .flat_map(|(t, now)| t.events.iter().map(move |e| (t.job_id, to_ms(*now), e)))
+        .collect();
+    let mut sql = QueryBuilder::new(
+        "WITH u AS (UPDATE jobs SET state = t.to_state, run_at = COALESCE(t.run_at, jobs.run_at), \
          checkpoint = t.checkpoint, result = COALESCE(t.result, jobs.result), \
          last_error = COALESCE(t.error, jobs.last_error), \
          lease_owner = CASE WHEN t.keep THEN jobs.lease_owner END, \
          lease_expires_at = CASE WHEN t.keep THEN jobs.lease_expires_at END, \
          updated_at = t.at, finished_at = t.finished_at, \
-         machine_id = COALESCE(t.machine_id, jobs.machine_id) \
-         FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], \
-         $6::TEXT[], $7::TEXT[], $8::BOOLEAN[], $9::BIGINT[], $10::BIGINT[], $11::TEXT[]) \
-         AS t(id, owner, to_state, run_at, checkpoint, result, error, keep, at, finished_at, \
-         machine_id) \
-         WHERE jobs.id = t.id AND jobs.state = 'running' AND jobs.lease_owner = t.owner \
-         RETURNING jobs.id",
-    )
-    .bind(reports.iter().map(|(t, _)| t.job_id).collect::<Vec<_>>())
-    .bind(
+         machine_id = COALESCE(t.machine_id, jobs.machine_id) FROM UNNEST(",
+    );
+    sql.push_bind(reports.iter().map(|(t, _)| t.job_id).collect::<Vec<_>>());
+    sql.push("::BIGINT[], ");
+    sql.push_bind(
         reports
             .iter()
             .map(|(t, _)| t.owner.to_string())
             .collect::<Vec<_>>(),
-    )
-    .bind(
+    );
+    sql.push("::TEXT[], ");
+    sql.push_bind(
         reports
             .iter()
             .map(|(t, _)| t.to.as_str())
             .collect::<Vec<_>>(),
-    )
-    .bind(
+    );
+    sql.push("::TEXT[], ");
+    sql.push_bind(
         reports
             .iter()
             .map(|(t, _)| t.run_at.map(to_ms))
             .collect::<Vec<_>>(),
-    )
-    .bind(checkpoints)
-    .bind(results)
-    .bind(
+    );
+    sql.push("::BIGINT[], ");
+    sql.push_bind(checkpoints);
+    sql.push("::TEXT[], ");
+    sql.push_bind(results);
+    sql.push("::TEXT[], ");
+    sql.push_bind(
         reports
             .iter()
             .map(|(t, _)| t.error.clone())
             .collect::<Vec<_>>(),
-    )
+    );
+    sql.push("::TEXT[], ");
     // Running records a checkpoint mid-step and keeps the lease.
-    .bind(
+    sql.push_bind(
         reports
             .iter()
             .map(|(t, _)| t.to == JobState::Running)
             .collect::<Vec<_>>(),
-    )
-    .bind(
+    );
+    sql.push("::BOOLEAN[], ");
+    sql.push_bind(
         reports
             .iter()
             .map(|(_, now)| to_ms(*now))
             .collect::<Vec<_>>(),
-    )
-    .bind(
+    );
+    sql.push("::BIGINT[], ");
+    sql.push_bind(
         reports
             .iter()
             .map(|(t, now)| t.to.is_final().then_some(to_ms(*now)))
             .collect::<Vec<_>>(),
-    )
-    .bind(
+    );
+    sql.push("::BIGINT[], ");
+    sql.push_bind(
         reports
             .iter()
             .map(|(t, _)| t.machine_id.clone())
             .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut **tx)
-    .await?;
+    );
+    sql.push(
+        "::TEXT[]) AS t(id, owner, to_state, run_at, checkpoint, result, error, keep, at, \
+         finished_at, machine_id) \
+         WHERE jobs.id = t.id AND jobs.state = 'running' AND jobs.lease_owner = t.owner \
+         RETURNING jobs.id), ev AS (",
+    );
+    jobs::push_insert_events(&mut sql, &events, "e.job_id IN (SELECT id FROM u)");
+    sql.push(") SELECT id FROM u");
+    let changed: Vec<(i64,)> = sql.build_query_as().fetch_all(&mut **tx).await?;
     let changed: HashSet<JobId> = changed.into_iter().map(|(id,)| id).collect();
     let applied: Vec<bool> = reports
         .iter()
@@ -527,11 +545,6 @@ async fn apply_reports(
     if kept.is_empty() {
         return Ok(applied);
     }
-    let events: Vec<(JobId, i64, &NewEvent)> = kept
-        .iter()
-        .flat_map(|(t, now)| t.events.iter().map(move |e| (t.job_id, to_ms(*now), e)))
-        .collect();
-    jobs::insert_events(tx, &events).await?;
     // The machines seen, as one sighting in the reports' order, at the
     // latest of their times.
     let seen: Vec<crate::machine::Machine> = kept

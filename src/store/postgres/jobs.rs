@@ -15,6 +15,7 @@
 //! a concurrent claim, transition or cancel of it waits for this one.
 
 use chrono::{DateTime, Utc};
+use sqlx::{Postgres, QueryBuilder};
 
 use super::dependencies;
 use super::tx::{Effects, Tx};
@@ -253,40 +254,67 @@ pub(super) async fn insert_events(tx: &mut Tx, rows: &[EventRow<'_>]) -> Result<
         [(job_id, at, event)] => return insert_event(tx, *job_id, *at, event).await,
         _ => {}
     }
+    let mut insert = QueryBuilder::new("");
+    push_insert_events(&mut insert, rows, "");
+    insert.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Pushes onto `sql` an `INSERT` of `rows` into the history, in their
+/// order, from arrays bound to it; `only` is a condition on their
+/// `e.job_id` (empty for none), for a statement that writes the history
+/// of the rows another part of it changed.
+pub(super) fn push_insert_events(
+    sql: &mut QueryBuilder<Postgres>,
+    rows: &[EventRow<'_>],
+    only: &str,
+) {
     let col = |f: &dyn Fn(&EventRow<'_>) -> Option<String>| -> Vec<Option<String>> {
         rows.iter().map(f).collect()
     };
-    sqlx::query(
+    sql.push(
         "INSERT INTO job_events (job_id, at, kind, from_state, to_state, message, \
          method, route, status, latency_ms, error) \
-         SELECT job_id, at, kind, from_state, to_state, message, method, route, status, \
-         latency_ms, error FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], \
-         $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], \
-         $11::TEXT[]) WITH ORDINALITY AS e(job_id, at, kind, from_state, to_state, message, \
-         method, route, status, latency_ms, error, n) ORDER BY n",
-    )
-    .bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>())
-    .bind(rows.iter().map(|r| r.1).collect::<Vec<i64>>())
-    .bind(col(&|r| Some(r.2.kind.as_str().to_string())))
-    .bind(col(&|r| r.2.from_state.map(|s| s.as_str().to_string())))
-    .bind(col(&|r| r.2.to_state.map(|s| s.as_str().to_string())))
-    .bind(col(&|r| Some(r.2.message.clone())))
-    .bind(col(&|r| r.2.method.clone()))
-    .bind(col(&|r| r.2.route.clone()))
-    .bind(
+         SELECT e.job_id, e.at, e.kind, e.from_state, e.to_state, e.message, e.method, \
+         e.route, e.status, e.latency_ms, e.error FROM UNNEST(",
+    );
+    sql.push_bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>());
+    sql.push("::BIGINT[], ");
+    sql.push_bind(rows.iter().map(|r| r.1).collect::<Vec<i64>>());
+    sql.push("::BIGINT[], ");
+    for text in [
+        col(&|r| Some(r.2.kind.as_str().to_string())),
+        col(&|r| r.2.from_state.map(|s| s.as_str().to_string())),
+        col(&|r| r.2.to_state.map(|s| s.as_str().to_string())),
+        col(&|r| Some(r.2.message.clone())),
+        col(&|r| r.2.method.clone()),
+        col(&|r| r.2.route.clone()),
+    ] {
+        sql.push_bind(text);
+        sql.push("::TEXT[], ");
+    }
+    sql.push_bind(
         rows.iter()
             .map(|r| r.2.status.map(i64::from))
             .collect::<Vec<Option<i64>>>(),
-    )
-    .bind(
+    );
+    sql.push("::BIGINT[], ");
+    sql.push_bind(
         rows.iter()
             .map(|r| r.2.latency_ms.map(|l| l as i64))
             .collect::<Vec<Option<i64>>>(),
-    )
-    .bind(col(&|r| r.2.error.clone()))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    );
+    sql.push("::BIGINT[], ");
+    sql.push_bind(col(&|r| r.2.error.clone()));
+    sql.push(
+        "::TEXT[]) WITH ORDINALITY AS e(job_id, at, kind, from_state, to_state, message, \
+         method, route, status, latency_ms, error, n) ",
+    );
+    if !only.is_empty() {
+        sql.push("WHERE ");
+        sql.push(only);
+    }
+    sql.push(" ORDER BY e.n");
 }
 
 /// Writes a worker's report; a report whose worker no longer holds the job
