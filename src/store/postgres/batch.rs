@@ -10,7 +10,7 @@
 //! submits and reports that arrive while a batch is being written wait for
 //! the next one, and a batch writes all of them with a statement per kind
 //! of row: the jobs inserted from arrays, the reports applied by one
-//! `UPDATE … FROM UNNEST`, every history row in one insert, the machines
+//! `UPDATE … FROM UNNEST` that also writes their history rows, the machines
 //! seen in one sighting; then one commit, whose standing claims are tried
 //! once for the whole batch (`tx.rs`). Every caller is answered after that
 //! commit, as before.
