@@ -517,10 +517,6 @@ async fn execute(
     // The step is over: give the slot back before recording it, so the batch
     // that commits this job's end can already claim the next one.
     drop((worker, slot));
-    if transition.is_none() {
-        // No write follows to try the claim with the freed slot.
-        shared.store.poke();
-    }
     if let Some(transition) = transition {
         let to = transition.to;
         let publisher = shared.hooks.as_ref().map(|h| &h.publisher);
@@ -545,6 +541,9 @@ async fn execute(
                 tracing::error!(error = %e, "could not record the job's step; it will resume from its last checkpoint")
             }
         }
+    } else {
+        // No write follows to try the claim with the freed slot.
+        shared.store.poke();
     }
     shared.let_go(job.id);
 }

@@ -21,10 +21,6 @@ pub(in crate::store) struct Effects {
     /// Some job may have become claimable: the standing claims of every
     /// daemon try again.
     pub wake: bool,
-    /// Whether the other daemons' claims are woken: `wake`, unless this
-    /// daemon's claims took everything due in the write's transaction
-    /// (set at the commit).
-    pub wake_others: bool,
     /// This daemon's standing claims try again even if nothing became
     /// claimable (a worker slot came free).
     pub recheck: bool,
@@ -60,9 +56,6 @@ impl PostgresDriver {
         } else {
             Tried::default()
         };
-        // What this daemon took leaves nothing due for the others to wake
-        // for; their followers still hear of the commit.
-        fx.wake_others = fx.wake && !tried.drained;
         if !tried.taken.is_empty() {
             fx.read_only = false;
         }
@@ -92,6 +85,9 @@ impl PostgresDriver {
         if let Err(e) = tx.commit().await {
             return Err(self.failed(StoreError::Write(crate::store::Cause::new(e))));
         }
+        // What this daemon took leaves nothing due for the others to wake
+        // for; their followers still hear of the commit.
+        let wake_others = fx.wake && !tried.drained;
         // Before the answer: once a submit returns, its job is on its way.
         for taken in tried.taken {
             taken.hand_over();
@@ -103,7 +99,7 @@ impl PostgresDriver {
         if !fx.read_only {
             let note = Note {
                 from: self.me,
-                wake: fx.wake_others,
+                wake: wake_others,
                 schedules: fx.schedules_changed,
                 revoked: std::mem::take(&mut fx.revoked),
             };

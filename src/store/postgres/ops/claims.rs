@@ -134,6 +134,7 @@ impl Standing {
     /// `claims::next_look`), so the dispatcher's timer pokes then; every
     /// try does, whoever makes it, since the dispatcher clears the time
     /// when it pokes.
+    ///
     /// Also answers whether the try left slots free (so that it took every
     /// job due for this claim).
     async fn claim_in(&self, tx: &mut Tx) -> Result<(Vec<Job>, bool), StoreError> {
