@@ -65,16 +65,6 @@ fn machines_due_where() -> String {
     )
 }
 
-/// The machines lane's due jobs in claim order, locked for this claim.
-fn due_machines() -> String {
-    format!(
-        "SELECT * FROM jobs j WHERE {} \
-         ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2 \
-         FOR UPDATE SKIP LOCKED",
-        machines_due_where()
-    )
-}
-
 /// A page of the webhooks lane's due jobs in claim order (under the lane's
 /// lock), each with the endpoint a delivery goes to; `after` starts the
 /// page past the last row of the one before (keyset, `$3`–`$5`).
@@ -89,6 +79,45 @@ fn due_webhooks_sql(after: bool) -> String {
          AS endpoint FROM jobs j \
          WHERE j.state IN ('queued', 'waiting') AND j.kind IN {WEBHOOK_KINDS} \
          AND j.run_at <= $1 {after} ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2"
+    )
+}
+
+/// The machines lane's claim as one statement: the due rows picked and
+/// locked (`$1` now, `$2` the limit), updated to running under `$3`'s
+/// lease of `$5` ms, their history rows, and whether the claim must look
+/// again (see [`next_look`]), which the statement's own snapshot answers:
+/// the rows it picked are still queued there, so they are left out. It
+/// answers a row per job claimed, each with the look again, or one row
+/// with only the look again when it claimed nothing.
+///
+/// The claim is recorded at `$4` or later: never before the last change
+/// of a picked job (its dependencies settled) or of the job before it on
+/// its machine (its end), whose writer took its time before committing
+/// (for a batched report, before waiting for its batch), so a job is not
+/// recorded as started before the job it waited for ended.
+fn claim_machines_sql() -> String {
+    let due = machines_due_where();
+    format!(
+        "WITH picked AS (SELECT j.id, j.state AS was, j.updated_at AS changed, \
+             (SELECT p.updated_at FROM jobs p WHERE p.machine_id = j.machine_id AND p.id < j.id \
+              ORDER BY p.id DESC LIMIT 1) AS before \
+           FROM jobs j WHERE {due} \
+           ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2 FOR UPDATE SKIP LOCKED), \
+         stamp AS (SELECT GREATEST($4, MAX(changed), MAX(before)) AS at FROM picked), \
+         u AS (UPDATE jobs SET \
+             attempt = CASE WHEN jobs.state = 'queued' THEN jobs.attempt + 1 ELSE jobs.attempt END, \
+             state = 'running', lease_owner = $3, lease_expires_at = s.at + $5, updated_at = s.at \
+           FROM picked, stamp s WHERE jobs.id = picked.id RETURNING jobs.*, picked.was), \
+         ev AS (INSERT INTO job_events (job_id, at, kind, from_state, to_state, message) \
+           SELECT id, updated_at, 'state', 'queued', 'running', \
+             'attempt ' || attempt || ' of ' || max_attempts \
+           FROM u WHERE was = 'queued') \
+         SELECT u.*, l.passed_over, l.next FROM (SELECT \
+             (SELECT COUNT(*) FROM picked) < $2 AND EXISTS (SELECT 1 FROM jobs j \
+               WHERE {due} AND j.id NOT IN (SELECT id FROM picked)) AS passed_over, \
+             (SELECT MIN(run_at) FROM jobs WHERE state IN ('queued', 'waiting') \
+               AND kind NOT IN {WEBHOOK_KINDS} AND run_at > $1) AS next) l \
+         LEFT JOIN u ON TRUE"
     )
 }
 
@@ -149,42 +178,44 @@ pub(super) async fn next_look(
     })
 }
 
-/// Up to `limit` jobs of `lane` that can be claimed at `now`, in claim
-/// order, locked by `tx`.
-async fn due_jobs(
-    tx: &mut Tx,
-    lane: Lane,
-    limit: usize,
-    now: DateTime<Utc>,
-) -> Result<Vec<JobRow>, StoreError> {
-    match lane {
-        Lane::Machines => {
-            // The claim must walk `jobs_due` in its order and stop at the
-            // limit (and `next_look` walk a due index until its first
-            // row). The planner's estimate of queued rows lags the queue
-            // (no statistics in a new database, stale ones when a backlog
-            // builds up faster than autovacuum analyzes), and believing
-            // them few it combines bitmaps of every queued row and sorts
-            // them instead: 10 ms against 0.4 ms with 7,000 queued. Both
-            // are only penalized, for the rest of this transaction, which
-            // claims and commits.
-            sqlx::query(
-                "SELECT set_config('enable_sort', 'off', true), \
-                 set_config('enable_bitmapscan', 'off', true)",
-            )
-            .execute(&mut **tx)
-            .await?;
-            Ok(sqlx::query_as(sqlx::AssertSqlSafe(due_machines()))
-                .bind(to_ms(now))
-                .bind(limit as i64)
-                .fetch_all(&mut **tx)
-                .await?)
-        }
-        Lane::Webhooks => due_webhooks(tx, limit, now).await,
-    }
+/// Turns sorting and bitmap scans off for the rest of `tx`, for the
+/// machines lane's claim (a transaction that claims begins with them off:
+/// [`PLANNED_BEGIN`]).
+///
+/// The claim must walk `jobs_due` in its order and stop at its limit (and
+/// its look again walk a due index until its first row). The planner's
+/// estimate of queued rows lags the queue (no statistics in a new
+/// database, stale ones when a backlog builds up faster than autovacuum
+/// analyzes), and believing them few it combines bitmaps of every queued
+/// row and sorts them instead: 10 ms against 0.4 ms with 7,000 queued.
+/// Both are only penalized, for the rest of a transaction that claims and
+/// commits.
+///
+/// JIT compilation goes off too: a statement that must still sort (the
+/// penalty adds 10^10 to its cost) would pass `jit_above_cost` and spend
+/// half a second compiling itself, as the claim did when its history rows
+/// were inserted in order.
+pub(super) async fn plan_claims(tx: &mut Tx) -> Result<(), StoreError> {
+    sqlx::query(
+        "SELECT set_config('enable_sort', 'off', true), \
+         set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)",
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
-/// The webhooks lane's share of [`due_jobs`]: at most
+/// The `BEGIN` of a transaction that claims, in the same round trip as
+/// [`plan_claims`]'s settings.
+pub(super) const PLANNED_BEGIN: &str = "BEGIN; SET LOCAL enable_sort = off; \
+     SET LOCAL enable_bitmapscan = off; SET LOCAL jit = off";
+
+/// [`plan_claims`]'s settings for a whole session: the connections of the
+/// pool that the standing claims' own tries use, and nothing else.
+pub(super) const PLANNED_SESSION: &str =
+    "SET enable_sort = off; SET enable_bitmapscan = off; SET jit = off";
+
+/// The webhooks lane's due jobs: at most
 /// [`RUNNING_PER_ENDPOINT`] deliveries per endpoint running, counting the
 /// running ones and the ones taken here.
 async fn due_webhooks(
@@ -245,41 +276,95 @@ async fn due_webhooks(
     }
 }
 
-/// When a claim is recorded and until when its lease runs.
-pub(super) struct Leased {
-    /// The claim's time: the jobs' `updated_at` and their history row.
-    pub at: DateTime<Utc>,
-    /// When the lease runs out unless renewed.
-    pub until: DateTime<Utc>,
+/// What a claim took, and when it must look again.
+pub(super) struct Claimed {
+    /// The jobs, in claim order (priority, then id).
+    pub jobs: Vec<Job>,
+    /// When the lane must be looked at again ([`next_look`]'s answer),
+    /// when the claim's statement answered it too (the machines lane's);
+    /// `None` for the webhooks lane's.
+    pub look: Option<Option<DateTime<Utc>>>,
 }
 
-/// Takes up to `limit` jobs of `lane` due at `now` for `owner`, answered in
-/// claim order (priority, then id).
-///
-/// The claim is recorded at the time `stamp` answers, asked after the jobs
-/// were picked: a job picked because an earlier job of its machine ended
-/// must not be recorded as started before that end, whose time its writer
-/// took before committing (for a batched report, before waiting for its
-/// batch).
+/// Takes up to `limit` jobs of `lane` due at `now` for `owner`, under a
+/// lease of `lease`. The machines lane's claim is one statement (see
+/// [`claim_machines_sql`]), run in a transaction whose planner settings
+/// [`plan_claims`] made.
 pub(super) async fn claim(
     tx: &mut Tx,
     owner: &str,
     lane: Lane,
     limit: usize,
     now: DateTime<Utc>,
-    stamp: impl FnOnce() -> Leased,
-) -> Result<Vec<Job>, StoreError> {
+    lease: chrono::Duration,
+) -> Result<Claimed, StoreError> {
     if limit == 0 {
-        return Ok(Vec::new());
+        return Ok(Claimed {
+            jobs: Vec::new(),
+            look: None,
+        });
     }
-    let picked = due_jobs(tx, lane, limit, now).await?;
+    match lane {
+        Lane::Machines => claim_machines(&mut **tx, owner, limit, now, lease).await,
+        Lane::Webhooks => {
+            let picked = due_webhooks(tx, limit, now).await?;
+            let jobs = lease_picked(tx, owner, picked, now, now + lease).await?;
+            Ok(Claimed { jobs, look: None })
+        }
+    }
+}
+
+/// The machines lane's claim, through `on`: a transaction whose planner
+/// settings [`plan_claims`] made, or a connection of the claims' own pool,
+/// whose sessions have them (`PLANNED_SESSION`), where the statement
+/// commits on its own.
+pub(super) async fn claim_machines<'e>(
+    on: impl sqlx::PgExecutor<'e>,
+    owner: &str,
+    limit: usize,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+) -> Result<Claimed, StoreError> {
+    use sqlx::{FromRow, Row};
+    let rows = sqlx::query(sqlx::AssertSqlSafe(claim_machines_sql()))
+        .bind(to_ms(now))
+        .bind(limit as i64)
+        .bind(owner)
+        .bind(to_ms(now))
+        .bind(lease.num_milliseconds())
+        .fetch_all(on)
+        .await?;
+    let mut look = None;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in rows {
+        let passed_over: bool = row.try_get("passed_over")?;
+        let next: Option<i64> = row.try_get("next")?;
+        look = Some(if passed_over {
+            Some(now + LOCKED_AGAIN)
+        } else {
+            next.map(from_ms)
+        });
+        // The one row of a claim that took nothing has no job.
+        if row.try_get::<Option<i64>, _>("id")?.is_some() {
+            jobs.push(Job::try_from(JobRow::from_row(&row)?)?);
+        }
+    }
+    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+    Ok(Claimed { jobs, look })
+}
+
+/// Leases `picked` (locked by `tx`) to `owner` at `at` until `until`, with
+/// a history row for each fresh attempt; answered in claim order.
+async fn lease_picked(
+    tx: &mut Tx,
+    owner: &str,
+    picked: Vec<JobRow>,
+    at: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Job>, StoreError> {
     if picked.is_empty() {
         return Ok(Vec::new());
     }
-    let Leased {
-        at: now,
-        until: lease_until,
-    } = stamp();
     let ids: Vec<i64> = picked.iter().map(|r| r.id).collect();
     // A resumed wait goes on with the attempt it is in.
     sqlx::query(
@@ -289,8 +374,8 @@ pub(super) async fn claim(
     )
     .bind(&ids)
     .bind(owner)
-    .bind(to_ms(lease_until))
-    .bind(to_ms(now))
+    .bind(to_ms(until))
+    .bind(to_ms(at))
     .execute(&mut **tx)
     .await?;
     let mut jobs = Vec::with_capacity(picked.len());
@@ -303,8 +388,8 @@ pub(super) async fn claim(
         }
         job.state = JobState::Running;
         job.lease_owner = Some(owner.to_string());
-        job.lease_expires_at = Some(from_ms(to_ms(lease_until)));
-        job.updated_at = from_ms(to_ms(now));
+        job.lease_expires_at = Some(from_ms(to_ms(until)));
+        job.updated_at = from_ms(to_ms(at));
         // A poll of a wait is recorded by its API call, not as a state change.
         if fresh {
             let event = NewEvent::state(
@@ -316,7 +401,7 @@ pub(super) async fn claim(
         }
         jobs.push(job);
     }
-    let at = to_ms(now);
+    let at = to_ms(at);
     let rows: Vec<_> = events.iter().map(|(id, e)| (*id, at, e)).collect();
     insert_events(tx, &rows).await?;
     jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
@@ -324,8 +409,9 @@ pub(super) async fn claim(
 }
 
 /// Takes up to `limit` due jobs of any lane for `owner` (a claim on
-/// request): the machines lane's first, then the webhooks lane's with the
-/// slots left; answered in claim order.
+/// request, in a transaction begun with [`PLANNED_BEGIN`]): the machines
+/// lane's first, then the webhooks lane's with the slots left; answered
+/// in claim order.
 pub(super) async fn claim_any(
     tx: &mut Tx,
     owner: &str,
@@ -333,13 +419,16 @@ pub(super) async fn claim_any(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<Job>, StoreError> {
-    let leased = || Leased {
-        at: now,
-        until: lease_until,
-    };
-    let mut jobs = claim(tx, owner, Lane::Machines, limit, now, leased).await?;
+    let lease = lease_until - now;
+    let mut jobs = claim(tx, owner, Lane::Machines, limit, now, lease)
+        .await?
+        .jobs;
     let left = limit - jobs.len();
-    jobs.extend(claim(tx, owner, Lane::Webhooks, left, now, leased).await?);
+    jobs.extend(
+        claim(tx, owner, Lane::Webhooks, left, now, lease)
+            .await?
+            .jobs,
+    );
     jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
     Ok(jobs)
 }

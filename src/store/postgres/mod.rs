@@ -59,11 +59,20 @@ pub static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/p
 /// scheduler and the admin API's reads share them.
 const POOL_SIZE: u32 = 16;
 
+/// Connections of the standing claims' own pool: one per standing claim
+/// that tries at once (a dispatcher has one).
+const CLAIMS_POOL_SIZE: u32 = 2;
+
 /// The PostgreSQL driver's side of a store handle. Cheap to clone.
 #[derive(Clone)]
 pub(in crate::store) struct PostgresDriver {
     /// Every read and write.
     pool: PgPool,
+    /// The standing claims' own tries of the machines lane, each one
+    /// statement that commits on its own: sessions with the planner
+    /// settings a claim needs (`claims::PLANNED_SESSION`), which a
+    /// statement cannot set for itself.
+    claims_pool: PgPool,
     /// The store's signals, told after this daemon's commits and, through
     /// the listener, after other daemons'.
     signals: Arc<Signals>,
@@ -207,6 +216,17 @@ impl PostgresDriver {
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied database migrations");
         }
+        let claims_pool = PgPoolOptions::new()
+            .max_connections(CLAIMS_POOL_SIZE)
+            .min_connections(0)
+            .acquire_timeout(opts.busy_timeout.max(Duration::from_secs(5)))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::raw_sql(claims::PLANNED_SESSION).execute(conn).await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(connect_options(url)?);
         let claims = Arc::new(ops::Claims::default());
         // Never 0, which a note from before ids has.
         let me = rand::random::<u64>().max(1);
@@ -214,6 +234,7 @@ impl PostgresDriver {
         let (notifier, notifying) = notifier::Notifier::start(pool.clone());
         let mut driver = PostgresDriver {
             pool,
+            claims_pool,
             signals: signals.clone(),
             claims,
             me,

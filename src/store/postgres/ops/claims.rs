@@ -6,7 +6,9 @@
 //! this daemon's writes do the same: a write that may have made a job
 //! claimable (or freed a worker slot) tries this daemon's standing claims
 //! in its own transaction before committing ([`Claims::take_in`], from
-//! `tx.rs`), and hands the jobs over after the commit. Other daemons'
+//! `tx.rs`), and hands the jobs over after the commit. A batch of plain
+//! submits is one statement that commits on its own (`batch.rs`): it wakes
+//! the claims after its commit instead. Other daemons'
 //! commits reach a standing claim through `LISTEN` (`listener.rs`): each
 //! claim has a task that tries again when woken by them, by a `poke`
 //! when a delayed job falls due, every [`SAFETY_POLL`] as a safety net
@@ -16,6 +18,14 @@
 //! next due time, or in a few milliseconds when it passed over a due job
 //! another transaction held locked (`claims::next_look`). The dispatcher's
 //! timer pokes at that moment.
+//!
+//! **One round trip.** The task's try of the machines lane is the claim's
+//! one statement (`claims::claim_machines`: pick, lease, history rows and
+//! when to look again), which commits on its own on a connection of the
+//! claims' own pool, whose sessions have the planner settings a claim
+//! needs; a try inside a write's transaction sets them for that
+//! transaction. The webhooks lane's claim counts deliveries per endpoint
+//! under a lock, in a transaction of its own.
 //!
 //! A claim's jobs are counted against its free worker slots, and the slots
 //! are taken after the commit: whoever tries a claim (a write, or its
@@ -30,6 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::PgPool;
 use tokio::sync::{Notify, OwnedMutexGuard, mpsc};
 use tokio::task::JoinHandle;
 
@@ -143,18 +154,55 @@ impl Standing {
             return Ok((Vec::new(), false));
         }
         let now = self.claim.clock.now();
-        let lease = chrono::Duration::from_std(self.claim.lease).unwrap_or_default();
-        let stamp = || {
-            let at = self.claim.clock.now().max(now);
-            claims::Leased {
-                at,
-                until: at + lease,
-            }
-        };
-        let jobs = claims::claim(tx, &self.claim.owner, self.claim.lane, free, now, stamp).await?;
+        let claimed = claims::claim(
+            tx,
+            &self.claim.owner,
+            self.claim.lane,
+            free,
+            now,
+            self.lease(),
+        )
+        .await?;
+        self.published(claimed, free, now, Some(tx)).await
+    }
+
+    /// The machines lane's [`Self::claim_in`] as one statement that commits
+    /// on its own, on a connection of `pool` (the claims' own, whose
+    /// sessions have the planner settings a claim needs).
+    async fn claim_alone(&self, pool: &PgPool) -> Result<(Vec<Job>, bool), StoreError> {
+        let free = self.claim.slots.available_permits();
+        if free == 0 {
+            return Ok((Vec::new(), false));
+        }
+        let now = self.claim.clock.now();
+        let claimed =
+            claims::claim_machines(pool, &self.claim.owner, free, now, self.lease()).await?;
+        self.published(claimed, free, now, None).await
+    }
+
+    /// The claim's lease.
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.claim.lease).unwrap_or_default()
+    }
+
+    /// Publishes when to look again if `claimed` left some of the `free`
+    /// slots free (asking `tx` when the claim's statement did not answer
+    /// it); answers the jobs and whether slots were left free.
+    async fn published(
+        &self,
+        claimed: claims::Claimed,
+        free: usize,
+        now: DateTime<Utc>,
+        tx: Option<&mut Tx>,
+    ) -> Result<(Vec<Job>, bool), StoreError> {
+        let claims::Claimed { jobs, look } = claimed;
         let left_free = jobs.len() < free;
         if left_free {
-            let next = claims::next_look(tx, self.claim.lane, now).await?;
+            let next = match (look, tx) {
+                (Some(next), _) => next,
+                (None, Some(tx)) => claims::next_look(tx, self.claim.lane, now).await?,
+                (None, None) => unreachable!("a claim alone answers when to look again"),
+            };
             // Published before the commit: at worst the dispatcher pokes a
             // little early for a job a rolled-back write did not keep.
             self.claim.next_due.send_replace(next);
@@ -164,6 +212,22 @@ impl Standing {
 }
 
 impl Claims {
+    /// A write that tried none of this daemon's standing claims: every
+    /// one is woken after its commit.
+    pub(in crate::store) fn untried(&self) -> Tried {
+        Tried {
+            taken: Vec::new(),
+            skipped: self
+                .stands
+                .lock()
+                .expect("claims poisoned")
+                .values()
+                .map(|s| s.wake.clone())
+                .collect(),
+            drained: false,
+        }
+    }
+
     /// Every standing claim tries again.
     pub(in crate::store) fn recheck(&self) {
         for stand in self.stands.lock().expect("claims poisoned").values() {
@@ -212,6 +276,7 @@ impl Claims {
             .map(|s| (s.standing.clone(), s.wake.clone()))
             .collect();
         let mut lanes = Vec::new();
+        let mut planned = false;
         let mut tried = Tried {
             taken: Vec::new(),
             skipped: Vec::new(),
@@ -223,6 +288,10 @@ impl Claims {
                 tried.drained = false;
                 continue;
             };
+            if !planned {
+                claims::plan_claims(tx).await?;
+                planned = true;
+            }
             let (jobs, left_free) = standing.claim_in(tx).await?;
             tried.drained &= left_free;
             lanes.push(standing.claim.lane);
@@ -264,7 +333,7 @@ impl PostgresDriver {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<Job>, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_planned().await?;
         let jobs = claims::claim_any(&mut tx, owner, limit, now, lease_until).await?;
         let fx = Effects {
             read_only: jobs.is_empty(),
@@ -357,15 +426,33 @@ impl PostgresDriver {
         if free == 0 {
             return Ok(false);
         }
-        let mut tx = self.begin().await?;
-        let (jobs, _) = standing.claim_in(&mut tx).await?;
+        let jobs = match standing.claim.lane {
+            // One statement that commits on its own: one round trip, not
+            // three.
+            Lane::Machines => {
+                let (jobs, _) = standing.claim_alone(&self.claims_pool).await?;
+                if !jobs.is_empty() {
+                    // Jobs changed state: the commits watch and the other
+                    // daemons hear.
+                    self.tell(Effects::default(), Tried::default()).await;
+                }
+                jobs
+            }
+            Lane::Webhooks => {
+                let mut tx = self.begin_planned().await?;
+                let (jobs, _) = standing.claim_in(&mut tx).await?;
+                if jobs.is_empty() {
+                    self.commit_quietly(tx).await?;
+                    return Ok(false);
+                }
+                self.commit(tx, Effects::default()).await?;
+                jobs
+            }
+        };
         if jobs.is_empty() {
-            self.commit_quietly(tx).await?;
             return Ok(false);
         }
         let took = jobs.len();
-        // Jobs changed state: the commits watch and the other daemons hear.
-        self.commit(tx, Effects::default()).await?;
         standing.send(jobs);
         Ok(took == free)
     }
