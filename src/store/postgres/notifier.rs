@@ -11,9 +11,10 @@
 //! data, and commits together with the others (PostgreSQL's group commit);
 //! its [`Note`] goes to this task, which sends it after the commit.
 //!
-//! **Merged.** Notes that arrive while one is being sent are merged into
-//! the next (flags or-ed, cancelled jobs appended), so a busy daemon sends
-//! about one `NOTIFY` per round trip, not one per write. The `NOTIFY` runs
+//! **Merged.** Notes that arrive while one is being sent, or within
+//! [`GATHER`] of the last send, are merged into the next (flags or-ed,
+//! cancelled jobs appended), so a busy daemon sends a `NOTIFY` every few
+//! milliseconds, not one per write. The `NOTIFY` runs
 //! in a statement of its own with `synchronous_commit` off for that
 //! statement only: a note is a hint about data already durable, not data,
 //! so its commit need not wait for a flush, and it holds the lock for
@@ -82,10 +83,22 @@ impl Notifier {
     }
 }
 
+/// The least time between two sends: the notes of the commits made
+/// meanwhile are merged into the next. A busy daemon commits every few
+/// hundred microseconds, and a `NOTIFY` costs the server a statement, a
+/// commit and a wake-up of every listening session; a note a millisecond
+/// or two later costs the other daemons nothing they would notice.
+const GATHER: Duration = Duration::from_millis(2);
+
 /// The task: takes every note waiting, merges them, sends the result.
 async fn send_notes(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Queued>) {
     let mut waiting = Vec::new();
+    let mut last_send: Option<tokio::time::Instant> = None;
     while let Some(first) = rx.recv().await {
+        if let Some(last) = last_send {
+            tokio::time::sleep_until(last + GATHER).await;
+        }
+        last_send = Some(tokio::time::Instant::now());
         waiting.push(first);
         while let Ok(more) = rx.try_recv() {
             waiting.push(more);
