@@ -35,6 +35,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use sqlx::{FromRow, Row};
 
 use super::dependencies;
 use super::jobs::{insert_event, insert_events, webhook_kinds};
@@ -325,7 +326,6 @@ pub(super) async fn claim_machines<'e>(
     now: DateTime<Utc>,
     lease: chrono::Duration,
 ) -> Result<Claimed, StoreError> {
-    use sqlx::{FromRow, Row};
     let rows = sqlx::query(sqlx::AssertSqlSafe(claim_machines_sql()))
         .bind(to_ms(now))
         .bind(limit as i64)
@@ -350,7 +350,13 @@ pub(super) async fn claim_machines<'e>(
         }
     }
     jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-    Ok(Claimed { jobs, look })
+    // The statement answers at least one row; were it none, looking again
+    // soon loses nothing.
+    let look = look.unwrap_or(Some(now + LOCKED_AGAIN));
+    Ok(Claimed {
+        jobs,
+        look: Some(look),
+    })
 }
 
 /// Leases `picked` (locked by `tx`) to `owner` at `at` until `until`, with
