@@ -100,30 +100,46 @@ pub struct EventFilter {
     pub job_id: Option<JobId>,
 }
 
-/// The first history row's line of a job stored in `state`: what it
-/// waits for (`pending` jobs), why it was cancelled at once (`error`), or
-/// when it is due.
-pub(in crate::store) fn submitted_message(
-    state: JobState,
-    pending: &[JobId],
-    error: Option<&str>,
-    run_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> String {
-    match state {
-        JobState::Blocked => {
-            let ids: Vec<String> = pending.iter().map(|d| d.to_string()).collect();
-            format!(
-                "submitted; waits for job{} {}",
-                if ids.len() == 1 { "" } else { "s" },
-                ids.join(", ")
-            )
+/// How a new job starts, from the states of what it depends on: each
+/// driver reads them, and both store what this says.
+pub(in crate::store) struct Start {
+    /// `queued`, `blocked`, or `cancelled` (a dependency failed already).
+    pub state: JobState,
+    /// The dependencies still unfinished: one edge each.
+    pub pending: Vec<JobId>,
+    /// Why a job that starts cancelled was not run.
+    pub error: Option<String>,
+}
+
+impl Start {
+    /// The start of a job that depends on nothing.
+    pub fn queued() -> Start {
+        Start {
+            state: JobState::Queued,
+            pending: Vec::new(),
+            error: None,
         }
-        JobState::Cancelled => format!(
-            "submitted, and cancelled at once: {}",
-            error.unwrap_or_default()
-        ),
-        _ if run_at > now => format!("submitted; due at {}", run_at.to_rfc3339()),
-        _ => "submitted".to_string(),
+    }
+
+    /// The first history row's line of a job that starts so, due at
+    /// `run_at`: what it waits for, why it was cancelled at once, or when
+    /// it is due.
+    pub fn submitted_message(&self, run_at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+        match self.state {
+            JobState::Blocked => {
+                let ids: Vec<String> = self.pending.iter().map(|d| d.to_string()).collect();
+                format!(
+                    "submitted; waits for job{} {}",
+                    if ids.len() == 1 { "" } else { "s" },
+                    ids.join(", ")
+                )
+            }
+            JobState::Cancelled => format!(
+                "submitted, and cancelled at once: {}",
+                self.error.as_deref().unwrap_or_default()
+            ),
+            _ if run_at > now => format!("submitted; due at {}", run_at.to_rfc3339()),
+            _ => "submitted".to_string(),
+        }
     }
 }

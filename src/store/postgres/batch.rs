@@ -47,9 +47,11 @@ use sqlx::QueryBuilder;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::ops::Tried;
 use super::tx::{Effects, Tx};
 use super::{PostgresDriver, dependencies, jobs, machines};
 use crate::job::{Job, JobId, JobState, NewJob};
+use crate::store::jobs::Start;
 use crate::store::rows::{JobRow, to_ms};
 use crate::store::{Cause, StoreError, Submitted, Transition};
 
@@ -344,7 +346,9 @@ impl PostgresDriver {
                 ));
             }
         };
-        self.tell(fx, self.claims.untried()).await;
+        // This daemon's standing claims were not tried in the statement.
+        self.claims.recheck();
+        self.tell(fx, Tried::default()).await;
         submitted(rows, submits.len()).map_err(Failed::Committing)
     }
 }
@@ -362,69 +366,60 @@ async fn insert_jobs<'e>(
     }
     let messages: Vec<String> = submits
         .iter()
-        .map(|(job, now)| {
-            crate::store::jobs::submitted_message(JobState::Queued, &[], None, job.run_at, *now)
-        })
+        .map(|(job, now)| Start::queued().submitted_message(job.run_at, *now))
         .collect();
-    let mut sql = QueryBuilder::new(
-        "WITH j AS (INSERT INTO jobs (kind, machine_id, args, state, priority, attempt, \
-         max_attempts, run_at, wait, wait_timeout_ms, created_at, updated_at) \
-         SELECT kind, machine_id, args, 'queued', priority, 0, max_attempts, run_at, wait, \
-         wait_timeout_ms, created_at, created_at FROM UNNEST(",
-    );
     let col = |f: &dyn Fn(&NewJob, DateTime<Utc>) -> i64| -> Vec<i64> {
         submits.iter().map(|(j, now)| f(j, *now)).collect()
     };
-    sql.push_bind(
+    // Ids are drawn in the insert's order, so the k-th id is the k-th
+    // submit's, and its history row takes the k-th message.
+    sqlx::query_as(
+        "WITH j AS (INSERT INTO jobs (kind, machine_id, args, state, priority, attempt, \
+         max_attempts, run_at, wait, wait_timeout_ms, created_at, updated_at) \
+         SELECT kind, machine_id, args, 'queued', priority, 0, max_attempts, run_at, wait, \
+         wait_timeout_ms, created_at, created_at \
+         FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], \
+         $6::BIGINT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[]) WITH ORDINALITY \
+         AS s(kind, machine_id, args, priority, max_attempts, run_at, wait, wait_timeout_ms, \
+         created_at, n) ORDER BY n RETURNING *), \
+         ev AS (INSERT INTO job_events (job_id, at, kind, from_state, to_state, message) \
+         SELECT k.id, k.created_at, 'state', NULL, 'queued', m.message \
+         FROM (SELECT id, created_at, row_number() OVER (ORDER BY id) AS n FROM j) k \
+         JOIN UNNEST($10::TEXT[]) WITH ORDINALITY AS m(message, n) ON m.n = k.n) \
+         SELECT * FROM j",
+    )
+    .bind(
         submits
             .iter()
             .map(|(j, _)| j.operation.kind().as_str())
             .collect::<Vec<_>>(),
-    );
-    sql.push("::TEXT[], ");
-    sql.push_bind(
+    )
+    .bind(
         submits
             .iter()
             .map(|(j, _)| j.machine_id.clone())
             .collect::<Vec<_>>(),
-    );
-    sql.push("::TEXT[], ");
-    sql.push_bind(
+    )
+    .bind(
         submits
             .iter()
             .map(|(j, _)| j.operation.args_json().to_string())
             .collect::<Vec<_>>(),
-    );
-    sql.push("::TEXT[], ");
-    sql.push_bind(col(&|j, _| i64::from(j.priority)));
-    sql.push("::BIGINT[], ");
-    sql.push_bind(col(&|j, _| i64::from(j.max_attempts)));
-    sql.push("::BIGINT[], ");
-    sql.push_bind(col(&|j, _| to_ms(j.run_at)));
-    sql.push("::BIGINT[], ");
-    sql.push_bind(
+    )
+    .bind(col(&|j, _| i64::from(j.priority)))
+    .bind(col(&|j, _| i64::from(j.max_attempts)))
+    .bind(col(&|j, _| to_ms(j.run_at)))
+    .bind(
         submits
             .iter()
             .map(|(j, _)| j.wait.map(|w| w.as_str()))
             .collect::<Vec<_>>(),
-    );
-    sql.push("::TEXT[], ");
-    sql.push_bind(col(&|j, _| j.wait_timeout.as_millis() as i64));
-    sql.push("::BIGINT[], ");
-    sql.push_bind(col(&|_, now| to_ms(now)));
-    // Ids are drawn in the insert's order, so the k-th id is the k-th
-    // submit's, and its history row takes the k-th message.
-    sql.push(
-        "::BIGINT[]) WITH ORDINALITY AS s(kind, machine_id, args, priority, max_attempts, \
-         run_at, wait, wait_timeout_ms, created_at, n) ORDER BY n RETURNING *), \
-         ev AS (INSERT INTO job_events (job_id, at, kind, from_state, to_state, message) \
-         SELECT k.id, k.created_at, 'state', NULL, 'queued', m.message \
-         FROM (SELECT id, created_at, row_number() OVER (ORDER BY id) AS n FROM j) k \
-         JOIN UNNEST(",
-    );
-    sql.push_bind(messages);
-    sql.push("::TEXT[]) WITH ORDINALITY AS m(message, n) ON m.n = k.n) SELECT * FROM j");
-    sql.build_query_as().fetch_all(on).await
+    )
+    .bind(col(&|j, _| j.wait_timeout.as_millis() as i64))
+    .bind(col(&|_, now| to_ms(now)))
+    .bind(messages)
+    .fetch_all(on)
+    .await
 }
 
 /// The answers of the `submits` that [`insert_jobs`] stored as `rows`.

@@ -20,6 +20,7 @@ use sqlx::{Postgres, QueryBuilder};
 use super::dependencies;
 use super::tx::{Effects, Tx};
 use crate::job::{Dependency, Job, JobId, JobState, NewEvent, NewJob, SpecError};
+use crate::store::jobs::Start;
 use crate::store::rows::{JobRow, to_ms};
 use crate::store::{CancelResult, RetryResult, StoreError, Submitted, Transition, UtilizationRow};
 
@@ -121,11 +122,7 @@ async fn submit_placed(
         })
         .collect();
     let start = if deps.is_empty() {
-        dependencies::Start {
-            state: JobState::Queued,
-            pending: Vec::new(),
-            error: None,
-        }
+        Start::queued()
     } else {
         dependencies::start(tx, &deps, job.on_dependency_failure).await?
     };
@@ -173,13 +170,7 @@ async fn submit_placed(
         });
     };
     let stored = Job::try_from(row)?;
-    let message = crate::store::jobs::submitted_message(
-        start.state,
-        &start.pending,
-        start.error.as_deref(),
-        job.run_at,
-        now,
-    );
+    let message = start.submitted_message(job.run_at, now);
     insert_event(
         tx,
         stored.id,

@@ -11,17 +11,8 @@ use super::tx::{Effects, Tx};
 use crate::job::dependency::{NOT_RUN, no_such_job};
 use crate::job::{JobId, JobState, NewEvent, OnDependencyFailure, SpecError};
 use crate::store::StoreError;
+use crate::store::jobs::Start;
 use crate::store::rows::to_ms;
-
-/// How a new job starts, from the states of what it depends on.
-pub(super) struct Start {
-    /// `queued`, `blocked`, or `cancelled` (a dependency failed already).
-    pub state: JobState,
-    /// The dependencies still unfinished: one edge each.
-    pub pending: Vec<JobId>,
-    /// Why a job that starts cancelled was not run.
-    pub error: Option<String>,
-}
 
 /// Every job id in `ids` that the store does not hold, for a refusal
 /// before anything of a batch is written.

@@ -10,6 +10,7 @@ use super::machines::{SeenMachine, see_machines};
 use super::rows::job_columns;
 use super::tx::{Effects, Reply, Tx, json_text, pending};
 use crate::job::{Dependency, Job, JobId, JobState, Lane, NewEvent, NewJob, SpecError};
+use crate::store::jobs::Start;
 use crate::store::rows::{JobRow, to_ms};
 use crate::store::{CancelResult, RetryResult, StoreError, Submitted, Transition, UtilizationRow};
 
@@ -314,11 +315,7 @@ pub(super) fn submit_placed(
         })
         .collect();
     let start = if deps.is_empty() {
-        dependencies::Start {
-            state: JobState::Queued,
-            pending: Vec::new(),
-            error: None,
-        }
+        Start::queued()
     } else {
         dependencies::start(tx, &deps, job.on_dependency_failure)?
     };
@@ -343,18 +340,12 @@ fn stage_job(
     args: Value,
     now: DateTime<Utc>,
     events: &mut Vec<(JobId, i64, NewEvent)>,
-    start: &dependencies::Start,
+    start: &Start,
     depends_on: Vec<JobId>,
 ) -> Job {
     let id = *next_id;
     *next_id += 1;
-    let message = crate::store::jobs::submitted_message(
-        start.state,
-        &start.pending,
-        start.error.as_deref(),
-        job.run_at,
-        now,
-    );
+    let message = start.submitted_message(job.run_at, now);
     events.push((id, to_ms(now), NewEvent::state(None, start.state, message)));
     let with_deps = !depends_on.is_empty();
     Job {

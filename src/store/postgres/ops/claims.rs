@@ -213,22 +213,6 @@ impl Standing {
 }
 
 impl Claims {
-    /// A write that tried none of this daemon's standing claims: every
-    /// one is woken after its commit.
-    pub(in crate::store) fn untried(&self) -> Tried {
-        Tried {
-            taken: Vec::new(),
-            skipped: self
-                .stands
-                .lock()
-                .expect("claims poisoned")
-                .values()
-                .map(|s| s.wake.clone())
-                .collect(),
-            drained: false,
-        }
-    }
-
     /// Every standing claim tries again.
     pub(in crate::store) fn recheck(&self) {
         for stand in self.stands.lock().expect("claims poisoned").values() {
