@@ -114,16 +114,21 @@ fn flock_holder(file: &File) -> Option<u32> {
     let inode = format!("{major:02x}:{minor:02x}:{ino}");
     // "3: FLOCK  ADVISORY  WRITE 19761 fe:00:10011143 0 EOF"; a waiter's
     // line has "->" after the number and so never matches.
-    std::fs::read_to_string("/proc/locks")
-        .ok()?
-        .lines()
-        .find_map(|line| {
+    let holder = |locks: String| {
+        locks.lines().find_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
             match fields[..] {
                 [_, "FLOCK", _, _, pid, at, ..] if at == inode => pid.parse().ok(),
                 _ => None,
             }
         })
+    };
+    // The kernel writes /proc/locks a page at a time and finds where the
+    // next page starts by counting lines again: when other processes take
+    // or drop locks in between (SQLite's own locks come and go with every
+    // transaction), a line can be skipped. The holder's line stays, so a
+    // read that misses it is read again.
+    (0..3).find_map(|_| holder(std::fs::read_to_string("/proc/locks").ok()?))
 }
 
 /// Held by every handle of the store: releases the flock when the last one
