@@ -167,7 +167,10 @@ impl Daemon {
             addr: settings.listen,
             cause,
         })?;
-        let store = Store::open(&settings.store).await?;
+        // Named before the store opens: its connections carry the name
+        // (`StoreOptions::daemon`).
+        let owner = owner_name();
+        let store = Store::open(&settings.store.for_daemon(owner.clone())).await?;
         if store.is_shared() {
             // Paperspace limits the account: one bucket for every daemon.
             api.share_rate_limit(Arc::new(rate_limit::StoreBucket(store.clone())));
@@ -225,7 +228,6 @@ impl Daemon {
             install_digest(&registry, cron).await;
         }
 
-        let owner = owner_name();
         store
             .register(&DaemonInfo {
                 id: owner.clone(),

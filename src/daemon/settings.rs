@@ -97,6 +97,7 @@ impl DaemonSettings {
                     .then(|| DatabaseUrl::new(config.store.url.clone())),
                 durability: config.store.synchronous,
                 busy_timeout: config.store.busy_timeout,
+                daemon: None,
             },
             workers: WorkerSettings {
                 rate_units: RateUnits {

@@ -15,6 +15,12 @@
 //!   [`SEED_EVENTS`] events seed the counters, so a restarted daemon does not
 //!   start blind; Prometheus sees that as the usual counter reset.
 //!
+//! Several daemons on one PostgreSQL database each count only the rows
+//! they wrote (each row names its daemon), so that a sum over the daemons
+//! counts every job, call and firing once. A daemon that restarts is a new
+//! daemon there: it starts from zero, the same counter reset. The gauges
+//! are the shared queue's, the same on every daemon.
+//!
 //! The admin API's own requests are counted by the HTTP layer
 //! ([`Metrics::admin_request`]).
 
@@ -203,7 +209,8 @@ impl Metrics {
             events = last.id;
             let full = batch.len() as i64 == BATCH;
             let mut c = self.lock();
-            for fact in batch {
+            // Past the others' rows too, counting this daemon's own.
+            for fact in batch.into_iter().filter(|f| f.mine) {
                 c.count_event(fact);
             }
             c.event_cursor = Some(events);
@@ -223,7 +230,7 @@ impl Metrics {
             firings = last.rowid;
             let full = batch.len() as i64 == BATCH;
             let mut c = self.lock();
-            for f in batch {
+            for f in batch.into_iter().filter(|f| f.mine) {
                 if f.outcome != "skipped" {
                     let late = (f.recorded_at - f.fire_at) as f64 / 1000.0;
                     c.fire_lateness
@@ -587,6 +594,7 @@ mod tests {
                 job_kind: "start".into(),
                 job_created_at: 4_000,
                 first_wait_at: Some(7_000),
+                mine: true,
             };
         c.count_event(fact("api_call", None, None, Some(200)));
         c.count_event(fact("api_call", None, None, Some(503)));

@@ -38,6 +38,10 @@ pub(crate) struct EventFact {
     pub job_created_at: i64,
     /// For final state changes: when the job first began waiting.
     pub first_wait_at: Option<i64>,
+    /// Written by this daemon: each daemon counts only its own rows, so
+    /// that a sum over the daemons of one database counts each once
+    /// (always true on SQLite, where one daemon has the file).
+    pub mine: bool,
 }
 
 /// A `firings` row, as the metrics' catch-up reads it.
@@ -51,6 +55,8 @@ pub(crate) struct FiringFact {
     pub outcome: String,
     /// When the firing was recorded (ms), for the firing lag.
     pub recorded_at: i64,
+    /// Recorded by this daemon (see [`EventFact::mine`]).
+    pub mine: bool,
 }
 
 /// What the database holds at scrape time, for the metrics' gauges.

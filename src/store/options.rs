@@ -1,6 +1,7 @@
 //! Where and how to open the store.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -73,6 +74,13 @@ pub struct StoreOptions {
     pub durability: Durability,
     /// How long a reader waits for a lock before failing.
     pub busy_timeout: Duration,
+    /// The id of the daemon that opens the store (its lease owner name),
+    /// set with [`StoreOptions::for_daemon`]. On PostgreSQL its connections
+    /// carry it, and the history rows and firings they write name it, so
+    /// that each daemon's metrics count its own work. `None` outside a
+    /// daemon (a one-shot command); SQLite has one daemon per file and
+    /// needs none.
+    pub daemon: Option<Arc<str>>,
 }
 
 impl StoreOptions {
@@ -82,6 +90,15 @@ impl StoreOptions {
             url: None,
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(5),
+            daemon: None,
+        }
+    }
+
+    /// These options for the daemon `id` (see [`StoreOptions::daemon`]).
+    pub fn for_daemon(&self, id: Arc<str>) -> Self {
+        StoreOptions {
+            daemon: Some(id),
+            ..self.clone()
         }
     }
 

@@ -15,6 +15,7 @@ use machinist::paperspace::{Backend, MachineApi};
 use machinist::sim::SimHandle;
 use machinist::store::{Store, StoreError};
 use serde_json::{Value, json};
+use sqlx::Connection;
 
 use crate::harness::{
     Fixture, daemon_api, daemon_settings, legacy_client, on_postgres, open_store, spawn_sim,
@@ -160,6 +161,143 @@ async fn two_daemons_share_one_queue_one_leader_and_each_machines_order() {
             finished_before = store.job(*id).await.unwrap().unwrap().finished_at;
         }
     }
+    b.stop().await;
+    a.stop().await;
+}
+
+/// The value of the metric line that starts with `series` in `text`, 0
+/// when there is none.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+/// Each daemon's `/metrics` counts the jobs and calls it ran itself, so
+/// that a sum over the daemons counts each once; the history rows name
+/// the daemon that wrote them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_daemon_counts_its_own_jobs_and_calls_in_its_metrics() {
+    if !needs_postgres("each_daemon_counts_its_own_jobs_and_calls_in_its_metrics") {
+        return;
+    }
+    let fixture = Fixture::new().await;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sim = spawn_sim(Duration::from_millis(5), clock).await;
+    let api = legacy_client(&sim.url, Duration::from_secs(5));
+    let mut machines = Vec::new();
+    for i in 0..4 {
+        let m = api
+            .create(&machinist::machine::CreateMachine::new(
+                format!("counted-{i}"),
+                "West Coast (CA1)",
+                "C5",
+                50,
+                "tkni3aa4",
+            ))
+            .await
+            .unwrap();
+        machines.push(m.id);
+    }
+    let a = start_daemon(&fixture, &sim).await;
+    let b = start_daemon(&fixture, &sim).await;
+    let store = a.store().clone();
+    let mut ids = Vec::new();
+    for round in 0..5 {
+        for (k, id) in machines.iter().enumerate() {
+            let url = if (round + k) % 2 == 0 {
+                a.url()
+            } else {
+                b.url()
+            };
+            ids.push(submit(&url, json!({"kind": "show", "machine_id": id})).await);
+        }
+    }
+    crate::harness::until_committed(&store, Duration::from_secs(30), || async {
+        for id in &ids {
+            let job = store.job(*id).await.map_err(|e| e.to_string())?.unwrap();
+            if job.state != JobState::Succeeded {
+                return Err(format!("job {id} is {:?}", job.state));
+            }
+        }
+        Ok(())
+    })
+    .await;
+
+    // Who finished each job and made each call, as the rows say.
+    let url = fixture.options().url.unwrap();
+    let mut conn = sqlx::PgConnection::connect(url.expose_for_test())
+        .await
+        .unwrap();
+    let written: Vec<(Option<String>, String, i64)> = sqlx::query_as(
+        "SELECT daemon, kind, COUNT(*) FROM job_events \
+         WHERE kind = 'api_call' OR to_state = 'succeeded' GROUP BY daemon, kind",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let daemons: Vec<String> = store
+        .daemons()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert!(
+        written
+            .iter()
+            .all(|(d, _, _)| d.as_ref().is_some_and(|d| daemons.contains(d))),
+        "a row names no running daemon: {written:?} (daemons {daemons:?})"
+    );
+    let rows_of = |kind: &str| -> Vec<f64> {
+        let mut counts: Vec<f64> = daemons
+            .iter()
+            .map(|d| {
+                written
+                    .iter()
+                    .filter(|(w, k, _)| w.as_deref() == Some(d.as_str()) && k == kind)
+                    .map(|(_, _, n)| *n as f64)
+                    .sum()
+            })
+            .collect();
+        counts.sort_by(f64::total_cmp);
+        counts
+    };
+
+    // Each daemon's counters: its own rows, whichever daemon ran what.
+    let http = reqwest::Client::new();
+    let mut finished = Vec::new();
+    let mut calls = Vec::new();
+    for daemon in [&a, &b] {
+        let text = http
+            .get(format!("{}/metrics", daemon.url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        finished.push(metric(
+            &text,
+            "machinist_job_duration_seconds_count{kind=\"show\",state=\"succeeded\"}",
+        ));
+        calls.push(
+            text.lines()
+                .filter(|l| l.starts_with("machinist_paperspace_calls_total{"))
+                .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+                .sum::<f64>(),
+        );
+    }
+    assert_eq!(
+        finished.iter().sum::<f64>(),
+        ids.len() as f64,
+        "{finished:?}"
+    );
+    assert_eq!(calls.iter().sum::<f64>(), ids.len() as f64, "{calls:?}");
+    finished.sort_by(f64::total_cmp);
+    calls.sort_by(f64::total_cmp);
+    assert_eq!(finished, rows_of("state"));
+    assert_eq!(calls, rows_of("api_call"));
     b.stop().await;
     a.stop().await;
 }

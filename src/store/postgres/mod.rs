@@ -101,20 +101,31 @@ fn connect_error(url: &DatabaseUrl, e: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// The setting that names the daemon on each of its connections; the
+/// history rows and firings they add name it (migration 0004).
+const DAEMON_SETTING: &str = "machinist.daemon";
+
 /// The connect options of `url`, with statement logging off (statements
-/// carry job arguments).
-fn connect_options(url: &DatabaseUrl) -> Result<PgConnectOptions, StoreError> {
-    Ok(PgConnectOptions::from_str(url.expose())
+/// carry job arguments), naming `daemon` on the connection when it is one's.
+fn connect_options(
+    url: &DatabaseUrl,
+    daemon: Option<&str>,
+) -> Result<PgConnectOptions, StoreError> {
+    let options = PgConnectOptions::from_str(url.expose())
         .map_err(|e| connect_error(url, e))?
         .application_name("machinist")
-        .disable_statement_logging())
+        .disable_statement_logging();
+    Ok(match daemon {
+        Some(id) => options.options([(DAEMON_SETTING, id)]),
+        None => options,
+    })
 }
 
 /// Applies pending migrations and returns the versions applied.
 pub(in crate::store) async fn migrate_postgres(url: &DatabaseUrl) -> Result<Vec<i64>, StoreError> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
-        .connect_with(connect_options(url)?)
+        .connect_with(connect_options(url, None)?)
         .await
         .map_err(|e| connect_error(url, e))?;
     let applied = run_migrations(&pool).await;
@@ -209,7 +220,7 @@ impl PostgresDriver {
             .max_connections(POOL_SIZE)
             .min_connections(0)
             .acquire_timeout(opts.busy_timeout.max(Duration::from_secs(5)))
-            .connect_with(connect_options(url)?)
+            .connect_with(connect_options(url, opts.daemon.as_deref())?)
             .await
             .map_err(|e| connect_error(url, e))?;
         let applied = run_migrations(&pool).await?;
@@ -226,7 +237,7 @@ impl PostgresDriver {
                     Ok(())
                 })
             })
-            .connect_lazy_with(connect_options(url)?);
+            .connect_lazy_with(connect_options(url, opts.daemon.as_deref())?);
         let claims = Arc::new(ops::Claims::default());
         // Never 0, which a note from before ids has.
         let me = rand::random::<u64>().max(1);

@@ -18,7 +18,8 @@ const EVENT_FACTS: &str = "SELECT e.id, e.at, e.kind, e.from_state, e.to_state, 
      e.status, e.latency_ms, j.kind AS job_kind, j.created_at AS job_created_at, \
      CASE WHEN e.kind = 'state' AND e.to_state IN ('succeeded', 'failed', 'cancelled') \
        THEN (SELECT MIN(w.at) FROM job_events w WHERE w.job_id = e.job_id \
-             AND w.kind = 'state' AND w.to_state = 'waiting') END AS first_wait_at \
+             AND w.kind = 'state' AND w.to_state = 'waiting') END AS first_wait_at, \
+     e.daemon IS NOT DISTINCT FROM current_setting('machinist.daemon', true) AS mine \
      FROM job_events e JOIN jobs j ON j.id = e.job_id \
      WHERE e.id > $1 ORDER BY e.id LIMIT $2";
 
@@ -48,7 +49,9 @@ impl PostgresDriver {
         limit: i64,
     ) -> Result<Vec<FiringFact>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT seq AS rowid, fire_at, outcome, recorded_at FROM firings \
+            "SELECT seq AS rowid, fire_at, outcome, recorded_at, \
+             daemon IS NOT DISTINCT FROM current_setting('machinist.daemon', true) AS mine \
+             FROM firings \
              WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)

@@ -15,7 +15,8 @@ const EVENT_FACTS: &str = "SELECT e.id, e.at, e.kind, e.from_state, e.to_state, 
      e.status, e.latency_ms, j.kind AS job_kind, j.created_at AS job_created_at, \
      CASE WHEN e.kind = 'state' AND e.to_state IN ('succeeded', 'failed', 'cancelled') \
        THEN (SELECT MIN(w.at) FROM job_events w WHERE w.job_id = e.job_id \
-             AND w.kind = 'state' AND w.to_state = 'waiting') END AS first_wait_at \
+             AND w.kind = 'state' AND w.to_state = 'waiting') END AS first_wait_at, \
+     TRUE AS mine \
      FROM job_events e JOIN jobs j ON j.id = e.job_id \
      WHERE e.id > ? ORDER BY e.id LIMIT ?";
 
@@ -45,7 +46,7 @@ impl SqliteDriver {
         limit: i64,
     ) -> Result<Vec<FiringFact>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT rowid, fire_at, outcome, recorded_at FROM firings \
+            "SELECT rowid, fire_at, outcome, recorded_at, TRUE AS mine FROM firings \
              WHERE rowid > ? ORDER BY rowid LIMIT ?",
         )
         .bind(after)
