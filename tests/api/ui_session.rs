@@ -5,8 +5,14 @@
 use reqwest::StatusCode;
 use reqwest::header::SET_COOKIE;
 
+use std::sync::Arc;
+
+use machinist::clock::SystemClock;
+use machinist::config::AdminToken;
+use machinist::daemon::Daemon;
+
 use crate::harness::dashboard::no_redirects;
-use crate::harness::{AppOptions, Run, spawn_app};
+use crate::harness::{AppOptions, Run, daemon_settings, spawn_app};
 
 const ADMIN: &str = "test-admin-token-0123456789";
 const VIEWER: &str = "test-viewer-token-0123456789";
@@ -107,6 +113,41 @@ async fn signing_out_ends_the_session_and_needs_the_csrf_token() {
     );
     // The old cookie no longer works, even if a copy was kept.
     assert_eq!(ui.get("/ui/").await.status, StatusCode::SEE_OTHER);
+}
+
+/// A sign-out is the store's: the daemon started next on the database
+/// (after a restart, or beside it on PostgreSQL) refuses the signed-out
+/// cookie, and still takes a session that was not signed out.
+#[tokio::test]
+async fn a_signed_out_cookie_stays_refused_by_the_next_daemon_on_the_database() {
+    let mut app = spawn_app(AppOptions {
+        run: Run::Daemon,
+        ..options()
+    })
+    .await;
+    let out = app.ui_sign_in(ADMIN).await;
+    let kept = app.ui_sign_in(VIEWER).await;
+    assert_eq!(
+        out.post("/ui/logout", &[]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(out.get("/ui/").await.status, StatusCode::SEE_OTHER);
+
+    app.daemon.take().unwrap().stop().await;
+    let mut settings = daemon_settings(app.store_options(), 1);
+    settings.admin_token = Some(AdminToken::new(ADMIN).unwrap());
+    settings.viewer_token = Some(AdminToken::new(VIEWER).unwrap());
+    let next = Daemon::start(settings, app.daemon_api.clone(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let signed_out = out.to(&next.url()).get("/ui/").await;
+    assert_eq!(signed_out.status, StatusCode::SEE_OTHER);
+    assert_eq!(signed_out.location(), Some("/ui/login"));
+    kept.to(&next.url())
+        .get("/ui/")
+        .await
+        .expect(StatusCode::OK);
+    next.stop().await;
 }
 
 #[tokio::test]

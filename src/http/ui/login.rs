@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::page;
 use super::session::is_https;
-use super::{AppState, NoFields, Posted, back_to};
+use super::{AppState, NoFields, Posted, UiError, back_to};
 
 /// `?next=` of the login page: where to go once signed in.
 #[derive(Debug, Default, Deserialize)]
@@ -122,13 +122,18 @@ pub(super) async fn logout(
     State(app): State<AppState>,
     headers: HeaderMap,
     posted: Posted<NoFields>,
-) -> Response {
-    let cookie = app
-        .ui
-        .end(&posted.session, app.http.clock.now(), is_https(&headers));
+) -> Result<Response, UiError> {
+    // Recorded before the cookie is cleared: a sign-out that could not be
+    // recorded says so rather than leave a copied cookie working.
+    let session = &posted.session;
+    app.http
+        .store
+        .sign_out(&session.stored_id(), session.expires, app.http.clock.now())
+        .await?;
+    let cookie = app.ui.end(is_https(&headers));
     let mut response = Redirect::to("/ui/login").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
-    response
+    Ok(response)
 }

@@ -162,14 +162,17 @@ impl FromRequestParts<AppState> for Session {
         if !app.ui.sign_in_needed() {
             return Ok(app.ui.open_session(now));
         }
+        let sign_in = || UiError::SignIn {
+            next: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| PREFIX.to_string(), |p| p.as_str().to_string()),
+        };
         match app.ui.session(&parts.headers, now) {
+            // Signed out on any daemon of the database, or before a restart.
+            Ok(session) if app.http.store.signed_out(&session.stored_id()).await? => Err(sign_in()),
             Ok(session) => Ok(session),
-            Err(NoSession::Missing | NoSession::Ended) => Err(UiError::SignIn {
-                next: parts
-                    .uri
-                    .path_and_query()
-                    .map_or_else(|| PREFIX.to_string(), |p| p.as_str().to_string()),
-            }),
+            Err(NoSession::Missing | NoSession::Ended) => Err(sign_in()),
         }
     }
 }

@@ -22,11 +22,12 @@
 //! form, before any session, carries a random value that must equal one in
 //! a short-lived cookie of its own (a double submit).
 //!
-//! Signing out forgets the session id until its expiry (in memory, bounded),
-//! so a copied cookie stops working at once on this daemon.
+//! Signing out records the session in the store until its expiry (a hash
+//! of its id, never the id: `Store::sign_out`), and every page checks it
+//! there, so a copied cookie stops working at once on every daemon of the
+//! database, and stays refused after a restart.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
@@ -35,7 +36,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::config::AdminToken;
 
@@ -43,10 +44,6 @@ use crate::config::AdminToken;
 const SESSION_COOKIE: &str = "machinist_session";
 /// The login form's double-submit cookie's name.
 const LOGIN_COOKIE: &str = "machinist_login";
-/// How many signed-out sessions are remembered at most; past that the ones
-/// expiring soonest are dropped (they would stop working soon anyway).
-const MAX_REVOKED: usize = 10_000;
-
 type HmacSha256 = Hmac<Sha256>;
 
 /// What a signed-in browser may do.
@@ -82,7 +79,7 @@ pub(in crate::http) struct Session {
     /// What it may do.
     pub role: Role,
     /// The session's random id (hex): what its CSRF token is made from and
-    /// what signing out forgets.
+    /// what signing out records (hashed: [`Session::stored_id`]).
     id: String,
     /// When the cookie stops working.
     pub expires: DateTime<Utc>,
@@ -98,6 +95,13 @@ impl Session {
     pub(in crate::http) fn may_act(&self) -> bool {
         self.role == Role::Admin
     }
+
+    /// What the store knows this session by when it is signed out: the
+    /// SHA-256 of its id, in hex, so that the database holds nothing a
+    /// cookie is made of.
+    pub(in crate::http) fn stored_id(&self) -> String {
+        hex(&Sha256::digest(self.id.as_bytes()))
+    }
 }
 
 /// Why a cookie is not a session.
@@ -111,8 +115,7 @@ pub(in crate::http) enum NoSession {
     Ended,
 }
 
-/// The signing key and the signed-out sessions: one per router, shared by
-/// every request.
+/// The signing key and the tokens: one per router, shared by every request.
 #[derive(Clone)]
 pub(in crate::http) struct Sessions {
     inner: Arc<Inner>,
@@ -126,9 +129,6 @@ struct Inner {
     viewer: Option<AdminToken>,
     /// How long a sign-in lasts.
     ttl: Duration,
-    /// Session ids signed out, with their expiry (after which the cookie
-    /// fails anyway and the entry can go).
-    revoked: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl Sessions {
@@ -153,7 +153,6 @@ impl Sessions {
                 admin,
                 viewer,
                 ttl,
-                revoked: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -180,9 +179,11 @@ impl Sessions {
         }
     }
 
-    /// The session of a request's cookie. Without an admin token every
-    /// request is an admin session (whose CSRF token still comes from a
-    /// cookie, so a cross-site form cannot act).
+    /// The session of a request's cookie, if it is ours and has not
+    /// expired; whether it was signed out is the store's to say
+    /// ([`Session::stored_id`]). Without an admin token every request is an
+    /// admin session (whose CSRF token still comes from a cookie, so a
+    /// cross-site form cannot act).
     pub(in crate::http) fn session(
         &self,
         headers: &HeaderMap,
@@ -215,9 +216,6 @@ impl Sessions {
         if expires <= now {
             return Err(NoSession::Ended);
         }
-        if self.is_revoked(id) {
-            return Err(NoSession::Ended);
-        }
         // A session signed while there was no admin token is worth nothing
         // once there is one: the key differs, so the MAC check above fails.
         Ok(self.make(role, id.to_string(), expires))
@@ -241,27 +239,9 @@ impl Sessions {
         (self.make(role, id, expires), cookie)
     }
 
-    /// Forgets `session` until it would have expired; answers the
-    /// `Set-Cookie` value that clears the cookie.
-    pub(in crate::http) fn end(
-        &self,
-        session: &Session,
-        now: DateTime<Utc>,
-        secure: bool,
-    ) -> String {
-        let mut revoked = self.inner.revoked.lock().expect("revoked sessions lock");
-        revoked.retain(|_, expires| *expires > now);
-        if revoked.len() >= MAX_REVOKED {
-            // Drop the one expiring soonest.
-            if let Some(id) = revoked
-                .iter()
-                .min_by_key(|(_, expires)| **expires)
-                .map(|(id, _)| id.clone())
-            {
-                revoked.remove(&id);
-            }
-        }
-        revoked.insert(session.id.clone(), session.expires);
+    /// The `Set-Cookie` value that clears the session cookie, for a
+    /// sign-out (which the store records: `Store::sign_out`).
+    pub(in crate::http) fn end(&self, secure: bool) -> String {
         set_cookie(SESSION_COOKIE, "", "/ui", Some(Duration::ZERO), secure)
     }
 
@@ -345,14 +325,6 @@ impl Sessions {
             csrf,
             signed_in: true,
         }
-    }
-
-    fn is_revoked(&self, id: &str) -> bool {
-        self.inner
-            .revoked
-            .lock()
-            .expect("revoked sessions lock")
-            .contains_key(id)
     }
 
     fn mac(&self, payload: &[u8]) -> HmacSha256 {
@@ -492,19 +464,21 @@ mod tests {
     }
 
     #[test]
-    fn signing_out_ends_the_session_and_csrf_is_per_session() {
+    fn csrf_and_the_stored_id_are_per_session() {
         let s = sessions();
         let (a, cookie) = s.start(Role::Admin, t0(), false);
         let (b, _) = s.start(Role::Admin, t0(), false);
         assert!(s.csrf_ok(&a, &a.csrf));
         assert!(!s.csrf_ok(&a, &b.csrf));
         assert!(!s.csrf_ok(&a, ""));
-        let cleared = s.end(&a, t0(), false);
-        assert!(cleared.contains("Max-Age=0"));
-        assert_eq!(
-            s.session(&with_cookie(&cookie), t0()).unwrap_err(),
-            NoSession::Ended
-        );
+        // The store knows a session by a hash: the same for the cookie's
+        // session, another for another, and never the id itself.
+        let back = s.session(&with_cookie(&cookie), t0()).unwrap();
+        assert_eq!(back.stored_id(), a.stored_id());
+        assert_ne!(a.stored_id(), b.stored_id());
+        assert_eq!(a.stored_id().len(), 64);
+        assert!(!cookie.contains(&a.stored_id()));
+        assert!(s.end(false).contains("Max-Age=0"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod machines;
 mod metering;
 mod reports;
 mod schedules;
+mod sessions;
 mod webhooks;
 
 use std::path::Path;

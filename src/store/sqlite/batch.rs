@@ -31,7 +31,7 @@ use super::claims::{self, Parked};
 use super::command::Command;
 use super::file::DbFile;
 use super::tx::{Effects, pending};
-use super::{groups, jobs, machines, metering, reports, schedules, webhooks};
+use super::{groups, jobs, machines, metering, reports, schedules, sessions, webhooks};
 use crate::job::JobId;
 use crate::store::signals::Signals;
 use crate::store::{Cause, StoreError};
@@ -141,6 +141,7 @@ impl Writer {
                 Command::Meter(c) => metering::apply(&tx, c, fx)?,
                 Command::Webhook(c) => webhooks::apply(&tx, c, &mut self.next_id, fx)?,
                 Command::Group(c) => groups::apply(&tx, c, &mut self.next_id, fx)?,
+                Command::SignOut(c) => sessions::apply(&tx, c, fx)?,
                 Command::Probe { reply } => {
                     tx.prepare_cached("UPDATE write_probe SET probes = probes + 1")?
                         .execute([])?;

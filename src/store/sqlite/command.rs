@@ -4,7 +4,7 @@
 //! applies them; neither the families nor this file know the handle.
 
 use super::tx::Reply;
-use super::{claims, groups, jobs, machines, metering, reports, schedules, webhooks};
+use super::{claims, groups, jobs, machines, metering, reports, schedules, sessions, webhooks};
 
 /// Declares [`Command`], one variant per family of writes plus the
 /// writer's own, and `From` each family, from one list.
@@ -46,4 +46,5 @@ commands!(
     Meter(metering::MeterCommand),
     Webhook(webhooks::WebhookCommand),
     Group(groups::GroupCommand),
+    SignOut(sessions::SignOut),
 );

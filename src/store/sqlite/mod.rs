@@ -39,6 +39,7 @@ mod ops;
 mod reports;
 mod rows;
 mod schedules;
+mod sessions;
 mod tx;
 mod webhooks;
 

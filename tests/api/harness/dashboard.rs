@@ -128,6 +128,17 @@ impl TestApp {
 }
 
 impl UiSession {
+    /// The same browser's cookies sent to the daemon at `url` (another
+    /// daemon of the database, or the one started after a restart).
+    pub fn to(&self, url: &str) -> UiSession {
+        UiSession {
+            url: url.to_string(),
+            http: self.http.clone(),
+            cookie: self.cookie.clone(),
+            csrf: self.csrf.clone(),
+        }
+    }
+
     /// `GET path` with the session.
     pub async fn get(&self, path: &str) -> Page {
         let answer = self

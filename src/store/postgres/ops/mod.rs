@@ -11,6 +11,7 @@ mod machines;
 mod metering;
 mod reports;
 mod schedules;
+mod sessions;
 mod webhooks;
 
 pub(super) use claims::{Claims, Tried};

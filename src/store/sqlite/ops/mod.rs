@@ -13,4 +13,5 @@ mod machines;
 mod metering;
 mod reports;
 mod schedules;
+mod sessions;
 mod webhooks;
