@@ -79,6 +79,39 @@ async fn submit(url: &str, body: Value) -> i64 {
     answer["id"].as_i64().unwrap_or_else(|| panic!("{answer}"))
 }
 
+/// `count` machines made on `sim`, named `prefix-0`, `prefix-1`, …
+async fn create_machines(sim: &SimHandle, prefix: &str, count: usize) -> Vec<String> {
+    let api = legacy_client(&sim.url, Duration::from_secs(5));
+    let mut machines = Vec::new();
+    for i in 0..count {
+        let made = api
+            .create(&machinist::machine::CreateMachine::new(
+                format!("{prefix}-{i}"),
+                "West Coast (CA1)",
+                "C5",
+                50,
+                "tkni3aa4",
+            ))
+            .await
+            .unwrap();
+        machines.push(made.id);
+    }
+    machines
+}
+
+/// `rounds` show jobs for each of `machines`, each submitted to the next
+/// of `daemons` in turn; the ids per machine, in submission order.
+async fn submit_shows(daemons: &[&Daemon], machines: &[String], rounds: usize) -> Vec<Vec<i64>> {
+    let mut per_machine: Vec<Vec<i64>> = vec![Vec::new(); machines.len()];
+    for round in 0..rounds {
+        for (k, id) in machines.iter().enumerate() {
+            let url = daemons[(round + k) % daemons.len()].url();
+            per_machine[k].push(submit(&url, json!({"kind": "show", "machine_id": id})).await);
+        }
+    }
+    per_machine
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_daemons_share_one_queue_one_leader_and_each_machines_order() {
     if !needs_postgres("two_daemons_share_one_queue") {
@@ -87,21 +120,7 @@ async fn two_daemons_share_one_queue_one_leader_and_each_machines_order() {
     let fixture = Fixture::new().await;
     let clock: SharedClock = Arc::new(SystemClock);
     let sim = spawn_sim(Duration::from_millis(20), clock).await;
-    let api = legacy_client(&sim.url, Duration::from_secs(5));
-    let mut machines = Vec::new();
-    for i in 0..6 {
-        let m = api
-            .create(&machinist::machine::CreateMachine::new(
-                format!("shared-{i}"),
-                "West Coast (CA1)",
-                "C5",
-                50,
-                "tkni3aa4",
-            ))
-            .await
-            .unwrap();
-        machines.push(m.id);
-    }
+    let machines = create_machines(&sim, "shared", 6).await;
     let a = start_daemon(&fixture, &sim).await;
     let b = start_daemon(&fixture, &sim).await;
     let store = a.store().clone();
@@ -113,17 +132,7 @@ async fn two_daemons_share_one_queue_one_leader_and_each_machines_order() {
     assert_eq!(daemons.len(), 2, "{daemons:?}");
 
     // Each machine gets five jobs, submitted to either daemon in turn.
-    let mut per_machine: Vec<Vec<i64>> = vec![Vec::new(); machines.len()];
-    for round in 0..5 {
-        for (k, id) in machines.iter().enumerate() {
-            let url = if (round + k) % 2 == 0 {
-                a.url()
-            } else {
-                b.url()
-            };
-            per_machine[k].push(submit(&url, json!({"kind": "show", "machine_id": id})).await);
-        }
-    }
+    let per_machine = submit_shows(&[&a, &b], &machines, 5).await;
     let all: Vec<i64> = per_machine.iter().flatten().copied().collect();
     let jobs = crate::harness::until_committed(&store, Duration::from_secs(30), || async {
         let mut jobs = Vec::new();
@@ -184,35 +193,15 @@ async fn each_daemon_counts_its_own_jobs_and_calls_in_its_metrics() {
     let fixture = Fixture::new().await;
     let clock: SharedClock = Arc::new(SystemClock);
     let sim = spawn_sim(Duration::from_millis(5), clock).await;
-    let api = legacy_client(&sim.url, Duration::from_secs(5));
-    let mut machines = Vec::new();
-    for i in 0..4 {
-        let m = api
-            .create(&machinist::machine::CreateMachine::new(
-                format!("counted-{i}"),
-                "West Coast (CA1)",
-                "C5",
-                50,
-                "tkni3aa4",
-            ))
-            .await
-            .unwrap();
-        machines.push(m.id);
-    }
+    let machines = create_machines(&sim, "counted", 4).await;
     let a = start_daemon(&fixture, &sim).await;
     let b = start_daemon(&fixture, &sim).await;
     let store = a.store().clone();
-    let mut ids = Vec::new();
-    for round in 0..5 {
-        for (k, id) in machines.iter().enumerate() {
-            let url = if (round + k) % 2 == 0 {
-                a.url()
-            } else {
-                b.url()
-            };
-            ids.push(submit(&url, json!({"kind": "show", "machine_id": id})).await);
-        }
-    }
+    let ids: Vec<i64> = submit_shows(&[&a, &b], &machines, 5)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     crate::harness::until_committed(&store, Duration::from_secs(30), || async {
         for id in &ids {
             let job = store.job(*id).await.map_err(|e| e.to_string())?.unwrap();
