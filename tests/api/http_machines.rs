@@ -1,7 +1,7 @@
 //! Machines, readiness and metrics over real HTTP: a daemon on port 0 with a
 //! temp database and the simulated Paperspace account.
 
-use crate::harness::{AppOptions, TestApp, spawn_app};
+use crate::harness::{AppOptions, TestApp, metric_sample as sample, spawn_app};
 use machinist::paperspace::MachineApi;
 use machinist::sim::FaultSpec;
 use reqwest::StatusCode;
@@ -175,12 +175,6 @@ async fn readiness_probes_paperspace_when_no_job_asked_it_and_says_why_not() {
             .contains("did not answer the readiness probe"),
         "{body}"
     );
-}
-
-/// The value of the sample `line_prefix` (metric name with labels) in `text`.
-fn sample(text: &str, line_prefix: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_prefix)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[tokio::test]

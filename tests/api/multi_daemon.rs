@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 use crate::harness::{
-    Fixture, daemon_api, daemon_settings, legacy_client, on_postgres, open_store, spawn_sim,
+    Fixture, daemon_api, daemon_settings, legacy_client, metric_sample, on_postgres, open_store,
+    spawn_sim,
 };
 
 /// Says why a PostgreSQL-only test does nothing on SQLite.
@@ -174,14 +175,6 @@ async fn two_daemons_share_one_queue_one_leader_and_each_machines_order() {
     a.stop().await;
 }
 
-/// The value of the metric line that starts with `series` in `text`, 0
-/// when there is none.
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
-}
-
 /// Each daemon's `/metrics` counts the jobs and calls it ran itself, so
 /// that a sum over the daemons counts each once; the history rows name
 /// the daemon that wrote them.
@@ -266,10 +259,13 @@ async fn each_daemon_counts_its_own_jobs_and_calls_in_its_metrics() {
             .text()
             .await
             .unwrap();
-        finished.push(metric(
-            &text,
-            "machinist_job_duration_seconds_count{kind=\"show\",state=\"succeeded\"}",
-        ));
+        finished.push(
+            metric_sample(
+                &text,
+                "machinist_job_duration_seconds_count{kind=\"show\",state=\"succeeded\"}",
+            )
+            .unwrap_or(0.0),
+        );
         calls.push(
             text.lines()
                 .filter(|l| l.starts_with("machinist_paperspace_calls_total{"))

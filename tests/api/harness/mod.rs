@@ -378,6 +378,13 @@ impl TestApp {
     }
 }
 
+/// The value of the sample `line_prefix` (metric name with labels) in the
+/// Prometheus text `text`.
+pub fn metric_sample(text: &str, line_prefix: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_prefix)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// The messages of a job's events.
 pub fn messages(job: &Value) -> Vec<String> {
     job["events"]
