@@ -164,8 +164,21 @@ impl Batcher {
     }
 }
 
-/// A lane: takes every write waiting (up to [`MAX_BATCH`]), writes them as
-/// one batch, and only then takes the next.
+/// A lane: takes every write waiting (up to [`MAX_BATCH`]), lets the tasks
+/// it just answered run once, takes the writes they made, writes them all
+/// as one batch, and only then takes the next.
+///
+/// The yield is what makes a batch hold its whole load. Answering a write
+/// wakes its caller on this thread, but the caller runs only once this
+/// task yields; without the yield the next batch was written at once with
+/// the few writes already waiting, and every caller answered by one batch
+/// made its next write too late for the next, so the callers split into
+/// two halves taking turns. One yield costs an idle daemon nothing it can
+/// measure. Measured (benchmark scenario 7, 10,000 jobs, jobs/s with one
+/// daemon and two, the server's CPU per job): without it 4,780 to 5,010
+/// and 3,690 to 3,790 (300 to 312 µs with two); with one yield 5,030 to
+/// 5,430 and 5,050 to 5,290 (214 to 230 µs); more yields, while writes
+/// kept coming, did the same.
 async fn write_batches(driver: PostgresDriver, mut rx: mpsc::UnboundedReceiver<Write>) {
     let mut held: Option<Write> = None;
     loop {
@@ -183,15 +196,20 @@ async fn write_batches(driver: PostgresDriver, mut rx: mpsc::UnboundedReceiver<W
         if let Write::Report { transition, .. } = &batch[0] {
             reported.insert(transition.job_id);
         }
-        while batch.len() < MAX_BATCH {
-            let Ok(next) = rx.try_recv() else { break };
-            if let Write::Report { transition, .. } = &next
-                && !reported.insert(transition.job_id)
-            {
-                held = Some(next);
-                break;
+        for yielded in [false, true] {
+            if yielded {
+                tokio::task::yield_now().await;
             }
-            batch.push(next);
+            while held.is_none() && batch.len() < MAX_BATCH {
+                let Ok(next) = rx.try_recv() else { break };
+                if let Write::Report { transition, .. } = &next
+                    && !reported.insert(transition.job_id)
+                {
+                    held = Some(next);
+                } else {
+                    batch.push(next);
+                }
+            }
         }
         driver.write_batch(batch).await;
     }
