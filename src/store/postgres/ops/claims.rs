@@ -32,7 +32,12 @@
 //! task) holds the claim's `trying` lock from the count to the hand-over,
 //! so two tries never count the same free slot. A write finds the lock
 //! taken and leaves that claim to whoever holds it (it is woken after the
-//! commit anyway), so writes never wait on each other here.
+//! commit anyway), so writes never wait on each other here. A write keeps
+//! the lock of each claim it tried until it has committed, even when it
+//! took nothing: the claim's own task, trying in between, would not see
+//! the write, and would replace the time to look again that the write
+//! published (a waiting job's next poll) with a later one, or none, so the
+//! poll would wait for the safety poll, a second later.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -263,9 +268,8 @@ impl Claims {
         let mut lanes = Vec::new();
         let mut planned = false;
         let mut tried = Tried {
-            taken: Vec::new(),
-            skipped: Vec::new(),
             drained: true,
+            ..Tried::default()
         };
         for (standing, wake) in standing {
             let Ok(trying) = standing.trying.clone().try_lock_owned() else {
@@ -280,7 +284,9 @@ impl Claims {
             let (jobs, left_free) = standing.claim_in(tx).await?;
             tried.drained &= left_free;
             lanes.push(standing.claim.lane);
-            if !jobs.is_empty() {
+            if jobs.is_empty() {
+                tried.held.push(trying);
+            } else {
                 tried.taken.push(Taken {
                     standing,
                     jobs,
@@ -304,6 +310,10 @@ pub(in crate::store) struct Tried {
     /// commit, since that try may not see what the write wrote. A claim
     /// tried here needs no second try: it saw the write.
     pub skipped: Vec<Arc<Notify>>,
+    /// The claims tried here that took nothing, kept from their own task
+    /// until the write has committed (see the module's doc); released when
+    /// this is dropped.
+    pub held: Vec<OwnedMutexGuard<()>>,
     /// Whether this daemon took everything the write made due: it has a
     /// claim of each lane, each was tried and left worker slots free.
     /// Other daemons then need no wake-up for it.
