@@ -290,53 +290,44 @@ impl PostgresDriver {
         }
     }
 
-    /// One transaction for the whole batch.
+    /// Writes `batch`, which holds one kind of write (each lane takes one
+    /// kind): submits as one statement, reports in one transaction.
     async fn try_batch(&self, batch: &[Write]) -> Result<Vec<Answer>, Failed> {
-        let submits: Vec<(&NewJob, DateTime<Utc>)> = batch
-            .iter()
-            .filter_map(|w| match w {
-                Write::Submit { job, now, .. } => Some((job, *now)),
-                Write::Report { .. } => None,
-            })
-            .collect();
+        const ONE_KIND: &str = "a lane's batch holds one kind of write";
+        if let Write::Submit { .. } = batch[0] {
+            let submits: Vec<(&NewJob, DateTime<Utc>)> = batch
+                .iter()
+                .map(|w| match w {
+                    Write::Submit { job, now, .. } => (job, *now),
+                    Write::Report { .. } => unreachable!("{ONE_KIND}"),
+                })
+                .collect();
+            let fx = Effects {
+                wake: true,
+                ..Effects::default()
+            };
+            let submitted = self.submit_on_its_own(&submits, fx).await?;
+            return Ok(submitted
+                .into_iter()
+                .map(|s| Answer::Submitted(Box::new(s)))
+                .collect());
+        }
         let reports: Vec<(&Transition, DateTime<Utc>)> = batch
             .iter()
-            .filter_map(|w| match w {
+            .map(|w| match w {
                 Write::Report {
                     transition, now, ..
-                } => Some((transition, *now)),
-                Write::Submit { .. } => None,
+                } => (transition, *now),
+                Write::Submit { .. } => unreachable!("{ONE_KIND}"),
             })
             .collect();
-        let mut fx = Effects {
-            wake: !submits.is_empty(),
-            ..Effects::default()
-        };
-        let (submitted, applied) = if reports.is_empty() {
-            (self.submit_on_its_own(&submits, fx).await?, Vec::new())
-        } else {
-            let mut tx = self.begin_planned().await.map_err(Failed::Writing)?;
-            let rows = insert_jobs(&mut *tx, &submits)
-                .await
-                .map_err(|e| Failed::Writing(e.into()))?;
-            let applied = apply_reports(&mut tx, &reports, &mut fx)
-                .await
-                .map_err(Failed::Writing)?;
-            self.commit(tx, fx).await.map_err(Failed::Committing)?;
-            let submitted = submitted(rows, submits.len()).map_err(Failed::Committing)?;
-            (submitted, applied)
-        };
-        let mut submitted = submitted.into_iter();
-        let mut applied = applied.into_iter();
-        Ok(batch
-            .iter()
-            .map(|w| match w {
-                Write::Submit { .. } => {
-                    Answer::Submitted(Box::new(submitted.next().expect("one job per submit")))
-                }
-                Write::Report { .. } => Answer::Reported(applied.next().expect("one per report")),
-            })
-            .collect())
+        let mut fx = Effects::default();
+        let mut tx = self.begin_planned().await.map_err(Failed::Writing)?;
+        let applied = apply_reports(&mut tx, &reports, &mut fx)
+            .await
+            .map_err(Failed::Writing)?;
+        self.commit(tx, fx).await.map_err(Failed::Committing)?;
+        Ok(applied.into_iter().map(Answer::Reported).collect())
     }
 
     /// Submits alone: one statement, which commits on its own, so the
@@ -370,11 +361,10 @@ impl PostgresDriver {
 }
 
 /// Inserts plain jobs (no key, no dependencies: each starts queued) with
-/// their first history rows, in one statement, through `on` (a
-/// transaction, or the pool for a statement that commits on its own);
+/// their first history rows, in one statement that commits on its own;
 /// answered with the rows stored ([`submitted`] reads them).
-async fn insert_jobs<'e>(
-    on: impl sqlx::PgExecutor<'e>,
+async fn insert_jobs(
+    pool: &sqlx::PgPool,
     submits: &[(&NewJob, DateTime<Utc>)],
 ) -> Result<Vec<JobRow>, sqlx::Error> {
     if submits.is_empty() {
@@ -434,7 +424,7 @@ async fn insert_jobs<'e>(
     .bind(col(&|j, _| j.wait_timeout.as_millis() as i64))
     .bind(col(&|_, now| to_ms(now)))
     .bind(messages)
-    .fetch_all(on)
+    .fetch_all(pool)
     .await
 }
 

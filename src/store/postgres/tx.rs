@@ -109,7 +109,8 @@ impl PostgresDriver {
         for taken in tried.taken {
             taken.hand_over();
         }
-        // The write is committed: the claims it tried may try on their own.
+        // The write is committed and its jobs are handed over: the claims
+        // it tried may try on their own.
         drop(tried.held);
         for claim in tried.skipped {
             claim.notify_one();

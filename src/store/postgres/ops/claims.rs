@@ -33,11 +33,12 @@
 //! so two tries never count the same free slot. A write finds the lock
 //! taken and leaves that claim to whoever holds it (it is woken after the
 //! commit anyway), so writes never wait on each other here. A write keeps
-//! the lock of each claim it tried until it has committed, even when it
-//! took nothing: the claim's own task, trying in between, would not see
-//! the write, and would replace the time to look again that the write
-//! published (a waiting job's next poll) with a later one, or none, so the
-//! poll would wait for the safety poll, a second later.
+//! the lock of each claim it tried until it has committed and handed its
+//! jobs over, even when it took none: the claim's own task, trying in
+//! between, would not see the write, and would replace the time to look
+//! again that the write published (a waiting job's next poll) with a later
+//! one, or none, so the poll would wait for the safety poll, a second
+//! later.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,12 +109,11 @@ struct Stand {
     task: JoinHandle<()>,
 }
 
-/// Jobs a write took for a standing claim, handed over after its commit.
+/// Jobs a write took for a standing claim, handed over after its commit,
+/// while the write still holds the claim's lock ([`Tried::held`]).
 pub(in crate::store) struct Taken {
     standing: Arc<Standing>,
     jobs: Vec<Job>,
-    /// Keeps other tries off this claim until the slots are taken.
-    _trying: OwnedMutexGuard<()>,
 }
 
 impl Taken {
@@ -284,14 +284,9 @@ impl Claims {
             let (jobs, left_free) = standing.claim_in(tx).await?;
             tried.drained &= left_free;
             lanes.push(standing.claim.lane);
-            if jobs.is_empty() {
-                tried.held.push(trying);
-            } else {
-                tried.taken.push(Taken {
-                    standing,
-                    jobs,
-                    _trying: trying,
-                });
+            tried.held.push(trying);
+            if !jobs.is_empty() {
+                tried.taken.push(Taken { standing, jobs });
             }
         }
         tried.drained &= [Lane::Machines, Lane::Webhooks]
@@ -310,9 +305,10 @@ pub(in crate::store) struct Tried {
     /// commit, since that try may not see what the write wrote. A claim
     /// tried here needs no second try: it saw the write.
     pub skipped: Vec<Arc<Notify>>,
-    /// The claims tried here that took nothing, kept from their own task
-    /// until the write has committed (see the module's doc); released when
-    /// this is dropped.
+    /// The locks of the claims tried here, held until the write has
+    /// committed and handed its jobs over: the slots are taken under them,
+    /// and a try by the claim's own task meanwhile would not see the write
+    /// (see the module's doc). Released when dropped.
     pub held: Vec<OwnedMutexGuard<()>>,
     /// Whether this daemon took everything the write made due: it has a
     /// claim of each lane, each was tried and left worker slots free.
